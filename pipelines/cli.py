@@ -1,0 +1,27 @@
+"""The ``stockwise`` command line.
+
+Each command is a thin wrapper: parse options, call a pipeline function,
+print where the outputs went, exit with a documented code (0 ok, 1 invalid
+input / failed check, 2 usage error).
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="stockwise",
+    help="Stockwise: how much of each item to hold, where, and under which policy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _main() -> None:
+    """Stockwise command line."""
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

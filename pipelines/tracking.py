@@ -1,0 +1,193 @@
+"""MLflow tracking for every Stockwise invocation.
+
+This is the only module in Stockwise that imports :mod:`mlflow`. Everything
+else logs through :class:`RunLogger`, so the libraries stay free of tracking
+code and the store location is decided in one place.
+
+Default store: ``sqlite:///mlruns/mlflow.db`` with artifacts under
+``mlruns/artifacts`` (MLflow 3.x refuses the plain file store). Override with
+the ``tracking_uri`` argument or the ``STOCKWISE_TRACKING_URI`` environment
+variable (artifacts then go next to the sqlite file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+EXPERIMENT = "stockwise"
+
+__all__ = [
+    "DEFAULT_TRACKING_URI",
+    "RunLogger",
+    "start_run",
+    "fingerprint",
+    "resolve_tracking_uri",
+    "artifact_root_for",
+]
+
+
+def fingerprint(df: pd.DataFrame) -> str:
+    """Content hash of a DataFrame (order-sensitive, 16 hex chars)."""
+    hashed = pd.util.hash_pandas_object(df, index=False).to_numpy()
+    cols = "|".join(map(str, df.columns)).encode()
+    return hashlib.sha256(cols + hashed.tobytes()).hexdigest()[:16]
+
+
+def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
+    """Explicit argument, then ``STOCKWISE_TRACKING_URI``, then the default."""
+    return tracking_uri or os.environ.get("STOCKWISE_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def artifact_root_for(tracking_uri: str) -> str:
+    """Artifacts live next to the sqlite file: ``<dir of db>/artifacts``."""
+    if tracking_uri.startswith("sqlite:///"):
+        db_path = Path(tracking_uri.removeprefix("sqlite:///"))
+        return (db_path.parent / "artifacts").resolve().as_uri()
+    return (Path("mlruns") / "artifacts").resolve().as_uri()
+
+
+def _ensure_store(tracking_uri: str) -> None:
+    if tracking_uri.startswith("sqlite:///"):
+        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _flat(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flat(f"{name}.", value))
+        else:
+            out[name] = value
+    return out
+
+
+@dataclass
+class RunLogger:
+    """Thin handle on one active MLflow run (params, metrics, artifacts)."""
+
+    run_id: str
+    experiment_id: str
+    tracking_uri: str
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        import mlflow
+
+        flat = {k: str(v)[:6000] for k, v in _flat("", params).items()}
+        mlflow.log_params(flat)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        import mlflow
+
+        clean = {
+            k.replace("%", "pct").replace("(", "_").replace(")", "_"): float(v)
+            for k, v in _flat("", metrics).items()
+            if v is not None and np.isfinite(float(v))
+        }
+        mlflow.log_metrics(clean, step=step)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        import mlflow
+
+        mlflow.set_tags({k: str(v) for k, v in tags.items()})
+
+    def log_fingerprints(self, frames: Mapping[str, pd.DataFrame]) -> dict[str, str]:
+        """Log ``data.<name>.sha`` params and row counts; return the hashes."""
+        hashes = {name: fingerprint(df) for name, df in frames.items()}
+        self.log_params({f"data.{name}.sha": h for name, h in hashes.items()})
+        self.log_params({f"data.{name}.rows": len(df) for name, df in frames.items()})
+        return hashes
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        import mlflow
+
+        mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+    def log_table(self, df: pd.DataFrame, name: str, artifact_path: str | None = None) -> None:
+        """Log a DataFrame as ``name`` (``.csv`` or ``.parquet`` by suffix)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            if name.endswith(".parquet"):
+                df.to_parquet(path, index=False)
+            else:
+                df.to_csv(path, index=False)
+            self.log_artifact(path, artifact_path)
+
+    def log_dict(self, data: Mapping[str, Any], name: str) -> None:
+        import mlflow
+
+        mlflow.log_text(json.dumps(data, indent=2, default=str), name)
+
+    def log_model(self, model: Any, name: str, flavor: str = "sklearn",
+                  registered_name: str | None = None) -> str | None:
+        """Log (and optionally register) a model; returns the registered version."""
+        import mlflow
+
+        logger = {"sklearn": mlflow.sklearn, "lightgbm": mlflow.lightgbm,
+                  "pyfunc": mlflow.pyfunc}[flavor]
+        if flavor == "pyfunc":
+            info = logger.log_model(name=name, python_model=model,
+                                    registered_model_name=registered_name)
+        else:
+            info = logger.log_model(model, name=name, registered_model_name=registered_name)
+        return getattr(info, "registered_model_version", None)
+
+
+@contextmanager
+def start_run(
+    run_name: str,
+    tracking_uri: str | None = None,
+    experiment: str = EXPERIMENT,
+    nested: bool = False,
+    tags: Mapping[str, Any] | None = None,
+) -> Iterator[RunLogger]:
+    """Open an MLflow run (nested under the active one when ``nested``).
+
+    Parameters
+    ----------
+    run_name : str
+        Name shown in the MLflow UI, e.g. ``"demo"`` or ``"backtest"``.
+    tracking_uri : str, optional
+        Tracking store; default from :func:`resolve_tracking_uri`.
+    experiment : str, default "stockwise"
+        Experiment name; created with artifacts next to the sqlite store.
+    nested : bool, default False
+        Open as a child of the currently active run.
+    tags : mapping, optional
+        Extra tags for the run.
+
+    Yields
+    ------
+    RunLogger
+        Handle used to log params, metrics and artifacts.
+
+    Examples
+    --------
+    >>> with start_run("demo", tracking_uri="sqlite:///tmp/x/mlflow.db") as run:  # doctest: +SKIP
+    ...     run.log_metrics({"fill_rate": 0.97})
+    """
+    import mlflow
+
+    uri = resolve_tracking_uri(tracking_uri)
+    if not nested:
+        _ensure_store(uri)
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        exp = mlflow.get_experiment_by_name(experiment)
+        if exp is None:
+            mlflow.create_experiment(experiment, artifact_location=artifact_root_for(uri))
+        mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=run_name, nested=nested, tags=dict(tags or {})) as run:
+        yield RunLogger(run.info.run_id, run.info.experiment_id, uri)
