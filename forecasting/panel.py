@@ -1,0 +1,341 @@
+"""The one validator for long-format demand panels (``unique_id, ds, y``).
+
+Every front door that takes demand calls :func:`validate_demand`. It never
+drops anything silently: each excluded row or series becomes an
+:class:`Issue` in the returned :class:`ValidationReport`, with its reason,
+the rows (1-based data row numbers, header not counted) or series concerned,
+and what to do about it.
+
+Severities
+----------
+``error``
+    A defect in the data that a person must fix (unparsable date, negative or
+    non-numeric demand, duplicate ``(unique_id, ds)``, missing id). The rows
+    are excluded; strict callers stop (``report.raise_if_errors()``).
+``warning``
+    Data that is legal but cannot be used as is (unknown demand ``NaN``,
+    too-short or irregular series, gaps when not zero-filling). Excluded and
+    reported.
+``info``
+    Something changed on request (gaps zero-filled).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "Issue", "ValidationReport", "DataValidationError", "DemandValidationError",
+    "validate_demand", "REQUIRED_COLUMNS",
+]
+
+REQUIRED_COLUMNS = ("unique_id", "ds", "y")
+_MAX_LISTED = 20
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One finding of a validator.
+
+    Attributes
+    ----------
+    severity : {"error", "warning", "info"}
+    check : str
+        Short code, e.g. ``"duplicate_row"``, ``"negative_demand"``.
+    source : str
+        File (or table) name the finding is about.
+    message : str
+        What is wrong and how to fix it.
+    column : str, optional
+    rows : tuple of int
+        1-based data row numbers (header not counted) affected.
+    series : tuple of str
+        ``unique_id`` values affected.
+    n_excluded : int
+        Rows removed from the data because of this finding.
+    """
+
+    severity: str
+    check: str
+    source: str
+    message: str
+    column: str | None = None
+    rows: tuple[int, ...] = ()
+    series: tuple[str, ...] = ()
+    n_excluded: int = 0
+
+    def render(self) -> str:
+        where = f"{self.source}" + (f", column '{self.column}'" if self.column else "")
+        return f"[{self.severity.upper()}] {self.check} ({where}): {self.message}"
+
+
+@dataclass
+class ValidationReport:
+    """All findings of one validation, with counts of what was excluded."""
+
+    issues: list[Issue] = field(default_factory=list)
+    freq: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when there is no ``error``-severity finding."""
+        return not self.errors
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "warning"]
+
+    @property
+    def n_excluded_rows(self) -> int:
+        return sum(i.n_excluded for i in self.issues)
+
+    def add(self, issue: Issue) -> None:
+        self.issues.append(issue)
+
+    def extend(self, other: ValidationReport) -> ValidationReport:
+        self.issues.extend(other.issues)
+        return self
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per finding (rows/series joined as text)."""
+        cols = ["severity", "check", "source", "column", "n_excluded", "rows", "series", "message"]
+        records = [
+            {
+                "severity": i.severity, "check": i.check, "source": i.source,
+                "column": i.column, "n_excluded": i.n_excluded,
+                "rows": " ".join(map(str, i.rows)), "series": " ".join(i.series),
+                "message": i.message,
+            }
+            for i in self.issues
+        ]
+        return pd.DataFrame.from_records(records, columns=cols)
+
+    def summary(self) -> str:
+        """Human-readable report: counts first, then every finding."""
+        head = (f"{len(self.errors)} error(s), {len(self.warnings)} warning(s), "
+                f"{self.n_excluded_rows} row(s) excluded")
+        return "\n".join([head, *(i.render() for i in self.issues)])
+
+    def raise_if_errors(self) -> None:
+        """Raise :class:`DataValidationError` listing every error."""
+        if not self.ok:
+            raise DataValidationError(self)
+
+
+class DataValidationError(ValueError):
+    """Input data failed validation; ``.report`` holds every finding."""
+
+    def __init__(self, report: ValidationReport):
+        self.report = report
+        super().__init__(report.summary())
+
+
+#: Kept for callers that think of it as the demand validator's error.
+DemandValidationError = DataValidationError
+
+
+def _listed(values) -> str:
+    values = list(values)
+    shown = ", ".join(map(str, values[:_MAX_LISTED]))
+    more = f" and {len(values) - _MAX_LISTED} more" if len(values) > _MAX_LISTED else ""
+    return shown + more
+
+
+def _row_issue(report, mask, df, severity, check, source, column, what, fix) -> None:
+    if not mask.any():
+        return
+    rows = tuple(int(r) + 1 for r in np.flatnonzero(mask.to_numpy()))
+    ids = tuple(sorted(map(str, df.loc[mask, "unique_id"].dropna().unique())))
+    report.add(Issue(severity, check, source,
+                     f"{len(rows)} row(s) {what} at row(s) {_listed(rows)}; {fix}",
+                     column=column, rows=rows, series=ids, n_excluded=len(rows)))
+
+
+def _check_columns(df: pd.DataFrame, source: str) -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        report = ValidationReport([Issue(
+            "error", "missing_column", source,
+            f"missing required column(s) {missing}; found {list(df.columns)}. "
+            "Demand must be long format with columns unique_id, ds, y "
+            "(rename your columns, e.g. item -> unique_id, date -> ds, qty -> y).",
+            column=",".join(missing))])
+        raise DemandValidationError(report)
+
+
+def _row_checks(df: pd.DataFrame, source: str, report: ValidationReport) -> pd.DataFrame:
+    """Parse types and flag bad rows; returns the frame with a boolean ``_bad`` column."""
+    out = pd.DataFrame(index=df.index)
+    raw_id = df["unique_id"]
+    out["unique_id"] = raw_id.astype("string").str.strip()
+    bad_id = out["unique_id"].isna() | (out["unique_id"] == "")
+    out["ds"] = pd.to_datetime(df["ds"], errors="coerce", format="mixed") if df["ds"].dtype == object \
+        else pd.to_datetime(df["ds"], errors="coerce")
+    bad_date = out["ds"].isna()
+    y_num = pd.to_numeric(df["y"], errors="coerce")
+    non_numeric = y_num.isna() & df["y"].notna() & (df["y"].astype("string").str.strip() != "")
+    out["y"] = y_num.astype(float)
+    nan_y = out["y"].isna() & ~non_numeric
+    negative = out["y"] < 0
+    infinite = np.isinf(out["y"])
+    _row_issue(report, bad_id, out, "error", "missing_id", source, "unique_id",
+               "have no unique_id", "fill in the item@location id or remove the rows")
+    _row_issue(report, bad_date & ~bad_id, out, "error", "bad_date", source, "ds",
+               "have an unparsable date", "write dates as YYYY-MM-DD")
+    _row_issue(report, non_numeric & ~bad_id & ~bad_date, out, "error", "non_numeric_demand",
+               source, "y", "have non-numeric demand", "write demand as a number of units")
+    _row_issue(report, (negative | infinite) & ~bad_id & ~bad_date, out, "error",
+               "negative_demand", source, "y", "have negative or infinite demand",
+               "record returns separately; demand must be >= 0")
+    _row_issue(report, nan_y & ~bad_id & ~bad_date, out, "warning", "unknown_demand", source, "y",
+               "have unknown demand (NaN)", "use 0 for a period without demand; NaN means unknown")
+    bad = bad_id | bad_date | non_numeric | negative | infinite | nan_y
+    dup = out["unique_id"].notna() & out["ds"].notna() & out.duplicated(["unique_id", "ds"], keep="first")
+    _row_issue(report, dup & ~bad, out, "error", "duplicate_row", source, "unique_id,ds",
+               "repeat an earlier (unique_id, ds)", "aggregate demand to one row per series and period")
+    out["_bad"] = bad | dup
+    extra = [c for c in df.columns if c not in REQUIRED_COLUMNS]
+    for c in extra:
+        out[c] = df[c]
+    return out
+
+
+def _infer_freq(df: pd.DataFrame, freq: str | None, source: str) -> str:
+    if freq is not None:
+        return freq
+    for _, ds in df.groupby("unique_id", sort=False)["ds"]:
+        if len(ds) >= 3:
+            inferred = pd.infer_freq(ds.sort_values())
+            if inferred is not None:
+                return inferred
+    raise DemandValidationError(ValidationReport([Issue(
+        "error", "unknown_frequency", source,
+        "cannot infer the period frequency from the dates; pass it explicitly "
+        "(e.g. --freq W-MON, D or MS)", column="ds")]))
+
+
+def _series_checks(df: pd.DataFrame, freq: str, source: str, min_length: int,
+                   fill_gaps: bool, report: ValidationReport) -> pd.DataFrame:
+    """Frequency alignment, gaps and length per series."""
+    offset = pd.tseries.frequencies.to_offset(freq)
+    aligned = df["ds"].map(offset.is_on_offset) if hasattr(offset, "is_on_offset") else True
+    off_grid = df.loc[~aligned, "unique_id"].unique()
+    if len(off_grid):
+        ids = tuple(sorted(map(str, off_grid)))
+        n = int(df["unique_id"].isin(off_grid).sum())
+        report.add(Issue("warning", "irregular_frequency", source,
+                         f"{len(ids)} series have dates off the {freq} grid: {_listed(ids)}; "
+                         f"excluded ({n} rows). Aggregate them to {freq} periods first.",
+                         column="ds", series=ids, n_excluded=n))
+        df = df[~df["unique_id"].isin(off_grid)]
+    spans = df.groupby("unique_id", sort=False)["ds"].agg(["min", "max", "size"])
+    expected = np.array([len(pd.date_range(a, b, freq=freq)) for a, b in zip(spans["min"], spans["max"])]) \
+        if len(spans) else np.array([], dtype=int)
+    gappy = spans.index[expected > spans["size"].to_numpy()]
+    if len(gappy):
+        ids = tuple(sorted(map(str, gappy)))
+        n_missing = int((expected - spans["size"].to_numpy()).clip(min=0).sum())
+        if fill_gaps:
+            report.add(Issue("info", "gaps_filled", source,
+                             f"{len(ids)} series had {n_missing} missing period(s), zero-filled "
+                             f"as requested: {_listed(ids)}", column="ds", series=ids))
+            df = _zero_fill(df, gappy, freq)
+        else:
+            n = int(df["unique_id"].isin(gappy).sum())
+            report.add(Issue("warning", "gaps", source,
+                             f"{len(ids)} series miss {n_missing} period(s) inside their history: "
+                             f"{_listed(ids)}; excluded ({n} rows). Add the missing periods, or "
+                             "zero-fill them with --fill-gaps if no row means no demand.",
+                             column="ds", series=ids, n_excluded=n))
+            df = df[~df["unique_id"].isin(gappy)]
+    sizes = df.groupby("unique_id", sort=False).size()
+    short = sizes.index[sizes < min_length]
+    if len(short):
+        ids = tuple(sorted(map(str, short)))
+        n = int(df["unique_id"].isin(short).sum())
+        report.add(Issue("warning", "too_short", source,
+                         f"{len(ids)} series have fewer than {min_length} periods: {_listed(ids)}; "
+                         f"excluded ({n} rows). They need more history (or a lower min_length).",
+                         series=ids, n_excluded=n))
+        df = df[~df["unique_id"].isin(short)]
+    return df
+
+
+def _zero_fill(df: pd.DataFrame, ids, freq: str) -> pd.DataFrame:
+    parts = [df[~df["unique_id"].isin(ids)]]
+    for uid, g in df[df["unique_id"].isin(ids)].groupby("unique_id", sort=False):
+        full = pd.date_range(g["ds"].min(), g["ds"].max(), freq=freq)
+        filled = g.set_index("ds").reindex(full)
+        filled["unique_id"] = uid
+        filled["y"] = filled["y"].fillna(0.0)
+        parts.append(filled.rename_axis("ds").reset_index())
+    return pd.concat(parts, ignore_index=True)
+
+
+def validate_demand(
+    df: pd.DataFrame,
+    source: str = "demand",
+    freq: str | None = None,
+    min_length: int = 1,
+    fill_gaps: bool = False,
+) -> tuple[pd.DataFrame, ValidationReport]:
+    """Validate and clean a long-format demand panel.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Columns ``unique_id``, ``ds``, ``y``; extra numeric columns are kept.
+    source : str, default "demand"
+        Name used in messages (the file name when read from disk).
+    freq : str, optional
+        Pandas frequency (``"W-MON"``, ``"D"``, ``"MS"``). Inferred when omitted.
+    min_length : int, default 1
+        Series with fewer usable periods are excluded (reported).
+    fill_gaps : bool, default False
+        Zero-fill missing periods inside a series instead of excluding it.
+
+    Returns
+    -------
+    clean : pandas.DataFrame
+        Valid rows, sorted by ``unique_id, ds``; ``unique_id`` as str, ``y`` float.
+    report : ValidationReport
+        Every finding; nothing is dropped without an entry here.
+
+    Raises
+    ------
+    DemandValidationError
+        When required columns are missing or the frequency cannot be inferred.
+    TypeError
+        When ``df`` is not a DataFrame.
+
+    Examples
+    --------
+    >>> raw = pd.DataFrame({"unique_id": ["A", "A", "A"],
+    ...                     "ds": ["2024-01-01", "2024-01-08", "bad"], "y": [1, -2, 3]})
+    >>> clean, report = validate_demand(raw, freq="W-MON")
+    >>> [i.check for i in report.issues]
+    ['bad_date', 'negative_demand']
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{source}: expected a pandas DataFrame, got {type(df).__name__}")
+    _check_columns(df, source)
+    report = ValidationReport()
+    parsed = _row_checks(df.reset_index(drop=True), source, report)
+    good = parsed[~parsed["_bad"]].drop(columns="_bad")
+    good = good.astype({"unique_id": str})
+    if good.empty:
+        report.add(Issue("error", "no_data", source,
+                         "no valid rows left after the row checks above; fix those rows"))
+        return good, report
+    freq = _infer_freq(good, freq, source)
+    report.freq = freq
+    good = _series_checks(good, freq, source, min_length, fill_gaps, report)
+    clean = good.sort_values(["unique_id", "ds"]).reset_index(drop=True)
+    return clean, report
