@@ -1,0 +1,121 @@
+"""Building the candidate models named in a :class:`~forecasting.config.ForecastConfig`.
+
+Statistical and intermittent models are statsforecast's own classes; the
+global LightGBM model is an :class:`mlforecast.MLForecast`. Nothing here fits
+anything: the builders return unfitted model objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from statsforecast import models as sf_models
+from statsforecast.models import _TS
+
+from forecasting.config import ForecastConfig, freq_defaults
+
+__all__ = ["build_stat_model", "build_stat_models", "build_mlforecast", "FailureMarker"]
+
+
+def _season(cfg: ForecastConfig) -> dict:
+    return {"season_length": cfg.resolved_season_length}
+
+
+#: name -> keyword arguments taken from the config (dispatch table, no if/elif).
+_STAT_KWARGS: dict[str, Callable[[ForecastConfig], dict]] = {
+    "Naive": lambda cfg: {},
+    "SeasonalNaive": _season,
+    "WindowAverage": lambda cfg: {"window_size": cfg.resolved_window_size},
+    "HistoricAverage": lambda cfg: {},
+    "AutoETS": _season,
+    "AutoARIMA": _season,
+    "AutoTheta": _season,
+    "CrostonClassic": lambda cfg: {},
+    "CrostonSBA": lambda cfg: {},
+    "CrostonOptimized": lambda cfg: {},
+    "ADIDA": lambda cfg: {},
+    "IMAPA": lambda cfg: {},
+    "TSB": lambda cfg: {"alpha_d": cfg.tsb_alpha_d, "alpha_p": cfg.tsb_alpha_p},
+}
+
+
+def build_stat_model(name: str, cfg: ForecastConfig, alias: str | None = None):
+    """One statsforecast model by name, aliased ``alias`` (default: the name).
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is not a statsforecast model known to Stockwise.
+    """
+    if name not in _STAT_KWARGS:
+        raise ValueError(f"unknown statsforecast model {name!r}; choose from {sorted(_STAT_KWARGS)}")
+    return getattr(sf_models, name)(alias=alias or name, **_STAT_KWARGS[name](cfg))
+
+
+def build_stat_models(cfg: ForecastConfig) -> list:
+    """The statsforecast candidates of ``cfg`` in configured order."""
+    return [build_stat_model(name, cfg) for name in cfg.stat_models]
+
+
+class FailureMarker(_TS):
+    """statsforecast ``fallback_model`` that returns NaN, so failures can be counted.
+
+    statsforecast swaps in its ``fallback_model`` silently (and inside worker
+    processes, where no counter survives). Marking the failed cells with NaN
+    lets the front door find every failure afterwards, count it and refit the
+    configured fallback model on exactly those series.
+    """
+
+    def __init__(self, alias: str = "FailureMarker"):
+        self.alias = alias
+
+    def fit(self, y: np.ndarray, X=None):
+        self.n_ = len(y)
+        return self
+
+    def predict(self, h: int, X=None, level=None):
+        return {"mean": np.full(h, np.nan)}
+
+    def forecast(self, h: int, y: np.ndarray, X=None, X_future=None, fitted: bool = False, level=None):
+        out = {"mean": np.full(h, np.nan)}
+        if fitted:
+            out["fitted"] = np.full(len(y), np.nan)
+        return out
+
+
+def build_mlforecast(cfg: ForecastConfig):
+    """Unfitted :class:`mlforecast.MLForecast` with the configured LightGBM model.
+
+    Lags, rolling means (as ``lag_transforms`` on lag 1) and calendar features
+    default by frequency (:data:`forecasting.config.FREQ_DEFAULTS`).
+    """
+    import lightgbm as lgb
+    from mlforecast import MLForecast
+    from mlforecast.lag_transforms import RollingMean
+
+    lg = cfg.lightgbm
+    defaults = freq_defaults(cfg.freq)
+    params = {
+        "objective": lg.objective,
+        "n_estimators": lg.n_estimators,
+        "learning_rate": lg.learning_rate,
+        "num_leaves": lg.num_leaves,
+        "min_child_samples": lg.min_child_samples,
+        "random_state": lg.seed,
+        "n_jobs": cfg.resolved_n_jobs,
+        "deterministic": True,
+        "force_col_wise": True,
+        "verbosity": -1,
+    }
+    if lg.objective == "tweedie":
+        params["tweedie_variance_power"] = lg.tweedie_variance_power
+    windows = lg.rolling_windows if lg.rolling_windows is not None else defaults.rolling_windows
+    return MLForecast(
+        models={"LightGBM": lgb.LGBMRegressor(**params)},
+        freq=cfg.freq,
+        lags=list(lg.lags if lg.lags is not None else defaults.lags),
+        lag_transforms={1: [RollingMean(window_size=w) for w in windows]} if windows else None,
+        date_features=list(lg.date_features if lg.date_features is not None else defaults.date_features),
+        num_threads=1,
+    )
