@@ -154,7 +154,7 @@ def _row_issue(report, mask, df, severity, check, source, column, what, fix) -> 
     rows = tuple(int(r) + 1 for r in np.flatnonzero(mask.to_numpy()))
     ids = tuple(sorted(map(str, df.loc[mask, "unique_id"].dropna().unique())))
     report.add(Issue(severity, check, source,
-                     f"{len(rows)} row(s) {what} at row(s) {_listed(rows)}; {fix}",
+                     f"{len(rows)} row(s) {what} at data row(s) {_listed(rows)}; {fix}",
                      column=column, rows=rows, series=ids, n_excluded=len(rows)))
 
 
@@ -207,18 +207,16 @@ def _row_checks(df: pd.DataFrame, source: str, report: ValidationReport) -> pd.D
     return out
 
 
-def _infer_freq(df: pd.DataFrame, freq: str | None, source: str) -> str:
-    if freq is not None:
-        return freq
-    for _, ds in df.groupby("unique_id", sort=False)["ds"]:
-        if len(ds) >= 3:
-            inferred = pd.infer_freq(ds.sort_values())
+def _infer_freq(ds: pd.Series, by: pd.Series) -> str | None:
+    """Frequency of the first series with >= 3 dates that pandas can read, else of all dates."""
+    frame = pd.DataFrame({"ds": ds, "by": by}).dropna().drop_duplicates()
+    for _, dates in frame.groupby("by", sort=False)["ds"]:
+        if len(dates) >= 3:
+            inferred = pd.infer_freq(dates.sort_values())
             if inferred is not None:
                 return inferred
-    raise DemandValidationError(ValidationReport([Issue(
-        "error", "unknown_frequency", source,
-        "cannot infer the period frequency from the dates; pass it explicitly "
-        "(e.g. --freq W-MON, D or MS)", column="ds")]))
+    dates = frame["ds"].drop_duplicates().sort_values()
+    return pd.infer_freq(dates) if len(dates) >= 3 else None
 
 
 def _series_checks(df: pd.DataFrame, freq: str, source: str, min_length: int,
@@ -310,8 +308,8 @@ def validate_demand(
 
     Raises
     ------
-    DemandValidationError
-        When required columns are missing or the frequency cannot be inferred.
+    DataValidationError
+        When required columns are missing (nothing else can be checked).
     TypeError
         When ``df`` is not a DataFrame.
 
@@ -334,7 +332,12 @@ def validate_demand(
         report.add(Issue("error", "no_data", source,
                          "no valid rows left after the row checks above; fix those rows"))
         return good, report
-    freq = _infer_freq(good, freq, source)
+    freq = freq or _infer_freq(parsed["ds"], parsed["unique_id"])
+    if freq is None:
+        report.add(Issue("error", "unknown_frequency", source,
+                         "cannot infer the period frequency from the dates; pass it explicitly "
+                         "(e.g. --freq W-MON, D or MS)", column="ds"))
+        return good.sort_values(["unique_id", "ds"]).reset_index(drop=True), report
     report.freq = freq
     good = _series_checks(good, freq, source, min_length, fill_gaps, report)
     clean = good.sort_values(["unique_id", "ds"]).reset_index(drop=True)

@@ -23,5 +23,10 @@ def _main() -> None:
     """Stockwise command line."""
 
 
+from pipelines.validate_cmd import validate_command  # noqa: E402
+
+app.command("validate")(validate_command)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

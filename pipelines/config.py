@@ -1,0 +1,92 @@
+"""Typed run configuration, loadable from YAML; every default lives here.
+
+Example ``stockwise.yaml``::
+
+    data: data/my_network          # folder with demand.csv, items.csv [, stages.csv, edges.csv]
+    freq: W-MON
+    forecast:
+      models: [AutoETS, CrostonSBA, SeasonalNaive]
+      n_windows: 6
+    tracking_uri: sqlite:///mlruns/mlflow.db
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = ["ForecastSettings", "RunConfig", "load_config", "ConfigError"]
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable or has invalid values."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ForecastSettings(_Frozen):
+    """Which forecasters to backtest and how."""
+
+    models: tuple[str, ...] = ("SeasonalNaive", "AutoETS", "CrostonSBA", "TSB")
+    season_length: int | None = Field(None, ge=1, description="periods per season; None = from freq")
+    n_windows: int = Field(6, ge=2, description="rolling-origin backtest windows")
+    step: int = Field(1, ge=1)
+    horizon: int | None = Field(None, ge=1, description="backtest horizon; None = max(L + R) + 1")
+
+
+class RunConfig(_Frozen):
+    """Everything one ``stockwise`` run needs; defaults run the demo."""
+
+    data: Path | None = Field(None, description="data folder; None = generated demo data")
+    out: Path = Path("runs")
+    freq: str | None = None
+    min_length: int = Field(8, ge=1)
+    fill_gaps: bool = False
+    strict: bool = Field(False, description="stop on validation errors instead of excluding rows")
+    seed: int = 7
+    forecast: ForecastSettings = ForecastSettings()
+    tracking_uri: str | None = None
+
+    @field_validator("freq")
+    @classmethod
+    def _known_freq(cls, value: str | None) -> str | None:
+        if value is not None:
+            import pandas as pd
+
+            try:
+                pd.tseries.frequencies.to_offset(value)
+            except ValueError as exc:
+                raise ValueError(f"unknown frequency {value!r}; use e.g. D, W-MON or MS") from exc
+        return value
+
+
+def load_config(path: str | Path | None = None, **overrides) -> RunConfig:
+    """Read a YAML config (or defaults) and apply non-None ``overrides``.
+
+    Raises
+    ------
+    ConfigError
+        With the file name and the offending field when the file is invalid.
+    """
+    raw: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return RunConfig(**raw)
+    except ValidationError as exc:
+        where = f"{path}: " if path else ""
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{where}invalid configuration: {problems}") from exc
