@@ -1,0 +1,542 @@
+"""Distribution of the cumulative forecast error over H periods, per series and model.
+
+The buffer an inventory policy holds covers the forecast error accumulated over
+its exposure H = lead time + review period, not the demand variance. From a
+rolling-origin backtest (``Forecaster.cross_validation``) every cutoff gives one
+sample of ``E_H = sum(actual) - sum(forecast)`` over the first H steps after
+it, for every H up to the backtest horizon.
+
+A series has few such samples, so its mean and variance are shrunk toward the
+pooled, scale-free errors of its segment (credibility weighting with ``k``
+pseudo-windows: weight ``n / (n + k)`` on the series' own estimate). For
+integer-valued demand the family (normal vs negative binomial) is chosen by
+log-likelihood of the backtest samples; see :mod:`forecasting.error_dists`.
+
+References
+----------
+Bühlmann, H. & Gisler, A. (2005). *A Course in Credibility Theory and its
+Applications*. Springer (credibility weights n / (n + k)).
+Silver, E. A., Pyke, D. F. & Thomas, D. J. (2017). *Inventory and Production
+Management in Supply Chains*, 4th ed., ch. 6 (forecast errors over L + R;
+lead-time variance term mu_d^2 sigma_L^2).
+Syntetos, A. A. & Boylan, J. E. (2021). *Intermittent Demand Forecasting*. Wiley.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from forecasting.core import NotFittedError
+from forecasting.error_dists import CDF, PPF, empirical_cdf, empirical_ppf, negbin_loglik, normal_loglik
+from forecasting.metrics import model_columns
+
+__all__ = ["ErrorModel", "ErrorModelConfig", "split_cv", "lead_time_pmf", "cumulative_windows"]
+
+DISTRIBUTIONS = ("auto", "normal", "negbin", "empirical")
+
+
+@dataclass(frozen=True)
+class ErrorModelConfig:
+    """How the error distributions are fitted.
+
+    Parameters
+    ----------
+    shrinkage : float, default 8.0
+        ``k`` pseudo-windows of the segment pool; 0 uses each series' own errors only.
+    distribution : {"auto", "normal", "negbin", "empirical"}, default "auto"
+        ``auto``: normal vs negative binomial by log-likelihood for integer
+        demand, normal otherwise. ``negbin``: negative binomial wherever demand is
+        integer. ``empirical``: the series' own error quantiles where it has at
+        least ``min_empirical`` windows, normal otherwise.
+    min_empirical : int, default 20
+    """
+
+    shrinkage: float = 8.0
+    distribution: str = "auto"
+    min_empirical: int = 20
+
+    def __post_init__(self) -> None:
+        if self.distribution not in DISTRIBUTIONS:
+            raise ValueError(f"distribution {self.distribution!r} unknown; use one of {DISTRIBUTIONS}")
+        if self.shrinkage < 0:
+            raise ValueError(f"shrinkage must be >= 0 pseudo-windows, got {self.shrinkage}")
+        if self.min_empirical < 2:
+            raise ValueError(f"min_empirical must be >= 2 windows, got {self.min_empirical}")
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Backtest windows as arrays: cumulative actuals/forecasts, shape (windows, H)."""
+
+    ids: np.ndarray          # (S,) series ids, sorted
+    code: np.ndarray         # (W,) series index of each window
+    ordinal: np.ndarray      # (W,) window number within its series
+    cutoff: np.ndarray       # (W,)
+    actual: np.ndarray       # (W, H) cumulative actual demand
+    forecast: dict           # model -> (W, H) cumulative forecast
+    integral: np.ndarray     # (S,) True when every actual of the series is an integer
+    mean_actual: np.ndarray  # (S,) mean actual per period
+
+    def pad(self, values: np.ndarray) -> np.ndarray:
+        """(W, H) -> (S, max windows, H), NaN where a series has fewer windows."""
+        out = np.full((len(self.ids), self.ordinal.max() + 1, values.shape[1]), np.nan)
+        out[self.code, self.ordinal] = values
+        return out
+
+
+def cumulative_windows(cv: pd.DataFrame, models: list[str] | None = None) -> Windows:
+    """Turn a cross-validation table into cumulative per-window arrays (one pass, no pandas after).
+
+    Raises
+    ------
+    ValueError
+        When columns are missing or windows have different lengths.
+    """
+    missing = [c for c in ("unique_id", "ds", "cutoff", "y") if c not in cv.columns]
+    if missing:
+        raise ValueError(f"cv table lacks column(s) {missing}; pass Forecaster.cross_validation output")
+    models = list(models) if models is not None else model_columns(cv)
+    absent = [m for m in models if m not in cv.columns]
+    if absent or not models:
+        raise ValueError(f"model column(s) {absent or models} not in cv; available: {model_columns(cv)}")
+    data = cv.sort_values(["unique_id", "cutoff", "ds"], kind="stable")
+    sizes = data.groupby(["unique_id", "cutoff"], sort=False).size().to_numpy()
+    if len(sizes) == 0:
+        raise ValueError("cv table is empty; run a backtest with at least one window first")
+    horizon = int(sizes[0])
+    if (sizes != horizon).any():
+        raise ValueError(f"backtest windows have different lengths {sorted(set(sizes.tolist()))}; "
+                         "every (unique_id, cutoff) needs the same number of forecast steps")
+    y = data["y"].to_numpy(dtype=float).reshape(-1, horizon)
+    if np.isnan(y).any():
+        raise ValueError("cv table has NaN actuals; drop those windows or fill the demand first")
+    win_ids = data["unique_id"].astype(str).to_numpy()[::horizon]
+    code, ids = pd.factorize(win_ids, sort=True)
+    starts = np.r_[0, np.flatnonzero(code[1:] != code[:-1]) + 1]
+    ordinal = np.arange(len(code)) - np.repeat(starts, np.diff(np.r_[starts, len(code)]))
+    forecast = {}
+    for m in models:
+        f = data[m].to_numpy(dtype=float).reshape(-1, horizon)
+        if not np.isfinite(f).all():
+            raise ValueError(f"model {m} has non-finite backtest forecasts; refit with a fallback model")
+        forecast[m] = np.cumsum(f, axis=1)
+    non_integral = np.bincount(code, weights=(y != np.round(y)).any(axis=1), minlength=len(ids))
+    mean_actual = np.bincount(code, weights=y.mean(axis=1), minlength=len(ids)) / np.bincount(code)
+    return Windows(np.asarray(ids, dtype=str), code, ordinal, data["cutoff"].to_numpy()[::horizon],
+                   np.cumsum(y, axis=1), forecast, non_integral == 0, mean_actual)
+
+
+def split_cv(cv: pd.DataFrame, n_holdout: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a backtest table by cutoff: the last ``n_holdout`` cutoffs of each series are held out.
+
+    Returns
+    -------
+    (fit_part, holdout_part) : tuple of pandas.DataFrame
+    """
+    rank = cv.groupby("unique_id")["cutoff"].rank(method="dense", ascending=False)
+    if n_holdout < 1 or (rank > n_holdout).sum() == 0:
+        raise ValueError(f"n_holdout={n_holdout} leaves no windows to fit on; "
+                         "use 1 <= n_holdout < number of cutoffs")
+    held = rank <= n_holdout
+    return cv[~held].reset_index(drop=True), cv[held].reset_index(drop=True)
+
+
+def lead_time_pmf(mean: float, std: float, review_period: float = 0.0,
+                  max_h: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Discretised normal distribution of the exposure H = L + R on integers >= 1.
+
+    Returns
+    -------
+    horizons : ndarray of int
+    weights : ndarray of float, summing to 1
+
+    Raises
+    ------
+    ValueError
+        When more than 1 % of the probability lies beyond ``max_h``.
+    """
+    if std < 0 or mean < 0:
+        raise ValueError(f"lead time mean and std must be >= 0, got mean={mean}, std={std}")
+    centre = mean + review_period
+    top = int(np.ceil(centre + 4 * std)) + 1
+    h = np.arange(1, max(top, 2) + 1)
+    if std == 0:
+        return _point_mass(centre)
+    w = stats.norm.cdf(h + 0.5, centre, std) - stats.norm.cdf(h - 0.5, centre, std)
+    w[0] += stats.norm.cdf(0.5, centre, std)
+    if max_h is not None and w[h > max_h].sum() > 0.01:
+        raise ValueError(f"{w[h > max_h].sum():.1%} of the lead-time distribution lies beyond the "
+                         f"backtest horizon {max_h}; run the backtest with a longer horizon")
+    keep = (w > 1e-12) & (h <= (max_h or h.max()))
+    return h[keep], w[keep] / w[keep].sum()
+
+
+def _point_mass(centre: float) -> tuple[np.ndarray, np.ndarray]:
+    lo = max(int(np.floor(centre)), 1)
+    frac = min(max(centre - lo, 0.0), 1.0)
+    return (np.array([lo, lo + 1]), np.array([1 - frac, frac])) if frac > 0 else (np.array([lo]), np.ones(1))
+
+
+class ErrorModel:
+    """Cumulative forecast-error distributions per (series, model, H) from a backtest.
+
+    Parameters
+    ----------
+    config : ErrorModelConfig, optional
+
+    Attributes
+    ----------
+    ids_ : ndarray of str
+    models_ : list of str
+    horizon_ : int
+        Longest H available (the backtest horizon).
+    segment_ : pandas.Series
+        Segment of each series (the shrinkage pool).
+    mean_demand_ : pandas.Series
+        Mean demand per period (mu_d in the lead-time variance term).
+    family_ : pandas.DataFrame
+        Chosen family per series (rows) and model (columns).
+
+    Examples
+    --------
+    >>> em = ErrorModel().fit(cv, segments=chars.set_index("unique_id")["sbc_class"])  # doctest: +SKIP
+    >>> em.quantile(["A", "B"], H=2.5, p=0.95, model="CrostonSBA")                      # doctest: +SKIP
+    """
+
+    def __init__(self, config: ErrorModelConfig | None = None):
+        self.config = config
+
+    def fit(self, cv: pd.DataFrame, segments: pd.Series | None = None,
+            mean_demand: pd.Series | None = None, models: list[str] | None = None) -> ErrorModel:
+        """Fit the error distributions of every model on a backtest table.
+
+        Parameters
+        ----------
+        cv : pandas.DataFrame
+            ``unique_id, ds, cutoff, y, <models>``.
+        segments : pandas.Series, optional
+            Segment label per ``unique_id`` (e.g. SBC class); one pool when omitted.
+        mean_demand : pandas.Series, optional
+            Mean demand per period per ``unique_id`` (scale of the pool and mu_d);
+            default the mean actual over the backtest windows.
+        models : list of str, optional
+            Forecast columns to fit; default all.
+
+        Returns
+        -------
+        ErrorModel
+            ``self``.
+        """
+        cfg = self.config or ErrorModelConfig()
+        win = cumulative_windows(cv, models)
+        ids = pd.Index(win.ids)
+        seg = pd.Series("all", index=ids) if segments is None else segments.reindex(ids)
+        if seg.isna().any():
+            raise ValueError(f"segments lack series {seg.index[seg.isna()][:10].tolist()}; "
+                             "give a segment for every unique_id")
+        scale = win.mean_actual if mean_demand is None else mean_demand.reindex(ids).to_numpy(float)
+        if np.isnan(scale).any():
+            raise ValueError(f"mean_demand lacks series {ids[np.isnan(scale)][:10].tolist()}")
+        seg_code, seg_names = pd.factorize(seg.to_numpy())
+        self._win, self._scale, self._seg_code = win, scale, seg_code
+        self._params = {m: self._fit_model(win, m, cfg, scale, seg_code) for m in win.forecast}
+        self.ids_, self.models_, self.horizon_ = win.ids, list(win.forecast), win.actual.shape[1]
+        self.segment_ = seg.rename("segment")
+        self.mean_demand_ = pd.Series(scale, index=ids, name="mean_demand")
+        self.family_ = pd.DataFrame({m: p["family"] for m, p in self._params.items()}, index=ids)
+        self._index = pd.Index(win.ids)
+        return self
+
+    def _fit_model(self, win: Windows, model: str, cfg: ErrorModelConfig,
+                   scale: np.ndarray, seg_code: np.ndarray) -> dict:
+        """Shrunk moments, mean cumulative forecast and chosen family for one model."""
+        errors = win.pad(win.actual - win.forecast[model])        # (S, w, H)
+        fbar = np.nanmean(win.pad(win.forecast[model]), axis=1)  # (S, H)
+        n = np.sum(~np.isnan(errors[:, :, 0]), axis=1)           # (S,)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            own_mean = np.nanmean(errors, axis=1)
+            own_var = np.nan_to_num(np.nanvar(errors, axis=1, ddof=1))
+        pool_mean, pool_var = _pool(errors, scale, seg_code)
+        k = cfg.shrinkage
+        w_mean = (n / (n + k))[:, None] if k > 0 else np.ones((len(n), 1))
+        w_var = np.where(n > 1, (n - 1) / np.maximum(n - 1 + k, 1e-12), 0.0)[:, None]
+        mean = w_mean * own_mean + (1 - w_mean) * pool_mean[seg_code] * scale[:, None]
+        var = w_var * own_var + (1 - w_var) * pool_var[seg_code] * scale[:, None] ** 2
+        family = self._choose_family(cfg, win, mean, var, fbar, n)
+        out = {"mean": mean, "var": var, "fbar": fbar, "n": n, "family": family}
+        if (family == "empirical").any():
+            out["sorted"] = np.sort(errors, axis=1)
+        return out
+
+    @staticmethod
+    def _choose_family(cfg, win, mean, var, fbar, n) -> np.ndarray:
+        """Family per series: configured, or the higher log-likelihood for integer demand."""
+        family = np.full(len(n), "normal", dtype=object)
+        if cfg.distribution == "negbin":
+            family[win.integral] = "negbin"
+        elif cfg.distribution == "empirical":
+            family[n >= cfg.min_empirical] = "empirical"
+        elif cfg.distribution == "auto" and win.integral.any():
+            sel = win.integral
+            demand = np.round(win.pad(win.actual)[sel])
+            args = (mean[sel][:, None], var[sel][:, None], fbar[sel][:, None])
+            ok = ~np.isnan(demand)
+            d = np.where(ok, demand, 0.0)
+            ll_n = np.where(ok, normal_loglik(d, *args), 0.0).sum(axis=(1, 2))
+            ll_nb = np.where(ok, negbin_loglik(d, *args), 0.0).sum(axis=(1, 2))
+            family[np.flatnonzero(sel)[ll_nb > ll_n]] = "negbin"
+        return family
+
+    # -- queries ------------------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "ids_"):
+            raise NotFittedError("this ErrorModel is not fitted yet; call fit(cv) first")
+
+    def _codes(self, unique_id) -> np.ndarray:
+        ids = np.asarray(unique_id, dtype=str)
+        codes = self._index.get_indexer(ids.ravel())
+        if (codes < 0).any():
+            unknown = sorted(set(ids.ravel()[codes < 0]))[:10]
+            raise ValueError(f"unknown series {unknown}; fit the ErrorModel on a backtest containing them")
+        return codes.reshape(ids.shape)
+
+    def _model_names(self, model, shape) -> np.ndarray:
+        if model is None:
+            if len(self.models_) > 1:
+                raise ValueError(f"several models fitted {self.models_}; pass model=")
+            model = self.models_[0]
+        names = np.broadcast_to(np.asarray(model, dtype=object), shape)
+        unknown = sorted(set(names.ravel()) - set(self.models_))
+        if unknown:
+            raise ValueError(f"unknown model(s) {unknown}; fitted models are {self.models_}")
+        return names
+
+    def _raw_grid(self, model: str, s: np.ndarray, p: np.ndarray, extra_var: np.ndarray) -> np.ndarray:
+        """Unenforced quantiles at every integer H = 1..horizon_, shape (len(s), horizon_)."""
+        par = self._params[model]
+        mean, var, fbar = par["mean"][s], par["var"][s] + extra_var[:, None], par["fbar"][s]
+        fam = par["family"][s]
+        out = np.empty(mean.shape)
+        pp = np.broadcast_to(p[:, None], mean.shape)
+        for name, ppf in PPF.items():
+            rows = fam == name
+            if rows.any():
+                out[rows] = ppf(pp[rows], mean[rows], var[rows], fbar[rows])
+        rows = np.flatnonzero(fam == "empirical")
+        if len(rows):
+            base_var = par["var"][s[rows]]
+            lift = stats.norm.ppf(p[rows])[:, None] * (np.sqrt(base_var + extra_var[rows, None])
+                                                        - np.sqrt(base_var))
+            for h in range(self.horizon_):
+                out[rows, h] = empirical_ppf(par["sorted"][s[rows], :, h], par["n"][s[rows]], p[rows])
+            out[rows] += lift
+        return out
+
+    def quantile(self, unique_id, H, p, model=None, lead_time_std=0.0) -> np.ndarray:
+        """p-quantile of the cumulative forecast error over H periods.
+
+        Vectorised: ``unique_id``, ``H``, ``p``, ``model`` and ``lead_time_std``
+        broadcast against each other. Fractional H interpolates linearly
+        between integer horizons (from 0 at H = 0). The result is monotone in
+        ``p`` and, on H >= 1, non-decreasing in H for p >= 0.5 (non-increasing
+        for p < 0.5): a longer exposure never needs a smaller buffer.
+
+        Parameters
+        ----------
+        unique_id : str or array-like of str
+        H : float or array-like
+            Exposure in periods, 0 < H <= ``horizon_``.
+        p : float or array-like
+            Probability in (0, 1).
+        model : str or array-like of str, optional
+            Required when several models were fitted.
+        lead_time_std : float or array-like, default 0
+            Std of the lead time in periods; adds mu_d^2 sigma_L^2 to the variance
+            (exact for the normal family, a moment approximation otherwise).
+
+        Returns
+        -------
+        numpy.ndarray
+            Broadcast shape of the inputs (0-d for scalars; use ``float()``).
+
+        Raises
+        ------
+        ValueError
+            Unknown series or model, H outside (0, horizon_], p outside (0, 1).
+        """
+        self._check_fitted()
+        ids, H, p, sd = np.broadcast_arrays(np.asarray(unique_id, dtype=str), np.asarray(H, float),
+                                            np.asarray(p, float), np.asarray(lead_time_std, float))
+        names = self._model_names(model, ids.shape)
+        if ((H <= 0) | (H > self.horizon_)).any():
+            raise ValueError(f"H must lie in (0, {self.horizon_}] (the backtest horizon); got "
+                             f"{sorted(set(H[(H <= 0) | (H > self.horizon_)].tolist()))[:5]}")
+        if ((p <= 0) | (p >= 1)).any():
+            raise ValueError(f"p must lie in (0, 1); got {sorted(set(p[(p <= 0) | (p >= 1)].tolist()))[:5]}")
+        if (sd < 0).any():
+            raise ValueError("lead_time_std must be >= 0")
+        s = self._codes(ids).ravel()
+        H, p, sd, names = H.ravel(), p.ravel(), sd.ravel(), names.ravel()
+        out = np.empty(len(s))
+        for m in np.unique(names):
+            rows = names == m
+            extra = (self._scale[s[rows]] * sd[rows]) ** 2
+            grid = _enforce(self._raw_grid(m, s[rows], p[rows], extra), p[rows])
+            out[rows] = _interpolate(grid, H[rows], p[rows])
+        return out.reshape(ids.shape)
+
+    def quantile_mixture(self, unique_id, horizons, weights, p, model=None) -> np.ndarray:
+        """p-quantile of the error over a random exposure H ~ {horizons: weights}.
+
+        The CDF is the mixture ``sum_j w_j F_{H_j}(x)``; its quantile is found by
+        bisection. Use :func:`lead_time_pmf` for a discretised normal lead time.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape of ``unique_id``/``p`` broadcast together.
+        """
+        self._check_fitted()
+        h = np.asarray(horizons, dtype=int)
+        w = np.asarray(weights, dtype=float)
+        if h.shape != w.shape or h.ndim != 1 or (h < 1).any() or (h > self.horizon_).any():
+            raise ValueError(f"horizons must be integers in [1, {self.horizon_}] matching weights")
+        if not np.isclose(w.sum(), 1.0) or (w < 0).any():
+            raise ValueError(f"weights must be >= 0 and sum to 1, got sum {w.sum():.4f}")
+        ids, p = np.broadcast_arrays(np.asarray(unique_id, dtype=str), np.asarray(p, float))
+        names = self._model_names(model, ids.shape).ravel()
+        s, pr = self._codes(ids).ravel(), p.ravel()
+        out = np.empty(len(s))
+        for m in np.unique(names):
+            rows = names == m
+            out[rows] = self._mixture(m, s[rows], pr[rows], h, w)
+        return out.reshape(ids.shape)
+
+    def _mixture(self, model, s, p, h, w) -> np.ndarray:
+        raw = self._raw_grid(model, s, p, np.zeros(len(s)))[:, h - 1]
+        lo, hi = raw.min(axis=1) - 1e-6, raw.max(axis=1) + 1e-6
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            below = self._mixture_cdf(model, s, mid, h, w) >= p
+            hi, lo = np.where(below, mid, hi), np.where(below, lo, mid)
+        return hi
+
+    def _mixture_cdf(self, model, s, x, h, w) -> np.ndarray:
+        par = self._params[model]
+        fam = par["family"][s]
+        total = np.zeros(len(s))
+        for j, hj in enumerate(h - 1):
+            cdf = np.empty(len(s))
+            for name, fn in CDF.items():
+                rows = fam == name
+                cdf[rows] = fn(x[rows], par["mean"][s[rows], hj], par["var"][s[rows], hj],
+                               par["fbar"][s[rows], hj])
+            rows = fam == "empirical"
+            if rows.any():
+                cdf[rows] = empirical_cdf(par["sorted"][s[rows], :, hj], par["n"][s[rows]], x[rows])
+            total += w[j] * cdf
+        return total
+
+    def table(self, horizons=None, quantiles=(0.5, 0.8, 0.9, 0.95, 0.99)) -> pd.DataFrame:
+        """Tidy table: one row per (series, model, H) with moments and quantiles.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``unique_id, model, H, mean, std, q0.5, ..., distribution, n_samples, segment``.
+        """
+        self._check_fitted()
+        hs = np.arange(1, self.horizon_ + 1) if horizons is None else np.asarray(horizons, float)
+        n_s, frames = len(self.ids_), []
+        for m in self.models_:
+            par = self._params[m]
+            uid, hh = np.repeat(self.ids_, len(hs)), np.tile(hs, n_s)
+            frame = pd.DataFrame({"unique_id": uid, "model": m, "H": hh})
+            mean = _interp_moment(par["mean"], hs)
+            var = _interp_moment(par["var"], hs)
+            frame["mean"], frame["std"] = mean.ravel(), np.sqrt(np.maximum(var, 0)).ravel()
+            for q in quantiles:
+                frame[f"q{q:g}"] = self.quantile(uid, hh, q, model=m)
+            frame["distribution"] = np.repeat(par["family"], len(hs))
+            frame["n_samples"] = np.repeat(par["n"], len(hs))
+            frame["segment"] = np.repeat(self.segment_.to_numpy(), len(hs))
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
+
+    def calibration(self, cv_holdout: pd.DataFrame, levels=(0.8, 0.9, 0.95, 0.99),
+                    horizons=None) -> pd.DataFrame:
+        """Empirical coverage of the upper p-quantiles on held-out backtest windows.
+
+        For each held-out window, model, H and level, checks whether the
+        realised cumulative error is <= the fitted quantile.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``model, level, n, coverage, gap`` (gap = coverage - level), pooled over
+            ``horizons`` (default every H up to ``horizon_``).
+        """
+        self._check_fitted()
+        win = cumulative_windows(cv_holdout, [m for m in self.models_ if m in cv_holdout.columns])
+        hs = np.arange(1, self.horizon_ + 1) if horizons is None else np.asarray(horizons, int)
+        if win.actual.shape[1] < hs.max():
+            raise ValueError(f"held-out windows have {win.actual.shape[1]} steps, need {hs.max()}")
+        rows = []
+        uid = np.repeat(win.ids[win.code], len(hs))
+        hh = np.tile(hs, len(win.code))
+        for m in win.forecast:
+            err = (win.actual - win.forecast[m])[:, hs - 1].ravel()
+            for level in levels:
+                q = self.quantile(uid, hh, level, model=m)
+                covered = err <= q + 1e-9
+                rows.append({"model": m, "level": level, "n": len(err),
+                             "coverage": covered.mean(), "gap": covered.mean() - level})
+        return pd.DataFrame(rows)
+
+
+def _pool(errors: np.ndarray, scale: np.ndarray, seg_code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of scale-free errors per segment, shape (segments, H)."""
+    n_seg, horizon = seg_code.max() + 1, errors.shape[2]
+    usable = scale > 0
+    z = errors / np.where(usable, scale, 1.0)[:, None, None]
+    mean, var = np.zeros((n_seg, horizon)), np.zeros((n_seg, horizon))
+    for g in range(n_seg):
+        block = z[(seg_code == g) & usable].reshape(-1, horizon)
+        block = block[~np.isnan(block[:, 0])]
+        if len(block) > 1:
+            mean[g], var[g] = block.mean(axis=0), block.var(axis=0, ddof=1)
+    return mean, var
+
+
+def _enforce(grid: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Upper quantiles non-decreasing in H, lower ones non-increasing (preserves order in p)."""
+    up = p >= 0.5
+    grid[up] = np.maximum.accumulate(grid[up], axis=1)
+    grid[~up] = np.minimum.accumulate(grid[~up], axis=1)
+    return grid
+
+
+def _interpolate(grid: np.ndarray, H: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Linear interpolation in H over columns H = 0, 1, ..., with a monotone anchor at 0."""
+    first = grid[:, 0]
+    anchor = np.where(p >= 0.5, np.minimum(first, 0.0), np.maximum(first, 0.0))
+    full = np.column_stack([anchor, grid])
+    lo = np.minimum(np.floor(H).astype(int), grid.shape[1] - 1)
+    frac = H - lo
+    rows = np.arange(len(H))
+    return full[rows, lo] + frac * (full[rows, lo + 1] - full[rows, lo])
+
+
+def _interp_moment(values: np.ndarray, hs: np.ndarray) -> np.ndarray:
+    """Moments at (fractional) horizons, linear between integers from 0 at H = 0."""
+    full = np.column_stack([np.zeros(len(values)), values])
+    lo = np.minimum(np.floor(hs).astype(int), values.shape[1] - 1)
+    frac = hs - lo
+    return full[:, lo] + frac * (full[:, lo + 1] - full[:, lo])
