@@ -103,7 +103,7 @@ def build_mlforecast(cfg: ForecastConfig):
         "num_leaves": lg.num_leaves,
         "min_child_samples": lg.min_child_samples,
         "random_state": lg.seed,
-        "n_jobs": cfg.resolved_n_jobs,
+        "n_jobs": lg.n_threads,
         "deterministic": True,
         "force_col_wise": True,
         "verbosity": -1,

@@ -27,6 +27,10 @@ from pipelines.validate_cmd import validate_command  # noqa: E402
 
 app.command("validate")(validate_command)
 
+from pipelines.backtest import backtest_command  # noqa: E402
+
+app.command("backtest")(backtest_command)
+
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,208 @@
+"""``stockwise backtest``: rolling-origin backtest of a demand file, tracked in MLflow.
+
+Reads demand (CSV/Parquet), validates it, backtests every chosen model,
+scores it (overall and by SBC segment), fits the error model and writes
+``DIR/metrics.csv``, ``DIR/cv.parquet`` and ``DIR/error_quantiles.parquet``
+(plus segment metrics, calibration, fallbacks and exclusions) atomically.
+One MLflow parent run holds the params, metrics and these artifacts; the
+LightGBM forecaster, when chosen, is logged as an MLflow model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import typer
+
+from forecasting import (ErrorModel, ForecastConfig, Forecaster, characterise, evaluate,
+                         split_cv, summarise)
+from forecasting.config import STAT_MODELS
+from forecasting.panel import DataValidationError, ValidationReport, validate_demand
+from forecasting.quantile_metrics import scaled_pinball
+from pipelines.io import InputFileError, read_table, write_table_atomic
+from pipelines.tracking import start_run
+
+__all__ = ["BacktestResult", "run_backtest", "backtest_command", "DEFAULT_MODELS", "SERVICE_LEVELS"]
+
+DEFAULT_MODELS = ("Naive", "SeasonalNaive", "AutoETS", "CrostonSBA", "TSB", "ADIDA")
+SERVICE_LEVELS = (0.8, 0.9, 0.95, 0.99)
+
+
+@dataclass
+class BacktestResult:
+    """What one backtest produced (tables in memory, files on disk, MLflow run id)."""
+
+    metrics: pd.DataFrame
+    metrics_by_segment: pd.DataFrame
+    cv: pd.DataFrame
+    error_quantiles: pd.DataFrame
+    calibration: pd.DataFrame
+    fallbacks: pd.DataFrame
+    validation: ValidationReport
+    run_id: str
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def _metrics_table(scores: pd.DataFrame, pinball: pd.DataFrame) -> pd.DataFrame:
+    overall = summarise(scores).rename(columns={"mase": "MASE", "rmsse": "RMSSE",
+                                                "scaled_bias": "bias", "mae": "MAE", "rmse": "RMSE"})
+    spl = pinball.drop(columns=["unique_id", "n_windows"]).groupby("model").mean()
+    out = overall.merge(spl.reset_index(), on="model", how="left")
+    first = ["model", "MASE", "RMSSE", "bias", "n_series"]
+    return out[first + [c for c in out.columns if c not in first]].sort_values("MASE").reset_index(drop=True)
+
+
+def run_backtest(
+    demand: pd.DataFrame,
+    freq: str,
+    horizon: int,
+    out: str | Path,
+    models: tuple[str, ...] = DEFAULT_MODELS,
+    n_windows: int = 6,
+    step: int = 1,
+    season_length: int | None = None,
+    tracking_uri: str | None = None,
+    source: str = "demand",
+    n_jobs: int = -1,
+) -> BacktestResult:
+    """Backtest ``models`` on ``demand`` and write the outputs to ``out``.
+
+    Parameters
+    ----------
+    demand : pandas.DataFrame
+        Long-format ``unique_id, ds, y``.
+    freq : str
+        Pandas frequency (``W-MON``, ``D``, ``MS``).
+    horizon : int
+        Backtest horizon H (periods); the error model covers every H up to it.
+    out : path
+        Output folder (created).
+    models : tuple of str
+        Candidate names (``forecasting.config.STAT_MODELS`` and ``LightGBM``).
+    n_windows, step : int
+        Rolling-origin cutoffs and their spacing. With >= 4 windows the last
+        quarter of them is held out to measure calibration.
+    tracking_uri : str, optional
+        MLflow store; default ``pipelines.tracking.resolve_tracking_uri``.
+
+    Returns
+    -------
+    BacktestResult
+
+    Raises
+    ------
+    DataValidationError
+        When the demand has errors (rows to fix) or no usable series.
+    """
+    out = Path(out)
+    cfg = ForecastConfig(models=tuple(models), freq=freq, season_length=season_length,
+                         n_jobs=n_jobs, validate=False)
+    min_length = horizon + (n_windows - 1) * step + 1
+    clean, report = validate_demand(demand, source=source, freq=freq, min_length=min_length)
+    report.raise_if_errors()
+    if clean.empty:
+        raise DataValidationError(report)
+    forecaster = Forecaster(cfg)
+    cv = forecaster.cross_validation(clean, h=horizon, n_windows=n_windows, step=step)
+    chars = characterise(clean, season_length=cfg.resolved_season_length, cv=cv)
+    segments = chars.set_index("unique_id")["sbc_class"]
+    scores = evaluate(cv, clean)
+    by_segment = summarise(scores, segments)
+    n_holdout = n_windows // 4
+    if n_holdout:
+        fit_part, holdout = split_cv(cv, n_holdout)
+        calibration = ErrorModel().fit(fit_part, segments=segments).calibration(holdout, SERVICE_LEVELS)
+        pinball = scaled_pinball(holdout, ErrorModel().fit(fit_part, segments=segments), clean,
+                                 SERVICE_LEVELS)
+    error_model = ErrorModel().fit(cv, segments=segments)
+    if not n_holdout:
+        calibration = error_model.calibration(cv, SERVICE_LEVELS).assign(in_sample=True)
+        pinball = scaled_pinball(cv, error_model, clean, SERVICE_LEVELS)
+    quantiles = error_model.table(quantiles=(0.5, *SERVICE_LEVELS))
+    metrics = _metrics_table(scores, pinball)
+    tables = {
+        "metrics.csv": metrics, "metrics_by_segment.csv": by_segment, "cv.parquet": cv,
+        "error_quantiles.parquet": quantiles, "calibration.csv": calibration,
+        "fallbacks.csv": forecaster.fallbacks_, "characteristics.csv": chars,
+        "validation.csv": report.to_frame(),
+    }
+    paths = {name: write_table_atomic(df, out / name) for name, df in tables.items()}
+    run_id = _track(tracking_uri, cfg, clean, cv, metrics, by_segment, calibration, forecaster,
+                    report, paths, horizon=horizon, n_windows=n_windows, step=step)
+    return BacktestResult(metrics, by_segment, cv, quantiles, calibration, forecaster.fallbacks_,
+                          report, run_id, paths)
+
+
+def _track(tracking_uri, cfg, clean, cv, metrics, by_segment, calibration, forecaster, report,
+           paths, **params) -> str:
+    """One MLflow parent run: params, metrics by model and segment, artifacts, LightGBM model."""
+    with start_run("backtest", tracking_uri=tracking_uri) as run:
+        run.log_params({**params, "freq": cfg.freq, "models": ",".join(cfg.models),
+                        "season_length": cfg.resolved_season_length, "fallback_model": cfg.fallback_model,
+                        "n_series": clean["unique_id"].nunique()})
+        run.log_fingerprints({"demand": clean})
+        for row in metrics.itertuples(index=False):
+            run.log_metrics({f"{row.model}.{k}": getattr(row, k) for k in ("MASE", "RMSSE", "bias")})
+        for row in by_segment.itertuples(index=False):
+            run.log_metrics({f"{row.segment}.{row.model}.{k}": getattr(row, k) for k in ("mase", "rmsse")})
+        for row in calibration.itertuples(index=False):
+            run.log_metrics({f"{row.model}.coverage_{int(round(row.level * 100))}": row.coverage})
+        run.log_metrics({"fallbacks": len(forecaster.fallbacks_),
+                         "excluded_rows": report.n_excluded_rows})
+        for path in paths.values():
+            run.log_artifact(path)
+        if "LightGBM" in cfg.models:
+            _log_lightgbm(run, cfg, clean)
+        return run.run_id
+
+
+def _log_lightgbm(run, cfg: ForecastConfig, clean: pd.DataFrame) -> None:
+    """Refit LightGBM on the whole history; log its booster and its feature recipe."""
+    only_ml = ForecastConfig(models=("LightGBM",), freq=cfg.freq, season_length=cfg.season_length,
+                             n_jobs=cfg.n_jobs, lightgbm=cfg.lightgbm, validate=False)
+    fitted = Forecaster(only_ml).fit(clean)
+    mlf = fitted._mlf
+    run.log_model(mlf.models_["LightGBM"], name="lightgbm_forecaster", flavor="lightgbm")
+    run.log_dict({"freq": cfg.freq, "lags": list(mlf.ts.lags) if hasattr(mlf.ts, "lags") else None,
+                  "features": list(mlf.ts.features_order_), "lightgbm": vars(cfg.lightgbm)},
+                 "lightgbm_forecaster/feature_recipe.json")
+
+
+def _parse_models(models: list[str] | None) -> tuple[str, ...]:
+    if not models:
+        return DEFAULT_MODELS
+    names = tuple(n.strip() for item in models for n in item.split(",") if n.strip())
+    return names
+
+
+def backtest_command(
+    demand: Path = typer.Option(..., "--demand", help="demand file (CSV or Parquet): unique_id, ds, y"),
+    freq: str = typer.Option(..., "--freq", help="period frequency, e.g. W-MON, D, MS"),
+    horizon: int = typer.Option(..., "--horizon", min=1, help="backtest horizon H in periods"),
+    out: Path = typer.Option(..., "--out", help="output folder"),
+    models: list[str] = typer.Option(None, "--models",
+                                     help=f"model names, comma-separated or repeated; from "
+                                          f"{', '.join(STAT_MODELS)}, LightGBM"),
+    n_windows: int = typer.Option(6, "--n-windows", min=1, help="rolling-origin cutoffs"),
+    step: int = typer.Option(1, "--step", min=1, help="periods between cutoffs"),
+    season_length: int = typer.Option(None, "--season-length", help="default by frequency"),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow store, e.g. sqlite:///mlruns/mlflow.db"),
+) -> None:
+    """Backtest forecasting models on a demand file; exit 0 ok, 1 bad input."""
+    try:
+        result = run_backtest(read_table(demand), freq=freq, horizon=horizon, out=out,
+                              models=_parse_models(models), n_windows=n_windows, step=step,
+                              season_length=season_length, tracking_uri=tracking_uri,
+                              source=demand.name)
+    except (InputFileError, DataValidationError, ValueError, TypeError) as exc:
+        typer.echo(f"ERROR {exc}", err=True)
+        raise typer.Exit(1) from exc
+    shown = result.metrics[["model", "MASE", "RMSSE", "bias", "n_series"]]
+    typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    typer.echo(f"{len(result.fallbacks)} fallback(s); {result.validation.n_excluded_rows} row(s) excluded")
+    typer.echo(f"outputs in {out} (MLflow run {result.run_id})")
+    if not np.isfinite(result.metrics["MASE"]).any():
+        typer.echo("warning: no model has a finite MASE (constant histories?)", err=True)
