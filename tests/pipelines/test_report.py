@@ -1,0 +1,210 @@
+"""Planner report: summary numbers, escaping, and the page rendered in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.demo_data import DemoConfig, generate_demo
+from pipelines.report import (
+    forecasts_from_models,
+    render_report,
+    stranded_by,
+    summarise,
+    write_report,
+)
+from pipelines.schema import RECOMMENDATION_COLUMNS
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+POLICIES = ("R_S", "R_s_S", "s_Q", "base_stock", "no_stock")
+EVIL_REASON = "lead time <b>6</b> & \"quoted\" </script><script>window.__pwned=1</script>"
+
+
+def synthetic_run(seed: int = 3) -> dict[str, pd.DataFrame]:
+    """Demo data plus synthetic recommendations, forecasts, on-hand paths and a frontier."""
+    demo = generate_demo(DemoConfig(seed=seed, n_items=8, n_stores=4, n_dcs=2, n_weeks=104,
+                                    min_stores_per_item=2))
+    rng = np.random.default_rng(seed)
+    items = demo.items.reset_index(drop=True)
+    stats = demo.demand.groupby("unique_id")["y"].agg(mu=lambda y: y.tail(26).mean(),
+                                                      sd=lambda y: y.tail(26).std())
+    st = stats.reindex(items["unique_id"]).fillna(0.0).to_numpy()
+    mu, sd = st[:, 0], st[:, 1]
+    L, R = items["lead_time"].to_numpy(float), items["review_period"].to_numpy(float)
+    ss = np.round(1.65 * sd * np.sqrt(L + R), 1)
+    S = np.round(mu * (L + R) + ss, 1)
+    s = np.round(S - mu * R, 1)
+    unit = items["unit_cost"].to_numpy(float)
+    on_hand = items["on_hand"].to_numpy(float)
+    excess, short = np.maximum(on_hand - S, 0), np.maximum(s - on_hand, 0)
+    hold = (ss + mu * R / 2) * unit * items["holding_rate"].to_numpy(float)
+    n = len(items)
+    recs = pd.DataFrame({
+        "unique_id": items["unique_id"], "item_id": items["item_id"], "location": items["location"],
+        "abc": rng.choice(list("ABC"), n), "xyz": rng.choice(list("XYZ"), n),
+        "sbc_class": rng.choice(["smooth", "erratic", "intermittent", "lumpy"], n),
+        "forecaster": rng.choice(["AutoETS", "CrostonSBA"], n),
+        "policy": [POLICIES[i % len(POLICIES)] for i in range(n)],
+        "review_period": R, "lead_time": L, "reorder_point": s, "order_up_to": S,
+        "order_quantity": np.round(mu * 4, 1), "safety_stock": ss, "safety_stock_value": ss * unit,
+        "service_type": items["service_type"], "service_target": items["service_target"],
+        "expected_csl": np.round(rng.uniform(0.85, 0.99, n), 3),
+        "expected_fill_rate": np.round(rng.uniform(0.9, 0.999, n), 3),
+        "expected_avg_on_hand": ss + mu * R / 2,
+        "expected_holding_cost": hold, "expected_ordering_cost": items["order_cost"].to_numpy() * 13,
+        "expected_shortage_cost": rng.uniform(0, 50, n),
+        "on_hand": on_hand, "excess_units": excess, "shortfall_units": short,
+        "excess_value": excess * unit, "shortfall_value": short * unit,
+        "reasons": [EVIL_REASON if i == 0 else f"reason {i}: intermittent, low value" for i in range(n)],
+        "run_id": "abc123",
+    })
+    recs["expected_total_cost"] = recs[["expected_holding_cost", "expected_ordering_cost",
+                                        "expected_shortage_cost"]].sum(axis=1)
+    last = demo.demand["ds"].max()
+    fds = pd.date_range(last, periods=13, freq="W-MON")[1:]
+    fc = pd.DataFrame({"unique_id": np.repeat(items["unique_id"], 12), "ds": np.tile(fds, n),
+                       "forecast": np.repeat(mu, 12)})
+    fc["lo"] = np.maximum(fc["forecast"] - 1.64 * np.repeat(sd, 12), 0)
+    fc["hi"] = fc["forecast"] + 1.64 * np.repeat(sd, 12)
+    sim = pd.DataFrame({"unique_id": np.repeat(items["unique_id"], 12), "ds": np.tile(fds, n),
+                        "on_hand": np.repeat(S, 12) - np.tile(np.arange(12) % 4, n) * np.repeat(mu, 12) / 2})
+    frontier = pd.DataFrame({"service": np.linspace(0.85, 0.99, 6),
+                             "inventory_value": np.linspace(1000, 4000, 6) ** 1.1,
+                             "cost": np.linspace(900, 1500, 6),
+                             "chosen": [False, False, False, True, False, False]})
+    return {"recommendations": recs, "history": demo.demand, "forecasts": fc, "sim_paths": sim,
+            "frontier": frontier, "items": items}
+
+
+@pytest.fixture(scope="module")
+def run_data() -> dict[str, pd.DataFrame]:
+    return synthetic_run()
+
+
+def test_summary_values_are_sums_of_the_table(run_data):
+    recs, items = run_data["recommendations"], run_data["items"]
+    s = summarise(recs, items)
+    assert s.n_items == len(recs)
+    assert s.inventory_value_now == pytest.approx((items["on_hand"] * items["unit_cost"]).sum())
+    assert s.inventory_value_recommended == pytest.approx((recs["expected_avg_on_hand"] * items["unit_cost"]).sum())
+    assert s.total_cost == pytest.approx(s.holding_cost + s.ordering_cost + s.shortage_cost)
+    achieved = np.where(recs["service_type"] == "fill_rate", recs["expected_fill_rate"], recs["expected_csl"])
+    assert s.items_below_target == int((achieved < recs["service_target"]).sum())
+
+
+def test_unit_cost_falls_back_to_value_over_units(run_data):
+    recs, items = run_data["recommendations"], run_data["items"]
+    assert summarise(recs).inventory_value_now == pytest.approx(
+        summarise(recs, items).inventory_value_now, rel=1e-9)
+
+
+def test_stranded_totals_match_by_every_grouping(run_data):
+    recs = run_data["recommendations"]
+    for by in ("item_id", "location", "abc", "sbc_class"):
+        table = stranded_by(recs, by)
+        assert table["items"].sum() == len(recs)
+        assert table["excess_value"].sum() == pytest.approx(recs["excess_value"].sum())
+        assert table["shortfall_units"].sum() == pytest.approx(recs["shortfall_units"].sum())
+        assert table["excess_value"].is_monotonic_decreasing
+
+
+def test_stranded_by_unknown_column_names_it(run_data):
+    with pytest.raises(ValueError, match="'warehouse'"):
+        stranded_by(run_data["recommendations"], "warehouse")
+
+
+def test_reasons_are_escaped_and_page_is_offline(run_data):
+    page = render_report(**{k: v for k, v in run_data.items()})
+    assert "<b>6</b>" not in page and "&lt;b&gt;6&lt;/b&gt;" in page
+    assert "window.__pwned=1</script>" not in page
+    assert not re.search(r"""(src|href)=["']https?://""", page), "page must not load anything from the network"
+
+
+def test_frontier_without_columns_is_rejected(run_data):
+    bad = run_data["frontier"].drop(columns="cost")
+    with pytest.raises(ValueError, match=r"missing \['cost'\]"):
+        render_report(run_data["recommendations"], run_data["history"], frontier=bad)
+
+
+def test_forecasts_from_models_picks_each_items_forecaster():
+    recs = pd.DataFrame({"unique_id": ["A", "B"], "forecaster": ["AutoETS", "CrostonSBA"]})
+    fc = pd.DataFrame({"unique_id": ["A", "B"], "ds": pd.to_datetime(["2024-01-01"] * 2),
+                       "AutoETS": [1.0, 2.0], "AutoETS-lo-90": [0.5, 1.5], "AutoETS-hi-90": [1.5, 2.5],
+                       "CrostonSBA": [10.0, 20.0]})
+    out = forecasts_from_models(fc, recs).set_index("unique_id")
+    assert out.loc["A", "forecast"] == 1.0 and out.loc["A", "lo"] == 0.5 and out.loc["A", "hi"] == 1.5
+    assert out.loc["B", "forecast"] == 20.0 and np.isnan(out.loc["B", "lo"])
+
+
+def test_write_report_writes_page_and_exports_atomically(run_data, tmp_path):
+    path = write_report(tmp_path / "run", **run_data)
+    names = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert names == ["recommendations.csv", "recommendations.parquet", "recommendations.xlsx", "report.html"]
+    assert path.read_text().startswith("<!DOCTYPE html>")
+
+
+# --- headless Chromium -------------------------------------------------------------------------
+
+def render_dom(page: Path, tmp_path: Path, fragment: str = "") -> tuple[str, str]:
+    """Load ``page`` in headless Chromium, let its scripts run, return (DOM, browser log)."""
+    if CHROMIUM is None:
+        pytest.skip("chromium not installed (Debian: apt-get install -y chromium); "
+                    "the report test needs a headless browser")
+    profile = tmp_path / f"profile{len(list(tmp_path.glob('profile*')))}"
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+           "--virtual-time-budget=5000", "--dump-dom", page.resolve().as_uri() + fragment]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout, done.stderr
+
+
+def _console_errors(log: str) -> list[str]:
+    return [line for line in log.splitlines()
+            if "CONSOLE" in line and re.search(r"Uncaught|Error|error", line)]
+
+
+@pytest.fixture(scope="module")
+def report_path(run_data, tmp_path_factory) -> Path:
+    return write_report(tmp_path_factory.mktemp("report"), **run_data)
+
+
+def test_page_loads_without_errors_and_draws_everything(report_path, run_data, tmp_path):
+    dom, log = render_dom(report_path, tmp_path)
+    assert 'data-ready="1"' in dom, "page script did not finish"
+    assert re.search(r'id="js-status"[^>]*data-errors="0"', dom), re.search(r'id="js-status"[^<]*', dom)
+    assert _console_errors(log) == []
+    assert "__pwned" not in dom or "window.__pwned=1</script>" not in dom
+    body = dom.split('<table id="items-table">')[1].split("</tbody>")[0]
+    uids = re.findall(r'<tr data-uid="([^"]+)"', body)
+    assert sorted(uids) == sorted(run_data["recommendations"]["unique_id"])   # one row per item
+    first = uids[0]
+    chart = dom.split('id="item-chart"')[1]
+    assert f'data-uid="{first}"' in chart
+    for cls in ("series-history", "series-forecast", "series-band", "series-onhand"):
+        d = re.search(rf'<path[^>]*d="([^"]*)"[^>]*class="{cls}"', chart)
+        assert d and d.group(1).count("L") + d.group(1).count("H") > 3, f"{cls} not drawn"
+    assert len(re.findall(r'class="frontier-point"', dom)) == len(run_data["frontier"])
+    assert dom.count("<rect") >= 3                                        # cost bars
+
+
+def test_sort_filter_and_item_from_url_hash(report_path, run_data, tmp_path):
+    recs = run_data["recommendations"]
+    dom, _ = render_dom(report_path, tmp_path, "#sort=expected_total_cost&dir=desc")
+    body = dom.split('<table id="items-table">')[1].split("</tbody>")[0]
+    order = re.findall(r'<tr data-uid="([^"]+)"', body)
+    assert order == recs.sort_values("expected_total_cost", ascending=False)["unique_id"].tolist()
+    target = recs["unique_id"].iloc[-1]
+    item = target.split("@")[0]
+    dom, _ = render_dom(report_path, tmp_path, f"#filter={item}&item={target}")
+    shown = re.findall(r'<tr data-uid="([^"]+)"(?![^>]*hidden)', dom)
+    assert sorted(shown) == sorted(u for u in recs["unique_id"] if u.startswith(item + "@"))
+    assert 0 < len(shown) < len(recs)
+    assert re.search(rf'<svg[^>]*data-uid="{re.escape(target)}"', dom)
