@@ -1,1 +1,48 @@
 """optimization package."""
+
+# -- policies, sizing, simulator (issue 4) --
+from optimization.distributions import (
+    DiscreteDemand,
+    EmpiricalDemand,
+    NormalDemand,
+    count_demand,
+    horizon_normal,
+    negative_binomial_demand,
+    poisson_demand,
+)
+from optimization.policies import (
+    PolicyParams,
+    PolicyType,
+    base_stock_policy,
+    mixed_policies,
+    no_stock_policy,
+    r_s_policy,
+    r_s_s_policy,
+    s_q_policy,
+    stack_policies,
+)
+from optimization.simulator import CostParams, InitialState, SimulationResult, sample_lead_times, simulate
+from optimization.sizing import (
+    ServiceTarget,
+    ServiceType,
+    critical_ratio,
+    eoq,
+    eoq_cost,
+    level_for_csl,
+    level_for_fill_rate,
+    level_for_target,
+    newsvendor_cost,
+    power_approximation,
+    size_policy,
+)
+
+__all__ = [
+    # -- policies, sizing, simulator (issue 4) --
+    "PolicyType", "PolicyParams", "s_q_policy", "r_s_policy", "r_s_s_policy", "base_stock_policy",
+    "no_stock_policy", "mixed_policies", "stack_policies",
+    "NormalDemand", "EmpiricalDemand", "DiscreteDemand", "horizon_normal", "poisson_demand",
+    "negative_binomial_demand", "count_demand",
+    "ServiceType", "ServiceTarget", "critical_ratio", "eoq", "eoq_cost", "newsvendor_cost",
+    "level_for_csl", "level_for_fill_rate", "level_for_target", "power_approximation", "size_policy",
+    "CostParams", "InitialState", "SimulationResult", "simulate", "sample_lead_times",
+]

@@ -1,0 +1,83 @@
+"""Policy containers: normal form, validation, batching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optimization.policies import (
+    PolicyParams,
+    PolicyType,
+    base_stock_policy,
+    mixed_policies,
+    no_stock_policy,
+    r_s_policy,
+    r_s_s_policy,
+    s_q_policy,
+    stack_policies,
+)
+
+
+def test_mixed_policies_normalise_unused_fields():
+    p = mixed_policies(
+        ["R_S", "s_Q", "base_stock", "no_stock", "R_s_S"],
+        review_period=[3, 5, 5, 5, 2],
+        reorder_level=[1.0, 4.0, 1.0, 9.0, 3.0],
+        order_up_to=[10.0, 0.0, 7.0, 9.0, 12.0],
+        order_quantity=[0.0, 6.0, 0.0, 0.0, 0.0],
+    )
+    assert p.review_period.tolist() == [3, 1, 1, 1, 2]
+    assert p.reorder_level.tolist() == [10.0, 4.0, 7.0, 0.0, 3.0]
+    assert p.order_up_to.tolist() == [10.0, 4.0, 7.0, 0.0, 12.0]
+    assert p.is_fixed_quantity.tolist() == [False, True, False, False, False]
+    assert [t.value for t in p.types()] == ["R_S", "s_Q", "base_stock", "no_stock", "R_s_S"]
+
+
+def test_factories_give_their_type():
+    made = {
+        PolicyType.S_Q: s_q_policy([1.0], [2.0]),
+        PolicyType.R_S: r_s_policy(2, [5.0]),
+        PolicyType.R_S_S: r_s_s_policy(2, [1.0], [5.0]),
+        PolicyType.BASE_STOCK: base_stock_policy([5.0]),
+        PolicyType.NO_STOCK: no_stock_policy(1),
+    }
+    for ptype, params in made.items():
+        assert params.types()[0] is ptype
+
+
+def test_params_are_read_only_copies():
+    S = np.array([5.0, 6.0])
+    p = base_stock_policy(S)
+    S[0] = 99.0
+    assert p.order_up_to[0] == 5.0
+    with pytest.raises(ValueError, match="read-only"):
+        p.order_up_to[0] = 1.0
+
+
+def test_stack_adds_leading_axis():
+    stacked = stack_policies([base_stock_policy([1.0, 2.0]), base_stock_policy([3.0, 4.0])])
+    assert stacked.shape == (2, 2)
+    assert stacked.order_up_to[1].tolist() == [3.0, 4.0]
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        (lambda: mixed_policies(["R_S", "sQ"]), r"unknown policy_type \['sQ'\]"),
+        (lambda: s_q_policy([1.0, 2.0], [3.0, 0.0]), r"Q must be > 0 for s_Q items; bad items \[1\]"),
+        (lambda: r_s_s_policy(1, [5.0], [4.0]), r"S must be >= reorder_level s; bad items \[0\]"),
+        (lambda: r_s_policy(0, [5.0]), r"review_period must be >= 1"),
+        (lambda: base_stock_policy([1.0], moq=-1), r"moq must be >= 0"),
+        (lambda: base_stock_policy([np.nan]), r"reorder_level must be finite"),
+        (lambda: stack_policies([]), r"at least one"),
+    ],
+)
+def test_invalid_parameters_raise(build, match):
+    with pytest.raises(ValueError, match=match):
+        build()
+
+
+def test_shapes_must_broadcast():
+    with pytest.raises(ValueError, match="do not broadcast"):
+        PolicyParams(policy_type=[0, 0], review_period=1, reorder_level=[1.0, 2.0, 3.0],
+                     order_up_to=[1.0, 2.0, 3.0], order_quantity=[1.0, 1.0])
