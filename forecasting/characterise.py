@@ -49,7 +49,9 @@ def _strengths(y: np.ndarray, m: int) -> tuple[float, float]:
     n = len(y)
     if n < 4:
         return np.nan, np.nan
-    seasonal = m > 1 and n >= 2 * m
+    # The centred moving average loses m/2 points at each end; each season
+    # position then needs two detrended values or the remainder is zero by construction.
+    seasonal = m > 1 and n >= 3 * m
     if seasonal:
         w = np.r_[0.5, np.ones(m - 1), 0.5] / m if m % 2 == 0 else np.ones(m) / m
     else:
@@ -117,7 +119,8 @@ def characterise(
     df : pandas.DataFrame
         Long-format demand ``unique_id, ds, y`` (NaN = unknown, ignored).
     season_length : int, default 1
-        Periods per season for the seasonal strength (1: no seasonality).
+        Periods per season for the seasonal strength (1: no seasonality);
+        seasonal strength is NaN for series shorter than three seasons.
     unit_value : pandas.Series, optional
         Value of one unit, indexed by ``unique_id``; ABC ranks by demand x value
         (by units when omitted).

@@ -15,6 +15,8 @@ by the configured fallback model; every replacement is a row of
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from statsforecast import StatsForecast
@@ -95,7 +97,7 @@ class Forecaster:
             self._sf = self._stats_forecast().fit(df=data[["unique_id", "ds", "y"]])
         self._mlf = None
         if cfg.ml_models:
-            self._mlf = build_mlforecast(cfg).fit(
+            self._mlf = build_mlforecast(cfg, _shortest(data)).fit(
                 data, static_features=list(cfg.lightgbm.static_features)
             )
         self.ids_ = data["unique_id"].unique()
@@ -150,7 +152,8 @@ class Forecaster:
             fc, fallbacks = self._repair(fc, data, h, stage="forecast")
             parts.append(fc)
         if cfg.ml_models:
-            mlf = build_mlforecast(cfg).fit(data, static_features=list(cfg.lightgbm.static_features))
+            mlf = build_mlforecast(cfg, _shortest(data)).fit(
+                data, static_features=list(cfg.lightgbm.static_features))
             parts.append(_clip(mlf.predict(h=h), cfg.ml_models))
         self.fallbacks_ = fallbacks
         return _join(parts, KEYS)
@@ -202,7 +205,8 @@ class Forecaster:
                                          n_windows=n_windows, step=step)
             parts.append(cv)
         if cfg.ml_models:
-            ml = build_mlforecast(cfg).cross_validation(
+            first_train = _shortest(data) - h - (n_windows - 1) * step
+            ml = build_mlforecast(cfg, first_train).cross_validation(
                 data, n_windows=n_windows, h=h, step_size=step,
                 static_features=list(cfg.lightgbm.static_features),
             )
@@ -222,6 +226,8 @@ class Forecaster:
     def _stats_forecast(self, models: list | None = None) -> StatsForecast:
         """A StatsForecast whose fallback marks failures with NaN (see :class:`FailureMarker`)."""
         cfg = self._cfg
+        # NaN forecasts of too-short series are counted as fallbacks; the warning adds nothing.
+        warnings.filterwarnings("ignore", message="Historical data .* shorter than season_length")
         return StatsForecast(
             models=models if models is not None else build_stat_models(cfg),
             freq=cfg.freq,
@@ -298,6 +304,10 @@ class Forecaster:
         table["fallback"] = cfg.fallback_model
         table["stage"] = stage
         return out, table[FALLBACK_COLUMNS]
+
+
+def _shortest(data: pd.DataFrame) -> int:
+    return int(data.groupby("unique_id", sort=False).size().min())
 
 
 def _check_h(h: int) -> None:

@@ -80,7 +80,7 @@ class Windows:
     actual: np.ndarray       # (W, H) cumulative actual demand
     forecast: dict           # model -> (W, H) cumulative forecast
     integral: np.ndarray     # (S,) True when every actual of the series is an integer
-    mean_actual: np.ndarray  # (S,) mean actual per period
+    step: int                # periods between consecutive cutoffs (1 when unknown)
 
     def pad(self, values: np.ndarray) -> np.ndarray:
         """(W, H) -> (S, max windows, H), NaN where a series has fewer windows."""
@@ -126,9 +126,23 @@ def cumulative_windows(cv: pd.DataFrame, models: list[str] | None = None) -> Win
             raise ValueError(f"model {m} has non-finite backtest forecasts; refit with a fallback model")
         forecast[m] = np.cumsum(f, axis=1)
     non_integral = np.bincount(code, weights=(y != np.round(y)).any(axis=1), minlength=len(ids))
-    mean_actual = np.bincount(code, weights=y.mean(axis=1), minlength=len(ids)) / np.bincount(code)
-    return Windows(np.asarray(ids, dtype=str), code, ordinal, data["cutoff"].to_numpy()[::horizon],
-                   np.cumsum(y, axis=1), forecast, non_integral == 0, mean_actual)
+    cutoffs = data["cutoff"].to_numpy()[::horizon]
+    return Windows(np.asarray(ids, dtype=str), code, ordinal, cutoffs,
+                   np.cumsum(y, axis=1), forecast, non_integral == 0, _step(data, cutoffs, code))
+
+
+def _step(data: pd.DataFrame, cutoffs: np.ndarray, code: np.ndarray) -> int:
+    """Cutoff spacing in periods: median cutoff gap over the median gap between forecast dates."""
+    same = code[1:] == code[:-1]
+    if not same.any():
+        return 1
+    gaps = np.diff(cutoffs)[same]
+    ds = data["ds"].to_numpy()
+    period = np.diff(ds)
+    period = period[period > period.dtype.type(0)]
+    if len(period) == 0:
+        return 1
+    return max(int(round(np.median(gaps) / np.median(period))), 1)
 
 
 def split_cv(cv: pd.DataFrame, n_holdout: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -199,6 +213,8 @@ class ErrorModel:
         Segment of each series (the shrinkage pool).
     mean_demand_ : pandas.Series
         Mean demand per period (mu_d in the lead-time variance term).
+    scale_ : pandas.Series
+        Pooling scale per series (mean absolute one-step change).
     family_ : pandas.DataFrame
         Chosen family per series (rows) and model (columns).
 
@@ -212,7 +228,7 @@ class ErrorModel:
         self.config = config
 
     def fit(self, cv: pd.DataFrame, segments: pd.Series | None = None,
-            mean_demand: pd.Series | None = None, models: list[str] | None = None) -> ErrorModel:
+            history: pd.DataFrame | None = None, models: list[str] | None = None) -> ErrorModel:
         """Fit the error distributions of every model on a backtest table.
 
         Parameters
@@ -221,9 +237,11 @@ class ErrorModel:
             ``unique_id, ds, cutoff, y, <models>``.
         segments : pandas.Series, optional
             Segment label per ``unique_id`` (e.g. SBC class); one pool when omitted.
-        mean_demand : pandas.Series, optional
-            Mean demand per period per ``unique_id`` (scale of the pool and mu_d);
-            default the mean actual over the backtest windows.
+        history : pandas.DataFrame, optional
+            Demand ``unique_id, ds, y``. Gives each series' pooling scale (mean
+            absolute one-step naive change, which tracks the error std for both
+            Poisson-like and multiplicative noise) and its mean demand mu_d.
+            Default: both from the distinct actuals in ``cv``.
         models : list of str, optional
             Forecast columns to fit; default all.
 
@@ -239,15 +257,15 @@ class ErrorModel:
         if seg.isna().any():
             raise ValueError(f"segments lack series {seg.index[seg.isna()][:10].tolist()}; "
                              "give a segment for every unique_id")
-        scale = win.mean_actual if mean_demand is None else mean_demand.reindex(ids).to_numpy(float)
-        if np.isnan(scale).any():
-            raise ValueError(f"mean_demand lacks series {ids[np.isnan(scale)][:10].tolist()}")
+        source = cv if history is None else history
+        mean_demand, scale = _scales(source, ids)
         seg_code, seg_names = pd.factorize(seg.to_numpy())
-        self._win, self._scale, self._seg_code = win, scale, seg_code
+        self._win, self._scale, self._seg_code = win, mean_demand, seg_code
         self._params = {m: self._fit_model(win, m, cfg, scale, seg_code) for m in win.forecast}
         self.ids_, self.models_, self.horizon_ = win.ids, list(win.forecast), win.actual.shape[1]
         self.segment_ = seg.rename("segment")
-        self.mean_demand_ = pd.Series(scale, index=ids, name="mean_demand")
+        self.mean_demand_ = pd.Series(mean_demand, index=ids, name="mean_demand")
+        self.scale_ = pd.Series(scale, index=ids, name="scale")
         self.family_ = pd.DataFrame({m: p["family"] for m, p in self._params.items()}, index=ids)
         self._index = pd.Index(win.ids)
         return self
@@ -262,21 +280,26 @@ class ErrorModel:
             warnings.simplefilter("ignore", RuntimeWarning)
             own_mean = np.nanmean(errors, axis=1)
             own_var = np.nan_to_num(np.nanvar(errors, axis=1, ddof=1))
+        own_var = own_var * _overlap_correction(n, errors.shape[2], win.step)
         pool_mean, pool_var = _pool(errors, scale, seg_code)
         k = cfg.shrinkage
         w_mean = (n / (n + k))[:, None] if k > 0 else np.ones((len(n), 1))
         w_var = np.where(n > 1, (n - 1) / np.maximum(n - 1 + k, 1e-12), 0.0)[:, None]
         mean = w_mean * own_mean + (1 - w_mean) * pool_mean[seg_code] * scale[:, None]
         var = w_var * own_var + (1 - w_var) * pool_var[seg_code] * scale[:, None] ** 2
-        family = self._choose_family(cfg, win, mean, var, fbar, n)
+        family = self._choose_family(cfg, win, mean, var, win.pad(win.forecast[model]), n)
         out = {"mean": mean, "var": var, "fbar": fbar, "n": n, "family": family}
         if (family == "empirical").any():
             out["sorted"] = np.sort(errors, axis=1)
         return out
 
     @staticmethod
-    def _choose_family(cfg, win, mean, var, fbar, n) -> np.ndarray:
-        """Family per series: configured, or the higher log-likelihood for integer demand."""
+    def _choose_family(cfg, win, mean, var, forecasts, n) -> np.ndarray:
+        """Family per series: configured, or the higher log-likelihood for integer demand.
+
+        Each window's demand is scored against the family centred on that
+        window's own forecast, as the distribution is used at decision time.
+        """
         family = np.full(len(n), "normal", dtype=object)
         if cfg.distribution == "negbin":
             family[win.integral] = "negbin"
@@ -285,7 +308,7 @@ class ErrorModel:
         elif cfg.distribution == "auto" and win.integral.any():
             sel = win.integral
             demand = np.round(win.pad(win.actual)[sel])
-            args = (mean[sel][:, None], var[sel][:, None], fbar[sel][:, None])
+            args = (mean[sel][:, None], var[sel][:, None], np.nan_to_num(forecasts[sel]))
             ok = ~np.isnan(demand)
             d = np.where(ok, demand, 0.0)
             ll_n = np.where(ok, normal_loglik(d, *args), 0.0).sum(axis=(1, 2))
@@ -303,7 +326,7 @@ class ErrorModel:
         ids = np.asarray(unique_id, dtype=str)
         codes = self._index.get_indexer(ids.ravel())
         if (codes < 0).any():
-            unknown = sorted(set(ids.ravel()[codes < 0]))[:10]
+            unknown = sorted(map(str, set(ids.ravel()[codes < 0])))[:10]
             raise ValueError(f"unknown series {unknown}; fit the ErrorModel on a backtest containing them")
         return codes.reshape(ids.shape)
 
@@ -318,10 +341,14 @@ class ErrorModel:
             raise ValueError(f"unknown model(s) {unknown}; fitted models are {self.models_}")
         return names
 
-    def _raw_grid(self, model: str, s: np.ndarray, p: np.ndarray, extra_var: np.ndarray) -> np.ndarray:
+    def _raw_grid(self, model: str, s: np.ndarray, p: np.ndarray, extra_var: np.ndarray,
+                  rate: np.ndarray | None = None) -> np.ndarray:
         """Unenforced quantiles at every integer H = 1..horizon_, shape (len(s), horizon_)."""
         par = self._params[model]
         mean, var, fbar = par["mean"][s], par["var"][s] + extra_var[:, None], par["fbar"][s]
+        if rate is not None:
+            steps = np.arange(1, self.horizon_ + 1)[None, :]
+            fbar = np.where(np.isnan(rate)[:, None], fbar, np.nan_to_num(rate)[:, None] * steps)
         fam = par["family"][s]
         out = np.empty(mean.shape)
         pp = np.broadcast_to(p[:, None], mean.shape)
@@ -339,7 +366,8 @@ class ErrorModel:
             out[rows] += lift
         return out
 
-    def quantile(self, unique_id, H, p, model=None, lead_time_std=0.0) -> np.ndarray:
+    def quantile(self, unique_id, H, p, model=None, lead_time_std=0.0,
+                 forecast_rate=np.nan) -> np.ndarray:
         """p-quantile of the cumulative forecast error over H periods.
 
         Vectorised: ``unique_id``, ``H``, ``p``, ``model`` and ``lead_time_std``
@@ -360,6 +388,11 @@ class ErrorModel:
         lead_time_std : float or array-like, default 0
             Std of the lead time in periods; adds mu_d^2 sigma_L^2 to the variance
             (exact for the normal family, a moment approximation otherwise).
+        forecast_rate : float or array-like, optional
+            Current point forecast per period. Discrete families are conditional
+            on the forecast (demand ~ NB(forecast + bias, var)); give it to centre
+            them on today's forecast instead of the backtest's mean forecast.
+            Ignored by the normal and empirical families.
 
         Returns
         -------
@@ -372,8 +405,9 @@ class ErrorModel:
             Unknown series or model, H outside (0, horizon_], p outside (0, 1).
         """
         self._check_fitted()
-        ids, H, p, sd = np.broadcast_arrays(np.asarray(unique_id, dtype=str), np.asarray(H, float),
-                                            np.asarray(p, float), np.asarray(lead_time_std, float))
+        ids, H, p, sd, rate = np.broadcast_arrays(
+            np.asarray(unique_id, dtype=str), np.asarray(H, float), np.asarray(p, float),
+            np.asarray(lead_time_std, float), np.asarray(forecast_rate, float))
         names = self._model_names(model, ids.shape)
         if ((H <= 0) | (H > self.horizon_)).any():
             raise ValueError(f"H must lie in (0, {self.horizon_}] (the backtest horizon); got "
@@ -383,12 +417,12 @@ class ErrorModel:
         if (sd < 0).any():
             raise ValueError("lead_time_std must be >= 0")
         s = self._codes(ids).ravel()
-        H, p, sd, names = H.ravel(), p.ravel(), sd.ravel(), names.ravel()
+        H, p, sd, rate, names = H.ravel(), p.ravel(), sd.ravel(), rate.ravel(), names.ravel()
         out = np.empty(len(s))
         for m in np.unique(names):
             rows = names == m
             extra = (self._scale[s[rows]] * sd[rows]) ** 2
-            grid = _enforce(self._raw_grid(m, s[rows], p[rows], extra), p[rows])
+            grid = _enforce(self._raw_grid(m, s[rows], p[rows], extra, rate[rows]), p[rows])
             out[rows] = _interpolate(grid, H[rows], p[rows])
         return out.reshape(ids.shape)
 
@@ -475,7 +509,8 @@ class ErrorModel:
         """Empirical coverage of the upper p-quantiles on held-out backtest windows.
 
         For each held-out window, model, H and level, checks whether the
-        realised cumulative error is <= the fitted quantile.
+        realised cumulative error is <= the fitted quantile (discrete families
+        centred on that window's forecast, as at decision time).
 
         Returns
         -------
@@ -493,12 +528,45 @@ class ErrorModel:
         hh = np.tile(hs, len(win.code))
         for m in win.forecast:
             err = (win.actual - win.forecast[m])[:, hs - 1].ravel()
+            rate = (win.forecast[m][:, hs - 1] / hs).ravel()
             for level in levels:
-                q = self.quantile(uid, hh, level, model=m)
+                q = self.quantile(uid, hh, level, model=m, forecast_rate=rate)
                 covered = err <= q + 1e-9
                 rows.append({"model": m, "level": level, "n": len(err),
                              "coverage": covered.mean(), "gap": covered.mean() - level})
         return pd.DataFrame(rows)
+
+
+def _overlap_correction(n: np.ndarray, horizon: int, step: int) -> np.ndarray:
+    """Bias factor of the sample variance of overlapping cumulative errors, shape (S, H).
+
+    Windows ``step`` periods apart summing H one-step errors overlap, so their
+    sums are correlated with rho_k = max(0, 1 - k step / H). The sample variance
+    then has expectation sigma^2 (1 - 2/(n-1) sum_k (1 - k/n) rho_k), which is
+    divided out (Bartlett 1946, J. R. Stat. Soc. Suppl. 8, 27-41).
+    """
+    out = np.ones((len(n), horizon))
+    for size in np.unique(n[n > 2]):
+        k = np.arange(1, size)[:, None]
+        h = np.arange(1, horizon + 1)[None, :]
+        rho = np.clip(1.0 - k * step / h, 0.0, None)
+        shrink = 1.0 - 2.0 / (size - 1) * ((1.0 - k / size) * rho).sum(axis=0)
+        out[n == size] = 1.0 / np.maximum(shrink, 0.25)
+    return out
+
+
+def _scales(demand: pd.DataFrame, ids: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """Mean demand and pooling scale (mean |y_t - y_t-1|, else the mean) per series."""
+    data = demand[["unique_id", "ds", "y"]].drop_duplicates(["unique_id", "ds"])
+    data = data.assign(unique_id=data["unique_id"].astype(str)).sort_values(["unique_id", "ds"])
+    g = data.groupby("unique_id", sort=True)["y"]
+    mean = g.mean().reindex(ids)
+    if mean.isna().any():
+        raise ValueError(f"history lacks series {mean.index[mean.isna()][:10].tolist()}; "
+                         "pass the demand the backtest ran on")
+    change = (data["y"] - g.shift(1)).abs().groupby(data["unique_id"], sort=True).mean().reindex(ids)
+    scale = np.where(change.fillna(0) > 0, change, mean)
+    return mean.to_numpy(float), np.asarray(scale, dtype=float)
 
 
 def _pool(errors: np.ndarray, scale: np.ndarray, seg_code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -84,11 +84,34 @@ class FailureMarker(_TS):
         return out
 
 
-def build_mlforecast(cfg: ForecastConfig):
+def _features(cfg: ForecastConfig, min_history: int) -> tuple[list[int], list[int]]:
+    """Lags and rolling windows; default ones longer than half the shortest history are dropped."""
+    lg, defaults = cfg.lightgbm, freq_defaults(cfg.freq)
+    room = max(min_history // 2, 1)
+    if lg.lags is None:
+        lags = [lag for lag in defaults.lags if lag <= room] or [1]
+    else:
+        lags = list(lg.lags)
+        if max(lags) >= min_history:
+            raise ValueError(f"LightGBM lag {max(lags)} needs more history than the shortest series "
+                             f"has ({min_history} periods); lower LightGBMConfig.lags")
+    windows = lg.rolling_windows if lg.rolling_windows is not None else tuple(
+        w for w in defaults.rolling_windows if w + 1 <= room)
+    return lags, list(windows)
+
+
+def build_mlforecast(cfg: ForecastConfig, min_history: int = 10**9):
     """Unfitted :class:`mlforecast.MLForecast` with the configured LightGBM model.
 
     Lags, rolling means (as ``lag_transforms`` on lag 1) and calendar features
-    default by frequency (:data:`forecasting.config.FREQ_DEFAULTS`).
+    default by frequency (:data:`forecasting.config.FREQ_DEFAULTS`); default
+    lags and windows longer than half of ``min_history`` (the shortest
+    training history) are left out so that every series has training rows.
+
+    Raises
+    ------
+    ValueError
+        When an explicitly configured lag is not shorter than ``min_history``.
     """
     import lightgbm as lgb
     from mlforecast import MLForecast
@@ -110,11 +133,11 @@ def build_mlforecast(cfg: ForecastConfig):
     }
     if lg.objective == "tweedie":
         params["tweedie_variance_power"] = lg.tweedie_variance_power
-    windows = lg.rolling_windows if lg.rolling_windows is not None else defaults.rolling_windows
+    lags, windows = _features(cfg, min_history)
     return MLForecast(
         models={"LightGBM": lgb.LGBMRegressor(**params)},
         freq=cfg.freq,
-        lags=list(lg.lags if lg.lags is not None else defaults.lags),
+        lags=lags,
         lag_transforms={1: [RollingMean(window_size=w) for w in windows]} if windows else None,
         date_features=list(lg.date_features if lg.date_features is not None else defaults.date_features),
         num_threads=1,

@@ -114,10 +114,10 @@ def run_backtest(
     n_holdout = n_windows // 4
     if n_holdout:
         fit_part, holdout = split_cv(cv, n_holdout)
-        calibration = ErrorModel().fit(fit_part, segments=segments).calibration(holdout, SERVICE_LEVELS)
-        pinball = scaled_pinball(holdout, ErrorModel().fit(fit_part, segments=segments), clean,
-                                 SERVICE_LEVELS)
-    error_model = ErrorModel().fit(cv, segments=segments)
+        held_out_model = ErrorModel().fit(fit_part, segments=segments, history=clean)
+        calibration = held_out_model.calibration(holdout, SERVICE_LEVELS)
+        pinball = scaled_pinball(holdout, held_out_model, clean, SERVICE_LEVELS)
+    error_model = ErrorModel().fit(cv, segments=segments, history=clean)
     if not n_holdout:
         calibration = error_model.calibration(cv, SERVICE_LEVELS).assign(in_sample=True)
         pinball = scaled_pinball(cv, error_model, clean, SERVICE_LEVELS)

@@ -1,0 +1,146 @@
+"""Error model: monotone quantiles, calibration on a known process, lead time, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting import ErrorModel, ErrorModelConfig, ForecastConfig, Forecaster, lead_time_pmf, split_cv
+from tests.conftest import make_panel
+
+MODELS = ("HistoricAverage", "CrostonSBA", "Naive")
+
+
+@pytest.fixture(scope="module")
+def poisson_cv():
+    """Backtest of 80 Poisson series (levels 10..405), 40 windows of 4 weeks."""
+    demand = make_panel(n_series=80, length=90, kind="smooth", seed=3)
+    cfg = ForecastConfig(models=MODELS, freq="W-MON", n_jobs=1)
+    return demand, Forecaster(cfg).cross_validation(demand, h=4, n_windows=40)
+
+
+@pytest.fixture(scope="module")
+def intermittent_cv():
+    demand = make_panel(n_series=12, length=70, kind="intermittent", seed=5)
+    cfg = ForecastConfig(models=("CrostonSBA", "TSB"), freq="W-MON", n_jobs=1)
+    return demand, Forecaster(cfg).cross_validation(demand, h=6, n_windows=10)
+
+
+@pytest.mark.parametrize("distribution", ["auto", "normal", "negbin", "empirical"])
+def test_quantiles_monotone_in_p_and_h(intermittent_cv, distribution):
+    demand, cv = intermittent_cv
+    em = ErrorModel(ErrorModelConfig(distribution=distribution, min_empirical=5)).fit(cv, history=demand)
+    ids = em.ids_
+    p = np.array([0.5, 0.6, 0.8, 0.9, 0.95, 0.99])
+    H = np.linspace(0.25, 6, 24)
+    for model in em.models_:
+        q = em.quantile(ids[:, None, None], H[None, :, None], p[None, None, :], model=model)
+        assert q.shape == (len(ids), len(H), len(p))
+        assert (np.diff(q, axis=2) >= -1e-9).all(), "not monotone in p"
+        assert (np.diff(q[:, 3:, :], axis=1) >= -1e-9).all(), "decreasing in H for p >= 0.5"
+    low = em.quantile(ids[:, None], np.arange(1, 7)[None, :], 0.1, model="TSB")
+    assert (np.diff(low, axis=1) <= 1e-9).all(), "lower quantiles must not rise with H"
+
+
+def test_table_is_tidy_and_consistent(intermittent_cv):
+    demand, cv = intermittent_cv
+    em = ErrorModel().fit(cv, history=demand)
+    table = em.table(quantiles=(0.5, 0.9, 0.95))
+    assert list(table.columns) == ["unique_id", "model", "H", "mean", "std", "q0.5", "q0.9", "q0.95",
+                                   "distribution", "n_samples", "segment"]
+    assert len(table) == 12 * 2 * 6
+    assert set(table["distribution"]) <= {"normal", "negbin"}
+    row = table.iloc[7]
+    assert row["q0.9"] == pytest.approx(float(em.quantile(row["unique_id"], row["H"], 0.9, model=row["model"])))
+
+
+def test_calibration_on_known_poisson_process(poisson_cv):
+    demand, cv = poisson_cv
+    fit, holdout = split_cv(cv, n_holdout=20)
+    em = ErrorModel().fit(fit, history=demand)
+    report = em.calibration(holdout, levels=(0.9, 0.95))
+    assert set(report["model"]) == set(MODELS)
+    assert (report["n"] == 80 * 20 * 4).all()
+    assert (report["gap"].abs() <= 0.03).all(), report.to_string()
+
+
+def test_normal_family_matches_sample_moments_without_shrinkage(poisson_cv):
+    demand, cv = poisson_cv
+    em = ErrorModel(ErrorModelConfig(shrinkage=0, distribution="normal")).fit(cv[cv["unique_id"] == "S002"],
+                                                                              history=demand)
+    one = cv[(cv["unique_id"] == "S002")].sort_values(["cutoff", "ds"])
+    err = (one["y"] - one["Naive"]).to_numpy().reshape(-1, 4)[:, 0]
+    expected = err.mean() + err.std(ddof=1) * 1.6448536269514722
+    assert float(em.quantile("S002", 1, 0.95, model="Naive")) == pytest.approx(expected, rel=1e-6)
+
+
+def test_fractional_h_interpolates(intermittent_cv):
+    demand, cv = intermittent_cv
+    em = ErrorModel().fit(cv, history=demand)
+    q2, q3, q25 = (float(em.quantile("S001", h, 0.9, model="TSB")) for h in (2, 3, 2.5))
+    assert q25 == pytest.approx((q2 + q3) / 2)
+
+
+def test_lead_time_variability_widens_upper_quantile(poisson_cv):
+    demand, cv = poisson_cv
+    em = ErrorModel(ErrorModelConfig(distribution="normal")).fit(cv, history=demand)
+    fixed = float(em.quantile("S004", 3, 0.95, model="Naive"))
+    spread = float(em.quantile("S004", 3, 0.95, model="Naive", lead_time_std=1.0))
+    assert spread > fixed
+    mu = em.mean_demand_["S004"]
+    base = em.table(horizons=[3]).query("unique_id == 'S004' and model == 'Naive'").iloc[0]
+    assert spread == pytest.approx(base["mean"] + 1.6448536 * np.sqrt(base["std"] ** 2 + mu**2), rel=1e-5)
+
+
+def test_mixture_with_point_mass_equals_fixed_horizon(poisson_cv):
+    demand, cv = poisson_cv
+    em = ErrorModel().fit(cv, history=demand)
+    h, w = lead_time_pmf(mean=3, std=0)
+    mixed = em.quantile_mixture(["S001", "S010"], h, w, 0.9, model="CrostonSBA")
+    fixed = em.quantile(["S001", "S010"], 3, 0.9, model="CrostonSBA")
+    np.testing.assert_allclose(mixed, fixed, atol=1e-4)
+    h, w = lead_time_pmf(mean=2, std=0.8, max_h=4)
+    assert w.sum() == pytest.approx(1.0) and h.min() >= 1 and h.max() <= 4
+    spread = em.quantile_mixture("S001", h, w, 0.95, model="CrostonSBA")
+    assert float(spread) > float(em.quantile("S001", 2, 0.95, model="CrostonSBA"))
+
+
+def test_shrinkage_pulls_few_sample_series_toward_pool(intermittent_cv):
+    demand, cv = intermittent_cv
+    last3 = cv.groupby("unique_id")["cutoff"].rank(method="dense", ascending=False) <= 3
+    few = cv[(cv["unique_id"] != "S000") | last3]
+
+    def std(k):
+        em = ErrorModel(ErrorModelConfig(shrinkage=k, distribution="normal")).fit(few, history=demand)
+        return em.table(horizons=[2]).query("unique_id == 'S000' and model == 'TSB'")["std"].iloc[0]
+
+    own, shrunk, pool = std(0), std(8), std(1e9)
+    assert own != pytest.approx(pool)
+    assert min(own, pool) < shrunk < max(own, pool)
+    assert abs(shrunk - pool) < abs(shrunk - own)  # 3 windows vs 8 pseudo-windows: mostly the pool
+
+
+def test_errors_name_the_problem(intermittent_cv):
+    demand, cv = intermittent_cv
+    em = ErrorModel().fit(cv, history=demand)
+    with pytest.raises(ValueError, match=r"unknown series \['NOPE'\]"):
+        em.quantile("NOPE", 2, 0.9, model="TSB")
+    with pytest.raises(ValueError, match="several models fitted"):
+        em.quantile("S001", 2, 0.9)
+    with pytest.raises(ValueError, match=r"H must lie in \(0, 6\]"):
+        em.quantile("S001", 7, 0.9, model="TSB")
+    with pytest.raises(ValueError, match=r"p must lie in \(0, 1\)"):
+        em.quantile("S001", 2, 1.0, model="TSB")
+    with pytest.raises(ValueError, match="unknown model"):
+        em.quantile("S001", 2, 0.9, model="ARIMA")
+    with pytest.raises(ValueError, match="distribution 'gamma' unknown"):
+        ErrorModelConfig(distribution="gamma")
+    with pytest.raises(ValueError, match="different lengths"):
+        ErrorModel().fit(cv.iloc[1:])
+    with pytest.raises(ValueError, match="segments lack series"):
+        ErrorModel().fit(cv, segments=pd.Series({"S000": "smooth"}))
+    with pytest.raises(ValueError, match="beyond the backtest horizon"):
+        lead_time_pmf(mean=5, std=2, max_h=6)
+    with pytest.raises(ValueError, match="call fit"):
+        ErrorModel().quantile("S001", 1, 0.9)
