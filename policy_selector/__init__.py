@@ -1,1 +1,20 @@
-"""policy_selector package."""
+"""policy_selector package: candidates, labels by simulation, features, selectors, explanations."""
+
+from policy_selector.candidates import DEFAULT_CANDIDATES, Candidate, CandidateSpace, Distribution
+from policy_selector.config import SelectorConfig
+from policy_selector.context import CutoffData, prepare_cutoff
+from policy_selector.evaluation import best_single_candidate, confusion, evaluate_choices, grouped_oof_predictions
+from policy_selector.features import build_features
+from policy_selector.labels import LabelSet, label_candidates, make_labels
+from policy_selector.selector import NotFittedError, PolicySelector, RuleSelector
+from policy_selector.sizing import SizedCandidates, size_candidates
+from policy_selector.workflow import StudyResult, default_cutoffs, run_study
+
+__all__ = [
+    "Candidate", "CandidateSpace", "Distribution", "DEFAULT_CANDIDATES", "SelectorConfig",
+    "CutoffData", "prepare_cutoff", "SizedCandidates", "size_candidates",
+    "LabelSet", "label_candidates", "make_labels", "build_features",
+    "PolicySelector", "RuleSelector", "NotFittedError",
+    "evaluate_choices", "best_single_candidate", "grouped_oof_predictions", "confusion",
+    "StudyResult", "run_study", "default_cutoffs",
+]

@@ -1,0 +1,70 @@
+"""Configuration of the policy selector; every default lives here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from policy_selector.candidates import CandidateSpace
+
+__all__ = ["SelectorConfig"]
+
+
+@dataclass(frozen=True)
+class SelectorConfig:
+    """How candidates are backtested, sized, simulated and scored.
+
+    Parameters
+    ----------
+    space : CandidateSpace
+        The candidates (default: :data:`~policy_selector.candidates.DEFAULT_CANDIDATES`).
+    freq : str, default "W-MON"
+        Demand frequency.
+    season_length : int, default 1
+        Season length for the forecasters (1 = non-seasonal; faster and robust on short histories).
+    n_windows, step : int, default 8, 1
+        Rolling-origin backtest windows before each cutoff (error model and forecastability).
+    test_periods : int, default 26
+        Held-out periods after a cutoff on which candidates are replayed.
+    service_tolerance : float, default 0.03
+        A candidate meets a service target alpha when it achieves >= alpha - tolerance on
+        the held-out periods (a finite replay cannot hit a 98 % CSL exactly).
+    quantile_points : int, default 200
+        Points of the quantile grid that represents each distribution over H.
+    min_empirical : int, default 6
+        Backtest windows a series needs for its own empirical error quantiles.
+    shrinkage : float, default 8.0
+        Pseudo-windows of segment pooling in the error model.
+    n_jobs : int, default 1
+        statsforecast processes.
+    sim_paths, sim_periods : int, default 30, 52
+        Bootstrapped demand paths and their length for expected cost/service in
+        :func:`~policy_selector.recommend.recommend_policies`.
+    """
+
+    space: CandidateSpace = field(default_factory=CandidateSpace)
+    freq: str = "W-MON"
+    season_length: int = 1
+    n_windows: int = 8
+    step: int = 1
+    test_periods: int = 26
+    service_tolerance: float = 0.03
+    quantile_points: int = 200
+    min_empirical: int = 6
+    shrinkage: float = 8.0
+    n_jobs: int = 1
+    sim_paths: int = 30
+    sim_periods: int = 52
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.space, CandidateSpace):
+            raise TypeError(f"space must be a CandidateSpace, got {type(self.space).__name__}")
+        for name in ("season_length", "n_windows", "step", "test_periods", "quantile_points",
+                     "n_jobs", "sim_paths", "sim_periods"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_windows < 2:
+            raise ValueError(f"n_windows must be >= 2 for error distributions, got {self.n_windows}")
+        if not 0.0 <= self.service_tolerance < 1.0:
+            raise ValueError(f"service_tolerance must be in [0, 1), got {self.service_tolerance}")
+        if self.min_empirical < 2:
+            raise ValueError(f"min_empirical must be >= 2 windows, got {self.min_empirical}")

@@ -1,0 +1,181 @@
+"""Everything known at a cutoff: history, backtest, forecasts and error models.
+
+One :class:`CutoffData` is built per cutoff and shared by the features, the
+sizing of candidates and the recommendation, so the (expensive) backtest runs
+once. Nothing after the cutoff is ever read here: the no-leakage guarantee of
+the selector rests on this module.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecasting import ErrorModel, ErrorModelConfig, ForecastConfig, Forecaster
+from policy_selector.candidates import Distribution
+from policy_selector.config import SelectorConfig
+from policy_selector.economics import Economics
+
+__all__ = ["CutoffData", "prepare_cutoff", "wide_panel"]
+
+_ERROR_FAMILIES = {Distribution.NORMAL: "normal", Distribution.EMPIRICAL: "empirical",
+                   Distribution.NEGBIN: "negbin"}
+
+
+def wide_panel(demand: pd.DataFrame) -> pd.DataFrame:
+    """Long demand -> wide (series x periods), NaN where a series has no row.
+
+    Raises
+    ------
+    ValueError
+        Missing columns or repeated (unique_id, ds) rows.
+    """
+    missing = [c for c in ("unique_id", "ds", "y") if c not in demand.columns]
+    if missing:
+        raise ValueError(f"demand lacks column(s) {missing}; need unique_id, ds, y")
+    keys = demand[["unique_id", "ds"]].astype({"unique_id": str})
+    if keys.duplicated().any():
+        dup = keys[keys.duplicated()].head(5).to_dict("records")
+        raise ValueError(f"demand has repeated (unique_id, ds) rows, e.g. {dup}; aggregate them first")
+    frame = pd.DataFrame({"unique_id": keys["unique_id"], "ds": pd.to_datetime(demand["ds"]),
+                          "y": demand["y"].to_numpy(dtype=float)})
+    return frame.pivot(index="unique_id", columns="ds", values="y").sort_index()
+
+
+@dataclass(frozen=True)
+class CutoffData:
+    """History and backtest of every series at one cutoff (see :func:`prepare_cutoff`).
+
+    Attributes
+    ----------
+    cutoff : pandas.Timestamp
+        Last period of the history.
+    ids : ndarray of str
+        Series with at least one observed period up to the cutoff (sorted).
+    history : ndarray, shape (n_items, n_periods)
+        Demand up to the cutoff; NaN before a series starts.
+    economics : Economics
+        Item economics aligned to ``ids``.
+    cum_forecast : dict of str -> ndarray, shape (n_items, horizon)
+        Cumulative point forecast after the cutoff per forecaster.
+    cv : pandas.DataFrame
+        Backtest table before the cutoff (may lack short series).
+    error_models : dict of Distribution -> ErrorModel or None
+    horizon : int
+        Longest exposure available (max over items of L + R, L + 1).
+    integral : bool
+        Whether every observed demand is a whole number.
+    fallbacks : pandas.DataFrame
+        Counted fallbacks: ``unique_id, step, reason``.
+    """
+
+    cutoff: pd.Timestamp
+    ids: np.ndarray
+    history: np.ndarray
+    economics: Economics
+    cum_forecast: dict
+    cv: pd.DataFrame
+    error_models: dict
+    horizon: int
+    integral: bool
+    fallbacks: pd.DataFrame
+
+
+def _horizon(econ: Economics) -> int:
+    exposure = np.maximum(econ.lead_time + econ.review_period, econ.lead_time + 1)
+    spread = np.ceil(2 * econ.lead_time_std)
+    return int(max(np.max(exposure + spread, initial=1), 2))
+
+
+def _backtest(history_long, cfg: SelectorConfig, fc_cfg: ForecastConfig, horizon: int) -> pd.DataFrame:
+    """Rolling-origin backtest; an empty table when no series is long enough."""
+    need = horizon + (cfg.n_windows - 1) * cfg.step + 1
+    counts = history_long.groupby("unique_id").size()
+    keep = counts.index[counts >= need]
+    if len(keep) == 0:
+        return pd.DataFrame(columns=["unique_id", "ds", "cutoff", "y"])
+    part = history_long[history_long["unique_id"].isin(keep)]
+    return Forecaster(fc_cfg).cross_validation(part, h=horizon, n_windows=cfg.n_windows, step=cfg.step)
+
+
+def _error_models(cv: pd.DataFrame, models, cfg: SelectorConfig, segments: pd.Series) -> dict:
+    out: dict = {}
+    for dist, family in _ERROR_FAMILIES.items():
+        if cv.empty:
+            out[dist] = None
+            continue
+        em_cfg = ErrorModelConfig(shrinkage=cfg.shrinkage, distribution=family,
+                                  min_empirical=min(cfg.min_empirical, cfg.n_windows))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[dist] = ErrorModel(em_cfg).fit(cv, segments=segments.reindex(cv["unique_id"].unique()),
+                                               models=list(models))
+    return out
+
+
+def _segments(history: np.ndarray, ids: np.ndarray) -> pd.Series:
+    """Intermittent vs smooth pool per series (ADI >= 1.32), the error-model shrinkage segments."""
+    observed = np.isfinite(history).sum(axis=1)
+    positive = (np.nan_to_num(history) > 0).sum(axis=1)
+    adi = observed / np.maximum(positive, 1)
+    return pd.Series(np.where(adi >= 1.32, "intermittent", "smooth"), index=ids)
+
+
+def prepare_cutoff(demand: pd.DataFrame, items: pd.DataFrame, cutoff, config: SelectorConfig) -> CutoffData:
+    """Backtest, forecast and fit error models on the demand up to ``cutoff``.
+
+    Parameters
+    ----------
+    demand : pandas.DataFrame
+        Long demand ``unique_id, ds, y``; rows after ``cutoff`` are ignored.
+    items : pandas.DataFrame
+        Item master (DESIGN.md).
+    cutoff : str or Timestamp
+        Last period of the history.
+    config : SelectorConfig
+
+    Returns
+    -------
+    CutoffData
+
+    Raises
+    ------
+    ValueError
+        No series has history up to the cutoff, or the item master lacks series.
+    """
+    cutoff = pd.Timestamp(cutoff)
+    wide = wide_panel(demand)
+    wide = wide.loc[:, wide.columns <= cutoff]
+    wide = wide[wide.notna().any(axis=1)]
+    if wide.empty:
+        raise ValueError(f"no series has demand on or before the cutoff {cutoff.date()}; choose a later cutoff")
+    ids = wide.index.to_numpy(dtype=str)
+    history = wide.to_numpy(dtype=float)
+    econ = Economics.from_items(items, ids, config.freq)
+    horizon = _horizon(econ)
+    long = wide.stack().rename("y").reset_index()
+    long.columns = ["unique_id", "ds", "y"]
+    models = config.space.forecasters or ("Naive",)
+    fc_cfg = ForecastConfig(models=models, freq=config.freq, season_length=config.season_length,
+                            n_jobs=config.n_jobs)
+    forecaster = Forecaster(fc_cfg)
+    fc = forecaster.forecast(long, h=horizon)
+    fallbacks = [forecaster.fallbacks_.assign(step="forecast", reason="model failed, fallback used")]
+    cum = {}
+    for m in models:
+        block = fc.pivot(index="unique_id", columns="ds", values=m).reindex(ids).to_numpy(dtype=float)
+        cum[m] = np.cumsum(np.clip(np.nan_to_num(block, nan=0.0), 0.0, None), axis=1)
+    cv = _backtest(long, config, fc_cfg, horizon)
+    short = np.setdiff1d(ids, cv["unique_id"].unique() if not cv.empty else [])
+    fallbacks.append(pd.DataFrame({"unique_id": short, "step": "backtest",
+                                   "reason": "history too short for the backtest; sized from history"}))
+    errors = _error_models(cv, models, config, _segments(history, ids))
+    obs = history[np.isfinite(history)]
+    table = pd.concat([f[["unique_id", "step", "reason"]] if "step" in f else f for f in fallbacks],
+                      ignore_index=True)
+    return CutoffData(cutoff=cutoff, ids=ids, history=history, economics=econ, cum_forecast=cum, cv=cv,
+                      error_models=errors, horizon=horizon, integral=bool(np.all(obs == np.round(obs))),
+                      fallbacks=table)

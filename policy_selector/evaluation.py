@@ -1,0 +1,112 @@
+"""Judge selectors by cost: regret against the oracle, the SBC rule and the best single policy.
+
+The oracle picks each item's label (best in hindsight on the held-out
+periods). Costs are yearly; the *controllable* cost leaves out the purchasing
+of all demand (``LabelSet.baseline``), which no policy changes, so its regret
+is the honest percentage. Accuracy and the confusion matrix are secondary: a
+"wrong" class that costs the same as the label is no loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GroupKFold
+
+from policy_selector.labels import LabelSet
+
+__all__ = ["best_single_candidate", "evaluate_choices", "grouped_oof_predictions", "confusion"]
+
+
+def best_single_candidate(labels: LabelSet) -> str:
+    """Candidate with the lowest summed decision cost (feasibility-penalised) over all items."""
+    return str(labels.decision_cost().sum().idxmin())
+
+
+def evaluate_choices(labels: LabelSet, choices: dict[str, pd.Series]) -> pd.DataFrame:
+    """One row per method: total and controllable cost, regret, service, accuracy.
+
+    Parameters
+    ----------
+    labels : LabelSet
+        Held-out outcomes to judge on.
+    choices : dict of str -> pandas.Series
+        Method name -> candidate per ``unique_id`` (e.g. classifier, SBC rule, best single).
+        The oracle row is added.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``method, n_items, total_cost, controllable_cost, regret, regret_pct,
+        controllable_regret_pct, service_met, mean_service, accuracy``.
+
+    Raises
+    ------
+    ValueError
+        A choice outside the candidate set or an item without a choice.
+    """
+    rows = []
+    oracle_cost = labels.cost_of(labels.label)
+    base = labels.baseline.reindex(labels.cost.index)
+    oracle_ctrl = float((oracle_cost - base).sum())
+    for name, choice in {"oracle": labels.label, **choices}.items():
+        regret = labels.regret(choice)
+        cost = labels.cost_of(choice)
+        service = labels.service_of(choice)
+        rows.append({
+            "method": name, "n_items": len(cost), "total_cost": float(cost.sum()),
+            "controllable_cost": float((cost - base).sum()), "regret": float(regret.sum()),
+            "regret_pct": 100 * float(regret.sum()) / float(oracle_cost.sum()),
+            "controllable_regret_pct": 100 * float(regret.sum()) / oracle_ctrl if oracle_ctrl else np.nan,
+            "service_met": float(labels.feasible_of(choice).mean()),
+            "mean_service": float(service.mean()),
+            "accuracy": float((choice.reindex(labels.label.index) == labels.label).mean()),
+        })
+    return pd.DataFrame(rows)
+
+
+def grouped_oof_predictions(features: pd.DataFrame, labels: LabelSet, groups: pd.Series,
+                            make_selector: Callable[[], object], n_splits: int = 5) -> tuple[pd.Series, pd.Series]:
+    """Out-of-fold choices with folds grouped by item (no item in both train and test).
+
+    Parameters
+    ----------
+    features : pandas.DataFrame, index unique_id (same items as ``labels``)
+    labels : LabelSet
+    groups : pandas.Series
+        Group per unique_id (e.g. the item part of item@location).
+    make_selector : callable
+        Returns a fresh, unfitted selector.
+    n_splits : int, default 5
+
+    Returns
+    -------
+    (choice, best_single) : tuple of pandas.Series
+        The selector's out-of-fold choice and the best single candidate of each
+        training fold applied to its test fold.
+
+    Raises
+    ------
+    ValueError
+        Fewer groups than folds.
+    """
+    ids = labels.cost.index
+    f = features.reindex(ids)
+    g = groups.reindex(ids).to_numpy()
+    if len(np.unique(g)) < n_splits:
+        raise ValueError(f"only {len(np.unique(g))} item groups for {n_splits} folds; lower n_splits")
+    choice = pd.Series("", index=ids, dtype=object)
+    single = pd.Series("", index=ids, dtype=object)
+    decision = labels.decision_cost()
+    for train, test in GroupKFold(n_splits=n_splits).split(f, groups=g):
+        sel = make_selector().fit(f.iloc[train], labels.label.iloc[train], decision.iloc[train])
+        choice.iloc[test] = sel.predict(f.iloc[test]).to_numpy()
+        single.iloc[test] = str(decision.iloc[train].sum().idxmin())
+    return choice, single
+
+
+def confusion(truth: pd.Series, predicted: pd.Series) -> pd.DataFrame:
+    """Counts of (label, predicted) pairs; rows = label, columns = prediction."""
+    return pd.crosstab(truth.rename("label"), predicted.reindex(truth.index).rename("predicted"))

@@ -1,0 +1,376 @@
+"""Selectors: features -> candidate name. A LightGBM classifier and the SBC rule.
+
+Both follow the scikit-learn estimator contract (``__init__`` stores, ``fit``
+learns attributes ending in ``_``, ``predict`` before ``fit`` raises
+:class:`NotFittedError`) and share one interface: ``fit(features, labels,
+cost_matrix)``, ``predict``, ``predict_proba``, ``explain``. Neither can
+return a name outside the candidate set it was fitted with.
+
+:class:`PolicySelector` is a cost-sensitive LightGBM multiclass model: sample
+weights grow with what a wrong choice would cost on that item (mean minus
+minimum of its cost row, normalised by the median), labels seen on fewer than
+``min_class_size`` items are moved to their cheapest frequent candidate, and
+probabilities are calibrated (sigmoid, 3-fold, :class:`sklearn.calibration.CalibratedClassifierCV`).
+Rows whose core features are missing fall back to :class:`RuleSelector`; every
+fallback is reported in ``selected_by``.
+
+References
+----------
+Syntetos, A. A., Boylan, J. E. & Croston, J. D. (2005). On the categorization of
+demand patterns. *JORS* 56, 495-503 (the rule).
+Elkan, C. (2001). The foundations of cost-sensitive learning. *IJCAI* (example weights).
+Ke, G. et al. (2017). LightGBM: a highly efficient gradient boosting decision tree. *NeurIPS*.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from lightgbm import LGBMClassifier
+from sklearn.base import BaseEstimator
+from sklearn.calibration import CalibratedClassifierCV
+
+from policy_selector.explain import render_reasons
+from policy_selector.features import CORE_FEATURES, SBC_CODES
+
+__all__ = ["PolicySelector", "RuleSelector", "NotFittedError", "DEFAULT_RULE"]
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A selector method was called before ``fit``; call fit first."""
+
+
+#: SBC class -> preferred candidates (first available wins): smooth/erratic -> ETS-based,
+#: intermittent/lumpy -> Croston-SBA-based, no demand -> don't stock.
+DEFAULT_RULE: dict[str, tuple[str, ...]] = {
+    "smooth": ("ets_rs_normal", "ets_rs_empirical", "ets_sq_normal"),
+    "erratic": ("ets_rs_normal", "ets_rs_empirical", "ets_sq_normal"),
+    "intermittent": ("sba_rs_negbin", "sba_basestock_poisson", "tsb_rss_negbin"),
+    "lumpy": ("sba_rs_negbin", "sba_basestock_poisson", "tsb_rss_negbin"),
+    "no_demand": ("no_stock",),
+}
+_CODE_TO_SBC = {v: k for k, v in SBC_CODES.items()}
+
+
+def _as_frame(features) -> pd.DataFrame:
+    if not isinstance(features, pd.DataFrame):
+        raise TypeError(f"features must be a pandas DataFrame indexed by unique_id, got {type(features).__name__}")
+    return features
+
+
+def _check_candidates(names) -> tuple[str, ...]:
+    names = tuple(str(n) for n in names)
+    if not names:
+        raise ValueError("no candidates: cost_matrix needs one column per candidate")
+    return names
+
+
+class RuleSelector(BaseEstimator):
+    """Syntetos-Boylan rule: the SBC class of an item picks its candidate.
+
+    Parameters
+    ----------
+    mapping : dict of str -> tuple of str, optional
+        SBC class -> candidates in order of preference; default :data:`DEFAULT_RULE`.
+    period_name : str, default "period"
+        Unit word for explanations ("week", "month").
+
+    Examples
+    --------
+    >>> rule = RuleSelector().fit(None, None, pd.DataFrame(columns=["ets_rs_normal", "sba_rs_negbin"]))
+    >>> rule.predict(pd.DataFrame({"adi": [1.0, 3.0], "cv2": [0.2, 0.2]}, index=["a", "b"])).tolist()
+    ['ets_rs_normal', 'sba_rs_negbin']
+    """
+
+    def __init__(self, mapping: dict | None = None, period_name: str = "period"):
+        self.mapping = mapping
+        self.period_name = period_name
+
+    def fit(self, features=None, labels=None, cost_matrix: pd.DataFrame | None = None) -> RuleSelector:
+        """Resolve the rule against the candidate set (the columns of ``cost_matrix``).
+
+        Raises
+        ------
+        ValueError
+            When an SBC class has none of its preferred candidates in the set.
+        """
+        if cost_matrix is None:
+            raise ValueError("RuleSelector.fit needs cost_matrix (its columns are the candidate set)")
+        self.candidates_ = _check_candidates(cost_matrix.columns)
+        mapping = self.mapping or DEFAULT_RULE
+        resolved, first = {}, self.candidates_[0]
+        for cls, prefs in mapping.items():
+            found = [p for p in prefs if p in self.candidates_]
+            resolved[cls] = found[0] if found else None
+        smooth = resolved.get("smooth") or first
+        self.choice_ = {cls: (name or (smooth if cls in ("smooth", "erratic") else
+                                       resolved.get("intermittent") or smooth))
+                        for cls, name in resolved.items()}
+        self.choice_.setdefault("no_demand", smooth)
+        self.default_ = smooth
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "choice_"):
+            raise NotFittedError("this RuleSelector is not fitted yet; call fit(features, labels, cost_matrix) first")
+
+    def sbc_classes(self, features: pd.DataFrame) -> pd.Series:
+        """SBC class per row from ``sbc_code``, else from ``adi``/``cv2``; 'unknown' when neither."""
+        f = _as_frame(features)
+        out = pd.Series("unknown", index=f.index, dtype=object)
+        if "sbc_code" in f:
+            out = f["sbc_code"].map(_CODE_TO_SBC).fillna("unknown").astype(object)
+        if "adi" in f and "cv2" in f:
+            adi, cv2 = f["adi"].to_numpy(float), f["cv2"].to_numpy(float)
+            ok = (out == "unknown").to_numpy() & np.isfinite(adi)
+            cls = np.where(adi >= 1.32, np.where(np.nan_to_num(cv2) >= 0.49, "lumpy", "intermittent"),
+                           np.where(np.nan_to_num(cv2) >= 0.49, "erratic", "smooth"))
+            out[ok] = cls[ok]
+        return out
+
+    def predict(self, features: pd.DataFrame) -> pd.Series:
+        """Candidate per row (index kept)."""
+        self._check_fitted()
+        classes = self.sbc_classes(features)
+        return classes.map(lambda c: self.choice_.get(c, self.default_)).rename("candidate")
+
+    def predict_proba(self, features: pd.DataFrame) -> pd.DataFrame:
+        """One-hot probabilities over ``candidates_``."""
+        pred = self.predict(features)
+        return pd.DataFrame((pred.to_numpy()[:, None] == np.asarray(self.candidates_)[None, :]).astype(float),
+                            index=pred.index, columns=list(self.candidates_))
+
+    def explain(self, features: pd.DataFrame) -> pd.Series:
+        """'SBC rule, class X -> candidate: ...' with the ADI/CV² sentences."""
+        f = _as_frame(features)
+        pred, classes = self.predict(f), self.sbc_classes(f)
+        out = []
+        for uid in f.index:
+            names = [c for c in ("adi", "cv2") if c in f and np.isfinite(f.at[uid, c])]
+            head = f"{pred[uid]} by the Syntetos-Boylan rule (class {classes[uid]})"
+            out.append(render_reasons(head, names, [f.at[uid, c] for c in names], self.period_name))
+        return pd.Series(out, index=f.index, name="reasons")
+
+
+class PolicySelector(BaseEstimator):
+    """Cost-sensitive, calibrated LightGBM multiclass selector with a rule fallback.
+
+    Parameters
+    ----------
+    n_estimators, learning_rate, num_leaves, min_child_samples : LightGBM settings.
+    min_class_size : int, default 5
+        Labels seen on fewer items move to the item's cheapest frequent candidate.
+    calibrate : bool, default True
+        Sigmoid calibration of the probabilities (3-fold).
+    cost_weighting : bool, default True
+        Sample weights from each item's cost spread (mean minus min of its cost row).
+    rule : RuleSelector, optional
+        Fallback for rows with missing core features (default SBC rule).
+    period_name : str, default "period"
+        Unit word in explanations.
+    random_state : int, default 0
+
+    Attributes
+    ----------
+    candidates_ : tuple of str
+        The candidate set (columns of the training cost matrix).
+    classes_ : tuple of str
+        Candidates the model can output (subset of ``candidates_``).
+    feature_names_in_ : list of str
+    selected_by_ : pandas.Series
+        Of the last ``predict``: "classifier" or "rule fallback: <why>".
+
+    Examples
+    --------
+    >>> sel = PolicySelector().fit(features, labels.label, labels.cost)   # doctest: +SKIP
+    >>> sel.predict(new_features).isin(sel.candidates_).all()           # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, n_estimators: int = 200, learning_rate: float = 0.05, num_leaves: int = 15,
+                 min_child_samples: int = 10, min_class_size: int = 5, calibrate: bool = True,
+                 cost_weighting: bool = True, rule: RuleSelector | None = None, period_name: str = "period",
+                 random_state: int = 0):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.min_class_size = min_class_size
+        self.calibrate = calibrate
+        self.cost_weighting = cost_weighting
+        self.rule = rule
+        self.period_name = period_name
+        self.random_state = random_state
+
+    # -- fit ----------------------------------------------------------------------
+
+    def _validate(self, features, labels, cost_matrix) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+        f = _as_frame(features)
+        if not isinstance(cost_matrix, pd.DataFrame):
+            raise TypeError("cost_matrix must be a DataFrame (items x candidates)")
+        labels = pd.Series(labels)
+        missing = f.index.difference(cost_matrix.index).union(f.index.difference(labels.index))
+        if len(missing):
+            raise ValueError(f"items {missing[:10].tolist()} lack a label or a cost row; align features, "
+                             "labels and cost_matrix on unique_id")
+        unknown = sorted(set(labels.reindex(f.index)) - set(cost_matrix.columns))
+        if unknown:
+            raise ValueError(f"labels {unknown} are not columns of cost_matrix (the candidate set)")
+        cost = cost_matrix.reindex(f.index)
+        if not np.isfinite(cost.to_numpy(float)).all():
+            raise ValueError("cost_matrix has NaN/inf; score every candidate for every item")
+        return f, labels.reindex(f.index), cost
+
+    def _weights(self, cost: pd.DataFrame) -> np.ndarray:
+        c = cost.to_numpy(float)
+        spread = c.mean(axis=1) - c.min(axis=1)
+        med = np.median(spread[spread > 0]) if (spread > 0).any() else 1.0
+        return np.clip(spread / med, 0.05, 20.0) if self.cost_weighting else np.ones(len(c))
+
+    def _relabel(self, labels: pd.Series, cost: pd.DataFrame) -> pd.Series:
+        counts = labels.value_counts()
+        frequent = [c for c in cost.columns if counts.get(c, 0) >= self.min_class_size]
+        if not frequent:
+            frequent = [counts.index[0]]
+        rare = ~labels.isin(frequent)
+        out = labels.copy()
+        if rare.any():
+            sub = cost.loc[rare, frequent]
+            out[rare] = sub.columns[sub.to_numpy(float).argmin(axis=1)]
+        return out
+
+    def fit(self, features: pd.DataFrame, labels: pd.Series, cost_matrix: pd.DataFrame) -> PolicySelector:
+        """Learn features -> cheapest candidate.
+
+        Parameters
+        ----------
+        features : pandas.DataFrame, shape (n_items, n_features), index unique_id
+        labels : pandas.Series of str
+            Best candidate per item (e.g. ``LabelSet.label``).
+        cost_matrix : pandas.DataFrame, shape (n_items, n_candidates)
+            Its columns define the candidate set; rows weight the items.
+
+        Returns
+        -------
+        PolicySelector
+
+        Raises
+        ------
+        ValueError
+            Misaligned inputs, labels outside the candidate set, non-finite costs.
+        """
+        f, labels, cost = self._validate(features, labels, cost_matrix)
+        self.candidates_ = _check_candidates(cost.columns)
+        self.rule_ = (self.rule or RuleSelector(period_name=self.period_name)).fit(None, None, cost)
+        self.feature_names_in_ = list(f.columns)
+        y = self._relabel(labels, cost)
+        self.classes_ = tuple(c for c in self.candidates_ if c in set(y))
+        self.bands_ = {c: tuple(np.nanquantile(f[c], [1 / 3, 2 / 3])) for c in ("unit_cost", "value_per_year")
+                       if c in f and f[c].notna().any()}
+        if len(self.classes_) == 1:
+            self.model_, self.booster_ = None, None
+            return self
+        base = LGBMClassifier(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
+                              num_leaves=self.num_leaves, min_child_samples=self.min_child_samples,
+                              random_state=self.random_state, n_jobs=1, verbose=-1)
+        X, w = f.to_numpy(float), self._weights(cost)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            if self.calibrate and y.value_counts().min() >= 3:
+                model = CalibratedClassifierCV(base, method="sigmoid", cv=3, ensemble=False)
+                model.fit(X, y.to_numpy(), sample_weight=w)
+                self.booster_ = model.calibrated_classifiers_[0].estimator.booster_
+            else:
+                model = base.fit(X, y.to_numpy(), sample_weight=w)
+                self.booster_ = model.booster_
+        self.model_ = model
+        self._model_classes = [str(c) for c in model.classes_]
+        return self
+
+    # -- predict ------------------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "candidates_"):
+            raise NotFittedError("this PolicySelector is not fitted yet; call fit(features, labels, cost_matrix) first")
+
+    def _fallback_reason(self, f: pd.DataFrame) -> pd.Series:
+        """Why a row cannot use the classifier ('' when it can)."""
+        absent = [c for c in CORE_FEATURES if c in self.feature_names_in_ and c not in f.columns]
+        reason = pd.Series("", index=f.index, dtype=object)
+        if absent:
+            reason[:] = f"rule fallback: feature column(s) {absent} missing"
+            return reason
+        core = [c for c in CORE_FEATURES if c in self.feature_names_in_]
+        nan = f[core].isna()
+        for uid in f.index[nan.any(axis=1)]:
+            reason[uid] = f"rule fallback: {', '.join(nan.columns[nan.loc[uid]])} unknown"
+        return reason
+
+    def _matrix(self, f: pd.DataFrame) -> np.ndarray:
+        return f.reindex(columns=self.feature_names_in_).to_numpy(float)
+
+    def predict_proba(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Calibrated probability of each candidate being the cheapest (rows sum to 1).
+
+        Rule-fallback rows get a one-hot row on the rule's choice.
+        """
+        self._check_fitted()
+        f = _as_frame(features)
+        out = pd.DataFrame(0.0, index=f.index, columns=list(self.candidates_))
+        reason = self._fallback_reason(f)
+        use = (reason == "").to_numpy()
+        if use.any():
+            if self.model_ is None:
+                out.loc[use, self.classes_[0]] = 1.0
+            else:
+                proba = self.model_.predict_proba(self._matrix(f[use]))
+                out.loc[f.index[use], self._model_classes] = proba
+        if (~use).any():
+            out.loc[~use] = self.rule_.predict_proba(f[~use]).reindex(columns=out.columns, fill_value=0.0).to_numpy()
+        self.selected_by_ = reason.where(reason != "", "classifier").rename("selected_by")
+        return out
+
+    def predict(self, features: pd.DataFrame) -> pd.Series:
+        """Most probable candidate per row (always one of ``candidates_``)."""
+        proba = self.predict_proba(features)
+        return pd.Series(np.asarray(proba.columns)[proba.to_numpy().argmax(axis=1)], index=proba.index,
+                         name="candidate")
+
+    def explain(self, features: pd.DataFrame, top: int = 3) -> pd.Series:
+        """Plain-sentence reasons per row from the LightGBM feature contributions.
+
+        The ``top`` features with the largest positive contribution (TreeSHAP,
+        ``pred_contrib``) to the chosen class are rendered with the item's values.
+        Rule-fallback rows explain the rule and say why it was used.
+        """
+        f = _as_frame(features)
+        pred = self.predict(f)
+        selected = self.selected_by_
+        out = pd.Series("", index=f.index, dtype=object, name="reasons")
+        rule_rows = (selected != "classifier").to_numpy()
+        if rule_rows.any():
+            rule_text = self.rule_.explain(f[rule_rows])
+            out[rule_rows] = [f"{r}; {s}" for r, s in zip(rule_text, selected[rule_rows])]
+        rows = np.flatnonzero(~rule_rows)
+        if len(rows) == 0:
+            return out
+        if self.booster_ is None:
+            out.iloc[rows] = [f"{pred.iloc[i]}: the only candidate the training data supported" for i in rows]
+            return out
+        X = self._matrix(f.iloc[rows])
+        contrib = self.booster_.predict(X, pred_contrib=True)
+        n_feat = len(self.feature_names_in_)
+        k = len(self._model_classes)
+        contrib = np.asarray(contrib).reshape(len(rows), k, n_feat + 1)[:, :, :n_feat]
+        cls_idx = np.array([self._model_classes.index(pred.iloc[i]) for i in rows])
+        chosen = contrib[np.arange(len(rows)), cls_idx]
+        texts = []
+        for r, i in enumerate(rows):
+            order = [j for j in np.argsort(-chosen[r])[:top] if chosen[r, j] > 0] or list(np.argsort(-chosen[r])[:1])
+            names = [self.feature_names_in_[j] for j in order]
+            texts.append(render_reasons(pred.iloc[i], names, [X[r, j] for j in order], self.period_name,
+                                        self.bands_))
+        out.iloc[rows] = texts
+        return out
