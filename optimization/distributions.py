@@ -239,8 +239,8 @@ def _support_size(mean: np.ndarray, var: np.ndarray) -> int:
 def _pmf_table(dist, n_items: int, K: int) -> np.ndarray:
     pmf = dist.pmf(np.arange(K)[None, :])
     pmf = np.broadcast_to(pmf, (n_items, K)).copy()
-    pmf[:, -1] += 1.0 - pmf.sum(axis=1)  # tail mass onto the last support point
-    return pmf
+    pmf[:, -1] += np.maximum(1.0 - pmf.sum(axis=1), 0.0)  # tail mass onto the last support point
+    return pmf / pmf.sum(axis=1, keepdims=True)
 
 
 def poisson_demand(mean, support: int | None = None) -> DiscreteDemand:

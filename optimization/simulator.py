@@ -419,7 +419,9 @@ def _run(x: _Inputs, recorder: _Recorder | None = None) -> SimulationResult:
             expired = np.where(expire_age, lots, 0.0).sum(axis=1)
             lots[expire_age] = 0.0
             on_hand -= expired
-            lots[:, 1:] = np.concatenate([lots[:, 1:-1], (lots[:, -1] + lots[:, -2])[:, None]], axis=1)
+            oldest = lots[:, -1] + lots[:, -2]  # items without shelf life pool in the last bucket
+            lots[:, 1:-1] = lots[:, :-2].copy()
+            lots[:, -1] = oldest
             lots[:, 0] = 0.0
             acc["expired"] += expired
         else:

@@ -1,0 +1,248 @@
+"""Simulator: analytic answers, stockpyl agreement, conservation of units, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from optimization.distributions import NormalDemand, poisson_demand
+from optimization.events import simulate_events
+from optimization.policies import (
+    base_stock_policy,
+    mixed_policies,
+    no_stock_policy,
+    r_s_policy,
+    r_s_s_policy,
+    s_q_policy,
+    stack_policies,
+)
+from optimization.simulator import CostParams, InitialState, sample_lead_times, simulate
+
+# ----------------------------------------------------------------- analytic answers
+
+
+def _exact_fill_rate(dist_lp1, dist_l, level, mean):
+    """Backorder base-stock fill rate: 1 - (n_{L+1}(S) - n_L(S)) / mu (Zipkin 2000, sec. 6.2)."""
+    return 1.0 - (dist_lp1.loss(level) - dist_l.loss(level)) / mean
+
+
+def test_base_stock_normal_reaches_theoretical_csl_and_fill_rate():
+    rng = np.random.default_rng(11)
+    n, T, L, mu, sd = 200, 3000, 2, 100.0, 15.0
+    demand = np.maximum(rng.normal(mu, sd, size=(n, T)), 0.0)  # P(D < 0) ~ 1e-11
+    h = (L + 1) * np.ones(n)
+    dist = NormalDemand(mu * h, sd * np.sqrt(h))
+    S = dist.quantile(0.90)
+    res = simulate(demand, base_stock_policy(S), L, warmup=10)
+    csl_theory = 0.90
+    fill_theory = _exact_fill_rate(dist, NormalDemand([mu * L], [sd * np.sqrt(L)]), S[0], mu)
+    # stockouts are autocorrelated over L+1 periods: standard error ~ sqrt(p(1-p)(L+1)/N)
+    se_csl = np.sqrt(0.9 * 0.1 * (L + 1) / (n * T))
+    assert res.csl.mean() == pytest.approx(csl_theory, abs=5 * se_csl)
+    assert res.fill_rate.mean() == pytest.approx(fill_theory, abs=0.002)
+
+
+def test_base_stock_poisson_reaches_theoretical_csl_and_fill_rate():
+    rng = np.random.default_rng(12)
+    n, T, L, lam, S = 200, 3000, 1, 4.0, 11.0
+    demand = rng.poisson(lam, size=(n, T)).astype(float)
+    res = simulate(demand, base_stock_policy(np.full(n, S)), L, warmup=10)
+    csl_theory = stats.poisson.cdf(S, lam * (L + 1))
+    fill_theory = _exact_fill_rate(poisson_demand([lam * (L + 1)]), poisson_demand([lam * L]), S, lam)[0]
+    se = np.sqrt(csl_theory * (1 - csl_theory) * (L + 1) / (n * T))
+    assert res.csl.mean() == pytest.approx(csl_theory, abs=5 * se)
+    assert res.fill_rate.mean() == pytest.approx(fill_theory, abs=0.002)
+    # average on hand = E[(S - D_{L+1})^+] = S - mu_{L+1} + n_{L+1}(S)
+    on_hand_theory = S - lam * (L + 1) + poisson_demand([lam * (L + 1)]).loss([S])[0]
+    assert res.avg_on_hand.mean() == pytest.approx(on_hand_theory, rel=0.01)
+
+
+def test_newsvendor_level_minimises_simulated_cost():
+    """Base stock at the critical ratio b/(b+h) beats +-2 units in simulation (Snyder & Shen Thm 4.2)."""
+    rng = np.random.default_rng(5)
+    demand = rng.poisson(6.0, size=(4, 15_000)).astype(float)
+    costs = CostParams(holding_cost=1.0, backorder_cost=4.0)
+    levels = np.array([6.0, 7.0, 8.0, 9.0, 10.0])  # Example 4.7: S* = 8 for L = 0
+    batch = stack_policies([base_stock_policy([s]) for s in levels])
+    res = simulate(demand, batch, 0, costs=costs)
+    total = (res.cost_holding + res.cost_shortage).mean(axis=1) / res.n_periods
+    assert levels[total.argmin()] == 8.0
+    assert total.min() == pytest.approx(3.5701069457709416, rel=0.02)
+
+
+# ----------------------------------------------------------------- stockpyl agreement
+
+
+@pytest.mark.parametrize(
+    ("sp_policy", "ours", "initial"),
+    [
+        ({"policy_type": "BS", "base_stock_level": 14}, base_stock_policy([14.0]), 14.0),
+        ({"policy_type": "sS", "reorder_point": 6, "order_up_to_level": 20}, r_s_s_policy(1, [6.0], [20.0]), 20.0),
+        ({"policy_type": "rQ", "reorder_point": 6, "order_quantity": 12}, s_q_policy([6.0], [12.0]), 18.0),
+    ],
+)
+@pytest.mark.parametrize("sp_lead", [1, 3])
+def test_agrees_with_stockpyl_simulator(sp_policy, ours, initial, sp_lead):
+    """Same demand path, same policy: identical inventory levels, costs and fill rate.
+
+    stockpyl orders at the end of period t (after demand) with shipment lead time
+    L_sp, usable in period t + L_sp; our decision at the start of t + 1 with lead time
+    L_sp - 1 sees the same information and receives at the same time.
+    """
+    sim = pytest.importorskip("stockpyl.sim")
+    from stockpyl.supply_chain_network import single_stage_system
+
+    T = 150
+    demand = np.random.default_rng(3).poisson(5, T).astype(float)
+    net = single_stage_system(holding_cost=1.0, stockout_cost=4.0, demand_type="D", demand_list=list(demand),
+                              shipment_lead_time=sp_lead, initial_inventory_level=initial, **sp_policy)
+    sp_cost = sim.simulation(net, T, rand_seed=1, progress_bar=False)
+    states = net.nodes[0].state_vars
+    sp_level = np.array([states[t].inventory_level[-1000] for t in range(T)])
+
+    start = InitialState(on_hand=[initial])
+    events = simulate_events(demand[None, :], ours, sp_lead - 1, initial=start)
+    res = simulate(demand[None, :], ours, sp_lead - 1, initial=start,
+                   costs=CostParams(holding_cost=1.0, backorder_cost=4.0))
+    np.testing.assert_allclose((events["on_hand"] - events["backlog"]).to_numpy(), sp_level)
+    assert (res.cost_holding + res.cost_shortage)[0] == pytest.approx(sp_cost)
+    assert res.fill_rate[0] == pytest.approx(states[T - 1].fill_rate[-1000])
+
+
+# ----------------------------------------------------------------- conservation
+
+
+def _random_case(seed: int):
+    rng = np.random.default_rng(seed)
+    n, T = 12, 80
+    demand = rng.poisson(rng.uniform(0.3, 8.0, size=(n, 1)), size=(n, T)).astype(float)
+    types = rng.choice(["s_Q", "R_S", "R_s_S", "base_stock", "no_stock"], size=n)
+    policy = mixed_policies(types, review_period=rng.integers(1, 4, n), reorder_level=rng.uniform(0, 10, n),
+                            order_up_to=rng.uniform(10, 40, n), order_quantity=rng.uniform(1, 15, n),
+                            moq=rng.choice([0.0, 5.0], n), order_multiple=rng.choice([0.0, 4.0], n),
+                            lost_sales=rng.random(n) < 0.5)
+    lead = rng.integers(0, 4, n)
+    initial = InitialState(on_hand=rng.uniform(0, 20, n), backlog=rng.uniform(0, 3, n),
+                           pipeline=rng.uniform(0, 5, (n, 2)))
+    return demand, policy, lead, initial, rng
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("variant", ["fixed", "sampled_cross", "sampled_no_cross", "shelf_life"])
+def test_every_unit_is_accounted_for(seed, variant):
+    demand, policy, lead, initial, rng = _random_case(seed)
+    kwargs = {}
+    if variant.startswith("sampled"):
+        kwargs["sampled_lead_times"] = sample_lead_times(2.0, 1.5, demand.shape, rng)
+        kwargs["orders_cross"] = variant == "sampled_cross"
+    if variant == "shelf_life":
+        kwargs["shelf_life"] = rng.choice([0, 1, 3, 6], size=demand.shape[0])
+    res = simulate(demand, policy, np.maximum(lead, 1), initial=initial, **kwargs)
+    stock_in = res.initial_on_hand + res.received
+    stock_out = res.served + res.backorders_filled + res.ending_on_hand + res.expired
+    np.testing.assert_allclose(stock_in, stock_out, atol=1e-8)
+    np.testing.assert_allclose(res.demand, res.served + res.lost + res.new_backorders, atol=1e-8)
+    np.testing.assert_allclose(res.ending_backlog, res.initial_backlog + res.new_backorders - res.backorders_filled,
+                               atol=1e-8)
+    np.testing.assert_allclose(res.initial_on_order + res.ordered, res.received + res.ending_on_order, atol=1e-8)
+    assert (res.ending_on_hand >= -1e-9).all() and (res.ending_backlog >= -1e-9).all()
+    if variant != "shelf_life":
+        assert (res.expired == 0).all()
+
+
+def test_shelf_life_expires_oldest_first():
+    # 10 fresh units, shelf life 3, demand 2 then nothing: 8 expire at the end of period 2
+    res = simulate([[2.0, 0.0, 0.0, 0.0]], no_stock_policy(1), 1, initial=InitialState(on_hand=[10.0]),
+                   shelf_life=[3], costs=CostParams(expiry_cost=1.5))
+    assert res.expired[0] == 8.0
+    assert res.cost_expiration[0] == 12.0
+    events = simulate_events([[0.0, 0.0, 0.0, 4.0, 0.0]], base_stock_policy([6.0]), 1,
+                             initial=InitialState(on_hand=[6.0], pipeline=[[0.0, 3.0]]), shelf_life=[3])
+    # lot of 6 (age 0 at t=0) expires at the end of t=2; the lot of 3 received at t=1 serves t=3
+    assert events["expired"].tolist()[:3] == [0.0, 0.0, 6.0]
+    assert events["served"].tolist()[3] == 3.0
+
+
+def test_orders_cross_only_when_allowed():
+    lt = np.array([[3, 0, 1, 1, 1, 1]])
+    demand = np.array([[5.0, 4.0, 0.0, 0.0, 0.0, 0.0]])
+    common = dict(initial=InitialState(on_hand=[0.0]), sampled_lead_times=lt)
+    policy = base_stock_policy([5.0])
+    cross = simulate_events(demand, policy, 3, orders_cross=True, **common)
+    fifo = simulate_events(demand, policy, 3, orders_cross=False, **common)
+    # t=0 orders 5 (lead 3) and backorders 5; t=1 orders 5 with lead 0:
+    # crossing receives it at once, sequential delivery waits for t=3
+    # (t=2 orders 4 with lead 1: due at t=3 either way)
+    assert cross["received"].tolist()[:4] == [0.0, 5.0, 0.0, 9.0]
+    assert fifo["received"].tolist()[:4] == [0.0, 0.0, 0.0, 14.0]
+
+
+def test_moq_multiples_and_review_period():
+    demand = np.full((1, 12), 3.0)
+    ev = simulate_events(demand, r_s_policy(3, [20.0], moq=10.0, order_multiple=4.0), 1,
+                         initial=InitialState(on_hand=[12.0]))
+    orders = ev["ordered"].to_numpy()
+    assert (orders[np.arange(12) % 3 != 0] == 0).all()
+    placed = orders[orders > 0]
+    assert ((placed >= 10) & (placed % 4 == 0)).all()
+
+
+def test_lost_sales_do_not_backlog():
+    res = simulate([[5.0, 5.0, 5.0]], no_stock_policy(1, lost_sales=True), 1,
+                   costs=CostParams(shortage_cost=2.0))
+    assert res.lost[0] == 15.0 and res.ending_backlog[0] == 0.0
+    assert res.fill_rate[0] == 0.0 and res.cost_shortage[0] == 30.0 and res.n_orders[0] == 0
+
+
+def test_make_to_order_ships_after_lead_time():
+    ev = simulate_events([[4.0, 0.0, 0.0]], no_stock_policy(1), 2)
+    assert ev["backorders_filled"].tolist() == [0.0, 0.0, 0.0]
+    res = simulate([[4.0, 0.0, 0.0, 0.0]], no_stock_policy(1), 2)
+    assert res.backorders_filled[0] == 4.0 and res.ending_backlog[0] == 0.0
+
+
+def test_batch_axis_equals_separate_runs():
+    demand, policy, lead, initial, _ = _random_case(0)
+    other = mixed_policies(["R_S"] * demand.shape[0], review_period=2, order_up_to=15.0)
+    batch = simulate(demand, stack_policies([policy, other]), lead, initial=initial)
+    one = simulate(demand, other, lead, initial=initial)
+    np.testing.assert_allclose(batch.avg_on_hand[1], one.avg_on_hand)
+    np.testing.assert_allclose(batch.cost_total[1], one.cost_total)
+
+
+def test_inputs_are_not_mutated():
+    demand = np.ones((2, 5))
+    before = demand.copy()
+    simulate(demand, base_stock_policy([1.0, 2.0]), 1)
+    np.testing.assert_array_equal(demand, before)
+
+
+# ----------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"demand": [[1.0, np.nan]]}, ValueError, r"NaN/inf \(first at index \[0, 1\]\)"),
+        ({"demand": [[1.0, -2.0]]}, ValueError, r"demand must be >= 0 \(first negative at index \[0, 1\]\)"),
+        ({"demand": [1.0, 2.0]}, ValueError, r"shape \(\.\.\., n_items, n_periods\)"),
+        ({"demand": np.ones((3, 4))}, ValueError, r"do not broadcast"),
+        ({"lead_time": -1}, ValueError, r"lead_time must be >= 0"),
+        ({"lead_time": 1.5}, ValueError, r"whole periods"),
+        ({"warmup": 4}, ValueError, r"warmup must be in \[0, 4\)"),
+        ({"policy": {"S": 1}}, TypeError, r"policy must be PolicyParams, got dict"),
+        ({"costs": {"holding_cost": 1}}, TypeError, r"costs must be CostParams"),
+        ({"sampled_lead_times": np.ones((2, 3), dtype=int)}, ValueError, r"last axis n_periods=4"),
+    ],
+)
+def test_errors(kwargs, error, match):
+    args = {"demand": np.ones((2, 4)), "policy": base_stock_policy([1.0, 2.0]), "lead_time": 1} | kwargs
+    demand, policy, lead = args.pop("demand"), args.pop("policy"), args.pop("lead_time")
+    with pytest.raises(error, match=match):
+        simulate(demand, policy, lead, **args)
+
+
+def test_negative_cost_rejected():
+    with pytest.raises(ValueError, match=r"cost holding_cost must be finite and >= 0"):
+        CostParams(holding_cost=-1.0)

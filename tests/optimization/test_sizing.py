@@ -1,0 +1,204 @@
+"""Sizing: golden textbook values, loss functions, monotonicity, errors.
+
+Golden values are Snyder & Shen, *Fundamentals of Supply Chain Theory* (2nd ed.,
+2019) worked examples as encoded in stockpyl's doctests and tests
+(LarrySnyder/stockpyl: stockpyl/eoq.py + tests/test_eoq.py, stockpyl/newsvendor.py
++ tests/test_newsvendor.py, stockpyl/rq.py + tests/test_rq.py, stockpyl/ss.py +
+tests/test_ss.py, stockpyl/loss_functions.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from optimization.distributions import (
+    DiscreteDemand,
+    EmpiricalDemand,
+    NormalDemand,
+    count_demand,
+    horizon_normal,
+    negative_binomial_demand,
+    poisson_demand,
+)
+from optimization.sizing import (
+    ServiceTarget,
+    critical_ratio,
+    eoq,
+    eoq_cost,
+    level_for_csl,
+    level_for_fill_rate,
+    newsvendor_cost,
+    power_approximation,
+    size_policy,
+)
+
+# ----------------------------------------------------------------- golden (textbook)
+
+
+def test_eoq_example_3_1():
+    """Snyder & Shen Example 3.1: K=8, h=0.225, lambda=1300 -> Q*=304.05, g*=68.41."""
+    q = eoq(8, 0.225, 1300)
+    assert q == pytest.approx(304.0467800264368)
+    assert eoq_cost(8, 0.225, 1300, q) == pytest.approx(68.41052550594829)
+    # EOQ is the minimum of g(Q): a 10% deviation costs more
+    assert eoq_cost(8, 0.225, 1300, 1.1 * q) > eoq_cost(8, 0.225, 1300, q)
+
+
+def test_newsvendor_normal_example_4_3():
+    """Example 4.3: h=0.18, p=0.70, N(50, 8) -> S*=56.60, g*=1.9976; Example 4.1: g(60)=2.1561."""
+    dist = NormalDemand([50.0], [8.0])
+    s_star = level_for_csl(dist, critical_ratio(0.70, 0.18))
+    assert s_star[0] == pytest.approx(56.60395592743389)
+    assert newsvendor_cost(dist, s_star, 0.18, 0.70)[0] == pytest.approx(1.9976051931766445)
+    assert newsvendor_cost(dist, [60.0], 0.18, 0.70)[0] == pytest.approx(2.156131552870387)
+
+
+def test_newsvendor_optimum_is_minimum_of_cost():
+    dist = NormalDemand([50.0], [8.0])
+    grid = np.linspace(40, 75, 701)
+    costs = np.array([newsvendor_cost(dist, [g], 0.18, 0.70)[0] for g in grid])
+    s_star = level_for_csl(dist, critical_ratio(0.70, 0.18))[0]
+    assert abs(grid[costs.argmin()] - s_star) < 0.06
+
+
+def test_newsvendor_poisson_examples():
+    """Poisson(50), h=0.18, p=0.70 -> S*=56, g=1.7972 (stockpyl newsvendor_poisson);
+    Example 4.7 discrete: Poisson(6), h=1, p=4 -> S*=8, g=3.5701."""
+    d50 = poisson_demand([50.0])
+    s50 = level_for_csl(d50, critical_ratio(0.70, 0.18))
+    assert s50[0] == 56.0
+    assert newsvendor_cost(d50, s50, 0.18, 0.70)[0] == pytest.approx(1.797235211809178, rel=1e-9)
+    d6 = poisson_demand([6.0])
+    s6 = level_for_csl(d6, critical_ratio(4.0, 1.0))
+    assert s6[0] == 8.0
+    assert newsvendor_cost(d6, s6, 1.0, 4.0)[0] == pytest.approx(3.5701069457709416, rel=1e-9)
+    assert newsvendor_cost(d6, [5.0], 1.0, 4.0)[0] == pytest.approx(6.590296024616343, rel=1e-9)
+
+
+def test_normal_loss_matches_book_table():
+    """Snyder & Shen appendix C / stockpyl: n(18.6) for N(15, 3) = 0.16831; G(1.3) = 0.045528."""
+    assert NormalDemand([15.0], [3.0]).loss([18.6])[0] == pytest.approx(0.1683073521514889)
+    assert NormalDemand([0.0], [1.0]).loss([1.3])[0] == pytest.approx(0.04552796208651397)
+
+
+def test_s_q_eoq_plus_safety_stock_example_5_5():
+    """Example 5.5 (EOQ+SS): h=0.225, p=7.5, K=8, lambda=1300, tau=150, L=1/12 -> r=190.34, Q=304.05."""
+    lead = 1 / 12
+    ltd = NormalDemand([1300 * lead], [150 * np.sqrt(lead)])
+    p = size_policy("s_Q", ltd, ServiceTarget("cost"), demand_rate=[1300.0], order_cost=8.0,
+                    holding_cost=0.225, shortage_cost=7.5)
+    assert p.reorder_level[0] == pytest.approx(190.3369965715624)
+    assert p.order_quantity[0] == pytest.approx(304.0467800264368)
+
+
+def test_power_approximation_example_4_7():
+    """Snyder & Shen eqs. 4.77-4.80 (Ehrhardt & Mosier 1984), Example 4.7 -> (40.19, 74.29)."""
+    s, S = power_approximation(0.18, 0.70, 2.5, 50, 8)
+    assert float(s) == pytest.approx(40.19461695647407)
+    assert float(S) == pytest.approx(74.29017010980579)
+
+
+# ----------------------------------------------------------------- distributions
+
+
+def test_lead_time_variability_term():
+    d = horizon_normal([10.0, 10.0], [3.0, 3.0], [3, 3], lead_time_std=[0.0, 2.0])
+    assert d.std[0] ** 2 == pytest.approx(27.0)
+    assert d.std[1] ** 2 == pytest.approx(27.0 + 100.0 * 4.0)
+
+
+def test_discrete_loss_equals_sum_formula():
+    d = negative_binomial_demand([3.0], [9.0])
+    n_, p_ = 3.0**2 / 6.0, 3.0 / 9.0
+    k = np.arange(400)
+    expected = ((k - 4) * (k > 4) * stats.nbinom.pmf(k, n_, p_)).sum()
+    assert d.loss([4.0])[0] == pytest.approx(expected, rel=1e-6)  # tail truncated at mean + 12 sd
+    assert d.mean[0] == pytest.approx(3.0, rel=1e-6)
+
+
+def test_empirical_matches_normal_with_many_samples():
+    rng = np.random.default_rng(0)
+    emp = EmpiricalDemand(rng.normal(100, 20, size=(1, 200_000)))
+    nor = NormalDemand([100.0], [20.0])
+    assert emp.quantile(0.95)[0] == pytest.approx(nor.quantile(0.95)[0], rel=0.005)
+    assert emp.loss([120.0])[0] == pytest.approx(nor.loss([120.0])[0], rel=0.02)
+
+
+def test_count_demand_records_poisson_fallback():
+    d = count_demand([2.0, 2.0, 0.0], [8.0, 1.5, 0.0])
+    assert d.family.tolist() == ["negative_binomial", "poisson", "poisson"]
+    assert d.quantile(0.99)[2] == 0.0
+
+
+# ----------------------------------------------------------------- invariants
+
+
+DISTS = {
+    "normal": NormalDemand([20.0, 3.0], [6.0, 2.0]),
+    "empirical": EmpiricalDemand(np.random.default_rng(1).gamma(2.0, [[10.0], [1.5]], size=(2, 500))),
+    "poisson": poisson_demand([20.0, 3.0]),
+    "negbin": count_demand([20.0, 3.0], [60.0, 9.0]),
+}
+
+
+@pytest.mark.parametrize("name", DISTS)
+def test_levels_never_fall_as_service_rises(name):
+    dist = DISTS[name]
+    targets = [0.5, 0.8, 0.9, 0.95, 0.99]
+    csl = np.array([level_for_csl(dist, t) for t in targets])
+    fill = np.array([level_for_fill_rate(dist, t, dist.mean / 2) for t in targets])
+    assert (np.diff(csl, axis=0) >= 0).all()
+    assert (np.diff(fill, axis=0) >= -1e-9).all()
+
+
+@pytest.mark.parametrize("name", DISTS)
+def test_fill_rate_level_meets_loss_condition(name):
+    dist = DISTS[name]
+    cycle = dist.mean / 2
+    level = level_for_fill_rate(dist, 0.97, cycle)
+    assert (dist.loss(level) <= 0.03 * cycle + 1e-6).all()
+    # and it is the smallest such level (within one unit for discrete, bisection tolerance else)
+    step = 1.0 if isinstance(dist, DiscreteDemand) else 1e-3
+    assert (dist.loss(level - step) > 0.03 * cycle - 1e-9).all()
+
+
+def test_discrete_quantile_is_smallest_integer_with_cdf_at_target():
+    dist = poisson_demand([4.0])
+    q = level_for_csl(dist, 0.9)[0]
+    assert stats.poisson.cdf(q, 4.0) >= 0.9 > stats.poisson.cdf(q - 1, 4.0)
+
+
+@pytest.mark.parametrize("ptype", ["s_Q", "R_S", "R_s_S", "base_stock", "no_stock"])
+def test_size_policy_every_type(ptype):
+    dist = NormalDemand([30.0, 12.0], [6.0, 4.0])
+    p = size_policy(ptype, dist, ServiceTarget("fill_rate", 0.95), demand_rate=[10.0, 4.0], review_period=2,
+                    order_cost=5.0, holding_cost=0.1)
+    assert p.types()[0].value == ptype
+    assert p.shape == (2,)
+
+
+# ----------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: ServiceTarget("csl", 1.0), r"csl target must be in \(0, 1\)"),
+        (lambda: ServiceTarget("service", 0.9), r"'service' is not a valid ServiceType"),
+        (lambda: level_for_fill_rate(NormalDemand([1.0], [1.0]), 1.2, [1.0]), r"fill_rate must be in"),
+        (lambda: critical_ratio(0.0, 1.0), r"shortage_cost > 0"),
+        (lambda: eoq(1.0, 0.0, 10.0), r"holding_cost > 0"),
+        (lambda: NormalDemand([1.0], [-1.0]), r"std must be >= 0; negative at items \[0\]"),
+        (lambda: negative_binomial_demand([2.0], [1.0]), r"items \[0\] violate it"),
+        (lambda: DiscreteDemand([[0.5, 0.4]]), r"items \[0\] do not"),
+        (lambda: size_policy("R_S", NormalDemand([1.0], [1.0]), ServiceTarget("cost"), demand_rate=[1.0]),
+         r"cost target needs holding_cost and shortage_cost"),
+        (lambda: size_policy("RS", NormalDemand([1.0], [1.0]), ServiceTarget("csl", 0.9), demand_rate=[1.0]),
+         r"'RS' is not a valid PolicyType"),
+    ],
+)
+def test_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
