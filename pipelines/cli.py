@@ -31,6 +31,10 @@ from pipelines.backtest import backtest_command  # noqa: E402
 
 app.command("backtest")(backtest_command)
 
+from pipelines.simulate import simulate_command  # noqa: E402
+
+app.command("simulate")(simulate_command)
+
 
 if __name__ == "__main__":  # pragma: no cover
     app()
