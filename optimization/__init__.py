@@ -21,6 +21,8 @@ from optimization.policies import (
     s_q_policy,
     stack_policies,
 )
+from optimization.events import simulate_events
+from optimization.frontier import efficient_frontier, summarise_frontier
 from optimization.simulator import CostParams, InitialState, SimulationResult, sample_lead_times, simulate
 from optimization.sizing import (
     ServiceTarget,
@@ -45,4 +47,5 @@ __all__ = [
     "ServiceType", "ServiceTarget", "critical_ratio", "eoq", "eoq_cost", "newsvendor_cost",
     "level_for_csl", "level_for_fill_rate", "level_for_target", "power_approximation", "size_policy",
     "CostParams", "InitialState", "SimulationResult", "simulate", "sample_lead_times",
+    "simulate_events", "efficient_frontier", "summarise_frontier",
 ]
