@@ -35,6 +35,12 @@ __all__ = [
     "fingerprint",
     "resolve_tracking_uri",
     "artifact_root_for",
+    "get_alias_version",
+    "set_alias",
+    "set_version_tags",
+    "get_version_tags",
+    "list_versions",
+    "register_version",
 ]
 
 
@@ -191,3 +197,67 @@ def start_run(
         mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=run_name, nested=nested, tags=dict(tags or {})) as run:
         yield RunLogger(run.info.run_id, run.info.experiment_id, uri)
+
+
+# --- model registry: aliases, versions and their tags (used by retrain) -------------------------
+
+def _client(tracking_uri: str | None):
+    from mlflow import MlflowClient
+
+    uri = resolve_tracking_uri(tracking_uri)
+    _ensure_store(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def get_alias_version(name: str, alias: str = "champion", tracking_uri: str | None = None) -> str | None:
+    """Version of registered model ``name`` that ``alias`` points to; None if unset or no model."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(_client(tracking_uri).get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def set_alias(name: str, alias: str, version: str, tracking_uri: str | None = None) -> None:
+    """Point ``alias`` of model ``name`` at ``version`` (idempotent; moves it if set elsewhere)."""
+    _client(tracking_uri).set_registered_model_alias(name, alias, str(version))
+
+
+def set_version_tags(name: str, version: str, tags: Mapping[str, Any], tracking_uri: str | None = None) -> None:
+    """Set tags on one model version (e.g. ``stockwise.status``)."""
+    client = _client(tracking_uri)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, str(version), key, str(value))
+
+
+def get_version_tags(name: str, version: str, tracking_uri: str | None = None) -> dict[str, str]:
+    """Tags of one model version."""
+    return dict(_client(tracking_uri).get_model_version(name, str(version)).tags)
+
+
+def list_versions(name: str, tracking_uri: str | None = None) -> list[dict[str, Any]]:
+    """All versions of model ``name``: version, run_id, tags, aliases (empty when no model)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = _client(tracking_uri).search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return []
+    return [{"version": str(v.version), "run_id": v.run_id, "tags": dict(v.tags),
+             "aliases": list(getattr(v, "aliases", []) or [])} for v in versions]
+
+
+def register_version(name: str, run_id: str, artifact_path: str, tracking_uri: str | None = None,
+                     tags: Mapping[str, Any] | None = None) -> str:
+    """Register ``runs:/<run_id>/<artifact_path>`` as a new version of ``name``; return it."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(tracking_uri)
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name)
+    version = client.create_model_version(name, f"runs:/{run_id}/{artifact_path}", run_id=run_id,
+                                          tags={k: str(v) for k, v in (tags or {}).items()})
+    return str(version.version)

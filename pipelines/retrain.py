@@ -1,0 +1,429 @@
+"""Scheduled retrain with champion-challenger: ``stockwise retrain``.
+
+A challenger is trained on data up to a cutoff; challenger and champion are
+scored on the same latest held-out window (simulated cost and service, plus any
+forecast metrics the evaluator returns); the challenger is promoted, by moving
+the registry alias, only when it is cheaper by ``margin`` without losing more
+than ``max_service_drop`` of service. Every run leaves a decision record.
+
+Exit codes (for cron and orchestrators)
+---------------------------------------
+====  =========================================================
+0     challenger promoted (or first model: there was no champion)
+3     champion kept (challenger did not win by the margin)
+1     failed (bad input, training or evaluation error)
+75    another retrain holds the lock (EX_TEMPFAIL): try again later
+====  =========================================================
+
+Crash safety (``kill -9`` at any moment)
+----------------------------------------
+One retrain at a time: an ``fcntl.flock`` on ``retrain.lock`` next to the
+tracking store; the kernel frees it when the holder dies. Outputs are staged
+in ``<out>/.staging-<id>/`` and renamed to ``<out>/<id>/`` in one
+``os.replace``: that rename is the commit point. The alias moves only after
+it, and the record is then rewritten (atomically) with ``alias_applied: true``.
+The next run first recovers: it deletes uncommitted staging folders (their
+challenger versions are tagged ``abandoned``), and rolls forward a committed
+promotion whose alias was not yet moved. So the champion alias changes only
+when a whole decision completed, and a rerun after a crash always succeeds.
+
+A test hook pauses the process at a named point (``STOCKWISE_RETRAIN_PAUSE_AT``,
+see :data:`PAUSE_POINTS`) so tests can kill it there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import typer
+
+from pipelines.io import write_text_atomic
+from pipelines.lock import LockedError, exclusive_lock
+from pipelines.tracking import (
+    fingerprint,
+    get_alias_version,
+    list_versions,
+    resolve_tracking_uri,
+    set_alias,
+    set_version_tags,
+    start_run,
+)
+
+__all__ = ["RetrainExit", "RetrainConfig", "TrainRequest", "EvalRequest", "Decision", "retrain",
+           "run_retrain", "retrain_command", "recover", "lock_path_for", "decide", "PAUSE_POINTS", "DECISION_FILE"]
+
+DECISION_FILE = "decision.json"
+PAUSE_POINTS = ("after_lock", "after_train", "after_evaluate", "before_commit", "after_commit", "after_alias")
+STATUS_TAG = "stockwise.status"
+DECISION_TAG = "stockwise.decision_id"
+
+
+class RetrainExit(IntEnum):
+    """Process exit codes of ``stockwise retrain``."""
+
+    PROMOTED = 0
+    FAILED = 1
+    KEPT = 3
+    LOCKED = 75
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """Champion-challenger settings; defaults live only here.
+
+    Parameters
+    ----------
+    model_name : registered model holding champion and challengers.
+    alias : registry alias that ``recommend`` uses.
+    holdout_periods : latest periods held out for the comparison (never trained on by the challenger).
+    margin : relative cost improvement the challenger needs (0.02 = 2 % cheaper).
+    max_service_drop : service the challenger may lose against the champion (absolute).
+    out : folder of decision records.
+    tracking_uri : MLflow store (default per :func:`pipelines.tracking.resolve_tracking_uri`).
+    """
+
+    model_name: str = "stockwise-policy-selector"
+    alias: str = "champion"
+    holdout_periods: int = 13
+    margin: float = 0.02
+    max_service_drop: float = 0.005
+    out: Path = Path("runs/retrain")
+    tracking_uri: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.holdout_periods < 1:
+            raise ValueError(f"holdout_periods={self.holdout_periods} must be >= 1")
+        if not 0 <= self.margin < 1 or not 0 <= self.max_service_drop < 1:
+            raise ValueError(f"margin={self.margin} and max_service_drop={self.max_service_drop} must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What the train callable gets: data up to ``cutoff`` only."""
+
+    demand: pd.DataFrame
+    items: pd.DataFrame
+    cutoff: pd.Timestamp
+    model_name: str
+    tracking_uri: str
+    items_subset: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """What the evaluate callable gets: the training data and the held-out window after it."""
+
+    demand: pd.DataFrame
+    holdout: pd.DataFrame
+    items: pd.DataFrame
+    cutoff: pd.Timestamp
+    model_name: str
+    tracking_uri: str
+
+
+TrainFn = Callable[[TrainRequest], str]
+EvaluateFn = Callable[[str, EvalRequest], Mapping[str, float]]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One retrain decision, as written to ``<out>/<decision_id>/decision.json``."""
+
+    decision_id: str
+    created_at: str
+    model_name: str
+    alias: str
+    champion_before: str | None
+    challenger: str
+    action: str  # "promote" | "keep"
+    reason: str
+    scores: dict[str, dict[str, float] | None]
+    cutoff: str
+    holdout_periods: int
+    margin: float
+    max_service_drop: float
+    data: dict[str, str] = field(default_factory=dict)
+    items_subset: list[str] | None = None
+    mlflow_run_id: str | None = None
+    alias_applied: bool = False
+
+    @property
+    def exit_code(self) -> RetrainExit:
+        return RetrainExit.PROMOTED if self.action == "promote" else RetrainExit.KEPT
+
+
+def lock_path_for(tracking_uri: str | None) -> Path:
+    """``retrain.lock`` next to the sqlite store (else under ``mlruns/``)."""
+    uri = resolve_tracking_uri(tracking_uri)
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///")).parent / "retrain.lock"
+    return Path("mlruns") / "retrain.lock"
+
+
+def _pause(point: str) -> None:
+    """Test hook: stop at ``point`` when STOCKWISE_RETRAIN_PAUSE_AT names it (then wait to be killed)."""
+    if os.environ.get("STOCKWISE_RETRAIN_PAUSE_AT") != point:
+        return
+    marker = os.environ.get("STOCKWISE_RETRAIN_PAUSE_FILE")
+    if marker:
+        Path(marker).write_text(point)
+    time.sleep(float(os.environ.get("STOCKWISE_RETRAIN_PAUSE_SECONDS", "300")))
+
+
+def decide(champion: Mapping[str, float] | None, challenger: Mapping[str, float],
+           config: RetrainConfig) -> tuple[str, str]:
+    """``("promote" | "keep", reason)`` from the two score sets (keys ``total_cost``, ``service``).
+
+    Raises
+    ------
+    ValueError
+        When a score set lacks ``total_cost`` or ``service``.
+    """
+    for name, scores in (("challenger", challenger), ("champion", champion)):
+        if scores is not None and not {"total_cost", "service"} <= set(scores):
+            raise ValueError(f"{name} scores need total_cost and service; got {sorted(scores)}")
+    if champion is None:
+        return "promote", "no champion yet: the first model becomes champion"
+    cost_c, cost_n = float(champion["total_cost"]), float(challenger["total_cost"])
+    serv_c, serv_n = float(champion["service"]), float(challenger["service"])
+    gain = (cost_c - cost_n) / cost_c if cost_c > 0 else 0.0
+    facts = (f"challenger cost {cost_n:,.2f} vs champion {cost_c:,.2f} ({gain:+.1%}), "
+             f"service {serv_n:.4f} vs {serv_c:.4f}")
+    if serv_n < serv_c - config.max_service_drop:
+        return "keep", f"{facts}: service drops by more than {config.max_service_drop}"
+    if gain < config.margin:
+        return "keep", f"{facts}: cost gain below the {config.margin:.1%} margin"
+    return "promote", f"{facts}: cheaper by at least the {config.margin:.1%} margin"
+
+
+def _records(out: Path) -> list[tuple[Path, dict[str, Any]]]:
+    found = []
+    for path in sorted(out.glob(f"*/{DECISION_FILE}")):
+        if path.parent.name.startswith("."):  # staging: not committed
+            continue
+        found.append((path, json.loads(path.read_text())))
+    return found
+
+
+def recover(config: RetrainConfig) -> list[str]:
+    """Finish or discard what a killed retrain left; return what was done (call under the lock)."""
+    out, uri, done = Path(config.out), config.tracking_uri, []
+    for staging in sorted(out.glob(".staging-*")):
+        shutil.rmtree(staging, ignore_errors=True)
+        done.append(f"discarded uncommitted {staging.name}")
+    committed = set()
+    for path, record in _records(out):
+        committed.add(record["decision_id"])
+        if record.get("alias_applied"):
+            continue
+        _apply(Decision(**record), uri)
+        write_text_atomic(json.dumps({**record, "alias_applied": True}, indent=2), path)
+        done.append(f"completed {record['action']} of decision {record['decision_id']}")
+    for version in list_versions(config.model_name, uri):
+        tags = version["tags"]
+        if tags.get(STATUS_TAG) == "challenger" and tags.get(DECISION_TAG) not in committed:
+            set_version_tags(config.model_name, version["version"], {STATUS_TAG: "abandoned"}, uri)
+            done.append(f"version {version['version']} abandoned (its retrain never decided)")
+    return done
+
+
+def _apply(decision: Decision, tracking_uri: str | None) -> None:
+    """Move the alias for a promotion (idempotent) and tag the versions with the outcome."""
+    name = decision.model_name
+    if decision.action == "promote":
+        set_alias(name, decision.alias, decision.challenger, tracking_uri)
+        set_version_tags(name, decision.challenger, {STATUS_TAG: "champion"}, tracking_uri)
+        if decision.champion_before and decision.champion_before != decision.challenger:
+            set_version_tags(name, decision.champion_before, {STATUS_TAG: "retired"}, tracking_uri)
+    else:
+        set_version_tags(name, decision.challenger, {STATUS_TAG: "rejected"}, tracking_uri)
+
+
+def _split(demand: pd.DataFrame, periods: int) -> tuple[pd.Timestamp, pd.DataFrame, pd.DataFrame]:
+    dates = pd.Series(pd.to_datetime(demand["ds"]).unique()).sort_values()
+    if len(dates) <= periods + 1:
+        raise ValueError(f"demand has {len(dates)} periods; need more than holdout_periods={periods} + 1")
+    cutoff = dates.iloc[-periods - 1]
+    after = pd.to_datetime(demand["ds"]) > cutoff
+    return cutoff, demand[~after], demand[after]
+
+
+def _scores_table(decision: Decision) -> str:
+    rows = {k: v for k, v in decision.scores.items() if v is not None}
+    return pd.DataFrame(rows).T.rename_axis("model").reset_index().to_csv(index=False)
+
+
+def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate: EvaluateFn,
+            config: RetrainConfig = RetrainConfig(), items_subset: Sequence[str] | None = None) -> Decision:
+    """Train a challenger, compare it with the champion on the latest held-out window, decide.
+
+    Parameters
+    ----------
+    demand, items : DataFrame
+        Validated demand (long format) and item master.
+    train : callable ``(TrainRequest) -> str``
+        Trains on ``request.demand`` (up to the cutoff), registers a new version
+        of ``request.model_name`` and returns that version. It must not move the alias.
+    evaluate : callable ``(version, EvalRequest) -> mapping``
+        Scores one registered version on ``request.holdout``; must return
+        ``total_cost`` and ``service`` (higher is better), may add forecast metrics.
+    config : RetrainConfig
+    items_subset : sequence of str, optional
+        Limit retraining to these items (e.g. from :func:`pipelines.triggers.detect_triggers`).
+
+    Returns
+    -------
+    Decision
+        The completed decision (``alias_applied`` true), also on disk.
+
+    Raises
+    ------
+    LockedError
+        When another retrain holds the lock.
+    ValueError
+        On too little data or malformed scores.
+
+    Examples
+    --------
+    >>> decision = retrain(demand, items, train_fn, evaluate_fn, RetrainConfig(margin=0.02))  # doctest: +SKIP
+    >>> decision.action, decision.exit_code
+    ('promote', <RetrainExit.PROMOTED: 0>)
+    """
+    uri = resolve_tracking_uri(config.tracking_uri)
+    config = replace(config, tracking_uri=uri)
+    with exclusive_lock(lock_path_for(uri)):
+        _pause("after_lock")
+        recover(config)
+        cutoff, train_part, holdout = _split(demand, config.holdout_periods)
+        champion = get_alias_version(config.model_name, config.alias, uri)
+        decision_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:6]}"
+        subset = tuple(sorted(items_subset)) if items_subset is not None else None
+        with start_run("retrain", uri, tags={DECISION_TAG: decision_id}) as run:
+            challenger = str(train(TrainRequest(train_part, items, cutoff, config.model_name, uri, subset)))
+            set_version_tags(config.model_name, challenger, {STATUS_TAG: "challenger", DECISION_TAG: decision_id}, uri)
+            _pause("after_train")
+            request = EvalRequest(train_part, holdout, items, cutoff, config.model_name, uri)
+            scores = {"challenger": dict(evaluate(challenger, request)),
+                      "champion": dict(evaluate(champion, request)) if champion else None}
+            _pause("after_evaluate")
+            action, reason = decide(scores["champion"], scores["challenger"], config)
+            decision = Decision(
+                decision_id=decision_id, created_at=datetime.now(timezone.utc).isoformat(),
+                model_name=config.model_name, alias=config.alias, champion_before=champion,
+                challenger=challenger, action=action, reason=reason, scores=scores, cutoff=str(cutoff),
+                holdout_periods=config.holdout_periods, margin=config.margin,
+                max_service_drop=config.max_service_drop, items_subset=list(subset) if subset else None,
+                data={"train": fingerprint(train_part), "holdout": fingerprint(holdout), "items": fingerprint(items)},
+                mlflow_run_id=run.run_id)
+            final = _commit(decision, Path(config.out), uri)
+            run.log_params({"action": action, "challenger": challenger, "champion_before": champion,
+                            "margin": config.margin, "cutoff": str(cutoff)})
+            run.log_metrics({f"{who}.{k}": v for who, s in scores.items() if s for k, v in s.items()})
+            run.log_dict(asdict(final), DECISION_FILE)
+    return final
+
+
+def _commit(decision: Decision, out: Path, uri: str) -> Decision:
+    """Stage the record, rename it into place (commit), apply the alias, mark it applied."""
+    staging = out / f".staging-{decision.decision_id}"
+    staging.mkdir(parents=True)
+    write_text_atomic(json.dumps(asdict(decision), indent=2), staging / DECISION_FILE)
+    write_text_atomic(_scores_table(decision), staging / "scores.csv")
+    _pause("before_commit")
+    final_dir = out / decision.decision_id
+    os.replace(staging, final_dir)
+    _pause("after_commit")
+    _apply(decision, uri)
+    _pause("after_alias")
+    done = replace(decision, alias_applied=True)
+    write_text_atomic(json.dumps(asdict(done), indent=2), final_dir / DECISION_FILE)
+    return done
+
+
+def run_retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate: EvaluateFn,
+                config: RetrainConfig = RetrainConfig(), items_subset: Sequence[str] | None = None,
+                echo: Callable[[str], None] = print) -> RetrainExit:
+    """:func:`retrain` for schedulers: never raises, returns the documented exit code."""
+    try:
+        decision = retrain(demand, items, train, evaluate, config, items_subset)
+    except LockedError as exc:
+        echo(f"LOCKED: {exc}")
+        return RetrainExit.LOCKED
+    except Exception as exc:  # noqa: BLE001 - a scheduler needs an exit code, not a traceback
+        echo(f"FAILED: {type(exc).__name__}: {exc}")
+        return RetrainExit.FAILED
+    echo(f"{decision.action.upper()}: {decision.reason}; record {Path(config.out) / decision.decision_id}")
+    return decision.exit_code
+
+
+# --- command line -------------------------------------------------------------------------------
+
+def _default_steps() -> tuple[TrainFn, EvaluateFn]:
+    """The policy-selector train/evaluate pair from :mod:`pipelines.train`."""
+    try:
+        from pipelines import train as train_module
+    except ImportError as exc:
+        raise ValueError(f"pipelines.train is not available ({exc}); retrain needs its train step") from exc
+    missing = [n for n in ("train_challenger", "evaluate_version") if not hasattr(train_module, n)]
+    if missing:
+        raise ValueError(f"pipelines.train lacks {missing}: retrain calls train_challenger(TrainRequest) -> "
+                         "version and evaluate_version(version, EvalRequest) -> scores")
+    return train_module.train_challenger, train_module.evaluate_version
+
+
+def _load_data(config_path: Path | None) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
+    from pipelines.config import load_config
+    from pipelines.demo_data import DemoConfig, generate_demo
+    from pipelines.validation import load_dataset
+
+    cfg = load_config(config_path)
+    if cfg.data is None:
+        demo = generate_demo(DemoConfig(seed=cfg.seed))
+        return demo.demand, demo.items, cfg
+    data = load_dataset(cfg.data, freq=cfg.freq, min_length=cfg.min_length, fill_gaps=cfg.fill_gaps)
+    if cfg.strict:
+        data.report.raise_if_errors()
+    return data.demand, data.items, cfg
+
+
+def retrain_command(
+    config: Path = typer.Option(None, help="run config YAML (data folder, tracking_uri); default: demo data"),
+    margin: float = typer.Option(RetrainConfig.margin, help="relative cost gain the challenger needs"),
+    max_service_drop: float = typer.Option(RetrainConfig.max_service_drop, help="service the challenger may lose"),
+    holdout: int = typer.Option(RetrainConfig.holdout_periods, help="latest periods held out for the comparison"),
+    out: Path = typer.Option(RetrainConfig.out, help="folder of decision records"),
+    model_name: str = typer.Option(RetrainConfig.model_name, help="registered model name"),
+    tracking_uri: str = typer.Option(None, help="MLflow store; default from the config or STOCKWISE_TRACKING_URI"),
+    only_triggered: bool = typer.Option(False, help="retrain only items with a demand-shift trigger"),
+) -> None:
+    """Train a challenger and promote it over the champion only if it wins.
+
+    Exit codes: 0 promoted, 3 champion kept, 1 failed, 75 locked by another retrain.
+    """
+    try:
+        demand, items, cfg = _load_data(config)
+        settings = RetrainConfig(model_name=model_name, holdout_periods=holdout, margin=margin,
+                                 max_service_drop=max_service_drop, out=out,
+                                 tracking_uri=tracking_uri or cfg.tracking_uri)
+        train, evaluate = _default_steps()
+    except ValueError as exc:
+        typer.echo(f"FAILED: {exc}", err=True)
+        raise typer.Exit(int(RetrainExit.FAILED)) from exc
+    subset = None
+    if only_triggered:
+        from pipelines.triggers import detect_triggers
+
+        subset = detect_triggers(history=demand)["unique_id"].tolist()
+        typer.echo(f"{len(subset)} item(s) triggered a refresh")
+    raise typer.Exit(int(run_retrain(demand, items, train, evaluate, settings, subset, echo=typer.echo)))
