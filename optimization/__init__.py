@@ -21,6 +21,10 @@ from optimization.policies import (
     s_q_policy,
     stack_policies,
 )
+# -- multi-echelon GSM (issue 6) --
+from optimization.gsm import GSMConfig, GSMMethod, GSMResult, evaluate_service_times, solve_gsm
+from optimization.meio_demand import NormalDemandBound, SafetyStockModel, TabulatedSafetyStock, bom_multipliers
+from optimization.network import CycleError, Edge, Network, NetworkError, Stage, UnknownStageError
 from optimization.events import simulate_events
 from optimization.frontier import efficient_frontier, summarise_frontier
 from optimization.simulator import CostParams, InitialState, SimulationResult, sample_lead_times, simulate
@@ -48,4 +52,8 @@ __all__ = [
     "level_for_csl", "level_for_fill_rate", "level_for_target", "power_approximation", "size_policy",
     "CostParams", "InitialState", "SimulationResult", "simulate", "sample_lead_times",
     "simulate_events", "efficient_frontier", "summarise_frontier",
+    # -- multi-echelon GSM (issue 6) --
+    "Network", "Stage", "Edge", "NetworkError", "CycleError", "UnknownStageError",
+    "NormalDemandBound", "TabulatedSafetyStock", "SafetyStockModel", "bom_multipliers",
+    "GSMConfig", "GSMMethod", "GSMResult", "solve_gsm", "evaluate_service_times",
 ]
