@@ -35,6 +35,12 @@ from pipelines.simulate import simulate_command  # noqa: E402
 
 app.command("simulate")(simulate_command)
 
+from pipelines.compare import compare_command  # noqa: E402
+from pipelines.retrain import retrain_command  # noqa: E402
+
+app.command("retrain")(retrain_command)
+app.command("compare")(compare_command)
+
 
 if __name__ == "__main__":  # pragma: no cover
     app()
