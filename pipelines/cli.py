@@ -24,8 +24,11 @@ def _main() -> None:
 
 
 from pipelines.validate_cmd import validate_command  # noqa: E402
+from pipelines.demo_cmd import demo_command, recommend_command  # noqa: E402
 
 app.command("validate")(validate_command)
+app.command("demo")(demo_command)
+app.command("recommend")(recommend_command)
 
 from pipelines.backtest import backtest_command  # noqa: E402
 
@@ -34,6 +37,10 @@ app.command("backtest")(backtest_command)
 from pipelines.simulate import simulate_command  # noqa: E402
 
 app.command("simulate")(simulate_command)
+
+from pipelines.gsm import gsm_command  # noqa: E402
+
+app.command("gsm")(gsm_command)
 
 from pipelines.compare import compare_command  # noqa: E402
 from pipelines.retrain import retrain_command  # noqa: E402

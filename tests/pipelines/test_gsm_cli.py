@@ -1,0 +1,52 @@
+"""``stockwise gsm`` end to end on tiny inputs (JSON summary, per-stage file, exit codes)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+
+HEADER = "stage_id,lead_time,max_s_time,cost_rate,risk_pool,ext_demand_mean,ext_demand_std,ext_demand_thres,up_stages\n"
+
+
+@pytest.fixture
+def chain(tmp_path):
+    path = tmp_path / "chain.csv"
+    path.write_text(HEADER + "A,3,,10,2,,,\nB,2,,5,2,,,\nC,1,0,1,,10,2,1.645,A,1,B,1\n")
+    return path
+
+
+def test_willems_json_and_out(chain, tmp_path):
+    out = tmp_path / "stages.csv"
+    res = CliRunner().invoke(app, ["gsm", "--willems", str(chain), "--holding-rate", "0.35", "--json",
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert {"total_cost", "n_stages", "solve_seconds", "optimal"} <= set(summary)
+    assert summary["n_stages"] == 3 and summary["optimal"] is True
+    frame = pd.read_csv(out)
+    assert frame["holding_cost"].sum() == pytest.approx(summary["total_cost"])
+    assert set(frame.stage_id) == {"A", "B", "C"}
+
+
+def test_stockwise_csvs(tmp_path):
+    (tmp_path / "stages.csv").write_text(
+        "stage_id,processing_time,holding_cost,max_service_time,unique_id,demand_mean,demand_std\n"
+        "X@CW,4,1,,,,\nX@S01,1,2,0,X@S01,20,5\n")
+    (tmp_path / "edges.csv").write_text("upstream,downstream,quantity\nX@CW,X@S01,1\n")
+    res = CliRunner().invoke(app, ["gsm", "--stages", str(tmp_path / "stages.csv"), "--edges",
+                                   str(tmp_path / "edges.csv"), "--safety-factor", "1.645", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout.strip().splitlines()[-1])["method"] == "tree_dp"
+
+
+def test_bad_input_exits_1(tmp_path, chain):
+    res = CliRunner().invoke(app, ["gsm", "--willems", str(tmp_path / "missing.csv"), "--json"])
+    assert res.exit_code == 1
+    res = CliRunner().invoke(app, ["gsm", "--willems", str(chain), "--stages", str(chain), "--json"])
+    assert res.exit_code == 1
+    assert "not both" in res.output
