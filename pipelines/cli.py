@@ -24,11 +24,8 @@ def _main() -> None:
 
 
 from pipelines.validate_cmd import validate_command  # noqa: E402
-from pipelines.demo_cmd import demo_command, recommend_command  # noqa: E402
 
 app.command("validate")(validate_command)
-app.command("demo")(demo_command)
-app.command("recommend")(recommend_command)
 
 from pipelines.backtest import backtest_command  # noqa: E402
 
