@@ -1,0 +1,59 @@
+"""``stockwise retrain`` as a scheduler sees it: exit codes 0 / 3 / 1 / 75."""
+
+from __future__ import annotations
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import pipelines.retrain as retrain_module
+from pipelines.demo_data import DemoConfig, generate_demo, write_demo
+from pipelines.lock import exclusive_lock
+from pipelines.retrain import RetrainExit, lock_path_for, retrain_command
+from pipelines.tracking import get_alias_version
+from tests.pipelines.test_retrain import MODEL, fake_evaluate, fake_train, migrated_store, store  # noqa: F401
+
+app = typer.Typer()
+app.command()(retrain_command)
+
+
+@pytest.fixture
+def setup(tmp_path, store, monkeypatch):
+    tracking_uri = store[0]
+    data = tmp_path / "data"
+    write_demo(generate_demo(DemoConfig(seed=2, n_items=8, n_stores=3, n_dcs=1, n_weeks=80,
+                                        min_stores_per_item=1)), data)
+    config = tmp_path / "run.yaml"
+    config.write_text(f"data: {data}\ntracking_uri: {tracking_uri}\n")
+    qualities = iter([1.0, 1.5, 0.5])
+    monkeypatch.setattr(retrain_module, "_default_steps",
+                        lambda: (lambda req: fake_train(next(qualities))(req), fake_evaluate))
+    args = ["--config", str(config), "--holdout", "5", "--model-name", MODEL, "--out", str(tmp_path / "dec")]
+    return args, tracking_uri
+
+
+def test_exit_codes_promote_then_promote_then_keep(setup):
+    args, uri = setup
+    runner = CliRunner()
+    codes = [runner.invoke(app, args).exit_code for _ in range(3)]
+    assert codes == [RetrainExit.PROMOTED, RetrainExit.PROMOTED, RetrainExit.KEPT]
+    assert get_alias_version(MODEL, "champion", uri) == "2"
+
+
+def test_locked_store_exits_75(setup):
+    args, uri = setup
+    with exclusive_lock(lock_path_for(uri)):
+        result = CliRunner().invoke(app, args)
+    assert result.exit_code == RetrainExit.LOCKED and "LOCKED" in result.output
+
+
+def test_missing_train_step_and_bad_config_exit_1(setup, tmp_path, monkeypatch):
+    args, _ = setup
+    monkeypatch.undo()
+    monkeypatch.setitem(__import__("sys").modules, "pipelines.train", None)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == RetrainExit.FAILED and "pipelines.train" in result.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("margin_of_error: 3\n")
+    result = CliRunner().invoke(app, ["--config", str(bad)])
+    assert result.exit_code == RetrainExit.FAILED and "margin_of_error" in result.output
