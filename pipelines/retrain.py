@@ -309,15 +309,16 @@ def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate:
         champion = get_alias_version(config.model_name, config.alias, uri)
         decision_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:6]}"
         subset = tuple(sorted(items_subset)) if items_subset is not None else None
+        # train/evaluate open their own MLflow runs, so no run of ours is active around them
+        challenger = str(train(TrainRequest(train_part, items, cutoff, config.model_name, uri, subset)))
+        set_version_tags(config.model_name, challenger, {STATUS_TAG: "challenger", DECISION_TAG: decision_id}, uri)
+        _pause("after_train")
+        request = EvalRequest(train_part, holdout, items, cutoff, config.model_name, uri)
+        scores = {"challenger": dict(evaluate(challenger, request)),
+                  "champion": dict(evaluate(champion, request)) if champion else None}
+        _pause("after_evaluate")
+        action, reason = decide(scores["champion"], scores["challenger"], config)
         with start_run("retrain", uri, tags={DECISION_TAG: decision_id}) as run:
-            challenger = str(train(TrainRequest(train_part, items, cutoff, config.model_name, uri, subset)))
-            set_version_tags(config.model_name, challenger, {STATUS_TAG: "challenger", DECISION_TAG: decision_id}, uri)
-            _pause("after_train")
-            request = EvalRequest(train_part, holdout, items, cutoff, config.model_name, uri)
-            scores = {"challenger": dict(evaluate(challenger, request)),
-                      "champion": dict(evaluate(champion, request)) if champion else None}
-            _pause("after_evaluate")
-            action, reason = decide(scores["champion"], scores["challenger"], config)
             decision = Decision(
                 decision_id=decision_id, created_at=datetime.now(timezone.utc).isoformat(),
                 model_name=config.model_name, alias=config.alias, champion_before=champion,

@@ -52,10 +52,10 @@ def panel() -> pd.DataFrame:
 ITEMS = pd.DataFrame({"unique_id": ["S000", "S001", "S002"], "lead_time": [1, 2, 1]})
 
 
-def fake_train(quality: float, service: float = 0.95, nested: bool = True):
+def fake_train(quality: float, service: float = 0.95):
     def train(request) -> str:
         assert pd.to_datetime(request.demand["ds"]).max() == request.cutoff    # never sees the holdout
-        with start_run("train", request.tracking_uri, nested=nested) as run:
+        with start_run("train", request.tracking_uri) as run:
             run.log_dict({"quality": quality}, "model/model.json")
         return register_version(request.model_name, run.run_id, "model", request.tracking_uri,
                                 {"quality": quality, "service": service})
@@ -94,7 +94,7 @@ def with_champion(uri: str, out: Path, quality: float = 1.0) -> str:
 
     data = panel()
     req = TrainRequest(data, ITEMS, pd.to_datetime(data["ds"]).max(), MODEL, uri)
-    version = fake_train(quality, nested=False)(req)
+    version = fake_train(quality)(req)
     set_alias(MODEL, "champion", version, uri)
     return version
 
