@@ -24,8 +24,11 @@ def _main() -> None:
 
 
 from pipelines.validate_cmd import validate_command  # noqa: E402
+from pipelines.demo_cmd import demo_command, recommend_command  # noqa: E402
 
 app.command("validate")(validate_command)
+app.command("demo")(demo_command)
+app.command("recommend")(recommend_command)
 
 from pipelines.backtest import backtest_command  # noqa: E402
 
@@ -44,6 +47,10 @@ from pipelines.retrain import retrain_command  # noqa: E402
 
 app.command("retrain")(retrain_command)
 app.command("compare")(compare_command)
+
+from pipelines.train import train_command  # noqa: E402
+
+app.command("train")(train_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

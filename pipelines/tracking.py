@@ -41,6 +41,7 @@ __all__ = [
     "get_version_tags",
     "list_versions",
     "register_version",
+    "load_model_version",
 ]
 
 
@@ -137,17 +138,21 @@ class RunLogger:
         mlflow.log_text(json.dumps(data, indent=2, default=str), name)
 
     def log_model(self, model: Any, name: str, flavor: str = "sklearn",
-                  registered_name: str | None = None) -> str | None:
-        """Log (and optionally register) a model; returns the registered version."""
+                  registered_name: str | None = None, **options: Any) -> str | None:
+        """Log (and optionally register) a model; returns the registered version.
+
+        ``options`` go to the flavor's ``log_model`` (e.g. ``serialization_format="cloudpickle"``
+        for estimators holding custom classes, which MLflow's default skops format rejects).
+        """
         import mlflow
 
         logger = {"sklearn": mlflow.sklearn, "lightgbm": mlflow.lightgbm,
                   "pyfunc": mlflow.pyfunc}[flavor]
         if flavor == "pyfunc":
             info = logger.log_model(name=name, python_model=model,
-                                    registered_model_name=registered_name)
+                                    registered_model_name=registered_name, **options)
         else:
-            info = logger.log_model(model, name=name, registered_model_name=registered_name)
+            info = logger.log_model(model, name=name, registered_model_name=registered_name, **options)
         return getattr(info, "registered_model_version", None)
 
 
@@ -261,3 +266,15 @@ def register_version(name: str, run_id: str, artifact_path: str, tracking_uri: s
     version = client.create_model_version(name, f"runs:/{run_id}/{artifact_path}", run_id=run_id,
                                           tags={k: str(v) for k, v in (tags or {}).items()})
     return str(version.version)
+
+
+def load_model_version(name: str, version: str, tracking_uri: str | None = None, flavor: str = "sklearn") -> Any:
+    """Load version ``version`` (a number, or ``@alias``) of registered model ``name`` in its native flavor."""
+    import mlflow
+
+    uri = resolve_tracking_uri(tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    loader = {"sklearn": mlflow.sklearn, "lightgbm": mlflow.lightgbm, "pyfunc": mlflow.pyfunc}[flavor]
+    ref = f"models:/{name}@{version[1:]}" if str(version).startswith("@") else f"models:/{name}/{version}"
+    return loader.load_model(ref)

@@ -1,0 +1,277 @@
+"""``stockwise train``: label policies by simulation, train the selector, evaluate, register.
+
+Steps (one MLflow parent run ``train`` with nested runs per step):
+
+1. data: a data folder (validated) or the seeded demo;
+2. labels at two cutoffs (backtests, sizing, simulation of every candidate);
+3. features, the cost-sensitive LightGBM selector, evaluation on held-out items
+   (GroupKFold by item) and held-out time against the oracle, the SBC rule and
+   the best single policy;
+4. the final selector (fitted on both cutoffs) is logged and registered as a new
+   version of ``stockwise-policy-selector``; on the first train it gets the
+   ``champion`` alias (later promotions go through ``stockwise retrain``).
+
+Outputs in ``--out``: ``labels.parquet``, ``outcomes.parquet`` (full cost
+matrix: every candidate's cost by type and service per item and cutoff),
+``features.parquet``, ``evaluation.csv``, ``confusion.csv``, ``choices.parquet``.
+
+Also provides ``train_challenger`` / ``evaluate_version`` for ``stockwise retrain``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import typer
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from policy_selector import CandidateSpace, PolicySelector, SelectorConfig, confusion, run_study
+from policy_selector.context import prepare_cutoff
+from policy_selector.features import build_features
+from policy_selector.labels import label_candidates
+from policy_selector.sizing import size_candidates
+from pipelines.io import write_table_atomic, write_text_atomic
+from pipelines.tracking import (
+    get_alias_version,
+    load_model_version,
+    register_version,
+    resolve_tracking_uri,
+    set_alias,
+    start_run,
+)
+
+__all__ = ["TrainSettings", "TrainResult", "run_train", "train_command", "train_challenger",
+           "evaluate_version", "selector_config", "load_train_settings", "MODEL_NAME"]
+
+MODEL_NAME = "stockwise-policy-selector"
+_UNITS = {"D": "day", "B": "day", "W": "week", "M": "month", "Q": "quarter", "H": "hour"}
+
+
+class TrainSettings(BaseModel):
+    """Settings of ``stockwise train`` (YAML: top level or under ``train:``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seed: int = 7
+    freq: str | None = None
+    candidates: tuple[str, ...] | None = Field(None, description="candidate names; None = all defaults")
+    test_periods: int = Field(26, ge=1, description="held-out periods per cutoff")
+    n_windows: int = Field(8, ge=2)
+    season_length: int = Field(1, ge=1)
+    service_tolerance: float = Field(0.03, ge=0, lt=1)
+    n_splits: int = Field(5, ge=2, description="GroupKFold folds by item")
+    model_name: str = MODEL_NAME
+    demo_items: int = Field(45, ge=6, description="items of the generated demo (--demo)")
+    demo_weeks: int = Field(182, ge=60)
+
+
+def load_train_settings(path: Path | None) -> TrainSettings:
+    """Read settings from YAML (``train:`` section or top level); defaults without a file.
+
+    Raises
+    ------
+    ValueError
+        Unreadable file or invalid values, naming the file and field.
+    """
+    if path is None:
+        return TrainSettings()
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})") from exc
+    raw = raw.get("train", raw) if isinstance(raw, dict) else raw
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping of train settings")
+    try:
+        return TrainSettings(**raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"{path}: invalid train settings: {problems}") from exc
+
+
+def selector_config(settings: TrainSettings, freq: str) -> SelectorConfig:
+    """The library config for these settings and data frequency."""
+    space = CandidateSpace.from_names(settings.candidates) if settings.candidates else CandidateSpace()
+    return SelectorConfig(space=space, freq=freq, season_length=settings.season_length,
+                          n_windows=settings.n_windows, test_periods=settings.test_periods,
+                          service_tolerance=settings.service_tolerance)
+
+
+def period_name(freq: str) -> str:
+    """'week' for W-MON, 'month' for MS ..."""
+    key = freq.upper().lstrip("0123456789")
+    return _UNITS.get("Q" if key.startswith(("QS", "QE")) else key[:1], "period")
+
+
+@dataclass
+class TrainResult:
+    """What one ``stockwise train`` produced."""
+
+    run_id: str
+    version: str | None
+    champion: str | None
+    evaluation: pd.DataFrame
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def _label_frames(study) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    labels, outcomes, feats = [], [], []
+    for part in (study.train, study.test):
+        cut = str(part.labels.cutoff.date())
+        labels.append(part.labels.label.reset_index().assign(cutoff=cut))
+        outcomes.append(part.labels.outcomes.assign(cutoff=cut))
+        feats.append(part.features.reset_index().assign(cutoff=cut))
+    return (pd.concat(labels, ignore_index=True), pd.concat(outcomes, ignore_index=True),
+            pd.concat(feats, ignore_index=True))
+
+
+def _metrics(evaluation: pd.DataFrame) -> dict[str, float]:
+    out = {}
+    for _, row in evaluation.iterrows():
+        for col in ("total_cost", "controllable_cost", "regret_pct", "controllable_regret_pct",
+                    "service_met", "mean_service", "accuracy"):
+            out[f"{row['split']}.{row['method']}.{col}"] = row[col]
+    return out
+
+
+def run_train(demand: pd.DataFrame, items: pd.DataFrame, freq: str, settings: TrainSettings, out: Path,
+              tracking_uri: str | None = None, register: bool = True) -> TrainResult:
+    """Label, train, evaluate, log and register the policy selector.
+
+    Returns
+    -------
+    TrainResult
+        MLflow run id, registered version, champion version after the run,
+        evaluation table and written paths.
+    """
+    uri = resolve_tracking_uri(tracking_uri)
+    cfg = selector_config(settings, freq)
+    unit = period_name(freq)
+    rng = np.random.default_rng(settings.seed)
+    out = Path(out)
+    with start_run("train", uri) as run:
+        run.log_params({"seed": settings.seed, "freq": freq, "candidates": ",".join(cfg.space.names),
+                        "test_periods": cfg.test_periods, "n_windows": cfg.n_windows,
+                        "service_tolerance": cfg.service_tolerance, "n_splits": settings.n_splits})
+        run.log_fingerprints({"demand": demand, "items": items})
+        study = run_study(demand, items, cfg, rng,
+                          make_selector=lambda: PolicySelector(period_name=unit, random_state=settings.seed),
+                          n_splits=settings.n_splits)
+        labels, outcomes, feats = _label_frames(study)
+        with start_run("labels", nested=True) as step:
+            for name, part in (("train", study.train), ("test", study.test)):
+                step.log_metrics({f"{name}.n_items": len(part.labels.ids),
+                                  f"{name}.n_infeasible": part.labels.n_infeasible,
+                                  f"{name}.n_excluded": len(part.labels.excluded),
+                                  f"{name}.n_fallbacks": len(part.data.fallbacks)})
+                step.log_params({f"{name}.cutoff": str(part.labels.cutoff.date())})
+            step.log_table(labels, "labels.csv")
+            step.log_table(outcomes, "outcomes.parquet")
+        conf = confusion(study.choices["held_out_items"]["label"], study.choices["held_out_items"]["classifier"])
+        with start_run("evaluation", nested=True) as step:
+            step.log_metrics(_metrics(study.evaluation))
+            step.log_table(study.evaluation, "evaluation.csv")
+            step.log_table(conf.reset_index(), "confusion.csv")
+        paths = {
+            "labels": write_table_atomic(labels, out / "labels.parquet"),
+            "outcomes": write_table_atomic(outcomes, out / "outcomes.parquet"),
+            "features": write_table_atomic(feats, out / "features.parquet"),
+            "evaluation": write_table_atomic(study.evaluation, out / "evaluation.csv"),
+            "confusion": write_table_atomic(conf.reset_index(), out / "confusion.csv"),
+            "choices": write_table_atomic(pd.concat([c.reset_index().assign(split=k)
+                                                     for k, c in study.choices.items()]), out / "choices.parquet"),
+        }
+        paths["evaluation_md"] = write_text_atomic(study.evaluation.round(4).to_markdown(index=False) + "\n",
+                                                   out / "evaluation.md")
+        run.log_metrics(_metrics(study.evaluation))
+        run.log_params({"best_single": study.best_single})
+        version = champion = None
+        registered = settings.model_name if register else None
+        version = run.log_model(study.selector, name="policy_selector", flavor="sklearn",
+                                registered_name=registered, serialization_format="cloudpickle")
+        if register:
+            champion = get_alias_version(settings.model_name, "champion", uri)
+            if champion is None and version is not None:
+                set_alias(settings.model_name, "champion", str(version), uri)
+                champion = str(version)
+            run.set_tags({"selector.version": version, "selector.champion": champion})
+        return TrainResult(run_id=run.run_id, version=None if version is None else str(version),
+                           champion=champion, evaluation=study.evaluation, paths=paths)
+
+
+def _load_inputs(data: Path | None, demo: bool, settings: TrainSettings) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    if (data is None) == (not demo):
+        raise ValueError("give exactly one of --data FOLDER or --demo")
+    if demo:
+        from pipelines.demo_data import DemoConfig, generate_demo
+
+        d = generate_demo(DemoConfig(seed=settings.seed, n_items=settings.demo_items, n_weeks=settings.demo_weeks))
+        return d.demand, d.items, "W-MON"
+    from pipelines.validation import load_dataset
+
+    ds = load_dataset(data, freq=settings.freq)
+    ds.report.raise_if_errors()
+    return ds.demand, ds.items, ds.freq
+
+
+def train_command(
+    data: Path = typer.Option(None, help="data folder with demand and items"),
+    demo: bool = typer.Option(False, "--demo", help="train on the generated demo data"),
+    config: Path = typer.Option(None, help="YAML with train settings (top level or under 'train:')"),
+    tracking_uri: str = typer.Option(None, help="MLflow store (default sqlite:///mlruns/mlflow.db)"),
+    out: Path = typer.Option(Path("runs/train"), help="folder for labels, cost matrix, evaluation"),
+) -> None:
+    """Label policies by simulation, train the policy selector, evaluate it and register it."""
+    try:
+        settings = load_train_settings(config)
+        demand, items, freq = _load_inputs(data, demo, settings)
+        result = run_train(demand, items, settings.freq or freq, settings, out, tracking_uri)
+    except (ValueError, TypeError, OSError) as exc:
+        typer.echo(f"train failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    cols = ["split", "method", "total_cost", "controllable_regret_pct", "regret_pct", "service_met", "accuracy"]
+    typer.echo(result.evaluation[cols].round(3).to_string(index=False))
+    typer.echo(f"model {MODEL_NAME} version {result.version} (champion: {result.champion}); "
+               f"run {result.run_id}; outputs in {out}")
+
+
+# -- retrain hooks (pipelines.retrain) ----------------------------------------------------------
+
+
+def _freq_of(demand: pd.DataFrame) -> str:
+    dates = pd.DatetimeIndex(sorted(pd.to_datetime(demand["ds"]).unique()))
+    return pd.infer_freq(dates[-min(len(dates), 30):]) or "W-MON"
+
+
+def train_challenger(request) -> str:
+    """Train on ``request.demand`` (up to ``request.cutoff``), register a new version; never moves an alias."""
+    settings = TrainSettings(model_name=request.model_name)
+    store = Path(resolve_tracking_uri(request.tracking_uri).removeprefix("sqlite:///")).parent
+    result = run_train(request.demand, request.items, _freq_of(request.demand), settings,
+                       store / "train-challenger", request.tracking_uri, register=False)
+    return register_version(request.model_name, result.run_id, "policy_selector", request.tracking_uri)
+
+
+def evaluate_version(version: str, request) -> dict[str, float]:
+    """Yearly total cost and mean service of a registered selector on ``request.holdout``.
+
+    The selector chooses at ``request.cutoff`` from features of ``request.demand``; the
+    chosen candidates, sized on the same history, are replayed on the held-out periods.
+    """
+    selector = load_model_version(request.model_name, str(version), request.tracking_uri)
+    demand = pd.concat([request.demand, request.holdout], ignore_index=True)
+    freq = _freq_of(request.demand)
+    periods = pd.to_datetime(request.holdout["ds"]).nunique()
+    cfg = selector_config(TrainSettings(test_periods=periods), freq)
+    data = prepare_cutoff(request.demand, request.items, request.cutoff, cfg)
+    labels = label_candidates(data, size_candidates(data, cfg), demand, cfg, np.random.default_rng(0))
+    choice = selector.predict(build_features(data, cfg.season_length).loc[labels.cost.index])
+    return {"total_cost": float(labels.cost_of(choice).sum()), "service": float(labels.service_of(choice).mean()),
+            "regret": float(labels.regret(choice).sum())}

@@ -1,0 +1,161 @@
+"""The front door for recommendations: choose, size and cost one policy per item.
+
+``recommend_policies`` runs at the end of the history (or a given cutoff):
+backtest and error models (:func:`prepare_cutoff`), features, the selector's
+choice with its reasons, the chosen candidate's parameters, and the expected
+yearly cost and service of that policy by simulating it on bootstrapped demand
+paths (resampled periods of the last year of history, lead times sampled from
+the item's lead-time variability).
+
+The columns are those of ``pipelines.schema.RECOMMENDATION_COLUMNS`` that this
+layer can fill, plus :data:`EXTRA_COLUMNS` (drop them before conforming).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from optimization import PolicyParams, sample_lead_times, simulate
+from policy_selector.config import SelectorConfig
+from policy_selector.context import CutoffData, prepare_cutoff
+from policy_selector.features import SBC_CODES, build_features
+from policy_selector.selector import PolicySelector, RuleSelector
+from policy_selector.sizing import SizedCandidates, size_candidates
+
+__all__ = ["recommend_policies", "EXTRA_COLUMNS", "expected_outcomes"]
+
+#: Columns returned beyond the recommendations schema.
+EXTRA_COLUMNS = ("candidate", "confidence", "selected_by", "expected_expiry_cost")
+_FIELDS = ("policy_type", "review_period", "reorder_level", "order_up_to", "order_quantity", "moq",
+           "order_multiple", "lost_sales")
+_SBC_NAMES = {v: k for k, v in SBC_CODES.items()}
+
+
+def _pick(sized: SizedCandidates, choice: np.ndarray) -> PolicyParams:
+    """Per item, the policy of its chosen candidate (batch shape (n_items,))."""
+    idx = np.array([sized.names.index(c) for c in choice])
+    cols = np.arange(len(choice))
+    return PolicyParams(**{f: getattr(sized.policies, f)[idx, cols] for f in _FIELDS})
+
+
+def _bootstrap(history: np.ndarray, paths: int, periods: int, window: int, rng: np.random.Generator) -> np.ndarray:
+    """Demand paths (paths, n_items, periods) resampled from each item's last ``window`` observed periods."""
+    n = history.shape[0]
+    out = np.zeros((paths, n, periods))
+    for i, row in enumerate(history):
+        obs = row[np.isfinite(row)][-window:]
+        if obs.size:
+            out[:, i, :] = rng.choice(obs, size=(paths, periods))
+    return out
+
+
+def expected_outcomes(data: CutoffData, policy: PolicyParams, config: SelectorConfig,
+                      rng: np.random.Generator) -> pd.DataFrame:
+    """Mean yearly costs and service of ``policy`` over bootstrapped demand paths.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index unique_id; ``expected_csl, expected_fill_rate, expected_avg_on_hand,
+        expected_holding_cost, expected_ordering_cost, expected_shortage_cost,
+        expected_expiry_cost, expected_total_cost`` (total = holding + ordering +
+        shortage + expiry; purchasing of demand is the same under any policy).
+    """
+    econ = data.economics
+    window = int(round(econ.periods_per_year))
+    paths = _bootstrap(data.history, config.sim_paths, config.sim_periods, window, rng)
+    lead = sample_lead_times(econ.lead_time, econ.lead_time_std, paths.shape, rng)
+    res = simulate(paths, policy, econ.lead_time, costs=econ.cost_params(), sampled_lead_times=lead,
+                   shelf_life=econ.shelf_life)
+    year = econ.periods_per_year / config.sim_periods
+    parts = {"holding": res.cost_holding, "ordering": res.cost_ordering, "shortage": res.cost_shortage,
+             "expiry": econ.unit_cost * res.expired}
+    out = pd.DataFrame({f"expected_{k}_cost": v.mean(axis=0) * year for k, v in parts.items()},
+                       index=pd.Index(data.ids, name="unique_id"))
+    out["expected_total_cost"] = out.sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        out["expected_csl"] = np.nanmean(np.where(np.isfinite(res.csl), res.csl, np.nan), axis=0)
+        out["expected_fill_rate"] = np.nanmean(np.where(np.isfinite(res.fill_rate), res.fill_rate, np.nan), axis=0)
+    out["expected_avg_on_hand"] = res.avg_on_hand.mean(axis=0)
+    return out
+
+
+def recommend_policies(selector: PolicySelector | RuleSelector | None, demand: pd.DataFrame,
+                       items: pd.DataFrame, config: SelectorConfig, rng: np.random.Generator,
+                       cutoff=None) -> pd.DataFrame:
+    """One recommended policy per series: candidate, parameters, expected cost and service, reasons.
+
+    Parameters
+    ----------
+    selector : PolicySelector or RuleSelector, fitted, or None
+        ``None`` uses the Syntetos-Boylan rule (the stated fallback when no model is
+        registered). Items with missing core features fall back to the rule inside
+        :class:`PolicySelector`; ``selected_by`` says which rows did.
+    demand : pandas.DataFrame
+        Long demand ``unique_id, ds, y``.
+    items : pandas.DataFrame
+        Item master.
+    config : SelectorConfig
+        Must hold the candidates the selector was fitted with.
+    rng : numpy.random.Generator
+        Bootstrap and lead-time sampling.
+    cutoff : str or Timestamp, optional
+        Last period used; default the last date of ``demand``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per unique_id: ``unique_id, item_id, location, sbc_class, forecaster, policy,
+        review_period, lead_time, reorder_point, order_up_to, order_quantity, safety_stock,
+        safety_stock_value, service_type, service_target, expected_*, reasons`` and
+        :data:`EXTRA_COLUMNS`.
+
+    Raises
+    ------
+    ValueError
+        When the selector knows candidates that ``config.space`` lacks.
+
+    Examples
+    --------
+    >>> recs = recommend_policies(selector, demand, items, SelectorConfig(freq="W-MON"),
+    ...                           np.random.default_rng(7))                      # doctest: +SKIP
+    """
+    if selector is None:
+        selector = RuleSelector().fit(None, None, pd.DataFrame(columns=list(config.space.names)))
+    unknown = sorted(set(getattr(selector, "candidates_", ())) - set(config.space.names))
+    if unknown:
+        raise ValueError(f"selector was fitted with candidates {unknown} that config.space lacks; "
+                         "use the same candidate space as in training")
+    cutoff = pd.Timestamp(cutoff) if cutoff is not None else pd.Timestamp(pd.to_datetime(demand["ds"]).max())
+    data = prepare_cutoff(demand, items, cutoff, config)
+    features = build_features(data, config.season_length)
+    proba = selector.predict_proba(features)
+    choice = pd.Series(np.asarray(proba.columns)[proba.to_numpy().argmax(axis=1)], index=proba.index)
+    selected_by = getattr(selector, "selected_by_", pd.Series("rule", index=features.index))
+    reasons = selector.explain(features)
+    sized = size_candidates(data, config)
+    policy = _pick(sized, choice.to_numpy())
+    table = sized.table.set_index(["unique_id", "candidate"])
+    chosen = table.loc[list(zip(choice.index, choice.to_numpy()))].reset_index()
+    econ = data.economics
+    ids = pd.Index(data.ids)
+    out = pd.DataFrame({
+        "unique_id": data.ids,
+        "item_id": ids.str.split("@").str[0], "location": ids.str.split("@").str[1],
+        "sbc_class": features["sbc_code"].map(_SBC_NAMES).to_numpy(),
+        "forecaster": chosen["forecaster"].to_numpy(), "policy": chosen["policy"].to_numpy(),
+        "review_period": policy.review_period, "lead_time": econ.lead_time,
+        "reorder_point": policy.reorder_level, "order_up_to": policy.order_up_to,
+        "order_quantity": np.where(policy.is_fixed_quantity, policy.order_quantity, np.nan),
+        "safety_stock": chosen["safety_stock"].to_numpy(),
+        "safety_stock_value": chosen["safety_stock"].to_numpy() * econ.unit_cost,
+        "service_type": econ.service_type, "service_target": econ.service_target,
+    })
+    outcomes = expected_outcomes(data, policy, config, rng).reset_index(drop=True)
+    out = pd.concat([out, outcomes], axis=1)
+    out["reasons"] = reasons.reindex(data.ids).to_numpy()
+    out["candidate"] = choice.to_numpy()
+    out["confidence"] = proba.max(axis=1).to_numpy()
+    out["selected_by"] = selected_by.reindex(data.ids).to_numpy()
+    return out
