@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from optimization.policies import PolicyParams
-from optimization.simulator import CostParams, InitialState, _prepare, _Recorder, _run
+from optimization.sim_engine import _Recorder, _run
+from optimization.simulator import CostParams, InitialState, _prepare
 
 __all__ = ["simulate_events"]
 

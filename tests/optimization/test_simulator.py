@@ -246,3 +246,22 @@ def test_errors(kwargs, error, match):
 def test_negative_cost_rejected():
     with pytest.raises(ValueError, match=r"cost holding_cost must be finite and >= 0"):
         CostParams(holding_cost=-1.0)
+
+
+@pytest.mark.parametrize("warmup", [0, 7])
+def test_fast_path_equals_general_path(warmup):
+    """The base-stock fast path and the general engine give the same result field by field."""
+    from optimization.sim_engine import _run
+    from optimization.simulator import _prepare
+
+    rng = np.random.default_rng(8)
+    n = 40_000  # more than one block of items
+    demand = rng.poisson(rng.uniform(0.2, 6, size=(n, 1)), size=(n, 30)).astype(float)
+    policy = base_stock_policy(rng.integers(0, 20, n).astype(float))
+    initial = InitialState(on_hand=rng.uniform(0, 10, n), backlog=rng.uniform(0, 2, n),
+                           pipeline=rng.uniform(0, 3, (n, 3)))
+    costs = CostParams(holding_cost=0.3, shortage_cost=2.0, backorder_cost=0.5, unit_cost=1.0)
+    x = _prepare(demand, policy, 2, costs, initial, None, True, None, warmup)
+    fast, general = _run(x, fast=True), _run(x, fast=False)
+    for name in fast.__dataclass_fields__:
+        np.testing.assert_allclose(getattr(fast, name), getattr(general, name), atol=1e-9, err_msg=name)

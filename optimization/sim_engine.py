@@ -1,0 +1,451 @@
+"""Time loop of the inventory simulator (see :mod:`optimization.simulator` for the model).
+
+Everything here works on flattened state arrays of shape (m,), m = product of
+the batch shape; only the loop over periods is Python. Fast paths (uniform
+lead time, order-up-to only, R = 1, no lost sales, no shelf life) skip work
+that does not apply; they compute the same numbers as the general path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+
+__all__ = ["SimulationResult"]
+
+_EPS = 1e-9
+#: Items per block: state arrays of this size stay in cache and avoid large temporaries.
+_BLOCK = 16_384
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Per-item KPIs, costs and unit flows; every array has the batch shape ``(..., n_items)``.
+
+    KPI definitions (measured periods t >= warmup):
+
+    - ``csl``: share of review cycles (blocks of R periods) without a stockout; a
+      period is a stockout when it ends with a backlog or loses a sale;
+    - ``fill_rate``: units served from stock on arrival / demand (NaN without demand);
+    - ``ready_rate``: share of periods ending with on-hand > 0;
+    - ``avg_on_hand``, ``avg_backorder``, ``avg_lost_sales``: per-period means of
+      ending on-hand, ending backlog and units lost;
+    - ``n_orders``: orders placed; ``cost_*``: totals over the measured periods.
+
+    Flow totals (all periods) satisfy the balances of the module docstring.
+    """
+
+    csl: np.ndarray
+    fill_rate: np.ndarray
+    ready_rate: np.ndarray
+    avg_on_hand: np.ndarray
+    avg_backorder: np.ndarray
+    avg_lost_sales: np.ndarray
+    n_orders: np.ndarray
+    cost_purchasing: np.ndarray
+    cost_ordering: np.ndarray
+    cost_holding: np.ndarray
+    cost_shortage: np.ndarray
+    cost_expiration: np.ndarray
+    demand: np.ndarray
+    served: np.ndarray
+    backorders_filled: np.ndarray
+    new_backorders: np.ndarray
+    lost: np.ndarray
+    ordered: np.ndarray
+    received: np.ndarray
+    expired: np.ndarray
+    initial_on_hand: np.ndarray
+    initial_backlog: np.ndarray
+    initial_on_order: np.ndarray
+    ending_on_hand: np.ndarray
+    ending_backlog: np.ndarray
+    ending_on_order: np.ndarray
+    n_periods: int
+
+    @property
+    def cost_total(self) -> np.ndarray:
+        """Sum of the five cost types per item."""
+        return (self.cost_purchasing + self.cost_ordering + self.cost_holding
+                + self.cost_shortage + self.cost_expiration)
+
+
+@dataclass
+class _Inputs:
+    """Validated, flattened inputs: every per-item array has shape (m,)."""
+
+    batch: tuple[int, ...]
+    demand: np.ndarray  # (..., n, T) broadcastable to batch + (T,)
+    T: int
+    R: np.ndarray
+    s: np.ndarray
+    S: np.ndarray
+    Q: np.ndarray
+    fixed: np.ndarray
+    moq: np.ndarray
+    mult: np.ndarray
+    lost: np.ndarray
+    lead: np.ndarray  # (m,) fixed, or (m, T) sampled
+    cross: bool
+    shelf: np.ndarray  # (m,) int, 0 = no expiry
+    costs: dict[str, np.ndarray]
+    on_hand0: np.ndarray
+    backlog0: np.ndarray
+    pipeline0: np.ndarray  # (m, k)
+    warmup: int
+
+
+class _Recorder:
+    """Per-period event arrays (m, T) for :func:`optimization.events.simulate_events`."""
+
+    NAMES = ("received", "backorders_filled", "inventory_position", "ordered", "demand", "served",
+             "shortage", "lost", "expired", "on_hand", "backlog", "on_order")
+
+    def __init__(self, m: int, T: int) -> None:
+        self.data = {n: np.zeros((m, T)) for n in self.NAMES}
+
+    def put(self, t: int, **values) -> None:
+        for name, value in values.items():
+            self.data[name][:, t] = value
+
+
+def _consume_fifo(lots: np.ndarray, amount: np.ndarray) -> None:
+    """Take ``amount`` per item from the oldest lots first (in place); lots[:, -1] is oldest."""
+    rev = lots[:, ::-1]
+    before = np.cumsum(rev, axis=1) - rev
+    rev -= np.clip(amount[:, None] - before, 0.0, rev)
+
+
+class _Policy:
+    """Decision rule with the branches that apply to this portfolio decided once."""
+
+    def __init__(self, x: _Inputs) -> None:
+        self.x = x
+        self.every_period = bool((x.R == 1).all())
+        self.fixed = bool(x.fixed.any())
+        self.rounding = bool(x.moq.any() or x.mult.any())
+        self.up_to_is_trigger = bool((x.s == x.S).all()) and not self.fixed
+        self.safe_q = np.where(x.fixed, x.Q, 1.0)
+        self.safe_mult = np.where(x.mult > 0, x.mult, 1.0)
+
+    def order(self, t: int, ip: np.ndarray) -> np.ndarray:
+        """Order placed in period t per item (0 when none), rounded for MOQ and multiples."""
+        x = self.x
+        raw = x.S - ip
+        if self.fixed:
+            n_q = np.floor((x.s - ip) / self.safe_q) + 1.0
+            raw = np.where(x.fixed, n_q * x.Q, raw)
+        if self.up_to_is_trigger and self.every_period:
+            q = np.where(raw > _EPS, raw, 0.0)  # IP <= S  <=>  S - IP >= 0
+        else:
+            trigger = ip <= x.s
+            if not self.every_period:
+                trigger &= t % x.R == 0
+            q = np.where(trigger & (raw > _EPS), raw, 0.0)
+        if self.rounding:
+            pos = q > 0
+            q = np.where(pos, np.maximum(q, x.moq), 0.0)
+            q = np.where(pos & (x.mult > 0), np.ceil(q / self.safe_mult - _EPS) * self.safe_mult, q)
+        return q
+
+
+class _Pipeline:
+    """Orders in transit: ring buffer (W, m) of arrivals by period."""
+
+    def __init__(self, x: _Inputs) -> None:
+        self.sampled = x.lead.ndim == 2
+        max_lead = int(x.lead.max()) if x.lead.size else 0
+        k = x.pipeline0.shape[1]
+        if k > max_lead + 1:
+            raise ValueError(f"initial pipeline covers {k} periods but the largest lead time is {max_lead}; "
+                             f"pass at most {max_lead + 1} columns")
+        m = x.pipeline0.shape[0]
+        self.W = max_lead + 1
+        self.ring = np.zeros((self.W, m))
+        self.ring[:k] = x.pipeline0.T
+        self.flat = self.ring.reshape(-1)
+        self.cols = np.arange(m)
+        self.uniform = (not self.sampled) and bool((x.lead == x.lead.flat[0]).all()) if x.lead.size else True
+        self.lead, self.cross = x.lead, x.cross
+        self.last_arrival = np.full(m, -1, dtype=np.int64)
+        self.zero_lead = bool((x.lead == 0).any())
+
+    def take(self, t: int) -> np.ndarray:
+        """Remove and return what arrives in period t."""
+        row = self.ring[t % self.W]
+        arrived = row.copy()
+        row[:] = 0.0
+        return arrived
+
+    def put(self, t: int, q: np.ndarray) -> None:
+        """Ship orders placed in period t."""
+        if self.uniform:
+            self.ring[(t + int(self.lead.flat[0])) % self.W] += q
+            return
+        arrival = t + (self.lead[:, t] if self.sampled else self.lead)
+        if not self.cross:
+            arrival = np.maximum(arrival, self.last_arrival)
+            self.last_arrival = np.where(q > 0, arrival, self.last_arrival)
+        self.flat[(arrival % self.W) * self.ring.shape[1] + self.cols] += q  # distinct columns: += is safe
+
+
+_SUMS = ("served", "filled", "lost", "ordered", "received", "expired", "n_orders", "oh_sum", "bo_sum", "ready",
+         "unmet")
+
+
+def _run(x: _Inputs, recorder: _Recorder | None = None, fast: bool = True) -> SimulationResult:
+    """Simulate in blocks of items (items are independent); ``fast`` allows the fast path."""
+    m, T = x.on_hand0.shape[0], x.T
+    demand_rows = x.demand.reshape(-1, T)
+    row_of = np.broadcast_to(np.arange(demand_rows.shape[0]).reshape(x.demand.shape[:-1]), x.batch).reshape(m)
+    identity = x.demand.shape[:-1] == x.batch
+    parts = []
+    for a in range(0, m, _BLOCK):
+        b = min(a + _BLOCK, m)
+        rows = demand_rows[a:b] if identity else demand_rows[row_of[a:b]]
+        block = _slice(x, a, b, rows)
+        block_recorder = None if recorder is None else _Recorder(b - a, T)
+        if fast and block_recorder is None and _fast_path_applies(block):
+            parts.append(_run_fast(block))
+        else:
+            parts.append(_run_block(block, block_recorder))
+        if recorder is not None:
+            for name, values in block_recorder.data.items():
+                recorder.data[name][a:b] = values
+    return _merge(parts, x.batch)
+
+
+def _slice(x: _Inputs, a: int, b: int, demand: np.ndarray) -> _Inputs:
+    """Items a..b-1 of the flattened inputs as a 1-D batch."""
+    return replace(
+        x, batch=(b - a,), demand=demand, R=x.R[a:b], s=x.s[a:b], S=x.S[a:b], Q=x.Q[a:b], fixed=x.fixed[a:b],
+        moq=x.moq[a:b], mult=x.mult[a:b], lost=x.lost[a:b], lead=x.lead[a:b], shelf=x.shelf[a:b],
+        costs={k: v[a:b] for k, v in x.costs.items()}, on_hand0=x.on_hand0[a:b], backlog0=x.backlog0[a:b],
+        pipeline0=x.pipeline0[a:b],
+    )
+
+
+def _merge(parts: list[SimulationResult], batch: tuple[int, ...]) -> SimulationResult:
+    """Concatenate block results and restore the batch shape."""
+    if len(parts) == 1:
+        return replace(parts[0], **{f.name: getattr(parts[0], f.name).reshape(batch)
+                                    for f in fields(SimulationResult) if f.name != "n_periods"})
+    merged = {f.name: np.concatenate([getattr(p, f.name) for p in parts]).reshape(batch)
+              for f in fields(SimulationResult) if f.name != "n_periods"}
+    return SimulationResult(**merged, n_periods=parts[0].n_periods)
+
+
+def _fast_path_applies(x: _Inputs) -> bool:
+    """Order-up-to every period, one fixed lead time >= 1, backorders, no shelf life, no rounding."""
+    return (x.lead.ndim == 1 and x.lead.size > 0 and bool((x.lead == x.lead[0]).all()) and int(x.lead[0]) >= 1
+            and bool((x.R == 1).all()) and not x.fixed.any() and bool((x.s == x.S).all())
+            and not (x.moq.any() or x.mult.any()) and not x.lost.any() and not (x.shelf > 0).any())
+
+
+def _run_fast(x: _Inputs) -> SimulationResult:
+    """Base-stock / (1, S) with backorders: the same events with in-place ops on the inventory position.
+
+    Receipts do not change IP = on-hand - backlog + on-order; an order raises it
+    by q and demand lowers it by d, so IP is carried as state. With one lead time L,
+    the ring slot written in t >= 1 is the one emptied in t - 1, so it is overwritten
+    instead of cleared. Checked against the general path in the tests.
+    """
+    m, T, L = x.on_hand0.shape[0], x.T, int(x.lead[0])
+    W = L + 1
+    ring = np.zeros((W, m))
+    ring[: x.pipeline0.shape[1]] = x.pipeline0.T
+    demand_tm = np.ascontiguousarray(x.demand.T)
+    on_hand, backlog = x.on_hand0.copy(), x.backlog0.copy()
+    ip = on_hand - backlog + ring.sum(axis=0)
+    S = np.ascontiguousarray(x.S)
+    acc = {k: np.zeros(m) for k in _SUMS}
+    before_warmup = {k: np.zeros(m) for k in _SUMS}
+    stockouts = np.zeros(m)
+    filled, q, served = np.empty(m), np.empty(m), np.empty(m)
+    flag = np.empty(m, dtype=bool)
+    for t in range(T):
+        if t == x.warmup and t > 0:
+            before_warmup = {k: v.copy() for k, v in acc.items()}
+        arrived = ring[t % W]
+        on_hand += arrived
+        np.minimum(backlog, on_hand, out=filled)
+        backlog -= filled
+        on_hand -= filled
+        acc["filled"] += filled
+        np.subtract(S, ip, out=q)
+        np.maximum(q, 0.0, out=q)
+        np.greater(q, _EPS, out=flag)  # residuals below _EPS move no real stock; not counted as orders
+        np.add(acc["n_orders"], flag, out=acc["n_orders"])
+        if t == 0:
+            ring[L % W] += q
+        else:
+            ring[(t + L) % W] = q
+        ip += q
+        acc["ordered"] += q
+        d = demand_tm[t]
+        np.minimum(d, on_hand, out=served)
+        on_hand -= served
+        acc["served"] += served
+        backlog += d
+        backlog -= served
+        ip -= d
+        acc["oh_sum"] += on_hand
+        acc["bo_sum"] += backlog
+        np.greater(on_hand, _EPS, out=flag)
+        np.add(acc["ready"], flag, out=acc["ready"])
+        if t >= x.warmup:
+            np.greater(backlog, _EPS, out=flag)
+            np.add(stockouts, flag, out=stockouts)
+    on_order = sum(ring[(T + j) % W] for j in range(L))
+    # receipts = initial pipeline + orders - still on order (each order lands in exactly one slot)
+    acc["received"] = x.pipeline0.sum(axis=1) + acc["ordered"] - on_order
+    before_warmup["received"] = np.zeros(m)
+    demand_total = x.demand.sum(axis=1)
+    acc["unmet"] = demand_total - acc["served"]
+    before_warmup["unmet"] = x.demand[:, : x.warmup].sum(axis=1) - before_warmup["served"]
+    measured = {k: acc[k] - before_warmup[k] for k in _SUMS}
+    cycles = np.full(m, float(T - x.warmup))
+    return _result(x, acc, measured, stockouts, cycles, on_hand, backlog, on_order)
+
+
+def _run_block(x: _Inputs, recorder: _Recorder | None = None) -> SimulationResult:
+    """General path: every feature, one block of items."""
+    m, T = x.on_hand0.shape[0], x.T
+    policy, pipe = _Policy(x), _Pipeline(x)
+    demand_tm = np.ascontiguousarray(x.demand.T)  # time-major: one row per period
+    shelf_items = x.shelf > 0
+    use_lots = bool(shelf_items.any())
+    n_ages = max(int(x.shelf.max()), 2) if use_lots else 0
+    lots = np.zeros((m, n_ages))
+    if use_lots:
+        lots[:, 0] = x.on_hand0
+    expire_age = np.where(shelf_items, x.shelf - 1, n_ages + 1)[:, None] <= np.arange(n_ages)[None, :]
+    any_lost, any_back = bool(x.lost.any()), bool((~x.lost).any())
+
+    on_hand, backlog = x.on_hand0.copy(), x.backlog0.copy()
+    on_order = x.pipeline0.sum(axis=1)
+    acc = {k: np.zeros(m) for k in _SUMS}
+    before_warmup = {k: np.zeros(m) for k in _SUMS}
+    stockout_cycles, cycles = np.zeros(m), np.zeros(m)
+    cycle_flag = np.zeros(m, dtype=bool)
+    zeros = np.zeros(m)
+
+    for t in range(T):
+        if t == x.warmup and t > 0:
+            before_warmup = {k: v.copy() for k, v in acc.items()}
+        # 1. receive (orders due now; then ship the waiting backlog)
+        arrived = pipe.take(t)
+        on_order -= arrived
+        on_hand += arrived
+        if use_lots:
+            lots[:, 0] += arrived
+        filled = _fill_backlog(on_hand, backlog, lots if use_lots else None) if any_back else zeros
+        # 2. decide
+        ip = on_hand - backlog + on_order
+        q = policy.order(t, ip)
+        pipe.put(t, q)
+        on_order += q
+        if pipe.zero_lead:  # L = 0: received at once, can serve this period's demand
+            now = pipe.take(t)
+            on_order -= now
+            on_hand += now
+            if use_lots:
+                lots[:, 0] += now
+            arrived = arrived + now
+            if any_back:
+                filled = filled + _fill_backlog(on_hand, backlog, lots if use_lots else None)
+        # 3. serve
+        d = demand_tm[t]
+        served = np.minimum(d, on_hand)
+        on_hand -= served
+        if use_lots:
+            _consume_fifo(lots, served)
+        unmet = d - served
+        lost_t = np.where(x.lost, unmet, 0.0) if any_lost else zeros
+        if any_back:
+            backlog += unmet - lost_t if any_lost else unmet
+        # 4. close: expire, then age the lots
+        expired = zeros
+        if use_lots:
+            expired = np.where(expire_age, lots, 0.0).sum(axis=1)
+            lots[expire_age] = 0.0
+            on_hand -= expired
+            oldest = lots[:, -1] + lots[:, -2]  # items without shelf life pool in the last bucket
+            lots[:, 1:-1] = lots[:, :-2].copy()
+            lots[:, -1] = oldest
+            lots[:, 0] = 0.0
+            acc["expired"] += expired
+        acc["served"] += served
+        acc["filled"] += filled
+        acc["ordered"] += q
+        acc["received"] += arrived
+        acc["n_orders"] += q > 0
+        acc["oh_sum"] += on_hand
+        acc["unmet"] += unmet
+        acc["ready"] += on_hand > _EPS
+        if any_back:
+            acc["bo_sum"] += backlog
+        if any_lost:
+            acc["lost"] += lost_t
+        if t >= x.warmup:
+            stockout = backlog > _EPS
+            if any_lost:
+                stockout |= lost_t > _EPS
+            if policy.every_period:
+                stockout_cycles += stockout
+                cycles += 1.0
+            else:
+                cycle_flag |= stockout
+                cycle_end = ((t + 1) % x.R == 0) | (t == T - 1)
+                stockout_cycles += cycle_end & cycle_flag
+                cycles += cycle_end
+                cycle_flag &= ~cycle_end
+        if recorder is not None:
+            recorder.put(t, received=arrived, backorders_filled=filled, inventory_position=ip, ordered=q,
+                         demand=d, served=served, shortage=unmet, lost=lost_t, expired=expired, on_hand=on_hand,
+                         backlog=backlog, on_order=on_order)
+    measured = {k: acc[k] - before_warmup[k] for k in _SUMS}
+    return _result(x, acc, measured, stockout_cycles, cycles, on_hand, backlog, on_order)
+
+
+def _fill_backlog(on_hand: np.ndarray, backlog: np.ndarray, lots: np.ndarray | None) -> np.ndarray:
+    """Ship waiting backorders from on-hand (in place); return units shipped."""
+    filled = np.minimum(backlog, on_hand)
+    backlog -= filled
+    on_hand -= filled
+    if lots is not None:
+        _consume_fifo(lots, filled)
+    return filled
+
+
+def _result(x: _Inputs, total: dict, measured: dict, stockout_cycles, cycles, on_hand, backlog,
+            on_order) -> SimulationResult:
+    """Assemble KPIs (measured periods) and flows (all periods) into the result object."""
+    n = x.T - x.warmup
+    c = x.costs
+    shape = x.batch
+    demand_sum = x.demand.sum(axis=-1)
+    demand_m = x.demand[:, x.warmup:].sum(axis=-1)
+
+    def r(v) -> np.ndarray:
+        return np.asarray(v, dtype=float).reshape(shape)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fill = np.where(demand_m > 0, measured["served"] / demand_m, np.nan)
+        csl = np.where(cycles > 0, 1.0 - stockout_cycles / cycles, np.nan)
+    return SimulationResult(
+        csl=r(csl), fill_rate=r(fill), ready_rate=r(measured["ready"] / n), avg_on_hand=r(measured["oh_sum"] / n),
+        avg_backorder=r(measured["bo_sum"] / n), avg_lost_sales=r(measured["lost"] / n),
+        n_orders=r(measured["n_orders"]),
+        cost_purchasing=r(c["unit_cost"] * measured["ordered"]),
+        cost_ordering=r(c["order_cost"] * measured["n_orders"]),
+        cost_holding=r(c["holding_cost"] * measured["oh_sum"]),
+        cost_shortage=r(c["shortage_cost"] * measured["unmet"] + c["backorder_cost"] * measured["bo_sum"]),
+        cost_expiration=r(c["expiry_cost"] * measured["expired"]),
+        demand=r(demand_sum), served=r(total["served"]), backorders_filled=r(total["filled"]),
+        new_backorders=r(total["unmet"] - total["lost"]), lost=r(total["lost"]), ordered=r(total["ordered"]),
+        received=r(total["received"]), expired=r(total["expired"]), initial_on_hand=r(x.on_hand0),
+        initial_backlog=r(x.backlog0), initial_on_order=r(x.pipeline0.sum(axis=1)),
+        ending_on_hand=r(on_hand), ending_backlog=r(backlog), ending_on_order=r(on_order), n_periods=n,
+    )
