@@ -255,7 +255,12 @@ def list_versions(name: str, tracking_uri: str | None = None) -> list[dict[str, 
 
 def register_version(name: str, run_id: str, artifact_path: str, tracking_uri: str | None = None,
                      tags: Mapping[str, Any] | None = None) -> str:
-    """Register ``runs:/<run_id>/<artifact_path>`` as a new version of ``name``; return it."""
+    """Register what run ``run_id`` logged as ``artifact_path`` as a new version of ``name``; return it.
+
+    A model logged with ``log_model(name=artifact_path)`` (MLflow 3 logged model) is
+    registered from its ``models:/`` URI so it loads back; anything else from
+    ``runs:/<run_id>/<artifact_path>``.
+    """
     from mlflow.exceptions import MlflowException
 
     client = _client(tracking_uri)
@@ -263,7 +268,13 @@ def register_version(name: str, run_id: str, artifact_path: str, tracking_uri: s
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name)
-    version = client.create_model_version(name, f"runs:/{run_id}/{artifact_path}", run_id=run_id,
+    source, model_id = f"runs:/{run_id}/{artifact_path}", None
+    logged = client.search_logged_models(
+        [client.get_run(run_id).info.experiment_id],
+        filter_string=f"source_run_id = '{run_id}' AND name = '{artifact_path}'", max_results=1)
+    if logged:
+        source, model_id = logged[0].model_uri, logged[0].model_id
+    version = client.create_model_version(name, source, run_id=run_id, model_id=model_id,
                                           tags={k: str(v) for k, v in (tags or {}).items()})
     return str(version.version)
 
