@@ -6,6 +6,7 @@ from policy_selector.context import CutoffData, prepare_cutoff
 from policy_selector.evaluation import best_single_candidate, confusion, evaluate_choices, grouped_oof_predictions
 from policy_selector.features import build_features
 from policy_selector.labels import LabelSet, label_candidates, make_labels
+from policy_selector.recommend import EXTRA_COLUMNS, expected_outcomes, recommend_policies
 from policy_selector.selector import NotFittedError, PolicySelector, RuleSelector
 from policy_selector.sizing import SizedCandidates, size_candidates
 from policy_selector.workflow import StudyResult, default_cutoffs, run_study
@@ -17,4 +18,5 @@ __all__ = [
     "PolicySelector", "RuleSelector", "NotFittedError",
     "evaluate_choices", "best_single_candidate", "grouped_oof_predictions", "confusion",
     "StudyResult", "run_study", "default_cutoffs",
+    "recommend_policies", "expected_outcomes", "EXTRA_COLUMNS",
 ]

@@ -50,7 +50,7 @@ _TEMPLATES: dict[str, Callable[[float, str, dict], str]] = {
                                       f"({v:,.0f} of demand per year)",
     "holding_cost": lambda v, u, b: f"holding cost {v:.3g} per unit per {u}",
     "eoq_cover": lambda v, u, b: f"an economic order covers {v:.1f} {_plural(v, u)} of demand",
-    "critical_ratio": lambda v, u, b: f"shortage vs holding cost gives a critical ratio of {v:.2f}",
+    "critical_ratio": lambda v, u, b: f"shortage vs holding cost gives a critical ratio of {v:.3f}",
     "service_target": lambda v, u, b: f"service target {100 * v:.0f}%",
     "fill_rate_target": lambda v, u, b: "target set as fill rate" if v >= 0.5 else "target set as cycle service level",
     "lead_time": lambda v, u, b: f"lead time {v:g} {_plural(v, u)}",

@@ -363,7 +363,10 @@ class PolicySelector(BaseEstimator):
         contrib = self.booster_.predict(X, pred_contrib=True)
         n_feat = len(self.feature_names_in_)
         k = len(self._model_classes)
-        contrib = np.asarray(contrib).reshape(len(rows), k, n_feat + 1)[:, :, :n_feat]
+        contrib = np.asarray(contrib)
+        if k == 2:  # binary boosters explain the positive class only; the other gets the opposite sign
+            contrib = np.concatenate([-contrib, contrib], axis=1)
+        contrib = contrib.reshape(len(rows), k, n_feat + 1)[:, :, :n_feat]
         cls_idx = np.array([self._model_classes.index(pred.iloc[i]) for i in rows])
         chosen = contrib[np.arange(len(rows)), cls_idx]
         texts = []
