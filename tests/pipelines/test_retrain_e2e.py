@@ -1,0 +1,59 @@
+"""End to end on a tiny demo: train -> retrain promoting a better challenger -> retrain
+rejecting a deliberately degraded one (champion unchanged). Real selector, real simulation."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator
+
+from pipelines.demo_data import DemoConfig, generate_demo
+from pipelines.retrain import DECISION_FILE, RetrainConfig, retrain
+from pipelines.tracking import get_alias_version, get_version_tags, set_alias, start_run
+
+train_module = pytest.importorskip("pipelines.train", reason="pipelines.train (stockwise train) not available")
+
+pytestmark = pytest.mark.slow
+
+
+class ConstantSelector(BaseEstimator):
+    """A deliberately bad selector: the same candidate for every item."""
+
+    def __init__(self, candidate: str = "no_stock"):
+        self.candidate = candidate
+
+    def predict(self, features: pd.DataFrame) -> pd.Series:
+        return pd.Series(self.candidate, index=features.index, name="candidate")
+
+
+def register_constant(uri: str, candidate: str = "no_stock") -> str:
+    with start_run("degraded", uri) as run:
+        return str(run.log_model(ConstantSelector(candidate), "policy_selector", flavor="sklearn",
+                                 registered_name=train_module.MODEL_NAME, serialization_format="cloudpickle"))
+
+
+def test_train_then_retrain_promotes_better_and_rejects_degraded(tracking_uri, tmp_path):
+    demo = generate_demo(DemoConfig(seed=3, n_items=8, n_stores=3, n_dcs=1, n_weeks=104, min_stores_per_item=2))
+    settings = train_module.TrainSettings(n_windows=3, test_periods=13, n_splits=2)
+    first = train_module.run_train(demo.demand, demo.items, "W-MON", settings, tmp_path / "train", tracking_uri)
+    assert first.champion == first.version                             # first train -> champion
+    cfg = RetrainConfig(model_name=train_module.MODEL_NAME, holdout_periods=13, margin=0.02,
+                        out=tmp_path / "decisions", tracking_uri=tracking_uri)
+
+    # the champion has gone stale: a constant "don't stock" model holds the alias
+    stale = register_constant(tracking_uri)
+    set_alias(train_module.MODEL_NAME, "champion", stale, tracking_uri)
+    better = retrain(demo.demand, demo.items, train_module.train_challenger, train_module.evaluate_version, cfg)
+    assert better.action == "promote", better.reason
+    assert better.scores["challenger"]["total_cost"] < better.scores["champion"]["total_cost"]
+    assert get_alias_version(train_module.MODEL_NAME, "champion", tracking_uri) == better.challenger
+
+    degraded = retrain(demo.demand, demo.items, lambda request: register_constant(request.tracking_uri),
+                       train_module.evaluate_version, cfg)
+    assert degraded.action == "keep", degraded.reason
+    assert get_alias_version(train_module.MODEL_NAME, "champion", tracking_uri) == better.challenger
+    assert get_version_tags(train_module.MODEL_NAME, degraded.challenger, tracking_uri)["stockwise.status"] == "rejected"
+    records = sorted((tmp_path / "decisions").glob(f"*/{DECISION_FILE}"))
+    assert [json.loads(p.read_text())["action"] for p in records] == ["promote", "keep"]
