@@ -38,8 +38,8 @@ from pipelines.io import write_text_atomic
 from pipelines.report_template import CSS, ERROR_TRAP_JS, PAGE_JS, fmt_number, svg_bars, svg_frontier
 from pipelines.schema import conform_recommendations
 
-__all__ = ["ReportSummary", "summarise", "stranded_by", "forecasts_from_models", "render_report",
-           "write_report", "REPORT_NAME"]
+__all__ = ["ReportSummary", "summarise", "stranded_by", "forecasts_from_models", "frontier_points",
+           "render_report", "write_report", "REPORT_NAME"]
 
 REPORT_NAME = "report.html"
 COST_TYPES = ("holding", "ordering", "shortage")
@@ -198,6 +198,42 @@ def forecasts_from_models(forecasts: pd.DataFrame, recommendations: pd.DataFrame
     mine = long[long["model"].to_numpy() == long["unique_id"].map(models).to_numpy()]
     wide = mine.pivot_table(index=["unique_id", "ds"], columns="part", values="value", aggfunc="first")
     return wide.reindex(columns=["forecast", "lo", "hi"]).reset_index().rename_axis(columns=None)
+
+
+def frontier_points(summary: pd.DataFrame, service: str = "fill_rate", cost: str = "cost_operating",
+                    chosen_target: float | None = None) -> pd.DataFrame:
+    """Frontier points for the report from ``optimization.summarise_frontier`` output.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        One row per target with ``target``, ``inventory_value``, ``<service>`` and ``<cost>``.
+    service : str, default "fill_rate"
+        Service column to plot (``fill_rate`` or ``csl``).
+    cost : str, default "cost_operating"
+        Cost column shown in the tooltips (``cost_operating`` excludes purchasing).
+    chosen_target : float, optional
+        The target this run used; its point is highlighted.
+
+    Returns
+    -------
+    DataFrame
+        ``service, inventory_value, cost, chosen, target``.
+
+    Raises
+    ------
+    ValueError
+        When a needed column is missing.
+    """
+    missing = sorted({"target", "inventory_value", service, cost} - set(summary.columns))
+    if missing:
+        raise ValueError(f"frontier summary lacks columns {missing}; pass optimization.summarise_frontier output")
+    target = summary["target"].to_numpy(float)
+    chosen = (np.isclose(target, chosen_target) if chosen_target is not None
+              else np.zeros(len(summary), bool))
+    return pd.DataFrame({"service": summary[service].to_numpy(float),
+                         "inventory_value": summary["inventory_value"].to_numpy(float),
+                         "cost": summary[cost].to_numpy(float), "chosen": chosen, "target": target})
 
 
 def _round(values: pd.Series) -> list:

@@ -14,6 +14,7 @@ import pytest
 from pipelines.demo_data import DemoConfig, generate_demo
 from pipelines.report import (
     forecasts_from_models,
+    frontier_points,
     render_report,
     stranded_by,
     summarise,
@@ -130,6 +131,17 @@ def test_frontier_without_columns_is_rejected(run_data):
     bad = run_data["frontier"].drop(columns="cost")
     with pytest.raises(ValueError, match=r"missing \['cost'\]"):
         render_report(run_data["recommendations"], run_data["history"], frontier=bad)
+
+
+def test_frontier_points_from_optimization_summary():
+    summary = pd.DataFrame({"target": [0.9, 0.95, 0.98], "inventory_value": [100.0, 150.0, 230.0],
+                            "fill_rate": [0.91, 0.955, 0.981], "csl": [0.8, 0.9, 0.95],
+                            "cost_operating": [50.0, 45.0, 48.0]})
+    points = frontier_points(summary, chosen_target=0.95)
+    assert points["chosen"].tolist() == [False, True, False]
+    assert points["service"].tolist() == [0.91, 0.955, 0.981] and points["cost"].iloc[0] == 50.0
+    with pytest.raises(ValueError, match=r"lacks columns \['cost_operating'\]"):
+        frontier_points(summary.drop(columns="cost_operating"))
 
 
 def test_forecasts_from_models_picks_each_items_forecaster():
