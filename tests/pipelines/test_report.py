@@ -220,3 +220,13 @@ def test_sort_filter_and_item_from_url_hash(report_path, run_data, tmp_path):
     assert sorted(shown) == sorted(u for u in recs["unique_id"] if u.startswith(item + "@"))
     assert 0 < len(shown) < len(recs)
     assert re.search(rf'<svg[^>]*data-uid="{re.escape(target)}"', dom)
+
+
+def test_the_browser_check_itself_catches_a_script_error(report_path, tmp_path):
+    # the same page with one broken statement must be reported, or the checks above prove nothing
+    broken = tmp_path / "broken.html"
+    broken.write_text(report_path.read_text().replace("var DATA = JSON.parse(", "var DATA = JSON.parse(undefinedThing + ", 1))
+    dom, log = render_dom(broken, tmp_path)
+    assert re.search(r'id="js-status"[^>]*data-errors="1"', dom)
+    assert "undefinedThing" in dom
+    assert any("undefinedThing" in line for line in _console_errors(log))
