@@ -39,7 +39,7 @@ from pipelines.report_template import CSS, ERROR_TRAP_JS, PAGE_JS, fmt_number, s
 from pipelines.schema import conform_recommendations
 
 __all__ = ["ReportSummary", "summarise", "stranded_by", "forecasts_from_models", "frontier_points",
-           "render_report", "write_report", "REPORT_NAME"]
+           "sim_paths_from_events", "render_report", "write_report", "REPORT_NAME"]
 
 REPORT_NAME = "report.html"
 COST_TYPES = ("holding", "ordering", "shortage")
@@ -234,6 +234,35 @@ def frontier_points(summary: pd.DataFrame, service: str = "fill_rate", cost: str
     return pd.DataFrame({"service": summary[service].to_numpy(float),
                          "inventory_value": summary["inventory_value"].to_numpy(float),
                          "cost": summary[cost].to_numpy(float), "chosen": chosen, "target": target})
+
+
+def sim_paths_from_events(events: pd.DataFrame, start: str | pd.Timestamp, freq: str,
+                          batch: int = 0) -> pd.DataFrame:
+    """Simulated on-hand paths for the report from ``optimization.simulate_events`` output.
+
+    Parameters
+    ----------
+    events : DataFrame
+        ``batch, unique_id, period, on_hand`` (period 0 is the first simulated period).
+    start : date
+        Date of period 0.
+    freq : str
+        Period frequency of the data, e.g. ``"W-MON"``.
+    batch : int, default 0
+        Which simulated path (batch) to show.
+
+    Returns
+    -------
+    DataFrame
+        ``unique_id, ds, on_hand``.
+    """
+    missing = sorted({"unique_id", "period", "on_hand"} - set(events.columns))
+    if missing:
+        raise ValueError(f"events lack columns {missing}; pass optimization.simulate_events output")
+    ev = events[events["batch"] == batch] if "batch" in events.columns else events
+    dates = pd.date_range(start, periods=int(ev["period"].max()) + 1 if len(ev) else 0, freq=freq)
+    return pd.DataFrame({"unique_id": ev["unique_id"].astype(str).to_numpy(),
+                         "ds": dates[ev["period"].to_numpy(int)], "on_hand": ev["on_hand"].to_numpy(float)})
 
 
 def _round(values: pd.Series) -> list:

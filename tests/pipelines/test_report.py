@@ -15,6 +15,7 @@ from pipelines.demo_data import DemoConfig, generate_demo
 from pipelines.report import (
     forecasts_from_models,
     frontier_points,
+    sim_paths_from_events,
     render_report,
     stranded_by,
     summarise,
@@ -142,6 +143,14 @@ def test_frontier_points_from_optimization_summary():
     assert points["service"].tolist() == [0.91, 0.955, 0.981] and points["cost"].iloc[0] == 50.0
     with pytest.raises(ValueError, match=r"lacks columns \['cost_operating'\]"):
         frontier_points(summary.drop(columns="cost_operating"))
+
+
+def test_sim_paths_from_events_dates_each_period():
+    events = pd.DataFrame({"batch": [0, 0, 1, 0], "unique_id": ["A", "A", "A", "B"], "period": [0, 1, 0, 1],
+                           "on_hand": [5.0, 3.0, 99.0, 7.0]})
+    paths = sim_paths_from_events(events, "2025-01-06", "W-MON")
+    assert paths["on_hand"].tolist() == [5.0, 3.0, 7.0]
+    assert paths["ds"].dt.strftime("%Y-%m-%d").tolist() == ["2025-01-06", "2025-01-13", "2025-01-13"]
 
 
 def test_forecasts_from_models_picks_each_items_forecaster():
