@@ -1,6 +1,6 @@
 """Carparts: textbook safety stock on demand variance vs sizing from forecast error.
 
-Run: ``.venv/bin/python -m benchmarks.sim_carparts [--windows 12]``
+Run: ``.venv/bin/python -m benchmarks.sim_carparts [--windows 24]``
 
 Data: ../shared/data/carparts (2,674 monthly series, Jan 1998 - Mar 2002). The
 165 series with trailing NaN (they stop after 12-14 months) are excluded and
@@ -87,7 +87,7 @@ def levels(train_matrix: np.ndarray, forecast_h: np.ndarray, errors: np.ndarray)
     }
 
 
-def main(windows: int = 12) -> str:
+def main(windows: int = 24) -> str:
     start = time.perf_counter()
     df, n_short = load()
     wide = df.pivot(index="unique_id", columns="ds", values="y")
@@ -128,5 +128,5 @@ def main(windows: int = 12) -> str:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--windows", type=int, default=12, help="backtest cutoffs for the error distribution")
+    parser.add_argument("--windows", type=int, default=24, help="backtest cutoffs for the error distribution")
     print(main(parser.parse_args().windows))
