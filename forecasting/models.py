@@ -22,14 +22,26 @@ def _season(cfg: ForecastConfig) -> dict:
     return {"season_length": cfg.resolved_season_length}
 
 
+#: Longest season ETS and ARIMA fit as a seasonal state; as in R's forecast::ets
+#: ("frequency too high"), weekly seasons (52) are left to SeasonalNaive, Theta
+#: and LightGBM: a 52-state seasonal ETS took 437 s vs 30 s non-seasonal for 279 demo series
+#: x 6 backtest windows on a loaded 2-core machine.
+MAX_STATE_SEASON = 24
+
+
+def _state_season(cfg: ForecastConfig) -> dict:
+    m = cfg.resolved_season_length
+    return {"season_length": m if m <= MAX_STATE_SEASON else 1}
+
+
 #: name -> keyword arguments taken from the config (dispatch table, no if/elif).
 _STAT_KWARGS: dict[str, Callable[[ForecastConfig], dict]] = {
     "Naive": lambda cfg: {},
     "SeasonalNaive": _season,
     "WindowAverage": lambda cfg: {"window_size": cfg.resolved_window_size},
     "HistoricAverage": lambda cfg: {},
-    "AutoETS": _season,
-    "AutoARIMA": _season,
+    "AutoETS": _state_season,
+    "AutoARIMA": _state_season,
     "AutoTheta": _season,
     "CrostonClassic": lambda cfg: {},
     "CrostonSBA": lambda cfg: {},
