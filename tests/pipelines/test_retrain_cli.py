@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import pandas as pd
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -57,3 +60,25 @@ def test_missing_train_step_and_bad_config_exit_1(setup, tmp_path, monkeypatch):
     bad.write_text("margin_of_error: 3\n")
     result = CliRunner().invoke(app, ["--config", str(bad)])
     assert result.exit_code == RetrainExit.FAILED and "margin_of_error" in result.output
+
+
+def test_only_triggered_limits_training_to_flagged_items(setup, tmp_path, monkeypatch):
+    args, _ = setup
+    data = tmp_path / "data" / "demand.csv"
+    demand = pd.read_csv(data)
+    shifted = demand["unique_id"].iloc[0]
+    last = demand.groupby("unique_id").cumcount(ascending=False) < 13
+    demand.loc[last & (demand["unique_id"] == shifted), "y"] += 60.0
+    demand.to_csv(data, index=False)
+    seen = []
+
+    def train(request):
+        seen.append(request.items_subset)
+        return fake_train(1.0)(request)
+
+    monkeypatch.setattr(retrain_module, "_default_steps", lambda: (train, fake_evaluate))
+    result = CliRunner().invoke(app, [*args, "--only-triggered"])
+    assert result.exit_code == RetrainExit.PROMOTED, result.output
+    assert seen[0] is not None and shifted in seen[0]
+    record = json.loads(next((tmp_path / "dec").glob("*/decision.json")).read_text())
+    assert record["items_subset"] == list(seen[0])
