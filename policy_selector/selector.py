@@ -166,6 +166,11 @@ class PolicySelector(BaseEstimator):
         Sigmoid calibration of the probabilities (3-fold).
     cost_weighting : bool, default True
         Sample weights from each item's cost spread (mean minus min of its cost row).
+    decision : {"bayes", "argmax"}, default "bayes"
+        ``argmax``: the most probable class. ``bayes``: the candidate with the least
+        expected regret, ``argmin_c sum_k P(k | x) R[k, c]``, where ``R[k, c]`` is the
+        mean regret of ``c`` (in units of the item's cost spread) on training items
+        whose best candidate is ``k`` (Bayes decision rule; Elkan 2001).
     rule : RuleSelector, optional
         Fallback for rows with missing core features (default SBC rule).
     period_name : str, default "period"
@@ -191,8 +196,8 @@ class PolicySelector(BaseEstimator):
 
     def __init__(self, n_estimators: int = 200, learning_rate: float = 0.05, num_leaves: int = 15,
                  min_child_samples: int = 10, min_class_size: int = 5, calibrate: bool = True,
-                 cost_weighting: bool = True, rule: RuleSelector | None = None, period_name: str = "period",
-                 random_state: int = 0):
+                 cost_weighting: bool = True, decision: str = "bayes", rule: RuleSelector | None = None,
+                 period_name: str = "period", random_state: int = 0):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -200,6 +205,7 @@ class PolicySelector(BaseEstimator):
         self.min_class_size = min_class_size
         self.calibrate = calibrate
         self.cost_weighting = cost_weighting
+        self.decision = decision
         self.rule = rule
         self.period_name = period_name
         self.random_state = random_state
@@ -228,6 +234,17 @@ class PolicySelector(BaseEstimator):
         spread = c.mean(axis=1) - c.min(axis=1)
         med = np.median(spread[spread > 0]) if (spread > 0).any() else 1.0
         return np.clip(spread / med, 0.05, 20.0) if self.cost_weighting else np.ones(len(c))
+
+    def _regret_table(self, y: pd.Series, cost: pd.DataFrame, w: np.ndarray) -> np.ndarray:
+        """R[k, c]: weighted mean regret of candidate c on items labelled k, in units of cost spread."""
+        c = cost.to_numpy(float)
+        spread = c.mean(axis=1) - c.min(axis=1)
+        rel = (c - c.min(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)[:, None]
+        table = np.zeros((len(self.classes_), c.shape[1]))
+        for k, name in enumerate(self.classes_):
+            rows = (y == name).to_numpy()
+            table[k] = np.average(rel[rows], axis=0, weights=w[rows])
+        return table
 
     def _relabel(self, labels: pd.Series, cost: pd.DataFrame) -> pd.Series:
         counts = labels.value_counts()
@@ -270,12 +287,15 @@ class PolicySelector(BaseEstimator):
         self.bands_ = {c: tuple(np.nanquantile(f[c], [1 / 3, 2 / 3])) for c in ("unit_cost", "value_per_year")
                        if c in f and f[c].notna().any()}
         if len(self.classes_) == 1:
-            self.model_, self.booster_ = None, None
+            self.model_, self.booster_, self.regret_table_ = None, None, None
             return self
         base = LGBMClassifier(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
                               num_leaves=self.num_leaves, min_child_samples=self.min_child_samples,
                               random_state=self.random_state, n_jobs=1, verbose=-1)
         X, w = f.to_numpy(float), self._weights(cost)
+        if self.decision not in ("bayes", "argmax"):
+            raise ValueError(f"decision must be 'bayes' or 'argmax', got {self.decision!r}")
+        self.regret_table_ = self._regret_table(y, cost, w)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             if self.calibrate and y.value_counts().min() >= 3:
@@ -333,10 +353,14 @@ class PolicySelector(BaseEstimator):
         return out
 
     def predict(self, features: pd.DataFrame) -> pd.Series:
-        """Most probable candidate per row (always one of ``candidates_``)."""
+        """Chosen candidate per row (always one of ``candidates_``), by ``decision``."""
         proba = self.predict_proba(features)
-        return pd.Series(np.asarray(proba.columns)[proba.to_numpy().argmax(axis=1)], index=proba.index,
-                         name="candidate")
+        pick = proba.to_numpy().argmax(axis=1)
+        model_rows = (self.selected_by_ == "classifier").to_numpy()
+        if self.decision == "bayes" and getattr(self, "regret_table_", None) is not None and model_rows.any():
+            p = proba[list(self.classes_)].to_numpy()[model_rows]
+            pick[model_rows] = (p @ self.regret_table_).argmin(axis=1)
+        return pd.Series(np.asarray(proba.columns)[pick], index=proba.index, name="candidate")
 
     def explain(self, features: pd.DataFrame, top: int = 3) -> pd.Series:
         """Plain-sentence reasons per row from the LightGBM feature contributions.
@@ -367,7 +391,10 @@ class PolicySelector(BaseEstimator):
         if k == 2:  # binary boosters explain the positive class only; the other gets the opposite sign
             contrib = np.concatenate([-contrib, contrib], axis=1)
         contrib = contrib.reshape(len(rows), k, n_feat + 1)[:, :, :n_feat]
-        cls_idx = np.array([self._model_classes.index(pred.iloc[i]) for i in rows])
+        # a Bayes pick outside the model's classes is explained by the most probable class
+        top_class = self.model_.predict_proba(X).argmax(axis=1)
+        cls_idx = np.array([self._model_classes.index(pred.iloc[i]) if pred.iloc[i] in self._model_classes
+                            else top_class[r] for r, i in enumerate(rows)])
         chosen = contrib[np.arange(len(rows)), cls_idx]
         texts = []
         for r, i in enumerate(rows):
