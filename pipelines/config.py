@@ -35,7 +35,17 @@ class ForecastSettings(_Frozen):
     season_length: int | None = Field(None, ge=1, description="periods per season; None = from freq")
     n_windows: int = Field(6, ge=2, description="rolling-origin backtest windows")
     step: int = Field(1, ge=1)
-    horizon: int | None = Field(None, ge=1, description="backtest horizon; None = max(L + R) + 1")
+    horizon: int | None = Field(None, ge=1, description="backtest horizon; None = max(L + R) rounded up")
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from forecasting.config import ML_MODELS, STAT_MODELS
+
+        unknown = [m for m in value if m not in STAT_MODELS + ML_MODELS]
+        if unknown or not value:
+            raise ValueError(f"unknown forecaster(s) {unknown}; choose from {list(STAT_MODELS + ML_MODELS)}")
+        return value
 
 
 class RunConfig(_Frozen):
@@ -48,6 +58,8 @@ class RunConfig(_Frozen):
     fill_gaps: bool = False
     strict: bool = Field(False, description="stop on validation errors instead of excluding rows")
     seed: int = 7
+    demo_items: int = Field(45, ge=8, description="items in the generated demo network")
+    demo_weeks: int = Field(182, ge=60, description="weeks of generated demo history")
     forecast: ForecastSettings = ForecastSettings()
     tracking_uri: str | None = None
 

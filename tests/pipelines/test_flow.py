@@ -1,0 +1,107 @@
+"""End to end: stockwise demo / recommend on a small generated network."""
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from pipelines.config import ForecastSettings, RunConfig
+from pipelines.demo_data import DemoConfig, generate_demo, write_demo
+from pipelines.flow import run_plan
+from pipelines.schema import RECOMMENDATION_COLUMNS
+
+FAST = ForecastSettings(models=("SeasonalNaive", "CrostonSBA"), n_windows=4)
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("flow")
+    demo = generate_demo(DemoConfig(n_items=10, n_weeks=80, seed=3))
+    write_demo(demo, tmp / "data")
+    uri = f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
+    cfg = RunConfig(data=tmp / "data", out=tmp / "runs", tracking_uri=uri, forecast=FAST)
+    return run_plan(cfg, command="recommend"), demo, uri, tmp
+
+
+def test_run_folder_is_complete_and_nothing_partial_is_left(small_run):
+    result, _, _, tmp = small_run
+    assert result.run_dir.is_dir()
+    names = {p.name for p in result.run_dir.iterdir()}
+    assert {"recommendations.csv", "recommendations.parquet", "validation_report.csv",
+            "cv.parquet", "error_quantiles.parquet", "RUN.txt"} <= names
+    assert [p.name for p in (tmp / "runs").iterdir()] == [result.run_dir.name]
+
+
+def test_recommendations_follow_the_schema_and_cover_every_item(small_run):
+    result, demo, _, _ = small_run
+    rec = pd.read_csv(result.recommendations)
+    assert list(rec.columns) == list(RECOMMENDATION_COLUMNS)
+    report = pd.read_csv(result.run_dir / "validation_report.csv")
+    excluded = set(" ".join(report["series"].fillna("")).split())
+    assert set(rec["unique_id"]) | excluded == set(demo.items["unique_id"])
+    assert (rec["order_up_to"] >= 0).all() and rec["reasons"].str.len().gt(20).all()
+    assert rec["run_id"].eq(result.run_id).all()
+    assert set(rec["sbc_class"]) <= {"smooth", "erratic", "intermittent", "lumpy"}
+    # stranded stock is on-hand above the order-up-to level, valued at unit cost
+    merged = rec.merge(demo.items[["unique_id", "unit_cost"]], on="unique_id")
+    np.testing.assert_allclose(merged["excess_units"],
+                               np.maximum(merged["on_hand"] - merged["order_up_to"], 0))
+    np.testing.assert_allclose(merged["excess_value"], merged["excess_units"] * merged["unit_cost"])
+
+
+def test_simulated_service_is_near_target_for_smooth_items(small_run):
+    result, demo, _, _ = small_run
+    rec = pd.read_csv(result.recommendations).merge(demo.truth[["unique_id", "process"]], on="unique_id")
+    smooth_csl = rec[(rec["process"] == "smooth") & (rec["service_type"] == "csl")]
+    if len(smooth_csl):
+        gap = smooth_csl["expected_csl"] - smooth_csl["service_target"]
+        assert gap.mean() > -0.1, smooth_csl[["unique_id", "expected_csl", "service_target"]]
+
+
+def test_mlflow_holds_parent_and_step_runs(small_run):
+    result, _, uri, _ = small_run
+    client = mlflow.MlflowClient(uri)
+    parent = client.get_run(result.run_id)
+    assert "data.demand.sha" in parent.data.params
+    assert parent.data.metrics["n_items"] == result.n_items
+    assert "recommendations.csv" in {a.path for a in client.list_artifacts(result.run_id)}
+    kids = client.search_runs([parent.info.experiment_id],
+                              filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+    assert {k.info.run_name for k in kids} == {"backtest", "error_model", "policy"}
+
+
+def test_demo_command_end_to_end(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "runs"), "--items", "8",
+                                      "--weeks", "70", "--models", "SeasonalNaive,TSB",
+                                      "--tracking-uri", uri])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "recommendations:" in out and "MLflow run:" in out
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert (run_dir / "data" / "demand.csv").is_file() and (run_dir / "recommendations.csv").is_file()
+
+
+def test_recommend_rejects_unknown_model(tmp_path):
+    result = CliRunner().invoke(app, ["recommend", "--config", str(_yaml(tmp_path, "forecast:\n  models: [Prophet]\n"))])
+    assert result.exit_code == 1 and "unknown forecaster(s) ['Prophet']" in " ".join(result.output.split())
+
+
+def test_strict_run_stops_on_validation_errors(tmp_path):
+    demo = generate_demo(DemoConfig(n_items=8, n_weeks=70, seed=1))
+    demand = demo.demand.copy()
+    demand.loc[3, "y"] = -5
+    write_demo(demo.__class__(demand, demo.items, demo.stages, demo.edges, demo.truth), tmp_path / "d")
+    result = CliRunner().invoke(app, ["recommend", "--data", str(tmp_path / "d"), "--strict",
+                                      "--out", str(tmp_path / "runs"),
+                                      "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"])
+    assert result.exit_code == 1 and "negative_demand" in result.output
+    assert not any((tmp_path / "runs").glob("*"))
+
+
+def _yaml(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
