@@ -185,6 +185,13 @@ def compare_command(
     except ValueError as exc:
         console.print(f"[bold red]ERROR[/] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc
-    table = pd.read_csv(folder / "comparison.csv")
-    console.print(table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
+    from rich.table import Table
+
+    frame = pd.read_csv(folder / "comparison.csv")
+    shown = Table(*frame.columns)
+    for row in frame.itertuples(index=False):
+        *values, pct = row[1:]
+        shown.add_row(row[0], *(f"{v:,.3f}" if abs(v) < 10 and not float(v).is_integer() else f"{v:,.0f}"
+                                for v in values), f"{pct:+.1f}%")
+    console.print(shown)
     console.print(f"comparison written to {folder}")
