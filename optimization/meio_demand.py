@@ -44,6 +44,7 @@ __all__ = [
     "SafetyStockModel",
     "TabulatedSafetyStock",
     "bom_multipliers",
+    "error_quantile_table",
 ]
 
 
@@ -185,6 +186,8 @@ class TabulatedSafetyStock:
             raise ValueError(f"table must have shape ({mean.size}, {taus.size}), got {table.shape}")
         if np.any(~np.isfinite(table)) or np.any(table < 0):
             raise ValueError("table values must be finite and >= 0 (safety stock in units)")
+        if np.any(np.diff(table, axis=1) < -1e-9):
+            raise ValueError("table rows must be non-decreasing in tau (more time never needs less stock)")
         for name, value in (("taus", taus), ("table", table), ("demand_mean", mean)):
             value.flags.writeable = False
             object.__setattr__(self, name, value)
@@ -200,3 +203,66 @@ class TabulatedSafetyStock:
         w = (t - lo) / (hi - lo)
         val = (1 - w) * self.table[stage, pos] + w * self.table[stage, pos + 1]
         return np.where(tau > last, self.table[stage, -1] * np.sqrt(tau / last), val)
+
+
+def error_quantile_table(
+    network: Network,
+    errors: np.ndarray,
+    quantile: float,
+    max_tau: int,
+    demand_mean: np.ndarray | None = None,
+) -> TabulatedSafetyStock:
+    """Safety stock over tau from the empirical quantile of cumulative forecast errors.
+
+    For each stage j the per-period error series it sees is aggregated first,
+    e_j(t) = sum_k Phi_jk e_k(t) over the demand stages k it serves, so that
+    correlation between downstream series is kept (no independence assumption);
+    the safety stock for tau periods is the ``quantile`` of the rolling
+    tau-period sums of e_j, floored at 0 and made non-decreasing in tau.
+
+    Parameters
+    ----------
+    network : Network
+    errors : ndarray (n_periods, n_stages)
+        Per-period errors (actual - forecast, e.g. from rolling-origin backtests
+        of the forecasting layer) at each stage's external demand; zeros for
+        stages without external demand. Columns in ``network.stage_ids`` order.
+    quantile : float in (0, 1)
+        Cycle-service target.
+    max_tau : int
+        Largest tau tabulated (>= 1); beyond it the table grows with sqrt(tau).
+    demand_mean : ndarray (n_stages,), optional
+        External mean demand per period per stage (for base-stock levels);
+        propagated upstream with Phi. Default: zeros.
+
+    Returns
+    -------
+    TabulatedSafetyStock
+
+    Raises
+    ------
+    ValueError
+        Shapes disagree, errors are not finite, quantile outside (0, 1),
+        fewer periods than ``max_tau`` + 1.
+    """
+    errors = np.asarray(errors, dtype=float)
+    n = network.n_stages
+    if errors.ndim != 2 or errors.shape[1] != n:
+        raise ValueError(f"errors must have shape (n_periods, {n}), got {errors.shape}")
+    if not np.all(np.isfinite(errors)):
+        raise ValueError("errors must be finite; drop or fill periods without a backtest forecast")
+    if not 0 < quantile < 1:
+        raise ValueError(f"quantile must be in (0, 1), got {quantile!r}")
+    if max_tau < 1 or errors.shape[0] <= max_tau:
+        raise ValueError(f"need more than max_tau={max_tau} periods of errors, got {errors.shape[0]}")
+    phi = bom_multipliers(network)
+    seen = np.asarray(phi @ errors.T).T                      # (n_periods, n_stages)
+    csum = np.vstack([np.zeros((1, n)), np.cumsum(seen, axis=0)])
+    taus = np.arange(max_tau + 1, dtype=float)
+    table = np.zeros((n, max_tau + 1))
+    for tau in range(1, max_tau + 1):
+        sums = csum[tau:] - csum[:-tau]
+        table[:, tau] = np.quantile(sums, quantile, axis=0)
+    table = np.maximum.accumulate(np.maximum(table, 0.0), axis=1)
+    mean = np.zeros(n) if demand_mean is None else phi @ np.asarray(demand_mean, dtype=float)
+    return TabulatedSafetyStock(taus, table, mean)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from optimization.network import Edge, Network, NetworkError, Stage
 
-__all__ = ["NetworkFileError", "read_stockwise_network", "read_willems_chain", "write_stockwise_network"]
+__all__ = ["NetworkFileError", "network_from_frames", "read_stockwise_network", "read_willems_chain", "write_stockwise_network"]
 
 WILLEMS_HEADER = [
     "stage_id", "lead_time", "max_s_time", "cost_rate", "risk_pool",
@@ -156,31 +156,57 @@ def read_stockwise_network(stages_path: str | Path, edges_path: str | Path) -> N
         Structural problems (cycles, unknown ids, sinks without demand, ...).
     """
     stages_path, edges_path = Path(stages_path), Path(edges_path)
-    frame = _read_table(stages_path, STAGE_COLUMNS)
-    stages = []
-    for i, rec in enumerate(frame.to_dict("records"), start=2):
-        opt = {
-            c: _number(rec[c], stages_path, i, c, blank=np.nan)
-            for c in OPTIONAL_STAGE_COLUMNS if c in frame.columns
-        }
-        stages.append(Stage(
-            stage_id=rec["stage_id"].strip(),
-            processing_time=_number(rec["processing_time"], stages_path, i, "processing_time"),
-            holding_cost=_number(rec["holding_cost"], stages_path, i, "holding_cost"),
-            max_service_time=_number(rec["max_service_time"], stages_path, i, "max_service_time", blank=math.inf),
-            unique_id=rec["unique_id"].strip() or None,
+    return network_from_frames(
+        _read_table(stages_path, STAGE_COLUMNS), _read_table(edges_path, EDGE_COLUMNS), stages_path, edges_path
+    )
+
+
+def _text(value) -> str:
+    """Cell as text; NaN/None -> blank."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def network_from_frames(
+    stages: pd.DataFrame, edges: pd.DataFrame,
+    stages_name: str | Path = "stages", edges_name: str | Path = "edges",
+) -> Network:
+    """Build a Network from the stages/edges tables (e.g. ``generate_demo(...).stages``).
+
+    Raises
+    ------
+    NetworkFileError
+        Missing column or bad value (table name, row and column named).
+    NetworkError
+        Structural problems.
+    """
+    for frame, name, cols in ((stages, stages_name, STAGE_COLUMNS), (edges, edges_name, ["upstream", "downstream"])):
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise NetworkFileError(f"{name}: missing columns {missing}; required {cols}")
+    out = []
+    for i, rec in enumerate(stages.to_dict("records"), start=2):
+        opt = {c: _number(_text(rec[c]), stages_name, i, c, blank=np.nan)
+               for c in OPTIONAL_STAGE_COLUMNS if c in stages.columns}
+        out.append(Stage(
+            stage_id=_text(rec["stage_id"]).strip(),
+            processing_time=_number(_text(rec["processing_time"]), stages_name, i, "processing_time"),
+            holding_cost=_number(_text(rec["holding_cost"]), stages_name, i, "holding_cost"),
+            max_service_time=_number(_text(rec["max_service_time"]), stages_name, i, "max_service_time",
+                                     blank=math.inf),
+            unique_id=_text(rec["unique_id"]).strip() or None,
             **{k: (None if v is None or np.isnan(v) else v) for k, v in opt.items()},
         ))
-    eframe = _read_table(edges_path, EDGE_COLUMNS)
-    edges = [
-        Edge(rec["upstream"].strip(), rec["downstream"].strip(),
-             _number(rec["quantity"], edges_path, i, "quantity", blank=1.0))
-        for i, rec in enumerate(eframe.to_dict("records"), start=2)
+    links = [
+        Edge(_text(rec["upstream"]).strip(), _text(rec["downstream"]).strip(),
+             _number(_text(rec.get("quantity", "")), edges_name, i, "quantity", blank=1.0))
+        for i, rec in enumerate(edges.to_dict("records"), start=2)
     ]
     try:
-        return Network(stages, edges)
+        return Network(out, links)
     except NetworkError as exc:
-        raise type(exc)(f"{stages_path} / {edges_path}: {exc}") from None
+        raise type(exc)(f"{stages_name} / {edges_name}: {exc}") from None
 
 
 def write_stockwise_network(network: Network, stages_path: str | Path, edges_path: str | Path) -> None:
