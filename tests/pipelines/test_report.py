@@ -22,6 +22,7 @@ from pipelines.report import (
     write_report,
 )
 from pipelines.schema import RECOMMENDATION_COLUMNS
+from tests.pipelines.test_retrain import migrated_store, store  # noqa: F401  (pre-migrated MLflow store)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 POLICIES = ("R_S", "R_s_S", "s_Q", "base_stock", "no_stock")
@@ -239,3 +240,14 @@ def test_the_browser_check_itself_catches_a_script_error(report_path, tmp_path):
     assert re.search(r'id="js-status"[^>]*data-errors="1"', dom)
     assert "undefinedThing" in dom
     assert any("undefinedThing" in line for line in _console_errors(log))
+
+
+def test_report_and_exports_are_logged_to_mlflow(run_data, store, tmp_path):
+    from pipelines.tracking import start_run
+
+    uri, _ = store
+    with start_run("recommend", uri) as run:
+        write_report(tmp_path / "run", **run_data, run=run)
+    artifacts = Path(uri.removeprefix("sqlite:///")).parent / "artifacts"
+    logged = sorted(p.name for p in artifacts.rglob(f"{run.run_id}/**/report/*"))
+    assert logged == ["recommendations.csv", "recommendations.parquet", "recommendations.xlsx", "report.html"]
