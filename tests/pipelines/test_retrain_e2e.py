@@ -35,7 +35,7 @@ def register_constant(uri: str, candidate: str = "no_stock") -> str:
 
 
 def test_train_then_retrain_promotes_better_and_rejects_degraded(tracking_uri, tmp_path):
-    demo = generate_demo(DemoConfig(seed=3, n_items=8, n_stores=3, n_dcs=1, n_weeks=104, min_stores_per_item=2))
+    demo = generate_demo(DemoConfig(seed=3, n_items=8, n_stores=2, n_dcs=1, n_weeks=96, min_stores_per_item=1))
     settings = train_module.TrainSettings(n_windows=3, test_periods=13, n_splits=2)
     first = train_module.run_train(demo.demand, demo.items, "W-MON", settings, tmp_path / "train", tracking_uri)
     assert first.champion == first.version                             # first train -> champion
