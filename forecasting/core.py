@@ -16,6 +16,7 @@ by the configured fallback model; every replacement is a row of
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -94,7 +95,8 @@ class Forecaster:
         self._train = data
         self._sf = None
         if cfg.stat_models:
-            self._sf = self._stats_forecast().fit(df=data[["unique_id", "ds", "y"]])
+            with _quiet():
+                self._sf = self._stats_forecast().fit(df=data[["unique_id", "ds", "y"]])
         self._mlf = None
         if cfg.ml_models:
             self._mlf = build_mlforecast(cfg, _shortest(data)).fit(
@@ -123,7 +125,8 @@ class Forecaster:
         parts = []
         fallbacks = _empty_fallbacks()
         if self._sf is not None:
-            fc = self._sf.predict(h=h)
+            with _quiet():
+                fc = self._sf.predict(h=h)
             fc, fallbacks = self._repair(fc, self._train, h, stage="predict")
             parts.append(fc)
         if self._mlf is not None:
@@ -148,7 +151,8 @@ class Forecaster:
         parts = []
         fallbacks = _empty_fallbacks()
         if cfg.stat_models:
-            fc = self._stats_forecast().forecast(h=h, df=data[["unique_id", "ds", "y"]])
+            with _quiet():
+                fc = self._stats_forecast().forecast(h=h, df=data[["unique_id", "ds", "y"]])
             fc, fallbacks = self._repair(fc, data, h, stage="forecast")
             parts.append(fc)
         if cfg.ml_models:
@@ -198,9 +202,10 @@ class Forecaster:
         parts = []
         fallbacks = _empty_fallbacks()
         if cfg.stat_models:
-            cv = self._stats_forecast().cross_validation(
-                h=h, df=data[["unique_id", "ds", "y"]], n_windows=n_windows, step_size=step
-            )
+            with _quiet():
+                cv = self._stats_forecast().cross_validation(
+                    h=h, df=data[["unique_id", "ds", "y"]], n_windows=n_windows, step_size=step
+                )
             cv, fallbacks = self._repair(cv, data, h, stage="cross_validation",
                                          n_windows=n_windows, step=step)
             parts.append(cv)
@@ -226,8 +231,6 @@ class Forecaster:
     def _stats_forecast(self, models: list | None = None) -> StatsForecast:
         """A StatsForecast whose fallback marks failures with NaN (see :class:`FailureMarker`)."""
         cfg = self._cfg
-        # NaN forecasts of too-short series are counted as fallbacks; the warning adds nothing.
-        warnings.filterwarnings("ignore", message="Historical data .* shorter than season_length")
         return StatsForecast(
             models=models if models is not None else build_stat_models(cfg),
             freq=cfg.freq,
@@ -304,6 +307,14 @@ class Forecaster:
         table["fallback"] = cfg.fallback_model
         table["stage"] = stage
         return out, table[FALLBACK_COLUMNS]
+
+
+@contextmanager
+def _quiet():
+    """NaN forecasts of too-short series are counted as fallbacks; statsforecast's warning adds nothing."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Historical data .* shorter than season_length")
+        yield
 
 
 def _shortest(data: pd.DataFrame) -> int:

@@ -31,7 +31,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = ["FAMILIES", "PPF", "CDF", "negbin_params", "normal_loglik", "negbin_loglik",
-           "empirical_ppf", "empirical_cdf"]
+           "empirical_ppf", "empirical_cdf", "lead_time_pmf"]
 
 FAMILIES = ("normal", "negbin", "empirical")
 _EPS = 1e-9
@@ -116,3 +116,39 @@ def empirical_cdf(sorted_samples: np.ndarray, counts: np.ndarray, x: np.ndarray)
     valid = np.arange(sorted_samples.shape[1])[None, :] < counts[:, None]
     below = (sorted_samples <= x[:, None]) & valid
     return below.sum(axis=1) / np.maximum(counts, 1)
+
+
+def lead_time_pmf(mean: float, std: float, review_period: float = 0.0,
+                  max_h: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Discretised normal distribution of the exposure H = L + R on integers >= 1.
+
+    Returns
+    -------
+    horizons : ndarray of int
+    weights : ndarray of float, summing to 1
+
+    Raises
+    ------
+    ValueError
+        When more than 1 % of the probability lies beyond ``max_h``.
+    """
+    if std < 0 or mean < 0:
+        raise ValueError(f"lead time mean and std must be >= 0, got mean={mean}, std={std}")
+    centre = mean + review_period
+    top = int(np.ceil(centre + 4 * std)) + 1
+    h = np.arange(1, max(top, 2) + 1)
+    if std == 0:
+        return _point_mass(centre)
+    w = stats.norm.cdf(h + 0.5, centre, std) - stats.norm.cdf(h - 0.5, centre, std)
+    w[0] += stats.norm.cdf(0.5, centre, std)
+    if max_h is not None and w[h > max_h].sum() > 0.01:
+        raise ValueError(f"{w[h > max_h].sum():.1%} of the lead-time distribution lies beyond the "
+                         f"backtest horizon {max_h}; run the backtest with a longer horizon")
+    keep = (w > 1e-12) & (h <= (max_h or h.max()))
+    return h[keep], w[keep] / w[keep].sum()
+
+
+def _point_mass(centre: float) -> tuple[np.ndarray, np.ndarray]:
+    lo = max(int(np.floor(centre)), 1)
+    frac = min(max(centre - lo, 0.0), 1.0)
+    return (np.array([lo, lo + 1]), np.array([1 - frac, frac])) if frac > 0 else (np.array([lo]), np.ones(1))

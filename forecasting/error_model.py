@@ -32,8 +32,9 @@ import pandas as pd
 from scipy import stats
 
 from forecasting.core import NotFittedError
-from forecasting.error_dists import CDF, PPF, empirical_cdf, empirical_ppf, negbin_loglik, normal_loglik
-from forecasting.metrics import model_columns
+from forecasting.error_dists import (CDF, PPF, empirical_cdf, empirical_ppf, lead_time_pmf, negbin_loglik,
+                                     normal_loglik)
+from forecasting.windows import Windows, cumulative_windows, split_cv
 
 __all__ = ["ErrorModel", "ErrorModelConfig", "split_cv", "lead_time_pmf", "cumulative_windows"]
 
@@ -67,133 +68,6 @@ class ErrorModelConfig:
             raise ValueError(f"shrinkage must be >= 0 pseudo-windows, got {self.shrinkage}")
         if self.min_empirical < 2:
             raise ValueError(f"min_empirical must be >= 2 windows, got {self.min_empirical}")
-
-
-@dataclass(frozen=True)
-class Windows:
-    """Backtest windows as arrays: cumulative actuals/forecasts, shape (windows, H)."""
-
-    ids: np.ndarray          # (S,) series ids, sorted
-    code: np.ndarray         # (W,) series index of each window
-    ordinal: np.ndarray      # (W,) window number within its series
-    cutoff: np.ndarray       # (W,)
-    actual: np.ndarray       # (W, H) cumulative actual demand
-    forecast: dict           # model -> (W, H) cumulative forecast
-    integral: np.ndarray     # (S,) True when every actual of the series is an integer
-    step: int                # periods between consecutive cutoffs (1 when unknown)
-
-    def pad(self, values: np.ndarray) -> np.ndarray:
-        """(W, H) -> (S, max windows, H), NaN where a series has fewer windows."""
-        out = np.full((len(self.ids), self.ordinal.max() + 1, values.shape[1]), np.nan)
-        out[self.code, self.ordinal] = values
-        return out
-
-
-def cumulative_windows(cv: pd.DataFrame, models: list[str] | None = None) -> Windows:
-    """Turn a cross-validation table into cumulative per-window arrays (one pass, no pandas after).
-
-    Raises
-    ------
-    ValueError
-        When columns are missing or windows have different lengths.
-    """
-    missing = [c for c in ("unique_id", "ds", "cutoff", "y") if c not in cv.columns]
-    if missing:
-        raise ValueError(f"cv table lacks column(s) {missing}; pass Forecaster.cross_validation output")
-    models = list(models) if models is not None else model_columns(cv)
-    absent = [m for m in models if m not in cv.columns]
-    if absent or not models:
-        raise ValueError(f"model column(s) {absent or models} not in cv; available: {model_columns(cv)}")
-    data = cv.sort_values(["unique_id", "cutoff", "ds"], kind="stable")
-    sizes = data.groupby(["unique_id", "cutoff"], sort=False).size().to_numpy()
-    if len(sizes) == 0:
-        raise ValueError("cv table is empty; run a backtest with at least one window first")
-    horizon = int(sizes[0])
-    if (sizes != horizon).any():
-        raise ValueError(f"backtest windows have different lengths {sorted(set(sizes.tolist()))}; "
-                         "every (unique_id, cutoff) needs the same number of forecast steps")
-    y = data["y"].to_numpy(dtype=float).reshape(-1, horizon)
-    if np.isnan(y).any():
-        raise ValueError("cv table has NaN actuals; drop those windows or fill the demand first")
-    win_ids = data["unique_id"].astype(str).to_numpy()[::horizon]
-    code, ids = pd.factorize(win_ids, sort=True)
-    starts = np.r_[0, np.flatnonzero(code[1:] != code[:-1]) + 1]
-    ordinal = np.arange(len(code)) - np.repeat(starts, np.diff(np.r_[starts, len(code)]))
-    forecast = {}
-    for m in models:
-        f = data[m].to_numpy(dtype=float).reshape(-1, horizon)
-        if not np.isfinite(f).all():
-            raise ValueError(f"model {m} has non-finite backtest forecasts; refit with a fallback model")
-        forecast[m] = np.cumsum(f, axis=1)
-    non_integral = np.bincount(code, weights=(y != np.round(y)).any(axis=1), minlength=len(ids))
-    cutoffs = data["cutoff"].to_numpy()[::horizon]
-    return Windows(np.asarray(ids, dtype=str), code, ordinal, cutoffs,
-                   np.cumsum(y, axis=1), forecast, non_integral == 0, _step(data, cutoffs, code))
-
-
-def _step(data: pd.DataFrame, cutoffs: np.ndarray, code: np.ndarray) -> int:
-    """Cutoff spacing in periods: median cutoff gap over the median gap between forecast dates."""
-    same = code[1:] == code[:-1]
-    if not same.any():
-        return 1
-    gaps = np.diff(cutoffs)[same]
-    ds = data["ds"].to_numpy()
-    period = np.diff(ds)
-    period = period[period > period.dtype.type(0)]
-    if len(period) == 0:
-        return 1
-    return max(int(round(np.median(gaps) / np.median(period))), 1)
-
-
-def split_cv(cv: pd.DataFrame, n_holdout: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split a backtest table by cutoff: the last ``n_holdout`` cutoffs of each series are held out.
-
-    Returns
-    -------
-    (fit_part, holdout_part) : tuple of pandas.DataFrame
-    """
-    rank = cv.groupby("unique_id")["cutoff"].rank(method="dense", ascending=False)
-    if n_holdout < 1 or (rank > n_holdout).sum() == 0:
-        raise ValueError(f"n_holdout={n_holdout} leaves no windows to fit on; "
-                         "use 1 <= n_holdout < number of cutoffs")
-    held = rank <= n_holdout
-    return cv[~held].reset_index(drop=True), cv[held].reset_index(drop=True)
-
-
-def lead_time_pmf(mean: float, std: float, review_period: float = 0.0,
-                  max_h: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Discretised normal distribution of the exposure H = L + R on integers >= 1.
-
-    Returns
-    -------
-    horizons : ndarray of int
-    weights : ndarray of float, summing to 1
-
-    Raises
-    ------
-    ValueError
-        When more than 1 % of the probability lies beyond ``max_h``.
-    """
-    if std < 0 or mean < 0:
-        raise ValueError(f"lead time mean and std must be >= 0, got mean={mean}, std={std}")
-    centre = mean + review_period
-    top = int(np.ceil(centre + 4 * std)) + 1
-    h = np.arange(1, max(top, 2) + 1)
-    if std == 0:
-        return _point_mass(centre)
-    w = stats.norm.cdf(h + 0.5, centre, std) - stats.norm.cdf(h - 0.5, centre, std)
-    w[0] += stats.norm.cdf(0.5, centre, std)
-    if max_h is not None and w[h > max_h].sum() > 0.01:
-        raise ValueError(f"{w[h > max_h].sum():.1%} of the lead-time distribution lies beyond the "
-                         f"backtest horizon {max_h}; run the backtest with a longer horizon")
-    keep = (w > 1e-12) & (h <= (max_h or h.max()))
-    return h[keep], w[keep] / w[keep].sum()
-
-
-def _point_mass(centre: float) -> tuple[np.ndarray, np.ndarray]:
-    lo = max(int(np.floor(centre)), 1)
-    frac = min(max(centre - lo, 0.0), 1.0)
-    return (np.array([lo, lo + 1]), np.array([1 - frac, frac])) if frac > 0 else (np.array([lo]), np.ones(1))
 
 
 class ErrorModel:

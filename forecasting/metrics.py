@@ -90,7 +90,8 @@ def evaluate(cv: pd.DataFrame, history: pd.DataFrame, seasonality: int = 1,
     }
     table = pd.concat({k: _long(v, models, k) for k, v in parts.items()}, axis=1)
     inv = inv_scale.reindex(table.index.droplevel("model")).to_numpy()
-    table["scaled_bias"] = table["bias"].to_numpy() * inv
+    with np.errstate(invalid="ignore"):  # constant histories: 0 * inf -> NaN, reported as unscaled
+        table["scaled_bias"] = table["bias"].to_numpy() * inv
     table = table.replace([np.inf, -np.inf], np.nan)
     g = table.groupby(level=["unique_id", "model"], sort=True)
     out = g[list(METRICS)].mean()

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.error_model import ErrorModel, cumulative_windows
+from forecasting.error_model import ErrorModel
+from forecasting.windows import cumulative_windows
 
 __all__ = ["naive_scale", "scaled_pinball"]
 
