@@ -14,6 +14,7 @@ import pytest
 from pipelines.demo_data import DemoConfig, generate_demo
 from pipelines.report import (
     forecasts_from_models,
+    forecasts_from_wide,
     frontier_points,
     sim_paths_from_events,
     render_report,
@@ -152,6 +153,15 @@ def test_sim_paths_from_events_dates_each_period():
     paths = sim_paths_from_events(events, "2025-01-06", "W-MON")
     assert paths["on_hand"].tolist() == [5.0, 3.0, 7.0]
     assert paths["ds"].dt.strftime("%Y-%m-%d").tolist() == ["2025-01-06", "2025-01-13", "2025-01-13"]
+
+
+def test_forecasts_from_wide_dates_steps_and_aligns_bands():
+    mean = pd.DataFrame([[1.0, 2.0], [3.0, 4.0]], index=pd.Index(["A", "B"], name="unique_id"), columns=[1, 2])
+    lo = (mean - 1).iloc[::-1]                                  # other row order: must be realigned
+    out = forecasts_from_wide(mean, "2025-01-06", "W-MON", lo=lo, hi=mean + 1)
+    assert out["ds"].dt.strftime("%m-%d").tolist() == ["01-06", "01-13"] * 2
+    assert out["forecast"].tolist() == [1.0, 2.0, 3.0, 4.0] and out["lo"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert out["hi"].tolist() == [2.0, 3.0, 4.0, 5.0]
 
 
 def test_forecasts_from_models_picks_each_items_forecaster():
