@@ -51,6 +51,7 @@ import typer
 from pipelines.io import write_text_atomic
 from pipelines.lock import LockedError, exclusive_lock
 from pipelines.tracking import (
+    end_stale_runs,
     fingerprint,
     get_alias_version,
     list_versions,
@@ -222,6 +223,7 @@ def recover(config: RetrainConfig) -> list[str]:
     for staging in sorted(out.glob(".staging-*")):
         shutil.rmtree(staging, ignore_errors=True)
         done.append(f"discarded uncommitted {staging.name}")
+    done += [f"MLflow run {run_id} of a killed retrain marked KILLED" for run_id in end_stale_runs("retrain", uri)]
     committed = set()
     for path, record in _records(out):
         committed.add(record["decision_id"])

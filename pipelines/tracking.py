@@ -42,6 +42,7 @@ __all__ = [
     "list_versions",
     "register_version",
     "load_model_version",
+    "end_stale_runs",
 ]
 
 
@@ -289,3 +290,20 @@ def load_model_version(name: str, version: str, tracking_uri: str | None = None,
     loader = {"sklearn": mlflow.sklearn, "lightgbm": mlflow.lightgbm, "pyfunc": mlflow.pyfunc}[flavor]
     ref = f"models:/{name}@{version[1:]}" if str(version).startswith("@") else f"models:/{name}/{version}"
     return loader.load_model(ref)
+
+
+def end_stale_runs(run_name: str, tracking_uri: str | None = None, experiment: str = EXPERIMENT) -> list[str]:
+    """Mark runs named ``run_name`` still RUNNING as KILLED; return their ids.
+
+    Only safe when no such run can be alive, e.g. under the retrain lock: a
+    process killed with ``kill -9`` never closes its run.
+    """
+    client = _client(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    stale = client.search_runs([exp.experiment_id],
+                               filter_string=f"attributes.run_name = '{run_name}' AND attributes.status = 'RUNNING'")
+    for run in stale:
+        client.set_terminated(run.info.run_id, status="KILLED")
+    return [run.info.run_id for run in stale]

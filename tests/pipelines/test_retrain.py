@@ -31,6 +31,7 @@ from pipelines.retrain import (
     run_retrain,
 )
 from pipelines.tracking import (
+    end_stale_runs,
     get_alias_version,
     get_version_tags,
     list_versions,
@@ -223,6 +224,7 @@ def test_kill_9_then_rerun_leaves_a_consistent_store(store, tmp_path, point):
         assert alias_after_kill != champion
     decision = retrain(panel(), ITEMS, fake_train(3.0), fake_evaluate, settings(uri, out))
     assert decision.action == "promote"
+    assert end_stale_runs("retrain", uri) == []          # the killed run was closed by recovery
     assert decision.champion_before == (champion if point in ("after_train", "before_commit") else
                                         json.loads(committed[0].read_text())["challenger"])
     assert_consistent(uri, out, champion)
