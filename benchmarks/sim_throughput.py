@@ -8,7 +8,7 @@ weeks), backorders. The plain loop and stockpyl run on a subset of items (they
 are slow); every engine is checked to give the same average on-hand on the
 items they share, so the ratios compare like with like. Throughput is in
 item-periods per second; ratios are against the plain loop measured in the
-same run, best of 3 repeats. Peak memory: tracemalloc peak of the simulate call (numpy
+same run, best of 5 repeats. Peak memory: tracemalloc peak of the simulate call (numpy
 allocations included) and the process max RSS.
 """
 
@@ -95,7 +95,7 @@ def stockpyl_run(demand: np.ndarray, level: float, lead: int) -> np.ndarray:
     return out
 
 
-def _timed(fn, *args, repeat: int = 3) -> tuple[float, object]:
+def _timed(fn, *args, repeat: int = 5) -> tuple[float, object]:
     """Best wall time of ``repeat`` runs (the machine is shared; best-of damps noise)."""
     best, value = np.inf, None
     for _ in range(repeat):

@@ -260,29 +260,34 @@ def _run_fast(x: _Inputs) -> SimulationResult:
     ip = on_hand - backlog + ring.sum(axis=0)
     S = np.ascontiguousarray(x.S)
     acc = {k: np.zeros(m) for k in _SUMS}
+    # boolean counts in small ints (adding a bool array to int16 is ~4x faster than to float64)
+    count_type = np.int16 if T < np.iinfo(np.int16).max else np.int64
+    counts = {k: np.zeros(m, dtype=count_type) for k in ("n_orders", "ready")}
+    stockouts = np.zeros(m, dtype=count_type)
     before_warmup = {k: np.zeros(m) for k in _SUMS}
-    stockouts = np.zeros(m)
-    filled, q, served = np.empty(m), np.empty(m), np.empty(m)
+    filled, q, served, zero = np.empty(m), np.empty(m), np.empty(m), np.zeros(m)
     flag = np.empty(m, dtype=bool)
+    ip0 = ip.copy()
     for t in range(T):
         if t == x.warmup and t > 0:
             before_warmup = {k: v.copy() for k, v in acc.items()}
+            before_warmup |= {k: v.astype(float) for k, v in counts.items()}
+            before_warmup["ordered"] = ip - ip0 + x.demand[:, :t].sum(axis=1)
+            before_warmup["filled"] = x.backlog0 + x.demand[:, :t].sum(axis=1) - acc["served"] - backlog
         arrived = ring[t % W]
         on_hand += arrived
         np.minimum(backlog, on_hand, out=filled)
         backlog -= filled
         on_hand -= filled
-        acc["filled"] += filled
         np.subtract(S, ip, out=q)
-        np.maximum(q, 0.0, out=q)
+        np.maximum(q, zero, out=q)  # an array operand: ~2x faster than the scalar 0.0
         np.greater(q, _EPS, out=flag)  # residuals below _EPS move no real stock; not counted as orders
-        np.add(acc["n_orders"], flag, out=acc["n_orders"])
+        np.add(counts["n_orders"], flag, out=counts["n_orders"])
         if t == 0:
             ring[L % W] += q
         else:
             ring[(t + L) % W] = q
         ip += q
-        acc["ordered"] += q
         d = demand_tm[t]
         np.minimum(d, on_hand, out=served)
         on_hand -= served
@@ -293,20 +298,23 @@ def _run_fast(x: _Inputs) -> SimulationResult:
         acc["oh_sum"] += on_hand
         acc["bo_sum"] += backlog
         np.greater(on_hand, _EPS, out=flag)
-        np.add(acc["ready"], flag, out=acc["ready"])
+        np.add(counts["ready"], flag, out=counts["ready"])
         if t >= x.warmup:
             np.greater(backlog, _EPS, out=flag)
             np.add(stockouts, flag, out=stockouts)
+    acc |= {k: v.astype(float) for k, v in counts.items()}
+    demand_total = x.demand.sum(axis=1)
+    acc["ordered"] = ip - ip0 + demand_total  # IP moves only by +orders and -demand
+    acc["filled"] = x.backlog0 + demand_total - acc["served"] - backlog  # backlog in = out
     on_order = sum(ring[(T + j) % W] for j in range(L))
     # receipts = initial pipeline + orders - still on order (each order lands in exactly one slot)
     acc["received"] = x.pipeline0.sum(axis=1) + acc["ordered"] - on_order
     before_warmup["received"] = np.zeros(m)
-    demand_total = x.demand.sum(axis=1)
     acc["unmet"] = demand_total - acc["served"]
     before_warmup["unmet"] = x.demand[:, : x.warmup].sum(axis=1) - before_warmup["served"]
     measured = {k: acc[k] - before_warmup[k] for k in _SUMS}
     cycles = np.full(m, float(T - x.warmup))
-    return _result(x, acc, measured, stockouts, cycles, on_hand, backlog, on_order)
+    return _result(x, acc, measured, stockouts.astype(float), cycles, on_hand, backlog, on_order)
 
 
 def _run_block(x: _Inputs, recorder: _Recorder | None = None) -> SimulationResult:
