@@ -55,15 +55,15 @@ class GSMConfig:
     time_limit : float, default 600
         Seconds for the MILP; on timeout the best solution comes back with
         ``optimal=False`` and its gap.
-    rel_gap : float, default 1e-6
-        Relative optimality tolerance of the MILP.
+    rel_gap : float, default 1e-4
+        Relative optimality tolerance of the MILP (HiGHS default; 0.01 %).
     max_time_denominator : int, default 100
         Finest time grid (1/100 period) accepted for fractional times.
     """
 
     method: GSMMethod = GSMMethod.AUTO
     time_limit: float = 600.0
-    rel_gap: float = 1e-6
+    rel_gap: float = 1e-4
     max_time_denominator: int = 100
 
     def __post_init__(self) -> None:
