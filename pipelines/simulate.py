@@ -28,6 +28,8 @@ Outputs (written atomically: temp file + ``os.replace``)
 - ``DIR/kpis_total.csv``: one row, sums of units and costs, demand-weighted fill rate,
   mean CSL;
 - ``DIR/excluded.csv``: demand series without a policy row (counted, not simulated).
+
+Each invocation is one MLflow run ``simulate`` (through :mod:`pipelines.tracking`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import typer
 
 from optimization import CostParams, InitialState, mixed_policies, simulate
 from pipelines.io import InputFileError, read_table, write_table_atomic
+from pipelines.tracking import start_run
 
 __all__ = ["SimulationOutput", "run_simulation", "simulate_command", "pivot_demand", "kpi_table"]
 
@@ -61,6 +64,7 @@ class SimulationOutput:
     total: pd.DataFrame
     excluded: pd.DataFrame
     out_dir: Path
+    run_id: str
 
 
 def _fail(source: str, column: str, rows: pd.Series | pd.Index, message: str) -> None:
@@ -166,7 +170,8 @@ def _total(kpis: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_simulation(demand: pd.DataFrame, policies: pd.DataFrame, out: str | Path, *, warmup: int = 0,
-                   demand_source: str = "demand", policy_source: str = "policies") -> SimulationOutput:
+                   demand_source: str = "demand", policy_source: str = "policies",
+                   tracking_uri: str | None = None) -> SimulationOutput:
     """Simulate every row of the policy table on its demand series; write the KPI files.
 
     Parameters
@@ -175,6 +180,8 @@ def run_simulation(demand: pd.DataFrame, policies: pd.DataFrame, out: str | Path
     out : output folder (created)
     warmup : periods excluded from KPIs and costs
     demand_source, policy_source : names used in error messages (file names)
+    tracking_uri : MLflow store (default from :mod:`pipelines.tracking`); one run ``simulate``
+        with the input fingerprints, total KPIs as metrics and the three CSVs as artifacts.
 
     Returns
     -------
@@ -204,11 +211,18 @@ def run_simulation(demand: pd.DataFrame, policies: pd.DataFrame, out: str | Path
     all_ids = pd.Series(demand["unique_id"].astype(str).unique())
     excluded = pd.DataFrame({"unique_id": all_ids[~all_ids.isin(items)], "reason": "no row in the policy table"})
     out = Path(out)
-    write_table_atomic(kpis, out / "kpis.csv")
     total = _total(kpis)
-    write_table_atomic(total, out / "kpis_total.csv")
-    write_table_atomic(excluded, out / "excluded.csv")
-    return SimulationOutput(kpis=kpis, total=total, excluded=excluded, out_dir=out)
+    paths = [write_table_atomic(kpis, out / "kpis.csv"), write_table_atomic(total, out / "kpis_total.csv"),
+             write_table_atomic(excluded, out / "excluded.csv")]
+    with start_run("simulate", tracking_uri=tracking_uri) as run:
+        run.log_params({"warmup": warmup, "n_items": len(kpis), "n_excluded": len(excluded),
+                        "n_periods": matrix.shape[1], "demand_source": demand_source, "policy_source": policy_source})
+        run.log_fingerprints({"demand": demand, "policies": policies})
+        run.log_metrics({f"total.{k}": v for k, v in total.iloc[0].items() if k != "unique_id"})
+        for path in paths:
+            run.log_artifact(path)
+        run_id = run.run_id
+    return SimulationOutput(kpis=kpis, total=total, excluded=excluded, out_dir=out, run_id=run_id)
 
 
 def simulate_command(
@@ -216,11 +230,12 @@ def simulate_command(
     policies: Path = typer.Option(..., "--policies", help="policy table, one row per unique_id"),
     out: Path = typer.Option(..., "--out", help="output folder for kpis.csv and kpis_total.csv"),
     warmup: int = typer.Option(0, "--warmup", min=0, help="periods excluded from KPIs"),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow store, e.g. sqlite:///mlruns/mlflow.db"),
 ) -> None:
     """Simulate a policy table on demand and write per-item and total KPIs; exit 0 ok, 1 bad input."""
     try:
         result = run_simulation(read_table(demand), read_table(policies), out, warmup=warmup,
-                                demand_source=str(demand), policy_source=str(policies))
+                                demand_source=str(demand), policy_source=str(policies), tracking_uri=tracking_uri)
     except (InputFileError, ValueError, TypeError) as exc:
         typer.echo(f"ERROR {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -229,4 +244,4 @@ def simulate_command(
                f"(listed in excluded.csv)")
     typer.echo(f"CSL {t['csl']:.3f}  fill rate {t['fill_rate']:.3f}  avg on-hand {t['avg_on_hand']:.1f}  "
                f"total cost {t['cost_total']:.2f}")
-    typer.echo(f"outputs in {out}")
+    typer.echo(f"outputs in {out} (MLflow run {result.run_id})")

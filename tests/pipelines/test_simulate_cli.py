@@ -31,11 +31,11 @@ def files(tmp_path, panel_factory):
     return demand_path, policy_path, policies, demand
 
 
-def test_cli_writes_kpis_and_total(files, tmp_path):
+def test_cli_writes_kpis_and_total(files, tmp_path, tracking_uri):
     demand_path, policy_path, _, _ = files
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["simulate", "--demand", str(demand_path), "--policies", str(policy_path),
-                                   "--out", str(out)])
+                                   "--out", str(out), "--tracking-uri", tracking_uri])
     assert res.exit_code == 0, res.output
     kpis = pd.read_csv(out / "kpis.csv", dtype={"unique_id": str})
     assert kpis["unique_id"].tolist() == ["S000", "S001", "S002"]
@@ -47,6 +47,10 @@ def test_cli_writes_kpis_and_total(files, tmp_path):
     excluded = pd.read_csv(out / "excluded.csv")
     assert excluded["unique_id"].tolist() == ["S003"]
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temp files
+    import mlflow
+
+    runs = mlflow.search_runs(experiment_names=["stockwise"], filter_string="attributes.run_name = 'simulate'")
+    assert len(runs) == 1 and runs["metrics.total.n_items"].iloc[0] == 3
 
 
 def test_cli_bad_input_exits_1_with_named_file(files, tmp_path):
@@ -55,7 +59,7 @@ def test_cli_bad_input_exits_1_with_named_file(files, tmp_path):
     bad_path = tmp_path / "bad.csv"
     bad.to_csv(bad_path, index=False)
     res = CliRunner().invoke(app, ["simulate", "--demand", str(demand_path), "--policies", str(bad_path),
-                                   "--out", str(tmp_path / "o")])
+                                   "--out", str(tmp_path / "o"), "--tracking-uri", "sqlite:///unused.db"])
     assert res.exit_code == 1
     assert "bad.csv: column 'lead_time', rows ['3']" in res.output
 
