@@ -48,6 +48,10 @@ from pipelines.retrain import retrain_command  # noqa: E402
 app.command("retrain")(retrain_command)
 app.command("compare")(compare_command)
 
+from pipelines.triggers_cmd import triggers_command  # noqa: E402
+
+app.command("triggers")(triggers_command)
+
 from pipelines.train import train_command  # noqa: E402
 
 app.command("train")(train_command)
