@@ -336,3 +336,20 @@ def test_discrete_fill_rate_sizing_meets_target_where_normal_under_serves(beta):
                                                                     mean)), L, warmup=20)
     assert discrete.served.sum() / discrete.demand.sum() >= beta - 0.005
     assert normal.served.sum() / normal.demand.sum() < beta - 0.015
+
+
+def test_eoq_cost_reproduced_by_simulation():
+    """Deterministic demand 10/period, K = 50, h = 1, (s, Q) with s = 0, L = 0: the simulated cost per
+    period is g(Q) = K lambda / Q + h Q / 2 minus h lambda / 2 (holding is charged on ending stock in
+    discrete time), and the best Q on the grid is the one nearest the EOQ (31.6)."""
+    from optimization.sizing import eoq, eoq_cost
+
+    lam, K, h = 10.0, 50.0, 1.0
+    grid = np.array([10.0, 20.0, 30.0, 40.0, 60.0])
+    demand = np.full((1, 1, 600), lam)
+    batch = stack_policies([s_q_policy([0.0], [q]) for q in grid])
+    res = simulate(demand, batch, 0, costs=CostParams(holding_cost=h, order_cost=K),
+                   initial=InitialState(on_hand=[0.0]))
+    per_period = (res.cost_holding + res.cost_ordering)[:, 0] / res.n_periods
+    np.testing.assert_allclose(per_period, eoq_cost(K, h, lam, grid) - h * lam / 2, rtol=0.01)
+    assert grid[per_period.argmin()] == 30.0 and abs(30.0 - eoq(K, h, lam)) < 5
