@@ -62,7 +62,7 @@ from pipelines.tracking import (
 )
 
 __all__ = ["RetrainExit", "RetrainConfig", "TrainRequest", "EvalRequest", "Decision", "retrain",
-           "run_retrain", "retrain_command", "recover", "lock_path_for", "decide", "PAUSE_POINTS", "DECISION_FILE"]
+           "run_retrain", "retrain_command", "load_run_data", "recover", "lock_path_for", "decide", "PAUSE_POINTS", "DECISION_FILE"]
 
 DECISION_FILE = "decision.json"
 PAUSE_POINTS = ("after_lock", "after_train", "after_evaluate", "before_commit", "after_commit", "after_alias")
@@ -385,7 +385,8 @@ def _default_steps() -> tuple[TrainFn, EvaluateFn]:
     return train_module.train_challenger, train_module.evaluate_version
 
 
-def _load_data(config_path: Path | None) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
+def load_run_data(config_path: Path | None) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
+    """Demand, items and the RunConfig of a config file (its data folder, else the seeded demo)."""
     from pipelines.config import load_config
     from pipelines.demo_data import DemoConfig, generate_demo
     from pipelines.validation import load_dataset
@@ -415,7 +416,7 @@ def retrain_command(
     Exit codes: 0 promoted, 3 champion kept, 1 failed, 75 locked by another retrain.
     """
     try:
-        demand, items, cfg = _load_data(config)
+        demand, items, cfg = load_run_data(config)
         settings = RetrainConfig(model_name=model_name, holdout_periods=holdout, margin=margin,
                                  max_service_drop=max_service_drop, out=out,
                                  tracking_uri=tracking_uri or cfg.tracking_uri)

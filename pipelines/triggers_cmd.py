@@ -38,10 +38,10 @@ def triggers_command(
     out: Path = typer.Option(Path("runs/triggers.csv"), help="where to write the flagged items"),
 ) -> None:
     """List items whose demand level, forecast error, lead time or service moved; exit 0 ok, 1 bad input."""
-    from pipelines.retrain import _load_data
+    from pipelines.retrain import load_run_data
 
     try:
-        demand, items, _ = _load_data(config)
+        demand, items, _ = load_run_data(config)
         flagged = detect_triggers(
             TriggerConfig(recent=recent), history=demand, items=items if recommendations else None,
             recommendations=_optional(recommendations), realised=_optional(realised),
