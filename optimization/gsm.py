@@ -219,13 +219,22 @@ def solve_gsm(
     method = config.method
     if method is GSMMethod.AUTO:
         method = GSMMethod.TREE_DP if network.is_tree else GSMMethod.MILP
-    if method is GSMMethod.TREE_DP:
-        S, _, _ = solve_tree_dp(network, grid)
-        optimal, gap = True, 0.0
-    else:
-        out = solve_milp(network, grid, time_limit=config.time_limit, rel_gap=config.rel_gap)
-        S, optimal, gap = out.S, out.optimal, out.gap
+    S, optimal, gap = _SOLVERS[method](network, grid, config)
     return _result(network, model, grid, S, method.value, optimal, gap, time.perf_counter() - start)
+
+
+def _solve_tree(network: Network, grid: TimeGrid, config: GSMConfig) -> tuple[np.ndarray, bool, float]:
+    """Graves & Willems DP: always proven optimal."""
+    return solve_tree_dp(network, grid)[0], True, 0.0
+
+
+def _solve_general(network: Network, grid: TimeGrid, config: GSMConfig) -> tuple[np.ndarray, bool, float]:
+    """MILP with staircases and adaptive breakpoints."""
+    out = solve_milp(network, grid, time_limit=config.time_limit, rel_gap=config.rel_gap)
+    return out.S, out.optimal, out.gap
+
+
+_SOLVERS = {GSMMethod.TREE_DP: _solve_tree, GSMMethod.MILP: _solve_general}
 
 
 def evaluate_service_times(
