@@ -81,3 +81,23 @@ def test_shapes_must_broadcast():
     with pytest.raises(ValueError, match="do not broadcast"):
         PolicyParams(policy_type=[0, 0], review_period=1, reorder_level=[1.0, 2.0, 3.0],
                      order_up_to=[1.0, 2.0, 3.0], order_quantity=[1.0, 1.0])
+
+
+def test_issue4_modules_respect_layer_rules():
+    """No I/O, printing, MLflow, global seeding or sibling imports in the policy/simulation modules."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "optimization"
+    names = ["policies", "distributions", "sizing", "simulator", "sim_engine", "events", "frontier"]
+    for name in names:
+        tree = ast.parse((root / f"{name}.py").read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                assert not any(m.split(".")[0] in {"mlflow", "forecasting", "policy_selector", "pipelines"}
+                               for m in mods), f"{name}.py imports {mods}"
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                assert node.func.id not in {"print", "open"}, f"{name}.py calls {node.func.id}()"
+            if isinstance(node, ast.Attribute):
+                assert node.attr not in {"seed", "to_csv", "read_csv", "to_parquet"}, f"{name}.py uses .{node.attr}"
