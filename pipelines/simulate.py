@@ -27,7 +27,8 @@ Outputs (written atomically: temp file + ``os.replace``)
   ready_rate, avg_on_hand, avg_backorder, avg_lost_sales, n_orders, demand, cost_*``;
 - ``DIR/kpis_total.csv``: one row, sums of units and costs, demand-weighted fill rate,
   mean CSL;
-- ``DIR/excluded.csv``: demand series without a policy row (counted, not simulated).
+- ``DIR/excluded.csv``: series not simulated, with the reason: no policy row, or
+  demand missing/NaN in some periods of the common grid (e.g. items launched late).
 
 Each invocation is one MLflow run ``simulate`` (through :mod:`pipelines.tracking`).
 """
@@ -114,13 +115,16 @@ def _as_bool(column: pd.Series, source: str) -> pd.Series:
     return text.map(mapping).astype(bool)
 
 
-def pivot_demand(demand: pd.DataFrame, items: list[str], source: str = "demand") -> np.ndarray:
-    """Demand matrix (n_items, n_periods) in the order of ``items``; errors name the series.
+def pivot_demand(demand: pd.DataFrame, items: list[str], source: str = "demand") -> pd.DataFrame:
+    """Wide demand (one row per item of ``items``, one column per period of their common grid).
+
+    Periods a series lacks (or has as NaN) stay NaN; :func:`run_simulation` excludes such
+    series and reports them.
 
     Raises
     ------
     ValueError
-        Missing columns, unknown items, gaps/NaN or negative values in a series.
+        Missing columns, unknown items, duplicate (unique_id, ds) rows, negative values.
     """
     missing = {"unique_id", "ds", "y"} - set(demand.columns)
     if missing:
@@ -135,14 +139,10 @@ def pivot_demand(demand: pd.DataFrame, items: list[str], source: str = "demand")
     wide = sub.pivot(index="unique_id", columns="ds", values="y")
     wide.index = wide.index.astype(str)
     wide = wide.reindex(items)
-    gaps = wide.isna().any(axis=1)
-    if gaps.any():
-        raise ValueError(f"{source}: column 'y' missing or NaN for some periods of unique_id "
-                         f"{wide.index[gaps].tolist()[:5]}; every simulated series needs every period")
     neg = (wide < 0).any(axis=1)
     if neg.any():
         raise ValueError(f"{source}: column 'y' negative for unique_id {wide.index[neg].tolist()[:5]}")
-    return wide.to_numpy(float)
+    return wide
 
 
 def _raise_duplicates(sub: pd.DataFrame, source: str) -> None:
@@ -193,8 +193,17 @@ def run_simulation(demand: pd.DataFrame, policies: pd.DataFrame, out: str | Path
         Invalid table, naming the file, column and rows (CSV line numbers).
     """
     table = _check_policies(policies, policy_source)
+    wide = pivot_demand(demand, table["unique_id"].astype(str).tolist(), demand_source)
+    n_missing = wide.isna().sum(axis=1)
+    incomplete = pd.DataFrame({"unique_id": wide.index[n_missing > 0],
+                               "reason": [f"demand missing or NaN in {k} of {wide.shape[1]} periods"
+                                          for k in n_missing[n_missing > 0]]})
+    table = table[(n_missing == 0).to_numpy()]
+    if table.empty:
+        raise ValueError(f"{demand_source}: every series in the policy table has missing or NaN periods on the common "
+                         f"grid {wide.columns.min()} .. {wide.columns.max()}; fill them (0 for no demand) or trim the file")
     items = table["unique_id"].astype(str).tolist()
-    matrix = pivot_demand(demand, items, demand_source)
+    matrix = wide.loc[items].to_numpy(float)
     policy = mixed_policies(table["policy_type"].astype(str).to_numpy(), review_period=table["review_period"].astype(int),
                             reorder_level=table["reorder_level"], order_up_to=table["order_up_to"],
                             order_quantity=table["order_quantity"], moq=table["moq"],
@@ -209,7 +218,8 @@ def run_simulation(demand: pd.DataFrame, policies: pd.DataFrame, out: str | Path
                       shelf_life=table["shelf_life"].astype(int).to_numpy(), warmup=warmup)
     kpis = kpi_table(items, table["policy_type"].astype(str), result)
     all_ids = pd.Series(demand["unique_id"].astype(str).unique())
-    excluded = pd.DataFrame({"unique_id": all_ids[~all_ids.isin(items)], "reason": "no row in the policy table"})
+    no_policy = pd.DataFrame({"unique_id": all_ids[~all_ids.isin(wide.index)], "reason": "no row in the policy table"})
+    excluded = pd.concat([incomplete, no_policy], ignore_index=True)
     out = Path(out)
     total = _total(kpis)
     paths = [write_table_atomic(kpis, out / "kpis.csv"), write_table_atomic(total, out / "kpis_total.csv"),
@@ -240,8 +250,9 @@ def simulate_command(
         typer.echo(f"ERROR {exc}", err=True)
         raise typer.Exit(1) from exc
     t = result.total.iloc[0]
-    typer.echo(f"{len(result.kpis)} item(s) simulated, {len(result.excluded)} demand series without a policy "
-               f"(listed in excluded.csv)")
+    reasons = result.excluded["reason"].str.replace(r" in \d+ of \d+ periods", "", regex=True).value_counts()
+    typer.echo(f"{len(result.kpis)} item(s) simulated; {len(result.excluded)} series excluded (excluded.csv): "
+               + (", ".join(f"{n} {r}" for r, n in reasons.items()) or "none"))
     typer.echo(f"CSL {t['csl']:.3f}  fill rate {t['fill_rate']:.3f}  avg on-hand {t['avg_on_hand']:.1f}  "
                f"total cost {t['cost_total']:.2f}")
     typer.echo(f"outputs in {out} (MLflow run {result.run_id})")

@@ -75,14 +75,27 @@ def test_cli_bad_input_exits_1_with_named_file(files, tmp_path):
         (lambda p: p.assign(lost_sales=["maybe", "true", "false"]), r"column 'lost_sales', rows \['2'\]"),
     ],
 )
-def test_policy_table_errors(files, tmp_path, change, match):
+def test_policy_table_errors(files, tmp_path, tracking_uri, change, match):
     _, _, policies, demand = files
     with pytest.raises(ValueError, match=match):
-        run_simulation(demand, change(policies), tmp_path / "o", policy_source="pol.csv")
+        run_simulation(demand, change(policies), tmp_path / "o", policy_source="pol.csv", tracking_uri=tracking_uri)
 
 
-def test_demand_gaps_are_named(files, tmp_path):
+def test_series_with_gaps_are_excluded_and_reported(files, tmp_path):
     _, _, policies, demand = files
     holed = demand.drop(index=demand.index[(demand["unique_id"] == "S001")][5])
-    with pytest.raises(ValueError, match=r"dem.csv: column 'y' missing or NaN .* \['S001'\]"):
-        run_simulation(holed, policies, tmp_path / "o", demand_source="dem.csv")
+    res = run_simulation(holed, policies, tmp_path / "o", demand_source="dem.csv",
+                         tracking_uri=f"sqlite:///{tmp_path / 'm.db'}")
+    assert res.kpis["unique_id"].tolist() == ["S000", "S002"]
+    reasons = dict(zip(res.excluded["unique_id"], res.excluded["reason"]))
+    assert reasons == {"S001": "demand missing or NaN in 1 of 60 periods", "S003": "no row in the policy table"}
+
+
+def test_all_series_with_gaps_is_an_error(files, tmp_path):
+    _, _, policies, demand = files
+    dates = demand["ds"].unique()
+    gap = {"S000": dates[0], "S001": dates[1], "S002": dates[2]}  # each series misses another period
+    holed = demand[demand["ds"] != demand["unique_id"].map(gap)]
+    with pytest.raises(ValueError, match=r"dem.csv: every series in the policy table has missing or NaN periods"):
+        run_simulation(holed, policies, tmp_path / "o", demand_source="dem.csv",
+                       tracking_uri=f"sqlite:///{tmp_path / 'm.db'}")
