@@ -33,6 +33,7 @@ see :data:`PAUSE_POINTS`) so tests can kill it there.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -375,7 +376,7 @@ def run_retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evalu
 def _default_steps() -> tuple[TrainFn, EvaluateFn]:
     """The policy-selector train/evaluate pair from :mod:`pipelines.train`."""
     try:
-        from pipelines import train as train_module
+        train_module = importlib.import_module("pipelines.train")
     except ImportError as exc:
         raise ValueError(f"pipelines.train is not available ({exc}); retrain needs its train step") from exc
     missing = [n for n in ("train_challenger", "evaluate_version") if not hasattr(train_module, n)]
