@@ -147,7 +147,8 @@ def pivot_demand(demand: pd.DataFrame, items: list[str], source: str = "demand")
 
 def _raise_duplicates(sub: pd.DataFrame, source: str) -> None:
     dup = sub[sub.duplicated(["unique_id", "ds"], keep=False)]
-    raise ValueError(f"{source}: duplicate (unique_id, ds) rows, e.g. {dup[['unique_id', 'ds']].head(3).values.tolist()}")
+    examples = dup[["unique_id", "ds"]].head(3).values.tolist()
+    raise ValueError(f"{source}: duplicate (unique_id, ds) rows, e.g. {examples}; keep one row per series and period")
 
 
 def kpi_table(unique_id, policy_type, result) -> pd.DataFrame:
@@ -200,11 +201,13 @@ def run_simulation(demand: pd.DataFrame, policies: pd.DataFrame, out: str | Path
                                           for k in n_missing[n_missing > 0]]})
     table = table[(n_missing == 0).to_numpy()]
     if table.empty:
-        raise ValueError(f"{demand_source}: every series in the policy table has missing or NaN periods on the common "
-                         f"grid {wide.columns.min()} .. {wide.columns.max()}; fill them (0 for no demand) or trim the file")
+        raise ValueError(f"{demand_source}: every series in the policy table has missing or NaN periods on the "
+                         f"common grid {wide.columns.min()} .. {wide.columns.max()}; fill them (0 for no demand) "
+                         "or trim the file")
     items = table["unique_id"].astype(str).tolist()
     matrix = wide.loc[items].to_numpy(float)
-    policy = mixed_policies(table["policy_type"].astype(str).to_numpy(), review_period=table["review_period"].astype(int),
+    policy = mixed_policies(table["policy_type"].astype(str).to_numpy(),
+                            review_period=table["review_period"].astype(int),
                             reorder_level=table["reorder_level"], order_up_to=table["order_up_to"],
                             order_quantity=table["order_quantity"], moq=table["moq"],
                             order_multiple=table["order_multiple"], lost_sales=table["lost_sales"].to_numpy())
