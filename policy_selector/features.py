@@ -21,6 +21,8 @@ Hyndman & Koehler (2006), Another look at measures of forecast accuracy,
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -78,7 +80,8 @@ def _forecastability(data: CutoffData) -> pd.DataFrame:
     if data.cv.empty:
         return out
     h = data.history
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # series with one observation: no scale
         scale = pd.Series(np.nanmean(np.abs(np.diff(h, axis=1)), axis=1), index=data.ids)
     scale = scale.where(scale > 0, pd.Series(np.nanmean(h, axis=1), index=data.ids)).where(lambda s: s > 0, 1.0)
     cv = data.cv

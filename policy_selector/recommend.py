@@ -13,6 +13,8 @@ layer can fill, plus :data:`EXTRA_COLUMNS` (drop them before conforming).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -74,7 +76,8 @@ def expected_outcomes(data: CutoffData, policy: PolicyParams, config: SelectorCo
     out = pd.DataFrame({f"expected_{k}_cost": v.mean(axis=0) * year for k, v in parts.items()},
                        index=pd.Index(data.ids, name="unique_id"))
     out["expected_total_cost"] = out.sum(axis=1)
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # items without demand on every path: NaN service
         out["expected_csl"] = np.nanmean(np.where(np.isfinite(res.csl), res.csl, np.nan), axis=0)
         out["expected_fill_rate"] = np.nanmean(np.where(np.isfinite(res.fill_rate), res.fill_rate, np.nan), axis=0)
     out["expected_avg_on_hand"] = res.avg_on_hand.mean(axis=0)

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import GroupKFold
 
 from policy_selector.config import SelectorConfig
 from policy_selector.context import CutoffData, prepare_cutoff, wide_panel
-from policy_selector.evaluation import best_single_candidate, evaluate_choices, grouped_oof_predictions
+from policy_selector.evaluation import evaluate_choices
 from policy_selector.features import build_features
 from policy_selector.labels import LabelSet, label_candidates
 from policy_selector.selector import PolicySelector, RuleSelector
@@ -106,9 +107,26 @@ def _stack(studies: list[CutoffStudy]) -> tuple[pd.DataFrame, pd.Series, pd.Data
     return pd.concat(feats), pd.concat(labs), pd.concat(costs)
 
 
+def _oof(studies: list[CutoffStudy], make: Callable, n_splits: int) -> tuple[pd.Series, pd.Series]:
+    """Out-of-fold choices on the first study's items, folds grouped by item; training rows from every study."""
+    first = studies[0]
+    ids = first.labels.cost.index
+    groups = item_groups(ids)
+    feats, labs, costs = _stack(studies)
+    row_group = item_groups(feats.index.str.rsplit("|", n=1).str[0]).to_numpy()
+    choice = pd.Series("", index=ids, dtype=object)
+    single = pd.Series("", index=ids, dtype=object)
+    for train_idx, test_idx in GroupKFold(n_splits=n_splits).split(ids, groups=groups.to_numpy()):
+        held = np.isin(row_group, groups.iloc[test_idx].unique())
+        sel = make().fit(feats[~held], labs[~held], costs[~held])
+        choice.iloc[test_idx] = sel.predict(first.features.iloc[test_idx]).to_numpy()
+        single.iloc[test_idx] = str(costs[~held].sum().idxmin())
+    return choice, single
+
+
 def run_study(demand: pd.DataFrame, items: pd.DataFrame, config: SelectorConfig, rng: np.random.Generator,
               make_selector: Callable[[], PolicySelector] | None = None, n_splits: int = 5,
-              cutoffs: tuple | None = None) -> StudyResult:
+              cutoffs: tuple | None = None, extra_train_cutoffs: int = 0) -> StudyResult:
     """Label two cutoffs, evaluate the selector against the oracle and the baselines, fit the final model.
 
     Parameters
@@ -123,6 +141,9 @@ def run_study(demand: pd.DataFrame, items: pd.DataFrame, config: SelectorConfig,
         GroupKFold folds (by item) for the held-out-items evaluation.
     cutoffs : (c1, c2), optional
         Default :func:`default_cutoffs`.
+    extra_train_cutoffs : int, default 0
+        More training cutoffs at c1 - k * max(1, T // 2), k = 1.. (more, less noisy labels per
+        item; all before c2, so the held-out-time window stays unseen).
 
     Returns
     -------
@@ -131,14 +152,16 @@ def run_study(demand: pd.DataFrame, items: pd.DataFrame, config: SelectorConfig,
     make = make_selector or PolicySelector
     c1, c2 = cutoffs or default_cutoffs(demand, config.test_periods)
     train = study_cutoff(demand, items, c1, config, rng)
+    step = pd.tseries.frequencies.to_offset(config.freq) * max(1, config.test_periods // 2)
+    extra = [study_cutoff(demand, items, c1 - step * k, config, rng) for k in range(1, extra_train_cutoffs + 1)]
     test = study_cutoff(demand, items, c2, config, rng)
-    groups = item_groups(train.labels.cost.index)
-    n_splits = min(n_splits, groups.nunique())
-    oof, single_oof = grouped_oof_predictions(train.features, train.labels, groups, make, n_splits)
+    n_splits = min(n_splits, item_groups(train.labels.cost.index).nunique())
+    oof, single_oof = _oof([train, *extra], make, n_splits)
     rule = RuleSelector().fit(None, None, train.labels.cost)
     items_choices = {"classifier": oof, "sbc_rule": rule.predict(train.features), "best_single": single_oof}
-    time_sel = make().fit(train.features, train.labels.label, train.labels.decision_cost())
-    single = best_single_candidate(train.labels)
+    train_f, train_l, train_c = _stack([train, *extra])
+    time_sel = make().fit(train_f, train_l, train_c)
+    single = str(train_c.sum().idxmin())
     time_choices = {"classifier": time_sel.predict(test.features), "sbc_rule": rule.predict(test.features),
                     "best_single": pd.Series(single, index=test.features.index)}
     evaluation = pd.concat([
@@ -149,7 +172,7 @@ def run_study(demand: pd.DataFrame, items: pd.DataFrame, config: SelectorConfig,
         "held_out_items": pd.DataFrame({"label": train.labels.label, **items_choices}),
         "held_out_time": pd.DataFrame({"label": test.labels.label, **time_choices}),
     }
-    feats, labs, costs = _stack([train, test])
+    feats, labs, costs = _stack([train, *extra, test])
     final = make().fit(feats, labs, costs)
     best_all = str(costs.sum().idxmin())
     cols = ["split"] + [c for c in evaluation.columns if c != "split"]
