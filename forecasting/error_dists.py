@@ -54,7 +54,9 @@ def _normal_ppf(p, mean, var, fbar):
 def _negbin_ppf(p, mean, var, fbar):
     mu = np.maximum(fbar + mean, _EPS)
     n, prob, poisson = negbin_params(mu, var)
-    demand = np.where(poisson, stats.poisson.ppf(p, mu), stats.nbinom.ppf(p, n, prob))
+    demand = np.empty(mu.shape)
+    demand[poisson] = stats.poisson.ppf(p[poisson], mu[poisson])
+    demand[~poisson] = stats.nbinom.ppf(p[~poisson], n[~poisson], prob[~poisson])
     return demand - fbar
 
 
