@@ -7,6 +7,9 @@ Example ``stockwise.yaml``::
     forecast:
       models: [AutoETS, CrostonSBA, SeasonalNaive]
       n_windows: 6
+    scenario:                       # optional what-if on the item master
+      service_target: 0.98
+      lead_time_factor: 1.5
     tracking_uri: sqlite:///mlruns/mlflow.db
 """
 
@@ -17,7 +20,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["ForecastSettings", "RunConfig", "load_config", "ConfigError"]
+__all__ = ["ForecastSettings", "ScenarioSettings", "RunConfig", "load_config", "ConfigError"]
 
 
 class ConfigError(ValueError):
@@ -48,6 +51,14 @@ class ForecastSettings(_Frozen):
         return value
 
 
+class ScenarioSettings(_Frozen):
+    """What-if changes applied to the item master before planning (for ``stockwise compare``)."""
+
+    service_target: float | None = Field(None, gt=0, lt=1, description="one target for every item")
+    lead_time_factor: float = Field(1.0, gt=0, description="scale every lead time (1.5 = +50%)")
+    holding_rate_factor: float = Field(1.0, gt=0, description="scale every holding rate")
+
+
 class RunConfig(_Frozen):
     """Everything one ``stockwise`` run needs; defaults run the demo."""
 
@@ -61,6 +72,7 @@ class RunConfig(_Frozen):
     demo_items: int = Field(45, ge=8, description="items in the generated demo network")
     demo_weeks: int = Field(182, ge=60, description="weeks of generated demo history")
     forecast: ForecastSettings = ForecastSettings()
+    scenario: ScenarioSettings = ScenarioSettings()
     tracking_uri: str | None = None
 
     @field_validator("freq")

@@ -12,6 +12,7 @@ when complete, so a killed run never leaves a half-written result.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -33,7 +34,7 @@ from optimization import (
     simulate,
     size_policy,
 )
-from pipelines.config import RunConfig
+from pipelines.config import RunConfig, ScenarioSettings
 from pipelines.demo_data import DemoConfig, generate_demo, write_demo
 from pipelines.io import write_table_atomic, write_text_atomic
 from pipelines.schema import conform_recommendations
@@ -289,12 +290,24 @@ def _stage_dir(out: Path, command: str) -> tuple[Path, Path]:
 
 
 def _load(cfg: RunConfig, staging: Path) -> DataSet:
-    if cfg.data is None:
+    folder = cfg.data
+    if folder is None:
         demo = DemoConfig(seed=cfg.seed, n_items=cfg.demo_items, n_weeks=cfg.demo_weeks)
-        write_demo(generate_demo(demo), staging / "data")
-        return load_dataset(staging / "data", freq=cfg.freq, min_length=cfg.min_length,
-                            fill_gaps=cfg.fill_gaps)
-    return load_dataset(cfg.data, freq=cfg.freq, min_length=cfg.min_length, fill_gaps=cfg.fill_gaps)
+        folder = staging / "data"
+        write_demo(generate_demo(demo), folder)
+    data = load_dataset(folder, freq=cfg.freq, min_length=cfg.min_length, fill_gaps=cfg.fill_gaps)
+    return dataclasses.replace(data, items=apply_scenario(data.items, cfg.scenario))
+
+
+def apply_scenario(items: pd.DataFrame, scenario: ScenarioSettings) -> pd.DataFrame:
+    """Item master after the what-if changes (a new frame; the input is not mutated)."""
+    out = items.copy()
+    if scenario.service_target is not None:
+        out["service_target"] = scenario.service_target
+    out["lead_time"] = out["lead_time"] * scenario.lead_time_factor
+    out["lead_time_std"] = out["lead_time_std"] * scenario.lead_time_factor
+    out["holding_rate"] = out["holding_rate"] * scenario.holding_rate_factor
+    return out
 
 
 def _kpis(rec: pd.DataFrame, items: pd.DataFrame) -> dict[str, float]:

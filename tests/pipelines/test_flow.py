@@ -105,3 +105,28 @@ def _yaml(tmp_path, text):
     path = tmp_path / "c.yaml"
     path.write_text(text)
     return path
+
+
+def test_scenario_changes_item_master_without_mutating_it():
+    from pipelines.config import ScenarioSettings
+    from pipelines.flow import apply_scenario
+
+    items = generate_demo(DemoConfig(n_items=8, n_weeks=70, seed=2)).items
+    before = items.copy()
+    out = apply_scenario(items, ScenarioSettings(service_target=0.99, lead_time_factor=1.5))
+    pd.testing.assert_frame_equal(items, before)
+    assert (out["service_target"] == 0.99).all()
+    np.testing.assert_allclose(out["lead_time"], 1.5 * items["lead_time"])
+
+
+@pytest.mark.parametrize("service_type", ["csl", "fill_rate"])
+def test_order_up_to_never_falls_as_the_target_rises(service_type):
+    from pipelines.flow import _size
+
+    items = generate_demo(DemoConfig(n_items=8, n_weeks=70, seed=2)).items.assign(service_type=service_type)
+    rng = np.random.default_rng(0)
+    samples = rng.poisson(rng.uniform(1, 30, (len(items), 1)), (len(items), 200)).astype(float)
+    rate = samples.mean(axis=1) / 3
+    levels = [_size(items.assign(service_target=t), samples, rate, 52.0)[0] for t in (0.8, 0.9, 0.95, 0.99)]
+    assert all((hi >= lo).all() for lo, hi in zip(levels, levels[1:]))
+    assert (levels[-1] > levels[0]).any()
