@@ -357,7 +357,9 @@ class PolicySelector(BaseEstimator):
         proba = self.predict_proba(features)
         pick = proba.to_numpy().argmax(axis=1)
         model_rows = (self.selected_by_ == "classifier").to_numpy()
-        if self.decision == "bayes" and getattr(self, "regret_table_", None) is not None and model_rows.any():
+        # models pickled before the Bayes rule existed have no `decision`: they used argmax
+        if getattr(self, "decision", "argmax") == "bayes" and getattr(self, "regret_table_", None) is not None \
+                and model_rows.any():
             p = proba[list(self.classes_)].to_numpy()[model_rows]
             pick[model_rows] = (p @ self.regret_table_).argmin(axis=1)
         return pd.Series(np.asarray(proba.columns)[pick], index=proba.index, name="candidate")

@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 
 from pipelines.cli import app
 from pipelines.tracking import get_alias_version, load_model_version
-from pipelines.train import TrainSettings, run_train
+from pipelines.retrain import EvalRequest
+from pipelines.train import TrainSettings, evaluate_version, run_train
 from tests.policy_selector.conftest import FAST
 
 
@@ -25,6 +26,13 @@ def test_train_registers_the_selector_as_champion_and_writes_outputs(tiny_demo, 
     assert (oracle["regret"] == 0).all()
     outcomes = pd.read_parquet(result.paths["outcomes"])
     assert set(outcomes["candidate"]) == set(FAST)
+    # the retrain hook scores the registered version on a held-out window
+    demand = tiny_demo.demand
+    cut = pd.Timestamp(sorted(demand["ds"].unique())[-9])
+    request = EvalRequest(demand[demand["ds"] <= cut], demand[demand["ds"] > cut], tiny_demo.items, cut,
+                          settings.model_name, tracking_uri)
+    scores = evaluate_version(result.version, request)
+    assert scores["total_cost"] > 0 and 0 <= scores["service"] <= 1
 
 
 def test_train_cli_needs_exactly_one_data_source(tmp_path):
@@ -39,3 +47,4 @@ def test_train_cli_reports_a_bad_config(tmp_path):
     result = CliRunner().invoke(app, ["train", "--demo", "--config", str(bad), "--out", str(tmp_path)])
     assert result.exit_code == 1
     assert "test_periods" in result.output
+
