@@ -8,6 +8,9 @@ solve_seconds, optimal, gap, method, out) and writes the per-stage results
 safety_stock, base_stock, holding_cost, binding flags) to ``--out`` (CSV, or
 JSON records when the name ends in ``.json``).
 
+Each invocation is an MLflow run ``gsm`` (``--no-track`` to skip): parameters,
+the totals as metrics and the per-stage table as the ``gsm_stages.csv`` artifact.
+
 Exit codes: 0 ok, 1 invalid input or not proven optimal with ``--require-optimal``.
 """
 
@@ -23,8 +26,9 @@ import typer
 
 from optimization import GSMConfig, GSMResult, Network, NetworkError, NormalDemandBound, solve_gsm
 from pipelines.network_io import read_stockwise_network, read_willems_chain
+from pipelines.tracking import start_run
 
-__all__ = ["gsm_command", "load_network", "run_gsm", "write_stage_results"]
+__all__ = ["gsm_command", "load_network", "log_gsm_run", "run_gsm", "write_stage_results"]
 
 
 def load_network(
@@ -63,6 +67,21 @@ def write_stage_results(result: GSMResult, path: Path) -> Path:
     return path
 
 
+def log_gsm_run(result: GSMResult, network: Network, params: dict, tracking_uri: str | None) -> str:
+    """One MLflow run ``gsm``: parameters, totals as metrics, per-stage table as artifact; returns the run id."""
+    frame = result.to_frame()
+    summary = result.summary()
+    with start_run("gsm", tracking_uri=tracking_uri) as run:
+        run.log_params({**params, "n_stages": network.n_stages, "n_edges": network.n_edges,
+                        "method": summary["method"]})
+        run.log_fingerprints({"gsm_stages": frame})
+        run.log_metrics({k: float(summary[k]) for k in
+                         ("total_cost", "solve_seconds", "gap", "n_stocking_stages", "total_safety_stock")}
+                        | {"optimal": float(summary["optimal"])})
+        run.log_table(frame, "gsm_stages.csv")
+        return run.run_id
+
+
 def gsm_command(
     willems: Path = typer.Option(None, "--willems", help="Willems (2008) chain CSV (willems_NN.csv)."),
     stages: Path = typer.Option(None, "--stages", help="Stockwise stages.csv."),
@@ -74,6 +93,8 @@ def gsm_command(
     out: Path = typer.Option(None, "--out", help="Per-stage results (.csv or .json)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     require_optimal: bool = typer.Option(False, "--require-optimal", help="Exit 1 unless proven optimal."),
+    track: bool = typer.Option(True, "--track/--no-track", help="Log the run to MLflow."),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow store, e.g. sqlite:///mlruns/mlflow.db"),
 ) -> None:
     """Optimal safety-stock placement in a multi-echelon network (Guaranteed Service Model)."""
     try:
@@ -85,6 +106,10 @@ def gsm_command(
     summary = {**result.summary(), "n_edges": network.n_edges, "out": str(out) if out else None}
     if out is not None:
         write_stage_results(result, out)
+    if track:
+        params = {"source": str(willems or stages), "holding_rate": holding_rate, "safety_factor": safety_factor,
+                  "time_limit": time_limit}
+        summary["run_id"] = log_gsm_run(result, network, params, tracking_uri)
     if as_json:
         sys.stdout.write(json.dumps(summary) + "\n")
     else:

@@ -20,14 +20,18 @@ def chain(tmp_path):
     return path
 
 
-def test_willems_json_and_out(chain, tmp_path):
+def test_willems_json_and_out(chain, tmp_path, tracking_uri):
     out = tmp_path / "stages.csv"
     res = CliRunner().invoke(app, ["gsm", "--willems", str(chain), "--holding-rate", "0.35", "--json",
-                                   "--out", str(out)])
+                                   "--out", str(out), "--tracking-uri", tracking_uri])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert {"total_cost", "n_stages", "solve_seconds", "optimal"} <= set(summary)
     assert summary["n_stages"] == 3 and summary["optimal"] is True
+    import mlflow
+
+    run = mlflow.MlflowClient(tracking_uri).get_run(summary["run_id"])
+    assert run.data.metrics["total_cost"] == pytest.approx(summary["total_cost"])
     frame = pd.read_csv(out)
     assert frame["holding_cost"].sum() == pytest.approx(summary["total_cost"])
     assert set(frame.stage_id) == {"A", "B", "C"}
@@ -39,14 +43,14 @@ def test_stockwise_csvs(tmp_path):
         "X@CW,4,1,,,,\nX@S01,1,2,0,X@S01,20,5\n")
     (tmp_path / "edges.csv").write_text("upstream,downstream,quantity\nX@CW,X@S01,1\n")
     res = CliRunner().invoke(app, ["gsm", "--stages", str(tmp_path / "stages.csv"), "--edges",
-                                   str(tmp_path / "edges.csv"), "--safety-factor", "1.645", "--json"])
+                                   str(tmp_path / "edges.csv"), "--safety-factor", "1.645", "--json", "--no-track"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout.strip().splitlines()[-1])["method"] == "tree_dp"
 
 
 def test_bad_input_exits_1(tmp_path, chain):
-    res = CliRunner().invoke(app, ["gsm", "--willems", str(tmp_path / "missing.csv"), "--json"])
+    res = CliRunner().invoke(app, ["gsm", "--willems", str(tmp_path / "missing.csv"), "--json", "--no-track"])
     assert res.exit_code == 1
-    res = CliRunner().invoke(app, ["gsm", "--willems", str(chain), "--stages", str(chain), "--json"])
+    res = CliRunner().invoke(app, ["gsm", "--willems", str(chain), "--stages", str(chain), "--json", "--no-track"])
     assert res.exit_code == 1
     assert "not both" in res.output
