@@ -63,3 +63,30 @@ def test_error_quantile_table_errors():
         error_quantile_table(net, np.zeros((50, net.n_stages)), 0.9, 60)
     with pytest.raises(ValueError, match="non-decreasing in tau"):
         TabulatedSafetyStock(np.array([0.0, 1.0, 2.0]), np.array([[0.0, 2.0, 1.0]]), np.zeros(1))
+
+
+def test_network_simulation_constant_demand_is_always_on_time():
+    from optimization.meio_sim import simulate_base_stock_network
+
+    net = two_store_tree(std=0.0)
+    demand = np.zeros((80, net.n_stages))
+    demand[:, net.is_sink] = 10.0
+    sim = simulate_base_stock_network(net, solve_gsm(net), demand)
+    assert (sim.on_time == 1.0).all() and (sim.fill_rate == 1.0).all()
+
+
+def test_network_simulation_propagates_upstream_shortage():
+    from optimization import evaluate_service_times
+    from optimization.meio_sim import simulate_base_stock_network
+
+    net = two_store_tree(std=0.0)
+    demand = np.zeros((80, net.n_stages))
+    demand[:, net.is_sink] = 10.0
+    demand[40, net.index["S1"]] = 60.0                       # one spike beyond every buffer
+    plan = evaluate_service_times(net, np.zeros(net.n_stages))  # node-by-node: CW promises S = 0
+    sim = simulate_base_stock_network(net, plan, demand).set_index("stage_id")
+    # The CW cannot cover the spike; both stores see late lots although only S1 had the spike.
+    assert sim.loc["CW", "on_time"] < 1.0
+    assert sim.loc["S2", "on_time"] < 1.0
+    with pytest.raises(ValueError, match="measure_from must be in"):
+        simulate_base_stock_network(net, plan, demand, measure_from=80)
