@@ -31,6 +31,7 @@ def _run(console: Console, command: str, **overrides) -> PlanResult:
                   f"fill rate {k['mean_expected_fill_rate']:.3f}; safety stock value "
                   f"{k['safety_stock_value']:,.0f}; stranded (excess) value {k['excess_value']:,.0f}")
     console.print(f"recommendations: {result.recommendations}")
+    console.print(f"planner report: {result.run_dir / 'report.html'}")
     console.print(f"validation report: {result.validation_report}")
     console.print(f"MLflow run: {result.run_id} in {result.tracking_uri} (experiment 'stockwise')")
     return result

@@ -290,7 +290,7 @@ def _stranded_section(recs: pd.DataFrame) -> str:
                       ("sbc_class", "demand class")):
         parts.append(f"<div><h3>By {label}</h3><div class='scroll'>"
                      f"{_frame_table(stranded_by(recs, by), f'stranded-{by}')}</div></div>")
-    return (f'<section id="stranded"><h2>Stranded inventory (excess above S, shortfall below s)</h2>'
+    return (f'<section id="stranded"><h2>Stranded inventory (excess above S, shortfall below the safety stock)</h2>'
             f'<div class="grid2">{"".join(parts)}</div></section>')
 
 

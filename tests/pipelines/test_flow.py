@@ -30,7 +30,7 @@ def test_run_folder_is_complete_and_nothing_partial_is_left(small_run):
     assert result.run_dir.is_dir()
     names = {p.name for p in result.run_dir.iterdir()}
     assert {"recommendations.csv", "recommendations.parquet", "validation_report.csv",
-            "cv.parquet", "error_quantiles.parquet", "RUN.txt"} <= names
+            "cv.parquet", "error_quantiles.parquet", "RUN.txt", "report.html"} <= names
     assert [p.name for p in (tmp / "runs").iterdir()] == [result.run_dir.name]
 
 
@@ -119,14 +119,25 @@ def test_scenario_changes_item_master_without_mutating_it():
     np.testing.assert_allclose(out["lead_time"], 1.5 * items["lead_time"])
 
 
-@pytest.mark.parametrize("service_type", ["csl", "fill_rate"])
-def test_order_up_to_never_falls_as_the_target_rises(service_type):
-    from pipelines.flow import _size
+@pytest.mark.slow
+def test_train_then_recommend_uses_the_champion_on_unseen_items(tmp_path):
+    from pipelines.train import TrainSettings, run_train
 
-    items = generate_demo(DemoConfig(n_items=8, n_weeks=70, seed=2)).items.assign(service_type=service_type)
-    rng = np.random.default_rng(0)
-    samples = rng.poisson(rng.uniform(1, 30, (len(items), 1)), (len(items), 200)).astype(float)
-    rate = samples.mean(axis=1) / 3
-    levels = [_size(items.assign(service_target=t), samples, rate, 52.0)[0] for t in (0.8, 0.9, 0.95, 0.99)]
-    assert all((hi >= lo).all() for lo, hi in zip(levels, levels[1:]))
-    assert (levels[-1] > levels[0]).any()
+    fast = ("sba_rs_negbin", "tsb_rss_negbin", "sba_basestock_poisson", "adida_rs_normal", "no_stock")
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    train = generate_demo(DemoConfig(seed=3, n_items=8, n_stores=4, n_dcs=2, min_stores_per_item=2, n_weeks=70))
+    run_train(train.demand, train.items, "W-MON",
+              TrainSettings(candidates=fast, test_periods=10, n_windows=3, n_splits=2), tmp_path / "t", uri)
+    unseen = generate_demo(DemoConfig(seed=11, n_items=8, n_weeks=70))
+    unseen = unseen.__class__(*(df.assign(unique_id=df["unique_id"].str.replace("SKU", "NEW"))
+                                if "unique_id" in df else df
+                                for df in (unseen.demand, unseen.items, unseen.stages, unseen.edges,
+                                           unseen.truth)))
+    write_demo(unseen, tmp_path / "d")
+    cfg = RunConfig(data=tmp_path / "d", out=tmp_path / "runs", tracking_uri=uri, forecast=FAST)
+    result = run_plan(cfg)
+    rec = pd.read_csv(result.recommendations)
+    assert rec["unique_id"].str.startswith("NEW").all()
+    assert rec["selector"].eq("stockwise-policy-selector v1").all()
+    assert set(rec["candidate"]) <= set(fast)
+    assert rec["selected_by"].notna().all()

@@ -1,0 +1,183 @@
+"""Steps of the planning flow: plain functions over DataFrames, no MLflow, no files.
+
+:mod:`pipelines.flow` wires them into ``stockwise demo`` / ``recommend``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecasting import ErrorModel, ForecastConfig, Forecaster, characterise, evaluate, select_models
+from optimization import (
+    CostParams,
+    efficient_frontier,
+    mixed_policies,
+    r_s_policy,
+    simulate_events,
+    summarise_frontier,
+)
+from pipelines.config import RunConfig
+from pipelines.report_inputs import forecasts_from_wide, frontier_points, sim_paths_from_events
+from pipelines.schema import conform_recommendations
+from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
+
+__all__ = ["Backtest", "backtest_step", "error_step", "future_step", "select_step", "assemble", "report_inputs",
+           "periods_per_year", "FRONTIER_TARGETS"]
+
+_PERIODS_PER_YEAR = {"D": 365.0, "B": 260.0, "W": 52.0, "M": 12.0, "Q": 4.0}
+FRONTIER_TARGETS = (0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995)
+_REPLAY = 52
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """Output of :func:`backtest_step`."""
+
+    cv: pd.DataFrame
+    scores: pd.DataFrame
+    choice: pd.DataFrame
+    features: pd.DataFrame
+    horizon: int
+    excluded: pd.Index
+
+
+def periods_per_year(freq: str) -> float:
+    """52 for weekly data, 12 for monthly, 365 for daily ..."""
+    key = freq.upper().lstrip("0123456789")[:1]
+    if key not in _PERIODS_PER_YEAR:
+        raise ValueError(f"no periods-per-year for frequency {freq!r}; use D, B, W-*, MS/ME or QS/QE")
+    return _PERIODS_PER_YEAR[key]
+
+
+def _exposure(items: pd.DataFrame) -> np.ndarray:
+    """H = L + R per item, in periods."""
+    return (items["lead_time"] + items["review_period"]).to_numpy(dtype=float)
+
+
+def backtest_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, freq: str) -> Backtest:
+    """Rolling-origin backtest of the configured models; per-series model choice.
+
+    The horizon covers the longest exposure H = L + R (rounded up), so the error
+    model can answer for every item's own H.
+    """
+    horizon = cfg.forecast.horizon or int(np.ceil(_exposure(items).max()))
+    fc_cfg = ForecastConfig(models=tuple(cfg.forecast.models), freq=freq,
+                            season_length=cfg.forecast.season_length)
+    forecaster = Forecaster(fc_cfg)
+    cv = forecaster.cross_validation(demand, h=horizon, n_windows=cfg.forecast.n_windows,
+                                     step=cfg.forecast.step)
+    features = characterise(demand, season_length=fc_cfg.resolved_season_length,
+                            unit_value=items.set_index("unique_id")["unit_cost"], cv=cv)
+    segments = features.set_index("unique_id")["sbc_class"]
+    scores = evaluate(cv, demand)
+    choice = select_models(scores, segments=segments.reindex(scores["unique_id"].unique()))
+    excluded = pd.Index(sorted(set(demand["unique_id"]) - set(cv["unique_id"])))
+    return Backtest(cv=cv, scores=scores, choice=choice, features=features, horizon=horizon,
+                    excluded=excluded)
+
+
+def error_step(bt: Backtest, demand: pd.DataFrame) -> ErrorModel:
+    """Cumulative forecast-error distributions, shrunk toward the SBC-class pool."""
+    segments = bt.features.set_index("unique_id")["sbc_class"]
+    ids = bt.cv["unique_id"].unique()
+    return ErrorModel().fit(bt.cv, segments=segments.reindex(ids), history=demand)
+
+
+def future_step(demand: pd.DataFrame, bt: Backtest, cfg: RunConfig, freq: str) -> pd.DataFrame:
+    """Forecast of every backtested series with its chosen model: columns 1..horizon."""
+    models = tuple(sorted(set(bt.choice["model"])))
+    fc = Forecaster(ForecastConfig(models=models, freq=freq, season_length=cfg.forecast.season_length))
+    pred = fc.forecast(demand[demand["unique_id"].isin(bt.choice["unique_id"])], h=bt.horizon)
+    chosen = bt.choice.set_index("unique_id")["model"]
+    pred["step"] = pred.groupby("unique_id").cumcount() + 1
+    pred["value"] = pred.to_numpy()[np.arange(len(pred)), pred.columns.get_indexer(chosen.reindex(pred["unique_id"]))]
+    return pred.pivot(index="unique_id", columns="step", values="value").clip(lower=0.0)
+
+
+def select_step(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selector,
+                rng: np.random.Generator) -> pd.DataFrame:
+    """Policy per item from ``selector`` (a fitted PolicySelector) or, when None, the SBC rule.
+
+    The candidate space is the one the selector was trained with, so it can never
+    recommend a policy outside it.
+    """
+    names = getattr(selector, "candidates_", None)
+    space = CandidateSpace.from_names(list(names)) if names is not None else CandidateSpace()
+    return recommend_policies(selector, demand, items, SelectorConfig(space=space, freq=freq), rng)
+
+
+def assemble(items: pd.DataFrame, features: pd.DataFrame, recs: pd.DataFrame, run_id: str,
+             selector_name: str) -> pd.DataFrame:
+    """Add segments, stranded stock and lineage to the selector's rows; conform to the schema."""
+    f = features.set_index("unique_id")
+    rec = recs.copy()
+    for col in ("abc", "xyz"):
+        rec[col] = f[col].reindex(rec["unique_id"]).to_numpy() if col in f else None
+    master = items.set_index("unique_id").reindex(rec["unique_id"])
+    unit_cost = master["unit_cost"].to_numpy()
+    rec["on_hand"] = master["on_hand"].to_numpy()
+    rec["excess_units"] = np.maximum(rec["on_hand"] - rec["order_up_to"], 0.0)
+    rec["shortfall_units"] = np.maximum(rec["safety_stock"] - rec["on_hand"], 0.0)
+    rec["excess_value"] = rec["excess_units"] * unit_cost
+    rec["shortfall_value"] = rec["shortfall_units"] * unit_cost
+    rec["selector"] = selector_name
+    rec["run_id"] = run_id
+    return conform_recommendations(rec)
+
+
+def _replay_inputs(demand: pd.DataFrame, items: pd.DataFrame, ids, freq: str):
+    """Last year of actual demand (items x periods), lead times and costs for the replays."""
+    wide = demand.pivot(index="unique_id", columns="ds", values="y").reindex(ids).iloc[:, -_REPLAY:]
+    master = items.set_index("unique_id").reindex(ids)
+    costs = CostParams(unit_cost=master["unit_cost"].to_numpy(), order_cost=master["order_cost"].to_numpy(),
+                       holding_cost=(master["unit_cost"] * master["holding_rate"]).to_numpy()
+                       / periods_per_year(freq),
+                       shortage_cost=master["shortage_cost"].fillna(0).to_numpy())
+    lead = np.ceil(master["lead_time"].to_numpy()).astype(int)
+    return wide.fillna(0.0).to_numpy(), wide.columns[0], master, lead, costs
+
+
+def _frontier(em: ErrorModel, future: pd.DataFrame, model: np.ndarray, demand, items, freq,
+              chosen: float) -> pd.DataFrame:
+    """(R, S) sized from forecast error at each CSL target, replayed on the last year."""
+    ids = future.index.to_numpy()
+    paths, _, master, lead, costs = _replay_inputs(demand, items, ids, freq)
+    R = master["review_period"].to_numpy()
+    H = np.minimum(lead + R, em.horizon_).astype(float)
+    cum = np.cumsum(future.to_numpy(), axis=1)[np.arange(len(ids)), H.astype(int) - 1]
+
+    def size(target: float):
+        return r_s_policy(R, np.ceil(np.maximum(cum + em.quantile(ids, H, target, model=model), 0.0)))
+
+    frame = efficient_frontier(paths, size, FRONTIER_TARGETS, lead, costs=costs, unique_id=ids)
+    return frontier_points(summarise_frontier(frame, by=None), chosen_target=chosen)
+
+
+def report_inputs(rec: pd.DataFrame, demand: pd.DataFrame, items: pd.DataFrame, bt: Backtest,
+                  em: ErrorModel, future: pd.DataFrame, freq: str) -> dict[str, pd.DataFrame]:
+    """Forecast bands, replayed stock paths and the service frontier for the planner report.
+
+    Bands are the one-step 5-95% forecast-error quantiles of each series' most accurate
+    backtested model; stock paths replay the recommended policies on the last year of
+    actual demand; the frontier sizes (R, S) from forecast error at each CSL target and
+    replays it on the same year.
+    """
+    ids = future.index.to_numpy()
+    model = bt.choice.set_index("unique_id")["model"].reindex(ids).to_numpy()
+    start = pd.Timestamp(demand["ds"].max()) + pd.tseries.frequencies.to_offset(freq)
+    lo = future + em.quantile(ids[:, None], 1.0, 0.05, model=model[:, None])
+    hi = future + em.quantile(ids[:, None], 1.0, 0.95, model=model[:, None])
+    forecasts = forecasts_from_wide(future, start, freq, lo=lo.clip(lower=0.0), hi=hi)
+    rids = rec["unique_id"].to_numpy()
+    paths, first, _, lead, costs = _replay_inputs(demand, items, rids, freq)
+    policy = mixed_policies(rec["policy"].to_numpy(), review_period=rec["review_period"].to_numpy(),
+                            reorder_level=rec["reorder_point"].fillna(0).to_numpy(),
+                            order_up_to=rec["order_up_to"].fillna(0).to_numpy(),
+                            order_quantity=rec["order_quantity"].fillna(0).to_numpy())
+    events = simulate_events(paths, policy, lead, costs=costs, unique_id=rids)
+    chosen = float(np.round(items["service_target"].median(), 3))
+    return {"forecasts": forecasts, "sim_paths": sim_paths_from_events(events, first, freq),
+            "frontier": _frontier(em, future, model, demand, items, freq, chosen)}
