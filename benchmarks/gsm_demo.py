@@ -13,7 +13,8 @@ the same end-customer cycle-service target:
 each sized either by the normal demand bound (independent sqrt-sum-of-squares
 pooling upstream) or by empirical quantiles of cumulative errors of a naive
 mean forecast on the training weeks, aggregated per stage before taking the
-quantile (keeps correlation). All plans are replayed on the held-out weeks (:func:`optimization.meio_sim.replay_guaranteed_service`).
+quantile (keeps correlation), or by the forecasting layer's ErrorModel fitted on
+WindowAverage backtests of every stage's aggregated demand. All plans are replayed on the held-out weeks (:func:`optimization.meio_sim.replay_guaranteed_service`).
 They are also simulated without expediting
 (:func:`optimization.meio_sim.simulate_base_stock_network`: late upstream lots
 delay everything below them) over training + held-out weeks, measured on the
@@ -37,9 +38,27 @@ from optimization import Network, NormalDemandBound, evaluate_service_times, sol
 from optimization.meio_demand import error_quantile_table
 from optimization.meio_sim import replay_guaranteed_service, simulate_base_stock_network
 from pipelines.demo_data import DemoConfig, generate_demo
+from forecasting import ErrorModel, ForecastConfig, Forecaster
+from pipelines.gsm import error_model_buffers, stage_demand
 from pipelines.network_io import network_from_frames
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
+
+def forecast_error_buffers(net: Network, holdout: int, target: float, seed: int = 7):
+    """Buffers from the forecasting layer: WindowAverage backtests (26 rolling origins) of every
+    stage's aggregated demand on the training weeks, ErrorModel quantiles over tau."""
+    demo = generate_demo(DemoConfig(seed=seed))
+    last_train = sorted(demo.demand.ds.unique())[-holdout - 1]
+    series = stage_demand(net, demo.demand[demo.demand.ds <= last_train])
+    max_tau = int(np.ceil(net.longest_inbound_time().max()))
+    forecaster = Forecaster(ForecastConfig(models=("WindowAverage",), n_jobs=1))
+    cv = forecaster.cross_validation(series, h=max_tau, n_windows=26, step=1)
+    em = ErrorModel().fit(cv, history=series)
+    # Base-stock levels use today's forecast rate per stage (WindowAverage = mean of the last 13 weeks).
+    recent = series[series.ds > sorted(series.ds.unique())[-14]].groupby("unique_id").y.mean()
+    rate = recent.reindex(list(net.stage_ids)).fillna(0.0).to_numpy()
+    return error_model_buffers(net, em, target, max_tau, model="WindowAverage", demand_mean=rate)
 
 
 def demo_network(holdout: int, seed: int = 7) -> tuple[Network, np.ndarray, np.ndarray]:
@@ -103,6 +122,12 @@ def main() -> None:
                  evaluate_service_times(net, np.zeros(net.n_stages), empirical), held, train),
         plan_row("GSM, empirical error quantiles", net, solve_gsm(net, empirical), held, train),
     ])
+    fe = forecast_error_buffers(net, args.holdout, args.target)
+    compare = pd.concat([compare, pd.DataFrame([
+        plan_row("node-by-node, forecast-error buffers", net,
+                 evaluate_service_times(net, np.zeros(net.n_stages), fe), held, train),
+        plan_row("GSM, forecast-error buffers", net, solve_gsm(net, fe), held, train),
+    ])], ignore_index=True)
     sweep = []
     for target in (0.80, 0.85, 0.90, 0.95, 0.975, 0.99):
         m = with_target(net, target)

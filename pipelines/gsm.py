@@ -22,13 +22,27 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import typer
 
-from optimization import GSMConfig, GSMResult, Network, NetworkError, NormalDemandBound, solve_gsm
+from optimization import (
+    GSMConfig,
+    GSMResult,
+    Network,
+    NetworkError,
+    NormalDemandBound,
+    TabulatedSafetyStock,
+    bom_multipliers,
+    solve_gsm,
+)
 from pipelines.network_io import read_stockwise_network, read_willems_chain
 from pipelines.tracking import start_run
 
-__all__ = ["gsm_command", "load_network", "log_gsm_run", "run_gsm", "write_stage_results"]
+__all__ = [
+    "error_model_buffers", "gsm_command", "load_network", "log_gsm_run", "run_gsm", "stage_demand",
+    "write_stage_results",
+]
 
 
 def load_network(
@@ -47,6 +61,52 @@ def load_network(
 def run_gsm(network: Network, config: GSMConfig, safety_factor: float | None = None) -> GSMResult:
     """Solve the GSM with the normal demand bound (``safety_factor`` fills stages without z)."""
     return solve_gsm(network, NormalDemandBound(network, safety_factor=safety_factor), config)
+
+
+def stage_demand(network: Network, demand: pd.DataFrame) -> pd.DataFrame:
+    """Demand each stage sees, long format with ``unique_id`` = stage id.
+
+    Stage j's series is sum_k Phi_jk y_k over the demand stages k it serves
+    (matched on the stages' ``unique_id``), so backtesting these series gives
+    internal stages the errors of their *aggregated* demand, correlation included.
+
+    Raises
+    ------
+    ValueError
+        No demand stage of the network has a series in ``demand``.
+    """
+    wide = demand.pivot_table(index="ds", columns="unique_id", values="y", aggfunc="sum").sort_index()
+    cols = [uid if uid in wide.columns else None for uid in network.unique_ids]
+    if not any(c is not None for c in cols):
+        raise ValueError("no stage unique_id appears in demand['unique_id']; link stages to demand series")
+    external = np.column_stack([wide[c].to_numpy() if c is not None else np.zeros(len(wide)) for c in cols])
+    seen = np.nan_to_num(external) @ bom_multipliers(network).T.toarray()
+    out = pd.DataFrame(seen, index=wide.index, columns=list(network.stage_ids))
+    out = out.loc[:, np.abs(out).sum(axis=0) > 0]
+    return out.reset_index().melt(id_vars="ds", var_name="unique_id", value_name="y")[["unique_id", "ds", "y"]]
+
+
+def error_model_buffers(
+    network: Network, error_model, target: float, max_tau: int, model: str | None = None,
+    demand_mean: np.ndarray | None = None,
+) -> TabulatedSafetyStock:
+    """Safety stock over tau = 0..max_tau from a fitted ``forecasting.ErrorModel``.
+
+    ``error_model`` must be fitted on backtests of :func:`stage_demand` (ids =
+    stage ids, horizon >= ``max_tau``); stage j's buffer for tau periods is
+    max(0, p-quantile of its cumulative forecast error over tau). Stages
+    without a fitted series (no demand) get zero.
+    """
+    fitted = set(np.asarray(getattr(error_model, "ids_", [])).tolist())
+    taus = np.arange(max_tau + 1, dtype=float)
+    table = np.zeros((network.n_stages, max_tau + 1))
+    for j, sid in enumerate(network.stage_ids):
+        if fitted and sid not in fitted:
+            continue
+        q = error_model.quantile(np.repeat(sid, max_tau), taus[1:], target, model=model)
+        table[j, 1:] = np.maximum.accumulate(np.maximum(np.asarray(q, dtype=float), 0.0))
+    mean = np.zeros(network.n_stages) if demand_mean is None else np.asarray(demand_mean, dtype=float)
+    return TabulatedSafetyStock(taus, table, mean)
 
 
 def write_stage_results(result: GSMResult, path: Path) -> Path:

@@ -54,3 +54,41 @@ def test_bad_input_exits_1(tmp_path, chain):
     res = CliRunner().invoke(app, ["gsm", "--willems", str(chain), "--stages", str(chain), "--json", "--no-track"])
     assert res.exit_code == 1
     assert "not both" in res.output
+
+
+def small_tree():
+    from optimization import Edge, Network, Stage
+
+    stores = [Stage(f"X@S{i}", 1, 2.0, 0.0, unique_id=f"X@S{i}") for i in (1, 2)]
+    return Network([Stage("X@CW", 3, 1.0)] + stores, [Edge("X@CW", "X@S1"), Edge("X@CW", "X@S2")])
+
+
+def test_stage_demand_aggregates_downstream_series():
+    from pipelines.gsm import stage_demand
+
+    ds = pd.date_range("2024-01-01", periods=3, freq="W-MON")
+    demand = pd.DataFrame({"unique_id": ["X@S1"] * 3 + ["X@S2"] * 3, "ds": list(ds) * 2,
+                           "y": [1.0, 2.0, 3.0, 10.0, 20.0, 30.0]})
+    out = stage_demand(small_tree(), demand)
+    cw = out[out.unique_id == "X@CW"].sort_values("ds").y.tolist()
+    assert cw == [11.0, 22.0, 33.0]
+    with pytest.raises(ValueError, match="no stage unique_id appears"):
+        stage_demand(small_tree(), demand.assign(unique_id="other"))
+
+
+def test_error_model_buffers_from_quantiles():
+    import numpy as np
+
+    from optimization import solve_gsm
+    from pipelines.gsm import error_model_buffers
+
+    class FakeErrorModel:
+        ids_ = np.array(["X@CW", "X@S1", "X@S2"])
+
+        def quantile(self, unique_id, H, p, model=None):
+            return 2.0 * np.sqrt(np.asarray(H, dtype=float))
+
+    net = small_tree()
+    buf = error_model_buffers(net, FakeErrorModel(), 0.95, max_tau=4)
+    assert buf.table[0].tolist() == pytest.approx([0.0, 2.0, 2.0 * np.sqrt(2), 2.0 * np.sqrt(3), 4.0])
+    assert solve_gsm(net, buf).total_cost > 0
