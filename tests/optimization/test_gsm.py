@@ -249,3 +249,24 @@ def test_tabulated_model_validates():
         TabulatedSafetyStock(np.array([1.0, 2.0]), np.zeros((1, 2)), np.zeros(1))
     with pytest.raises(ValueError, match=r"table must have shape \(2, 2\)"):
         TabulatedSafetyStock(np.array([0.0, 2.0]), np.zeros((1, 2)), np.zeros(2))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_staircase_formulation_matches_brute_force(seed):
+    """Parts feeding zero-service products (Willems chain 34's shape) use exact staircases."""
+    from optimization.meio_demand import NormalDemandBound
+    from optimization.meio_grid import build_grid
+    from optimization.meio_milp import staircase_stages
+
+    rng = np.random.default_rng(300 + seed)
+    parts = [Stage(f"P{i}", float(rng.integers(1, 5)), float(rng.uniform(0.2, 2))) for i in range(4)]
+    products = [Stage(f"F{k}", float(rng.integers(0, 3)), float(rng.uniform(1, 4)), 0.0, demand_mean=10.0,
+                      demand_std=float(rng.uniform(1, 5)), safety_factor=1.645) for k in range(2)]
+    edges = [Edge(p.stage_id, f.stage_id) for p in parts for f in products if rng.random() < 0.7]
+    used = {e.upstream for e in edges}
+    edges += [Edge(p.stage_id, "F0") for p in parts if p.stage_id not in used]
+    net = Network(parts + products, edges)
+    a_use, b_use = staircase_stages(net, build_grid(net, NormalDemandBound(net)))
+    assert a_use.sum() == 4 and b_use.sum() == 2
+    result = solve_gsm(net, config=GSMConfig(method="milp", rel_gap=1e-9))
+    assert result.total_cost == pytest.approx(brute_force(net), rel=1e-9)
