@@ -163,6 +163,20 @@ class Network:
     CycleError
         The edges contain a directed cycle (named in the message).
 
+    Attributes
+    ----------
+    stage_ids : tuple of str
+        Topological order (suppliers first); ``index`` maps id -> position.
+    processing_time, holding_cost, max_service_time, external_inbound : ndarray (n_stages,)
+    demand_mean, demand_std, safety_factor, risk_pool : ndarray (n_stages,)
+        NaN where not given.
+    unique_ids : tuple of (str or None)
+    is_sink : ndarray of bool
+        Customer-facing stages (no successor).
+    edge_up, edge_down, edge_qty : ndarray (n_edges,)
+    pred_indptr, pred_indices, pred_qty, succ_indptr, succ_indices, succ_qty : ndarray
+        CSR adjacency (read-only views).
+
     Notes
     -----
     All arrays are indexed in topological order (``stage_ids``); suppliers of
