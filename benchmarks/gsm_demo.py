@@ -38,27 +38,18 @@ from optimization import Network, NormalDemandBound, evaluate_service_times, sol
 from optimization.meio_demand import error_quantile_table
 from optimization.meio_sim import replay_guaranteed_service, simulate_base_stock_network
 from pipelines.demo_data import DemoConfig, generate_demo
-from forecasting import ErrorModel, ForecastConfig, Forecaster
-from pipelines.gsm import error_model_buffers, stage_demand
+from pipelines.gsm import forecast_error_buffers as pipeline_buffers
 from pipelines.network_io import network_from_frames
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
 
 def forecast_error_buffers(net: Network, holdout: int, target: float, seed: int = 7):
-    """Buffers from the forecasting layer: WindowAverage backtests (26 rolling origins) of every
-    stage's aggregated demand on the training weeks, ErrorModel quantiles over tau."""
+    """Buffers from the forecasting layer (WindowAverage backtests, 26 rolling origins, of every
+    stage's aggregated demand on the training weeks; ErrorModel quantiles over tau)."""
     demo = generate_demo(DemoConfig(seed=seed))
     last_train = sorted(demo.demand.ds.unique())[-holdout - 1]
-    series = stage_demand(net, demo.demand[demo.demand.ds <= last_train])
-    max_tau = int(np.ceil(net.longest_inbound_time().max()))
-    forecaster = Forecaster(ForecastConfig(models=("WindowAverage",), n_jobs=1))
-    cv = forecaster.cross_validation(series, h=max_tau, n_windows=26, step=1)
-    em = ErrorModel().fit(cv, history=series)
-    # Base-stock levels use today's forecast rate per stage (WindowAverage = mean of the last 13 weeks).
-    recent = series[series.ds > sorted(series.ds.unique())[-14]].groupby("unique_id").y.mean()
-    rate = recent.reindex(list(net.stage_ids)).fillna(0.0).to_numpy()
-    return error_model_buffers(net, em, target, max_tau, model="WindowAverage", demand_mean=rate)
+    return pipeline_buffers(net, demo.demand[demo.demand.ds <= last_train], target)
 
 
 def demo_network(holdout: int, seed: int = 7) -> tuple[Network, np.ndarray, np.ndarray]:

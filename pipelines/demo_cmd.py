@@ -10,7 +10,10 @@ from rich.console import Console
 from forecasting.panel import DataValidationError
 from pipelines.config import ConfigError, load_config
 from pipelines.flow import PlanResult, run_plan
+from pipelines.demo_data import DemoConfig, generate_demo
 from pipelines.io import InputFileError
+from pipelines.tracking import get_alias_version
+from pipelines.train import MODEL_NAME, TrainSettings, run_train
 
 __all__ = ["demo_command", "recommend_command"]
 
@@ -43,12 +46,27 @@ def demo_command(
     items: int = typer.Option(None, help="number of demo items (default 45, ~280 item-locations)"),
     weeks: int = typer.Option(None, help="weeks of demo history (default 182)"),
     models: str = typer.Option(None, help="comma-separated forecasters, e.g. AutoETS,CrostonSBA"),
+    train: bool = typer.Option(True, help="train the policy selector first when none is registered"),
     tracking_uri: str = typer.Option(None, help="MLflow store (default sqlite:///mlruns/mlflow.db)"),
 ) -> None:
-    """Generate the demo network and run the whole flow on it."""
+    """Generate the demo network, train the policy selector (once), recommend a policy per item."""
+    console = Console()
+    if train and get_alias_version(MODEL_NAME, "champion", tracking_uri) is None:
+        _train_demo(console, out, seed, items, weeks, tracking_uri)
     forecast = {"models": tuple(m.strip() for m in models.split(","))} if models else None
-    _run(Console(), "demo", out=out, seed=seed, demo_items=items, demo_weeks=weeks, forecast=forecast,
+    _run(console, "demo", out=out, seed=seed, demo_items=items, demo_weeks=weeks, forecast=forecast,
          tracking_uri=tracking_uri)
+
+
+def _train_demo(console: Console, out: Path, seed: int, items: int | None, weeks: int | None,
+                tracking_uri: str | None) -> None:
+    """Label the demo by simulation and register the first champion policy selector."""
+    settings = TrainSettings(seed=seed, **{k: v for k, v in (("demo_items", items), ("demo_weeks", weeks)) if v})
+    demo = generate_demo(DemoConfig(seed=seed, n_items=settings.demo_items, n_weeks=settings.demo_weeks))
+    with console.status("training the policy selector (labels by simulation; first demo run only)"):
+        result = run_train(demo.demand, demo.items, "W-MON", settings, out / "train-demo", tracking_uri)
+    console.print(f"  - trained {MODEL_NAME} version {result.version} (champion {result.champion}); "
+                  f"evaluation in {result.paths['evaluation']}")
 
 
 def recommend_command(

@@ -29,7 +29,16 @@ from forecasting.panel import ValidationReport
 from pipelines.config import RunConfig, ScenarioSettings
 from pipelines.demo_data import DemoConfig, generate_demo, write_demo
 from pipelines.io import write_table_atomic, write_text_atomic
-from pipelines.plan_steps import assemble, backtest_step, error_step, future_step, report_inputs, select_step
+from pipelines.plan_steps import (
+    add_meio,
+    assemble,
+    backtest_step,
+    error_step,
+    future_step,
+    meio_step,
+    report_inputs,
+    select_step,
+)
 from pipelines.report import write_report
 from pipelines.tracking import get_alias_version, load_model_version, start_run
 from pipelines.train import MODEL_NAME
@@ -166,6 +175,14 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
         kpis = _kpis(rec, data.items)
         step.log_params({"selector": selector_name})
         step.log_metrics(kpis | {f"policy.{k}": float(v) for k, v in rec["policy"].value_counts().items()})
+    if data.stages is not None and data.report.ok:
+        with start_run("meio", nested=True) as step:
+            progress(f"placing safety stock over the {len(data.stages)}-stage network (guaranteed service)")
+            meio = meio_step(data.stages, data.edges, data.demand, data.items, data.freq)
+            rec = add_meio(rec, meio)
+            write_table_atomic(meio.to_frame(), staging / "meio_stages.csv")
+            step.log_metrics({f"meio.{k}": float(v) for k, v in meio.summary().items() if k != "method"})
+            step.log_artifact(staging / "meio_stages.csv")
     path = write_table_atomic(rec, staging / "recommendations.csv")
     write_table_atomic(rec, staging / "recommendations.parquet")
     run.log_metrics(kpis)

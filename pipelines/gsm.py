@@ -40,7 +40,7 @@ from pipelines.network_io import read_stockwise_network, read_willems_chain
 from pipelines.tracking import start_run
 
 __all__ = [
-    "error_model_buffers", "gsm_command", "load_network", "log_gsm_run", "run_gsm", "stage_demand",
+    "error_model_buffers", "forecast_error_buffers", "gsm_command", "load_network", "log_gsm_run", "run_gsm", "stage_demand",
     "write_stage_results",
 ]
 
@@ -107,6 +107,30 @@ def error_model_buffers(
         table[j, 1:] = np.maximum.accumulate(np.maximum(np.asarray(q, dtype=float), 0.0))
     mean = np.zeros(network.n_stages) if demand_mean is None else np.asarray(demand_mean, dtype=float)
     return TabulatedSafetyStock(taus, table, mean)
+
+
+def forecast_error_buffers(network: Network, demand: pd.DataFrame, target: float, freq: str = "W-MON",
+                           n_windows: int = 26, model: str = "WindowAverage") -> TabulatedSafetyStock:
+    """Buffers from the forecasting layer for every stage of ``network``.
+
+    Every stage's aggregated demand (:func:`stage_demand`) is backtested with
+    ``model`` over ``n_windows`` rolling origins up to the longest inbound time,
+    an ``ErrorModel`` is fitted on those errors and its ``target`` quantile over
+    tau is the stage's buffer; base-stock levels use each stage's recent demand rate.
+    """
+    from forecasting import ErrorModel, ForecastConfig, Forecaster
+
+    series = stage_demand(network, demand)
+    max_tau = max(int(np.ceil(network.longest_inbound_time().max())), 1)
+    periods = series["ds"].nunique()
+    n_windows = max(2, min(n_windows, periods - max_tau - 2))
+    forecaster = Forecaster(ForecastConfig(models=(model,), freq=freq, n_jobs=1))
+    cv = forecaster.cross_validation(series, h=max_tau, n_windows=n_windows, step=1)
+    em = ErrorModel().fit(cv, history=series)
+    last = sorted(series["ds"].unique())[-13:]
+    rate = series[series["ds"].isin(last)].groupby("unique_id")["y"].mean()
+    return error_model_buffers(network, em, target, max_tau, model=model,
+                               demand_mean=rate.reindex(list(network.stage_ids)).fillna(0.0).to_numpy())
 
 
 def write_stage_results(result: GSMResult, path: Path) -> Path:

@@ -13,6 +13,8 @@ import pandas as pd
 from forecasting import ErrorModel, ForecastConfig, Forecaster, characterise, evaluate, select_models
 from optimization import (
     CostParams,
+    GSMResult,
+    solve_gsm,
     efficient_frontier,
     mixed_policies,
     r_s_policy,
@@ -20,11 +22,13 @@ from optimization import (
     summarise_frontier,
 )
 from pipelines.config import RunConfig
+from pipelines.gsm import forecast_error_buffers
+from pipelines.network_io import network_from_frames
 from pipelines.report_inputs import forecasts_from_wide, frontier_points, sim_paths_from_events
 from pipelines.schema import conform_recommendations
 from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
 
-__all__ = ["Backtest", "backtest_step", "error_step", "future_step", "select_step", "assemble", "report_inputs",
+__all__ = ["Backtest", "backtest_step", "error_step", "future_step", "select_step", "meio_step", "add_meio", "assemble", "report_inputs",
            "periods_per_year", "FRONTIER_TARGETS"]
 
 _PERIODS_PER_YEAR = {"D": 365.0, "B": 260.0, "W": 52.0, "M": 12.0, "Q": 4.0}
@@ -42,6 +46,27 @@ class Backtest:
     features: pd.DataFrame
     horizon: int
     excluded: pd.Index
+
+
+def meio_step(stages: pd.DataFrame, edges: pd.DataFrame, demand: pd.DataFrame, items: pd.DataFrame,
+              freq: str) -> GSMResult:
+    """Guaranteed-service placement over the network, buffers from forecast error.
+
+    One service target for the network: the median of the item master's targets
+    (the GSM sizes every stage against the same quantile).
+    """
+    network = network_from_frames(stages, edges)
+    target = float(items["service_target"].median())
+    return solve_gsm(network, forecast_error_buffers(network, demand, target, freq=freq))
+
+
+def add_meio(rec: pd.DataFrame, result: GSMResult) -> pd.DataFrame:
+    """Service and net replenishment times of the customer-facing stages onto their items."""
+    stages = result.to_frame().set_index("stage_id")
+    out = rec.copy()
+    out["meio_service_time"] = stages["service_time"].reindex(out["unique_id"]).to_numpy()
+    out["meio_net_replenishment_time"] = stages["net_replenishment_time"].reindex(out["unique_id"]).to_numpy()
+    return out
 
 
 def periods_per_year(freq: str) -> float:

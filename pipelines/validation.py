@@ -20,7 +20,7 @@ import pandas as pd
 from forecasting.panel import DataValidationError, Issue, ValidationReport, validate_demand
 from pipelines.io import InputFileError, read_table
 
-__all__ = ["DataSet", "load_dataset", "validate_items", "cross_check", "ITEM_COLUMNS", "ServiceType"]
+__all__ = ["DataSet", "load_dataset", "validate_items", "validate_network", "cross_check", "ITEM_COLUMNS"]
 
 ITEM_REQUIRED = ("unique_id", "unit_cost", "holding_rate", "order_cost", "service_target",
                  "service_type", "lead_time", "review_period")
@@ -32,7 +32,6 @@ ITEM_COLUMNS = ITEM_REQUIRED + tuple(ITEM_OPTIONAL_DEFAULTS)
 _NON_NEGATIVE = ("unit_cost", "holding_rate", "order_cost", "shortage_cost", "lead_time",
                  "lead_time_std", "moq", "price", "on_hand")
 SERVICE_TYPES = ("csl", "fill_rate")
-ServiceType = str
 
 
 @dataclass(frozen=True)
@@ -136,6 +135,29 @@ def cross_check(demand: pd.DataFrame, items: pd.DataFrame, demand_source: str,
             items[items["unique_id"].isin(keep)].reset_index(drop=True), report)
 
 
+def validate_network(stages: pd.DataFrame, edges: pd.DataFrame, demand: pd.DataFrame,
+                     stages_source: str = "stages", edges_source: str = "edges") -> ValidationReport:
+    """Structural network checks (cycles, unknown stages, negative times or costs,
+    customer-facing stages without demand) plus stages linked to series without demand."""
+    from optimization.network import NetworkError
+    from pipelines.network_io import network_from_frames
+
+    report = ValidationReport()
+    try:
+        network = network_from_frames(stages, edges, stages_source, edges_source)
+    except NetworkError as exc:
+        report.add(Issue("error", "network", f"{stages_source}/{edges_source}", str(exc)))
+        return report
+    linked = [u for u in network.unique_ids if u is not None]
+    missing = sorted(set(linked) - set(demand["unique_id"]))
+    if missing:
+        report.add(Issue("warning", "stage_without_demand_series", stages_source,
+                         f"{len(missing)} customer-facing stages link to series with no usable demand: "
+                         f"{', '.join(missing[:20])}; they plan with zero demand. Check their unique_id.",
+                         column="unique_id", series=tuple(missing)))
+    return report
+
+
 def _find(folder: Path, stem: str) -> Path | None:
     for suffix in (".parquet", ".csv"):
         if (folder / f"{stem}{suffix}").is_file():
@@ -186,6 +208,11 @@ def load_dataset(folder: str | Path, freq: str | None = None, min_length: int = 
     stages_path, edges_path = _find(folder, "stages"), _find(folder, "edges")
     stages = read_table(stages_path) if stages_path else None
     edges = read_table(edges_path) if edges_path else None
+    if (stages is None) != (edges is None):
+        report.add(Issue("error", "network_incomplete", str(folder),
+                         "a network needs both stages and edges; add the missing file or remove the other"))
+    elif stages is not None:
+        report.extend(validate_network(stages, edges, demand, stages_path.name, edges_path.name))
     files = {k: str(v) for k, v in (("demand", demand_path), ("items", items_path),
                                     ("stages", stages_path), ("edges", edges_path)) if v}
     return DataSet(demand=demand, items=items, report=report, freq=report.freq or freq or "W-MON",

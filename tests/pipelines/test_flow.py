@@ -30,7 +30,7 @@ def test_run_folder_is_complete_and_nothing_partial_is_left(small_run):
     assert result.run_dir.is_dir()
     names = {p.name for p in result.run_dir.iterdir()}
     assert {"recommendations.csv", "recommendations.parquet", "validation_report.csv",
-            "cv.parquet", "error_quantiles.parquet", "RUN.txt", "report.html"} <= names
+            "cv.parquet", "error_quantiles.parquet", "RUN.txt", "report.html", "meio_stages.csv"} <= names
     assert [p.name for p in (tmp / "runs").iterdir()] == [result.run_dir.name]
 
 
@@ -44,6 +44,8 @@ def test_recommendations_follow_the_schema_and_cover_every_item(small_run):
     assert (rec["order_up_to"] >= 0).all() and rec["reasons"].str.len().gt(20).all()
     assert rec["run_id"].eq(result.run_id).all()
     assert set(rec["sbc_class"]) <= {"smooth", "erratic", "intermittent", "lumpy"}
+    # the demo network puts every store item behind a DC and the CW: MEIO times are filled
+    assert (rec["meio_service_time"] == 0).all() and (rec["meio_net_replenishment_time"] >= 0).all()
     # stranded stock is on-hand above the order-up-to level, valued at unit cost
     merged = rec.merge(demo.items[["unique_id", "unit_cost"]], on="unique_id")
     np.testing.assert_allclose(merged["excess_units"],
@@ -69,13 +71,13 @@ def test_mlflow_holds_parent_and_step_runs(small_run):
     assert "recommendations.csv" in {a.path for a in client.list_artifacts(result.run_id)}
     kids = client.search_runs([parent.info.experiment_id],
                               filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
-    assert {k.info.run_name for k in kids} == {"backtest", "error_model", "policy"}
+    assert {k.info.run_name for k in kids} == {"backtest", "error_model", "policy", "meio"}
 
 
 def test_demo_command_end_to_end(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "runs"), "--items", "8",
-                                      "--weeks", "70", "--models", "SeasonalNaive,TSB",
+                                      "--weeks", "70", "--models", "SeasonalNaive,TSB", "--no-train",
                                       "--tracking-uri", uri])
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())

@@ -102,3 +102,32 @@ def test_validate_cli_ok_on_demo_folder(demo_folder):
 def test_validate_cli_missing_file(tmp_path):
     result = CliRunner().invoke(app, ["validate", str(tmp_path / "nope.csv")])
     assert result.exit_code == 1 and "file not found" in result.output
+
+
+def test_network_cycle_and_unknown_stage_are_reported(demo_folder, demo):
+    edges = pd.concat([demo.edges, pd.DataFrame({"upstream": [demo.edges["downstream"].iloc[0]],
+                                                 "downstream": [demo.edges["upstream"].iloc[0]],
+                                                 "quantity": [1.0]})])
+    edges.to_csv(demo_folder / "edges.csv", index=False)
+    report = load_dataset(demo_folder).report
+    (issue,) = report.errors
+    assert issue.check == "network" and "cycle" in issue.message.lower()
+    ghost = pd.concat([demo.edges, pd.DataFrame({"upstream": ["NOWHERE"], "downstream": [demo.edges["downstream"].iloc[0]],
+                                                 "quantity": [1.0]})])
+    ghost.to_csv(demo_folder / "edges.csv", index=False)
+    (issue,) = load_dataset(demo_folder).report.errors
+    assert "NOWHERE" in issue.message
+
+
+def test_network_without_edges_file(demo_folder):
+    (demo_folder / "edges.csv").unlink()
+    (issue,) = load_dataset(demo_folder).report.errors
+    assert issue.check == "network_incomplete"
+
+
+def test_stage_linked_to_a_series_without_demand(demo_folder, demo):
+    stages = demo.stages.copy()
+    stages.loc[stages["unique_id"].notna().idxmax(), "unique_id"] = "GHOST@S01"
+    stages.to_csv(demo_folder / "stages.csv", index=False)
+    found = {i.check: i.series for i in load_dataset(demo_folder).report.issues}
+    assert found["stage_without_demand_series"] == ("GHOST@S01",)
