@@ -58,6 +58,9 @@ class Forecaster:
         Findings of the demand validator on the last input (excluded rows/series).
     ids_ : numpy.ndarray
         Series seen by ``fit``.
+    mlforecast_ : mlforecast.MLForecast or None
+        The fitted global LightGBM forecaster (``None`` without LightGBM);
+        what pipelines log as an MLflow model.
 
     Examples
     --------
@@ -102,6 +105,7 @@ class Forecaster:
             self._mlf = build_mlforecast(cfg, _shortest(data)).fit(
                 data, static_features=list(cfg.lightgbm.static_features)
             )
+        self.mlforecast_ = self._mlf
         self.ids_ = data["unique_id"].unique()
         return self
 

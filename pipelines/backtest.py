@@ -163,8 +163,7 @@ def _log_lightgbm(run, cfg: ForecastConfig, clean: pd.DataFrame) -> None:
     """Refit LightGBM on the whole history; log its booster and its feature recipe."""
     only_ml = ForecastConfig(models=("LightGBM",), freq=cfg.freq, season_length=cfg.season_length,
                              n_jobs=cfg.n_jobs, lightgbm=cfg.lightgbm, validate=False)
-    fitted = Forecaster(only_ml).fit(clean)
-    mlf = fitted._mlf
+    mlf = Forecaster(only_ml).fit(clean).mlforecast_
     run.log_model(mlf.models_["LightGBM"], name="lightgbm_forecaster", flavor="lightgbm")
     run.log_dict({"freq": cfg.freq, "lags": list(mlf.ts.lags) if hasattr(mlf.ts, "lags") else None,
                   "features": list(mlf.ts.features_order_), "lightgbm": vars(cfg.lightgbm)},
