@@ -123,6 +123,9 @@ def run_backtest(
         pinball = scaled_pinball(cv, error_model, clean, SERVICE_LEVELS)
     quantiles = error_model.table(quantiles=(0.5, *SERVICE_LEVELS))
     metrics = _metrics_table(scores, pinball)
+    spl = (pinball.assign(segment=pinball["unique_id"].map(segments))
+           .drop(columns=["unique_id", "n_windows"]).groupby(["segment", "model"]).mean().reset_index())
+    by_segment = by_segment.merge(spl, on=["segment", "model"], how="left")
     tables = {
         "metrics.csv": metrics, "metrics_by_segment.csv": by_segment, "cv.parquet": cv,
         "error_quantiles.parquet": quantiles, "calibration.csv": calibration,
