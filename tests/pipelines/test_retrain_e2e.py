@@ -1,5 +1,6 @@
-"""End to end on a tiny demo: train -> retrain promoting a better challenger -> retrain
-rejecting a deliberately degraded one (champion unchanged). Real selector, real simulation."""
+"""End to end on a tiny demo: train -> recommend -> retrain promoting a better challenger ->
+recommend with the new champion -> retrain rejecting a deliberately degraded one (champion
+unchanged). Real selector, real simulation."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator
 
-from pipelines.demo_data import DemoConfig, generate_demo
+from pipelines.config import ForecastSettings, RunConfig
+from pipelines.demo_data import DemoConfig, generate_demo, write_demo
+from pipelines.flow import run_plan
 from pipelines.retrain import DECISION_FILE, RetrainConfig, retrain
 from pipelines.tracking import get_alias_version, get_version_tags, set_alias, start_run
 
@@ -34,11 +37,20 @@ def register_constant(uri: str, candidate: str = "no_stock") -> str:
                                  registered_name=train_module.MODEL_NAME, serialization_format="cloudpickle"))
 
 
+def _recommend_selector(folder, tracking_uri, out) -> set[str]:
+    cfg = RunConfig(data=folder, out=out, tracking_uri=tracking_uri,
+                    forecast=ForecastSettings(models=("SeasonalNaive", "CrostonSBA"), n_windows=3))
+    return set(pd.read_csv(run_plan(cfg).recommendations)["selector"])
+
+
 def test_train_then_retrain_promotes_better_and_rejects_degraded(tracking_uri, tmp_path):
     demo = generate_demo(DemoConfig(seed=3, n_items=8, n_stores=2, n_dcs=1, n_weeks=96, min_stores_per_item=1))
+    write_demo(demo, tmp_path / "data")
     settings = train_module.TrainSettings(n_windows=3, test_periods=13, n_splits=2)
     first = train_module.run_train(demo.demand, demo.items, "W-MON", settings, tmp_path / "train", tracking_uri)
     assert first.champion == first.version                             # first train -> champion
+    name = train_module.MODEL_NAME
+    assert _recommend_selector(tmp_path / "data", tracking_uri, tmp_path / "r1") == {f"{name} v{first.version}"}
     cfg = RetrainConfig(model_name=train_module.MODEL_NAME, holdout_periods=13, margin=0.02,
                         out=tmp_path / "decisions", tracking_uri=tracking_uri)
 
@@ -49,6 +61,8 @@ def test_train_then_retrain_promotes_better_and_rejects_degraded(tracking_uri, t
     assert better.action == "promote", better.reason
     assert better.scores["challenger"]["total_cost"] < better.scores["champion"]["total_cost"]
     assert get_alias_version(train_module.MODEL_NAME, "champion", tracking_uri) == better.challenger
+    # recommend follows the alias to the promoted challenger
+    assert _recommend_selector(tmp_path / "data", tracking_uri, tmp_path / "r2") == {f"{name} v{better.challenger}"}
 
     degraded = retrain(demo.demand, demo.items, lambda request: register_constant(request.tracking_uri),
                        train_module.evaluate_version, cfg)
