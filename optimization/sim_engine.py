@@ -248,75 +248,81 @@ def _run_fast(x: _Inputs) -> SimulationResult:
 
     With backorders, on-hand = max(IL, 0) and backlog = max(-IL, 0) for the net
     inventory IL, and arrivals ship backorders first, so IL is the only stock
-    state. Receipts do not change IP = IL + on-order; an order raises it by q and
-    demand lowers it by d, so IP is carried as state too. With one lead time L,
-    the ring slot written in t >= 1 is the one emptied in t - 1, so it is
-    overwritten instead of cleared. Orders, receipts and backorders filled follow
-    from the balances at the end. Checked field by field against the general path.
+    state. Receipts do not change IP = IL + on-order; ordering up to S sets it to
+    max(IP, S) and demand lowers it by d, so IP is carried as state too and the
+    order is max(IP, S) - IP, written straight into the ring slot of its arrival
+    (with one lead time L, the slot written in t >= 1 is the one emptied in t - 1).
+    Units served are max(IL, 0) before demand minus max(IL, 0) after it, so only
+    the first sum is kept per period. Orders, receipts, backorders filled and
+    backlog sums follow from the balances at the end. Checked field by field
+    against the general path.
     """
     m, T, L = x.on_hand0.shape[0], x.T, int(x.lead[0])
     W = L + 1
     ring = np.zeros((W, m))
     ring[: x.pipeline0.shape[1]] = x.pipeline0.T
     demand_tm = np.ascontiguousarray(x.demand.T)
+    demand_sum = demand_tm.sum(axis=0)
     il = x.on_hand0 - x.backlog0
     ip = il + ring.sum(axis=0)
     ip0 = ip.copy()
     S = np.ascontiguousarray(x.S)
-    sums = {k: np.zeros(m) for k in ("served", "oh_sum", "il_sum")}
+    sums = {k: np.zeros(m) for k in ("pre_sum", "oh_sum", "il_sum")}
     # boolean counts in small ints (adding a bool array to int16 is ~4x faster than to float64)
     count_type = np.int16 if T < np.iinfo(np.int16).max else np.int64
     counts = {k: np.zeros(m, dtype=count_type) for k in ("n_orders", "ready", "stockouts")}
-    q, served, on_hand, zero = np.empty(m), np.empty(m), np.empty(m), np.zeros(m)
+    n_orders, ready, stockouts = counts["n_orders"], counts["ready"], counts["stockouts"]
+    pre_sum, oh_sum, il_sum = sums["pre_sum"], sums["oh_sum"], sums["il_sum"]
+    up, on_hand, zero = np.empty(m), np.empty(m), np.zeros(m)
     flag = np.empty(m, dtype=bool)
     snapshot = None
     for t in range(T):
         if t == x.warmup and t > 0:
-            snapshot = _fast_totals(x, t, sums, counts, il, ip, ip0)
+            snapshot = _fast_totals(x, t, sums, counts, il, ip, ip0, demand_tm[:t].sum(axis=0))
         il += ring[t % W]  # receive: arrivals ship the backlog first
-        np.subtract(S, ip, out=q)  # decide
-        np.maximum(q, zero, out=q)  # an array operand: ~2x faster than the scalar 0.0
-        np.greater(q, _EPS, out=flag)  # residuals below _EPS move no real stock; not counted as orders
-        np.add(counts["n_orders"], flag, out=counts["n_orders"])
-        if t == 0:
-            ring[L % W] += q
+        np.maximum(ip, S, out=up)  # decide: IP after ordering up to S
+        slot = ring[(t + L) % W]
+        if t == 0:  # the slot may hold the initial pipeline
+            q = up - ip
+            slot += q
         else:
-            ring[(t + L) % W] = q
-        ip += q
+            q = np.subtract(up, ip, out=slot)
+        np.greater(q, _EPS, out=flag)  # residuals below _EPS move no real stock; not counted as orders
+        np.add(n_orders, flag, out=n_orders)
         d = demand_tm[t]  # serve
+        np.subtract(up, d, out=ip)
+        np.maximum(il, zero, out=on_hand)  # an array operand: ~2x faster than the scalar 0.0
+        np.add(pre_sum, on_hand, out=pre_sum)
+        np.subtract(il, d, out=il)
+        np.add(il_sum, il, out=il_sum)  # close
         np.maximum(il, zero, out=on_hand)
-        np.minimum(d, on_hand, out=served)
-        sums["served"] += served
-        il -= d
-        ip -= d
-        sums["il_sum"] += il  # close
-        np.maximum(il, zero, out=on_hand)
-        sums["oh_sum"] += on_hand
-        np.greater(on_hand, _EPS, out=flag)
-        np.add(counts["ready"], flag, out=counts["ready"])
+        np.add(oh_sum, on_hand, out=oh_sum)
+        np.greater(il, _EPS, out=flag)  # on-hand > _EPS  <=>  IL > _EPS
+        np.add(ready, flag, out=ready)
         np.less(il, -_EPS, out=flag)
-        np.add(counts["stockouts"], flag, out=counts["stockouts"])
-    total = _fast_totals(x, T, sums, counts, il, ip, ip0)
+        np.add(stockouts, flag, out=stockouts)
+    total = _fast_totals(x, T, sums, counts, il, ip, ip0, demand_sum)
     before = snapshot if snapshot is not None else {k: np.zeros(m) for k in total}
     measured = {k: total[k] - before[k] for k in _SUMS}
     on_order = sum(ring[(T + j) % W] for j in range(L))
     total["received"] = x.pipeline0.sum(axis=1) + total["ordered"] - on_order  # each order lands once
     stockouts = total["stockouts"] - before["stockouts"]
     cycles = np.full(m, float(T - x.warmup))
-    return _result(x, total, measured, stockouts, cycles, np.maximum(il, 0.0), np.maximum(-il, 0.0), on_order)
+    return _result(x, total, measured, stockouts, cycles, np.maximum(il, 0.0), np.maximum(-il, 0.0), on_order,
+                   demand_sum)
 
 
-def _fast_totals(x: _Inputs, t: int, sums: dict, counts: dict, il, ip, ip0) -> dict[str, np.ndarray]:
+def _fast_totals(x: _Inputs, t: int, sums: dict, counts: dict, il, ip, ip0, demand) -> dict[str, np.ndarray]:
     """Flow totals over periods 0..t-1 of the fast path, from its sums and the stock balances."""
-    demand = x.demand[:, :t].sum(axis=1)
     m = il.shape[0]
     backlog = np.maximum(-il, 0.0)
+    served = sums["pre_sum"] - sums["oh_sum"]  # served in a period = max(IL, 0) before demand - after
     out = {k: v.astype(float) for k, v in counts.items()}
-    out |= {"served": sums["served"].copy(), "oh_sum": sums["oh_sum"].copy(),
+    out |= {"served": served, "oh_sum": sums["oh_sum"].copy(),
             "bo_sum": sums["oh_sum"] - sums["il_sum"],  # sum of max(-IL, 0) = sum max(IL, 0) - sum IL
             "ordered": ip - ip0 + demand,  # IP moves only by +orders and -demand
-            "filled": x.backlog0 + demand - sums["served"] - backlog,  # backlog in = backlog out
-            "unmet": demand - sums["served"], "lost": np.zeros(m), "expired": np.zeros(m),
+            "filled": x.backlog0 + demand - served - backlog,  # backlog in = backlog out
+            "unmet": demand - served, "lost": np.zeros(m), "expired": np.zeros(m),
             "received": np.zeros(m)}
     return out
 
@@ -432,13 +438,13 @@ def _fill_backlog(on_hand: np.ndarray, backlog: np.ndarray, lots: np.ndarray | N
 
 
 def _result(x: _Inputs, total: dict, measured: dict, stockout_cycles, cycles, on_hand, backlog,
-            on_order) -> SimulationResult:
+            on_order, demand_sum: np.ndarray | None = None) -> SimulationResult:
     """Assemble KPIs (measured periods) and flows (all periods) into the result object."""
     n = x.T - x.warmup
     c = x.costs
     shape = x.batch
-    demand_sum = x.demand.sum(axis=-1)
-    demand_m = x.demand[:, x.warmup:].sum(axis=-1)
+    demand_sum = x.demand.sum(axis=-1) if demand_sum is None else demand_sum
+    demand_m = demand_sum if x.warmup == 0 else x.demand[:, x.warmup:].sum(axis=-1)
 
     def r(v) -> np.ndarray:
         return np.asarray(v, dtype=float).reshape(shape)
