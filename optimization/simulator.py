@@ -161,6 +161,8 @@ def _validate_demand(demand) -> np.ndarray:
     d = np.asarray(demand, dtype=float)
     if d.ndim < 2:
         raise ValueError(f"demand must have shape (..., n_items, n_periods); got shape {d.shape}")
+    if d.size and d.min() >= 0 and np.isfinite(d.max()):  # two reductions, no mask arrays (NaN fails >= 0)
+        return d
     if not np.all(np.isfinite(d)):
         item = np.argwhere(~np.isfinite(d))[0].tolist()
         raise ValueError(f"demand contains NaN/inf (first at index {item}); fill or drop those periods")
