@@ -275,7 +275,8 @@ def _run_fast(x: _Inputs) -> SimulationResult:
     counts = {k: np.zeros(m, dtype=count_type) for k in ("n_orders", "ready", "stockouts")}
     n_orders, ready, stockouts = counts["n_orders"], counts["ready"], counts["stockouts"]
     pre_sum, oh_sum, il_sum = sums["pre_sum"], sums["oh_sum"], sums["il_sum"]
-    up, on_hand, zero = np.empty(m), np.empty(m), np.zeros(m)
+    up_buf, on_hand, zero = np.empty(m), np.empty(m), np.zeros(m)
+    capped = False
     flag = np.empty(m, dtype=bool)
     snapshot = None
     for t in range(T):
@@ -284,8 +285,9 @@ def _run_fast(x: _Inputs) -> SimulationResult:
         if t % _CHUNK == 0:
             c = min(_CHUNK, T - t)
             np.copyto(demand_tm[:c], x.demand[:, t:t + c].T)
+            capped = capped or bool((ip <= S).all())  # once IP <= S, ordering up to S keeps it there
         il += ring[t % W]  # receive: arrivals ship the backlog first
-        np.maximum(ip, S, out=up)  # decide: IP after ordering up to S
+        up = S if capped else np.maximum(ip, S, out=up_buf)  # decide: IP after ordering up to S
         slot = ring[(t + L) % W]
         if t == 0:  # the slot may hold the initial pipeline
             q = up - ip
@@ -307,11 +309,11 @@ def _run_fast(x: _Inputs) -> SimulationResult:
         np.less(il, -_EPS, out=flag)
         np.add(stockouts, flag, out=stockouts)
     total = _fast_totals(x, T, sums, counts, il, ip, ip0, demand_sum)
-    before = snapshot if snapshot is not None else {k: np.zeros(m) for k in total}
-    measured = {k: total[k] - before[k] for k in _SUMS}
+    before = snapshot if snapshot is not None else {}
+    measured = {k: total[k] - before[k] if before else total[k] for k in _SUMS}
     on_order = sum(ring[(T + j) % W] for j in range(L))
     total["received"] = x.pipeline0.sum(axis=1) + total["ordered"] - on_order  # each order lands once
-    stockouts = total["stockouts"] - before["stockouts"]
+    stockouts = total["stockouts"] - before["stockouts"] if before else total["stockouts"]
     cycles = np.full(m, float(T - x.warmup))
     return _result(x, total, measured, stockouts, cycles, np.maximum(il, 0.0), np.maximum(-il, 0.0), on_order,
                    demand_sum)
