@@ -192,6 +192,8 @@ class _Pipeline:
         self.flat[(arrival % self.W) * self.ring.shape[1] + self.cols] += q  # distinct columns: += is safe
 
 
+#: Array fields of :class:`SimulationResult` (all float, shape (m,) per block).
+_ARRAYS = tuple(f.name for f in fields(SimulationResult) if f.name != "n_periods")
 _SUMS = ("served", "filled", "lost", "ordered", "received", "expired", "n_orders", "oh_sum", "bo_sum", "ready",
          "unmet")
 
@@ -202,20 +204,27 @@ def _run(x: _Inputs, recorder: _Recorder | None = None, fast: bool = True) -> Si
     demand_rows = x.demand.reshape(-1, T)
     row_of = np.broadcast_to(np.arange(demand_rows.shape[0]).reshape(x.demand.shape[:-1]), x.batch).reshape(m)
     identity = x.demand.shape[:-1] == x.batch
-    parts = []
+    out = None  # (n_fields, m): each block's result is copied in when it is done (no list of parts to merge)
     for a in range(0, m, _BLOCK):
         b = min(a + _BLOCK, m)
         rows = demand_rows[a:b] if identity else demand_rows[row_of[a:b]]
         block = _slice(x, a, b, rows)
         block_recorder = None if recorder is None else _Recorder(b - a, T)
         if fast and block_recorder is None and _fast_path_applies(block):
-            parts.append(_run_fast(block))
+            part = _run_fast(block)
         else:
-            parts.append(_run_block(block, block_recorder))
+            part = _run_block(block, block_recorder)
         if recorder is not None:
             for name, values in block_recorder.data.items():
                 recorder.data[name][a:b] = values
-    return _merge(parts, x.batch)
+        if b - a == m:
+            return replace(part, **{name: getattr(part, name).reshape(x.batch) for name in _ARRAYS})
+        if out is None:
+            out = np.empty((len(_ARRAYS), m))
+        for i, name in enumerate(_ARRAYS):
+            out[i, a:b] = getattr(part, name)
+    return SimulationResult(**{name: out[i].reshape(x.batch) for i, name in enumerate(_ARRAYS)},
+                            n_periods=part.n_periods)
 
 
 def _slice(x: _Inputs, a: int, b: int, demand: np.ndarray) -> _Inputs:
@@ -226,16 +235,6 @@ def _slice(x: _Inputs, a: int, b: int, demand: np.ndarray) -> _Inputs:
         costs={k: v[a:b] for k, v in x.costs.items()}, on_hand0=x.on_hand0[a:b], backlog0=x.backlog0[a:b],
         pipeline0=x.pipeline0[a:b],
     )
-
-
-def _merge(parts: list[SimulationResult], batch: tuple[int, ...]) -> SimulationResult:
-    """Concatenate block results and restore the batch shape."""
-    if len(parts) == 1:
-        return replace(parts[0], **{f.name: getattr(parts[0], f.name).reshape(batch)
-                                    for f in fields(SimulationResult) if f.name != "n_periods"})
-    merged = {f.name: np.concatenate([getattr(p, f.name) for p in parts]).reshape(batch)
-              for f in fields(SimulationResult) if f.name != "n_periods"}
-    return SimulationResult(**merged, n_periods=parts[0].n_periods)
 
 
 def _fast_path_applies(x: _Inputs) -> bool:
