@@ -79,6 +79,7 @@ class _Inputs:
 
     batch: tuple[int, ...]
     demand: np.ndarray  # (..., n, T) broadcastable to batch + (T,)
+    demand_total: np.ndarray  # (..., n) = demand.sum(axis=-1)
     T: int
     R: np.ndarray
     s: np.ndarray
@@ -202,13 +203,14 @@ def _run(x: _Inputs, recorder: _Recorder | None = None, fast: bool = True) -> Si
     """Simulate in blocks of items (items are independent); ``fast`` allows the fast path."""
     m, T = x.on_hand0.shape[0], x.T
     demand_rows = x.demand.reshape(-1, T)
+    total_rows = x.demand_total.reshape(-1)
     row_of = np.broadcast_to(np.arange(demand_rows.shape[0]).reshape(x.demand.shape[:-1]), x.batch).reshape(m)
     identity = x.demand.shape[:-1] == x.batch
     out = None  # (n_fields, m): each block's result is copied in when it is done (no list of parts to merge)
     for a in range(0, m, _BLOCK):
         b = min(a + _BLOCK, m)
         rows = demand_rows[a:b] if identity else demand_rows[row_of[a:b]]
-        block = _slice(x, a, b, rows)
+        block = _slice(x, a, b, rows, total_rows[a:b] if identity else total_rows[row_of[a:b]])
         block_recorder = None if recorder is None else _Recorder(b - a, T)
         if fast and block_recorder is None and _fast_path_applies(block):
             part = _run_fast(block)
@@ -227,10 +229,10 @@ def _run(x: _Inputs, recorder: _Recorder | None = None, fast: bool = True) -> Si
                             n_periods=part.n_periods)
 
 
-def _slice(x: _Inputs, a: int, b: int, demand: np.ndarray) -> _Inputs:
+def _slice(x: _Inputs, a: int, b: int, demand: np.ndarray, demand_total: np.ndarray) -> _Inputs:
     """Items a..b-1 of the flattened inputs as a 1-D batch."""
     return replace(
-        x, batch=(b - a,), demand=demand, R=x.R[a:b], s=x.s[a:b], S=x.S[a:b], Q=x.Q[a:b], fixed=x.fixed[a:b],
+        x, batch=(b - a,), demand=demand, demand_total=demand_total, R=x.R[a:b], s=x.s[a:b], S=x.S[a:b], Q=x.Q[a:b], fixed=x.fixed[a:b],
         moq=x.moq[a:b], mult=x.mult[a:b], lost=x.lost[a:b], lead=x.lead[a:b], shelf=x.shelf[a:b],
         costs={k: v[a:b] for k, v in x.costs.items()}, on_hand0=x.on_hand0[a:b], backlog0=x.backlog0[a:b],
         pipeline0=x.pipeline0[a:b],
@@ -262,7 +264,7 @@ def _run_fast(x: _Inputs) -> SimulationResult:
     W = L + 1
     ring = np.zeros((W, m))
     ring[: x.pipeline0.shape[1]] = x.pipeline0.T
-    demand_sum = x.demand.sum(axis=1)
+    demand_sum = x.demand_total
     demand_tm = np.empty((min(_CHUNK, T), m))  # time-major copy of a few periods: stays in cache
     il = x.on_hand0 - x.backlog0
     ip = il + ring.sum(axis=0)
@@ -314,8 +316,7 @@ def _run_fast(x: _Inputs) -> SimulationResult:
     total["received"] = x.pipeline0.sum(axis=1) + total["ordered"] - on_order  # each order lands once
     stockouts = total["stockouts"] - before["stockouts"] if before else total["stockouts"]
     cycles = np.full(m, float(T - x.warmup))
-    return _result(x, total, measured, stockouts, cycles, np.maximum(il, 0.0), np.maximum(-il, 0.0), on_order,
-                   demand_sum)
+    return _result(x, total, measured, stockouts, cycles, np.maximum(il, 0.0), np.maximum(-il, 0.0), on_order)
 
 
 def _fast_totals(x: _Inputs, t: int, sums: dict, counts: dict, il, ip, ip0, demand) -> dict[str, np.ndarray]:
@@ -444,12 +445,12 @@ def _fill_backlog(on_hand: np.ndarray, backlog: np.ndarray, lots: np.ndarray | N
 
 
 def _result(x: _Inputs, total: dict, measured: dict, stockout_cycles, cycles, on_hand, backlog,
-            on_order, demand_sum: np.ndarray | None = None) -> SimulationResult:
+            on_order) -> SimulationResult:
     """Assemble KPIs (measured periods) and flows (all periods) into the result object."""
     n = x.T - x.warmup
     c = x.costs
     shape = x.batch
-    demand_sum = x.demand.sum(axis=-1) if demand_sum is None else demand_sum
+    demand_sum = x.demand_total
     demand_m = demand_sum if x.warmup == 0 else x.demand[:, x.warmup:].sum(axis=-1)
 
     def r(v) -> np.ndarray:

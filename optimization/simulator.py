@@ -157,26 +157,29 @@ def _flat(value, batch, dtype=float) -> np.ndarray:
     return np.broadcast_to(np.asarray(value, dtype=dtype), batch).ravel()
 
 
-def _validate_demand(demand) -> np.ndarray:
+def _validate_demand(demand) -> tuple[np.ndarray, np.ndarray]:
+    """Demand as float and its total per item over all periods (the engine reuses it)."""
     d = np.asarray(demand, dtype=float)
     if d.ndim < 2:
         raise ValueError(f"demand must have shape (..., n_items, n_periods); got shape {d.shape}")
-    if d.size and d.min() >= 0 and np.isfinite(d.max()):  # two reductions, no mask arrays (NaN fails >= 0)
-        return d
+    total = d.sum(axis=-1)
+    # two passes, no mask arrays: a NaN or negative fails min() >= 0, a +inf makes its item's total inf
+    if (d.size == 0 or d.min() >= 0) and np.isfinite(total).all():
+        return d, total
     if not np.all(np.isfinite(d)):
         item = np.argwhere(~np.isfinite(d))[0].tolist()
         raise ValueError(f"demand contains NaN/inf (first at index {item}); fill or drop those periods")
     if (d < 0).any():
         item = np.argwhere(d < 0)[0].tolist()
         raise ValueError(f"demand must be >= 0 (first negative at index {item})")
-    return d
+    return d, total
 
 
 def _prepare(demand, policy, lead_time, costs, initial, sampled_lead_times, orders_cross,
              shelf_life, warmup) -> _Inputs:
     if not isinstance(policy, PolicyParams):
         raise TypeError(f"policy must be PolicyParams, got {type(policy).__name__}")
-    d = _validate_demand(demand)
+    d, demand_total = _validate_demand(demand)
     T = d.shape[-1]
     costs = costs if costs is not None else CostParams()
     if not isinstance(costs, CostParams):
@@ -216,7 +219,7 @@ def _prepare(demand, policy, lead_time, costs, initial, sampled_lead_times, orde
     k = pipeline0.shape[-1]
     pipeline0 = np.broadcast_to(pipeline0, batch + (k,)).reshape(int(np.prod(batch)), k)
     return _Inputs(
-        batch=batch, demand=d, T=T, R=_flat(policy.review_period, batch, np.int64), s=s, S=S, Q=Q,
+        batch=batch, demand=d, demand_total=demand_total, T=T, R=_flat(policy.review_period, batch, np.int64), s=s, S=S, Q=Q,
         fixed=fixed, moq=_flat(policy.moq, batch), mult=_flat(policy.order_multiple, batch),
         lost=_flat(policy.lost_sales, batch, bool), lead=lead_flat, cross=orders_cross, shelf=shelf,
         costs={f.name: _flat(getattr(costs, f.name), batch) for f in fields(costs)},
