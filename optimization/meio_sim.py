@@ -28,7 +28,7 @@ from optimization.gsm import GSMResult
 from optimization.meio_demand import bom_multipliers
 from optimization.network import Network
 
-__all__ = ["replay_guaranteed_service", "simulate_base_stock_network"]
+__all__ = ["replay_guaranteed_service", "replay_rolling_plans", "simulate_base_stock_network"]
 
 
 def _window_sums(x: np.ndarray, length: np.ndarray, lag: np.ndarray) -> np.ndarray:
@@ -90,6 +90,90 @@ def replay_guaranteed_service(network: Network, result: GSMResult, demand: np.nd
         "csl": csl,
         "fill_rate": fill,
         "avg_on_hand": np.nanmean(np.where(valid, np.clip(inv, 0, None), np.nan), axis=0),
+    })
+
+
+def replay_rolling_plans(
+    network: Network, plans: list[GSMResult], starts: list[int], demand: np.ndarray, measure_from: int = 0
+) -> pd.DataFrame:
+    """Achieved service when the GSM plan is re-run periodically (rolling re-plan).
+
+    Plan ``k`` is in force from period ``starts[k]`` until the next start (the
+    first plan also before its start). Each period stage j orders up to the
+    base-stock level B_j(t) in force: its inventory position is
+    IP_j(t) = max(B_j(t), IP_j(t-1) - d_j(t)) (a lower level is reached by
+    ordering nothing until demand has used the excess; nothing is returned),
+    and under the guaranteed-service identity its net inventory is
+
+        I_j(t) = IP_j(t - S_j - tau_j) - d_j(t - S_j - tau_j, t - S_j]
+
+    with S_j, tau_j of the plan in force at t. With one plan this is
+    :func:`replay_guaranteed_service` (IP_j = B_j throughout).
+
+    Parameters
+    ----------
+    network : Network
+    plans : list of GSMResult
+        One per re-plan, each for ``network``.
+    starts : list of int
+        Period index at which each plan takes effect; strictly increasing.
+    demand : ndarray (n_periods, n_stages)
+        External demand per period, columns in ``network.stage_ids`` order.
+    measure_from : int, default 0
+        First period counted (e.g. the start of a hold-out).
+
+    Returns
+    -------
+    DataFrame
+        Same columns as :func:`replay_guaranteed_service`, over periods >= ``measure_from``.
+
+    Raises
+    ------
+    ValueError
+        Bad demand, ``plans``/``starts`` of different lengths or ``starts`` not increasing.
+    """
+    demand = np.asarray(demand, dtype=float)
+    if demand.ndim != 2 or demand.shape[1] != network.n_stages:
+        raise ValueError(f"demand must have shape (n_periods, {network.n_stages}), got {demand.shape}")
+    if not np.all(np.isfinite(demand)) or np.any(demand < 0):
+        raise ValueError("demand must be finite and >= 0 (fill unknown periods before replaying)")
+    starts = np.asarray(starts, dtype=np.int64)
+    if len(plans) == 0 or len(plans) != starts.size or np.any(np.diff(starts) <= 0):
+        raise ValueError(f"give one start per plan, strictly increasing; got {len(plans)} plans, starts {starts.tolist()}")
+    n_t, n = demand.shape
+    if not 0 <= measure_from < n_t:
+        raise ValueError(f"measure_from must be in [0, {n_t}), got {measure_from}")
+    seen = demand @ bom_multipliers(network).T.toarray()
+    which = np.clip(np.searchsorted(starts, np.arange(n_t), side="right") - 1, 0, None)
+    base = np.stack([p.base_stock for p in plans])[which]                          # (n_t, n)
+    tau_all = np.stack([np.ceil(p.net_replenishment_time - 1e-9) for p in plans]).astype(np.int64)[which]
+    lag_all = np.stack([np.rint(p.service_time) for p in plans]).astype(np.int64)[which]
+    position = np.empty((n_t + 1, n))                   # row r = IP at the end of period r - 1
+    position[0] = base[0]
+    for t in range(n_t):
+        position[t + 1] = np.maximum(base[t], position[t] - seen[t])
+    csum = np.vstack([np.zeros((1, n)), np.cumsum(seen, axis=0)])
+    t = np.arange(n_t)[:, None]
+    hi = t - lag_all                                    # last period of the exposure window
+    lo = hi - tau_all                                   # period whose end position covers it
+    ok = (lo >= -1) & (t >= measure_from)
+    cols = np.arange(n)[None, :]
+    exposure = csum[np.clip(hi + 1, 0, n_t), cols] - csum[np.clip(lo + 1, 0, n_t), cols]
+    inv = np.where(ok, position[np.clip(lo + 1, 0, n_t), cols] - exposure, np.nan)
+    period_demand = np.where(ok & (hi >= 0), seen[np.clip(hi, 0, n_t - 1), cols], 0.0)
+    short = np.where(ok, np.clip(np.minimum(period_demand, -np.nan_to_num(inv)), 0, None), 0.0)
+    dem = period_demand.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        csl = np.where(ok, inv >= -1e-9, False).sum(axis=0) / ok.sum(axis=0)
+        fill = np.where(dem > 0, 1 - short.sum(axis=0) / dem, 1.0)
+        on_hand = np.nanmean(np.where(ok, np.clip(inv, 0, None), np.nan), axis=0)
+    return pd.DataFrame({
+        "stage_id": list(network.stage_ids),
+        "is_customer_facing": network.is_sink,
+        "periods": ok.sum(axis=0),
+        "csl": csl,
+        "fill_rate": fill,
+        "avg_on_hand": on_hand,
     })
 
 

@@ -40,7 +40,9 @@ from pipelines.network_io import read_stockwise_network, read_willems_chain
 from pipelines.tracking import start_run
 
 __all__ = [
-    "error_model_buffers", "forecast_error_buffers", "gsm_command", "load_network", "log_gsm_run", "run_gsm", "stage_demand",
+    "error_model_buffers", "forecast_error_buffers", "gsm_command", "load_network", "log_gsm_run", "active_periods", "peak_rate",
+    "recent_rate",
+    "run_gsm", "stage_demand",
     "write_stage_results",
 ]
 
@@ -110,27 +112,103 @@ def error_model_buffers(
 
 
 def forecast_error_buffers(network: Network, demand: pd.DataFrame, target: float, freq: str = "W-MON",
-                           n_windows: int = 26, model: str = "WindowAverage") -> TabulatedSafetyStock:
+                           n_windows: int = 52, model: str | tuple[str, ...] = ("WindowAverage", "SeasonalNaive"),
+                           rate_window: int = 13, plan_periods: int = 13) -> TabulatedSafetyStock:
     """Buffers from the forecasting layer for every stage of ``network``.
 
     Every stage's aggregated demand (:func:`stage_demand`) is backtested with
     ``model`` over ``n_windows`` rolling origins up to the longest inbound time,
     an ``ErrorModel`` is fitted on those errors and its ``target`` quantile over
-    tau is the stage's buffer; base-stock levels use each stage's recent demand rate.
+    tau is the stage's buffer.
+
+    ``model`` may name several candidates (a tuple, the default): each stage then uses the
+    one with the lowest backtest mean absolute error (ties and stages without
+    a backtest: the first), buffers from that model's errors, and its base-stock rate is that model's peak forecast rate over the plan's
+    life (:func:`peak_rate`: the plan stays in force ``plan_periods`` periods,
+    the re-plan cadence). With one ``WindowAverage`` model the rate is
+    :func:`recent_rate` over ``rate_window`` periods (a 13-week moving average
+    that ignores weeks before launch). ``SeasonalNaive`` is not chosen for a
+    stage with less than a season plus ``n_windows`` periods since its first demand.
+    Defaults (52 windows, one seasonal cycle of backtest; WindowAverage or
+    SeasonalNaive per stage) were measured on the demo network's held-out year
+    (``benchmarks/gsm_demo.py``).
     """
     from forecasting import ErrorModel, ForecastConfig, Forecaster
 
+    models = (model,) if isinstance(model, str) else tuple(model)
     series = stage_demand(network, demand)
     max_tau = max(int(np.ceil(network.longest_inbound_time().max())), 1)
     periods = series["ds"].nunique()
     n_windows = max(2, min(n_windows, periods - max_tau - 2))
-    forecaster = Forecaster(ForecastConfig(models=(model,), freq=freq, n_jobs=1))
+    forecaster = Forecaster(ForecastConfig(models=models, freq=freq, n_jobs=1))
     cv = forecaster.cross_validation(series, h=max_tau, n_windows=n_windows, step=1)
     em = ErrorModel().fit(cv, history=series)
-    last = sorted(series["ds"].unique())[-13:]
-    rate = series[series["ds"].isin(last)].groupby("unique_id")["y"].mean()
-    return error_model_buffers(network, em, target, max_tau, model=model,
-                               demand_mean=rate.reindex(list(network.stage_ids)).fillna(0.0).to_numpy())
+    stage_ids = list(network.stage_ids)
+    rate = recent_rate(series, stage_ids, rate_window)
+    if models == ("WindowAverage",):
+        return error_model_buffers(network, em, target, max_tau, model=models[0], demand_mean=rate)
+    tables = [error_model_buffers(network, em, target, max_tau, model=m).table for m in models]
+    exposure = np.clip(np.ceil(network.longest_inbound_time()).astype(int), 1, max_tau)
+    rows = np.arange(network.n_stages)
+    mae = cv[list(models)].sub(cv["y"], axis=0).abs().groupby(cv["unique_id"]).mean().reindex(stage_ids)
+    choice = np.argmin(mae.fillna(np.inf).to_numpy(), axis=1)
+    if "SeasonalNaive" in models and "WindowAverage" in models:
+        # A season-old copy of a series launched less than a season ago is its pre-launch zeros.
+        season = forecaster.config.resolved_season_length
+        young = active_periods(series, stage_ids) < season + n_windows
+        choice = np.where(young & (choice == models.index("SeasonalNaive")), models.index("WindowAverage"), choice)
+    forecast = forecaster.forecast(series, h=plan_periods + max_tau - 1)
+    for k, m in enumerate(models):
+        if m != "WindowAverage":
+            wide = forecast.pivot(index="unique_id", columns="ds", values=m).reindex(stage_ids)
+            rate = np.where(choice == k, peak_rate(np.clip(wide.fillna(0.0).to_numpy(), 0, None),
+                                                   exposure, plan_periods), rate)
+    table = np.stack(tables)[choice, rows]
+    return TabulatedSafetyStock(np.arange(max_tau + 1, dtype=float), table, rate)
+
+
+def peak_rate(forecast: np.ndarray, exposure: np.ndarray, plan_periods: int) -> np.ndarray:
+    """Highest mean forecast per period over any exposure window starting in the plan's life.
+
+    Row j of ``forecast`` (stages x periods, at least ``plan_periods + exposure_j - 1``
+    columns) is averaged over every window of ``exposure_j`` periods that starts within the
+    first ``plan_periods`` periods; the largest average is the rate whose base stock
+    covers the forecast demand over the exposure throughout the plan's life (e.g. the
+    seasonal peak of the next quarter).
+    """
+    n, h = forecast.shape
+    exposure = np.clip(np.asarray(exposure, dtype=int), 1, None)
+    if plan_periods < 1 or np.any(plan_periods + exposure - 1 > h):
+        raise ValueError(f"forecast has {h} periods; need plan_periods ({plan_periods}) + exposure - 1 "
+                         f"(up to {int(plan_periods + exposure.max() - 1)})")
+    csum = np.column_stack([np.zeros(n), np.cumsum(forecast, axis=1)])
+    start = np.arange(plan_periods)[None, :]
+    rows = np.arange(n)[:, None]
+    sums = csum[rows, start + exposure[:, None]] - csum[rows, start]
+    return sums.max(axis=1) / exposure
+
+
+def active_periods(series: pd.DataFrame, stage_ids: list[str]) -> np.ndarray:
+    """Periods since each stage's first non-zero demand (inclusive); 0 for stages without demand."""
+    data = series.sort_values(["unique_id", "ds"])
+    started = data["y"].ne(0).astype(int).groupby(data["unique_id"]).cumsum() > 0
+    return data[started].groupby("unique_id").size().reindex(stage_ids).fillna(0).to_numpy(dtype=int)
+
+
+def recent_rate(series: pd.DataFrame, stage_ids: list[str], window: int = 13) -> np.ndarray:
+    """Mean demand per period over each stage's last ``window`` periods since its first demand.
+
+    Periods before a series' first non-zero demand (an item not yet launched)
+    are not averaged in, so a stage launched 3 periods ago gets its 3-period
+    mean rather than a rate diluted by ten leading zeros. Stages without demand get 0.
+    """
+    if window < 1:
+        raise ValueError(f"window must be >= 1 period, got {window}")
+    data = series.sort_values(["unique_id", "ds"])
+    started = data["y"].ne(0).astype(int).groupby(data["unique_id"]).cumsum() > 0
+    active = data[started].groupby("unique_id").tail(window)
+    rate = active.groupby("unique_id")["y"].mean()
+    return rate.reindex(stage_ids).fillna(0.0).to_numpy(dtype=float)
 
 
 def write_stage_results(result: GSMResult, path: Path) -> Path:
