@@ -16,9 +16,9 @@ __all__ = ["SimulationResult"]
 
 _EPS = 1e-9
 #: Items per block: state arrays of this size stay in cache and avoid large temporaries.
-_BLOCK = 16_384
+_BLOCK = 8_192
 #: Periods of demand the fast path copies time-major at once (a cache-friendly transpose).
-_CHUNK = 8
+_CHUNK = 16
 
 
 @dataclass(frozen=True)
@@ -207,8 +207,9 @@ def _run(x: _Inputs, recorder: _Recorder | None = None, fast: bool = True) -> Si
     row_of = np.broadcast_to(np.arange(demand_rows.shape[0]).reshape(x.demand.shape[:-1]), x.batch).reshape(m)
     identity = x.demand.shape[:-1] == x.batch
     out = None  # (n_fields, m): each block's result is copied in when it is done (no list of parts to merge)
-    for a in range(0, m, _BLOCK):
-        b = min(a + _BLOCK, m)
+    n_blocks = -(-m // _BLOCK)
+    bounds = [m * i // n_blocks for i in range(n_blocks + 1)]  # equal blocks: no small last block
+    for a, b in zip(bounds[:-1], bounds[1:]):
         rows = demand_rows[a:b] if identity else demand_rows[row_of[a:b]]
         block = _slice(x, a, b, rows, total_rows[a:b] if identity else total_rows[row_of[a:b]])
         block_recorder = None if recorder is None else _Recorder(b - a, T)
