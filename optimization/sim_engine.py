@@ -257,9 +257,11 @@ def _run_fast(x: _Inputs) -> SimulationResult:
     order is max(IP, S) - IP, written straight into the ring slot of its arrival
     (with one lead time L, the slot written in t >= 1 is the one emptied in t - 1).
     Units served are max(IL, 0) before demand minus max(IL, 0) after it, so only
-    the first sum is kept per period. Orders, receipts, backorders filled and
-    backlog sums follow from the balances at the end. Checked field by field
-    against the general path.
+    the first sum is kept per period. Once every item has IP <= S (checked each
+    chunk), max(IP, S) is S exactly and is not computed. Demand is copied
+    time-major _CHUNK periods at a time, so the copy is read from cache. Orders,
+    receipts, backorders filled and backlog sums follow from the balances at the
+    end. Checked field by field against the general path.
     """
     m, T, L = x.on_hand0.shape[0], x.T, int(x.lead[0])
     W = L + 1
