@@ -12,7 +12,6 @@ import pandas as pd
 
 from forecasting import ErrorModel, ForecastConfig, Forecaster, characterise, evaluate, select_models
 from optimization import (
-    CostParams,
     GSMResult,
     solve_gsm,
     efficient_frontier,
@@ -27,13 +26,12 @@ from pipelines.network_io import network_from_frames
 from pipelines.report_inputs import forecasts_from_wide, frontier_points, sim_paths_from_events
 from pipelines.schema import conform_recommendations
 from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
+from policy_selector.economics import Economics, periods_per_year
 
 __all__ = ["Backtest", "backtest_step", "error_step", "future_step", "select_step", "meio_step", "add_meio", "assemble", "report_inputs",
-           "periods_per_year", "FRONTIER_TARGETS"]
+           "FRONTIER_TARGETS"]
 
-_PERIODS_PER_YEAR = {"D": 365.0, "B": 260.0, "W": 52.0, "M": 12.0, "Q": 4.0}
 FRONTIER_TARGETS = (0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995)
-_REPLAY = 52
 
 
 @dataclass(frozen=True)
@@ -67,14 +65,6 @@ def add_meio(rec: pd.DataFrame, result: GSMResult) -> pd.DataFrame:
     out["meio_service_time"] = stages["service_time"].reindex(out["unique_id"]).to_numpy()
     out["meio_net_replenishment_time"] = stages["net_replenishment_time"].reindex(out["unique_id"]).to_numpy()
     return out
-
-
-def periods_per_year(freq: str) -> float:
-    """52 for weekly data, 12 for monthly, 365 for daily ..."""
-    key = freq.upper().lstrip("0123456789")[:1]
-    if key not in _PERIODS_PER_YEAR:
-        raise ValueError(f"no periods-per-year for frequency {freq!r}; use D, B, W-*, MS/ME or QS/QE")
-    return _PERIODS_PER_YEAR[key]
 
 
 def _exposure(items: pd.DataFrame) -> np.ndarray:
@@ -144,7 +134,9 @@ def assemble(items: pd.DataFrame, features: pd.DataFrame, recs: pd.DataFrame, ru
     master = items.set_index("unique_id").reindex(rec["unique_id"])
     unit_cost = master["unit_cost"].to_numpy()
     rec["on_hand"] = master["on_hand"].to_numpy()
-    rec["excess_units"] = np.maximum(rec["on_hand"] - rec["order_up_to"], 0.0)
+    # the most a policy ever holds after ordering: S, or s + Q for (s, Q)
+    top = np.where(rec["policy"].eq("s_Q"), rec["reorder_point"] + rec["order_quantity"], rec["order_up_to"])
+    rec["excess_units"] = np.maximum(rec["on_hand"] - top, 0.0)
     rec["shortfall_units"] = np.maximum(rec["safety_stock"] - rec["on_hand"], 0.0)
     rec["excess_value"] = rec["excess_units"] * unit_cost
     rec["shortfall_value"] = rec["shortfall_units"] * unit_cost
@@ -154,30 +146,26 @@ def assemble(items: pd.DataFrame, features: pd.DataFrame, recs: pd.DataFrame, ru
 
 
 def _replay_inputs(demand: pd.DataFrame, items: pd.DataFrame, ids, freq: str):
-    """Last year of actual demand (items x periods), lead times and costs for the replays."""
-    wide = demand.pivot(index="unique_id", columns="ds", values="y").reindex(ids).iloc[:, -_REPLAY:]
-    master = items.set_index("unique_id").reindex(ids)
-    costs = CostParams(unit_cost=master["unit_cost"].to_numpy(), order_cost=master["order_cost"].to_numpy(),
-                       holding_cost=(master["unit_cost"] * master["holding_rate"]).to_numpy()
-                       / periods_per_year(freq),
-                       shortage_cost=master["shortage_cost"].fillna(0).to_numpy())
-    lead = np.ceil(master["lead_time"].to_numpy()).astype(int)
-    return wide.fillna(0.0).to_numpy(), wide.columns[0], master, lead, costs
+    """Last year of actual demand (items x periods) and the selector's economics for the replays."""
+    wide = demand.pivot(index="unique_id", columns="ds", values="y").reindex(ids)
+    wide = wide.iloc[:, -int(periods_per_year(freq)):]
+    econ = Economics.from_items(items, np.asarray(ids, dtype=str), freq)
+    return wide.fillna(0.0).to_numpy(), wide.columns[0], econ
 
 
 def _frontier(em: ErrorModel, future: pd.DataFrame, model: np.ndarray, demand, items, freq,
               chosen: float) -> pd.DataFrame:
     """(R, S) sized from forecast error at each CSL target, replayed on the last year."""
     ids = future.index.to_numpy()
-    paths, _, master, lead, costs = _replay_inputs(demand, items, ids, freq)
-    R = master["review_period"].to_numpy()
-    H = np.minimum(lead + R, em.horizon_).astype(float)
+    paths, _, econ = _replay_inputs(demand, items, ids, freq)
+    lead, R = econ.lead_time, econ.review_period
+    H = np.clip(lead + R, 1, em.horizon_).astype(float)
     cum = np.cumsum(future.to_numpy(), axis=1)[np.arange(len(ids)), H.astype(int) - 1]
 
     def size(target: float):
         return r_s_policy(R, np.ceil(np.maximum(cum + em.quantile(ids, H, target, model=model), 0.0)))
 
-    frame = efficient_frontier(paths, size, FRONTIER_TARGETS, lead, costs=costs, unique_id=ids)
+    frame = efficient_frontier(paths, size, FRONTIER_TARGETS, lead, costs=econ.cost_params(), unique_id=ids)
     return frontier_points(summarise_frontier(frame, by=None), chosen_target=chosen)
 
 
@@ -197,12 +185,12 @@ def report_inputs(rec: pd.DataFrame, demand: pd.DataFrame, items: pd.DataFrame, 
     hi = future + em.quantile(ids[:, None], 1.0, 0.95, model=model[:, None])
     forecasts = forecasts_from_wide(future, start, freq, lo=lo.clip(lower=0.0), hi=hi)
     rids = rec["unique_id"].to_numpy()
-    paths, first, _, lead, costs = _replay_inputs(demand, items, rids, freq)
+    paths, first, econ = _replay_inputs(demand, items, rids, freq)
     policy = mixed_policies(rec["policy"].to_numpy(), review_period=rec["review_period"].to_numpy(),
                             reorder_level=rec["reorder_point"].fillna(0).to_numpy(),
                             order_up_to=rec["order_up_to"].fillna(0).to_numpy(),
                             order_quantity=rec["order_quantity"].fillna(0).to_numpy())
-    events = simulate_events(paths, policy, lead, costs=costs, unique_id=rids)
+    events = simulate_events(paths, policy, econ.lead_time, costs=econ.cost_params(), unique_id=rids)
     chosen = float(np.round(items["service_target"].median(), 3))
     return {"forecasts": forecasts, "sim_paths": sim_paths_from_events(events, first, freq),
             "frontier": _frontier(em, future, model, demand, items, freq, chosen)}

@@ -165,8 +165,10 @@ def prepare_cutoff(demand: pd.DataFrame, items: pd.DataFrame, cutoff, config: Se
     fc = forecaster.forecast(long, h=horizon)
     fallbacks = [forecaster.fallbacks_.assign(step="forecast", reason="model failed, fallback used")]
     cum = {}
+    # align by step ahead, not by date: series that end earlier must not get leading gaps
+    fc["step"] = fc.groupby("unique_id").cumcount()
     for m in models:
-        block = fc.pivot(index="unique_id", columns="ds", values=m).reindex(ids).to_numpy(dtype=float)
+        block = fc.pivot(index="unique_id", columns="step", values=m).reindex(ids).to_numpy(dtype=float)
         cum[m] = np.cumsum(np.clip(np.nan_to_num(block, nan=0.0), 0.0, None), axis=1)
     cv = _backtest(long, config, fc_cfg, horizon)
     short = np.setdiff1d(ids, cv["unique_id"].unique() if not cv.empty else [])

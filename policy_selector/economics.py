@@ -15,6 +15,8 @@ Wiley, 2019, sec. 4.3.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,11 +38,12 @@ def periods_per_year(freq: str) -> float:
     ValueError
         For a frequency without a yearly count.
     """
+    mult = int(re.match(r"\d*", freq).group() or 1)  # "2W-MON": two weeks per period
     key = freq.upper().lstrip("0123456789")
     key = "Q" if key.startswith(("QS", "QE")) else key[:1]
     if key not in _PERIODS:
         raise ValueError(f"no periods-per-year for frequency {freq!r}; use D, B, W-<DAY>, MS/ME, QS/QE")
-    return _PERIODS[key]
+    return _PERIODS[key] / mult
 
 
 def _column(items: pd.DataFrame, name: str, default: float) -> np.ndarray:
@@ -124,7 +127,7 @@ class Economics:
         return cls(
             ids=ids, unit_cost=unit, holding_cost=np.maximum(h, 1e-9), order_cost=_column(t, "order_cost", 0.0),
             shortage_cost=np.maximum(b, 1e-9), shortage_implied=implied, service_type=kind.astype(object),
-            service_target=target, lead_time=np.rint(_column(t, "lead_time", 0.0)).astype(np.int64),
+            service_target=target, lead_time=np.ceil(_column(t, "lead_time", 0.0) - 1e-9).astype(np.int64),
             lead_time_std=_column(t, "lead_time_std", 0.0),
             review_period=np.maximum(np.rint(_column(t, "review_period", 1.0)), 1).astype(np.int64),
             moq=_column(t, "moq", 0.0), order_multiple=_column(t, "order_multiple", 0.0),
