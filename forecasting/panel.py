@@ -170,6 +170,15 @@ def _check_columns(df: pd.DataFrame, source: str) -> None:
         raise DemandValidationError(report)
 
 
+def _check_freq(freq: str, source: str) -> None:
+    try:
+        pd.tseries.frequencies.to_offset(freq)
+    except (ValueError, KeyError) as exc:
+        raise DataValidationError(ValidationReport([Issue(
+            "error", "unknown_frequency", source,
+            f"unknown frequency {freq!r}; use a pandas alias such as D, W-MON or MS", column="ds")])) from exc
+
+
 def _row_checks(df: pd.DataFrame, source: str, report: ValidationReport) -> pd.DataFrame:
     """Parse types and flag bad rows; returns the frame with a boolean ``_bad`` column."""
     out = pd.DataFrame(index=df.index)
@@ -311,7 +320,7 @@ def validate_demand(
     Raises
     ------
     DataValidationError
-        When required columns are missing (nothing else can be checked).
+        When required columns are missing or ``freq`` is unknown (nothing else can be checked).
     TypeError
         When ``df`` is not a DataFrame.
 
@@ -326,6 +335,8 @@ def validate_demand(
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"{source}: expected a pandas DataFrame, got {type(df).__name__}")
     _check_columns(df, source)
+    if freq is not None:
+        _check_freq(freq, source)
     report = ValidationReport()
     parsed = _row_checks(df.reset_index(drop=True), source, report)
     good = parsed[~parsed["_bad"]].drop(columns="_bad")

@@ -114,7 +114,9 @@ def run_backtest(
     n_holdout = n_windows // 4
     if n_holdout:
         fit_part, holdout = split_cv(cv, n_holdout)
-        held_out_model = ErrorModel().fit(fit_part, segments=segments, history=clean)
+        # scales and mean demand from data up to the last fitted cutoff only: no held-out leakage
+        history = clean[clean["ds"] <= fit_part["cutoff"].max()]
+        held_out_model = ErrorModel().fit(fit_part, segments=segments, history=history)
         calibration = held_out_model.calibration(holdout, SERVICE_LEVELS)
         pinball = scaled_pinball(holdout, held_out_model, clean, SERVICE_LEVELS)
     error_model = ErrorModel().fit(cv, segments=segments, history=clean)

@@ -57,5 +57,22 @@ from pipelines.train import train_command  # noqa: E402
 app.command("train")(train_command)
 
 
+def main() -> None:
+    """Console entry point: any input or file-system error ends as one line and exit code 1.
+
+    Set ``STOCKWISE_DEBUG=1`` to see the full traceback instead.
+    """
+    import os
+    import sys
+
+    try:
+        app()
+    except (OSError, ValueError) as exc:
+        if os.environ.get("STOCKWISE_DEBUG"):
+            raise
+        print(f"stockwise: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

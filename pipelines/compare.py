@@ -144,6 +144,10 @@ def compare_runs(configs: Sequence[Path], out: Path, labels: Sequence[str] | Non
     if plan is None:
         from pipelines.flow import run_plan as plan
     labels = list(labels or [Path(c).stem for c in configs])
+    if len(labels) != 2:
+        raise ValueError(f"give one --label per --config (two); got {len(labels)}: {labels}")
+    for path in configs:  # a bad second file should fail before the first plan runs
+        load_config(path)
     if labels[0] == labels[1]:
         labels = [f"{labels[0]}_1", f"{labels[1]}_2"]
     results = []

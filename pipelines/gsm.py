@@ -17,9 +17,7 @@ Exit codes: 0 ok, 1 invalid input or not proven optimal with ``--require-optimal
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +34,7 @@ from optimization import (
     bom_multipliers,
     solve_gsm,
 )
+from pipelines.io import atomic_path, write_text_atomic
 from pipelines.network_io import read_stockwise_network, read_willems_chain
 from pipelines.tracking import start_run
 
@@ -214,18 +213,10 @@ def recent_rate(series: pd.DataFrame, stage_ids: list[str], window: int = 13) ->
 def write_stage_results(result: GSMResult, path: Path) -> Path:
     """Write per-stage results atomically (CSV, or JSON records for ``*.json``)."""
     frame = result.to_frame()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
-    os.close(fd)
-    try:
-        if path.suffix.lower() == ".json":
-            frame.to_json(tmp, orient="records", indent=1)
-        else:
-            frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    if path.suffix.lower() == ".json":
+        return write_text_atomic(frame.to_json(orient="records", indent=1), path)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
     return path
 
 

@@ -73,8 +73,14 @@ def _fail(source: str, column: str, rows: pd.Series | pd.Index, message: str) ->
     raise ValueError(f"{source}: column {column!r}, rows {shown}: {message}")
 
 
+#: a recommendations table (pipelines.schema) is a valid policy table under these names
+_SCHEMA_NAMES = {"policy": "policy_type", "reorder_point": "reorder_level"}
+
+
 def _check_policies(table: pd.DataFrame, source: str) -> pd.DataFrame:
     """Validate the policy table; return it with defaults filled (rows labelled from 2 = CSV line)."""
+    table = table.rename(columns={k: v for k, v in _SCHEMA_NAMES.items()
+                                  if k in table.columns and v not in table.columns})
     missing = [c for c in _REQUIRED if c not in table.columns]
     if missing:
         raise ValueError(f"{source}: missing column(s) {missing}; required are {_REQUIRED}")

@@ -53,9 +53,22 @@ def fingerprint(df: pd.DataFrame) -> str:
     return hashlib.sha256(cols + hashed.tobytes()).hexdigest()[:16]
 
 
+_SCHEMES = ("sqlite:///", "file:", "http://", "https://", "postgresql", "mysql", "mssql", "databricks")
+
+
 def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
-    """Explicit argument, then ``STOCKWISE_TRACKING_URI``, then the default."""
-    return tracking_uri or os.environ.get("STOCKWISE_TRACKING_URI") or DEFAULT_TRACKING_URI
+    """Explicit argument, then ``STOCKWISE_TRACKING_URI``, then the default.
+
+    Raises
+    ------
+    ValueError
+        For a store MLflow cannot open, before any work is done.
+    """
+    uri = tracking_uri or os.environ.get("STOCKWISE_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if not uri.startswith(_SCHEMES):
+        raise ValueError(f"tracking URI {uri!r} is not an MLflow store; use e.g. "
+                         "sqlite:///mlruns/mlflow.db (the default) or http://host:5000")
+    return uri
 
 
 def artifact_root_for(tracking_uri: str) -> str:

@@ -247,7 +247,11 @@ def train_command(
 
 def _freq_of(demand: pd.DataFrame) -> str:
     dates = pd.DatetimeIndex(sorted(pd.to_datetime(demand["ds"]).unique()))
-    return pd.infer_freq(dates[-min(len(dates), 30):]) or "W-MON"
+    freq = pd.infer_freq(dates[-min(len(dates), 30):])
+    if freq is None:
+        raise ValueError("cannot infer the demand frequency from the last 30 dates; "
+                         "set freq in the train config (e.g. freq: W-MON)")
+    return freq
 
 
 def train_challenger(request) -> str:

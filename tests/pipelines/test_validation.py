@@ -131,3 +131,21 @@ def test_stage_linked_to_a_series_without_demand(demo_folder, demo):
     stages.to_csv(demo_folder / "stages.csv", index=False)
     found = {i.check: i.series for i in load_dataset(demo_folder).report.issues}
     assert found["stage_without_demand_series"] == ("GHOST@S01",)
+
+
+def test_validate_cli_unknown_frequency_is_a_finding_not_a_traceback(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("unique_id,ds,y\nA,2024-01-01,1\n")
+    result = CliRunner().invoke(app, ["validate", str(path), "--freq", "XX"])
+    assert result.exit_code == 1 and "unknown frequency 'XX'" in result.output
+
+
+def test_console_entry_turns_input_errors_into_one_line(monkeypatch, capsys, tmp_path):
+    from pipelines import cli
+
+    monkeypatch.setattr("sys.argv", ["stockwise", "recommend", "--tracking-uri", "bogus://x",
+                                     "--out", str(tmp_path / "runs")])
+    monkeypatch.delenv("STOCKWISE_DEBUG", raising=False)
+    with pytest.raises(SystemExit, match="1"):
+        cli.main()
+    assert "tracking URI 'bogus://x' is not an MLflow store" in capsys.readouterr().err
