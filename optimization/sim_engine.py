@@ -233,7 +233,8 @@ def _run(x: _Inputs, recorder: _Recorder | None = None, fast: bool = True) -> Si
 def _slice(x: _Inputs, a: int, b: int, demand: np.ndarray, demand_total: np.ndarray) -> _Inputs:
     """Items a..b-1 of the flattened inputs as a 1-D batch."""
     return replace(
-        x, batch=(b - a,), demand=demand, demand_total=demand_total, R=x.R[a:b], s=x.s[a:b], S=x.S[a:b], Q=x.Q[a:b], fixed=x.fixed[a:b],
+        x, batch=(b - a,), demand=demand, demand_total=demand_total, R=x.R[a:b], s=x.s[a:b], S=x.S[a:b],
+        Q=x.Q[a:b], fixed=x.fixed[a:b],
         moq=x.moq[a:b], mult=x.mult[a:b], lost=x.lost[a:b], lead=x.lead[a:b], shelf=x.shelf[a:b],
         costs={k: v[a:b] for k, v in x.costs.items()}, on_hand0=x.on_hand0[a:b], backlog0=x.backlog0[a:b],
         pipeline0=x.pipeline0[a:b],

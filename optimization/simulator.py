@@ -157,14 +157,27 @@ def _flat(value, batch, dtype=float) -> np.ndarray:
     return np.broadcast_to(np.asarray(value, dtype=dtype), batch).ravel()
 
 
+def _totals_and_min(d: np.ndarray, rows: int = 2048) -> tuple[np.ndarray, float]:
+    """Sum over the last axis and overall minimum, by row chunks (the min re-reads each one from cache)."""
+    if not d.flags.c_contiguous or d.size == 0:
+        return d.sum(axis=-1), (d.min() if d.size else 0.0)
+    flat = d.reshape(-1, d.shape[-1])
+    total, lowest = np.empty(flat.shape[0]), np.inf
+    for a in range(0, flat.shape[0], rows):
+        chunk = flat[a:a + rows]
+        np.sum(chunk, axis=-1, out=total[a:a + rows])
+        lowest = min(lowest, chunk.min())  # a NaN may be dropped here, but it makes its row's total NaN
+    return total.reshape(d.shape[:-1]), lowest
+
+
 def _validate_demand(demand) -> tuple[np.ndarray, np.ndarray]:
     """Demand as float and its total per item over all periods (the engine reuses it)."""
     d = np.asarray(demand, dtype=float)
     if d.ndim < 2:
         raise ValueError(f"demand must have shape (..., n_items, n_periods); got shape {d.shape}")
-    total = d.sum(axis=-1)
-    # two passes, no mask arrays: a NaN or negative fails min() >= 0, a +inf makes its item's total inf
-    if (d.size == 0 or d.min() >= 0) and np.isfinite(total).all():
+    total, lowest = _totals_and_min(d)
+    # no mask arrays: a NaN or negative fails lowest >= 0, a +inf makes its item's total inf
+    if lowest >= 0 and np.isfinite(total).all():
         return d, total
     if not np.all(np.isfinite(d)):
         item = np.argwhere(~np.isfinite(d))[0].tolist()
@@ -219,7 +232,8 @@ def _prepare(demand, policy, lead_time, costs, initial, sampled_lead_times, orde
     k = pipeline0.shape[-1]
     pipeline0 = np.broadcast_to(pipeline0, batch + (k,)).reshape(int(np.prod(batch)), k)
     return _Inputs(
-        batch=batch, demand=d, demand_total=demand_total, T=T, R=_flat(policy.review_period, batch, np.int64), s=s, S=S, Q=Q,
+        batch=batch, demand=d, demand_total=demand_total, T=T, R=_flat(policy.review_period, batch, np.int64),
+        s=s, S=S, Q=Q,
         fixed=fixed, moq=_flat(policy.moq, batch), mult=_flat(policy.order_multiple, batch),
         lost=_flat(policy.lost_sales, batch, bool), lead=lead_flat, cross=orders_cross, shelf=shelf,
         costs={f.name: _flat(getattr(costs, f.name), batch) for f in fields(costs)},
