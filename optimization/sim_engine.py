@@ -16,7 +16,7 @@ __all__ = ["SimulationResult"]
 
 _EPS = 1e-9
 #: Items per block: state arrays of this size stay in cache and avoid large temporaries.
-_BLOCK = 8_192
+_BLOCK = 12_288
 #: Periods of demand the fast path copies time-major at once (a cache-friendly transpose).
 _CHUNK = 16
 
