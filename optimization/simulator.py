@@ -154,7 +154,7 @@ def sample_lead_times(mean, std, shape: tuple[int, ...], rng: np.random.Generato
 
 
 def _flat(value, batch, dtype=float) -> np.ndarray:
-    return np.broadcast_to(np.asarray(value, dtype=dtype), batch).ravel()
+    return np.broadcast_to(np.asarray(value, dtype=dtype), batch).reshape(-1)  # a view when it can be (read-only)
 
 
 def _totals_and_min(d: np.ndarray, rows: int = 2048) -> tuple[np.ndarray, float]:
