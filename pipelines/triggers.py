@@ -123,7 +123,8 @@ def demand_shift(history: pd.DataFrame, config: TriggerConfig = TriggerConfig())
     pos = h.groupby("unique_id", sort=False).cumcount(ascending=False).to_numpy()
     window = np.where(pos < config.recent, "r", np.where(pos < config.recent + config.reference, "f", ""))
     stats = (h.assign(w=window)[window != ""].groupby(["unique_id", "w"])["y"]
-             .agg(["mean", "var", "count"]).unstack("w"))
+             .agg(["mean", "var", "count"]).unstack("w")
+             .reindex(columns=pd.MultiIndex.from_product([["mean", "var", "count"], ["r", "f"]])))
     n_r, n_f = stats[("count", "r")].fillna(0), stats[("count", "f")].fillna(0)
     tested = stats[(n_r >= config.recent) & (n_f >= config.min_reference)]
     m_r, m_f = tested[("mean", "r")].to_numpy(), tested[("mean", "f")].to_numpy()
@@ -282,6 +283,11 @@ def detect_triggers(config: TriggerConfig = TriggerConfig(), *, history: pd.Data
         Trigger.LEAD_TIME_CHANGE: ((items, recommendations), lead_time_change),
         Trigger.SERVICE_DRIFT: ((realised, recommendations), service_drift),
     }
+    # an input given without its partner would silently switch its detector off
+    if (forecast_errors is None) != (backtest_errors is None):
+        raise ValueError("the error_growth trigger needs both forecast_errors and backtest_errors")
+    if realised is not None and recommendations is None:
+        raise ValueError("the service_drift trigger needs recommendations next to realised service")
     ran = [t for t, (args, _) in runs.items() if all(a is not None for a in args)]
     parts = [runs[t][1](*runs[t][0], config) for t in ran]
     flags = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=TRIGGER_COLUMNS)

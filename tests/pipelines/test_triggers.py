@@ -124,3 +124,16 @@ def test_missing_columns_and_bad_config_are_named():
         demand_shift(pd.DataFrame({"unique_id": ["A"], "ds": [1]}))
     with pytest.raises(ValueError, match="error_ratio"):
         TriggerConfig(error_ratio=0.9)
+
+
+def test_an_input_without_its_partner_is_an_error():
+    panel = make_panel(n_series=2, length=80, seed=5)
+    with pytest.raises(ValueError, match="service_drift trigger needs recommendations"):
+        detect_triggers(history=panel, realised=panel)
+    with pytest.raises(ValueError, match="needs both forecast_errors and backtest_errors"):
+        detect_triggers(forecast_errors=panel)
+
+
+def test_history_shorter_than_the_windows_flags_nothing():
+    out = detect_triggers(history=make_panel(n_series=2, length=10, seed=1))
+    assert out.empty
