@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import typer
@@ -22,7 +23,10 @@ def _run(console: Console, command: str, **overrides) -> PlanResult:
     config = overrides.pop("config", None)
     try:
         cfg = load_config(config, **overrides)
-        with console.status(f"{command}: starting") as status:
+        with console.status(f"{command}: starting") as status, warnings.catch_warnings():
+            # statsforecast's ETS divides by zero degrees of freedom on very short fits and says so
+            # once per series; the fit is still valid, and the noise hides the progress lines
+            warnings.filterwarnings("ignore", category=RuntimeWarning, module="statsforecast")
             result = run_plan(cfg, command=command,
                               progress=lambda msg: (status.update(f"{command}: {msg}"),
                                                     console.print(f"  - {msg}")))
