@@ -150,7 +150,7 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
     run.log_params(cfg.model_dump(mode="json") | {"freq": data.freq})
     run.log_fingerprints({"demand": data.demand, "items": data.items})
     _log_validation(run, data.report, staging)
-    if cfg.strict:
+    if cfg.strict or data.freq is None:  # without a frequency nothing downstream can run
         data.report.raise_if_errors()
     rng = np.random.default_rng(cfg.seed)
     with start_run("backtest", nested=True) as step:

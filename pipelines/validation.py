@@ -41,7 +41,7 @@ class DataSet:
     demand: pd.DataFrame
     items: pd.DataFrame
     report: ValidationReport
-    freq: str
+    freq: str | None  # None when it could not be inferred (an error in the report)
     stages: pd.DataFrame | None = None
     edges: pd.DataFrame | None = None
     files: dict[str, str] | None = None
@@ -215,5 +215,5 @@ def load_dataset(folder: str | Path, freq: str | None = None, min_length: int = 
         report.extend(validate_network(stages, edges, demand, stages_path.name, edges_path.name))
     files = {k: str(v) for k, v in (("demand", demand_path), ("items", items_path),
                                     ("stages", stages_path), ("edges", edges_path)) if v}
-    return DataSet(demand=demand, items=items, report=report, freq=report.freq or freq or "W-MON",
+    return DataSet(demand=demand, items=items, report=report, freq=report.freq or freq,
                    stages=stages, edges=edges, files=files)

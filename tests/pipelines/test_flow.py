@@ -143,3 +143,13 @@ def test_train_then_recommend_uses_the_champion_on_unseen_items(tmp_path):
     assert rec["selector"].eq("stockwise-policy-selector v1").all()
     assert set(rec["candidate"]) <= set(fast)
     assert rec["selected_by"].notna().all()
+
+
+def test_unknown_frequency_stops_even_a_lenient_run(tmp_path):
+    demo = generate_demo(DemoConfig(n_items=8, n_weeks=70, seed=1))
+    write_demo(demo, tmp_path / "d")
+    (tmp_path / "d" / "demand.csv").write_text("unique_id,ds,y\n" + "".join(
+        f"{u},2024-01-{d:02d},1\n" for u in demo.items["unique_id"][:3] for d in (1, 9)))
+    result = CliRunner().invoke(app, ["recommend", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "runs"),
+                                      "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"])
+    assert result.exit_code == 1 and "unknown_frequency" in result.output
