@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["ForecastSettings", "ScenarioSettings", "RunConfig", "load_config", "ConfigError"]
+__all__ = ["ForecastSettings", "ScenarioSettings", "RunConfig", "load_config", "read_yaml_mapping", "ConfigError"]
 
 
 class ConfigError(ValueError):
@@ -88,6 +88,28 @@ class RunConfig(_Frozen):
         return value
 
 
+def read_yaml_mapping(path: str | Path, section: str | None = None) -> dict:
+    """The mapping in a YAML file (``section`` of it when that key is present).
+
+    Raises
+    ------
+    ConfigError
+        Missing file, invalid YAML, or not a mapping; the message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if isinstance(raw, dict) and section is not None:
+        raw = raw.get(section, raw)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings")
+    return dict(raw)
+
+
 def load_config(path: str | Path | None = None, **overrides) -> RunConfig:
     """Read a YAML config (or defaults) and apply non-None ``overrides``.
 
@@ -96,17 +118,7 @@ def load_config(path: str | Path | None = None, **overrides) -> RunConfig:
     ConfigError
         With the file name and the offending field when the file is invalid.
     """
-    raw: dict = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    raw = read_yaml_mapping(path) if path is not None else {}
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return RunConfig(**raw)

@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import typer
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from policy_selector import CandidateSpace, PolicySelector, SelectorConfig, confusion, run_study
@@ -35,6 +34,7 @@ from policy_selector.features import build_features
 from policy_selector.labels import label_candidates
 from policy_selector.sizing import size_candidates
 from pipelines.io import write_table_atomic, write_text_atomic
+from pipelines.config import read_yaml_mapping
 from pipelines.tracking import (
     get_alias_version,
     load_model_version,
@@ -79,16 +79,7 @@ def load_train_settings(path: Path | None) -> TrainSettings:
     """
     if path is None:
         return TrainSettings()
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: config file not found")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({exc})") from exc
-    raw = raw.get("train", raw) if isinstance(raw, dict) else raw
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping of train settings")
+    raw = read_yaml_mapping(path, section="train")
     try:
         return TrainSettings(**raw)
     except ValidationError as exc:

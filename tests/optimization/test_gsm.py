@@ -23,6 +23,7 @@ from optimization import (
 stockpyl = pytest.importorskip("stockpyl")
 from stockpyl.gsm_tree import optimize_committed_service_times  # noqa: E402
 from stockpyl.instances import load_instance  # noqa: E402
+from benchmarks.gsm_willems import stockpyl_network
 
 Z95 = 1.6448536269514722
 METHODS = ["tree_dp", "milp"]
@@ -98,31 +99,10 @@ def random_tree(rng: np.random.Generator, n: int) -> Network:
     return Network(objs, edges)
 
 
-def to_stockpyl(net: Network):
-    from stockpyl.demand_source import DemandSource
-    from stockpyl.supply_chain_network import SupplyChainNetwork
-    from stockpyl.supply_chain_node import SupplyChainNode
-
-    scn = SupplyChainNetwork()
-    nodes = {}
-    for k, sid in enumerate(net.stage_ids):
-        node = SupplyChainNode(k + 1, sid, scn, processing_time=int(net.processing_time[k]),
-                               local_holding_cost=float(net.holding_cost[k]), demand_bound_constant=1.645)
-        if net.is_sink[k]:
-            node.demand_source = DemandSource(type="N", mean=float(net.demand_mean[k]),
-                                              standard_deviation=float(net.demand_std[k]))
-            node.external_outbound_cst = int(net.max_service_time[k])
-        scn.add_node(node)
-        nodes[k] = node
-    for u, d in zip(net.edge_up.tolist(), net.edge_down.tolist()):
-        scn.add_edge(u + 1, d + 1)
-    return scn
-
-
 @pytest.mark.parametrize("seed", range(6))
 def test_tree_dp_and_milp_match_stockpyl_on_random_trees(seed):
     net = random_tree(np.random.default_rng(seed), 9)
-    _, expected = optimize_committed_service_times(to_stockpyl(net))
+    _, expected = optimize_committed_service_times(stockpyl_network(net))
     dp = solve_gsm(net, config=GSMConfig(method="tree_dp"))
     mip = solve_gsm(net, config=GSMConfig(method="milp"))
     assert dp.total_cost == pytest.approx(expected, rel=1e-9)
