@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines.lock import exclusive_lock
-from pipelines.retrain import (
+from pipelines.registry.lock import exclusive_lock
+from pipelines.flows.retrain import (
     DECISION_FILE,
     PAUSE_POINTS,
     RetrainConfig,
@@ -30,7 +30,7 @@ from pipelines.retrain import (
     retrain,
     run_retrain,
 )
-from pipelines.tracking import (
+from pipelines.registry.tracking import (
     end_stale_runs,
     get_alias_version,
     get_version_tags,
@@ -91,7 +91,7 @@ def store(tracking_uri, migrated_store, tmp_path) -> tuple[str, Path]:
 
 def with_champion(uri: str, out: Path, quality: float = 1.0) -> str:
     """What ``stockwise train`` does on first train: register a version, alias it champion."""
-    from pipelines.retrain import TrainRequest
+    from pipelines.flows.retrain import TrainRequest
 
     data = panel()
     req = TrainRequest(data, ITEMS, pd.to_datetime(data["ds"]).max(), MODEL, uri)

@@ -16,30 +16,26 @@ Exit codes: 0 ok, 1 invalid input or not proven optimal with ``--require-optimal
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import typer
 
 from optimization import (
     GSMConfig,
     GSMResult,
     Network,
-    NetworkError,
     NormalDemandBound,
     TabulatedSafetyStock,
     bom_multipliers,
     solve_gsm,
 )
-from pipelines.io import atomic_path, write_text_atomic
-from pipelines.network_io import read_stockwise_network, read_willems_chain
-from pipelines.tracking import start_run
+from pipelines.data.io import atomic_path, write_text_atomic
+from pipelines.data.network_io import read_stockwise_network, read_willems_chain
+from pipelines.registry.tracking import start_run
 
 __all__ = [
-    "error_model_buffers", "forecast_error_buffers", "gsm_command", "load_network", "log_gsm_run", "active_periods", "peak_rate",
+    "error_model_buffers", "forecast_error_buffers", "load_network", "log_gsm_run", "active_periods", "peak_rate",
     "recent_rate",
     "run_gsm", "stage_demand",
     "write_stage_results",
@@ -233,44 +229,3 @@ def log_gsm_run(result: GSMResult, network: Network, params: dict, tracking_uri:
                         | {"optimal": float(summary["optimal"])})
         run.log_table(frame, "gsm_stages.csv")
         return run.run_id
-
-
-def gsm_command(
-    willems: Path = typer.Option(None, "--willems", help="Willems (2008) chain CSV (willems_NN.csv)."),
-    stages: Path = typer.Option(None, "--stages", help="Stockwise stages.csv."),
-    edges: Path = typer.Option(None, "--edges", help="Stockwise edges.csv."),
-    holding_rate: float = typer.Option(0.35, "--holding-rate", help="Willems: holding cost = rate x cumulative cost."),
-    safety_factor: float = typer.Option(None, "--safety-factor", help="z for demand stages without one."),
-    method: str = typer.Option("auto", "--method", help="auto | tree_dp | milp."),
-    time_limit: float = typer.Option(600.0, "--time-limit", help="MILP seconds before returning the best found."),
-    out: Path = typer.Option(None, "--out", help="Per-stage results (.csv or .json)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    require_optimal: bool = typer.Option(False, "--require-optimal", help="Exit 1 unless proven optimal."),
-    track: bool = typer.Option(True, "--track/--no-track", help="Log the run to MLflow."),
-    tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow store, e.g. sqlite:///mlruns/mlflow.db"),
-) -> None:
-    """Optimal safety-stock placement in a multi-echelon network (Guaranteed Service Model)."""
-    try:
-        network = load_network(willems, stages, edges, holding_rate)
-        result = run_gsm(network, GSMConfig(method=method, time_limit=time_limit), safety_factor)
-    except (NetworkError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from None
-    summary = {**result.summary(), "n_edges": network.n_edges, "out": str(out) if out else None}
-    if out is not None:
-        write_stage_results(result, out)
-    if track:
-        params = {"source": str(willems or stages), "holding_rate": holding_rate, "safety_factor": safety_factor,
-                  "time_limit": time_limit}
-        summary["run_id"] = log_gsm_run(result, network, params, tracking_uri)
-    if as_json:
-        sys.stdout.write(json.dumps(summary) + "\n")
-    else:
-        typer.echo(
-            f"GSM {summary['method']}: total cost {summary['total_cost']:,.2f} over {summary['n_stages']} stages "
-            f"({summary['n_stocking_stages']} hold stock), optimal={summary['optimal']}, "
-            f"gap={summary['gap']:.2e}, {summary['solve_seconds']:.2f}s"
-            + (f"; per-stage results in {out}" if out else "")
-        )
-    if require_optimal and not result.optimal:
-        raise typer.Exit(code=1)

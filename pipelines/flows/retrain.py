@@ -47,11 +47,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import typer
 
-from pipelines.io import write_text_atomic
-from pipelines.lock import LockedError, exclusive_lock
-from pipelines.tracking import (
+from pipelines.data.io import write_text_atomic
+from pipelines.registry.lock import LockedError, exclusive_lock
+from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
+from pipelines.registry.tracking import (
+    store_dir,
     end_stale_runs,
     fingerprint,
     get_alias_version,
@@ -63,7 +64,7 @@ from pipelines.tracking import (
 )
 
 __all__ = ["RetrainExit", "RetrainConfig", "TrainRequest", "EvalRequest", "Decision", "retrain",
-           "run_retrain", "retrain_command", "load_run_data", "recover", "lock_path_for", "decide", "PAUSE_POINTS", "DECISION_FILE"]
+           "run_retrain", "load_run_data", "recover", "lock_path_for", "decide", "PAUSE_POINTS", "DECISION_FILE"]
 
 DECISION_FILE = "decision.json"
 PAUSE_POINTS = ("after_lock", "after_train", "after_evaluate", "before_commit", "after_commit", "after_alias")
@@ -92,11 +93,11 @@ class RetrainConfig:
     margin : relative cost improvement the challenger needs (0.02 = 2 % cheaper).
     max_service_drop : service the challenger may lose against the champion (absolute).
     out : folder of decision records.
-    tracking_uri : MLflow store (default per :func:`pipelines.tracking.resolve_tracking_uri`).
+    tracking_uri : MLflow store (default per :func:`pipelines.registry.tracking.resolve_tracking_uri`).
     """
 
-    model_name: str = "stockwise-policy-selector"
-    alias: str = "champion"
+    model_name: str = MODEL_NAME
+    alias: str = CHAMPION_ALIAS
     holdout_periods: int = 13
     margin: float = 0.02
     max_service_drop: float = 0.005
@@ -167,10 +168,7 @@ class Decision:
 
 def lock_path_for(tracking_uri: str | None) -> Path:
     """``retrain.lock`` next to the sqlite store (else under ``mlruns/``)."""
-    uri = resolve_tracking_uri(tracking_uri)
-    if uri.startswith("sqlite:///"):
-        return Path(uri.removeprefix("sqlite:///")).parent / "retrain.lock"
-    return Path("mlruns") / "retrain.lock"
+    return store_dir(resolve_tracking_uri(tracking_uri)) / "retrain.lock"
 
 
 def _pause(point: str) -> None:
@@ -283,7 +281,7 @@ def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate:
         ``total_cost`` and ``service`` (higher is better), may add forecast metrics.
     config : RetrainConfig
     items_subset : sequence of str, optional
-        Limit retraining to these items (e.g. from :func:`pipelines.triggers.detect_triggers`).
+        Limit retraining to these items (e.g. from :func:`pipelines.flows.triggers.detect_triggers`).
 
     Returns
     -------
@@ -373,24 +371,24 @@ def run_retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evalu
 
 # --- command line -------------------------------------------------------------------------------
 
-def _default_steps() -> tuple[TrainFn, EvaluateFn]:
-    """The policy-selector train/evaluate pair from :mod:`pipelines.train`."""
+def default_steps() -> tuple[TrainFn, EvaluateFn]:
+    """The policy-selector train/evaluate pair from :mod:`pipelines.flows.train`."""
     try:
-        train_module = importlib.import_module("pipelines.train")
+        train_module = importlib.import_module("pipelines.flows.train")
     except ImportError as exc:
-        raise ValueError(f"pipelines.train is not available ({exc}); retrain needs its train step") from exc
+        raise ValueError(f"pipelines.flows.train is not available ({exc}); retrain needs its train step") from exc
     missing = [n for n in ("train_challenger", "evaluate_version") if not hasattr(train_module, n)]
     if missing:
-        raise ValueError(f"pipelines.train lacks {missing}: retrain calls train_challenger(TrainRequest) -> "
+        raise ValueError(f"pipelines.flows.train lacks {missing}: retrain calls train_challenger(TrainRequest) -> "
                          "version and evaluate_version(version, EvalRequest) -> scores")
     return train_module.train_challenger, train_module.evaluate_version
 
 
 def load_run_data(config_path: Path | None) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
     """Demand, items and the RunConfig of a config file (its data folder, else the seeded demo)."""
-    from pipelines.config import load_config
-    from pipelines.demo_data import DemoConfig, generate_demo
-    from pipelines.validation import load_dataset
+    from pipelines.data.config import load_config
+    from pipelines.data.demo_data import DemoConfig, generate_demo
+    from pipelines.data.validation import load_dataset
 
     cfg = load_config(config_path)
     if cfg.data is None:
@@ -400,35 +398,3 @@ def load_run_data(config_path: Path | None) -> tuple[pd.DataFrame, pd.DataFrame,
     if cfg.strict:
         data.report.raise_if_errors()
     return data.demand, data.items, cfg
-
-
-def retrain_command(
-    config: Path = typer.Option(None, help="run config YAML (data folder, tracking_uri); default: demo data"),
-    margin: float = typer.Option(RetrainConfig.margin, help="relative cost gain the challenger needs"),
-    max_service_drop: float = typer.Option(RetrainConfig.max_service_drop, help="service the challenger may lose"),
-    holdout: int = typer.Option(RetrainConfig.holdout_periods, help="latest periods held out for the comparison"),
-    out: Path = typer.Option(RetrainConfig.out, help="folder of decision records"),
-    model_name: str = typer.Option(RetrainConfig.model_name, help="registered model name"),
-    tracking_uri: str = typer.Option(None, help="MLflow store; default from the config or STOCKWISE_TRACKING_URI"),
-    only_triggered: bool = typer.Option(False, help="retrain only items with a demand-shift trigger"),
-) -> None:
-    """Train a challenger and promote it over the champion only if it wins.
-
-    Exit codes: 0 promoted, 3 champion kept, 1 failed, 75 locked by another retrain.
-    """
-    try:
-        demand, items, cfg = load_run_data(config)
-        settings = RetrainConfig(model_name=model_name, holdout_periods=holdout, margin=margin,
-                                 max_service_drop=max_service_drop, out=out,
-                                 tracking_uri=tracking_uri or cfg.tracking_uri)
-        train, evaluate = _default_steps()
-    except ValueError as exc:
-        typer.echo(f"FAILED: {exc}", err=True)
-        raise typer.Exit(int(RetrainExit.FAILED)) from exc
-    subset = None
-    if only_triggered:
-        from pipelines.triggers import detect_triggers
-
-        subset = detect_triggers(history=demand)["unique_id"].tolist()
-        typer.echo(f"{len(subset)} item(s) triggered a refresh")
-    raise typer.Exit(int(run_retrain(demand, items, train, evaluate, settings, subset, echo=typer.echo)))
