@@ -21,7 +21,7 @@ from optimization import (
     summarise_frontier,
 )
 from pipelines.data.config import RunConfig
-from pipelines.flows.gsm import forecast_error_buffers
+from policy_selector.buffers import forecast_error_buffers
 from pipelines.data.network_io import network_from_frames
 from pipelines.report.inputs import forecasts_from_wide, frontier_points, sim_paths_from_events
 from pipelines.report.schema import conform_recommendations

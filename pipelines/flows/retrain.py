@@ -27,8 +27,8 @@ challenger versions are tagged ``abandoned``), and rolls forward a committed
 promotion whose alias was not yet moved. So the champion alias changes only
 when a whole decision completed, and a rerun after a crash always succeeds.
 
-A test hook pauses the process at a named point (``STOCKWISE_RETRAIN_PAUSE_AT``,
-see :data:`PAUSE_POINTS`) so tests can kill it there.
+``retrain`` calls an injected ``checkpoint(point)`` at each named point of
+:data:`PAUSE_POINTS` (a no-op by default), so tests can stop the process there and kill it.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ import importlib
 import json
 import os
 import shutil
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -64,7 +63,7 @@ from pipelines.registry.tracking import (
 )
 
 __all__ = ["RetrainExit", "RetrainConfig", "TrainRequest", "EvalRequest", "Decision", "retrain",
-           "run_retrain", "load_run_data", "recover", "lock_path_for", "decide", "PAUSE_POINTS", "DECISION_FILE"]
+           "run_retrain", "load_run_data", "recover", "lock_path_for", "decide", "PAUSE_POINTS", "DECISION_FILE", "no_checkpoint"]
 
 DECISION_FILE = "decision.json"
 PAUSE_POINTS = ("after_lock", "after_train", "after_evaluate", "before_commit", "after_commit", "after_alias")
@@ -137,6 +136,7 @@ class EvalRequest:
 
 TrainFn = Callable[[TrainRequest], str]
 EvaluateFn = Callable[[str, EvalRequest], Mapping[str, float]]
+Checkpoint = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -171,14 +171,8 @@ def lock_path_for(tracking_uri: str | None) -> Path:
     return store_dir(resolve_tracking_uri(tracking_uri)) / "retrain.lock"
 
 
-def _pause(point: str) -> None:
-    """Test hook: stop at ``point`` when STOCKWISE_RETRAIN_PAUSE_AT names it (then wait to be killed)."""
-    if os.environ.get("STOCKWISE_RETRAIN_PAUSE_AT") != point:
-        return
-    marker = os.environ.get("STOCKWISE_RETRAIN_PAUSE_FILE")
-    if marker:
-        Path(marker).write_text(point)
-    time.sleep(float(os.environ.get("STOCKWISE_RETRAIN_PAUSE_SECONDS", "300")))
+def no_checkpoint(point: str) -> None:
+    """The production checkpoint: nothing happens at the named points."""
 
 
 def decide(champion: Mapping[str, float] | None, challenger: Mapping[str, float],
@@ -266,7 +260,8 @@ def _scores_table(decision: Decision) -> str:
 
 
 def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate: EvaluateFn,
-            config: RetrainConfig = RetrainConfig(), items_subset: Sequence[str] | None = None) -> Decision:
+            config: RetrainConfig = RetrainConfig(), items_subset: Sequence[str] | None = None,
+            checkpoint: Checkpoint = no_checkpoint) -> Decision:
     """Train a challenger, compare it with the champion on the latest held-out window, decide.
 
     Parameters
@@ -282,6 +277,8 @@ def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate:
     config : RetrainConfig
     items_subset : sequence of str, optional
         Limit retraining to these items (e.g. from :func:`pipelines.flows.triggers.detect_triggers`).
+    checkpoint : callable ``(point) -> None``
+        Called at each point of :data:`PAUSE_POINTS`; tests inject one that waits there to be killed.
 
     Returns
     -------
@@ -304,7 +301,7 @@ def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate:
     uri = resolve_tracking_uri(config.tracking_uri)
     config = replace(config, tracking_uri=uri)
     with exclusive_lock(lock_path_for(uri)):
-        _pause("after_lock")
+        checkpoint("after_lock")
         recover(config)
         cutoff, train_part, holdout = _split(demand, config.holdout_periods)
         champion = get_alias_version(config.model_name, config.alias, uri)
@@ -313,11 +310,11 @@ def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate:
         # train/evaluate open their own MLflow runs, so no run of ours is active around them
         challenger = str(train(TrainRequest(train_part, items, cutoff, config.model_name, uri, subset)))
         set_version_tags(config.model_name, challenger, {STATUS_TAG: "challenger", DECISION_TAG: decision_id}, uri)
-        _pause("after_train")
+        checkpoint("after_train")
         request = EvalRequest(train_part, holdout, items, cutoff, config.model_name, uri)
         scores = {"challenger": dict(evaluate(challenger, request)),
                   "champion": dict(evaluate(champion, request)) if champion else None}
-        _pause("after_evaluate")
+        checkpoint("after_evaluate")
         action, reason = decide(scores["champion"], scores["challenger"], config)
         with start_run("retrain", uri, tags={DECISION_TAG: decision_id}) as run:
             decision = Decision(
@@ -328,7 +325,7 @@ def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate:
                 max_service_drop=config.max_service_drop, items_subset=list(subset) if subset else None,
                 data={"train": fingerprint(train_part), "holdout": fingerprint(holdout), "items": fingerprint(items)},
                 mlflow_run_id=run.run_id)
-            final = _commit(decision, Path(config.out), uri)
+            final = _commit(decision, Path(config.out), uri, checkpoint)
             run.log_params({"action": action, "challenger": challenger, "champion_before": champion,
                             "margin": config.margin, "cutoff": str(cutoff)})
             run.log_metrics({f"{who}.{k}": v for who, s in scores.items() if s for k, v in s.items()})
@@ -336,18 +333,18 @@ def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate:
     return final
 
 
-def _commit(decision: Decision, out: Path, uri: str) -> Decision:
+def _commit(decision: Decision, out: Path, uri: str, checkpoint: Checkpoint = no_checkpoint) -> Decision:
     """Stage the record, rename it into place (commit), apply the alias, mark it applied."""
     staging = out / f".staging-{decision.decision_id}"
     staging.mkdir(parents=True)
     write_text_atomic(json.dumps(asdict(decision), indent=2), staging / DECISION_FILE)
     write_text_atomic(_scores_table(decision), staging / "scores.csv")
-    _pause("before_commit")
+    checkpoint("before_commit")
     final_dir = out / decision.decision_id
     os.replace(staging, final_dir)
-    _pause("after_commit")
+    checkpoint("after_commit")
     _apply(decision, uri)
-    _pause("after_alias")
+    checkpoint("after_alias")
     done = replace(decision, alias_applied=True)
     write_text_atomic(json.dumps(asdict(done), indent=2), final_dir / DECISION_FILE)
     return done
@@ -355,10 +352,10 @@ def _commit(decision: Decision, out: Path, uri: str) -> Decision:
 
 def run_retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate: EvaluateFn,
                 config: RetrainConfig = RetrainConfig(), items_subset: Sequence[str] | None = None,
-                echo: Callable[[str], None] = print) -> RetrainExit:
+                echo: Callable[[str], None] = print, checkpoint: Checkpoint = no_checkpoint) -> RetrainExit:
     """:func:`retrain` for schedulers: never raises, returns the documented exit code."""
     try:
-        decision = retrain(demand, items, train, evaluate, config, items_subset)
+        decision = retrain(demand, items, train, evaluate, config, items_subset, checkpoint)
     except LockedError as exc:
         echo(f"LOCKED: {exc}")
         return RetrainExit.LOCKED
