@@ -52,6 +52,31 @@ def _metrics_table(scores: pd.DataFrame, pinball: pd.DataFrame) -> pd.DataFrame:
     return out[first + [c for c in out.columns if c not in first]].sort_values("MASE").reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class ModelBacktest:
+    """What every backtest computes: the fitted front door, its CV, characteristics and scores."""
+
+    forecaster: Forecaster
+    cv: pd.DataFrame
+    features: pd.DataFrame
+    segments: pd.Series
+    scores: pd.DataFrame
+
+
+def backtest_models(demand: pd.DataFrame, config: ForecastConfig, horizon: int, n_windows: int, step: int,
+                    unit_value: pd.Series | None = None) -> ModelBacktest:
+    """Rolling-origin CV of ``config.models``, demand characteristics (SBC class per series) and scores.
+
+    The one backtest orchestration: ``stockwise backtest`` and the planning flow
+    (:func:`pipelines.flows.plan_steps.backtest_step`) both start here.
+    """
+    forecaster = Forecaster(config)
+    cv = forecaster.cross_validation(demand, h=horizon, n_windows=n_windows, step=step)
+    features = characterise(demand, season_length=config.resolved_season_length, unit_value=unit_value, cv=cv)
+    segments = features.set_index("unique_id")["sbc_class"]
+    return ModelBacktest(forecaster, cv, features, segments, evaluate(cv, demand))
+
+
 def run_backtest(
     demand: pd.DataFrame,
     freq: str,
@@ -102,11 +127,8 @@ def run_backtest(
     report.raise_if_errors()
     if clean.empty:
         raise DataValidationError(report)
-    forecaster = Forecaster(cfg)
-    cv = forecaster.cross_validation(clean, h=horizon, n_windows=n_windows, step=step)
-    chars = characterise(clean, season_length=cfg.resolved_season_length, cv=cv)
-    segments = chars.set_index("unique_id")["sbc_class"]
-    scores = evaluate(cv, clean)
+    bt = backtest_models(clean, cfg, horizon, n_windows, step)
+    forecaster, cv, chars, segments, scores = bt.forecaster, bt.cv, bt.features, bt.segments, bt.scores
     by_segment = summarise(scores, segments)
     n_holdout = n_windows // 4
     if n_holdout:
