@@ -78,7 +78,11 @@ class GSMConfig:
     max_grid_cells: int = MAX_GRID_CELLS
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "method", GSMMethod(self.method))
+        try:
+            object.__setattr__(self, "method", GSMMethod(self.method))
+        except ValueError:
+            options = ", ".join(m.value for m in GSMMethod)
+            raise ValueError(f"method must be one of {options}; got {self.method!r}") from None
         if not self.time_limit > 0:
             raise ValueError(f"time_limit must be > 0 seconds, got {self.time_limit!r}")
         if not 0 <= self.rel_gap < 1:
