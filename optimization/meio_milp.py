@@ -340,7 +340,8 @@ def solve_milp(
         if res.x is None:
             status = f"HiGHS: {res.message}"
             break
-        bound = const + float(getattr(res, "mip_dual_bound", res.fun) if res.status != 0 else res.fun)
+        dual = getattr(res, "mip_dual_bound", None)
+        bound = const + float(res.fun if dual is None or not np.isfinite(dual) and res.status == 0 else dual)
         lower = max(lower, bound if np.isfinite(bound) else 0.0)
         found = True
         S, _, tau = repair_service_times(network, grid, res.x[: network.n_stages])
