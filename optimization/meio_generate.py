@@ -50,6 +50,10 @@ class WillemsLikeConfig:
     holding_rate : float, default 0.35
     layer_shares : tuple of float, default (0.35, 0.15, 0.1, 0.15, 0.25)
         Parts, two assembly levels, distribution, retail.
+    tree : bool, default False
+        A spanning forest instead (``links_per_stage`` ignored): parts and
+        sub-assemblies have one customer, distribution and retail stages one
+        supplier; one tree per final assembly stage.
     """
 
     n_stages: int
@@ -59,6 +63,7 @@ class WillemsLikeConfig:
     max_service_share: float = 0.3
     holding_rate: float = 0.35
     layer_shares: tuple[float, ...] = (0.35, 0.15, 0.1, 0.15, 0.25)
+    tree: bool = False
 
     def __post_init__(self) -> None:
         if int(self.n_stages) < len(self.layer_shares):
@@ -105,6 +110,27 @@ def _edges(rng: np.random.Generator, sizes: list[int], n_edges: int) -> set[tupl
     return edges
 
 
+def _tree_edges(rng: np.random.Generator, sizes: list[int]) -> set[tuple[int, int]]:
+    """Assembly in-trees into the last assembly layer, distribution out-trees from it (a forest)."""
+    start = np.concatenate([[0], np.cumsum(sizes)])
+    edges: set[tuple[int, int]] = set()
+    top = len(sizes) - 3                                   # last assembly layer
+    for k in range(len(sizes)):
+        if k < top:                                        # one customer each, every customer used first
+            customers = _cover(rng, sizes[k], start[k + 1], start[k + 2])
+            edges |= {(int(start[k] + i), int(c)) for i, c in enumerate(customers)}
+        elif k > top:                                      # one supplier each, every supplier used first
+            suppliers = _cover(rng, sizes[k], start[k - 1], start[k])
+            edges |= {(int(s), int(start[k] + i)) for i, s in enumerate(suppliers)}
+    return edges
+
+
+def _cover(rng: np.random.Generator, n: int, lo: int, hi: int) -> np.ndarray:
+    """n picks from lo..hi-1 that use every value when n allows, shuffled."""
+    base = np.arange(lo, hi)[: n]
+    return rng.permutation(np.concatenate([base, rng.integers(lo, hi, n - base.size)]))
+
+
 def willems_like_network(config: WillemsLikeConfig, rng: np.random.Generator) -> Network:
     """A random chain with assembly and distribution layers (see the module docstring).
 
@@ -127,7 +153,7 @@ def willems_like_network(config: WillemsLikeConfig, rng: np.random.Generator) ->
     """
     sizes = _layer_sizes(int(config.n_stages), config.layer_shares)
     n = sum(sizes)
-    edges = _edges(rng, sizes, int(round(config.links_per_stage * n)))
+    edges = _tree_edges(rng, sizes) if config.tree else _edges(rng, sizes, int(round(config.links_per_stage * n)))
     names = ["Part", "Manuf", "Manuf", "Dist", "Retail"] if len(sizes) == 5 else [f"L{k}" for k in range(len(sizes))]
     counter: dict[str, int] = {}
     ids = []

@@ -68,14 +68,14 @@ class TimeGrid:
 def grid_cells(network: Network, d: int) -> tuple[float, float, int]:
     """Cells the solvers would allocate on a 1/d grid, computed in floats before any allocation.
 
-    Returns (cost-table cells sum_j (M_j + 1), tree-DP cells sum_j (s_j + 1)(SI_max_j + 1),
-    index of the stage with the longest inbound time M_j).
+    Returns (cost-table cells sum_j (M_j + 1), the largest tree-DP table max_j (s_j + 1)(SI_max_j + 1)
+    -- the DP holds one such table at a time --, index of the stage with the longest inbound time M_j).
     """
     M = network.longest_inbound_time() * d
     si_max = M - network.processing_time * d
     smax = network.max_service_time * d
     s_max = np.minimum(np.where(np.isfinite(smax), smax, M), M)
-    return float(np.sum(M + 1)), float(np.sum((s_max + 1) * (si_max + 1))), int(np.argmax(M))
+    return float(np.sum(M + 1)), float(np.max((s_max + 1) * (si_max + 1))), int(np.argmax(M))
 
 
 def _check_size(network: Network, d: int, max_cells: int) -> None:

@@ -118,3 +118,12 @@ def test_time_limit_without_a_plan_is_named():
     net = willems_like_network(WillemsLikeConfig(400, 2.0), np.random.default_rng(1))
     with pytest.raises(GSMTimeLimitError, match=r"no feasible plan within time_limit=0.001 s"):
         solve_gsm(net, config=GSMConfig(method="milp", time_limit=0.001))
+
+
+def test_generator_tree_option_gives_a_forest_the_dp_solves():
+    net = willems_like_network(WillemsLikeConfig(40, tree=True, max_stage_time=6), np.random.default_rng(5))
+    assert net.is_tree and net.n_edges == net.n_stages - net.n_components
+    dp = solve_gsm(net, config=GSMConfig(method="tree_dp"))
+    mip = solve_gsm(net, config=GSMConfig(method="milp"))
+    assert dp.optimal and mip.optimal
+    assert dp.total_cost == pytest.approx(mip.total_cost, rel=1e-4)
