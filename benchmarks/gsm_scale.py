@@ -21,13 +21,19 @@ import argparse
 import os
 import platform
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from optimization import GSMConfig, Network, WillemsLikeConfig, solve_gsm, willems_like_network
+from optimization import (
+    GSMConfig,
+    Network,
+    WillemsLikeConfig,
+    solve_gsm,
+    willems_like_network,
+)
 from pipelines.data.network_io import read_willems_chain
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +91,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[150, 500, 1400])
     parser.add_argument("--skip-chains", action="store_true")
     args = parser.parse_args()
-    stamp = (f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+    stamp = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
              f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f} at start")
     command = ".venv/bin/python -m benchmarks.gsm_scale --time-limit {:g} --sizes {}".format(
         args.time_limit, " ".join(map(str, args.sizes))) + (" --skip-chains" if args.skip_chains else "")

@@ -29,7 +29,13 @@ import numpy as np
 import pandas as pd
 
 from optimization.meio_demand import NormalDemandBound, SafetyStockModel
-from optimization.meio_grid import MAX_GRID_CELLS, GridTooLargeError, NonFiniteCostError, TimeGrid, build_grid
+from optimization.meio_grid import (
+    MAX_GRID_CELLS,
+    GridTooLargeError,
+    NonFiniteCostError,
+    TimeGrid,
+    build_grid,
+)
 from optimization.meio_milp import repair_service_times, solve_milp
 from optimization.meio_tree import solve_tree_dp
 from optimization.network import Network

@@ -153,7 +153,7 @@ def willems_like_network(config: WillemsLikeConfig, rng: np.random.Generator) ->
     """
     sizes = _layer_sizes(int(config.n_stages), config.layer_shares)
     n = sum(sizes)
-    edges = _tree_edges(rng, sizes) if config.tree else _edges(rng, sizes, int(round(config.links_per_stage * n)))
+    edges = _tree_edges(rng, sizes) if config.tree else _edges(rng, sizes, round(config.links_per_stage * n))
     names = ["Part", "Manuf", "Manuf", "Dist", "Retail"] if len(sizes) == 5 else [f"L{k}" for k in range(len(sizes))]
     counter: dict[str, int] = {}
     ids = []

@@ -17,7 +17,7 @@ import numpy as np
 
 from optimization.network import Network
 
-__all__ = ["GridTooLargeError", "MAX_GRID_CELLS", "NonFiniteCostError", "TimeGrid", "build_grid", "grid_cells"]
+__all__ = ["MAX_GRID_CELLS", "GridTooLargeError", "NonFiniteCostError", "TimeGrid", "build_grid", "grid_cells"]
 
 MAX_GRID_CELLS = 20_000_000
 """Default cap on (stage, S, SI) cells a solve may tabulate (~160 MB of float64 per table)."""

@@ -9,7 +9,14 @@ from pathlib import Path
 import typer
 
 from optimization import GSMConfig, GSMMethod, GSMTimeLimitError, NetworkError
-from pipelines.flows.gsm import check_out_path, demand_from_series, load_network, log_gsm_run, run_gsm, write_stage_results
+from pipelines.flows.gsm import (
+    check_out_path,
+    demand_from_series,
+    load_network,
+    log_gsm_run,
+    run_gsm,
+    write_stage_results,
+)
 
 METHODS = " | ".join(m.value for m in GSMMethod)
 

@@ -31,7 +31,11 @@ from optimization import (
     solve_gsm,
 )
 from pipelines.data.io import atomic_path, read_table, write_text_atomic
-from pipelines.data.network_io import NetworkFileError, read_stockwise_network, read_willems_chain
+from pipelines.data.network_io import (
+    NetworkFileError,
+    read_stockwise_network,
+    read_willems_chain,
+)
 from pipelines.registry.tracking import start_run
 
 __all__ = ["OUT_SUFFIXES", "check_out_path", "demand_from_series", "load_network", "log_gsm_run", "run_gsm",

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
 from optimization import (
     Edge,
+    GridTooLargeError,
     GSMConfig,
     GSMTimeLimitError,
-    GridTooLargeError,
     Network,
     NonFiniteCostError,
     NormalDemandBound,
