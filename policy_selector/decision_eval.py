@@ -113,12 +113,13 @@ def _carry(actual: np.ndarray, policy: PolicyParams, econ: Economics, initial) -
     """Stock state at the end of a block: on hand, backlog, and orders still in transit by arrival."""
     k = actual.shape[-1]
     ev = simulate_events(actual, policy, econ.lead_time, initial=initial, shelf_life=econ.shelf_life)
-    shape = policy.shape + (k,)
+    batch = np.broadcast_shapes(actual.shape[:-1], policy.shape)
+    shape = batch + (k,)
     ordered = ev["ordered"].to_numpy().reshape(shape)
     on_hand = ev["on_hand"].to_numpy().reshape(shape)[..., -1]
     backlog = ev["backlog"].to_numpy().reshape(shape)[..., -1]
     width = int(econ.lead_time.max(initial=0))
-    pipeline = np.zeros(policy.shape + (width,))
+    pipeline = np.zeros(batch + (width,))
     for t in range(k):
         arrival = t + econ.lead_time - k  # position in the next block's pipeline
         idx = np.flatnonzero((arrival >= 0) & (arrival < width))  # each item once per t: no collisions
@@ -283,11 +284,13 @@ def cumulative_backtest(cv: pd.DataFrame, model: str, exposure: pd.Series) -> pd
 
 def forecast_baseline_inputs(history: pd.DataFrame, econ: Economics, freq: str,
                              models: Sequence[str] = BASELINES[1:], n_windows: int = 6,
-                             season_length: int | None = None) -> pd.DataFrame:
+                             season_length: int | None = None, cv: pd.DataFrame | None = None) -> pd.DataFrame:
     """Forecast over H = L + R and the RMSE of its backtested cumulative errors, per model and series.
 
     Series too short to backtest (see ``Forecaster.cross_validation``) take the
     history's standard deviation x sqrt(H) instead; ``rmse_source`` says which.
+    ``cv``: a backtest of the same history that already holds the models' columns
+    (e.g. the plan's own) with a horizon of at least max H, reused instead of refitting.
 
     Returns
     -------
@@ -298,7 +301,10 @@ def forecast_baseline_inputs(history: pd.DataFrame, econ: Economics, freq: str,
     h = int(max(H.max(), 1))
     fc_cfg = ForecastConfig(models=tuple(models), freq=freq, season_length=season_length)
     data = history[history["unique_id"].isin(econ.ids)]
-    cv = Forecaster(fc_cfg).cross_validation(data, h=h, n_windows=n_windows)
+    reuse = cv is not None and all(m in cv.columns for m in models) and len(cv) and \
+        cv.groupby(["unique_id", "cutoff"]).size().max() >= h
+    if not reuse:
+        cv = Forecaster(fc_cfg).cross_validation(data, h=h, n_windows=n_windows)
     future = Forecaster(fc_cfg).forecast(data, h=h).sort_values(["unique_id", "ds"])
     future = future[(future.groupby("unique_id").cumcount() + 1).to_numpy() <= H.reindex(future["unique_id"]).to_numpy()]
     fallback = _mean_std(_wide(data, econ.ids))[1] * np.sqrt(H.to_numpy())
@@ -315,8 +321,10 @@ def forecast_baseline_inputs(history: pd.DataFrame, econ: Economics, freq: str,
 
 
 def baseline_levels(history: pd.DataFrame, econ: Economics, freq: str, z_grid: Sequence[float] = Z_GRID,
-                    n_windows: int = 6, season_length: int | None = None) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """Order-up-to levels of every baseline at every z, from the history only.
+                    n_windows: int = 6, season_length: int | None = None,
+                    cv: pd.DataFrame | None = None) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Order-up-to levels of every baseline at every z, from the history only (``cv``: see
+    :func:`forecast_baseline_inputs`).
 
     Returns
     -------
@@ -326,7 +334,7 @@ def baseline_levels(history: pd.DataFrame, econ: Economics, freq: str, z_grid: S
         The forecast baselines' inputs (:func:`forecast_baseline_inputs`), to report fallbacks.
     """
     H = econ.lead_time + econ.review_period
-    inputs = forecast_baseline_inputs(history, econ, freq, BASELINES[1:], n_windows, season_length)
+    inputs = forecast_baseline_inputs(history, econ, freq, BASELINES[1:], n_windows, season_length, cv)
     levels = {"textbook": textbook_levels(_wide(history, econ.ids), H, z_grid)}
     for m, part in inputs.groupby("model", sort=False):
         part = part.set_index("unique_id").loc[econ.ids]

@@ -8,12 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecasting import ForecastConfig, Forecaster
 from policy_selector.decision_eval import (
     Z_GRID,
     baseline_levels,
     baseline_rows,
     cumulative_backtest,
     equal_service,
+    forecast_baseline_inputs,
     forecast_levels,
     policies_from_table,
     replay,
@@ -195,3 +197,27 @@ def test_baseline_levels_from_statsforecast_with_counted_fallback():
     assert short.loc[("AutoETS", "I05")].startswith("history std")
     assert (short.drop("I05", level="unique_id") == "backtest").all()
     assert (levels["CrostonSBA"][1] >= levels["CrostonSBA"][0]).all()
+
+
+def test_backtest_is_reused_when_it_holds_the_models():
+    history, _, ids, items = _panel(n=5, T=30, hold=0)
+    ds = pd.date_range("2020-01-01", periods=30, freq="MS")
+    long = pd.DataFrame({"unique_id": np.repeat(ids, 30), "ds": np.tile(ds, 5), "y": history.ravel()})
+    econ = Economics.from_items(items, ids, "MS")
+    cv = Forecaster(ForecastConfig(models=("AutoETS", "CrostonSBA", "Naive"), freq="MS")).cross_validation(
+        long, h=2, n_windows=5)
+    fresh = forecast_baseline_inputs(long, econ, "MS", n_windows=5)
+    reused = forecast_baseline_inputs(long, econ, "MS", n_windows=5, cv=cv)
+    pd.testing.assert_frame_equal(fresh, reused)
+    other = forecast_baseline_inputs(long, econ, "MS", n_windows=5, cv=cv.assign(CrostonSBA=0.0))
+    assert not np.allclose(other.query("model == 'CrostonSBA'")["rmse"], fresh.query("model == 'CrostonSBA'")["rmse"])
+
+
+def test_replay_of_sampled_paths_equals_replay_path_by_path(econ, actual):
+    paths = np.stack([actual, actual[:, ::-1], np.roll(actual, 3, axis=1)])
+    policies = [policies_from_table(POLICIES, econ)] * 3
+    batch = replay(paths, policies, econ, replan=4)
+    for p in range(3):
+        one = replay(paths[p], policies, econ, replan=4)
+        for kpi in ("csl", "fill_rate", "avg_on_hand", "cost"):
+            assert batch[kpi][p] == pytest.approx(one[kpi], nan_ok=True)
