@@ -281,12 +281,12 @@ def _truth_summary(truth: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fmt(df: pd.DataFrame, digits: int = 3) -> str:
-    """A frame as a markdown table (numbers rounded)."""
+    """A frame as a markdown table: counts as integers, other numbers rounded, NaN blank."""
     cols = list(df.columns)
     lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
     for row in df.itertuples(index=False):
-        cells = [(f"{v:,.0f}" if float(v).is_integer() else f"{v:,.{digits}f}")
-                 if isinstance(v, float) and np.isfinite(v) else ("" if isinstance(v, float) else str(v)) for v in row]
+        cells = [("" if not np.isfinite(v) else f"{v:,.0f}" if c == "n_items" else f"{v:,.{digits}f}")
+                 if isinstance(v, float) else str(v) for c, v in zip(cols, row)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
