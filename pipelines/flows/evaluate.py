@@ -250,8 +250,10 @@ def _score_truth(truth, origin, data, grid, start, settings, rng) -> pd.DataFram
 
 
 def _metrics(summary: pd.DataFrame, ratios: pd.DataFrame, truth: pd.DataFrame | None) -> dict[str, float]:
-    mine = summary[(summary["method"] == "stockwise") & (summary["segment_kind"] == "all")].iloc[0]
-    out = {f"stockwise.{k}": float(mine[k]) for k in ("n_items", "csl", "fill_rate", "inventory_value", "cost")}
+    out = {}
+    for r in summary[summary["method"] == "stockwise"].itertuples():
+        key = "" if r.segment_kind == "all" else f".{r.segment_kind}.{r.segment}"
+        out |= {f"stockwise{key}.{k}": getattr(r, k) for k in ("n_items", "csl", "fill_rate", "inventory_value", "cost")}
     for r in ratios.itertuples():
         key = "" if r.segment_kind == "all" else f".{r.segment_kind}.{r.segment}"
         out[f"ratio.{r.measure}{key}"] = r.ratio

@@ -51,6 +51,8 @@ def test_cli_writes_a_complete_run_folder_and_logs_to_mlflow(cli_run):
     if np.isfinite(overall.loc["csl", "ratio"]):
         assert metrics["ratio.csl"] == pytest.approx(overall.loc["csl", "ratio"])
     assert set(ratios["segment_kind"]) == {"all", "sbc_class", "abc"}
+    for r in ratios[ratios["segment_kind"] == "abc"].drop_duplicates("segment").itertuples():
+        assert metrics[f"stockwise.abc.{r.segment}.csl"] == pytest.approx(r.service)
     summary = pd.read_csv(run_dir / "evaluation.csv")
     assert set(summary["method"]) == {"stockwise", "textbook", "AutoETS", "CrostonSBA"}
 
