@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from forecasting.panel import DataValidationError
-from pipelines.data.config import ConfigError, load_config
+from pipelines.data.config import ConfigError, load_config, service_override
 from pipelines.flows.plan import PlanResult, run_plan
 from pipelines.data.demo_data import DemoConfig, generate_demo
 from pipelines.data.io import InputFileError
@@ -80,8 +80,18 @@ def recommend_command(
     out: Path = typer.Option(None, help="folder for run outputs (default runs/)"),
     freq: str = typer.Option(None, help="period frequency, e.g. W-MON, MS"),
     strict: bool = typer.Option(None, help="stop on validation errors instead of excluding rows"),
+    portfolio_target: float = typer.Option(None, help="one CSL (or --service-measure) target for the whole "
+                                           "portfolio, met at least inventory value by marginal allocation"),
+    segment_target: float = typer.Option(None, help="the same, per SBC segment"),
+    service_measure: str = typer.Option(None, help="csl (default) or fill_rate, for the two targets above"),
     tracking_uri: str = typer.Option(None, help="MLflow store"),
 ) -> None:
     """Recommend a policy per item for a data folder (validate, backtest, size, simulate)."""
-    _run(Console(), "recommend", config=config, data=data, out=out, freq=freq, strict=strict,
-         tracking_uri=tracking_uri)
+    console = Console()
+    try:
+        service = service_override(portfolio_target, segment_target, service_measure)
+    except ConfigError as exc:
+        console.print(f"[bold red]ERROR[/] {exc}")
+        raise typer.Exit(2) from exc
+    _run(console, "recommend", config=config, data=data, out=out, freq=freq, strict=strict,
+         tracking_uri=tracking_uri, service=service)

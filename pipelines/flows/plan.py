@@ -170,7 +170,7 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
     with start_run("policy", nested=True) as step:
         selector, selector_name = load_champion(cfg.tracking_uri)
         progress(f"choosing, sizing and simulating a policy per item with the {selector_name}")
-        recs = select_step(data.demand, data.items, data.freq, selector, rng)
+        recs = select_step(data.demand, data.items, data.freq, selector, rng, cfg.service)
         rec = assemble(data.items, bt.features, recs, run.run_id, selector_name)
         kpis = _kpis(rec, data.items)
         step.log_params({"selector": selector_name})
