@@ -20,10 +20,9 @@ Example ``stockwise.yaml``::
 from __future__ import annotations
 
 from pathlib import Path
-
-import yaml
 from typing import Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipelines.data.demo_data import DemoConfig
@@ -81,7 +80,7 @@ class ServiceSettings(_Frozen):
     segment_by: Literal["sbc_class"] = "sbc_class"
 
     @model_validator(mode="after")
-    def _target_matches_mode(self) -> "ServiceSettings":
+    def _target_matches_mode(self) -> ServiceSettings:
         if self.mode == "item" and self.target is not None:
             raise ValueError("service.target applies to mode segment or portfolio; per-item targets come "
                              "from the item master (or scenario.service_target)")
