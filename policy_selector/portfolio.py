@@ -96,8 +96,8 @@ def item_curves(data: CutoffData, rec: pd.DataFrame, config: SelectorConfig, mea
         lv = np.sort(np.column_stack([lv, np.nan_to_num(current[rows])]), axis=1)
         rate = f_all[rows] / np.maximum(H_all[rows], 1)
         if measure is ServiceType.FILL_RATE:
-            cycle = rate * econ.review_period[rows]
-            short = np.maximum(samples[:, None, :] - lv[:, :, None], 0.0).mean(axis=2)
+            short = _cycle_shortage(data, cand, config, rows, lv, samples)
+            cycle = rate * (H_all[rows] - _lead(data, rows))
             service[rows] = np.clip(1.0 - short / np.maximum(cycle, 1e-12)[:, None], 0.0, 1.0)
             weight[rows] = rate
         else:
@@ -107,6 +107,37 @@ def item_curves(data: CutoffData, rec: pd.DataFrame, config: SelectorConfig, mea
     value = level * econ.unit_cost[:, None]
     return ItemCurves(ids=np.asarray(rec["unique_id"], dtype=str), level=level, service=service, value=value,
                       weight=weight, current=current)
+
+
+def _lead(data: CutoffData, rows: np.ndarray) -> np.ndarray:
+    """Whole lead time in periods, capped at the cutoff's horizon."""
+    return np.minimum(np.round(data.economics.lead_time[rows]).astype(int), data.horizon)
+
+
+def _loss(samples: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """E[(D - level)^+] per item and level, shape (n, k)."""
+    return np.maximum(samples[:, None, :] - levels[:, :, None], 0.0).mean(axis=2)
+
+
+def _cycle_shortage(data: CutoffData, cand, config: SelectorConfig, rows: np.ndarray, levels: np.ndarray,
+                    samples_h: np.ndarray) -> np.ndarray:
+    """Expected units short per review cycle: E[(D_{L+R} - x)^+] - E[(D_L - x)^+] (periodic review).
+
+    The second term removes the shortage already counted in the previous cycle
+    (Silver, Pyke & Thomas 2017, sec. 7.3); without it the fill rate of L >= 1 items is
+    understated and the allocation chases their tails.
+    """
+    out = _loss(samples_h, levels)
+    lead = _lead(data, rows)
+    has = lead >= 1
+    if has.any():
+        n = len(data.ids)
+        H_L = np.ones(n, dtype=int)
+        H_L[rows[has]] = lead[has]
+        f_L = data.cum_forecast[cand.forecaster][np.arange(n), H_L - 1]
+        samples_l = _samples(data, cand, H_L, f_L, config)[rows[has]]
+        out[has] -= _loss(samples_l, levels[has])
+    return np.maximum(out, 0.0)
 
 
 def allocate_levels(curves: ItemCurves, target: float, groups: np.ndarray | None = None
