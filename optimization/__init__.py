@@ -11,6 +11,8 @@ from optimization.distributions import (
     poisson_demand,
 )
 from optimization.policies import (
+    MAX_UNITS,
+    ItemValueError,
     PolicyParams,
     PolicyType,
     base_stock_policy,
@@ -45,7 +47,7 @@ from optimization.sizing import (
 __all__ = [
     # -- policies, sizing, simulator (issue 4) --
     "PolicyType", "PolicyParams", "s_q_policy", "r_s_policy", "r_s_s_policy", "base_stock_policy",
-    "no_stock_policy", "mixed_policies", "stack_policies",
+    "no_stock_policy", "mixed_policies", "stack_policies", "ItemValueError", "MAX_UNITS",
     "NormalDemand", "EmpiricalDemand", "DiscreteDemand", "horizon_normal", "poisson_demand",
     "negative_binomial_demand", "count_demand",
     "ServiceType", "ServiceTarget", "critical_ratio", "eoq", "eoq_cost", "newsvendor_cost",
