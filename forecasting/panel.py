@@ -19,8 +19,12 @@ Severities
     too-short or irregular series, gaps when not zero-filling). Excluded and
     reported.
 ``info``
-    Something changed on request (gaps zero-filled), or was normalised without
-    losing a row (a timezone dropped from the dates: the local date is kept).
+    Something changed on request (gaps zero-filled), was normalised without
+    losing a row (a timezone dropped from the dates: the local date is kept),
+    or is worth knowing (series without any demand: kept, planned as no stock).
+
+:data:`BLOCKING_CHECKS` are the errors that leave nothing to run on; every
+command stops on them, even when it otherwise excludes bad rows and goes on.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from pandas.tseries.api import guess_datetime_format
 
 __all__ = [
     "Issue", "ValidationReport", "DataValidationError", "DemandValidationError",
-    "validate_demand", "REQUIRED_COLUMNS", "MAX_DEMAND",
+    "validate_demand", "REQUIRED_COLUMNS", "MAX_DEMAND", "BLOCKING_CHECKS",
 ]
 
 REQUIRED_COLUMNS = ("unique_id", "ds", "y")
@@ -44,6 +48,8 @@ REQUIRED_COLUMNS = ("unique_id", "ds", "y")
 #: keeps sums over long histories exact to the unit in float64 (2**53 ~ 9e15).
 MAX_DEMAND = 1e12
 _MAX_LISTED = 20
+#: Error checks after which nothing is left to run on (see :attr:`ValidationReport.blocking`).
+BLOCKING_CHECKS = frozenset({"missing_column", "unknown_frequency", "no_data", "all_zero_demand"})
 # an ISO-like date or date-time followed by a timezone designator (Z, UTC, +01:00, -0500)
 _TZ_SUFFIX = re.compile(
     r"^(?P<local>\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?)\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$")
@@ -106,6 +112,11 @@ class ValidationReport:
         return [i for i in self.issues if i.severity == "warning"]
 
     @property
+    def blocking(self) -> list[Issue]:
+        """Errors that leave nothing to run on (:data:`BLOCKING_CHECKS`)."""
+        return [i for i in self.errors if i.check in BLOCKING_CHECKS]
+
+    @property
     def n_excluded_rows(self) -> int:
         return sum(i.n_excluded for i in self.issues)
 
@@ -139,6 +150,11 @@ class ValidationReport:
     def raise_if_errors(self) -> None:
         """Raise :class:`DataValidationError` listing every error."""
         if not self.ok:
+            raise DataValidationError(self)
+
+    def raise_if_blocking(self) -> None:
+        """Raise :class:`DataValidationError` when an error leaves nothing to run on."""
+        if self.blocking:
             raise DataValidationError(self)
 
 
@@ -358,6 +374,25 @@ def _series_checks(df: pd.DataFrame, freq: str, source: str, min_length: int,
     return df
 
 
+def _zero_series_check(df: pd.DataFrame, source: str, report: ValidationReport) -> None:
+    """Series without any demand are kept (planning says: do not stock them) and named;
+    when every series is zero there is nothing to forecast, an error."""
+    totals = df.groupby("unique_id", sort=True)["y"].sum()
+    dead = tuple(map(str, totals.index[totals.to_numpy() == 0]))
+    if not dead:
+        return
+    if len(dead) == len(totals):
+        report.add(Issue("error", "all_zero_demand", source,
+                         f"every series ({len(dead)}) has zero demand in every period; there is nothing to "
+                         "forecast or stock. Check that y holds the units demanded (not, e.g., a stock "
+                         "level or an empty export).", column="y", series=dead))
+    else:
+        report.add(Issue("info", "no_demand_series", source,
+                         f"{len(dead)} series have no demand in their whole history: {_listed(dead)}; "
+                         "they are kept and planned as no_stock (do not hold stock).",
+                         column="y", series=dead))
+
+
 def _why_empty(report: ValidationReport, parsed: pd.DataFrame, freq: str) -> str:
     """What to change when nothing is left: the frequency, the minimum length or the gaps."""
     checks = {i.check for i in report.issues}
@@ -454,5 +489,7 @@ def validate_demand(
     if good.empty:
         report.add(Issue("error", "no_data", source, "every series was excluded by the checks above; "
                          + _why_empty(report, parsed, freq)))
+    else:
+        _zero_series_check(good, source, report)
     clean = good.sort_values(["unique_id", "ds"]).reset_index(drop=True)
     return clean, report

@@ -159,10 +159,12 @@ def validate_network(stages: pd.DataFrame, edges: pd.DataFrame, demand: pd.DataF
 
 
 def _find(folder: Path, stem: str) -> Path | None:
-    for suffix in (".parquet", ".csv"):
-        if (folder / f"{stem}{suffix}").is_file():
-            return folder / f"{stem}{suffix}"
-    return None
+    """The one ``stem.csv`` or ``stem.parquet`` of the folder; both at once is ambiguous."""
+    found = [folder / f"{stem}{suffix}" for suffix in (".parquet", ".csv") if (folder / f"{stem}{suffix}").is_file()]
+    if len(found) > 1:
+        raise InputFileError(f"{folder}: both {stem}.parquet and {stem}.csv found; it is not clear which one "
+                             "to use, so remove or rename the other")
+    return found[0] if found else None
 
 
 def load_dataset(folder: str | Path, freq: str | None = None, min_length: int = 8,
@@ -205,6 +207,10 @@ def load_dataset(folder: str | Path, freq: str | None = None, min_length: int = 
     report.extend(item_report)
     demand, items, cross = cross_check(demand, items, demand_path.name, items_path.name)
     report.extend(cross)
+    if demand.empty and not report.blocking:
+        report.add(Issue("error", "no_data", str(folder),
+                         f"no series is left with both usable demand in {demand_path.name} and a valid row in "
+                         f"{items_path.name}; fix the findings above (e.g. matching unique_id values)"))
     stages_path, edges_path = _find(folder, "stages"), _find(folder, "edges")
     stages = read_table(stages_path) if stages_path else None
     edges = read_table(edges_path) if edges_path else None

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasting.panel import ValidationReport
+from forecasting.panel import Issue, ValidationReport
 from pipelines.data.config import RunConfig, ScenarioSettings
 from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
 from pipelines.data.io import write_table_atomic, write_text_atomic
@@ -34,6 +34,8 @@ from pipelines.flows.plan_steps import (
     assemble,
     backtest_step,
     error_step,
+    excluded_items,
+    exposure_step,
     future_step,
     meio_step,
     report_inputs,
@@ -58,6 +60,10 @@ class PlanResult:
     validation_report: Path
     n_items: int
     kpis: dict[str, float]
+    #: series or items left out, counted by the first reason (validation_report.csv has each one)
+    excluded: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: steps skipped or degraded, in plain sentences (also MLflow tags)
+    notes: tuple[str, ...] = ()
 
 
 def _stage_dir(out: Path, command: str) -> tuple[Path, Path]:
@@ -75,7 +81,14 @@ def _load(cfg: RunConfig, staging: Path) -> DataSet:
         folder = staging / "data"
         write_demo(generate_demo(demo), folder)
     data = load_dataset(folder, freq=cfg.freq, min_length=cfg.min_length, fill_gaps=cfg.fill_gaps)
-    return dataclasses.replace(data, items=apply_scenario(data.items, cfg.scenario))
+    items = apply_scenario(data.items, cfg.scenario)
+    demand, items, issue = exposure_step(data.demand, items, cfg, Path(data.files["items"]).name)
+    if issue is not None:
+        data.report.add(issue)
+        if items.empty:
+            data.report.add(Issue("error", "no_data", str(folder), "every item was excluded by the checks above; "
+                                  "no series is long enough for its lead time"))
+    return dataclasses.replace(data, demand=demand, items=items)
 
 
 def apply_scenario(items: pd.DataFrame, scenario: ScenarioSettings) -> pd.DataFrame:
@@ -150,8 +163,9 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
     run.log_params(cfg.model_dump(mode="json") | {"freq": data.freq})
     run.log_fingerprints({"demand": data.demand, "items": data.items})
     _log_validation(run, data.report, staging)
-    if cfg.strict or data.freq is None:  # without a frequency nothing downstream can run
+    if cfg.strict:
         data.report.raise_if_errors()
+    data.report.raise_if_blocking()  # no frequency, no series left, or nothing but zeros
     rng = np.random.default_rng(cfg.seed)
     with start_run("backtest", nested=True) as step:
         progress(f"backtesting {len(cfg.forecast.models)} models on {data.demand['unique_id'].nunique()} series")
@@ -175,7 +189,11 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
         kpis = _kpis(rec, data.items)
         step.log_params({"selector": selector_name})
         step.log_metrics(kpis | {f"policy.{k}": float(v) for k, v in rec["policy"].value_counts().items()})
-    if data.stages is not None and data.report.ok:
+    notes = _meio_skipped(data)
+    if notes:
+        progress(notes[0])
+        run.set_tags({"meio.skipped": notes[0]})
+    elif data.stages is not None:
         with start_run("meio", nested=True) as step:
             progress(f"placing safety stock over the {len(data.stages)}-stage network (guaranteed service)")
             meio = meio_step(data.stages, data.edges, data.demand, data.items, data.freq)
@@ -196,7 +214,17 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
                       staging / "RUN.txt")
     return PlanResult(run_dir=final, run_id=run.run_id, tracking_uri=run.tracking_uri,
                       recommendations=final / "recommendations.csv",
-                      validation_report=final / "validation_report.csv", n_items=len(rec), kpis=kpis)
+                      validation_report=final / "validation_report.csv", n_items=len(rec), kpis=kpis,
+                      excluded=excluded_items(data.report, rec["unique_id"]).to_dict(), notes=notes)
+
+
+def _meio_skipped(data: DataSet) -> tuple[str, ...]:
+    """Why the network step cannot run (a broken or incomplete network), as one note; () when it can."""
+    broken = [i for i in data.report.errors if i.check in ("network", "network_incomplete")]
+    if not broken:
+        return ()
+    return (f"WARNING: multi-echelon placement (MEIO) skipped: {broken[0].message} "
+            "(single-echelon policies are still recommended; `stockwise validate` shows the finding)",)
 
 
 def _log_validation(run, report: ValidationReport, staging: Path) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting import ErrorModel, ForecastConfig, Forecaster, characterise, evaluate, select_models
+from forecasting.panel import Issue, ValidationReport
 from optimization import (
     GSMResult,
     solve_gsm,
@@ -28,7 +29,7 @@ from pipelines.report.schema import conform_recommendations
 from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
 from policy_selector.economics import Economics, periods_per_year
 
-__all__ = ["Backtest", "backtest_step", "error_step", "future_step", "select_step", "meio_step", "add_meio", "assemble", "report_inputs",
+__all__ = ["Backtest", "exposure_step", "excluded_items", "backtest_step", "error_step", "future_step", "select_step", "meio_step", "add_meio", "assemble", "report_inputs",
            "FRONTIER_TARGETS"]
 
 FRONTIER_TARGETS = (0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995)
@@ -70,6 +71,44 @@ def add_meio(rec: pd.DataFrame, result: GSMResult) -> pd.DataFrame:
 def _exposure(items: pd.DataFrame) -> np.ndarray:
     """H = L + R per item, in periods."""
     return (items["lead_time"] + items["review_period"]).to_numpy(dtype=float)
+
+
+def exposure_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig,
+                  source: str = "items") -> tuple[pd.DataFrame, pd.DataFrame, Issue | None]:
+    """Drop the items whose exposure L + R is longer than the backtest can cover.
+
+    The backtest horizon is the longest exposure, and every series needs
+    horizon + n_windows periods of history; one item with a lead time of 1000
+    periods would otherwise exclude every series as too short. Returns the kept
+    demand and items and the finding naming the dropped items (None when none).
+    """
+    n_periods = int(demand.groupby("unique_id").size().max()) if len(demand) else 0
+    cap = n_periods - (cfg.forecast.n_windows - 1) * cfg.forecast.step - 1
+    exposure = np.ceil(_exposure(items))
+    too_long = exposure > max(cap, 0)
+    if not too_long.any():
+        return demand, items, None
+    ids = items.loc[too_long, "unique_id"].astype(str).tolist()
+    shown = ", ".join(f"{u} (lead_time {lt:g} + review_period {r:g})" for u, lt, r in
+                      items.loc[too_long, ["unique_id", "lead_time", "review_period"]].head(10).itertuples(index=False))
+    issue = Issue("warning", "exposure_too_long", source,
+                  f"{len(ids)} item(s) need a forecast over more than the {max(cap, 0)} periods the history "
+                  f"supports ({n_periods} periods, {cfg.forecast.n_windows} backtest windows): {shown}; "
+                  "excluded. Check the lead time units (periods of the demand file) or give more history.",
+                  column="lead_time", series=tuple(ids), n_excluded=len(ids))
+    keep = items[~too_long].reset_index(drop=True)
+    return demand[demand["unique_id"].isin(keep["unique_id"])].reset_index(drop=True), keep, issue
+
+
+def excluded_items(report: ValidationReport, kept) -> pd.Series:
+    """Series named by an error or warning and absent from ``kept``, counted by their first check."""
+    kept, first = set(map(str, kept)), {}
+    for issue in report.issues:
+        if issue.severity in ("error", "warning"):
+            for uid in issue.series:
+                if uid not in kept:
+                    first.setdefault(uid, issue.check)
+    return pd.Series(first, dtype=object).value_counts()
 
 
 def backtest_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, freq: str) -> Backtest:

@@ -180,3 +180,19 @@ def test_every_series_too_short_is_an_error():
 def test_min_length_must_be_a_non_negative_whole_number(bad):
     with pytest.raises(ValueError, match=r"d.csv: min_length must be a whole number of periods >= 0"):
         validate_demand(_frame(_WEEKS), source="d.csv", min_length=bad)
+
+
+def test_dead_series_are_kept_and_named():
+    rows = _WEEKS + [("Z", d, 0) for _, d, _ in _WEEKS]
+    clean, report = validate_demand(_frame(rows), freq="W-MON")
+    (issue,) = report.issues
+    assert (issue.severity, issue.check, issue.series) == ("info", "no_demand_series", ("Z",))
+    assert set(clean["unique_id"]) == {"A", "Z"} and report.ok and not report.blocking
+
+
+def test_every_series_zero_is_a_blocking_error():
+    rows = [(u, d, 0) for u in ("A", "B") for _, d, _ in _WEEKS]
+    _, report = validate_demand(_frame(rows), source="d.csv", freq="W-MON")
+    assert [i.check for i in report.blocking] == ["all_zero_demand"]
+    with pytest.raises(DataValidationError, match=r"every series \(2\) has zero demand in every period"):
+        report.raise_if_blocking()
