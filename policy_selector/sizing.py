@@ -102,12 +102,16 @@ def _samples(data: CutoffData, cand: Candidate, H: np.ndarray, f_h: np.ndarray,
 
 def _count_quantiles(mean: np.ndarray, extra_var: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Poisson quantiles, negative binomial where lead-time variability adds variance."""
-    mu = np.maximum(mean, 1e-9)[:, None]
-    var = mu + extra_var[:, None]
+    mu = np.maximum(mean, 1e-9)
+    var = mu + extra_var
     over = var > mu * (1 + 1e-6)
-    n_nb = mu**2 / np.where(over, var - mu, 1.0)
-    q_nb = stats.nbinom.ppf(p[None, :], n_nb, np.where(over, mu / var, 0.5))
-    return np.where(over, q_nb, stats.poisson.ppf(p[None, :], mu)).astype(float)
+    out = stats.poisson.ppf(p[None, :], mu[:, None]).astype(float)
+    # only the over-dispersed rows: the placeholder parameters of the others (n = mu**2, p = 0.5)
+    # made scipy search a support of ~mu**2 and hang on a series of 2e9 units per period
+    if over.any():
+        m, v = mu[over][:, None], var[over][:, None]
+        out[over] = stats.nbinom.ppf(p[None, :], m**2 / (v - m), m / v)
+    return out
 
 
 def _size_one(data: CutoffData, cand: Candidate, config: SelectorConfig) -> tuple[PolicyParams, dict]:

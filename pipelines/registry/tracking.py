@@ -316,8 +316,16 @@ def load_model_version(name: str, version: str, tracking_uri: str | None = None,
     return loader.load_model(ref)
 
 
-def end_stale_runs(run_name: str, tracking_uri: str | None = None, experiment: str = EXPERIMENT) -> list[str]:
-    """Mark runs named ``run_name`` still RUNNING as KILLED; return their ids.
+def end_stale_runs(run_name: str | None, tracking_uri: str | None = None, experiment: str = EXPERIMENT,
+                   started_after: int | None = None) -> list[str]:
+    """Mark runs still RUNNING as KILLED; return their ids.
+
+    Parameters
+    ----------
+    run_name : str or None
+        Only runs of this name; None = any name (e.g. a killed ``train`` and its nested runs).
+    started_after : int, optional
+        Only runs started at or after this time (ms since the epoch).
 
     Only safe when no such run can be alive, e.g. under the retrain lock: a
     process killed with ``kill -9`` never closes its run.
@@ -326,8 +334,12 @@ def end_stale_runs(run_name: str, tracking_uri: str | None = None, experiment: s
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return []
-    stale = client.search_runs([exp.experiment_id],
-                               filter_string=f"attributes.run_name = '{run_name}' AND attributes.status = 'RUNNING'")
+    terms = ["attributes.status = 'RUNNING'"]
+    if run_name is not None:
+        terms.append(f"attributes.run_name = '{run_name}'")
+    if started_after is not None:
+        terms.append(f"attributes.start_time >= {int(started_after)}")
+    stale = client.search_runs([exp.experiment_id], filter_string=" AND ".join(terms))
     for run in stale:
         client.set_terminated(run.info.run_id, status="KILLED")
     return [run.info.run_id for run in stale]
