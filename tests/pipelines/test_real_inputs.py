@@ -8,12 +8,19 @@ and say what it left out; the fast checks below stop at validation.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
 
 WEEKS = pd.date_range("2022-01-03", periods=70, freq="W-MON")
 FAST = "forecast:\n  models: [SeasonalNaive, CrostonSBA]\n  n_windows: 2\n"
@@ -108,8 +115,11 @@ def test_every_excluded_item_is_counted_on_the_console_and_in_the_report(messy_r
     excluded = every - rec
     assert {"one_point", "gappy", "long_lead", "no_history", "bad_target", "bad_lead"} <= excluded
     assert f"excluded: {len(excluded)} item(s)/series" in out
-    for check in ("exposure_too_long", "service_target_range", "non_numeric", "too_short", "gaps"):
-        assert check in out
+    summary = next(line for line in out.splitlines() if line.startswith("excluded: "))
+    for check in ("service_target_range", "non_numeric", "too_short", "gaps"):  # the top five reasons are listed
+        assert f"1 {check}" in summary
+    assert str(run_dir / "validation_report.csv") in summary
+    assert "exposure_too_long" in set(report["check"])
     assert "long_lead (lead_time 1000 + review_period 1)" in " ".join(report["message"])
 
 
@@ -204,3 +214,27 @@ def test_validate_names_timezone_and_mixed_date_formats(tmp_path, freq):
     result, out = _invoke("validate", path, *freq)
     assert "mixed_date_formats (demand.csv, ds)" in out and "'02/14/2022' at data row 6" in out
     assert result.exit_code == 1
+
+
+# ----------------------------------------------------------------- tracking stores (rows 5, 6)
+
+
+def test_a_corrupt_sqlite_store_is_one_line(tmp_path):
+    demand = messy_panel().query("unique_id == 'smooth1'")
+    folder = _folder(tmp_path / "d", demand, _items(["smooth1"]))
+    db = tmp_path / "broken.db"
+    db.write_bytes(b"this is not a database" * 100)
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "recommend", "--data", str(folder),
+                           "--out", str(tmp_path / "runs"), "--tracking-uri", f"sqlite:///{db}"],
+                          capture_output=True, text=True, cwd=tmp_path, env=os.environ | {"PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "is not an SQLite database" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_an_unreachable_tracking_server_fails_fast(tmp_path):
+    folder = _folder(tmp_path / "d", messy_panel().query("unique_id == 'smooth1'"), _items(["smooth1"]))
+    result, out = _invoke("recommend", "--data", folder, "--out", tmp_path / "runs",
+                          "--tracking-uri", "http://127.0.0.1:9")
+    assert result.exit_code == 1
+    assert "tracking server http://127.0.0.1:9 is not reachable" in str(result.exception or out)
