@@ -11,6 +11,9 @@ Example ``stockwise.yaml``::
       service_target: 0.98
       lead_time_factor: 1.5
     tracking_uri: sqlite:///mlruns/mlflow.db
+
+Every key, with its default, is in ``docs/guide/errors.md`` (section "stockwise.yaml");
+a ``train:`` section in the same file is read by ``stockwise train`` and ignored here.
 """
 
 from __future__ import annotations
@@ -119,6 +122,7 @@ def load_config(path: str | Path | None = None, **overrides) -> RunConfig:
         With the file name and the offending field when the file is invalid.
     """
     raw = read_yaml_mapping(path) if path is not None else {}
+    raw.pop("train", None)  # the train: section of a shared stockwise.yaml belongs to `stockwise train`
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return RunConfig(**raw)
