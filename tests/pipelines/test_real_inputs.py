@@ -238,3 +238,22 @@ def test_an_unreachable_tracking_server_fails_fast(tmp_path):
                           "--tracking-uri", "http://127.0.0.1:9")
     assert result.exit_code == 1
     assert "tracking server http://127.0.0.1:9 is not reachable" in str(result.exception or out)
+
+
+@pytest.mark.parametrize(("cell", "finding"), [
+    ("1e300", "implausible_demand"), ("inf", "non_finite_demand"),
+    ("2022-01-10T00:00:00+01:00|mixed", "mixed_date_formats"),
+])
+def test_backtest_names_absurd_demand_and_mixed_dates(tmp_path, cell, finding):
+    demand = messy_panel().query("unique_id in ['smooth1', 'smooth2']").astype({"y": object, "ds": str})
+    if cell.endswith("|mixed"):
+        demand.loc[demand.index[3], "ds"] = "01/24/2022"
+    else:
+        demand.loc[demand.index[3], "y"] = cell
+    path = tmp_path / "demand.csv"
+    demand.to_csv(path, index=False)
+    result, out = _invoke("backtest", "--demand", path, "--freq", "W-MON", "--horizon", "2", "--out", tmp_path / "o",
+                          "--models", "SeasonalNaive", "--n-windows", "2",
+                          "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}")
+    assert result.exit_code == 1, out
+    assert finding in out and "demand.csv" in out and "data row(s) 4" in out
