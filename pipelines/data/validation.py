@@ -50,8 +50,9 @@ class DataSet:
 def _bad_rows(report, mask, items, source, check, column, message) -> None:
     if mask.any():
         rows = tuple(int(r) + 1 for r in np.flatnonzero(mask.to_numpy()))
-        ids = tuple(map(str, items.loc[mask, "unique_id"]))
-        shown = ", ".join(f"row {r} ({i})" for r, i in list(zip(rows, ids))[:20])
+        labels = items.loc[mask, "unique_id"].fillna("no id").astype(str).tolist()
+        shown = ", ".join(f"row {r} ({i})" for r, i in list(zip(rows, labels))[:20])
+        ids = tuple(str(i) for i in items.loc[mask, "unique_id"].dropna())
         report.add(Issue("error", check, source, f"{message}: {shown}", column=column,
                          rows=rows, series=ids, n_excluded=len(rows)))
 
@@ -75,8 +76,9 @@ def validate_items(items: pd.DataFrame, source: str = "items") -> tuple[pd.DataF
     for col, default in ITEM_OPTIONAL_DEFAULTS.items():
         if col not in items.columns:
             items[col] = default
-    items["unique_id"] = items["unique_id"].astype("string").str.strip()
-    bad = pd.Series(False, index=items.index)
+    items["unique_id"] = items["unique_id"].astype("string").str.strip().replace("", pd.NA)
+    bad = items["unique_id"].isna()
+    _bad_rows(report, bad, items, source, "missing_id", "unique_id", "row has no unique_id; fill it in or remove the row")
     for col in ITEM_COLUMNS:
         if col in ("unique_id", "service_type", "lost_sales"):
             continue
@@ -105,7 +107,7 @@ def validate_items(items: pd.DataFrame, source: str = "items") -> tuple[pd.DataF
     _bad_rows(report, bad_type, items, source, "service_type", "service_type",
               f"service_type must be one of {SERVICE_TYPES}")
     items["service_type"] = stype
-    dup = items["unique_id"].duplicated(keep="first")
+    dup = items["unique_id"].duplicated(keep="first") & items["unique_id"].notna()
     _bad_rows(report, dup, items, source, "duplicate_item", "unique_id", "unique_id appears twice")
     items["lost_sales"] = items["lost_sales"].fillna(False).astype(str).str.lower().isin(("true", "1", "yes"))
     bad |= outside | rp | bad_type | dup

@@ -257,3 +257,12 @@ def test_backtest_names_absurd_demand_and_mixed_dates(tmp_path, cell, finding):
                           "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}")
     assert result.exit_code == 1, out
     assert finding in out and "demand.csv" in out and "data row(s) 4" in out
+
+
+def test_an_item_row_without_unique_id_is_named_not_a_crash(tmp_path):
+    """Found by the property test: a blank unique_id in items.csv raised TypeError in the cross-check."""
+    items = _items(["smooth1", "smooth2"])
+    items.loc[1, "unique_id"] = None
+    folder = _folder(tmp_path / "d", messy_panel().query("unique_id in ['smooth1', 'smooth2']"), items)
+    result, out = _invoke("validate", folder)
+    assert result.exit_code == 1 and "missing_id (items.csv, unique_id)" in out and "row 2 (no id)" in out
