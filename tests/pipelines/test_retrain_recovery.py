@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import mlflow
-import pytest
 
 from pipelines.flows.retrain import run_retrain
 from pipelines.registry.tracking import end_stale_runs, start_run
@@ -39,7 +38,7 @@ def _runs(uri: str) -> dict[str, str]:
     return {r.info.run_id: r.info.status for r in client.search_runs([exp.experiment_id])}
 
 
-def test_kill_9_inside_train_then_rerun_marks_its_runs_killed_and_says_so(store, tmp_path):
+def test_kill_9_inside_train_then_rerun_marks_its_runs_killed_and_says_so(store, tmp_path):  # noqa: F811
     uri, out = store
     with_champion(uri, out, quality=1.0)
     marker = tmp_path / "training"
