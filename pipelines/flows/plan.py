@@ -27,7 +27,7 @@ import pandas as pd
 
 from forecasting.panel import Issue, ValidationReport
 from pipelines.data.config import RunConfig, ScenarioSettings
-from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
+from pipelines.data.demo_data import DemoConfig
 from pipelines.data.io import write_table_atomic, write_text_atomic
 from pipelines.flows.plan_steps import (
     add_meio,
@@ -44,9 +44,10 @@ from pipelines.flows.plan_steps import (
 from pipelines.report.render import write_report
 from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
 from pipelines.registry.tracking import get_alias_version, load_model_version, start_run
-from pipelines.data.validation import DataSet, load_dataset
+from pipelines.data.inputs import load_inputs
+from pipelines.data.validation import DataSet
 
-__all__ = ["PlanResult", "run_plan", "apply_scenario", "load_champion"]
+__all__ = ["PlanResult", "run_plan", "apply_scenario", "load_champion", "stage_dir", "load_data", "log_validation"]
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ class PlanResult:
     notes: tuple[str, ...] = ()
 
 
-def _stage_dir(out: Path, command: str) -> tuple[Path, Path]:
+def stage_dir(out: Path, command: str) -> tuple[Path, Path]:
+    """Hidden staging folder and the final run folder it is renamed to when complete."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     final = out / f"{command}-{stamp}-{os.getpid()}"
     staging = out / f".{final.name}.partial"
@@ -74,20 +76,20 @@ def _stage_dir(out: Path, command: str) -> tuple[Path, Path]:
     return staging, final
 
 
-def _load(cfg: RunConfig, staging: Path) -> DataSet:
-    folder = cfg.data
-    if folder is None:
-        demo = DemoConfig(seed=cfg.seed, n_items=cfg.demo_items, n_weeks=cfg.demo_weeks)
-        folder = staging / "data"
-        write_demo(generate_demo(demo), folder)
-    data = load_dataset(folder, freq=cfg.freq, min_length=cfg.min_length, fill_gaps=cfg.fill_gaps)
+def load_data(cfg: RunConfig, staging: Path) -> DataSet:
+    """The validated data folder (or the generated demo, written under ``staging``) after the scenario,
+    without the items whose lead time the history cannot back-test (a finding says which)."""
+    demo = DemoConfig(seed=cfg.seed, n_items=cfg.demo_items, n_weeks=cfg.demo_weeks)
+    data = load_inputs(cfg.data, demo=demo, freq=cfg.freq, min_length=cfg.min_length, fill_gaps=cfg.fill_gaps,
+                       demo_folder=staging / "data")
     items = apply_scenario(data.items, cfg.scenario)
     demand, items, issue = exposure_step(data.demand, items, cfg, Path(data.files["items"]).name)
     if issue is not None:
         data.report.add(issue)
         if items.empty:
-            data.report.add(Issue("error", "no_data", str(folder), "every item was excluded by the checks above; "
-                                  "no series is long enough for its lead time"))
+            data.report.add(Issue("error", "no_data", str(cfg.data or staging / "data"),
+                                  "every item was excluded by the checks above; no series is long enough "
+                                  "for its lead time"))
     return dataclasses.replace(data, demand=demand, items=items)
 
 
@@ -146,7 +148,7 @@ def run_plan(cfg: RunConfig, command: str = "recommend",
     DataValidationError
         When ``cfg.strict`` and validation found errors.
     """
-    staging, final = _stage_dir(Path(cfg.out), command)
+    staging, final = stage_dir(Path(cfg.out), command)
     try:
         with start_run(command, cfg.tracking_uri, tags={"stockwise.command": command}) as run:
             result = _run_steps(cfg, command, staging, final, run, progress)
@@ -159,10 +161,10 @@ def run_plan(cfg: RunConfig, command: str = "recommend",
 
 def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
     progress("validating data")
-    data = _load(cfg, staging)
+    data = load_data(cfg, staging)
     run.log_params(cfg.model_dump(mode="json") | {"freq": data.freq})
     run.log_fingerprints({"demand": data.demand, "items": data.items})
-    _log_validation(run, data.report, staging)
+    log_validation(run, data.report, staging)
     if cfg.strict:
         data.report.raise_if_errors()
     data.report.raise_if_blocking()  # no frequency, no series left, or nothing but zeros
@@ -227,7 +229,8 @@ def _meio_skipped(data: DataSet) -> tuple[str, ...]:
             "(single-echelon policies are still recommended; `stockwise validate` shows the finding)",)
 
 
-def _log_validation(run, report: ValidationReport, staging: Path) -> None:
+def log_validation(run, report: ValidationReport, staging: Path) -> None:
+    """Write the validation report into the run folder and log its counts."""
     path = write_table_atomic(report.to_frame(), staging / "validation_report.csv")
     run.log_metrics({"validation.errors": len(report.errors), "validation.warnings": len(report.warnings),
                      "validation.excluded_rows": report.n_excluded_rows})

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecasting import ErrorModel, ForecastConfig, Forecaster, characterise, evaluate, select_models
+from forecasting import ErrorModel, ForecastConfig, Forecaster, select_models
 from forecasting.panel import Issue, ValidationReport
 from optimization import (
     GSMResult,
@@ -22,14 +22,15 @@ from optimization import (
     summarise_frontier,
 )
 from pipelines.data.config import RunConfig
-from pipelines.flows.gsm import forecast_error_buffers
+from pipelines.flows.backtest import backtest_models
+from policy_selector.buffers import forecast_error_buffers
 from pipelines.data.network_io import network_from_frames
 from pipelines.report.inputs import forecasts_from_wide, frontier_points, sim_paths_from_events
 from pipelines.report.schema import conform_recommendations
 from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
 from policy_selector.economics import Economics, periods_per_year
 
-__all__ = ["Backtest", "exposure_step", "excluded_items", "backtest_step", "error_step", "future_step", "select_step", "meio_step", "add_meio", "assemble", "report_inputs",
+__all__ = ["Backtest", "exposure_step", "excluded_items", "backtest_step", "recommend_step", "error_step", "future_step", "select_step", "meio_step", "add_meio", "assemble", "report_inputs",
            "FRONTIER_TARGETS"]
 
 FRONTIER_TARGETS = (0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995)
@@ -120,16 +121,11 @@ def backtest_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, fre
     horizon = cfg.forecast.horizon or int(np.ceil(_exposure(items).max()))
     fc_cfg = ForecastConfig(models=tuple(cfg.forecast.models), freq=freq,
                             season_length=cfg.forecast.season_length)
-    forecaster = Forecaster(fc_cfg)
-    cv = forecaster.cross_validation(demand, h=horizon, n_windows=cfg.forecast.n_windows,
-                                     step=cfg.forecast.step)
-    features = characterise(demand, season_length=fc_cfg.resolved_season_length,
-                            unit_value=items.set_index("unique_id")["unit_cost"], cv=cv)
-    segments = features.set_index("unique_id")["sbc_class"]
-    scores = evaluate(cv, demand)
-    choice = select_models(scores, segments=segments.reindex(scores["unique_id"].unique()))
-    excluded = pd.Index(sorted(set(demand["unique_id"]) - set(cv["unique_id"])))
-    return Backtest(cv=cv, scores=scores, choice=choice, features=features, horizon=horizon,
+    bt = backtest_models(demand, fc_cfg, horizon, cfg.forecast.n_windows, cfg.forecast.step,
+                         unit_value=items.set_index("unique_id")["unit_cost"])
+    choice = select_models(bt.scores, segments=bt.segments.reindex(bt.scores["unique_id"].unique()))
+    excluded = pd.Index(sorted(set(demand["unique_id"]) - set(bt.cv["unique_id"])))
+    return Backtest(cv=bt.cv, scores=bt.scores, choice=choice, features=bt.features, horizon=horizon,
                     excluded=excluded)
 
 
@@ -161,6 +157,24 @@ def select_step(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selector,
     names = getattr(selector, "candidates_", None)
     space = CandidateSpace.from_names(list(names)) if names is not None else CandidateSpace()
     return recommend_policies(selector, demand, items, SelectorConfig(space=space, freq=freq), rng)
+
+
+def recommend_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, freq: str, selector,
+                   selector_name: str, run_id: str, rng: np.random.Generator) -> tuple[Backtest, pd.DataFrame]:
+    """The recommendations ``stockwise recommend`` makes on ``demand``, without I/O or MLflow.
+
+    :func:`backtest_step` (accuracy, ABC/XYZ segments), :func:`select_step` and
+    :func:`assemble`, as :func:`pipelines.flows.plan.run_plan` runs them; ``stockwise
+    evaluate`` calls this on the history before each origin.
+
+    Returns
+    -------
+    (Backtest, pandas.DataFrame)
+        The backtest and the schema-conformed recommendations.
+    """
+    bt = backtest_step(demand, items, cfg, freq)
+    recs = select_step(demand, items, freq, selector, rng)
+    return bt, assemble(items, bt.features, recs, run_id, selector_name)
 
 
 def assemble(items: pd.DataFrame, features: pd.DataFrame, recs: pd.DataFrame, run_id: str,

@@ -31,8 +31,8 @@ whose alias was not yet moved. What it did is printed (``RECOVERED: ...``) and
 kept in the decision record. So the champion alias changes only when a whole
 decision completed, and a rerun after a crash always succeeds.
 
-A test hook pauses the process at a named point (``STOCKWISE_RETRAIN_PAUSE_AT``,
-see :data:`PAUSE_POINTS`) so tests can kill it there.
+``retrain`` calls an injected ``checkpoint(point)`` at each named point of
+:data:`PAUSE_POINTS` (a no-op by default), so tests can stop the process there and kill it.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ from pipelines.registry.tracking import (
 )
 
 __all__ = ["RetrainExit", "RetrainConfig", "TrainRequest", "EvalRequest", "Decision", "retrain",
-           "run_retrain", "load_run_data", "recover", "lock_path_for", "decide", "PAUSE_POINTS", "DECISION_FILE"]
+           "run_retrain", "load_run_data", "recover", "lock_path_for", "decide", "PAUSE_POINTS", "DECISION_FILE", "no_checkpoint"]
 
 DECISION_FILE = "decision.json"
 PAUSE_POINTS = ("after_lock", "after_train", "after_evaluate", "before_commit", "after_commit", "after_alias")
@@ -141,6 +141,7 @@ class EvalRequest:
 
 TrainFn = Callable[[TrainRequest], str]
 EvaluateFn = Callable[[str, EvalRequest], Mapping[str, float]]
+Checkpoint = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -181,14 +182,8 @@ def lock_path_for(tracking_uri: str | None) -> Path:
     return store_dir(resolve_tracking_uri(tracking_uri)) / "retrain.lock"
 
 
-def _pause(point: str) -> None:
-    """Test hook: stop at ``point`` when STOCKWISE_RETRAIN_PAUSE_AT names it (then wait to be killed)."""
-    if os.environ.get("STOCKWISE_RETRAIN_PAUSE_AT") != point:
-        return
-    marker = os.environ.get("STOCKWISE_RETRAIN_PAUSE_FILE")
-    if marker:
-        Path(marker).write_text(point)
-    time.sleep(float(os.environ.get("STOCKWISE_RETRAIN_PAUSE_SECONDS", "300")))
+def no_checkpoint(point: str) -> None:
+    """The production checkpoint: nothing happens at the named points."""
 
 
 def decide(champion: Mapping[str, float] | None, challenger: Mapping[str, float],
@@ -281,7 +276,8 @@ def _scores_table(decision: Decision) -> str:
 
 
 def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate: EvaluateFn,
-            config: RetrainConfig = RetrainConfig(), items_subset: Sequence[str] | None = None) -> Decision:
+            config: RetrainConfig = RetrainConfig(), items_subset: Sequence[str] | None = None,
+            checkpoint: Checkpoint = no_checkpoint) -> Decision:
     """Train a challenger, compare it with the champion on the latest held-out window, decide.
 
     Parameters
@@ -297,6 +293,8 @@ def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate:
     config : RetrainConfig
     items_subset : sequence of str, optional
         Limit retraining to these items (e.g. from :func:`pipelines.flows.triggers.detect_triggers`).
+    checkpoint : callable ``(point) -> None``
+        Called at each point of :data:`PAUSE_POINTS`; tests inject one that waits there to be killed.
 
     Returns
     -------
@@ -319,7 +317,7 @@ def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate:
     uri = resolve_tracking_uri(config.tracking_uri)
     config = replace(config, tracking_uri=uri)
     with exclusive_lock(lock_path_for(uri)):
-        _pause("after_lock")
+        checkpoint("after_lock")
         recovered = recover(config)
         cutoff, train_part, holdout = _split(demand, config.holdout_periods)
         champion = get_alias_version(config.model_name, config.alias, uri)
@@ -329,11 +327,11 @@ def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate:
         challenger = _train_marked(train, TrainRequest(train_part, items, cutoff, config.model_name, uri, subset),
                                    Path(config.out) / f".{_TRAINING}-{decision_id}")
         set_version_tags(config.model_name, challenger, {STATUS_TAG: "challenger", DECISION_TAG: decision_id}, uri)
-        _pause("after_train")
+        checkpoint("after_train")
         request = EvalRequest(train_part, holdout, items, cutoff, config.model_name, uri)
         scores = {"challenger": dict(evaluate(challenger, request)),
                   "champion": dict(evaluate(champion, request)) if champion else None}
-        _pause("after_evaluate")
+        checkpoint("after_evaluate")
         action, reason = decide(scores["champion"], scores["challenger"], config)
         with start_run("retrain", uri, tags={DECISION_TAG: decision_id}) as run:
             decision = Decision(
@@ -344,7 +342,7 @@ def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate:
                 max_service_drop=config.max_service_drop, items_subset=list(subset) if subset else None,
                 data={"train": fingerprint(train_part), "holdout": fingerprint(holdout), "items": fingerprint(items)},
                 mlflow_run_id=run.run_id, recovered=recovered or None)
-            final = _commit(decision, Path(config.out), uri)
+            final = _commit(decision, Path(config.out), uri, checkpoint)
             run.log_params({"action": action, "challenger": challenger, "champion_before": champion,
                             "margin": config.margin, "cutoff": str(cutoff)})
             run.log_metrics({f"{who}.{k}": v for who, s in scores.items() if s for k, v in s.items()})
@@ -360,18 +358,18 @@ def _train_marked(train: TrainFn, request, marker: Path) -> str:
     return version
 
 
-def _commit(decision: Decision, out: Path, uri: str) -> Decision:
+def _commit(decision: Decision, out: Path, uri: str, checkpoint: Checkpoint = no_checkpoint) -> Decision:
     """Stage the record, rename it into place (commit), apply the alias, mark it applied."""
     staging = out / f".staging-{decision.decision_id}"
     staging.mkdir(parents=True)
     write_text_atomic(json.dumps(asdict(decision), indent=2), staging / DECISION_FILE)
     write_text_atomic(_scores_table(decision), staging / "scores.csv")
-    _pause("before_commit")
+    checkpoint("before_commit")
     final_dir = out / decision.decision_id
     os.replace(staging, final_dir)
-    _pause("after_commit")
+    checkpoint("after_commit")
     _apply(decision, uri)
-    _pause("after_alias")
+    checkpoint("after_alias")
     done = replace(decision, alias_applied=True)
     write_text_atomic(json.dumps(asdict(done), indent=2), final_dir / DECISION_FILE)
     return done
@@ -379,10 +377,10 @@ def _commit(decision: Decision, out: Path, uri: str) -> Decision:
 
 def run_retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate: EvaluateFn,
                 config: RetrainConfig = RetrainConfig(), items_subset: Sequence[str] | None = None,
-                echo: Callable[[str], None] = print) -> RetrainExit:
+                echo: Callable[[str], None] = print, checkpoint: Checkpoint = no_checkpoint) -> RetrainExit:
     """:func:`retrain` for schedulers: never raises, returns the documented exit code."""
     try:
-        decision = retrain(demand, items, train, evaluate, config, items_subset)
+        decision = retrain(demand, items, train, evaluate, config, items_subset, checkpoint)
     except LockedError as exc:
         echo(f"LOCKED: {exc}")
         return RetrainExit.LOCKED
@@ -413,14 +411,10 @@ def default_steps() -> tuple[TrainFn, EvaluateFn]:
 def load_run_data(config_path: Path | None) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
     """Demand, items and the RunConfig of a config file (its data folder, else the seeded demo)."""
     from pipelines.data.config import load_config
-    from pipelines.data.demo_data import DemoConfig, generate_demo
-    from pipelines.data.validation import load_dataset
+    from pipelines.data.demo_data import DemoConfig
+    from pipelines.data.inputs import load_inputs
 
     cfg = load_config(config_path)
-    if cfg.data is None:
-        demo = generate_demo(DemoConfig(seed=cfg.seed))
-        return demo.demand, demo.items, cfg
-    data = load_dataset(cfg.data, freq=cfg.freq, min_length=cfg.min_length, fill_gaps=cfg.fill_gaps)
-    if cfg.strict:
-        data.report.raise_if_errors()
+    data = load_inputs(cfg.data, demo=DemoConfig(seed=cfg.seed, n_items=cfg.demo_items, n_weeks=cfg.demo_weeks),
+                       freq=cfg.freq, min_length=cfg.min_length, fill_gaps=cfg.fill_gaps, strict=cfg.strict)
     return data.demand, data.items, cfg

@@ -18,9 +18,7 @@ import mlflow
 
 from pipelines.flows.retrain import run_retrain
 from pipelines.registry.tracking import end_stale_runs, start_run
-from tests.pipelines.test_retrain import (  # noqa: F401 - fixtures
-    ITEMS, ROOT, fake_evaluate, fake_train, migrated_store, panel, settings, store, with_champion,
-)
+from tests.pipelines.test_retrain import ITEMS, ROOT, fake_evaluate, fake_train, panel, settings, with_champion
 
 
 def train_until_killed(marker: Path):
@@ -38,7 +36,7 @@ def _runs(uri: str) -> dict[str, str]:
     return {r.info.run_id: r.info.status for r in client.search_runs([exp.experiment_id])}
 
 
-def test_kill_9_inside_train_then_rerun_marks_its_runs_killed_and_says_so(store, tmp_path):  # noqa: F811
+def test_kill_9_inside_train_then_rerun_marks_its_runs_killed_and_says_so(store, tmp_path):
     uri, out = store
     with_champion(uri, out, quality=1.0)
     marker = tmp_path / "training"
