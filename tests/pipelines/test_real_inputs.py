@@ -266,3 +266,11 @@ def test_an_item_row_without_unique_id_is_named_not_a_crash(tmp_path):
     folder = _folder(tmp_path / "d", messy_panel().query("unique_id in ['smooth1', 'smooth2']"), items)
     result, out = _invoke("validate", folder)
     assert result.exit_code == 1 and "missing_id (items.csv, unique_id)" in out and "row 2 (no id)" in out
+
+
+def test_a_demo_smaller_than_its_processes_is_a_named_error_not_a_numpy_crash():
+    from pipelines.data.demo_data import DemoConfig
+
+    # train --demo accepted demo_items 6 and crashed with "negative dimensions are not allowed"
+    with pytest.raises(ValueError, match=r"n_items=6 too small; use >= 8 \(one item per demand process"):
+        DemoConfig(n_items=6)
