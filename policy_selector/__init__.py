@@ -8,7 +8,7 @@ from policy_selector.evaluation import best_single_candidate, confusion, evaluat
 from policy_selector.features import build_features
 from policy_selector.labels import LabelSet, label_candidates, make_labels
 from policy_selector.recommend import EXTRA_COLUMNS, expected_outcomes, recommend_policies
-from policy_selector.selector import NotFittedError, PolicySelector, RuleSelector
+from policy_selector.selector import NotFittedError, PolicySelector, RuleSelector, Selection
 from policy_selector.sizing import SizedCandidates, size_candidates
 from policy_selector.workflow import StudyResult, default_cutoffs, run_study
 
@@ -16,7 +16,7 @@ __all__ = [
     "Candidate", "CandidateSpace", "Distribution", "DEFAULT_CANDIDATES", "SelectorConfig",
     "CutoffData", "prepare_cutoff", "SizedCandidates", "size_candidates",
     "LabelSet", "label_candidates", "make_labels", "build_features",
-    "PolicySelector", "RuleSelector", "NotFittedError",
+    "PolicySelector", "RuleSelector", "Selection", "NotFittedError",
     "evaluate_choices", "best_single_candidate", "grouped_oof_predictions", "confusion",
     "StudyResult", "run_study", "default_cutoffs",
     "recommend_policies", "expected_outcomes", "EXTRA_COLUMNS",

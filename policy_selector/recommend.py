@@ -2,7 +2,8 @@
 
 ``recommend_policies`` runs at the end of the history (or a given cutoff):
 backtest and error models (:func:`prepare_cutoff`), features, the selector's
-choice with its reasons, the chosen candidate's parameters, and the expected
+decision (:meth:`PolicySelector.select`: the same Bayes rule that training
+evaluates, with reasons that explain the chosen candidate), the chosen candidate's parameters, and the expected
 yearly cost and service of that policy by simulating it on bootstrapped demand
 paths (resampled periods of the last year of history, lead times sampled from
 the item's lead-time variability).
@@ -133,10 +134,8 @@ def recommend_policies(selector: PolicySelector | RuleSelector | None, demand: p
     cutoff = pd.Timestamp(cutoff) if cutoff is not None else pd.Timestamp(pd.to_datetime(demand["ds"]).max())
     data = prepare_cutoff(demand, items, cutoff, config)
     features = build_features(data, config.season_length)
-    proba = selector.predict_proba(features)
-    choice = pd.Series(np.asarray(proba.columns)[proba.to_numpy().argmax(axis=1)], index=proba.index)
-    selected_by = getattr(selector, "selected_by_", pd.Series("rule", index=features.index))
-    reasons = selector.explain(features)
+    selection = selector.select(features)
+    choice = selection.candidate
     sized = size_candidates(data, config)
     policy = _pick(sized, choice.to_numpy())
     table = sized.table.set_index(["unique_id", "candidate"])
@@ -157,8 +156,8 @@ def recommend_policies(selector: PolicySelector | RuleSelector | None, demand: p
     })
     outcomes = expected_outcomes(data, policy, config, rng).reset_index(drop=True)
     out = pd.concat([out, outcomes], axis=1)
-    out["reasons"] = reasons.reindex(data.ids).to_numpy()
+    out["reasons"] = selection.reasons.reindex(data.ids).to_numpy()
     out["candidate"] = choice.to_numpy()
-    out["confidence"] = proba.max(axis=1).to_numpy()
-    out["selected_by"] = selected_by.reindex(data.ids).to_numpy()
+    out["confidence"] = selection.confidence.reindex(data.ids).to_numpy()
+    out["selected_by"] = selection.selected_by.reindex(data.ids).to_numpy()
     return out

@@ -59,11 +59,37 @@ def test_missing_core_features_fall_back_to_the_rule():
     sel = PolicySelector(n_estimators=20).fit(f, labels, cost)
     partial = f.iloc[:5].copy()
     partial.loc[partial.index[0], "adi"] = np.nan
-    sel.predict(partial)
-    assert sel.selected_by_.iloc[0].startswith("rule fallback: adi")
-    assert (sel.selected_by_.iloc[1:] == "classifier").all()
-    sel.predict(f.drop(columns=["cv2"]).iloc[:3])
-    assert sel.selected_by_.str.contains("missing").all()
+    selected_by = sel.select(partial).selected_by
+    assert selected_by.iloc[0].startswith("rule fallback: adi")
+    assert (selected_by.iloc[1:] == "classifier").all()
+    assert sel.select(f.drop(columns=["cv2"]).iloc[:3]).selected_by.str.contains("missing").all()
+
+
+def test_select_is_pure_and_its_reasons_name_the_chosen_candidate():
+    f, _, _ = _synthetic()
+    # 'a' and 'c' win at random and are ruinous when wrong; the hedge 'b' is never best, never bad:
+    # the Bayes rule picks 'b' where the argmax of the probabilities picks 'a' or 'c'
+    coin = np.random.default_rng(3).random(len(f)) < 0.5
+    cost = pd.DataFrame({"a": np.where(coin, 10.0, 40.0), "b": 11.0, "c": np.where(coin, 40.0, 10.0)},
+                        index=f.index)
+    sel = PolicySelector(n_estimators=30).fit(f, cost.idxmin(axis=1), cost)
+    before = set(vars(sel))
+    s = sel.select(f)
+    assert set(vars(sel)) == before                      # nothing written on the estimator
+    assert (s.candidate == "b").mean() > 0.9 and (s.proba.idxmax(axis=1) != "b").all()
+    assert s.candidate.equals(sel.predict(f))
+    assert s.reasons.equals(sel.explain(f))
+    assert all(r.startswith(f"{c}:") or r.startswith(f"{c} by the Syntetos-Boylan rule")
+               for r, c in zip(s.reasons, s.candidate))
+    np.testing.assert_allclose(s.proba.to_numpy(), sel.predict_proba(f).to_numpy())
+    assert s.confidence.between(0, 1).all()
+    wild = f.copy()
+    wild.iloc[::3, wild.columns.get_loc("adi")] = np.nan
+    s = sel.select(wild)
+    rule_rows = s.selected_by != "classifier"
+    assert rule_rows.sum() == len(f.iloc[::3])
+    assert all(r.startswith(f"{c} by the Syntetos-Boylan rule")
+               for r, c in zip(s.reasons[rule_rows], s.candidate[rule_rows]))
 
 
 def test_rule_follows_syntetos_boylan():
@@ -116,7 +142,7 @@ def test_recommend_works_for_items_unseen_in_training(tiny_demo, tiny_config, la
     assert recs["unique_id"].str.startswith("NEW-").all()
     assert recs["candidate"].isin(tiny_config.space.names).all()
     assert (recs["order_up_to"] >= recs["reorder_point"]).all()
-    assert recs["reasons"].str.len().gt(0).all()
+    assert all(r.startswith(c) for r, c in zip(recs["reasons"], recs["candidate"]))  # explains the choice
     conform_recommendations(recs.drop(columns=list(EXTRA_COLUMNS)))
 
 
