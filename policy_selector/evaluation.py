@@ -1,9 +1,11 @@
 """Judge selectors by cost: regret against the oracle, the SBC rule and the best single policy.
 
-The oracle picks each item's label (best in hindsight on the held-out
-periods). Costs are yearly; the *controllable* cost leaves out the purchasing
-of all demand (``LabelSet.baseline``), which no policy changes, so its regret
-is the honest percentage. Accuracy and the confusion matrix are secondary: a
+The oracle picks each item's best candidate in hindsight on the realised
+held-out periods (``LabelSet.oracle``). Costs are yearly and *priced*: a unit
+short costs at least what the item's service target implies
+(:mod:`policy_selector.labels`). The *controllable* cost leaves out the
+purchasing of all demand (``LabelSet.baseline``), which no policy changes, so
+its regret is the honest percentage. Accuracy and the confusion matrix are secondary: a
 "wrong" class that costs the same as the label is no loss.
 """
 
@@ -21,7 +23,7 @@ __all__ = ["best_single_candidate", "evaluate_choices", "grouped_oof_predictions
 
 
 def best_single_candidate(labels: LabelSet) -> str:
-    """Candidate with the lowest summed decision cost (feasibility-penalised) over all items."""
+    """Candidate with the lowest summed expected priced cost over all items."""
     return str(labels.decision_cost().sum().idxmin())
 
 
@@ -40,7 +42,8 @@ def evaluate_choices(labels: LabelSet, choices: dict[str, pd.Series]) -> pd.Data
     -------
     pandas.DataFrame
         ``method, n_items, total_cost, controllable_cost, regret, regret_pct,
-        controllable_regret_pct, service_met, mean_service, accuracy``.
+        controllable_regret_pct, service_met, mean_service, accuracy``; costs are
+        realised and priced, ``accuracy`` is agreement with the oracle.
 
     Raises
     ------
@@ -48,12 +51,12 @@ def evaluate_choices(labels: LabelSet, choices: dict[str, pd.Series]) -> pd.Data
         A choice outside the candidate set or an item without a choice.
     """
     rows = []
-    oracle_cost = labels.cost_of(labels.label)
+    oracle_cost = labels.priced_of(labels.oracle)
     base = labels.baseline.reindex(labels.cost.index)
     oracle_ctrl = float((oracle_cost - base).sum())
-    for name, choice in {"oracle": labels.label, **choices}.items():
+    for name, choice in {"oracle": labels.oracle, **choices}.items():
         regret = labels.regret(choice)
-        cost = labels.cost_of(choice)
+        cost = labels.priced_of(choice)
         service = labels.service_of(choice)
         rows.append({
             "method": name, "n_items": len(cost), "total_cost": float(cost.sum()),
@@ -62,7 +65,7 @@ def evaluate_choices(labels: LabelSet, choices: dict[str, pd.Series]) -> pd.Data
             "controllable_regret_pct": 100 * float(regret.sum()) / oracle_ctrl if oracle_ctrl else np.nan,
             "service_met": float(labels.feasible_of(choice).mean()),
             "mean_service": float(service.mean()),
-            "accuracy": float((choice.reindex(labels.label.index) == labels.label).mean()),
+            "accuracy": float((choice.reindex(labels.cost.index) == labels.oracle).mean()),
         })
     return pd.DataFrame(rows)
 
