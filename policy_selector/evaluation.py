@@ -19,7 +19,7 @@ from sklearn.model_selection import GroupKFold
 
 from policy_selector.labels import LabelSet
 
-__all__ = ["best_single_candidate", "evaluate_choices", "grouped_oof_predictions", "confusion"]
+__all__ = ["best_single_candidate", "evaluate_choices", "grouped_oof_predictions", "confusion", "gate"]
 
 
 def best_single_candidate(labels: LabelSet) -> str:
@@ -113,3 +113,60 @@ def grouped_oof_predictions(features: pd.DataFrame, labels: LabelSet, groups: pd
 def confusion(truth: pd.Series, predicted: pd.Series) -> pd.DataFrame:
     """Counts of (label, predicted) pairs; rows = label, columns = prediction."""
     return pd.crosstab(truth.rename("label"), predicted.reindex(truth.index).rename("predicted"))
+
+
+def gate(evaluation: pd.DataFrame, margin: float, max_service_drop: float,
+         baselines: tuple[str, ...] = ("default", "best_single")) -> tuple[str, str]:
+    """``("promote" | "keep", reason)``: may a trained classifier replace the default path?
+
+    The classifier must be cheaper than every baseline by ``margin`` (relative) in
+    controllable cost -- the part of the cost a policy changes -- on every split of
+    ``evaluation`` (held-out items and held-out time), and lose at most
+    ``max_service_drop`` of mean service against each. Pure: the caller moves aliases.
+
+    Parameters
+    ----------
+    evaluation : pandas.DataFrame
+        Rows of :func:`evaluate_choices` with a ``split`` column (``run_study().evaluation``).
+    margin, max_service_drop : float
+        As in ``stockwise retrain``.
+    baselines : tuple of str
+        Methods to beat; those absent from a split are skipped (and said).
+
+    Raises
+    ------
+    ValueError
+        When ``evaluation`` has no classifier row or lacks the needed columns.
+
+    Examples
+    --------
+    >>> ev = pd.DataFrame({"split": ["t", "t"], "method": ["classifier", "best_single"],
+    ...                    "controllable_cost": [90.0, 100.0], "mean_service": [0.95, 0.95]})
+    >>> gate(ev, 0.02, 0.005)[0]
+    'promote'
+    """
+    need = {"split", "method", "controllable_cost", "mean_service"}
+    if not need <= set(evaluation.columns):
+        raise ValueError(f"evaluation lacks column(s) {sorted(need - set(evaluation.columns))}")
+    if not (evaluation["method"] == "classifier").any():
+        raise ValueError("evaluation has no 'classifier' row to judge")
+    facts, fails = [], []
+    for split, rows in evaluation.groupby("split", sort=False):
+        rows = rows.set_index("method")
+        mine = rows.loc["classifier"]
+        for base in baselines:
+            if base not in rows.index:
+                facts.append(f"{split}: no {base} row")
+                continue
+            other = rows.loc[base]
+            cost_b = float(other["controllable_cost"])
+            gain = (cost_b - float(mine["controllable_cost"])) / cost_b if cost_b > 0 else 0.0
+            drop = float(other["mean_service"]) - float(mine["mean_service"])
+            fact = f"{split} vs {base}: controllable cost {gain:+.1%}, service {-drop:+.4f}"
+            facts.append(fact)
+            if gain < margin or drop > max_service_drop:
+                fails.append(fact)
+    if fails:
+        return "keep", (f"the classifier does not beat the default path by the {margin:.1%} margin "
+                        f"(service drop at most {max_service_drop}): " + "; ".join(fails))
+    return "promote", f"the classifier beats every baseline by at least {margin:.1%}: " + "; ".join(facts)

@@ -45,7 +45,8 @@ from sklearn.utils.validation import check_is_fitted
 from policy_selector.explain import render_reasons
 from policy_selector.features import CORE_FEATURES, SBC_CODES
 
-__all__ = ["PolicySelector", "RuleSelector", "Selection", "NotFittedError", "DEFAULT_RULE"]
+__all__ = ["PolicySelector", "RuleSelector", "FixedSelector", "Selection", "NotFittedError", "DEFAULT_RULE",
+           "PACKAGED_DEFAULT"]
 
 _NOT_FITTED = "this %(name)s is not fitted yet; call fit(features, labels, cost_matrix) first"
 
@@ -494,3 +495,72 @@ class PolicySelector(BaseEstimator):
         cls_idx = np.array([self._model_classes.index(p) if p in self._model_classes else top_class[r]
                             for r, p in enumerate(pred)], dtype=int)
         return contrib[np.arange(len(X)), cls_idx]
+
+
+#: The packaged default candidate: the best single policy of the selector study on the demo
+#: network and carparts (docs/methods/selector.md gives the measurement). Used by
+#: :class:`FixedSelector` when no trained selector is registered.
+PACKAGED_DEFAULT = "sba_rs_negbin"
+
+
+class FixedSelector(BaseEstimator):
+    """One candidate for every item (the best single policy), the SBC rule where it is not available.
+
+    Parameters
+    ----------
+    candidate : str, default :data:`PACKAGED_DEFAULT`
+    rule : RuleSelector, optional
+        Used only when ``candidate`` is not in the fitted candidate set (every row then
+        says so in ``selected_by``).
+    period_name : str, default "period"
+
+    Examples
+    --------
+    >>> sel = FixedSelector("ets_rs_normal").fit(None, None, pd.DataFrame(columns=["ets_rs_normal", "no_stock"]))
+    >>> sel.predict(pd.DataFrame({"adi": [1.0, 3.0]}, index=["a", "b"])).tolist()
+    ['ets_rs_normal', 'ets_rs_normal']
+    """
+
+    def __init__(self, candidate: str = PACKAGED_DEFAULT, rule: RuleSelector | None = None,
+                 period_name: str = "period"):
+        self.candidate = candidate
+        self.rule = rule
+        self.period_name = period_name
+
+    def fit(self, features=None, labels=None, cost_matrix: pd.DataFrame | None = None) -> FixedSelector:
+        """Check ``candidate`` against the candidate set (the columns of ``cost_matrix``)."""
+        if cost_matrix is None:
+            raise ValueError("FixedSelector.fit needs cost_matrix (its columns are the candidate set)")
+        self.candidates_ = _check_candidates(cost_matrix.columns)
+        self.rule_ = (self.rule or RuleSelector(period_name=self.period_name)).fit(None, None, cost_matrix)
+        self.available_ = str(self.candidate) in self.candidates_
+        return self
+
+    def select(self, features: pd.DataFrame) -> Selection:
+        """The fixed candidate per row; the rule (and why) when it is not in the candidate set."""
+        check_is_fitted(self, "candidates_", msg=_NOT_FITTED)
+        f = _as_frame(features)
+        if not self.available_:
+            s = self.rule_.select(f)
+            why = f"rule fallback: default {self.candidate!r} is not a candidate"
+            return Selection(s.candidate, s.proba, pd.Series(why, index=f.index, name="selected_by"),
+                             s.reasons + f"; {why}")
+        cand = pd.Series(str(self.candidate), index=f.index, name="candidate", dtype=object)
+        proba = pd.DataFrame(0.0, index=f.index, columns=list(self.candidates_))
+        proba[str(self.candidate)] = 1.0
+        text = (f"{self.candidate}: the default policy (best single policy: the lowest total cost over all "
+                "items in the selector study)")
+        return Selection(cand, proba, pd.Series("default", index=f.index, name="selected_by", dtype=object),
+                         pd.Series(text, index=f.index, name="reasons", dtype=object))
+
+    def predict(self, features: pd.DataFrame) -> pd.Series:
+        """Candidate per row."""
+        return self.select(features).candidate
+
+    def predict_proba(self, features: pd.DataFrame) -> pd.DataFrame:
+        """One-hot on the fixed candidate."""
+        return self.select(features).proba
+
+    def explain(self, features: pd.DataFrame) -> pd.Series:
+        """Why: the default policy."""
+        return self.select(features).reasons

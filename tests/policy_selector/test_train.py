@@ -21,7 +21,7 @@ def test_train_registers_the_selector_as_champion_and_writes_outputs(tiny_demo, 
     selector = load_model_version(settings.model_name, "@champion", tracking_uri)
     assert set(selector.candidates_) == set(FAST)
     evaluation = pd.read_csv(result.paths["evaluation"])
-    assert set(evaluation["method"]) == {"oracle", "classifier", "sbc_rule", "best_single"}
+    assert set(evaluation["method"]) == {"oracle", "classifier", "sbc_rule", "best_single", "default"}
     assert set(evaluation["split"]) == {"held_out_items", "held_out_time"}
     ev = evaluation.set_index(["split", "method"])
     gap = ev.xs("sbc_rule", level="method")["total_cost"] - ev.xs("oracle", level="method")["total_cost"]
