@@ -10,12 +10,14 @@ from pipelines.report.schema import conform_recommendations
 from policy_selector import (
     EXTRA_COLUMNS,
     CandidateSpace,
+    FixedSelector,
     NotFittedError,
     PolicySelector,
     RuleSelector,
     recommend_policies,
 )
 from policy_selector.explain import sentence
+from policy_selector.selector import PACKAGED_DEFAULT
 
 
 def _synthetic(n: int = 300, seed: int = 0):
@@ -146,10 +148,34 @@ def test_recommend_works_for_items_unseen_in_training(tiny_demo, tiny_config, la
     conform_recommendations(recs.drop(columns=list(EXTRA_COLUMNS)))
 
 
-def test_recommend_without_a_model_uses_the_rule(tiny_demo, tiny_config, cutoff):
+def test_recommend_without_a_model_uses_the_packaged_default(tiny_demo, tiny_config, cutoff):
     recs = recommend_policies(None, tiny_demo.demand, tiny_demo.items, tiny_config, np.random.default_rng(0),
                               cutoff=cutoff)
-    assert recs["reasons"].str.contains("Syntetos-Boylan rule").all()
+    assert (recs["candidate"] == PACKAGED_DEFAULT).all() and (recs["selected_by"] == "default").all()
+    assert recs["reasons"].str.startswith(f"{PACKAGED_DEFAULT}: the default policy").all()
+
+
+def test_default_not_in_the_space_falls_back_to_the_rule_and_says_so():
+    sel = FixedSelector("bogus").fit(None, None, pd.DataFrame(columns=["ets_rs_normal", "sba_rs_negbin"]))
+    s = sel.select(pd.DataFrame({"adi": [1.0, 3.0], "cv2": [0.1, 0.1]}, index=["a", "b"]))
+    assert s.candidate.tolist() == ["ets_rs_normal", "sba_rs_negbin"]
+    assert s.selected_by.str.contains("default 'bogus' is not a candidate").all()
+
+
+def test_s_q_rows_show_s_plus_q_and_unit_lots_without_order_cost_are_base_stock():
+    from optimization import PolicyParams
+    from optimization.policies import POLICY_CODES, PolicyType
+    from policy_selector.recommend import presented_policy
+
+    code = POLICY_CODES[PolicyType.S_Q]
+    policy = PolicyParams(policy_type=np.full(3, code), review_period=np.ones(3), reorder_level=np.array([4.0, 4.0, 4.0]),
+                          order_up_to=np.array([4.0, 4.0, 4.0]), order_quantity=np.array([10.0, 1.0, 1.0]),
+                          moq=np.zeros(3), order_multiple=np.ones(3), lost_sales=np.zeros(3, bool))
+    shown = presented_policy(np.array(["s_Q"] * 3, dtype=object), policy, np.array([0.0, 0.0, 5.0]))
+    assert shown["policy"].tolist() == ["s_Q", "base_stock", "s_Q"]
+    assert shown["order_up_to"].tolist() == [14.0, 5.0, 5.0]
+    assert shown["reorder_point"].tolist() == [4.0, 5.0, 4.0]
+    assert np.isnan(shown["order_quantity"][1]) and shown["order_quantity"][[0, 2]].tolist() == [10.0, 1.0]
 
 
 def test_recommend_rejects_a_selector_from_another_candidate_space(tiny_demo, tiny_config):
