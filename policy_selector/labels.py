@@ -5,9 +5,11 @@ Each candidate sized at the cutoff is simulated with :func:`optimization.simulat
 the item's lead-time variability. Its yearly relevant cost has five parts:
 
 - holding (ending on-hand x h), ordering (orders x K), shortage (units short x b),
-- purchasing of what was sold or is owed, ``c (demand - lost)`` -- it differs
-  between candidates through lost sales only, so stocking out of a lost-sales
-  item saves its purchase but pays the lost margin b,
+- purchasing of all demand, ``c x demand``, the same for every candidate: a lost
+  sale saves its purchase but loses its revenue, so its net cost is the lost
+  margin b alone, charged as shortage (charging ``c (demand - lost)`` instead made
+  every lost sale *earn* c - b, and "don't stock" the cheapest policy for any
+  lost-sales item whose margin is below its unit cost),
 - expiry, ``c x expired`` (bought and never sold).
 
 Service is *priced*, not cut: a unit short costs ``max(b, b_alpha)`` where
@@ -224,7 +226,7 @@ def _replay(demand: np.ndarray, policies: PolicyParams, econ, rng: np.random.Gen
     year = econ.periods_per_year / demand.shape[-1]
     parts = {
         "holding": res.cost_holding, "ordering": res.cost_ordering, "shortage": res.cost_shortage,
-        "purchasing": econ.unit_cost * (res.demand - res.lost),
+        "purchasing": econ.unit_cost * res.demand,
         "expiry": econ.unit_cost * res.expired,
     }
     parts = {k: v * year for k, v in parts.items()}

@@ -103,3 +103,12 @@ def test_too_few_held_out_periods_is_an_error(tiny_demo, tiny_config):
 def test_rng_must_be_a_generator(tiny_demo, tiny_config, cutoff):
     with pytest.raises(TypeError, match="numpy Generator"):
         make_labels(tiny_demo.demand, tiny_demo.items, cutoff, tiny_config, 0)
+
+
+def test_no_policy_costs_less_than_buying_the_demand(tiny_demo, tiny_config, cutoff):
+    # lost-sales items whose margin is below the unit cost: a lost sale must not earn c - b
+    items = tiny_demo.items.assign(lost_sales=True, shortage_cost=tiny_demo.items["unit_cost"] * 0.3)
+    _, labels = make_labels(tiny_demo.demand, items, cutoff, tiny_config, np.random.default_rng(0))
+    assert (labels.outcomes["cost_shortage"] > 0).any()
+    floor = labels.baseline.to_numpy()[:, None]
+    assert (labels.priced.to_numpy() >= floor - 1e-6).all() and (labels.expected.to_numpy() >= 0).all()
