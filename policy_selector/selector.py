@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from lightgbm import LGBMClassifier
+from lightgbm import LGBMClassifier, LGBMRegressor
 from sklearn.base import BaseEstimator
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import NotFittedError
@@ -291,6 +291,19 @@ class PolicySelector(BaseEstimator):
             table[k] = np.average(rel[rows], axis=0, weights=w[rows])
         return table
 
+    def _fit_regressors(self, X: np.ndarray, cost: pd.DataFrame, w: np.ndarray) -> list:
+        """One LightGBM regressor per candidate of its cost in units of the item's spread above the row minimum."""
+        c = cost.to_numpy(float)
+        spread = c.mean(axis=1) - c.min(axis=1)
+        rel = np.clip((c - c.min(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)[:, None], 0, 10)
+        out = []
+        for k in range(c.shape[1]):
+            reg = LGBMRegressor(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
+                                num_leaves=self.num_leaves, min_child_samples=self.min_child_samples,
+                                random_state=self.random_state, n_jobs=1, verbose=-1)
+            out.append(reg.fit(X, rel[:, k], sample_weight=w))
+        return out
+
     def _relabel(self, labels: pd.Series, cost: pd.DataFrame) -> pd.Series:
         counts = labels.value_counts()
         frequent = [c for c in cost.columns if counts.get(c, 0) >= self.min_class_size]
@@ -332,15 +345,16 @@ class PolicySelector(BaseEstimator):
         self.bands_ = {c: tuple(np.nanquantile(f[c], [1 / 3, 2 / 3])) for c in ("unit_cost", "value_per_year")
                        if c in f and f[c].notna().any()}
         if len(self.classes_) == 1:
-            self.model_, self.booster_, self.regret_table_ = None, None, None
+            self.model_, self.booster_, self.regret_table_, self.regressors_ = None, None, None, None
             return self
         base = LGBMClassifier(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
                               num_leaves=self.num_leaves, min_child_samples=self.min_child_samples,
                               random_state=self.random_state, n_jobs=1, verbose=-1)
         X, w = f.to_numpy(float), self._weights(cost)
-        if self.decision not in ("bayes", "argmax"):
-            raise ValueError(f"decision must be 'bayes' or 'argmax', got {self.decision!r}")
+        if self.decision not in ("bayes", "argmax", "regression"):
+            raise ValueError(f"decision must be 'bayes', 'argmax' or 'regression', got {self.decision!r}")
         self.regret_table_ = self._regret_table(y, cost, w)
+        self.regressors_ = self._fit_regressors(X, cost, w) if self.decision == "regression" else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             if self.calibrate and y.value_counts().min() >= 3:
@@ -397,10 +411,13 @@ class PolicySelector(BaseEstimator):
         pick = proba.to_numpy().argmax(axis=1)
         model_rows = (selected_by == "classifier").to_numpy()
         # models pickled before the Bayes rule existed have no `decision`: they used argmax
-        if getattr(self, "decision", "argmax") == "bayes" and getattr(self, "regret_table_", None) is not None \
-                and model_rows.any():
+        decision = getattr(self, "decision", "argmax")
+        if decision == "bayes" and getattr(self, "regret_table_", None) is not None and model_rows.any():
             p = proba[list(self.classes_)].to_numpy()[model_rows]
             pick[model_rows] = (p @ self.regret_table_).argmin(axis=1)
+        if decision == "regression" and getattr(self, "regressors_", None) and model_rows.any():
+            X = self._matrix(f[model_rows])
+            pick[model_rows] = np.column_stack([r.predict(X) for r in self.regressors_]).argmin(axis=1)
         candidate = pd.Series(np.asarray(proba.columns)[pick], index=proba.index, name="candidate")
         return candidate, proba, selected_by
 
@@ -486,8 +503,17 @@ class PolicySelector(BaseEstimator):
 
         A Bayes pick the model never outputs as a class is explained by its most probable class.
         """
+        n_feat = len(self.feature_names_in_)
+        if getattr(self, "decision", "") == "regression" and getattr(self, "regressors_", None):
+            # the chosen candidate's cost model: features that lower its predicted cost speak for it
+            out = np.zeros((len(X), n_feat))
+            for k, name in enumerate(self.candidates_):
+                rows = pred == name
+                if rows.any():
+                    out[rows] = -np.asarray(self.regressors_[k].booster_.predict(X[rows], pred_contrib=True))[:, :n_feat]
+            return out
         contrib = np.asarray(self.booster_.predict(X, pred_contrib=True))
-        n_feat, k = len(self.feature_names_in_), len(self._model_classes)
+        k = len(self._model_classes)
         if k == 2:  # binary boosters explain the positive class only; the other gets the opposite sign
             contrib = np.concatenate([-contrib, contrib], axis=1)
         contrib = contrib.reshape(len(X), k, n_feat + 1)[:, :, :n_feat]
@@ -497,22 +523,28 @@ class PolicySelector(BaseEstimator):
         return contrib[np.arange(len(X)), cls_idx]
 
 
-#: The packaged default candidate: the best single policy of the selector study on the demo
-#: network and carparts (docs/methods/selector.md gives the measurement). Used by
-#: :class:`FixedSelector` when no trained selector is registered.
-PACKAGED_DEFAULT = "sba_rs_negbin"
+#: The packaged default policy, in order of preference (the first in the candidate set wins):
+#: the best single policies of the selector study on carparts and the demo network, ranked by
+#: their expected controllable cost relative to each data set's best, summed over both
+#: (ets_sq_normal 1.039 + 1.000, tsb_rss_negbin 1.000 + 1.064; docs/methods/selector.md).
+PACKAGED_DEFAULT: tuple[str, ...] = ("ets_sq_normal", "tsb_rss_negbin")
 
 
 class FixedSelector(BaseEstimator):
-    """One candidate for every item (the best single policy), the SBC rule where it is not available.
+    """One candidate for every item (the default path), the SBC rule only when none is available.
 
     Parameters
     ----------
-    candidate : str, default :data:`PACKAGED_DEFAULT`
+    candidate : str or tuple of str, default :data:`PACKAGED_DEFAULT`
+        The policy, or policies in order of preference (the first in the candidate set wins).
     rule : RuleSelector, optional
-        Used only when ``candidate`` is not in the fitted candidate set (every row then
-        says so in ``selected_by``).
+        Used only when no ``candidate`` is in the fitted candidate set (``selected_by`` says so).
     period_name : str, default "period"
+
+    Attributes
+    ----------
+    chosen_ : str or None
+        The candidate used (None: the rule).
 
     Examples
     --------
@@ -521,34 +553,35 @@ class FixedSelector(BaseEstimator):
     ['ets_rs_normal', 'ets_rs_normal']
     """
 
-    def __init__(self, candidate: str = PACKAGED_DEFAULT, rule: RuleSelector | None = None,
+    def __init__(self, candidate: str | tuple[str, ...] = PACKAGED_DEFAULT, rule: RuleSelector | None = None,
                  period_name: str = "period"):
         self.candidate = candidate
         self.rule = rule
         self.period_name = period_name
 
     def fit(self, features=None, labels=None, cost_matrix: pd.DataFrame | None = None) -> FixedSelector:
-        """Check ``candidate`` against the candidate set (the columns of ``cost_matrix``)."""
+        """Resolve ``candidate`` against the candidate set (the columns of ``cost_matrix``)."""
         if cost_matrix is None:
             raise ValueError("FixedSelector.fit needs cost_matrix (its columns are the candidate set)")
         self.candidates_ = _check_candidates(cost_matrix.columns)
         self.rule_ = (self.rule or RuleSelector(period_name=self.period_name)).fit(None, None, cost_matrix)
-        self.available_ = str(self.candidate) in self.candidates_
+        prefs = (self.candidate,) if isinstance(self.candidate, str) else tuple(self.candidate)
+        self.chosen_ = next((str(c) for c in prefs if str(c) in self.candidates_), None)
         return self
 
     def select(self, features: pd.DataFrame) -> Selection:
-        """The fixed candidate per row; the rule (and why) when it is not in the candidate set."""
+        """The fixed candidate per row; the rule (and why) when none is in the candidate set."""
         check_is_fitted(self, "candidates_", msg=_NOT_FITTED)
         f = _as_frame(features)
-        if not self.available_:
+        if self.chosen_ is None:
             s = self.rule_.select(f)
             why = f"rule fallback: default {self.candidate!r} is not a candidate"
             return Selection(s.candidate, s.proba, pd.Series(why, index=f.index, name="selected_by"),
                              s.reasons + f"; {why}")
-        cand = pd.Series(str(self.candidate), index=f.index, name="candidate", dtype=object)
+        cand = pd.Series(self.chosen_, index=f.index, name="candidate", dtype=object)
         proba = pd.DataFrame(0.0, index=f.index, columns=list(self.candidates_))
-        proba[str(self.candidate)] = 1.0
-        text = (f"{self.candidate}: the default policy (best single policy: the lowest total cost over all "
+        proba[self.chosen_] = 1.0
+        text = (f"{self.chosen_}: the default policy (the best single policy: lowest expected cost over all "
                 "items in the selector study)")
         return Selection(cand, proba, pd.Series("default", index=f.index, name="selected_by", dtype=object),
                          pd.Series(text, index=f.index, name="reasons", dtype=object))

@@ -97,10 +97,10 @@ def load_champion(tracking_uri: str | None) -> tuple[object | None, str]:
         version = get_alias_version(MODEL_NAME, alias, tracking_uri)
         if version is not None:
             selector = load_model_version(MODEL_NAME, f"@{alias}", tracking_uri)
-            label = "" if alias == CHAMPION_ALIAS else f" (default path {getattr(selector, 'candidate', '')!r}; " \
+            label = "" if alias == CHAMPION_ALIAS else f" (default path {getattr(selector, 'chosen_', '')!r}; " \
                                                         "no champion registered)"
             return selector, f"{MODEL_NAME} v{version}{label}"
-    return None, f"packaged default policy {PACKAGED_DEFAULT!r} (no champion or default registered)"
+    return None, f"packaged default policy (first of {list(PACKAGED_DEFAULT)}; no champion or default registered)"
 
 
 def _kpis(rec: pd.DataFrame, items: pd.DataFrame) -> dict[str, float]:

@@ -37,7 +37,7 @@ from policy_selector import CandidateSpace, PolicySelector, SelectorConfig, conf
 from policy_selector.context import prepare_cutoff, wide_panel
 from policy_selector.economics import periods_per_year
 from policy_selector.evaluation import gate
-from policy_selector.selector import PACKAGED_DEFAULT, FixedSelector
+from policy_selector.selector import FixedSelector
 from policy_selector.workflow import StudyPlan, plan_study
 from policy_selector.features import build_features
 from policy_selector.labels import label_candidates
@@ -217,12 +217,13 @@ def default_path(evaluation: pd.DataFrame, best_single: str, candidates) -> str:
     """The default policy: the best single policy or the packaged default, whichever evaluated cheaper.
 
     Cheaper = lower controllable cost summed over the splits of ``evaluation`` (rows
-    ``best_single`` and ``default``); the packaged default only when it is a candidate.
+    ``best_single`` and ``default``); the packaged default only when one of it is a candidate.
     """
-    if PACKAGED_DEFAULT not in candidates:
+    packaged = FixedSelector().fit(None, None, pd.DataFrame(columns=list(candidates))).chosen_
+    if packaged is None:
         return best_single
     cost = evaluation.groupby("method")["controllable_cost"].sum()
-    return PACKAGED_DEFAULT if cost.get("default", np.inf) < cost.get("best_single", np.inf) else best_single
+    return packaged if cost.get("default", np.inf) < cost.get("best_single", np.inf) else best_single
 
 
 def _gate_champion(run, study, settings: TrainSettings, version, uri) -> tuple[str | None, str, str | None]:
