@@ -65,7 +65,8 @@ def evaluate(name: str, demand, items, freq: str, args, unit: str) -> tuple[pd.D
     print(f"{name}: {plan.reason}; label_paths={args.label_paths}", flush=True)
     t0 = time.perf_counter()
     study = run_study(demand, items, config, np.random.default_rng(args.seed),
-                      make_selector=lambda: PolicySelector(period_name=unit, random_state=args.seed),
+                      make_selector=lambda: PolicySelector(period_name=unit, random_state=args.seed,
+                                                           decision=args.decision),
                       extra_train_cutoffs=plan.extra_train_cutoffs)
     total = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -81,11 +82,11 @@ def evaluate(name: str, demand, items, freq: str, args, unit: str) -> tuple[pd.D
 
 def render(tables: pd.DataFrame, infos: list[dict]) -> str:
     cols = ["data", "split", "method", "n_items", "total_cost", "controllable_cost", "regret_pct",
-            "controllable_regret_pct", "service_met", "mean_service", "accuracy"]
+            "controllable_regret_pct", "expected_regret_pct", "service_met", "mean_service", "accuracy"]
     t = tables[cols].copy()
     for c in ("total_cost", "controllable_cost"):
         t[c] = t[c].map(lambda v: f"{v:,.0f}")
-    for c in ("regret_pct", "controllable_regret_pct"):
+    for c in ("regret_pct", "controllable_regret_pct", "expected_regret_pct"):
         t[c] = t[c].map(lambda v: f"{v:.2f}")
     for c in ("service_met", "mean_service", "accuracy"):
         t[c] = t[c].map(lambda v: f"{v:.3f}")
@@ -107,6 +108,8 @@ def main() -> None:
     parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument("--label-paths", type=int, default=SelectorConfig.label_paths,
                         help="demand paths per item for expected-cost labels (0 = realised path only)")
+    parser.add_argument("--decision", default="bayes", choices=["bayes", "argmax", "regression"],
+                        help="PolicySelector decision rule")
     parser.add_argument("--extra-cutoffs", type=int, default=None,
                         help="training cutoffs before the first (default: chosen from the history length)")
     args = parser.parse_args()

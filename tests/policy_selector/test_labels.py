@@ -78,6 +78,8 @@ def test_evaluation_rows_agree_with_the_cost_matrix(labelled):
     table = evaluate_choices(labels, {"single": single}).set_index("method")
     assert table.loc["single", "total_cost"] == pytest.approx(labels.priced.iloc[:, 0].sum())
     assert table.loc["oracle", "regret"] == 0 and table.loc["single", "regret"] >= 0
+    by_label = evaluate_choices(labels, {"label": labels.label}).set_index("method")
+    assert by_label.loc["label", "expected_regret_pct"] == 0 and table.loc["single", "expected_regret_pct"] >= 0
     assert table.loc["single", "total_cost"] >= table.loc["oracle", "total_cost"] - table.loc["single", "regret"]
 
 
