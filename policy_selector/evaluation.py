@@ -59,7 +59,7 @@ def evaluate_choices(labels: LabelSet, choices: dict[str, pd.Series]) -> pd.Data
     oracle_ctrl = float((oracle_cost - base).sum())
     expected = labels.expected.to_numpy(float)
     exp_best = expected.min(axis=1)
-    exp_ctrl = float((exp_best - base.to_numpy()).sum())
+    exp_ctrl = float((exp_best - labels.expected_baseline.reindex(labels.cost.index).to_numpy()).sum())
     for name, choice in {"oracle": labels.oracle, **choices}.items():
         regret = labels.regret(choice)
         cost = labels.priced_of(choice)

@@ -95,6 +95,8 @@ class LabelSet:
     baseline : pandas.Series
         Yearly purchasing cost of all held-out demand, ``c x demand``: the same for every
         candidate, so ``priced - baseline`` is the part a policy controls.
+    expected_baseline : pandas.Series
+        The same over the label paths (``expected - expected_baseline`` is controllable).
     """
 
     cutoff: pd.Timestamp
@@ -111,6 +113,7 @@ class LabelSet:
     excluded: pd.DataFrame
     n_infeasible: int
     baseline: pd.Series
+    expected_baseline: pd.Series
 
     @property
     def priced(self) -> pd.DataFrame:
@@ -250,8 +253,9 @@ def _subset_policies(policies: PolicyParams, keep: np.ndarray, paths_axis: bool 
 
 
 def _expected(demand: pd.DataFrame, ids: np.ndarray, cutoff, policies: PolicyParams, econ,
-              config: SelectorConfig, rng: np.random.Generator) -> np.ndarray | None:
-    """Mean priced cost (C, n) over block-bootstrap paths of [cutoff - T, cutoff + T]; None without paths."""
+              config: SelectorConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
+    """(mean priced cost (C, n), mean purchasing of all demand (n,)) over block-bootstrap paths of
+    [cutoff - T, cutoff + T]; None without paths."""
     if config.label_paths == 0:
         return None
     T = config.test_periods
@@ -262,7 +266,7 @@ def _expected(demand: pd.DataFrame, ids: np.ndarray, cutoff, policies: PolicyPar
     source = pd.concat([before, after], axis=1).reindex(index=ids).to_numpy(dtype=float)
     paths = block_bootstrap(source, config.label_paths, T, _block_length(config), rng)
     parts, penalty, _ = _replay(paths, _subset_policies(policies, slice(None), paths_axis=True), econ, rng)
-    return (sum(parts.values()) + penalty).mean(axis=1)
+    return (sum(parts.values()) + penalty).mean(axis=1), parts["purchasing"].mean(axis=1)[0]
 
 
 def label_candidates(data: CutoffData, sized: SizedCandidates, demand: pd.DataFrame,
@@ -299,8 +303,9 @@ def label_candidates(data: CutoffData, sized: SizedCandidates, demand: pd.DataFr
     parts = {k: v.reshape(len(sized.names), -1) for k, v in parts.items()}
     penalty = penalty.reshape(len(sized.names), -1)
     total = sum(parts.values())                                             # (C, n)
-    expected = _expected(demand, ids, data.cutoff, policies, econ, config, rng)
-    expected = total + penalty if expected is None else expected
+    baseline = econ.unit_cost * res.demand.reshape(total.shape)[0] * econ.periods_per_year / test.shape[1]
+    expected, expected_baseline = _expected(demand, ids, data.cutoff, policies, econ, config, rng) or \
+        (total + penalty, baseline)
     achieved = np.where(econ.service_type == "fill_rate", res.fill_rate, res.csl).reshape(total.shape)
     achieved = np.where(econ.service_type == "cost", np.nan, achieved)
     target = econ.service_target
@@ -323,8 +328,8 @@ def label_candidates(data: CutoffData, sized: SizedCandidates, demand: pd.DataFr
         label=pd.Series(np.asarray(names)[expected.argmin(axis=0)], index=index, name="label"),
         outcomes=outcomes, sized=sized, excluded=excluded,
         n_infeasible=int((~feasible.T.any(axis=1)).sum()),
-        baseline=pd.Series(econ.unit_cost * res.demand.reshape(total.shape)[0] * econ.periods_per_year
-                           / test.shape[1], index=index, name="baseline"),
+        baseline=pd.Series(baseline, index=index, name="baseline"),
+        expected_baseline=pd.Series(expected_baseline, index=index, name="expected_baseline"),
     )
 
 
