@@ -510,7 +510,8 @@ class PolicySelector(BaseEstimator):
             for k, name in enumerate(self.candidates_):
                 rows = pred == name
                 if rows.any():
-                    out[rows] = -np.asarray(self.regressors_[k].booster_.predict(X[rows], pred_contrib=True))[:, :n_feat]
+                    contrib = self.regressors_[k].booster_.predict(X[rows], pred_contrib=True)
+                    out[rows] = -np.asarray(contrib)[:, :n_feat]
             return out
         contrib = np.asarray(self.booster_.predict(X, pred_contrib=True))
         k = len(self._model_classes)

@@ -169,8 +169,8 @@ def test_s_q_rows_show_s_plus_q_and_unit_lots_without_order_cost_are_base_stock(
     from policy_selector.recommend import presented_policy
 
     code = POLICY_CODES[PolicyType.S_Q]
-    policy = PolicyParams(policy_type=np.full(3, code), review_period=np.ones(3), reorder_level=np.array([4.0, 4.0, 4.0]),
-                          order_up_to=np.array([4.0, 4.0, 4.0]), order_quantity=np.array([10.0, 1.0, 1.0]),
+    policy = PolicyParams(policy_type=np.full(3, code), review_period=np.ones(3), reorder_level=np.full(3, 4.0),
+                          order_up_to=np.full(3, 4.0), order_quantity=np.array([10.0, 1.0, 1.0]),
                           moq=np.zeros(3), order_multiple=np.ones(3), lost_sales=np.zeros(3, bool))
     shown = presented_policy(np.array(["s_Q"] * 3, dtype=object), policy, np.array([0.0, 0.0, 5.0]))
     assert shown["policy"].tolist() == ["s_Q", "base_stock", "s_Q"]

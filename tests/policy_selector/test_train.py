@@ -8,11 +8,11 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.registry.tracking import get_alias_version, load_model_version
+from pipelines.flows.plan import load_champion
 from pipelines.flows.retrain import EvalRequest
 from pipelines.flows.train import TrainSettings, evaluate_version, run_train
+from pipelines.registry.tracking import get_alias_version, load_model_version
 from policy_selector import FixedSelector, gate
-from pipelines.flows.plan import load_champion
 from tests.policy_selector.conftest import FAST
 
 
