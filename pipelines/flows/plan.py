@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.panel import Issue, ValidationReport
+from policy_selector.selector import PACKAGED_DEFAULT
 from pipelines.data.config import RunConfig, ScenarioSettings
 from pipelines.data.demo_data import DemoConfig
 from pipelines.data.io import write_table_atomic, write_text_atomic
@@ -42,7 +43,7 @@ from pipelines.flows.plan_steps import (
     select_step,
 )
 from pipelines.report.render import write_report
-from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
+from pipelines.registry.names import CHAMPION_ALIAS, DEFAULT_ALIAS, MODEL_NAME
 from pipelines.registry.tracking import get_alias_version, load_model_version, start_run
 from pipelines.data.inputs import load_inputs
 from pipelines.data.validation import DataSet
@@ -105,11 +106,16 @@ def apply_scenario(items: pd.DataFrame, scenario: ScenarioSettings) -> pd.DataFr
 
 
 def load_champion(tracking_uri: str | None) -> tuple[object | None, str]:
-    """The policy selector under the ``champion`` alias, or None and the rule's name."""
-    version = get_alias_version(MODEL_NAME, CHAMPION_ALIAS, tracking_uri)
-    if version is None:
-        return None, "Syntetos-Boylan rule (no champion selector registered)"
-    return load_model_version(MODEL_NAME, f"@{CHAMPION_ALIAS}", tracking_uri), f"{MODEL_NAME} v{version}"
+    """The selector ``recommend`` uses and its name: the ``champion``, else the ``default`` path
+    that ``train`` registered, else None (the packaged default policy)."""
+    for alias in (CHAMPION_ALIAS, DEFAULT_ALIAS):
+        version = get_alias_version(MODEL_NAME, alias, tracking_uri)
+        if version is not None:
+            selector = load_model_version(MODEL_NAME, f"@{alias}", tracking_uri)
+            label = "" if alias == CHAMPION_ALIAS else f" (default path {getattr(selector, 'chosen_', '')!r}; " \
+                                                        "no champion registered)"
+            return selector, f"{MODEL_NAME} v{version}{label}"
+    return None, f"packaged default policy (first of {list(PACKAGED_DEFAULT)}; no champion or default registered)"
 
 
 def _kpis(rec: pd.DataFrame, items: pd.DataFrame) -> dict[str, float]:

@@ -149,7 +149,8 @@ def future_step(demand: pd.DataFrame, bt: Backtest, cfg: RunConfig, freq: str) -
 
 def select_step(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selector,
                 rng: np.random.Generator) -> pd.DataFrame:
-    """Policy per item from ``selector`` (a fitted PolicySelector) or, when None, the SBC rule.
+    """Policy per item from ``selector`` (the champion, or the registered default path) or, when None,
+    the packaged default policy (:class:`policy_selector.FixedSelector`).
 
     The candidate space is the one the selector was trained with, so it can never
     recommend a policy outside it.
