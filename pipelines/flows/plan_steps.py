@@ -28,7 +28,7 @@ from pipelines.report.schema import conform_recommendations
 from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
 from policy_selector.economics import Economics, periods_per_year
 
-__all__ = ["Backtest", "backtest_step", "error_step", "future_step", "select_step", "meio_step", "add_meio", "assemble", "report_inputs",
+__all__ = ["Backtest", "backtest_horizon", "backtest_cv", "backtest_step", "error_step", "future_step", "select_step", "meio_step", "add_meio", "assemble", "report_inputs",
            "FRONTIER_TARGETS"]
 
 FRONTIER_TARGETS = (0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995)
@@ -72,18 +72,32 @@ def _exposure(items: pd.DataFrame) -> np.ndarray:
     return (items["lead_time"] + items["review_period"]).to_numpy(dtype=float)
 
 
-def backtest_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, freq: str) -> Backtest:
+def backtest_horizon(items: pd.DataFrame, cfg: RunConfig) -> int:
+    """Backtest horizon: the configured one, else the longest exposure H = L + R rounded up."""
+    return cfg.forecast.horizon or int(np.ceil(_exposure(items).max()))
+
+
+def backtest_cv(demand: pd.DataFrame, cfg: RunConfig, freq: str, horizon: int, n_jobs: int = -1) -> pd.DataFrame:
+    """Rolling-origin cross-validation of the configured models (the per-series part of the backtest)."""
+    fc_cfg = ForecastConfig(models=tuple(cfg.forecast.models), freq=freq,
+                            season_length=cfg.forecast.season_length, n_jobs=n_jobs)
+    return Forecaster(fc_cfg).cross_validation(demand, h=horizon, n_windows=cfg.forecast.n_windows,
+                                               step=cfg.forecast.step)
+
+
+def backtest_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, freq: str,
+                  cv: pd.DataFrame | None = None) -> Backtest:
     """Rolling-origin backtest of the configured models; per-series model choice.
 
     The horizon covers the longest exposure H = L + R (rounded up), so the error
-    model can answer for every item's own H.
+    model can answer for every item's own H. ``cv``: the cross-validation table
+    when already computed (on blocks of series, :mod:`pipelines.flows.plan_blocks`).
     """
-    horizon = cfg.forecast.horizon or int(np.ceil(_exposure(items).max()))
+    horizon = backtest_horizon(items, cfg)
     fc_cfg = ForecastConfig(models=tuple(cfg.forecast.models), freq=freq,
                             season_length=cfg.forecast.season_length)
-    forecaster = Forecaster(fc_cfg)
-    cv = forecaster.cross_validation(demand, h=horizon, n_windows=cfg.forecast.n_windows,
-                                     step=cfg.forecast.step)
+    if cv is None:
+        cv = backtest_cv(demand, cfg, freq, horizon)
     features = characterise(demand, season_length=fc_cfg.resolved_season_length,
                             unit_value=items.set_index("unique_id")["unit_cost"], cv=cv)
     segments = features.set_index("unique_id")["sbc_class"]
@@ -113,7 +127,7 @@ def future_step(demand: pd.DataFrame, bt: Backtest, cfg: RunConfig, freq: str) -
 
 
 def select_step(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selector,
-                rng: np.random.Generator) -> pd.DataFrame:
+                rng: np.random.Generator, n_jobs: int = 1) -> pd.DataFrame:
     """Policy per item from ``selector`` (a fitted PolicySelector) or, when None, the SBC rule.
 
     The candidate space is the one the selector was trained with, so it can never
@@ -121,7 +135,7 @@ def select_step(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selector,
     """
     names = getattr(selector, "candidates_", None)
     space = CandidateSpace.from_names(list(names)) if names is not None else CandidateSpace()
-    return recommend_policies(selector, demand, items, SelectorConfig(space=space, freq=freq), rng)
+    return recommend_policies(selector, demand, items, SelectorConfig(space=space, freq=freq, n_jobs=n_jobs), rng)
 
 
 def assemble(items: pd.DataFrame, features: pd.DataFrame, recs: pd.DataFrame, run_id: str,
