@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import logging
 import os
 import pstats
 import threading
@@ -92,6 +93,127 @@ def profile(data: Path, out: Path, top: int = 40) -> None:
     pstats.Stats(prof).sort_stats("cumulative").print_stats(top)
 
 
+class MemorySampler:
+    """Proportional set size of this process and all its descendants, sampled every ``interval`` s.
+
+    PSS (not RSS) so that pages shared by forked pool workers are counted once.
+    """
+
+    def __init__(self, interval: float = 0.2):
+        import psutil
+
+        self._psutil, self.interval = psutil, interval
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _total(self) -> float:
+        me = self._psutil.Process()
+        total = 0.0
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                info = proc.memory_full_info()
+                total += getattr(info, "pss", info.rss)
+            except (self._psutil.NoSuchProcess, self._psutil.AccessDenied):
+                continue
+        return total / 2**30
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.perf_counter(), self._total()))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak(self, t0: float, t1: float) -> float:
+        inside = [m for t, m in self.samples if t0 <= t <= t1]
+        return max(inside, default=float("nan"))
+
+
+_STEPS = {"validating": "validate", "backtesting": "backtest", "fitting": "error_model",
+          "choosing": "policy", "placing": "meio", "writing": "report"}
+
+
+class _BlockLog(logging.Handler):
+    """Collects the per-block timings :func:`pipelines.flows.blocks.map_blocks` logs at DEBUG."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fn, block, n, wall, cpu = record.args
+        self.records.append({"step": fn, "block": block, "n_series": n, "wall_s": round(wall, 2),
+                             "cpu_s": round(cpu, 2)})
+
+
+def _step_name(progress_message: str) -> str:
+    """Step of the flow from its progress message ("backtesting 4 models ..." -> "backtest")."""
+    word = progress_message.split()[0].strip(",")
+    return _STEPS.get(word, word)
+
+
+def run_once(data: Path, out: Path, engine: str, block_size: int, workers: int | None) -> dict:
+    """One ``recommend`` run: wall time and peak memory (GB) per step, load average around it."""
+    from pipelines.data.config import load_config
+    from pipelines.flows.plan import run_plan
+
+    cfg = load_config(None, data=data, out=out, tracking_uri=f"sqlite:///{out}/mlflow.db", freq="W-MON",
+                      engine=engine, block_size=block_size, workers=workers)
+    marks: list[tuple[str, float]] = []
+    blocks = _BlockLog()
+    logging.getLogger("pipelines.flows.blocks").addHandler(blocks)
+    logging.getLogger("pipelines.flows.blocks").setLevel(logging.DEBUG)
+    load_before = os.getloadavg()
+    with MemorySampler() as mem:
+        start = time.perf_counter()
+        result = run_plan(cfg, progress=lambda msg: marks.append((_step_name(msg), time.perf_counter())))
+        end = time.perf_counter()
+    marks.append(("end", end))
+    logging.getLogger("pipelines.flows.blocks").removeHandler(blocks)
+    steps = {name: {"seconds": round(t1 - t0, 1), "peak_gb": round(mem.peak(t0, t1), 2)}
+             for (name, t0), (_, t1) in zip(marks, marks[1:])}
+    return {"n_series": result.n_items, "engine": engine, "block_size": block_size, "workers": workers,
+            "total_seconds": round(end - start, 1), "peak_gb": round(mem.peak(start, end), 2), "steps": steps,
+            "load_before": [round(x, 2) for x in load_before],
+            "load_after": [round(x, 2) for x in os.getloadavg()],
+            "blocks": blocks.records,
+            "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "run_dir": str(result.run_dir)}
+
+
+def _table(rows: list[dict]) -> str:
+    names = list(_STEPS.values())
+    head = "| series | engine | total s | peak GB | " + " | ".join(f"{n} s (GB)" for n in names) + " | load 1-min before/after |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        cells = [f"{r['steps'][n]['seconds']} ({r['steps'][n]['peak_gb']})" if n in r["steps"] else "-" for n in names]
+        lines.append(f"| {r['n_series']:,} | {r['engine']} | {r['total_seconds']} | {r['peak_gb']} | "
+                     + " | ".join(cells) + f" | {r['load_before'][0]} / {r['load_after'][0]} |")
+    return "\n".join(lines)
+
+
+def run(series: list[int], engines: list[str], block_size: int, workers: int | None, root: Path) -> list[dict]:
+    """Every (size, engine) pair once; results appended to ``benchmarks/results/scale.jsonl``."""
+    rows = []
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for n in series:
+        data = write_panel(n, root / f"panel-{n}")
+        for engine in engines:
+            row = run_once(data, root / f"runs-{n}-{engine}", engine, block_size, workers)
+            rows.append(row)
+            with open(RESULTS / "scale.jsonl", "a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            print(_table([row]).splitlines()[-1], flush=True)
+    print(_table(rows))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -102,11 +224,19 @@ def main(argv: list[str] | None = None) -> None:
     prof = sub.add_parser("profile")
     prof.add_argument("--data", type=Path, required=True)
     prof.add_argument("--out", type=Path, default=Path("/tmp/scale-profile"))
+    bench = sub.add_parser("run")
+    bench.add_argument("--series", type=int, nargs="+", default=[3000])
+    bench.add_argument("--engine", nargs="+", default=["local", "dask"], choices=["local", "dask"])
+    bench.add_argument("--block-size", type=int, default=2000)
+    bench.add_argument("--workers", type=int, default=None)
+    bench.add_argument("--root", type=Path, default=Path("/tmp/stockwise-scale"))
     args = parser.parse_args(argv)
     if args.cmd == "generate":
         print(write_panel(args.series, args.out, args.seed))
     elif args.cmd == "profile":
         profile(args.data, args.out)
+    else:
+        run(args.series, args.engine, args.block_size, args.workers, args.root)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import logging
 import math
 import os
 import pickle
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -40,7 +41,8 @@ import pandas as pd
 
 __all__ = ["BlockEngine", "block_ids", "map_blocks", "engine_session", "dask_client", "run_block", "n_blocks", "block_rng"]
 
-_SCHEMA = "block:long,payload:binary"
+_SCHEMA = "block:long,payload:binary,n_series:long,wall_s:double,cpu_s:double"
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ def block_rng(seed: int, block: int) -> np.random.Generator:
 
 
 def run_block(df: pd.DataFrame, items: pd.DataFrame, fn: Callable, kwargs: dict) -> pd.DataFrame:
-    """Run ``fn(demand, items, block, **kwargs)`` on one block; one row: block, pickled result.
+    """Run ``fn(demand, items, block, **kwargs)`` on one block; one row: block, pickled result, timings.
 
     This is the function every engine runs (the process pool calls it directly,
     Fugue calls it once per ``block`` partition).
@@ -84,8 +86,10 @@ def run_block(df: pd.DataFrame, items: pd.DataFrame, fn: Callable, kwargs: dict)
     block = int(df["block"].iloc[0])
     demand = df.drop(columns="block").reset_index(drop=True)
     part = items[items["unique_id"].isin(demand["unique_id"].unique())].reset_index(drop=True)
+    wall, cpu = time.perf_counter(), time.process_time()
     out = fn(demand, part, block, **kwargs)
-    return pd.DataFrame({"block": [block], "payload": [pickle.dumps(out, protocol=5)]})
+    return pd.DataFrame({"block": [block], "payload": [pickle.dumps(out, protocol=5)], "n_series": [len(part)],
+                         "wall_s": [time.perf_counter() - wall], "cpu_s": [time.process_time() - cpu]})
 
 
 def _split(demand: pd.DataFrame, blocks: int) -> pd.DataFrame:
@@ -115,6 +119,9 @@ def map_blocks(fn: Callable, demand: pd.DataFrame, items: pd.DataFrame, engine: 
     else:
         rows = _on_pool(framed, items, fn, kwargs, engine.n_workers)
     table = pd.concat(rows, ignore_index=True).sort_values("block")
+    for r in table.itertuples():
+        _LOG.debug("%s block %d: %d series, %.2f s wall, %.2f s cpu in the worker",
+                    getattr(fn, "__name__", fn), r.block, r.n_series, r.wall_s, r.cpu_s)
     return [pickle.loads(p) for p in table["payload"]]
 
 
