@@ -1,0 +1,5 @@
+"""``python -m pipelines.cli``: the same as the ``stockwise`` command."""
+
+from pipelines.cli import main
+
+main()
