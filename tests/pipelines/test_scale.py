@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import zlib
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pandas as pd
@@ -82,6 +84,29 @@ def test_dask_blocks_agree_with_local(panel, dask_scheduler):
     dask = map_blocks(_block_summary, demand, items,
                       BlockEngine(kind="dask", block_size=15, scheduler=dask_scheduler), scale=1.0)
     pd.testing.assert_frame_equal(pd.concat(local, ignore_index=True), pd.concat(dask, ignore_index=True))
+
+
+def _die_once(demand, items, block, marker):
+    """Kill the worker process the first time block 1 runs (the marker file remembers)."""
+    if block == 1 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    return _block_summary(demand, items, block, 1.0)
+
+
+def test_a_killed_pool_worker_fails_the_run_cleanly(panel, tmp_path):
+    _, demand, items = panel
+    with pytest.raises(BrokenProcessPool):
+        map_blocks(_die_once, demand, items, BlockEngine(block_size=15, workers=2), marker=str(tmp_path / "m"))
+
+
+@needs_dask
+def test_a_killed_dask_worker_still_gives_every_block(panel, dask_scheduler, tmp_path):
+    _, demand, items = panel
+    parts = map_blocks(_die_once, demand, items, BlockEngine(kind="dask", block_size=15, scheduler=dask_scheduler),
+                       marker=str(tmp_path / "m"))
+    assert (tmp_path / "m").exists()  # the worker did die once
+    assert sorted(pd.concat(parts)["unique_id"]) == sorted(items["unique_id"])
 
 
 def test_dask_engine_without_dask_says_which_extra_to_install(monkeypatch):
