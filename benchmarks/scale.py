@@ -149,8 +149,9 @@ class _BlockLog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         fn, block, n, wall, cpu = record.args
-        self.records.append({"step": fn, "block": block, "n_series": n, "wall_s": round(wall, 2),
-                             "cpu_s": round(cpu, 2)})
+        # numpy scalars from the gathered table (the Dask path) are not JSON-serialisable
+        self.records.append({"step": str(fn), "block": int(block), "n_series": int(n),
+                             "wall_s": round(float(wall), 2), "cpu_s": round(float(cpu), 2)})
 
 
 def _step_name(progress_message: str) -> str:
