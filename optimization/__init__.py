@@ -22,7 +22,17 @@ from optimization.policies import (
     stack_policies,
 )
 # -- multi-echelon GSM (issue 6) --
-from optimization.gsm import GSMConfig, GSMMethod, GSMResult, evaluate_service_times, solve_gsm
+from optimization.gsm import (
+    GSMConfig,
+    GSMMethod,
+    GSMResult,
+    GSMTimeLimitError,
+    GridTooLargeError,
+    NonFiniteCostError,
+    evaluate_service_times,
+    solve_gsm,
+)
+from optimization.meio_generate import WillemsLikeConfig, willems_like_network
 from optimization.meio_demand import NormalDemandBound, SafetyStockModel, TabulatedSafetyStock, bom_multipliers
 from optimization.network import CycleError, Edge, Network, NetworkError, Stage, UnknownStageError
 from optimization.events import simulate_events
@@ -56,4 +66,6 @@ __all__ = [
     "Network", "Stage", "Edge", "NetworkError", "CycleError", "UnknownStageError",
     "NormalDemandBound", "TabulatedSafetyStock", "SafetyStockModel", "bom_multipliers",
     "GSMConfig", "GSMMethod", "GSMResult", "solve_gsm", "evaluate_service_times",
+    # -- GSM at scale (issue 15) --
+    "GSMTimeLimitError", "GridTooLargeError", "NonFiniteCostError", "WillemsLikeConfig", "willems_like_network",
 ]

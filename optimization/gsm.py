@@ -29,12 +29,25 @@ import numpy as np
 import pandas as pd
 
 from optimization.meio_demand import NormalDemandBound, SafetyStockModel
-from optimization.meio_grid import TimeGrid, build_grid
+from optimization.meio_grid import (
+    MAX_GRID_CELLS,
+    GridTooLargeError,
+    NonFiniteCostError,
+    TimeGrid,
+    build_grid,
+)
 from optimization.meio_milp import repair_service_times, solve_milp
 from optimization.meio_tree import solve_tree_dp
 from optimization.network import Network
 
-__all__ = ["GSMConfig", "GSMMethod", "GSMResult", "evaluate_service_times", "solve_gsm"]
+__all__ = [
+    "GSMConfig", "GSMMethod", "GSMResult", "GSMTimeLimitError", "GridTooLargeError", "NonFiniteCostError",
+    "evaluate_service_times", "solve_gsm",
+]
+
+
+class GSMTimeLimitError(RuntimeError):
+    """The time limit ran out before the solver found any feasible plan of its own."""
 
 
 class GSMMethod(str, Enum):
@@ -59,19 +72,29 @@ class GSMConfig:
         Relative optimality tolerance of the MILP (HiGHS default; 0.01 %).
     max_time_denominator : int, default 100
         Finest time grid (1/100 period) accepted for fractional times.
+    max_grid_cells : int, default 20,000,000
+        Largest time-grid table a solve may allocate; checked before
+        allocating (:class:`GridTooLargeError` names the stage).
     """
 
     method: GSMMethod = GSMMethod.AUTO
     time_limit: float = 600.0
     rel_gap: float = 1e-4
     max_time_denominator: int = 100
+    max_grid_cells: int = MAX_GRID_CELLS
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "method", GSMMethod(self.method))
+        try:
+            object.__setattr__(self, "method", GSMMethod(self.method))
+        except ValueError:
+            options = ", ".join(m.value for m in GSMMethod)
+            raise ValueError(f"method must be one of {options}; got {self.method!r}") from None
         if not self.time_limit > 0:
             raise ValueError(f"time_limit must be > 0 seconds, got {self.time_limit!r}")
         if not 0 <= self.rel_gap < 1:
             raise ValueError(f"rel_gap must be in [0, 1), got {self.rel_gap!r}")
+        if int(self.max_grid_cells) < 1:
+            raise ValueError(f"max_grid_cells must be >= 1, got {self.max_grid_cells!r}")
         if int(self.max_time_denominator) < 1:
             raise ValueError(f"max_time_denominator must be >= 1, got {self.max_time_denominator!r}")
 
@@ -97,6 +120,9 @@ class GSMResult:
         Proven optimal (tree DP, or MILP bounds within ``rel_gap``).
     gap : float
         Relative gap between the cost and the proven lower bound.
+    bound : float
+        Proven lower bound on the optimal cost (= total_cost when optimal;
+        NaN for :func:`evaluate_service_times`).
     method : str
     solve_seconds : float
     """
@@ -113,6 +139,7 @@ class GSMResult:
     total_cost: float
     optimal: bool
     gap: float
+    bound: float
     method: str
     solve_seconds: float
 
@@ -132,7 +159,7 @@ class GSMResult:
         })
 
     def summary(self) -> dict:
-        """Totals for reports and JSON: total_cost, n_stages, solve_seconds, optimal, gap, method."""
+        """Totals for reports and JSON: total_cost, n_stages, solve_seconds, optimal, gap, bound, method."""
         return {
             "total_cost": float(self.total_cost),
             "n_stages": len(self.stage_ids),
@@ -140,12 +167,13 @@ class GSMResult:
             "total_safety_stock": float(self.safety_stock.sum()),
             "solve_seconds": float(self.solve_seconds),
             "optimal": bool(self.optimal),
-            "gap": float(self.gap),
+            "gap": float(self.gap) if np.isfinite(self.gap) else None,
+            "bound": float(self.bound) if np.isfinite(self.bound) else None,
             "method": self.method,
         }
 
 
-def _result(network, model, grid: TimeGrid, S, method, optimal, gap, seconds) -> GSMResult:
+def _result(network, model, grid: TimeGrid, S, method, optimal, gap, bound, seconds) -> GSMResult:
     """Assemble the result from integer service times on the grid."""
     S, SI, tau = repair_service_times(network, grid, S)
     d = grid.d
@@ -155,6 +183,17 @@ def _result(network, model, grid: TimeGrid, S, method, optimal, gap, seconds) ->
     for j in range(network.n_stages):
         preds = network.predecessors(j)
         critical.append(network.stage_ids[preds[np.argmax(S[preds])]] if preds.size else None)
+    with np.errstate(over="ignore", invalid="ignore"):
+        base = np.asarray(model.demand_mean) * tau / d + ss
+        holding = network.holding_cost * ss
+        total = float(np.sum(holding))
+    bad = ~(np.isfinite(ss) & np.isfinite(base) & np.isfinite(holding))
+    if bad.any() or not np.isfinite(total):
+        names = [network.stage_ids[j] for j in np.flatnonzero(bad)[:10]] or list(network.stage_ids[:10])
+        raise NonFiniteCostError(
+            f"GSM result is not finite at stages {names} (safety stock, base stock or cost overflows); "
+            "check their demand_mean, demand_std and holding_cost for extreme values"
+        )
     smax = network.max_service_time
     return GSMResult(
         stage_ids=network.stage_ids,
@@ -162,13 +201,14 @@ def _result(network, model, grid: TimeGrid, S, method, optimal, gap, seconds) ->
         inbound_service_time=SI / d,
         net_replenishment_time=tau / d,
         safety_stock=ss,
-        base_stock=np.asarray(model.demand_mean) * tau / d + ss,
-        holding_cost=network.holding_cost * ss,
+        base_stock=base,
+        holding_cost=holding,
         max_service_binding=np.isfinite(smax) & np.isclose(S / d, smax),
         critical_supplier=tuple(critical),
-        total_cost=float(np.sum(network.holding_cost * ss)),
+        total_cost=total,
         optimal=optimal,
         gap=gap,
+        bound=total if optimal and not np.isfinite(bound) else bound,
         method=method,
         solve_seconds=seconds,
     )
@@ -198,6 +238,12 @@ def solve_gsm(
     ------
     NetworkError
         Demand data missing for the default model.
+    GridTooLargeError
+        The time grid would exceed ``config.max_grid_cells`` (e.g. processing time 1e6).
+    NonFiniteCostError
+        Costs or buffers overflow (e.g. demand_std 1e300).
+    GSMTimeLimitError
+        The time limit ran out before the MILP found a feasible plan.
     ValueError
         ``method='tree_dp'`` on a non-tree, or times not on a grid of 1/``max_time_denominator``.
 
@@ -215,23 +261,28 @@ def solve_gsm(
     """
     start = time.perf_counter()
     model = NormalDemandBound(network) if model is None else model
-    grid = build_grid(network, model, config.max_time_denominator)
+    grid = build_grid(network, model, config.max_time_denominator, config.max_grid_cells)
     method = config.method
     if method is GSMMethod.AUTO:
         method = GSMMethod.TREE_DP if network.is_tree else GSMMethod.MILP
-    S, optimal, gap = _SOLVERS[method](network, grid, config)
-    return _result(network, model, grid, S, method.value, optimal, gap, time.perf_counter() - start)
+    S, optimal, gap, bound = _SOLVERS[method](network, grid, config)
+    return _result(network, model, grid, S, method.value, optimal, gap, bound, time.perf_counter() - start)
 
 
-def _solve_tree(network: Network, grid: TimeGrid, config: GSMConfig) -> tuple[np.ndarray, bool, float]:
-    """Graves & Willems DP: always proven optimal."""
-    return solve_tree_dp(network, grid)[0], True, 0.0
+def _solve_tree(network: Network, grid: TimeGrid, config: GSMConfig) -> tuple[np.ndarray, bool, float, float]:
+    """Graves & Willems DP: always proven optimal (bound = its cost)."""
+    return solve_tree_dp(network, grid)[0], True, 0.0, np.nan
 
 
-def _solve_general(network: Network, grid: TimeGrid, config: GSMConfig) -> tuple[np.ndarray, bool, float]:
-    """MILP with staircases and adaptive breakpoints."""
+def _solve_general(network: Network, grid: TimeGrid, config: GSMConfig) -> tuple[np.ndarray, bool, float, float]:
+    """MILP with staircases and adaptive breakpoints; a time limit before any solution is an error."""
     out = solve_milp(network, grid, time_limit=config.time_limit, rel_gap=config.rel_gap)
-    return out.S, out.optimal, out.gap
+    if not out.found:
+        raise GSMTimeLimitError(
+            f"the MILP found no feasible plan within time_limit={config.time_limit:g} s ({out.status}) "
+            f"for {network.n_stages} stages / {network.n_edges} edges; raise the time limit"
+        )
+    return out.S, out.optimal, out.gap, out.lower_bound
 
 
 _SOLVERS = {GSMMethod.TREE_DP: _solve_tree, GSMMethod.MILP: _solve_general}
@@ -253,4 +304,4 @@ def evaluate_service_times(
     model = NormalDemandBound(network) if model is None else model
     grid = build_grid(network, model, max_time_denominator)
     S = np.rint(service_time * grid.d)
-    return _result(network, model, grid, S, "given", False, np.nan, time.perf_counter() - start)
+    return _result(network, model, grid, S, "given", False, np.nan, np.nan, time.perf_counter() - start)

@@ -105,6 +105,8 @@ class NormalDemandBound:
     ------
     NetworkError
         A demand stage lacks mean, std or z (the message lists the ids).
+    ValueError
+        ``safety_factor`` negative or not finite.
 
     Examples
     --------
@@ -119,6 +121,11 @@ class NormalDemandBound:
 
     def __post_init__(self) -> None:
         net = self.network
+        if self.safety_factor is not None and not (np.isfinite(self.safety_factor) and self.safety_factor >= 0):
+            raise ValueError(
+                f"safety_factor must be a finite number >= 0 (z of the demand bound, e.g. 1.645 for 95 %), "
+                f"got {self.safety_factor!r}"
+            )
         phi = bom_multipliers(net)
         demand = np.unique(phi.indices)
         mu, sigma, z = net.demand_mean[demand], net.demand_std[demand], net.safety_factor[demand].copy()
@@ -136,8 +143,9 @@ class NormalDemandBound:
         col[demand] = z * sigma
         p = net.risk_pool
         pooled = phi.copy()
-        pooled.data = np.abs(pooled.data * col[pooled.indices]) ** np.repeat(p, np.diff(pooled.indptr))
-        excess = np.asarray(pooled.sum(axis=1)).ravel() ** (1.0 / p)
+        with np.errstate(over="ignore"):  # overflow -> inf, reported as NonFiniteCostError by build_grid
+            pooled.data = np.abs(pooled.data * col[pooled.indices]) ** np.repeat(p, np.diff(pooled.indptr))
+            excess = np.asarray(pooled.sum(axis=1)).ravel() ** (1.0 / p)
         object.__setattr__(self, "demand_mean", mean)
         object.__setattr__(self, "excess_factor", excess)
 

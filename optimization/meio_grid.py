@@ -17,7 +17,18 @@ import numpy as np
 
 from optimization.network import Network
 
-__all__ = ["TimeGrid", "build_grid"]
+__all__ = ["MAX_GRID_CELLS", "GridTooLargeError", "NonFiniteCostError", "TimeGrid", "build_grid", "grid_cells"]
+
+MAX_GRID_CELLS = 20_000_000
+"""Default cap on (stage, S, SI) cells a solve may tabulate (~160 MB of float64 per table)."""
+
+
+class NonFiniteCostError(ValueError):
+    """A stage's cost (holding cost x safety stock) is infinite or NaN; the message names the stages."""
+
+
+class GridTooLargeError(ValueError):
+    """The time grid would need more memory than allowed; the message names the stage and the fix."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +65,34 @@ class TimeGrid:
         return self.cost[self.offset[j]:self.offset[j + 1]]
 
 
-def build_grid(network: Network, model, max_denominator: int = 100) -> TimeGrid:
+def grid_cells(network: Network, d: int) -> tuple[float, float, int]:
+    """Cells the solvers would allocate on a 1/d grid, computed in floats before any allocation.
+
+    Returns (cost-table cells sum_j (M_j + 1), the largest tree-DP table max_j (s_j + 1)(SI_max_j + 1)
+    -- the DP holds one such table at a time --, index of the stage with the longest inbound time M_j).
+    """
+    M = network.longest_inbound_time() * d
+    si_max = M - network.processing_time * d
+    smax = network.max_service_time * d
+    s_max = np.minimum(np.where(np.isfinite(smax), smax, M), M)
+    return float(np.sum(M + 1)), float(np.max((s_max + 1) * (si_max + 1))), int(np.argmax(M))
+
+
+def _check_size(network: Network, d: int, max_cells: int) -> None:
+    """Raise GridTooLargeError before allocating a grid larger than ``max_cells``."""
+    table, dp, worst = grid_cells(network, d)
+    if max(table, dp) > max_cells:
+        longest = network.longest_inbound_time()[worst]
+        raise GridTooLargeError(
+            f"the GSM time grid needs {max(table, dp):.3g} cells (limit {max_cells:,}): stage "
+            f"{network.stage_ids[worst]!r} has a longest inbound path of {longest:g} periods"
+            + (f" on a 1/{d}-period grid" if d > 1 else "")
+            + "; express processing and service times in a coarser unit (e.g. weeks instead of days) "
+            "or raise max_grid_cells"
+        )
+
+
+def build_grid(network: Network, model, max_denominator: int = 100, max_cells: int = MAX_GRID_CELLS) -> TimeGrid:
     """Put the network on its time grid and tabulate every stage's cost over tau.
 
     Parameters
@@ -64,8 +102,18 @@ def build_grid(network: Network, model, max_denominator: int = 100) -> TimeGrid:
         Evaluated once, vectorised, on all (stage, tau) pairs.
     max_denominator : int, default 100
         Finest grid accepted (1/100 period).
+    max_cells : int, default MAX_GRID_CELLS
+        Largest cost table or tree-DP table (cells) allowed; checked before allocating.
+
+    Raises
+    ------
+    GridTooLargeError
+        The grid would exceed ``max_cells`` (e.g. a processing time of 1e6 periods).
+    NonFiniteCostError
+        A stage's cost overflows (e.g. demand_std 1e300); the stages are named.
     """
     d = network.time_denominator(max_denominator)
+    _check_size(network, d, max_cells)
     T = np.rint(network.processing_time * d).astype(np.int64)
     si_min = np.rint(network.external_inbound * d).astype(np.int64)
     M = np.zeros(network.n_stages, dtype=np.int64)
@@ -81,5 +129,13 @@ def build_grid(network: Network, model, max_denominator: int = 100) -> TimeGrid:
     offset = np.concatenate([[0], np.cumsum(counts)])
     stage = np.repeat(np.arange(network.n_stages), counts)
     tau = np.arange(offset[-1]) - offset[stage]
-    cost = network.holding_cost[stage] * model.safety_stock(stage, tau / d)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cost = network.holding_cost[stage] * model.safety_stock(stage, tau / d)
+    bad = np.unique(stage[~np.isfinite(cost)])
+    if bad.size:
+        raise NonFiniteCostError(
+            f"safety-stock cost is not finite at stages {[network.stage_ids[j] for j in bad[:10]]} "
+            "(holding cost x safety stock overflows); check their demand_mean, demand_std, "
+            "safety_factor and holding_cost for extreme values"
+        )
     return TimeGrid(d=d, T=T, s_max=s_max, si_min=si_min, si_max=si_max, M=M, offset=offset, cost=cost)

@@ -63,6 +63,8 @@ class MilpOutcome:
     optimal: bool
     iterations: int
     status: str
+    found: bool = True
+    """False when HiGHS returned no feasible solution (S is then the node-by-node plan S = 0)."""
 
     @property
     def gap(self) -> float:
@@ -325,7 +327,7 @@ def solve_milp(
     costly = np.flatnonzero([pwl[j] and np.any(grid.stage_cost(j) > 0) for j in range(network.n_stages)])
     breaks = _initial_breaks(grid, costly)
     best_S, best_ub = repair_service_times(network, grid, np.zeros(network.n_stages))[0], np.inf
-    lower, status, it = 0.0, "not started", 0
+    lower, status, it, found = 0.0, "not started", 0, False
     for it in range(1, max_iterations + 1):
         left = time_limit - (time.perf_counter() - start)
         if left <= 0:
@@ -338,8 +340,10 @@ def solve_milp(
         if res.x is None:
             status = f"HiGHS: {res.message}"
             break
-        bound = const + float(getattr(res, "mip_dual_bound", res.fun) if res.status != 0 else res.fun)
+        dual = getattr(res, "mip_dual_bound", None)
+        bound = const + float(res.fun if dual is None or not np.isfinite(dual) and res.status == 0 else dual)
         lower = max(lower, bound if np.isfinite(bound) else 0.0)
+        found = True
         S, _, tau = repair_service_times(network, grid, res.x[: network.n_stages])
         ub = _true_cost(grid, tau)
         if ub < best_ub:
@@ -360,6 +364,9 @@ def solve_milp(
             for j in costly.tolist():
                 b = breaks[j]
                 breaks[j] = np.union1d(b, (b[:-1] + b[1:]) // 2)
-    if best_ub - lower <= rel_gap * max(best_ub, 1e-12):
+    if not found:
+        best_ub = _true_cost(grid, repair_service_times(network, grid, best_S)[2])
+    if found and best_ub - lower <= rel_gap * max(best_ub, 1e-12):
         return MilpOutcome(best_S, best_ub, lower, True, it, "optimal")
-    return MilpOutcome(best_S, best_ub, lower, False, it, status if status != "not started" else "iteration limit")
+    status = status if status != "not started" else ("time limit" if it <= 1 else "iteration limit")
+    return MilpOutcome(best_S, best_ub, lower, False, it, status, found)

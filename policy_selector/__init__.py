@@ -3,6 +3,7 @@
 from policy_selector.candidates import DEFAULT_CANDIDATES, Candidate, CandidateSpace, Distribution
 from policy_selector.config import SelectorConfig
 from policy_selector.context import CutoffData, prepare_cutoff
+from policy_selector.decision_eval import baseline_levels, baseline_rows, equal_service, replay, replay_table, summarise
 from policy_selector.evaluation import best_single_candidate, confusion, evaluate_choices, grouped_oof_predictions
 from policy_selector.features import build_features
 from policy_selector.labels import LabelSet, label_candidates, make_labels
@@ -19,4 +20,5 @@ __all__ = [
     "evaluate_choices", "best_single_candidate", "grouped_oof_predictions", "confusion",
     "StudyResult", "run_study", "default_cutoffs",
     "recommend_policies", "expected_outcomes", "EXTRA_COLUMNS",
+    "replay", "replay_table", "baseline_levels", "baseline_rows", "summarise", "equal_service",
 ]

@@ -31,7 +31,7 @@ import pandas as pd
 
 from pipelines.data.io import write_table_atomic
 
-__all__ = ["DemoConfig", "DemoData", "generate_demo", "write_demo", "PROCESSES"]
+__all__ = ["DemoConfig", "DemoData", "generate_demo", "write_demo", "sample_truth_paths", "PROCESSES"]
 
 PROCESSES = ("smooth", "erratic", "intermittent", "lumpy", "seasonal", "trending", "new", "dead")
 _PROCESS_WEIGHTS = np.array([0.18, 0.12, 0.18, 0.12, 0.12, 0.10, 0.09, 0.09])
@@ -223,3 +223,48 @@ def write_demo(data: DemoData, folder: str | Path) -> dict[str, Path]:
     for name in ("demand", "items", "stages", "edges", "truth"):
         paths[name] = write_table_atomic(getattr(data, name), folder / f"{name}.csv")
     return paths
+
+
+def sample_truth_paths(truth: pd.DataFrame, ids, grid: pd.DatetimeIndex, n_paths: int,
+                       rng: np.random.Generator) -> np.ndarray:
+    """Fresh demand paths of each series' planted process over the whole period grid.
+
+    Parameters
+    ----------
+    truth : pandas.DataFrame
+        The ``truth`` table of :func:`generate_demo` (or ``truth.csv``).
+    ids : sequence of str
+        Series, in the order of the result.
+    grid : pandas.DatetimeIndex
+        Every period of the demo, first to last (the time index of trends and seasons).
+    n_paths : int
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray, shape (n_paths, n_items, len(grid))
+        Zero before a series starts and after its last active period, as in the demo.
+
+    Raises
+    ------
+    ValueError
+        When a series has no truth row.
+    """
+    t = truth.assign(unique_id=truth["unique_id"].astype(str)).set_index("unique_id")
+    ids = [str(i) for i in ids]
+    missing = [i for i in ids if i not in t.index]
+    if missing:
+        raise ValueError(f"{len(missing)} series have no row in the truth table, e.g. {missing[:5]}")
+    out = np.zeros((n_paths, len(ids), len(grid)))
+    for k, uid in enumerate(ids):
+        row = t.loc[uid]
+        p = {name: row[name] for name in ("process", "p_occur", "level", "size_mean", "season_amp",
+                                          "season_phase", "trend_per_year", "size_sigma", "size_lambda")}
+        start = grid.searchsorted(pd.Timestamp(row["start_ds"]))
+        stop = grid.searchsorted(pd.Timestamp(row["last_active_ds"]), side="right")
+        for j in range(n_paths):
+            y = _draw(rng, p, float(row["scale"]), len(grid)).astype(float)
+            y[:start] = 0.0
+            y[stop:] = 0.0
+            out[j, k] = y
+    return out

@@ -47,7 +47,7 @@ from pipelines.registry.tracking import get_alias_version, load_model_version, s
 from pipelines.data.inputs import load_inputs
 from pipelines.data.validation import DataSet
 
-__all__ = ["PlanResult", "run_plan", "apply_scenario", "load_champion"]
+__all__ = ["PlanResult", "run_plan", "apply_scenario", "load_champion", "stage_dir", "load_data", "log_validation"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,8 @@ class PlanResult:
     kpis: dict[str, float]
 
 
-def _stage_dir(out: Path, command: str) -> tuple[Path, Path]:
+def stage_dir(out: Path, command: str) -> tuple[Path, Path]:
+    """Hidden staging folder and the final run folder it is renamed to when complete."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     final = out / f"{command}-{stamp}-{os.getpid()}"
     staging = out / f".{final.name}.partial"
@@ -71,7 +72,8 @@ def _stage_dir(out: Path, command: str) -> tuple[Path, Path]:
     return staging, final
 
 
-def _load(cfg: RunConfig, staging: Path) -> DataSet:
+def load_data(cfg: RunConfig, staging: Path) -> DataSet:
+    """The validated data folder (or the generated demo, written under ``staging``) after the scenario."""
     demo = DemoConfig(seed=cfg.seed, n_items=cfg.demo_items, n_weeks=cfg.demo_weeks)
     data = load_inputs(cfg.data, demo=demo, freq=cfg.freq, min_length=cfg.min_length, fill_gaps=cfg.fill_gaps,
                        demo_folder=staging / "data")
@@ -133,7 +135,7 @@ def run_plan(cfg: RunConfig, command: str = "recommend",
     DataValidationError
         When ``cfg.strict`` and validation found errors.
     """
-    staging, final = _stage_dir(Path(cfg.out), command)
+    staging, final = stage_dir(Path(cfg.out), command)
     try:
         with (start_run(command, cfg.tracking_uri, tags={"stockwise.command": command}) as run,
               engine_session(engine_of(cfg))):
@@ -147,10 +149,10 @@ def run_plan(cfg: RunConfig, command: str = "recommend",
 
 def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
     progress("validating data")
-    data = _load(cfg, staging)
+    data = load_data(cfg, staging)
     run.log_params(cfg.model_dump(mode="json") | {"freq": data.freq})
     run.log_fingerprints({"demand": data.demand, "items": data.items})
-    _log_validation(run, data.report, staging)
+    log_validation(run, data.report, staging)
     if cfg.strict or data.freq is None:  # without a frequency nothing downstream can run
         data.report.raise_if_errors()
     with start_run("backtest", nested=True) as step:
@@ -199,7 +201,8 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
                       validation_report=final / "validation_report.csv", n_items=len(rec), kpis=kpis)
 
 
-def _log_validation(run, report: ValidationReport, staging: Path) -> None:
+def log_validation(run, report: ValidationReport, staging: Path) -> None:
+    """Write the validation report into the run folder and log its counts."""
     path = write_table_atomic(report.to_frame(), staging / "validation_report.csv")
     run.log_metrics({"validation.errors": len(report.errors), "validation.warnings": len(report.warnings),
                      "validation.excluded_rows": report.n_excluded_rows})

@@ -29,7 +29,8 @@ from pipelines.report.schema import conform_recommendations
 from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
 from policy_selector.economics import Economics, periods_per_year
 
-__all__ = ["Backtest", "backtest_horizon", "backtest_cv", "backtest_step", "error_step", "future_step", "select_step", "meio_step", "add_meio", "assemble", "report_inputs",
+__all__ = ["Backtest", "backtest_horizon", "backtest_cv", "backtest_step", "recommend_step", "error_step", "future_step",
+           "select_step", "meio_step", "add_meio", "assemble", "report_inputs",
            "FRONTIER_TARGETS"]
 
 FRONTIER_TARGETS = (0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995)
@@ -133,6 +134,24 @@ def select_step(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selector,
     names = getattr(selector, "candidates_", None)
     space = CandidateSpace.from_names(list(names)) if names is not None else CandidateSpace()
     return recommend_policies(selector, demand, items, SelectorConfig(space=space, freq=freq, n_jobs=n_jobs), rng)
+
+
+def recommend_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, freq: str, selector,
+                   selector_name: str, run_id: str, rng: np.random.Generator) -> tuple[Backtest, pd.DataFrame]:
+    """The recommendations ``stockwise recommend`` makes on ``demand``, without I/O or MLflow.
+
+    :func:`backtest_step` (accuracy, ABC/XYZ segments), :func:`select_step` and
+    :func:`assemble`, as :func:`pipelines.flows.plan.run_plan` runs them; ``stockwise
+    evaluate`` calls this on the history before each origin.
+
+    Returns
+    -------
+    (Backtest, pandas.DataFrame)
+        The backtest and the schema-conformed recommendations.
+    """
+    bt = backtest_step(demand, items, cfg, freq)
+    recs = select_step(demand, items, freq, selector, rng)
+    return bt, assemble(items, bt.features, recs, run_id, selector_name)
 
 
 def assemble(items: pd.DataFrame, features: pd.DataFrame, recs: pd.DataFrame, run_id: str,

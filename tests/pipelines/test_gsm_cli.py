@@ -92,3 +92,77 @@ def test_error_model_buffers_from_quantiles():
     buf = error_model_buffers(net, FakeErrorModel(), 0.95, max_tau=4)
     assert buf.table[0].tolist() == pytest.approx([0.0, 2.0, 2.0 * np.sqrt(2), 2.0 * np.sqrt(3), 4.0])
     assert solve_gsm(net, buf).total_cost > 0
+
+
+# ------------------------------------------------- issue 10 (gsm rows) and issue 15
+def gsm(*args):
+    return CliRunner().invoke(app, ["gsm", *map(str, args), "--no-track"])
+
+
+def test_out_with_unknown_suffix_is_refused(chain, tmp_path):
+    """`--out x.txt` used to write CSV under a .txt name."""
+    res = gsm("--willems", chain, "--out", tmp_path / "x.txt")
+    assert res.exit_code == 1
+    assert "unknown format '.txt'; name it .csv or .json" in res.output
+    assert not (tmp_path / "x.txt").exists()
+    res = gsm("--willems", chain, "--out", tmp_path / "x.json")
+    assert res.exit_code == 0 and json.loads((tmp_path / "x.json").read_text())[0]["stage_id"]
+
+
+def test_unknown_method_lists_the_options(chain):
+    res = gsm("--willems", chain, "--method", "simplex")
+    assert res.exit_code == 1
+    assert "method must be one of auto, tree_dp, milp; got 'simplex'" in res.output
+
+
+def test_negative_safety_factor_is_rejected(tmp_path):
+    """Issue 10 row 8: `--safety-factor -3` was silently used as +3."""
+    (tmp_path / "stages.csv").write_text(
+        "stage_id,processing_time,holding_cost,max_service_time,unique_id,demand_mean,demand_std\n"
+        "X@CW,4,1,,,,\nX@S01,1,2,0,X@S01,20,5\n")
+    (tmp_path / "edges.csv").write_text("upstream,downstream,quantity\nX@CW,X@S01,1\n")
+    res = gsm("--stages", tmp_path / "stages.csv", "--edges", tmp_path / "edges.csv", "--safety-factor", "-3")
+    assert res.exit_code == 1
+    assert "safety_factor must be a finite number >= 0" in res.output and "got -3" in res.output
+
+
+def test_huge_values_give_named_errors_not_infinity(tmp_path):
+    """Issue 10 rows 4 and 7: 1e6 periods allocated TiBs; demand 1e300 printed "total_cost": Infinity."""
+    path = tmp_path / "chain.csv"
+    path.write_text(HEADER + "A,1000000,,10,2,,,\nB,1,,5,2,,,,A,1\nC,1,0,1,,10,2,1.645,B,1\n")
+    res = gsm("--willems", path, "--json")
+    assert res.exit_code == 1 and "GridTooLargeError" in res.output and "coarser unit" in res.output
+    path.write_text(HEADER + "A,3,,10,2,,,\nC,1,0,1,,10,1e308,1.645,A,1\n")
+    res = gsm("--willems", path, "--json")
+    assert res.exit_code == 1
+    assert "NonFiniteCostError" in res.output and "Infinity" not in res.output
+
+
+def test_time_limit_without_a_plan_is_a_named_error(tmp_path):
+    import numpy as np
+
+    from optimization import WillemsLikeConfig, willems_like_network
+    from pipelines.data.network_io import write_stockwise_network
+
+    net = willems_like_network(WillemsLikeConfig(400, 2.0), np.random.default_rng(1))
+    write_stockwise_network(net, tmp_path / "stages.csv", tmp_path / "edges.csv")
+    res = gsm("--stages", tmp_path / "stages.csv", "--edges", tmp_path / "edges.csv", "--method", "milp",
+              "--time-limit", "0.001")
+    assert res.exit_code == 1
+    assert "GSMTimeLimitError: the MILP found no feasible plan within time_limit=0.001 s" in res.output
+
+
+def test_demo_network_runs_with_its_demand(tmp_path):
+    """The demo writes stages.csv without demand_mean/std; --demand takes them from demand.csv."""
+    from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
+
+    paths = write_demo(generate_demo(DemoConfig(n_items=8, n_stores=3, n_dcs=1, n_weeks=60,
+                                                min_stores_per_item=1)), tmp_path)
+    base = ("--stages", paths["stages"], "--edges", paths["edges"])
+    res = gsm(*base)
+    assert res.exit_code == 1
+    assert "lack demand_mean" in res.output and "pass --demand demand.csv" in res.output
+    res = gsm(*base, "--demand", paths["demand"], "--safety-factor", "1.645", "--json")
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["optimal"] is True and summary["total_cost"] > 0 and summary["bound"] == summary["total_cost"]
