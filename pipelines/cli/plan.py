@@ -88,7 +88,11 @@ def recommend_command(
     freq: str = typer.Option(None, help="period frequency, e.g. W-MON, MS"),
     strict: bool = typer.Option(None, help="stop on validation errors instead of excluding rows"),
     tracking_uri: str = typer.Option(None, help="MLflow store"),
+    engine: str = typer.Option(None, help="per-series steps on 'local' processes (default) or 'dask'"),
+    scheduler: str = typer.Option(None, help="Dask scheduler address (default: a LocalCluster for the run)"),
+    block_size: int = typer.Option(None, help="series per block (default 2000)"),
+    workers: int = typer.Option(None, help="local processes / LocalCluster workers (default: all cores)"),
 ) -> None:
     """Recommend a policy per item for a data folder (validate, backtest, size, simulate)."""
     _run(make_console(), "recommend", config=config, data=data, out=out, freq=freq, strict=strict,
-         tracking_uri=tracking_uri)
+         tracking_uri=tracking_uri, engine=engine, scheduler=scheduler, block_size=block_size, workers=workers)

@@ -11,6 +11,9 @@ Example ``stockwise.yaml``::
       service_target: 0.98
       lead_time_factor: 1.5
     tracking_uri: sqlite:///mlruns/mlflow.db
+    engine: dask                    # per-series steps on a Dask cluster (pip install 'stockwise[dask]')
+    scheduler: tcp://scheduler:8786 # omit for a LocalCluster on this machine
+    block_size: 2000                # series per block
 
 Every key, with its default, is in ``docs/guide/errors.md`` (section "stockwise.yaml");
 a ``train:`` section in the same file is read by ``stockwise train`` and ignored here.
@@ -19,6 +22,7 @@ a ``train:`` section in the same file is read by ``stockwise train`` and ignored
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -79,6 +83,11 @@ class RunConfig(_Frozen):
     forecast: ForecastSettings = ForecastSettings()
     scenario: ScenarioSettings = ScenarioSettings()
     tracking_uri: str | None = None
+    engine: Literal["local", "dask"] = Field(
+        "local", description="where the per-series steps run: local processes or a Dask cluster")
+    scheduler: str | None = Field(None, description="Dask scheduler address; None = a LocalCluster for the run")
+    block_size: int = Field(2000, ge=1, description="series per block (hash bucket of unique_id)")
+    workers: int | None = Field(None, ge=1, description="local processes / LocalCluster workers; None = all cores")
 
     @field_validator("freq")
     @classmethod

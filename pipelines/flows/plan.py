@@ -7,7 +7,10 @@ forecast error, with expected cost and service by simulation ->
 recommendations table (:mod:`pipelines.report.schema`) -> planner report.
 
 Steps are plain functions over DataFrames; :func:`run_plan` wires them, owns
-the I/O and opens one MLflow parent run with a nested run per step. The run
+the I/O and opens one MLflow parent run with a nested run per step. The per-series
+steps (backtest cross-validation; choosing, sizing and simulating the policies)
+run on blocks of series locally or on Dask (:mod:`pipelines.flows.plan_blocks`);
+MLflow and the run folder are written here, by the driver only. The run
 folder is staged under a hidden temporary name and renamed into place only
 when complete, so a killed run never leaves a half-written result.
 """
@@ -22,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from forecasting.panel import Issue, ValidationReport
@@ -30,17 +32,17 @@ from policy_selector.selector import PACKAGED_DEFAULT
 from pipelines.data.config import RunConfig, ScenarioSettings
 from pipelines.data.demo_data import DemoConfig
 from pipelines.data.io import write_table_atomic, write_text_atomic
+from pipelines.flows.blocks import engine_session
+from pipelines.flows.plan_blocks import blocked_backtest, blocked_select, engine_of
 from pipelines.flows.plan_steps import (
     add_meio,
     assemble,
-    backtest_step,
     error_step,
     excluded_items,
     exposure_step,
     future_step,
     meio_step,
     report_inputs,
-    select_step,
 )
 from pipelines.report.render import write_report
 from pipelines.registry.names import CHAMPION_ALIAS, DEFAULT_ALIAS, MODEL_NAME
@@ -156,7 +158,8 @@ def run_plan(cfg: RunConfig, command: str = "recommend",
     """
     staging, final = stage_dir(Path(cfg.out), command)
     try:
-        with start_run(command, cfg.tracking_uri, tags={"stockwise.command": command}) as run:
+        with (start_run(command, cfg.tracking_uri, tags={"stockwise.command": command}) as run,
+              engine_session(engine_of(cfg))):
             result = _run_steps(cfg, command, staging, final, run, progress)
         os.replace(staging, final)
         return result
@@ -174,10 +177,9 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
     if cfg.strict:
         data.report.raise_if_errors()
     data.report.raise_if_blocking()  # no frequency, no series left, or nothing but zeros
-    rng = np.random.default_rng(cfg.seed)
     with start_run("backtest", nested=True) as step:
         progress(f"backtesting {len(cfg.forecast.models)} models on {data.demand['unique_id'].nunique()} series")
-        bt = backtest_step(data.demand, data.items, cfg, data.freq)
+        bt = blocked_backtest(data.demand, data.items, cfg, data.freq)
         write_table_atomic(bt.cv, staging / "cv.parquet")
         step.log_params({"horizon": bt.horizon, "n_windows": cfg.forecast.n_windows,
                          "models": list(cfg.forecast.models), "n_excluded_short": len(bt.excluded)})
@@ -192,7 +194,7 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
     with start_run("policy", nested=True) as step:
         selector, selector_name = load_champion(cfg.tracking_uri)
         progress(f"choosing, sizing and simulating a policy per item with the {selector_name}")
-        recs = select_step(data.demand, data.items, data.freq, selector, rng)
+        recs = blocked_select(data.demand, data.items, data.freq, selector, cfg)
         rec = assemble(data.items, bt.features, recs, run.run_id, selector_name)
         kpis = _kpis(rec, data.items)
         step.log_params({"selector": selector_name})

@@ -30,7 +30,9 @@ from pipelines.report.schema import conform_recommendations
 from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
 from policy_selector.economics import Economics, periods_per_year
 
-__all__ = ["Backtest", "exposure_step", "excluded_items", "backtest_step", "recommend_step", "error_step", "future_step", "select_step", "meio_step", "add_meio", "assemble", "report_inputs",
+__all__ = ["Backtest", "exposure_step", "excluded_items", "backtest_horizon", "backtest_cv", "backtest_step",
+           "recommend_step", "error_step", "future_step", "select_step", "meio_step", "add_meio", "assemble",
+           "report_inputs",
            "FRONTIER_TARGETS"]
 
 FRONTIER_TARGETS = (0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995)
@@ -112,17 +114,32 @@ def excluded_items(report: ValidationReport, kept) -> pd.Series:
     return pd.Series(first, dtype=object).value_counts()
 
 
-def backtest_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, freq: str) -> Backtest:
+def backtest_horizon(items: pd.DataFrame, cfg: RunConfig) -> int:
+    """Backtest horizon: the configured one, else the longest exposure H = L + R rounded up."""
+    return cfg.forecast.horizon or int(np.ceil(_exposure(items).max()))
+
+
+def backtest_cv(demand: pd.DataFrame, cfg: RunConfig, freq: str, horizon: int, n_jobs: int = -1) -> pd.DataFrame:
+    """Rolling-origin cross-validation of the configured models (the per-series part of the backtest)."""
+    fc_cfg = ForecastConfig(models=tuple(cfg.forecast.models), freq=freq,
+                            season_length=cfg.forecast.season_length, n_jobs=n_jobs)
+    return Forecaster(fc_cfg).cross_validation(demand, h=horizon, n_windows=cfg.forecast.n_windows,
+                                               step=cfg.forecast.step)
+
+
+def backtest_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, freq: str,
+                  cv: pd.DataFrame | None = None) -> Backtest:
     """Rolling-origin backtest of the configured models; per-series model choice.
 
     The horizon covers the longest exposure H = L + R (rounded up), so the error
-    model can answer for every item's own H.
+    model can answer for every item's own H. ``cv``: the cross-validation table
+    when already computed (on blocks of series, :mod:`pipelines.flows.plan_blocks`).
     """
-    horizon = cfg.forecast.horizon or int(np.ceil(_exposure(items).max()))
+    horizon = backtest_horizon(items, cfg)
     fc_cfg = ForecastConfig(models=tuple(cfg.forecast.models), freq=freq,
                             season_length=cfg.forecast.season_length)
     bt = backtest_models(demand, fc_cfg, horizon, cfg.forecast.n_windows, cfg.forecast.step,
-                         unit_value=items.set_index("unique_id")["unit_cost"])
+                         unit_value=items.set_index("unique_id")["unit_cost"], cv=cv)
     choice = select_models(bt.scores, segments=bt.segments.reindex(bt.scores["unique_id"].unique()))
     excluded = pd.Index(sorted(set(demand["unique_id"]) - set(bt.cv["unique_id"])))
     return Backtest(cv=bt.cv, scores=bt.scores, choice=choice, features=bt.features, horizon=horizon,
@@ -148,7 +165,7 @@ def future_step(demand: pd.DataFrame, bt: Backtest, cfg: RunConfig, freq: str) -
 
 
 def select_step(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selector,
-                rng: np.random.Generator) -> pd.DataFrame:
+                rng: np.random.Generator, n_jobs: int = 1) -> pd.DataFrame:
     """Policy per item from ``selector`` (the champion, or the registered default path) or, when None,
     the packaged default policy (:class:`policy_selector.FixedSelector`).
 
@@ -157,7 +174,7 @@ def select_step(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selector,
     """
     names = getattr(selector, "candidates_", None)
     space = CandidateSpace.from_names(list(names)) if names is not None else CandidateSpace()
-    return recommend_policies(selector, demand, items, SelectorConfig(space=space, freq=freq), rng)
+    return recommend_policies(selector, demand, items, SelectorConfig(space=space, freq=freq, n_jobs=n_jobs), rng)
 
 
 def recommend_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, freq: str, selector,
