@@ -22,8 +22,11 @@ from policy_selector.economics import Economics
 
 __all__ = ["CutoffData", "prepare_cutoff", "wide_panel"]
 
+# Count candidates ("negbin") get the error model's calibrated "auto" choice: negative binomial
+# unless, recalibrated to the same held-out coverage, another family needs less stock for the
+# segment (issue 12: an assumed negative binomial left lumpy items far below target).
 _ERROR_FAMILIES = {Distribution.NORMAL: "normal", Distribution.EMPIRICAL: "empirical",
-                   Distribution.NEGBIN: "negbin"}
+                   Distribution.NEGBIN: "auto"}
 
 
 def wide_panel(demand: pd.DataFrame) -> pd.DataFrame:
@@ -102,7 +105,8 @@ def _backtest(history_long, cfg: SelectorConfig, fc_cfg: ForecastConfig, horizon
     return Forecaster(fc_cfg).cross_validation(part, h=horizon, n_windows=cfg.n_windows, step=cfg.step)
 
 
-def _error_models(cv: pd.DataFrame, models, cfg: SelectorConfig, segments: pd.Series) -> dict:
+def _error_models(cv: pd.DataFrame, models, cfg: SelectorConfig, segments: pd.Series,
+                  history: pd.DataFrame) -> dict:
     out: dict = {}
     for dist, family in _ERROR_FAMILIES.items():
         if cv.empty:
@@ -113,7 +117,7 @@ def _error_models(cv: pd.DataFrame, models, cfg: SelectorConfig, segments: pd.Se
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             out[dist] = ErrorModel(em_cfg).fit(cv, segments=segments.reindex(cv["unique_id"].unique()),
-                                               models=list(models))
+                                               history=history, models=list(models))
     return out
 
 
@@ -175,7 +179,7 @@ def prepare_cutoff(demand: pd.DataFrame, items: pd.DataFrame, cutoff, config: Se
     short = np.setdiff1d(ids, cv["unique_id"].unique() if not cv.empty else [])
     fallbacks.append(pd.DataFrame({"unique_id": short, "step": "backtest",
                                    "reason": "history too short for the backtest; sized from history"}))
-    errors = _error_models(cv, models, config, _segments(history, ids))
+    errors = _error_models(cv, models, config, _segments(history, ids), long)
     obs = history[np.isfinite(history)]
     table = pd.concat([f[["unique_id", "step", "reason"]] if "step" in f else f for f in fallbacks],
                       ignore_index=True)

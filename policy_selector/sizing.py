@@ -76,8 +76,16 @@ def _history_moments(history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _grid(config: SelectorConfig) -> np.ndarray:
+    """Levels j / k, j = 1..k (the last pulled in to 1 - 1/(2k)).
+
+    :class:`EmpiricalDemand` reads its p-quantile at grid point ceil(p k), so a
+    target that is a multiple of 1/k (0.95 with k = 200) is read at exactly its
+    own level, not half a step below it.
+    """
     k = config.quantile_points
-    return (np.arange(k) + 0.5) / k
+    p = np.arange(1, k + 1) / k
+    p[-1] = 1.0 - 0.5 / k
+    return p
 
 
 def _samples(data: CutoffData, cand: Candidate, H: np.ndarray, f_h: np.ndarray,
