@@ -24,7 +24,7 @@ from policy_selector.config import SelectorConfig
 from policy_selector.context import CutoffData, prepare_cutoff
 from policy_selector.features import SBC_CODES, build_features
 from policy_selector.selector import FixedSelector, PolicySelector, RuleSelector
-from policy_selector.sizing import SizedCandidates, size_candidates
+from policy_selector.sizing import SizedCandidates, service_notes, size_candidates
 
 __all__ = ["recommend_policies", "EXTRA_COLUMNS", "expected_outcomes", "presented_policy"]
 
@@ -180,6 +180,7 @@ def recommend_policies(selector: PolicySelector | FixedSelector | RuleSelector |
     })
     outcomes = expected_outcomes(data, policy, config, rng).reset_index(drop=True)
     out = pd.concat([out, outcomes], axis=1)
+    out["service_note"] = service_notes(data, chosen, outcomes)
     out["reasons"] = selection.reasons.reindex(data.ids).to_numpy()
     out["candidate"] = choice.to_numpy()
     out["confidence"] = selection.confidence.reindex(data.ids).to_numpy()

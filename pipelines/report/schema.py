@@ -41,6 +41,7 @@ RECOMMENDATION_COLUMNS: dict[str, str] = {
     "expected_shortage_cost": "yearly shortage cost in simulation",
     "expected_expiry_cost": "yearly cost of expired units in simulation (shelf-life items)",
     "expected_total_cost": "yearly total relevant cost in simulation",
+    "service_note": "why the expected service is more than 1 point from the target, or the level was capped (empty: on target)",
     "meio_service_time": "MEIO outbound service time S_j (network runs)",
     "meio_net_replenishment_time": "MEIO tau_j (network runs)",
     "on_hand": "current stock, when given",
