@@ -21,8 +21,9 @@ and H from held-out coverage:
    Bates 2023). The map ``p -> p'`` is the quantile recalibration of
    Kuleshov et al. (2018) with the conformal finite-sample correction.
 
-Segments with fewer than ``min_calibration`` scores keep ``p' = p``; a level
-beyond the largest score is capped at :data:`P_CAP` and counted.
+Segments with fewer than ``min_calibration`` scores use the pool of all
+segments (``p' = p`` when that too is short); a level beyond the largest score
+is capped at :data:`P_CAP` and counted.
 
 References
 ----------
@@ -56,19 +57,26 @@ class Calibration:
 
     Attributes
     ----------
-    scores : ndarray, shape (segments, H, m_max)
-        Ascending scores, padded with NaN.
-    counts : ndarray of int, shape (segments, H)
+    scores : ndarray, shape (segments + 1, H, m_max)
+        Ascending scores, padded with NaN; the last row pools every segment.
+    counts : ndarray of int, shape (segments + 1, H)
     min_count : int
-        Segments with fewer scores keep the family's own levels.
+        Segments with fewer scores use the pool of all segments; when that too has
+        fewer, the family's own levels.
     """
 
     scores: np.ndarray
     counts: np.ndarray
     min_count: int
 
+    def _pool(self, seg: np.ndarray) -> np.ndarray:
+        """Row of each segment's scores: its own, or the pool of all segments (last row) when too few."""
+        seg = np.asarray(seg, dtype=int)
+        return np.where(self.counts[seg, 0] >= self.min_count, seg, self.counts.shape[0] - 1)
+
     def _raw(self, p: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Unclipped conformal level (inf beyond the last score) and whether it applies, (n, H)."""
+        seg = self._pool(seg)
         m = self.counts[seg]                                        # (n, H)
         idx = np.ceil((m + 1) * p[:, None] - 1e-9).astype(int) - 1  # conformal order statistic
         take = np.clip(idx, 0, np.maximum(m - 1, 0))
@@ -85,6 +93,7 @@ class Calibration:
     def cdf(self, u: np.ndarray, seg: np.ndarray, h: int) -> np.ndarray:
         """Calibrated probability of a family CDF value ``u`` at horizon index ``h`` (inverse of :meth:`level`)."""
         out = np.array(u, dtype=float)
+        seg = self._pool(seg)
         for g in np.unique(seg):
             rows = seg == g
             m = self.counts[g, h]
@@ -150,11 +159,12 @@ def loo_pit(errors: np.ndarray, forecasts: np.ndarray, family: np.ndarray, integ
 
 
 def fit_calibration(scores: np.ndarray, seg_code: np.ndarray, min_count: int) -> Calibration:
-    """Pool the PIT scores (S, w, H) of each segment and sort them per H."""
+    """Pool the PIT scores (S, w, H) of each segment, and of all segments (last row), sorted per H."""
     n_seg, horizon = int(seg_code.max()) + 1, scores.shape[2]
     blocks = [scores[seg_code == g].transpose(2, 0, 1).reshape(horizon, -1) for g in range(n_seg)]
+    blocks.append(scores.transpose(2, 0, 1).reshape(horizon, -1))
     counts = np.array([[np.isfinite(b[h]).sum() for h in range(horizon)] for b in blocks], dtype=int)
-    out = np.full((n_seg, horizon, max(int(counts.max(initial=0)), 1)), np.nan)
+    out = np.full((n_seg + 1, horizon, max(int(counts.max(initial=0)), 1)), np.nan)
     for g, b in enumerate(blocks):
         for h in range(horizon):
             v = np.sort(b[h][np.isfinite(b[h])])

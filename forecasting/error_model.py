@@ -533,7 +533,7 @@ def _choose_calibrated(fits: dict, par: dict, seg_code: np.ndarray, integral: np
         The chosen option's per segment.
     """
     names = list(fits)
-    n_seg = int(seg_code.max()) + 1
+    n_seg = int(seg_code.max()) + 1  # per segment; segments short of scores share the pooled row
     cost = np.zeros((len(names), n_seg))
     for j, name in enumerate(names):
         fam, cal = fits[name]
@@ -545,22 +545,29 @@ def _choose_calibrated(fits: dict, par: dict, seg_code: np.ndarray, integral: np
             capped = np.bincount(seg_code, weights=cal.capped(p, seg_code), minlength=n_seg) > 0
             cost[j] += np.where(capped, np.inf, stock)
     best = np.where(np.isfinite(cost).any(axis=0), np.argmin(cost, axis=0), names.index("normal"))
+    total = cost.sum(axis=1)
+    pooled = int(np.argmin(total)) if np.isfinite(total).any() else names.index("normal")
+    any_cal = fits[names[0]][1]
+    best[any_cal.counts[:n_seg, 0] < any_cal.min_count] = pooled  # short segments use the pooled row
     family = np.empty(len(seg_code), dtype=object)
     for g in range(n_seg):
         rows = seg_code == g
         family[rows] = fits[names[best[g]]][0][rows]
-    return family, _stack_calibrations([fits[names[best[g]]][1] for g in range(n_seg)])
+    rows = [fits[names[best[g]]][1] for g in range(n_seg)] + [fits[names[pooled]][1]]
+    return family, _stack_calibrations(rows)
 
 
-def _stack_calibrations(per_segment: list) -> Calibration:
-    """One Calibration whose segment g comes from ``per_segment[g]``."""
-    width = max(c.scores.shape[2] for c in per_segment)
-    scores = np.full((len(per_segment), per_segment[0].scores.shape[1], width), np.nan)
+def _stack_calibrations(per_row: list) -> Calibration:
+    """One Calibration whose row g comes from ``per_row[g]`` (the last row: the pool of all segments)."""
+    width = max(c.scores.shape[2] for c in per_row)
+    scores = np.full((len(per_row), per_row[0].scores.shape[1], width), np.nan)
     counts = np.zeros(scores.shape[:2], dtype=int)
-    for g, c in enumerate(per_segment):
-        scores[g, :, : c.scores.shape[2]] = c.scores[g]
-        counts[g] = c.counts[g]
-    return Calibration(scores=scores, counts=counts, min_count=per_segment[0].min_count)
+    last = len(per_row) - 1
+    for g, c in enumerate(per_row):
+        src = g if g < last else c.counts.shape[0] - 1
+        scores[g, :, : c.scores.shape[2]] = c.scores[src]
+        counts[g] = c.counts[src]
+    return Calibration(scores=scores, counts=counts, min_count=per_row[0].min_count)
 
 
 def _shrinker(k: float, pool_mean: np.ndarray, pool_var: np.ndarray):

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting import ErrorModel, ErrorModelConfig, ForecastConfig, Forecaster
-from forecasting.characterise import ADI_CUTOFF
+from forecasting.characterise import sbc_class
 from policy_selector.candidates import Distribution
 from policy_selector.config import SelectorConfig
 from policy_selector.economics import Economics
@@ -122,11 +122,20 @@ def _error_models(cv: pd.DataFrame, models, cfg: SelectorConfig, segments: pd.Se
 
 
 def _segments(history: np.ndarray, ids: np.ndarray) -> pd.Series:
-    """Intermittent vs smooth pool per series (ADI >= ADI_CUTOFF), the error-model shrinkage segments."""
+    """Syntetos-Boylan class per series: the error model's shrinkage and calibration segments.
+
+    Intermittent and lumpy items miss a quantile in opposite directions, so they
+    are calibrated apart (ADI = observed / positive periods, CV^2 of the non-zero
+    sizes with ddof 0, as in :func:`forecasting.characterise`).
+    """
     observed = np.isfinite(history).sum(axis=1)
-    positive = (np.nan_to_num(history) > 0).sum(axis=1)
-    adi = observed / np.maximum(positive, 1)
-    return pd.Series(np.where(adi >= ADI_CUTOFF, "intermittent", "smooth"), index=ids)
+    sizes = np.where(np.nan_to_num(history) > 0, history, np.nan)
+    positive = np.isfinite(sizes).sum(axis=1)
+    adi = np.where(positive > 0, observed / np.maximum(positive, 1), np.inf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        cv2 = (np.nanstd(sizes, axis=1) / np.nanmean(sizes, axis=1)) ** 2
+    return pd.Series(sbc_class(adi, cv2), index=ids)
 
 
 def prepare_cutoff(demand: pd.DataFrame, items: pd.DataFrame, cutoff, config: SelectorConfig) -> CutoffData:

@@ -32,3 +32,14 @@ def test_too_few_scores_leave_the_family_level():
     cal = _one_segment([0.2, 0.4, 0.6], min_count=20)
     np.testing.assert_allclose(cal.level(np.array([0.9]), np.zeros(1, dtype=int)), [[0.9]])
     assert not cal.capped(0.999, np.zeros(1, dtype=int)).any()
+
+
+def test_a_short_segment_borrows_the_pool_of_all_segments():
+    scores = np.full((2, 99, 1), np.nan)
+    scores[0, :, 0] = np.arange(1, 100) / 100                  # segment 0: 99 scores
+    scores[1, :3, 0] = [0.97, 0.98, 0.99]                      # segment 1: 3 scores, too few alone
+    cal = fit_calibration(scores, np.array([0, 1]), min_count=20)
+    own, short = cal.level(np.array([0.5, 0.5]), np.array([0, 1]))[:, 0]
+    assert own == pytest.approx(0.50, abs=1e-8)
+    # the pool of 102 scores: the 52nd smallest (ceil(103 * 0.5)) is 0.52
+    assert short == pytest.approx(0.52, abs=1e-8)
