@@ -81,17 +81,30 @@ def at_csl(front: pd.DataFrame, csl: float) -> float:
     return float(np.interp(csl, f["csl"], f["inventory"]))
 
 
-def baselines(history: np.ndarray, cv: pd.DataFrame, ids, H: int) -> dict[str, np.ndarray]:
-    """Order-up-to levels (z x items) of the textbook and forecast + z RMSE baselines."""
+def baselines(history: np.ndarray, data, H: int) -> dict[str, np.ndarray]:
+    """Order-up-to levels (z x items) of the textbook and forecast + z RMSE baselines.
+
+    ``data`` is the CutoffData recommend ran on: its backtest gives the RMSE of each
+    model's cumulative H-period errors, its forecasts the centre.
+    """
     mean, sd = history.mean(axis=1), history.std(axis=1, ddof=1)
     out = {"textbook": mean * H + Z_GRID[:, None] * sd * np.sqrt(H)}
-    cv = cv.sort_values(["unique_id", "cutoff", "ds"])
+    cv = data.cv.sort_values(["unique_id", "cutoff", "ds"])
     first = cv.groupby(["unique_id", "cutoff"]).head(H)
     for model in ("AutoETS", "CrostonSBA"):
         err = (first["y"] - first[model]).groupby([first["unique_id"], first["cutoff"]]).sum()
-        rmse = np.sqrt((err**2).groupby(level=0).mean()).reindex(ids).to_numpy()
-        out[model] = (rmse, model)  # centred on today's forecast below
+        rmse = np.sqrt((err**2).groupby(level=0).mean()).reindex(data.ids).to_numpy()
+        out[model] = data.cum_forecast[model][:, H - 1][None, :] + Z_GRID[:, None] * np.nan_to_num(rmse)[None, :]
     return out
+
+
+def note_kind(note: str) -> str:
+    """Category of a service note for the summary line."""
+    if note.startswith("whole units"):
+        return "whole units"
+    if note.startswith("expected"):
+        return "forecast vs last year's demand"
+    return note.split(":")[0][:40]
 
 
 def run(sample: int, seed: int, holdout: int, lead_time: int, target: float) -> dict:
@@ -135,13 +148,9 @@ def main() -> None:
     r = run(a.sample, a.seed, a.holdout, a.lead_time, a.target)
     H = a.lead_time + 1
     data = r["data"]  # the backtest recommend ran
-    levels = baselines(r["history"], data.cv, r["ids"], H)
-    fronts = {"textbook": frontier(r["actual"], levels["textbook"], a.lead_time)}
-    for model in ("AutoETS", "CrostonSBA"):
-        rmse, _ = levels[model]
-        f_h = data.cum_forecast[model][:, H - 1]
-        fronts[model] = frontier(r["actual"], f_h[None, :] + Z_GRID[:, None] * np.nan_to_num(rmse)[None, :],
-                                 a.lead_time)
+    if not np.array_equal(data.ids, r["ids"]):
+        raise RuntimeError("recommend's series differ from the replayed ones; complete series only")
+    fronts = {k: frontier(r["actual"], v, a.lead_time) for k, v in baselines(r["history"], data, H).items()}
     rec, csl = r["rec"], float(np.nanmean(r["csl"]))
     inv = float(r["oh"].sum())
     best = {k: at_csl(f, csl) for k, f in fronts.items()}
@@ -149,17 +158,18 @@ def main() -> None:
     off = np.abs(rec["expected_csl"].to_numpy() - rec["service_target"].to_numpy()) > 0.01
     note = rec["service_note"].fillna("") if "service_note" in rec else pd.Series("", index=rec.index)
     reason = note.ne("").to_numpy()
-    kinds = note[off & stocked].str.split(":").str[0].str.split(" ").str[:2].str.join(" ").value_counts()
+    kinds = note[off & stocked].map(note_kind).value_counts()
     hmax = pd.DataFrame(r["history"]).T.rolling(H).sum().max().to_numpy()
+    n_zero = int(((rec["order_up_to"].fillna(0) <= 0) & (r["history"].sum(1) > 0)).sum())
+    n_high = int((rec["order_up_to"].fillna(0).to_numpy() > 3 * hmax).sum())
     lines = [
-        f"carparts sample {len(r['ids'])} (seed {a.seed}), holdout {a.holdout}, L={a.lead_time}, R=1, "
-        f"target {a.target}, recommend {r['secs']:.0f}s",
+        (f"carparts sample {len(r['ids'])} (seed {a.seed}), holdout {a.holdout}, L={a.lead_time}, R=1, "
+         f"target {a.target}, recommend {r['secs']:.0f}s"),
         f"achieved CSL {csl:.3f}  fill {np.nanmean(r['fill']):.3f}  inventory {inv:.0f}",
-        f"own expected CSL mean {rec['expected_csl'].mean():.3f} median {rec['expected_csl'].median():.3f}; "
-        f"stocked items >1pt off target: {int((off & stocked).sum())} of {int(stocked.sum())}, "
-        f"without reason {int((off & stocked & ~reason).sum())}; reasons {kinds.to_dict()}",
-        f"S = 0 with sales in history: {int(((rec['order_up_to'].fillna(0) <= 0) & (r['history'].sum(1) > 0)).sum())}; "
-        f"S > 3x largest (L+R) demand: {int((rec['order_up_to'].fillna(0).to_numpy() > 3 * hmax).sum())}",
+        (f"own expected CSL mean {rec['expected_csl'].mean():.3f} median {rec['expected_csl'].median():.3f}; "
+         f"stocked items >1pt off target: {int((off & stocked).sum())} of {int(stocked.sum())}, "
+         f"without reason {int((off & stocked & ~reason).sum())}; reasons {kinds.to_dict()}"),
+        f"S = 0 with sales in history: {n_zero}; S > 3x largest (L+R) demand: {n_high}",
         f"forecasters {rec['forecaster'].value_counts().to_dict()}",
     ]
     for k, f in fronts.items():

@@ -45,7 +45,7 @@ import numpy as np
 
 from forecasting.error_dists import CDF
 
-__all__ = ["Calibration", "fit_calibration", "loo_pit", "P_CAP"]
+__all__ = ["P_CAP", "Calibration", "fit_calibration", "loo_pit"]
 
 #: Largest level a recalibration may ask of a family (z = 3.7 for the normal).
 P_CAP = 1.0 - 1e-4

@@ -36,8 +36,8 @@ from policy_selector.candidates import Candidate, Distribution
 from policy_selector.config import SelectorConfig
 from policy_selector.context import CutoffData
 
-__all__ = ["SizedCandidates", "size_candidates", "exposure", "largest_demand", "service_notes",
-           "MAX_LEVEL_MULTIPLE"]
+__all__ = ["MAX_LEVEL_MULTIPLE", "SizedCandidates", "exposure", "largest_demand", "service_notes",
+           "size_candidates"]
 
 _PER_PERIOD_REVIEW = (PolicyType.S_Q, PolicyType.BASE_STOCK)
 #: A level never exceeds this multiple of the largest demand over H periods seen in the history
@@ -270,7 +270,7 @@ def service_notes(data: CutoffData, chosen: pd.DataFrame, expected: pd.DataFrame
     achieved = np.where(fill, expected["expected_fill_rate"], expected["expected_csl"]).astype(float)
     off = ((econ.service_type != "cost") & np.isfinite(achieved) & (chosen["policy"].to_numpy() != "no_stock")
            & (np.abs(achieved - econ.service_target) > tolerance) & (notes == ""))
-    window = int(round(econ.periods_per_year))
+    window = round(econ.periods_per_year)
     for i in np.flatnonzero(off):
         obs = data.history[i][np.isfinite(data.history[i])][-window:]
         H, level = int(chosen["exposure"].iloc[i]), float(chosen["reorder_point"].iloc[i])
@@ -292,8 +292,7 @@ def _whole_units(obs: np.ndarray, H: int, level: float, target: float, tol: floa
     for _ in range(H - 1):
         total = np.convolve(total, pmf)
     cdf = np.cumsum(total)
-    at = lambda x: 0.0 if x < 0 else float(cdf[min(int(x), len(cdf) - 1)])  # noqa: E731
-    lo, hi = at(level - 1), at(level)
+    lo, hi = (0.0 if x < 0 else float(cdf[min(int(x), len(cdf) - 1)]) for x in (level - 1, level))
     if not (lo < target - tol and hi > target + tol):  # a level near the target exists: not a units issue
         return None
     return (f"whole units: on last year's demand a level of {level - 1:g} gives CSL {lo:.3f} and {level:g} "
