@@ -21,7 +21,7 @@ class SelectorConfig:
         Demand frequency.
     season_length : int, default 1
         Season length for the forecasters (1 = non-seasonal; faster and robust on short histories).
-    n_windows, step : int, default 8, 1
+    n_windows, step : int, default 16, 1
         Rolling-origin backtest windows before each cutoff (error model and forecastability).
     test_periods : int, default 26
         Held-out periods after a cutoff on which candidates are replayed.
@@ -50,7 +50,7 @@ class SelectorConfig:
     space: CandidateSpace = field(default_factory=CandidateSpace)
     freq: str = "W-MON"
     season_length: int = 1
-    n_windows: int = 8
+    n_windows: int = 16
     step: int = 1
     test_periods: int = 26
     service_tolerance: float = 0.03
