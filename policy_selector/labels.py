@@ -23,7 +23,7 @@ regret is measured from it.
 
 References
 ----------
-DESIGN.md, "Labels for the classifier come from simulation, not opinion".
+docs/design.md, "Labels for the classifier come from simulation, not opinion".
 """
 
 from __future__ import annotations
