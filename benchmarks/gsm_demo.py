@@ -15,7 +15,7 @@ pooling upstream), by empirical quantiles of cumulative errors of a naive
 mean forecast on the training weeks (aggregated per stage before taking the
 quantile, keeps correlation), or by the forecasting layer's ErrorModel fitted
 on backtests of every stage's aggregated demand
-(:func:`pipelines.gsm.forecast_error_buffers`): the former setting
+(:func:`policy_selector.buffers.forecast_error_buffers`): the former setting
 (WindowAverage, 26 windows, rate = 13-week mean) and the current default
 (per-stage WindowAverage or SeasonalNaive by backtest MAE, 52 windows, rate =
 launch-aware 13-week mean or the seasonal forecast's peak over the plan's life).
@@ -46,15 +46,15 @@ from scipy.stats import norm
 from optimization import Network, NormalDemandBound, evaluate_service_times, solve_gsm
 from optimization.meio_demand import error_quantile_table
 from optimization.meio_sim import replay_guaranteed_service, replay_rolling_plans, simulate_base_stock_network
-from pipelines.demo_data import DemoConfig, generate_demo
-from pipelines.gsm import forecast_error_buffers as pipeline_buffers
-from pipelines.network_io import network_from_frames
+from pipelines.data.demo_data import DemoConfig, generate_demo
+from policy_selector.buffers import forecast_error_buffers as pipeline_buffers
+from pipelines.data.network_io import network_from_frames
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
 
 def forecast_error_buffers(net: Network, holdout: int, target: float, seed: int = 7, **options):
-    """Buffers from the forecasting layer (``pipelines.gsm.forecast_error_buffers``: backtests of
+    """Buffers from the forecasting layer (``policy_selector.buffers.forecast_error_buffers``: backtests of
     every stage's aggregated demand on the training weeks; ErrorModel quantiles over tau)."""
     demo = generate_demo(DemoConfig(seed=seed))
     last_train = sorted(demo.demand.ds.unique())[-holdout - 1]

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from optimization import Edge, GSMConfig, Network, Stage, solve_gsm
-from pipelines.network_io import read_willems_chain
+from pipelines.data.network_io import read_willems_chain
 
 ROOT = Path(__file__).resolve().parents[1]
 WILLEMS = ROOT.parent / "shared" / "data" / "willems"

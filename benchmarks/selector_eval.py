@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.demo_data import DemoConfig, generate_demo
+from pipelines.data.demo_data import DemoConfig, generate_demo
 from policy_selector import PolicySelector, SelectorConfig, run_study
 
 ROOT = Path(__file__).resolve().parents[1]

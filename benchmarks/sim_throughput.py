@@ -131,7 +131,7 @@ def main(max_items: int = 100_000, loop_items: int = 300, stockpyl_items: int = 
         _ours(sub, level)
         peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
-        rows.append((f"stockwise simulate", n, elapsed, n * T / elapsed, f"{peak:.0f}"))
+        rows.append(("stockwise simulate", n, elapsed, n * T / elapsed, f"{peak:.0f}"))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines = [
         f"(R, S) with R = 1, L = {LEAD}, Poisson({MEAN:g}) demand, {T} periods; same instance for every engine "

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import NotFittedError
 from statsforecast import StatsForecast
 
 from forecasting.config import ForecastConfig
@@ -32,10 +33,6 @@ KEYS = ["unique_id", "ds"]
 CV_KEYS = ["unique_id", "ds", "cutoff"]
 #: Columns of ``Forecaster.fallbacks_``.
 FALLBACK_COLUMNS = ["unique_id", "model", "fallback", "stage", "cutoff", "n_values"]
-
-
-class NotFittedError(ValueError, AttributeError):
-    """A method needing a fitted :class:`Forecaster` was called before ``fit``."""
 
 
 class Forecaster:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting import ErrorModel, ErrorModelConfig, ForecastConfig, Forecaster
+from forecasting.characterise import ADI_CUTOFF
 from policy_selector.candidates import Distribution
 from policy_selector.config import SelectorConfig
 from policy_selector.economics import Economics
@@ -117,11 +118,11 @@ def _error_models(cv: pd.DataFrame, models, cfg: SelectorConfig, segments: pd.Se
 
 
 def _segments(history: np.ndarray, ids: np.ndarray) -> pd.Series:
-    """Intermittent vs smooth pool per series (ADI >= 1.32), the error-model shrinkage segments."""
+    """Intermittent vs smooth pool per series (ADI >= ADI_CUTOFF), the error-model shrinkage segments."""
     observed = np.isfinite(history).sum(axis=1)
     positive = (np.nan_to_num(history) > 0).sum(axis=1)
     adi = observed / np.maximum(positive, 1)
-    return pd.Series(np.where(adi >= 1.32, "intermittent", "smooth"), index=ids)
+    return pd.Series(np.where(adi >= ADI_CUTOFF, "intermittent", "smooth"), index=ids)
 
 
 def prepare_cutoff(demand: pd.DataFrame, items: pd.DataFrame, cutoff, config: SelectorConfig) -> CutoffData:

@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from forecasting.characterise import ADI_CUTOFF, CV2_CUTOFF
+
 __all__ = ["sentence", "render_reasons", "value_band"]
 
 
@@ -35,9 +37,9 @@ def _plural(x: float, unit: str) -> str:
 _SBC = {0: "smooth", 1: "erratic", 2: "intermittent", 3: "lumpy", 4: "no demand"}
 
 _TEMPLATES: dict[str, Callable[[float, str, dict], str]] = {
-    "adi": lambda v, u, b: (f"intermittent: one demand every {v:.1f} {_plural(v, u)} on average" if v >= 1.32
+    "adi": lambda v, u, b: (f"intermittent: one demand every {v:.1f} {_plural(v, u)} on average" if v >= ADI_CUTOFF
                             else f"regular demand: demand in {100 / v:.0f}% of {u}s"),
-    "cv2": lambda v, u, b: f"{'erratic' if v >= 0.49 else 'stable'} demand sizes (CV² {v:.2f})",
+    "cv2": lambda v, u, b: f"{'erratic' if v >= CV2_CUTOFF else 'stable'} demand sizes (CV² {v:.2f})",
     "sbc_code": lambda v, u, b: f"Syntetos-Boylan class {_SBC.get(int(v), 'unknown')}",
     "zero_share": lambda v, u, b: f"{100 * v:.0f}% of {u}s without demand",
     "mean_demand": lambda v, u, b: f"average demand {v:.1f} units per {u}",

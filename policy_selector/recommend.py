@@ -7,7 +7,7 @@ yearly cost and service of that policy by simulating it on bootstrapped demand
 paths (resampled periods of the last year of history, lead times sampled from
 the item's lead-time variability).
 
-The columns are those of ``pipelines.schema.RECOMMENDATION_COLUMNS`` that this
+The columns are those of ``pipelines.report.schema.RECOMMENDATION_COLUMNS`` that this
 layer can fill, plus :data:`EXTRA_COLUMNS` (drop them before conforming).
 """
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.compare import COMPARE_MEASURES, compare_items, compare_recommendations, compare_runs
-from pipelines.demo_data import DemoConfig, generate_demo, write_demo
-from pipelines.io import write_table_atomic
+from pipelines.flows.compare import COMPARE_MEASURES, compare_items, compare_recommendations, compare_runs
+from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
+from pipelines.data.io import write_table_atomic
 from tests.pipelines.test_report import synthetic_run
 
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from pipelines.export import export_recommendations
-from pipelines.schema import RECOMMENDATION_COLUMNS
+from pipelines.report.export import export_recommendations
+from pipelines.report.schema import RECOMMENDATION_COLUMNS
 from tests.pipelines.test_report import synthetic_run
 
 

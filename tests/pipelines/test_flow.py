@@ -7,10 +7,10 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.config import ForecastSettings, RunConfig
-from pipelines.demo_data import DemoConfig, generate_demo, write_demo
-from pipelines.flow import run_plan
-from pipelines.schema import RECOMMENDATION_COLUMNS
+from pipelines.data.config import ForecastSettings, RunConfig
+from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
+from pipelines.flows.plan import run_plan
+from pipelines.report.schema import RECOMMENDATION_COLUMNS
 
 FAST = ForecastSettings(models=("SeasonalNaive", "CrostonSBA"), n_windows=4)
 
@@ -110,8 +110,8 @@ def _yaml(tmp_path, text):
 
 
 def test_scenario_changes_item_master_without_mutating_it():
-    from pipelines.config import ScenarioSettings
-    from pipelines.flow import apply_scenario
+    from pipelines.data.config import ScenarioSettings
+    from pipelines.flows.plan import apply_scenario
 
     items = generate_demo(DemoConfig(n_items=8, n_weeks=70, seed=2)).items
     before = items.copy()
@@ -123,7 +123,7 @@ def test_scenario_changes_item_master_without_mutating_it():
 
 @pytest.mark.slow
 def test_train_then_recommend_uses_the_champion_on_unseen_items(tmp_path):
-    from pipelines.train import TrainSettings, run_train
+    from pipelines.flows.train import TrainSettings, run_train
 
     fast = ("sba_rs_negbin", "tsb_rss_negbin", "sba_basestock_poisson", "adida_rs_normal", "no_stock")
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipelines.frontier_plot import write_frontier_plots
+from pipelines.report.frontier_plot import write_frontier_plots
 
 
 def _summary():

@@ -64,7 +64,7 @@ def small_tree():
 
 
 def test_stage_demand_aggregates_downstream_series():
-    from pipelines.gsm import stage_demand
+    from policy_selector.buffers import stage_demand
 
     ds = pd.date_range("2024-01-01", periods=3, freq="W-MON")
     demand = pd.DataFrame({"unique_id": ["X@S1"] * 3 + ["X@S2"] * 3, "ds": list(ds) * 2,
@@ -80,7 +80,7 @@ def test_error_model_buffers_from_quantiles():
     import numpy as np
 
     from optimization import solve_gsm
-    from pipelines.gsm import error_model_buffers
+    from policy_selector.buffers import error_model_buffers
 
     class FakeErrorModel:
         ids_ = np.array(["X@CW", "X@S1", "X@S2"])

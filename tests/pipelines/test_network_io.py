@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from optimization import CycleError, Edge, Network, NetworkError, Stage, solve_gsm
-from pipelines.network_io import (
+from pipelines.data.network_io import (
     NetworkFileError,
     read_stockwise_network,
     read_willems_chain,

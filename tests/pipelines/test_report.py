@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.demo_data import DemoConfig, generate_demo
-from pipelines.report import (
+from pipelines.data.demo_data import DemoConfig, generate_demo
+from pipelines.report.render import (
     forecasts_from_models,
     forecasts_from_wide,
     frontier_points,
@@ -22,7 +22,6 @@ from pipelines.report import (
     summarise,
     write_report,
 )
-from pipelines.schema import RECOMMENDATION_COLUMNS
 from tests.pipelines.test_retrain import migrated_store, store  # noqa: F401  (pre-migrated MLflow store)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -253,7 +252,7 @@ def test_the_browser_check_itself_catches_a_script_error(report_path, tmp_path):
 
 
 def test_report_and_exports_are_logged_to_mlflow(run_data, store, tmp_path):
-    from pipelines.tracking import start_run
+    from pipelines.registry.tracking import start_run
 
     uri, _ = store
     with start_run("recommend", uri) as run:

@@ -19,10 +19,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines.lock import exclusive_lock
-from pipelines.retrain import (
+from pipelines.registry.lock import exclusive_lock
+from pipelines.flows.retrain import (
     DECISION_FILE,
     PAUSE_POINTS,
+    no_checkpoint,
     RetrainConfig,
     RetrainExit,
     decide,
@@ -30,7 +31,7 @@ from pipelines.retrain import (
     retrain,
     run_retrain,
 )
-from pipelines.tracking import (
+from pipelines.registry.tracking import (
     end_stale_runs,
     get_alias_version,
     get_version_tags,
@@ -91,7 +92,7 @@ def store(tracking_uri, migrated_store, tmp_path) -> tuple[str, Path]:
 
 def with_champion(uri: str, out: Path, quality: float = 1.0) -> str:
     """What ``stockwise train`` does on first train: register a version, alias it champion."""
-    from pipelines.retrain import TrainRequest
+    from pipelines.flows.retrain import TrainRequest
 
     data = panel()
     req = TrainRequest(data, ITEMS, pd.to_datetime(data["ds"]).max(), MODEL, uri)
@@ -188,10 +189,20 @@ def test_held_lock_gives_exit_75(store):
 # --- child process: kill -9 and concurrency --------------------------------------------------------
 
 def start_child(uri: str, out: Path, quality: float, pause_at: str, marker: Path) -> subprocess.Popen:
-    env = os.environ | {"STOCKWISE_RETRAIN_PAUSE_AT": pause_at, "STOCKWISE_RETRAIN_PAUSE_FILE": str(marker),
-                        "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "tests.pipelines.test_retrain", uri, str(out), str(quality)],
+    """A retrain in a child process that waits at ``pause_at`` (writing ``marker``) to be killed."""
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    args = [uri, str(out), str(quality), pause_at, str(marker)]
+    return subprocess.Popen([sys.executable, "-m", "tests.pipelines.test_retrain", *args],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def pause_at(point: str, marker: Path, seconds: float = 300.0):
+    """The checkpoint injected into the child: at ``point``, say so in ``marker`` and wait."""
+    def checkpoint(reached: str) -> None:
+        if reached == point:
+            marker.write_text(reached)
+            time.sleep(seconds)
+    return checkpoint
 
 
 def wait_for(marker: Path, child: subprocess.Popen, timeout: float = 90) -> None:
@@ -247,6 +258,7 @@ def test_concurrent_retrain_gets_the_lock_exit_code(store, tmp_path):
 
 
 if __name__ == "__main__":
-    uri_arg, out_arg, quality_arg = sys.argv[1:4]
+    uri_arg, out_arg, quality_arg, *pause = sys.argv[1:]
+    checkpoint = pause_at(pause[0], Path(pause[1])) if pause else no_checkpoint
     sys.exit(int(run_retrain(panel(), ITEMS, fake_train(float(quality_arg)), fake_evaluate,
-                             settings(uri_arg, Path(out_arg)))))
+                             settings(uri_arg, Path(out_arg)), checkpoint=checkpoint)))

@@ -9,11 +9,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-import pipelines.retrain as retrain_module
-from pipelines.demo_data import DemoConfig, generate_demo, write_demo
-from pipelines.lock import exclusive_lock
-from pipelines.retrain import RetrainExit, lock_path_for, retrain_command
-from pipelines.tracking import get_alias_version
+import pipelines.flows.retrain as retrain_module
+from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
+from pipelines.registry.lock import exclusive_lock
+from pipelines.cli.retrain import retrain_command
+from pipelines.flows.retrain import RetrainExit, lock_path_for
+from pipelines.registry.tracking import get_alias_version
 from tests.pipelines.test_retrain import MODEL, fake_evaluate, fake_train, migrated_store, store  # noqa: F401
 
 app = typer.Typer()
@@ -29,7 +30,7 @@ def setup(tmp_path, store, monkeypatch):
     config = tmp_path / "run.yaml"
     config.write_text(f"data: {data}\ntracking_uri: {tracking_uri}\n")
     qualities = iter([1.0, 1.5, 0.5])
-    monkeypatch.setattr(retrain_module, "_default_steps",
+    monkeypatch.setattr(retrain_module, "default_steps",
                         lambda: (lambda req: fake_train(next(qualities))(req), fake_evaluate))
     args = ["--config", str(config), "--holdout", "5", "--model-name", MODEL, "--out", str(tmp_path / "dec")]
     return args, tracking_uri
@@ -53,9 +54,9 @@ def test_locked_store_exits_75(setup):
 def test_missing_train_step_and_bad_config_exit_1(setup, tmp_path, monkeypatch):
     args, _ = setup
     monkeypatch.undo()
-    monkeypatch.setitem(__import__("sys").modules, "pipelines.train", None)
+    monkeypatch.setitem(__import__("sys").modules, "pipelines.flows.train", None)
     result = CliRunner().invoke(app, args)
-    assert result.exit_code == RetrainExit.FAILED and "pipelines.train" in result.output
+    assert result.exit_code == RetrainExit.FAILED and "pipelines.flows.train" in result.output
     bad = tmp_path / "bad.yaml"
     bad.write_text("margin_of_error: 3\n")
     result = CliRunner().invoke(app, ["--config", str(bad)])
@@ -76,7 +77,7 @@ def test_only_triggered_limits_training_to_flagged_items(setup, tmp_path, monkey
         seen.append(request.items_subset)
         return fake_train(1.0)(request)
 
-    monkeypatch.setattr(retrain_module, "_default_steps", lambda: (train, fake_evaluate))
+    monkeypatch.setattr(retrain_module, "default_steps", lambda: (train, fake_evaluate))
     result = CliRunner().invoke(app, [*args, "--only-triggered"])
     assert result.exit_code == RetrainExit.PROMOTED, result.output
     assert seen[0] is not None and shifted in seen[0]

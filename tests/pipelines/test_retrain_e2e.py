@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator
 
-from pipelines.config import ForecastSettings, RunConfig
-from pipelines.demo_data import DemoConfig, generate_demo, write_demo
-from pipelines.flow import run_plan
-from pipelines.retrain import DECISION_FILE, RetrainConfig, retrain
-from pipelines.tracking import get_alias_version, get_version_tags, set_alias, start_run
+from pipelines.data.config import ForecastSettings, RunConfig
+from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
+from pipelines.flows.plan import run_plan
+from pipelines.flows.retrain import DECISION_FILE, RetrainConfig, retrain
+from pipelines.registry.tracking import get_alias_version, get_version_tags, set_alias, start_run
 
-train_module = pytest.importorskip("pipelines.train", reason="pipelines.train (stockwise train) not available")
+train_module = pytest.importorskip("pipelines.flows.train", reason="pipelines.flows.train (stockwise train) not available")
 
 pytestmark = pytest.mark.slow
 

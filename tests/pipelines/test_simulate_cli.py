@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.simulate import run_simulation
+from pipelines.flows.simulate import run_simulation
 
 
 @pytest.fixture

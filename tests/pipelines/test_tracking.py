@@ -7,7 +7,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from pipelines.tracking import artifact_root_for, fingerprint, resolve_tracking_uri, start_run
+from pipelines.registry.tracking import artifact_root_for, fingerprint, resolve_tracking_uri, start_run
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.triggers import (
+from pipelines.flows.triggers import (
     TriggerConfig,
     demand_shift,
     detect_triggers,

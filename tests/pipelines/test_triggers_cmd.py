@@ -6,8 +6,8 @@ import pandas as pd
 import typer
 from typer.testing import CliRunner
 
-from pipelines.demo_data import DemoConfig, generate_demo, write_demo
-from pipelines.triggers_cmd import triggers_command
+from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
+from pipelines.cli.triggers import triggers_command
 
 app = typer.Typer()
 app.command()(triggers_command)

@@ -6,9 +6,9 @@ from typer.testing import CliRunner
 
 from forecasting.panel import DataValidationError
 from pipelines.cli import app
-from pipelines.demo_data import DemoConfig, generate_demo, write_demo
-from pipelines.io import InputFileError
-from pipelines.validation import cross_check, load_dataset, validate_items
+from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
+from pipelines.data.io import InputFileError
+from pipelines.data.validation import cross_check, load_dataset, validate_items
 
 SMALL = DemoConfig(n_items=10, n_weeks=80, seed=3)
 

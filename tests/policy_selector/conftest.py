@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.demo_data import DemoConfig, generate_demo
+from pipelines.data.demo_data import DemoConfig, generate_demo
 from policy_selector import CandidateSpace, SelectorConfig, make_labels
 from policy_selector.features import build_features
 

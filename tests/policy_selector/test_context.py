@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from pipelines.demo_data import DemoConfig, generate_demo
+from pipelines.data.demo_data import DemoConfig, generate_demo
 from policy_selector import CandidateSpace, SelectorConfig, prepare_cutoff
 from policy_selector.economics import periods_per_year
 

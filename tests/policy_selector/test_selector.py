@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.schema import conform_recommendations
+from pipelines.report.schema import conform_recommendations
 from policy_selector import (
     EXTRA_COLUMNS,
     CandidateSpace,

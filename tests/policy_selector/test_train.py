@@ -7,9 +7,9 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.tracking import get_alias_version, load_model_version
-from pipelines.retrain import EvalRequest
-from pipelines.train import TrainSettings, evaluate_version, run_train
+from pipelines.registry.tracking import get_alias_version, load_model_version
+from pipelines.flows.retrain import EvalRequest
+from pipelines.flows.train import TrainSettings, evaluate_version, run_train
 from tests.policy_selector.conftest import FAST
 
 

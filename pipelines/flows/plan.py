@@ -4,7 +4,7 @@ validate -> backtest of the configured forecasters (accuracy, segments) ->
 forecast-error model over L + R -> policy per item from the champion policy
 selector (the Syntetos-Boylan rule when none is registered), sized from
 forecast error, with expected cost and service by simulation ->
-recommendations table (:mod:`pipelines.schema`) -> planner report.
+recommendations table (:mod:`pipelines.report.schema`) -> planner report.
 
 Steps are plain functions over DataFrames; :func:`run_plan` wires them, owns
 the I/O and opens one MLflow parent run with a nested run per step. The run
@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 
 from forecasting.panel import ValidationReport
-from pipelines.config import RunConfig, ScenarioSettings
-from pipelines.demo_data import DemoConfig, generate_demo, write_demo
-from pipelines.io import write_table_atomic, write_text_atomic
-from pipelines.plan_steps import (
+from pipelines.data.config import RunConfig, ScenarioSettings
+from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
+from pipelines.data.io import write_table_atomic, write_text_atomic
+from pipelines.flows.plan_steps import (
     add_meio,
     assemble,
     backtest_step,
@@ -39,10 +39,10 @@ from pipelines.plan_steps import (
     report_inputs,
     select_step,
 )
-from pipelines.report import write_report
-from pipelines.tracking import get_alias_version, load_model_version, start_run
-from pipelines.train import MODEL_NAME
-from pipelines.validation import DataSet, load_dataset
+from pipelines.report.render import write_report
+from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
+from pipelines.registry.tracking import get_alias_version, load_model_version, start_run
+from pipelines.data.validation import DataSet, load_dataset
 
 __all__ = ["PlanResult", "run_plan", "apply_scenario", "load_champion"]
 
@@ -91,10 +91,10 @@ def apply_scenario(items: pd.DataFrame, scenario: ScenarioSettings) -> pd.DataFr
 
 def load_champion(tracking_uri: str | None) -> tuple[object | None, str]:
     """The policy selector under the ``champion`` alias, or None and the rule's name."""
-    version = get_alias_version(MODEL_NAME, "champion", tracking_uri)
+    version = get_alias_version(MODEL_NAME, CHAMPION_ALIAS, tracking_uri)
     if version is None:
         return None, "Syntetos-Boylan rule (no champion selector registered)"
-    return load_model_version(MODEL_NAME, "@champion", tracking_uri), f"{MODEL_NAME} v{version}"
+    return load_model_version(MODEL_NAME, f"@{CHAMPION_ALIAS}", tracking_uri), f"{MODEL_NAME} v{version}"
 
 
 def _kpis(rec: pd.DataFrame, items: pd.DataFrame) -> dict[str, float]:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.io import write_table_atomic
+from pipelines.data.io import write_table_atomic
 
 __all__ = ["DemoConfig", "DemoData", "generate_demo", "write_demo", "PROCESSES"]
 

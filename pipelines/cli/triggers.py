@@ -2,7 +2,7 @@
 
 Reads the data named by a run config (or the demo), optionally the
 recommendations in force, realised service and realised forecasts, runs
-:func:`pipelines.triggers.detect_triggers` and writes ``triggers.csv``
+:func:`pipelines.flows.triggers.detect_triggers` and writes ``triggers.csv``
 atomically. Exit 0 when it ran (flagged or not), 1 on bad input.
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from pipelines.io import InputFileError, read_table, write_table_atomic
-from pipelines.triggers import TriggerConfig, detect_triggers
+from pipelines.data.io import InputFileError, read_table, write_table_atomic
+from pipelines.flows.triggers import TriggerConfig, detect_triggers
 
 __all__ = ["triggers_command"]
 
@@ -38,7 +38,7 @@ def triggers_command(
     out: Path = typer.Option(Path("runs/triggers.csv"), help="where to write the flagged items"),
 ) -> None:
     """List items whose demand level, forecast error, lead time or service moved; exit 0 ok, 1 bad input."""
-    from pipelines.retrain import load_run_data
+    from pipelines.flows.retrain import load_run_data
 
     try:
         demand, items, _ = load_run_data(config)

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from forecasting.panel import DataValidationError, Issue, ValidationReport, validate_demand
-from pipelines.io import InputFileError, read_table
+from pipelines.data.io import InputFileError, read_table
 
-__all__ = ["DataSet", "load_dataset", "validate_items", "validate_network", "cross_check", "ITEM_COLUMNS"]
+__all__ = ["DataSet", "load_dataset", "validate_path", "validate_items", "validate_network", "cross_check", "ITEM_COLUMNS"]
 
 ITEM_REQUIRED = ("unique_id", "unit_cost", "holding_rate", "order_cost", "service_target",
                  "service_type", "lead_time", "review_period")
@@ -140,7 +140,7 @@ def validate_network(stages: pd.DataFrame, edges: pd.DataFrame, demand: pd.DataF
     """Structural network checks (cycles, unknown stages, negative times or costs,
     customer-facing stages without demand) plus stages linked to series without demand."""
     from optimization.network import NetworkError
-    from pipelines.network_io import network_from_frames
+    from pipelines.data.network_io import network_from_frames
 
     report = ValidationReport()
     try:
@@ -217,3 +217,20 @@ def load_dataset(folder: str | Path, freq: str | None = None, min_length: int = 
                                     ("stages", stages_path), ("edges", edges_path)) if v}
     return DataSet(demand=demand, items=items, report=report, freq=report.freq or freq,
                    stages=stages, edges=edges, files=files)
+
+
+def validate_path(path: Path, items: Path | None = None, freq: str | None = None,
+                  min_length: int = 8, fill_gaps: bool = False) -> ValidationReport:
+    """Validate a data folder (demand, items, network) or a single demand file."""
+    if path.is_dir():
+        return load_dataset(path, freq=freq, min_length=min_length, fill_gaps=fill_gaps).report
+    try:
+        demand, report = validate_demand(read_table(path), source=path.name, freq=freq,
+                                         min_length=min_length, fill_gaps=fill_gaps)
+    except DataValidationError as exc:
+        return exc.report
+    if items is not None:
+        master, item_report = validate_items(read_table(items), source=items.name)
+        report.extend(item_report)
+        report.extend(cross_check(demand, master, path.name, items.name)[2])
+    return report

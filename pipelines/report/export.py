@@ -1,7 +1,7 @@
 """Exports of the recommendations table for planners: CSV, Parquet and Excel.
 
 Every file is written to a temporary name in the target folder and renamed
-into place (:mod:`pipelines.io`), so a reader never sees half a file. The Excel
+into place (:mod:`pipelines.data.io`), so a reader never sees half a file. The Excel
 workbook carries the recommendations plus any extra sheets (summary, stranded
 stock) and a ``columns`` sheet that explains every column.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.io import atomic_path, write_table_atomic
-from pipelines.schema import RECOMMENDATION_COLUMNS, conform_recommendations
+from pipelines.data.io import atomic_path, write_table_atomic
+from pipelines.report.schema import RECOMMENDATION_COLUMNS, conform_recommendations
 
 __all__ = ["export_recommendations", "EXPORT_FORMATS"]
 
@@ -40,7 +40,7 @@ def export_recommendations(recommendations: pd.DataFrame, out_dir: str | Path,
     Parameters
     ----------
     recommendations : DataFrame
-        Table per :mod:`pipelines.schema` (conformed: schema columns, in order).
+        Table per :mod:`pipelines.report.schema` (conformed: schema columns, in order).
     out_dir : path
         Folder to write into (created if missing).
     formats : tuple of {"csv", "parquet", "xlsx"}, default all three

@@ -1,67 +1,26 @@
-"""``stockwise gsm``: optimal multi-echelon safety-stock placement (Guaranteed Service Model).
+"""Safety-stock buffers for the GSM from the forecasting layer (forecasting -> optimization glue).
 
-Input is either one Willems (2008) chain (``--willems FILE``) or the Stockwise
-network pair (``--stages stages.csv --edges edges.csv``). The command prints a
-summary (one JSON object with ``--json``: total_cost, n_stages, n_edges,
-solve_seconds, optimal, gap, method, out) and writes the per-stage results
-(stage_id, service_time, inbound_service_time, net_replenishment_time,
-safety_stock, base_stock, holding_cost, binding flags) to ``--out`` (CSV, or
-JSON records when the name ends in ``.json``).
+Every stage of a network serves the aggregated demand of the customer-facing stages below it
+(:func:`stage_demand`). Backtesting a forecaster on that aggregated series and fitting an
+:class:`forecasting.ErrorModel` on its errors gives, for every net replenishment time tau, the
+safety stock that covers the cumulative forecast error at the target quantile: a
+:class:`optimization.TabulatedSafetyStock` the GSM solver reads (:func:`forecast_error_buffers`).
+This captures the correlation between the series a stage pools, instead of assuming independence.
 
-Each invocation is an MLflow run ``gsm`` (``--no-track`` to skip): parameters,
-the totals as metrics and the per-stage table as the ``gsm_stages.csv`` artifact.
-
-Exit codes: 0 ok, 1 invalid input or not proven optimal with ``--require-optimal``.
+This module lives in ``policy_selector`` because it is the one package allowed to import both
+``forecasting`` and ``optimization``.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-import typer
 
-from optimization import (
-    GSMConfig,
-    GSMResult,
-    Network,
-    NetworkError,
-    NormalDemandBound,
-    TabulatedSafetyStock,
-    bom_multipliers,
-    solve_gsm,
-)
-from pipelines.io import atomic_path, write_text_atomic
-from pipelines.network_io import read_stockwise_network, read_willems_chain
-from pipelines.tracking import start_run
+from forecasting import ErrorModel, ForecastConfig, Forecaster
+from optimization import Network, TabulatedSafetyStock, bom_multipliers
 
-__all__ = [
-    "error_model_buffers", "forecast_error_buffers", "gsm_command", "load_network", "log_gsm_run", "active_periods", "peak_rate",
-    "recent_rate",
-    "run_gsm", "stage_demand",
-    "write_stage_results",
-]
-
-
-def load_network(
-    willems: Path | None, stages: Path | None, edges: Path | None, holding_rate: float
-) -> Network:
-    """Read the network named by exactly one of ``willems`` or ``stages``+``edges``."""
-    if willems is not None and (stages is not None or edges is not None):
-        raise ValueError("give either --willems FILE or --stages/--edges, not both")
-    if willems is not None:
-        return read_willems_chain(willems, holding_rate=holding_rate)
-    if stages is None or edges is None:
-        raise ValueError("give --willems FILE, or both --stages stages.csv and --edges edges.csv")
-    return read_stockwise_network(stages, edges)
-
-
-def run_gsm(network: Network, config: GSMConfig, safety_factor: float | None = None) -> GSMResult:
-    """Solve the GSM with the normal demand bound (``safety_factor`` fills stages without z)."""
-    return solve_gsm(network, NormalDemandBound(network, safety_factor=safety_factor), config)
+__all__ = ["active_periods", "error_model_buffers", "forecast_error_buffers", "peak_rate", "recent_rate",
+           "stage_demand"]
 
 
 def stage_demand(network: Network, demand: pd.DataFrame) -> pd.DataFrame:
@@ -132,8 +91,6 @@ def forecast_error_buffers(network: Network, demand: pd.DataFrame, target: float
     SeasonalNaive per stage) were measured on the demo network's held-out year
     (``benchmarks/gsm_demo.py``).
     """
-    from forecasting import ErrorModel, ForecastConfig, Forecaster
-
     models = (model,) if isinstance(model, str) else tuple(model)
     series = stage_demand(network, demand)
     max_tau = max(int(np.ceil(network.longest_inbound_time().max())), 1)
@@ -208,69 +165,3 @@ def recent_rate(series: pd.DataFrame, stage_ids: list[str], window: int = 13) ->
     active = data[started].groupby("unique_id").tail(window)
     rate = active.groupby("unique_id")["y"].mean()
     return rate.reindex(stage_ids).fillna(0.0).to_numpy(dtype=float)
-
-
-def write_stage_results(result: GSMResult, path: Path) -> Path:
-    """Write per-stage results atomically (CSV, or JSON records for ``*.json``)."""
-    frame = result.to_frame()
-    if path.suffix.lower() == ".json":
-        return write_text_atomic(frame.to_json(orient="records", indent=1), path)
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
-    return path
-
-
-def log_gsm_run(result: GSMResult, network: Network, params: dict, tracking_uri: str | None) -> str:
-    """One MLflow run ``gsm``: parameters, totals as metrics, per-stage table as artifact; returns the run id."""
-    frame = result.to_frame()
-    summary = result.summary()
-    with start_run("gsm", tracking_uri=tracking_uri) as run:
-        run.log_params({**params, "n_stages": network.n_stages, "n_edges": network.n_edges,
-                        "method": summary["method"]})
-        run.log_fingerprints({"gsm_stages": frame})
-        run.log_metrics({k: float(summary[k]) for k in
-                         ("total_cost", "solve_seconds", "gap", "n_stocking_stages", "total_safety_stock")}
-                        | {"optimal": float(summary["optimal"])})
-        run.log_table(frame, "gsm_stages.csv")
-        return run.run_id
-
-
-def gsm_command(
-    willems: Path = typer.Option(None, "--willems", help="Willems (2008) chain CSV (willems_NN.csv)."),
-    stages: Path = typer.Option(None, "--stages", help="Stockwise stages.csv."),
-    edges: Path = typer.Option(None, "--edges", help="Stockwise edges.csv."),
-    holding_rate: float = typer.Option(0.35, "--holding-rate", help="Willems: holding cost = rate x cumulative cost."),
-    safety_factor: float = typer.Option(None, "--safety-factor", help="z for demand stages without one."),
-    method: str = typer.Option("auto", "--method", help="auto | tree_dp | milp."),
-    time_limit: float = typer.Option(600.0, "--time-limit", help="MILP seconds before returning the best found."),
-    out: Path = typer.Option(None, "--out", help="Per-stage results (.csv or .json)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    require_optimal: bool = typer.Option(False, "--require-optimal", help="Exit 1 unless proven optimal."),
-    track: bool = typer.Option(True, "--track/--no-track", help="Log the run to MLflow."),
-    tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow store, e.g. sqlite:///mlruns/mlflow.db"),
-) -> None:
-    """Optimal safety-stock placement in a multi-echelon network (Guaranteed Service Model)."""
-    try:
-        network = load_network(willems, stages, edges, holding_rate)
-        result = run_gsm(network, GSMConfig(method=method, time_limit=time_limit), safety_factor)
-    except (NetworkError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from None
-    summary = {**result.summary(), "n_edges": network.n_edges, "out": str(out) if out else None}
-    if out is not None:
-        write_stage_results(result, out)
-    if track:
-        params = {"source": str(willems or stages), "holding_rate": holding_rate, "safety_factor": safety_factor,
-                  "time_limit": time_limit}
-        summary["run_id"] = log_gsm_run(result, network, params, tracking_uri)
-    if as_json:
-        sys.stdout.write(json.dumps(summary) + "\n")
-    else:
-        typer.echo(
-            f"GSM {summary['method']}: total cost {summary['total_cost']:,.2f} over {summary['n_stages']} stages "
-            f"({summary['n_stocking_stages']} hold stock), optimal={summary['optimal']}, "
-            f"gap={summary['gap']:.2e}, {summary['solve_seconds']:.2f}s"
-            + (f"; per-stage results in {out}" if out else "")
-        )
-    if require_optimal and not result.optimal:
-        raise typer.Exit(code=1)

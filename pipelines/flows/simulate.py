@@ -30,7 +30,7 @@ Outputs (written atomically: temp file + ``os.replace``)
 - ``DIR/excluded.csv``: series not simulated, with the reason: no policy row, or
   demand missing/NaN in some periods of the common grid (e.g. items launched late).
 
-Each invocation is one MLflow run ``simulate`` (through :mod:`pipelines.tracking`).
+Each invocation is one MLflow run ``simulate`` (through :mod:`pipelines.registry.tracking`).
 """
 
 from __future__ import annotations
@@ -40,13 +40,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import typer
 
 from optimization import CostParams, InitialState, mixed_policies, simulate
-from pipelines.io import InputFileError, read_table, write_table_atomic
-from pipelines.tracking import start_run
+from pipelines.data.io import write_table_atomic
+from pipelines.registry.tracking import start_run
 
-__all__ = ["SimulationOutput", "run_simulation", "simulate_command", "pivot_demand", "kpi_table"]
+__all__ = ["SimulationOutput", "run_simulation", "pivot_demand", "kpi_table"]
 
 COST_COLUMNS = ["unit_cost", "order_cost", "holding_cost", "shortage_cost", "backorder_cost", "expiry_cost"]
 KPI_COLUMNS = ["csl", "fill_rate", "ready_rate", "avg_on_hand", "avg_backorder", "avg_lost_sales", "n_orders",
@@ -73,7 +72,7 @@ def _fail(source: str, column: str, rows: pd.Series | pd.Index, message: str) ->
     raise ValueError(f"{source}: column {column!r}, rows {shown}: {message}")
 
 
-#: a recommendations table (pipelines.schema) is a valid policy table under these names
+#: a recommendations table (pipelines.report.schema) is a valid policy table under these names
 _SCHEMA_NAMES = {"policy": "policy_type", "reorder_point": "reorder_level"}
 
 
@@ -187,7 +186,7 @@ def run_simulation(demand: pd.DataFrame, policies: pd.DataFrame, out: str | Path
     out : output folder (created)
     warmup : periods excluded from KPIs and costs
     demand_source, policy_source : names used in error messages (file names)
-    tracking_uri : MLflow store (default from :mod:`pipelines.tracking`); one run ``simulate``
+    tracking_uri : MLflow store (default from :mod:`pipelines.registry.tracking`); one run ``simulate``
         with the input fingerprints, total KPIs as metrics and the three CSVs as artifacts.
 
     Returns
@@ -242,26 +241,3 @@ def run_simulation(demand: pd.DataFrame, policies: pd.DataFrame, out: str | Path
             run.log_artifact(path)
         run_id = run.run_id
     return SimulationOutput(kpis=kpis, total=total, excluded=excluded, out_dir=out, run_id=run_id)
-
-
-def simulate_command(
-    demand: Path = typer.Option(..., "--demand", help="demand file (CSV or Parquet): unique_id, ds, y"),
-    policies: Path = typer.Option(..., "--policies", help="policy table, one row per unique_id"),
-    out: Path = typer.Option(..., "--out", help="output folder for kpis.csv and kpis_total.csv"),
-    warmup: int = typer.Option(0, "--warmup", min=0, help="periods excluded from KPIs"),
-    tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow store, e.g. sqlite:///mlruns/mlflow.db"),
-) -> None:
-    """Simulate a policy table on demand and write per-item and total KPIs; exit 0 ok, 1 bad input."""
-    try:
-        result = run_simulation(read_table(demand), read_table(policies), out, warmup=warmup,
-                                demand_source=str(demand), policy_source=str(policies), tracking_uri=tracking_uri)
-    except (InputFileError, ValueError, TypeError) as exc:
-        typer.echo(f"ERROR {exc}", err=True)
-        raise typer.Exit(1) from exc
-    t = result.total.iloc[0]
-    reasons = result.excluded["reason"].str.replace(r" in \d+ of \d+ periods", "", regex=True).value_counts()
-    typer.echo(f"{len(result.kpis)} item(s) simulated; {len(result.excluded)} series excluded (excluded.csv): "
-               + (", ".join(f"{n} {r}" for r, n in reasons.items()) or "none"))
-    typer.echo(f"CSL {t['csl']:.3f}  fill rate {t['fill_rate']:.3f}  avg on-hand {t['avg_on_hand']:.1f}  "
-               f"total cost {t['cost_total']:.2f}")
-    typer.echo(f"outputs in {out} (MLflow run {result.run_id})")

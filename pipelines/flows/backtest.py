@@ -13,19 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import typer
 
 from forecasting import (ErrorModel, ForecastConfig, Forecaster, characterise, evaluate,
                          split_cv, summarise)
-from forecasting.config import STAT_MODELS
 from forecasting.panel import DataValidationError, ValidationReport, validate_demand
 from forecasting.quantile_metrics import scaled_pinball
-from pipelines.io import InputFileError, read_table, write_table_atomic
-from pipelines.tracking import start_run
+from pipelines.data.io import write_table_atomic
+from pipelines.registry.tracking import start_run
 
-__all__ = ["BacktestResult", "run_backtest", "backtest_command", "DEFAULT_MODELS", "SERVICE_LEVELS"]
+__all__ = ["BacktestResult", "run_backtest", "DEFAULT_MODELS", "SERVICE_LEVELS"]
 
 DEFAULT_MODELS = ("Naive", "SeasonalNaive", "AutoETS", "CrostonSBA", "TSB", "ADIDA")
 SERVICE_LEVELS = (0.8, 0.9, 0.95, 0.99)
@@ -86,7 +83,7 @@ def run_backtest(
         Rolling-origin cutoffs and their spacing. With >= 4 windows the last
         quarter of them is held out to measure calibration.
     tracking_uri : str, optional
-        MLflow store; default ``pipelines.tracking.resolve_tracking_uri``.
+        MLflow store; default ``pipelines.registry.tracking.resolve_tracking_uri``.
 
     Returns
     -------
@@ -173,40 +170,3 @@ def _log_lightgbm(run, cfg: ForecastConfig, clean: pd.DataFrame) -> None:
     run.log_dict({"freq": cfg.freq, "lags": list(mlf.ts.lags) if hasattr(mlf.ts, "lags") else None,
                   "features": list(mlf.ts.features_order_), "lightgbm": vars(cfg.lightgbm)},
                  "lightgbm_forecaster/feature_recipe.json")
-
-
-def _parse_models(models: list[str] | None) -> tuple[str, ...]:
-    if not models:
-        return DEFAULT_MODELS
-    names = tuple(n.strip() for item in models for n in item.split(",") if n.strip())
-    return names
-
-
-def backtest_command(
-    demand: Path = typer.Option(..., "--demand", help="demand file (CSV or Parquet): unique_id, ds, y"),
-    freq: str = typer.Option(..., "--freq", help="period frequency, e.g. W-MON, D, MS"),
-    horizon: int = typer.Option(..., "--horizon", min=1, help="backtest horizon H in periods"),
-    out: Path = typer.Option(..., "--out", help="output folder"),
-    models: list[str] = typer.Option(None, "--models",
-                                     help=f"model names, comma-separated or repeated; from "
-                                          f"{', '.join(STAT_MODELS)}, LightGBM"),
-    n_windows: int = typer.Option(6, "--n-windows", min=1, help="rolling-origin cutoffs"),
-    step: int = typer.Option(1, "--step", min=1, help="periods between cutoffs"),
-    season_length: int = typer.Option(None, "--season-length", help="default by frequency"),
-    tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow store, e.g. sqlite:///mlruns/mlflow.db"),
-) -> None:
-    """Backtest forecasting models on a demand file; exit 0 ok, 1 bad input."""
-    try:
-        result = run_backtest(read_table(demand), freq=freq, horizon=horizon, out=out,
-                              models=_parse_models(models), n_windows=n_windows, step=step,
-                              season_length=season_length, tracking_uri=tracking_uri,
-                              source=demand.name)
-    except (InputFileError, DataValidationError, ValueError, TypeError) as exc:
-        typer.echo(f"ERROR {exc}", err=True)
-        raise typer.Exit(1) from exc
-    shown = result.metrics[["model", "MASE", "RMSSE", "bias", "n_series"]]
-    typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    typer.echo(f"{len(result.fallbacks)} fallback(s); {result.validation.n_excluded_rows} row(s) excluded")
-    typer.echo(f"outputs in {out} (MLflow run {result.run_id})")
-    if not np.isfinite(result.metrics["MASE"]).any():
-        typer.echo("warning: no model has a finite MASE (constant histories?)", err=True)

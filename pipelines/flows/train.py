@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import typer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from policy_selector import CandidateSpace, PolicySelector, SelectorConfig, confusion, run_study
@@ -33,9 +32,11 @@ from policy_selector.context import prepare_cutoff
 from policy_selector.features import build_features
 from policy_selector.labels import label_candidates
 from policy_selector.sizing import size_candidates
-from pipelines.io import write_table_atomic, write_text_atomic
-from pipelines.config import read_yaml_mapping
-from pipelines.tracking import (
+from pipelines.data.io import write_table_atomic, write_text_atomic
+from pipelines.data.config import read_yaml_mapping
+from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
+from pipelines.registry.tracking import (
+    store_dir,
     get_alias_version,
     load_model_version,
     register_version,
@@ -44,10 +45,9 @@ from pipelines.tracking import (
     start_run,
 )
 
-__all__ = ["TrainSettings", "TrainResult", "run_train", "train_command", "train_challenger",
+__all__ = ["TrainSettings", "TrainResult", "run_train", "train_challenger",
            "evaluate_version", "selector_config", "load_train_settings", "MODEL_NAME"]
 
-MODEL_NAME = "stockwise-policy-selector"
 _UNITS = {"D": "day", "B": "day", "W": "week", "M": "month", "Q": "quarter", "H": "hour"}
 
 
@@ -188,52 +188,31 @@ def run_train(demand: pd.DataFrame, items: pd.DataFrame, freq: str, settings: Tr
         version = run.log_model(study.selector, name="policy_selector", flavor="sklearn",
                                 registered_name=registered, serialization_format="cloudpickle")
         if register:
-            champion = get_alias_version(settings.model_name, "champion", uri)
+            champion = get_alias_version(settings.model_name, CHAMPION_ALIAS, uri)
             if champion is None and version is not None:
-                set_alias(settings.model_name, "champion", str(version), uri)
+                set_alias(settings.model_name, CHAMPION_ALIAS, str(version), uri)
                 champion = str(version)
             run.set_tags({"selector.version": version, "selector.champion": champion})
         return TrainResult(run_id=run.run_id, version=None if version is None else str(version),
                            champion=champion, evaluation=study.evaluation, paths=paths)
 
 
-def _load_inputs(data: Path | None, demo: bool, settings: TrainSettings) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+def load_train_inputs(data: Path | None, demo: bool, settings: TrainSettings) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     if (data is None) == (not demo):
         raise ValueError("give exactly one of --data FOLDER or --demo")
     if demo:
-        from pipelines.demo_data import DemoConfig, generate_demo
+        from pipelines.data.demo_data import DemoConfig, generate_demo
 
         d = generate_demo(DemoConfig(seed=settings.seed, n_items=settings.demo_items, n_weeks=settings.demo_weeks))
         return d.demand, d.items, "W-MON"
-    from pipelines.validation import load_dataset
+    from pipelines.data.validation import load_dataset
 
     ds = load_dataset(data, freq=settings.freq)
     ds.report.raise_if_errors()
     return ds.demand, ds.items, ds.freq
 
 
-def train_command(
-    data: Path = typer.Option(None, help="data folder with demand and items"),
-    demo: bool = typer.Option(False, "--demo", help="train on the generated demo data"),
-    config: Path = typer.Option(None, help="YAML with train settings (top level or under 'train:')"),
-    tracking_uri: str = typer.Option(None, help="MLflow store (default sqlite:///mlruns/mlflow.db)"),
-    out: Path = typer.Option(Path("runs/train"), help="folder for labels, cost matrix, evaluation"),
-) -> None:
-    """Label policies by simulation, train the policy selector, evaluate it and register it."""
-    try:
-        settings = load_train_settings(config)
-        demand, items, freq = _load_inputs(data, demo, settings)
-        result = run_train(demand, items, settings.freq or freq, settings, out, tracking_uri)
-    except (ValueError, TypeError, OSError) as exc:
-        typer.echo(f"train failed: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    cols = ["split", "method", "total_cost", "controllable_regret_pct", "regret_pct", "service_met", "accuracy"]
-    typer.echo(result.evaluation[cols].round(3).to_string(index=False))
-    typer.echo(f"model {MODEL_NAME} version {result.version} (champion: {result.champion}); "
-               f"run {result.run_id}; outputs in {out}")
-
-
-# -- retrain hooks (pipelines.retrain) ----------------------------------------------------------
+# -- retrain hooks (pipelines.flows.retrain) ----------------------------------------------------------
 
 
 def _freq_of(demand: pd.DataFrame) -> str:
@@ -248,7 +227,7 @@ def _freq_of(demand: pd.DataFrame) -> str:
 def train_challenger(request) -> str:
     """Train on ``request.demand`` (up to ``request.cutoff``), register a new version; never moves an alias."""
     settings = TrainSettings(model_name=request.model_name)
-    store = Path(resolve_tracking_uri(request.tracking_uri).removeprefix("sqlite:///")).parent
+    store = store_dir(resolve_tracking_uri(request.tracking_uri))
     result = run_train(request.demand, request.items, _freq_of(request.demand), settings,
                        store / "train-challenger", request.tracking_uri, register=False)
     return register_version(request.model_name, result.run_id, "policy_selector", request.tracking_uri)

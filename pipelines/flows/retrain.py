@@ -27,8 +27,8 @@ challenger versions are tagged ``abandoned``), and rolls forward a committed
 promotion whose alias was not yet moved. So the champion alias changes only
 when a whole decision completed, and a rerun after a crash always succeeds.
 
-A test hook pauses the process at a named point (``STOCKWISE_RETRAIN_PAUSE_AT``,
-see :data:`PAUSE_POINTS`) so tests can kill it there.
+``retrain`` calls an injected ``checkpoint(point)`` at each named point of
+:data:`PAUSE_POINTS` (a no-op by default), so tests can stop the process there and kill it.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ import importlib
 import json
 import os
 import shutil
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -47,11 +46,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import typer
 
-from pipelines.io import write_text_atomic
-from pipelines.lock import LockedError, exclusive_lock
-from pipelines.tracking import (
+from pipelines.data.io import write_text_atomic
+from pipelines.registry.lock import LockedError, exclusive_lock
+from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
+from pipelines.registry.tracking import (
+    store_dir,
     end_stale_runs,
     fingerprint,
     get_alias_version,
@@ -63,7 +63,7 @@ from pipelines.tracking import (
 )
 
 __all__ = ["RetrainExit", "RetrainConfig", "TrainRequest", "EvalRequest", "Decision", "retrain",
-           "run_retrain", "retrain_command", "load_run_data", "recover", "lock_path_for", "decide", "PAUSE_POINTS", "DECISION_FILE"]
+           "run_retrain", "load_run_data", "recover", "lock_path_for", "decide", "PAUSE_POINTS", "DECISION_FILE", "no_checkpoint"]
 
 DECISION_FILE = "decision.json"
 PAUSE_POINTS = ("after_lock", "after_train", "after_evaluate", "before_commit", "after_commit", "after_alias")
@@ -92,11 +92,11 @@ class RetrainConfig:
     margin : relative cost improvement the challenger needs (0.02 = 2 % cheaper).
     max_service_drop : service the challenger may lose against the champion (absolute).
     out : folder of decision records.
-    tracking_uri : MLflow store (default per :func:`pipelines.tracking.resolve_tracking_uri`).
+    tracking_uri : MLflow store (default per :func:`pipelines.registry.tracking.resolve_tracking_uri`).
     """
 
-    model_name: str = "stockwise-policy-selector"
-    alias: str = "champion"
+    model_name: str = MODEL_NAME
+    alias: str = CHAMPION_ALIAS
     holdout_periods: int = 13
     margin: float = 0.02
     max_service_drop: float = 0.005
@@ -136,6 +136,7 @@ class EvalRequest:
 
 TrainFn = Callable[[TrainRequest], str]
 EvaluateFn = Callable[[str, EvalRequest], Mapping[str, float]]
+Checkpoint = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -167,20 +168,11 @@ class Decision:
 
 def lock_path_for(tracking_uri: str | None) -> Path:
     """``retrain.lock`` next to the sqlite store (else under ``mlruns/``)."""
-    uri = resolve_tracking_uri(tracking_uri)
-    if uri.startswith("sqlite:///"):
-        return Path(uri.removeprefix("sqlite:///")).parent / "retrain.lock"
-    return Path("mlruns") / "retrain.lock"
+    return store_dir(resolve_tracking_uri(tracking_uri)) / "retrain.lock"
 
 
-def _pause(point: str) -> None:
-    """Test hook: stop at ``point`` when STOCKWISE_RETRAIN_PAUSE_AT names it (then wait to be killed)."""
-    if os.environ.get("STOCKWISE_RETRAIN_PAUSE_AT") != point:
-        return
-    marker = os.environ.get("STOCKWISE_RETRAIN_PAUSE_FILE")
-    if marker:
-        Path(marker).write_text(point)
-    time.sleep(float(os.environ.get("STOCKWISE_RETRAIN_PAUSE_SECONDS", "300")))
+def no_checkpoint(point: str) -> None:
+    """The production checkpoint: nothing happens at the named points."""
 
 
 def decide(champion: Mapping[str, float] | None, challenger: Mapping[str, float],
@@ -268,7 +260,8 @@ def _scores_table(decision: Decision) -> str:
 
 
 def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate: EvaluateFn,
-            config: RetrainConfig = RetrainConfig(), items_subset: Sequence[str] | None = None) -> Decision:
+            config: RetrainConfig = RetrainConfig(), items_subset: Sequence[str] | None = None,
+            checkpoint: Checkpoint = no_checkpoint) -> Decision:
     """Train a challenger, compare it with the champion on the latest held-out window, decide.
 
     Parameters
@@ -283,7 +276,9 @@ def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate:
         ``total_cost`` and ``service`` (higher is better), may add forecast metrics.
     config : RetrainConfig
     items_subset : sequence of str, optional
-        Limit retraining to these items (e.g. from :func:`pipelines.triggers.detect_triggers`).
+        Limit retraining to these items (e.g. from :func:`pipelines.flows.triggers.detect_triggers`).
+    checkpoint : callable ``(point) -> None``
+        Called at each point of :data:`PAUSE_POINTS`; tests inject one that waits there to be killed.
 
     Returns
     -------
@@ -306,7 +301,7 @@ def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate:
     uri = resolve_tracking_uri(config.tracking_uri)
     config = replace(config, tracking_uri=uri)
     with exclusive_lock(lock_path_for(uri)):
-        _pause("after_lock")
+        checkpoint("after_lock")
         recover(config)
         cutoff, train_part, holdout = _split(demand, config.holdout_periods)
         champion = get_alias_version(config.model_name, config.alias, uri)
@@ -315,11 +310,11 @@ def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate:
         # train/evaluate open their own MLflow runs, so no run of ours is active around them
         challenger = str(train(TrainRequest(train_part, items, cutoff, config.model_name, uri, subset)))
         set_version_tags(config.model_name, challenger, {STATUS_TAG: "challenger", DECISION_TAG: decision_id}, uri)
-        _pause("after_train")
+        checkpoint("after_train")
         request = EvalRequest(train_part, holdout, items, cutoff, config.model_name, uri)
         scores = {"challenger": dict(evaluate(challenger, request)),
                   "champion": dict(evaluate(champion, request)) if champion else None}
-        _pause("after_evaluate")
+        checkpoint("after_evaluate")
         action, reason = decide(scores["champion"], scores["challenger"], config)
         with start_run("retrain", uri, tags={DECISION_TAG: decision_id}) as run:
             decision = Decision(
@@ -330,7 +325,7 @@ def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate:
                 max_service_drop=config.max_service_drop, items_subset=list(subset) if subset else None,
                 data={"train": fingerprint(train_part), "holdout": fingerprint(holdout), "items": fingerprint(items)},
                 mlflow_run_id=run.run_id)
-            final = _commit(decision, Path(config.out), uri)
+            final = _commit(decision, Path(config.out), uri, checkpoint)
             run.log_params({"action": action, "challenger": challenger, "champion_before": champion,
                             "margin": config.margin, "cutoff": str(cutoff)})
             run.log_metrics({f"{who}.{k}": v for who, s in scores.items() if s for k, v in s.items()})
@@ -338,18 +333,18 @@ def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate:
     return final
 
 
-def _commit(decision: Decision, out: Path, uri: str) -> Decision:
+def _commit(decision: Decision, out: Path, uri: str, checkpoint: Checkpoint = no_checkpoint) -> Decision:
     """Stage the record, rename it into place (commit), apply the alias, mark it applied."""
     staging = out / f".staging-{decision.decision_id}"
     staging.mkdir(parents=True)
     write_text_atomic(json.dumps(asdict(decision), indent=2), staging / DECISION_FILE)
     write_text_atomic(_scores_table(decision), staging / "scores.csv")
-    _pause("before_commit")
+    checkpoint("before_commit")
     final_dir = out / decision.decision_id
     os.replace(staging, final_dir)
-    _pause("after_commit")
+    checkpoint("after_commit")
     _apply(decision, uri)
-    _pause("after_alias")
+    checkpoint("after_alias")
     done = replace(decision, alias_applied=True)
     write_text_atomic(json.dumps(asdict(done), indent=2), final_dir / DECISION_FILE)
     return done
@@ -357,10 +352,10 @@ def _commit(decision: Decision, out: Path, uri: str) -> Decision:
 
 def run_retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate: EvaluateFn,
                 config: RetrainConfig = RetrainConfig(), items_subset: Sequence[str] | None = None,
-                echo: Callable[[str], None] = print) -> RetrainExit:
+                echo: Callable[[str], None] = print, checkpoint: Checkpoint = no_checkpoint) -> RetrainExit:
     """:func:`retrain` for schedulers: never raises, returns the documented exit code."""
     try:
-        decision = retrain(demand, items, train, evaluate, config, items_subset)
+        decision = retrain(demand, items, train, evaluate, config, items_subset, checkpoint)
     except LockedError as exc:
         echo(f"LOCKED: {exc}")
         return RetrainExit.LOCKED
@@ -373,24 +368,24 @@ def run_retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evalu
 
 # --- command line -------------------------------------------------------------------------------
 
-def _default_steps() -> tuple[TrainFn, EvaluateFn]:
-    """The policy-selector train/evaluate pair from :mod:`pipelines.train`."""
+def default_steps() -> tuple[TrainFn, EvaluateFn]:
+    """The policy-selector train/evaluate pair from :mod:`pipelines.flows.train`."""
     try:
-        train_module = importlib.import_module("pipelines.train")
+        train_module = importlib.import_module("pipelines.flows.train")
     except ImportError as exc:
-        raise ValueError(f"pipelines.train is not available ({exc}); retrain needs its train step") from exc
+        raise ValueError(f"pipelines.flows.train is not available ({exc}); retrain needs its train step") from exc
     missing = [n for n in ("train_challenger", "evaluate_version") if not hasattr(train_module, n)]
     if missing:
-        raise ValueError(f"pipelines.train lacks {missing}: retrain calls train_challenger(TrainRequest) -> "
+        raise ValueError(f"pipelines.flows.train lacks {missing}: retrain calls train_challenger(TrainRequest) -> "
                          "version and evaluate_version(version, EvalRequest) -> scores")
     return train_module.train_challenger, train_module.evaluate_version
 
 
 def load_run_data(config_path: Path | None) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
     """Demand, items and the RunConfig of a config file (its data folder, else the seeded demo)."""
-    from pipelines.config import load_config
-    from pipelines.demo_data import DemoConfig, generate_demo
-    from pipelines.validation import load_dataset
+    from pipelines.data.config import load_config
+    from pipelines.data.demo_data import DemoConfig, generate_demo
+    from pipelines.data.validation import load_dataset
 
     cfg = load_config(config_path)
     if cfg.data is None:
@@ -400,35 +395,3 @@ def load_run_data(config_path: Path | None) -> tuple[pd.DataFrame, pd.DataFrame,
     if cfg.strict:
         data.report.raise_if_errors()
     return data.demand, data.items, cfg
-
-
-def retrain_command(
-    config: Path = typer.Option(None, help="run config YAML (data folder, tracking_uri); default: demo data"),
-    margin: float = typer.Option(RetrainConfig.margin, help="relative cost gain the challenger needs"),
-    max_service_drop: float = typer.Option(RetrainConfig.max_service_drop, help="service the challenger may lose"),
-    holdout: int = typer.Option(RetrainConfig.holdout_periods, help="latest periods held out for the comparison"),
-    out: Path = typer.Option(RetrainConfig.out, help="folder of decision records"),
-    model_name: str = typer.Option(RetrainConfig.model_name, help="registered model name"),
-    tracking_uri: str = typer.Option(None, help="MLflow store; default from the config or STOCKWISE_TRACKING_URI"),
-    only_triggered: bool = typer.Option(False, help="retrain only items with a demand-shift trigger"),
-) -> None:
-    """Train a challenger and promote it over the champion only if it wins.
-
-    Exit codes: 0 promoted, 3 champion kept, 1 failed, 75 locked by another retrain.
-    """
-    try:
-        demand, items, cfg = load_run_data(config)
-        settings = RetrainConfig(model_name=model_name, holdout_periods=holdout, margin=margin,
-                                 max_service_drop=max_service_drop, out=out,
-                                 tracking_uri=tracking_uri or cfg.tracking_uri)
-        train, evaluate = _default_steps()
-    except ValueError as exc:
-        typer.echo(f"FAILED: {exc}", err=True)
-        raise typer.Exit(int(RetrainExit.FAILED)) from exc
-    subset = None
-    if only_triggered:
-        from pipelines.triggers import detect_triggers
-
-        subset = detect_triggers(history=demand)["unique_id"].tolist()
-        typer.echo(f"{len(subset)} item(s) triggered a refresh")
-    raise typer.Exit(int(run_retrain(demand, items, train, evaluate, settings, subset, echo=typer.echo)))

@@ -9,12 +9,13 @@ import typer
 from rich.console import Console
 
 from forecasting.panel import DataValidationError
-from pipelines.config import ConfigError, load_config
-from pipelines.flow import PlanResult, run_plan
-from pipelines.demo_data import DemoConfig, generate_demo
-from pipelines.io import InputFileError
-from pipelines.tracking import get_alias_version
-from pipelines.train import MODEL_NAME, TrainSettings, run_train
+from pipelines.data.config import ConfigError, load_config
+from pipelines.flows.plan import PlanResult, run_plan
+from pipelines.data.demo_data import DemoConfig, generate_demo
+from pipelines.data.io import InputFileError
+from pipelines.registry.tracking import get_alias_version
+from pipelines.flows.train import TrainSettings, run_train
+from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
 
 __all__ = ["demo_command", "recommend_command"]
 
@@ -55,7 +56,7 @@ def demo_command(
 ) -> None:
     """Generate the demo network, train the policy selector (once), recommend a policy per item."""
     console = Console()
-    if train and get_alias_version(MODEL_NAME, "champion", tracking_uri) is None:
+    if train and get_alias_version(MODEL_NAME, CHAMPION_ALIAS, tracking_uri) is None:
         _train_demo(console, out, seed, items, weeks, tracking_uri)
     forecast = {"models": tuple(m.strip() for m in models.split(","))} if models else None
     _run(console, "demo", out=out, seed=seed, demo_items=items, demo_weeks=weeks, forecast=forecast,

@@ -1,7 +1,7 @@
 """Efficient-frontier plots (PNG with matplotlib, interactive HTML with plotly).
 
 The computation is :func:`optimization.efficient_frontier`; this module only
-draws and writes files (atomically). ``python -m pipelines.frontier_plot --out DIR``
+draws and writes files (atomically). ``python -m pipelines.report.frontier_plot --out DIR``
 builds the frontier of the built-in demo data: per item an (R, S) policy sized
 from the training weeks (normal over H = L + R with the mu_d^2 sigma_L^2 term),
 replayed on the last 26 weeks for a sweep of CSL targets, by demand process.
@@ -22,7 +22,7 @@ from optimization import (
     size_policy,
     summarise_frontier,
 )
-from pipelines.io import atomic_path, write_table_atomic
+from pipelines.data.io import atomic_path, write_table_atomic
 
 __all__ = ["write_frontier_plots", "demo_frontier"]
 
@@ -86,7 +86,7 @@ def write_frontier_plots(summary: pd.DataFrame, out_dir: str | Path, *, by: str 
 
 def demo_frontier(out_dir: str | Path, targets=TARGETS, test_weeks: int = 26) -> dict[str, Path]:
     """Frontier of the demo data by planted demand process; writes CSVs and plots."""
-    from pipelines.demo_data import generate_demo
+    from pipelines.data.demo_data import generate_demo
 
     demo = generate_demo()
     wide = demo.demand.pivot(index="unique_id", columns="ds", values="y").fillna(0.0)

@@ -25,11 +25,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipelines.registry.names import CHAMPION_ALIAS
+
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 EXPERIMENT = "stockwise"
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
+    "store_dir",
     "RunLogger",
     "start_run",
     "fingerprint",
@@ -71,17 +74,25 @@ def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
     return uri
 
 
+def store_dir(tracking_uri: str) -> Path:
+    """The local folder of a store: the sqlite file's folder, else ``mlruns/`` (remote stores).
+
+    The one place a sqlite URI is parsed; artifacts, the retrain lock and train's scratch
+    folders all live here.
+    """
+    if tracking_uri.startswith("sqlite:///"):
+        return Path(tracking_uri.removeprefix("sqlite:///")).parent
+    return Path("mlruns")
+
+
 def artifact_root_for(tracking_uri: str) -> str:
     """Artifacts live next to the sqlite file: ``<dir of db>/artifacts``."""
-    if tracking_uri.startswith("sqlite:///"):
-        db_path = Path(tracking_uri.removeprefix("sqlite:///"))
-        return (db_path.parent / "artifacts").resolve().as_uri()
-    return (Path("mlruns") / "artifacts").resolve().as_uri()
+    return (store_dir(tracking_uri) / "artifacts").resolve().as_uri()
 
 
 def _ensure_store(tracking_uri: str) -> None:
     if tracking_uri.startswith("sqlite:///"):
-        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        store_dir(tracking_uri).mkdir(parents=True, exist_ok=True)
 
 
 def _flat(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -228,7 +239,7 @@ def _client(tracking_uri: str | None):
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def get_alias_version(name: str, alias: str = "champion", tracking_uri: str | None = None) -> str | None:
+def get_alias_version(name: str, alias: str = CHAMPION_ALIAS, tracking_uri: str | None = None) -> str | None:
     """Version of registered model ``name`` that ``alias`` points to; None if unset or no model."""
     from mlflow.exceptions import MlflowException
 

@@ -1,6 +1,6 @@
 """Steps of the planning flow: plain functions over DataFrames, no MLflow, no files.
 
-:mod:`pipelines.flow` wires them into ``stockwise demo`` / ``recommend``.
+:mod:`pipelines.flows.plan` wires them into ``stockwise demo`` / ``recommend``.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from optimization import (
     simulate_events,
     summarise_frontier,
 )
-from pipelines.config import RunConfig
-from pipelines.gsm import forecast_error_buffers
-from pipelines.network_io import network_from_frames
-from pipelines.report_inputs import forecasts_from_wide, frontier_points, sim_paths_from_events
-from pipelines.schema import conform_recommendations
+from pipelines.data.config import RunConfig
+from policy_selector.buffers import forecast_error_buffers
+from pipelines.data.network_io import network_from_frames
+from pipelines.report.inputs import forecasts_from_wide, frontier_points, sim_paths_from_events
+from pipelines.report.schema import conform_recommendations
 from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
 from policy_selector.economics import Economics, periods_per_year
 

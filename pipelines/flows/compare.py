@@ -2,7 +2,7 @@
 
 Typical scenarios: a 95 % vs a 98 % service target, a supplier lead-time
 change, another set of forecasters. Each config is planned with
-:func:`pipelines.flow.run_plan`; the two recommendation tables are then
+:func:`pipelines.flows.plan.run_plan`; the two recommendation tables are then
 compared on working capital (recommended inventory value), safety stock,
 service, yearly cost by type and stranded stock, plus an item-level table of
 what changes. The comparison lands as CSV and as a section of a planner report
@@ -21,13 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import typer
 
-from pipelines.io import read_table, write_table_atomic, write_text_atomic
-from pipelines.report import render_report, summarise
-from pipelines.schema import conform_recommendations
+from pipelines.data.io import read_table, write_table_atomic, write_text_atomic
+from pipelines.report.render import render_report, summarise
+from pipelines.report.schema import conform_recommendations
 
-__all__ = ["compare_recommendations", "compare_items", "compare_runs", "compare_command", "COMPARE_MEASURES"]
+__all__ = ["compare_recommendations", "compare_items", "compare_runs", "COMPARE_MEASURES"]
 
 COMPARE_MEASURES: dict[str, str] = {
     "n_items": "items",
@@ -54,11 +53,11 @@ def compare_recommendations(a: pd.DataFrame, b: pd.DataFrame, labels: Sequence[s
     Parameters
     ----------
     a, b : DataFrame
-        Recommendation tables (:mod:`pipelines.schema`) of the two scenarios.
+        Recommendation tables (:mod:`pipelines.report.schema`) of the two scenarios.
     labels : pair of str, default ("A", "B")
         Column names for the scenarios.
     items_a, items_b : DataFrame, optional
-        Item masters (for ``unit_cost``); see :func:`pipelines.report.summarise`.
+        Item masters (for ``unit_cost``); see :func:`pipelines.report.render.summarise`.
 
     Returns
     -------
@@ -130,19 +129,19 @@ def compare_runs(configs: Sequence[Path], out: Path, labels: Sequence[str] | Non
     labels : two str, optional
         Scenario names (default: the config file stems).
     plan : callable ``(RunConfig, command) -> PlanResult``, optional
-        Default :func:`pipelines.flow.run_plan`.
+        Default :func:`pipelines.flows.plan.run_plan`.
 
     Returns
     -------
     Path
         Folder with ``comparison.csv``, ``comparison_items.csv`` and ``compare.html``.
     """
-    from pipelines.config import load_config
+    from pipelines.data.config import load_config
 
     if len(configs) != 2:
         raise ValueError(f"compare needs exactly two --config files; got {len(configs)}")
     if plan is None:
-        from pipelines.flow import run_plan as plan
+        from pipelines.flows.plan import run_plan as plan
     labels = list(labels or [Path(c).stem for c in configs])
     if len(labels) != 2:
         raise ValueError(f"give one --label per --config (two); got {len(labels)}: {labels}")
@@ -173,29 +172,3 @@ def compare_runs(configs: Sequence[Path], out: Path, labels: Sequence[str] | Non
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return final
-
-
-def compare_command(
-    config: list[Path] = typer.Option(..., "--config", help="a scenario config; give exactly two"),
-    label: list[str] = typer.Option(None, "--label", help="scenario names, in config order"),
-    out: Path = typer.Option(Path("runs"), help="parent folder of the comparison"),
-) -> None:
-    """Plan two scenarios and compare working capital, service and cost side by side."""
-    from rich.console import Console
-
-    console = Console()
-    try:
-        folder = compare_runs(config, out, label or None, progress=lambda m: console.print(f"[cyan]{m}[/]"))
-    except ValueError as exc:
-        console.print(f"[bold red]ERROR[/] {exc}", soft_wrap=True)
-        raise typer.Exit(1) from exc
-    from rich.table import Table
-
-    frame = pd.read_csv(folder / "comparison.csv")
-    shown = Table(*frame.columns)
-    for row in frame.itertuples(index=False):
-        *values, pct = row[1:]
-        shown.add_row(row[0], *(f"{v:,.3f}" if abs(v) < 10 and not float(v).is_integer() else f"{v:,.0f}"
-                                for v in values), f"{pct:+.1f}%")
-    console.print(shown)
-    console.print(f"comparison written to {folder}")

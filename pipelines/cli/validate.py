@@ -7,30 +7,14 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from forecasting.panel import DataValidationError, ValidationReport, validate_demand
-from pipelines.io import InputFileError, read_table, write_table_atomic
-from pipelines.validation import cross_check, load_dataset, validate_items
+from forecasting.panel import DataValidationError, ValidationReport
+from pipelines.data.io import InputFileError, write_table_atomic
+from pipelines.data.validation import validate_path
 
-__all__ = ["validate_path", "validate_command"]
+__all__ = ["validate_command"]
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
-
-def validate_path(path: Path, items: Path | None = None, freq: str | None = None,
-                  min_length: int = 8, fill_gaps: bool = False) -> ValidationReport:
-    """Validate a data folder (demand, items, network) or a single demand file."""
-    if path.is_dir():
-        return load_dataset(path, freq=freq, min_length=min_length, fill_gaps=fill_gaps).report
-    try:
-        demand, report = validate_demand(read_table(path), source=path.name, freq=freq,
-                                         min_length=min_length, fill_gaps=fill_gaps)
-    except DataValidationError as exc:
-        return exc.report
-    if items is not None:
-        master, item_report = validate_items(read_table(items), source=items.name)
-        report.extend(item_report)
-        report.extend(cross_check(demand, master, path.name, items.name)[2])
-    return report
 
 
 def _print(report: ValidationReport, console: Console) -> None:

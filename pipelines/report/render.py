@@ -6,11 +6,11 @@ type, stranded inventory by item, location and segment in units and value),
 the efficient frontier, a sortable and filterable item table (one row per
 item: policy, parameters, reasons) and a per-item chart (history, forecast with
 its error band, simulated on-hand, s and S levels). Exports of the
-recommendations (CSV, Parquet, Excel) go next to it (:mod:`pipelines.export`).
+recommendations (CSV, Parquet, Excel) go next to it (:mod:`pipelines.report.export`).
 
 Inputs are plain DataFrames:
 
-- ``recommendations``: the table of :mod:`pipelines.schema`;
+- ``recommendations``: the table of :mod:`pipelines.report.schema`;
 - ``history``: demand in long format (``unique_id, ds, y``);
 - ``forecasts``: ``unique_id, ds, forecast`` and optionally ``lo``, ``hi``
   (the error band); :func:`forecasts_from_models` builds it from Nixtla
@@ -33,16 +33,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.export import export_recommendations
-from pipelines.io import write_text_atomic
-from pipelines.report_inputs import (  # noqa: F401  (re-exported)
+from pipelines.report.export import export_recommendations
+from pipelines.data.io import write_text_atomic
+from pipelines.report.inputs import (  # noqa: F401  (re-exported)
     forecasts_from_models,
     forecasts_from_wide,
     frontier_points,
     sim_paths_from_events,
 )
-from pipelines.report_template import CSS, ERROR_TRAP_JS, PAGE_JS, fmt_number, svg_bars, svg_frontier
-from pipelines.schema import conform_recommendations
+from pipelines.report.template import CSS, ERROR_TRAP_JS, PAGE_JS, fmt_number, svg_bars, svg_frontier
+from pipelines.report.schema import conform_recommendations
 
 __all__ = ["ReportSummary", "summarise", "stranded_by", "forecasts_from_models", "frontier_points",
            "sim_paths_from_events", "forecasts_from_wide", "render_report", "write_report", "REPORT_NAME"]
@@ -103,7 +103,7 @@ def summarise(recommendations: pd.DataFrame, items: pd.DataFrame | None = None) 
     Parameters
     ----------
     recommendations : DataFrame
-        Table per :mod:`pipelines.schema` (missing columns count as empty).
+        Table per :mod:`pipelines.report.schema` (missing columns count as empty).
     items : DataFrame, optional
         Item master with ``unique_id`` and ``unit_cost``; without it unit cost is
         derived from ``safety_stock_value / safety_stock`` (and the excess and
@@ -154,7 +154,7 @@ def stranded_by(recommendations: pd.DataFrame, by: str) -> pd.DataFrame:
     Parameters
     ----------
     recommendations : DataFrame
-        Table per :mod:`pipelines.schema`.
+        Table per :mod:`pipelines.report.schema`.
     by : str
         A column of the table, e.g. ``"item_id"``, ``"location"``, ``"abc"``, ``"sbc_class"``.
 
@@ -373,7 +373,7 @@ def write_report(run_dir: str | Path, recommendations: pd.DataFrame, history: pd
         Page title.
     exports : tuple of {"csv", "parquet", "xlsx"}
         Export formats of the recommendations written next to the report.
-    run : pipelines.tracking.RunLogger, optional
+    run : pipelines.registry.tracking.RunLogger, optional
         When given, the report and exports are logged as artifacts under ``report/``.
 
     Returns

@@ -9,7 +9,7 @@ import pytest
 from optimization import Edge, Network, Stage, evaluate_service_times, solve_gsm
 from optimization.meio_demand import TabulatedSafetyStock
 from optimization.meio_sim import replay_guaranteed_service, replay_rolling_plans
-from pipelines.gsm import active_periods, forecast_error_buffers, peak_rate, recent_rate
+from policy_selector.buffers import active_periods, forecast_error_buffers, peak_rate, recent_rate
 
 
 def small_tree() -> Network:

@@ -1,6 +1,6 @@
 """Adapters from what other steps produce to the planner report's inputs.
 
-Each returns the long DataFrame :func:`pipelines.report.write_report` expects:
+Each returns the long DataFrame :func:`pipelines.report.render.write_report` expects:
 forecasts ``unique_id, ds, forecast, lo, hi``; simulated on-hand
 ``unique_id, ds, on_hand``; frontier ``service, inventory_value, cost, chosen``.
 """

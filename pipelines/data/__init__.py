@@ -1,0 +1,1 @@
+"""Reading and checking inputs: demand, item master, network, run config, the generated demo."""

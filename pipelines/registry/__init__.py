@@ -1,0 +1,1 @@
+"""MLflow tracking and the model registry (the only place that imports mlflow), locks, model names."""

@@ -1,0 +1,1 @@
+"""The planner-facing outputs: recommendations schema, HTML report, Excel export, frontier plots."""
