@@ -154,6 +154,22 @@ def characterise(
     missing = [c for c in ("unique_id", "ds", "y") if c not in df.columns]
     if missing:
         raise ValueError(f"demand lacks column(s) {missing}; need unique_id, ds, y")
+    out, y = _occurrence_stats(df)
+    bounds = np.r_[0, np.cumsum(out["n_periods"].to_numpy())]
+    strengths = np.array([_strengths(y[a:b], season_length) for a, b in zip(bounds[:-1], bounds[1:])])
+    out["trend_strength"], out["seasonal_strength"] = strengths[:, 0], strengths[:, 1]
+    out["value"] = _value(out["total"], unit_value)
+    out["abc"] = _abc(out["value"], abc_cutoffs)
+    if cv is not None:
+        out = out.join(_xyz(cv, xyz_model, xyz_cutoffs))
+    cols = ["n_periods", "n_demand", "zero_share", "mean", "adi", "cv2", "sbc_class",
+            "trend_strength", "seasonal_strength", "first_date", "last_demand_date", "value", "abc"]
+    cols += ["error_cv", "xyz"] if cv is not None else []
+    return out[cols].rename_axis("unique_id").reset_index()
+
+
+def _occurrence_stats(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Per-series counts, mean, ADI, CV² and SBC class over the observed periods; and the sorted y."""
     obs = df.loc[df["y"].notna(), ["unique_id", "ds", "y"]].sort_values(["unique_id", "ds"])
     ids = obs["unique_id"].astype(str).to_numpy()
     y = obs["y"].to_numpy(dtype=float)
@@ -175,21 +191,15 @@ def characterise(
     out["adi"] = np.where(out["n_demand"] > 0, out["n_periods"] / out["n_demand"].clip(lower=1), np.inf)
     out["cv2"] = np.where(out["n_demand"] > 0, (out["size_std"] / out["size_mean"]) ** 2, np.nan)
     out["sbc_class"] = sbc_class(out["adi"].to_numpy(), out["cv2"].to_numpy())
-    bounds = np.r_[0, np.cumsum(out["n_periods"].to_numpy())]
-    strengths = np.array([_strengths(y[a:b], season_length) for a, b in zip(bounds[:-1], bounds[1:])])
-    out["trend_strength"], out["seasonal_strength"] = strengths[:, 0], strengths[:, 1]
-    if unit_value is not None:
-        absent = out.index.difference(unit_value.index)
-        if len(absent):
-            raise ValueError(f"unit_value lacks {len(absent)} series, e.g. {list(absent[:10])}; "
-                             "give a unit value for every unique_id")
-        out["value"] = out["total"] * unit_value.reindex(out.index).to_numpy(dtype=float)
-    else:
-        out["value"] = out["total"]
-    out["abc"] = _abc(out["value"], abc_cutoffs)
-    if cv is not None:
-        out = out.join(_xyz(cv, xyz_model, xyz_cutoffs))
-    cols = ["n_periods", "n_demand", "zero_share", "mean", "adi", "cv2", "sbc_class",
-            "trend_strength", "seasonal_strength", "first_date", "last_demand_date", "value", "abc"]
-    cols += ["error_cv", "xyz"] if cv is not None else []
-    return out[cols].rename_axis("unique_id").reset_index()
+    return out, y
+
+
+def _value(total: pd.Series, unit_value: pd.Series | None) -> pd.Series:
+    """Demand value per series (units when no unit value is given), the ABC ranking key."""
+    if unit_value is None:
+        return total
+    absent = total.index.difference(unit_value.index)
+    if len(absent):
+        raise ValueError(f"unit_value lacks {len(absent)} series, e.g. {list(absent[:10])}; "
+                         "give a unit value for every unique_id")
+    return total * unit_value.reindex(total.index).to_numpy(dtype=float)

@@ -30,6 +30,24 @@ def model_columns(cv: pd.DataFrame) -> list[str]:
     return [c for c in cv.columns if c not in _KEYS and "-lo-" not in c and "-hi-" not in c]
 
 
+def cv_models(cv: pd.DataFrame, models=None) -> list[str]:
+    """The model columns to score: ``models`` (all of ``cv``'s when None), each checked to exist.
+
+    Raises
+    ------
+    ValueError
+        When ``cv`` is not a cross-validation table or names no such model.
+    """
+    missing = [c for c in _KEYS if c not in cv.columns]
+    if missing:
+        raise ValueError(f"cv table lacks column(s) {missing}; pass Forecaster.cross_validation output")
+    models = list(models) if models is not None else model_columns(cv)
+    absent = [m for m in models if m not in cv.columns]
+    if absent or not models:
+        raise ValueError(f"model column(s) {absent or models} not in cv; available: {model_columns(cv)}")
+    return models
+
+
 def _long(wide: pd.DataFrame, models: list[str], name: str) -> pd.Series:
     return wide.melt(id_vars=["unique_id", "cutoff"], value_vars=models,
                      var_name="model", value_name=name).set_index(["unique_id", "cutoff", "model"])[name]
@@ -68,13 +86,7 @@ def evaluate(cv: pd.DataFrame, history: pd.DataFrame, seasonality: int = 1,
     >>> scores = evaluate(cv, demand)               # doctest: +SKIP
     >>> summarise(scores).sort_values("mase")       # doctest: +SKIP
     """
-    missing = [c for c in _KEYS if c not in cv.columns]
-    if missing:
-        raise ValueError(f"cv table lacks column(s) {missing}; pass Forecaster.cross_validation output")
-    models = list(models) if models is not None else model_columns(cv)
-    absent = [m for m in models if m not in cv.columns]
-    if absent or not models:
-        raise ValueError(f"model column(s) {absent or models} not in cv; available: {model_columns(cv)}")
+    models = cv_models(cv, models)
     train = history[["unique_id", "ds", "y"]]
     scored = cv[list(_KEYS) + models]
     # MASE of a forecast that misses by exactly 1 every period is 1/scale: the scale per window.

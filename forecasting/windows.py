@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecasting.metrics import model_columns
+from forecasting.metrics import cv_models
 
 __all__ = ["Windows", "cumulative_windows", "split_cv"]
 
@@ -45,13 +45,7 @@ def cumulative_windows(cv: pd.DataFrame, models: list[str] | None = None) -> Win
     ValueError
         When columns are missing or windows have different lengths.
     """
-    missing = [c for c in ("unique_id", "ds", "cutoff", "y") if c not in cv.columns]
-    if missing:
-        raise ValueError(f"cv table lacks column(s) {missing}; pass Forecaster.cross_validation output")
-    models = list(models) if models is not None else model_columns(cv)
-    absent = [m for m in models if m not in cv.columns]
-    if absent or not models:
-        raise ValueError(f"model column(s) {absent or models} not in cv; available: {model_columns(cv)}")
+    models = cv_models(cv, models)
     data = cv.sort_values(["unique_id", "cutoff", "ds"], kind="stable")
     sizes = data.groupby(["unique_id", "cutoff"], sort=False).size().to_numpy()
     if len(sizes) == 0:

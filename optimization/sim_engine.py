@@ -338,26 +338,75 @@ def _fast_totals(x: _Inputs, t: int, sums: dict, counts: dict, il, ip, ip0, dema
     return out
 
 
-def _run_block(x: _Inputs, recorder: _Recorder | None = None) -> SimulationResult:
-    """General path: every feature, one block of items."""
-    m, T = x.on_hand0.shape[0], x.T
-    policy, pipe = _Policy(x), _Pipeline(x)
-    demand_tm = np.ascontiguousarray(x.demand.T)  # time-major: one row per period
-    shelf_items = x.shelf > 0
-    use_lots = bool(shelf_items.any())
-    n_ages = max(int(x.shelf.max()), 2) if use_lots else 0
-    lots = np.zeros((m, n_ages))
-    if use_lots:
-        lots[:, 0] = x.on_hand0
-    expire_age = np.where(shelf_items, x.shelf - 1, n_ages + 1)[:, None] <= np.arange(n_ages)[None, :]
-    any_lost, any_back = bool(x.lost.any()), bool((~x.lost).any())
+class _Lots:
+    """On-hand stock by age for items with a shelf life (FIFO issue, expiry at the period's close)."""
 
+    def __init__(self, x: _Inputs) -> None:
+        shelf_items = x.shelf > 0
+        self.active = bool(shelf_items.any())
+        n_ages = max(int(x.shelf.max()), 2) if self.active else 0
+        self.lots = np.zeros((x.on_hand0.shape[0], n_ages))
+        if self.active:
+            self.lots[:, 0] = x.on_hand0
+        self.expire_age = np.where(shelf_items, x.shelf - 1, n_ages + 1)[:, None] <= np.arange(n_ages)[None, :]
+
+    def receive(self, q: np.ndarray) -> None:
+        if self.active:
+            self.lots[:, 0] += q
+
+    def issue(self, served: np.ndarray) -> None:
+        if self.active:
+            _consume_fifo(self.lots, served)
+
+    def expire_and_age(self, zeros: np.ndarray) -> np.ndarray:
+        """Units expiring at the close (removed), then every lot one period older."""
+        if not self.active:
+            return zeros
+        lots = self.lots
+        expired = np.where(self.expire_age, lots, 0.0).sum(axis=1)
+        lots[self.expire_age] = 0.0
+        oldest = lots[:, -1] + lots[:, -2]  # items without shelf life pool in the last bucket
+        lots[:, 1:-1] = lots[:, :-2].copy()
+        lots[:, -1] = oldest
+        lots[:, 0] = 0.0
+        return expired
+
+
+class _Cycles:
+    """Replenishment cycles and those with a stockout (the CSL counts), after the warm-up."""
+
+    def __init__(self, x: _Inputs, every_period: bool) -> None:
+        m = x.on_hand0.shape[0]
+        self.x, self.every_period = x, every_period
+        self.stockout_cycles, self.cycles = np.zeros(m), np.zeros(m)
+        self.flag = np.zeros(m, dtype=bool)
+
+    def close(self, t: int, stockout: np.ndarray) -> None:
+        if t < self.x.warmup:
+            return
+        if self.every_period:
+            self.stockout_cycles += stockout
+            self.cycles += 1.0
+            return
+        self.flag |= stockout
+        cycle_end = ((t + 1) % self.x.R == 0) | (t == self.x.T - 1)
+        self.stockout_cycles += cycle_end & self.flag
+        self.cycles += cycle_end
+        self.flag &= ~cycle_end
+
+
+def _run_block(x: _Inputs, recorder: _Recorder | None = None) -> SimulationResult:
+    """General path: every feature, one block of items (order of events in :func:`simulate`)."""
+    m, T = x.on_hand0.shape[0], x.T
+    policy, pipe, lots = _Policy(x), _Pipeline(x), _Lots(x)
+    cycles = _Cycles(x, policy.every_period)
+    demand_tm = np.ascontiguousarray(x.demand.T)  # time-major: one row per period
+    any_lost, any_back = bool(x.lost.any()), bool((~x.lost).any())
+    fifo = lots.lots if lots.active else None
     on_hand, backlog = x.on_hand0.copy(), x.backlog0.copy()
     on_order = x.pipeline0.sum(axis=1)
     acc = {k: np.zeros(m) for k in _SUMS}
     before_warmup = {k: np.zeros(m) for k in _SUMS}
-    stockout_cycles, cycles = np.zeros(m), np.zeros(m)
-    cycle_flag = np.zeros(m, dtype=bool)
     zeros = np.zeros(m)
 
     for t in range(T):
@@ -367,9 +416,8 @@ def _run_block(x: _Inputs, recorder: _Recorder | None = None) -> SimulationResul
         arrived = pipe.take(t)
         on_order -= arrived
         on_hand += arrived
-        if use_lots:
-            lots[:, 0] += arrived
-        filled = _fill_backlog(on_hand, backlog, lots if use_lots else None) if any_back else zeros
+        lots.receive(arrived)
+        filled = _fill_backlog(on_hand, backlog, fifo) if any_back else zeros
         # 2. decide
         ip = on_hand - backlog + on_order
         q = policy.order(t, ip)
@@ -379,63 +427,50 @@ def _run_block(x: _Inputs, recorder: _Recorder | None = None) -> SimulationResul
             now = pipe.take(t)
             on_order -= now
             on_hand += now
-            if use_lots:
-                lots[:, 0] += now
+            lots.receive(now)
             arrived = arrived + now
             if any_back:
-                filled = filled + _fill_backlog(on_hand, backlog, lots if use_lots else None)
+                filled = filled + _fill_backlog(on_hand, backlog, fifo)
         # 3. serve
         d = demand_tm[t]
         served = np.minimum(d, on_hand)
         on_hand -= served
-        if use_lots:
-            _consume_fifo(lots, served)
+        lots.issue(served)
         unmet = d - served
         lost_t = np.where(x.lost, unmet, 0.0) if any_lost else zeros
         if any_back:
             backlog += unmet - lost_t if any_lost else unmet
         # 4. close: expire, then age the lots
-        expired = zeros
-        if use_lots:
-            expired = np.where(expire_age, lots, 0.0).sum(axis=1)
-            lots[expire_age] = 0.0
-            on_hand -= expired
-            oldest = lots[:, -1] + lots[:, -2]  # items without shelf life pool in the last bucket
-            lots[:, 1:-1] = lots[:, :-2].copy()
-            lots[:, -1] = oldest
-            lots[:, 0] = 0.0
-            acc["expired"] += expired
-        acc["served"] += served
-        acc["filled"] += filled
-        acc["ordered"] += q
-        acc["received"] += arrived
-        acc["n_orders"] += q > 0
-        acc["oh_sum"] += on_hand
-        acc["unmet"] += unmet
-        acc["ready"] += on_hand > _EPS
-        if any_back:
-            acc["bo_sum"] += backlog
-        if any_lost:
-            acc["lost"] += lost_t
-        if t >= x.warmup:
-            stockout = backlog > _EPS
-            if any_lost:
-                stockout |= lost_t > _EPS
-            if policy.every_period:
-                stockout_cycles += stockout
-                cycles += 1.0
-            else:
-                cycle_flag |= stockout
-                cycle_end = ((t + 1) % x.R == 0) | (t == T - 1)
-                stockout_cycles += cycle_end & cycle_flag
-                cycles += cycle_end
-                cycle_flag &= ~cycle_end
+        expired = lots.expire_and_age(zeros)
+        on_hand -= expired
+        _accumulate(acc, served=served, filled=filled, ordered=q, received=arrived, on_hand=on_hand,
+                    unmet=unmet, expired=expired if lots.active else None,
+                    backlog=backlog if any_back else None, lost=lost_t if any_lost else None)
+        cycles.close(t, (backlog > _EPS) | (lost_t > _EPS) if any_lost else backlog > _EPS)
         if recorder is not None:
             recorder.put(t, received=arrived, backorders_filled=filled, inventory_position=ip, ordered=q,
                          demand=d, served=served, shortage=unmet, lost=lost_t, expired=expired, on_hand=on_hand,
                          backlog=backlog, on_order=on_order)
     measured = {k: acc[k] - before_warmup[k] for k in _SUMS}
-    return _result(x, acc, measured, stockout_cycles, cycles, on_hand, backlog, on_order)
+    return _result(x, acc, measured, cycles.stockout_cycles, cycles.cycles, on_hand, backlog, on_order)
+
+
+def _accumulate(acc: dict, *, served, filled, ordered, received, on_hand, unmet, expired, backlog, lost) -> None:
+    """Add one period to the running sums (features not in use pass None)."""
+    acc["served"] += served
+    acc["filled"] += filled
+    acc["ordered"] += ordered
+    acc["received"] += received
+    acc["n_orders"] += ordered > 0
+    acc["oh_sum"] += on_hand
+    acc["unmet"] += unmet
+    acc["ready"] += on_hand > _EPS
+    if expired is not None:
+        acc["expired"] += expired
+    if backlog is not None:
+        acc["bo_sum"] += backlog
+    if lost is not None:
+        acc["lost"] += lost
 
 
 def _fill_backlog(on_hand: np.ndarray, backlog: np.ndarray, lots: np.ndarray | None) -> np.ndarray:

@@ -20,6 +20,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pipelines.data.demo_data import DemoConfig
+
 __all__ = ["ForecastSettings", "ScenarioSettings", "RunConfig", "load_config", "read_yaml_mapping", "ConfigError"]
 
 
@@ -68,9 +70,9 @@ class RunConfig(_Frozen):
     min_length: int = Field(8, ge=1)
     fill_gaps: bool = False
     strict: bool = Field(False, description="stop on validation errors instead of excluding rows")
-    seed: int = 7
-    demo_items: int = Field(45, ge=8, description="items in the generated demo network")
-    demo_weeks: int = Field(182, ge=60, description="weeks of generated demo history")
+    seed: int = DemoConfig.seed
+    demo_items: int = Field(DemoConfig.n_items, ge=8, description="items in the generated demo network")
+    demo_weeks: int = Field(DemoConfig.n_weeks, ge=60, description="weeks of generated demo history")
     forecast: ForecastSettings = ForecastSettings()
     scenario: ScenarioSettings = ScenarioSettings()
     tracking_uri: str | None = None

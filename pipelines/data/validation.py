@@ -19,11 +19,12 @@ import pandas as pd
 
 from forecasting.panel import DataValidationError, Issue, ValidationReport, validate_demand
 from pipelines.data.io import InputFileError, read_table
+from policy_selector.economics import REQUIRED_ITEM_COLUMNS
 
 __all__ = ["DataSet", "load_dataset", "validate_path", "validate_items", "validate_network", "cross_check", "ITEM_COLUMNS"]
 
-ITEM_REQUIRED = ("unique_id", "unit_cost", "holding_rate", "order_cost", "service_target",
-                 "service_type", "lead_time", "review_period")
+# The library's contract (what Economics needs) plus the service target every planned item carries here.
+ITEM_REQUIRED = (*REQUIRED_ITEM_COLUMNS, "service_target", "service_type")
 ITEM_OPTIONAL_DEFAULTS = {
     "shortage_cost": np.nan, "lead_time_std": 0.0, "moq": 0.0, "order_multiple": 1.0,
     "shelf_life": np.nan, "lost_sales": False, "price": np.nan, "on_hand": np.nan,

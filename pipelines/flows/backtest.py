@@ -52,6 +52,31 @@ def _metrics_table(scores: pd.DataFrame, pinball: pd.DataFrame) -> pd.DataFrame:
     return out[first + [c for c in out.columns if c not in first]].sort_values("MASE").reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class ModelBacktest:
+    """What every backtest computes: the fitted front door, its CV, characteristics and scores."""
+
+    forecaster: Forecaster
+    cv: pd.DataFrame
+    features: pd.DataFrame
+    segments: pd.Series
+    scores: pd.DataFrame
+
+
+def backtest_models(demand: pd.DataFrame, config: ForecastConfig, horizon: int, n_windows: int, step: int,
+                    unit_value: pd.Series | None = None) -> ModelBacktest:
+    """Rolling-origin CV of ``config.models``, demand characteristics (SBC class per series) and scores.
+
+    The one backtest orchestration: ``stockwise backtest`` and the planning flow
+    (:func:`pipelines.flows.plan_steps.backtest_step`) both start here.
+    """
+    forecaster = Forecaster(config)
+    cv = forecaster.cross_validation(demand, h=horizon, n_windows=n_windows, step=step)
+    features = characterise(demand, season_length=config.resolved_season_length, unit_value=unit_value, cv=cv)
+    segments = features.set_index("unique_id")["sbc_class"]
+    return ModelBacktest(forecaster, cv, features, segments, evaluate(cv, demand))
+
+
 def run_backtest(
     demand: pd.DataFrame,
     freq: str,
@@ -102,24 +127,11 @@ def run_backtest(
     report.raise_if_errors()
     if clean.empty:
         raise DataValidationError(report)
-    forecaster = Forecaster(cfg)
-    cv = forecaster.cross_validation(clean, h=horizon, n_windows=n_windows, step=step)
-    chars = characterise(clean, season_length=cfg.resolved_season_length, cv=cv)
-    segments = chars.set_index("unique_id")["sbc_class"]
-    scores = evaluate(cv, clean)
+    bt = backtest_models(clean, cfg, horizon, n_windows, step)
+    forecaster, cv, chars, segments, scores = bt.forecaster, bt.cv, bt.features, bt.segments, bt.scores
     by_segment = summarise(scores, segments)
-    n_holdout = n_windows // 4
-    if n_holdout:
-        fit_part, holdout = split_cv(cv, n_holdout)
-        # scales and mean demand from data up to the last fitted cutoff only: no held-out leakage
-        history = clean[clean["ds"] <= fit_part["cutoff"].max()]
-        held_out_model = ErrorModel().fit(fit_part, segments=segments, history=history)
-        calibration = held_out_model.calibration(holdout, SERVICE_LEVELS)
-        pinball = scaled_pinball(holdout, held_out_model, clean, SERVICE_LEVELS)
     error_model = ErrorModel().fit(cv, segments=segments, history=clean)
-    if not n_holdout:
-        calibration = error_model.calibration(cv, SERVICE_LEVELS).assign(in_sample=True)
-        pinball = scaled_pinball(cv, error_model, clean, SERVICE_LEVELS)
+    calibration, pinball = _calibration(cv, clean, segments, error_model, n_holdout=n_windows // 4)
     quantiles = error_model.table(quantiles=(0.5, *SERVICE_LEVELS))
     metrics = _metrics_table(scores, pinball)
     spl = (pinball.assign(segment=pinball["unique_id"].map(segments))
@@ -136,6 +148,23 @@ def run_backtest(
                     report, paths, horizon=horizon, n_windows=n_windows, step=step)
     return BacktestResult(metrics, by_segment, cv, quantiles, calibration, forecaster.fallbacks_,
                           report, run_id, paths)
+
+
+def _calibration(cv: pd.DataFrame, clean: pd.DataFrame, segments: pd.Series, error_model: ErrorModel,
+                 n_holdout: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Coverage and scaled pinball of the error model's quantiles on the last ``n_holdout`` cutoffs.
+
+    The model scored there is refitted without those cutoffs, on history up to the last fitted
+    cutoff only (no held-out leakage); with no cutoff to spare it is scored in sample and says so.
+    """
+    if not n_holdout:
+        calibration = error_model.calibration(cv, SERVICE_LEVELS).assign(in_sample=True)
+        return calibration, scaled_pinball(cv, error_model, clean, SERVICE_LEVELS)
+    fit_part, holdout = split_cv(cv, n_holdout)
+    history = clean[clean["ds"] <= fit_part["cutoff"].max()]
+    held_out_model = ErrorModel().fit(fit_part, segments=segments, history=history)
+    return (held_out_model.calibration(holdout, SERVICE_LEVELS),
+            scaled_pinball(holdout, held_out_model, clean, SERVICE_LEVELS))
 
 
 def _track(tracking_uri, cfg, clean, cv, metrics, by_segment, calibration, forecaster, report,

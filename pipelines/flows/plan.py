@@ -27,7 +27,7 @@ import pandas as pd
 
 from forecasting.panel import ValidationReport
 from pipelines.data.config import RunConfig, ScenarioSettings
-from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
+from pipelines.data.demo_data import DemoConfig
 from pipelines.data.io import write_table_atomic, write_text_atomic
 from pipelines.flows.plan_steps import (
     add_meio,
@@ -42,7 +42,8 @@ from pipelines.flows.plan_steps import (
 from pipelines.report.render import write_report
 from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
 from pipelines.registry.tracking import get_alias_version, load_model_version, start_run
-from pipelines.data.validation import DataSet, load_dataset
+from pipelines.data.inputs import load_inputs
+from pipelines.data.validation import DataSet
 
 __all__ = ["PlanResult", "run_plan", "apply_scenario", "load_champion"]
 
@@ -69,12 +70,9 @@ def _stage_dir(out: Path, command: str) -> tuple[Path, Path]:
 
 
 def _load(cfg: RunConfig, staging: Path) -> DataSet:
-    folder = cfg.data
-    if folder is None:
-        demo = DemoConfig(seed=cfg.seed, n_items=cfg.demo_items, n_weeks=cfg.demo_weeks)
-        folder = staging / "data"
-        write_demo(generate_demo(demo), folder)
-    data = load_dataset(folder, freq=cfg.freq, min_length=cfg.min_length, fill_gaps=cfg.fill_gaps)
+    demo = DemoConfig(seed=cfg.seed, n_items=cfg.demo_items, n_weeks=cfg.demo_weeks)
+    data = load_inputs(cfg.data, demo=demo, freq=cfg.freq, min_length=cfg.min_length, fill_gaps=cfg.fill_gaps,
+                       demo_folder=staging / "data")
     return dataclasses.replace(data, items=apply_scenario(data.items, cfg.scenario))
 
 

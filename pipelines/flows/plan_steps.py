@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecasting import ErrorModel, ForecastConfig, Forecaster, characterise, evaluate, select_models
+from forecasting import ErrorModel, ForecastConfig, Forecaster, select_models
 from optimization import (
     GSMResult,
     solve_gsm,
@@ -21,6 +21,7 @@ from optimization import (
     summarise_frontier,
 )
 from pipelines.data.config import RunConfig
+from pipelines.flows.backtest import backtest_models
 from policy_selector.buffers import forecast_error_buffers
 from pipelines.data.network_io import network_from_frames
 from pipelines.report.inputs import forecasts_from_wide, frontier_points, sim_paths_from_events
@@ -81,16 +82,11 @@ def backtest_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, fre
     horizon = cfg.forecast.horizon or int(np.ceil(_exposure(items).max()))
     fc_cfg = ForecastConfig(models=tuple(cfg.forecast.models), freq=freq,
                             season_length=cfg.forecast.season_length)
-    forecaster = Forecaster(fc_cfg)
-    cv = forecaster.cross_validation(demand, h=horizon, n_windows=cfg.forecast.n_windows,
-                                     step=cfg.forecast.step)
-    features = characterise(demand, season_length=fc_cfg.resolved_season_length,
-                            unit_value=items.set_index("unique_id")["unit_cost"], cv=cv)
-    segments = features.set_index("unique_id")["sbc_class"]
-    scores = evaluate(cv, demand)
-    choice = select_models(scores, segments=segments.reindex(scores["unique_id"].unique()))
-    excluded = pd.Index(sorted(set(demand["unique_id"]) - set(cv["unique_id"])))
-    return Backtest(cv=cv, scores=scores, choice=choice, features=features, horizon=horizon,
+    bt = backtest_models(demand, fc_cfg, horizon, cfg.forecast.n_windows, cfg.forecast.step,
+                         unit_value=items.set_index("unique_id")["unit_cost"])
+    choice = select_models(bt.scores, segments=bt.segments.reindex(bt.scores["unique_id"].unique()))
+    excluded = pd.Index(sorted(set(demand["unique_id"]) - set(bt.cv["unique_id"])))
+    return Backtest(cv=bt.cv, scores=bt.scores, choice=choice, features=bt.features, horizon=horizon,
                     excluded=excluded)
 
 

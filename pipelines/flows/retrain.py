@@ -384,14 +384,10 @@ def default_steps() -> tuple[TrainFn, EvaluateFn]:
 def load_run_data(config_path: Path | None) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
     """Demand, items and the RunConfig of a config file (its data folder, else the seeded demo)."""
     from pipelines.data.config import load_config
-    from pipelines.data.demo_data import DemoConfig, generate_demo
-    from pipelines.data.validation import load_dataset
+    from pipelines.data.demo_data import DemoConfig
+    from pipelines.data.inputs import load_inputs
 
     cfg = load_config(config_path)
-    if cfg.data is None:
-        demo = generate_demo(DemoConfig(seed=cfg.seed))
-        return demo.demand, demo.items, cfg
-    data = load_dataset(cfg.data, freq=cfg.freq, min_length=cfg.min_length, fill_gaps=cfg.fill_gaps)
-    if cfg.strict:
-        data.report.raise_if_errors()
+    data = load_inputs(cfg.data, demo=DemoConfig(seed=cfg.seed, n_items=cfg.demo_items, n_weeks=cfg.demo_weeks),
+                       freq=cfg.freq, min_length=cfg.min_length, fill_gaps=cfg.fill_gaps, strict=cfg.strict)
     return data.demand, data.items, cfg

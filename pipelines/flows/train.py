@@ -34,6 +34,8 @@ from policy_selector.labels import label_candidates
 from policy_selector.sizing import size_candidates
 from pipelines.data.io import write_table_atomic, write_text_atomic
 from pipelines.data.config import read_yaml_mapping
+from pipelines.data.demo_data import DemoConfig
+from pipelines.data.inputs import load_inputs
 from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
 from pipelines.registry.tracking import (
     store_dir,
@@ -56,7 +58,7 @@ class TrainSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    seed: int = 7
+    seed: int = DemoConfig.seed
     freq: str | None = None
     candidates: tuple[str, ...] | None = Field(None, description="candidate names; None = all defaults")
     test_periods: int = Field(26, ge=1, description="held-out periods per cutoff")
@@ -65,8 +67,8 @@ class TrainSettings(BaseModel):
     service_tolerance: float = Field(0.03, ge=0, lt=1)
     n_splits: int = Field(5, ge=2, description="GroupKFold folds by item")
     model_name: str = MODEL_NAME
-    demo_items: int = Field(45, ge=6, description="items of the generated demo (--demo)")
-    demo_weeks: int = Field(182, ge=60)
+    demo_items: int = Field(DemoConfig.n_items, ge=6, description="items of the generated demo (--demo)")
+    demo_weeks: int = Field(DemoConfig.n_weeks, ge=60)
 
 
 def load_train_settings(path: Path | None) -> TrainSettings:
@@ -200,15 +202,8 @@ def run_train(demand: pd.DataFrame, items: pd.DataFrame, freq: str, settings: Tr
 def load_train_inputs(data: Path | None, demo: bool, settings: TrainSettings) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     if (data is None) == (not demo):
         raise ValueError("give exactly one of --data FOLDER or --demo")
-    if demo:
-        from pipelines.data.demo_data import DemoConfig, generate_demo
-
-        d = generate_demo(DemoConfig(seed=settings.seed, n_items=settings.demo_items, n_weeks=settings.demo_weeks))
-        return d.demand, d.items, "W-MON"
-    from pipelines.data.validation import load_dataset
-
-    ds = load_dataset(data, freq=settings.freq)
-    ds.report.raise_if_errors()
+    demo_config = DemoConfig(seed=settings.seed, n_items=settings.demo_items, n_weeks=settings.demo_weeks)
+    ds = load_inputs(None if demo else data, demo=demo_config, freq=settings.freq, strict=True)
     return ds.demand, ds.items, ds.freq
 
 

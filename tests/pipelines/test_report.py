@@ -22,7 +22,7 @@ from pipelines.report.render import (
     summarise,
     write_report,
 )
-from tests.pipelines.test_retrain import migrated_store, store  # noqa: F401  (pre-migrated MLflow store)
+
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 POLICIES = ("R_S", "R_s_S", "s_Q", "base_stock", "no_stock")

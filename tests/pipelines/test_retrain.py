@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -72,22 +71,6 @@ def fake_evaluate(version: str, request) -> dict[str, float]:
 
 def settings(tracking_uri: str, out: Path, **kw) -> RetrainConfig:
     return RetrainConfig(model_name=MODEL, holdout_periods=5, margin=0.02, out=out, tracking_uri=tracking_uri, **kw)
-
-
-@pytest.fixture(scope="module")
-def migrated_store(tmp_path_factory) -> Path:
-    """An empty, already-migrated sqlite store: copying it saves the schema migration per test."""
-    db = tmp_path_factory.mktemp("template") / "mlflow.db"
-    list_versions("none", f"sqlite:///{db}")
-    return db
-
-
-@pytest.fixture
-def store(tracking_uri, migrated_store, tmp_path) -> tuple[str, Path]:
-    db = Path(tracking_uri.removeprefix("sqlite:///"))
-    db.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(migrated_store, db)
-    return tracking_uri, tmp_path / "decisions"
 
 
 def with_champion(uri: str, out: Path, quality: float = 1.0) -> str:

@@ -15,7 +15,7 @@ from pipelines.registry.lock import exclusive_lock
 from pipelines.cli.retrain import retrain_command
 from pipelines.flows.retrain import RetrainExit, lock_path_for
 from pipelines.registry.tracking import get_alias_version
-from tests.pipelines.test_retrain import MODEL, fake_evaluate, fake_train, migrated_store, store  # noqa: F401
+from tests.pipelines.test_retrain import MODEL, fake_evaluate, fake_train
 
 app = typer.Typer()
 app.command()(retrain_command)
