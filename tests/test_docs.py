@@ -144,3 +144,13 @@ def test_planner_guide_lists_every_recommendation_column_as_the_schema_defines_i
     rows = dict(re.findall(r"^\| `(\w+)` \| (.+?) \|$", text, re.MULTILINE))
     assert list(rows) == list(RECOMMENDATION_COLUMNS)
     assert rows == RECOMMENDATION_COLUMNS
+
+
+def test_readme_item_master_columns_are_the_validators():
+    from pipelines.data.validation import ITEM_OPTIONAL_DEFAULTS, ITEM_REQUIRED
+
+    row = next(line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `items` |"))
+    columns = re.sub(r"\([^)]*\)", "", row.split("|")[3])
+    required, _, optional = columns.partition("optional")
+    assert sorted(re.findall(r"`(\w+)`", required)) == sorted(c for c in ITEM_REQUIRED if c != "unique_id")
+    assert sorted(re.findall(r"`(\w+)`", optional)) == sorted(ITEM_OPTIONAL_DEFAULTS)
