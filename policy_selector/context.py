@@ -146,7 +146,7 @@ def prepare_cutoff(demand: pd.DataFrame, items: pd.DataFrame, cutoff, config: Se
     demand : pandas.DataFrame
         Long demand ``unique_id, ds, y``; rows after ``cutoff`` are ignored.
     items : pandas.DataFrame
-        Item master (DESIGN.md).
+        Item master (docs/design.md).
     cutoff : str or Timestamp
         Last period of the history.
     config : SelectorConfig

@@ -36,7 +36,7 @@ path) is reported, not used to choose.
 
 References
 ----------
-DESIGN.md, "Labels for the classifier come from simulation, not opinion".
+docs/design.md, "Labels for the classifier come from simulation, not opinion".
 Kuensch, H. R. (1989). The jackknife and the bootstrap for general stationary
 observations. *Annals of Statistics* 17, 1217-1241.
 L. V. Snyder and Z.-J. M. Shen, *Fundamentals of Supply Chain Theory*, 2nd ed., 2019, sec. 4.3.

@@ -83,7 +83,7 @@ def _train_demo(console: Console, out: Path, seed: int, items: int | None, weeks
 
 def recommend_command(
     data: Path = typer.Option(None, help="data folder: demand, items[, stages, edges]"),
-    config: Path = typer.Option(None, help="YAML run config (see README)"),
+    config: Path = typer.Option(None, help="YAML run config (docs/guide/configuration.md)"),
     out: Path = typer.Option(None, help="folder for run outputs (default runs/)"),
     freq: str = typer.Option(None, help="period frequency, e.g. W-MON, MS"),
     strict: bool = typer.Option(None, help="stop on validation errors instead of excluding rows"),

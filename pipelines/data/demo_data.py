@@ -63,7 +63,7 @@ class DemoConfig:
 
 @dataclass(frozen=True)
 class DemoData:
-    """The five demo tables (see DESIGN.md data contracts)."""
+    """The five demo tables (see the data contracts in docs/design.md)."""
 
     demand: pd.DataFrame
     items: pd.DataFrame

@@ -84,7 +84,7 @@ def test_shapes_must_broadcast():
                      order_up_to=[1.0, 2.0, 3.0], order_quantity=[1.0, 1.0])
 
 
-def test_issue4_modules_respect_layer_rules():
+def test_policy_and_simulation_modules_respect_layer_rules():
     """No I/O, printing, MLflow, global seeding or sibling imports in the policy/simulation modules."""
     import ast
     from pathlib import Path
