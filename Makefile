@@ -1,26 +1,33 @@
 # Two commands set up a fresh machine (Python >= 3.11 only):
-#   make demo   -> creates .venv, installs Stockwise, runs the end-to-end demo
+#   make demo   -> creates .venv, installs Stockwise (run-time dependencies only), runs the demo
 #   make test   -> creates .venv, installs Stockwise with test extras, runs the tests
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# the demo must work from the run-time dependencies alone (issue 10: a test-only package
+# hid a missing run-time one), so the two installs have separate stamps
+RUNTIME := $(VENV)/.installed
+TESTDEPS := $(VENV)/.installed-test
 
 .PHONY: demo test test-fast browser clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME)
 
-demo: $(STAMP)
+$(TESTDEPS): $(RUNTIME)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(TESTDEPS)
+
+demo: $(RUNTIME)
 	$(BIN)/stockwise demo
 
-test: $(STAMP) browser
+test: $(TESTDEPS) browser
 	$(BIN)/python -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: $(TESTDEPS)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 # The planner report is checked in headless Chromium (Debian's package). Installed

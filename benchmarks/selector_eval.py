@@ -1,6 +1,6 @@
 """Policy selector vs oracle, SBC rule and best single policy, on carparts and the demo.
 
-Run: ``.venv/bin/python -m benchmarks.selector_eval [--carparts-sample 800] [--seed 7]``
+Run: ``.venv/bin/python -m benchmarks.selector_eval [--carparts-sample 800] [--seed 7] [--label-paths 40]``
 
 For each data set two cutoffs are labelled by simulation (see
 :mod:`policy_selector.workflow`): held-out items = GroupKFold by item at the
@@ -25,6 +25,9 @@ import pandas as pd
 
 from pipelines.data.demo_data import DemoConfig, generate_demo
 from policy_selector import PolicySelector, SelectorConfig, run_study
+from policy_selector.context import wide_panel
+from policy_selector.economics import periods_per_year
+from policy_selector.workflow import plan_study
 
 ROOT = Path(__file__).resolve().parents[1]
 CARPARTS = ROOT.parent / "shared" / "data" / "carparts" / "carparts.parquet"
@@ -53,31 +56,37 @@ def carparts(sample: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     return demand, items
 
 
-def evaluate(name: str, demand, items, config: SelectorConfig, seed: int, unit: str) -> tuple[pd.DataFrame, dict]:
-    """run_study on one data set; returns its evaluation rows and timings."""
+def evaluate(name: str, demand, items, freq: str, args, unit: str) -> tuple[pd.DataFrame, dict]:
+    """run_study on one data set with windows from :func:`plan_study`; its evaluation rows and timings."""
+    plan = plan_study(wide_panel(demand).shape[1], periods_per_year(freq),
+                      extra_train_cutoffs=args.extra_cutoffs)
+    config = SelectorConfig(freq=freq, test_periods=plan.test_periods, n_windows=plan.n_windows,
+                            label_paths=args.label_paths)
+    print(f"{name}: {plan.reason}; label_paths={args.label_paths}", flush=True)
     t0 = time.perf_counter()
-    study = run_study(demand, items, config, np.random.default_rng(seed),
-                      make_selector=lambda: PolicySelector(period_name=unit, random_state=seed))
+    study = run_study(demand, items, config, np.random.default_rng(args.seed),
+                      make_selector=lambda: PolicySelector(period_name=unit, random_state=args.seed,
+                                                           decision=args.decision),
+                      extra_train_cutoffs=plan.extra_train_cutoffs)
     total = time.perf_counter() - t0
     t1 = time.perf_counter()
-    study.selector.predict(study.test.features)
-    study.selector.explain(study.test.features)
+    study.selector.select(study.test.features)
     predict = time.perf_counter() - t1
     table = study.evaluation.assign(data=name)
     counts = study.train.labels.label.value_counts()
     info = {"data": name, "series": len(study.train.labels.ids), "study_s": total, "predict_explain_s": predict,
             "labels": ", ".join(f"{k} {v}" for k, v in counts.items()), "best_single": study.best_single,
-            "infeasible": study.train.labels.n_infeasible}
+            "infeasible": study.train.labels.n_infeasible, "plan": plan.reason}
     return table, info
 
 
 def render(tables: pd.DataFrame, infos: list[dict]) -> str:
     cols = ["data", "split", "method", "n_items", "total_cost", "controllable_cost", "regret_pct",
-            "controllable_regret_pct", "service_met", "mean_service", "accuracy"]
+            "controllable_regret_pct", "expected_regret_pct", "service_met", "mean_service", "accuracy"]
     t = tables[cols].copy()
     for c in ("total_cost", "controllable_cost"):
         t[c] = t[c].map(lambda v: f"{v:,.0f}")
-    for c in ("regret_pct", "controllable_regret_pct"):
+    for c in ("regret_pct", "controllable_regret_pct", "expected_regret_pct"):
         t[c] = t[c].map(lambda v: f"{v:.2f}")
     for c in ("service_met", "mean_service", "accuracy"):
         t[c] = t[c].map(lambda v: f"{v:.3f}")
@@ -87,6 +96,7 @@ def render(tables: pd.DataFrame, infos: list[dict]) -> str:
                   "items with no feasible candidate |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {i['data']} | {i['series']} | {i['study_s']:.0f} | {i['predict_explain_s'] / i['study_s']:.4f} | "
               f"{i['labels']} | {i['best_single']} | {i['infeasible']} |" for i in infos]
+    lines += [""] + [f"- {i['data']}: {i['plan']}" for i in infos]
     return "\n".join(lines) + "\n"
 
 
@@ -95,19 +105,25 @@ def main() -> None:
     parser.add_argument("--carparts-sample", type=int, default=800, help="carparts series (0 = all complete)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-carparts", action="store_true")
+    parser.add_argument("--skip-demo", action="store_true")
+    parser.add_argument("--label-paths", type=int, default=SelectorConfig.label_paths,
+                        help="demand paths per item for expected-cost labels (0 = realised path only)")
+    parser.add_argument("--decision", default="bayes", choices=["bayes", "argmax", "regression"],
+                        help="PolicySelector decision rule")
+    parser.add_argument("--extra-cutoffs", type=int, default=None,
+                        help="training cutoffs before the first (default: chosen from the history length)")
     args = parser.parse_args()
     tables, infos = [], []
     if not args.skip_carparts:
         demand, items = carparts(args.carparts_sample, args.seed)
-        cfg = SelectorConfig(freq="MS", test_periods=12, n_windows=8)
-        t, i = evaluate(f"carparts ({demand['unique_id'].nunique()} sampled)", demand, items, cfg, args.seed, "month")
+        t, i = evaluate(f"carparts ({demand['unique_id'].nunique()} sampled)", demand, items, "MS", args, "month")
         tables.append(t)
         infos.append(i)
-    demo = generate_demo(DemoConfig(seed=args.seed))
-    t, i = evaluate("demo (seed %d)" % args.seed, demo.demand, demo.items, SelectorConfig(freq="W-MON"),
-                    args.seed, "week")
-    tables.append(t)
-    infos.append(i)
+    if not args.skip_demo:
+        demo = generate_demo(DemoConfig(seed=args.seed))
+        t, i = evaluate("demo (seed %d)" % args.seed, demo.demand, demo.items, "W-MON", args, "week")
+        tables.append(t)
+        infos.append(i)
     text = render(pd.concat(tables, ignore_index=True), infos)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from forecasting.calibration import Calibration, fit_calibration, loo_pit
 from forecasting.core import NotFittedError
 from forecasting.error_dists import (CDF, PPF, empirical_cdf, empirical_ppf, lead_time_pmf, negbin_loglik,
                                      normal_loglik)
@@ -50,16 +51,29 @@ class ErrorModelConfig:
     shrinkage : float, default 8.0
         ``k`` pseudo-windows of the segment pool; 0 uses each series' own errors only.
     distribution : {"auto", "normal", "negbin", "empirical"}, default "auto"
-        ``auto``: normal vs negative binomial by log-likelihood for integer
-        demand, normal otherwise. ``negbin``: negative binomial wherever demand is
+        ``auto``: with ``calibrate``, per segment the family (normal, negative
+        binomial for integer demand, empirical where a series has
+        ``min_empirical`` windows) that, recalibrated to the same held-out
+        coverage, needs the least stock; without it, normal vs negative
+        binomial by log-likelihood for integer demand, normal otherwise. ``negbin``: negative binomial wherever demand is
         integer. ``empirical``: the series' own error quantiles where it has at
         least ``min_empirical`` windows, normal otherwise.
     min_empirical : int, default 20
+    calibrate : bool, default True
+        Recalibrate each family's quantile levels per segment and H by the
+        leave-one-window-out coverage of the backtest (split-conformal; see
+        :mod:`forecasting.calibration`), so that the p-quantile covers a share p
+        of held-out windows. False uses the family's own quantiles.
+    min_calibration : int, default 20
+        Held-out windows a segment needs before its levels are recalibrated;
+        fewer leave the family's own levels (counted in ``uncalibrated_``).
     """
 
     shrinkage: float = 8.0
     distribution: str = "auto"
     min_empirical: int = 20
+    calibrate: bool = True
+    min_calibration: int = 20
 
     def __post_init__(self) -> None:
         if self.distribution not in DISTRIBUTIONS:
@@ -68,6 +82,8 @@ class ErrorModelConfig:
             raise ValueError(f"shrinkage must be >= 0 pseudo-windows, got {self.shrinkage}")
         if self.min_empirical < 2:
             raise ValueError(f"min_empirical must be >= 2 windows, got {self.min_empirical}")
+        if self.min_calibration < 2:
+            raise ValueError(f"min_calibration must be >= 2 windows, got {self.min_calibration}")
 
 
 class ErrorModel:
@@ -142,13 +158,15 @@ class ErrorModel:
         self.scale_ = pd.Series(scale, index=ids, name="scale")
         self.family_ = pd.DataFrame({m: p["family"] for m, p in self._params.items()}, index=ids)
         self._index = pd.Index(win.ids)
+        self._whole = win.integral
         return self
 
     def _fit_model(self, win: Windows, model: str, cfg: ErrorModelConfig,
                    scale: np.ndarray, seg_code: np.ndarray) -> dict:
-        """Shrunk moments, mean cumulative forecast and chosen family for one model."""
+        """Shrunk moments, mean cumulative forecast, chosen family and level calibration for one model."""
         errors = win.pad(win.actual - win.forecast[model])        # (S, w, H)
-        fbar = np.nanmean(win.pad(win.forecast[model]), axis=1)  # (S, H)
+        forecasts = win.pad(win.forecast[model])
+        fbar = np.nanmean(forecasts, axis=1)                      # (S, H)
         n = np.sum(~np.isnan(errors[:, :, 0]), axis=1)           # (S,)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -156,15 +174,28 @@ class ErrorModel:
             own_var = np.nan_to_num(np.nanvar(errors, axis=1, ddof=1))
         own_var = own_var * _overlap_correction(n, errors.shape[2], win.step)
         pool_mean, pool_var = _pool(errors, scale, seg_code)
-        k = cfg.shrinkage
-        w_mean = (n / (n + k))[:, None] if k > 0 else np.ones((len(n), 1))
-        w_var = np.where(n > 1, (n - 1) / np.maximum(n - 1 + k, 1e-12), 0.0)[:, None]
-        mean = w_mean * own_mean + (1 - w_mean) * pool_mean[seg_code] * scale[:, None]
-        var = w_var * own_var + (1 - w_var) * pool_var[seg_code] * scale[:, None] ** 2
-        family = self._choose_family(cfg, win, mean, var, win.pad(win.forecast[model]), n)
-        out = {"mean": mean, "var": var, "fbar": fbar, "n": n, "family": family}
-        if (family == "empirical").any():
-            out["sorted"] = np.sort(errors, axis=1)
+        shrink = _shrinker(cfg.shrinkage, pool_mean[seg_code] * scale[:, None],
+                           pool_var[seg_code] * scale[:, None] ** 2)
+        mean, var = shrink(own_mean, own_var, n)
+        out = {"mean": mean, "var": var, "fbar": fbar, "n": n, "sorted": np.sort(errors, axis=1)}
+        if not cfg.calibrate:
+            out["family"] = self._choose_family(cfg, win, mean, var, forecasts, n)
+            return out
+
+        def calibrate(family: np.ndarray):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                pit = loo_pit(errors, forecasts, family, win.integral, shrink,
+                              lambda m: _overlap_correction(m, errors.shape[2], win.step))
+            return fit_calibration(pit, seg_code, cfg.min_calibration)
+
+        if cfg.distribution == "auto":
+            options = _family_options(win.integral, n, cfg.min_empirical)
+            fits = {name: (fam, calibrate(fam)) for name, fam in options.items()}
+            out["family"], out["calibration"] = _choose_calibrated(fits, out, seg_code, win.integral)
+        else:
+            out["family"] = self._choose_family(cfg, win, mean, var, forecasts, n)
+            out["calibration"] = calibrate(out["family"])
         return out
 
     @staticmethod
@@ -204,6 +235,9 @@ class ErrorModel:
             raise ValueError(f"unknown series {unknown}; fit the ErrorModel on a backtest containing them")
         return codes.reshape(ids.shape)
 
+    def _integral(self, unique_id) -> np.ndarray:
+        return self._whole[self._codes(unique_id)]
+
     def _model_names(self, model, shape) -> np.ndarray:
         if model is None:
             if len(self.models_) > 1:
@@ -225,7 +259,7 @@ class ErrorModel:
             fbar = np.where(np.isnan(rate)[:, None], fbar, np.nan_to_num(rate)[:, None] * steps)
         fam = par["family"][s]
         out = np.empty(mean.shape)
-        pp = np.broadcast_to(p[:, None], mean.shape)
+        pp = self._levels(model, s, p, mean.shape)
         for name, ppf in PPF.items():
             rows = fam == name
             if rows.any():
@@ -233,12 +267,31 @@ class ErrorModel:
         rows = np.flatnonzero(fam == "empirical")
         if len(rows):
             base_var = par["var"][s[rows]]
-            lift = stats.norm.ppf(p[rows])[:, None] * (np.sqrt(base_var + extra_var[rows, None])
-                                                        - np.sqrt(base_var))
+            lift = stats.norm.ppf(pp[rows]) * (np.sqrt(base_var + extra_var[rows, None]) - np.sqrt(base_var))
             for h in range(self.horizon_):
-                out[rows, h] = empirical_ppf(par["sorted"][s[rows], :, h], par["n"][s[rows]], p[rows])
+                out[rows, h] = empirical_ppf(par["sorted"][s[rows], :, h], par["n"][s[rows]], pp[rows, h])
             out[rows] += lift
         return out
+
+    def _levels(self, model: str, s: np.ndarray, p: np.ndarray, shape) -> np.ndarray:
+        """Family levels per row and H: the calibrated p' where fitted, else p itself."""
+        cal = self._params[model].get("calibration")
+        if cal is None:
+            return np.broadcast_to(p[:, None], shape)
+        return cal.level(p, self._seg_code[s])
+
+    def capped(self, unique_id, p: float, model: str) -> np.ndarray:
+        """Whether the calibrated target ``p`` lies beyond every held-out window of the series' segment.
+
+        Such series are sized at the family's level :data:`forecasting.calibration.P_CAP`;
+        their expected service may fall short of ``p`` (callers report it as a reason).
+        """
+        self._check_fitted()
+        cal = self._params[self._model_names(model, ())[()]].get("calibration")
+        s = self._codes(np.atleast_1d(unique_id))
+        if cal is None:
+            return np.zeros(len(s), dtype=bool)
+        return cal.capped(float(p), self._seg_code[s])
 
     def quantile(self, unique_id, H, p, model=None, lead_time_std=0.0,
                  forecast_rate=np.nan) -> np.ndarray:
@@ -349,6 +402,8 @@ class ErrorModel:
             rows = fam == "empirical"
             if rows.any():
                 cdf[rows] = empirical_cdf(par["sorted"][s[rows], :, hj], par["n"][s[rows]], x[rows])
+            if par.get("calibration") is not None:
+                cdf = par["calibration"].cdf(cdf, self._seg_code[s], hj)
             total += w[j] * cdf
         return total
 
@@ -384,7 +439,9 @@ class ErrorModel:
 
         For each held-out window, model, H and level, checks whether the
         realised cumulative error is <= the fitted quantile (discrete families
-        centred on that window's forecast, as at decision time).
+        centred on that window's forecast, as at decision time; for integer
+        demand the level forecast + quantile is rounded up to whole units, as
+        the sizing does).
 
         Returns
         -------
@@ -403,8 +460,12 @@ class ErrorModel:
         for m in win.forecast:
             err = (win.actual - win.forecast[m])[:, hs - 1].ravel()
             rate = (win.forecast[m][:, hs - 1] / hs).ravel()
+            whole = np.repeat(self._integral(win.ids[win.code]), len(hs))
+            fc = win.forecast[m][:, hs - 1].ravel()
             for level in levels:
                 q = self.quantile(uid, hh, level, model=m, forecast_rate=rate)
+                # integer demand: the level is rounded up to whole units, as every sizing does
+                q = np.where(whole, np.ceil(fc + q - 1e-9) - fc, q)
                 covered = err <= q + 1e-9
                 rows.append({"model": m, "level": level, "n": len(err),
                              "coverage": covered.mean(), "gap": covered.mean() - level})
@@ -427,6 +488,101 @@ def _overlap_correction(n: np.ndarray, horizon: int, step: int) -> np.ndarray:
         shrink = 1.0 - 2.0 / (size - 1) * ((1.0 - k / size) * rho).sum(axis=0)
         out[n == size] = 1.0 / np.maximum(shrink, 0.25)
     return out
+
+
+#: Target levels at which calibrated families are compared (``auto``): typical service targets.
+CHOICE_LEVELS = (0.9, 0.95, 0.98)
+
+
+def _family_options(integral: np.ndarray, n: np.ndarray, min_empirical: int) -> dict[str, np.ndarray]:
+    """Family per series for each option of ``auto``: negative binomial needs integer demand,
+    empirical needs ``min_empirical`` windows; otherwise the series stays normal."""
+    normal = np.full(len(n), "normal", dtype=object)
+    return {"normal": normal,
+            "negbin": np.where(integral, "negbin", normal).astype(object),
+            "empirical": np.where(n >= min_empirical, "empirical", normal).astype(object)}
+
+
+def _levels_at(par: dict, family: np.ndarray, p_family: np.ndarray) -> np.ndarray:
+    """Cumulative demand level fbar + q at the longest H for family levels ``p_family`` (S,)."""
+    h = -1
+    mean, var, fbar = par["mean"][:, h], par["var"][:, h], par["fbar"][:, h]
+    q = np.empty(len(family))
+    for name, ppf in PPF.items():
+        rows = family == name
+        q[rows] = ppf(p_family[rows], mean[rows], var[rows], fbar[rows])
+    rows = family == "empirical"
+    if rows.any():
+        q[rows] = empirical_ppf(par["sorted"][rows, :, h], par["n"][rows], p_family[rows])
+    return fbar + q
+
+
+def _choose_calibrated(fits: dict, par: dict, seg_code: np.ndarray, integral: np.ndarray):
+    """Per segment, the calibrated family that holds the least stock at equal held-out coverage.
+
+    Every option is recalibrated to cover a share p of its segment's held-out
+    windows, so at each level of :data:`CHOICE_LEVELS` they differ only in the
+    stock they need (sharpness subject to calibration; Gneiting, Balabdaoui &
+    Raftery 2007). An option whose calibration runs out of held-out scores
+    (capped) cannot promise the coverage and is passed over while another can.
+
+    Returns
+    -------
+    family : ndarray of str, shape (S,)
+    calibration : Calibration
+        The chosen option's per segment.
+    """
+    names = list(fits)
+    n_seg = int(seg_code.max()) + 1  # per segment; segments short of scores share the pooled row
+    cost = np.zeros((len(names), n_seg))
+    for j, name in enumerate(names):
+        fam, cal = fits[name]
+        for p in CHOICE_LEVELS:
+            pf = cal.level(np.full(len(seg_code), p), seg_code)[:, -1]
+            level = _levels_at(par, fam, pf)
+            level = np.where(integral, np.ceil(np.maximum(level, 0.0) - 1e-9), np.maximum(level, 0.0))
+            stock = np.bincount(seg_code, weights=level, minlength=n_seg)
+            capped = np.bincount(seg_code, weights=cal.capped(p, seg_code), minlength=n_seg) > 0
+            cost[j] += np.where(capped, np.inf, stock)
+    best = np.where(np.isfinite(cost).any(axis=0), np.argmin(cost, axis=0), names.index("normal"))
+    total = cost.sum(axis=1)
+    pooled = int(np.argmin(total)) if np.isfinite(total).any() else names.index("normal")
+    any_cal = fits[names[0]][1]
+    best[any_cal.counts[:n_seg, 0] < any_cal.min_count] = pooled  # short segments use the pooled row
+    family = np.empty(len(seg_code), dtype=object)
+    for g in range(n_seg):
+        rows = seg_code == g
+        family[rows] = fits[names[best[g]]][0][rows]
+    rows = [fits[names[best[g]]][1] for g in range(n_seg)] + [fits[names[pooled]][1]]
+    return family, _stack_calibrations(rows)
+
+
+def _stack_calibrations(per_row: list) -> Calibration:
+    """One Calibration whose row g comes from ``per_row[g]`` (the last row: the pool of all segments)."""
+    width = max(c.scores.shape[2] for c in per_row)
+    scores = np.full((len(per_row), per_row[0].scores.shape[1], width), np.nan)
+    counts = np.zeros(scores.shape[:2], dtype=int)
+    last = len(per_row) - 1
+    for g, c in enumerate(per_row):
+        src = g if g < last else c.counts.shape[0] - 1
+        scores[g, :, : c.scores.shape[2]] = c.scores[src]
+        counts[g] = c.counts[src]
+    return Calibration(scores=scores, counts=counts, min_count=per_row[0].min_count)
+
+
+def _shrinker(k: float, pool_mean: np.ndarray, pool_var: np.ndarray):
+    """Credibility shrinkage ``(own_mean, own_var, n) -> (mean, var)`` toward the segment pool (S, H).
+
+    Works on (S, H) moments or leave-one-out (S, w, H) moments alike.
+    """
+    def shrink(own_mean, own_var, n):
+        extra = (None,) * (own_mean.ndim - 2)
+        pm, pv = pool_mean[(slice(None), *extra, slice(None))], pool_var[(slice(None), *extra, slice(None))]
+        shape = (-1,) + (1,) * (own_mean.ndim - 1)
+        w_mean = (n / (n + k) if k > 0 else np.ones(len(n))).reshape(shape)
+        w_var = np.where(n > 1, (n - 1) / np.maximum(n - 1 + k, 1e-12), 0.0).reshape(shape)
+        return w_mean * own_mean + (1 - w_mean) * pm, w_var * own_var + (1 - w_var) * pv
+    return shrink
 
 
 def _scales(demand: pd.DataFrame, ids: pd.Index) -> tuple[np.ndarray, np.ndarray]:

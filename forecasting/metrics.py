@@ -192,19 +192,26 @@ def select_models(scores: pd.DataFrame, segments: pd.Series | None = None, metri
     per = data.drop_duplicates("unique_id").set_index("unique_id")[["segment", "n_windows"]]
     per = per.reindex(wide.index)
     per["segment_best"] = per["segment"].map(seg_best)
+    # a segment where no model has a finite metric (e.g. only all-zero histories) takes the
+    # best model over all series, or the first model when no series has a finite metric
+    overall = data.groupby("model")[metric].mean().dropna()
+    fallback = overall.idxmin() if len(overall) else wide.columns[0]
+    no_segment_best = per["segment_best"].isna().to_numpy()
+    per["segment_best"] = per["segment_best"].fillna(fallback)
     filled = wide.fillna(np.inf)
     per["series_best"] = filled.idxmin(axis=1)
     own = filled.min(axis=1).to_numpy()
-    cols = wide.columns.get_indexer(per["segment_best"].fillna(wide.columns[0]))
+    cols = wide.columns.get_indexer(per["segment_best"])
     base = filled.to_numpy()[np.arange(len(wide)), cols]
     enough = per["n_windows"].to_numpy() >= min_windows
     wins = own <= (1.0 - margin) * base
     switch = enough & wins & np.isfinite(own)
     per["model"] = np.where(switch, per["series_best"], per["segment_best"])
     per["reason"] = np.select(
-        [switch, ~enough, ~np.isfinite(own)],
-        ["series best beats segment best by margin", f"fewer than {min_windows} windows",
-         "metric undefined (constant history)"],
+        [switch, no_segment_best, ~enough, ~np.isfinite(own)],
+        ["series best beats segment best by margin",
+         f"metric undefined on the whole segment (constant histories); {fallback} used",
+         f"fewer than {min_windows} windows", "metric undefined (constant history)"],
         f"series best within {margin:.0%} of segment best",
     )
     return per[["segment", "segment_best", "series_best", "model", "reason"]].reset_index()

@@ -9,31 +9,50 @@ and what to do about it.
 Severities
 ----------
 ``error``
-    A defect in the data that a person must fix (unparsable date, negative or
-    non-numeric demand, duplicate ``(unique_id, ds)``, missing id). The rows
-    are excluded; strict callers stop (``report.raise_if_errors()``).
+    A defect in the data that a person must fix (unparsable date, dates in
+    mixed formats, negative, infinite, non-numeric or implausibly large demand
+    (above :data:`MAX_DEMAND`), duplicate ``(unique_id, ds)``, missing id). The
+    rows are excluded; strict callers stop (``report.raise_if_errors()``). When
+    nothing is left after all checks, a ``no_data`` error says why.
 ``warning``
     Data that is legal but cannot be used as is (unknown demand ``NaN``,
     too-short or irregular series, gaps when not zero-filling). Excluded and
     reported.
 ``info``
-    Something changed on request (gaps zero-filled).
+    Something changed on request (gaps zero-filled), was normalised without
+    losing a row (a timezone dropped from the dates: the local date is kept),
+    or is worth knowing (series without any demand: kept, planned as no stock).
+
+:data:`BLOCKING_CHECKS` are the errors that leave nothing to run on; every
+command stops on them, even when it otherwise excludes bad rows and goes on.
 """
 
 from __future__ import annotations
 
+import re
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.api import guess_datetime_format
 
 __all__ = [
     "Issue", "ValidationReport", "DataValidationError", "DemandValidationError",
-    "validate_demand", "REQUIRED_COLUMNS",
+    "validate_demand", "REQUIRED_COLUMNS", "MAX_DEMAND", "BLOCKING_CHECKS",
 ]
 
 REQUIRED_COLUMNS = ("unique_id", "ds", "y")
+#: Demand above this many units in one period is not a count of units (a unit or
+#: decimal-separator mix-up, a sentinel such as 1e300); such rows are errors. It also
+#: keeps sums over long histories exact to the unit in float64 (2**53 ~ 9e15).
+MAX_DEMAND = 1e12
 _MAX_LISTED = 20
+#: Error checks after which nothing is left to run on (see :attr:`ValidationReport.blocking`).
+BLOCKING_CHECKS = frozenset({"missing_column", "unknown_frequency", "no_data", "all_zero_demand"})
+# an ISO-like date or date-time followed by a timezone designator (Z, UTC, +01:00, -0500)
+_TZ_SUFFIX = re.compile(
+    r"^(?P<local>\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?)\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$")
 
 
 @dataclass(frozen=True)
@@ -93,6 +112,11 @@ class ValidationReport:
         return [i for i in self.issues if i.severity == "warning"]
 
     @property
+    def blocking(self) -> list[Issue]:
+        """Errors that leave nothing to run on (:data:`BLOCKING_CHECKS`)."""
+        return [i for i in self.errors if i.check in BLOCKING_CHECKS]
+
+    @property
     def n_excluded_rows(self) -> int:
         return sum(i.n_excluded for i in self.issues)
 
@@ -126,6 +150,11 @@ class ValidationReport:
     def raise_if_errors(self) -> None:
         """Raise :class:`DataValidationError` listing every error."""
         if not self.ok:
+            raise DataValidationError(self)
+
+    def raise_if_blocking(self) -> None:
+        """Raise :class:`DataValidationError` when an error leaves nothing to run on."""
+        if self.blocking:
             raise DataValidationError(self)
 
 
@@ -179,33 +208,101 @@ def _check_freq(freq: str, source: str) -> None:
             f"unknown frequency {freq!r}; use a pandas alias such as D, W-MON or MS", column="ds")])) from exc
 
 
-def _row_checks(df: pd.DataFrame, source: str, report: ValidationReport) -> pd.DataFrame:
-    """Parse types and flag bad rows; returns the frame with a boolean ``_bad`` column."""
-    out = pd.DataFrame(index=df.index)
-    raw_id = df["unique_id"]
-    out["unique_id"] = raw_id.astype("string").str.strip()
-    bad_id = out["unique_id"].isna() | (out["unique_id"] == "")
-    out["ds"] = pd.to_datetime(df["ds"], errors="coerce", format="mixed") if df["ds"].dtype == object \
-        else pd.to_datetime(df["ds"], errors="coerce")
-    bad_date = out["ds"].isna()
-    y_num = pd.to_numeric(df["y"], errors="coerce")
-    non_numeric = y_num.isna() & df["y"].notna() & (df["y"].astype("string").str.strip() != "")
+def _example(text: pd.Series, mask: pd.Series) -> str:
+    first = int(np.flatnonzero(mask.to_numpy())[0])
+    return f"{text.iloc[first]!r} at data row {first + 1}"
+
+
+def _parse_text_dates(text: pd.Series, source: str,
+                      report: ValidationReport) -> tuple[pd.Series, pd.Series]:
+    """ISO dates first, else the one format of the first date; rows in another format are errors.
+
+    Returns the parsed dates and the mask of rows reported as ``mixed_date_formats``."""
+    parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    filled = text.notna() & (text != "")
+    if filled.any() and parsed.isna().all():
+        with warnings.catch_warnings():  # the format is checked against every row below
+            warnings.simplefilter("ignore")
+            fmt = guess_datetime_format(text[filled].iloc[0])
+        if fmt is not None:
+            parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+    rest = parsed.isna() & filled
+    mixed = pd.Series(False, index=text.index)
+    if rest.any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            other = pd.to_datetime(text[rest], format="mixed", errors="coerce").reindex(text.index)
+        mixed = rest & other.notna()
+        if mixed.any():
+            rows = tuple(int(r) + 1 for r in np.flatnonzero(mixed.to_numpy()))
+            report.add(Issue(
+                "error", "mixed_date_formats", source,
+                f"{len(rows)} row(s) write the date in another format than the rest of the column "
+                f"(e.g. {_example(text, mixed)}; first date {text[filled].iloc[0]!r}) at data row(s) "
+                f"{_listed(rows)}; day and month could be swapped, so they are excluded. "
+                "Write every date as YYYY-MM-DD.", column="ds", rows=rows, n_excluded=len(rows)))
+            parsed = parsed.mask(mixed, pd.NaT)
+    return parsed, mixed
+
+
+def _parse_dates(raw: pd.Series, source: str, report: ValidationReport) -> tuple[pd.Series, pd.Series]:
+    """Dates as naive timestamps (local wall time) and the mask of rows already reported."""
+    none = pd.Series(False, index=raw.index)
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        report.add(Issue("info", "timezone_dropped", source,
+                         f"dates carry the timezone {raw.dt.tz}; it was dropped and the local date "
+                         "and time kept (periods are calendar periods)", column="ds"))
+        return raw.dt.tz_localize(None), none
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        return raw.astype("datetime64[ns]"), none
+    text = raw.astype("string").str.strip()
+    zoned = text.str.match(_TZ_SUFFIX).fillna(False).astype(bool)
+    if zoned.any():
+        rows = tuple(int(r) + 1 for r in np.flatnonzero(zoned.to_numpy()))
+        report.add(Issue("info", "timezone_dropped", source,
+                         f"{len(rows)} date(s) carry a timezone (e.g. {_example(text, zoned)}); it was "
+                         "dropped and the local date and time kept (periods are calendar periods)",
+                         column="ds", rows=rows))
+        text = text.str.replace(_TZ_SUFFIX, r"\g<local>", regex=True)
+    return _parse_text_dates(text, source, report)
+
+
+def _demand_checks(raw: pd.Series, out: pd.DataFrame, skip: pd.Series, source: str,
+                   report: ValidationReport) -> pd.Series:
+    """Demand as float in ``out['y']``; returns the mask of rows with unusable demand."""
+    y_num = pd.to_numeric(raw, errors="coerce")
+    non_numeric = y_num.isna() & raw.notna() & (raw.astype("string").str.strip() != "")
     out["y"] = y_num.astype(float)
     nan_y = out["y"].isna() & ~non_numeric
     negative = out["y"] < 0
-    infinite = np.isinf(out["y"])
+    infinite = np.isinf(out["y"]) & ~negative
+    huge = (out["y"] > MAX_DEMAND) & ~infinite
+    _row_issue(report, non_numeric & ~skip, out, "error", "non_numeric_demand",
+               source, "y", "have non-numeric demand", "write demand as a number of units")
+    _row_issue(report, negative & ~skip, out, "error", "negative_demand", source, "y",
+               "have negative demand", "record returns separately; demand must be >= 0")
+    _row_issue(report, infinite & ~skip, out, "error", "non_finite_demand", source, "y",
+               "have infinite demand", "write demand as a finite number of units")
+    _row_issue(report, huge & ~skip, out, "error", "implausible_demand", source, "y",
+               f"have demand above {MAX_DEMAND:.0e} units in one period",
+               "check the units and decimal separators; use a finite count of units")
+    _row_issue(report, nan_y & ~skip, out, "warning", "unknown_demand", source, "y",
+               "have unknown demand (NaN)", "use 0 for a period without demand; NaN means unknown")
+    return non_numeric | negative | infinite | huge | nan_y
+
+
+def _row_checks(df: pd.DataFrame, source: str, report: ValidationReport) -> pd.DataFrame:
+    """Parse types and flag bad rows; returns the frame with a boolean ``_bad`` column."""
+    out = pd.DataFrame(index=df.index)
+    out["unique_id"] = df["unique_id"].astype("string").str.strip()
+    bad_id = out["unique_id"].isna() | (out["unique_id"] == "")
+    out["ds"], mixed = _parse_dates(df["ds"], source, report)
+    bad_date = out["ds"].isna()
     _row_issue(report, bad_id, out, "error", "missing_id", source, "unique_id",
                "have no unique_id", "fill in the item@location id or remove the rows")
-    _row_issue(report, bad_date & ~bad_id, out, "error", "bad_date", source, "ds",
+    _row_issue(report, bad_date & ~bad_id & ~mixed, out, "error", "bad_date", source, "ds",
                "have an unparsable date", "write dates as YYYY-MM-DD")
-    _row_issue(report, non_numeric & ~bad_id & ~bad_date, out, "error", "non_numeric_demand",
-               source, "y", "have non-numeric demand", "write demand as a number of units")
-    _row_issue(report, (negative | infinite) & ~bad_id & ~bad_date, out, "error",
-               "negative_demand", source, "y", "have negative or infinite demand",
-               "record returns separately; demand must be >= 0")
-    _row_issue(report, nan_y & ~bad_id & ~bad_date, out, "warning", "unknown_demand", source, "y",
-               "have unknown demand (NaN)", "use 0 for a period without demand; NaN means unknown")
-    bad = bad_id | bad_date | non_numeric | negative | infinite | nan_y
+    bad = bad_id | bad_date | _demand_checks(df["y"], out, bad_id | bad_date, source, report)
     dup = out["unique_id"].notna() & out["ds"].notna() & out.duplicated(["unique_id", "ds"], keep="first")
     _row_issue(report, dup & ~bad, out, "error", "duplicate_row", source, "unique_id,ds",
                "repeat an earlier (unique_id, ds)", "aggregate demand to one row per series and period")
@@ -277,6 +374,38 @@ def _series_checks(df: pd.DataFrame, freq: str, source: str, min_length: int,
     return df
 
 
+def _zero_series_check(df: pd.DataFrame, source: str, report: ValidationReport) -> None:
+    """Series without any demand are kept (planning says: do not stock them) and named;
+    when every series is zero there is nothing to forecast, an error."""
+    totals = df.groupby("unique_id", sort=True)["y"].sum()
+    dead = tuple(map(str, totals.index[totals.to_numpy() == 0]))
+    if not dead:
+        return
+    if len(dead) == len(totals):
+        report.add(Issue("error", "all_zero_demand", source,
+                         f"every series ({len(dead)}) has zero demand in every period; there is nothing to "
+                         "forecast or stock. Check that y holds the units demanded (not, e.g., a stock "
+                         "level or an empty export).", column="y", series=dead))
+    else:
+        report.add(Issue("info", "no_demand_series", source,
+                         f"{len(dead)} series have no demand in their whole history: {_listed(dead)}; "
+                         "they are kept and planned as no_stock (do not hold stock).",
+                         column="y", series=dead))
+
+
+def _why_empty(report: ValidationReport, parsed: pd.DataFrame, freq: str) -> str:
+    """What to change when nothing is left: the frequency, the minimum length or the gaps."""
+    checks = {i.check for i in report.issues}
+    if "irregular_frequency" in checks:
+        seen = _infer_freq(parsed["ds"], parsed["unique_id"])
+        hint = f" (the dates look like {seen} data)" if seen and seen != freq else ""
+        return (f"no series has its dates on the {freq} grid{hint}; pass the frequency of the file "
+                "(--freq) or aggregate the data to it first")
+    if "too_short" in checks:
+        return "lower min_length or give more history"
+    return "fix the findings above"
+
+
 def _zero_fill(df: pd.DataFrame, ids, freq: str) -> pd.DataFrame:
     parts = [df[~df["unique_id"].isin(ids)]]
     for uid, g in df[df["unique_id"].isin(ids)].groupby("unique_id", sort=False):
@@ -306,7 +435,7 @@ def validate_demand(
     freq : str, optional
         Pandas frequency (``"W-MON"``, ``"D"``, ``"MS"``). Inferred when omitted.
     min_length : int, default 1
-        Series with fewer usable periods are excluded (reported).
+        Series with fewer usable periods are excluded (reported). Must be >= 0.
     fill_gaps : bool, default False
         Zero-fill missing periods inside a series instead of excluding it.
 
@@ -321,6 +450,8 @@ def validate_demand(
     ------
     DataValidationError
         When required columns are missing or ``freq`` is unknown (nothing else can be checked).
+    ValueError
+        When ``min_length`` is negative or not a whole number.
     TypeError
         When ``df`` is not a DataFrame.
 
@@ -337,6 +468,8 @@ def validate_demand(
     _check_columns(df, source)
     if freq is not None:
         _check_freq(freq, source)
+    if isinstance(min_length, bool) or not isinstance(min_length, (int, np.integer)) or min_length < 0:
+        raise ValueError(f"{source}: min_length must be a whole number of periods >= 0, got {min_length!r}")
     report = ValidationReport()
     parsed = _row_checks(df.reset_index(drop=True), source, report)
     good = parsed[~parsed["_bad"]].drop(columns="_bad")
@@ -353,5 +486,10 @@ def validate_demand(
         return good.sort_values(["unique_id", "ds"]).reset_index(drop=True), report
     report.freq = freq
     good = _series_checks(good, freq, source, min_length, fill_gaps, report)
+    if good.empty:
+        report.add(Issue("error", "no_data", source, "every series was excluded by the checks above; "
+                         + _why_empty(report, parsed, freq)))
+    else:
+        _zero_series_check(good, source, report)
     clean = good.sort_values(["unique_id", "ds"]).reset_index(drop=True)
     return clean, report

@@ -1,6 +1,6 @@
 """optimization package."""
 
-# -- policies, sizing, simulator (issue 4) --
+# -- policies, sizing, simulator --
 from optimization.distributions import (
     DiscreteDemand,
     EmpiricalDemand,
@@ -11,6 +11,8 @@ from optimization.distributions import (
     poisson_demand,
 )
 from optimization.policies import (
+    MAX_UNITS,
+    ItemValueError,
     PolicyParams,
     PolicyType,
     base_stock_policy,
@@ -21,7 +23,7 @@ from optimization.policies import (
     s_q_policy,
     stack_policies,
 )
-# -- multi-echelon GSM (issue 6) --
+# -- multi-echelon GSM --
 from optimization.gsm import (
     GSMConfig,
     GSMMethod,
@@ -53,16 +55,16 @@ from optimization.sizing import (
 )
 
 __all__ = [
-    # -- policies, sizing, simulator (issue 4) --
+    # -- policies, sizing, simulator --
     "PolicyType", "PolicyParams", "s_q_policy", "r_s_policy", "r_s_s_policy", "base_stock_policy",
-    "no_stock_policy", "mixed_policies", "stack_policies",
+    "no_stock_policy", "mixed_policies", "stack_policies", "ItemValueError", "MAX_UNITS",
     "NormalDemand", "EmpiricalDemand", "DiscreteDemand", "horizon_normal", "poisson_demand",
     "negative_binomial_demand", "count_demand",
     "ServiceType", "ServiceTarget", "critical_ratio", "eoq", "eoq_cost", "newsvendor_cost",
     "level_for_csl", "level_for_fill_rate", "level_for_target", "power_approximation", "size_policy",
     "CostParams", "InitialState", "SimulationResult", "simulate", "sample_lead_times",
     "simulate_events", "efficient_frontier", "summarise_frontier",
-    # -- multi-echelon GSM (issue 6) --
+    # -- multi-echelon GSM --
     "Network", "Stage", "Edge", "NetworkError", "CycleError", "UnknownStageError",
     "NormalDemandBound", "TabulatedSafetyStock", "SafetyStockModel", "bom_multipliers",
     "GSMConfig", "GSMMethod", "GSMResult", "solve_gsm", "evaluate_service_times",

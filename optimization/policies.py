@@ -44,6 +44,8 @@ from enum import Enum
 import numpy as np
 
 __all__ = [
+    "ItemValueError",
+    "MAX_UNITS",
     "PolicyType",
     "PolicyParams",
     "s_q_policy",
@@ -72,16 +74,68 @@ POLICY_CODES: dict[PolicyType, int] = {p: i for i, p in enumerate(PolicyType)}
 FIXED_QUANTITY_TYPES: frozenset[PolicyType] = frozenset({PolicyType.S_Q})
 
 
+#: Largest stock level, order quantity or per-period demand the simulator accepts: above it
+#: float64 running sums lose whole units (S = 1e17 with unit demand reported a 0 fill rate
+#: at 100 % CSL). Demand panels stop far lower (``forecasting.panel.MAX_DEMAND`` per
+#: period), so levels sized from valid demand stay below it.
+MAX_UNITS = 1e15
+
+
+class ItemValueError(ValueError):
+    """An input is invalid for some items of a ``(..., n_items)`` batch.
+
+    The message names the items by flat batch position; :meth:`named` returns the
+    same error naming them by id, for callers that know the ids (policy tables).
+
+    Attributes
+    ----------
+    positions : list of int
+        Flat positions in the batch (item ``p % n_items`` of a batched input).
+    values : list
+        The offending values, in the order of ``positions``.
+    """
+
+    def __init__(self, what: str, positions, values, fix: str, ids=None):
+        self.what, self.fix, self.ids = what, fix, ids
+        self.positions = [int(p) for p in positions]
+        self.values = list(values)
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        shown = self.positions[:5]
+        where = (f"items at positions {shown}" if self.ids is None
+                 else f"unique_id {[str(self.ids[p % len(self.ids)]) for p in shown]}")
+        got = ", ".join(str(v) for v in self.values[:5])
+        return f"{self.what} for {where} (got {got}); {self.fix}"
+
+    def named(self, ids) -> ItemValueError:
+        """The same error with the items named by ``ids`` (length n_items)."""
+        return ItemValueError(self.what, self.positions, self.values, self.fix, ids=list(ids))
+
+
+def check_items(mask, values, what: str, fix: str) -> None:
+    """Raise :class:`ItemValueError` for the items where ``mask`` is true."""
+    mask = np.asarray(mask)
+    if mask.any():
+        flat = np.flatnonzero(mask.ravel())
+        raise ItemValueError(what, flat[:5], np.broadcast_to(values, mask.shape).ravel()[flat[:5]].tolist(), fix)
+
+
 def _as_float(name: str, value) -> np.ndarray:
     arr = np.asarray(value, dtype=float)
-    if not np.all(np.isfinite(arr)):
-        bad = np.flatnonzero(~np.isfinite(arr.ravel()))[:5]
-        raise ValueError(f"{name} must be finite; non-finite at flat positions {bad.tolist()}")
+    check_items(~np.isfinite(arr), arr, f"{name} must be finite", "fill it in or drop the item")
+    check_items(np.abs(arr) > MAX_UNITS, arr, f"{name} must be at most {MAX_UNITS:.0e} units",
+                "check the units of the policy table")
     return arr
 
 
-def _first_bad(mask: np.ndarray) -> list[int]:
-    return np.flatnonzero(np.ravel(mask))[:5].tolist()
+def _as_periods(name: str, value) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iub":
+        arr = arr.astype(float)
+        check_items(~np.isfinite(arr) | (np.mod(arr, 1) != 0), arr, f"{name} must be a whole number of periods",
+                    "round it to whole periods")
+    return arr.astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -130,9 +184,9 @@ class PolicyParams:
     def __post_init__(self) -> None:
         fields = {
             "policy_type": np.asarray(self.policy_type, dtype=np.int64),
-            "review_period": np.asarray(self.review_period, dtype=np.int64),
+            "review_period": _as_periods("review_period", self.review_period),
+            "order_up_to": _as_float("order_up_to", self.order_up_to),  # before s: R_S and base stock have s = S
             "reorder_level": _as_float("reorder_level", self.reorder_level),
-            "order_up_to": _as_float("order_up_to", self.order_up_to),
             "order_quantity": _as_float("order_quantity", self.order_quantity),
             "moq": _as_float("moq", self.moq),
             "order_multiple": _as_float("order_multiple", self.order_multiple),
@@ -153,21 +207,19 @@ class PolicyParams:
         codes = set(POLICY_CODES.values())
         if not np.isin(self.policy_type, list(codes)).all():
             raise ValueError(f"unknown policy_type codes {np.setdiff1d(self.policy_type, list(codes))}")
-        if (self.review_period < 1).any():
-            raise ValueError(f"review_period must be >= 1; bad items {_first_bad(self.review_period < 1)}")
+        check_items(self.review_period < 1, self.review_period, "review_period must be >= 1",
+                    "review at least every period (R = 1)")
         fixed = self.is_fixed_quantity
-        bad_q = fixed & (self.order_quantity <= 0)
-        if bad_q.any():
-            raise ValueError(f"order_quantity Q must be > 0 for s_Q items; bad items {_first_bad(bad_q)}")
+        check_items(fixed & (self.order_quantity <= 0), self.order_quantity,
+                    "order_quantity Q must be > 0 (s_Q policy)", "give each s_Q item a positive Q")
         bad_s = ~fixed & (self.order_up_to < self.reorder_level)
-        if bad_s.any():
-            raise ValueError(
-                f"order_up_to S must be >= reorder_level s; bad items {_first_bad(bad_s)}: "
-                "raise S or lower s"
-            )
+        if bad_s.any():  # values as text only on the error path
+            pairs = np.array([f"s={a:g} > S={b:g}" for a, b in zip(self.reorder_level.ravel(),
+                                                                    self.order_up_to.ravel())])
+            check_items(bad_s, pairs.reshape(bad_s.shape), "order_up_to S must be >= reorder_level s",
+                        "raise S or lower s")
         for name in ("moq", "order_multiple"):
-            if (getattr(self, name) < 0).any():
-                raise ValueError(f"{name} must be >= 0; bad items {_first_bad(getattr(self, name) < 0)}")
+            check_items(getattr(self, name) < 0, getattr(self, name), f"{name} must be >= 0", "use 0 for none")
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -300,7 +352,8 @@ def _parse_types(policy_type) -> np.ndarray:
 
 
 def mixed_policies(policy_type, *, review_period=1, reorder_level=0.0, order_up_to=0.0,
-                   order_quantity=0.0, moq=0.0, order_multiple=0.0, lost_sales=False) -> PolicyParams:
+                   order_quantity=0.0, moq=0.0, order_multiple=0.0, lost_sales=False,
+                   ids=None) -> PolicyParams:
     """One policy per item, of possibly different types (e.g. from a policy table).
 
     Fields a type does not use are ignored and normalised as in the module table:
@@ -312,6 +365,8 @@ def mixed_policies(policy_type, *, review_period=1, reorder_level=0.0, order_up_
     policy_type : sequence of str or PolicyType, shape (n_items,)
     review_period, reorder_level, order_up_to, order_quantity, moq, order_multiple, lost_sales
         Scalars or arrays of shape (n_items,); see :class:`PolicyParams`.
+    ids : sequence of str, shape (n_items,), optional
+        Item ids; errors then name the offending items by id instead of position.
 
     Returns
     -------
@@ -320,7 +375,9 @@ def mixed_policies(policy_type, *, review_period=1, reorder_level=0.0, order_up_
     Raises
     ------
     ValueError
-        Unknown policy type names (message lists the valid ones) or invalid parameters.
+        Unknown policy type names (message lists the valid ones).
+    ItemValueError
+        Invalid parameters (a ``ValueError``), naming the items.
 
     Examples
     --------
@@ -346,6 +403,11 @@ def mixed_policies(policy_type, *, review_period=1, reorder_level=0.0, order_up_
     s = np.where(up_to_only, S, np.where(none, 0.0, s))
     S = np.where(code(PolicyType.S_Q), s, np.where(none, 0.0, S))
     Q = np.where(code(PolicyType.S_Q), Q, 0.0)
-    return PolicyParams(policy_type=codes, review_period=R, reorder_level=s, order_up_to=S,
-                        order_quantity=Q, moq=np.where(none, 0.0, moq),
-                        order_multiple=np.where(none, 0.0, order_multiple), lost_sales=lost_sales)
+    try:
+        return PolicyParams(policy_type=codes, review_period=R, reorder_level=s, order_up_to=S,
+                            order_quantity=Q, moq=np.where(none, 0.0, moq),
+                            order_multiple=np.where(none, 0.0, order_multiple), lost_sales=lost_sales)
+    except ItemValueError as exc:
+        if ids is None:
+            raise
+        raise exc.named(ids) from None

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from optimization.policies import PolicyParams
+from optimization.policies import MAX_UNITS, ItemValueError, PolicyParams, check_items
 from optimization.sim_engine import SimulationResult, _Inputs, _run
 
 __all__ = [
@@ -89,8 +89,8 @@ class CostParams:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = np.array(getattr(self, f.name), dtype=float)
-            if not np.all(np.isfinite(value)) or (value < 0).any():
-                raise ValueError(f"cost {f.name} must be finite and >= 0, got {value.ravel()[:5]}")
+            check_items(~(np.isfinite(value) & (value >= 0)), value, f"cost {f.name} must be finite and >= 0",
+                        "use 0 for no cost")
             value.setflags(write=False)
             object.__setattr__(self, f.name, value)
 
@@ -118,8 +118,10 @@ class InitialState:
             if value is None:
                 continue
             value = np.array(value, dtype=float)
-            if not np.all(np.isfinite(value)) or (value < 0).any():
-                raise ValueError(f"initial {name} must be finite and >= 0, got {value.ravel()[:5]}")
+            check_items(~(np.isfinite(value) & (value >= 0)), value, f"initial {name} must be finite and >= 0",
+                        "use 0 for none")
+            check_items(value > MAX_UNITS, value, f"initial {name} must be at most {MAX_UNITS:.0e} units",
+                        "check the units")
             value.setflags(write=False)
             object.__setattr__(self, name, value)
 
@@ -177,14 +179,16 @@ def _validate_demand(demand) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"demand must have shape (..., n_items, n_periods); got shape {d.shape}")
     total, lowest = _totals_and_min(d)
     # no mask arrays: a NaN or negative fails lowest >= 0, a +inf makes its item's total inf
-    if lowest >= 0 and np.isfinite(total).all():
+    if lowest >= 0 and np.isfinite(total).all() and (total.size == 0 or total.max() <= MAX_UNITS * d.shape[-1]):
         return d, total
-    if not np.all(np.isfinite(d)):
-        item = np.argwhere(~np.isfinite(d))[0].tolist()
-        raise ValueError(f"demand contains NaN/inf (first at index {item}); fill or drop those periods")
-    if (d < 0).any():
-        item = np.argwhere(d < 0)[0].tolist()
-        raise ValueError(f"demand must be >= 0 (first negative at index {item})")
+    for bad, what, fix in ((~np.isfinite(d), "demand must be finite (no NaN/inf)", "fill or drop those periods"),
+                           (d < 0, "demand must be >= 0", "record returns separately"),
+                           (d > MAX_UNITS, f"demand must be at most {MAX_UNITS:.0e} units per period",
+                            "check the units")):
+        if bad.any():
+            first = np.argwhere(bad)[0]
+            item = np.ravel_multi_index(tuple(first[:-1]), d.shape[:-1])
+            raise ItemValueError(f"{what} (first in period {first[-1]})", [item], [d[tuple(first)]], fix)
     return d, total
 
 
@@ -207,8 +211,10 @@ def _prepare(demand, policy, lead_time, costs, initial, sampled_lead_times, orde
     if not 0 <= warmup < T:
         raise ValueError(f"warmup must be in [0, {T}), got {warmup}")
     lead = np.asarray(lead_time)
-    if lead.dtype.kind not in "iu" and not np.all(np.mod(lead, 1) == 0):
-        raise ValueError(f"lead_time must be whole periods, got {lead.ravel()[:5]}")
+    if lead.dtype.kind not in "iu":
+        lead = lead.astype(float)
+        check_items(~np.isfinite(lead) | (np.mod(lead, 1) != 0), lead, "lead_time must be whole periods",
+                    "round it to a whole number of periods")
     if sampled_lead_times is not None:
         lt = np.asarray(sampled_lead_times)
         if lt.shape[-1] != T or (lt < 0).any():
@@ -216,8 +222,7 @@ def _prepare(demand, policy, lead_time, costs, initial, sampled_lead_times, orde
                              f"got shape {lt.shape}")
         lead_flat = np.broadcast_to(lt.astype(np.int64), batch + (T,)).reshape(-1, T)
     else:
-        if (lead < 0).any():
-            raise ValueError(f"lead_time must be >= 0, got {lead.ravel()[:5]}")
+        check_items(lead < 0, lead, "lead_time must be >= 0", "use 0 for same-period delivery")
         lead_flat = _flat(lead, batch, np.int64)
     shelf = _flat(0 if shelf_life is None else shelf_life, batch, np.int64)
     if (shelf < 0).any():
@@ -245,7 +250,7 @@ def _prepare(demand, policy, lead_time, costs, initial, sampled_lead_times, orde
 
 def simulate(demand, policy: PolicyParams, lead_time, *, costs: CostParams | None = None,
              initial: InitialState | None = None, sampled_lead_times=None, orders_cross: bool = True,
-             shelf_life=None, warmup: int = 0) -> SimulationResult:
+             shelf_life=None, warmup: int = 0, ids=None) -> SimulationResult:
     """Simulate inventory policies on demand paths, vectorised over items and batches.
 
     Parameters
@@ -270,6 +275,8 @@ def simulate(demand, policy: PolicyParams, lead_time, *, costs: CostParams | Non
         Periods a unit can stay on hand (0 or None = no expiry). FIFO issuing.
     warmup : int, default 0
         Periods excluded from KPIs and costs (flows still cover them).
+    ids : sequence of str, shape (n_items,), optional
+        Item ids; input errors then name the offending items by id.
 
     Returns
     -------
@@ -279,7 +286,10 @@ def simulate(demand, policy: PolicyParams, lead_time, *, costs: CostParams | Non
     Raises
     ------
     ValueError
-        NaN/negative demand, shapes that do not broadcast, negative lead times, bad warmup.
+        Shapes that do not broadcast, bad warmup.
+    ItemValueError
+        (a ``ValueError``) NaN, negative or above-``MAX_UNITS`` demand, negative or
+        fractional lead times, naming the items (by id when ``ids`` is given).
     TypeError
         ``policy``/``costs``/``initial`` of the wrong type.
 
@@ -290,6 +300,11 @@ def simulate(demand, policy: PolicyParams, lead_time, *, costs: CostParams | Non
     >>> res.fill_rate.round(3).tolist()
     [1.0]
     """
-    x = _prepare(demand, policy, lead_time, costs, initial, sampled_lead_times, orders_cross,
-                 shelf_life, warmup)
+    try:
+        x = _prepare(demand, policy, lead_time, costs, initial, sampled_lead_times, orders_cross,
+                     shelf_life, warmup)
+    except ItemValueError as exc:
+        if ids is None:
+            raise
+        raise exc.named(ids) from None
     return _run(x)

@@ -3,7 +3,7 @@
 The distribution is whatever the caller gives (see
 :mod:`optimization.distributions`): demand over H, or forecast over H plus the
 cumulative forecast error over H. The buffer then covers forecast error, not
-demand variance (DESIGN.md).
+demand variance (docs/design.md).
 
 - cycle service level (CSL) target alpha: S = F_H^{-1}(alpha);
 - fill-rate target beta: smallest S with expected shortage per cycle

@@ -66,7 +66,7 @@ class Candidate:
 
 NO_STOCK = Candidate("no_stock", "none", Distribution.NONE, PolicyType.NO_STOCK)
 
-#: The default candidate space of issue 5 (smooth, intermittent and "don't stock" options).
+#: The default candidate space: options for smooth and for intermittent demand, and "don't stock".
 DEFAULT_CANDIDATES: tuple[Candidate, ...] = (
     Candidate("ets_rs_normal", "AutoETS", Distribution.NORMAL, PolicyType.R_S),
     Candidate("ets_rs_empirical", "AutoETS", Distribution.EMPIRICAL, PolicyType.R_S),

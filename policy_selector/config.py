@@ -21,7 +21,7 @@ class SelectorConfig:
         Demand frequency.
     season_length : int, default 1
         Season length for the forecasters (1 = non-seasonal; faster and robust on short histories).
-    n_windows, step : int, default 8, 1
+    n_windows, step : int, default 16, 1
         Rolling-origin backtest windows before each cutoff (error model and forecastability).
     test_periods : int, default 26
         Held-out periods after a cutoff on which candidates are replayed.
@@ -39,12 +39,18 @@ class SelectorConfig:
     sim_paths, sim_periods : int, default 30, 52
         Bootstrapped demand paths and their length for expected cost/service in
         :func:`~policy_selector.recommend.recommend_policies`.
+    label_paths : int, default 40
+        Demand paths per item on which every candidate is replayed to get its *expected*
+        cost, the training label (moving-block bootstrap of the held-out window and the
+        ``test_periods`` before the cutoff). 0 = label by the single realised path.
+    block_length : int, optional
+        Block length of that bootstrap; default ``clip(ceil(test_periods / 4), 2, 13)``.
     """
 
     space: CandidateSpace = field(default_factory=CandidateSpace)
     freq: str = "W-MON"
     season_length: int = 1
-    n_windows: int = 8
+    n_windows: int = 16
     step: int = 1
     test_periods: int = 26
     service_tolerance: float = 0.03
@@ -54,6 +60,8 @@ class SelectorConfig:
     n_jobs: int = 1
     sim_paths: int = 30
     sim_periods: int = 52
+    label_paths: int = 40
+    block_length: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.space, CandidateSpace):
@@ -62,6 +70,10 @@ class SelectorConfig:
                      "n_jobs", "sim_paths", "sim_periods"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if int(self.label_paths) < 0:
+            raise ValueError(f"label_paths must be >= 0 (0 = realised path only), got {self.label_paths}")
+        if self.block_length is not None and int(self.block_length) < 1:
+            raise ValueError(f"block_length must be >= 1 or None (automatic), got {self.block_length}")
         if self.n_windows < 2:
             raise ValueError(f"n_windows must be >= 2 for error distributions, got {self.n_windows}")
         if not 0.0 <= self.service_tolerance < 1.0:

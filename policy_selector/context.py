@@ -15,15 +15,18 @@ import numpy as np
 import pandas as pd
 
 from forecasting import ErrorModel, ErrorModelConfig, ForecastConfig, Forecaster
-from forecasting.characterise import ADI_CUTOFF
+from forecasting.characterise import sbc_class
 from policy_selector.candidates import Distribution
 from policy_selector.config import SelectorConfig
 from policy_selector.economics import Economics
 
 __all__ = ["CutoffData", "prepare_cutoff", "wide_panel"]
 
+# Count candidates ("negbin") get the error model's calibrated "auto" choice: negative binomial
+# unless, recalibrated to the same held-out coverage, another family needs less stock for the
+# segment (issue 12: an assumed negative binomial left lumpy items far below target).
 _ERROR_FAMILIES = {Distribution.NORMAL: "normal", Distribution.EMPIRICAL: "empirical",
-                   Distribution.NEGBIN: "negbin"}
+                   Distribution.NEGBIN: "auto"}
 
 
 def wide_panel(demand: pd.DataFrame) -> pd.DataFrame:
@@ -102,7 +105,8 @@ def _backtest(history_long, cfg: SelectorConfig, fc_cfg: ForecastConfig, horizon
     return Forecaster(fc_cfg).cross_validation(part, h=horizon, n_windows=cfg.n_windows, step=cfg.step)
 
 
-def _error_models(cv: pd.DataFrame, models, cfg: SelectorConfig, segments: pd.Series) -> dict:
+def _error_models(cv: pd.DataFrame, models, cfg: SelectorConfig, segments: pd.Series,
+                  history: pd.DataFrame) -> dict:
     out: dict = {}
     for dist, family in _ERROR_FAMILIES.items():
         if cv.empty:
@@ -113,16 +117,25 @@ def _error_models(cv: pd.DataFrame, models, cfg: SelectorConfig, segments: pd.Se
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             out[dist] = ErrorModel(em_cfg).fit(cv, segments=segments.reindex(cv["unique_id"].unique()),
-                                               models=list(models))
+                                               history=history, models=list(models))
     return out
 
 
 def _segments(history: np.ndarray, ids: np.ndarray) -> pd.Series:
-    """Intermittent vs smooth pool per series (ADI >= ADI_CUTOFF), the error-model shrinkage segments."""
+    """Syntetos-Boylan class per series: the error model's shrinkage and calibration segments.
+
+    Intermittent and lumpy items miss a quantile in opposite directions, so they
+    are calibrated apart (ADI = observed / positive periods, CV^2 of the non-zero
+    sizes with ddof 0, as in :func:`forecasting.characterise`).
+    """
     observed = np.isfinite(history).sum(axis=1)
-    positive = (np.nan_to_num(history) > 0).sum(axis=1)
-    adi = observed / np.maximum(positive, 1)
-    return pd.Series(np.where(adi >= ADI_CUTOFF, "intermittent", "smooth"), index=ids)
+    sizes = np.where(np.nan_to_num(history) > 0, history, np.nan)
+    positive = np.isfinite(sizes).sum(axis=1)
+    adi = np.where(positive > 0, observed / np.maximum(positive, 1), np.inf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        cv2 = (np.nanstd(sizes, axis=1) / np.nanmean(sizes, axis=1)) ** 2
+    return pd.Series(sbc_class(adi, cv2), index=ids)
 
 
 def prepare_cutoff(demand: pd.DataFrame, items: pd.DataFrame, cutoff, config: SelectorConfig) -> CutoffData:
@@ -133,7 +146,7 @@ def prepare_cutoff(demand: pd.DataFrame, items: pd.DataFrame, cutoff, config: Se
     demand : pandas.DataFrame
         Long demand ``unique_id, ds, y``; rows after ``cutoff`` are ignored.
     items : pandas.DataFrame
-        Item master (DESIGN.md).
+        Item master (docs/design.md).
     cutoff : str or Timestamp
         Last period of the history.
     config : SelectorConfig
@@ -175,7 +188,7 @@ def prepare_cutoff(demand: pd.DataFrame, items: pd.DataFrame, cutoff, config: Se
     short = np.setdiff1d(ids, cv["unique_id"].unique() if not cv.empty else [])
     fallbacks.append(pd.DataFrame({"unique_id": short, "step": "backtest",
                                    "reason": "history too short for the backtest; sized from history"}))
-    errors = _error_models(cv, models, config, _segments(history, ids))
+    errors = _error_models(cv, models, config, _segments(history, ids), long)
     obs = history[np.isfinite(history)]
     table = pd.concat([f[["unique_id", "step", "reason"]] if "step" in f else f for f in fallbacks],
                       ignore_index=True)

@@ -1,6 +1,6 @@
 """Item economics as flat arrays: costs per period, service targets, lead times.
 
-The item master (DESIGN.md) gives yearly holding rates and optional shortage
+The item master (docs/design.md) gives yearly holding rates and optional shortage
 costs; the simulator and the sizing want per-period costs. When an item has
 no shortage cost, it is implied by its service target through the newsvendor
 critical ratio b / (b + h) = alpha, i.e. b = h alpha / (1 - alpha)
@@ -83,7 +83,7 @@ class Economics:
         Parameters
         ----------
         items : pandas.DataFrame
-            Item master (DESIGN.md); needs :data:`REQUIRED_ITEM_COLUMNS`.
+            Item master (docs/design.md); needs :data:`REQUIRED_ITEM_COLUMNS`.
         ids : sequence of str
             Series to keep, in this order.
         freq : str

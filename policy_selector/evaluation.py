@@ -1,9 +1,11 @@
 """Judge selectors by cost: regret against the oracle, the SBC rule and the best single policy.
 
-The oracle picks each item's label (best in hindsight on the held-out
-periods). Costs are yearly; the *controllable* cost leaves out the purchasing
-of all demand (``LabelSet.baseline``), which no policy changes, so its regret
-is the honest percentage. Accuracy and the confusion matrix are secondary: a
+The oracle picks each item's best candidate in hindsight on the realised
+held-out periods (``LabelSet.oracle``). Costs are yearly and *priced*: a unit
+short costs at least what the item's service target implies
+(:mod:`policy_selector.labels`). The *controllable* cost leaves out the
+purchasing of all demand (``LabelSet.baseline``), which no policy changes, so
+its regret is the honest percentage. Accuracy and the confusion matrix are secondary: a
 "wrong" class that costs the same as the label is no loss.
 """
 
@@ -17,11 +19,11 @@ from sklearn.model_selection import GroupKFold
 
 from policy_selector.labels import LabelSet
 
-__all__ = ["best_single_candidate", "evaluate_choices", "grouped_oof_predictions", "confusion"]
+__all__ = ["best_single_candidate", "evaluate_choices", "grouped_oof_predictions", "confusion", "gate"]
 
 
 def best_single_candidate(labels: LabelSet) -> str:
-    """Candidate with the lowest summed decision cost (feasibility-penalised) over all items."""
+    """Candidate with the lowest summed expected priced cost over all items."""
     return str(labels.decision_cost().sum().idxmin())
 
 
@@ -40,7 +42,11 @@ def evaluate_choices(labels: LabelSet, choices: dict[str, pd.Series]) -> pd.Data
     -------
     pandas.DataFrame
         ``method, n_items, total_cost, controllable_cost, regret, regret_pct,
-        controllable_regret_pct, service_met, mean_service, accuracy``.
+        controllable_regret_pct, service_met, mean_service, accuracy, expected_regret_pct``;
+        costs are realised and priced, ``accuracy`` is agreement with the oracle.
+        ``expected_regret_pct`` is the controllable regret on the *expected* cost matrix
+        (mean over the label paths around the same window) against its row minimum: the
+        same comparison with most of one window's luck averaged out.
 
     Raises
     ------
@@ -48,12 +54,15 @@ def evaluate_choices(labels: LabelSet, choices: dict[str, pd.Series]) -> pd.Data
         A choice outside the candidate set or an item without a choice.
     """
     rows = []
-    oracle_cost = labels.cost_of(labels.label)
+    oracle_cost = labels.priced_of(labels.oracle)
     base = labels.baseline.reindex(labels.cost.index)
     oracle_ctrl = float((oracle_cost - base).sum())
-    for name, choice in {"oracle": labels.label, **choices}.items():
+    expected = labels.expected.to_numpy(float)
+    exp_best = expected.min(axis=1)
+    exp_ctrl = float((exp_best - labels.expected_baseline.reindex(labels.cost.index).to_numpy()).sum())
+    for name, choice in {"oracle": labels.oracle, **choices}.items():
         regret = labels.regret(choice)
-        cost = labels.cost_of(choice)
+        cost = labels.priced_of(choice)
         service = labels.service_of(choice)
         rows.append({
             "method": name, "n_items": len(cost), "total_cost": float(cost.sum()),
@@ -62,9 +71,17 @@ def evaluate_choices(labels: LabelSet, choices: dict[str, pd.Series]) -> pd.Data
             "controllable_regret_pct": 100 * float(regret.sum()) / oracle_ctrl if oracle_ctrl else np.nan,
             "service_met": float(labels.feasible_of(choice).mean()),
             "mean_service": float(service.mean()),
-            "accuracy": float((choice.reindex(labels.label.index) == labels.label).mean()),
+            "accuracy": float((choice.reindex(labels.cost.index) == labels.oracle).mean()),
+            "expected_regret_pct": 100 * float((_take_cols(expected, labels.expected.columns, choice, labels.cost.index)
+                                                - exp_best).sum()) / exp_ctrl if exp_ctrl else np.nan,
         })
     return pd.DataFrame(rows)
+
+
+def _take_cols(matrix: np.ndarray, columns: pd.Index, choice: pd.Series, index: pd.Index) -> np.ndarray:
+    """matrix[row, column of choice[row]]."""
+    cols = columns.get_indexer(choice.reindex(index).to_numpy())
+    return matrix[np.arange(len(cols)), cols]
 
 
 def grouped_oof_predictions(features: pd.DataFrame, labels: LabelSet, groups: pd.Series,
@@ -110,3 +127,60 @@ def grouped_oof_predictions(features: pd.DataFrame, labels: LabelSet, groups: pd
 def confusion(truth: pd.Series, predicted: pd.Series) -> pd.DataFrame:
     """Counts of (label, predicted) pairs; rows = label, columns = prediction."""
     return pd.crosstab(truth.rename("label"), predicted.reindex(truth.index).rename("predicted"))
+
+
+def gate(evaluation: pd.DataFrame, margin: float, max_service_drop: float,
+         baselines: tuple[str, ...] = ("default", "best_single")) -> tuple[str, str]:
+    """``("promote" | "keep", reason)``: may a trained classifier replace the default path?
+
+    The classifier must be cheaper than every baseline by ``margin`` (relative) in
+    controllable cost -- the part of the cost a policy changes -- on every split of
+    ``evaluation`` (held-out items and held-out time), and lose at most
+    ``max_service_drop`` of mean service against each. Pure: the caller moves aliases.
+
+    Parameters
+    ----------
+    evaluation : pandas.DataFrame
+        Rows of :func:`evaluate_choices` with a ``split`` column (``run_study().evaluation``).
+    margin, max_service_drop : float
+        As in ``stockwise retrain``.
+    baselines : tuple of str
+        Methods to beat; those absent from a split are skipped (and said).
+
+    Raises
+    ------
+    ValueError
+        When ``evaluation`` has no classifier row or lacks the needed columns.
+
+    Examples
+    --------
+    >>> ev = pd.DataFrame({"split": ["t", "t"], "method": ["classifier", "best_single"],
+    ...                    "controllable_cost": [90.0, 100.0], "mean_service": [0.95, 0.95]})
+    >>> gate(ev, 0.02, 0.005)[0]
+    'promote'
+    """
+    need = {"split", "method", "controllable_cost", "mean_service"}
+    if not need <= set(evaluation.columns):
+        raise ValueError(f"evaluation lacks column(s) {sorted(need - set(evaluation.columns))}")
+    if not (evaluation["method"] == "classifier").any():
+        raise ValueError("evaluation has no 'classifier' row to judge")
+    facts, fails = [], []
+    for split, rows in evaluation.groupby("split", sort=False):
+        rows = rows.set_index("method")
+        mine = rows.loc["classifier"]
+        for base in baselines:
+            if base not in rows.index:
+                facts.append(f"{split}: no {base} row")
+                continue
+            other = rows.loc[base]
+            cost_b = float(other["controllable_cost"])
+            gain = (cost_b - float(mine["controllable_cost"])) / cost_b if cost_b > 0 else 0.0
+            drop = float(other["mean_service"]) - float(mine["mean_service"])
+            fact = f"{split} vs {base}: controllable cost {gain:+.1%}, service {-drop:+.4f}"
+            facts.append(fact)
+            if gain < margin or drop > max_service_drop:
+                fails.append(fact)
+    if fails:
+        return "keep", (f"the classifier does not beat the default path by the {margin:.1%} margin "
+                        f"(service drop at most {max_service_drop}): " + "; ".join(fails))
+    return "promote", f"the classifier beats every baseline by at least {margin:.1%}: " + "; ".join(facts)

@@ -1,6 +1,6 @@
 """Features of every item at a cutoff, from data up to the cutoff only.
 
-Four groups (issue 5):
+Four groups:
 
 - demand characterisation: ADI, CV² of sizes, zero share, SBC class code,
   mean, CV, recent-to-overall level, periods since the last demand, trend strength

@@ -1,29 +1,45 @@
-"""Labels by simulation: replay every sized candidate on held-out demand.
+"""Labels by simulation: every sized candidate's expected cost on demand paths around the held-out window.
 
-Each candidate sized at the cutoff is simulated on the ``test_periods``
-periods after it with :func:`optimization.simulate` (candidates are the
-leading batch axis, items the next), with per-order lead times sampled from
+Each candidate sized at the cutoff is simulated with :func:`optimization.simulate`
+(candidates are the leading batch axis), with per-order lead times sampled from
 the item's lead-time variability. Its yearly relevant cost has five parts:
 
 - holding (ending on-hand x h), ordering (orders x K), shortage (units short x b),
-- purchasing of what was sold or is owed, ``c (demand - lost)`` -- it differs
-  between candidates through lost sales only, so stocking out of a lost-sales
-  item saves its purchase but pays the lost margin b,
+- purchasing of all demand, ``c x demand``, the same for every candidate: a lost
+  sale saves its purchase but loses its revenue, so its net cost is the lost
+  margin b alone, charged as shortage (charging ``c (demand - lost)`` instead made
+  every lost sale *earn* c - b, and "don't stock" the cheapest policy for any
+  lost-sales item whose margin is below its unit cost),
 - expiry, ``c x expired`` (bought and never sold).
+
+Service is *priced*, not cut: a unit short costs ``max(b, b_alpha)`` where
+``b_alpha = h alpha / (1 - alpha)`` is the shortage cost implied by the item's
+service target alpha (the newsvendor critical ratio; Snyder & Shen 2019, eq. 4.30).
+The part above b is the ``penalty`` matrix; ``priced = cost + penalty``. Items
+without a target pay b only.
+
+Two cost matrices per cutoff, both kept:
+
+- ``cost``/``priced``: the realised outcome on the ``test_periods`` periods after
+  the cutoff (one path). The *oracle* is its row argmin; regret is measured on it.
+- ``expected``: the mean priced cost over ``config.label_paths`` demand paths per
+  item, a moving-block bootstrap (Kuensch 1989) of the held-out window together with
+  the ``test_periods`` before the cutoff. One realised window decides a label by
+  the timing of a few demands; the mean over paths keeps the demand level and
+  pattern of that window but not its accidents, so the *label* (row argmin of
+  ``expected``) is the candidate that is best for the item, not for one draw.
 
 Initial stock is the candidate's own S (or s + Q), as if the policy had been in
 place; the terminal stock is not credited (the same rule for every candidate).
-
-A candidate is feasible when it meets the item's service target (CSL or fill
-rate) within ``service_tolerance``, or when the item has no target or no
-demand in the held-out periods. The label is the cheapest feasible candidate;
-when none is feasible, the one with the smallest service shortfall (then the
-cheapest) -- counted in ``LabelSet.n_infeasible``. The full cost matrix is kept:
-regret is measured from it.
+``feasible`` (service within ``service_tolerance`` of the target on the realised
+path) is reported, not used to choose.
 
 References
 ----------
-DESIGN.md, "Labels for the classifier come from simulation, not opinion".
+docs/design.md, "Labels for the classifier come from simulation, not opinion".
+Kuensch, H. R. (1989). The jackknife and the bootstrap for general stationary
+observations. *Annals of Statistics* 17, 1217-1241.
+L. V. Snyder and Z.-J. M. Shen, *Fundamentals of Supply Chain Theory*, 2nd ed., 2019, sec. 4.3.
 """
 
 from __future__ import annotations
@@ -33,19 +49,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from optimization import sample_lead_times, simulate
+from optimization import PolicyParams, sample_lead_times, simulate
 from policy_selector.config import SelectorConfig
 from policy_selector.context import CutoffData, prepare_cutoff, wide_panel
 from policy_selector.sizing import SizedCandidates, size_candidates
 
-__all__ = ["LabelSet", "label_candidates", "make_labels", "held_out_demand", "COST_TYPES"]
+__all__ = ["LabelSet", "label_candidates", "make_labels", "held_out_demand", "block_bootstrap", "COST_TYPES"]
 
 COST_TYPES = ("holding", "ordering", "shortage", "purchasing", "expiry")
+_POLICY_FIELDS = ("policy_type", "review_period", "reorder_level", "order_up_to", "order_quantity",
+                  "moq", "order_multiple", "lost_sales")
 
 
 @dataclass(frozen=True)
 class LabelSet:
-    """Simulated outcome of every candidate on held-out demand, and the labels.
+    """Simulated outcome of every candidate around one cutoff, and the labels.
 
     Attributes
     ----------
@@ -54,28 +72,39 @@ class LabelSet:
     names : tuple of str
         Candidate names (columns of the matrices).
     cost : pandas.DataFrame, shape (n_items, n_candidates)
-        Yearly total relevant cost.
+        Realised yearly total relevant cost on the held-out periods.
+    penalty : pandas.DataFrame
+        Realised service penalty: units short x max(b_alpha - b, 0), yearly.
+    expected : pandas.DataFrame
+        Expected yearly priced cost over the bootstrapped demand paths (the training
+        cost matrix); equal to ``cost + penalty`` when ``label_paths`` is 0.
     service : pandas.DataFrame
         Achieved service in the item's own measure (CSL or fill rate; NaN without target).
     feasible : pandas.DataFrame of bool
+        Realised service within ``service_tolerance`` of the target (reported, not used to choose).
     label : pandas.Series of str
-        Best candidate per item (index ``unique_id``).
+        Training label: the candidate of least expected priced cost (index ``unique_id``).
     outcomes : pandas.DataFrame
-        Long: ``unique_id, candidate, cost_<type>..., total_cost, csl, fill_rate, avg_on_hand``.
+        Long: ``unique_id, candidate, cost_<type>..., total_cost, penalty, priced_cost,
+        expected_cost, csl, fill_rate, avg_on_hand, feasible``.
     sized : SizedCandidates
     excluded : pandas.DataFrame
         Series left out with the reason (``unique_id, reason``).
     n_infeasible : int
-        Items where no candidate met the service target.
+        Items where no candidate met the service target on the realised path.
     baseline : pandas.Series
         Yearly purchasing cost of all held-out demand, ``c x demand``: the same for every
-        candidate, so ``cost - baseline`` is the part a policy controls.
+        candidate, so ``priced - baseline`` is the part a policy controls.
+    expected_baseline : pandas.Series
+        The same over the label paths (``expected - expected_baseline`` is controllable).
     """
 
     cutoff: pd.Timestamp
     ids: np.ndarray
     names: tuple[str, ...]
     cost: pd.DataFrame
+    penalty: pd.DataFrame
+    expected: pd.DataFrame
     service: pd.DataFrame
     feasible: pd.DataFrame
     label: pd.Series
@@ -84,17 +113,24 @@ class LabelSet:
     excluded: pd.DataFrame
     n_infeasible: int
     baseline: pd.Series
+    expected_baseline: pd.Series
+
+    @property
+    def priced(self) -> pd.DataFrame:
+        """Realised yearly cost with service priced (``cost + penalty``): what regret is measured on."""
+        return self.cost + self.penalty
+
+    @property
+    def oracle(self) -> pd.Series:
+        """Best candidate in hindsight: row argmin of the realised priced cost."""
+        return self.priced.idxmin(axis=1).rename("oracle")
 
     def decision_cost(self) -> pd.DataFrame:
-        """Cost with infeasible candidates pushed behind every feasible one (its row argmin is the label
-        wherever some candidate is feasible)."""
-        cost = self.cost.to_numpy(float)
-        penalty = cost.max(axis=1, keepdims=True) - cost.min(axis=1, keepdims=True) + 1.0
-        out = np.where(self.feasible.to_numpy(bool), cost, cost + penalty)
-        return pd.DataFrame(out, index=self.cost.index, columns=self.cost.columns)
+        """The training cost matrix: expected priced cost per item and candidate."""
+        return self.expected
 
     def regret(self, choice: pd.Series) -> pd.Series:
-        """Cost of ``choice`` (candidate per unique_id) minus the label's cost, per item.
+        """Realised priced cost of ``choice`` (candidate per unique_id) minus the oracle's, per item (>= 0).
 
         Raises
         ------
@@ -107,22 +143,29 @@ class LabelSet:
         unknown = sorted(set(choice) - set(self.names))
         if unknown:
             raise ValueError(f"choices {unknown} are not candidates; known: {list(self.names)}")
-        return self.cost_of(choice) - self.cost_of(self.label)
+        return _take(self.priced, choice) - self.priced.min(axis=1)
 
     def cost_of(self, choice: pd.Series) -> pd.Series:
-        """Yearly cost of the chosen candidate per item."""
-        cols = self.cost.columns.get_indexer(choice.reindex(self.cost.index).to_numpy())
-        return pd.Series(self.cost.to_numpy()[np.arange(len(cols)), cols], index=self.cost.index)
+        """Realised yearly cost (unpriced) of the chosen candidate per item."""
+        return _take(self.cost, choice)
+
+    def priced_of(self, choice: pd.Series) -> pd.Series:
+        """Realised yearly priced cost of the chosen candidate per item."""
+        return _take(self.priced, choice)
 
     def service_of(self, choice: pd.Series) -> pd.Series:
         """Achieved service of the chosen candidate per item."""
-        cols = self.service.columns.get_indexer(choice.reindex(self.service.index).to_numpy())
-        return pd.Series(self.service.to_numpy()[np.arange(len(cols)), cols], index=self.service.index)
+        return _take(self.service, choice)
 
     def feasible_of(self, choice: pd.Series) -> pd.Series:
         """Whether the chosen candidate met the item's target."""
-        cols = self.feasible.columns.get_indexer(choice.reindex(self.feasible.index).to_numpy())
-        return pd.Series(self.feasible.to_numpy()[np.arange(len(cols)), cols], index=self.feasible.index)
+        return _take(self.feasible, choice)
+
+
+def _take(matrix: pd.DataFrame, choice: pd.Series) -> pd.Series:
+    """matrix[item, choice[item]] per item."""
+    cols = matrix.columns.get_indexer(choice.reindex(matrix.index).to_numpy())
+    return pd.Series(matrix.to_numpy()[np.arange(len(cols)), cols], index=matrix.index)
 
 
 def held_out_demand(demand: pd.DataFrame, ids, cutoff, periods: int) -> tuple[np.ndarray, np.ndarray]:
@@ -136,20 +179,99 @@ def held_out_demand(demand: pd.DataFrame, ids, cutoff, periods: int) -> tuple[np
     return block, np.isfinite(block).all(axis=1)
 
 
-def _choose(cost: np.ndarray, shortfall: np.ndarray, feasible: np.ndarray) -> np.ndarray:
-    """Cheapest feasible per row; else smallest shortfall, then cheapest."""
-    masked = np.where(feasible, cost, np.inf)
-    best = masked.argmin(axis=1)
-    none = ~feasible.any(axis=1)
-    if none.any():
-        key = np.lexsort((cost[none], np.round(shortfall[none], 6)), axis=-1)
-        best[none] = key[:, 0]
-    return best
+def block_bootstrap(source: np.ndarray, paths: int, periods: int, block: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Moving-block bootstrap paths per row of ``source`` (Kuensch 1989).
+
+    Parameters
+    ----------
+    source : ndarray, shape (n_items, n_obs)
+        Observed demand per item (NaN = not observed; a row's observed values are used in order).
+    paths, periods, block : int
+        Paths per item, their length and the block length (clipped to the observed length).
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray, shape (paths, n_items, periods)
+        Zero for items without any observation.
+
+    Examples
+    --------
+    >>> block_bootstrap(np.array([[1.0, 2.0, 3.0]]), 2, 4, 3, np.random.default_rng(0)).shape
+    (2, 1, 4)
+    """
+    n = source.shape[0]
+    out = np.zeros((paths, n, periods))
+    n_blocks = -(-periods // max(block, 1))
+    for i, row in enumerate(source):
+        obs = row[np.isfinite(row)]
+        if obs.size == 0:
+            continue
+        b = min(block, obs.size)
+        starts = rng.integers(0, obs.size - b + 1, size=(paths, n_blocks))
+        idx = (starts[:, :, None] + np.arange(b)[None, None, :]).reshape(paths, -1)[:, :periods]
+        if idx.shape[1] < periods:  # blocks shorter than asked: tile them
+            idx = np.resize(idx, (paths, periods))
+        out[:, i, :] = obs[idx]
+    return out
+
+
+def _block_length(config: SelectorConfig) -> int:
+    return int(config.block_length or np.clip(np.ceil(config.test_periods / 4), 2, 13))
+
+
+def _replay(demand: np.ndarray, policies: PolicyParams, econ, rng: np.random.Generator):
+    """Simulate the candidates on ``demand`` (..., n, T): (cost parts, penalty, result), arrays (C, ..., n)."""
+    lead = sample_lead_times(econ.lead_time, econ.lead_time_std, demand.shape, rng)
+    res = simulate(demand, policies, econ.lead_time, costs=econ.cost_params(), sampled_lead_times=lead,
+                   shelf_life=econ.shelf_life)
+    year = econ.periods_per_year / demand.shape[-1]
+    parts = {
+        "holding": res.cost_holding, "ordering": res.cost_ordering, "shortage": res.cost_shortage,
+        "purchasing": econ.unit_cost * res.demand,
+        "expiry": econ.unit_cost * res.expired,
+    }
+    parts = {k: v * year for k, v in parts.items()}
+    penalty = (res.demand - res.served) * _extra_shortage_cost(econ) * year
+    return parts, penalty, res
+
+
+def _extra_shortage_cost(econ) -> np.ndarray:
+    """Per unit short, what the service target adds on top of b: max(h alpha / (1 - alpha) - b, 0)."""
+    alpha = np.clip(np.nan_to_num(econ.service_target, nan=0.0), 0.0, 0.999)
+    implied = econ.holding_cost * alpha / (1 - alpha)
+    return np.where(econ.service_type == "cost", 0.0, np.maximum(implied - econ.shortage_cost, 0.0))
+
+
+def _subset_policies(policies: PolicyParams, keep: np.ndarray, paths_axis: bool = False) -> PolicyParams:
+    """Candidates x kept items; with ``paths_axis`` a broadcast axis for demand paths, (C, 1, n)."""
+    fields = {name: getattr(policies, name)[:, keep] for name in _POLICY_FIELDS}
+    if paths_axis:
+        fields = {k: v[:, None, :] for k, v in fields.items()}
+    return type(policies)(**fields)
+
+
+def _expected(demand: pd.DataFrame, ids: np.ndarray, cutoff, policies: PolicyParams, econ,
+              config: SelectorConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
+    """(mean priced cost (C, n), mean purchasing of all demand (n,)) over block-bootstrap paths of
+    [cutoff - T, cutoff + T]; None without paths."""
+    if config.label_paths == 0:
+        return None
+    T = config.test_periods
+    wide = wide_panel(demand)
+    cut = pd.Timestamp(cutoff)
+    before = wide.loc[:, wide.columns <= cut].iloc[:, -T:]
+    after = wide.loc[:, wide.columns > cut].iloc[:, :T]
+    source = pd.concat([before, after], axis=1).reindex(index=ids).to_numpy(dtype=float)
+    paths = block_bootstrap(source, config.label_paths, T, _block_length(config), rng)
+    parts, penalty, _ = _replay(paths, _subset_policies(policies, slice(None), paths_axis=True), econ, rng)
+    return (sum(parts.values()) + penalty).mean(axis=1), parts["purchasing"].mean(axis=1)[0]
 
 
 def label_candidates(data: CutoffData, sized: SizedCandidates, demand: pd.DataFrame,
                      config: SelectorConfig, rng: np.random.Generator) -> LabelSet:
-    """Simulate the sized candidates on the held-out periods after ``data.cutoff``.
+    """Replay the sized candidates after ``data.cutoff``: realised and expected cost, labels.
 
     Parameters
     ----------
@@ -158,8 +280,9 @@ def label_candidates(data: CutoffData, sized: SizedCandidates, demand: pd.DataFr
     demand : pandas.DataFrame
         Long demand including the periods after the cutoff.
     config : SelectorConfig
+        ``test_periods``, ``label_paths``, ``block_length``, ``service_tolerance``.
     rng : numpy.random.Generator
-        Lead-time sampling; the same seed gives the same labels.
+        Lead-time sampling and the bootstrap; the same seed gives the same labels.
 
     Returns
     -------
@@ -175,49 +298,38 @@ def label_candidates(data: CutoffData, sized: SizedCandidates, demand: pd.DataFr
     test, complete = held_out_demand(demand, data.ids, data.cutoff, config.test_periods)
     econ = data.economics.subset(complete)
     ids = data.ids[complete]
-    test = test[complete]
-    policies = sized.policies
-    keep = {name: getattr(policies, name)[:, complete] for name in
-            ("policy_type", "review_period", "reorder_level", "order_up_to", "order_quantity",
-             "moq", "order_multiple", "lost_sales")}
-    policies = type(policies)(**keep)
-    T = test.shape[1]
-    lead = sample_lead_times(econ.lead_time, econ.lead_time_std, test.shape, rng)
-    res = simulate(test[None], policies, econ.lead_time, costs=econ.cost_params(),
-                   sampled_lead_times=lead[None], shelf_life=econ.shelf_life)
-    year = econ.periods_per_year / T
-    parts = {
-        "holding": res.cost_holding, "ordering": res.cost_ordering, "shortage": res.cost_shortage,
-        "purchasing": econ.unit_cost * (res.demand - res.lost),
-        "expiry": econ.unit_cost * res.expired,
-    }
-    parts = {k: v * year for k, v in parts.items()}
+    policies = _subset_policies(sized.policies, complete)
+    parts, penalty, res = _replay(test[complete][None], policies, econ, rng)
+    parts = {k: v.reshape(len(sized.names), -1) for k, v in parts.items()}
+    penalty = penalty.reshape(len(sized.names), -1)
     total = sum(parts.values())                                             # (C, n)
-    achieved = np.where(econ.service_type == "fill_rate", res.fill_rate, res.csl)
+    baseline = econ.unit_cost * res.demand.reshape(total.shape)[0] * econ.periods_per_year / test.shape[1]
+    expected, expected_baseline = _expected(demand, ids, data.cutoff, policies, econ, config, rng) or \
+        (total + penalty, baseline)
+    achieved = np.where(econ.service_type == "fill_rate", res.fill_rate, res.csl).reshape(total.shape)
     achieved = np.where(econ.service_type == "cost", np.nan, achieved)
     target = econ.service_target
     feasible = np.isnan(target) | np.isnan(achieved) | (achieved >= target - config.service_tolerance)
-    shortfall = np.nan_to_num(np.maximum(target - achieved, 0.0))
-    best = _choose(total.T, shortfall.T, feasible.T)
     names = sized.names
     index = pd.Index(ids, name="unique_id")
+    frame = lambda a: pd.DataFrame(a.T, index=index, columns=list(names))  # noqa: E731
     outcomes = pd.DataFrame({
         "unique_id": np.tile(ids, len(names)), "candidate": np.repeat(names, len(ids)),
         **{f"cost_{k}": v.ravel() for k, v in parts.items()},
-        "total_cost": total.ravel(), "csl": res.csl.ravel(), "fill_rate": res.fill_rate.ravel(),
+        "total_cost": total.ravel(), "penalty": penalty.ravel(), "priced_cost": (total + penalty).ravel(),
+        "expected_cost": expected.ravel(), "csl": res.csl.ravel(), "fill_rate": res.fill_rate.ravel(),
         "avg_on_hand": res.avg_on_hand.ravel(), "feasible": feasible.ravel(),
     })
     excluded = pd.DataFrame({"unique_id": data.ids[~complete],
                              "reason": "held-out periods incomplete (series ended or NaN)"})
     return LabelSet(
-        cutoff=data.cutoff, ids=ids, names=names,
-        cost=pd.DataFrame(total.T, index=index, columns=list(names)),
-        service=pd.DataFrame(achieved.T, index=index, columns=list(names)),
-        feasible=pd.DataFrame(feasible.T, index=index, columns=list(names)),
-        label=pd.Series(np.asarray(names)[best], index=index, name="label"),
+        cutoff=data.cutoff, ids=ids, names=names, cost=frame(total), penalty=frame(penalty),
+        expected=frame(expected), service=frame(achieved), feasible=frame(feasible),
+        label=pd.Series(np.asarray(names)[expected.argmin(axis=0)], index=index, name="label"),
         outcomes=outcomes, sized=sized, excluded=excluded,
         n_infeasible=int((~feasible.T.any(axis=1)).sum()),
-        baseline=pd.Series(econ.unit_cost * res.demand[0] * year, index=index, name="baseline"),
+        baseline=pd.Series(baseline, index=index, name="baseline"),
+        expected_baseline=pd.Series(expected_baseline, index=index, name="expected_baseline"),
     )
 
 

@@ -25,7 +25,7 @@ from optimization.allocation import Allocation, allocate
 from policy_selector.config import SelectorConfig
 from policy_selector.context import CutoffData, prepare_cutoff
 from policy_selector.recommend import expected_outcomes, recommend_policies
-from policy_selector.sizing import _samples, exposure
+from policy_selector.sizing import MAX_LEVEL_MULTIPLE, _samples, exposure, largest_demand
 
 __all__ = ["ServiceMode", "ItemCurves", "item_curves", "allocate_levels", "portfolio_policy",
            "recommend_with_target"]
@@ -92,6 +92,9 @@ def item_curves(data: CutoffData, rec: pd.DataFrame, config: SelectorConfig, mea
         pick = np.linspace(0, samples.shape[1] - 1, _LEVEL_POINTS).round().astype(int)
         lv = np.concatenate([np.zeros((len(rows), 1)), samples[:, pick]], axis=1)
         lv = np.ceil(lv - 1e-9) if data.integral else lv
+        # the sizing's cap (a multiple of the largest demand seen over H) bounds the curve as it bounds S
+        cap = MAX_LEVEL_MULTIPLE * largest_demand(data.history[rows], H_all[rows])
+        lv = np.where(cap[:, None] > 0, np.minimum(lv, cap[:, None]), lv)
         # the per-item level is a point of the curve too: the item mode is one point of the exchange curve
         lv = np.sort(np.column_stack([lv, np.nan_to_num(current[rows])]), axis=1)
         rate = f_all[rows] / np.maximum(H_all[rows], 1)

@@ -2,7 +2,8 @@
 
 ``recommend_policies`` runs at the end of the history (or a given cutoff):
 backtest and error models (:func:`prepare_cutoff`), features, the selector's
-choice with its reasons, the chosen candidate's parameters, and the expected
+decision (:meth:`PolicySelector.select`: the same Bayes rule that training
+evaluates, with reasons that explain the chosen candidate), the chosen candidate's parameters, and the expected
 yearly cost and service of that policy by simulating it on bootstrapped demand
 paths (resampled periods of the last year of history, lead times sampled from
 the item's lead-time variability).
@@ -22,10 +23,10 @@ from optimization import PolicyParams, sample_lead_times, simulate
 from policy_selector.config import SelectorConfig
 from policy_selector.context import CutoffData, prepare_cutoff
 from policy_selector.features import SBC_CODES, build_features
-from policy_selector.selector import PolicySelector, RuleSelector
-from policy_selector.sizing import SizedCandidates, size_candidates
+from policy_selector.selector import FixedSelector, PolicySelector, RuleSelector
+from policy_selector.sizing import SizedCandidates, service_notes, size_candidates
 
-__all__ = ["recommend_policies", "EXTRA_COLUMNS", "expected_outcomes"]
+__all__ = ["recommend_policies", "EXTRA_COLUMNS", "expected_outcomes", "presented_policy"]
 
 #: Columns returned beyond the recommendations schema.
 EXTRA_COLUMNS = ("candidate", "confidence", "selected_by", "expected_expiry_cost")
@@ -39,6 +40,28 @@ def _pick(sized: SizedCandidates, choice: np.ndarray) -> PolicyParams:
     idx = np.array([sized.names.index(c) for c in choice])
     cols = np.arange(len(choice))
     return PolicyParams(**{f: getattr(sized.policies, f)[idx, cols] for f in _FIELDS})
+
+
+def presented_policy(policy_name: np.ndarray, policy: PolicyParams, order_cost: np.ndarray) -> dict[str, np.ndarray]:
+    """What a planner reads: policy name, reorder point, order-up-to level and order quantity.
+
+    ``s_Q`` rows show the highest inventory position an order reaches, ``s + Q``, as
+    ``order_up_to`` (the simulator keeps s there). An (s, Q) with Q <= 1, no order cost and no
+    MOQ above one unit orders whatever brings the position back above s every period: it is
+    shown as the base-stock policy it is, S = s + Q (reorder point S, no order quantity),
+    which replays the same (the simulator's base stock orders S - IP whenever IP < S).
+    """
+    name = np.asarray(policy_name, dtype=object).copy()
+    s = np.asarray(policy.reorder_level, dtype=float).copy()
+    S = np.asarray(policy.order_up_to, dtype=float).copy()
+    fixed = np.asarray(policy.is_fixed_quantity)
+    Q = np.where(fixed, policy.order_quantity, np.nan)
+    S = np.where(fixed, s + np.nan_to_num(Q), S)
+    base = fixed & (Q <= 1.0) & (np.asarray(order_cost) <= 0) & (np.asarray(policy.moq) <= 1.0)
+    name[base] = "base_stock"
+    s = np.where(base, S, s)
+    Q = np.where(base, np.nan, Q)
+    return {"policy": name, "reorder_point": s, "order_up_to": S, "order_quantity": Q}
 
 
 def _bootstrap(history: np.ndarray, paths: int, periods: int, window: int, rng: np.random.Generator) -> np.ndarray:
@@ -84,17 +107,18 @@ def expected_outcomes(data: CutoffData, policy: PolicyParams, config: SelectorCo
     return out
 
 
-def recommend_policies(selector: PolicySelector | RuleSelector | None, demand: pd.DataFrame,
+def recommend_policies(selector: PolicySelector | FixedSelector | RuleSelector | None, demand: pd.DataFrame,
                        items: pd.DataFrame, config: SelectorConfig, rng: np.random.Generator,
                        cutoff=None) -> pd.DataFrame:
     """One recommended policy per series: candidate, parameters, expected cost and service, reasons.
 
     Parameters
     ----------
-    selector : PolicySelector or RuleSelector, fitted, or None
-        ``None`` uses the Syntetos-Boylan rule (the stated fallback when no model is
-        registered). Items with missing core features fall back to the rule inside
-        :class:`PolicySelector`; ``selected_by`` says which rows did.
+    selector : PolicySelector, FixedSelector or RuleSelector, fitted, or None
+        ``None`` uses the packaged default policy (:class:`FixedSelector`, the best
+        single policy of the selector study; the SBC rule if it is not in
+        ``config.space``). Items with missing core features fall back to the
+        Syntetos-Boylan rule inside :class:`PolicySelector`; ``selected_by`` says which rows did.
     demand : pandas.DataFrame
         Long demand ``unique_id, ds, y``.
     items : pandas.DataFrame
@@ -125,7 +149,7 @@ def recommend_policies(selector: PolicySelector | RuleSelector | None, demand: p
     ...                           np.random.default_rng(7))                      # doctest: +SKIP
     """
     if selector is None:
-        selector = RuleSelector().fit(None, None, pd.DataFrame(columns=list(config.space.names)))
+        selector = FixedSelector().fit(None, None, pd.DataFrame(columns=list(config.space.names)))
     unknown = sorted(set(getattr(selector, "candidates_", ())) - set(config.space.names))
     if unknown:
         raise ValueError(f"selector was fitted with candidates {unknown} that config.space lacks; "
@@ -133,32 +157,32 @@ def recommend_policies(selector: PolicySelector | RuleSelector | None, demand: p
     cutoff = pd.Timestamp(cutoff) if cutoff is not None else pd.Timestamp(pd.to_datetime(demand["ds"]).max())
     data = prepare_cutoff(demand, items, cutoff, config)
     features = build_features(data, config.season_length)
-    proba = selector.predict_proba(features)
-    choice = pd.Series(np.asarray(proba.columns)[proba.to_numpy().argmax(axis=1)], index=proba.index)
-    selected_by = getattr(selector, "selected_by_", pd.Series("rule", index=features.index))
-    reasons = selector.explain(features)
+    selection = selector.select(features)
+    choice = selection.candidate
     sized = size_candidates(data, config)
     policy = _pick(sized, choice.to_numpy())
     table = sized.table.set_index(["unique_id", "candidate"])
     chosen = table.loc[list(zip(choice.index, choice.to_numpy()))].reset_index()
     econ = data.economics
     ids = pd.Index(data.ids)
+    shown = presented_policy(chosen["policy"].to_numpy(), policy, econ.order_cost)
     out = pd.DataFrame({
         "unique_id": data.ids,
         "item_id": ids.str.split("@").str[0], "location": ids.str.split("@").str[1],
         "sbc_class": features["sbc_code"].map(_SBC_NAMES).to_numpy(),
-        "forecaster": chosen["forecaster"].to_numpy(), "policy": chosen["policy"].to_numpy(),
+        "forecaster": chosen["forecaster"].to_numpy(), "policy": shown["policy"],
         "review_period": policy.review_period, "lead_time": econ.lead_time,
-        "reorder_point": policy.reorder_level, "order_up_to": policy.order_up_to,
-        "order_quantity": np.where(policy.is_fixed_quantity, policy.order_quantity, np.nan),
+        "reorder_point": shown["reorder_point"], "order_up_to": shown["order_up_to"],
+        "order_quantity": shown["order_quantity"],
         "safety_stock": chosen["safety_stock"].to_numpy(),
         "safety_stock_value": chosen["safety_stock"].to_numpy() * econ.unit_cost,
         "service_type": econ.service_type, "service_target": econ.service_target,
     })
     outcomes = expected_outcomes(data, policy, config, rng).reset_index(drop=True)
     out = pd.concat([out, outcomes], axis=1)
-    out["reasons"] = reasons.reindex(data.ids).to_numpy()
+    out["service_note"] = service_notes(data, chosen, outcomes)
+    out["reasons"] = selection.reasons.reindex(data.ids).to_numpy()
     out["candidate"] = choice.to_numpy()
-    out["confidence"] = proba.max(axis=1).to_numpy()
-    out["selected_by"] = selected_by.reindex(data.ids).to_numpy()
+    out["confidence"] = selection.confidence.reindex(data.ids).to_numpy()
+    out["selected_by"] = selection.selected_by.reindex(data.ids).to_numpy()
     return out

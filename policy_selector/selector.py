@@ -2,9 +2,16 @@
 
 Both follow the scikit-learn estimator contract (``__init__`` stores, ``fit``
 learns attributes ending in ``_``, ``predict`` before ``fit`` raises
-:class:`NotFittedError`) and share one interface: ``fit(features, labels,
-cost_matrix)``, ``predict``, ``predict_proba``, ``explain``. Neither can
-return a name outside the candidate set it was fitted with.
+:class:`sklearn.exceptions.NotFittedError`) and share one interface: ``fit(features,
+labels, cost_matrix)`` and ``select(features) -> Selection``; ``predict``,
+``predict_proba`` and ``explain`` are views of the same decision. Neither can
+return a name outside the candidate set it was fitted with, and nothing is
+written on the estimator after ``fit``.
+
+There is one decision path: :meth:`PolicySelector.select` takes the candidate with
+the least expected regret under the calibrated probabilities (the Bayes rule),
+and its reasons explain that candidate. ``recommend``, ``train``'s evaluation and
+``explain`` all go through it.
 
 :class:`PolicySelector` is a cost-sensitive LightGBM multiclass model: sample
 weights grow with what a wrong choice would cost on that item (mean minus
@@ -25,21 +32,52 @@ Ke, G. et al. (2017). LightGBM: a highly efficient gradient boosting decision tr
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from lightgbm import LGBMClassifier
+from lightgbm import LGBMClassifier, LGBMRegressor
 from sklearn.base import BaseEstimator
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from policy_selector.explain import render_reasons
 from policy_selector.features import CORE_FEATURES, SBC_CODES
 
-__all__ = ["PolicySelector", "RuleSelector", "NotFittedError", "DEFAULT_RULE"]
+__all__ = ["PolicySelector", "RuleSelector", "FixedSelector", "Selection", "NotFittedError", "DEFAULT_RULE",
+           "PACKAGED_DEFAULT"]
+
+_NOT_FITTED = "this %(name)s is not fitted yet; call fit(features, labels, cost_matrix) first"
 
 
-class NotFittedError(ValueError, AttributeError):
-    """A selector method was called before ``fit``; call fit first."""
+@dataclass(frozen=True)
+class Selection:
+    """One decision per item and everything needed to show it.
+
+    Attributes
+    ----------
+    candidate : pandas.Series of str
+        Chosen candidate per unique_id (always one of the selector's ``candidates_``).
+    proba : pandas.DataFrame, shape (n_items, n_candidates)
+        Probability of each candidate being the cheapest (rows sum to 1; one-hot on rule rows).
+    selected_by : pandas.Series of str
+        "classifier", "rule" or "rule fallback: <why>".
+    reasons : pandas.Series of str
+        Plain sentences explaining ``candidate`` (each starts with the candidate's name).
+    """
+
+    candidate: pd.Series
+    proba: pd.DataFrame
+    selected_by: pd.Series
+    reasons: pd.Series
+
+    @property
+    def confidence(self) -> pd.Series:
+        """Probability the model gave the chosen candidate."""
+        cols = self.proba.columns.get_indexer(self.candidate.to_numpy())
+        return pd.Series(self.proba.to_numpy()[np.arange(len(cols)), cols], index=self.candidate.index,
+                         name="confidence")
 
 
 #: SBC class -> preferred candidates (first available wins): smooth/erratic -> ETS-based,
@@ -113,8 +151,7 @@ class RuleSelector(BaseEstimator):
         return self
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "choice_"):
-            raise NotFittedError("this RuleSelector is not fitted yet; call fit(features, labels, cost_matrix) first")
+        check_is_fitted(self, "choice_", msg=_NOT_FITTED)
 
     def sbc_classes(self, features: pd.DataFrame) -> pd.Series:
         """SBC class per row from ``sbc_code``, else from ``adi``/``cv2``; 'unknown' when neither."""
@@ -142,16 +179,26 @@ class RuleSelector(BaseEstimator):
         return pd.DataFrame((pred.to_numpy()[:, None] == np.asarray(self.candidates_)[None, :]).astype(float),
                             index=pred.index, columns=list(self.candidates_))
 
-    def explain(self, features: pd.DataFrame) -> pd.Series:
-        """'SBC rule, class X -> candidate: ...' with the ADI/CV² sentences."""
-        f = _as_frame(features)
-        pred, classes = self.predict(f), self.sbc_classes(f)
+    def _reasons(self, f: pd.DataFrame, pred: pd.Series) -> pd.Series:
+        classes = self.sbc_classes(f)
         out = []
         for uid in f.index:
             names = [c for c in ("adi", "cv2") if c in f and np.isfinite(f.at[uid, c])]
             head = f"{pred[uid]} by the Syntetos-Boylan rule (class {classes[uid]})"
             out.append(render_reasons(head, names, [f.at[uid, c] for c in names], self.period_name))
-        return pd.Series(out, index=f.index, name="reasons")
+        return pd.Series(out, index=f.index, name="reasons", dtype=object)
+
+    def select(self, features: pd.DataFrame) -> Selection:
+        """The rule's candidate per row with one-hot probabilities and its reasons."""
+        f = _as_frame(features)
+        pred = self.predict(f)
+        return Selection(candidate=pred, proba=self.predict_proba(f),
+                         selected_by=pd.Series("rule", index=f.index, name="selected_by", dtype=object),
+                         reasons=self._reasons(f, pred))
+
+    def explain(self, features: pd.DataFrame) -> pd.Series:
+        """'SBC rule, class X -> candidate: ...' with the ADI/CV² sentences."""
+        return self.select(features).reasons
 
 
 class PolicySelector(BaseEstimator):
@@ -184,8 +231,6 @@ class PolicySelector(BaseEstimator):
     classes_ : tuple of str
         Candidates the model can output (subset of ``candidates_``).
     feature_names_in_ : list of str
-    selected_by_ : pandas.Series
-        Of the last ``predict``: "classifier" or "rule fallback: <why>".
 
     Examples
     --------
@@ -246,6 +291,19 @@ class PolicySelector(BaseEstimator):
             table[k] = np.average(rel[rows], axis=0, weights=w[rows])
         return table
 
+    def _fit_regressors(self, X: np.ndarray, cost: pd.DataFrame, w: np.ndarray) -> list:
+        """One LightGBM regressor per candidate of its cost in units of the item's spread above the row minimum."""
+        c = cost.to_numpy(float)
+        spread = c.mean(axis=1) - c.min(axis=1)
+        rel = np.clip((c - c.min(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)[:, None], 0, 10)
+        out = []
+        for k in range(c.shape[1]):
+            reg = LGBMRegressor(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
+                                num_leaves=self.num_leaves, min_child_samples=self.min_child_samples,
+                                random_state=self.random_state, n_jobs=1, verbose=-1)
+            out.append(reg.fit(X, rel[:, k], sample_weight=w))
+        return out
+
     def _relabel(self, labels: pd.Series, cost: pd.DataFrame) -> pd.Series:
         counts = labels.value_counts()
         frequent = [c for c in cost.columns if counts.get(c, 0) >= self.min_class_size]
@@ -287,15 +345,16 @@ class PolicySelector(BaseEstimator):
         self.bands_ = {c: tuple(np.nanquantile(f[c], [1 / 3, 2 / 3])) for c in ("unit_cost", "value_per_year")
                        if c in f and f[c].notna().any()}
         if len(self.classes_) == 1:
-            self.model_, self.booster_, self.regret_table_ = None, None, None
+            self.model_, self.booster_, self.regret_table_, self.regressors_ = None, None, None, None
             return self
         base = LGBMClassifier(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
                               num_leaves=self.num_leaves, min_child_samples=self.min_child_samples,
                               random_state=self.random_state, n_jobs=1, verbose=-1)
         X, w = f.to_numpy(float), self._weights(cost)
-        if self.decision not in ("bayes", "argmax"):
-            raise ValueError(f"decision must be 'bayes' or 'argmax', got {self.decision!r}")
+        if self.decision not in ("bayes", "argmax", "regression"):
+            raise ValueError(f"decision must be 'bayes', 'argmax' or 'regression', got {self.decision!r}")
         self.regret_table_ = self._regret_table(y, cost, w)
+        self.regressors_ = self._fit_regressors(X, cost, w) if self.decision == "regression" else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             if self.calibrate and y.value_counts().min() >= 3:
@@ -309,11 +368,10 @@ class PolicySelector(BaseEstimator):
         self._model_classes = [str(c) for c in model.classes_]
         return self
 
-    # -- predict ------------------------------------------------------------------
+    # -- decide -----------------------------------------------------------------
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "candidates_"):
-            raise NotFittedError("this PolicySelector is not fitted yet; call fit(features, labels, cost_matrix) first")
+        check_is_fitted(self, "candidates_", msg=_NOT_FITTED)
 
     def _fallback_reason(self, f: pd.DataFrame) -> pd.Series:
         """Why a row cannot use the classifier ('' when it can)."""
@@ -331,13 +389,8 @@ class PolicySelector(BaseEstimator):
     def _matrix(self, f: pd.DataFrame) -> np.ndarray:
         return f.reindex(columns=self.feature_names_in_).to_numpy(float)
 
-    def predict_proba(self, features: pd.DataFrame) -> pd.DataFrame:
-        """Calibrated probability of each candidate being the cheapest (rows sum to 1).
-
-        Rule-fallback rows get a one-hot row on the rule's choice.
-        """
-        self._check_fitted()
-        f = _as_frame(features)
+    def _proba(self, f: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+        """(probabilities over ``candidates_``, selected_by) -- nothing is stored."""
         out = pd.DataFrame(0.0, index=f.index, columns=list(self.candidates_))
         reason = self._fallback_reason(f)
         use = (reason == "").to_numpy()
@@ -349,35 +402,84 @@ class PolicySelector(BaseEstimator):
                 out.loc[f.index[use], self._model_classes] = proba
         if (~use).any():
             out.loc[~use] = self.rule_.predict_proba(f[~use]).reindex(columns=out.columns, fill_value=0.0).to_numpy()
-        self.selected_by_ = reason.where(reason != "", "classifier").rename("selected_by")
-        return out
+        return out, reason.where(reason != "", "classifier").rename("selected_by")
 
-    def predict(self, features: pd.DataFrame) -> pd.Series:
-        """Chosen candidate per row (always one of ``candidates_``), by ``decision``."""
-        proba = self.predict_proba(features)
+    def _decide(self, f: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame, pd.Series]:
+        """(candidate, proba, selected_by): least expected regret on classifier rows, the rule elsewhere."""
+        self._check_fitted()
+        proba, selected_by = self._proba(f)
         pick = proba.to_numpy().argmax(axis=1)
-        model_rows = (self.selected_by_ == "classifier").to_numpy()
+        model_rows = (selected_by == "classifier").to_numpy()
         # models pickled before the Bayes rule existed have no `decision`: they used argmax
-        if getattr(self, "decision", "argmax") == "bayes" and getattr(self, "regret_table_", None) is not None \
-                and model_rows.any():
+        decision = getattr(self, "decision", "argmax")
+        if decision == "bayes" and getattr(self, "regret_table_", None) is not None and model_rows.any():
             p = proba[list(self.classes_)].to_numpy()[model_rows]
             pick[model_rows] = (p @ self.regret_table_).argmin(axis=1)
-        return pd.Series(np.asarray(proba.columns)[pick], index=proba.index, name="candidate")
+        if decision == "regression" and getattr(self, "regressors_", None) and model_rows.any():
+            X = self._matrix(f[model_rows])
+            pick[model_rows] = np.column_stack([r.predict(X) for r in self.regressors_]).argmin(axis=1)
+        candidate = pd.Series(np.asarray(proba.columns)[pick], index=proba.index, name="candidate")
+        return candidate, proba, selected_by
 
-    def explain(self, features: pd.DataFrame, top: int = 3) -> pd.Series:
-        """Plain-sentence reasons per row from the LightGBM feature contributions.
+    def predict_proba(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Calibrated probability of each candidate being the cheapest (rows sum to 1).
 
-        The ``top`` features with the largest positive contribution (TreeSHAP,
-        ``pred_contrib``) to the chosen class are rendered with the item's values.
-        Rule-fallback rows explain the rule and say why it was used.
+        Rule-fallback rows get a one-hot row on the rule's choice. The chosen candidate is
+        *not* the argmax of these probabilities under the Bayes rule: use :meth:`select`.
+        """
+        self._check_fitted()
+        return self._proba(_as_frame(features))[0]
+
+    def predict(self, features: pd.DataFrame) -> pd.Series:
+        """Chosen candidate per row (always one of ``candidates_``): ``select(features).candidate``
+        without the explanations."""
+        return self._decide(_as_frame(features))[0]
+
+    def select(self, features: pd.DataFrame, top: int = 3) -> Selection:
+        """The decision per row: candidate, probabilities, who decided, and why.
+
+        Parameters
+        ----------
+        features : pandas.DataFrame, index unique_id
+            Columns as in training (:func:`~policy_selector.features.build_features`).
+        top : int, default 3
+            Features named in each reason.
+
+        Returns
+        -------
+        Selection
+            ``reasons`` explain ``candidate`` (each starts with its name).
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before ``fit``.
+
+        Examples
+        --------
+        >>> s = selector.select(features)                                   # doctest: +SKIP
+        >>> s.reasons.str.startswith(s.candidate).all()                     # doctest: +SKIP
+        True
         """
         f = _as_frame(features)
-        pred = self.predict(f)
-        selected = self.selected_by_
+        candidate, proba, selected_by = self._decide(f)
+        return Selection(candidate=candidate, proba=proba, selected_by=selected_by,
+                         reasons=self._reasons(f, candidate, selected_by, top))
+
+    def explain(self, features: pd.DataFrame, top: int = 3) -> pd.Series:
+        """Plain-sentence reasons per row: ``select(features).reasons``."""
+        return self.select(features, top).reasons
+
+    def _reasons(self, f: pd.DataFrame, pred: pd.Series, selected: pd.Series, top: int) -> pd.Series:
+        """Reasons for ``pred`` from the LightGBM feature contributions (TreeSHAP, ``pred_contrib``).
+
+        The ``top`` features with the largest positive contribution to the chosen class are
+        rendered with the item's values. Rule-fallback rows explain the rule and say why it was used.
+        """
         out = pd.Series("", index=f.index, dtype=object, name="reasons")
         rule_rows = (selected != "classifier").to_numpy()
         if rule_rows.any():
-            rule_text = self.rule_.explain(f[rule_rows])
+            rule_text = self.rule_._reasons(f[rule_rows], pred[rule_rows])
             out[rule_rows] = [f"{r}; {s}" for r, s in zip(rule_text, selected[rule_rows])]
         rows = np.flatnonzero(~rule_rows)
         if len(rows) == 0:
@@ -386,18 +488,7 @@ class PolicySelector(BaseEstimator):
             out.iloc[rows] = [f"{pred.iloc[i]}: the only candidate the training data supported" for i in rows]
             return out
         X = self._matrix(f.iloc[rows])
-        contrib = self.booster_.predict(X, pred_contrib=True)
-        n_feat = len(self.feature_names_in_)
-        k = len(self._model_classes)
-        contrib = np.asarray(contrib)
-        if k == 2:  # binary boosters explain the positive class only; the other gets the opposite sign
-            contrib = np.concatenate([-contrib, contrib], axis=1)
-        contrib = contrib.reshape(len(rows), k, n_feat + 1)[:, :, :n_feat]
-        # a Bayes pick outside the model's classes is explained by the most probable class
-        top_class = self.model_.predict_proba(X).argmax(axis=1)
-        cls_idx = np.array([self._model_classes.index(pred.iloc[i]) if pred.iloc[i] in self._model_classes
-                            else top_class[r] for r, i in enumerate(rows)])
-        chosen = contrib[np.arange(len(rows)), cls_idx]
+        chosen = self._contributions(X, pred.iloc[rows].to_numpy())
         texts = []
         for r, i in enumerate(rows):
             order = [j for j in np.argsort(-chosen[r])[:top] if chosen[r, j] > 0] or list(np.argsort(-chosen[r])[:1])
@@ -406,3 +497,104 @@ class PolicySelector(BaseEstimator):
                                         self.bands_))
         out.iloc[rows] = texts
         return out
+
+    def _contributions(self, X: np.ndarray, pred: np.ndarray) -> np.ndarray:
+        """Per row, the feature contributions to the class of the chosen candidate, shape (n, n_features).
+
+        A Bayes pick the model never outputs as a class is explained by its most probable class.
+        """
+        n_feat = len(self.feature_names_in_)
+        if getattr(self, "decision", "") == "regression" and getattr(self, "regressors_", None):
+            # the chosen candidate's cost model: features that lower its predicted cost speak for it
+            out = np.zeros((len(X), n_feat))
+            for k, name in enumerate(self.candidates_):
+                rows = pred == name
+                if rows.any():
+                    contrib = self.regressors_[k].booster_.predict(X[rows], pred_contrib=True)
+                    out[rows] = -np.asarray(contrib)[:, :n_feat]
+            return out
+        contrib = np.asarray(self.booster_.predict(X, pred_contrib=True))
+        k = len(self._model_classes)
+        if k == 2:  # binary boosters explain the positive class only; the other gets the opposite sign
+            contrib = np.concatenate([-contrib, contrib], axis=1)
+        contrib = contrib.reshape(len(X), k, n_feat + 1)[:, :, :n_feat]
+        top_class = self.model_.predict_proba(X).argmax(axis=1)
+        cls_idx = np.array([self._model_classes.index(p) if p in self._model_classes else top_class[r]
+                            for r, p in enumerate(pred)], dtype=int)
+        return contrib[np.arange(len(X)), cls_idx]
+
+
+#: The packaged default policy, in order of preference (the first in the candidate set wins):
+#: the best single policies of the selector study on carparts and the demo network, ranked by
+#: their expected controllable cost relative to each data set's best, summed over both
+#: (ets_sq_normal 1.039 + 1.000, tsb_rss_negbin 1.000 + 1.064; docs/methods/selector.md).
+PACKAGED_DEFAULT: tuple[str, ...] = ("ets_sq_normal", "tsb_rss_negbin")
+
+
+class FixedSelector(BaseEstimator):
+    """One candidate for every item (the default path), the SBC rule only when none is available.
+
+    Parameters
+    ----------
+    candidate : str or tuple of str, default :data:`PACKAGED_DEFAULT`
+        The policy, or policies in order of preference (the first in the candidate set wins).
+    rule : RuleSelector, optional
+        Used only when no ``candidate`` is in the fitted candidate set (``selected_by`` says so).
+    period_name : str, default "period"
+
+    Attributes
+    ----------
+    chosen_ : str or None
+        The candidate used (None: the rule).
+
+    Examples
+    --------
+    >>> sel = FixedSelector("ets_rs_normal").fit(None, None, pd.DataFrame(columns=["ets_rs_normal", "no_stock"]))
+    >>> sel.predict(pd.DataFrame({"adi": [1.0, 3.0]}, index=["a", "b"])).tolist()
+    ['ets_rs_normal', 'ets_rs_normal']
+    """
+
+    def __init__(self, candidate: str | tuple[str, ...] = PACKAGED_DEFAULT, rule: RuleSelector | None = None,
+                 period_name: str = "period"):
+        self.candidate = candidate
+        self.rule = rule
+        self.period_name = period_name
+
+    def fit(self, features=None, labels=None, cost_matrix: pd.DataFrame | None = None) -> FixedSelector:
+        """Resolve ``candidate`` against the candidate set (the columns of ``cost_matrix``)."""
+        if cost_matrix is None:
+            raise ValueError("FixedSelector.fit needs cost_matrix (its columns are the candidate set)")
+        self.candidates_ = _check_candidates(cost_matrix.columns)
+        self.rule_ = (self.rule or RuleSelector(period_name=self.period_name)).fit(None, None, cost_matrix)
+        prefs = (self.candidate,) if isinstance(self.candidate, str) else tuple(self.candidate)
+        self.chosen_ = next((str(c) for c in prefs if str(c) in self.candidates_), None)
+        return self
+
+    def select(self, features: pd.DataFrame) -> Selection:
+        """The fixed candidate per row; the rule (and why) when none is in the candidate set."""
+        check_is_fitted(self, "candidates_", msg=_NOT_FITTED)
+        f = _as_frame(features)
+        if self.chosen_ is None:
+            s = self.rule_.select(f)
+            why = f"rule fallback: default {self.candidate!r} is not a candidate"
+            return Selection(s.candidate, s.proba, pd.Series(why, index=f.index, name="selected_by"),
+                             s.reasons + f"; {why}")
+        cand = pd.Series(self.chosen_, index=f.index, name="candidate", dtype=object)
+        proba = pd.DataFrame(0.0, index=f.index, columns=list(self.candidates_))
+        proba[self.chosen_] = 1.0
+        text = (f"{self.chosen_}: the default policy (the best single policy: lowest expected cost over all "
+                "items in the selector study)")
+        return Selection(cand, proba, pd.Series("default", index=f.index, name="selected_by", dtype=object),
+                         pd.Series(text, index=f.index, name="reasons", dtype=object))
+
+    def predict(self, features: pd.DataFrame) -> pd.Series:
+        """Candidate per row."""
+        return self.select(features).candidate
+
+    def predict_proba(self, features: pd.DataFrame) -> pd.DataFrame:
+        """One-hot on the fixed candidate."""
+        return self.select(features).proba
+
+    def explain(self, features: pd.DataFrame) -> pd.Series:
+        """Why: the default policy."""
+        return self.select(features).reasons

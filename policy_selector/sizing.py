@@ -36,9 +36,13 @@ from policy_selector.candidates import Candidate, Distribution
 from policy_selector.config import SelectorConfig
 from policy_selector.context import CutoffData
 
-__all__ = ["SizedCandidates", "size_candidates", "exposure"]
+__all__ = ["MAX_LEVEL_MULTIPLE", "SizedCandidates", "exposure", "largest_demand", "service_notes",
+           "size_candidates"]
 
 _PER_PERIOD_REVIEW = (PolicyType.S_Q, PolicyType.BASE_STOCK)
+#: A level never exceeds this multiple of the largest demand over H periods seen in the history
+#: (issue 12: uncalibrated normal errors put S at 7x the largest week); capped items say so.
+MAX_LEVEL_MULTIPLE = 2.0
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,8 @@ class SizedCandidates:
     policies : PolicyParams, batch shape (n_candidates, n_items)
     table : pandas.DataFrame
         Long: ``unique_id, candidate, forecaster, policy, review_period, reorder_point,
-        order_up_to, order_quantity, exposure, mean_demand_H, safety_stock``.
+        order_up_to, order_quantity, exposure, mean_demand_H, safety_stock, sizing_note``
+        (``sizing_note``: why the level may miss its target, empty when nothing is known).
     """
 
     names: tuple[str, ...]
@@ -76,8 +81,16 @@ def _history_moments(history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _grid(config: SelectorConfig) -> np.ndarray:
+    """Levels j / k, j = 1..k (the last pulled in to 1 - 1/(2k)).
+
+    :class:`EmpiricalDemand` reads its p-quantile at grid point ceil(p k), so a
+    target that is a multiple of 1/k (0.95 with k = 200) is read at exactly its
+    own level, not half a step below it.
+    """
     k = config.quantile_points
-    return (np.arange(k) + 0.5) / k
+    p = np.arange(1, k + 1) / k
+    p[-1] = 1.0 - 0.5 / k
+    return p
 
 
 def _samples(data: CutoffData, cand: Candidate, H: np.ndarray, f_h: np.ndarray,
@@ -102,12 +115,16 @@ def _samples(data: CutoffData, cand: Candidate, H: np.ndarray, f_h: np.ndarray,
 
 def _count_quantiles(mean: np.ndarray, extra_var: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Poisson quantiles, negative binomial where lead-time variability adds variance."""
-    mu = np.maximum(mean, 1e-9)[:, None]
-    var = mu + extra_var[:, None]
+    mu = np.maximum(mean, 1e-9)
+    var = mu + extra_var
     over = var > mu * (1 + 1e-6)
-    n_nb = mu**2 / np.where(over, var - mu, 1.0)
-    q_nb = stats.nbinom.ppf(p[None, :], n_nb, np.where(over, mu / var, 0.5))
-    return np.where(over, q_nb, stats.poisson.ppf(p[None, :], mu)).astype(float)
+    out = stats.poisson.ppf(p[None, :], mu[:, None]).astype(float)
+    # only the over-dispersed rows: the placeholder parameters of the others (n = mu**2, p = 0.5)
+    # made scipy search a support of ~mu**2 and hang on a series of 2e9 units per period
+    if over.any():
+        m, v = mu[over][:, None], var[over][:, None]
+        out[over] = stats.nbinom.ppf(p[None, :], m**2 / (v - m), m / v)
+    return out
 
 
 def _size_one(data: CutoffData, cand: Candidate, config: SelectorConfig) -> tuple[PolicyParams, dict]:
@@ -130,10 +147,64 @@ def _size_one(data: CutoffData, cand: Candidate, config: SelectorConfig) -> tupl
                             holding_cost=econ.holding_cost[rows], shortage_cost=econ.shortage_cost[rows],
                             integer=data.integral)
         s[rows], S[rows], Q[rows] = sized.reorder_level, sized.order_up_to, sized.order_quantity
+    cap = MAX_LEVEL_MULTIPLE * largest_demand(data.history, H)
+    shift = np.where(cap > 0, np.maximum(s - cap, 0.0), 0.0)
+    s, S = s - shift, S - shift
+    notes = _sizing_notes(data, cand, H, s, S, cap, shift)
     policy = mixed_policies(np.full(n, cand.policy.value), review_period=econ.review_period,
                             reorder_level=s, order_up_to=S, order_quantity=Q, moq=econ.moq,
                             order_multiple=econ.order_multiple, lost_sales=econ.lost_sales)
-    return policy, {"exposure": H.astype(float), "mean_demand_H": f_h, "level": policy.reorder_level}
+    return policy, {"exposure": H.astype(float), "mean_demand_H": f_h, "level": policy.reorder_level,
+                    "note": notes}
+
+
+def largest_demand(history: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """Largest demand over any H consecutive observed periods per item (all of it when shorter).
+
+    Parameters
+    ----------
+    history : ndarray, shape (n_items, n_periods)
+        NaN before a series starts.
+    H : ndarray of int, shape (n_items,)
+    """
+    y = np.nan_to_num(history, nan=0.0)
+    csum = np.concatenate([np.zeros((len(y), 1)), np.cumsum(y, axis=1)], axis=1)
+    out = np.zeros(len(y))
+    for h in np.unique(H):
+        rows = H == h
+        width = min(int(h), y.shape[1])
+        sums = csum[rows, width:] - csum[rows, :-width]
+        out[rows] = sums.max(axis=1)
+    return out
+
+
+def _sizing_notes(data: CutoffData, cand: Candidate, H, s, S, cap, shift) -> np.ndarray:
+    """Why a level may not deliver its target: short history, capped calibration, capped level, zero level."""
+    econ, n = data.economics, len(data.ids)
+    notes = [[] for _ in range(n)]
+    short = set(data.fallbacks.loc[data.fallbacks["step"] == "backtest", "unique_id"])
+    em = data.error_models.get(cand.distribution)
+    capped = np.zeros(n, dtype=bool)
+    if em is not None:
+        known = np.isin(data.ids, em.ids_)
+        for level in np.unique(econ.service_target[(econ.service_type == "csl") & known]):
+            rows = known & (econ.service_type == "csl") & (econ.service_target == level)
+            capped[rows] = em.capped(data.ids[rows], level, cand.forecaster)
+    sold = np.nansum(data.history, axis=1) > 0
+    top = np.where(cand.policy is PolicyType.S_Q, s, S)
+    for i in range(n):
+        if data.ids[i] in short:
+            notes[i].append("too little history for the backtest: sized from the demand history")
+        if capped[i]:
+            notes[i].append("target beyond what the segment's held-out windows can show: level at the "
+                            "calibration's cap")
+        if shift[i] > 0:
+            notes[i].append(f"level capped at {MAX_LEVEL_MULTIPLE:g}x the largest demand over {H[i]} "
+                            f"periods seen ({cap[i] / MAX_LEVEL_MULTIPLE:g}); uncapped {top[i] + shift[i]:g}")
+        if sold[i] and top[i] <= 0:
+            notes[i].append(f"level 0 although the item sold: no demand over {H[i]} periods is at least as "
+                            "likely as the target in the calibrated model")
+    return np.array(["; ".join(x) for x in notes], dtype=object)
 
 
 def size_candidates(data: CutoffData, config: SelectorConfig) -> SizedCandidates:
@@ -162,6 +233,67 @@ def size_candidates(data: CutoffData, config: SelectorConfig) -> SizedCandidates
             "order_quantity": policy.order_quantity, "exposure": info["exposure"],
             "mean_demand_H": info["mean_demand_H"],
             "safety_stock": np.maximum(info["level"] - info["mean_demand_H"], 0.0),
+            "sizing_note": info.get("note", np.full(len(data.ids), "", dtype=object)),
         }))
     return SizedCandidates(names=config.space.names, ids=data.ids, policies=stack_policies(policies),
                            table=pd.concat(frames, ignore_index=True))
+
+
+def service_notes(data: CutoffData, chosen: pd.DataFrame, expected: pd.DataFrame,
+                  tolerance: float = 0.01) -> np.ndarray:
+    """Per item, why its expected service lies more than ``tolerance`` from its target (else "").
+
+    The expected service comes from simulating the level on demand resampled from
+    the last year (:func:`policy_selector.recommend.expected_outcomes`); the level
+    comes from the forecast and its held-out-calibrated error. A gap is explained by,
+    in this order: the sizing's own notes (short history, capped calibration or level,
+    ...); whole units (under last year's demand no integer level lies within
+    ``tolerance`` of a CSL target, the two around it are quoted); or the two demand
+    models disagreeing (forecast vs last year's mean rate, both quoted).
+
+    Parameters
+    ----------
+    data : CutoffData
+    chosen : pandas.DataFrame
+        Rows of :attr:`SizedCandidates.table` for the chosen candidate, aligned to ``data.ids``.
+    expected : pandas.DataFrame
+        ``expected_csl, expected_fill_rate`` aligned to ``data.ids``.
+    tolerance : float, default 0.01
+
+    Returns
+    -------
+    ndarray of str, shape (n_items,)
+    """
+    econ = data.economics
+    notes = chosen["sizing_note"].fillna("").to_numpy(dtype=object).copy()
+    fill = econ.service_type == "fill_rate"
+    achieved = np.where(fill, expected["expected_fill_rate"], expected["expected_csl"]).astype(float)
+    off = ((econ.service_type != "cost") & np.isfinite(achieved) & (chosen["policy"].to_numpy() != "no_stock")
+           & (np.abs(achieved - econ.service_target) > tolerance) & (notes == ""))
+    window = round(econ.periods_per_year)
+    for i in np.flatnonzero(off):
+        obs = data.history[i][np.isfinite(data.history[i])][-window:]
+        H, level = int(chosen["exposure"].iloc[i]), float(chosen["reorder_point"].iloc[i])
+        note = None if fill[i] else _whole_units(obs, H, level, econ.service_target[i], tolerance)
+        if note is None:
+            note = (f"expected {achieved[i]:.3f} on last year's demand (mean {obs.mean():.3g} per period); the level "
+                    f"follows the forecast ({chosen['mean_demand_H'].iloc[i] / H:.3g} per period) and its "
+                    "held-out-calibrated error")
+        notes[i] = note
+    return notes
+
+
+def _whole_units(obs: np.ndarray, H: int, level: float, target: float, tol: float) -> str | None:
+    """CSL of levels L-1 and L under i.i.d. resampling of ``obs`` over H periods, when the target falls between."""
+    if len(obs) == 0 or (obs != np.round(obs)).any() or obs.max() * H > 20_000:
+        return None
+    pmf = np.bincount(obs.astype(int)) / len(obs)
+    total = pmf
+    for _ in range(H - 1):
+        total = np.convolve(total, pmf)
+    cdf = np.cumsum(total)
+    lo, hi = (0.0 if x < 0 else float(cdf[min(int(x), len(cdf) - 1)]) for x in (level - 1, level))
+    if not (lo < target - tol and hi > target + tol):  # a level near the target exists: not a units issue
+        return None
+    return (f"whole units: on last year's demand a level of {level - 1:g} gives CSL {lo:.3f} and {level:g} "
+            f"gives {hi:.3f}; no whole-unit level is within {tol:g} of {target:g}")

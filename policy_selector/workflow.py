@@ -9,8 +9,11 @@ Time layout (T = ``config.test_periods``, last = last period of the data)::
 - held-out time: fit on c1, choose at c2 from features at c2, judge on c2's labels;
 - the final selector is fitted on the labels of both cutoffs.
 
-Baselines in both: the SBC rule, and the single candidate with the lowest total cost
-on the training part (best single policy).
+Baselines in both: the SBC rule, the single candidate with the lowest expected
+cost on the training part (best single policy) and the packaged default
+(:class:`~policy_selector.selector.FixedSelector`). Training rows may come from
+more cutoffs before c1 (``extra_train_cutoffs``; :func:`plan_study` chooses them
+from the history length).
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from policy_selector.context import CutoffData, prepare_cutoff, wide_panel
 from policy_selector.evaluation import evaluate_choices
 from policy_selector.features import build_features
 from policy_selector.labels import LabelSet, label_candidates
-from policy_selector.selector import PolicySelector, RuleSelector
+from policy_selector.selector import FixedSelector, PolicySelector, RuleSelector
 from policy_selector.sizing import size_candidates
 
-__all__ = ["CutoffStudy", "StudyResult", "study_cutoff", "run_study", "default_cutoffs", "item_groups"]
+__all__ = ["CutoffStudy", "StudyResult", "StudyPlan", "plan_study", "study_cutoff", "run_study", "default_cutoffs",
+           "item_groups", "MIN_HISTORY"]
 
 
 @dataclass(frozen=True)
@@ -67,18 +71,108 @@ class StudyResult:
     best_single: str
 
 
+@dataclass(frozen=True)
+class StudyPlan:
+    """Windows of the selector study chosen from the history length (see :func:`plan_study`).
+
+    Attributes
+    ----------
+    n_periods : int
+        Periods in the panel.
+    test_periods : int
+        Held-out periods per cutoff (T).
+    n_windows : int
+        Backtest windows before each cutoff.
+    extra_train_cutoffs : int
+        Training cutoffs before c1, every ``max(1, T // 2)`` periods.
+    reason : str
+        One sentence saying how the numbers were chosen (for the output and the log).
+    """
+
+    n_periods: int
+    test_periods: int
+    n_windows: int
+    extra_train_cutoffs: int
+    reason: str
+
+
+#: Periods of history a cutoff needs before it (below, series are sized from history alone).
+MIN_HISTORY = 10
+
+
+def plan_study(n_periods: int, periods_per_year: float, test_periods: int | None = None,
+               n_windows: int | None = None, extra_train_cutoffs: int | None = None) -> StudyPlan:
+    """Choose test window, backtest windows and training cutoffs that fit ``n_periods``.
+
+    Layout: ``history (>= MIN_HISTORY) | extra cutoffs | c1 | T | c2 | T``. Defaults: T = a
+    third of what is left after ``MIN_HISTORY``, at most min(26, a year); 8 backtest windows
+    or half the history before c1; up to 2 extra training cutoffs that keep ``MIN_HISTORY``.
+    Given values are kept and checked.
+
+    Parameters
+    ----------
+    n_periods : int
+    periods_per_year : float
+    test_periods, n_windows, extra_train_cutoffs : int, optional
+        Fixed values (None = chosen).
+
+    Returns
+    -------
+    StudyPlan
+
+    Raises
+    ------
+    ValueError
+        When nothing can be learned: the history cannot hold ``MIN_HISTORY`` periods and two
+        test windows of at least one period (or of the given ``test_periods``).
+
+    Examples
+    --------
+    >>> plan_study(51, 12).test_periods, plan_study(39, 52).test_periods
+    (12, 9)
+    """
+    room = n_periods - MIN_HISTORY
+    chosen = []
+    if test_periods is None:
+        cap = int(min(26, round(periods_per_year)))
+        test_periods = min(cap, room // 3) if room // 3 >= 2 else room // 2
+        chosen.append(f"test_periods={test_periods}")
+    if test_periods < 1 or 2 * test_periods > room:
+        most = room // 2
+        hint = (f"lower test_periods to at most {most}" if most >= 1 else
+                f"nothing can be learned: give at least {MIN_HISTORY + 2} periods of demand")
+        raise ValueError(f"{n_periods} periods cannot hold {MIN_HISTORY} periods of history plus two test "
+                         f"windows of {test_periods}; {hint}")
+    before = n_periods - 2 * test_periods
+    if n_windows is None:
+        n_windows = int(np.clip(before // 2, 2, 8))
+        chosen.append(f"n_windows={n_windows}")
+    step = max(1, test_periods // 2)
+    if extra_train_cutoffs is None:
+        extra_train_cutoffs = int(np.clip((before - MIN_HISTORY) // step, 0, 2))
+        chosen.append(f"extra_train_cutoffs={extra_train_cutoffs}")
+    elif before - extra_train_cutoffs * step < 1:
+        raise ValueError(f"{extra_train_cutoffs} extra training cutoffs every {step} periods do not fit before "
+                         f"the first cutoff ({before} periods); lower extra_train_cutoffs")
+    reason = (f"{n_periods} periods: {'chose ' + ', '.join(chosen) if chosen else 'all windows given'} "
+              f"(cutoffs at periods {before - extra_train_cutoffs * step}..{before} for training, "
+              f"{before + test_periods} for held-out time; test windows of {test_periods})")
+    return StudyPlan(n_periods, int(test_periods), int(n_windows), int(extra_train_cutoffs), reason)
+
+
 def default_cutoffs(demand: pd.DataFrame, test_periods: int) -> tuple[pd.Timestamp, pd.Timestamp]:
     """(c1, c2) = (last - 2T, last - T) periods of the panel.
 
     Raises
     ------
     ValueError
-        When the panel is shorter than 2T + 8 periods.
+        When the panel cannot hold ``MIN_HISTORY`` periods and two test windows.
     """
     dates = wide_panel(demand).columns
-    if len(dates) < 2 * test_periods + 8:
-        raise ValueError(f"{len(dates)} periods cannot hold history plus two test windows of {test_periods}; "
-                         f"lower test_periods to at most {(len(dates) - 8) // 2}")
+    if len(dates) < 2 * test_periods + MIN_HISTORY:
+        raise ValueError(f"{len(dates)} periods cannot hold {MIN_HISTORY} periods of history plus two test "
+                         f"windows of {test_periods}; lower test_periods to at most "
+                         f"{max(0, (len(dates) - MIN_HISTORY) // 2)} (or leave it unset: plan_study chooses)")
     return pd.Timestamp(dates[-2 * test_periods - 1]), pd.Timestamp(dates[-test_periods - 1])
 
 
@@ -158,12 +252,15 @@ def run_study(demand: pd.DataFrame, items: pd.DataFrame, config: SelectorConfig,
     n_splits = min(n_splits, item_groups(train.labels.cost.index).nunique())
     oof, single_oof = _oof([train, *extra], make, n_splits)
     rule = RuleSelector().fit(None, None, train.labels.cost)
-    items_choices = {"classifier": oof, "sbc_rule": rule.predict(train.features), "best_single": single_oof}
+    default = FixedSelector().fit(None, None, train.labels.cost)
+    items_choices = {"classifier": oof, "sbc_rule": rule.predict(train.features), "best_single": single_oof,
+                     "default": default.predict(train.features)}
     train_f, train_l, train_c = _stack([train, *extra])
     time_sel = make().fit(train_f, train_l, train_c)
     single = str(train_c.sum().idxmin())
     time_choices = {"classifier": time_sel.predict(test.features), "sbc_rule": rule.predict(test.features),
-                    "best_single": pd.Series(single, index=test.features.index)}
+                    "best_single": pd.Series(single, index=test.features.index),
+                    "default": default.predict(test.features)}
     evaluation = pd.concat([
         evaluate_choices(train.labels, items_choices).assign(split="held_out_items"),
         evaluate_choices(test.labels, time_choices).assign(split="held_out_time"),

@@ -14,9 +14,9 @@ def compare_command(
     out: Path = typer.Option(Path("runs"), help="parent folder of the comparison"),
 ) -> None:
     """Plan two scenarios and compare working capital, service and cost side by side."""
-    from rich.console import Console
+    from pipelines.cli.console import make_console
 
-    console = Console()
+    console = make_console()
     try:
         folder = compare_runs(config, out, label or None, progress=lambda m: console.print(f"[cyan]{m}[/]"))
     except ValueError as exc:

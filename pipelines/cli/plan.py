@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from forecasting.panel import DataValidationError
+from pipelines.cli.console import make_console
 from pipelines.data.config import ConfigError, load_config, service_override
 from pipelines.flows.plan import PlanResult, run_plan
 from pipelines.data.demo_data import DemoConfig, generate_demo
@@ -38,6 +39,12 @@ def _run(console: Console, command: str, **overrides) -> PlanResult:
     console.print(f"[green]done[/]: {result.n_items} items; mean expected CSL {k['mean_expected_csl']:.3f}, "
                   f"fill rate {k['mean_expected_fill_rate']:.3f}; safety stock value "
                   f"{k['safety_stock_value']:,.0f}; stranded (excess) value {k['excess_value']:,.0f}")
+    if result.excluded:
+        top = ", ".join(f"{n} {check}" for check, n in list(result.excluded.items())[:5])
+        console.print(f"[yellow]excluded[/]: {sum(result.excluded.values())} item(s)/series ({top}); "
+                      f"each one with its reason in {result.validation_report}")
+    for note in result.notes:
+        console.print(f"[yellow]{note}[/]")
     console.print(f"recommendations: {result.recommendations}")
     console.print(f"planner report: {result.run_dir / 'report.html'}")
     console.print(f"validation report: {result.validation_report}")
@@ -55,7 +62,7 @@ def demo_command(
     tracking_uri: str = typer.Option(None, help="MLflow store (default sqlite:///mlruns/mlflow.db)"),
 ) -> None:
     """Generate the demo network, train the policy selector (once), recommend a policy per item."""
-    console = Console()
+    console = make_console()
     if train and get_alias_version(MODEL_NAME, CHAMPION_ALIAS, tracking_uri) is None:
         _train_demo(console, out, seed, items, weeks, tracking_uri)
     forecast = {"models": tuple(m.strip() for m in models.split(","))} if models else None
@@ -76,7 +83,7 @@ def _train_demo(console: Console, out: Path, seed: int, items: int | None, weeks
 
 def recommend_command(
     data: Path = typer.Option(None, help="data folder: demand, items[, stages, edges]"),
-    config: Path = typer.Option(None, help="YAML run config (see README)"),
+    config: Path = typer.Option(None, help="YAML run config (docs/guide/configuration.md)"),
     out: Path = typer.Option(None, help="folder for run outputs (default runs/)"),
     freq: str = typer.Option(None, help="period frequency, e.g. W-MON, MS"),
     strict: bool = typer.Option(None, help="stop on validation errors instead of excluding rows"),
@@ -85,13 +92,18 @@ def recommend_command(
     segment_target: float = typer.Option(None, help="the same, per SBC segment"),
     service_measure: str = typer.Option(None, help="csl (default) or fill_rate, for the two targets above"),
     tracking_uri: str = typer.Option(None, help="MLflow store"),
+    engine: str = typer.Option(None, help="per-series steps on 'local' processes (default) or 'dask'"),
+    scheduler: str = typer.Option(None, help="Dask scheduler address (default: a LocalCluster for the run)"),
+    block_size: int = typer.Option(None, help="series per block (default 2000)"),
+    workers: int = typer.Option(None, help="local processes / LocalCluster workers (default: all cores)"),
 ) -> None:
     """Recommend a policy per item for a data folder (validate, backtest, size, simulate)."""
-    console = Console()
+    console = make_console()
     try:
         service = service_override(portfolio_target, segment_target, service_measure)
     except ConfigError as exc:
         console.print(f"[bold red]ERROR[/] {exc}")
         raise typer.Exit(2) from exc
     _run(console, "recommend", config=config, data=data, out=out, freq=freq, strict=strict,
-         tracking_uri=tracking_uri, service=service)
+         tracking_uri=tracking_uri, engine=engine, scheduler=scheduler, block_size=block_size, workers=workers,
+         service=service)

@@ -2,28 +2,43 @@
 
 from __future__ import annotations
 
-import typer
 from pathlib import Path
-from pipelines.registry.names import MODEL_NAME
+
+import typer
+
 from pipelines.flows.train import load_train_inputs, load_train_settings, run_train
+from pipelines.registry.names import MODEL_NAME
 
 
 def train_command(
     data: Path = typer.Option(None, help="data folder with demand and items"),
     demo: bool = typer.Option(False, "--demo", help="train on the generated demo data"),
     config: Path = typer.Option(None, help="YAML with train settings (top level or under 'train:')"),
+    test_periods: int = typer.Option(None, min=1, help="held-out periods per cutoff (default: from the history)"),
+    n_windows: int = typer.Option(None, min=2, help="backtest windows per cutoff (default: from the history)"),
+    extra_cutoffs: int = typer.Option(None, min=0, help="training cutoffs before the first (default: from history)"),
+    label_paths: int = typer.Option(None, min=0, help="demand paths per item for the expected-cost labels"),
     tracking_uri: str = typer.Option(None, help="MLflow store (default sqlite:///mlruns/mlflow.db)"),
     out: Path = typer.Option(Path("runs/train"), help="folder for labels, cost matrix, evaluation"),
 ) -> None:
-    """Label policies by simulation, train the policy selector, evaluate it and register it."""
+    """Label policies by simulation, train the policy selector, evaluate it and register it.
+
+    The first trained model becomes champion only if it beats the default path and the
+    best single policy by the retrain margin on held-out items and held-out time.
+    """
+    given = {"test_periods": test_periods, "n_windows": n_windows, "extra_train_cutoffs": extra_cutoffs,
+             "label_paths": label_paths}
     try:
         settings = load_train_settings(config)
+        settings = settings.model_copy(update={k: v for k, v in given.items() if v is not None})
         demand, items, freq = load_train_inputs(data, demo, settings)
         result = run_train(demand, items, settings.freq or freq, settings, out, tracking_uri)
     except (ValueError, TypeError, OSError) as exc:
         typer.echo(f"train failed: {exc}", err=True)
         raise typer.Exit(1) from exc
+    typer.echo(f"windows: {result.plan}")
     cols = ["split", "method", "total_cost", "controllable_regret_pct", "regret_pct", "service_met", "accuracy"]
     typer.echo(result.evaluation[cols].round(3).to_string(index=False))
+    typer.echo(result.decision)
     typer.echo(f"model {MODEL_NAME} version {result.version} (champion: {result.champion}); "
                f"run {result.run_id}; outputs in {out}")

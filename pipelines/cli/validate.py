@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from forecasting.panel import DataValidationError, ValidationReport
+from pipelines.cli.console import make_console
 from pipelines.data.io import InputFileError, write_table_atomic
 from pipelines.data.validation import validate_path
 
@@ -33,12 +34,12 @@ def validate_command(
     path: Path = typer.Argument(..., help="data folder (demand, items[, stages, edges]) or a demand file"),
     items: Path = typer.Option(None, help="item master to cross-check a demand file against"),
     freq: str = typer.Option(None, help="period frequency, e.g. W-MON, D, MS (inferred if omitted)"),
-    min_length: int = typer.Option(8, help="series with fewer periods are reported as too short"),
+    min_length: int = typer.Option(8, min=0, help="series with fewer periods are reported as too short"),
     fill_gaps: bool = typer.Option(False, help="zero-fill missing periods instead of excluding"),
     report: Path = typer.Option(None, help="also write the findings to this CSV file"),
 ) -> None:
     """Validate input data; exit 0 when there is no error, 1 otherwise."""
-    console = Console()
+    console = make_console()
     try:
         result = validate_path(path, items, freq, min_length, fill_gaps)
     except (InputFileError, DataValidationError) as exc:

@@ -15,6 +15,12 @@ Example ``stockwise.yaml``::
       target: 0.95
       measure: csl                  # csl | fill_rate
     tracking_uri: sqlite:///mlruns/mlflow.db
+    engine: dask                    # per-series steps on a Dask cluster (pip install 'stockwise[dask]')
+    scheduler: tcp://scheduler:8786 # omit for a LocalCluster on this machine
+    block_size: 2000                # series per block
+
+Every key, with its default, is in ``docs/guide/errors.md`` (section "stockwise.yaml");
+a ``train:`` section in the same file is read by ``stockwise train`` and ignored here.
 """
 
 from __future__ import annotations
@@ -105,6 +111,11 @@ class RunConfig(_Frozen):
     scenario: ScenarioSettings = ScenarioSettings()
     service: ServiceSettings = ServiceSettings()
     tracking_uri: str | None = None
+    engine: Literal["local", "dask"] = Field(
+        "local", description="where the per-series steps run: local processes or a Dask cluster")
+    scheduler: str | None = Field(None, description="Dask scheduler address; None = a LocalCluster for the run")
+    block_size: int = Field(2000, ge=1, description="series per block (hash bucket of unique_id)")
+    workers: int | None = Field(None, ge=1, description="local processes / LocalCluster workers; None = all cores")
 
     @field_validator("freq")
     @classmethod
@@ -170,6 +181,7 @@ def load_config(path: str | Path | None = None, **overrides) -> RunConfig:
         With the file name and the offending field when the file is invalid.
     """
     raw = read_yaml_mapping(path) if path is not None else {}
+    raw.pop("train", None)  # the train: section of a shared stockwise.yaml belongs to `stockwise train`
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return RunConfig(**raw)

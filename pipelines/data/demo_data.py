@@ -54,13 +54,16 @@ class DemoConfig:
             raise ValueError(f"n_dcs={self.n_dcs} must be between 1 and n_stores={self.n_stores}")
         if self.n_weeks < 60:
             raise ValueError(f"n_weeks={self.n_weeks} too short; use >= 60 so new and dead items fit")
+        if self.n_items < len(PROCESSES):  # one item of each demand process, then random ones
+            raise ValueError(f"n_items={self.n_items} too small; use >= {len(PROCESSES)} (one item per demand "
+                             f"process: {', '.join(PROCESSES)})")
         if not 1 <= self.min_stores_per_item <= self.n_stores:
             raise ValueError("min_stores_per_item must be between 1 and n_stores")
 
 
 @dataclass(frozen=True)
 class DemoData:
-    """The five demo tables (see DESIGN.md data contracts)."""
+    """The five demo tables (see the data contracts in docs/design.md)."""
 
     demand: pd.DataFrame
     items: pd.DataFrame

@@ -51,8 +51,9 @@ class DataSet:
 def _bad_rows(report, mask, items, source, check, column, message) -> None:
     if mask.any():
         rows = tuple(int(r) + 1 for r in np.flatnonzero(mask.to_numpy()))
-        ids = tuple(map(str, items.loc[mask, "unique_id"]))
-        shown = ", ".join(f"row {r} ({i})" for r, i in list(zip(rows, ids))[:20])
+        labels = items.loc[mask, "unique_id"].fillna("no id").astype(str).tolist()
+        shown = ", ".join(f"row {r} ({i})" for r, i in list(zip(rows, labels))[:20])
+        ids = tuple(str(i) for i in items.loc[mask, "unique_id"].dropna())
         report.add(Issue("error", check, source, f"{message}: {shown}", column=column,
                          rows=rows, series=ids, n_excluded=len(rows)))
 
@@ -76,8 +77,9 @@ def validate_items(items: pd.DataFrame, source: str = "items") -> tuple[pd.DataF
     for col, default in ITEM_OPTIONAL_DEFAULTS.items():
         if col not in items.columns:
             items[col] = default
-    items["unique_id"] = items["unique_id"].astype("string").str.strip()
-    bad = pd.Series(False, index=items.index)
+    items["unique_id"] = items["unique_id"].astype("string").str.strip().replace("", pd.NA)
+    bad = items["unique_id"].isna()
+    _bad_rows(report, bad, items, source, "missing_id", "unique_id", "row has no unique_id; fill it in or remove the row")
     for col in ITEM_COLUMNS:
         if col in ("unique_id", "service_type", "lost_sales"):
             continue
@@ -106,7 +108,7 @@ def validate_items(items: pd.DataFrame, source: str = "items") -> tuple[pd.DataF
     _bad_rows(report, bad_type, items, source, "service_type", "service_type",
               f"service_type must be one of {SERVICE_TYPES}")
     items["service_type"] = stype
-    dup = items["unique_id"].duplicated(keep="first")
+    dup = items["unique_id"].duplicated(keep="first") & items["unique_id"].notna()
     _bad_rows(report, dup, items, source, "duplicate_item", "unique_id", "unique_id appears twice")
     items["lost_sales"] = items["lost_sales"].fillna(False).astype(str).str.lower().isin(("true", "1", "yes"))
     bad |= outside | rp | bad_type | dup
@@ -160,10 +162,12 @@ def validate_network(stages: pd.DataFrame, edges: pd.DataFrame, demand: pd.DataF
 
 
 def _find(folder: Path, stem: str) -> Path | None:
-    for suffix in (".parquet", ".csv"):
-        if (folder / f"{stem}{suffix}").is_file():
-            return folder / f"{stem}{suffix}"
-    return None
+    """The one ``stem.csv`` or ``stem.parquet`` of the folder; both at once is ambiguous."""
+    found = [folder / f"{stem}{suffix}" for suffix in (".parquet", ".csv") if (folder / f"{stem}{suffix}").is_file()]
+    if len(found) > 1:
+        raise InputFileError(f"{folder}: both {stem}.parquet and {stem}.csv found; it is not clear which one "
+                             "to use, so remove or rename the other")
+    return found[0] if found else None
 
 
 def load_dataset(folder: str | Path, freq: str | None = None, min_length: int = 8,
@@ -206,6 +210,10 @@ def load_dataset(folder: str | Path, freq: str | None = None, min_length: int = 
     report.extend(item_report)
     demand, items, cross = cross_check(demand, items, demand_path.name, items_path.name)
     report.extend(cross)
+    if demand.empty and not report.blocking:
+        report.add(Issue("error", "no_data", str(folder),
+                         f"no series is left with both usable demand in {demand_path.name} and a valid row in "
+                         f"{items_path.name}; fix the findings above (e.g. matching unique_id values)"))
     stages_path, edges_path = _find(folder, "stages"), _find(folder, "edges")
     stages = read_table(stages_path) if stages_path else None
     edges = read_table(edges_path) if edges_path else None

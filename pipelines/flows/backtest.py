@@ -64,14 +64,17 @@ class ModelBacktest:
 
 
 def backtest_models(demand: pd.DataFrame, config: ForecastConfig, horizon: int, n_windows: int, step: int,
-                    unit_value: pd.Series | None = None) -> ModelBacktest:
+                    unit_value: pd.Series | None = None, cv: pd.DataFrame | None = None) -> ModelBacktest:
     """Rolling-origin CV of ``config.models``, demand characteristics (SBC class per series) and scores.
 
     The one backtest orchestration: ``stockwise backtest`` and the planning flow
-    (:func:`pipelines.flows.plan_steps.backtest_step`) both start here.
+    (:func:`pipelines.flows.plan_steps.backtest_step`) both start here. ``cv``: the
+    cross-validation table when already computed on blocks of series
+    (:mod:`pipelines.flows.plan_blocks`); only the cross-series parts then run here.
     """
     forecaster = Forecaster(config)
-    cv = forecaster.cross_validation(demand, h=horizon, n_windows=n_windows, step=step)
+    if cv is None:
+        cv = forecaster.cross_validation(demand, h=horizon, n_windows=n_windows, step=step)
     features = characterise(demand, season_length=config.resolved_season_length, unit_value=unit_value, cv=cv)
     segments = features.set_index("unique_id")["sbc_class"]
     return ModelBacktest(forecaster, cv, features, segments, evaluate(cv, demand))

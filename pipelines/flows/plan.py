@@ -7,7 +7,10 @@ forecast error, with expected cost and service by simulation ->
 recommendations table (:mod:`pipelines.report.schema`) -> planner report.
 
 Steps are plain functions over DataFrames; :func:`run_plan` wires them, owns
-the I/O and opens one MLflow parent run with a nested run per step. The run
+the I/O and opens one MLflow parent run with a nested run per step. The per-series
+steps (backtest cross-validation; choosing, sizing and simulating the policies)
+run on blocks of series locally or on Dask (:mod:`pipelines.flows.plan_blocks`);
+MLflow and the run folder are written here, by the driver only. The run
 folder is staged under a hidden temporary name and renamed into place only
 when complete, so a killed run never leaves a half-written result.
 """
@@ -25,22 +28,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasting.panel import ValidationReport
+from forecasting.panel import Issue, ValidationReport
+from policy_selector.selector import PACKAGED_DEFAULT
 from pipelines.data.config import RunConfig, ScenarioSettings
 from pipelines.data.demo_data import DemoConfig
 from pipelines.data.io import write_table_atomic, write_text_atomic
+from pipelines.flows.blocks import engine_session
+from pipelines.flows.plan_blocks import blocked_backtest, blocked_select, engine_of
 from pipelines.flows.plan_steps import (
     add_meio,
     assemble,
-    backtest_step,
     error_step,
+    excluded_items,
+    exposure_step,
     future_step,
     meio_step,
     report_inputs,
     select_step,
 )
 from pipelines.report.render import write_report
-from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
+from pipelines.registry.names import CHAMPION_ALIAS, DEFAULT_ALIAS, MODEL_NAME
 from pipelines.registry.tracking import get_alias_version, load_model_version, start_run
 from pipelines.data.inputs import load_inputs
 from pipelines.data.validation import DataSet
@@ -59,6 +66,10 @@ class PlanResult:
     validation_report: Path
     n_items: int
     kpis: dict[str, float]
+    #: series or items left out, counted by the first reason (validation_report.csv has each one)
+    excluded: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: steps skipped or degraded, in plain sentences (also MLflow tags)
+    notes: tuple[str, ...] = ()
 
 
 def stage_dir(out: Path, command: str) -> tuple[Path, Path]:
@@ -71,11 +82,20 @@ def stage_dir(out: Path, command: str) -> tuple[Path, Path]:
 
 
 def load_data(cfg: RunConfig, staging: Path) -> DataSet:
-    """The validated data folder (or the generated demo, written under ``staging``) after the scenario."""
+    """The validated data folder (or the generated demo, written under ``staging``) after the scenario,
+    without the items whose lead time the history cannot back-test (a finding says which)."""
     demo = DemoConfig(seed=cfg.seed, n_items=cfg.demo_items, n_weeks=cfg.demo_weeks)
     data = load_inputs(cfg.data, demo=demo, freq=cfg.freq, min_length=cfg.min_length, fill_gaps=cfg.fill_gaps,
                        demo_folder=staging / "data")
-    return dataclasses.replace(data, items=apply_scenario(data.items, cfg.scenario))
+    items = apply_scenario(data.items, cfg.scenario)
+    demand, items, issue = exposure_step(data.demand, items, cfg, Path(data.files["items"]).name)
+    if issue is not None:
+        data.report.add(issue)
+        if items.empty:
+            data.report.add(Issue("error", "no_data", str(cfg.data or staging / "data"),
+                                  "every item was excluded by the checks above; no series is long enough "
+                                  "for its lead time"))
+    return dataclasses.replace(data, demand=demand, items=items)
 
 
 def apply_scenario(items: pd.DataFrame, scenario: ScenarioSettings) -> pd.DataFrame:
@@ -90,11 +110,16 @@ def apply_scenario(items: pd.DataFrame, scenario: ScenarioSettings) -> pd.DataFr
 
 
 def load_champion(tracking_uri: str | None) -> tuple[object | None, str]:
-    """The policy selector under the ``champion`` alias, or None and the rule's name."""
-    version = get_alias_version(MODEL_NAME, CHAMPION_ALIAS, tracking_uri)
-    if version is None:
-        return None, "Syntetos-Boylan rule (no champion selector registered)"
-    return load_model_version(MODEL_NAME, f"@{CHAMPION_ALIAS}", tracking_uri), f"{MODEL_NAME} v{version}"
+    """The selector ``recommend`` uses and its name: the ``champion``, else the ``default`` path
+    that ``train`` registered, else None (the packaged default policy)."""
+    for alias in (CHAMPION_ALIAS, DEFAULT_ALIAS):
+        version = get_alias_version(MODEL_NAME, alias, tracking_uri)
+        if version is not None:
+            selector = load_model_version(MODEL_NAME, f"@{alias}", tracking_uri)
+            label = "" if alias == CHAMPION_ALIAS else f" (default path {getattr(selector, 'chosen_', '')!r}; " \
+                                                        "no champion registered)"
+            return selector, f"{MODEL_NAME} v{version}{label}"
+    return None, f"packaged default policy (first of {list(PACKAGED_DEFAULT)}; no champion or default registered)"
 
 
 def _kpis(rec: pd.DataFrame, items: pd.DataFrame) -> dict[str, float]:
@@ -135,7 +160,8 @@ def run_plan(cfg: RunConfig, command: str = "recommend",
     """
     staging, final = stage_dir(Path(cfg.out), command)
     try:
-        with start_run(command, cfg.tracking_uri, tags={"stockwise.command": command}) as run:
+        with (start_run(command, cfg.tracking_uri, tags={"stockwise.command": command}) as run,
+              engine_session(engine_of(cfg))):
             result = _run_steps(cfg, command, staging, final, run, progress)
         os.replace(staging, final)
         return result
@@ -150,12 +176,12 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
     run.log_params(cfg.model_dump(mode="json") | {"freq": data.freq})
     run.log_fingerprints({"demand": data.demand, "items": data.items})
     log_validation(run, data.report, staging)
-    if cfg.strict or data.freq is None:  # without a frequency nothing downstream can run
+    if cfg.strict:
         data.report.raise_if_errors()
-    rng = np.random.default_rng(cfg.seed)
+    data.report.raise_if_blocking()  # no frequency, no series left, or nothing but zeros
     with start_run("backtest", nested=True) as step:
         progress(f"backtesting {len(cfg.forecast.models)} models on {data.demand['unique_id'].nunique()} series")
-        bt = backtest_step(data.demand, data.items, cfg, data.freq)
+        bt = blocked_backtest(data.demand, data.items, cfg, data.freq)
         write_table_atomic(bt.cv, staging / "cv.parquet")
         step.log_params({"horizon": bt.horizon, "n_windows": cfg.forecast.n_windows,
                          "models": list(cfg.forecast.models), "n_excluded_short": len(bt.excluded)})
@@ -170,12 +196,20 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
     with start_run("policy", nested=True) as step:
         selector, selector_name = load_champion(cfg.tracking_uri)
         progress(f"choosing, sizing and simulating a policy per item with the {selector_name}")
-        recs = select_step(data.demand, data.items, data.freq, selector, rng, cfg.service)
+        if cfg.service.mode == "item":
+            recs = blocked_select(data.demand, data.items, data.freq, selector, cfg)
+        else:  # a segment / portfolio target allocates over all items at once, so it does not run in blocks
+            recs = select_step(data.demand, data.items, data.freq, selector, np.random.default_rng(cfg.seed),
+                               service=cfg.service)
         rec = assemble(data.items, bt.features, recs, run.run_id, selector_name)
         kpis = _kpis(rec, data.items)
         step.log_params({"selector": selector_name})
         step.log_metrics(kpis | {f"policy.{k}": float(v) for k, v in rec["policy"].value_counts().items()})
-    if data.stages is not None and data.report.ok:
+    notes = _meio_skipped(data)
+    if notes:
+        progress(notes[0])
+        run.set_tags({"meio.skipped": notes[0]})
+    elif data.stages is not None:
         with start_run("meio", nested=True) as step:
             progress(f"placing safety stock over the {len(data.stages)}-stage network (guaranteed service)")
             meio = meio_step(data.stages, data.edges, data.demand, data.items, data.freq)
@@ -196,7 +230,17 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
                       staging / "RUN.txt")
     return PlanResult(run_dir=final, run_id=run.run_id, tracking_uri=run.tracking_uri,
                       recommendations=final / "recommendations.csv",
-                      validation_report=final / "validation_report.csv", n_items=len(rec), kpis=kpis)
+                      validation_report=final / "validation_report.csv", n_items=len(rec), kpis=kpis,
+                      excluded=excluded_items(data.report, rec["unique_id"]).to_dict(), notes=notes)
+
+
+def _meio_skipped(data: DataSet) -> tuple[str, ...]:
+    """Why the network step cannot run (a broken or incomplete network), as one note; () when it can."""
+    broken = [i for i in data.report.errors if i.check in ("network", "network_incomplete")]
+    if not broken:
+        return ()
+    return (f"WARNING: multi-echelon placement (MEIO) skipped: {broken[0].message} "
+            "(single-echelon policies are still recommended; `stockwise validate` shows the finding)",)
 
 
 def log_validation(run, report: ValidationReport, staging: Path) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting import ErrorModel, ForecastConfig, Forecaster, select_models
+from forecasting.panel import Issue, ValidationReport
 from optimization import (
     GSMResult,
     solve_gsm,
@@ -30,7 +31,9 @@ from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
 from policy_selector.economics import Economics, periods_per_year
 from policy_selector.portfolio import recommend_with_target
 
-__all__ = ["Backtest", "backtest_step", "recommend_step", "error_step", "future_step", "select_step", "meio_step", "add_meio", "assemble", "report_inputs",
+__all__ = ["Backtest", "exposure_step", "excluded_items", "backtest_horizon", "backtest_cv", "backtest_step",
+           "recommend_step", "error_step", "future_step", "select_step", "meio_step", "add_meio", "assemble",
+           "report_inputs",
            "FRONTIER_TARGETS"]
 
 FRONTIER_TARGETS = (0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995)
@@ -74,17 +77,70 @@ def _exposure(items: pd.DataFrame) -> np.ndarray:
     return (items["lead_time"] + items["review_period"]).to_numpy(dtype=float)
 
 
-def backtest_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, freq: str) -> Backtest:
+def exposure_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig,
+                  source: str = "items") -> tuple[pd.DataFrame, pd.DataFrame, Issue | None]:
+    """Drop the items whose exposure L + R is longer than the backtest can cover.
+
+    The backtest horizon is the longest exposure, and every series needs
+    horizon + n_windows periods of history; one item with a lead time of 1000
+    periods would otherwise exclude every series as too short. Returns the kept
+    demand and items and the finding naming the dropped items (None when none).
+    """
+    n_periods = int(demand.groupby("unique_id").size().max()) if len(demand) else 0
+    cap = n_periods - (cfg.forecast.n_windows - 1) * cfg.forecast.step - 1
+    exposure = np.ceil(_exposure(items))
+    too_long = exposure > max(cap, 0)
+    if not too_long.any():
+        return demand, items, None
+    ids = items.loc[too_long, "unique_id"].astype(str).tolist()
+    shown = ", ".join(f"{u} (lead_time {lt:g} + review_period {r:g})" for u, lt, r in
+                      items.loc[too_long, ["unique_id", "lead_time", "review_period"]].head(10).itertuples(index=False))
+    issue = Issue("warning", "exposure_too_long", source,
+                  f"{len(ids)} item(s) need a forecast over more than the {max(cap, 0)} periods the history "
+                  f"supports ({n_periods} periods, {cfg.forecast.n_windows} backtest windows): {shown}; "
+                  "excluded. Check the lead time units (periods of the demand file) or give more history.",
+                  column="lead_time", series=tuple(ids), n_excluded=len(ids))
+    keep = items[~too_long].reset_index(drop=True)
+    return demand[demand["unique_id"].isin(keep["unique_id"])].reset_index(drop=True), keep, issue
+
+
+def excluded_items(report: ValidationReport, kept) -> pd.Series:
+    """Series named by an error or warning and absent from ``kept``, counted by their first check."""
+    kept, first = set(map(str, kept)), {}
+    for issue in report.issues:
+        if issue.severity in ("error", "warning"):
+            for uid in issue.series:
+                if uid not in kept:
+                    first.setdefault(uid, issue.check)
+    return pd.Series(first, dtype=object).value_counts()
+
+
+def backtest_horizon(items: pd.DataFrame, cfg: RunConfig) -> int:
+    """Backtest horizon: the configured one, else the longest exposure H = L + R rounded up."""
+    return cfg.forecast.horizon or int(np.ceil(_exposure(items).max()))
+
+
+def backtest_cv(demand: pd.DataFrame, cfg: RunConfig, freq: str, horizon: int, n_jobs: int = -1) -> pd.DataFrame:
+    """Rolling-origin cross-validation of the configured models (the per-series part of the backtest)."""
+    fc_cfg = ForecastConfig(models=tuple(cfg.forecast.models), freq=freq,
+                            season_length=cfg.forecast.season_length, n_jobs=n_jobs)
+    return Forecaster(fc_cfg).cross_validation(demand, h=horizon, n_windows=cfg.forecast.n_windows,
+                                               step=cfg.forecast.step)
+
+
+def backtest_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, freq: str,
+                  cv: pd.DataFrame | None = None) -> Backtest:
     """Rolling-origin backtest of the configured models; per-series model choice.
 
     The horizon covers the longest exposure H = L + R (rounded up), so the error
-    model can answer for every item's own H.
+    model can answer for every item's own H. ``cv``: the cross-validation table
+    when already computed (on blocks of series, :mod:`pipelines.flows.plan_blocks`).
     """
-    horizon = cfg.forecast.horizon or int(np.ceil(_exposure(items).max()))
+    horizon = backtest_horizon(items, cfg)
     fc_cfg = ForecastConfig(models=tuple(cfg.forecast.models), freq=freq,
                             season_length=cfg.forecast.season_length)
     bt = backtest_models(demand, fc_cfg, horizon, cfg.forecast.n_windows, cfg.forecast.step,
-                         unit_value=items.set_index("unique_id")["unit_cost"])
+                         unit_value=items.set_index("unique_id")["unit_cost"], cv=cv)
     choice = select_models(bt.scores, segments=bt.segments.reindex(bt.scores["unique_id"].unique()))
     excluded = pd.Index(sorted(set(demand["unique_id"]) - set(bt.cv["unique_id"])))
     return Backtest(cv=bt.cv, scores=bt.scores, choice=choice, features=bt.features, horizon=horizon,
@@ -110,8 +166,9 @@ def future_step(demand: pd.DataFrame, bt: Backtest, cfg: RunConfig, freq: str) -
 
 
 def select_step(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selector,
-                rng: np.random.Generator, service: ServiceSettings | None = None) -> pd.DataFrame:
-    """Policy per item from ``selector`` (a fitted PolicySelector) or, when None, the SBC rule.
+                rng: np.random.Generator, n_jobs: int = 1, service: ServiceSettings | None = None) -> pd.DataFrame:
+    """Policy per item from ``selector`` (the champion, or the registered default path) or, when None,
+    the packaged default policy (:class:`policy_selector.FixedSelector`).
 
     The candidate space is the one the selector was trained with, so it can never
     recommend a policy outside it. With a segment or portfolio ``service`` target the
@@ -119,7 +176,7 @@ def select_step(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selector,
     """
     names = getattr(selector, "candidates_", None)
     space = CandidateSpace.from_names(list(names)) if names is not None else CandidateSpace()
-    config = SelectorConfig(space=space, freq=freq)
+    config = SelectorConfig(space=space, freq=freq, n_jobs=n_jobs)
     if service is None or service.mode == "item":
         return recommend_policies(selector, demand, items, config, rng).assign(service_mode="item")
     segment_by = service.segment_by if service.mode == "segment" else None
@@ -141,7 +198,7 @@ def recommend_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, fr
         The backtest and the schema-conformed recommendations.
     """
     bt = backtest_step(demand, items, cfg, freq)
-    recs = select_step(demand, items, freq, selector, rng, cfg.service)
+    recs = select_step(demand, items, freq, selector, rng, service=cfg.service)
     return bt, assemble(items, bt.features, recs, run_id, selector_name)
 
 

@@ -23,9 +23,13 @@ in ``<out>/.staging-<id>/`` and renamed to ``<out>/<id>/`` in one
 ``os.replace``: that rename is the commit point. The alias moves only after
 it, and the record is then rewritten (atomically) with ``alias_applied: true``.
 The next run first recovers: it deletes uncommitted staging folders (their
-challenger versions are tagged ``abandoned``), and rolls forward a committed
-promotion whose alias was not yet moved. So the champion alias changes only
-when a whole decision completed, and a rerun after a crash always succeeds.
+challenger versions are tagged ``abandoned``), marks the MLflow runs a killed
+retrain left RUNNING as KILLED (its ``retrain`` run, and the ``train`` runs of a
+challenger killed mid-training, found through the ``<out>/.training-<id>`` marker
+holding the training's start time), and rolls forward a committed promotion
+whose alias was not yet moved. What it did is printed (``RECOVERED: ...``) and
+kept in the decision record. So the champion alias changes only when a whole
+decision completed, and a rerun after a crash always succeeds.
 
 ``retrain`` calls an injected ``checkpoint(point)`` at each named point of
 :data:`PAUSE_POINTS` (a no-op by default), so tests can stop the process there and kill it.
@@ -37,6 +41,7 @@ import importlib
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -160,10 +165,16 @@ class Decision:
     items_subset: list[str] | None = None
     mlflow_run_id: str | None = None
     alias_applied: bool = False
+    #: what this run's recovery cleaned up after a killed retrain, in plain sentences
+    recovered: list[str] | None = None
 
     @property
     def exit_code(self) -> RetrainExit:
         return RetrainExit.PROMOTED if self.action == "promote" else RetrainExit.KEPT
+
+
+#: marker written while the challenger trains: its MLflow runs are only closed when train returns
+_TRAINING = "training"
 
 
 def lock_path_for(tracking_uri: str | None) -> Path:
@@ -217,6 +228,11 @@ def recover(config: RetrainConfig) -> list[str]:
         shutil.rmtree(staging, ignore_errors=True)
         done.append(f"discarded uncommitted {staging.name}")
     done += [f"MLflow run {run_id} of a killed retrain marked KILLED" for run_id in end_stale_runs("retrain", uri)]
+    for marker in sorted(out.glob(f".{_TRAINING}-*")):
+        started = int(marker.read_text().strip() or 0)
+        done += [f"MLflow run {run_id} of a training killed with its retrain marked KILLED"
+                 for run_id in end_stale_runs(None, uri, started_after=started)]
+        marker.unlink()
     committed = set()
     for path, record in _records(out):
         committed.add(record["decision_id"])
@@ -302,13 +318,14 @@ def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate:
     config = replace(config, tracking_uri=uri)
     with exclusive_lock(lock_path_for(uri)):
         checkpoint("after_lock")
-        recover(config)
+        recovered = recover(config)
         cutoff, train_part, holdout = _split(demand, config.holdout_periods)
         champion = get_alias_version(config.model_name, config.alias, uri)
         decision_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:6]}"
         subset = tuple(sorted(items_subset)) if items_subset is not None else None
         # train/evaluate open their own MLflow runs, so no run of ours is active around them
-        challenger = str(train(TrainRequest(train_part, items, cutoff, config.model_name, uri, subset)))
+        challenger = _train_marked(train, TrainRequest(train_part, items, cutoff, config.model_name, uri, subset),
+                                   Path(config.out) / f".{_TRAINING}-{decision_id}")
         set_version_tags(config.model_name, challenger, {STATUS_TAG: "challenger", DECISION_TAG: decision_id}, uri)
         checkpoint("after_train")
         request = EvalRequest(train_part, holdout, items, cutoff, config.model_name, uri)
@@ -324,13 +341,21 @@ def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate:
                 holdout_periods=config.holdout_periods, margin=config.margin,
                 max_service_drop=config.max_service_drop, items_subset=list(subset) if subset else None,
                 data={"train": fingerprint(train_part), "holdout": fingerprint(holdout), "items": fingerprint(items)},
-                mlflow_run_id=run.run_id)
+                mlflow_run_id=run.run_id, recovered=recovered or None)
             final = _commit(decision, Path(config.out), uri, checkpoint)
             run.log_params({"action": action, "challenger": challenger, "champion_before": champion,
                             "margin": config.margin, "cutoff": str(cutoff)})
             run.log_metrics({f"{who}.{k}": v for who, s in scores.items() if s for k, v in s.items()})
             run.log_dict(asdict(final), DECISION_FILE)
     return final
+
+
+def _train_marked(train: TrainFn, request, marker: Path) -> str:
+    """Train with a marker on disk holding the start time, so a kill -9 inside train is recoverable."""
+    write_text_atomic(str(int(time.time() * 1000)), marker)
+    version = str(train(request))
+    marker.unlink()
+    return version
 
 
 def _commit(decision: Decision, out: Path, uri: str, checkpoint: Checkpoint = no_checkpoint) -> Decision:
@@ -362,6 +387,8 @@ def run_retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evalu
     except Exception as exc:  # noqa: BLE001 - a scheduler needs an exit code, not a traceback
         echo(f"FAILED: {type(exc).__name__}: {exc}")
         return RetrainExit.FAILED
+    for line in decision.recovered or ():
+        echo(f"RECOVERED: {line}")
     echo(f"{decision.action.upper()}: {decision.reason}; record {Path(config.out) / decision.decision_id}")
     return decision.exit_code
 

@@ -41,7 +41,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from optimization import CostParams, InitialState, mixed_policies, simulate
+from forecasting.panel import MAX_DEMAND
+from optimization import CostParams, InitialState, ItemValueError, mixed_policies, simulate
 from pipelines.data.io import write_table_atomic
 from pipelines.registry.tracking import start_run
 
@@ -67,9 +68,18 @@ class SimulationOutput:
     run_id: str
 
 
-def _fail(source: str, column: str, rows: pd.Series | pd.Index, message: str) -> None:
+def _fail(source: str, column: str, rows: pd.Series | pd.Index, message: str, ids=None) -> None:
     shown = [str(r) for r in list(rows)[:5]]
-    raise ValueError(f"{source}: column {column!r}, rows {shown}: {message}")
+    named = f" (unique_id {[str(i) for i in list(ids)[:5]]})" if ids is not None else ""
+    raise ValueError(f"{source}: column {column!r}, rows {shown}{named}: {message}")
+
+
+def _fail_items(source: str, table: pd.DataFrame, exc: ItemValueError) -> None:
+    """An invalid policy parameter from the library, with the file, line and unique_id."""
+    lines = [int(table.index[p % len(table)]) for p in exc.positions[:5]]
+    ids = [str(table["unique_id"].iloc[p % len(table)]) for p in exc.positions[:5]]
+    raise ValueError(f"{source}: {exc.what} at rows {lines} (unique_id {ids}, got "
+                     f"{', '.join(map(str, exc.values[:5]))}); {exc.fix}") from None
 
 
 #: a recommendations table (pipelines.report.schema) is a valid policy table under these names
@@ -93,19 +103,20 @@ def _check_policies(table: pd.DataFrame, source: str) -> pd.DataFrame:
         if col not in table.columns:
             table[col] = default
         values = pd.to_numeric(table[col].fillna(default), errors="coerce")
-        bad = values.isna() | (values < 0)
+        bad = values.isna() | (values < 0) | ~np.isfinite(values)
         if bad.any():
-            _fail(source, col, table.index[bad], "must be a number >= 0")
+            _fail(source, col, table.index[bad], "must be a finite number >= 0", table.loc[bad, "unique_id"])
         table[col] = values
     lead = pd.to_numeric(table["lead_time"], errors="coerce")
-    bad = lead.isna() | (lead < 0) | (lead % 1 != 0)
+    bad = lead.isna() | (lead < 0) | (lead % 1 != 0) | ~np.isfinite(lead)
     if bad.any():
-        _fail(source, "lead_time", table.index[bad], "must be a whole number of periods >= 0")
+        _fail(source, "lead_time", table.index[bad], "must be a whole number of periods >= 0",
+              table.loc[bad, "unique_id"])
     table["lead_time"] = lead.astype(int)
     for col in ("review_period", "shelf_life"):
         bad = table[col] % 1 != 0
         if bad.any():
-            _fail(source, col, table.index[bad], "must be a whole number of periods")
+            _fail(source, col, table.index[bad], "must be a whole number of periods", table.loc[bad, "unique_id"])
     table["lost_sales"] = _as_bool(table.get("lost_sales", pd.Series(False, index=table.index)), source)
     return table
 
@@ -139,6 +150,12 @@ def pivot_demand(demand: pd.DataFrame, items: list[str], source: str = "demand")
     if absent:
         raise ValueError(f"{source}: no demand for unique_id {absent[:5]} listed in the policy table")
     sub = demand[demand["unique_id"].astype(str).isin(items)]
+    y = pd.to_numeric(sub["y"], errors="coerce")
+    bad = (y.isna() & sub["y"].notna()) | np.isinf(y) | (y > MAX_DEMAND)
+    if bad.any():
+        _fail(source, "y", (sub.index[bad] + 2), f"not a finite number of units (at most {MAX_DEMAND:.0e}): "
+              f"{sub.loc[bad, 'y'].astype(str).tolist()[:5]}", sub.loc[bad, "unique_id"])
+    sub = sub.assign(y=y)
     if sub.duplicated(["unique_id", "ds"]).any():
         _raise_duplicates(sub, source)
     wide = sub.pivot(index="unique_id", columns="ds", values="y")
@@ -211,19 +228,23 @@ def run_simulation(demand: pd.DataFrame, policies: pd.DataFrame, out: str | Path
                          "or trim the file")
     items = table["unique_id"].astype(str).tolist()
     matrix = wide.loc[items].to_numpy(float)
-    policy = mixed_policies(table["policy_type"].astype(str).to_numpy(),
-                            review_period=table["review_period"].astype(int),
-                            reorder_level=table["reorder_level"], order_up_to=table["order_up_to"],
-                            order_quantity=table["order_quantity"], moq=table["moq"],
-                            order_multiple=table["order_multiple"], lost_sales=table["lost_sales"].to_numpy())
-    costs = CostParams(**{c: table[c].to_numpy(float) for c in COST_COLUMNS})
-    initial = None
-    if "on_hand" in policies.columns:
-        on_hand = pd.to_numeric(table["on_hand"], errors="coerce")
-        default = np.where(policy.is_fixed_quantity, policy.reorder_level + policy.order_quantity, policy.order_up_to)
-        initial = InitialState(on_hand=np.where(on_hand.isna(), np.maximum(default, 0), on_hand))
-    result = simulate(matrix, policy, table["lead_time"].to_numpy(), costs=costs, initial=initial,
-                      shelf_life=table["shelf_life"].astype(int).to_numpy(), warmup=warmup)
+    try:
+        policy = mixed_policies(table["policy_type"].astype(str).to_numpy(),
+                                review_period=table["review_period"].astype(int),
+                                reorder_level=table["reorder_level"], order_up_to=table["order_up_to"],
+                                order_quantity=table["order_quantity"], moq=table["moq"],
+                                order_multiple=table["order_multiple"], lost_sales=table["lost_sales"].to_numpy())
+        costs = CostParams(**{c: table[c].to_numpy(float) for c in COST_COLUMNS})
+        initial = None
+        if "on_hand" in policies.columns:
+            on_hand = pd.to_numeric(table["on_hand"], errors="coerce")
+            default = np.where(policy.is_fixed_quantity, policy.reorder_level + policy.order_quantity,
+                               policy.order_up_to)
+            initial = InitialState(on_hand=np.where(on_hand.isna(), np.maximum(default, 0), on_hand))
+        result = simulate(matrix, policy, table["lead_time"].to_numpy(), costs=costs, initial=initial,
+                          shelf_life=table["shelf_life"].astype(int).to_numpy(), warmup=warmup)
+    except ItemValueError as exc:
+        _fail_items(policy_source, table, exc)
     kpis = kpi_table(items, table["policy_type"].astype(str), result)
     all_ids = pd.Series(demand["unique_id"].astype(str).unique())
     no_policy = pd.DataFrame({"unique_id": all_ids[~all_ids.isin(wide.index)], "reason": "no row in the policy table"})

@@ -3,13 +3,19 @@
 Steps (one MLflow parent run ``train`` with nested runs per step):
 
 1. data: a data folder (validated) or the seeded demo;
-2. labels at two cutoffs (backtests, sizing, simulation of every candidate);
-3. features, the cost-sensitive LightGBM selector, evaluation on held-out items
-   (GroupKFold by item) and held-out time against the oracle, the SBC rule and
-   the best single policy;
-4. the final selector (fitted on both cutoffs) is logged and registered as a new
-   version of ``stockwise-policy-selector``; on the first train it gets the
-   ``champion`` alias (later promotions go through ``stockwise retrain``).
+2. the study plan: test window, backtest windows and training cutoffs chosen from
+   the history length (:func:`policy_selector.workflow.plan_study`; printed and logged);
+3. labels at the cutoffs (backtests, sizing, expected cost of every candidate);
+4. features, the cost-sensitive LightGBM selector, evaluation on held-out items
+   (GroupKFold by item) and held-out time against the oracle, the SBC rule, the
+   best single policy and the packaged default;
+5. the final selector is logged and registered as a new version of
+   ``stockwise-policy-selector``, always. With no champion yet it takes the
+   ``champion`` alias only if the gate passes (:func:`policy_selector.evaluation.gate`:
+   cheaper than the default path and the best single policy by the retrain margin on
+   both splits); otherwise the default path -- the best single policy or the packaged
+   default, whichever evaluated cheaper -- is registered under the ``default`` alias and
+   the output says why. Later promotions go through ``stockwise retrain``.
 
 Outputs in ``--out``: ``labels.parquet``, ``outcomes.parquet`` (full cost
 matrix: every candidate's cost by type and service per item and cutoff),
@@ -28,7 +34,11 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from policy_selector import CandidateSpace, PolicySelector, SelectorConfig, confusion, run_study
-from policy_selector.context import prepare_cutoff
+from policy_selector.context import prepare_cutoff, wide_panel
+from policy_selector.economics import periods_per_year
+from policy_selector.evaluation import gate
+from policy_selector.selector import FixedSelector
+from policy_selector.workflow import StudyPlan, plan_study
 from policy_selector.features import build_features
 from policy_selector.labels import label_candidates
 from policy_selector.sizing import size_candidates
@@ -36,7 +46,8 @@ from pipelines.data.io import write_table_atomic, write_text_atomic
 from pipelines.data.config import read_yaml_mapping
 from pipelines.data.demo_data import DemoConfig
 from pipelines.data.inputs import load_inputs
-from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
+from pipelines.flows.retrain import RetrainConfig
+from pipelines.registry.names import CHAMPION_ALIAS, DEFAULT_ALIAS, MODEL_NAME
 from pipelines.registry.tracking import (
     store_dir,
     get_alias_version,
@@ -61,8 +72,14 @@ class TrainSettings(BaseModel):
     seed: int = DemoConfig.seed
     freq: str | None = None
     candidates: tuple[str, ...] | None = Field(None, description="candidate names; None = all defaults")
-    test_periods: int = Field(26, ge=1, description="held-out periods per cutoff")
-    n_windows: int = Field(8, ge=2)
+    test_periods: int | None = Field(None, ge=1, description="held-out periods per cutoff; None = from history")
+    n_windows: int | None = Field(None, ge=2, description="backtest windows; None = from history")
+    extra_train_cutoffs: int | None = Field(None, ge=0, description="training cutoffs before the first; "
+                                                                    "None = from history")
+    label_paths: int = Field(SelectorConfig.label_paths, ge=0, description="demand paths per item for labels")
+    margin: float = Field(RetrainConfig.margin, ge=0, lt=1,
+                          description="controllable-cost gain the first champion needs over the default path")
+    max_service_drop: float = Field(RetrainConfig.max_service_drop, ge=0, lt=1)
     season_length: int = Field(1, ge=1)
     service_tolerance: float = Field(0.03, ge=0, lt=1)
     n_splits: int = Field(5, ge=2, description="GroupKFold folds by item")
@@ -89,12 +106,26 @@ def load_train_settings(path: Path | None) -> TrainSettings:
         raise ValueError(f"{path}: invalid train settings: {problems}") from exc
 
 
-def selector_config(settings: TrainSettings, freq: str) -> SelectorConfig:
-    """The library config for these settings and data frequency."""
+def selector_config(settings: TrainSettings, freq: str, plan: StudyPlan | None = None) -> SelectorConfig:
+    """The library config for these settings, data frequency and study plan (windows)."""
     space = CandidateSpace.from_names(settings.candidates) if settings.candidates else CandidateSpace()
+    test_periods = plan.test_periods if plan else settings.test_periods or SelectorConfig.test_periods
+    n_windows = plan.n_windows if plan else settings.n_windows or SelectorConfig.n_windows
     return SelectorConfig(space=space, freq=freq, season_length=settings.season_length,
-                          n_windows=settings.n_windows, test_periods=settings.test_periods,
-                          service_tolerance=settings.service_tolerance)
+                          n_windows=n_windows, test_periods=test_periods,
+                          service_tolerance=settings.service_tolerance, label_paths=settings.label_paths)
+
+
+def study_plan(demand: pd.DataFrame, freq: str, settings: TrainSettings) -> StudyPlan:
+    """Windows for this history: the settings' values where given, chosen from its length otherwise.
+
+    Raises
+    ------
+    ValueError
+        When nothing can be learned from the history (the message says how many periods it needs).
+    """
+    return plan_study(wide_panel(demand).shape[1], periods_per_year(freq), settings.test_periods,
+                      settings.n_windows, settings.extra_train_cutoffs)
 
 
 def period_name(freq: str) -> str:
@@ -112,6 +143,9 @@ class TrainResult:
     champion: str | None
     evaluation: pd.DataFrame
     paths: dict[str, Path] = field(default_factory=dict)
+    plan: str = ""
+    decision: str = ""
+    default: str | None = None
 
 
 def _label_frames(study) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -136,67 +170,116 @@ def _metrics(evaluation: pd.DataFrame) -> dict[str, float]:
 
 def run_train(demand: pd.DataFrame, items: pd.DataFrame, freq: str, settings: TrainSettings, out: Path,
               tracking_uri: str | None = None, register: bool = True) -> TrainResult:
-    """Label, train, evaluate, log and register the policy selector.
+    """Label, train, evaluate, log and register the policy selector; gate the first champion.
 
     Returns
     -------
     TrainResult
-        MLflow run id, registered version, champion version after the run,
-        evaluation table and written paths.
+        MLflow run id, registered version, champion version after the run, evaluation
+        table, written paths, the study plan, the champion decision and the default path.
+
+    Raises
+    ------
+    ValueError
+        When the history is too short to learn anything (see :func:`study_plan`).
     """
     uri = resolve_tracking_uri(tracking_uri)
-    cfg = selector_config(settings, freq)
+    plan = study_plan(demand, freq, settings)
+    cfg = selector_config(settings, freq, plan)
     unit = period_name(freq)
     rng = np.random.default_rng(settings.seed)
     out = Path(out)
     with start_run("train", uri) as run:
         run.log_params({"seed": settings.seed, "freq": freq, "candidates": ",".join(cfg.space.names),
                         "test_periods": cfg.test_periods, "n_windows": cfg.n_windows,
-                        "service_tolerance": cfg.service_tolerance, "n_splits": settings.n_splits})
+                        "extra_train_cutoffs": plan.extra_train_cutoffs, "label_paths": cfg.label_paths,
+                        "service_tolerance": cfg.service_tolerance, "n_splits": settings.n_splits,
+                        "plan": plan.reason})
         run.log_fingerprints({"demand": demand, "items": items})
         study = run_study(demand, items, cfg, rng,
                           make_selector=lambda: PolicySelector(period_name=unit, random_state=settings.seed),
-                          n_splits=settings.n_splits)
-        labels, outcomes, feats = _label_frames(study)
-        with start_run("labels", nested=True) as step:
-            for name, part in (("train", study.train), ("test", study.test)):
-                step.log_metrics({f"{name}.n_items": len(part.labels.ids),
-                                  f"{name}.n_infeasible": part.labels.n_infeasible,
-                                  f"{name}.n_excluded": len(part.labels.excluded),
-                                  f"{name}.n_fallbacks": len(part.data.fallbacks)})
-                step.log_params({f"{name}.cutoff": str(part.labels.cutoff.date())})
-            step.log_table(labels, "labels.csv")
-            step.log_table(outcomes, "outcomes.parquet")
-        conf = confusion(study.choices["held_out_items"]["label"], study.choices["held_out_items"]["classifier"])
-        with start_run("evaluation", nested=True) as step:
-            step.log_metrics(_metrics(study.evaluation))
-            step.log_table(study.evaluation, "evaluation.csv")
-            step.log_table(conf.reset_index(), "confusion.csv")
-        paths = {
-            "labels": write_table_atomic(labels, out / "labels.parquet"),
-            "outcomes": write_table_atomic(outcomes, out / "outcomes.parquet"),
-            "features": write_table_atomic(feats, out / "features.parquet"),
-            "evaluation": write_table_atomic(study.evaluation, out / "evaluation.csv"),
-            "confusion": write_table_atomic(conf.reset_index(), out / "confusion.csv"),
-            "choices": write_table_atomic(pd.concat([c.reset_index().assign(split=k)
-                                                     for k, c in study.choices.items()]), out / "choices.parquet"),
-        }
-        paths["evaluation_md"] = write_text_atomic(study.evaluation.round(4).to_markdown(index=False) + "\n",
-                                                   out / "evaluation.md")
+                          n_splits=settings.n_splits, extra_train_cutoffs=plan.extra_train_cutoffs)
+        paths = _log_study(study, out)
         run.log_metrics(_metrics(study.evaluation))
         run.log_params({"best_single": study.best_single})
-        version = champion = None
         registered = settings.model_name if register else None
         version = run.log_model(study.selector, name="policy_selector", flavor="sklearn",
                                 registered_name=registered, serialization_format="cloudpickle")
+        champion = decision = default = None
         if register:
-            champion = get_alias_version(settings.model_name, CHAMPION_ALIAS, uri)
-            if champion is None and version is not None:
-                set_alias(settings.model_name, CHAMPION_ALIAS, str(version), uri)
-                champion = str(version)
-            run.set_tags({"selector.version": version, "selector.champion": champion})
+            champion, decision, default = _gate_champion(run, study, settings, version, uri)
         return TrainResult(run_id=run.run_id, version=None if version is None else str(version),
-                           champion=champion, evaluation=study.evaluation, paths=paths)
+                           champion=champion, evaluation=study.evaluation, paths=paths, plan=plan.reason,
+                           decision=decision or "", default=default)
+
+
+def default_path(evaluation: pd.DataFrame, best_single: str, candidates) -> str:
+    """The default policy: the best single policy or the packaged default, whichever evaluated cheaper.
+
+    Cheaper = lower controllable cost summed over the splits of ``evaluation`` (rows
+    ``best_single`` and ``default``); the packaged default only when one of it is a candidate.
+    """
+    packaged = FixedSelector().fit(None, None, pd.DataFrame(columns=list(candidates))).chosen_
+    if packaged is None:
+        return best_single
+    cost = evaluation.groupby("method")["controllable_cost"].sum()
+    return packaged if cost.get("default", np.inf) < cost.get("best_single", np.inf) else best_single
+
+
+def _gate_champion(run, study, settings: TrainSettings, version, uri) -> tuple[str | None, str, str | None]:
+    """(champion after the run, decision sentence, default policy registered or None)."""
+    champion = get_alias_version(settings.model_name, CHAMPION_ALIAS, uri)
+    if champion is not None:
+        decision = f"champion v{champion} kept: promotions go through `stockwise retrain`"
+        run.set_tags({"selector.version": version, "selector.champion": champion, "selector.decision": decision})
+        return champion, decision, None
+    action, why = gate(study.evaluation, settings.margin, settings.max_service_drop)
+    default = None
+    if action == "promote" and version is not None:
+        set_alias(settings.model_name, CHAMPION_ALIAS, str(version), uri)
+        champion, decision = str(version), f"v{version} is champion: {why}"
+    else:
+        default = default_path(study.evaluation, study.best_single, study.selector.candidates_)
+        fixed = FixedSelector(default).fit(None, None, pd.DataFrame(columns=list(study.selector.candidates_)))
+        dv = run.log_model(fixed, name="default_policy", flavor="sklearn", registered_name=settings.model_name,
+                           serialization_format="cloudpickle")
+        set_alias(settings.model_name, DEFAULT_ALIAS, str(dv), uri)
+        decision = (f"v{version} registered, not champion: {why}. recommend uses the default path "
+                    f"{default!r} (v{dv}, alias {DEFAULT_ALIAS!r})")
+    run.log_params({"gate.action": action, "default_policy": default or ""})
+    run.set_tags({"selector.version": version, "selector.champion": champion, "selector.decision": decision[:5000]})
+    return champion, decision, default
+
+
+def _log_study(study, out: Path) -> dict[str, Path]:
+    """Nested label/evaluation runs and the output files."""
+    labels, outcomes, feats = _label_frames(study)
+    with start_run("labels", nested=True) as step:
+        for name, part in (("train", study.train), ("test", study.test)):
+            step.log_metrics({f"{name}.n_items": len(part.labels.ids),
+                              f"{name}.n_infeasible": part.labels.n_infeasible,
+                              f"{name}.n_excluded": len(part.labels.excluded),
+                              f"{name}.n_fallbacks": len(part.data.fallbacks)})
+            step.log_params({f"{name}.cutoff": str(part.labels.cutoff.date())})
+        step.log_table(labels, "labels.csv")
+        step.log_table(outcomes, "outcomes.parquet")
+    conf = confusion(study.choices["held_out_items"]["label"], study.choices["held_out_items"]["classifier"])
+    with start_run("evaluation", nested=True) as step:
+        step.log_metrics(_metrics(study.evaluation))
+        step.log_table(study.evaluation, "evaluation.csv")
+        step.log_table(conf.reset_index(), "confusion.csv")
+    paths = {
+        "labels": write_table_atomic(labels, out / "labels.parquet"),
+        "outcomes": write_table_atomic(outcomes, out / "outcomes.parquet"),
+        "features": write_table_atomic(feats, out / "features.parquet"),
+        "evaluation": write_table_atomic(study.evaluation, out / "evaluation.csv"),
+        "confusion": write_table_atomic(conf.reset_index(), out / "confusion.csv"),
+        "choices": write_table_atomic(pd.concat([c.reset_index().assign(split=k)
+                                                 for k, c in study.choices.items()]), out / "choices.parquet"),
+    }
+    paths["evaluation_md"] = write_text_atomic(study.evaluation.round(4).to_markdown(index=False) + "\n",
+                                               out / "evaluation.md")
+    return paths
 
 
 def load_train_inputs(data: Path | None, demo: bool, settings: TrainSettings) -> tuple[pd.DataFrame, pd.DataFrame, str]:
@@ -238,7 +321,7 @@ def evaluate_version(version: str, request) -> dict[str, float]:
     demand = pd.concat([request.demand, request.holdout], ignore_index=True)
     freq = _freq_of(request.demand)
     periods = pd.to_datetime(request.holdout["ds"]).nunique()
-    cfg = selector_config(TrainSettings(test_periods=periods), freq)
+    cfg = selector_config(TrainSettings(test_periods=periods, label_paths=0), freq)
     data = prepare_cutoff(request.demand, request.items, request.cutoff, cfg)
     labels = label_candidates(data, size_candidates(data, cfg), demand, cfg, np.random.default_rng(0))
     choice = selector.predict(build_features(data, cfg.season_length).loc[labels.cost.index])

@@ -12,10 +12,13 @@ variable (artifacts then go next to the sqlite file).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import socket
 import tempfile
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,9 +32,18 @@ from pipelines.registry.names import CHAMPION_ALIAS
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 EXPERIMENT = "stockwise"
+#: seconds to wait for a tracking server's TCP port before giving up (MLflow itself retries for minutes)
+CONNECT_TIMEOUT = 5.0
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class TrackingStoreError(ValueError):
+    """The MLflow store cannot be opened or reached; the message names it and what to do."""
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
+    "TrackingStoreError",
+    "check_store",
     "store_dir",
     "RunLogger",
     "start_run",
@@ -93,6 +105,42 @@ def artifact_root_for(tracking_uri: str) -> str:
 def _ensure_store(tracking_uri: str) -> None:
     if tracking_uri.startswith("sqlite:///"):
         store_dir(tracking_uri).mkdir(parents=True, exist_ok=True)
+    check_store(tracking_uri)
+
+
+@functools.lru_cache(maxsize=32)
+def check_store(tracking_uri: str) -> str:
+    """Fail fast, in one line, on a store MLflow would fail on slowly or with a long traceback.
+
+    An sqlite file that is not an SQLite database (MLflow: a 100-line sqlalchemy
+    traceback) and an http(s) server whose port does not answer within
+    :data:`CONNECT_TIMEOUT` seconds (MLflow: minutes of retries) raise here.
+    A store that passes is remembered for the process.
+
+    Raises
+    ------
+    TrackingStoreError
+    """
+    if tracking_uri.startswith("sqlite:///"):
+        path = Path(tracking_uri.removeprefix("sqlite:///"))
+        if path.is_file() and path.stat().st_size > 0:
+            with path.open("rb") as fh:
+                head = fh.read(len(_SQLITE_MAGIC))
+            if head != _SQLITE_MAGIC:
+                raise TrackingStoreError(
+                    f"tracking store {tracking_uri}: {path} is not an SQLite database (corrupt, or another "
+                    "file); point --tracking-uri at a valid MLflow store, or move the file away to start a new one")
+    elif tracking_uri.startswith(("http://", "https://")):
+        url = urllib.parse.urlsplit(tracking_uri)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            socket.create_connection((url.hostname, port), timeout=CONNECT_TIMEOUT).close()
+        except OSError as exc:
+            raise TrackingStoreError(
+                f"tracking server {tracking_uri} is not reachable ({exc.strerror or exc}); start it "
+                "(mlflow server ...), fix --tracking-uri, or use a local store such as "
+                "sqlite:///mlruns/mlflow.db") from None
+    return tracking_uri
 
 
 def _flat(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -309,6 +357,7 @@ def load_model_version(name: str, version: str, tracking_uri: str | None = None,
     import mlflow
 
     uri = resolve_tracking_uri(tracking_uri)
+    check_store(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     loader = {"sklearn": mlflow.sklearn, "lightgbm": mlflow.lightgbm, "pyfunc": mlflow.pyfunc}[flavor]
@@ -316,8 +365,16 @@ def load_model_version(name: str, version: str, tracking_uri: str | None = None,
     return loader.load_model(ref)
 
 
-def end_stale_runs(run_name: str, tracking_uri: str | None = None, experiment: str = EXPERIMENT) -> list[str]:
-    """Mark runs named ``run_name`` still RUNNING as KILLED; return their ids.
+def end_stale_runs(run_name: str | None, tracking_uri: str | None = None, experiment: str = EXPERIMENT,
+                   started_after: int | None = None) -> list[str]:
+    """Mark runs still RUNNING as KILLED; return their ids.
+
+    Parameters
+    ----------
+    run_name : str or None
+        Only runs of this name; None = any name (e.g. a killed ``train`` and its nested runs).
+    started_after : int, optional
+        Only runs started at or after this time (ms since the epoch).
 
     Only safe when no such run can be alive, e.g. under the retrain lock: a
     process killed with ``kill -9`` never closes its run.
@@ -326,8 +383,12 @@ def end_stale_runs(run_name: str, tracking_uri: str | None = None, experiment: s
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return []
-    stale = client.search_runs([exp.experiment_id],
-                               filter_string=f"attributes.run_name = '{run_name}' AND attributes.status = 'RUNNING'")
+    terms = ["attributes.status = 'RUNNING'"]
+    if run_name is not None:
+        terms.append(f"attributes.run_name = '{run_name}'")
+    if started_after is not None:
+        terms.append(f"attributes.start_time >= {int(started_after)}")
+    stale = client.search_runs([exp.experiment_id], filter_string=" AND ".join(terms))
     for run in stale:
         client.set_terminated(run.info.run_id, status="KILLED")
     return [run.info.run_id for run in stale]

@@ -1,4 +1,4 @@
-"""The recommendations table (DESIGN.md): one row per ``unique_id``.
+"""The recommendations table (docs/design.md): one row per ``unique_id``.
 
 Every producer (``stockwise demo``, ``recommend``) writes these columns in this
 order; columns that a run cannot fill (e.g. MEIO service times without a
@@ -42,10 +42,11 @@ RECOMMENDATION_COLUMNS: dict[str, str] = {
     "expected_shortage_cost": "yearly shortage cost in simulation",
     "expected_expiry_cost": "yearly cost of expired units in simulation (shelf-life items)",
     "expected_total_cost": "yearly total relevant cost in simulation",
+    "service_note": "why the expected service is more than 1 point from the target, or the level was capped (empty: on target)",
     "meio_service_time": "MEIO outbound service time S_j (network runs)",
     "meio_net_replenishment_time": "MEIO tau_j (network runs)",
     "on_hand": "current stock, when given",
-    "excess_units": "on_hand above order_up_to (stranded stock)",
+    "excess_units": "on_hand above the most the policy holds after ordering: S, or s + Q (stranded stock)",
     "shortfall_units": "safety_stock above on_hand (stock below the buffer)",
     "excess_value": "excess_units x unit_cost",
     "shortfall_value": "shortfall_units x unit_cost",

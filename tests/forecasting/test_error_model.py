@@ -67,8 +67,8 @@ def test_calibration_on_known_poisson_process(poisson_cv):
 
 def test_normal_family_matches_sample_moments_without_shrinkage(poisson_cv):
     demand, cv = poisson_cv
-    em = ErrorModel(ErrorModelConfig(shrinkage=0, distribution="normal")).fit(cv[cv["unique_id"] == "S002"],
-                                                                              history=demand)
+    em = ErrorModel(ErrorModelConfig(shrinkage=0, distribution="normal", calibrate=False)).fit(
+        cv[cv["unique_id"] == "S002"], history=demand)
     one = cv[(cv["unique_id"] == "S002")].sort_values(["cutoff", "ds"])
     err = (one["y"] - one["Naive"]).to_numpy().reshape(-1, 4)[:, 0]
     expected = err.mean() + err.std(ddof=1) * 1.6448536269514722
@@ -84,7 +84,7 @@ def test_fractional_h_interpolates(intermittent_cv):
 
 def test_lead_time_variability_widens_upper_quantile(poisson_cv):
     demand, cv = poisson_cv
-    em = ErrorModel(ErrorModelConfig(distribution="normal")).fit(cv, history=demand)
+    em = ErrorModel(ErrorModelConfig(distribution="normal", calibrate=False)).fit(cv, history=demand)
     fixed = float(em.quantile("S004", 3, 0.95, model="Naive"))
     spread = float(em.quantile("S004", 3, 0.95, model="Naive", lead_time_std=1.0))
     assert spread > fixed
@@ -144,3 +144,40 @@ def test_errors_name_the_problem(intermittent_cv):
         lead_time_pmf(mean=5, std=2, max_h=6)
     with pytest.raises(ValueError, match="call fit"):
         ErrorModel().quantile("S001", 1, 0.9)
+
+
+@pytest.fixture(scope="module")
+def lumpy_cv():
+    """60 lumpy series (15 % occurrence, lognormal sizes): 8 windows to fit, 20 later ones held out."""
+    rng = np.random.default_rng(11)
+    ds = pd.date_range("2022-01-03", periods=70, freq="W-MON")
+    demand = pd.concat([pd.DataFrame({"unique_id": f"L{i:03d}", "ds": ds,
+                                      "y": (rng.random(70) < 0.15) * np.ceil(rng.lognormal(1 + 0.02 * i, 1.0, 70))})
+                        for i in range(60)], ignore_index=True)
+    cv = Forecaster(ForecastConfig(models=("CrostonSBA",), freq="W-MON")).cross_validation(demand, h=2, n_windows=28)
+    fit, holdout = split_cv(cv, n_holdout=20)
+    return demand, fit, holdout
+
+
+def test_recalibration_restores_held_out_coverage_on_lumpy_demand(lumpy_cv):
+    demand, fit, holdout = lumpy_cv
+    assumed = ErrorModel(ErrorModelConfig(calibrate=False)).fit(fit, history=demand)
+    calibrated = ErrorModel().fit(fit, history=demand)
+    before = assumed.calibration(holdout, levels=(0.9, 0.95), horizons=[2])
+    after = calibrated.calibration(holdout, levels=(0.9, 0.95), horizons=[2])
+    assert (assumed.family_["CrostonSBA"] == "negbin").all()  # the log-likelihood choice under-covers
+    assert (before["gap"] < -0.03).all(), before.to_string()
+    assert (after["gap"].abs() < 0.02).all(), after.to_string()
+    # the calibrated choice is one family for the whole segment, picked on held-out stock
+    assert calibrated.family_["CrostonSBA"].nunique() == 1
+
+
+def test_calibrated_levels_are_monotone_and_capped(lumpy_cv):
+    demand, fit, _ = lumpy_cv
+    em = ErrorModel(ErrorModelConfig(distribution="empirical", min_empirical=5)).fit(fit, history=demand)
+    p = np.linspace(0.05, 0.995, 40)
+    q = em.quantile(np.full(len(p), "L000"), 2, p, model="CrostonSBA")
+    assert (np.diff(q) >= -1e-9).all()
+    # 8 own windows cannot promise a 0.995 quantile: the series is flagged, a 0.5 one is not
+    assert em.capped(["L000"], 0.995, "CrostonSBA").all()
+    assert not em.capped(["L000"], 0.5, "CrostonSBA").any()

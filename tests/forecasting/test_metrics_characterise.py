@@ -69,6 +69,22 @@ def test_selection_guard_needs_windows_and_margin():
         select_models(scores, margin=1.5)
 
 
+def test_a_segment_of_dead_series_still_gets_a_model():
+    """All-zero histories have no MASE; their segment used to get model NaN (issue 10, row 1)."""
+    scores = _scores([("A", "Croston", 8, 1.0), ("A", "ETS", 8, 0.8),
+                      ("Z", "Croston", 8, np.nan), ("Z", "ETS", 8, np.nan)])
+    chosen = select_models(scores, segments=pd.Series({"A": "smooth", "Z": "no_demand"})).set_index("unique_id")
+    assert chosen["model"].to_dict() == {"A": "ETS", "Z": "ETS"}
+    assert chosen.loc["Z", "reason"] == "metric undefined on the whole segment (constant histories); ETS used"
+
+
+def test_no_finite_metric_anywhere_picks_the_first_model_not_nan():
+    scores = _scores([("Z1", "Croston", 8, np.nan), ("Z1", "ETS", 8, np.nan), ("Z2", "Croston", 8, np.nan),
+                      ("Z2", "ETS", 8, np.nan)])
+    chosen = select_models(scores)
+    assert chosen["model"].tolist() == ["Croston", "Croston"]
+
+
 def test_sbc_cutoffs():
     adi = np.array([1.31, 1.32, 1.31, 1.32, np.inf])
     cv2 = np.array([0.48, 0.48, 0.49, 0.49, np.nan])

@@ -224,8 +224,8 @@ def test_inputs_are_not_mutated():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"demand": [[1.0, np.nan]]}, ValueError, r"NaN/inf \(first at index \[0, 1\]\)"),
-        ({"demand": [[1.0, -2.0]]}, ValueError, r"demand must be >= 0 \(first negative at index \[0, 1\]\)"),
+        ({"demand": [[1.0, np.nan]]}, ValueError, r"NaN/inf\) \(first in period 1\) for items at positions \[0\]"),
+        ({"demand": [[1.0, -2.0]]}, ValueError, r"demand must be >= 0 \(first in period 1\) for items at positions \[0\]"),
         ({"demand": [1.0, 2.0]}, ValueError, r"shape \(\.\.\., n_items, n_periods\)"),
         ({"demand": np.ones((3, 4))}, ValueError, r"do not broadcast"),
         ({"lead_time": -1}, ValueError, r"lead_time must be >= 0"),
@@ -353,3 +353,31 @@ def test_eoq_cost_reproduced_by_simulation():
     per_period = (res.cost_holding + res.cost_ordering)[:, 0] / res.n_periods
     np.testing.assert_allclose(per_period, eoq_cost(K, h, lam, grid) - h * lam / 2, rtol=0.01)
     assert grid[per_period.argmin()] == 30.0 and abs(30.0 - eoq(K, h, lam)) < 5
+
+
+# ------------------------------------------------ issue 10: absurd inputs are errors, named by id
+
+def test_huge_order_up_to_no_longer_reports_full_csl_with_zero_fill():
+    """S = 1e17 used to give CSL 1.0 with fill rate 0.0 (float64 lost the units)."""
+    from optimization.policies import ItemValueError
+    with pytest.raises(ItemValueError, match=r"order_up_to must be at most 1e\+15 units .*got 1e\+17"):
+        r_s_policy(1, [1e17])
+    res = simulate([[1.0, 2.0, 0.0, 3.0]], r_s_policy(1, [1e15]), 1)
+    assert res.fill_rate.tolist() == [1.0] and res.csl.tolist() == [1.0]
+
+
+@pytest.mark.parametrize(("demand", "lead", "match"), [
+    ([[1.0, 2.0], [1.0, np.nan]], 1, r"demand must be finite \(no NaN/inf\) \(first in period 1\) for unique_id \['B'\]"),
+    ([[1.0, 2.0], [1.0, 1e300]], 1, r"demand must be at most 1e\+15 units per period .* for unique_id \['B'\]"),
+    ([[1.0, 2.0], [-1.0, 1.0]], 1, r"demand must be >= 0 \(first in period 0\) for unique_id \['B'\]"),
+    ([[1.0, 2.0], [1.0, 1.0]], [1, 1.5], r"lead_time must be whole periods for unique_id \['B'\] \(got 1.5\)"),
+    ([[1.0, 2.0], [1.0, 1.0]], [1, -2], r"lead_time must be >= 0 for unique_id \['B'\] \(got -2\)"),
+])
+def test_simulator_input_errors_name_the_item(demand, lead, match):
+    with pytest.raises(ValueError, match=match):
+        simulate(np.array(demand), r_s_policy(1, [3.0, 3.0]), lead, ids=["A", "B"])
+
+
+def test_without_ids_errors_name_the_position():
+    with pytest.raises(ValueError, match=r"initial on_hand must be finite and >= 0 for items at positions \[1\]"):
+        simulate([[1.0], [1.0]], r_s_policy(1, [3.0, 3.0]), 1, initial=InitialState(on_hand=[1.0, np.nan]))

@@ -129,7 +129,13 @@ def test_train_then_recommend_uses_the_champion_on_unseen_items(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     train = generate_demo(DemoConfig(seed=3, n_items=8, n_stores=4, n_dcs=2, min_stores_per_item=2, n_weeks=70))
     run_train(train.demand, train.items, "W-MON",
-              TrainSettings(candidates=fast, test_periods=10, n_windows=3, n_splits=2), tmp_path / "t", uri)
+              TrainSettings(candidates=fast, test_periods=10, n_windows=3, n_splits=2, label_paths=5),
+              tmp_path / "t", uri)
+    # the first-champion gate is tested in tests/policy_selector/test_train.py; here v1 is made champion
+    from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
+    from pipelines.registry.tracking import set_alias
+
+    set_alias(MODEL_NAME, CHAMPION_ALIAS, "1", uri)
     unseen = generate_demo(DemoConfig(seed=11, n_items=8, n_weeks=70))
     unseen = unseen.__class__(*(df.assign(unique_id=df["unique_id"].str.replace("SKU", "NEW"))
                                 if "unique_id" in df else df

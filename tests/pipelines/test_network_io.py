@@ -16,7 +16,7 @@ from pipelines.data.network_io import (
 )
 
 # Chains whose stage times are all deterministic (SNC topology summary: no stochastic stage).
-# Reference = SNC's unscaled GSM optimum to the cent (README: 27,188,806 / 139,919 / 3,108,718).
+# Reference = SNC's unscaled GSM optimum to the cent (docs/methods/gsm-model.md: 27,188,806 / 139,919 / 3,108,718).
 DETERMINISTIC = {2: 27_188_806.10, 4: 139_918.53, 17: 3_108_718.36}
 
 

@@ -46,9 +46,11 @@ def _recommend_selector(folder, tracking_uri, out) -> set[str]:
 def test_train_then_retrain_promotes_better_and_rejects_degraded(tracking_uri, tmp_path):
     demo = generate_demo(DemoConfig(seed=3, n_items=8, n_stores=2, n_dcs=1, n_weeks=96, min_stores_per_item=1))
     write_demo(demo, tmp_path / "data")
-    settings = train_module.TrainSettings(n_windows=3, test_periods=13, n_splits=2)
+    settings = train_module.TrainSettings(n_windows=3, test_periods=13, n_splits=2, label_paths=5)
     first = train_module.run_train(demo.demand, demo.items, "W-MON", settings, tmp_path / "train", tracking_uri)
-    assert first.champion == first.version                             # first train -> champion
+    assert first.version is not None and first.decision                 # registered, with its gate decision
+    # the first-champion gate is tested in tests/policy_selector/test_train.py; this test is about retrain
+    set_alias(train_module.MODEL_NAME, "champion", first.version, tracking_uri)
     name = train_module.MODEL_NAME
     assert _recommend_selector(tmp_path / "data", tracking_uri, tmp_path / "r1") == {f"{name} v{first.version}"}
     cfg = RetrainConfig(model_name=train_module.MODEL_NAME, holdout_periods=13, margin=0.02,

@@ -99,3 +99,34 @@ def test_all_series_with_gaps_is_an_error(files, tmp_path):
     with pytest.raises(ValueError, match=r"dem.csv: every series in the policy table has missing or NaN periods"):
         run_simulation(holed, policies, tmp_path / "o", demand_source="dem.csv",
                        tracking_uri=f"sqlite:///{tmp_path / 'm.db'}")
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    # issue 10, row 16: file, column or parameter, row (CSV line) and unique_id; no internal index
+    (lambda p: p.assign(order_quantity=[None, None, 0.0]),
+     r"pol.csv: order_quantity Q must be > 0 \(s_Q policy\) at rows \[4\] \(unique_id \['S002'\], got 0.0\)"),
+    (lambda p: p.assign(review_period=[1, 0, 1]),
+     r"pol.csv: review_period must be >= 1 at rows \[3\] \(unique_id \['S001'\], got 0\)"),
+    (lambda p: p.assign(policy_type=["base_stock", "R_s_S", "s_Q"], reorder_level=[None, 90.0, 40.0]),
+     r"pol.csv: order_up_to S must be >= reorder_level s at rows \[3\] \(unique_id \['S001'\], got s=90 > S=70\)"),
+    (lambda p: p.assign(order_up_to=[1e300, 70.0, None]),
+     r"pol.csv: order_up_to must be at most 1e\+15 units at rows \[2\] \(unique_id \['S000'\]"),
+    (lambda p: p.assign(order_up_to=[float("inf"), 70.0, None]),
+     r"pol.csv: column 'order_up_to', rows \['2'\] \(unique_id \['S000'\]\): must be a finite number"),
+])
+def test_invalid_policy_parameters_name_file_row_and_unique_id(files, tmp_path, change, match):
+    _, _, policies, demand = files
+    with pytest.raises(ValueError, match=match):
+        run_simulation(demand, change(policies), tmp_path / "o", policy_source="pol.csv",
+                       tracking_uri=f"sqlite:///{tmp_path / 'm.db'}")
+
+
+@pytest.mark.parametrize("bad", ["lots", "inf", "1e300"])
+def test_demand_that_is_not_a_finite_number_names_the_row_and_series(files, tmp_path, bad):
+    _, _, policies, demand = files
+    demand = demand.astype({"y": object})
+    demand.loc[3, "y"] = bad
+    with pytest.raises(ValueError, match=rf"dem.csv: column 'y', rows \['5'\] \(unique_id \['S000'\]\): "
+                                         rf"not a finite number of units .*'{bad}'"):
+        run_simulation(demand, policies, tmp_path / "o", demand_source="dem.csv",
+                       tracking_uri=f"sqlite:///{tmp_path / 'm.db'}")

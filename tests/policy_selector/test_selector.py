@@ -10,12 +10,14 @@ from pipelines.report.schema import conform_recommendations
 from policy_selector import (
     EXTRA_COLUMNS,
     CandidateSpace,
+    FixedSelector,
     NotFittedError,
     PolicySelector,
     RuleSelector,
     recommend_policies,
 )
 from policy_selector.explain import sentence
+from policy_selector.selector import PACKAGED_DEFAULT
 
 
 def _synthetic(n: int = 300, seed: int = 0):
@@ -59,11 +61,37 @@ def test_missing_core_features_fall_back_to_the_rule():
     sel = PolicySelector(n_estimators=20).fit(f, labels, cost)
     partial = f.iloc[:5].copy()
     partial.loc[partial.index[0], "adi"] = np.nan
-    sel.predict(partial)
-    assert sel.selected_by_.iloc[0].startswith("rule fallback: adi")
-    assert (sel.selected_by_.iloc[1:] == "classifier").all()
-    sel.predict(f.drop(columns=["cv2"]).iloc[:3])
-    assert sel.selected_by_.str.contains("missing").all()
+    selected_by = sel.select(partial).selected_by
+    assert selected_by.iloc[0].startswith("rule fallback: adi")
+    assert (selected_by.iloc[1:] == "classifier").all()
+    assert sel.select(f.drop(columns=["cv2"]).iloc[:3]).selected_by.str.contains("missing").all()
+
+
+def test_select_is_pure_and_its_reasons_name_the_chosen_candidate():
+    f, _, _ = _synthetic()
+    # 'a' and 'c' win at random and are ruinous when wrong; the hedge 'b' is never best, never bad:
+    # the Bayes rule picks 'b' where the argmax of the probabilities picks 'a' or 'c'
+    coin = np.random.default_rng(3).random(len(f)) < 0.5
+    cost = pd.DataFrame({"a": np.where(coin, 10.0, 40.0), "b": 11.0, "c": np.where(coin, 40.0, 10.0)},
+                        index=f.index)
+    sel = PolicySelector(n_estimators=30).fit(f, cost.idxmin(axis=1), cost)
+    before = set(vars(sel))
+    s = sel.select(f)
+    assert set(vars(sel)) == before                      # nothing written on the estimator
+    assert (s.candidate == "b").mean() > 0.9 and (s.proba.idxmax(axis=1) != "b").all()
+    assert s.candidate.equals(sel.predict(f))
+    assert s.reasons.equals(sel.explain(f))
+    assert all(r.startswith(f"{c}:") or r.startswith(f"{c} by the Syntetos-Boylan rule")
+               for r, c in zip(s.reasons, s.candidate))
+    np.testing.assert_allclose(s.proba.to_numpy(), sel.predict_proba(f).to_numpy())
+    assert s.confidence.between(0, 1).all()
+    wild = f.copy()
+    wild.iloc[::3, wild.columns.get_loc("adi")] = np.nan
+    s = sel.select(wild)
+    rule_rows = s.selected_by != "classifier"
+    assert rule_rows.sum() == len(f.iloc[::3])
+    assert all(r.startswith(f"{c} by the Syntetos-Boylan rule")
+               for r, c in zip(s.reasons[rule_rows], s.candidate[rule_rows]))
 
 
 def test_rule_follows_syntetos_boylan():
@@ -116,14 +144,39 @@ def test_recommend_works_for_items_unseen_in_training(tiny_demo, tiny_config, la
     assert recs["unique_id"].str.startswith("NEW-").all()
     assert recs["candidate"].isin(tiny_config.space.names).all()
     assert (recs["order_up_to"] >= recs["reorder_point"]).all()
-    assert recs["reasons"].str.len().gt(0).all()
+    assert all(r.startswith(c) for r, c in zip(recs["reasons"], recs["candidate"]))  # explains the choice
     conform_recommendations(recs.drop(columns=list(EXTRA_COLUMNS)))
 
 
-def test_recommend_without_a_model_uses_the_rule(tiny_demo, tiny_config, cutoff):
+def test_recommend_without_a_model_uses_the_packaged_default(tiny_demo, tiny_config, cutoff):
     recs = recommend_policies(None, tiny_demo.demand, tiny_demo.items, tiny_config, np.random.default_rng(0),
                               cutoff=cutoff)
-    assert recs["reasons"].str.contains("Syntetos-Boylan rule").all()
+    first = next(c for c in PACKAGED_DEFAULT if c in tiny_config.space.names)  # FAST has no AutoETS candidate
+    assert (recs["candidate"] == first).all() and (recs["selected_by"] == "default").all()
+    assert recs["reasons"].str.startswith(f"{first}: the default policy").all()
+
+
+def test_default_not_in_the_space_falls_back_to_the_rule_and_says_so():
+    sel = FixedSelector("bogus").fit(None, None, pd.DataFrame(columns=["ets_rs_normal", "sba_rs_negbin"]))
+    s = sel.select(pd.DataFrame({"adi": [1.0, 3.0], "cv2": [0.1, 0.1]}, index=["a", "b"]))
+    assert s.candidate.tolist() == ["ets_rs_normal", "sba_rs_negbin"]
+    assert s.selected_by.str.contains("default 'bogus' is not a candidate").all()
+
+
+def test_s_q_rows_show_s_plus_q_and_unit_lots_without_order_cost_are_base_stock():
+    from optimization import PolicyParams
+    from optimization.policies import POLICY_CODES, PolicyType
+    from policy_selector.recommend import presented_policy
+
+    code = POLICY_CODES[PolicyType.S_Q]
+    policy = PolicyParams(policy_type=np.full(3, code), review_period=np.ones(3), reorder_level=np.full(3, 4.0),
+                          order_up_to=np.full(3, 4.0), order_quantity=np.array([10.0, 1.0, 1.0]),
+                          moq=np.zeros(3), order_multiple=np.ones(3), lost_sales=np.zeros(3, bool))
+    shown = presented_policy(np.array(["s_Q"] * 3, dtype=object), policy, np.array([0.0, 0.0, 5.0]))
+    assert shown["policy"].tolist() == ["s_Q", "base_stock", "s_Q"]
+    assert shown["order_up_to"].tolist() == [14.0, 5.0, 5.0]
+    assert shown["reorder_point"].tolist() == [4.0, 5.0, 4.0]
+    assert np.isnan(shown["order_quantity"][1]) and shown["order_quantity"][[0, 2]].tolist() == [10.0, 1.0]
 
 
 def test_recommend_rejects_a_selector_from_another_candidate_space(tiny_demo, tiny_config):
@@ -139,3 +192,17 @@ def test_candidate_space_errors():
     space = CandidateSpace.from_names(["ets_rs_normal"])
     with pytest.raises(ValueError, match="unique"):
         CandidateSpace(space.candidates * 2)
+
+
+def test_regression_decision_picks_the_least_predicted_cost_and_explains_it():
+    f, _, _ = _synthetic()
+    # smooth items: 'a' or 'c' at random (ruinous when wrong), the hedge 'b' is the least expected cost;
+    # intermittent items: 'c' always
+    coin = np.random.default_rng(3).random(len(f)) < 0.5
+    smooth = (f["adi"] < 3.5).to_numpy()
+    cost = pd.DataFrame({"a": np.where(smooth & coin, 10.0, 40.0), "b": np.where(smooth, 11.0, 30.0),
+                         "c": np.where(smooth & coin, 40.0, 10.0)}, index=f.index)
+    sel = PolicySelector(n_estimators=40, decision="regression").fit(f, cost.idxmin(axis=1), cost)
+    s = sel.select(f)
+    assert (s.candidate[smooth] == "b").mean() > 0.9 and (s.candidate[~smooth] == "c").mean() > 0.9
+    assert all(r.startswith(f"{c}:") for r, c in zip(s.reasons, s.candidate))

@@ -1,0 +1,244 @@
+"""Scale benchmark: ``stockwise recommend`` on a generated weekly panel of 3k / 10k / 30k series.
+
+Run (from the project root)::
+
+    python -m benchmarks.scale generate --series 3000 --out /tmp/scale3k
+    python -m benchmarks.scale profile --data /tmp/scale3k            # cProfile of one local run
+    python -m benchmarks.scale run --series 3000 30000 --engine local dask --block-size 2000
+
+The panel: one stocking point per series, 156 weekly periods (3 years), planted
+processes drawn with the demo generator's weights (smooth, erratic,
+intermittent, lumpy, seasonal, trending, new, dead), so every SBC class and the
+short-history path are present. Seeded: the same arguments give the same files.
+
+``run`` times every step of the planning flow (the progress messages of
+:func:`pipelines.flows.plan.run_plan` mark the step boundaries) and samples the
+resident memory of this process and its children (process-pool and Dask
+workers) every 0.2 s; the peak per step is reported. The load average at the
+start and the end of each run is written next to the numbers, because the
+machine it was developed on is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import logging
+import os
+import pstats
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipelines.data.demo_data import _PROCESS_WEIGHTS, PROCESSES, _draw, _item_process, _item_row
+from pipelines.data.io import write_table_atomic
+
+RESULTS = Path(__file__).resolve().parent / "results"
+N_WEEKS = 156
+
+
+def generate_panel(n_series: int, seed: int = 0, n_weeks: int = N_WEEKS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Long weekly demand and item master for ``n_series`` single-location series."""
+    rng = np.random.default_rng(seed)
+    ds = pd.date_range("2023-01-02", periods=n_weeks, freq="W-MON")
+    processes = rng.choice(PROCESSES, n_series, p=_PROCESS_WEIGHTS)
+    uids, dates, ys, rows = [], [], [], []
+    for i, process in enumerate(processes):
+        uid, item = f"SKU{i:07d}@S01", f"SKU{i:07d}"
+        p = _item_process(rng, str(process))
+        start = int(rng.integers(n_weeks - 30, n_weeks - 8)) if process == "new" else 0
+        stop = int(rng.integers(n_weeks - 52, n_weeks - 30)) if process == "dead" else n_weeks
+        y = _draw(rng, p, float(rng.uniform(0.6, 1.4)), n_weeks).astype(float)
+        y[stop:] = 0.0
+        uids.append(np.full(n_weeks - start, uid))
+        dates.append(ds[start:].to_numpy())
+        ys.append(y[start:])
+        unit_cost = float(np.round(rng.lognormal(3.0, 0.9), 2))
+        shelf = int(rng.integers(8, 27)) if rng.random() < 0.15 else np.nan
+        rows.append(_item_row(rng, uid, item, "S01", unit_cost, shelf, y[start:]))
+    demand = pd.DataFrame({"unique_id": np.concatenate(uids), "ds": np.concatenate(dates), "y": np.concatenate(ys)})
+    return demand, pd.DataFrame(rows)
+
+
+def write_panel(n_series: int, out: Path, seed: int = 0) -> Path:
+    """Write ``demand.csv`` and ``items.csv`` for the panel into ``out`` (skipped when present)."""
+    out = Path(out)
+    if not ((out / "demand.csv").exists() and (out / "items.csv").exists()):
+        demand, items = generate_panel(n_series, seed)
+        write_table_atomic(demand, out / "demand.csv")
+        write_table_atomic(items, out / "items.csv")
+    return out
+
+
+def profile(data: Path, out: Path, top: int = 40) -> None:
+    """cProfile one local ``recommend`` on ``data``; print the top functions by cumulative time."""
+    from pipelines.data.config import load_config
+    from pipelines.flows.plan import run_plan
+
+    cfg = load_config(None, data=data, out=out, tracking_uri=f"sqlite:///{out}/mlflow.db", freq="W-MON")
+    marks: list[tuple[str, float]] = []
+    prof = cProfile.Profile()
+    prof.enable()
+    run_plan(cfg, progress=lambda msg: marks.append((msg, time.perf_counter())))
+    prof.disable()
+    marks.append(("end", time.perf_counter()))
+    for (msg, t0), (_, t1) in zip(marks, marks[1:]):
+        print(f"{t1 - t0:8.1f} s  {msg}")
+    out.mkdir(parents=True, exist_ok=True)
+    prof.dump_stats(out / "profile.pstats")
+    pstats.Stats(prof).sort_stats("cumulative").print_stats(top)
+
+
+class MemorySampler:
+    """Proportional set size of this process and all its descendants, sampled every ``interval`` s.
+
+    PSS (not RSS) so that pages shared by forked pool workers are counted once.
+    """
+
+    def __init__(self, interval: float = 0.2):
+        import psutil
+
+        self._psutil, self.interval = psutil, interval
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _total(self) -> float:
+        me = self._psutil.Process()
+        total = 0.0
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                info = proc.memory_full_info()
+                total += getattr(info, "pss", info.rss)
+            except (self._psutil.NoSuchProcess, self._psutil.AccessDenied):
+                continue
+        return total / 2**30
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.perf_counter(), self._total()))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak(self, t0: float, t1: float) -> float:
+        inside = [m for t, m in self.samples if t0 <= t <= t1]
+        return max(inside, default=float("nan"))
+
+
+_STEPS = {"validating": "validate", "backtesting": "backtest", "fitting": "error_model",
+          "choosing": "policy", "placing": "meio", "writing": "report"}
+
+
+class _BlockLog(logging.Handler):
+    """Collects the per-block timings :func:`pipelines.flows.blocks.map_blocks` logs at DEBUG."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fn, block, n, wall, cpu = record.args
+        # numpy scalars from the gathered table (the Dask path) are not JSON-serialisable
+        self.records.append({"step": str(fn), "block": int(block), "n_series": int(n),
+                             "wall_s": round(float(wall), 2), "cpu_s": round(float(cpu), 2)})
+
+
+def _step_name(progress_message: str) -> str:
+    """Step of the flow from its progress message ("backtesting 4 models ..." -> "backtest")."""
+    word = progress_message.split()[0].strip(",")
+    return _STEPS.get(word, word)
+
+
+def run_once(data: Path, out: Path, engine: str, block_size: int, workers: int | None) -> dict:
+    """One ``recommend`` run: wall time and peak memory (GB) per step, load average around it."""
+    from pipelines.data.config import load_config
+    from pipelines.flows.plan import run_plan
+
+    cfg = load_config(None, data=data, out=out, tracking_uri=f"sqlite:///{out}/mlflow.db", freq="W-MON",
+                      engine=engine, block_size=block_size, workers=workers)
+    marks: list[tuple[str, float]] = []
+    blocks = _BlockLog()
+    logging.getLogger("pipelines.flows.blocks").addHandler(blocks)
+    logging.getLogger("pipelines.flows.blocks").setLevel(logging.DEBUG)
+    load_before = os.getloadavg()
+    with MemorySampler() as mem:
+        start = time.perf_counter()
+        result = run_plan(cfg, progress=lambda msg: marks.append((_step_name(msg), time.perf_counter())))
+        end = time.perf_counter()
+    marks.append(("end", end))
+    logging.getLogger("pipelines.flows.blocks").removeHandler(blocks)
+    steps = {name: {"seconds": round(t1 - t0, 1), "peak_gb": round(mem.peak(t0, t1), 2)}
+             for (name, t0), (_, t1) in zip(marks, marks[1:])}
+    return {"n_series": result.n_items, "engine": engine, "block_size": block_size, "workers": workers,
+            "total_seconds": round(end - start, 1), "peak_gb": round(mem.peak(start, end), 2), "steps": steps,
+            "load_before": [round(x, 2) for x in load_before],
+            "load_after": [round(x, 2) for x in os.getloadavg()],
+            "blocks": blocks.records,
+            "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "run_dir": str(result.run_dir)}
+
+
+def _table(rows: list[dict]) -> str:
+    names = list(_STEPS.values())
+    head = "| series | engine | total s | peak GB | " + " | ".join(f"{n} s (GB)" for n in names) + " | load 1-min before/after |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        cells = [f"{r['steps'][n]['seconds']} ({r['steps'][n]['peak_gb']})" if n in r["steps"] else "-" for n in names]
+        lines.append(f"| {r['n_series']:,} | {r['engine']} | {r['total_seconds']} | {r['peak_gb']} | "
+                     + " | ".join(cells) + f" | {r['load_before'][0]} / {r['load_after'][0]} |")
+    return "\n".join(lines)
+
+
+def run(series: list[int], engines: list[str], block_size: int, workers: int | None, root: Path) -> list[dict]:
+    """Every (size, engine) pair once; results appended to ``benchmarks/results/scale.jsonl``."""
+    rows = []
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for n in series:
+        data = write_panel(n, root / f"panel-{n}")
+        for engine in engines:
+            row = run_once(data, root / f"runs-{n}-{engine}", engine, block_size, workers)
+            rows.append(row)
+            with open(RESULTS / "scale.jsonl", "a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            print(_table([row]).splitlines()[-1], flush=True)
+    print(_table(rows))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    gen = sub.add_parser("generate")
+    gen.add_argument("--series", type=int, default=3000)
+    gen.add_argument("--out", type=Path, required=True)
+    gen.add_argument("--seed", type=int, default=0)
+    prof = sub.add_parser("profile")
+    prof.add_argument("--data", type=Path, required=True)
+    prof.add_argument("--out", type=Path, default=Path("/tmp/scale-profile"))
+    bench = sub.add_parser("run")
+    bench.add_argument("--series", type=int, nargs="+", default=[3000])
+    bench.add_argument("--engine", nargs="+", default=["local", "dask"], choices=["local", "dask"])
+    bench.add_argument("--block-size", type=int, default=2000)
+    bench.add_argument("--workers", type=int, default=None)
+    bench.add_argument("--root", type=Path, default=Path("/tmp/stockwise-scale"))
+    args = parser.parse_args(argv)
+    if args.cmd == "generate":
+        print(write_panel(args.series, args.out, args.seed))
+    elif args.cmd == "profile":
+        profile(args.data, args.out)
+    else:
+        run(args.series, args.engine, args.block_size, args.workers, args.root)
+
+
+if __name__ == "__main__":
+    main()

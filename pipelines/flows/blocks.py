@@ -1,0 +1,199 @@
+"""Per-series steps on blocks of series: a process pool locally, Fugue on Dask when configured.
+
+A block is a hash bucket of ``unique_id`` (CRC-32, stable across processes and
+machines, unlike Python's salted ``hash``); ``ceil(n_series / block_size)``
+buckets. One block function runs on one block's demand rows and item-master rows
+and returns any picklable object; :func:`map_blocks` returns those objects in
+block order, so the result does not depend on which worker ran which block.
+
+Engines
+-------
+``local``
+    A process pool of ``workers`` processes (all cores by default) over the
+    blocks; each process holds one block at a time, so memory grows with the
+    block size, not the panel. One block runs in this process.
+``dask``
+    The same :func:`run_block` through :func:`fugue.transform` on a Dask cluster
+    (``scheduler`` address, or a LocalCluster for the run when None), partitioned
+    by block. Each block comes back as one row of pickled bytes, so the output
+    schema is the same for every step and every Fugue engine.
+
+Block functions must not write MLflow or files: the driver (:mod:`pipelines.flows.plan`)
+does all tracking and I/O. statsforecast inside a block should run with
+``n_jobs=1``; the engine supplies the parallelism.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import pickle
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["BlockEngine", "block_ids", "map_blocks", "engine_session", "dask_client", "run_block", "n_blocks", "block_rng"]
+
+_SCHEMA = "block:long,payload:binary,n_series:long,wall_s:double,cpu_s:double"
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BlockEngine:
+    """Where blocks run: ``kind`` local or dask; see the module docstring."""
+
+    kind: str = "local"
+    block_size: int = 2000
+    workers: int | None = None
+    scheduler: str | None = None
+
+    @property
+    def n_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+def n_blocks(n_series: int, block_size: int) -> int:
+    """Number of hash buckets for ``n_series`` series of at most ~``block_size`` each."""
+    return max(1, math.ceil(n_series / block_size))
+
+
+def block_ids(unique_id: pd.Series | np.ndarray, blocks: int) -> np.ndarray:
+    """Block number of each ``unique_id`` (CRC-32 of the id modulo ``blocks``)."""
+    ids = pd.Series(unique_id).astype(str)
+    codes, uniques = pd.factorize(ids)
+    bucket = np.array([zlib.crc32(u.encode()) % blocks for u in uniques], dtype=np.int64)
+    return bucket[codes]
+
+
+def block_rng(seed: int, block: int) -> np.random.Generator:
+    """Random stream of one block: independent of the engine and the worker that runs it."""
+    return np.random.default_rng([seed, block])
+
+
+def run_block(df: pd.DataFrame, items: pd.DataFrame, fn: Callable, kwargs: dict) -> pd.DataFrame:
+    """Run ``fn(demand, items, block, **kwargs)`` on one block; one row: block, pickled result, timings.
+
+    This is the function every engine runs (the process pool calls it directly,
+    Fugue calls it once per ``block`` partition).
+    """
+    block = int(df["block"].iloc[0])
+    demand = df.drop(columns="block").reset_index(drop=True)
+    part = items[items["unique_id"].isin(demand["unique_id"].unique())].reset_index(drop=True)
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn(demand, part, block, **kwargs)
+    return pd.DataFrame({"block": [block], "payload": [pickle.dumps(out, protocol=5)], "n_series": [len(part)],
+                         "wall_s": [time.perf_counter() - wall], "cpu_s": [time.process_time() - cpu]})
+
+
+def _split(demand: pd.DataFrame, blocks: int) -> pd.DataFrame:
+    return demand.assign(block=block_ids(demand["unique_id"], blocks))
+
+
+def map_blocks(fn: Callable, demand: pd.DataFrame, items: pd.DataFrame, engine: BlockEngine,
+               **kwargs) -> list:
+    """``fn`` on every block of series; its results in block order (empty blocks skipped).
+
+    Parameters
+    ----------
+    fn : callable
+        Module-level ``fn(demand, items, block, **kwargs)`` (picklable by reference).
+    demand, items : pandas.DataFrame
+        Long demand and item master; both keyed by ``unique_id``.
+    engine : BlockEngine
+    **kwargs
+        Passed to every call (broadcast; keep them small).
+    """
+    blocks = n_blocks(demand["unique_id"].nunique(), engine.block_size)
+    framed = _split(demand, blocks)
+    if engine.kind == "dask":
+        rows = _on_dask(framed, items, fn, kwargs, engine)
+    elif blocks == 1 or engine.n_workers == 1:
+        rows = [run_block(g, items, fn, kwargs) for _, g in framed.groupby("block", sort=True)]
+    else:
+        rows = _on_pool(framed, items, fn, kwargs, engine.n_workers)
+    table = pd.concat(rows, ignore_index=True).sort_values("block")
+    for r in table.itertuples():
+        _LOG.debug("%s block %d: %d series, %.2f s wall, %.2f s cpu in the worker",
+                    getattr(fn, "__name__", fn), r.block, r.n_series, r.wall_s, r.cpu_s)
+    return [pickle.loads(p) for p in table["payload"]]
+
+
+def _on_pool(framed: pd.DataFrame, items: pd.DataFrame, fn, kwargs, workers: int) -> list[pd.DataFrame]:
+    groups = [g for _, g in framed.groupby("block", sort=True)]
+    with ProcessPoolExecutor(max_workers=min(workers, len(groups))) as pool:
+        futures = [pool.submit(run_block, g, items[items["unique_id"].isin(g["unique_id"].unique())], fn, kwargs)
+                   for g in groups]
+        return [f.result() for f in futures]
+
+
+def _on_dask(framed: pd.DataFrame, items: pd.DataFrame, fn, kwargs, engine: BlockEngine) -> list[pd.DataFrame]:
+    import fugue.api as fa
+
+    with _client(engine) as client:
+        out = fa.transform(framed, _fugue_block, schema=_SCHEMA, partition={"by": "block"},
+                           params={"context": {"items": items, "fn": fn, "kwargs": kwargs}},
+                           engine=client, as_local=True)
+    return [fa.as_pandas(out)]
+
+
+def _fugue_block(df: pd.DataFrame, context) -> pd.DataFrame:
+    # Fugue reads every DataFrame-annotated parameter as an input frame: the item master
+    # and the block function travel unannotated, as one broadcast parameter
+    return run_block(df, **context)
+
+
+_SESSION: dict = {}
+
+
+@contextlib.contextmanager
+def engine_session(engine: BlockEngine) -> Iterator[None]:
+    """Keep one Dask client (and its LocalCluster) for every :func:`map_blocks` call inside."""
+    if engine.kind != "dask" or "client" in _SESSION:
+        yield
+        return
+    with dask_client(engine) as client:
+        _SESSION["client"] = client
+        try:
+            yield
+        finally:
+            _SESSION.pop("client", None)
+
+
+@contextlib.contextmanager
+def _client(engine: BlockEngine) -> Iterator:
+    if "client" in _SESSION:
+        yield _SESSION["client"]
+        return
+    with dask_client(engine) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def dask_client(engine: BlockEngine) -> Iterator:
+    """A Dask client on ``engine.scheduler``, or on a LocalCluster that lives for the call.
+
+    Raises
+    ------
+    RuntimeError
+        Dask is not installed: install the ``stockwise[dask]`` extra.
+    """
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise RuntimeError("engine 'dask' needs Dask: pip install 'stockwise[dask]'") from exc
+    # the partition-by-block shuffle logs a warning per run at WARNING level; it is routine
+    logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)
+    if engine.scheduler is not None:
+        with Client(engine.scheduler) as client:
+            yield client
+        return
+    with LocalCluster(n_workers=engine.n_workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client

@@ -1,0 +1,65 @@
+"""The per-series steps of the planning flow on blocks of series (:mod:`pipelines.flows.blocks`).
+
+Two steps dominate a large run and are independent across series: the
+cross-validation of the backtest and choosing, sizing and simulating a policy
+per item (:func:`~pipelines.flows.plan_steps.select_step`, which runs its own
+backtest, error models, sizing, selector features and inference and the
+expected-outcome simulation). Both run here on hash buckets of ``unique_id``;
+the cross-series parts (ABC classes, per-segment model choice, the error-model
+pools of the backtest step) stay on the driver on the gathered table.
+
+What depends on the blocks: ``select_step`` sees one block at a time, so its
+error-model segment pools, forecast horizon (longest exposure in the block) and
+random stream (:func:`~pipelines.flows.blocks.block_rng`) are per block. The
+blocks are a function of the ids and ``block_size`` only, so local and Dask
+runs with the same ``block_size`` give the same recommendations.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+from pipelines.data.config import RunConfig
+from pipelines.flows.blocks import BlockEngine, block_rng, map_blocks, n_blocks
+from pipelines.flows.plan_steps import Backtest, backtest_cv, backtest_horizon, backtest_step, select_step
+
+__all__ = ["engine_of", "blocked_backtest", "blocked_select"]
+
+
+def engine_of(cfg: RunConfig) -> BlockEngine:
+    """The block engine a run config asks for."""
+    return BlockEngine(kind=cfg.engine, block_size=cfg.block_size, workers=cfg.workers, scheduler=cfg.scheduler)
+
+
+def _in_process(engine: BlockEngine, demand: pd.DataFrame) -> bool:
+    """One local block: run in this process and let statsforecast use every core itself."""
+    return engine.kind == "local" and n_blocks(demand["unique_id"].nunique(), engine.block_size) == 1
+
+
+def _cv_block(demand, items, block, cfg, freq, horizon, n_jobs):
+    return backtest_cv(demand, cfg, freq, horizon, n_jobs=n_jobs)
+
+
+def blocked_backtest(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, freq: str) -> Backtest:
+    """:func:`~pipelines.flows.plan_steps.backtest_step` with its cross-validation on blocks."""
+    engine = engine_of(cfg)
+    n_jobs = -1 if _in_process(engine, demand) else 1
+    parts = map_blocks(_cv_block, demand, items, engine, cfg=cfg, freq=freq,
+                       horizon=backtest_horizon(items, cfg), n_jobs=n_jobs)
+    cv = pd.concat(parts, ignore_index=True)
+    return backtest_step(demand, items, cfg, freq, cv=cv)
+
+
+def _select_block(demand, items, block, freq, selector, seed, n_jobs):
+    return select_step(demand, items, freq, selector, block_rng(seed, block), n_jobs=n_jobs)
+
+
+def blocked_select(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selector, cfg: RunConfig) -> pd.DataFrame:
+    """:func:`~pipelines.flows.plan_steps.select_step` per block, rows in ``unique_id`` order."""
+    engine = engine_of(cfg)
+    n_jobs = (os.cpu_count() or 1) if _in_process(engine, demand) else 1
+    parts = map_blocks(_select_block, demand, items, engine, freq=freq, selector=selector, seed=cfg.seed,
+                       n_jobs=n_jobs)
+    return pd.concat(parts, ignore_index=True).sort_values("unique_id", ignore_index=True)

@@ -1,0 +1,66 @@
+"""Real data end to end: ``recommend`` and ``train`` on all of carparts (issue 10 guard rail).
+
+2,674 monthly series of slow-moving spare parts, 165 of them ending early (trailing
+NaN), 16 with no demand in their first 39 months, 74.8 % zeros. The item master is
+generated (seeded); the demand is the published file unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+
+pytestmark = [pytest.mark.slow, pytest.mark.realdata]
+
+
+@pytest.fixture(scope="module")
+def carparts_folder(tmp_path_factory):
+    from tests.conftest import SHARED_DATA
+
+    path = SHARED_DATA / "carparts" / "carparts.parquet"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    demand = pd.read_parquet(path)
+    ids = np.sort(demand["unique_id"].unique())
+    rng = np.random.default_rng(0)
+    unit = np.round(rng.lognormal(3.0, 1.0, len(ids)), 2)
+    items = pd.DataFrame({"unique_id": ids, "unit_cost": unit, "holding_rate": 0.25,
+                          "order_cost": np.round(rng.uniform(5, 40, len(ids)), 2),
+                          "shortage_cost": np.round(unit * rng.uniform(0.3, 1.5, len(ids)), 2),
+                          "service_target": rng.choice([0.9, 0.95], len(ids)), "service_type": "csl",
+                          "lead_time": rng.integers(1, 4, len(ids)), "review_period": 1})
+    folder = tmp_path_factory.mktemp("carparts") / "data"
+    folder.mkdir()
+    demand.to_parquet(folder / "demand.parquet")
+    items.to_csv(folder / "items.csv", index=False)
+    return folder, demand, items
+
+
+def test_recommend_on_all_of_carparts(carparts_folder, tmp_path):
+    folder, demand, items = carparts_folder
+    result = CliRunner().invoke(app, ["recommend", "--data", str(folder), "--out", str(tmp_path / "runs"),
+                                      "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"])
+    assert result.exit_code == 0, result.output[-3000:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    rec = pd.read_csv(run_dir / "recommendations.csv", dtype={"unique_id": str})
+    report = pd.read_csv(run_dir / "validation_report.csv", dtype={"series": str})
+    named = set(" ".join(report["series"].fillna("")).split())
+    assert set(items["unique_id"]) - set(rec["unique_id"]) <= named  # nothing vanished unnamed
+    assert len(rec) >= 2509  # at least every complete series
+    assert np.isfinite(rec["order_up_to"]).all() and (rec["order_up_to"] >= 0).all()
+    zero_start = demand.dropna().groupby("unique_id").head(39).groupby("unique_id")["y"].sum()
+    assert set(zero_start.index[zero_start == 0]) <= set(rec["unique_id"])  # the 16 late starters are planned
+
+
+@pytest.mark.xfail(reason="issue 13: train's default windows (8 x 26 periods) do not fit carparts' 51 months; "
+                          "the selector helper derives them from the history length", strict=False)
+def test_train_on_all_of_carparts(carparts_folder, tmp_path):
+    folder, _, _ = carparts_folder
+    result = CliRunner().invoke(app, ["train", "--data", str(folder), "--out", str(tmp_path / "train"),
+                                      "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"])
+    assert result.exit_code == 0, result.output[-3000:]
+    assert (tmp_path / "train" / "evaluation.csv").is_file()

@@ -1,0 +1,141 @@
+"""Per-series steps on blocks of series: local process pool vs Dask through Fugue."""
+
+from __future__ import annotations
+
+import os
+import sys
+import zlib
+from concurrent.futures.process import BrokenProcessPool
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.scale import generate_panel
+from pipelines.data.config import ConfigError, load_config
+from pipelines.data.io import write_table_atomic
+from pipelines.flows.blocks import BlockEngine, block_ids, dask_client, map_blocks, n_blocks
+from pipelines.flows.plan import run_plan
+
+try:
+    import distributed  # noqa: F401
+    HAVE_DASK = True
+except ImportError:  # pragma: no cover - the extra is installed in CI (pip install -e '.[test,dask]')
+    HAVE_DASK = False
+
+needs_dask = pytest.mark.skipif(not HAVE_DASK, reason="Dask not installed: pip install -e '.[dask]'")
+
+
+@pytest.fixture(scope="session")
+def dask_scheduler():
+    """Address of a session-wide LocalCluster: 2 worker processes, 1 thread each."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def panel(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("panel")
+    demand, items = generate_panel(60, seed=1)
+    write_table_atomic(demand, folder / "demand.csv")
+    write_table_atomic(items, folder / "items.csv")
+    return folder, demand, items
+
+
+def _block_summary(demand, items, block, scale):
+    return pd.DataFrame({"block": block, "unique_id": sorted(demand["unique_id"].unique()),
+                         "total": demand.groupby("unique_id")["y"].sum().sort_index().to_numpy() * scale,
+                         "n_items": len(items)})
+
+
+def test_blocks_are_stable_hash_buckets_of_the_id():
+    ids = pd.Series(["A@S1", "B@S1", "A@S1", "C@S2"])
+    got = block_ids(ids, 3)
+    assert got.tolist() == [zlib.crc32(u.encode()) % 3 for u in ids]
+    assert got[0] == got[2]
+    assert n_blocks(4001, 2000) == 3 and n_blocks(0, 2000) == 1
+
+
+def test_every_series_is_in_exactly_one_block_with_its_item_rows(panel):
+    _, demand, items = panel
+    parts = map_blocks(_block_summary, demand, items, BlockEngine(block_size=15, workers=2), scale=2.0)
+    out = pd.concat(parts, ignore_index=True)
+    assert len(parts) == n_blocks(60, 15)
+    assert sorted(out["unique_id"]) == sorted(items["unique_id"])
+    # each block saw the item-master rows of its own series only
+    assert (out.groupby("block")["n_items"].first() == out.groupby("block").size()).all()
+    expected = demand.groupby("unique_id")["y"].sum() * 2.0
+    np.testing.assert_allclose(out.set_index("unique_id")["total"].sort_index(), expected.sort_index())
+
+
+def test_pool_and_in_process_runs_agree(panel):
+    _, demand, items = panel
+    pooled = map_blocks(_block_summary, demand, items, BlockEngine(block_size=15, workers=2), scale=1.0)
+    serial = map_blocks(_block_summary, demand, items, BlockEngine(block_size=15, workers=1), scale=1.0)
+    pd.testing.assert_frame_equal(pd.concat(pooled, ignore_index=True), pd.concat(serial, ignore_index=True))
+
+
+@needs_dask
+def test_dask_blocks_agree_with_local(panel, dask_scheduler):
+    _, demand, items = panel
+    local = map_blocks(_block_summary, demand, items, BlockEngine(block_size=15, workers=2), scale=1.0)
+    dask = map_blocks(_block_summary, demand, items,
+                      BlockEngine(kind="dask", block_size=15, scheduler=dask_scheduler), scale=1.0)
+    pd.testing.assert_frame_equal(pd.concat(local, ignore_index=True), pd.concat(dask, ignore_index=True))
+
+
+def _die_once(demand, items, block, marker):
+    """Kill the worker process the first time block 1 runs (the marker file remembers)."""
+    if block == 1 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    return _block_summary(demand, items, block, 1.0)
+
+
+def test_a_killed_pool_worker_fails_the_run_cleanly(panel, tmp_path):
+    _, demand, items = panel
+    with pytest.raises(BrokenProcessPool):
+        map_blocks(_die_once, demand, items, BlockEngine(block_size=15, workers=2), marker=str(tmp_path / "m"))
+
+
+@needs_dask
+def test_a_killed_dask_worker_still_gives_every_block(panel, dask_scheduler, tmp_path):
+    _, demand, items = panel
+    parts = map_blocks(_die_once, demand, items, BlockEngine(kind="dask", block_size=15, scheduler=dask_scheduler),
+                       marker=str(tmp_path / "m"))
+    assert (tmp_path / "m").exists()  # the worker did die once
+    assert sorted(pd.concat(parts)["unique_id"]) == sorted(items["unique_id"])
+
+
+def test_dask_engine_without_dask_says_which_extra_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(RuntimeError, match=r"stockwise\[dask\]"):
+        with dask_client(BlockEngine(kind="dask")):
+            pass
+
+
+def test_unknown_engine_is_a_config_error():
+    with pytest.raises(ConfigError, match="engine"):
+        load_config(None, engine="spark")
+
+
+def _recommend(folder, tmp_path, name, **engine):
+    cfg = load_config(None, data=folder, out=tmp_path / name, freq="W-MON", block_size=25,
+                      tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+                      forecast={"models": ("SeasonalNaive", "CrostonSBA")}, **engine)
+    return pd.read_parquet(run_plan(cfg).run_dir / "recommendations.parquet").drop(columns="run_id")
+
+
+@pytest.mark.slow
+@needs_dask
+def test_recommend_on_dask_equals_recommend_on_local(panel, dask_scheduler, tmp_path):
+    folder, _, items = panel
+    local = _recommend(folder, tmp_path, "local", engine="local", workers=2)
+    dask = _recommend(folder, tmp_path, "dask", engine="dask", scheduler=dask_scheduler)
+    assert sorted(local["unique_id"]) == sorted(items["unique_id"])
+    floats = local.select_dtypes("float").columns
+    pd.testing.assert_frame_equal(local.drop(columns=floats), dask.drop(columns=floats))
+    np.testing.assert_allclose(local[floats].to_numpy(float), dask[floats].to_numpy(float),
+                               rtol=1e-5, atol=1e-6, equal_nan=True)
