@@ -42,6 +42,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from forecasting.characterise import ADI_CUTOFF, CV2_CUTOFF
 from policy_selector.explain import render_reasons
 from policy_selector.features import CORE_FEATURES, SBC_CODES
 
@@ -162,8 +163,8 @@ class RuleSelector(BaseEstimator):
         if "adi" in f and "cv2" in f:
             adi, cv2 = f["adi"].to_numpy(float), f["cv2"].to_numpy(float)
             ok = (out == "unknown").to_numpy() & np.isfinite(adi)
-            cls = np.where(adi >= 1.32, np.where(np.nan_to_num(cv2) >= 0.49, "lumpy", "intermittent"),
-                           np.where(np.nan_to_num(cv2) >= 0.49, "erratic", "smooth"))
+            cls = np.where(adi >= ADI_CUTOFF, np.where(np.nan_to_num(cv2) >= CV2_CUTOFF, "lumpy", "intermittent"),
+                           np.where(np.nan_to_num(cv2) >= CV2_CUTOFF, "erratic", "smooth"))
             out[ok] = cls[ok]
         return out
 
@@ -183,8 +184,11 @@ class RuleSelector(BaseEstimator):
         classes = self.sbc_classes(f)
         out = []
         for uid in f.index:
-            names = [c for c in ("adi", "cv2") if c in f and np.isfinite(f.at[uid, c])]
             head = f"{pred[uid]} by the Syntetos-Boylan rule (class {classes[uid]})"
+            if classes[uid] == "no_demand":
+                out.append(f"{head}: no demand in the history")
+                continue
+            names = [c for c in ("adi", "cv2") if c in f and np.isfinite(f.at[uid, c])]
             out.append(render_reasons(head, names, [f.at[uid, c] for c in names], self.period_name))
         return pd.Series(out, index=f.index, name="reasons", dtype=object)
 
@@ -584,8 +588,24 @@ class FixedSelector(BaseEstimator):
         proba[self.chosen_] = 1.0
         text = (f"{self.chosen_}: the default policy (the best single policy: lowest expected cost over all "
                 "items in the selector study)")
-        return Selection(cand, proba, pd.Series("default", index=f.index, name="selected_by", dtype=object),
-                         pd.Series(text, index=f.index, name="reasons", dtype=object))
+        selection = Selection(cand, proba, pd.Series("default", index=f.index, name="selected_by", dtype=object),
+                              pd.Series(text, index=f.index, name="reasons", dtype=object))
+        return self._dead_items_by_rule(f, selection)
+
+    def _dead_items_by_rule(self, f: pd.DataFrame, selection: Selection) -> Selection:
+        """Items without any demand in their history follow the rule (``no_stock``), not the default policy."""
+        dead = (self.rule_.sbc_classes(f) == "no_demand").to_numpy()
+        if not dead.any():
+            return selection
+        rule = self.rule_.select(f[dead])
+        idx = f.index[dead]
+        cand, proba = selection.candidate.copy(), selection.proba.copy()
+        by, why = selection.selected_by.copy(), selection.reasons.copy()
+        cand[idx] = rule.candidate
+        proba.loc[idx] = rule.proba.reindex(columns=proba.columns, fill_value=0.0)
+        by[idx] = "rule: no demand in the history"
+        why[idx] = rule.reasons
+        return Selection(cand, proba, by, why)
 
     def predict(self, features: pd.DataFrame) -> pd.Series:
         """Candidate per row."""
