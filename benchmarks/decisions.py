@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.selector_eval import carparts
-from pipelines.data.config import RunConfig, ScenarioSettings
+from pipelines.data.config import RunConfig, ScenarioSettings, ServiceSettings, service_override
 from pipelines.flows.evaluate import EvaluateSettings, run_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,19 +85,25 @@ def main() -> None:
     parser.add_argument("--replan", type=int, default=None)
     parser.add_argument("--skip-carparts", action="store_true")
     parser.add_argument("--skip-demo", action="store_true")
+    parser.add_argument("--portfolio-target", type=float, default=None,
+                        help="portfolio target mode (marginal allocation) instead of per-item targets")
+    parser.add_argument("--segment-target", type=float, default=None, help="the same per SBC segment")
+    parser.add_argument("--service-measure", choices=("csl", "fill_rate"), default=None)
     args = parser.parse_args()
+    service = ServiceSettings(**(service_override(args.portfolio_target, args.segment_target,
+                                                  args.service_measure) or {}))
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{Path(tmp) / 'mlflow.db'}"  # fresh store: no champion, the default path
         if not args.skip_carparts:
             folder = carparts_folder(args.carparts_sample, args.seed, RESULTS / "carparts_data")
-            cfg = RunConfig(data=folder, freq="MS", out=RESULTS, tracking_uri=uri, seed=args.seed)
+            cfg = RunConfig(data=folder, freq="MS", out=RESULTS, tracking_uri=uri, seed=args.seed, service=service)
             n = pd.read_csv(folder / "items.csv").shape[0]
             runs.append(run(f"carparts ({n} complete series; {N_COMPLETE_EXCLUDED} with trailing NaN not used)",
                             cfg, EvaluateSettings(args.holdout, args.origins, replan=args.replan)))
         if not args.skip_demo:
-            cfg = RunConfig(out=RESULTS, tracking_uri=uri, seed=args.seed,
+            cfg = RunConfig(out=RESULTS, tracking_uri=uri, seed=args.seed, service=service,
                             scenario=ScenarioSettings(service_target=0.95))
             runs.append(run(f"demo (seed {args.seed}, every target 0.95)", cfg,
                             EvaluateSettings(args.demo_holdout, args.origins, replan=args.replan)))

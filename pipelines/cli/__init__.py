@@ -16,6 +16,7 @@ import typer
 from pipelines.cli.backtest import backtest_command
 from pipelines.cli.compare import compare_command
 from pipelines.cli.evaluate import evaluate_command
+from pipelines.cli.forecast import forecast_command
 from pipelines.cli.gsm import gsm_command
 from pipelines.cli.plan import demo_command, recommend_command
 from pipelines.cli.retrain import retrain_command
@@ -50,6 +51,7 @@ for _name, _command in (
     ("triggers", triggers_command),
     ("train", train_command),
     ("evaluate", evaluate_command),
+    ("forecast", forecast_command),
 ):
     app.command(_name)(_command)
 

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from forecasting.panel import DataValidationError
-from pipelines.data.config import ConfigError, load_config
+from pipelines.data.config import ConfigError, load_config, service_override
 from pipelines.data.io import InputFileError
 from pipelines.flows.evaluate import EvaluateSettings, run_evaluate
 
@@ -26,6 +26,10 @@ def evaluate_command(
     out: Path = typer.Option(None, help="folder for run outputs (default runs/)"),
     freq: str = typer.Option(None, help="period frequency, e.g. W-MON, MS"),
     service_target: float = typer.Option(None, help="one service target for every item (what-if)"),
+    portfolio_target: float = typer.Option(None, help="one CSL (or --service-measure) target for the whole "
+                                           "portfolio, met at least inventory value by marginal allocation"),
+    segment_target: float = typer.Option(None, help="the same, per SBC segment"),
+    service_measure: str = typer.Option(None, help="csl (default) or fill_rate, for the two targets above"),
     tracking_uri: str = typer.Option(None, help="MLflow store"),
 ) -> None:
     """Replay the recommended policies on held-out demand against textbook, AutoETS and CrostonSBA baselines."""
@@ -35,7 +39,9 @@ def evaluate_command(
         raise typer.Exit(2)
     scenario = {"service_target": service_target} if service_target is not None else None
     try:
-        cfg = load_config(config, data=data, out=out, freq=freq, tracking_uri=tracking_uri, scenario=scenario)
+        service = service_override(portfolio_target, segment_target, service_measure)
+        cfg = load_config(config, data=data, out=out, freq=freq, tracking_uri=tracking_uri, scenario=scenario,
+                          service=service)
         settings = EvaluateSettings(holdout=holdout, origins=origins, replan=replan)
         with console.status("evaluate: starting") as status, warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=RuntimeWarning, module="statsforecast")

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from forecasting.panel import DataValidationError
 from pipelines.cli.console import make_console
-from pipelines.data.config import ConfigError, load_config
+from pipelines.data.config import ConfigError, load_config, service_override
 from pipelines.flows.plan import PlanResult, run_plan
 from pipelines.data.demo_data import DemoConfig, generate_demo
 from pipelines.data.io import InputFileError
@@ -87,6 +87,10 @@ def recommend_command(
     out: Path = typer.Option(None, help="folder for run outputs (default runs/)"),
     freq: str = typer.Option(None, help="period frequency, e.g. W-MON, MS"),
     strict: bool = typer.Option(None, help="stop on validation errors instead of excluding rows"),
+    portfolio_target: float = typer.Option(None, help="one CSL (or --service-measure) target for the whole "
+                                           "portfolio, met at least inventory value by marginal allocation"),
+    segment_target: float = typer.Option(None, help="the same, per SBC segment"),
+    service_measure: str = typer.Option(None, help="csl (default) or fill_rate, for the two targets above"),
     tracking_uri: str = typer.Option(None, help="MLflow store"),
     engine: str = typer.Option(None, help="per-series steps on 'local' processes (default) or 'dask'"),
     scheduler: str = typer.Option(None, help="Dask scheduler address (default: a LocalCluster for the run)"),
@@ -94,5 +98,12 @@ def recommend_command(
     workers: int = typer.Option(None, help="local processes / LocalCluster workers (default: all cores)"),
 ) -> None:
     """Recommend a policy per item for a data folder (validate, backtest, size, simulate)."""
-    _run(make_console(), "recommend", config=config, data=data, out=out, freq=freq, strict=strict,
-         tracking_uri=tracking_uri, engine=engine, scheduler=scheduler, block_size=block_size, workers=workers)
+    console = make_console()
+    try:
+        service = service_override(portfolio_target, segment_target, service_measure)
+    except ConfigError as exc:
+        console.print(f"[bold red]ERROR[/] {exc}")
+        raise typer.Exit(2) from exc
+    _run(console, "recommend", config=config, data=data, out=out, freq=freq, strict=strict,
+         tracking_uri=tracking_uri, engine=engine, scheduler=scheduler, block_size=block_size, workers=workers,
+         service=service)

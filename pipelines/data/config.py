@@ -10,6 +10,10 @@ Example ``stockwise.yaml``::
     scenario:                       # optional what-if on the item master
       service_target: 0.98
       lead_time_factor: 1.5
+    service:                        # optional: one target per segment or for the whole portfolio
+      mode: portfolio               # item (default) | segment | portfolio
+      target: 0.95
+      measure: csl                  # csl | fill_rate
     tracking_uri: sqlite:///mlruns/mlflow.db
     engine: dask                    # per-series steps on a Dask cluster (pip install 'stockwise[dask]')
     scheduler: tcp://scheduler:8786 # omit for a LocalCluster on this machine
@@ -25,11 +29,11 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipelines.data.demo_data import DemoConfig
 
-__all__ = ["ForecastSettings", "ScenarioSettings", "RunConfig", "load_config", "read_yaml_mapping", "ConfigError"]
+__all__ = ["ForecastSettings", "ScenarioSettings", "ServiceSettings", "RunConfig", "load_config", "service_override", "read_yaml_mapping", "ConfigError"]
 
 
 class ConfigError(ValueError):
@@ -68,6 +72,29 @@ class ScenarioSettings(_Frozen):
     holding_rate_factor: float = Field(1.0, gt=0, description="scale every holding rate")
 
 
+class ServiceSettings(_Frozen):
+    """Whose target sets the levels: each item's own (default), one per segment, or the portfolio's.
+
+    With ``segment`` or ``portfolio`` the levels are allocated along every item's
+    service-vs-value curve (:mod:`policy_selector.portfolio`) so that each segment (or the
+    whole portfolio) reaches ``target`` in ``measure`` at least inventory value.
+    """
+
+    mode: Literal["item", "segment", "portfolio"] = "item"
+    target: float | None = Field(None, gt=0, le=1, description="segment / portfolio target")
+    measure: Literal["csl", "fill_rate"] = "csl"
+    segment_by: Literal["sbc_class"] = "sbc_class"
+
+    @model_validator(mode="after")
+    def _target_matches_mode(self) -> ServiceSettings:
+        if self.mode == "item" and self.target is not None:
+            raise ValueError("service.target applies to mode segment or portfolio; per-item targets come "
+                             "from the item master (or scenario.service_target)")
+        if self.mode != "item" and self.target is None:
+            raise ValueError(f"service.mode {self.mode!r} needs service.target, e.g. 0.95")
+        return self
+
+
 class RunConfig(_Frozen):
     """Everything one ``stockwise`` run needs; defaults run the demo."""
 
@@ -82,6 +109,7 @@ class RunConfig(_Frozen):
     demo_weeks: int = Field(DemoConfig.n_weeks, ge=60, description="weeks of generated demo history")
     forecast: ForecastSettings = ForecastSettings()
     scenario: ScenarioSettings = ScenarioSettings()
+    service: ServiceSettings = ServiceSettings()
     tracking_uri: str | None = None
     engine: Literal["local", "dask"] = Field(
         "local", description="where the per-series steps run: local processes or a Dask cluster")
@@ -100,6 +128,26 @@ class RunConfig(_Frozen):
             except ValueError as exc:
                 raise ValueError(f"unknown frequency {value!r}; use e.g. D, W-MON or MS") from exc
         return value
+
+
+def service_override(portfolio_target: float | None, segment_target: float | None,
+                     measure: str | None) -> dict | None:
+    """``service`` settings from the CLI's ``--portfolio-target / --segment-target / --service-measure``.
+
+    Raises
+    ------
+    ConfigError
+        Both targets given, or a measure without a target.
+    """
+    if portfolio_target is not None and segment_target is not None:
+        raise ConfigError("give --portfolio-target or --segment-target, not both")
+    target = portfolio_target if portfolio_target is not None else segment_target
+    if target is None:
+        if measure is not None:
+            raise ConfigError("--service-measure needs --portfolio-target or --segment-target")
+        return None
+    mode = "portfolio" if portfolio_target is not None else "segment"
+    return {"mode": mode, "target": target} | ({"measure": measure} if measure else {})
 
 
 def read_yaml_mapping(path: str | Path, section: str | None = None) -> dict:

@@ -200,7 +200,7 @@ def _one_origin(data, cfg, settings, grid, start, selector, selector_name, run_i
     mine = replay_table(actual, plans, econ, settings.replan).assign(method="stockwise", z=np.nan)
     base = baseline_rows(actual, levels, econ, settings.replan)
     keep = ["unique_id", "sbc_class", "abc", "policy", "forecaster", "review_period", "lead_time",
-            "service_type", "service_target",
+            "service_type", "service_target", "service_mode",
             "expected_csl", "expected_fill_rate", "order_up_to", "reorder_point", "order_quantity"]
     per_item = _align(first_rec, ids)[keep].merge(mine.drop(columns=["method", "z"]), on="unique_id")
     return {"rows": pd.concat([mine, base], ignore_index=True), "items": per_item, "excluded": excluded,

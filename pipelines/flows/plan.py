@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from forecasting.panel import Issue, ValidationReport
@@ -43,6 +44,7 @@ from pipelines.flows.plan_steps import (
     future_step,
     meio_step,
     report_inputs,
+    select_step,
 )
 from pipelines.report.render import write_report
 from pipelines.registry.names import CHAMPION_ALIAS, DEFAULT_ALIAS, MODEL_NAME
@@ -194,7 +196,11 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
     with start_run("policy", nested=True) as step:
         selector, selector_name = load_champion(cfg.tracking_uri)
         progress(f"choosing, sizing and simulating a policy per item with the {selector_name}")
-        recs = blocked_select(data.demand, data.items, data.freq, selector, cfg)
+        if cfg.service.mode == "item":
+            recs = blocked_select(data.demand, data.items, data.freq, selector, cfg)
+        else:  # a segment / portfolio target allocates over all items at once, so it does not run in blocks
+            recs = select_step(data.demand, data.items, data.freq, selector, np.random.default_rng(cfg.seed),
+                               service=cfg.service)
         rec = assemble(data.items, bt.features, recs, run.run_id, selector_name)
         kpis = _kpis(rec, data.items)
         step.log_params({"selector": selector_name})

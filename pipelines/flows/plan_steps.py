@@ -21,7 +21,7 @@ from optimization import (
     simulate_events,
     summarise_frontier,
 )
-from pipelines.data.config import RunConfig
+from pipelines.data.config import RunConfig, ServiceSettings
 from pipelines.flows.backtest import backtest_models
 from policy_selector.buffers import forecast_error_buffers
 from pipelines.data.network_io import network_from_frames
@@ -29,6 +29,7 @@ from pipelines.report.inputs import forecasts_from_wide, frontier_points, sim_pa
 from pipelines.report.schema import conform_recommendations
 from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
 from policy_selector.economics import Economics, periods_per_year
+from policy_selector.portfolio import recommend_with_target
 
 __all__ = ["Backtest", "exposure_step", "excluded_items", "backtest_horizon", "backtest_cv", "backtest_step",
            "recommend_step", "error_step", "future_step", "select_step", "meio_step", "add_meio", "assemble",
@@ -165,16 +166,22 @@ def future_step(demand: pd.DataFrame, bt: Backtest, cfg: RunConfig, freq: str) -
 
 
 def select_step(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selector,
-                rng: np.random.Generator, n_jobs: int = 1) -> pd.DataFrame:
+                rng: np.random.Generator, n_jobs: int = 1, service: ServiceSettings | None = None) -> pd.DataFrame:
     """Policy per item from ``selector`` (the champion, or the registered default path) or, when None,
     the packaged default policy (:class:`policy_selector.FixedSelector`).
 
     The candidate space is the one the selector was trained with, so it can never
-    recommend a policy outside it.
+    recommend a policy outside it. With a segment or portfolio ``service`` target the
+    levels are then allocated by :func:`policy_selector.portfolio.recommend_with_target`.
     """
     names = getattr(selector, "candidates_", None)
     space = CandidateSpace.from_names(list(names)) if names is not None else CandidateSpace()
-    return recommend_policies(selector, demand, items, SelectorConfig(space=space, freq=freq, n_jobs=n_jobs), rng)
+    config = SelectorConfig(space=space, freq=freq, n_jobs=n_jobs)
+    if service is None or service.mode == "item":
+        return recommend_policies(selector, demand, items, config, rng).assign(service_mode="item")
+    segment_by = service.segment_by if service.mode == "segment" else None
+    return recommend_with_target(selector, demand, items, config, rng, service.target, service.measure,
+                                 segment_by)[0]
 
 
 def recommend_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, freq: str, selector,
@@ -191,7 +198,7 @@ def recommend_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, fr
         The backtest and the schema-conformed recommendations.
     """
     bt = backtest_step(demand, items, cfg, freq)
-    recs = select_step(demand, items, freq, selector, rng)
+    recs = select_step(demand, items, freq, selector, rng, service=cfg.service)
     return bt, assemble(items, bt.features, recs, run_id, selector_name)
 
 

@@ -33,6 +33,7 @@ RECOMMENDATION_COLUMNS: dict[str, str] = {
     "safety_stock_value": "safety_stock x unit_cost",
     "service_type": "csl or fill_rate",
     "service_target": "target for service_type",
+    "service_mode": "which target set the level: item (its own), segment:<column> or portfolio (marginal allocation)",
     "expected_csl": "cycle service level in simulation",
     "expected_fill_rate": "fill rate in simulation",
     "expected_avg_on_hand": "average on-hand units in simulation",
