@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.installed
 TESTDEPS := $(VENV)/.installed-test
 
-.PHONY: demo test test-fast browser clean
+.PHONY: demo test test-fast lint browser clean
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,13 @@ $(TESTDEPS): $(RUNTIME)
 demo: $(RUNTIME)
 	$(BIN)/stockwise demo
 
-test: $(TESTDEPS) browser
+test: $(TESTDEPS) browser lint
 	$(BIN)/python -m pytest -q
+
+# ruff: lint (pyflakes, pycodestyle, import order) and the formatter's check, as CI runs them
+lint: $(TESTDEPS)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test-fast: $(TESTDEPS)
 	$(BIN)/python -m pytest -q -m "not slow"

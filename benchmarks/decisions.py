@@ -40,8 +40,8 @@ def carparts_folder(sample: int, seed: int, folder: Path) -> Path:
     """Write the carparts demand and its issue-12 item master as a stockwise data folder."""
     demand, items = carparts(sample, seed)
     items = items.drop(columns=["shortage_cost"]).assign(
-        service_target=0.95, service_type="csl", lead_time=1, lead_time_std=0.0, review_period=1,
-        order_cost=0.0)
+        service_target=0.95, service_type="csl", lead_time=1, lead_time_std=0.0, review_period=1, order_cost=0.0
+    )
     folder.mkdir(parents=True, exist_ok=True)
     demand.to_parquet(folder / "demand.parquet", index=False)
     items.to_csv(folder / "items.csv", index=False)
@@ -59,15 +59,21 @@ def render(runs: list[dict]) -> str:
     for r in runs:
         res = r["result"]
         m = res.metrics
-        lines += [f"## {r['name']}", "",
-                  f"run folder `{res.run_dir}`, {r['seconds']:.0f} s; items {m['stockwise.n_items']:.0f}, "
-                  f"excluded {m.get('n_excluded', 0):.0f}", "",
-                  "| segment | measure | items | Stockwise service | Stockwise value | best baseline | "
-                  "its value | ratio |", "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {r['name']}",
+            "",
+            f"run folder `{res.run_dir}`, {r['seconds']:.0f} s; items {m['stockwise.n_items']:.0f}, "
+            f"excluded {m.get('n_excluded', 0):.0f}",
+            "",
+            "| segment | measure | items | Stockwise service | Stockwise value | best baseline | its value | ratio |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for row in res.ratios.itertuples():
-            lines.append(f"| {row.segment_kind}:{row.segment} | {row.measure} | {row.n_items:.0f} | "
-                         f"{row.service:.3f} | {row.inventory_value:,.0f} | {row.best_baseline} | "
-                         f"{row.best_value:,.0f} | {row.ratio:.2f} |")
+            lines.append(
+                f"| {row.segment_kind}:{row.segment} | {row.measure} | {row.n_items:.0f} | "
+                f"{row.service:.3f} | {row.inventory_value:,.0f} | {row.best_baseline} | "
+                f"{row.best_value:,.0f} | {row.ratio:.2f} |"
+            )
         truth = {k: v for k, v in m.items() if k.startswith("truth.")}
         if truth:
             lines += ["", "planted truth: " + ", ".join(f"{k[6:]} {v:.3f}" for k, v in truth.items())]
@@ -85,13 +91,18 @@ def main() -> None:
     parser.add_argument("--replan", type=int, default=None)
     parser.add_argument("--skip-carparts", action="store_true")
     parser.add_argument("--skip-demo", action="store_true")
-    parser.add_argument("--portfolio-target", type=float, default=None,
-                        help="portfolio target mode (marginal allocation) instead of per-item targets")
+    parser.add_argument(
+        "--portfolio-target",
+        type=float,
+        default=None,
+        help="portfolio target mode (marginal allocation) instead of per-item targets",
+    )
     parser.add_argument("--segment-target", type=float, default=None, help="the same per SBC segment")
     parser.add_argument("--service-measure", choices=("csl", "fill_rate"), default=None)
     args = parser.parse_args()
-    service = ServiceSettings(**(service_override(args.portfolio_target, args.segment_target,
-                                                  args.service_measure) or {}))
+    service = ServiceSettings(
+        **(service_override(args.portfolio_target, args.segment_target, args.service_measure) or {})
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,13 +111,28 @@ def main() -> None:
             folder = carparts_folder(args.carparts_sample, args.seed, RESULTS / "carparts_data")
             cfg = RunConfig(data=folder, freq="MS", out=RESULTS, tracking_uri=uri, seed=args.seed, service=service)
             n = pd.read_csv(folder / "items.csv").shape[0]
-            runs.append(run(f"carparts ({n} complete series; {N_COMPLETE_EXCLUDED} with trailing NaN not used)",
-                            cfg, EvaluateSettings(args.holdout, args.origins, replan=args.replan)))
+            runs.append(
+                run(
+                    f"carparts ({n} complete series; {N_COMPLETE_EXCLUDED} with trailing NaN not used)",
+                    cfg,
+                    EvaluateSettings(args.holdout, args.origins, replan=args.replan),
+                )
+            )
         if not args.skip_demo:
-            cfg = RunConfig(out=RESULTS, tracking_uri=uri, seed=args.seed, service=service,
-                            scenario=ScenarioSettings(service_target=0.95))
-            runs.append(run(f"demo (seed {args.seed}, every target 0.95)", cfg,
-                            EvaluateSettings(args.demo_holdout, args.origins, replan=args.replan)))
+            cfg = RunConfig(
+                out=RESULTS,
+                tracking_uri=uri,
+                seed=args.seed,
+                service=service,
+                scenario=ScenarioSettings(service_target=0.95),
+            )
+            runs.append(
+                run(
+                    f"demo (seed {args.seed}, every target 0.95)",
+                    cfg,
+                    EvaluateSettings(args.demo_holdout, args.origins, replan=args.replan),
+                )
+            )
     text = render(runs)
     (RESULTS / "summary.md").write_text(text)
     print(text)

@@ -32,8 +32,13 @@ def panel(kind: str, n: int = 150, length: int = 100, seed: int = 0) -> pd.DataF
     else:
         y = (rng.random((n, length)) < 0.3) * (1 + rng.poisson(lam / 5, (n, length)))
     ds = pd.date_range("2020-01-06", periods=length, freq="W-MON")
-    return pd.DataFrame({"unique_id": np.repeat([f"S{i:03d}" for i in range(n)], length),
-                         "ds": np.tile(ds.to_numpy(), n), "y": y.ravel().astype(float)})
+    return pd.DataFrame(
+        {
+            "unique_id": np.repeat([f"S{i:03d}" for i in range(n)], length),
+            "ds": np.tile(ds.to_numpy(), n),
+            "y": y.ravel().astype(float),
+        }
+    )
 
 
 def main() -> None:
@@ -51,9 +56,11 @@ def main() -> None:
                 row.update({f"{lvl:.0%}": cov for lvl, cov in zip(part["level"], part["coverage"])})
                 rows.append(row)
     table = pd.DataFrame(rows)
-    text = ("### Error-model calibration: coverage of upper quantiles on 20 held-out cutoffs "
-            "(150 series x 4 horizons x 20 cutoffs = 12,000 checks per cell)\n\n"
-            + table.to_markdown(index=False, floatfmt=".3f"))
+    text = (
+        "### Error-model calibration: coverage of upper quantiles on 20 held-out cutoffs "
+        "(150 series x 4 horizons x 20 cutoffs = 12,000 checks per cell)\n\n"
+        + table.to_markdown(index=False, floatfmt=".3f")
+    )
     print(text)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "forecast_calibration.md").write_text(text + "\n")

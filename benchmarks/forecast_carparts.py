@@ -44,8 +44,11 @@ def load() -> tuple[pd.DataFrame, dict]:
     raw = pd.read_parquet(DATA)
     complete = raw.groupby("unique_id")["y"].transform(lambda s: s.notna().all())
     kept = raw[complete].reset_index(drop=True)
-    counts = {"series": raw["unique_id"].nunique(), "complete": kept["unique_id"].nunique(),
-              "excluded (trailing NaN)": raw.loc[~complete, "unique_id"].nunique()}
+    counts = {
+        "series": raw["unique_id"].nunique(),
+        "complete": kept["unique_id"].nunique(),
+        "excluded (trailing NaN)": raw.loc[~complete, "unique_id"].nunique(),
+    }
     return kept, counts
 
 
@@ -121,15 +124,25 @@ def main() -> None:
         f"### carparts: {counts['complete']:,} complete series of {counts['series']:,} "
         f"({counts['excluded (trailing NaN)']} excluded: trailing NaN), monthly, h = {H}, "
         f"holdout = last 6 months (cutoff {cutoff:%Y-%m})",
-        "", f"SBC classes (training months): {', '.join(f'{k} {v}' for k, v in sizes.items())}; "
+        "",
+        f"SBC classes (training months): {', '.join(f'{k} {v}' for k, v in sizes.items())}; "
         f"{n_unscaled} series have a constant training history (no finite MASE, not averaged).",
-        "", "#### Accuracy by model (mean over series; scaled bias > 0 = over-forecast)", "",
+        "",
+        "#### Accuracy by model (mean over series; scaled bias > 0 = over-forecast)",
+        "",
         fmt(overall[["model", "mase", "rmsse", "scaled_bias", "mae", "n_series", "n_scaled"]]),
-        "", "#### MASE by SBC class", "", by_class.reset_index().to_markdown(index=False, floatfmt=".3f"),
-        "", f"#### Model choice from an inner backtest ({args.inner_windows} windows), scored on the holdout",
-        "", fmt(strategies),
-        "", f"Guarded choice: {switched} of {len(guarded)} series left their segment's best model.",
-        "", "Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()),
+        "",
+        "#### MASE by SBC class",
+        "",
+        by_class.reset_index().to_markdown(index=False, floatfmt=".3f"),
+        "",
+        f"#### Model choice from an inner backtest ({args.inner_windows} windows), scored on the holdout",
+        "",
+        fmt(strategies),
+        "",
+        f"Guarded choice: {switched} of {len(guarded)} series left their segment's best model.",
+        "",
+        "Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()),
     ]
     text = "\n".join(lines)
     print(text)

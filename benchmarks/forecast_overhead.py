@@ -42,11 +42,13 @@ def weekly_panel(n_series: int, length: int = 104, seed: int = 0) -> pd.DataFram
     sparse = (rng.random((n_series, length)) < 0.25) * (1 + rng.poisson(level / 8, (n_series, length)))
     y = np.where(np.arange(n_series)[:, None] % 2 == 0, smooth, sparse).astype(float)
     ids = np.array([f"SKU{i:06d}@DC1" for i in range(n_series)])
-    return pd.DataFrame({
-        "unique_id": np.repeat(ids, length),
-        "ds": np.tile(pd.date_range("2022-01-03", periods=length, freq="W-MON").to_numpy(), n_series),
-        "y": y.ravel(),
-    })
+    return pd.DataFrame(
+        {
+            "unique_id": np.repeat(ids, length),
+            "ds": np.tile(pd.date_range("2022-01-03", periods=length, freq="W-MON").to_numpy(), n_series),
+            "y": y.ravel(),
+        }
+    )
 
 
 def _direct(df, h, n_windows):
@@ -78,8 +80,7 @@ def _full(df, h, n_windows):
 
 def throughput(n_series: int, h: int, n_windows: int, repeats: int) -> pd.DataFrame:
     df = weekly_panel(n_series)
-    runs = {"statsforecast direct": _direct, "Forecaster.cross_validation": _stockwise,
-            "full backtest analysis": _full}
+    runs = {"statsforecast direct": _direct, "Forecaster.cross_validation": _stockwise, "full backtest analysis": _full}
     best = {name: np.inf for name in runs}
     _direct(df.head(104 * 4), h, n_windows)  # warm-up: imports, numba compilation
     _stockwise(df.head(104 * 4), h, n_windows)
@@ -89,11 +90,14 @@ def throughput(n_series: int, h: int, n_windows: int, repeats: int) -> pd.DataFr
             fn(df, h, n_windows)
             best[name] = min(best[name], time.perf_counter() - start)
     base = best["statsforecast direct"]
-    return pd.DataFrame({
-        "run": list(best), "seconds (best of %d)" % repeats: [round(v, 2) for v in best.values()],
-        "ratio vs direct": [round(v / base, 3) for v in best.values()],
-        "overhead": [f"{v / base - 1:+.1%}" for v in best.values()],
-    })
+    return pd.DataFrame(
+        {
+            "run": list(best),
+            "seconds (best of %d)" % repeats: [round(v, 2) for v in best.values()],
+            "ratio vs direct": [round(v / base, 3) for v in best.values()],
+            "overhead": [f"{v / base - 1:+.1%}" for v in best.values()],
+        }
+    )
 
 
 def memory_child(n_series: int, h: int, n_windows: int) -> None:
@@ -105,18 +109,38 @@ def memory_child(n_series: int, h: int, n_windows: int) -> None:
     cfg = ForecastConfig(models=MEMORY_MODELS, freq="W-MON")
     cv = Forecaster(cfg).cross_validation(df, h=h, n_windows=n_windows)
     ErrorModel().fit(cv, history=df).table(quantiles=(0.9, 0.95))
-    print(json.dumps({
-        "series": n_series, "rows": len(df), "cv_rows": len(cv),
-        "seconds": round(time.perf_counter() - start, 1),
-        "peak_rss_main_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "peak_rss_largest_worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-    }))
+    print(
+        json.dumps(
+            {
+                "series": n_series,
+                "rows": len(df),
+                "cv_rows": len(cv),
+                "seconds": round(time.perf_counter() - start, 1),
+                "peak_rss_main_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_largest_worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 def memory(n_series: int, h: int, n_windows: int) -> dict:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.forecast_overhead", "--memory-child",
-                          "--memory-series", str(n_series), "--horizon", str(h),
-                          "--n-windows", str(n_windows)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.forecast_overhead",
+            "--memory-child",
+            "--memory-series",
+            str(n_series),
+            "--horizon",
+            str(h),
+            "--n-windows",
+            str(n_windows),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -137,14 +161,17 @@ def main() -> None:
     lines = [
         f"### Backtest overhead vs statsforecast ({args.series} weekly series x 104 weeks, "
         f"h={args.horizon}, {args.n_windows} windows, models {', '.join(MODELS)}, n_jobs=-1)",
-        "", table.to_markdown(index=False),
+        "",
+        table.to_markdown(index=False),
     ]
     if not args.skip_memory:
         mem = memory(args.memory_series, args.horizon, args.n_windows)
         lines += [
-            "", f"### Peak memory, {mem['series']:,} weekly series x 104 weeks "
+            "",
+            f"### Peak memory, {mem['series']:,} weekly series x 104 weeks "
             f"(models {', '.join(MEMORY_MODELS)}, h={args.horizon}, {args.n_windows} windows, "
-            "backtest + error model + quantile table, fresh process)", "",
+            "backtest + error model + quantile table, fresh process)",
+            "",
             pd.DataFrame([mem]).to_markdown(index=False),
         ]
     text = "\n".join(lines)

@@ -47,8 +47,8 @@ from optimization import Network, NormalDemandBound, evaluate_service_times, sol
 from optimization.meio_demand import error_quantile_table
 from optimization.meio_sim import replay_guaranteed_service, replay_rolling_plans, simulate_base_stock_network
 from pipelines.data.demo_data import DemoConfig, generate_demo
-from policy_selector.buffers import forecast_error_buffers as pipeline_buffers
 from pipelines.data.network_io import network_from_frames
+from policy_selector.buffers import forecast_error_buffers as pipeline_buffers
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
@@ -76,8 +76,9 @@ def rolling_plans(net: Network, holdout: int, target: float, every: int, seed: i
     starts = list(range(len(dates) - holdout, len(dates), every))
     gsm, node = [], []
     for start in starts:
-        buffers = pipeline_buffers(net, demo.demand[demo.demand.ds <= dates[start - 1]], target,
-                                   plan_periods=every, **options)
+        buffers = pipeline_buffers(
+            net, demo.demand[demo.demand.ds <= dates[start - 1]], target, plan_periods=every, **options
+        )
         gsm.append(solve_gsm(net, buffers))
         node.append(evaluate_service_times(net, np.zeros(net.n_stages), buffers))
     return gsm, node, starts, full
@@ -169,59 +170,120 @@ def main() -> None:
     max_tau = int(net.longest_inbound_time().max())
     empirical = error_quantile_table(net, errors, args.target, max_tau, np.nan_to_num(net.demand_mean))
     train = np.clip(errors + np.nan_to_num(net.demand_mean)[None, :], 0, None)
-    compare = pd.DataFrame([
-        plan_row("node-by-node, normal (S=0 everywhere)", net, node, held, train),
-        plan_row("GSM, normal sqrt-sum-of-squares", net, gsm, held, train),
-        plan_row("node-by-node, empirical error quantiles", net,
-                 evaluate_service_times(net, np.zeros(net.n_stages), empirical), held, train),
-        plan_row("GSM, empirical error quantiles", net, solve_gsm(net, empirical), held, train),
-    ])
+    compare = pd.DataFrame(
+        [
+            plan_row("node-by-node, normal (S=0 everywhere)", net, node, held, train),
+            plan_row("GSM, normal sqrt-sum-of-squares", net, gsm, held, train),
+            plan_row(
+                "node-by-node, empirical error quantiles",
+                net,
+                evaluate_service_times(net, np.zeros(net.n_stages), empirical),
+                held,
+                train,
+            ),
+            plan_row("GSM, empirical error quantiles", net, solve_gsm(net, empirical), held, train),
+        ]
+    )
     wa = forecast_error_buffers(net, args.holdout, args.target, model="WindowAverage", n_windows=26)
     fe = forecast_error_buffers(net, args.holdout, args.target, plan_periods=args.holdout)
     gsm_wa, gsm_fe = solve_gsm(net, wa), solve_gsm(net, fe)
     gsm_r, node_r, starts, full = rolling_plans(net, args.holdout, args.target, args.replan)
-    compare = pd.concat([compare, pd.DataFrame([
-        plan_row("node-by-node, forecast-error buffers (WindowAverage, 26 windows)", net,
-                 evaluate_service_times(net, np.zeros(net.n_stages), wa), held, train),
-        plan_row("GSM, forecast-error buffers (WindowAverage, 26 windows)", net, gsm_wa, held, train),
-        plan_row("node-by-node, forecast-error buffers (per-stage WA/SeasonalNaive, 52 windows)", net,
-                 evaluate_service_times(net, np.zeros(net.n_stages), fe), held, train),
-        plan_row("GSM, forecast-error buffers (per-stage WA/SeasonalNaive, 52 windows)", net, gsm_fe, held, train),
-        rolling_row(f"node-by-node, same, re-planned every {args.replan} weeks", net, node_r, starts, full,
-                    args.holdout),
-        rolling_row(f"GSM, same, re-planned every {args.replan} weeks", net, gsm_r, starts, full, args.holdout),
-    ])], ignore_index=True)
-    processes = by_process(net, {
-        "GSM, WindowAverage 26 windows": replay_guaranteed_service(net, gsm_wa, held),
-        "GSM, WA/SeasonalNaive 52 windows": replay_guaranteed_service(net, gsm_fe, held),
-        f"same, re-planned every {args.replan} weeks": replay_rolling_plans(
-            net, gsm_r, starts, full, measure_from=len(full) - args.holdout),
-    })
+    compare = pd.concat(
+        [
+            compare,
+            pd.DataFrame(
+                [
+                    plan_row(
+                        "node-by-node, forecast-error buffers (WindowAverage, 26 windows)",
+                        net,
+                        evaluate_service_times(net, np.zeros(net.n_stages), wa),
+                        held,
+                        train,
+                    ),
+                    plan_row("GSM, forecast-error buffers (WindowAverage, 26 windows)", net, gsm_wa, held, train),
+                    plan_row(
+                        "node-by-node, forecast-error buffers (per-stage WA/SeasonalNaive, 52 windows)",
+                        net,
+                        evaluate_service_times(net, np.zeros(net.n_stages), fe),
+                        held,
+                        train,
+                    ),
+                    plan_row(
+                        "GSM, forecast-error buffers (per-stage WA/SeasonalNaive, 52 windows)", net, gsm_fe, held, train
+                    ),
+                    rolling_row(
+                        f"node-by-node, same, re-planned every {args.replan} weeks",
+                        net,
+                        node_r,
+                        starts,
+                        full,
+                        args.holdout,
+                    ),
+                    rolling_row(
+                        f"GSM, same, re-planned every {args.replan} weeks", net, gsm_r, starts, full, args.holdout
+                    ),
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
+    processes = by_process(
+        net,
+        {
+            "GSM, WindowAverage 26 windows": replay_guaranteed_service(net, gsm_wa, held),
+            "GSM, WA/SeasonalNaive 52 windows": replay_guaranteed_service(net, gsm_fe, held),
+            f"same, re-planned every {args.replan} weeks": replay_rolling_plans(
+                net, gsm_r, starts, full, measure_from=len(full) - args.holdout
+            ),
+        },
+    )
     sweep = []
     for target in (0.80, 0.85, 0.90, 0.95, 0.975, 0.99):
         m = with_target(net, target)
-        sweep.append({"target CSL": target, "GSM cost / week": round(solve_gsm(net, m).total_cost, 2),
-                      "node-by-node cost / week": round(evaluate_service_times(net, np.zeros(net.n_stages), m).total_cost, 2)})
+        sweep.append(
+            {
+                "target CSL": target,
+                "GSM cost / week": round(solve_gsm(net, m).total_cost, 2),
+                "node-by-node cost / week": round(evaluate_service_times(net, np.zeros(net.n_stages), m).total_cost, 2),
+            }
+        )
     cw = {s: {"processing_time": t * 1.5} for s, t in zip(net.stage_ids, net.processing_time) if s.endswith("@CW")}
     dc = {s: {"holding_cost": h * 1.5} for s, h in zip(net.stage_ids, net.holding_cost) if "@DC" in s}
     scen = []
-    for name, n2, target in [("base", net, args.target), ("CW lead time +50%", net.with_stages(**cw), args.target),
-                             ("target 98%", net, 0.98), ("DC holding cost +50%", net.with_stages(**dc), args.target)]:
+    for name, n2, target in [
+        ("base", net, args.target),
+        ("CW lead time +50%", net.with_stages(**cw), args.target),
+        ("target 98%", net, 0.98),
+        ("DC holding cost +50%", net.with_stages(**dc), args.target),
+    ]:
         r = solve_gsm(n2, with_target(n2, target))
-        scen.append({"scenario": name, "holding cost / week": round(r.total_cost, 2),
-                     "safety stock units": round(float(r.safety_stock.sum())),
-                     "stocking CW": int(sum(t > 0 for s, t in zip(r.stage_ids, r.net_replenishment_time) if s.endswith("@CW"))),
-                     "stocking DC": int(sum(t > 0 for s, t in zip(r.stage_ids, r.net_replenishment_time) if "@DC" in s)),
-                     "stocking stores": int(sum(t > 0 for s, t in zip(r.stage_ids, r.net_replenishment_time) if "@S" in s))})
+        scen.append(
+            {
+                "scenario": name,
+                "holding cost / week": round(r.total_cost, 2),
+                "safety stock units": round(float(r.safety_stock.sum())),
+                "stocking CW": int(
+                    sum(t > 0 for s, t in zip(r.stage_ids, r.net_replenishment_time) if s.endswith("@CW"))
+                ),
+                "stocking DC": int(sum(t > 0 for s, t in zip(r.stage_ids, r.net_replenishment_time) if "@DC" in s)),
+                "stocking stores": int(sum(t > 0 for s, t in zip(r.stage_ids, r.net_replenishment_time) if "@S" in s)),
+            }
+        )
     stamp = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}"
-    parts = [f"# GSM on the demo network ({stamp})", "",
-             f"`.venv/bin/python -m benchmarks.gsm_demo --target {args.target} --holdout {args.holdout} "
-             f"--replan {args.replan}`; "
-             f"{net.n_stages} stages, {net.n_edges} edges, {int(net.is_sink.sum())} store item-locations.", ""]
-    for title, table in [("Node-by-node vs GSM", compare),
-                         ("Held-out customer CSL by planted demand process", processes),
-                         ("Service-target sweep", pd.DataFrame(sweep)),
-                         ("Scenarios", pd.DataFrame(scen))]:
+    parts = [
+        f"# GSM on the demo network ({stamp})",
+        "",
+        f"`.venv/bin/python -m benchmarks.gsm_demo --target {args.target} --holdout {args.holdout} "
+        f"--replan {args.replan}`; "
+        f"{net.n_stages} stages, {net.n_edges} edges, {int(net.is_sink.sum())} store item-locations.",
+        "",
+    ]
+    for title, table in [
+        ("Node-by-node vs GSM", compare),
+        ("Held-out customer CSL by planted demand process", processes),
+        ("Service-target sweep", pd.DataFrame(sweep)),
+        ("Scenarios", pd.DataFrame(scen)),
+    ]:
         parts += [f"## {title}", "", table.to_markdown(index=False), ""]
     text = "\n".join(parts)
     print(text)

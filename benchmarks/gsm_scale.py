@@ -49,10 +49,19 @@ def timed_solve(net: Network, config: GSMConfig) -> dict:
     cpu, wall = time.process_time(), time.perf_counter()
     res = solve_gsm(net, config=config)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    return {"stages": net.n_stages, "edges": net.n_edges, "max T": int(net.processing_time.max()),
-            "method": res.method, "optimal": res.optimal, "gap": f"{res.gap:.1e}",
-            "cost": round(res.total_cost), "bound": round(res.bound), "solve s": round(wall, 1),
-            "cpu share": round(cpu / wall, 2), "load 1m": round(load, 1)}
+    return {
+        "stages": net.n_stages,
+        "edges": net.n_edges,
+        "max T": int(net.processing_time.max()),
+        "method": res.method,
+        "optimal": res.optimal,
+        "gap": f"{res.gap:.1e}",
+        "cost": round(res.total_cost),
+        "bound": round(res.bound),
+        "solve s": round(wall, 1),
+        "cpu share": round(cpu / wall, 2),
+        "load 1m": round(load, 1),
+    }
 
 
 def generated_table(sizes, time_limit: float) -> pd.DataFrame:
@@ -73,8 +82,14 @@ def chains_table(time_limit: float) -> pd.DataFrame:
         net = read_willems_chain(WILLEMS / ref.at[chain, "file"], holding_rate=0.35)
         row = timed_solve(net, GSMConfig(time_limit=time_limit))
         reported = ref.at[chain, "reported_optimal_cost"]
-        rows.append({"network": f"Willems chain {chain}", **row, "reported": reported,
-                     "vs reported %": round(100 * (row["cost"] / reported - 1), 2)})
+        rows.append(
+            {
+                "network": f"Willems chain {chain}",
+                **row,
+                "reported": reported,
+                "vs reported %": round(100 * (row["cost"] / reported - 1), 2),
+            }
+        )
         print(rows[-1], flush=True)
     return pd.DataFrame(rows)
 
@@ -91,12 +106,18 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[150, 500, 1400])
     parser.add_argument("--skip-chains", action="store_true")
     args = parser.parse_args()
-    stamp = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
-             f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f} at start")
+    stamp = (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f} at start"
+    )
     command = ".venv/bin/python -m benchmarks.gsm_scale --time-limit {:g} --sizes {}".format(
-        args.time_limit, " ".join(map(str, args.sizes))) + (" --skip-chains" if args.skip_chains else "")
+        args.time_limit, " ".join(map(str, args.sizes))
+    ) + (" --skip-chains" if args.skip_chains else "")
     parts = [f"# GSM at scale ({stamp})", "", f"`{command}`", ""]
-    tables = [("Tree DP", tree_table()), ("Generated Willems-like networks", generated_table(args.sizes, args.time_limit))]
+    tables = [
+        ("Tree DP", tree_table()),
+        ("Generated Willems-like networks", generated_table(args.sizes, args.time_limit)),
+    ]
     if not args.skip_chains:
         tables.append(("Shared Willems chains (holding rate 0.35)", chains_table(args.time_limit)))
     for title, table in tables:

@@ -41,14 +41,20 @@ def willems_table(time_limit: float) -> pd.DataFrame:
     for r in ref.itertuples():
         net = read_willems_chain(WILLEMS / r.file, holding_rate=0.35)
         res = solve_gsm(net, config=GSMConfig(time_limit=time_limit))
-        rows.append({
-            "chain": r.chain, "stages": net.n_stages, "edges": net.n_edges,
-            "stage times": "stochastic" if r.chain in STOCHASTIC_CHAINS else "deterministic",
-            "reported": r.reported_optimal_cost, "ours": round(res.total_cost),
-            "gap %": round(100 * (res.total_cost / r.reported_optimal_cost - 1), 2),
-            "solve s": round(res.solve_seconds, 2), "optimal": res.optimal,
-            "MILP gap": f"{res.gap:.1e}",
-        })
+        rows.append(
+            {
+                "chain": r.chain,
+                "stages": net.n_stages,
+                "edges": net.n_edges,
+                "stage times": "stochastic" if r.chain in STOCHASTIC_CHAINS else "deterministic",
+                "reported": r.reported_optimal_cost,
+                "ours": round(res.total_cost),
+                "gap %": round(100 * (res.total_cost / r.reported_optimal_cost - 1), 2),
+                "solve s": round(res.solve_seconds, 2),
+                "optimal": res.optimal,
+                "MILP gap": f"{res.gap:.1e}",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -59,11 +65,15 @@ def random_tree(rng: np.random.Generator, n: int, max_t: int = 4) -> Network:
     edges = [Edge(f"s{parent[i]}", f"s{i}") if down[i] else Edge(f"s{i}", f"s{parent[i]}") for i in range(1, n)]
     sources = {e.upstream for e in edges}
     stages = [
-        Stage(f"s{i}", float(rng.integers(0, max_t + 1)), float(rng.uniform(0.5, 5)),
-              0.0 if f"s{i}" not in sources else math.inf,
-              demand_mean=None if f"s{i}" in sources else float(rng.uniform(10, 100)),
-              demand_std=None if f"s{i}" in sources else float(rng.uniform(2, 20)),
-              safety_factor=None if f"s{i}" in sources else 1.645)
+        Stage(
+            f"s{i}",
+            float(rng.integers(0, max_t + 1)),
+            float(rng.uniform(0.5, 5)),
+            0.0 if f"s{i}" not in sources else math.inf,
+            demand_mean=None if f"s{i}" in sources else float(rng.uniform(10, 100)),
+            demand_std=None if f"s{i}" in sources else float(rng.uniform(2, 20)),
+            safety_factor=None if f"s{i}" in sources else 1.645,
+        )
         for i in range(n)
     ]
     return Network(stages, edges)
@@ -85,12 +95,17 @@ def layered_network(rng: np.random.Generator, sizes=(1000, 500, 300, 200)) -> Ne
                 edges.add((name, names[k + 1][int(rng.integers(sizes[k + 1]))]))
     last = len(sizes) - 1
     stages = [
-        Stage(name, float(rng.integers(1, 11)), float(rng.uniform(0.5, 3) * (k + 1)),
-              float(rng.integers(0, 3)) if k == last else math.inf,
-              demand_mean=float(rng.uniform(10, 100)) if k == last else None,
-              demand_std=float(rng.uniform(2, 20)) if k == last else None,
-              safety_factor=1.645 if k == last else None)
-        for k, layer in enumerate(names) for name in layer
+        Stage(
+            name,
+            float(rng.integers(1, 11)),
+            float(rng.uniform(0.5, 3) * (k + 1)),
+            float(rng.integers(0, 3)) if k == last else math.inf,
+            demand_mean=float(rng.uniform(10, 100)) if k == last else None,
+            demand_std=float(rng.uniform(2, 20)) if k == last else None,
+            safety_factor=1.645 if k == last else None,
+        )
+        for k, layer in enumerate(names)
+        for name in layer
     ]
     return Network(stages, [Edge(u, d) for u, d in sorted(edges)])
 
@@ -103,11 +118,18 @@ def stockpyl_network(net: Network):
 
     scn = SupplyChainNetwork()
     for k, sid in enumerate(net.stage_ids):
-        node = SupplyChainNode(k + 1, sid, scn, processing_time=int(net.processing_time[k]),
-                               local_holding_cost=float(net.holding_cost[k]), demand_bound_constant=1.645)
+        node = SupplyChainNode(
+            k + 1,
+            sid,
+            scn,
+            processing_time=int(net.processing_time[k]),
+            local_holding_cost=float(net.holding_cost[k]),
+            demand_bound_constant=1.645,
+        )
         if net.is_sink[k]:
-            node.demand_source = DemandSource(type="N", mean=float(net.demand_mean[k]),
-                                              standard_deviation=float(net.demand_std[k]))
+            node.demand_source = DemandSource(
+                type="N", mean=float(net.demand_mean[k]), standard_deviation=float(net.demand_std[k])
+            )
             node.external_outbound_cst = int(net.max_service_time[k])
         scn.add_node(node)
     for u, d in zip(net.edge_up.tolist(), net.edge_down.tolist()):
@@ -127,9 +149,16 @@ def stockpyl_table(sizes=(25, 50, 100)) -> pd.DataFrame:
         start = time.perf_counter()
         _, cost = optimize_committed_service_times(scn)
         sp = time.perf_counter() - start
-        rows.append({"stages": n, "ours cost": round(ours.total_cost, 4), "stockpyl cost": round(cost, 4),
-                     "ours s": round(ours.solve_seconds, 3), "stockpyl s": round(sp, 3),
-                     "stockpyl / ours": round(sp / ours.solve_seconds, 1)})
+        rows.append(
+            {
+                "stages": n,
+                "ours cost": round(ours.total_cost, 4),
+                "stockpyl cost": round(cost, 4),
+                "ours s": round(ours.solve_seconds, 3),
+                "stockpyl s": round(sp, 3),
+                "stockpyl / ours": round(sp / ours.solve_seconds, 1),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -138,13 +167,31 @@ def scaling_table(time_limit: float) -> pd.DataFrame:
     rows = []
     tree = random_tree(np.random.default_rng(0), 10_000)
     res = solve_gsm(tree)
-    rows.append({"network": "random tree", "stages": tree.n_stages, "edges": tree.n_edges, "method": res.method,
-                 "solve s": round(res.solve_seconds, 2), "optimal": res.optimal, "cost": round(res.total_cost)})
+    rows.append(
+        {
+            "network": "random tree",
+            "stages": tree.n_stages,
+            "edges": tree.n_edges,
+            "method": res.method,
+            "solve s": round(res.solve_seconds, 2),
+            "optimal": res.optimal,
+            "cost": round(res.total_cost),
+        }
+    )
     dag = layered_network(np.random.default_rng(0))
     res = solve_gsm(dag, config=GSMConfig(time_limit=time_limit))
-    rows.append({"network": "layered DAG", "stages": dag.n_stages, "edges": dag.n_edges, "method": res.method,
-                 "solve s": round(res.solve_seconds, 2), "optimal": res.optimal, "cost": round(res.total_cost),
-                 "MILP gap": f"{res.gap:.1e}"})
+    rows.append(
+        {
+            "network": "layered DAG",
+            "stages": dag.n_stages,
+            "edges": dag.n_edges,
+            "method": res.method,
+            "solve s": round(res.solve_seconds, 2),
+            "optimal": res.optimal,
+            "cost": round(res.total_cost),
+            "MILP gap": f"{res.gap:.1e}",
+        }
+    )
     return pd.DataFrame(rows)
 
 
@@ -154,8 +201,14 @@ def main() -> None:
     parser.add_argument("--skip-scaling", action="store_true")
     args = parser.parse_args()
     stamp = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {platform.processor() or platform.machine()}"
-    parts = [f"# GSM benchmark ({stamp})", "",
-             "`.venv/bin/python -m benchmarks.gsm_willems" + (f" --time-limit {args.time_limit:g}" if args.time_limit != 600 else "") + "`", ""]
+    parts = [
+        f"# GSM benchmark ({stamp})",
+        "",
+        "`.venv/bin/python -m benchmarks.gsm_willems"
+        + (f" --time-limit {args.time_limit:g}" if args.time_limit != 600 else "")
+        + "`",
+        "",
+    ]
     for title, table in [
         ("Willems chains (holding rate 0.35)", willems_table(args.time_limit)),
         ("Tree DP vs stockpyl (same trees, same run)", stockpyl_table()),

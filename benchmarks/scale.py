@@ -136,8 +136,14 @@ class MemorySampler:
         return max(inside, default=float("nan"))
 
 
-_STEPS = {"validating": "validate", "backtesting": "backtest", "fitting": "error_model",
-          "choosing": "policy", "placing": "meio", "writing": "report"}
+_STEPS = {
+    "validating": "validate",
+    "backtesting": "backtest",
+    "fitting": "error_model",
+    "choosing": "policy",
+    "placing": "meio",
+    "writing": "report",
+}
 
 
 class _BlockLog(logging.Handler):
@@ -150,8 +156,15 @@ class _BlockLog(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         fn, block, n, wall, cpu = record.args
         # numpy scalars from the gathered table (the Dask path) are not JSON-serialisable
-        self.records.append({"step": str(fn), "block": int(block), "n_series": int(n),
-                             "wall_s": round(float(wall), 2), "cpu_s": round(float(cpu), 2)})
+        self.records.append(
+            {
+                "step": str(fn),
+                "block": int(block),
+                "n_series": int(n),
+                "wall_s": round(float(wall), 2),
+                "cpu_s": round(float(cpu), 2),
+            }
+        )
 
 
 def _step_name(progress_message: str) -> str:
@@ -165,8 +178,16 @@ def run_once(data: Path, out: Path, engine: str, block_size: int, workers: int |
     from pipelines.data.config import load_config
     from pipelines.flows.plan import run_plan
 
-    cfg = load_config(None, data=data, out=out, tracking_uri=f"sqlite:///{out}/mlflow.db", freq="W-MON",
-                      engine=engine, block_size=block_size, workers=workers)
+    cfg = load_config(
+        None,
+        data=data,
+        out=out,
+        tracking_uri=f"sqlite:///{out}/mlflow.db",
+        freq="W-MON",
+        engine=engine,
+        block_size=block_size,
+        workers=workers,
+    )
     marks: list[tuple[str, float]] = []
     blocks = _BlockLog()
     logging.getLogger("pipelines.flows.blocks").addHandler(blocks)
@@ -178,24 +199,41 @@ def run_once(data: Path, out: Path, engine: str, block_size: int, workers: int |
         end = time.perf_counter()
     marks.append(("end", end))
     logging.getLogger("pipelines.flows.blocks").removeHandler(blocks)
-    steps = {name: {"seconds": round(t1 - t0, 1), "peak_gb": round(mem.peak(t0, t1), 2)}
-             for (name, t0), (_, t1) in zip(marks, marks[1:])}
-    return {"n_series": result.n_items, "engine": engine, "block_size": block_size, "workers": workers,
-            "total_seconds": round(end - start, 1), "peak_gb": round(mem.peak(start, end), 2), "steps": steps,
-            "load_before": [round(x, 2) for x in load_before],
-            "load_after": [round(x, 2) for x in os.getloadavg()],
-            "blocks": blocks.records,
-            "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "run_dir": str(result.run_dir)}
+    steps = {
+        name: {"seconds": round(t1 - t0, 1), "peak_gb": round(mem.peak(t0, t1), 2)}
+        for (name, t0), (_, t1) in zip(marks, marks[1:])
+    }
+    return {
+        "n_series": result.n_items,
+        "engine": engine,
+        "block_size": block_size,
+        "workers": workers,
+        "total_seconds": round(end - start, 1),
+        "peak_gb": round(mem.peak(start, end), 2),
+        "steps": steps,
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+        "blocks": blocks.records,
+        "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "run_dir": str(result.run_dir),
+    }
 
 
 def _table(rows: list[dict]) -> str:
     names = list(_STEPS.values())
-    head = "| series | engine | total s | peak GB | " + " | ".join(f"{n} s (GB)" for n in names) + " | load 1-min before/after |"
+    head = (
+        "| series | engine | total s | peak GB | "
+        + " | ".join(f"{n} s (GB)" for n in names)
+        + " | load 1-min before/after |"
+    )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         cells = [f"{r['steps'][n]['seconds']} ({r['steps'][n]['peak_gb']})" if n in r["steps"] else "-" for n in names]
-        lines.append(f"| {r['n_series']:,} | {r['engine']} | {r['total_seconds']} | {r['peak_gb']} | "
-                     + " | ".join(cells) + f" | {r['load_before'][0]} / {r['load_after'][0]} |")
+        lines.append(
+            f"| {r['n_series']:,} | {r['engine']} | {r['total_seconds']} | {r['peak_gb']} | "
+            + " | ".join(cells)
+            + f" | {r['load_before'][0]} / {r['load_after'][0]} |"
+        )
     return "\n".join(lines)
 
 

@@ -45,44 +45,76 @@ def carparts(sample: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     demand = df[df["unique_id"].isin(ids)].reset_index(drop=True)
     n = len(ids)
     unit = np.round(rng.lognormal(3.0, 1.0, n), 2)
-    items = pd.DataFrame({
-        "unique_id": ids, "unit_cost": unit, "holding_rate": 0.25,
-        "order_cost": np.round(rng.uniform(5, 40, n), 2),
-        "shortage_cost": np.round(unit * rng.uniform(0.3, 1.5, n), 2),
-        "service_target": rng.choice([0.9, 0.95], n), "service_type": "csl",
-        "lead_time": rng.integers(1, 4, n), "lead_time_std": rng.choice([0.0, 0.0, 0.3], n),
-        "review_period": 1, "moq": 0.0, "order_multiple": 1.0, "lost_sales": False,
-    })
+    items = pd.DataFrame(
+        {
+            "unique_id": ids,
+            "unit_cost": unit,
+            "holding_rate": 0.25,
+            "order_cost": np.round(rng.uniform(5, 40, n), 2),
+            "shortage_cost": np.round(unit * rng.uniform(0.3, 1.5, n), 2),
+            "service_target": rng.choice([0.9, 0.95], n),
+            "service_type": "csl",
+            "lead_time": rng.integers(1, 4, n),
+            "lead_time_std": rng.choice([0.0, 0.0, 0.3], n),
+            "review_period": 1,
+            "moq": 0.0,
+            "order_multiple": 1.0,
+            "lost_sales": False,
+        }
+    )
     return demand, items
 
 
 def evaluate(name: str, demand, items, freq: str, args, unit: str) -> tuple[pd.DataFrame, dict]:
     """run_study on one data set with windows from :func:`plan_study`; its evaluation rows and timings."""
-    plan = plan_study(wide_panel(demand).shape[1], periods_per_year(freq),
-                      extra_train_cutoffs=args.extra_cutoffs)
-    config = SelectorConfig(freq=freq, test_periods=plan.test_periods, n_windows=plan.n_windows,
-                            label_paths=args.label_paths)
+    plan = plan_study(wide_panel(demand).shape[1], periods_per_year(freq), extra_train_cutoffs=args.extra_cutoffs)
+    config = SelectorConfig(
+        freq=freq, test_periods=plan.test_periods, n_windows=plan.n_windows, label_paths=args.label_paths
+    )
     print(f"{name}: {plan.reason}; label_paths={args.label_paths}", flush=True)
     t0 = time.perf_counter()
-    study = run_study(demand, items, config, np.random.default_rng(args.seed),
-                      make_selector=lambda: PolicySelector(period_name=unit, random_state=args.seed,
-                                                           decision=args.decision),
-                      extra_train_cutoffs=plan.extra_train_cutoffs)
+    study = run_study(
+        demand,
+        items,
+        config,
+        np.random.default_rng(args.seed),
+        make_selector=lambda: PolicySelector(period_name=unit, random_state=args.seed, decision=args.decision),
+        extra_train_cutoffs=plan.extra_train_cutoffs,
+    )
     total = time.perf_counter() - t0
     t1 = time.perf_counter()
     study.selector.select(study.test.features)
     predict = time.perf_counter() - t1
     table = study.evaluation.assign(data=name)
     counts = study.train.labels.label.value_counts()
-    info = {"data": name, "series": len(study.train.labels.ids), "study_s": total, "predict_explain_s": predict,
-            "labels": ", ".join(f"{k} {v}" for k, v in counts.items()), "best_single": study.best_single,
-            "infeasible": study.train.labels.n_infeasible, "plan": plan.reason}
+    info = {
+        "data": name,
+        "series": len(study.train.labels.ids),
+        "study_s": total,
+        "predict_explain_s": predict,
+        "labels": ", ".join(f"{k} {v}" for k, v in counts.items()),
+        "best_single": study.best_single,
+        "infeasible": study.train.labels.n_infeasible,
+        "plan": plan.reason,
+    }
     return table, info
 
 
 def render(tables: pd.DataFrame, infos: list[dict]) -> str:
-    cols = ["data", "split", "method", "n_items", "total_cost", "controllable_cost", "regret_pct",
-            "controllable_regret_pct", "expected_regret_pct", "service_met", "mean_service", "accuracy"]
+    cols = [
+        "data",
+        "split",
+        "method",
+        "n_items",
+        "total_cost",
+        "controllable_cost",
+        "regret_pct",
+        "controllable_regret_pct",
+        "expected_regret_pct",
+        "service_met",
+        "mean_service",
+        "accuracy",
+    ]
     t = tables[cols].copy()
     for c in ("total_cost", "controllable_cost"):
         t[c] = t[c].map(lambda v: f"{v:,.0f}")
@@ -92,10 +124,17 @@ def render(tables: pd.DataFrame, infos: list[dict]) -> str:
         t[c] = t[c].map(lambda v: f"{v:.3f}")
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(map(str, row)) + " |" for row in t.itertuples(index=False)]
-    lines += ["", "| data | series | study (s) | predict+explain / study | train labels | best single | "
-                  "items with no feasible candidate |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {i['data']} | {i['series']} | {i['study_s']:.0f} | {i['predict_explain_s'] / i['study_s']:.4f} | "
-              f"{i['labels']} | {i['best_single']} | {i['infeasible']} |" for i in infos]
+    lines += [
+        "",
+        "| data | series | study (s) | predict+explain / study | train labels | best single | "
+        "items with no feasible candidate |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {i['data']} | {i['series']} | {i['study_s']:.0f} | {i['predict_explain_s'] / i['study_s']:.4f} | "
+        f"{i['labels']} | {i['best_single']} | {i['infeasible']} |"
+        for i in infos
+    ]
     lines += [""] + [f"- {i['data']}: {i['plan']}" for i in infos]
     return "\n".join(lines) + "\n"
 
@@ -106,12 +145,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-carparts", action="store_true")
     parser.add_argument("--skip-demo", action="store_true")
-    parser.add_argument("--label-paths", type=int, default=SelectorConfig.label_paths,
-                        help="demand paths per item for expected-cost labels (0 = realised path only)")
-    parser.add_argument("--decision", default="bayes", choices=["bayes", "argmax", "regression"],
-                        help="PolicySelector decision rule")
-    parser.add_argument("--extra-cutoffs", type=int, default=None,
-                        help="training cutoffs before the first (default: chosen from the history length)")
+    parser.add_argument(
+        "--label-paths",
+        type=int,
+        default=SelectorConfig.label_paths,
+        help="demand paths per item for expected-cost labels (0 = realised path only)",
+    )
+    parser.add_argument(
+        "--decision", default="bayes", choices=["bayes", "argmax", "regression"], help="PolicySelector decision rule"
+    )
+    parser.add_argument(
+        "--extra-cutoffs",
+        type=int,
+        default=None,
+        help="training cutoffs before the first (default: chosen from the history length)",
+    )
     args = parser.parse_args()
     tables, infos = [], []
     if not args.skip_carparts:

@@ -101,15 +101,17 @@ def main(windows: int = 24) -> str:
             S = np.maximum(round_fn(S), 0.0)
             res = simulate(test, base_stock_policy(S), LEAD)
             has_demand = res.demand > 0
-            rows.append({
-                "method": name,
-                "levels": rounding,
-                "CSL": res.csl.mean(),
-                "fill rate (units)": res.served.sum() / res.demand.sum(),
-                "fill rate (item mean)": res.fill_rate[has_demand].mean(),
-                "avg on-hand / item": res.avg_on_hand.mean(),
-                "sum of S": S.sum(),
-            })
+            rows.append(
+                {
+                    "method": name,
+                    "levels": rounding,
+                    "CSL": res.csl.mean(),
+                    "fill rate (units)": res.served.sum() / res.demand.sum(),
+                    "fill rate (item mean)": res.fill_rate[has_demand].mean(),
+                    "avg on-hand / item": res.avg_on_hand.mean(),
+                    "sum of S": S.sum(),
+                }
+            )
     table = pd.DataFrame(rows)
     nb = count_demand(np.maximum(forecast_h + errors.mean(axis=1), 0.0), errors.var(axis=1))
     n_nb = int((nb.family == "negative_binomial").sum())

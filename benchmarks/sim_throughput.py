@@ -86,9 +86,16 @@ def stockpyl_run(demand: np.ndarray, level: float, lead: int) -> np.ndarray:
 
     out = np.empty(demand.shape[0])
     for i, row in enumerate(demand):
-        net = single_stage_system(holding_cost=1.0, stockout_cost=1.0, demand_type="D", demand_list=list(row),
-                                  policy_type="BS", base_stock_level=level, shipment_lead_time=lead + 1,
-                                  initial_inventory_level=level)
+        net = single_stage_system(
+            holding_cost=1.0,
+            stockout_cost=1.0,
+            demand_type="D",
+            demand_list=list(row),
+            policy_type="BS",
+            base_stock_level=level,
+            shipment_lead_time=lead + 1,
+            initial_inventory_level=level,
+        )
         simulation(net, len(row), rand_seed=0, progress_bar=False)
         states = net.nodes[0].state_vars
         out[i] = np.mean([max(states[t].inventory_level[-1000], 0.0) for t in range(len(row))])

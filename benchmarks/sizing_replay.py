@@ -53,9 +53,18 @@ def carparts(sample: int, seed: int) -> pd.DataFrame:
 
 def item_master(ids, target: float, lead_time: int) -> pd.DataFrame:
     """Order cost 0, unit cost 1, CSL target, L and R = 1 (the issue's economics)."""
-    return pd.DataFrame({"unique_id": ids, "unit_cost": 1.0, "holding_rate": 0.25, "order_cost": 0.0,
-                         "service_target": target, "service_type": "csl", "lead_time": lead_time,
-                         "review_period": 1})
+    return pd.DataFrame(
+        {
+            "unique_id": ids,
+            "unit_cost": 1.0,
+            "holding_rate": 0.25,
+            "order_cost": 0.0,
+            "service_target": target,
+            "service_type": "csl",
+            "lead_time": lead_time,
+            "review_period": 1,
+        }
+    )
 
 
 def replay(actual: np.ndarray, policy, lead_time: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,13 +137,26 @@ def run(sample: int, seed: int, holdout: int, lead_time: int, target: float) -> 
     rec = rec.set_index("unique_id").loc[ids]
     wide = demand.pivot(index="unique_id", columns="ds", values="y").loc[ids]
     actual, history = wide.iloc[:, -holdout:].to_numpy(), wide.iloc[:, :-holdout].to_numpy()
-    policy = mixed_policies(rec["policy"].to_numpy(), review_period=rec["review_period"].to_numpy(),
-                            reorder_level=rec["reorder_point"].fillna(0).to_numpy(),
-                            order_up_to=rec["order_up_to"].fillna(0).to_numpy(),
-                            order_quantity=rec["order_quantity"].fillna(0).to_numpy())
+    policy = mixed_policies(
+        rec["policy"].to_numpy(),
+        review_period=rec["review_period"].to_numpy(),
+        reorder_level=rec["reorder_point"].fillna(0).to_numpy(),
+        order_up_to=rec["order_up_to"].fillna(0).to_numpy(),
+        order_quantity=rec["order_quantity"].fillna(0).to_numpy(),
+    )
     csl, fill, oh = replay(actual, policy, lead_time)
-    return {"rec": rec, "csl": csl, "fill": fill, "oh": oh, "actual": actual, "history": history,
-            "ids": ids, "secs": secs, "cutoff": cutoff, "data": kept["data"]}
+    return {
+        "rec": rec,
+        "csl": csl,
+        "fill": fill,
+        "oh": oh,
+        "actual": actual,
+        "history": history,
+        "ids": ids,
+        "secs": secs,
+        "cutoff": cutoff,
+        "data": kept["data"],
+    }
 
 
 def main() -> None:
@@ -163,18 +185,24 @@ def main() -> None:
     n_zero = int(((rec["order_up_to"].fillna(0) <= 0) & (r["history"].sum(1) > 0)).sum())
     n_high = int((rec["order_up_to"].fillna(0).to_numpy() > 3 * hmax).sum())
     lines = [
-        (f"carparts sample {len(r['ids'])} (seed {a.seed}), holdout {a.holdout}, L={a.lead_time}, R=1, "
-         f"target {a.target}, recommend {r['secs']:.0f}s"),
+        (
+            f"carparts sample {len(r['ids'])} (seed {a.seed}), holdout {a.holdout}, L={a.lead_time}, R=1, "
+            f"target {a.target}, recommend {r['secs']:.0f}s"
+        ),
         f"achieved CSL {csl:.3f}  fill {np.nanmean(r['fill']):.3f}  inventory {inv:.0f}",
-        (f"own expected CSL mean {rec['expected_csl'].mean():.3f} median {rec['expected_csl'].median():.3f}; "
-         f"stocked items >1pt off target: {int((off & stocked).sum())} of {int(stocked.sum())}, "
-         f"without reason {int((off & stocked & ~reason).sum())}; reasons {kinds.to_dict()}"),
+        (
+            f"own expected CSL mean {rec['expected_csl'].mean():.3f} median {rec['expected_csl'].median():.3f}; "
+            f"stocked items >1pt off target: {int((off & stocked).sum())} of {int(stocked.sum())}, "
+            f"without reason {int((off & stocked & ~reason).sum())}; reasons {kinds.to_dict()}"
+        ),
         f"S = 0 with sales in history: {n_zero}; S > 3x largest (L+R) demand: {n_high}",
         f"forecasters {rec['forecaster'].value_counts().to_dict()}",
     ]
     for k, f in fronts.items():
-        lines.append(f"{k:10s} inventory at CSL {csl:.3f}: {best[k]:.0f}  ratio {inv / best[k]:.3f}  "
-                     f"(frontier CSL {f['csl'].min():.3f}-{f['csl'].max():.3f})")
+        lines.append(
+            f"{k:10s} inventory at CSL {csl:.3f}: {best[k]:.0f}  ratio {inv / best[k]:.3f}  "
+            f"(frontier CSL {f['csl'].min():.3f}-{f['csl'].max():.3f})"
+        )
     print("\n".join(lines))
 
 

@@ -77,7 +77,7 @@ class Calibration:
     def _raw(self, p: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Unclipped conformal level (inf beyond the last score) and whether it applies, (n, H)."""
         seg = self._pool(seg)
-        m = self.counts[seg]                                        # (n, H)
+        m = self.counts[seg]  # (n, H)
         idx = np.ceil((m + 1) * p[:, None] - 1e-9).astype(int) - 1  # conformal order statistic
         take = np.clip(idx, 0, np.maximum(m - 1, 0))
         rows = np.broadcast_to(seg[:, None], m.shape)
@@ -123,8 +123,9 @@ def _loo_moments(errors: np.ndarray, n: np.ndarray, correction) -> tuple[np.ndar
     return mean, var * correction(np.maximum(n - 1, 1))[:, None, :]
 
 
-def loo_pit(errors: np.ndarray, forecasts: np.ndarray, family: np.ndarray, integral: np.ndarray,
-            shrink, correction) -> np.ndarray:
+def loo_pit(
+    errors: np.ndarray, forecasts: np.ndarray, family: np.ndarray, integral: np.ndarray, shrink, correction
+) -> np.ndarray:
     """Leave-one-window-out PIT score of every backtest window, shape (S, w, H), NaN where absent.
 
     Parameters
@@ -151,9 +152,9 @@ def loo_pit(errors: np.ndarray, forecasts: np.ndarray, family: np.ndarray, integ
             u[rows] = cdf(x[rows], mean[rows], var[rows], np.nan_to_num(forecasts[rows]))
     rows = np.flatnonzero((family == "empirical") & (n > 2))
     for i in rows:
-        e = errors[i, : n[i]]                                   # (n_i, H)
+        e = errors[i, : n[i]]  # (n_i, H)
         below = (e[None, :, :] <= x[i, : n[i]][:, None, :]).sum(axis=1)
-        below = below - (e <= x[i, : n[i]])                      # leave the window itself out
+        below = below - (e <= x[i, : n[i]])  # leave the window itself out
         u[i, : n[i]] = below / (n[i] - 1)
     return np.where(np.isnan(errors), np.nan, u)
 

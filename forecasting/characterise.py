@@ -58,7 +58,7 @@ def _strengths(y: np.ndarray, m: int) -> tuple[float, float]:
         w = np.ones(3) / 3
     half = len(w) // 2
     trend = np.full(n, np.nan)
-    trend[half:n - half] = np.convolve(y, w, mode="valid")
+    trend[half : n - half] = np.convolve(y, w, mode="valid")
     detrended = y - trend
     season = np.zeros(n)
     if seasonal:
@@ -162,8 +162,21 @@ def characterise(
     out["abc"] = _abc(out["value"], abc_cutoffs)
     if cv is not None:
         out = out.join(_xyz(cv, xyz_model, xyz_cutoffs))
-    cols = ["n_periods", "n_demand", "zero_share", "mean", "adi", "cv2", "sbc_class",
-            "trend_strength", "seasonal_strength", "first_date", "last_demand_date", "value", "abc"]
+    cols = [
+        "n_periods",
+        "n_demand",
+        "zero_share",
+        "mean",
+        "adi",
+        "cv2",
+        "sbc_class",
+        "trend_strength",
+        "seasonal_strength",
+        "first_date",
+        "last_demand_date",
+        "value",
+        "abc",
+    ]
     cols += ["error_cv", "xyz"] if cv is not None else []
     return out[cols].rename_axis("unique_id").reset_index()
 
@@ -174,19 +187,28 @@ def _occurrence_stats(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     ids = obs["unique_id"].astype(str).to_numpy()
     y = obs["y"].to_numpy(dtype=float)
     pos = y > 0
-    g = pd.DataFrame({"unique_id": ids, "y": y, "pos": pos,
-                      "size": np.where(pos, y, np.nan), "ds": obs["ds"].to_numpy(),
-                      "demand_ds": obs["ds"].where(pos).to_numpy()}).groupby("unique_id", sort=True)
-    out = pd.DataFrame({
-        "n_periods": g.size(),
-        "n_demand": g["pos"].sum().astype(int),
-        "mean": g["y"].mean(),
-        "total": g["y"].sum(),
-        "size_mean": g["size"].mean(),
-        "size_std": g["size"].std(ddof=0),
-        "first_date": g["ds"].min(),
-        "last_demand_date": g["demand_ds"].max(),
-    })
+    g = pd.DataFrame(
+        {
+            "unique_id": ids,
+            "y": y,
+            "pos": pos,
+            "size": np.where(pos, y, np.nan),
+            "ds": obs["ds"].to_numpy(),
+            "demand_ds": obs["ds"].where(pos).to_numpy(),
+        }
+    ).groupby("unique_id", sort=True)
+    out = pd.DataFrame(
+        {
+            "n_periods": g.size(),
+            "n_demand": g["pos"].sum().astype(int),
+            "mean": g["y"].mean(),
+            "total": g["y"].sum(),
+            "size_mean": g["size"].mean(),
+            "size_std": g["size"].std(ddof=0),
+            "first_date": g["ds"].min(),
+            "last_demand_date": g["demand_ds"].max(),
+        }
+    )
     out["zero_share"] = 1.0 - out["n_demand"] / out["n_periods"]
     out["adi"] = np.where(out["n_demand"] > 0, out["n_periods"] / out["n_demand"].clip(lower=1), np.inf)
     out["cv2"] = np.where(out["n_demand"] > 0, (out["size_std"] / out["size_mean"]) ** 2, np.nan)
@@ -200,6 +222,7 @@ def _value(total: pd.Series, unit_value: pd.Series | None) -> pd.Series:
         return total
     absent = total.index.difference(unit_value.index)
     if len(absent):
-        raise ValueError(f"unit_value lacks {len(absent)} series, e.g. {list(absent[:10])}; "
-                         "give a unit value for every unique_id")
+        raise ValueError(
+            f"unit_value lacks {len(absent)} series, e.g. {list(absent[:10])}; give a unit value for every unique_id"
+        )
     return total * unit_value.reindex(total.index).to_numpy(dtype=float)

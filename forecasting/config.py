@@ -23,9 +23,19 @@ __all__ = [
 
 #: statsforecast models selectable by name (the alias is the name).
 STAT_MODELS = (
-    "Naive", "SeasonalNaive", "WindowAverage", "HistoricAverage", "AutoETS",
-    "AutoARIMA", "AutoTheta", "CrostonClassic", "CrostonSBA", "CrostonOptimized",
-    "ADIDA", "IMAPA", "TSB",
+    "Naive",
+    "SeasonalNaive",
+    "WindowAverage",
+    "HistoricAverage",
+    "AutoETS",
+    "AutoARIMA",
+    "AutoTheta",
+    "CrostonClassic",
+    "CrostonSBA",
+    "CrostonOptimized",
+    "ADIDA",
+    "IMAPA",
+    "TSB",
 )
 #: models designed for intermittent demand (their forecasts are never negative).
 INTERMITTENT_MODELS = ("CrostonClassic", "CrostonSBA", "CrostonOptimized", "ADIDA", "IMAPA", "TSB")
@@ -112,15 +122,11 @@ class LightGBMConfig:
 
     def __post_init__(self) -> None:
         if self.objective not in ("tweedie", "poisson", "regression"):
-            raise ValueError(
-                f"LightGBM objective {self.objective!r} not supported; use tweedie, poisson or regression"
-            )
+            raise ValueError(f"LightGBM objective {self.objective!r} not supported; use tweedie, poisson or regression")
         if self.n_threads < 1:
             raise ValueError(f"n_threads must be >= 1, got {self.n_threads}")
         if not 1.0 < self.tweedie_variance_power < 2.0:
-            raise ValueError(
-                f"tweedie_variance_power must lie in (1, 2), got {self.tweedie_variance_power}"
-            )
+            raise ValueError(f"tweedie_variance_power must lie in (1, 2), got {self.tweedie_variance_power}")
 
 
 @dataclass(frozen=True)
@@ -181,9 +187,7 @@ class ForecastConfig:
         if len(set(self.models)) != len(self.models):
             raise ValueError(f"models listed twice in {list(self.models)}; list each once")
         if self.fallback_model not in STAT_MODELS:
-            raise ValueError(
-                f"fallback_model {self.fallback_model!r} unknown; choose from {list(STAT_MODELS)}"
-            )
+            raise ValueError(f"fallback_model {self.fallback_model!r} unknown; choose from {list(STAT_MODELS)}")
         for name in ("season_length", "window_size"):
             value = getattr(self, name)
             if value is not None and value < 1:

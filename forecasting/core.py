@@ -157,14 +157,12 @@ class Forecaster:
             fc, fallbacks = self._repair(fc, data, h, stage="forecast")
             parts.append(fc)
         if cfg.ml_models:
-            mlf = build_mlforecast(cfg, _shortest(data)).fit(
-                data, static_features=list(cfg.lightgbm.static_features))
+            mlf = build_mlforecast(cfg, _shortest(data)).fit(data, static_features=list(cfg.lightgbm.static_features))
             parts.append(_clip(mlf.predict(h=h), cfg.ml_models))
         self.fallbacks_ = fallbacks
         return _join(parts, KEYS)
 
-    def cross_validation(self, df: pd.DataFrame, h: int, n_windows: int = 4,
-                         step: int = 1) -> pd.DataFrame:
+    def cross_validation(self, df: pd.DataFrame, h: int, n_windows: int = 4, step: int = 1) -> pd.DataFrame:
         """Rolling-origin backtest of every candidate in one call.
 
         For each of ``n_windows`` cutoffs (``step`` periods apart, the last one
@@ -207,13 +205,15 @@ class Forecaster:
                 cv = self._stats_forecast().cross_validation(
                     h=h, df=data[["unique_id", "ds", "y"]], n_windows=n_windows, step_size=step
                 )
-            cv, fallbacks = self._repair(cv, data, h, stage="cross_validation",
-                                         n_windows=n_windows, step=step)
+            cv, fallbacks = self._repair(cv, data, h, stage="cross_validation", n_windows=n_windows, step=step)
             parts.append(cv)
         if cfg.ml_models:
             first_train = _shortest(data) - h - (n_windows - 1) * step
             ml = build_mlforecast(cfg, first_train).cross_validation(
-                data, n_windows=n_windows, h=h, step_size=step,
+                data,
+                n_windows=n_windows,
+                h=h,
+                step_size=step,
                 static_features=list(cfg.lightgbm.static_features),
             )
             parts.append(_clip(ml, cfg.ml_models))
@@ -267,8 +267,9 @@ class Forecaster:
             )
         return clean[[*REQUIRED_COLUMNS, *static]]
 
-    def _repair(self, out: pd.DataFrame, data: pd.DataFrame, h: int, stage: str,
-                n_windows: int = 1, step: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def _repair(
+        self, out: pd.DataFrame, data: pd.DataFrame, h: int, stage: str, n_windows: int = 1, step: int = 1
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Replace failed (NaN) forecasts by the fallback model's, and count them."""
         cfg = self._cfg
         models = list(cfg.stat_models)
@@ -278,8 +279,9 @@ class Forecaster:
         rows, cols = np.nonzero(failed)
         bad_ids = out["unique_id"].to_numpy()[rows]
         subset = data.loc[data["unique_id"].isin(np.unique(bad_ids)), ["unique_id", "ds", "y"]]
-        sf = StatsForecast(models=[build_stat_model(cfg.fallback_model, cfg, alias="_fallback")],
-                           freq=cfg.freq, n_jobs=1)
+        sf = StatsForecast(
+            models=[build_stat_model(cfg.fallback_model, cfg, alias="_fallback")], freq=cfg.freq, n_jobs=1
+        )
         keys = CV_KEYS if stage == "cross_validation" else KEYS
         if stage == "cross_validation":
             fb = sf.cross_validation(h=h, df=subset, n_windows=n_windows, step_size=step)
@@ -298,13 +300,19 @@ class Forecaster:
         block = out[models].to_numpy(copy=True)
         block[rows, cols] = values
         out[models] = block
-        cells = pd.DataFrame({
-            "unique_id": bad_ids,
-            "model": np.asarray(models)[cols],
-            "cutoff": out["cutoff"].to_numpy()[rows] if "cutoff" in out else pd.NaT,
-        })
-        table = (cells.groupby(["unique_id", "model", "cutoff"], dropna=False, sort=True)
-                 .size().rename("n_values").reset_index())
+        cells = pd.DataFrame(
+            {
+                "unique_id": bad_ids,
+                "model": np.asarray(models)[cols],
+                "cutoff": out["cutoff"].to_numpy()[rows] if "cutoff" in out else pd.NaT,
+            }
+        )
+        table = (
+            cells.groupby(["unique_id", "model", "cutoff"], dropna=False, sort=True)
+            .size()
+            .rename("n_values")
+            .reset_index()
+        )
         table["fallback"] = cfg.fallback_model
         table["stage"] = stage
         return out, table[FALLBACK_COLUMNS]

@@ -30,8 +30,17 @@ from collections.abc import Callable
 import numpy as np
 from scipy import stats
 
-__all__ = ["FAMILIES", "PPF", "CDF", "negbin_params", "normal_loglik", "negbin_loglik",
-           "empirical_ppf", "empirical_cdf", "lead_time_pmf"]
+__all__ = [
+    "FAMILIES",
+    "PPF",
+    "CDF",
+    "negbin_params",
+    "normal_loglik",
+    "negbin_loglik",
+    "empirical_ppf",
+    "empirical_cdf",
+    "lead_time_pmf",
+]
 
 FAMILIES = ("normal", "negbin", "empirical")
 _EPS = 1e-9
@@ -120,8 +129,9 @@ def empirical_cdf(sorted_samples: np.ndarray, counts: np.ndarray, x: np.ndarray)
     return below.sum(axis=1) / np.maximum(counts, 1)
 
 
-def lead_time_pmf(mean: float, std: float, review_period: float = 0.0,
-                  max_h: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def lead_time_pmf(
+    mean: float, std: float, review_period: float = 0.0, max_h: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Discretised normal distribution of the exposure H = L + R on integers >= 1.
 
     Returns
@@ -144,8 +154,10 @@ def lead_time_pmf(mean: float, std: float, review_period: float = 0.0,
     w = stats.norm.cdf(h + 0.5, centre, std) - stats.norm.cdf(h - 0.5, centre, std)
     w[0] += stats.norm.cdf(0.5, centre, std)
     if max_h is not None and w[h > max_h].sum() > 0.01:
-        raise ValueError(f"{w[h > max_h].sum():.1%} of the lead-time distribution lies beyond the "
-                         f"backtest horizon {max_h}; run the backtest with a longer horizon")
+        raise ValueError(
+            f"{w[h > max_h].sum():.1%} of the lead-time distribution lies beyond the "
+            f"backtest horizon {max_h}; run the backtest with a longer horizon"
+        )
     keep = (w > 1e-12) & (h <= (max_h or h.max()))
     return h[keep], w[keep] / w[keep].sum()
 

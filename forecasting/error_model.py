@@ -33,8 +33,7 @@ from scipy import stats
 
 from forecasting.calibration import Calibration, fit_calibration, loo_pit
 from forecasting.core import NotFittedError
-from forecasting.error_dists import (CDF, PPF, empirical_cdf, empirical_ppf, lead_time_pmf, negbin_loglik,
-                                     normal_loglik)
+from forecasting.error_dists import CDF, PPF, empirical_cdf, empirical_ppf, lead_time_pmf, negbin_loglik, normal_loglik
 from forecasting.windows import Windows, cumulative_windows, split_cv
 
 __all__ = ["ErrorModel", "ErrorModelConfig", "split_cv", "lead_time_pmf", "cumulative_windows"]
@@ -117,8 +116,13 @@ class ErrorModel:
     def __init__(self, config: ErrorModelConfig | None = None):
         self.config = config
 
-    def fit(self, cv: pd.DataFrame, segments: pd.Series | None = None,
-            history: pd.DataFrame | None = None, models: list[str] | None = None) -> ErrorModel:
+    def fit(
+        self,
+        cv: pd.DataFrame,
+        segments: pd.Series | None = None,
+        history: pd.DataFrame | None = None,
+        models: list[str] | None = None,
+    ) -> ErrorModel:
         """Fit the error distributions of every model on a backtest table.
 
         Parameters
@@ -145,8 +149,9 @@ class ErrorModel:
         ids = pd.Index(win.ids)
         seg = pd.Series("all", index=ids) if segments is None else segments.reindex(ids)
         if seg.isna().any():
-            raise ValueError(f"segments lack series {seg.index[seg.isna()][:10].tolist()}; "
-                             "give a segment for every unique_id")
+            raise ValueError(
+                f"segments lack series {seg.index[seg.isna()][:10].tolist()}; give a segment for every unique_id"
+            )
         source = cv if history is None else history
         mean_demand, scale = _scales(source, ids)
         seg_code, seg_names = pd.factorize(seg.to_numpy())
@@ -161,21 +166,23 @@ class ErrorModel:
         self._whole = win.integral
         return self
 
-    def _fit_model(self, win: Windows, model: str, cfg: ErrorModelConfig,
-                   scale: np.ndarray, seg_code: np.ndarray) -> dict:
+    def _fit_model(
+        self, win: Windows, model: str, cfg: ErrorModelConfig, scale: np.ndarray, seg_code: np.ndarray
+    ) -> dict:
         """Shrunk moments, mean cumulative forecast, chosen family and level calibration for one model."""
-        errors = win.pad(win.actual - win.forecast[model])        # (S, w, H)
+        errors = win.pad(win.actual - win.forecast[model])  # (S, w, H)
         forecasts = win.pad(win.forecast[model])
-        fbar = np.nanmean(forecasts, axis=1)                      # (S, H)
-        n = np.sum(~np.isnan(errors[:, :, 0]), axis=1)           # (S,)
+        fbar = np.nanmean(forecasts, axis=1)  # (S, H)
+        n = np.sum(~np.isnan(errors[:, :, 0]), axis=1)  # (S,)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             own_mean = np.nanmean(errors, axis=1)
             own_var = np.nan_to_num(np.nanvar(errors, axis=1, ddof=1))
         own_var = own_var * _overlap_correction(n, errors.shape[2], win.step)
         pool_mean, pool_var = _pool(errors, scale, seg_code)
-        shrink = _shrinker(cfg.shrinkage, pool_mean[seg_code] * scale[:, None],
-                           pool_var[seg_code] * scale[:, None] ** 2)
+        shrink = _shrinker(
+            cfg.shrinkage, pool_mean[seg_code] * scale[:, None], pool_var[seg_code] * scale[:, None] ** 2
+        )
         mean, var = shrink(own_mean, own_var, n)
         out = {"mean": mean, "var": var, "fbar": fbar, "n": n, "sorted": np.sort(errors, axis=1)}
         if not cfg.calibrate:
@@ -185,8 +192,14 @@ class ErrorModel:
         def calibrate(family: np.ndarray):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                pit = loo_pit(errors, forecasts, family, win.integral, shrink,
-                              lambda m: _overlap_correction(m, errors.shape[2], win.step))
+                pit = loo_pit(
+                    errors,
+                    forecasts,
+                    family,
+                    win.integral,
+                    shrink,
+                    lambda m: _overlap_correction(m, errors.shape[2], win.step),
+                )
             return fit_calibration(pit, seg_code, cfg.min_calibration)
 
         if cfg.distribution == "auto":
@@ -249,8 +262,9 @@ class ErrorModel:
             raise ValueError(f"unknown model(s) {unknown}; fitted models are {self.models_}")
         return names
 
-    def _raw_grid(self, model: str, s: np.ndarray, p: np.ndarray, extra_var: np.ndarray,
-                  rate: np.ndarray | None = None) -> np.ndarray:
+    def _raw_grid(
+        self, model: str, s: np.ndarray, p: np.ndarray, extra_var: np.ndarray, rate: np.ndarray | None = None
+    ) -> np.ndarray:
         """Unenforced quantiles at every integer H = 1..horizon_, shape (len(s), horizon_)."""
         par = self._params[model]
         mean, var, fbar = par["mean"][s], par["var"][s] + extra_var[:, None], par["fbar"][s]
@@ -293,8 +307,7 @@ class ErrorModel:
             return np.zeros(len(s), dtype=bool)
         return cal.capped(float(p), self._seg_code[s])
 
-    def quantile(self, unique_id, H, p, model=None, lead_time_std=0.0,
-                 forecast_rate=np.nan) -> np.ndarray:
+    def quantile(self, unique_id, H, p, model=None, lead_time_std=0.0, forecast_rate=np.nan) -> np.ndarray:
         """p-quantile of the cumulative forecast error over H periods.
 
         Vectorised: ``unique_id``, ``H``, ``p``, ``model`` and ``lead_time_std``
@@ -333,12 +346,18 @@ class ErrorModel:
         """
         self._check_fitted()
         ids, H, p, sd, rate = np.broadcast_arrays(
-            np.asarray(unique_id, dtype=str), np.asarray(H, float), np.asarray(p, float),
-            np.asarray(lead_time_std, float), np.asarray(forecast_rate, float))
+            np.asarray(unique_id, dtype=str),
+            np.asarray(H, float),
+            np.asarray(p, float),
+            np.asarray(lead_time_std, float),
+            np.asarray(forecast_rate, float),
+        )
         names = self._model_names(model, ids.shape)
         if ((H <= 0) | (H > self.horizon_)).any():
-            raise ValueError(f"H must lie in (0, {self.horizon_}] (the backtest horizon); got "
-                             f"{sorted(set(H[(H <= 0) | (H > self.horizon_)].tolist()))[:5]}")
+            raise ValueError(
+                f"H must lie in (0, {self.horizon_}] (the backtest horizon); got "
+                f"{sorted(set(H[(H <= 0) | (H > self.horizon_)].tolist()))[:5]}"
+            )
         if ((p <= 0) | (p >= 1)).any():
             raise ValueError(f"p must lie in (0, 1); got {sorted(set(p[(p <= 0) | (p >= 1)].tolist()))[:5]}")
         if (sd < 0).any():
@@ -397,8 +416,7 @@ class ErrorModel:
             cdf = np.empty(len(s))
             for name, fn in CDF.items():
                 rows = fam == name
-                cdf[rows] = fn(x[rows], par["mean"][s[rows], hj], par["var"][s[rows], hj],
-                               par["fbar"][s[rows], hj])
+                cdf[rows] = fn(x[rows], par["mean"][s[rows], hj], par["var"][s[rows], hj], par["fbar"][s[rows], hj])
             rows = fam == "empirical"
             if rows.any():
                 cdf[rows] = empirical_cdf(par["sorted"][s[rows], :, hj], par["n"][s[rows]], x[rows])
@@ -433,8 +451,7 @@ class ErrorModel:
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
-    def calibration(self, cv_holdout: pd.DataFrame, levels=(0.8, 0.9, 0.95, 0.99),
-                    horizons=None) -> pd.DataFrame:
+    def calibration(self, cv_holdout: pd.DataFrame, levels=(0.8, 0.9, 0.95, 0.99), horizons=None) -> pd.DataFrame:
         """Empirical coverage of the upper p-quantiles on held-out backtest windows.
 
         For each held-out window, model, H and level, checks whether the
@@ -467,8 +484,15 @@ class ErrorModel:
                 # integer demand: the level is rounded up to whole units, as every sizing does
                 q = np.where(whole, np.ceil(fc + q - 1e-9) - fc, q)
                 covered = err <= q + 1e-9
-                rows.append({"model": m, "level": level, "n": len(err),
-                             "coverage": covered.mean(), "gap": covered.mean() - level})
+                rows.append(
+                    {
+                        "model": m,
+                        "level": level,
+                        "n": len(err),
+                        "coverage": covered.mean(),
+                        "gap": covered.mean() - level,
+                    }
+                )
         return pd.DataFrame(rows)
 
 
@@ -498,9 +522,11 @@ def _family_options(integral: np.ndarray, n: np.ndarray, min_empirical: int) -> 
     """Family per series for each option of ``auto``: negative binomial needs integer demand,
     empirical needs ``min_empirical`` windows; otherwise the series stays normal."""
     normal = np.full(len(n), "normal", dtype=object)
-    return {"normal": normal,
-            "negbin": np.where(integral, "negbin", normal).astype(object),
-            "empirical": np.where(n >= min_empirical, "empirical", normal).astype(object)}
+    return {
+        "normal": normal,
+        "negbin": np.where(integral, "negbin", normal).astype(object),
+        "empirical": np.where(n >= min_empirical, "empirical", normal).astype(object),
+    }
 
 
 def _levels_at(par: dict, family: np.ndarray, p_family: np.ndarray) -> np.ndarray:
@@ -575,6 +601,7 @@ def _shrinker(k: float, pool_mean: np.ndarray, pool_var: np.ndarray):
 
     Works on (S, H) moments or leave-one-out (S, w, H) moments alike.
     """
+
     def shrink(own_mean, own_var, n):
         extra = (None,) * (own_mean.ndim - 2)
         pm, pv = pool_mean[(slice(None), *extra, slice(None))], pool_var[(slice(None), *extra, slice(None))]
@@ -582,6 +609,7 @@ def _shrinker(k: float, pool_mean: np.ndarray, pool_var: np.ndarray):
         w_mean = (n / (n + k) if k > 0 else np.ones(len(n))).reshape(shape)
         w_var = np.where(n > 1, (n - 1) / np.maximum(n - 1 + k, 1e-12), 0.0).reshape(shape)
         return w_mean * own_mean + (1 - w_mean) * pm, w_var * own_var + (1 - w_var) * pv
+
     return shrink
 
 
@@ -592,8 +620,9 @@ def _scales(demand: pd.DataFrame, ids: pd.Index) -> tuple[np.ndarray, np.ndarray
     g = data.groupby("unique_id", sort=True)["y"]
     mean = g.mean().reindex(ids)
     if mean.isna().any():
-        raise ValueError(f"history lacks series {mean.index[mean.isna()][:10].tolist()}; "
-                         "pass the demand the backtest ran on")
+        raise ValueError(
+            f"history lacks series {mean.index[mean.isna()][:10].tolist()}; pass the demand the backtest ran on"
+        )
     change = (data["y"] - g.shift(1)).abs().groupby(data["unique_id"], sort=True).mean().reindex(ids)
     scale = np.where(change.fillna(0) > 0, change, mean)
     return mean.to_numpy(float), np.asarray(scale, dtype=float)

@@ -49,12 +49,14 @@ def cv_models(cv: pd.DataFrame, models=None) -> list[str]:
 
 
 def _long(wide: pd.DataFrame, models: list[str], name: str) -> pd.Series:
-    return wide.melt(id_vars=["unique_id", "cutoff"], value_vars=models,
-                     var_name="model", value_name=name).set_index(["unique_id", "cutoff", "model"])[name]
+    return wide.melt(id_vars=["unique_id", "cutoff"], value_vars=models, var_name="model", value_name=name).set_index(
+        ["unique_id", "cutoff", "model"]
+    )[name]
 
 
-def evaluate(cv: pd.DataFrame, history: pd.DataFrame, seasonality: int = 1,
-             models: list[str] | None = None) -> pd.DataFrame:
+def evaluate(
+    cv: pd.DataFrame, history: pd.DataFrame, seasonality: int = 1, models: list[str] | None = None
+) -> pd.DataFrame:
     """Accuracy of every model on every series, averaged over backtest windows.
 
     Parameters
@@ -155,8 +157,13 @@ def rank_models(summary: pd.DataFrame, metric: str = "mase") -> pd.DataFrame:
     return out.sort_values(sort, kind="stable").reset_index(drop=True)
 
 
-def select_models(scores: pd.DataFrame, segments: pd.Series | None = None, metric: str = "mase",
-                  min_windows: int = 4, margin: float = 0.1) -> pd.DataFrame:
+def select_models(
+    scores: pd.DataFrame,
+    segments: pd.Series | None = None,
+    metric: str = "mase",
+    min_windows: int = 4,
+    margin: float = 0.1,
+) -> pd.DataFrame:
     """Choose one model per series, guarding against over-fitting the choice.
 
     Every series starts with its segment's best model (lowest mean ``metric``
@@ -209,9 +216,12 @@ def select_models(scores: pd.DataFrame, segments: pd.Series | None = None, metri
     per["model"] = np.where(switch, per["series_best"], per["segment_best"])
     per["reason"] = np.select(
         [switch, no_segment_best, ~enough, ~np.isfinite(own)],
-        ["series best beats segment best by margin",
-         f"metric undefined on the whole segment (constant histories); {fallback} used",
-         f"fewer than {min_windows} windows", "metric undefined (constant history)"],
+        [
+            "series best beats segment best by margin",
+            f"metric undefined on the whole segment (constant histories); {fallback} used",
+            f"fewer than {min_windows} windows",
+            "metric undefined (constant history)",
+        ],
         f"series best within {margin:.0%} of segment best",
     )
     return per[["segment", "segment_best", "series_best", "model", "reason"]].reset_index()

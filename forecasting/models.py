@@ -105,10 +105,15 @@ def _features(cfg: ForecastConfig, min_history: int) -> tuple[list[int], list[in
     else:
         lags = list(lg.lags)
         if max(lags) >= min_history:
-            raise ValueError(f"LightGBM lag {max(lags)} needs more history than the shortest series "
-                             f"has ({min_history} periods); lower LightGBMConfig.lags")
-    windows = lg.rolling_windows if lg.rolling_windows is not None else tuple(
-        w for w in defaults.rolling_windows if w + 1 <= room)
+            raise ValueError(
+                f"LightGBM lag {max(lags)} needs more history than the shortest series "
+                f"has ({min_history} periods); lower LightGBMConfig.lags"
+            )
+    windows = (
+        lg.rolling_windows
+        if lg.rolling_windows is not None
+        else tuple(w for w in defaults.rolling_windows if w + 1 <= room)
+    )
     return lags, list(windows)
 
 

@@ -34,9 +34,14 @@ def naive_scale(history: pd.DataFrame, until: pd.Series | None = None, seasonali
     return diffs.groupby(data["unique_id"], sort=True).mean().rename("scale")
 
 
-def scaled_pinball(cv: pd.DataFrame, error_model: ErrorModel, history: pd.DataFrame,
-                   quantiles=(0.8, 0.9, 0.95, 0.99), H: int | None = None,
-                   seasonality: int = 1) -> pd.DataFrame:
+def scaled_pinball(
+    cv: pd.DataFrame,
+    error_model: ErrorModel,
+    history: pd.DataFrame,
+    quantiles=(0.8, 0.9, 0.95, 0.99),
+    H: int | None = None,
+    seasonality: int = 1,
+) -> pd.DataFrame:
     """Scaled pinball loss of cumulative-demand quantiles, per series and model.
 
     Parameters

@@ -21,14 +21,14 @@ __all__ = ["Windows", "cumulative_windows", "split_cv"]
 class Windows:
     """Backtest windows as arrays: cumulative actuals/forecasts, shape (windows, H)."""
 
-    ids: np.ndarray          # (S,) series ids, sorted
-    code: np.ndarray         # (W,) series index of each window
-    ordinal: np.ndarray      # (W,) window number within its series
-    cutoff: np.ndarray       # (W,)
-    actual: np.ndarray       # (W, H) cumulative actual demand
-    forecast: dict           # model -> (W, H) cumulative forecast
-    integral: np.ndarray     # (S,) True when every actual of the series is an integer
-    step: int                # periods between consecutive cutoffs (1 when unknown)
+    ids: np.ndarray  # (S,) series ids, sorted
+    code: np.ndarray  # (W,) series index of each window
+    ordinal: np.ndarray  # (W,) window number within its series
+    cutoff: np.ndarray  # (W,)
+    actual: np.ndarray  # (W, H) cumulative actual demand
+    forecast: dict  # model -> (W, H) cumulative forecast
+    integral: np.ndarray  # (S,) True when every actual of the series is an integer
+    step: int  # periods between consecutive cutoffs (1 when unknown)
 
     def pad(self, values: np.ndarray) -> np.ndarray:
         """(W, H) -> (S, max windows, H), NaN where a series has fewer windows."""
@@ -52,8 +52,10 @@ def cumulative_windows(cv: pd.DataFrame, models: list[str] | None = None) -> Win
         raise ValueError("cv table is empty; run a backtest with at least one window first")
     horizon = int(sizes[0])
     if (sizes != horizon).any():
-        raise ValueError(f"backtest windows have different lengths {sorted(set(sizes.tolist()))}; "
-                         "every (unique_id, cutoff) needs the same number of forecast steps")
+        raise ValueError(
+            f"backtest windows have different lengths {sorted(set(sizes.tolist()))}; "
+            "every (unique_id, cutoff) needs the same number of forecast steps"
+        )
     y = data["y"].to_numpy(dtype=float).reshape(-1, horizon)
     if np.isnan(y).any():
         raise ValueError("cv table has NaN actuals; drop those windows or fill the demand first")
@@ -69,8 +71,16 @@ def cumulative_windows(cv: pd.DataFrame, models: list[str] | None = None) -> Win
         forecast[m] = np.cumsum(f, axis=1)
     non_integral = np.bincount(code, weights=(y != np.round(y)).any(axis=1), minlength=len(ids))
     cutoffs = data["cutoff"].to_numpy()[::horizon]
-    return Windows(np.asarray(ids, dtype=str), code, ordinal, cutoffs,
-                   np.cumsum(y, axis=1), forecast, non_integral == 0, _step(data, cutoffs, code))
+    return Windows(
+        np.asarray(ids, dtype=str),
+        code,
+        ordinal,
+        cutoffs,
+        np.cumsum(y, axis=1),
+        forecast,
+        non_integral == 0,
+        _step(data, cutoffs, code),
+    )
 
 
 def _step(data: pd.DataFrame, cutoffs: np.ndarray, code: np.ndarray) -> int:
@@ -96,7 +106,6 @@ def split_cv(cv: pd.DataFrame, n_holdout: int) -> tuple[pd.DataFrame, pd.DataFra
     """
     rank = cv.groupby("unique_id")["cutoff"].rank(method="dense", ascending=False)
     if n_holdout < 1 or (rank > n_holdout).sum() == 0:
-        raise ValueError(f"n_holdout={n_holdout} leaves no windows to fit on; "
-                         "use 1 <= n_holdout < number of cutoffs")
+        raise ValueError(f"n_holdout={n_holdout} leaves no windows to fit on; use 1 <= n_holdout < number of cutoffs")
     held = rank <= n_holdout
     return cv[~held].reset_index(drop=True), cv[held].reset_index(drop=True)

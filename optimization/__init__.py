@@ -10,6 +10,23 @@ from optimization.distributions import (
     negative_binomial_demand,
     poisson_demand,
 )
+from optimization.events import simulate_events
+from optimization.frontier import efficient_frontier, summarise_frontier
+
+# -- multi-echelon GSM --
+from optimization.gsm import (
+    GridTooLargeError,
+    GSMConfig,
+    GSMMethod,
+    GSMResult,
+    GSMTimeLimitError,
+    NonFiniteCostError,
+    evaluate_service_times,
+    solve_gsm,
+)
+from optimization.meio_demand import NormalDemandBound, SafetyStockModel, TabulatedSafetyStock, bom_multipliers
+from optimization.meio_generate import WillemsLikeConfig, willems_like_network
+from optimization.network import CycleError, Edge, Network, NetworkError, Stage, UnknownStageError
 from optimization.policies import (
     MAX_UNITS,
     ItemValueError,
@@ -23,22 +40,6 @@ from optimization.policies import (
     s_q_policy,
     stack_policies,
 )
-# -- multi-echelon GSM --
-from optimization.gsm import (
-    GSMConfig,
-    GSMMethod,
-    GSMResult,
-    GSMTimeLimitError,
-    GridTooLargeError,
-    NonFiniteCostError,
-    evaluate_service_times,
-    solve_gsm,
-)
-from optimization.meio_generate import WillemsLikeConfig, willems_like_network
-from optimization.meio_demand import NormalDemandBound, SafetyStockModel, TabulatedSafetyStock, bom_multipliers
-from optimization.network import CycleError, Edge, Network, NetworkError, Stage, UnknownStageError
-from optimization.events import simulate_events
-from optimization.frontier import efficient_frontier, summarise_frontier
 from optimization.simulator import CostParams, InitialState, SimulationResult, sample_lead_times, simulate
 from optimization.sizing import (
     ServiceTarget,
@@ -56,18 +57,63 @@ from optimization.sizing import (
 
 __all__ = [
     # -- policies, sizing, simulator --
-    "PolicyType", "PolicyParams", "s_q_policy", "r_s_policy", "r_s_s_policy", "base_stock_policy",
-    "no_stock_policy", "mixed_policies", "stack_policies", "ItemValueError", "MAX_UNITS",
-    "NormalDemand", "EmpiricalDemand", "DiscreteDemand", "horizon_normal", "poisson_demand",
-    "negative_binomial_demand", "count_demand",
-    "ServiceType", "ServiceTarget", "critical_ratio", "eoq", "eoq_cost", "newsvendor_cost",
-    "level_for_csl", "level_for_fill_rate", "level_for_target", "power_approximation", "size_policy",
-    "CostParams", "InitialState", "SimulationResult", "simulate", "sample_lead_times",
-    "simulate_events", "efficient_frontier", "summarise_frontier",
+    "PolicyType",
+    "PolicyParams",
+    "s_q_policy",
+    "r_s_policy",
+    "r_s_s_policy",
+    "base_stock_policy",
+    "no_stock_policy",
+    "mixed_policies",
+    "stack_policies",
+    "ItemValueError",
+    "MAX_UNITS",
+    "NormalDemand",
+    "EmpiricalDemand",
+    "DiscreteDemand",
+    "horizon_normal",
+    "poisson_demand",
+    "negative_binomial_demand",
+    "count_demand",
+    "ServiceType",
+    "ServiceTarget",
+    "critical_ratio",
+    "eoq",
+    "eoq_cost",
+    "newsvendor_cost",
+    "level_for_csl",
+    "level_for_fill_rate",
+    "level_for_target",
+    "power_approximation",
+    "size_policy",
+    "CostParams",
+    "InitialState",
+    "SimulationResult",
+    "simulate",
+    "sample_lead_times",
+    "simulate_events",
+    "efficient_frontier",
+    "summarise_frontier",
     # -- multi-echelon GSM --
-    "Network", "Stage", "Edge", "NetworkError", "CycleError", "UnknownStageError",
-    "NormalDemandBound", "TabulatedSafetyStock", "SafetyStockModel", "bom_multipliers",
-    "GSMConfig", "GSMMethod", "GSMResult", "solve_gsm", "evaluate_service_times",
+    "Network",
+    "Stage",
+    "Edge",
+    "NetworkError",
+    "CycleError",
+    "UnknownStageError",
+    "NormalDemandBound",
+    "TabulatedSafetyStock",
+    "SafetyStockModel",
+    "bom_multipliers",
+    "GSMConfig",
+    "GSMMethod",
+    "GSMResult",
+    "solve_gsm",
+    "evaluate_service_times",
     # -- GSM at scale (issue 15) --
-    "GSMTimeLimitError", "GridTooLargeError", "NonFiniteCostError", "WillemsLikeConfig", "willems_like_network",
+    "GSMTimeLimitError",
+    "GridTooLargeError",
+    "NonFiniteCostError",
+    "WillemsLikeConfig",
+    "willems_like_network",
 ]

@@ -144,8 +144,14 @@ def allocate(value, service, target: float, weights=None) -> Allocation:
     level = start.copy()
     for item, col in steps[:m, :2].astype(int):
         level[item] = col  # steps of one item come in hull order
-    return Allocation(level_index=level, value=float(curve_v[m]), service=float(curve_s[m]),
-                      reached=bool(hit.size), curve_value=curve_v, curve_service=curve_s)
+    return Allocation(
+        level_index=level,
+        value=float(curve_v[m]),
+        service=float(curve_s[m]),
+        reached=bool(hit.size),
+        curve_value=curve_v,
+        curve_service=curve_s,
+    )
 
 
 def _steps(v: np.ndarray, s: np.ndarray, w: np.ndarray, hulls: list[np.ndarray]) -> np.ndarray:

@@ -255,8 +255,7 @@ def poisson_demand(mean, support: int | None = None) -> DiscreteDemand:
     if (mean < 0).any():
         raise ValueError(f"Poisson means must be >= 0, negative at items {np.flatnonzero(mean < 0)[:5].tolist()}")
     K = support or _support_size(mean, mean)
-    return DiscreteDemand(_pmf_table(stats.poisson(mean[:, None]), mean.size, K),
-                          family=np.full(mean.size, "poisson"))
+    return DiscreteDemand(_pmf_table(stats.poisson(mean[:, None]), mean.size, K), family=np.full(mean.size, "poisson"))
 
 
 def negative_binomial_demand(mean, variance, support: int | None = None) -> DiscreteDemand:
@@ -273,12 +272,15 @@ def negative_binomial_demand(mean, variance, support: int | None = None) -> Disc
     var = np.broadcast_to(np.asarray(variance, dtype=float), mean.shape)
     bad = np.flatnonzero((var <= mean) | (mean <= 0))
     if bad.size:
-        raise ValueError(f"negative binomial needs variance > mean > 0; items {bad[:5].tolist()} violate it "
-                         "(use count_demand for a Poisson fallback)")
+        raise ValueError(
+            f"negative binomial needs variance > mean > 0; items {bad[:5].tolist()} violate it "
+            "(use count_demand for a Poisson fallback)"
+        )
     K = support or _support_size(mean, var)
     n, p = mean**2 / (var - mean), mean / var
-    return DiscreteDemand(_pmf_table(stats.nbinom(n[:, None], p[:, None]), mean.size, K),
-                          family=np.full(mean.size, "negative_binomial"))
+    return DiscreteDemand(
+        _pmf_table(stats.nbinom(n[:, None], p[:, None]), mean.size, K), family=np.full(mean.size, "negative_binomial")
+    )
 
 
 def count_demand(mean, variance, support: int | None = None) -> DiscreteDemand:

@@ -16,9 +16,18 @@ from optimization.simulator import CostParams, InitialState, _prepare
 __all__ = ["simulate_events"]
 
 
-def simulate_events(demand, policy: PolicyParams, lead_time, *, unique_id=None,
-                    costs: CostParams | None = None, initial: InitialState | None = None,
-                    sampled_lead_times=None, orders_cross: bool = True, shelf_life=None) -> pd.DataFrame:
+def simulate_events(
+    demand,
+    policy: PolicyParams,
+    lead_time,
+    *,
+    unique_id=None,
+    costs: CostParams | None = None,
+    initial: InitialState | None = None,
+    sampled_lead_times=None,
+    orders_cross: bool = True,
+    shelf_life=None,
+) -> pd.DataFrame:
     """Event table, one row per (batch, item, period).
 
     Parameters
@@ -44,8 +53,7 @@ def simulate_events(demand, policy: PolicyParams, lead_time, *, unique_id=None,
     >>> ev[["period", "ordered", "served", "on_hand"]].values.tolist()
     [[0.0, 0.0, 2.0, 0.0], [1.0, 2.0, 0.0, 0.0]]
     """
-    x = _prepare(demand, policy, lead_time, costs, initial, sampled_lead_times, orders_cross,
-                 shelf_life, warmup=0)
+    x = _prepare(demand, policy, lead_time, costs, initial, sampled_lead_times, orders_cross, shelf_life, warmup=0)
     m, T = x.on_hand0.shape[0], x.T
     recorder = _Recorder(m, T)
     _run(x, recorder)

@@ -26,9 +26,19 @@ __all__ = ["efficient_frontier", "summarise_frontier"]
 _COSTS = ["cost_purchasing", "cost_ordering", "cost_holding", "cost_shortage", "cost_expiration"]
 
 
-def efficient_frontier(demand, size: Callable[[float], PolicyParams], targets: Sequence[float], lead_time, *,
-                       costs: CostParams | None = None, unique_id=None, segment=None, warmup: int = 0,
-                       sampled_lead_times=None, shelf_life=None) -> pd.DataFrame:
+def efficient_frontier(
+    demand,
+    size: Callable[[float], PolicyParams],
+    targets: Sequence[float],
+    lead_time,
+    *,
+    costs: CostParams | None = None,
+    unique_id=None,
+    segment=None,
+    warmup: int = 0,
+    sampled_lead_times=None,
+    shelf_life=None,
+) -> pd.DataFrame:
     """Per-item frontier points, one row per (target, item).
 
     Parameters
@@ -67,21 +77,30 @@ def efficient_frontier(demand, size: Callable[[float], PolicyParams], targets: S
         raise ValueError(f"unique_id and segment need {n} labels, got {ids.size} and {seg.size}")
     policies = stack_policies([size(float(t)) for t in targets])
     costs = costs if costs is not None else CostParams()
-    res = simulate(demand, policies, lead_time, costs=costs, warmup=warmup,
-                   sampled_lead_times=sampled_lead_times, shelf_life=shelf_life)
+    res = simulate(
+        demand,
+        policies,
+        lead_time,
+        costs=costs,
+        warmup=warmup,
+        sampled_lead_times=sampled_lead_times,
+        shelf_life=shelf_life,
+    )
     k = targets.size
     unit_cost = np.broadcast_to(costs.unit_cost, (k, n))
-    frame = pd.DataFrame({
-        "target": np.repeat(targets, n),
-        "unique_id": np.tile(ids, k),
-        "segment": np.tile(seg, k),
-        "demand": demand[:, warmup:].sum(axis=1)[None, :].repeat(k, 0).ravel(),
-        "avg_on_hand": res.avg_on_hand.ravel(),
-        "inventory_value": (res.avg_on_hand * unit_cost).ravel(),
-        "csl": res.csl.ravel(),
-        "fill_rate": res.fill_rate.ravel(),
-        **{c: getattr(res, c).ravel() for c in _COSTS},
-    })
+    frame = pd.DataFrame(
+        {
+            "target": np.repeat(targets, n),
+            "unique_id": np.tile(ids, k),
+            "segment": np.tile(seg, k),
+            "demand": demand[:, warmup:].sum(axis=1)[None, :].repeat(k, 0).ravel(),
+            "avg_on_hand": res.avg_on_hand.ravel(),
+            "inventory_value": (res.avg_on_hand * unit_cost).ravel(),
+            "csl": res.csl.ravel(),
+            "fill_rate": res.fill_rate.ravel(),
+            **{c: getattr(res, c).ravel() for c in _COSTS},
+        }
+    )
     frame["cost_operating"] = frame[_COSTS[1:]].sum(axis=1)
     frame["cost_total"] = frame[_COSTS].sum(axis=1)
     return frame

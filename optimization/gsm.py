@@ -41,8 +41,14 @@ from optimization.meio_tree import solve_tree_dp
 from optimization.network import Network
 
 __all__ = [
-    "GSMConfig", "GSMMethod", "GSMResult", "GSMTimeLimitError", "GridTooLargeError", "NonFiniteCostError",
-    "evaluate_service_times", "solve_gsm",
+    "GSMConfig",
+    "GSMMethod",
+    "GSMResult",
+    "GSMTimeLimitError",
+    "GridTooLargeError",
+    "NonFiniteCostError",
+    "evaluate_service_times",
+    "solve_gsm",
 ]
 
 
@@ -145,18 +151,20 @@ class GSMResult:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per stage: stage_id, S, SI, tau, safety_stock, base_stock, holding_cost, binding flags."""
-        return pd.DataFrame({
-            "stage_id": list(self.stage_ids),
-            "service_time": self.service_time,
-            "inbound_service_time": self.inbound_service_time,
-            "net_replenishment_time": self.net_replenishment_time,
-            "safety_stock": self.safety_stock,
-            "base_stock": self.base_stock,
-            "holding_cost": self.holding_cost,
-            "max_service_binding": self.max_service_binding,
-            "holds_stock": self.net_replenishment_time > 0,
-            "critical_supplier": list(self.critical_supplier),
-        })
+        return pd.DataFrame(
+            {
+                "stage_id": list(self.stage_ids),
+                "service_time": self.service_time,
+                "inbound_service_time": self.inbound_service_time,
+                "net_replenishment_time": self.net_replenishment_time,
+                "safety_stock": self.safety_stock,
+                "base_stock": self.base_stock,
+                "holding_cost": self.holding_cost,
+                "max_service_binding": self.max_service_binding,
+                "holds_stock": self.net_replenishment_time > 0,
+                "critical_supplier": list(self.critical_supplier),
+            }
+        )
 
     def summary(self) -> dict:
         """Totals for reports and JSON: total_cost, n_stages, solve_seconds, optimal, gap, bound, method."""
@@ -289,7 +297,9 @@ _SOLVERS = {GSMMethod.TREE_DP: _solve_tree, GSMMethod.MILP: _solve_general}
 
 
 def evaluate_service_times(
-    network: Network, service_time: np.ndarray, model: SafetyStockModel | None = None,
+    network: Network,
+    service_time: np.ndarray,
+    model: SafetyStockModel | None = None,
     max_time_denominator: int = 100,
 ) -> GSMResult:
     """Cost a given vector of outbound service times (e.g. node-by-node S = 0 everywhere).

@@ -264,7 +264,7 @@ def error_quantile_table(
     if max_tau < 1 or errors.shape[0] <= max_tau:
         raise ValueError(f"need more than max_tau={max_tau} periods of errors, got {errors.shape[0]}")
     phi = bom_multipliers(network)
-    seen = np.asarray(phi @ errors.T).T                      # (n_periods, n_stages)
+    seen = np.asarray(phi @ errors.T).T  # (n_periods, n_stages)
     csum = np.vstack([np.zeros((1, n)), np.cumsum(seen, axis=0)])
     taus = np.arange(max_tau + 1, dtype=float)
     table = np.zeros((n, max_tau + 1))

@@ -96,7 +96,7 @@ def _edges(rng: np.random.Generator, sizes: list[int], n_edges: int) -> set[tupl
         for j in range(start[k], start[k + 1]):
             edges.add((int(rng.integers(start[k - 1], start[k])), j))
     used = {u for u, _ in edges}
-    for j in range(start[-2]):                      # every non-retail stage needs a customer
+    for j in range(start[-2]):  # every non-retail stage needs a customer
         if j not in used:
             k = layer_of[j] + 1
             edges.add((j, int(rng.integers(start[k], start[k + 1]))))
@@ -114,12 +114,12 @@ def _tree_edges(rng: np.random.Generator, sizes: list[int]) -> set[tuple[int, in
     """Assembly in-trees into the last assembly layer, distribution out-trees from it (a forest)."""
     start = np.concatenate([[0], np.cumsum(sizes)])
     edges: set[tuple[int, int]] = set()
-    top = len(sizes) - 3                                   # last assembly layer
+    top = len(sizes) - 3  # last assembly layer
     for k in range(len(sizes)):
-        if k < top:                                        # one customer each, every customer used first
+        if k < top:  # one customer each, every customer used first
             customers = _cover(rng, sizes[k], start[k + 1], start[k + 2])
             edges |= {(int(start[k] + i), int(c)) for i, c in enumerate(customers)}
-        elif k > top:                                      # one supplier each, every supplier used first
+        elif k > top:  # one supplier each, every supplier used first
             suppliers = _cover(rng, sizes[k], start[k - 1], start[k])
             edges |= {(int(s), int(start[k] + i)) for i, s in enumerate(suppliers)}
     return edges
@@ -127,7 +127,7 @@ def _tree_edges(rng: np.random.Generator, sizes: list[int]) -> set[tuple[int, in
 
 def _cover(rng: np.random.Generator, n: int, lo: int, hi: int) -> np.ndarray:
     """n picks from lo..hi-1 that use every value when n allows, shuffled."""
-    base = np.arange(lo, hi)[: n]
+    base = np.arange(lo, hi)[:n]
     return rng.permutation(np.concatenate([base, rng.integers(lo, hi, n - base.size)]))
 
 
@@ -165,15 +165,25 @@ def willems_like_network(config: WillemsLikeConfig, rng: np.random.Generator) ->
     upstream = layer_of < 3
     t_max = np.where(upstream, config.max_stage_time, max(1, config.max_stage_time // 4))
     times = rng.integers(1, t_max + 1)
-    added = np.where(layer_of == 0, rng.lognormal(2.5, 1.0, n), np.where(upstream, rng.uniform(0, 20, n), rng.uniform(0, 2, n)))
+    added = np.where(
+        layer_of == 0, rng.lognormal(2.5, 1.0, n), np.where(upstream, rng.uniform(0, 20, n), rng.uniform(0, 2, n))
+    )
     stages = []
     for j in range(n):
         if layer_of[j] == len(sizes) - 1:
             mean = float(rng.uniform(5, 500))
             smax = float(rng.integers(1, 21)) if rng.random() < config.max_service_share else 0.0
-            stages.append(Stage(ids[j], float(times[j]), float(added[j]), smax, demand_mean=mean,
-                                demand_std=float(mean * rng.uniform(0.1, 1.0)),
-                                safety_factor=float(rng.choice(config.safety_factors))))
+            stages.append(
+                Stage(
+                    ids[j],
+                    float(times[j]),
+                    float(added[j]),
+                    smax,
+                    demand_mean=mean,
+                    demand_std=float(mean * rng.uniform(0.1, 1.0)),
+                    safety_factor=float(rng.choice(config.safety_factors)),
+                )
+            )
         else:
             stages.append(Stage(ids[j], float(times[j]), float(added[j])))
     links = [Edge(ids[u], ids[d]) for u, d in sorted(edges)]

@@ -62,7 +62,7 @@ class TimeGrid:
 
     def stage_cost(self, j: int) -> np.ndarray:
         """Holding cost of stage j for tau = 0..M_j grid units."""
-        return self.cost[self.offset[j]:self.offset[j + 1]]
+        return self.cost[self.offset[j] : self.offset[j + 1]]
 
 
 def grid_cells(network: Network, d: int) -> tuple[float, float, int]:

@@ -127,7 +127,8 @@ class _Rows:
         size = len(cols[0]) if cols else len(np.atleast_1d(lb))
         rows = self.n + np.arange(size)
         for cidx, v in zip(cols, vals):
-            self.r.append(rows); self.c.append(np.asarray(cidx, dtype=np.int64))
+            self.r.append(rows)
+            self.c.append(np.asarray(cidx, dtype=np.int64))
             self.v.append(np.broadcast_to(np.asarray(v, dtype=float), (size,)))
         self.lb.append(np.broadcast_to(np.asarray(lb, dtype=float), (size,)))
         self.ub.append(np.broadcast_to(np.asarray(ub, dtype=float), (size,)))
@@ -135,8 +136,9 @@ class _Rows:
 
     def constraint(self, n_cols: int) -> LinearConstraint:
         """The assembled ``LinearConstraint``."""
-        A = sparse.csr_matrix((np.concatenate(self.v), (np.concatenate(self.r), np.concatenate(self.c))),
-                              shape=(self.n, n_cols))
+        A = sparse.csr_matrix(
+            (np.concatenate(self.v), (np.concatenate(self.r), np.concatenate(self.c))), shape=(self.n, n_cols)
+        )
         return LinearConstraint(A, np.concatenate(self.lb), np.concatenate(self.ub))
 
 
@@ -201,8 +203,10 @@ def _staircase_rows(rows: _Rows, lay: _Layout, grid: TimeGrid) -> None:
         rows_of = np.searchsorted(has, owner)
         r0 = rows.n
         rows.add([var0 + has], [1.0], shift[has], shift[has])
-        rows.r.append(r0 + rows_of); rows.c.append(cols); rows.v.append(-np.ones(cols.size))
-        step = np.flatnonzero(np.diff(owner) == 0)          # consecutive t of the same stage
+        rows.r.append(r0 + rows_of)
+        rows.c.append(cols)
+        rows.v.append(-np.ones(cols.size))
+        step = np.flatnonzero(np.diff(owner) == 0)  # consecutive t of the same stage
         rows.add([cols[step + 1], cols[step]], [1.0, -1.0], -np.inf, 0.0)
 
 
@@ -229,13 +233,13 @@ def _staircase_costs(lay: _Layout, grid: TimeGrid, kind: np.ndarray, cost: np.nd
     for j in range(lay.n):
         f = grid.stage_cost(j)
         base = grid.si_min[j] + grid.T[j]
-        if lay.b_off[j + 1] > lay.b_off[j]:   # S_j fixed: tau = SI_j + T_j, increments of f over SI
-            g = f[base:grid.M[j] + 1]
-            cost[lay.b0 + lay.b_off[j]: lay.b0 + lay.b_off[j + 1]] = np.diff(g)
+        if lay.b_off[j + 1] > lay.b_off[j]:  # S_j fixed: tau = SI_j + T_j, increments of f over SI
+            g = f[base : grid.M[j] + 1]
+            cost[lay.b0 + lay.b_off[j] : lay.b0 + lay.b_off[j + 1]] = np.diff(g)
             const += g[0]
         elif lay.a_off[j + 1] > lay.a_off[j]:  # SI_j fixed: tau = base - S_j, savings as S grows
             h = f[base - np.arange(grid.s_max[j] + 1)]
-            cost[lay.a0 + lay.a_off[j]: lay.a0 + lay.a_off[j + 1]] = np.diff(h)
+            cost[lay.a0 + lay.a_off[j] : lay.a0 + lay.a_off[j + 1]] = np.diff(h)
             const += h[0]
         elif kind[j] == _FIXED:
             const += f[base]
@@ -268,34 +272,35 @@ def _model(network: Network, grid: TimeGrid, seg: _Segments, costly: np.ndarray)
         row_of[costly] = np.arange(costly.size)
         seg_row = row_of[seg.stage]
         r0 = rows.n
-        rows.add([], [], np.ones(costly.size), np.ones(costly.size))       # one segment per stage
-        rows.r.append(r0 + seg_row); rows.c.append(zc); rows.v.append(np.ones(k))
-        r0 = rows.n                                       # SI - S - sum(start z + w) = -T
+        rows.add([], [], np.ones(costly.size), np.ones(costly.size))  # one segment per stage
+        rows.r.append(r0 + seg_row)
+        rows.c.append(zc)
+        rows.v.append(np.ones(k))
+        r0 = rows.n  # SI - S - sum(start z + w) = -T
         rows.add([n + costly, costly], [1.0, -1.0], -grid.T[costly], -grid.T[costly])
-        rows.r += [r0 + seg_row, r0 + seg_row]; rows.c += [zc, wc]; rows.v += [-seg.start.astype(float), -np.ones(k)]
+        rows.r += [r0 + seg_row, r0 + seg_row]
+        rows.c += [zc, wc]
+        rows.v += [-seg.start.astype(float), -np.ones(k)]
         rows.add([wc, zc], [np.ones(k), -seg.length.astype(float)], -np.inf, 0.0)
     stair = (np.diff(lay.a_off) > 0) | (np.diff(lay.b_off) > 0)
     free = np.setdiff1d(np.flatnonzero(~stair & (kind != _FIXED)), costly)
-    rows.add([n + free, free], [1.0, -1.0], -grid.T[free], np.inf)   # tau >= 0
+    rows.add([n + free, free], [1.0, -1.0], -grid.T[free], np.inf)  # tau >= 0
     cost = np.zeros(lay.size)
     const = _staircase_costs(lay, grid, kind, cost)
     cost[zc], cost[wc] = seg.f0, seg.slope
     integrality = np.zeros(lay.size)
-    integrality[lay.a0:lay.z0 + k] = 1
+    integrality[lay.a0 : lay.z0 + k] = 1
     lower = np.zeros(lay.size)
-    lower[n:2 * n] = grid.si_min
+    lower[n : 2 * n] = grid.si_min
     upper = np.ones(lay.size)
-    upper[:n], upper[n:2 * n], upper[lay.z0 + k:] = grid.s_max, grid.si_max, seg.length
+    upper[:n], upper[n : 2 * n], upper[lay.z0 + k :] = grid.s_max, grid.si_max, seg.length
     return cost, const, rows.constraint(lay.size), Bounds(lower, upper), integrality
 
 
 def _initial_breaks(grid: TimeGrid, costly: np.ndarray) -> dict[int, np.ndarray]:
     """Start with the ends of each stage's tau range, 1 grid step and T_j (where service is immediate)."""
     lo = np.maximum(grid.T + grid.si_min - grid.s_max, 0)
-    return {
-        int(j): np.unique(np.clip([lo[j], lo[j] + 1, grid.T[j], grid.M[j]], lo[j], grid.M[j]))
-        for j in costly
-    }
+    return {int(j): np.unique(np.clip([lo[j], lo[j] + 1, grid.T[j], grid.M[j]], lo[j], grid.M[j])) for j in costly}
 
 
 def solve_milp(
@@ -335,8 +340,13 @@ def solve_milp(
             break
         seg = _segments(grid, breaks)
         cost, const, cons, bounds, integ = _model(network, grid, seg, costly)
-        res = milp(cost, constraints=cons, integrality=integ, bounds=bounds,
-                   options={"time_limit": left, "mip_rel_gap": rel_gap / 10, "disp": False})
+        res = milp(
+            cost,
+            constraints=cons,
+            integrality=integ,
+            bounds=bounds,
+            options={"time_limit": left, "mip_rel_gap": rel_gap / 10, "disp": False},
+        )
         if res.x is None:
             status = f"HiGHS: {res.message}"
             break

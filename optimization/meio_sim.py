@@ -72,7 +72,7 @@ def replay_guaranteed_service(network: Network, result: GSMResult, demand: np.nd
         raise ValueError(f"demand must have shape (n_periods, {network.n_stages}), got {demand.shape}")
     if not np.all(np.isfinite(demand)) or np.any(demand < 0):
         raise ValueError("demand must be finite and >= 0 (fill unknown periods before replaying)")
-    seen = demand @ bom_multipliers(network).T.toarray()       # d_j(t) = sum_k Phi_jk d_k(t)
+    seen = demand @ bom_multipliers(network).T.toarray()  # d_j(t) = sum_k Phi_jk d_k(t)
     tau = np.ceil(result.net_replenishment_time - 1e-9).astype(np.int64)
     lag = np.rint(result.service_time).astype(np.int64)
     inv = result.base_stock[None, :] - _window_sums(seen, tau, lag)
@@ -83,14 +83,16 @@ def replay_guaranteed_service(network: Network, result: GSMResult, demand: np.nd
     with np.errstate(invalid="ignore", divide="ignore"):
         csl = np.where(valid, inv >= -1e-9, False).sum(axis=0) / valid.sum(axis=0)
         fill = np.where(dem > 0, 1 - short.sum(axis=0) / dem, 1.0)
-    return pd.DataFrame({
-        "stage_id": list(network.stage_ids),
-        "is_customer_facing": network.is_sink,
-        "periods": valid.sum(axis=0),
-        "csl": csl,
-        "fill_rate": fill,
-        "avg_on_hand": np.nanmean(np.where(valid, np.clip(inv, 0, None), np.nan), axis=0),
-    })
+    return pd.DataFrame(
+        {
+            "stage_id": list(network.stage_ids),
+            "is_customer_facing": network.is_sink,
+            "periods": valid.sum(axis=0),
+            "csl": csl,
+            "fill_rate": fill,
+            "avg_on_hand": np.nanmean(np.where(valid, np.clip(inv, 0, None), np.nan), axis=0),
+        }
+    )
 
 
 def replay_rolling_plans(
@@ -139,23 +141,25 @@ def replay_rolling_plans(
         raise ValueError("demand must be finite and >= 0 (fill unknown periods before replaying)")
     starts = np.asarray(starts, dtype=np.int64)
     if len(plans) == 0 or len(plans) != starts.size or np.any(np.diff(starts) <= 0):
-        raise ValueError(f"give one start per plan, strictly increasing; got {len(plans)} plans, starts {starts.tolist()}")
+        raise ValueError(
+            f"give one start per plan, strictly increasing; got {len(plans)} plans, starts {starts.tolist()}"
+        )
     n_t, n = demand.shape
     if not 0 <= measure_from < n_t:
         raise ValueError(f"measure_from must be in [0, {n_t}), got {measure_from}")
     seen = demand @ bom_multipliers(network).T.toarray()
     which = np.clip(np.searchsorted(starts, np.arange(n_t), side="right") - 1, 0, None)
-    base = np.stack([p.base_stock for p in plans])[which]                          # (n_t, n)
+    base = np.stack([p.base_stock for p in plans])[which]  # (n_t, n)
     tau_all = np.stack([np.ceil(p.net_replenishment_time - 1e-9) for p in plans]).astype(np.int64)[which]
     lag_all = np.stack([np.rint(p.service_time) for p in plans]).astype(np.int64)[which]
-    position = np.empty((n_t + 1, n))                   # row r = IP at the end of period r - 1
+    position = np.empty((n_t + 1, n))  # row r = IP at the end of period r - 1
     position[0] = base[0]
     for t in range(n_t):
         position[t + 1] = np.maximum(base[t], position[t] - seen[t])
     csum = np.vstack([np.zeros((1, n)), np.cumsum(seen, axis=0)])
     t = np.arange(n_t)[:, None]
-    hi = t - lag_all                                    # last period of the exposure window
-    lo = hi - tau_all                                   # period whose end position covers it
+    hi = t - lag_all  # last period of the exposure window
+    lo = hi - tau_all  # period whose end position covers it
     ok = (lo >= -1) & (t >= measure_from)
     cols = np.arange(n)[None, :]
     exposure = csum[np.clip(hi + 1, 0, n_t), cols] - csum[np.clip(lo + 1, 0, n_t), cols]
@@ -167,14 +171,16 @@ def replay_rolling_plans(
         csl = np.where(ok, inv >= -1e-9, False).sum(axis=0) / ok.sum(axis=0)
         fill = np.where(dem > 0, 1 - short.sum(axis=0) / dem, 1.0)
         on_hand = np.nanmean(np.where(ok, np.clip(inv, 0, None), np.nan), axis=0)
-    return pd.DataFrame({
-        "stage_id": list(network.stage_ids),
-        "is_customer_facing": network.is_sink,
-        "periods": ok.sum(axis=0),
-        "csl": csl,
-        "fill_rate": fill,
-        "avg_on_hand": on_hand,
-    })
+    return pd.DataFrame(
+        {
+            "stage_id": list(network.stage_ids),
+            "is_customer_facing": network.is_sink,
+            "periods": ok.sum(axis=0),
+            "csl": csl,
+            "fill_rate": fill,
+            "avg_on_hand": on_hand,
+        }
+    )
 
 
 def simulate_base_stock_network(
@@ -223,7 +229,7 @@ def simulate_base_stock_network(
     n_t = demand.shape[0]
     if not 0 <= measure_from < n_t:
         raise ValueError(f"measure_from must be in [0, {n_t}), got {measure_from}")
-    orders = demand @ bom_multipliers(network).T.toarray()          # lot sizes d_j(u)
+    orders = demand @ bom_multipliers(network).T.toarray()  # lot sizes d_j(u)
     S = np.rint(result.service_time).astype(np.int64)
     T = np.ceil(network.processing_time - 1e-9).astype(np.int64)
     ext = np.ceil(network.external_inbound - 1e-9).astype(np.int64)
@@ -245,16 +251,18 @@ def simulate_base_stock_network(
         sel = (lots >= measure_from) & (orders[:, j] > 0) & (ship[j] < never)
         on_time = late[sel] <= 0
         qty = orders[sel, j]
-        shipped_cum = np.minimum(due_qty, available)                # FIFO units out by each period
+        shipped_cum = np.minimum(due_qty, available)  # FIFO units out by each period
         on_hand = available - np.concatenate([[0.0], shipped_cum[:-1]])
-        rows.append({
-            "stage_id": network.stage_ids[j],
-            "is_customer_facing": bool(network.is_sink[j]),
-            "lots": int(sel.sum()),
-            "on_time": float(on_time.mean()) if sel.any() else 1.0,
-            "fill_rate": float(qty[on_time].sum() / qty.sum()) if qty.sum() > 0 else 1.0,
-            "avg_delay": float(late[sel][~on_time].mean()) if (~on_time).any() else 0.0,
-            "unresolved_lots": int(((lots >= measure_from) & (orders[:, j] > 0) & (ship[j] >= never)).sum()),
-            "avg_on_hand": float(np.clip(on_hand[measure_from:], 0, None).mean()),
-        })
+        rows.append(
+            {
+                "stage_id": network.stage_ids[j],
+                "is_customer_facing": bool(network.is_sink[j]),
+                "lots": int(sel.sum()),
+                "on_time": float(on_time.mean()) if sel.any() else 1.0,
+                "fill_rate": float(qty[on_time].sum() / qty.sum()) if qty.sum() > 0 else 1.0,
+                "avg_delay": float(late[sel][~on_time].mean()) if (~on_time).any() else 0.0,
+                "unresolved_lots": int(((lots >= measure_from) & (orders[:, j] > 0) & (ship[j] >= never)).sum()),
+                "avg_on_hand": float(np.clip(on_hand[measure_from:], 0, None).mean()),
+            }
+        )
     return pd.DataFrame(rows)

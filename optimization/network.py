@@ -140,7 +140,7 @@ def _find_cycle(remaining: set[int], preds: list[list[int]]) -> list[int]:
         seen[node] = len(path)
         path.append(node)
         node = next(p for p in preds[node] if p in remaining)
-    cycle = path[seen[node]:]
+    cycle = path[seen[node] :]
     return cycle[::-1] + [cycle[-1]]
 
 
@@ -227,9 +227,7 @@ class Network:
 
     def _index_edges(self, index: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Edge endpoints as input positions, rejecting unknown ids and duplicates."""
-        unknown = sorted(
-            {s for e in self.edges for s in (e.upstream, e.downstream) if s not in index}
-        )
+        unknown = sorted({s for e in self.edges for s in (e.upstream, e.downstream) if s not in index})
         if unknown:
             raise UnknownStageError(
                 f"edges refer to unknown stages {unknown[:10]}; add them to the stages or fix the ids"
@@ -242,9 +240,7 @@ class Network:
             if e.upstream == e.downstream:
                 raise CycleError(f"self-loop on stage {e.upstream!r}; remove the edge")
             if not (np.isfinite(e.quantity) and e.quantity > 0):
-                raise NetworkError(
-                    f"edge {e.upstream!r} -> {e.downstream!r}: quantity must be > 0, got {e.quantity!r}"
-                )
+                raise NetworkError(f"edge {e.upstream!r} -> {e.downstream!r}: quantity must be > 0, got {e.quantity!r}")
             seen.add(key)
         up = np.array([index[e.upstream] for e in self.edges], dtype=np.int64)
         down = np.array([index[e.downstream] for e in self.edges], dtype=np.int64)
@@ -290,9 +286,7 @@ class Network:
                 f"customer-facing (sink) stages without demand {no_demand[:10]}; give them "
                 "demand_mean/demand_std or a unique_id, or connect them to a customer stage"
             )
-        smax = np.array(
-            [math.inf if s.max_service_time is None else float(s.max_service_time) for s in stages]
-        )
+        smax = np.array([math.inf if s.max_service_time is None else float(s.max_service_time) for s in stages])
 
         def opt(name: str) -> np.ndarray:
             return np.array([np.nan if getattr(s, name) is None else float(getattr(s, name)) for s in stages])
@@ -367,11 +361,11 @@ class Network:
 
     def predecessors(self, j: int) -> np.ndarray:
         """Supplier indices of stage index j."""
-        return self.pred_indices[self.pred_indptr[j]:self.pred_indptr[j + 1]]
+        return self.pred_indices[self.pred_indptr[j] : self.pred_indptr[j + 1]]
 
     def successors(self, j: int) -> np.ndarray:
         """Customer indices of stage index j."""
-        return self.succ_indices[self.succ_indptr[j]:self.succ_indptr[j + 1]]
+        return self.succ_indices[self.succ_indptr[j] : self.succ_indptr[j + 1]]
 
     def index_is_supplier(self, i: int, j: int) -> bool:
         """True when stage index i supplies stage index j directly."""
@@ -417,9 +411,7 @@ class Network:
                 )
             d = d * frac.denominator // math.gcd(d, frac.denominator)
         if d > max_denominator:
-            raise ValueError(
-                f"times need a grid of 1/{d} periods (> 1/{max_denominator}); round them to a common grid"
-            )
+            raise ValueError(f"times need a grid of 1/{d} periods (> 1/{max_denominator}); round them to a common grid")
         return d
 
     def with_stages(self, **changes: dict) -> Network:

@@ -103,8 +103,11 @@ class ItemValueError(ValueError):
 
     def _message(self) -> str:
         shown = self.positions[:5]
-        where = (f"items at positions {shown}" if self.ids is None
-                 else f"unique_id {[str(self.ids[p % len(self.ids)]) for p in shown]}")
+        where = (
+            f"items at positions {shown}"
+            if self.ids is None
+            else f"unique_id {[str(self.ids[p % len(self.ids)]) for p in shown]}"
+        )
         got = ", ".join(str(v) for v in self.values[:5])
         return f"{self.what} for {where} (got {got}); {self.fix}"
 
@@ -124,8 +127,12 @@ def check_items(mask, values, what: str, fix: str) -> None:
 def _as_float(name: str, value) -> np.ndarray:
     arr = np.asarray(value, dtype=float)
     check_items(~np.isfinite(arr), arr, f"{name} must be finite", "fill it in or drop the item")
-    check_items(np.abs(arr) > MAX_UNITS, arr, f"{name} must be at most {MAX_UNITS:.0e} units",
-                "check the units of the policy table")
+    check_items(
+        np.abs(arr) > MAX_UNITS,
+        arr,
+        f"{name} must be at most {MAX_UNITS:.0e} units",
+        "check the units of the policy table",
+    )
     return arr
 
 
@@ -133,8 +140,12 @@ def _as_periods(name: str, value) -> np.ndarray:
     arr = np.asarray(value)
     if arr.dtype.kind not in "iub":
         arr = arr.astype(float)
-        check_items(~np.isfinite(arr) | (np.mod(arr, 1) != 0), arr, f"{name} must be a whole number of periods",
-                    "round it to whole periods")
+        check_items(
+            ~np.isfinite(arr) | (np.mod(arr, 1) != 0),
+            arr,
+            f"{name} must be a whole number of periods",
+            "round it to whole periods",
+        )
     return arr.astype(np.int64)
 
 
@@ -207,17 +218,27 @@ class PolicyParams:
         codes = set(POLICY_CODES.values())
         if not np.isin(self.policy_type, list(codes)).all():
             raise ValueError(f"unknown policy_type codes {np.setdiff1d(self.policy_type, list(codes))}")
-        check_items(self.review_period < 1, self.review_period, "review_period must be >= 1",
-                    "review at least every period (R = 1)")
+        check_items(
+            self.review_period < 1,
+            self.review_period,
+            "review_period must be >= 1",
+            "review at least every period (R = 1)",
+        )
         fixed = self.is_fixed_quantity
-        check_items(fixed & (self.order_quantity <= 0), self.order_quantity,
-                    "order_quantity Q must be > 0 (s_Q policy)", "give each s_Q item a positive Q")
+        check_items(
+            fixed & (self.order_quantity <= 0),
+            self.order_quantity,
+            "order_quantity Q must be > 0 (s_Q policy)",
+            "give each s_Q item a positive Q",
+        )
         bad_s = ~fixed & (self.order_up_to < self.reorder_level)
         if bad_s.any():  # values as text only on the error path
-            pairs = np.array([f"s={a:g} > S={b:g}" for a, b in zip(self.reorder_level.ravel(),
-                                                                    self.order_up_to.ravel())])
-            check_items(bad_s, pairs.reshape(bad_s.shape), "order_up_to S must be >= reorder_level s",
-                        "raise S or lower s")
+            pairs = np.array(
+                [f"s={a:g} > S={b:g}" for a, b in zip(self.reorder_level.ravel(), self.order_up_to.ravel())]
+            )
+            check_items(
+                bad_s, pairs.reshape(bad_s.shape), "order_up_to S must be >= reorder_level s", "raise S or lower s"
+            )
         for name in ("moq", "order_multiple"):
             check_items(getattr(self, name) < 0, getattr(self, name), f"{name} must be >= 0", "use 0 for none")
 
@@ -277,8 +298,9 @@ def r_s_policy(review_period, order_up_to, *, moq=0.0, order_multiple=0.0, lost_
     return _build(PolicyType.R_S, review_period, S, S, 0.0, moq, order_multiple, lost_sales)
 
 
-def r_s_s_policy(review_period, reorder_level, order_up_to, *, moq=0.0, order_multiple=0.0,
-                 lost_sales=False) -> PolicyParams:
+def r_s_s_policy(
+    review_period, reorder_level, order_up_to, *, moq=0.0, order_multiple=0.0, lost_sales=False
+) -> PolicyParams:
     """Periodic (R, s, S) min-max: every R periods, if IP <= s order S - IP.
 
     Examples
@@ -286,8 +308,7 @@ def r_s_s_policy(review_period, reorder_level, order_up_to, *, moq=0.0, order_mu
     >>> r_s_s_policy(1, [5.0], [20.0]).order_up_to.tolist()
     [20.0]
     """
-    return _build(PolicyType.R_S_S, review_period, reorder_level, order_up_to, 0.0, moq,
-                  order_multiple, lost_sales)
+    return _build(PolicyType.R_S_S, review_period, reorder_level, order_up_to, 0.0, moq, order_multiple, lost_sales)
 
 
 def base_stock_policy(order_up_to, *, moq=0.0, order_multiple=0.0, lost_sales=False) -> PolicyParams:
@@ -334,8 +355,16 @@ def stack_policies(policies: list[PolicyParams]) -> PolicyParams:
     """
     if not policies:
         raise ValueError("stack_policies needs at least one PolicyParams")
-    names = ["policy_type", "review_period", "reorder_level", "order_up_to", "order_quantity",
-             "moq", "order_multiple", "lost_sales"]
+    names = [
+        "policy_type",
+        "review_period",
+        "reorder_level",
+        "order_up_to",
+        "order_quantity",
+        "moq",
+        "order_multiple",
+        "lost_sales",
+    ]
     shape = np.broadcast_shapes(*(p.shape for p in policies))
     stacked = {n: np.stack([np.broadcast_to(getattr(p, n), shape) for p in policies]) for n in names}
     return PolicyParams(**stacked)
@@ -346,14 +375,24 @@ def _parse_types(policy_type) -> np.ndarray:
     valid = {p.value: p for p in PolicyType} | {p: p for p in PolicyType}
     bad = [v for v in raw if v not in valid]
     if bad:
-        raise ValueError(f"unknown policy_type {sorted(set(map(str, bad)))[:5]}; "
-                         f"use one of {[p.value for p in PolicyType]}")
+        raise ValueError(
+            f"unknown policy_type {sorted(set(map(str, bad)))[:5]}; use one of {[p.value for p in PolicyType]}"
+        )
     return np.array([POLICY_CODES[valid[v]] for v in raw])
 
 
-def mixed_policies(policy_type, *, review_period=1, reorder_level=0.0, order_up_to=0.0,
-                   order_quantity=0.0, moq=0.0, order_multiple=0.0, lost_sales=False,
-                   ids=None) -> PolicyParams:
+def mixed_policies(
+    policy_type,
+    *,
+    review_period=1,
+    reorder_level=0.0,
+    order_up_to=0.0,
+    order_quantity=0.0,
+    moq=0.0,
+    order_multiple=0.0,
+    lost_sales=False,
+    ids=None,
+) -> PolicyParams:
     """One policy per item, of possibly different types (e.g. from a policy table).
 
     Fields a type does not use are ignored and normalised as in the module table:
@@ -404,9 +443,16 @@ def mixed_policies(policy_type, *, review_period=1, reorder_level=0.0, order_up_
     S = np.where(code(PolicyType.S_Q), s, np.where(none, 0.0, S))
     Q = np.where(code(PolicyType.S_Q), Q, 0.0)
     try:
-        return PolicyParams(policy_type=codes, review_period=R, reorder_level=s, order_up_to=S,
-                            order_quantity=Q, moq=np.where(none, 0.0, moq),
-                            order_multiple=np.where(none, 0.0, order_multiple), lost_sales=lost_sales)
+        return PolicyParams(
+            policy_type=codes,
+            review_period=R,
+            reorder_level=s,
+            order_up_to=S,
+            order_quantity=Q,
+            moq=np.where(none, 0.0, moq),
+            order_multiple=np.where(none, 0.0, order_multiple),
+            lost_sales=lost_sales,
+        )
     except ItemValueError as exc:
         if ids is None:
             raise

@@ -69,8 +69,7 @@ class SimulationResult:
     @property
     def cost_total(self) -> np.ndarray:
         """Sum of the five cost types per item."""
-        return (self.cost_purchasing + self.cost_ordering + self.cost_holding
-                + self.cost_shortage + self.cost_expiration)
+        return self.cost_purchasing + self.cost_ordering + self.cost_holding + self.cost_shortage + self.cost_expiration
 
 
 @dataclass
@@ -102,8 +101,20 @@ class _Inputs:
 class _Recorder:
     """Per-period event arrays (m, T) for :func:`optimization.events.simulate_events`."""
 
-    NAMES = ("received", "backorders_filled", "inventory_position", "ordered", "demand", "served",
-             "shortage", "lost", "expired", "on_hand", "backlog", "on_order")
+    NAMES = (
+        "received",
+        "backorders_filled",
+        "inventory_position",
+        "ordered",
+        "demand",
+        "served",
+        "shortage",
+        "lost",
+        "expired",
+        "on_hand",
+        "backlog",
+        "on_order",
+    )
 
     def __init__(self, m: int, T: int) -> None:
         self.data = {n: np.zeros((m, T)) for n in self.NAMES}
@@ -161,8 +172,10 @@ class _Pipeline:
         max_lead = int(x.lead.max()) if x.lead.size else 0
         k = x.pipeline0.shape[1]
         if k > max_lead + 1:
-            raise ValueError(f"initial pipeline covers {k} periods but the largest lead time is {max_lead}; "
-                             f"pass at most {max_lead + 1} columns")
+            raise ValueError(
+                f"initial pipeline covers {k} periods but the largest lead time is {max_lead}; "
+                f"pass at most {max_lead + 1} columns"
+            )
         m = x.pipeline0.shape[0]
         self.W = max_lead + 1
         self.ring = np.zeros((self.W, m))
@@ -195,8 +208,7 @@ class _Pipeline:
 
 #: Array fields of :class:`SimulationResult` (all float, shape (m,) per block).
 _ARRAYS = tuple(f.name for f in fields(SimulationResult) if f.name != "n_periods")
-_SUMS = ("served", "filled", "lost", "ordered", "received", "expired", "n_orders", "oh_sum", "bo_sum", "ready",
-         "unmet")
+_SUMS = ("served", "filled", "lost", "ordered", "received", "expired", "n_orders", "oh_sum", "bo_sum", "ready", "unmet")
 
 
 def _run(x: _Inputs, recorder: _Recorder | None = None, fast: bool = True) -> SimulationResult:
@@ -226,26 +238,49 @@ def _run(x: _Inputs, recorder: _Recorder | None = None, fast: bool = True) -> Si
             out = np.empty((len(_ARRAYS), m))
         for i, name in enumerate(_ARRAYS):
             out[i, a:b] = getattr(part, name)
-    return SimulationResult(**{name: out[i].reshape(x.batch) for i, name in enumerate(_ARRAYS)},
-                            n_periods=part.n_periods)
+    return SimulationResult(
+        **{name: out[i].reshape(x.batch) for i, name in enumerate(_ARRAYS)}, n_periods=part.n_periods
+    )
 
 
 def _slice(x: _Inputs, a: int, b: int, demand: np.ndarray, demand_total: np.ndarray) -> _Inputs:
     """Items a..b-1 of the flattened inputs as a 1-D batch."""
     return replace(
-        x, batch=(b - a,), demand=demand, demand_total=demand_total, R=x.R[a:b], s=x.s[a:b], S=x.S[a:b],
-        Q=x.Q[a:b], fixed=x.fixed[a:b],
-        moq=x.moq[a:b], mult=x.mult[a:b], lost=x.lost[a:b], lead=x.lead[a:b], shelf=x.shelf[a:b],
-        costs={k: v[a:b] for k, v in x.costs.items()}, on_hand0=x.on_hand0[a:b], backlog0=x.backlog0[a:b],
+        x,
+        batch=(b - a,),
+        demand=demand,
+        demand_total=demand_total,
+        R=x.R[a:b],
+        s=x.s[a:b],
+        S=x.S[a:b],
+        Q=x.Q[a:b],
+        fixed=x.fixed[a:b],
+        moq=x.moq[a:b],
+        mult=x.mult[a:b],
+        lost=x.lost[a:b],
+        lead=x.lead[a:b],
+        shelf=x.shelf[a:b],
+        costs={k: v[a:b] for k, v in x.costs.items()},
+        on_hand0=x.on_hand0[a:b],
+        backlog0=x.backlog0[a:b],
         pipeline0=x.pipeline0[a:b],
     )
 
 
 def _fast_path_applies(x: _Inputs) -> bool:
     """Order-up-to every period, one fixed lead time >= 1, backorders, no shelf life, no rounding."""
-    return (x.lead.ndim == 1 and x.lead.size > 0 and bool((x.lead == x.lead[0]).all()) and int(x.lead[0]) >= 1
-            and bool((x.R == 1).all()) and not x.fixed.any() and bool((x.s == x.S).all())
-            and not (x.moq.any() or x.mult.any()) and not x.lost.any() and not (x.shelf > 0).any())
+    return (
+        x.lead.ndim == 1
+        and x.lead.size > 0
+        and bool((x.lead == x.lead[0]).all())
+        and int(x.lead[0]) >= 1
+        and bool((x.R == 1).all())
+        and not x.fixed.any()
+        and bool((x.s == x.S).all())
+        and not (x.moq.any() or x.mult.any())
+        and not x.lost.any()
+        and not (x.shelf > 0).any()
+    )
 
 
 def _run_fast(x: _Inputs) -> SimulationResult:
@@ -289,7 +324,7 @@ def _run_fast(x: _Inputs) -> SimulationResult:
             snapshot = _fast_totals(x, t, sums, counts, il, ip, ip0, x.demand[:, :t].sum(axis=1))
         if t % _CHUNK == 0:
             c = min(_CHUNK, T - t)
-            np.copyto(demand_tm[:c], x.demand[:, t:t + c].T)
+            np.copyto(demand_tm[:c], x.demand[:, t : t + c].T)
             capped = capped or bool((ip <= S).all())  # once IP <= S, ordering up to S keeps it there
         il += ring[t % W]  # receive: arrivals ship the backlog first
         up = S if capped else np.maximum(ip, S, out=up_buf)  # decide: IP after ordering up to S
@@ -329,12 +364,17 @@ def _fast_totals(x: _Inputs, t: int, sums: dict, counts: dict, il, ip, ip0, dema
     backlog = np.maximum(-il, 0.0)
     served = sums["pre_sum"] - sums["oh_sum"]  # served in a period = max(IL, 0) before demand - after
     out = {k: v.astype(float) for k, v in counts.items()}
-    out |= {"served": served, "oh_sum": sums["oh_sum"].copy(),
-            "bo_sum": sums["oh_sum"] - sums["il_sum"],  # sum of max(-IL, 0) = sum max(IL, 0) - sum IL
-            "ordered": ip - ip0 + demand,  # IP moves only by +orders and -demand
-            "filled": x.backlog0 + demand - served - backlog,  # backlog in = backlog out
-            "unmet": demand - served, "lost": np.zeros(m), "expired": np.zeros(m),
-            "received": np.zeros(m)}
+    out |= {
+        "served": served,
+        "oh_sum": sums["oh_sum"].copy(),
+        "bo_sum": sums["oh_sum"] - sums["il_sum"],  # sum of max(-IL, 0) = sum max(IL, 0) - sum IL
+        "ordered": ip - ip0 + demand,  # IP moves only by +orders and -demand
+        "filled": x.backlog0 + demand - served - backlog,  # backlog in = backlog out
+        "unmet": demand - served,
+        "lost": np.zeros(m),
+        "expired": np.zeros(m),
+        "received": np.zeros(m),
+    }
     return out
 
 
@@ -443,14 +483,35 @@ def _run_block(x: _Inputs, recorder: _Recorder | None = None) -> SimulationResul
         # 4. close: expire, then age the lots
         expired = lots.expire_and_age(zeros)
         on_hand -= expired
-        _accumulate(acc, served=served, filled=filled, ordered=q, received=arrived, on_hand=on_hand,
-                    unmet=unmet, expired=expired if lots.active else None,
-                    backlog=backlog if any_back else None, lost=lost_t if any_lost else None)
+        _accumulate(
+            acc,
+            served=served,
+            filled=filled,
+            ordered=q,
+            received=arrived,
+            on_hand=on_hand,
+            unmet=unmet,
+            expired=expired if lots.active else None,
+            backlog=backlog if any_back else None,
+            lost=lost_t if any_lost else None,
+        )
         cycles.close(t, (backlog > _EPS) | (lost_t > _EPS) if any_lost else backlog > _EPS)
         if recorder is not None:
-            recorder.put(t, received=arrived, backorders_filled=filled, inventory_position=ip, ordered=q,
-                         demand=d, served=served, shortage=unmet, lost=lost_t, expired=expired, on_hand=on_hand,
-                         backlog=backlog, on_order=on_order)
+            recorder.put(
+                t,
+                received=arrived,
+                backorders_filled=filled,
+                inventory_position=ip,
+                ordered=q,
+                demand=d,
+                served=served,
+                shortage=unmet,
+                lost=lost_t,
+                expired=expired,
+                on_hand=on_hand,
+                backlog=backlog,
+                on_order=on_order,
+            )
     measured = {k: acc[k] - before_warmup[k] for k in _SUMS}
     return _result(x, acc, measured, cycles.stockout_cycles, cycles.cycles, on_hand, backlog, on_order)
 
@@ -483,14 +544,15 @@ def _fill_backlog(on_hand: np.ndarray, backlog: np.ndarray, lots: np.ndarray | N
     return filled
 
 
-def _result(x: _Inputs, total: dict, measured: dict, stockout_cycles, cycles, on_hand, backlog,
-            on_order) -> SimulationResult:
+def _result(
+    x: _Inputs, total: dict, measured: dict, stockout_cycles, cycles, on_hand, backlog, on_order
+) -> SimulationResult:
     """Assemble KPIs (measured periods) and flows (all periods) into the result object."""
     n = x.T - x.warmup
     c = x.costs
     shape = x.batch
     demand_sum = x.demand_total
-    demand_m = demand_sum if x.warmup == 0 else x.demand[:, x.warmup:].sum(axis=-1)
+    demand_m = demand_sum if x.warmup == 0 else x.demand[:, x.warmup :].sum(axis=-1)
 
     def r(v) -> np.ndarray:
         return np.asarray(v, dtype=float).reshape(shape)
@@ -499,17 +561,31 @@ def _result(x: _Inputs, total: dict, measured: dict, stockout_cycles, cycles, on
         fill = np.where(demand_m > 0, measured["served"] / demand_m, np.nan)
         csl = np.where(cycles > 0, 1.0 - stockout_cycles / cycles, np.nan)
     return SimulationResult(
-        csl=r(csl), fill_rate=r(fill), ready_rate=r(measured["ready"] / n), avg_on_hand=r(measured["oh_sum"] / n),
-        avg_backorder=r(measured["bo_sum"] / n), avg_lost_sales=r(measured["lost"] / n),
+        csl=r(csl),
+        fill_rate=r(fill),
+        ready_rate=r(measured["ready"] / n),
+        avg_on_hand=r(measured["oh_sum"] / n),
+        avg_backorder=r(measured["bo_sum"] / n),
+        avg_lost_sales=r(measured["lost"] / n),
         n_orders=r(measured["n_orders"]),
         cost_purchasing=r(c["unit_cost"] * measured["ordered"]),
         cost_ordering=r(c["order_cost"] * measured["n_orders"]),
         cost_holding=r(c["holding_cost"] * measured["oh_sum"]),
         cost_shortage=r(c["shortage_cost"] * measured["unmet"] + c["backorder_cost"] * measured["bo_sum"]),
         cost_expiration=r(c["expiry_cost"] * measured["expired"]),
-        demand=r(demand_sum), served=r(total["served"]), backorders_filled=r(total["filled"]),
-        new_backorders=r(total["unmet"] - total["lost"]), lost=r(total["lost"]), ordered=r(total["ordered"]),
-        received=r(total["received"]), expired=r(total["expired"]), initial_on_hand=r(x.on_hand0),
-        initial_backlog=r(x.backlog0), initial_on_order=r(x.pipeline0.sum(axis=1)),
-        ending_on_hand=r(on_hand), ending_backlog=r(backlog), ending_on_order=r(on_order), n_periods=n,
+        demand=r(demand_sum),
+        served=r(total["served"]),
+        backorders_filled=r(total["filled"]),
+        new_backorders=r(total["unmet"] - total["lost"]),
+        lost=r(total["lost"]),
+        ordered=r(total["ordered"]),
+        received=r(total["received"]),
+        expired=r(total["expired"]),
+        initial_on_hand=r(x.on_hand0),
+        initial_backlog=r(x.backlog0),
+        initial_on_order=r(x.pipeline0.sum(axis=1)),
+        ending_on_hand=r(on_hand),
+        ending_backlog=r(backlog),
+        ending_on_order=r(on_order),
+        n_periods=n,
     )

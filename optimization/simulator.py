@@ -89,8 +89,12 @@ class CostParams:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = np.array(getattr(self, f.name), dtype=float)
-            check_items(~(np.isfinite(value) & (value >= 0)), value, f"cost {f.name} must be finite and >= 0",
-                        "use 0 for no cost")
+            check_items(
+                ~(np.isfinite(value) & (value >= 0)),
+                value,
+                f"cost {f.name} must be finite and >= 0",
+                "use 0 for no cost",
+            )
             value.setflags(write=False)
             object.__setattr__(self, f.name, value)
 
@@ -118,10 +122,12 @@ class InitialState:
             if value is None:
                 continue
             value = np.array(value, dtype=float)
-            check_items(~(np.isfinite(value) & (value >= 0)), value, f"initial {name} must be finite and >= 0",
-                        "use 0 for none")
-            check_items(value > MAX_UNITS, value, f"initial {name} must be at most {MAX_UNITS:.0e} units",
-                        "check the units")
+            check_items(
+                ~(np.isfinite(value) & (value >= 0)), value, f"initial {name} must be finite and >= 0", "use 0 for none"
+            )
+            check_items(
+                value > MAX_UNITS, value, f"initial {name} must be at most {MAX_UNITS:.0e} units", "check the units"
+            )
             value.setflags(write=False)
             object.__setattr__(self, name, value)
 
@@ -166,8 +172,8 @@ def _totals_and_min(d: np.ndarray, rows: int = 2048) -> tuple[np.ndarray, float]
     flat = d.reshape(-1, d.shape[-1])
     total, lowest = np.empty(flat.shape[0]), np.inf
     for a in range(0, flat.shape[0], rows):
-        chunk = flat[a:a + rows]
-        np.sum(chunk, axis=-1, out=total[a:a + rows])
+        chunk = flat[a : a + rows]
+        np.sum(chunk, axis=-1, out=total[a : a + rows])
         lowest = min(lowest, chunk.min())  # a NaN may be dropped here, but it makes its row's total NaN
     return total.reshape(d.shape[:-1]), lowest
 
@@ -181,10 +187,11 @@ def _validate_demand(demand) -> tuple[np.ndarray, np.ndarray]:
     # no mask arrays: a NaN or negative fails lowest >= 0, a +inf makes its item's total inf
     if lowest >= 0 and np.isfinite(total).all() and (total.size == 0 or total.max() <= MAX_UNITS * d.shape[-1]):
         return d, total
-    for bad, what, fix in ((~np.isfinite(d), "demand must be finite (no NaN/inf)", "fill or drop those periods"),
-                           (d < 0, "demand must be >= 0", "record returns separately"),
-                           (d > MAX_UNITS, f"demand must be at most {MAX_UNITS:.0e} units per period",
-                            "check the units")):
+    for bad, what, fix in (
+        (~np.isfinite(d), "demand must be finite (no NaN/inf)", "fill or drop those periods"),
+        (d < 0, "demand must be >= 0", "record returns separately"),
+        (d > MAX_UNITS, f"demand must be at most {MAX_UNITS:.0e} units per period", "check the units"),
+    ):
         if bad.any():
             first = np.argwhere(bad)[0]
             item = np.ravel_multi_index(tuple(first[:-1]), d.shape[:-1])
@@ -192,8 +199,9 @@ def _validate_demand(demand) -> tuple[np.ndarray, np.ndarray]:
     return d, total
 
 
-def _prepare(demand, policy, lead_time, costs, initial, sampled_lead_times, orders_cross,
-             shelf_life, warmup) -> _Inputs:
+def _prepare(
+    demand, policy, lead_time, costs, initial, sampled_lead_times, orders_cross, shelf_life, warmup
+) -> _Inputs:
     if not isinstance(policy, PolicyParams):
         raise TypeError(f"policy must be PolicyParams, got {type(policy).__name__}")
     d, demand_total = _validate_demand(demand)
@@ -201,25 +209,29 @@ def _prepare(demand, policy, lead_time, costs, initial, sampled_lead_times, orde
     costs = costs if costs is not None else CostParams()
     if not isinstance(costs, CostParams):
         raise TypeError(f"costs must be CostParams, got {type(costs).__name__}")
-    shapes = [d.shape[:-1], policy.shape, np.shape(lead_time)] + [
-        getattr(costs, f.name).shape for f in fields(costs)]
+    shapes = [d.shape[:-1], policy.shape, np.shape(lead_time)] + [getattr(costs, f.name).shape for f in fields(costs)]
     try:
         batch = np.broadcast_shapes(*shapes)
     except ValueError as exc:
-        raise ValueError(f"demand items {d.shape[:-1]}, policy {policy.shape} and lead_time "
-                         f"{np.shape(lead_time)} do not broadcast to one (..., n_items) shape") from exc
+        raise ValueError(
+            f"demand items {d.shape[:-1]}, policy {policy.shape} and lead_time "
+            f"{np.shape(lead_time)} do not broadcast to one (..., n_items) shape"
+        ) from exc
     if not 0 <= warmup < T:
         raise ValueError(f"warmup must be in [0, {T}), got {warmup}")
     lead = np.asarray(lead_time)
     if lead.dtype.kind not in "iu":
         lead = lead.astype(float)
-        check_items(~np.isfinite(lead) | (np.mod(lead, 1) != 0), lead, "lead_time must be whole periods",
-                    "round it to a whole number of periods")
+        check_items(
+            ~np.isfinite(lead) | (np.mod(lead, 1) != 0),
+            lead,
+            "lead_time must be whole periods",
+            "round it to a whole number of periods",
+        )
     if sampled_lead_times is not None:
         lt = np.asarray(sampled_lead_times)
         if lt.shape[-1] != T or (lt < 0).any():
-            raise ValueError(f"sampled_lead_times must be >= 0 with last axis n_periods={T}, "
-                             f"got shape {lt.shape}")
+            raise ValueError(f"sampled_lead_times must be >= 0 with last axis n_periods={T}, got shape {lt.shape}")
         lead_flat = np.broadcast_to(lt.astype(np.int64), batch + (T,)).reshape(-1, T)
     else:
         check_items(lead < 0, lead, "lead_time must be >= 0", "use 0 for same-period delivery")
@@ -237,20 +249,42 @@ def _prepare(demand, policy, lead_time, costs, initial, sampled_lead_times, orde
     k = pipeline0.shape[-1]
     pipeline0 = np.broadcast_to(pipeline0, batch + (k,)).reshape(int(np.prod(batch)), k)
     return _Inputs(
-        batch=batch, demand=d, demand_total=demand_total, T=T, R=_flat(policy.review_period, batch, np.int64),
-        s=s, S=S, Q=Q,
-        fixed=fixed, moq=_flat(policy.moq, batch), mult=_flat(policy.order_multiple, batch),
-        lost=_flat(policy.lost_sales, batch, bool), lead=lead_flat, cross=orders_cross, shelf=shelf,
+        batch=batch,
+        demand=d,
+        demand_total=demand_total,
+        T=T,
+        R=_flat(policy.review_period, batch, np.int64),
+        s=s,
+        S=S,
+        Q=Q,
+        fixed=fixed,
+        moq=_flat(policy.moq, batch),
+        mult=_flat(policy.order_multiple, batch),
+        lost=_flat(policy.lost_sales, batch, bool),
+        lead=lead_flat,
+        cross=orders_cross,
+        shelf=shelf,
         costs={f.name: _flat(getattr(costs, f.name), batch) for f in fields(costs)},
         on_hand0=_flat(initial.on_hand, batch).copy(),
         backlog0=np.where(_flat(policy.lost_sales, batch, bool), 0.0, _flat(initial.backlog, batch)),
-        pipeline0=pipeline0, warmup=warmup,
+        pipeline0=pipeline0,
+        warmup=warmup,
     )
 
 
-def simulate(demand, policy: PolicyParams, lead_time, *, costs: CostParams | None = None,
-             initial: InitialState | None = None, sampled_lead_times=None, orders_cross: bool = True,
-             shelf_life=None, warmup: int = 0, ids=None) -> SimulationResult:
+def simulate(
+    demand,
+    policy: PolicyParams,
+    lead_time,
+    *,
+    costs: CostParams | None = None,
+    initial: InitialState | None = None,
+    sampled_lead_times=None,
+    orders_cross: bool = True,
+    shelf_life=None,
+    warmup: int = 0,
+    ids=None,
+) -> SimulationResult:
     """Simulate inventory policies on demand paths, vectorised over items and batches.
 
     Parameters
@@ -301,8 +335,7 @@ def simulate(demand, policy: PolicyParams, lead_time, *, costs: CostParams | Non
     [1.0]
     """
     try:
-        x = _prepare(demand, policy, lead_time, costs, initial, sampled_lead_times, orders_cross,
-                     shelf_life, warmup)
+        x = _prepare(demand, policy, lead_time, costs, initial, sampled_lead_times, orders_cross, shelf_life, warmup)
     except ItemValueError as exc:
         if ids is None:
             raise

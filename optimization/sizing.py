@@ -210,8 +210,9 @@ def level_for_fill_rate(dist: HorizonDistribution, fill_rate, cycle_demand) -> n
     return level
 
 
-def level_for_target(dist: HorizonDistribution, target: ServiceTarget, cycle_demand,
-                     holding_cost=None, shortage_cost=None) -> np.ndarray:
+def level_for_target(
+    dist: HorizonDistribution, target: ServiceTarget, cycle_demand, holding_cost=None, shortage_cost=None
+) -> np.ndarray:
     """Dispatch a :class:`ServiceTarget` to the CSL, fill-rate or cost rule."""
     if target.kind is ServiceType.COST:
         if holding_cost is None or shortage_cost is None:
@@ -224,8 +225,9 @@ def level_for_target(dist: HorizonDistribution, target: ServiceTarget, cycle_dem
     return rules[target.kind]()
 
 
-def power_approximation(holding_cost, shortage_cost, order_cost, demand_mean, demand_std,
-                        lead_time=0) -> tuple[np.ndarray, np.ndarray]:
+def power_approximation(
+    holding_cost, shortage_cost, order_cost, demand_mean, demand_std, lead_time=0
+) -> tuple[np.ndarray, np.ndarray]:
     """(s, S) by the power approximation of Ehrhardt & Mosier (1984), normal demand.
 
     Q_p = 1.30 mu^0.494 (K/h)^0.506 (1 + sigma_L^2/mu^2)^0.116,
@@ -245,8 +247,10 @@ def power_approximation(holding_cost, shortage_cost, order_cost, demand_mean, de
     >>> round(float(s), 2), round(float(S), 2)
     (40.19, 74.29)
     """
-    h, p, K, mu, sd, L = (np.asarray(v, dtype=float) for v in
-                          (holding_cost, shortage_cost, order_cost, demand_mean, demand_std, lead_time))
+    h, p, K, mu, sd, L = (
+        np.asarray(v, dtype=float)
+        for v in (holding_cost, shortage_cost, order_cost, demand_mean, demand_std, lead_time)
+    )
     if (h <= 0).any() or (p <= 0).any() or (K <= 0).any() or (mu <= 0).any() or (sd <= 0).any():
         raise ValueError("power_approximation needs holding, shortage and order cost > 0, demand mean and std > 0")
     mu_l, sd_l = mu * (L + 1), sd * np.sqrt(L + 1)
@@ -263,9 +267,21 @@ def _order_quantity(demand_rate, order_cost, holding_cost, n: int) -> np.ndarray
     return np.maximum(eoq(order_cost, holding_cost, demand_rate), 1.0)
 
 
-def size_policy(policy_type: PolicyType | str, dist: HorizonDistribution, target: ServiceTarget, *,
-                demand_rate, review_period=1, order_cost=None, holding_cost=None, shortage_cost=None,
-                integer: bool = False, lost_sales=False, moq=0.0, order_multiple=0.0) -> PolicyParams:
+def size_policy(
+    policy_type: PolicyType | str,
+    dist: HorizonDistribution,
+    target: ServiceTarget,
+    *,
+    demand_rate,
+    review_period=1,
+    order_cost=None,
+    holding_cost=None,
+    shortage_cost=None,
+    integer: bool = False,
+    lost_sales=False,
+    moq=0.0,
+    order_multiple=0.0,
+) -> PolicyParams:
     """Size one policy type for every item from its distribution over H.
 
     Parameters

@@ -19,8 +19,14 @@ import pandas as pd
 from forecasting import ErrorModel, ForecastConfig, Forecaster
 from optimization import Network, TabulatedSafetyStock, bom_multipliers
 
-__all__ = ["active_periods", "error_model_buffers", "forecast_error_buffers", "peak_rate", "recent_rate",
-           "stage_demand"]
+__all__ = [
+    "active_periods",
+    "error_model_buffers",
+    "forecast_error_buffers",
+    "peak_rate",
+    "recent_rate",
+    "stage_demand",
+]
 
 
 def stage_demand(network: Network, demand: pd.DataFrame) -> pd.DataFrame:
@@ -47,7 +53,11 @@ def stage_demand(network: Network, demand: pd.DataFrame) -> pd.DataFrame:
 
 
 def error_model_buffers(
-    network: Network, error_model, target: float, max_tau: int, model: str | None = None,
+    network: Network,
+    error_model,
+    target: float,
+    max_tau: int,
+    model: str | None = None,
     demand_mean: np.ndarray | None = None,
 ) -> TabulatedSafetyStock:
     """Safety stock over tau = 0..max_tau from a fitted ``forecasting.ErrorModel``.
@@ -69,9 +79,16 @@ def error_model_buffers(
     return TabulatedSafetyStock(taus, table, mean)
 
 
-def forecast_error_buffers(network: Network, demand: pd.DataFrame, target: float, freq: str = "W-MON",
-                           n_windows: int = 52, model: str | tuple[str, ...] = ("WindowAverage", "SeasonalNaive"),
-                           rate_window: int = 13, plan_periods: int = 13) -> TabulatedSafetyStock:
+def forecast_error_buffers(
+    network: Network,
+    demand: pd.DataFrame,
+    target: float,
+    freq: str = "W-MON",
+    n_windows: int = 52,
+    model: str | tuple[str, ...] = ("WindowAverage", "SeasonalNaive"),
+    rate_window: int = 13,
+    plan_periods: int = 13,
+) -> TabulatedSafetyStock:
     """Buffers from the forecasting layer for every stage of ``network``.
 
     Every stage's aggregated demand (:func:`stage_demand`) is backtested with
@@ -117,8 +134,9 @@ def forecast_error_buffers(network: Network, demand: pd.DataFrame, target: float
     for k, m in enumerate(models):
         if m != "WindowAverage":
             wide = forecast.pivot(index="unique_id", columns="ds", values=m).reindex(stage_ids)
-            rate = np.where(choice == k, peak_rate(np.clip(wide.fillna(0.0).to_numpy(), 0, None),
-                                                   exposure, plan_periods), rate)
+            rate = np.where(
+                choice == k, peak_rate(np.clip(wide.fillna(0.0).to_numpy(), 0, None), exposure, plan_periods), rate
+            )
     table = np.stack(tables)[choice, rows]
     return TabulatedSafetyStock(np.arange(max_tau + 1, dtype=float), table, rate)
 
@@ -135,8 +153,10 @@ def peak_rate(forecast: np.ndarray, exposure: np.ndarray, plan_periods: int) -> 
     n, h = forecast.shape
     exposure = np.clip(np.asarray(exposure, dtype=int), 1, None)
     if plan_periods < 1 or np.any(plan_periods + exposure - 1 > h):
-        raise ValueError(f"forecast has {h} periods; need plan_periods ({plan_periods}) + exposure - 1 "
-                         f"(up to {int(plan_periods + exposure.max() - 1)})")
+        raise ValueError(
+            f"forecast has {h} periods; need plan_periods ({plan_periods}) + exposure - 1 "
+            f"(up to {int(plan_periods + exposure.max() - 1)})"
+        )
     csum = np.column_stack([np.zeros(n), np.cumsum(forecast, axis=1)])
     start = np.arange(plan_periods)[None, :]
     rows = np.arange(n)[:, None]

@@ -27,11 +27,11 @@ __all__ = ["Distribution", "Candidate", "CandidateSpace", "DEFAULT_CANDIDATES", 
 class Distribution(str, Enum):
     """Shape of the demand distribution over H used to size a candidate."""
 
-    NORMAL = "normal"        # forecast + normal cumulative forecast error (ErrorModel)
+    NORMAL = "normal"  # forecast + normal cumulative forecast error (ErrorModel)
     EMPIRICAL = "empirical"  # forecast + the series' own backtest error quantiles
-    NEGBIN = "negbin"        # negative binomial (Poisson if under-dispersed) around the forecast
-    POISSON = "poisson"      # Poisson with the forecast over H as mean
-    NONE = "none"            # nothing to size (don't stock)
+    NEGBIN = "negbin"  # negative binomial (Poisson if under-dispersed) around the forecast
+    POISSON = "poisson"  # Poisson with the forecast over H as mean
+    NONE = "none"  # nothing to size (don't stock)
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,10 @@ class Candidate:
         object.__setattr__(self, "policy", PolicyType(self.policy))
         no_stock = self.policy is PolicyType.NO_STOCK
         if no_stock != (self.distribution is Distribution.NONE):
-            raise ValueError(f"candidate {self.name!r}: no_stock goes with distribution 'none' and only "
-                             f"with it; got policy {self.policy.value}, distribution {self.distribution.value}")
+            raise ValueError(
+                f"candidate {self.name!r}: no_stock goes with distribution 'none' and only "
+                f"with it; got policy {self.policy.value}, distribution {self.distribution.value}"
+            )
         if not self.name:
             raise ValueError("a candidate needs a non-empty name")
 

@@ -66,8 +66,16 @@ class SelectorConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.space, CandidateSpace):
             raise TypeError(f"space must be a CandidateSpace, got {type(self.space).__name__}")
-        for name in ("season_length", "n_windows", "step", "test_periods", "quantile_points",
-                     "n_jobs", "sim_paths", "sim_periods"):
+        for name in (
+            "season_length",
+            "n_windows",
+            "step",
+            "test_periods",
+            "quantile_points",
+            "n_jobs",
+            "sim_paths",
+            "sim_periods",
+        ):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if int(self.label_paths) < 0:

@@ -25,8 +25,7 @@ __all__ = ["CutoffData", "prepare_cutoff", "wide_panel"]
 # Count candidates ("negbin") get the error model's calibrated "auto" choice: negative binomial
 # unless, recalibrated to the same held-out coverage, another family needs less stock for the
 # segment (issue 12: an assumed negative binomial left lumpy items far below target).
-_ERROR_FAMILIES = {Distribution.NORMAL: "normal", Distribution.EMPIRICAL: "empirical",
-                   Distribution.NEGBIN: "auto"}
+_ERROR_FAMILIES = {Distribution.NORMAL: "normal", Distribution.EMPIRICAL: "empirical", Distribution.NEGBIN: "auto"}
 
 
 def wide_panel(demand: pd.DataFrame) -> pd.DataFrame:
@@ -44,8 +43,9 @@ def wide_panel(demand: pd.DataFrame) -> pd.DataFrame:
     if keys.duplicated().any():
         dup = keys[keys.duplicated()].head(5).to_dict("records")
         raise ValueError(f"demand has repeated (unique_id, ds) rows, e.g. {dup}; aggregate them first")
-    frame = pd.DataFrame({"unique_id": keys["unique_id"], "ds": pd.to_datetime(demand["ds"]),
-                          "y": demand["y"].to_numpy(dtype=float)})
+    frame = pd.DataFrame(
+        {"unique_id": keys["unique_id"], "ds": pd.to_datetime(demand["ds"]), "y": demand["y"].to_numpy(dtype=float)}
+    )
     return frame.pivot(index="unique_id", columns="ds", values="y").sort_index()
 
 
@@ -105,19 +105,20 @@ def _backtest(history_long, cfg: SelectorConfig, fc_cfg: ForecastConfig, horizon
     return Forecaster(fc_cfg).cross_validation(part, h=horizon, n_windows=cfg.n_windows, step=cfg.step)
 
 
-def _error_models(cv: pd.DataFrame, models, cfg: SelectorConfig, segments: pd.Series,
-                  history: pd.DataFrame) -> dict:
+def _error_models(cv: pd.DataFrame, models, cfg: SelectorConfig, segments: pd.Series, history: pd.DataFrame) -> dict:
     out: dict = {}
     for dist, family in _ERROR_FAMILIES.items():
         if cv.empty:
             out[dist] = None
             continue
-        em_cfg = ErrorModelConfig(shrinkage=cfg.shrinkage, distribution=family,
-                                  min_empirical=min(cfg.min_empirical, cfg.n_windows))
+        em_cfg = ErrorModelConfig(
+            shrinkage=cfg.shrinkage, distribution=family, min_empirical=min(cfg.min_empirical, cfg.n_windows)
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            out[dist] = ErrorModel(em_cfg).fit(cv, segments=segments.reindex(cv["unique_id"].unique()),
-                                               history=history, models=list(models))
+            out[dist] = ErrorModel(em_cfg).fit(
+                cv, segments=segments.reindex(cv["unique_id"].unique()), history=history, models=list(models)
+            )
     return out
 
 
@@ -173,8 +174,7 @@ def prepare_cutoff(demand: pd.DataFrame, items: pd.DataFrame, cutoff, config: Se
     long = wide.stack().rename("y").reset_index()
     long.columns = ["unique_id", "ds", "y"]
     models = config.space.forecasters or ("Naive",)
-    fc_cfg = ForecastConfig(models=models, freq=config.freq, season_length=config.season_length,
-                            n_jobs=config.n_jobs)
+    fc_cfg = ForecastConfig(models=models, freq=config.freq, season_length=config.season_length, n_jobs=config.n_jobs)
     forecaster = Forecaster(fc_cfg)
     fc = forecaster.forecast(long, h=horizon)
     fallbacks = [forecaster.fallbacks_.assign(step="forecast", reason="model failed, fallback used")]
@@ -186,12 +186,23 @@ def prepare_cutoff(demand: pd.DataFrame, items: pd.DataFrame, cutoff, config: Se
         cum[m] = np.cumsum(np.clip(np.nan_to_num(block, nan=0.0), 0.0, None), axis=1)
     cv = _backtest(long, config, fc_cfg, horizon)
     short = np.setdiff1d(ids, cv["unique_id"].unique() if not cv.empty else [])
-    fallbacks.append(pd.DataFrame({"unique_id": short, "step": "backtest",
-                                   "reason": "history too short for the backtest; sized from history"}))
+    fallbacks.append(
+        pd.DataFrame(
+            {"unique_id": short, "step": "backtest", "reason": "history too short for the backtest; sized from history"}
+        )
+    )
     errors = _error_models(cv, models, config, _segments(history, ids), long)
     obs = history[np.isfinite(history)]
-    table = pd.concat([f[["unique_id", "step", "reason"]] if "step" in f else f for f in fallbacks],
-                      ignore_index=True)
-    return CutoffData(cutoff=cutoff, ids=ids, history=history, economics=econ, cum_forecast=cum, cv=cv,
-                      error_models=errors, horizon=horizon, integral=bool(np.all(obs == np.round(obs))),
-                      fallbacks=table)
+    table = pd.concat([f[["unique_id", "step", "reason"]] if "step" in f else f for f in fallbacks], ignore_index=True)
+    return CutoffData(
+        cutoff=cutoff,
+        ids=ids,
+        history=history,
+        economics=econ,
+        cum_forecast=cum,
+        cv=cv,
+        error_models=errors,
+        horizon=horizon,
+        integral=bool(np.all(obs == np.round(obs))),
+        fallbacks=table,
+    )

@@ -47,9 +47,21 @@ from optimization import InitialState, PolicyParams, mixed_policies, r_s_policy,
 from policy_selector.economics import Economics
 
 __all__ = [
-    "Z_GRID", "BASELINES", "SEGMENT_KINDS", "POLICY_COLUMNS", "policies_from_table", "replay", "replay_table",
-    "textbook_levels", "forecast_levels", "cumulative_backtest", "forecast_baseline_inputs",
-    "baseline_levels", "baseline_rows", "summarise", "equal_service",
+    "Z_GRID",
+    "BASELINES",
+    "SEGMENT_KINDS",
+    "POLICY_COLUMNS",
+    "policies_from_table",
+    "replay",
+    "replay_table",
+    "textbook_levels",
+    "forecast_levels",
+    "cumulative_backtest",
+    "forecast_baseline_inputs",
+    "baseline_levels",
+    "baseline_rows",
+    "summarise",
+    "equal_service",
 ]
 
 #: Safety factors of each baseline's frontier.
@@ -83,20 +95,28 @@ def policies_from_table(table: pd.DataFrame, econ: Economics) -> PolicyParams:
     t = table.assign(unique_id=table["unique_id"].astype(str)).set_index("unique_id")
     absent = [str(i) for i in econ.ids if i not in t.index]
     if absent:
-        raise ValueError(f"{len(absent)} items have no policy row, e.g. {absent[:10]}; "
-                         "recommend a policy for them or drop them from the items")
+        raise ValueError(
+            f"{len(absent)} items have no policy row, e.g. {absent[:10]}; "
+            "recommend a policy for them or drop them from the items"
+        )
     t = t.loc[econ.ids]
-    return mixed_policies(t["policy"].to_numpy(), review_period=t["review_period"].fillna(1).to_numpy(int),
-                          reorder_level=t["reorder_point"].fillna(0).to_numpy(float),
-                          order_up_to=t["order_up_to"].fillna(0).to_numpy(float),
-                          order_quantity=t["order_quantity"].fillna(0).to_numpy(float),
-                          moq=econ.moq, order_multiple=econ.order_multiple, lost_sales=econ.lost_sales)
+    return mixed_policies(
+        t["policy"].to_numpy(),
+        review_period=t["review_period"].fillna(1).to_numpy(int),
+        reorder_level=t["reorder_point"].fillna(0).to_numpy(float),
+        order_up_to=t["order_up_to"].fillna(0).to_numpy(float),
+        order_quantity=t["order_quantity"].fillna(0).to_numpy(float),
+        moq=econ.moq,
+        order_multiple=econ.order_multiple,
+        lost_sales=econ.lost_sales,
+    )
 
 
 def _up_to(levels: np.ndarray, econ: Economics) -> PolicyParams:
     """(R, S) policies of the baselines, with the items' review period, MOQ and multiple."""
-    return r_s_policy(econ.review_period, levels, moq=econ.moq, order_multiple=econ.order_multiple,
-                      lost_sales=econ.lost_sales)
+    return r_s_policy(
+        econ.review_period, levels, moq=econ.moq, order_multiple=econ.order_multiple, lost_sales=econ.lost_sales
+    )
 
 
 # --------------------------------------------------------------------------- replay
@@ -166,28 +186,33 @@ def replay(actual, plans: Sequence[PolicyParams], econ: Economics, replan: int |
     initial = None
     for j, ((a, b), policy) in enumerate(zip(blocks, plans)):
         d = actual[..., a:b]
-        res = simulate(d, policy, econ.lead_time, costs=econ.cost_params(), initial=initial,
-                       shelf_life=econ.shelf_life)
+        res = simulate(d, policy, econ.lead_time, costs=econ.cost_params(), initial=initial, shelf_life=econ.shelf_life)
         cycles = np.ceil((b - a) / policy.review_period)
         acc["cycles"] = acc["cycles"] + cycles
         acc["csl"] = acc["csl"] + res.csl * cycles
         acc["demand"] = acc["demand"] + res.demand
         acc["served"] = acc["served"] + np.nan_to_num(res.fill_rate) * res.demand
         acc["on_hand"] = acc["on_hand"] + res.avg_on_hand * (b - a)
-        acc["cost"] = acc["cost"] + (res.cost_holding + res.cost_ordering + res.cost_shortage
-                                     + econ.unit_cost * res.expired)
+        acc["cost"] = acc["cost"] + (
+            res.cost_holding + res.cost_ordering + res.cost_shortage + econ.unit_cost * res.expired
+        )
         if j + 1 < len(blocks):
             initial = _carry(d, policy, econ, initial)
     with np.errstate(invalid="ignore", divide="ignore"):
         fill = np.where(acc["demand"] > 0, acc["served"] / acc["demand"], np.nan)
     avg = acc["on_hand"] / actual.shape[-1]
-    return {"csl": acc["csl"] / acc["cycles"], "fill_rate": fill, "demand": acc["demand"],
-            "served": acc["served"], "avg_on_hand": avg, "inventory_value": avg * econ.unit_cost,
-            "cost": acc["cost"]}
+    return {
+        "csl": acc["csl"] / acc["cycles"],
+        "fill_rate": fill,
+        "demand": acc["demand"],
+        "served": acc["served"],
+        "avg_on_hand": avg,
+        "inventory_value": avg * econ.unit_cost,
+        "cost": acc["cost"],
+    }
 
 
-def replay_table(actual, tables: Sequence[pd.DataFrame], econ: Economics,
-                 replan: int | None = None) -> pd.DataFrame:
+def replay_table(actual, tables: Sequence[pd.DataFrame], econ: Economics, replan: int | None = None) -> pd.DataFrame:
     """:func:`replay` of recommendations-shaped tables (one per block), one row per item.
 
     Returns
@@ -282,9 +307,15 @@ def cumulative_backtest(cv: pd.DataFrame, model: str, exposure: pd.Series) -> pd
     return np.sqrt(err2.groupby(level="unique_id").mean())
 
 
-def forecast_baseline_inputs(history: pd.DataFrame, econ: Economics, freq: str,
-                             models: Sequence[str] = BASELINES[1:], n_windows: int = 6,
-                             season_length: int | None = None, cv: pd.DataFrame | None = None) -> pd.DataFrame:
+def forecast_baseline_inputs(
+    history: pd.DataFrame,
+    econ: Economics,
+    freq: str,
+    models: Sequence[str] = BASELINES[1:],
+    n_windows: int = 6,
+    season_length: int | None = None,
+    cv: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Forecast over H = L + R and the RMSE of its backtested cumulative errors, per model and series.
 
     Series too short to backtest (see ``Forecaster.cross_validation``) take the
@@ -301,28 +332,46 @@ def forecast_baseline_inputs(history: pd.DataFrame, econ: Economics, freq: str,
     h = int(max(H.max(), 1))
     fc_cfg = ForecastConfig(models=tuple(models), freq=freq, season_length=season_length)
     data = history[history["unique_id"].isin(econ.ids)]
-    reuse = cv is not None and all(m in cv.columns for m in models) and len(cv) and \
-        cv.groupby(["unique_id", "cutoff"]).size().max() >= h
+    reuse = (
+        cv is not None
+        and all(m in cv.columns for m in models)
+        and len(cv)
+        and cv.groupby(["unique_id", "cutoff"]).size().max() >= h
+    )
     if not reuse:
         cv = Forecaster(fc_cfg).cross_validation(data, h=h, n_windows=n_windows)
     future = Forecaster(fc_cfg).forecast(data, h=h).sort_values(["unique_id", "ds"])
-    future = future[(future.groupby("unique_id").cumcount() + 1).to_numpy() <= H.reindex(future["unique_id"]).to_numpy()]
+    future = future[
+        (future.groupby("unique_id").cumcount() + 1).to_numpy() <= H.reindex(future["unique_id"]).to_numpy()
+    ]
     fallback = _mean_std(_wide(data, econ.ids))[1] * np.sqrt(H.to_numpy())
     frames = []
     for m in models:
         point = future.groupby("unique_id")[m].sum().reindex(econ.ids)
         rmse = cumulative_backtest(cv, m, H).reindex(econ.ids) if len(cv) else pd.Series(np.nan, index=econ.ids)
-        frames.append(pd.DataFrame({
-            "unique_id": econ.ids, "model": m, "point": point.fillna(0.0).to_numpy(),
-            "rmse": np.where(rmse.isna(), fallback, rmse.to_numpy()),
-            "rmse_source": np.where(rmse.isna(), "history std (too short to backtest)", "backtest"),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "unique_id": econ.ids,
+                    "model": m,
+                    "point": point.fillna(0.0).to_numpy(),
+                    "rmse": np.where(rmse.isna(), fallback, rmse.to_numpy()),
+                    "rmse_source": np.where(rmse.isna(), "history std (too short to backtest)", "backtest"),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
-def baseline_levels(history: pd.DataFrame, econ: Economics, freq: str, z_grid: Sequence[float] = Z_GRID,
-                    n_windows: int = 6, season_length: int | None = None,
-                    cv: pd.DataFrame | None = None) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+def baseline_levels(
+    history: pd.DataFrame,
+    econ: Economics,
+    freq: str,
+    z_grid: Sequence[float] = Z_GRID,
+    n_windows: int = 6,
+    season_length: int | None = None,
+    cv: pd.DataFrame | None = None,
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Order-up-to levels of every baseline at every z, from the history only (``cv``: see
     :func:`forecast_baseline_inputs`).
 
@@ -342,8 +391,13 @@ def baseline_levels(history: pd.DataFrame, econ: Economics, freq: str, z_grid: S
     return levels, inputs
 
 
-def baseline_rows(actual, levels: Sequence[dict[str, np.ndarray]], econ: Economics,
-                  replan: int | None = None, z_grid: Sequence[float] = Z_GRID) -> pd.DataFrame:
+def baseline_rows(
+    actual,
+    levels: Sequence[dict[str, np.ndarray]],
+    econ: Economics,
+    replan: int | None = None,
+    z_grid: Sequence[float] = Z_GRID,
+) -> pd.DataFrame:
     """Replay every baseline at every z; ``levels[j]`` holds block j's levels (:func:`baseline_levels`).
 
     Returns
@@ -355,8 +409,7 @@ def baseline_rows(actual, levels: Sequence[dict[str, np.ndarray]], econ: Economi
     for name in levels[0]:
         out = replay(actual, [_up_to(block[name], econ) for block in levels], econ, replan)
         nz, n = out["csl"].shape
-        frame = {"method": name, "z": np.repeat(np.asarray(z_grid, dtype=float), n),
-                 "unique_id": np.tile(econ.ids, nz)}
+        frame = {"method": name, "z": np.repeat(np.asarray(z_grid, dtype=float), n), "unique_id": np.tile(econ.ids, nz)}
         frames.append(pd.DataFrame(frame | {k: out[k].ravel() for k in _KPIS}))
     return pd.concat(frames, ignore_index=True)
 
@@ -366,13 +419,15 @@ def baseline_rows(actual, levels: Sequence[dict[str, np.ndarray]], econ: Economi
 
 def _aggregate(g: pd.DataFrame, n_origins: int) -> pd.Series:
     demanded = g["demand"] > 0
-    return pd.Series({
-        "n_items": g["unique_id"].nunique(),
-        "csl": g.loc[demanded, "csl"].mean(),
-        "fill_rate": g["served"].sum() / g["demand"].sum() if g["demand"].sum() > 0 else np.nan,
-        "inventory_value": g["inventory_value"].sum() / n_origins,
-        "cost": g["cost"].sum() / n_origins,
-    })
+    return pd.Series(
+        {
+            "n_items": g["unique_id"].nunique(),
+            "csl": g.loc[demanded, "csl"].mean(),
+            "fill_rate": g["served"].sum() / g["demand"].sum() if g["demand"].sum() > 0 else np.nan,
+            "inventory_value": g["inventory_value"].sum() / n_origins,
+            "cost": g["cost"].sum() / n_origins,
+        }
+    )
 
 
 def summarise(rows: pd.DataFrame, segments: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -421,11 +476,12 @@ def _value_at(frontier: pd.DataFrame, measure: str, service: float) -> float:
     first = np.searchsorted(x, service, side="left")  # cheapest point reaching the service
     if x[first] == service or first == 0:
         return float(y[first])
-    return float(np.interp(service, x[first - 1:first + 1], y[first - 1:first + 1]))
+    return float(np.interp(service, x[first - 1 : first + 1], y[first - 1 : first + 1]))
 
 
-def equal_service(summary: pd.DataFrame, method: str = "stockwise",
-                  measures: Sequence[str] = ("csl", "fill_rate")) -> pd.DataFrame:
+def equal_service(
+    summary: pd.DataFrame, method: str = "stockwise", measures: Sequence[str] = ("csl", "fill_rate")
+) -> pd.DataFrame:
     """Inventory value of ``method`` over each baseline's value at the same achieved service.
 
     Parameters
@@ -446,10 +502,18 @@ def equal_service(summary: pd.DataFrame, method: str = "stockwise",
     rows = []
     for (kind, seg), p in plan.groupby(["segment_kind", "segment"], sort=False):
         for measure in measures:
-            row = {"segment_kind": kind, "segment": seg, "measure": measure, "n_items": p["n_items"].iloc[0],
-                   "service": float(p[measure].iloc[0]), "inventory_value": float(p["inventory_value"].iloc[0])}
+            row = {
+                "segment_kind": kind,
+                "segment": seg,
+                "measure": measure,
+                "n_items": p["n_items"].iloc[0],
+                "service": float(p[measure].iloc[0]),
+                "inventory_value": float(p["inventory_value"].iloc[0]),
+            }
             values = {}
-            for name, f in base[(base["segment_kind"] == kind) & (base["segment"] == seg)].groupby("method", sort=False):
+            for name, f in base[(base["segment_kind"] == kind) & (base["segment"] == seg)].groupby(
+                "method", sort=False
+            ):
                 values[name] = _value_at(f, measure, row["service"])
                 row[f"value_{name}"] = values[name]
                 row[f"ratio_{name}"] = row["inventory_value"] / values[name] if values[name] > 0 else np.nan

@@ -16,7 +16,6 @@ Wiley, 2019, sec. 4.3.
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,14 +64,14 @@ class Economics:
     order_cost: np.ndarray
     shortage_cost: np.ndarray
     shortage_implied: np.ndarray
-    service_type: np.ndarray      # "csl" | "fill_rate" | "cost"
-    service_target: np.ndarray    # NaN for "cost"
-    lead_time: np.ndarray         # int periods
+    service_type: np.ndarray  # "csl" | "fill_rate" | "cost"
+    service_target: np.ndarray  # NaN for "cost"
+    lead_time: np.ndarray  # int periods
     lead_time_std: np.ndarray
-    review_period: np.ndarray     # int periods
+    review_period: np.ndarray  # int periods
     moq: np.ndarray
     order_multiple: np.ndarray
-    shelf_life: np.ndarray        # int periods, 0 = no expiry
+    shelf_life: np.ndarray  # int periods, 0 = no expiry
     lost_sales: np.ndarray
     periods_per_year: float
 
@@ -103,8 +102,7 @@ class Economics:
         table = table.set_index("unique_id")
         absent = [i for i in ids if i not in table.index]
         if absent:
-            raise ValueError(f"{len(absent)} series have no item-master row, e.g. {absent[:10]}; "
-                             "add them to items")
+            raise ValueError(f"{len(absent)} series have no item-master row, e.g. {absent[:10]}; add them to items")
         t = table.loc[ids].reset_index()
         ppy = periods_per_year(freq)
         unit = _column(t, "unit_cost", 0.0)
@@ -112,28 +110,42 @@ class Economics:
         if "holding_cost" in t.columns:
             h = np.where(t["holding_cost"].notna(), _column(t, "holding_cost", 0.0), h)
         target = _column(t, "service_target", np.nan)
-        kind = (t["service_type"].astype(str).str.lower().to_numpy() if "service_type" in t.columns
-                else np.full(len(t), "csl"))
+        kind = (
+            t["service_type"].astype(str).str.lower().to_numpy()
+            if "service_type" in t.columns
+            else np.full(len(t), "csl")
+        )
         kind = np.where(np.isnan(target), "cost", kind)
         b = _column(t, "shortage_cost", np.nan)
         implied = np.isnan(b)
         bad = implied & np.isnan(target)
         if bad.any():
-            raise ValueError(f"items {ids[bad][:10].tolist()} have neither shortage_cost nor service_target; "
-                             "give one of them")
+            raise ValueError(
+                f"items {ids[bad][:10].tolist()} have neither shortage_cost nor service_target; give one of them"
+            )
         alpha = np.clip(np.nan_to_num(target, nan=0.5), 1e-3, 0.999)
         b = np.where(implied, h * alpha / (1 - alpha), b)
         shelf = _column(t, "shelf_life", 0.0)
         return cls(
-            ids=ids, unit_cost=unit, holding_cost=np.maximum(h, 1e-9), order_cost=_column(t, "order_cost", 0.0),
-            shortage_cost=np.maximum(b, 1e-9), shortage_implied=implied, service_type=kind.astype(object),
-            service_target=target, lead_time=np.ceil(_column(t, "lead_time", 0.0) - 1e-9).astype(np.int64),
+            ids=ids,
+            unit_cost=unit,
+            holding_cost=np.maximum(h, 1e-9),
+            order_cost=_column(t, "order_cost", 0.0),
+            shortage_cost=np.maximum(b, 1e-9),
+            shortage_implied=implied,
+            service_type=kind.astype(object),
+            service_target=target,
+            lead_time=np.ceil(_column(t, "lead_time", 0.0) - 1e-9).astype(np.int64),
             lead_time_std=_column(t, "lead_time_std", 0.0),
             review_period=np.maximum(np.rint(_column(t, "review_period", 1.0)), 1).astype(np.int64),
-            moq=_column(t, "moq", 0.0), order_multiple=_column(t, "order_multiple", 0.0),
+            moq=_column(t, "moq", 0.0),
+            order_multiple=_column(t, "order_multiple", 0.0),
             shelf_life=np.rint(shelf).astype(np.int64),
-            lost_sales=(t["lost_sales"].fillna(False).astype(bool).to_numpy() if "lost_sales" in t.columns
-                        else np.zeros(len(t), dtype=bool)),
+            lost_sales=(
+                t["lost_sales"].fillna(False).astype(bool).to_numpy()
+                if "lost_sales" in t.columns
+                else np.zeros(len(t), dtype=bool)
+            ),
             periods_per_year=ppy,
         )
 
@@ -151,5 +163,9 @@ class Economics:
         Expiry is charged through purchasing (an expired unit was bought and never
         sold), so ``expiry_cost`` is 0 here; see :func:`policy_selector.labels.score`.
         """
-        return CostParams(unit_cost=self.unit_cost, order_cost=self.order_cost,
-                          holding_cost=self.holding_cost, shortage_cost=self.shortage_cost)
+        return CostParams(
+            unit_cost=self.unit_cost,
+            order_cost=self.order_cost,
+            holding_cost=self.holding_cost,
+            shortage_cost=self.shortage_cost,
+        )

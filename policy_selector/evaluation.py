@@ -64,17 +64,25 @@ def evaluate_choices(labels: LabelSet, choices: dict[str, pd.Series]) -> pd.Data
         regret = labels.regret(choice)
         cost = labels.priced_of(choice)
         service = labels.service_of(choice)
-        rows.append({
-            "method": name, "n_items": len(cost), "total_cost": float(cost.sum()),
-            "controllable_cost": float((cost - base).sum()), "regret": float(regret.sum()),
-            "regret_pct": 100 * float(regret.sum()) / float(oracle_cost.sum()),
-            "controllable_regret_pct": 100 * float(regret.sum()) / oracle_ctrl if oracle_ctrl else np.nan,
-            "service_met": float(labels.feasible_of(choice).mean()),
-            "mean_service": float(service.mean()),
-            "accuracy": float((choice.reindex(labels.cost.index) == labels.oracle).mean()),
-            "expected_regret_pct": 100 * float((_take_cols(expected, labels.expected.columns, choice, labels.cost.index)
-                                                - exp_best).sum()) / exp_ctrl if exp_ctrl else np.nan,
-        })
+        rows.append(
+            {
+                "method": name,
+                "n_items": len(cost),
+                "total_cost": float(cost.sum()),
+                "controllable_cost": float((cost - base).sum()),
+                "regret": float(regret.sum()),
+                "regret_pct": 100 * float(regret.sum()) / float(oracle_cost.sum()),
+                "controllable_regret_pct": 100 * float(regret.sum()) / oracle_ctrl if oracle_ctrl else np.nan,
+                "service_met": float(labels.feasible_of(choice).mean()),
+                "mean_service": float(service.mean()),
+                "accuracy": float((choice.reindex(labels.cost.index) == labels.oracle).mean()),
+                "expected_regret_pct": 100
+                * float((_take_cols(expected, labels.expected.columns, choice, labels.cost.index) - exp_best).sum())
+                / exp_ctrl
+                if exp_ctrl
+                else np.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -84,8 +92,9 @@ def _take_cols(matrix: np.ndarray, columns: pd.Index, choice: pd.Series, index: 
     return matrix[np.arange(len(cols)), cols]
 
 
-def grouped_oof_predictions(features: pd.DataFrame, labels: LabelSet, groups: pd.Series,
-                            make_selector: Callable[[], object], n_splits: int = 5) -> tuple[pd.Series, pd.Series]:
+def grouped_oof_predictions(
+    features: pd.DataFrame, labels: LabelSet, groups: pd.Series, make_selector: Callable[[], object], n_splits: int = 5
+) -> tuple[pd.Series, pd.Series]:
     """Out-of-fold choices with folds grouped by item (no item in both train and test).
 
     Parameters
@@ -129,8 +138,12 @@ def confusion(truth: pd.Series, predicted: pd.Series) -> pd.DataFrame:
     return pd.crosstab(truth.rename("label"), predicted.reindex(truth.index).rename("predicted"))
 
 
-def gate(evaluation: pd.DataFrame, margin: float, max_service_drop: float,
-         baselines: tuple[str, ...] = ("default", "best_single")) -> tuple[str, str]:
+def gate(
+    evaluation: pd.DataFrame,
+    margin: float,
+    max_service_drop: float,
+    baselines: tuple[str, ...] = ("default", "best_single"),
+) -> tuple[str, str]:
     """``("promote" | "keep", reason)``: may a trained classifier replace the default path?
 
     The classifier must be cheaper than every baseline by ``margin`` (relative) in
@@ -181,6 +194,8 @@ def gate(evaluation: pd.DataFrame, margin: float, max_service_drop: float,
             if gain < margin or drop > max_service_drop:
                 fails.append(fact)
     if fails:
-        return "keep", (f"the classifier does not beat the default path by the {margin:.1%} margin "
-                        f"(service drop at most {max_service_drop}): " + "; ".join(fails))
+        return "keep", (
+            f"the classifier does not beat the default path by the {margin:.1%} margin "
+            f"(service drop at most {max_service_drop}): " + "; ".join(fails)
+        )
     return "promote", f"the classifier beats every baseline by at least {margin:.1%}: " + "; ".join(facts)

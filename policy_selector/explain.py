@@ -37,8 +37,11 @@ def _plural(x: float, unit: str) -> str:
 _SBC = {0: "smooth", 1: "erratic", 2: "intermittent", 3: "lumpy", 4: "no demand"}
 
 _TEMPLATES: dict[str, Callable[[float, str, dict], str]] = {
-    "adi": lambda v, u, b: (f"intermittent: one demand every {v:.1f} {_plural(v, u)} on average" if v >= ADI_CUTOFF
-                            else f"regular demand: demand in {100 / v:.0f}% of {u}s"),
+    "adi": lambda v, u, b: (
+        f"intermittent: one demand every {v:.1f} {_plural(v, u)} on average"
+        if v >= ADI_CUTOFF
+        else f"regular demand: demand in {100 / v:.0f}% of {u}s"
+    ),
     "cv2": lambda v, u, b: f"{'erratic' if v >= CV2_CUTOFF else 'stable'} demand sizes (CV² {v:.2f})",
     "sbc_code": lambda v, u, b: f"Syntetos-Boylan class {_SBC.get(int(v), 'unknown')}",
     "zero_share": lambda v, u, b: f"{100 * v:.0f}% of {u}s without demand",
@@ -48,16 +51,14 @@ _TEMPLATES: dict[str, Callable[[float, str, dict], str]] = {
     "since_last_demand": lambda v, u, b: f"last demand {v:.0f} {_plural(v, u)} ago",
     "trend_strength": lambda v, u, b: f"{'strong' if v >= 0.5 else 'weak'} trend ({v:.2f})",
     "unit_cost": lambda v, u, b: f"{value_band(v, b.get('unit_cost'))} unit cost ({v:,.2f})",
-    "value_per_year": lambda v, u, b: f"{value_band(v, b.get('value_per_year'))} value "
-                                      f"({v:,.0f} of demand per year)",
+    "value_per_year": lambda v, u, b: f"{value_band(v, b.get('value_per_year'))} value ({v:,.0f} of demand per year)",
     "holding_cost": lambda v, u, b: f"holding cost {v:.3g} per unit per {u}",
     "eoq_cover": lambda v, u, b: f"an economic order covers {v:.1f} {_plural(v, u)} of demand",
     "critical_ratio": lambda v, u, b: f"shortage vs holding cost gives a critical ratio of {v:.3f}",
     "service_target": lambda v, u, b: f"service target {100 * v:.0f}%",
     "fill_rate_target": lambda v, u, b: "target set as fill rate" if v >= 0.5 else "target set as cycle service level",
     "lead_time": lambda v, u, b: f"lead time {v:g} {_plural(v, u)}",
-    "lead_time_std": lambda v, u, b: (f"lead time varies by ±{v:g} {_plural(v, u)}" if v > 0
-                                      else "reliable lead time"),
+    "lead_time_std": lambda v, u, b: f"lead time varies by ±{v:g} {_plural(v, u)}" if v > 0 else "reliable lead time",
     "review_period": lambda v, u, b: f"reviewed every {v:g} {_plural(v, u)}",
     "moq_cover": lambda v, u, b: f"minimum order covers {v:.1f} {_plural(v, u)} of demand",
     "lost_sales": lambda v, u, b: "unmet demand is lost" if v >= 0.5 else "unmet demand is backordered",
@@ -87,8 +88,9 @@ def sentence(feature: str, value: float, unit: str = "period", bands: dict | Non
     return template(float(value), unit, bands) if template else f"{feature.replace('_', ' ')} = {value:.3g}"
 
 
-def render_reasons(head: str, features: list[str], values: list[float], unit: str = "period",
-                   bands: dict | None = None) -> str:
+def render_reasons(
+    head: str, features: list[str], values: list[float], unit: str = "period", bands: dict | None = None
+) -> str:
     """``"head: sentence; sentence; sentence"`` for the given features and values."""
     parts = [sentence(f, v, unit, bands) for f, v in zip(features, values)]
     return f"{head}: " + "; ".join(parts) if parts else head

@@ -34,11 +34,32 @@ __all__ = ["build_features", "FEATURE_GROUPS", "CORE_FEATURES", "SBC_CODES"]
 SBC_CODES = {"smooth": 0, "erratic": 1, "intermittent": 2, "lumpy": 3, "no_demand": 4}
 CORE_FEATURES = ("n_periods", "adi", "cv2", "sbc_code", "mean_demand", "zero_share")
 FEATURE_GROUPS = {
-    "characterisation": ("adi", "cv2", "sbc_code", "zero_share", "mean_demand", "demand_cv",
-                         "recent_level", "since_last_demand", "trend_strength"),
-    "economics": ("unit_cost", "value_per_year", "holding_cost", "eoq_cover", "critical_ratio",
-                  "service_target", "fill_rate_target", "lead_time", "lead_time_std", "review_period",
-                  "moq_cover", "lost_sales", "shelf_life"),
+    "characterisation": (
+        "adi",
+        "cv2",
+        "sbc_code",
+        "zero_share",
+        "mean_demand",
+        "demand_cv",
+        "recent_level",
+        "since_last_demand",
+        "trend_strength",
+    ),
+    "economics": (
+        "unit_cost",
+        "value_per_year",
+        "holding_cost",
+        "eoq_cover",
+        "critical_ratio",
+        "service_target",
+        "fill_rate_target",
+        "lead_time",
+        "lead_time_std",
+        "review_period",
+        "moq_cover",
+        "lost_sales",
+        "shelf_life",
+    ),
     "history": ("n_periods",),
 }
 
@@ -46,8 +67,9 @@ FEATURE_GROUPS = {
 def _history_features(data: CutoffData, season_length: int) -> pd.DataFrame:
     """Characterisation columns from the history matrix (observed periods only)."""
     h = data.history
-    long = pd.DataFrame({"unique_id": np.repeat(data.ids, h.shape[1]), "ds": np.tile(np.arange(h.shape[1]), len(h)),
-                         "y": h.ravel()})
+    long = pd.DataFrame(
+        {"unique_id": np.repeat(data.ids, h.shape[1]), "ds": np.tile(np.arange(h.shape[1]), len(h)), "y": h.ravel()}
+    )
     chars = characterise(long, season_length=season_length).set_index("unique_id").reindex(data.ids)
     observed = np.isfinite(h)
     y = np.nan_to_num(h)
@@ -57,18 +79,21 @@ def _history_features(data: CutoffData, season_length: int) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         std = np.sqrt(np.nanvar(h, axis=1))
         mean = chars["mean"].to_numpy(dtype=float)
-        out = pd.DataFrame({
-            "n_periods": n_obs.astype(float),
-            "adi": np.where(np.isfinite(chars["adi"]), chars["adi"], n_obs + 1.0),
-            "cv2": chars["cv2"].to_numpy(dtype=float),
-            "sbc_code": chars["sbc_class"].map(SBC_CODES).to_numpy(dtype=float),
-            "zero_share": chars["zero_share"].to_numpy(dtype=float),
-            "mean_demand": mean,
-            "demand_cv": np.where(mean > 0, std / np.where(mean > 0, mean, 1.0), np.nan),
-            "recent_level": np.where(mean > 0, recent / np.where(mean > 0, mean, 1.0), np.nan),
-            "since_last_demand": np.where(last_pos >= 0, h.shape[1] - 1 - last_pos, n_obs).astype(float),
-            "trend_strength": chars["trend_strength"].to_numpy(dtype=float),
-        }, index=pd.Index(data.ids, name="unique_id"))
+        out = pd.DataFrame(
+            {
+                "n_periods": n_obs.astype(float),
+                "adi": np.where(np.isfinite(chars["adi"]), chars["adi"], n_obs + 1.0),
+                "cv2": chars["cv2"].to_numpy(dtype=float),
+                "sbc_code": chars["sbc_class"].map(SBC_CODES).to_numpy(dtype=float),
+                "zero_share": chars["zero_share"].to_numpy(dtype=float),
+                "mean_demand": mean,
+                "demand_cv": np.where(mean > 0, std / np.where(mean > 0, mean, 1.0), np.nan),
+                "recent_level": np.where(mean > 0, recent / np.where(mean > 0, mean, 1.0), np.nan),
+                "since_last_demand": np.where(last_pos >= 0, h.shape[1] - 1 - last_pos, n_obs).astype(float),
+                "trend_strength": chars["trend_strength"].to_numpy(dtype=float),
+            },
+            index=pd.Index(data.ids, name="unique_id"),
+        )
     return out
 
 
@@ -97,21 +122,24 @@ def _forecastability(data: CutoffData) -> pd.DataFrame:
 def _economics(data: CutoffData, mean: np.ndarray) -> pd.DataFrame:
     e = data.economics
     rate = np.maximum(mean, 1e-9)
-    return pd.DataFrame({
-        "unit_cost": e.unit_cost,
-        "value_per_year": e.unit_cost * np.nan_to_num(mean) * e.periods_per_year,
-        "holding_cost": e.holding_cost,
-        "eoq_cover": np.sqrt(2 * e.order_cost / (e.holding_cost * rate)),
-        "critical_ratio": e.shortage_cost / (e.shortage_cost + e.holding_cost),
-        "service_target": e.service_target,
-        "fill_rate_target": (e.service_type == "fill_rate").astype(float),
-        "lead_time": e.lead_time.astype(float),
-        "lead_time_std": e.lead_time_std,
-        "review_period": e.review_period.astype(float),
-        "moq_cover": e.moq / rate,
-        "lost_sales": e.lost_sales.astype(float),
-        "shelf_life": np.where(e.shelf_life > 0, e.shelf_life, np.nan).astype(float),
-    }, index=pd.Index(data.ids, name="unique_id"))
+    return pd.DataFrame(
+        {
+            "unit_cost": e.unit_cost,
+            "value_per_year": e.unit_cost * np.nan_to_num(mean) * e.periods_per_year,
+            "holding_cost": e.holding_cost,
+            "eoq_cover": np.sqrt(2 * e.order_cost / (e.holding_cost * rate)),
+            "critical_ratio": e.shortage_cost / (e.shortage_cost + e.holding_cost),
+            "service_target": e.service_target,
+            "fill_rate_target": (e.service_type == "fill_rate").astype(float),
+            "lead_time": e.lead_time.astype(float),
+            "lead_time_std": e.lead_time_std,
+            "review_period": e.review_period.astype(float),
+            "moq_cover": e.moq / rate,
+            "lost_sales": e.lost_sales.astype(float),
+            "shelf_life": np.where(e.shelf_life > 0, e.shelf_life, np.nan).astype(float),
+        },
+        index=pd.Index(data.ids, name="unique_id"),
+    )
 
 
 def build_features(data: CutoffData, season_length: int = 1) -> pd.DataFrame:

@@ -57,8 +57,16 @@ from policy_selector.sizing import SizedCandidates, size_candidates
 __all__ = ["LabelSet", "label_candidates", "make_labels", "held_out_demand", "block_bootstrap", "COST_TYPES"]
 
 COST_TYPES = ("holding", "ordering", "shortage", "purchasing", "expiry")
-_POLICY_FIELDS = ("policy_type", "review_period", "reorder_level", "order_up_to", "order_quantity",
-                  "moq", "order_multiple", "lost_sales")
+_POLICY_FIELDS = (
+    "policy_type",
+    "review_period",
+    "reorder_level",
+    "order_up_to",
+    "order_quantity",
+    "moq",
+    "order_multiple",
+    "lost_sales",
+)
 
 
 @dataclass(frozen=True)
@@ -174,13 +182,14 @@ def held_out_demand(demand: pd.DataFrame, ids, cutoff, periods: int) -> tuple[np
     after = wide.loc[:, wide.columns > pd.Timestamp(cutoff)].iloc[:, :periods]
     block = after.reindex(index=np.asarray(ids, dtype=str)).to_numpy(dtype=float)
     if block.shape[1] < periods:
-        raise ValueError(f"only {block.shape[1]} periods after cutoff {pd.Timestamp(cutoff).date()}; "
-                         f"need test_periods={periods} (move the cutoff earlier or lower test_periods)")
+        raise ValueError(
+            f"only {block.shape[1]} periods after cutoff {pd.Timestamp(cutoff).date()}; "
+            f"need test_periods={periods} (move the cutoff earlier or lower test_periods)"
+        )
     return block, np.isfinite(block).all(axis=1)
 
 
-def block_bootstrap(source: np.ndarray, paths: int, periods: int, block: int,
-                    rng: np.random.Generator) -> np.ndarray:
+def block_bootstrap(source: np.ndarray, paths: int, periods: int, block: int, rng: np.random.Generator) -> np.ndarray:
     """Moving-block bootstrap paths per row of ``source`` (Kuensch 1989).
 
     Parameters
@@ -224,11 +233,14 @@ def _block_length(config: SelectorConfig) -> int:
 def _replay(demand: np.ndarray, policies: PolicyParams, econ, rng: np.random.Generator):
     """Simulate the candidates on ``demand`` (..., n, T): (cost parts, penalty, result), arrays (C, ..., n)."""
     lead = sample_lead_times(econ.lead_time, econ.lead_time_std, demand.shape, rng)
-    res = simulate(demand, policies, econ.lead_time, costs=econ.cost_params(), sampled_lead_times=lead,
-                   shelf_life=econ.shelf_life)
+    res = simulate(
+        demand, policies, econ.lead_time, costs=econ.cost_params(), sampled_lead_times=lead, shelf_life=econ.shelf_life
+    )
     year = econ.periods_per_year / demand.shape[-1]
     parts = {
-        "holding": res.cost_holding, "ordering": res.cost_ordering, "shortage": res.cost_shortage,
+        "holding": res.cost_holding,
+        "ordering": res.cost_ordering,
+        "shortage": res.cost_shortage,
         "purchasing": econ.unit_cost * res.demand,
         "expiry": econ.unit_cost * res.expired,
     }
@@ -252,8 +264,15 @@ def _subset_policies(policies: PolicyParams, keep: np.ndarray, paths_axis: bool 
     return type(policies)(**fields)
 
 
-def _expected(demand: pd.DataFrame, ids: np.ndarray, cutoff, policies: PolicyParams, econ,
-              config: SelectorConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
+def _expected(
+    demand: pd.DataFrame,
+    ids: np.ndarray,
+    cutoff,
+    policies: PolicyParams,
+    econ,
+    config: SelectorConfig,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray] | None:
     """(mean priced cost (C, n), mean purchasing of all demand (n,)) over block-bootstrap paths of
     [cutoff - T, cutoff + T]; None without paths."""
     if config.label_paths == 0:
@@ -269,8 +288,9 @@ def _expected(demand: pd.DataFrame, ids: np.ndarray, cutoff, policies: PolicyPar
     return (sum(parts.values()) + penalty).mean(axis=1), parts["purchasing"].mean(axis=1)[0]
 
 
-def label_candidates(data: CutoffData, sized: SizedCandidates, demand: pd.DataFrame,
-                     config: SelectorConfig, rng: np.random.Generator) -> LabelSet:
+def label_candidates(
+    data: CutoffData, sized: SizedCandidates, demand: pd.DataFrame, config: SelectorConfig, rng: np.random.Generator
+) -> LabelSet:
     """Replay the sized candidates after ``data.cutoff``: realised and expected cost, labels.
 
     Parameters
@@ -302,10 +322,12 @@ def label_candidates(data: CutoffData, sized: SizedCandidates, demand: pd.DataFr
     parts, penalty, res = _replay(test[complete][None], policies, econ, rng)
     parts = {k: v.reshape(len(sized.names), -1) for k, v in parts.items()}
     penalty = penalty.reshape(len(sized.names), -1)
-    total = sum(parts.values())                                             # (C, n)
+    total = sum(parts.values())  # (C, n)
     baseline = econ.unit_cost * res.demand.reshape(total.shape)[0] * econ.periods_per_year / test.shape[1]
-    expected, expected_baseline = _expected(demand, ids, data.cutoff, policies, econ, config, rng) or \
-        (total + penalty, baseline)
+    expected, expected_baseline = _expected(demand, ids, data.cutoff, policies, econ, config, rng) or (
+        total + penalty,
+        baseline,
+    )
     achieved = np.where(econ.service_type == "fill_rate", res.fill_rate, res.csl).reshape(total.shape)
     achieved = np.where(econ.service_type == "cost", np.nan, achieved)
     target = econ.service_target
@@ -313,28 +335,46 @@ def label_candidates(data: CutoffData, sized: SizedCandidates, demand: pd.DataFr
     names = sized.names
     index = pd.Index(ids, name="unique_id")
     frame = lambda a: pd.DataFrame(a.T, index=index, columns=list(names))  # noqa: E731
-    outcomes = pd.DataFrame({
-        "unique_id": np.tile(ids, len(names)), "candidate": np.repeat(names, len(ids)),
-        **{f"cost_{k}": v.ravel() for k, v in parts.items()},
-        "total_cost": total.ravel(), "penalty": penalty.ravel(), "priced_cost": (total + penalty).ravel(),
-        "expected_cost": expected.ravel(), "csl": res.csl.ravel(), "fill_rate": res.fill_rate.ravel(),
-        "avg_on_hand": res.avg_on_hand.ravel(), "feasible": feasible.ravel(),
-    })
-    excluded = pd.DataFrame({"unique_id": data.ids[~complete],
-                             "reason": "held-out periods incomplete (series ended or NaN)"})
+    outcomes = pd.DataFrame(
+        {
+            "unique_id": np.tile(ids, len(names)),
+            "candidate": np.repeat(names, len(ids)),
+            **{f"cost_{k}": v.ravel() for k, v in parts.items()},
+            "total_cost": total.ravel(),
+            "penalty": penalty.ravel(),
+            "priced_cost": (total + penalty).ravel(),
+            "expected_cost": expected.ravel(),
+            "csl": res.csl.ravel(),
+            "fill_rate": res.fill_rate.ravel(),
+            "avg_on_hand": res.avg_on_hand.ravel(),
+            "feasible": feasible.ravel(),
+        }
+    )
+    excluded = pd.DataFrame(
+        {"unique_id": data.ids[~complete], "reason": "held-out periods incomplete (series ended or NaN)"}
+    )
     return LabelSet(
-        cutoff=data.cutoff, ids=ids, names=names, cost=frame(total), penalty=frame(penalty),
-        expected=frame(expected), service=frame(achieved), feasible=frame(feasible),
+        cutoff=data.cutoff,
+        ids=ids,
+        names=names,
+        cost=frame(total),
+        penalty=frame(penalty),
+        expected=frame(expected),
+        service=frame(achieved),
+        feasible=frame(feasible),
         label=pd.Series(np.asarray(names)[expected.argmin(axis=0)], index=index, name="label"),
-        outcomes=outcomes, sized=sized, excluded=excluded,
+        outcomes=outcomes,
+        sized=sized,
+        excluded=excluded,
         n_infeasible=int((~feasible.T.any(axis=1)).sum()),
         baseline=pd.Series(baseline, index=index, name="baseline"),
         expected_baseline=pd.Series(expected_baseline, index=index, name="expected_baseline"),
     )
 
 
-def make_labels(demand: pd.DataFrame, items: pd.DataFrame, cutoff, config: SelectorConfig,
-                rng: np.random.Generator) -> tuple[CutoffData, LabelSet]:
+def make_labels(
+    demand: pd.DataFrame, items: pd.DataFrame, cutoff, config: SelectorConfig, rng: np.random.Generator
+) -> tuple[CutoffData, LabelSet]:
     """Prepare the cutoff, size every candidate and label by simulation, in one call.
 
     Examples

@@ -27,8 +27,7 @@ from policy_selector.context import CutoffData, prepare_cutoff
 from policy_selector.recommend import expected_outcomes, recommend_policies
 from policy_selector.sizing import MAX_LEVEL_MULTIPLE, _samples, exposure, largest_demand
 
-__all__ = ["ServiceMode", "ItemCurves", "item_curves", "allocate_levels", "portfolio_policy",
-           "recommend_with_target"]
+__all__ = ["ServiceMode", "ItemCurves", "item_curves", "allocate_levels", "portfolio_policy", "recommend_with_target"]
 
 _LEVEL_POINTS = 40
 
@@ -108,8 +107,14 @@ def item_curves(data: CutoffData, rec: pd.DataFrame, config: SelectorConfig, mea
             weight[rows] = (rate > 0).astype(float)
         level[rows] = lv
     value = level * econ.unit_cost[:, None]
-    return ItemCurves(ids=np.asarray(rec["unique_id"], dtype=str), level=level, service=service, value=value,
-                      weight=weight, current=current)
+    return ItemCurves(
+        ids=np.asarray(rec["unique_id"], dtype=str),
+        level=level,
+        service=service,
+        value=value,
+        weight=weight,
+        current=current,
+    )
 
 
 def _lead(data: CutoffData, rows: np.ndarray) -> np.ndarray:
@@ -122,8 +127,9 @@ def _loss(samples: np.ndarray, levels: np.ndarray) -> np.ndarray:
     return np.maximum(samples[:, None, :] - levels[:, :, None], 0.0).mean(axis=2)
 
 
-def _cycle_shortage(data: CutoffData, cand, config: SelectorConfig, rows: np.ndarray, levels: np.ndarray,
-                    samples_h: np.ndarray) -> np.ndarray:
+def _cycle_shortage(
+    data: CutoffData, cand, config: SelectorConfig, rows: np.ndarray, levels: np.ndarray, samples_h: np.ndarray
+) -> np.ndarray:
     """Expected units short per review cycle: E[(D_{L+R} - x)^+] - E[(D_L - x)^+] (periodic review).
 
     The second term removes the shortage already counted in the previous cycle
@@ -143,8 +149,9 @@ def _cycle_shortage(data: CutoffData, cand, config: SelectorConfig, rows: np.nda
     return np.maximum(out, 0.0)
 
 
-def allocate_levels(curves: ItemCurves, target: float, groups: np.ndarray | None = None
-                    ) -> tuple[np.ndarray, dict[str, Allocation]]:
+def allocate_levels(
+    curves: ItemCurves, target: float, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, dict[str, Allocation]]:
     """Level per item meeting ``target`` within each group (one group = the portfolio).
 
     Returns
@@ -166,9 +173,14 @@ def allocate_levels(curves: ItemCurves, target: float, groups: np.ndarray | None
     return levels, out
 
 
-def portfolio_policy(data: CutoffData, rec: pd.DataFrame, config: SelectorConfig, target: float,
-                     measure: ServiceType | str = ServiceType.CSL, segment_by: str | None = None
-                     ) -> tuple[pd.DataFrame, dict[str, Allocation]]:
+def portfolio_policy(
+    data: CutoffData,
+    rec: pd.DataFrame,
+    config: SelectorConfig,
+    target: float,
+    measure: ServiceType | str = ServiceType.CSL,
+    segment_by: str | None = None,
+) -> tuple[pd.DataFrame, dict[str, Allocation]]:
     """Re-level ``rec`` (output of :func:`recommend_policies` at ``data``) to a segment or portfolio target.
 
     Parameters
@@ -221,16 +233,28 @@ def portfolio_policy(data: CutoffData, rec: pd.DataFrame, config: SelectorConfig
 def policy_params(rec: pd.DataFrame, data: CutoffData):
     """PolicyParams of recommendation rows (for re-simulating their expected outcomes)."""
     econ = data.economics
-    return mixed_policies(rec["policy"].to_numpy(), review_period=rec["review_period"].to_numpy(),
-                          reorder_level=rec["reorder_point"].fillna(0).to_numpy(),
-                          order_up_to=rec["order_up_to"].fillna(0).to_numpy(),
-                          order_quantity=rec["order_quantity"].fillna(0).to_numpy(), moq=econ.moq,
-                          order_multiple=econ.order_multiple, lost_sales=econ.lost_sales)
+    return mixed_policies(
+        rec["policy"].to_numpy(),
+        review_period=rec["review_period"].to_numpy(),
+        reorder_level=rec["reorder_point"].fillna(0).to_numpy(),
+        order_up_to=rec["order_up_to"].fillna(0).to_numpy(),
+        order_quantity=rec["order_quantity"].fillna(0).to_numpy(),
+        moq=econ.moq,
+        order_multiple=econ.order_multiple,
+        lost_sales=econ.lost_sales,
+    )
 
 
-def recommend_with_target(selector, demand: pd.DataFrame, items: pd.DataFrame, config: SelectorConfig,
-                          rng: np.random.Generator, target: float, measure: ServiceType | str = ServiceType.CSL,
-                          segment_by: str | None = None) -> tuple[pd.DataFrame, dict[str, Allocation]]:
+def recommend_with_target(
+    selector,
+    demand: pd.DataFrame,
+    items: pd.DataFrame,
+    config: SelectorConfig,
+    rng: np.random.Generator,
+    target: float,
+    measure: ServiceType | str = ServiceType.CSL,
+    segment_by: str | None = None,
+) -> tuple[pd.DataFrame, dict[str, Allocation]]:
     """:func:`recommend_policies`, then re-levelled to a segment / portfolio target and re-simulated.
 
     The cutoff data are prepared once more for the curves (the recommendation front door

@@ -30,8 +30,16 @@ __all__ = ["recommend_policies", "EXTRA_COLUMNS", "expected_outcomes", "presente
 
 #: Columns returned beyond the recommendations schema.
 EXTRA_COLUMNS = ("candidate", "confidence", "selected_by", "expected_expiry_cost")
-_FIELDS = ("policy_type", "review_period", "reorder_level", "order_up_to", "order_quantity", "moq",
-           "order_multiple", "lost_sales")
+_FIELDS = (
+    "policy_type",
+    "review_period",
+    "reorder_level",
+    "order_up_to",
+    "order_quantity",
+    "moq",
+    "order_multiple",
+    "lost_sales",
+)
 _SBC_NAMES = {v: k for k, v in SBC_CODES.items()}
 
 
@@ -75,8 +83,9 @@ def _bootstrap(history: np.ndarray, paths: int, periods: int, window: int, rng: 
     return out
 
 
-def expected_outcomes(data: CutoffData, policy: PolicyParams, config: SelectorConfig,
-                      rng: np.random.Generator) -> pd.DataFrame:
+def expected_outcomes(
+    data: CutoffData, policy: PolicyParams, config: SelectorConfig, rng: np.random.Generator
+) -> pd.DataFrame:
     """Mean yearly costs and service of ``policy`` over bootstrapped demand paths.
 
     Returns
@@ -91,13 +100,20 @@ def expected_outcomes(data: CutoffData, policy: PolicyParams, config: SelectorCo
     window = int(round(econ.periods_per_year))
     paths = _bootstrap(data.history, config.sim_paths, config.sim_periods, window, rng)
     lead = sample_lead_times(econ.lead_time, econ.lead_time_std, paths.shape, rng)
-    res = simulate(paths, policy, econ.lead_time, costs=econ.cost_params(), sampled_lead_times=lead,
-                   shelf_life=econ.shelf_life)
+    res = simulate(
+        paths, policy, econ.lead_time, costs=econ.cost_params(), sampled_lead_times=lead, shelf_life=econ.shelf_life
+    )
     year = econ.periods_per_year / config.sim_periods
-    parts = {"holding": res.cost_holding, "ordering": res.cost_ordering, "shortage": res.cost_shortage,
-             "expiry": econ.unit_cost * res.expired}
-    out = pd.DataFrame({f"expected_{k}_cost": v.mean(axis=0) * year for k, v in parts.items()},
-                       index=pd.Index(data.ids, name="unique_id"))
+    parts = {
+        "holding": res.cost_holding,
+        "ordering": res.cost_ordering,
+        "shortage": res.cost_shortage,
+        "expiry": econ.unit_cost * res.expired,
+    }
+    out = pd.DataFrame(
+        {f"expected_{k}_cost": v.mean(axis=0) * year for k, v in parts.items()},
+        index=pd.Index(data.ids, name="unique_id"),
+    )
     out["expected_total_cost"] = out.sum(axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # items without demand on every path: NaN service
@@ -107,9 +123,14 @@ def expected_outcomes(data: CutoffData, policy: PolicyParams, config: SelectorCo
     return out
 
 
-def recommend_policies(selector: PolicySelector | FixedSelector | RuleSelector | None, demand: pd.DataFrame,
-                       items: pd.DataFrame, config: SelectorConfig, rng: np.random.Generator,
-                       cutoff=None) -> pd.DataFrame:
+def recommend_policies(
+    selector: PolicySelector | FixedSelector | RuleSelector | None,
+    demand: pd.DataFrame,
+    items: pd.DataFrame,
+    config: SelectorConfig,
+    rng: np.random.Generator,
+    cutoff=None,
+) -> pd.DataFrame:
     """One recommended policy per series: candidate, parameters, expected cost and service, reasons.
 
     Parameters
@@ -152,8 +173,10 @@ def recommend_policies(selector: PolicySelector | FixedSelector | RuleSelector |
         selector = FixedSelector().fit(None, None, pd.DataFrame(columns=list(config.space.names)))
     unknown = sorted(set(getattr(selector, "candidates_", ())) - set(config.space.names))
     if unknown:
-        raise ValueError(f"selector was fitted with candidates {unknown} that config.space lacks; "
-                         "use the same candidate space as in training")
+        raise ValueError(
+            f"selector was fitted with candidates {unknown} that config.space lacks; "
+            "use the same candidate space as in training"
+        )
     cutoff = pd.Timestamp(cutoff) if cutoff is not None else pd.Timestamp(pd.to_datetime(demand["ds"]).max())
     data = prepare_cutoff(demand, items, cutoff, config)
     features = build_features(data, config.season_length)
@@ -166,18 +189,25 @@ def recommend_policies(selector: PolicySelector | FixedSelector | RuleSelector |
     econ = data.economics
     ids = pd.Index(data.ids)
     shown = presented_policy(chosen["policy"].to_numpy(), policy, econ.order_cost)
-    out = pd.DataFrame({
-        "unique_id": data.ids,
-        "item_id": ids.str.split("@").str[0], "location": ids.str.split("@").str[1],
-        "sbc_class": features["sbc_code"].map(_SBC_NAMES).to_numpy(),
-        "forecaster": chosen["forecaster"].to_numpy(), "policy": shown["policy"],
-        "review_period": policy.review_period, "lead_time": econ.lead_time,
-        "reorder_point": shown["reorder_point"], "order_up_to": shown["order_up_to"],
-        "order_quantity": shown["order_quantity"],
-        "safety_stock": chosen["safety_stock"].to_numpy(),
-        "safety_stock_value": chosen["safety_stock"].to_numpy() * econ.unit_cost,
-        "service_type": econ.service_type, "service_target": econ.service_target,
-    })
+    out = pd.DataFrame(
+        {
+            "unique_id": data.ids,
+            "item_id": ids.str.split("@").str[0],
+            "location": ids.str.split("@").str[1],
+            "sbc_class": features["sbc_code"].map(_SBC_NAMES).to_numpy(),
+            "forecaster": chosen["forecaster"].to_numpy(),
+            "policy": shown["policy"],
+            "review_period": policy.review_period,
+            "lead_time": econ.lead_time,
+            "reorder_point": shown["reorder_point"],
+            "order_up_to": shown["order_up_to"],
+            "order_quantity": shown["order_quantity"],
+            "safety_stock": chosen["safety_stock"].to_numpy(),
+            "safety_stock_value": chosen["safety_stock"].to_numpy() * econ.unit_cost,
+            "service_type": econ.service_type,
+            "service_target": econ.service_target,
+        }
+    )
     outcomes = expected_outcomes(data, policy, config, rng).reset_index(drop=True)
     out = pd.concat([out, outcomes], axis=1)
     out["service_note"] = service_notes(data, chosen, outcomes)

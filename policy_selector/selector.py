@@ -42,11 +42,19 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from forecasting.characterise import ADI_CUTOFF, CV2_CUTOFF
 from policy_selector.explain import render_reasons
 from policy_selector.features import CORE_FEATURES, SBC_CODES
 
-__all__ = ["PolicySelector", "RuleSelector", "FixedSelector", "Selection", "NotFittedError", "DEFAULT_RULE",
-           "PACKAGED_DEFAULT"]
+__all__ = [
+    "PolicySelector",
+    "RuleSelector",
+    "FixedSelector",
+    "Selection",
+    "NotFittedError",
+    "DEFAULT_RULE",
+    "PACKAGED_DEFAULT",
+]
 
 _NOT_FITTED = "this %(name)s is not fitted yet; call fit(features, labels, cost_matrix) first"
 
@@ -76,8 +84,9 @@ class Selection:
     def confidence(self) -> pd.Series:
         """Probability the model gave the chosen candidate."""
         cols = self.proba.columns.get_indexer(self.candidate.to_numpy())
-        return pd.Series(self.proba.to_numpy()[np.arange(len(cols)), cols], index=self.candidate.index,
-                         name="confidence")
+        return pd.Series(
+            self.proba.to_numpy()[np.arange(len(cols)), cols], index=self.candidate.index, name="confidence"
+        )
 
 
 #: SBC class -> preferred candidates (first available wins): smooth/erratic -> ETS-based,
@@ -143,9 +152,10 @@ class RuleSelector(BaseEstimator):
             found = [p for p in prefs if p in self.candidates_]
             resolved[cls] = found[0] if found else None
         smooth = resolved.get("smooth") or first
-        self.choice_ = {cls: (name or (smooth if cls in ("smooth", "erratic") else
-                                       resolved.get("intermittent") or smooth))
-                        for cls, name in resolved.items()}
+        self.choice_ = {
+            cls: (name or (smooth if cls in ("smooth", "erratic") else resolved.get("intermittent") or smooth))
+            for cls, name in resolved.items()
+        }
         self.choice_.setdefault("no_demand", smooth)
         self.default_ = smooth
         return self
@@ -162,8 +172,11 @@ class RuleSelector(BaseEstimator):
         if "adi" in f and "cv2" in f:
             adi, cv2 = f["adi"].to_numpy(float), f["cv2"].to_numpy(float)
             ok = (out == "unknown").to_numpy() & np.isfinite(adi)
-            cls = np.where(adi >= 1.32, np.where(np.nan_to_num(cv2) >= 0.49, "lumpy", "intermittent"),
-                           np.where(np.nan_to_num(cv2) >= 0.49, "erratic", "smooth"))
+            cls = np.where(
+                adi >= ADI_CUTOFF,
+                np.where(np.nan_to_num(cv2) >= CV2_CUTOFF, "lumpy", "intermittent"),
+                np.where(np.nan_to_num(cv2) >= CV2_CUTOFF, "erratic", "smooth"),
+            )
             out[ok] = cls[ok]
         return out
 
@@ -176,15 +189,21 @@ class RuleSelector(BaseEstimator):
     def predict_proba(self, features: pd.DataFrame) -> pd.DataFrame:
         """One-hot probabilities over ``candidates_``."""
         pred = self.predict(features)
-        return pd.DataFrame((pred.to_numpy()[:, None] == np.asarray(self.candidates_)[None, :]).astype(float),
-                            index=pred.index, columns=list(self.candidates_))
+        return pd.DataFrame(
+            (pred.to_numpy()[:, None] == np.asarray(self.candidates_)[None, :]).astype(float),
+            index=pred.index,
+            columns=list(self.candidates_),
+        )
 
     def _reasons(self, f: pd.DataFrame, pred: pd.Series) -> pd.Series:
         classes = self.sbc_classes(f)
         out = []
         for uid in f.index:
-            names = [c for c in ("adi", "cv2") if c in f and np.isfinite(f.at[uid, c])]
             head = f"{pred[uid]} by the Syntetos-Boylan rule (class {classes[uid]})"
+            if classes[uid] == "no_demand":
+                out.append(f"{head}: no demand in the history")
+                continue
+            names = [c for c in ("adi", "cv2") if c in f and np.isfinite(f.at[uid, c])]
             out.append(render_reasons(head, names, [f.at[uid, c] for c in names], self.period_name))
         return pd.Series(out, index=f.index, name="reasons", dtype=object)
 
@@ -192,9 +211,12 @@ class RuleSelector(BaseEstimator):
         """The rule's candidate per row with one-hot probabilities and its reasons."""
         f = _as_frame(features)
         pred = self.predict(f)
-        return Selection(candidate=pred, proba=self.predict_proba(f),
-                         selected_by=pd.Series("rule", index=f.index, name="selected_by", dtype=object),
-                         reasons=self._reasons(f, pred))
+        return Selection(
+            candidate=pred,
+            proba=self.predict_proba(f),
+            selected_by=pd.Series("rule", index=f.index, name="selected_by", dtype=object),
+            reasons=self._reasons(f, pred),
+        )
 
     def explain(self, features: pd.DataFrame) -> pd.Series:
         """'SBC rule, class X -> candidate: ...' with the ADI/CV² sentences."""
@@ -239,10 +261,20 @@ class PolicySelector(BaseEstimator):
     True
     """
 
-    def __init__(self, n_estimators: int = 200, learning_rate: float = 0.05, num_leaves: int = 15,
-                 min_child_samples: int = 10, min_class_size: int = 5, calibrate: bool = True,
-                 cost_weighting: bool = True, decision: str = "bayes", rule: RuleSelector | None = None,
-                 period_name: str = "period", random_state: int = 0):
+    def __init__(
+        self,
+        n_estimators: int = 200,
+        learning_rate: float = 0.05,
+        num_leaves: int = 15,
+        min_child_samples: int = 10,
+        min_class_size: int = 5,
+        calibrate: bool = True,
+        cost_weighting: bool = True,
+        decision: str = "bayes",
+        rule: RuleSelector | None = None,
+        period_name: str = "period",
+        random_state: int = 0,
+    ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -264,8 +296,10 @@ class PolicySelector(BaseEstimator):
         labels = pd.Series(labels)
         missing = f.index.difference(cost_matrix.index).union(f.index.difference(labels.index))
         if len(missing):
-            raise ValueError(f"items {missing[:10].tolist()} lack a label or a cost row; align features, "
-                             "labels and cost_matrix on unique_id")
+            raise ValueError(
+                f"items {missing[:10].tolist()} lack a label or a cost row; align features, "
+                "labels and cost_matrix on unique_id"
+            )
         unknown = sorted(set(labels.reindex(f.index)) - set(cost_matrix.columns))
         if unknown:
             raise ValueError(f"labels {unknown} are not columns of cost_matrix (the candidate set)")
@@ -298,9 +332,15 @@ class PolicySelector(BaseEstimator):
         rel = np.clip((c - c.min(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)[:, None], 0, 10)
         out = []
         for k in range(c.shape[1]):
-            reg = LGBMRegressor(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
-                                num_leaves=self.num_leaves, min_child_samples=self.min_child_samples,
-                                random_state=self.random_state, n_jobs=1, verbose=-1)
+            reg = LGBMRegressor(
+                n_estimators=self.n_estimators,
+                learning_rate=self.learning_rate,
+                num_leaves=self.num_leaves,
+                min_child_samples=self.min_child_samples,
+                random_state=self.random_state,
+                n_jobs=1,
+                verbose=-1,
+            )
             out.append(reg.fit(X, rel[:, k], sample_weight=w))
         return out
 
@@ -342,14 +382,23 @@ class PolicySelector(BaseEstimator):
         self.feature_names_in_ = list(f.columns)
         y = self._relabel(labels, cost)
         self.classes_ = tuple(c for c in self.candidates_ if c in set(y))
-        self.bands_ = {c: tuple(np.nanquantile(f[c], [1 / 3, 2 / 3])) for c in ("unit_cost", "value_per_year")
-                       if c in f and f[c].notna().any()}
+        self.bands_ = {
+            c: tuple(np.nanquantile(f[c], [1 / 3, 2 / 3]))
+            for c in ("unit_cost", "value_per_year")
+            if c in f and f[c].notna().any()
+        }
         if len(self.classes_) == 1:
             self.model_, self.booster_, self.regret_table_, self.regressors_ = None, None, None, None
             return self
-        base = LGBMClassifier(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
-                              num_leaves=self.num_leaves, min_child_samples=self.min_child_samples,
-                              random_state=self.random_state, n_jobs=1, verbose=-1)
+        base = LGBMClassifier(
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            random_state=self.random_state,
+            n_jobs=1,
+            verbose=-1,
+        )
         X, w = f.to_numpy(float), self._weights(cost)
         if self.decision not in ("bayes", "argmax", "regression"):
             raise ValueError(f"decision must be 'bayes', 'argmax' or 'regression', got {self.decision!r}")
@@ -463,8 +512,12 @@ class PolicySelector(BaseEstimator):
         """
         f = _as_frame(features)
         candidate, proba, selected_by = self._decide(f)
-        return Selection(candidate=candidate, proba=proba, selected_by=selected_by,
-                         reasons=self._reasons(f, candidate, selected_by, top))
+        return Selection(
+            candidate=candidate,
+            proba=proba,
+            selected_by=selected_by,
+            reasons=self._reasons(f, candidate, selected_by, top),
+        )
 
     def explain(self, features: pd.DataFrame, top: int = 3) -> pd.Series:
         """Plain-sentence reasons per row: ``select(features).reasons``."""
@@ -493,8 +546,7 @@ class PolicySelector(BaseEstimator):
         for r, i in enumerate(rows):
             order = [j for j in np.argsort(-chosen[r])[:top] if chosen[r, j] > 0] or list(np.argsort(-chosen[r])[:1])
             names = [self.feature_names_in_[j] for j in order]
-            texts.append(render_reasons(pred.iloc[i], names, [X[r, j] for j in order], self.period_name,
-                                        self.bands_))
+            texts.append(render_reasons(pred.iloc[i], names, [X[r, j] for j in order], self.period_name, self.bands_))
         out.iloc[rows] = texts
         return out
 
@@ -519,8 +571,10 @@ class PolicySelector(BaseEstimator):
             contrib = np.concatenate([-contrib, contrib], axis=1)
         contrib = contrib.reshape(len(X), k, n_feat + 1)[:, :, :n_feat]
         top_class = self.model_.predict_proba(X).argmax(axis=1)
-        cls_idx = np.array([self._model_classes.index(p) if p in self._model_classes else top_class[r]
-                            for r, p in enumerate(pred)], dtype=int)
+        cls_idx = np.array(
+            [self._model_classes.index(p) if p in self._model_classes else top_class[r] for r, p in enumerate(pred)],
+            dtype=int,
+        )
         return contrib[np.arange(len(X)), cls_idx]
 
 
@@ -554,8 +608,12 @@ class FixedSelector(BaseEstimator):
     ['ets_rs_normal', 'ets_rs_normal']
     """
 
-    def __init__(self, candidate: str | tuple[str, ...] = PACKAGED_DEFAULT, rule: RuleSelector | None = None,
-                 period_name: str = "period"):
+    def __init__(
+        self,
+        candidate: str | tuple[str, ...] = PACKAGED_DEFAULT,
+        rule: RuleSelector | None = None,
+        period_name: str = "period",
+    ):
         self.candidate = candidate
         self.rule = rule
         self.period_name = period_name
@@ -577,15 +635,38 @@ class FixedSelector(BaseEstimator):
         if self.chosen_ is None:
             s = self.rule_.select(f)
             why = f"rule fallback: default {self.candidate!r} is not a candidate"
-            return Selection(s.candidate, s.proba, pd.Series(why, index=f.index, name="selected_by"),
-                             s.reasons + f"; {why}")
+            return Selection(
+                s.candidate, s.proba, pd.Series(why, index=f.index, name="selected_by"), s.reasons + f"; {why}"
+            )
         cand = pd.Series(self.chosen_, index=f.index, name="candidate", dtype=object)
         proba = pd.DataFrame(0.0, index=f.index, columns=list(self.candidates_))
         proba[self.chosen_] = 1.0
-        text = (f"{self.chosen_}: the default policy (the best single policy: lowest expected cost over all "
-                "items in the selector study)")
-        return Selection(cand, proba, pd.Series("default", index=f.index, name="selected_by", dtype=object),
-                         pd.Series(text, index=f.index, name="reasons", dtype=object))
+        text = (
+            f"{self.chosen_}: the default policy (the best single policy: lowest expected cost over all "
+            "items in the selector study)"
+        )
+        selection = Selection(
+            cand,
+            proba,
+            pd.Series("default", index=f.index, name="selected_by", dtype=object),
+            pd.Series(text, index=f.index, name="reasons", dtype=object),
+        )
+        return self._dead_items_by_rule(f, selection)
+
+    def _dead_items_by_rule(self, f: pd.DataFrame, selection: Selection) -> Selection:
+        """Items without any demand in their history follow the rule (``no_stock``), not the default policy."""
+        dead = (self.rule_.sbc_classes(f) == "no_demand").to_numpy()
+        if not dead.any():
+            return selection
+        rule = self.rule_.select(f[dead])
+        idx = f.index[dead]
+        cand, proba = selection.candidate.copy(), selection.proba.copy()
+        by, why = selection.selected_by.copy(), selection.reasons.copy()
+        cand[idx] = rule.candidate
+        proba.loc[idx] = rule.proba.reindex(columns=proba.columns, fill_value=0.0)
+        by[idx] = "rule: no demand in the history"
+        why[idx] = rule.reasons
+        return Selection(cand, proba, by, why)
 
     def predict(self, features: pd.DataFrame) -> pd.Series:
         """Candidate per row."""

@@ -36,8 +36,7 @@ from policy_selector.candidates import Candidate, Distribution
 from policy_selector.config import SelectorConfig
 from policy_selector.context import CutoffData
 
-__all__ = ["MAX_LEVEL_MULTIPLE", "SizedCandidates", "exposure", "largest_demand", "service_notes",
-           "size_candidates"]
+__all__ = ["MAX_LEVEL_MULTIPLE", "SizedCandidates", "exposure", "largest_demand", "service_notes", "size_candidates"]
 
 _PER_PERIOD_REVIEW = (PolicyType.S_Q, PolicyType.BASE_STOCK)
 #: A level never exceeds this multiple of the largest demand over H periods seen in the history
@@ -93,8 +92,7 @@ def _grid(config: SelectorConfig) -> np.ndarray:
     return p
 
 
-def _samples(data: CutoffData, cand: Candidate, H: np.ndarray, f_h: np.ndarray,
-             config: SelectorConfig) -> np.ndarray:
+def _samples(data: CutoffData, cand: Candidate, H: np.ndarray, f_h: np.ndarray, config: SelectorConfig) -> np.ndarray:
     """Quantile grid of demand over H per item, shape (n_items, points), >= 0."""
     econ, p = data.economics, _grid(config)
     mean, var = _history_moments(data.history)
@@ -107,8 +105,13 @@ def _samples(data: CutoffData, cand: Candidate, H: np.ndarray, f_h: np.ndarray,
     if em is not None:
         known = np.isin(data.ids, em.ids_)
         if known.any():
-            q = em.quantile(data.ids[known][:, None], H[known][:, None].astype(float), p[None, :],
-                            model=cand.forecaster, lead_time_std=econ.lead_time_std[known][:, None])
+            q = em.quantile(
+                data.ids[known][:, None],
+                H[known][:, None].astype(float),
+                p[None, :],
+                model=cand.forecaster,
+                lead_time_std=econ.lead_time_std[known][:, None],
+            )
             out[known] = f_h[known][:, None] + q
     return np.maximum(out, 0.0)
 
@@ -132,7 +135,10 @@ def _size_one(data: CutoffData, cand: Candidate, config: SelectorConfig) -> tupl
     if cand.policy is PolicyType.NO_STOCK:
         zeros = np.zeros(n)
         return no_stock_policy(n, lost_sales=econ.lost_sales), {
-            "exposure": econ.lead_time.astype(float), "mean_demand_H": zeros, "level": zeros}
+            "exposure": econ.lead_time.astype(float),
+            "mean_demand_H": zeros,
+            "level": zeros,
+        }
     H = np.minimum(exposure(cand, econ.lead_time, econ.review_period), data.horizon)
     f_h = data.cum_forecast[cand.forecaster][np.arange(n), H - 1]
     samples = _samples(data, cand, H, f_h, config)
@@ -142,20 +148,33 @@ def _size_one(data: CutoffData, cand: Candidate, config: SelectorConfig) -> tupl
         rows = econ.service_type == kind
         level = np.where(np.isnan(econ.service_target[rows]), 0.5, econ.service_target[rows])
         target = ServiceTarget(kind, level)
-        sized = size_policy(cand.policy, EmpiricalDemand(samples[rows]), target, demand_rate=rate[rows],
-                            review_period=econ.review_period[rows], order_cost=econ.order_cost[rows],
-                            holding_cost=econ.holding_cost[rows], shortage_cost=econ.shortage_cost[rows],
-                            integer=data.integral)
+        sized = size_policy(
+            cand.policy,
+            EmpiricalDemand(samples[rows]),
+            target,
+            demand_rate=rate[rows],
+            review_period=econ.review_period[rows],
+            order_cost=econ.order_cost[rows],
+            holding_cost=econ.holding_cost[rows],
+            shortage_cost=econ.shortage_cost[rows],
+            integer=data.integral,
+        )
         s[rows], S[rows], Q[rows] = sized.reorder_level, sized.order_up_to, sized.order_quantity
     cap = MAX_LEVEL_MULTIPLE * largest_demand(data.history, H)
     shift = np.where(cap > 0, np.maximum(s - cap, 0.0), 0.0)
     s, S = s - shift, S - shift
     notes = _sizing_notes(data, cand, H, s, S, cap, shift)
-    policy = mixed_policies(np.full(n, cand.policy.value), review_period=econ.review_period,
-                            reorder_level=s, order_up_to=S, order_quantity=Q, moq=econ.moq,
-                            order_multiple=econ.order_multiple, lost_sales=econ.lost_sales)
-    return policy, {"exposure": H.astype(float), "mean_demand_H": f_h, "level": policy.reorder_level,
-                    "note": notes}
+    policy = mixed_policies(
+        np.full(n, cand.policy.value),
+        review_period=econ.review_period,
+        reorder_level=s,
+        order_up_to=S,
+        order_quantity=Q,
+        moq=econ.moq,
+        order_multiple=econ.order_multiple,
+        lost_sales=econ.lost_sales,
+    )
+    return policy, {"exposure": H.astype(float), "mean_demand_H": f_h, "level": policy.reorder_level, "note": notes}
 
 
 def largest_demand(history: np.ndarray, H: np.ndarray) -> np.ndarray:
@@ -196,14 +215,19 @@ def _sizing_notes(data: CutoffData, cand: Candidate, H, s, S, cap, shift) -> np.
         if data.ids[i] in short:
             notes[i].append("too little history for the backtest: sized from the demand history")
         if capped[i]:
-            notes[i].append("target beyond what the segment's held-out windows can show: level at the "
-                            "calibration's cap")
+            notes[i].append(
+                "target beyond what the segment's held-out windows can show: level at the calibration's cap"
+            )
         if shift[i] > 0:
-            notes[i].append(f"level capped at {MAX_LEVEL_MULTIPLE:g}x the largest demand over {H[i]} "
-                            f"periods seen ({cap[i] / MAX_LEVEL_MULTIPLE:g}); uncapped {top[i] + shift[i]:g}")
+            notes[i].append(
+                f"level capped at {MAX_LEVEL_MULTIPLE:g}x the largest demand over {H[i]} "
+                f"periods seen ({cap[i] / MAX_LEVEL_MULTIPLE:g}); uncapped {top[i] + shift[i]:g}"
+            )
         if sold[i] and top[i] <= 0:
-            notes[i].append(f"level 0 although the item sold: no demand over {H[i]} periods is at least as "
-                            "likely as the target in the calibrated model")
+            notes[i].append(
+                f"level 0 although the item sold: no demand over {H[i]} periods is at least as "
+                "likely as the target in the calibrated model"
+            )
     return np.array(["; ".join(x) for x in notes], dtype=object)
 
 
@@ -225,22 +249,35 @@ def size_candidates(data: CutoffData, config: SelectorConfig) -> SizedCandidates
     for cand in config.space.candidates:
         policy, info = _size_one(data, cand, config)
         policies.append(policy)
-        frames.append(pd.DataFrame({
-            "unique_id": data.ids, "candidate": cand.name,
-            "forecaster": cand.forecaster if cand.policy is not PolicyType.NO_STOCK else "none",
-            "policy": cand.policy.value, "review_period": policy.review_period,
-            "reorder_point": policy.reorder_level, "order_up_to": policy.order_up_to,
-            "order_quantity": policy.order_quantity, "exposure": info["exposure"],
-            "mean_demand_H": info["mean_demand_H"],
-            "safety_stock": np.maximum(info["level"] - info["mean_demand_H"], 0.0),
-            "sizing_note": info.get("note", np.full(len(data.ids), "", dtype=object)),
-        }))
-    return SizedCandidates(names=config.space.names, ids=data.ids, policies=stack_policies(policies),
-                           table=pd.concat(frames, ignore_index=True))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "unique_id": data.ids,
+                    "candidate": cand.name,
+                    "forecaster": cand.forecaster if cand.policy is not PolicyType.NO_STOCK else "none",
+                    "policy": cand.policy.value,
+                    "review_period": policy.review_period,
+                    "reorder_point": policy.reorder_level,
+                    "order_up_to": policy.order_up_to,
+                    "order_quantity": policy.order_quantity,
+                    "exposure": info["exposure"],
+                    "mean_demand_H": info["mean_demand_H"],
+                    "safety_stock": np.maximum(info["level"] - info["mean_demand_H"], 0.0),
+                    "sizing_note": info.get("note", np.full(len(data.ids), "", dtype=object)),
+                }
+            )
+        )
+    return SizedCandidates(
+        names=config.space.names,
+        ids=data.ids,
+        policies=stack_policies(policies),
+        table=pd.concat(frames, ignore_index=True),
+    )
 
 
-def service_notes(data: CutoffData, chosen: pd.DataFrame, expected: pd.DataFrame,
-                  tolerance: float = 0.01) -> np.ndarray:
+def service_notes(
+    data: CutoffData, chosen: pd.DataFrame, expected: pd.DataFrame, tolerance: float = 0.01
+) -> np.ndarray:
     """Per item, why its expected service lies more than ``tolerance`` from its target (else "").
 
     The expected service comes from simulating the level on demand resampled from
@@ -268,17 +305,24 @@ def service_notes(data: CutoffData, chosen: pd.DataFrame, expected: pd.DataFrame
     notes = chosen["sizing_note"].fillna("").to_numpy(dtype=object).copy()
     fill = econ.service_type == "fill_rate"
     achieved = np.where(fill, expected["expected_fill_rate"], expected["expected_csl"]).astype(float)
-    off = ((econ.service_type != "cost") & np.isfinite(achieved) & (chosen["policy"].to_numpy() != "no_stock")
-           & (np.abs(achieved - econ.service_target) > tolerance) & (notes == ""))
+    off = (
+        (econ.service_type != "cost")
+        & np.isfinite(achieved)
+        & (chosen["policy"].to_numpy() != "no_stock")
+        & (np.abs(achieved - econ.service_target) > tolerance)
+        & (notes == "")
+    )
     window = round(econ.periods_per_year)
     for i in np.flatnonzero(off):
         obs = data.history[i][np.isfinite(data.history[i])][-window:]
         H, level = int(chosen["exposure"].iloc[i]), float(chosen["reorder_point"].iloc[i])
         note = None if fill[i] else _whole_units(obs, H, level, econ.service_target[i], tolerance)
         if note is None:
-            note = (f"expected {achieved[i]:.3f} on last year's demand (mean {obs.mean():.3g} per period); the level "
-                    f"follows the forecast ({chosen['mean_demand_H'].iloc[i] / H:.3g} per period) and its "
-                    "held-out-calibrated error")
+            note = (
+                f"expected {achieved[i]:.3f} on last year's demand (mean {obs.mean():.3g} per period); the level "
+                f"follows the forecast ({chosen['mean_demand_H'].iloc[i] / H:.3g} per period) and its "
+                "held-out-calibrated error"
+            )
         notes[i] = note
     return notes
 
@@ -295,5 +339,7 @@ def _whole_units(obs: np.ndarray, H: int, level: float, target: float, tol: floa
     lo, hi = (0.0 if x < 0 else float(cdf[min(int(x), len(cdf) - 1)]) for x in (level - 1, level))
     if not (lo < target - tol and hi > target + tol):  # a level near the target exists: not a units issue
         return None
-    return (f"whole units: on last year's demand a level of {level - 1:g} gives CSL {lo:.3f} and {level:g} "
-            f"gives {hi:.3f}; no whole-unit level is within {tol:g} of {target:g}")
+    return (
+        f"whole units: on last year's demand a level of {level - 1:g} gives CSL {lo:.3f} and {level:g} "
+        f"gives {hi:.3f}; no whole-unit level is within {tol:g} of {target:g}"
+    )

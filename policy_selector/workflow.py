@@ -33,8 +33,17 @@ from policy_selector.labels import LabelSet, label_candidates
 from policy_selector.selector import FixedSelector, PolicySelector, RuleSelector
 from policy_selector.sizing import size_candidates
 
-__all__ = ["CutoffStudy", "StudyResult", "StudyPlan", "plan_study", "study_cutoff", "run_study", "default_cutoffs",
-           "item_groups", "MIN_HISTORY"]
+__all__ = [
+    "CutoffStudy",
+    "StudyResult",
+    "StudyPlan",
+    "plan_study",
+    "study_cutoff",
+    "run_study",
+    "default_cutoffs",
+    "item_groups",
+    "MIN_HISTORY",
+]
 
 
 @dataclass(frozen=True)
@@ -100,8 +109,13 @@ class StudyPlan:
 MIN_HISTORY = 10
 
 
-def plan_study(n_periods: int, periods_per_year: float, test_periods: int | None = None,
-               n_windows: int | None = None, extra_train_cutoffs: int | None = None) -> StudyPlan:
+def plan_study(
+    n_periods: int,
+    periods_per_year: float,
+    test_periods: int | None = None,
+    n_windows: int | None = None,
+    extra_train_cutoffs: int | None = None,
+) -> StudyPlan:
     """Choose test window, backtest windows and training cutoffs that fit ``n_periods``.
 
     Layout: ``history (>= MIN_HISTORY) | extra cutoffs | c1 | T | c2 | T``. Defaults: T = a
@@ -139,10 +153,15 @@ def plan_study(n_periods: int, periods_per_year: float, test_periods: int | None
         chosen.append(f"test_periods={test_periods}")
     if test_periods < 1 or 2 * test_periods > room:
         most = room // 2
-        hint = (f"lower test_periods to at most {most}" if most >= 1 else
-                f"nothing can be learned: give at least {MIN_HISTORY + 2} periods of demand")
-        raise ValueError(f"{n_periods} periods cannot hold {MIN_HISTORY} periods of history plus two test "
-                         f"windows of {test_periods}; {hint}")
+        hint = (
+            f"lower test_periods to at most {most}"
+            if most >= 1
+            else f"nothing can be learned: give at least {MIN_HISTORY + 2} periods of demand"
+        )
+        raise ValueError(
+            f"{n_periods} periods cannot hold {MIN_HISTORY} periods of history plus two test "
+            f"windows of {test_periods}; {hint}"
+        )
     before = n_periods - 2 * test_periods
     if n_windows is None:
         n_windows = int(np.clip(before // 2, 2, 8))
@@ -152,11 +171,15 @@ def plan_study(n_periods: int, periods_per_year: float, test_periods: int | None
         extra_train_cutoffs = int(np.clip((before - MIN_HISTORY) // step, 0, 2))
         chosen.append(f"extra_train_cutoffs={extra_train_cutoffs}")
     elif before - extra_train_cutoffs * step < 1:
-        raise ValueError(f"{extra_train_cutoffs} extra training cutoffs every {step} periods do not fit before "
-                         f"the first cutoff ({before} periods); lower extra_train_cutoffs")
-    reason = (f"{n_periods} periods: {'chose ' + ', '.join(chosen) if chosen else 'all windows given'} "
-              f"(cutoffs at periods {before - extra_train_cutoffs * step}..{before} for training, "
-              f"{before + test_periods} for held-out time; test windows of {test_periods})")
+        raise ValueError(
+            f"{extra_train_cutoffs} extra training cutoffs every {step} periods do not fit before "
+            f"the first cutoff ({before} periods); lower extra_train_cutoffs"
+        )
+    reason = (
+        f"{n_periods} periods: {'chose ' + ', '.join(chosen) if chosen else 'all windows given'} "
+        f"(cutoffs at periods {before - extra_train_cutoffs * step}..{before} for training, "
+        f"{before + test_periods} for held-out time; test windows of {test_periods})"
+    )
     return StudyPlan(n_periods, int(test_periods), int(n_windows), int(extra_train_cutoffs), reason)
 
 
@@ -170,9 +193,11 @@ def default_cutoffs(demand: pd.DataFrame, test_periods: int) -> tuple[pd.Timesta
     """
     dates = wide_panel(demand).columns
     if len(dates) < 2 * test_periods + MIN_HISTORY:
-        raise ValueError(f"{len(dates)} periods cannot hold {MIN_HISTORY} periods of history plus two test "
-                         f"windows of {test_periods}; lower test_periods to at most "
-                         f"{max(0, (len(dates) - MIN_HISTORY) // 2)} (or leave it unset: plan_study chooses)")
+        raise ValueError(
+            f"{len(dates)} periods cannot hold {MIN_HISTORY} periods of history plus two test "
+            f"windows of {test_periods}; lower test_periods to at most "
+            f"{max(0, (len(dates) - MIN_HISTORY) // 2)} (or leave it unset: plan_study chooses)"
+        )
     return pd.Timestamp(dates[-2 * test_periods - 1]), pd.Timestamp(dates[-test_periods - 1])
 
 
@@ -218,9 +243,16 @@ def _oof(studies: list[CutoffStudy], make: Callable, n_splits: int) -> tuple[pd.
     return choice, single
 
 
-def run_study(demand: pd.DataFrame, items: pd.DataFrame, config: SelectorConfig, rng: np.random.Generator,
-              make_selector: Callable[[], PolicySelector] | None = None, n_splits: int = 5,
-              cutoffs: tuple | None = None, extra_train_cutoffs: int = 0) -> StudyResult:
+def run_study(
+    demand: pd.DataFrame,
+    items: pd.DataFrame,
+    config: SelectorConfig,
+    rng: np.random.Generator,
+    make_selector: Callable[[], PolicySelector] | None = None,
+    n_splits: int = 5,
+    cutoffs: tuple | None = None,
+    extra_train_cutoffs: int = 0,
+) -> StudyResult:
     """Label two cutoffs, evaluate the selector against the oracle and the baselines, fit the final model.
 
     Parameters
@@ -253,18 +285,28 @@ def run_study(demand: pd.DataFrame, items: pd.DataFrame, config: SelectorConfig,
     oof, single_oof = _oof([train, *extra], make, n_splits)
     rule = RuleSelector().fit(None, None, train.labels.cost)
     default = FixedSelector().fit(None, None, train.labels.cost)
-    items_choices = {"classifier": oof, "sbc_rule": rule.predict(train.features), "best_single": single_oof,
-                     "default": default.predict(train.features)}
+    items_choices = {
+        "classifier": oof,
+        "sbc_rule": rule.predict(train.features),
+        "best_single": single_oof,
+        "default": default.predict(train.features),
+    }
     train_f, train_l, train_c = _stack([train, *extra])
     time_sel = make().fit(train_f, train_l, train_c)
     single = str(train_c.sum().idxmin())
-    time_choices = {"classifier": time_sel.predict(test.features), "sbc_rule": rule.predict(test.features),
-                    "best_single": pd.Series(single, index=test.features.index),
-                    "default": default.predict(test.features)}
-    evaluation = pd.concat([
-        evaluate_choices(train.labels, items_choices).assign(split="held_out_items"),
-        evaluate_choices(test.labels, time_choices).assign(split="held_out_time"),
-    ], ignore_index=True)
+    time_choices = {
+        "classifier": time_sel.predict(test.features),
+        "sbc_rule": rule.predict(test.features),
+        "best_single": pd.Series(single, index=test.features.index),
+        "default": default.predict(test.features),
+    }
+    evaluation = pd.concat(
+        [
+            evaluate_choices(train.labels, items_choices).assign(split="held_out_items"),
+            evaluate_choices(test.labels, time_choices).assign(split="held_out_time"),
+        ],
+        ignore_index=True,
+    )
     choices = {
         "held_out_items": pd.DataFrame({"label": train.labels.label, **items_choices}),
         "held_out_time": pd.DataFrame({"label": test.labels.label, **time_choices}),
@@ -273,5 +315,6 @@ def run_study(demand: pd.DataFrame, items: pd.DataFrame, config: SelectorConfig,
     final = make().fit(feats, labs, costs)
     best_all = str(costs.sum().idxmin())
     cols = ["split"] + [c for c in evaluation.columns if c != "split"]
-    return StudyResult(train=train, test=test, evaluation=evaluation[cols], choices=choices,
-                       selector=final, best_single=best_all)
+    return StudyResult(
+        train=train, test=test, evaluation=evaluation[cols], choices=choices, selector=final, best_single=best_all
+    )

@@ -17,8 +17,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("forecasting", "policy_selector", "optimization", "pipelines")
 #: pandas method -> the optional package it imports when called
-PANDAS_OPTIONAL = {r"\.to_markdown\(": "tabulate", r"\.to_excel\(|read_excel\(|ExcelWriter\(": "openpyxl",
-                   r"\.style\b": "jinja2"}
+PANDAS_OPTIONAL = {
+    r"\.to_markdown\(": "tabulate",
+    r"\.to_excel\(|read_excel\(|ExcelWriter\(": "openpyxl",
+    r"\.style\b": "jinja2",
+}
 
 
 def _runtime_deps() -> set[str]:
@@ -27,15 +30,20 @@ def _runtime_deps() -> set[str]:
 
 
 def _used(pattern: str) -> list[str]:
-    return [str(p.relative_to(ROOT)) for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")
-            if re.search(pattern, p.read_text(encoding="utf-8"))]
+    return [
+        str(p.relative_to(ROOT))
+        for pkg in PACKAGES
+        for p in (ROOT / pkg).rglob("*.py")
+        if re.search(pattern, p.read_text(encoding="utf-8"))
+    ]
 
 
 @pytest.mark.parametrize(("pattern", "package"), PANDAS_OPTIONAL.items())
 def test_pandas_optional_imports_used_at_run_time_are_run_time_dependencies(pattern, package):
     users = _used(pattern)
     assert not users or package in _runtime_deps(), (
-        f"{users} call a pandas method that needs {package!r}; add it to [project.dependencies]")
+        f"{users} call a pandas method that needs {package!r}; add it to [project.dependencies]"
+    )
 
 
 def test_the_scan_finds_the_known_users():

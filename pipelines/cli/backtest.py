@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import typer
+
 from forecasting.config import STAT_MODELS
 from forecasting.panel import DataValidationError
-from pathlib import Path
-from pipelines.data.io import InputFileError
-from pipelines.data.io import read_table
+from pipelines.data.io import InputFileError, read_table
 from pipelines.flows.backtest import DEFAULT_MODELS, run_backtest
 
 
@@ -24,9 +25,9 @@ def backtest_command(
     freq: str = typer.Option(..., "--freq", help="period frequency, e.g. W-MON, D, MS"),
     horizon: int = typer.Option(..., "--horizon", min=1, help="backtest horizon H in periods"),
     out: Path = typer.Option(..., "--out", help="output folder"),
-    models: list[str] = typer.Option(None, "--models",
-                                     help=f"model names, comma-separated or repeated; from "
-                                          f"{', '.join(STAT_MODELS)}, LightGBM"),
+    models: list[str] = typer.Option(
+        None, "--models", help=f"model names, comma-separated or repeated; from {', '.join(STAT_MODELS)}, LightGBM"
+    ),
     n_windows: int = typer.Option(6, "--n-windows", min=1, help="rolling-origin cutoffs"),
     step: int = typer.Option(1, "--step", min=1, help="periods between cutoffs"),
     season_length: int = typer.Option(None, "--season-length", help="default by frequency"),
@@ -34,10 +35,18 @@ def backtest_command(
 ) -> None:
     """Backtest forecasting models on a demand file; exit 0 ok, 1 bad input."""
     try:
-        result = run_backtest(read_table(demand), freq=freq, horizon=horizon, out=out,
-                              models=_parse_models(models), n_windows=n_windows, step=step,
-                              season_length=season_length, tracking_uri=tracking_uri,
-                              source=demand.name)
+        result = run_backtest(
+            read_table(demand),
+            freq=freq,
+            horizon=horizon,
+            out=out,
+            models=_parse_models(models),
+            n_windows=n_windows,
+            step=step,
+            season_length=season_length,
+            tracking_uri=tracking_uri,
+            source=demand.name,
+        )
     except (InputFileError, DataValidationError, ValueError, TypeError) as exc:
         typer.echo(f"ERROR {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import typer
-from pathlib import Path
+
 from pipelines.flows.compare import compare_runs
 
 
@@ -28,7 +30,10 @@ def compare_command(
     shown = Table(*frame.columns)
     for row in frame.itertuples(index=False):
         *values, pct = row[1:]
-        shown.add_row(row[0], *(f"{v:,.3f}" if abs(v) < 10 and not float(v).is_integer() else f"{v:,.0f}"
-                                for v in values), f"{pct:+.1f}%")
+        shown.add_row(
+            row[0],
+            *(f"{v:,.3f}" if abs(v) < 10 and not float(v).is_integer() else f"{v:,.0f}" for v in values),
+            f"{pct:+.1f}%",
+        )
     console.print(shown)
     console.print(f"comparison written to {folder}")

@@ -26,8 +26,11 @@ def evaluate_command(
     out: Path = typer.Option(None, help="folder for run outputs (default runs/)"),
     freq: str = typer.Option(None, help="period frequency, e.g. W-MON, MS"),
     service_target: float = typer.Option(None, help="one service target for every item (what-if)"),
-    portfolio_target: float = typer.Option(None, help="one CSL (or --service-measure) target for the whole "
-                                           "portfolio, met at least inventory value by marginal allocation"),
+    portfolio_target: float = typer.Option(
+        None,
+        help="one CSL (or --service-measure) target for the whole "
+        "portfolio, met at least inventory value by marginal allocation",
+    ),
     segment_target: float = typer.Option(None, help="the same, per SBC segment"),
     service_measure: str = typer.Option(None, help="csl (default) or fill_rate, for the two targets above"),
     tracking_uri: str = typer.Option(None, help="MLflow store"),
@@ -40,19 +43,23 @@ def evaluate_command(
     scenario = {"service_target": service_target} if service_target is not None else None
     try:
         service = service_override(portfolio_target, segment_target, service_measure)
-        cfg = load_config(config, data=data, out=out, freq=freq, tracking_uri=tracking_uri, scenario=scenario,
-                          service=service)
+        cfg = load_config(
+            config, data=data, out=out, freq=freq, tracking_uri=tracking_uri, scenario=scenario, service=service
+        )
         settings = EvaluateSettings(holdout=holdout, origins=origins, replan=replan)
         with console.status("evaluate: starting") as status, warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=RuntimeWarning, module="statsforecast")
-            result = run_evaluate(cfg, settings, progress=lambda msg: (status.update(f"evaluate: {msg}"),
-                                                                        console.print(f"  - {msg}")))
+            result = run_evaluate(
+                cfg, settings, progress=lambda msg: (status.update(f"evaluate: {msg}"), console.print(f"  - {msg}"))
+            )
     except (ConfigError, InputFileError, DataValidationError) as exc:
         console.print(f"[bold red]ERROR[/] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc
     m = result.metrics
-    console.print(f"[green]done[/]: {m['stockwise.n_items']:.0f} items; achieved CSL {m['stockwise.csl']:.3f}, "
-                  f"fill rate {m['stockwise.fill_rate']:.3f}; inventory value {m['stockwise.inventory_value']:,.0f}")
+    console.print(
+        f"[green]done[/]: {m['stockwise.n_items']:.0f} items; achieved CSL {m['stockwise.csl']:.3f}, "
+        f"fill rate {m['stockwise.fill_rate']:.3f}; inventory value {m['stockwise.inventory_value']:,.0f}"
+    )
     for measure in ("csl", "fill_rate"):
         ratio = m.get(f"ratio.{measure}")
         text = f"{ratio:.2f}x" if ratio is not None else "n/a (service outside the baselines' frontiers)"

@@ -46,12 +46,15 @@ def forecast_command(
             cfg = cfg.model_copy(update={"forecast": cfg.forecast.model_copy(update={"horizon": horizon})})
         with console.status("forecast: starting") as status, warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=RuntimeWarning, module="statsforecast")
-            result = run_forecast(cfg, qs, progress=lambda msg: (status.update(f"forecast: {msg}"),
-                                                                 console.print(f"  - {msg}")))
+            result = run_forecast(
+                cfg, qs, progress=lambda msg: (status.update(f"forecast: {msg}"), console.print(f"  - {msg}"))
+            )
     except (ConfigError, InputFileError, DataValidationError) as exc:
         console.print(f"[bold red]ERROR[/] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc
-    console.print(f"[green]done[/]: {result.n_series} series forecast; {result.n_excluded} too short for the "
-                  f"backtest (listed in excluded.csv)")
+    console.print(
+        f"[green]done[/]: {result.n_series} series forecast; {result.n_excluded} too short for the "
+        f"backtest (listed in excluded.csv)"
+    )
     console.print(f"forecast: {result.forecast}")
     console.print(f"MLflow run: {result.run_id} in {result.tracking_uri} (experiment 'stockwise')")

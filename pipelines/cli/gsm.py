@@ -25,13 +25,18 @@ def gsm_command(
     willems: Path = typer.Option(None, "--willems", help="Willems (2008) chain CSV (willems_NN.csv)."),
     stages: Path = typer.Option(None, "--stages", help="Stockwise stages.csv."),
     edges: Path = typer.Option(None, "--edges", help="Stockwise edges.csv."),
-    demand: Path = typer.Option(None, "--demand", help="Demand history (unique_id, ds, y): fills demand_mean/std "
-                                "of demand stages that lack them (e.g. the demo's demand.csv)."),
+    demand: Path = typer.Option(
+        None,
+        "--demand",
+        help="Demand history (unique_id, ds, y): fills demand_mean/std "
+        "of demand stages that lack them (e.g. the demo's demand.csv).",
+    ),
     holding_rate: float = typer.Option(0.35, "--holding-rate", help="Willems: holding cost = rate x cumulative cost."),
     safety_factor: float = typer.Option(None, "--safety-factor", help="z for demand stages without one."),
     method: str = typer.Option("auto", "--method", help=METHODS + "."),
-    time_limit: float = typer.Option(600.0, "--time-limit", help="MILP seconds before returning the best found "
-                                     "(an error if none was found)."),
+    time_limit: float = typer.Option(
+        600.0, "--time-limit", help="MILP seconds before returning the best found (an error if none was found)."
+    ),
     out: Path = typer.Option(None, "--out", help="Per-stage results (.csv or .json)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     require_optimal: bool = typer.Option(False, "--require-optimal", help="Exit 1 unless proven optimal."),
@@ -46,16 +51,24 @@ def gsm_command(
             network = demand_from_series(network, demand)
         result = run_gsm(network, GSMConfig(method=method, time_limit=time_limit), safety_factor)
     except (NetworkError, ValueError, GSMTimeLimitError) as exc:
-        hint = ("; pass --demand demand.csv (and --safety-factor) to take them from the demand history"
-                if "lack demand_mean" in str(exc) and demand is None else "")
+        hint = (
+            "; pass --demand demand.csv (and --safety-factor) to take them from the demand history"
+            if "lack demand_mean" in str(exc) and demand is None
+            else ""
+        )
         typer.echo(f"error: {type(exc).__name__}: {exc}{hint}", err=True)
         raise typer.Exit(code=1) from None
     summary = {**result.summary(), "n_edges": network.n_edges, "out": str(out) if out else None}
     if out is not None:
         write_stage_results(result, out)
     if track:
-        params = {"source": str(willems or stages), "holding_rate": holding_rate, "safety_factor": safety_factor,
-                  "time_limit": time_limit, "demand": str(demand) if demand else None}
+        params = {
+            "source": str(willems or stages),
+            "holding_rate": holding_rate,
+            "safety_factor": safety_factor,
+            "time_limit": time_limit,
+            "demand": str(demand) if demand else None,
+        }
         summary["run_id"] = log_gsm_run(result, network, params, tracking_uri)
     if as_json:
         sys.stdout.write(json.dumps(summary, allow_nan=False) + "\n")

@@ -11,12 +11,12 @@ from rich.console import Console
 from forecasting.panel import DataValidationError
 from pipelines.cli.console import make_console
 from pipelines.data.config import ConfigError, load_config, service_override
-from pipelines.flows.plan import PlanResult, run_plan
 from pipelines.data.demo_data import DemoConfig, generate_demo
 from pipelines.data.io import InputFileError
-from pipelines.registry.tracking import get_alias_version
+from pipelines.flows.plan import PlanResult, run_plan
 from pipelines.flows.train import TrainSettings, run_train
 from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
+from pipelines.registry.tracking import get_alias_version
 
 __all__ = ["demo_command", "recommend_command"]
 
@@ -29,20 +29,26 @@ def _run(console: Console, command: str, **overrides) -> PlanResult:
             # statsforecast's ETS divides by zero degrees of freedom on very short fits and says so
             # once per series; the fit is still valid, and the noise hides the progress lines
             warnings.filterwarnings("ignore", category=RuntimeWarning, module="statsforecast")
-            result = run_plan(cfg, command=command,
-                              progress=lambda msg: (status.update(f"{command}: {msg}"),
-                                                    console.print(f"  - {msg}")))
+            result = run_plan(
+                cfg,
+                command=command,
+                progress=lambda msg: (status.update(f"{command}: {msg}"), console.print(f"  - {msg}")),
+            )
     except (ConfigError, InputFileError, DataValidationError) as exc:
         console.print(f"[bold red]ERROR[/] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc
     k = result.kpis
-    console.print(f"[green]done[/]: {result.n_items} items; mean expected CSL {k['mean_expected_csl']:.3f}, "
-                  f"fill rate {k['mean_expected_fill_rate']:.3f}; safety stock value "
-                  f"{k['safety_stock_value']:,.0f}; stranded (excess) value {k['excess_value']:,.0f}")
+    console.print(
+        f"[green]done[/]: {result.n_items} items; mean expected CSL {k['mean_expected_csl']:.3f}, "
+        f"fill rate {k['mean_expected_fill_rate']:.3f}; safety stock value "
+        f"{k['safety_stock_value']:,.0f}; stranded (excess) value {k['excess_value']:,.0f}"
+    )
     if result.excluded:
         top = ", ".join(f"{n} {check}" for check, n in list(result.excluded.items())[:5])
-        console.print(f"[yellow]excluded[/]: {sum(result.excluded.values())} item(s)/series ({top}); "
-                      f"each one with its reason in {result.validation_report}")
+        console.print(
+            f"[yellow]excluded[/]: {sum(result.excluded.values())} item(s)/series ({top}); "
+            f"each one with its reason in {result.validation_report}"
+        )
     for note in result.notes:
         console.print(f"[yellow]{note}[/]")
     console.print(f"recommendations: {result.recommendations}")
@@ -66,19 +72,30 @@ def demo_command(
     if train and get_alias_version(MODEL_NAME, CHAMPION_ALIAS, tracking_uri) is None:
         _train_demo(console, out, seed, items, weeks, tracking_uri)
     forecast = {"models": tuple(m.strip() for m in models.split(","))} if models else None
-    _run(console, "demo", out=out, seed=seed, demo_items=items, demo_weeks=weeks, forecast=forecast,
-         tracking_uri=tracking_uri)
+    _run(
+        console,
+        "demo",
+        out=out,
+        seed=seed,
+        demo_items=items,
+        demo_weeks=weeks,
+        forecast=forecast,
+        tracking_uri=tracking_uri,
+    )
 
 
-def _train_demo(console: Console, out: Path, seed: int, items: int | None, weeks: int | None,
-                tracking_uri: str | None) -> None:
+def _train_demo(
+    console: Console, out: Path, seed: int, items: int | None, weeks: int | None, tracking_uri: str | None
+) -> None:
     """Label the demo by simulation and register the first champion policy selector."""
     settings = TrainSettings(seed=seed, **{k: v for k, v in (("demo_items", items), ("demo_weeks", weeks)) if v})
     demo = generate_demo(DemoConfig(seed=seed, n_items=settings.demo_items, n_weeks=settings.demo_weeks))
     with console.status("training the policy selector (labels by simulation; first demo run only)"):
         result = run_train(demo.demand, demo.items, "W-MON", settings, out / "train-demo", tracking_uri)
-    console.print(f"  - trained {MODEL_NAME} version {result.version} (champion {result.champion}); "
-                  f"evaluation in {result.paths['evaluation']}")
+    console.print(
+        f"  - trained {MODEL_NAME} version {result.version} (champion {result.champion}); "
+        f"evaluation in {result.paths['evaluation']}"
+    )
 
 
 def recommend_command(
@@ -87,8 +104,11 @@ def recommend_command(
     out: Path = typer.Option(None, help="folder for run outputs (default runs/)"),
     freq: str = typer.Option(None, help="period frequency, e.g. W-MON, MS"),
     strict: bool = typer.Option(None, help="stop on validation errors instead of excluding rows"),
-    portfolio_target: float = typer.Option(None, help="one CSL (or --service-measure) target for the whole "
-                                           "portfolio, met at least inventory value by marginal allocation"),
+    portfolio_target: float = typer.Option(
+        None,
+        help="one CSL (or --service-measure) target for the whole "
+        "portfolio, met at least inventory value by marginal allocation",
+    ),
     segment_target: float = typer.Option(None, help="the same, per SBC segment"),
     service_measure: str = typer.Option(None, help="csl (default) or fill_rate, for the two targets above"),
     tracking_uri: str = typer.Option(None, help="MLflow store"),
@@ -104,6 +124,18 @@ def recommend_command(
     except ConfigError as exc:
         console.print(f"[bold red]ERROR[/] {exc}")
         raise typer.Exit(2) from exc
-    _run(console, "recommend", config=config, data=data, out=out, freq=freq, strict=strict,
-         tracking_uri=tracking_uri, engine=engine, scheduler=scheduler, block_size=block_size, workers=workers,
-         service=service)
+    _run(
+        console,
+        "recommend",
+        config=config,
+        data=data,
+        out=out,
+        freq=freq,
+        strict=strict,
+        tracking_uri=tracking_uri,
+        engine=engine,
+        scheduler=scheduler,
+        block_size=block_size,
+        workers=workers,
+        service=service,
+    )

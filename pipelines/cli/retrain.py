@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import typer
 from pathlib import Path
+
+import typer
+
 from pipelines.flows import retrain as retrain_flow
 from pipelines.flows.retrain import RetrainConfig, RetrainExit, load_run_data, run_retrain
 
@@ -24,9 +26,14 @@ def retrain_command(
     """
     try:
         demand, items, cfg = load_run_data(config)
-        settings = RetrainConfig(model_name=model_name, holdout_periods=holdout, margin=margin,
-                                 max_service_drop=max_service_drop, out=out,
-                                 tracking_uri=tracking_uri or cfg.tracking_uri)
+        settings = RetrainConfig(
+            model_name=model_name,
+            holdout_periods=holdout,
+            margin=margin,
+            max_service_drop=max_service_drop,
+            out=out,
+            tracking_uri=tracking_uri or cfg.tracking_uri,
+        )
         train, evaluate = retrain_flow.default_steps()
     except ValueError as exc:
         typer.echo(f"FAILED: {exc}", err=True)

@@ -26,8 +26,12 @@ def train_command(
     The first trained model becomes champion only if it beats the default path and the
     best single policy by the retrain margin on held-out items and held-out time.
     """
-    given = {"test_periods": test_periods, "n_windows": n_windows, "extra_train_cutoffs": extra_cutoffs,
-             "label_paths": label_paths}
+    given = {
+        "test_periods": test_periods,
+        "n_windows": n_windows,
+        "extra_train_cutoffs": extra_cutoffs,
+        "label_paths": label_paths,
+    }
     try:
         settings = load_train_settings(config)
         settings = settings.model_copy(update={k: v for k, v in given.items() if v is not None})
@@ -40,5 +44,7 @@ def train_command(
     cols = ["split", "method", "total_cost", "controllable_regret_pct", "regret_pct", "service_met", "accuracy"]
     typer.echo(result.evaluation[cols].round(3).to_string(index=False))
     typer.echo(result.decision)
-    typer.echo(f"model {MODEL_NAME} version {result.version} (champion: {result.champion}); "
-               f"run {result.run_id}; outputs in {out}")
+    typer.echo(
+        f"model {MODEL_NAME} version {result.version} (champion: {result.champion}); "
+        f"run {result.run_id}; outputs in {out}"
+    )

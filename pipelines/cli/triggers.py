@@ -43,9 +43,14 @@ def triggers_command(
     try:
         demand, items, _ = load_run_data(config)
         flagged = detect_triggers(
-            TriggerConfig(recent=recent), history=demand, items=items if recommendations else None,
-            recommendations=_optional(recommendations), realised=_optional(realised),
-            forecast_errors=_optional(forecast_errors), backtest_errors=_optional(backtest_errors))
+            TriggerConfig(recent=recent),
+            history=demand,
+            items=items if recommendations else None,
+            recommendations=_optional(recommendations),
+            realised=_optional(realised),
+            forecast_errors=_optional(forecast_errors),
+            backtest_errors=_optional(backtest_errors),
+        )
     except (ValueError, InputFileError) as exc:
         typer.echo(f"ERROR: {exc}", err=True)
         raise typer.Exit(1) from exc

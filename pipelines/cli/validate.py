@@ -17,17 +17,20 @@ __all__ = ["validate_command"]
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
-
 def _print(report: ValidationReport, console: Console) -> None:
     if not report.issues:
         console.print("[green]OK[/green]: no problems found")
         return
     for issue in report.issues:
-        console.print(f"[{_STYLE[issue.severity]}]{issue.severity.upper():7s}[/] {issue.check} "
-                      f"({issue.source}{', ' + issue.column if issue.column else ''}): {issue.message}",
-                      soft_wrap=True)
-    console.print(f"{len(report.errors)} error(s), {len(report.warnings)} warning(s), "
-                  f"{report.n_excluded_rows} row(s)/series excluded")
+        console.print(
+            f"[{_STYLE[issue.severity]}]{issue.severity.upper():7s}[/] {issue.check} "
+            f"({issue.source}{', ' + issue.column if issue.column else ''}): {issue.message}",
+            soft_wrap=True,
+        )
+    console.print(
+        f"{len(report.errors)} error(s), {len(report.warnings)} warning(s), "
+        f"{report.n_excluded_rows} row(s)/series excluded"
+    )
 
 
 def validate_command(

@@ -33,7 +33,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipelines.data.demo_data import DemoConfig
 
-__all__ = ["ForecastSettings", "ScenarioSettings", "ServiceSettings", "RunConfig", "load_config", "service_override", "read_yaml_mapping", "ConfigError"]
+__all__ = [
+    "ForecastSettings",
+    "ScenarioSettings",
+    "ServiceSettings",
+    "RunConfig",
+    "load_config",
+    "service_override",
+    "read_yaml_mapping",
+    "ConfigError",
+]
 
 
 class ConfigError(ValueError):
@@ -88,8 +97,10 @@ class ServiceSettings(_Frozen):
     @model_validator(mode="after")
     def _target_matches_mode(self) -> ServiceSettings:
         if self.mode == "item" and self.target is not None:
-            raise ValueError("service.target applies to mode segment or portfolio; per-item targets come "
-                             "from the item master (or scenario.service_target)")
+            raise ValueError(
+                "service.target applies to mode segment or portfolio; per-item targets come "
+                "from the item master (or scenario.service_target)"
+            )
         if self.mode != "item" and self.target is None:
             raise ValueError(f"service.mode {self.mode!r} needs service.target, e.g. 0.95")
         return self
@@ -112,7 +123,8 @@ class RunConfig(_Frozen):
     service: ServiceSettings = ServiceSettings()
     tracking_uri: str | None = None
     engine: Literal["local", "dask"] = Field(
-        "local", description="where the per-series steps run: local processes or a Dask cluster")
+        "local", description="where the per-series steps run: local processes or a Dask cluster"
+    )
     scheduler: str | None = Field(None, description="Dask scheduler address; None = a LocalCluster for the run")
     block_size: int = Field(2000, ge=1, description="series per block (hash bucket of unique_id)")
     workers: int | None = Field(None, ge=1, description="local processes / LocalCluster workers; None = all cores")
@@ -130,8 +142,7 @@ class RunConfig(_Frozen):
         return value
 
 
-def service_override(portfolio_target: float | None, segment_target: float | None,
-                     measure: str | None) -> dict | None:
+def service_override(portfolio_target: float | None, segment_target: float | None, measure: str | None) -> dict | None:
     """``service`` settings from the CLI's ``--portfolio-target / --segment-target / --service-measure``.
 
     Raises

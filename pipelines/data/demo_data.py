@@ -55,8 +55,10 @@ class DemoConfig:
         if self.n_weeks < 60:
             raise ValueError(f"n_weeks={self.n_weeks} too short; use >= 60 so new and dead items fit")
         if self.n_items < len(PROCESSES):  # one item of each demand process, then random ones
-            raise ValueError(f"n_items={self.n_items} too small; use >= {len(PROCESSES)} (one item per demand "
-                             f"process: {', '.join(PROCESSES)})")
+            raise ValueError(
+                f"n_items={self.n_items} too small; use >= {len(PROCESSES)} (one item per demand "
+                f"process: {', '.join(PROCESSES)})"
+            )
         if not 1 <= self.min_stores_per_item <= self.n_stores:
             raise ValueError("min_stores_per_item must be between 1 and n_stores")
 
@@ -80,8 +82,17 @@ def _store_dc(cfg: DemoConfig) -> dict[str, str]:
 
 def _item_process(rng: np.random.Generator, process: str) -> dict:
     """Parameters of one item's planted process."""
-    p = {"process": process, "p_occur": 1.0, "level": 0.0, "size_mean": 0.0, "season_amp": 0.0,
-         "season_phase": 0.0, "trend_per_year": 0.0, "size_sigma": 0.0, "size_lambda": 0.0}
+    p = {
+        "process": process,
+        "p_occur": 1.0,
+        "level": 0.0,
+        "size_mean": 0.0,
+        "season_amp": 0.0,
+        "season_phase": 0.0,
+        "trend_per_year": 0.0,
+        "size_sigma": 0.0,
+        "size_lambda": 0.0,
+    }
     if process in ("smooth", "seasonal", "trending", "new", "dead"):
         p["level"] = float(rng.uniform(6, 40))
     if process == "seasonal":
@@ -119,8 +130,7 @@ def _draw(rng: np.random.Generator, p: dict, scale: float, n: int) -> np.ndarray
 
 def _items_and_truth(rng, cfg, store_dc, ds) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     stores = list(store_dc)
-    processes = list(PROCESSES) + list(rng.choice(PROCESSES, cfg.n_items - len(PROCESSES),
-                                                  p=_PROCESS_WEIGHTS))
+    processes = list(PROCESSES) + list(rng.choice(PROCESSES, cfg.n_items - len(PROCESSES), p=_PROCESS_WEIGHTS))
     demand_parts, item_rows, truth_rows = [], [], []
     for i, process in enumerate(processes):
         item = f"SKU{i + 1:03d}"
@@ -137,17 +147,27 @@ def _items_and_truth(rng, cfg, store_dc, ds) -> tuple[pd.DataFrame, pd.DataFrame
             y[stop:] = 0.0
             demand_parts.append(pd.DataFrame({"unique_id": uid, "ds": ds[start:], "y": y[start:]}))
             item_rows.append(_item_row(rng, uid, item, store, unit_cost, shelf_life, y[start:]))
-            truth_rows.append({"unique_id": uid, "item_id": item, "location": store, "scale": scale,
-                               "start_ds": ds[start], "last_active_ds": ds[stop - 1], **p})
-    return (pd.concat(demand_parts, ignore_index=True), pd.DataFrame(item_rows),
-            pd.DataFrame(truth_rows))
+            truth_rows.append(
+                {
+                    "unique_id": uid,
+                    "item_id": item,
+                    "location": store,
+                    "scale": scale,
+                    "start_ds": ds[start],
+                    "last_active_ds": ds[stop - 1],
+                    **p,
+                }
+            )
+    return (pd.concat(demand_parts, ignore_index=True), pd.DataFrame(item_rows), pd.DataFrame(truth_rows))
 
 
 def _item_row(rng, uid, item, store, unit_cost, shelf_life, y) -> dict:
     mean = float(y[-26:].mean()) if len(y) else 0.0
     fill_rate = rng.random() < 0.25
     return {
-        "unique_id": uid, "item_id": item, "location": store,
+        "unique_id": uid,
+        "item_id": item,
+        "location": store,
         "unit_cost": unit_cost,
         "holding_rate": float(np.round(rng.uniform(0.18, 0.3), 3)),
         "order_cost": float(np.round(rng.uniform(5, 40), 2)),
@@ -174,18 +194,38 @@ def _network(rng, items: pd.DataFrame, store_dc: dict[str, str]) -> tuple[pd.Dat
         unit_cost, rate = float(g["unit_cost"].iloc[0]), float(g["holding_rate"].iloc[0])
         per_week = unit_cost * rate / 52
         cw = f"{item}@CW"
-        stages.append({"stage_id": cw, "processing_time": int(rng.integers(3, 9)),
-                       "holding_cost": round(per_week, 5), "max_service_time": np.nan, "unique_id": None})
+        stages.append(
+            {
+                "stage_id": cw,
+                "processing_time": int(rng.integers(3, 9)),
+                "holding_cost": round(per_week, 5),
+                "max_service_time": np.nan,
+                "unique_id": None,
+            }
+        )
         for dc in sorted({store_dc[s] for s in g["location"]}):
             dc_id = f"{item}@{dc}"
-            stages.append({"stage_id": dc_id, "processing_time": 1, "holding_cost": round(per_week * 1.03, 5),
-                           "max_service_time": np.nan, "unique_id": None})
+            stages.append(
+                {
+                    "stage_id": dc_id,
+                    "processing_time": 1,
+                    "holding_cost": round(per_week * 1.03, 5),
+                    "max_service_time": np.nan,
+                    "unique_id": None,
+                }
+            )
             edges.append({"upstream": cw, "downstream": dc_id, "quantity": 1.0})
         for _, row in g.iterrows():
             dc_id = f"{item}@{store_dc[row['location']]}"
-            stages.append({"stage_id": row["unique_id"], "processing_time": int(row["lead_time"]),
-                           "holding_cost": round(per_week * 1.06, 5), "max_service_time": 0.0,
-                           "unique_id": row["unique_id"]})
+            stages.append(
+                {
+                    "stage_id": row["unique_id"],
+                    "processing_time": int(row["lead_time"]),
+                    "holding_cost": round(per_week * 1.06, 5),
+                    "max_service_time": 0.0,
+                    "unique_id": row["unique_id"],
+                }
+            )
             edges.append({"upstream": dc_id, "downstream": row["unique_id"], "quantity": 1.0})
     return pd.DataFrame(stages), pd.DataFrame(edges)
 
@@ -228,8 +268,9 @@ def write_demo(data: DemoData, folder: str | Path) -> dict[str, Path]:
     return paths
 
 
-def sample_truth_paths(truth: pd.DataFrame, ids, grid: pd.DatetimeIndex, n_paths: int,
-                       rng: np.random.Generator) -> np.ndarray:
+def sample_truth_paths(
+    truth: pd.DataFrame, ids, grid: pd.DatetimeIndex, n_paths: int, rng: np.random.Generator
+) -> np.ndarray:
     """Fresh demand paths of each series' planted process over the whole period grid.
 
     Parameters
@@ -261,8 +302,20 @@ def sample_truth_paths(truth: pd.DataFrame, ids, grid: pd.DatetimeIndex, n_paths
     out = np.zeros((n_paths, len(ids), len(grid)))
     for k, uid in enumerate(ids):
         row = t.loc[uid]
-        p = {name: row[name] for name in ("process", "p_occur", "level", "size_mean", "season_amp",
-                                          "season_phase", "trend_per_year", "size_sigma", "size_lambda")}
+        p = {
+            name: row[name]
+            for name in (
+                "process",
+                "p_occur",
+                "level",
+                "size_mean",
+                "season_amp",
+                "season_phase",
+                "trend_per_year",
+                "size_sigma",
+                "size_lambda",
+            )
+        }
         start = grid.searchsorted(pd.Timestamp(row["start_ds"]))
         stop = grid.searchsorted(pd.Timestamp(row["last_active_ds"]), side="right")
         for j in range(n_paths):

@@ -15,9 +15,16 @@ from pipelines.data.validation import DataSet, load_dataset
 __all__ = ["load_inputs"]
 
 
-def load_inputs(data: str | Path | None, *, demo: DemoConfig = DemoConfig(), freq: str | None = None,
-                min_length: int = 8, fill_gaps: bool = False, strict: bool = False,
-                demo_folder: str | Path | None = None) -> DataSet:
+def load_inputs(
+    data: str | Path | None,
+    *,
+    demo: DemoConfig = DemoConfig(),
+    freq: str | None = None,
+    min_length: int = 8,
+    fill_gaps: bool = False,
+    strict: bool = False,
+    demo_folder: str | Path | None = None,
+) -> DataSet:
     """Validated demand, item master and network of ``data``, or of the generated demo.
 
     Parameters
@@ -48,8 +55,15 @@ def load_inputs(data: str | Path | None, *, demo: DemoConfig = DemoConfig(), fre
     if data is None:
         if demo_folder is None:
             with tempfile.TemporaryDirectory(prefix="stockwise-demo-") as tmp:
-                return load_inputs(None, demo=demo, freq=freq, min_length=min_length, fill_gaps=fill_gaps,
-                                   strict=strict, demo_folder=tmp)
+                return load_inputs(
+                    None,
+                    demo=demo,
+                    freq=freq,
+                    min_length=min_length,
+                    fill_gaps=fill_gaps,
+                    strict=strict,
+                    demo_folder=tmp,
+                )
         write_demo(generate_demo(demo), demo_folder)
         data = demo_folder
     dataset = load_dataset(data, freq=freq, min_length=min_length, fill_gaps=fill_gaps)

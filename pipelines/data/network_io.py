@@ -24,11 +24,24 @@ import pandas as pd
 
 from optimization.network import Edge, Network, NetworkError, Stage
 
-__all__ = ["NetworkFileError", "network_from_frames", "read_stockwise_network", "read_willems_chain", "write_stockwise_network"]
+__all__ = [
+    "NetworkFileError",
+    "network_from_frames",
+    "read_stockwise_network",
+    "read_willems_chain",
+    "write_stockwise_network",
+]
 
 WILLEMS_HEADER = [
-    "stage_id", "lead_time", "max_s_time", "cost_rate", "risk_pool",
-    "ext_demand_mean", "ext_demand_std", "ext_demand_thres", "up_stages",
+    "stage_id",
+    "lead_time",
+    "max_s_time",
+    "cost_rate",
+    "risk_pool",
+    "ext_demand_mean",
+    "ext_demand_std",
+    "ext_demand_thres",
+    "up_stages",
 ]
 STAGE_COLUMNS = ["stage_id", "processing_time", "holding_cost", "max_service_time", "unique_id"]
 OPTIONAL_STAGE_COLUMNS = ["demand_mean", "demand_std", "safety_factor"]
@@ -169,8 +182,10 @@ def _text(value) -> str:
 
 
 def network_from_frames(
-    stages: pd.DataFrame, edges: pd.DataFrame,
-    stages_name: str | Path = "stages", edges_name: str | Path = "edges",
+    stages: pd.DataFrame,
+    edges: pd.DataFrame,
+    stages_name: str | Path = "stages",
+    edges_name: str | Path = "edges",
 ) -> Network:
     """Build a Network from the stages/edges tables (e.g. ``generate_demo(...).stages``).
 
@@ -187,20 +202,29 @@ def network_from_frames(
             raise NetworkFileError(f"{name}: missing columns {missing}; required {cols}")
     out = []
     for i, rec in enumerate(stages.to_dict("records"), start=2):
-        opt = {c: _number(_text(rec[c]), stages_name, i, c, blank=np.nan)
-               for c in OPTIONAL_STAGE_COLUMNS if c in stages.columns}
-        out.append(Stage(
-            stage_id=_text(rec["stage_id"]).strip(),
-            processing_time=_number(_text(rec["processing_time"]), stages_name, i, "processing_time"),
-            holding_cost=_number(_text(rec["holding_cost"]), stages_name, i, "holding_cost"),
-            max_service_time=_number(_text(rec["max_service_time"]), stages_name, i, "max_service_time",
-                                     blank=math.inf),
-            unique_id=_text(rec["unique_id"]).strip() or None,
-            **{k: (None if v is None or np.isnan(v) else v) for k, v in opt.items()},
-        ))
+        opt = {
+            c: _number(_text(rec[c]), stages_name, i, c, blank=np.nan)
+            for c in OPTIONAL_STAGE_COLUMNS
+            if c in stages.columns
+        }
+        out.append(
+            Stage(
+                stage_id=_text(rec["stage_id"]).strip(),
+                processing_time=_number(_text(rec["processing_time"]), stages_name, i, "processing_time"),
+                holding_cost=_number(_text(rec["holding_cost"]), stages_name, i, "holding_cost"),
+                max_service_time=_number(
+                    _text(rec["max_service_time"]), stages_name, i, "max_service_time", blank=math.inf
+                ),
+                unique_id=_text(rec["unique_id"]).strip() or None,
+                **{k: (None if v is None or np.isnan(v) else v) for k, v in opt.items()},
+            )
+        )
     links = [
-        Edge(_text(rec["upstream"]).strip(), _text(rec["downstream"]).strip(),
-             _number(_text(rec.get("quantity", "")), edges_name, i, "quantity", blank=1.0))
+        Edge(
+            _text(rec["upstream"]).strip(),
+            _text(rec["downstream"]).strip(),
+            _number(_text(rec.get("quantity", "")), edges_name, i, "quantity", blank=1.0),
+        )
         for i, rec in enumerate(edges.to_dict("records"), start=2)
     ]
     try:
@@ -211,15 +235,20 @@ def network_from_frames(
 
 def write_stockwise_network(network: Network, stages_path: str | Path, edges_path: str | Path) -> None:
     """Write a Network as the Stockwise ``stages.csv`` + ``edges.csv`` pair (blank = unbounded/none)."""
-    rows = [{
-        "stage_id": s.stage_id,
-        "processing_time": s.processing_time,
-        "holding_cost": s.holding_cost,
-        "max_service_time": "" if s.max_service_time is None or math.isinf(s.max_service_time) else s.max_service_time,
-        "unique_id": s.unique_id or "",
-        "demand_mean": "" if s.demand_mean is None else s.demand_mean,
-        "demand_std": "" if s.demand_std is None else s.demand_std,
-        "safety_factor": "" if s.safety_factor is None else s.safety_factor,
-    } for s in network.stages]
+    rows = [
+        {
+            "stage_id": s.stage_id,
+            "processing_time": s.processing_time,
+            "holding_cost": s.holding_cost,
+            "max_service_time": ""
+            if s.max_service_time is None or math.isinf(s.max_service_time)
+            else s.max_service_time,
+            "unique_id": s.unique_id or "",
+            "demand_mean": "" if s.demand_mean is None else s.demand_mean,
+            "demand_std": "" if s.demand_std is None else s.demand_std,
+            "safety_factor": "" if s.safety_factor is None else s.safety_factor,
+        }
+        for s in network.stages
+    ]
     pd.DataFrame(rows).to_csv(stages_path, index=False)
     pd.DataFrame([vars(e) for e in network.edges], columns=EDGE_COLUMNS).to_csv(edges_path, index=False)

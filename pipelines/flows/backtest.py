@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecasting import (ErrorModel, ForecastConfig, Forecaster, characterise, evaluate,
-                         split_cv, summarise)
+from forecasting import ErrorModel, ForecastConfig, Forecaster, characterise, evaluate, split_cv, summarise
 from forecasting.panel import DataValidationError, ValidationReport, validate_demand
 from forecasting.quantile_metrics import scaled_pinball
 from pipelines.data.io import write_table_atomic
@@ -44,8 +43,9 @@ class BacktestResult:
 
 
 def _metrics_table(scores: pd.DataFrame, pinball: pd.DataFrame) -> pd.DataFrame:
-    overall = summarise(scores).rename(columns={"mase": "MASE", "rmsse": "RMSSE",
-                                                "scaled_bias": "bias", "mae": "MAE", "rmse": "RMSE"})
+    overall = summarise(scores).rename(
+        columns={"mase": "MASE", "rmsse": "RMSSE", "scaled_bias": "bias", "mae": "MAE", "rmse": "RMSE"}
+    )
     spl = pinball.drop(columns=["unique_id", "n_windows"]).groupby("model").mean()
     out = overall.merge(spl.reset_index(), on="model", how="left")
     first = ["model", "MASE", "RMSSE", "bias", "n_series"]
@@ -63,8 +63,15 @@ class ModelBacktest:
     scores: pd.DataFrame
 
 
-def backtest_models(demand: pd.DataFrame, config: ForecastConfig, horizon: int, n_windows: int, step: int,
-                    unit_value: pd.Series | None = None, cv: pd.DataFrame | None = None) -> ModelBacktest:
+def backtest_models(
+    demand: pd.DataFrame,
+    config: ForecastConfig,
+    horizon: int,
+    n_windows: int,
+    step: int,
+    unit_value: pd.Series | None = None,
+    cv: pd.DataFrame | None = None,
+) -> ModelBacktest:
     """Rolling-origin CV of ``config.models``, demand characteristics (SBC class per series) and scores.
 
     The one backtest orchestration: ``stockwise backtest`` and the planning flow
@@ -123,8 +130,7 @@ def run_backtest(
         When the demand has errors (rows to fix) or no usable series.
     """
     out = Path(out)
-    cfg = ForecastConfig(models=tuple(models), freq=freq, season_length=season_length,
-                         n_jobs=n_jobs, validate=False)
+    cfg = ForecastConfig(models=tuple(models), freq=freq, season_length=season_length, n_jobs=n_jobs, validate=False)
     min_length = horizon + (n_windows - 1) * step + 1
     clean, report = validate_demand(demand, source=source, freq=freq, min_length=min_length)
     report.raise_if_errors()
@@ -137,24 +143,46 @@ def run_backtest(
     calibration, pinball = _calibration(cv, clean, segments, error_model, n_holdout=n_windows // 4)
     quantiles = error_model.table(quantiles=(0.5, *SERVICE_LEVELS))
     metrics = _metrics_table(scores, pinball)
-    spl = (pinball.assign(segment=pinball["unique_id"].map(segments))
-           .drop(columns=["unique_id", "n_windows"]).groupby(["segment", "model"]).mean().reset_index())
+    spl = (
+        pinball.assign(segment=pinball["unique_id"].map(segments))
+        .drop(columns=["unique_id", "n_windows"])
+        .groupby(["segment", "model"])
+        .mean()
+        .reset_index()
+    )
     by_segment = by_segment.merge(spl, on=["segment", "model"], how="left")
     tables = {
-        "metrics.csv": metrics, "metrics_by_segment.csv": by_segment, "cv.parquet": cv,
-        "error_quantiles.parquet": quantiles, "calibration.csv": calibration,
-        "fallbacks.csv": forecaster.fallbacks_, "characteristics.csv": chars,
+        "metrics.csv": metrics,
+        "metrics_by_segment.csv": by_segment,
+        "cv.parquet": cv,
+        "error_quantiles.parquet": quantiles,
+        "calibration.csv": calibration,
+        "fallbacks.csv": forecaster.fallbacks_,
+        "characteristics.csv": chars,
         "validation.csv": report.to_frame(),
     }
     paths = {name: write_table_atomic(df, out / name) for name, df in tables.items()}
-    run_id = _track(tracking_uri, cfg, clean, cv, metrics, by_segment, calibration, forecaster,
-                    report, paths, horizon=horizon, n_windows=n_windows, step=step)
-    return BacktestResult(metrics, by_segment, cv, quantiles, calibration, forecaster.fallbacks_,
-                          report, run_id, paths)
+    run_id = _track(
+        tracking_uri,
+        cfg,
+        clean,
+        cv,
+        metrics,
+        by_segment,
+        calibration,
+        forecaster,
+        report,
+        paths,
+        horizon=horizon,
+        n_windows=n_windows,
+        step=step,
+    )
+    return BacktestResult(metrics, by_segment, cv, quantiles, calibration, forecaster.fallbacks_, report, run_id, paths)
 
 
-def _calibration(cv: pd.DataFrame, clean: pd.DataFrame, segments: pd.Series, error_model: ErrorModel,
-                 n_holdout: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _calibration(
+    cv: pd.DataFrame, clean: pd.DataFrame, segments: pd.Series, error_model: ErrorModel, n_holdout: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Coverage and scaled pinball of the error model's quantiles on the last ``n_holdout`` cutoffs.
 
     The model scored there is refitted without those cutoffs, on history up to the last fitted
@@ -166,17 +194,25 @@ def _calibration(cv: pd.DataFrame, clean: pd.DataFrame, segments: pd.Series, err
     fit_part, holdout = split_cv(cv, n_holdout)
     history = clean[clean["ds"] <= fit_part["cutoff"].max()]
     held_out_model = ErrorModel().fit(fit_part, segments=segments, history=history)
-    return (held_out_model.calibration(holdout, SERVICE_LEVELS),
-            scaled_pinball(holdout, held_out_model, clean, SERVICE_LEVELS))
+    return (
+        held_out_model.calibration(holdout, SERVICE_LEVELS),
+        scaled_pinball(holdout, held_out_model, clean, SERVICE_LEVELS),
+    )
 
 
-def _track(tracking_uri, cfg, clean, cv, metrics, by_segment, calibration, forecaster, report,
-           paths, **params) -> str:
+def _track(tracking_uri, cfg, clean, cv, metrics, by_segment, calibration, forecaster, report, paths, **params) -> str:
     """One MLflow parent run: params, metrics by model and segment, artifacts, LightGBM model."""
     with start_run("backtest", tracking_uri=tracking_uri) as run:
-        run.log_params({**params, "freq": cfg.freq, "models": ",".join(cfg.models),
-                        "season_length": cfg.resolved_season_length, "fallback_model": cfg.fallback_model,
-                        "n_series": clean["unique_id"].nunique()})
+        run.log_params(
+            {
+                **params,
+                "freq": cfg.freq,
+                "models": ",".join(cfg.models),
+                "season_length": cfg.resolved_season_length,
+                "fallback_model": cfg.fallback_model,
+                "n_series": clean["unique_id"].nunique(),
+            }
+        )
         run.log_fingerprints({"demand": clean})
         for row in metrics.itertuples(index=False):
             run.log_metrics({f"{row.model}.{k}": getattr(row, k) for k in ("MASE", "RMSSE", "bias")})
@@ -184,8 +220,7 @@ def _track(tracking_uri, cfg, clean, cv, metrics, by_segment, calibration, forec
             run.log_metrics({f"{row.segment}.{row.model}.{k}": getattr(row, k) for k in ("mase", "rmsse")})
         for row in calibration.itertuples(index=False):
             run.log_metrics({f"{row.model}.coverage_{int(round(row.level * 100))}": row.coverage})
-        run.log_metrics({"fallbacks": len(forecaster.fallbacks_),
-                         "excluded_rows": report.n_excluded_rows})
+        run.log_metrics({"fallbacks": len(forecaster.fallbacks_), "excluded_rows": report.n_excluded_rows})
         for path in paths.values():
             run.log_artifact(path)
         if "LightGBM" in cfg.models:
@@ -195,10 +230,22 @@ def _track(tracking_uri, cfg, clean, cv, metrics, by_segment, calibration, forec
 
 def _log_lightgbm(run, cfg: ForecastConfig, clean: pd.DataFrame) -> None:
     """Refit LightGBM on the whole history; log its booster and its feature recipe."""
-    only_ml = ForecastConfig(models=("LightGBM",), freq=cfg.freq, season_length=cfg.season_length,
-                             n_jobs=cfg.n_jobs, lightgbm=cfg.lightgbm, validate=False)
+    only_ml = ForecastConfig(
+        models=("LightGBM",),
+        freq=cfg.freq,
+        season_length=cfg.season_length,
+        n_jobs=cfg.n_jobs,
+        lightgbm=cfg.lightgbm,
+        validate=False,
+    )
     mlf = Forecaster(only_ml).fit(clean).mlforecast_
     run.log_model(mlf.models_["LightGBM"], name="lightgbm_forecaster", flavor="lightgbm")
-    run.log_dict({"freq": cfg.freq, "lags": list(mlf.ts.lags) if hasattr(mlf.ts, "lags") else None,
-                  "features": list(mlf.ts.features_order_), "lightgbm": vars(cfg.lightgbm)},
-                 "lightgbm_forecaster/feature_recipe.json")
+    run.log_dict(
+        {
+            "freq": cfg.freq,
+            "lags": list(mlf.ts.lags) if hasattr(mlf.ts, "lags") else None,
+            "features": list(mlf.ts.features_order_),
+            "lightgbm": vars(cfg.lightgbm),
+        },
+        "lightgbm_forecaster/feature_recipe.json",
+    )

@@ -39,7 +39,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["BlockEngine", "block_ids", "map_blocks", "engine_session", "dask_client", "run_block", "n_blocks", "block_rng"]
+__all__ = [
+    "BlockEngine",
+    "block_ids",
+    "map_blocks",
+    "engine_session",
+    "dask_client",
+    "run_block",
+    "n_blocks",
+    "block_rng",
+]
 
 _SCHEMA = "block:long,payload:binary,n_series:long,wall_s:double,cpu_s:double"
 _LOG = logging.getLogger(__name__)
@@ -88,16 +97,22 @@ def run_block(df: pd.DataFrame, items: pd.DataFrame, fn: Callable, kwargs: dict)
     part = items[items["unique_id"].isin(demand["unique_id"].unique())].reset_index(drop=True)
     wall, cpu = time.perf_counter(), time.process_time()
     out = fn(demand, part, block, **kwargs)
-    return pd.DataFrame({"block": [block], "payload": [pickle.dumps(out, protocol=5)], "n_series": [len(part)],
-                         "wall_s": [time.perf_counter() - wall], "cpu_s": [time.process_time() - cpu]})
+    return pd.DataFrame(
+        {
+            "block": [block],
+            "payload": [pickle.dumps(out, protocol=5)],
+            "n_series": [len(part)],
+            "wall_s": [time.perf_counter() - wall],
+            "cpu_s": [time.process_time() - cpu],
+        }
+    )
 
 
 def _split(demand: pd.DataFrame, blocks: int) -> pd.DataFrame:
     return demand.assign(block=block_ids(demand["unique_id"], blocks))
 
 
-def map_blocks(fn: Callable, demand: pd.DataFrame, items: pd.DataFrame, engine: BlockEngine,
-               **kwargs) -> list:
+def map_blocks(fn: Callable, demand: pd.DataFrame, items: pd.DataFrame, engine: BlockEngine, **kwargs) -> list:
     """``fn`` on every block of series; its results in block order (empty blocks skipped).
 
     Parameters
@@ -120,16 +135,24 @@ def map_blocks(fn: Callable, demand: pd.DataFrame, items: pd.DataFrame, engine: 
         rows = _on_pool(framed, items, fn, kwargs, engine.n_workers)
     table = pd.concat(rows, ignore_index=True).sort_values("block")
     for r in table.itertuples():
-        _LOG.debug("%s block %d: %d series, %.2f s wall, %.2f s cpu in the worker",
-                    getattr(fn, "__name__", fn), r.block, r.n_series, r.wall_s, r.cpu_s)
+        _LOG.debug(
+            "%s block %d: %d series, %.2f s wall, %.2f s cpu in the worker",
+            getattr(fn, "__name__", fn),
+            r.block,
+            r.n_series,
+            r.wall_s,
+            r.cpu_s,
+        )
     return [pickle.loads(p) for p in table["payload"]]
 
 
 def _on_pool(framed: pd.DataFrame, items: pd.DataFrame, fn, kwargs, workers: int) -> list[pd.DataFrame]:
     groups = [g for _, g in framed.groupby("block", sort=True)]
     with ProcessPoolExecutor(max_workers=min(workers, len(groups))) as pool:
-        futures = [pool.submit(run_block, g, items[items["unique_id"].isin(g["unique_id"].unique())], fn, kwargs)
-                   for g in groups]
+        futures = [
+            pool.submit(run_block, g, items[items["unique_id"].isin(g["unique_id"].unique())], fn, kwargs)
+            for g in groups
+        ]
         return [f.result() for f in futures]
 
 
@@ -137,9 +160,15 @@ def _on_dask(framed: pd.DataFrame, items: pd.DataFrame, fn, kwargs, engine: Bloc
     import fugue.api as fa
 
     with _client(engine) as client:
-        out = fa.transform(framed, _fugue_block, schema=_SCHEMA, partition={"by": "block"},
-                           params={"context": {"items": items, "fn": fn, "kwargs": kwargs}},
-                           engine=client, as_local=True)
+        out = fa.transform(
+            framed,
+            _fugue_block,
+            schema=_SCHEMA,
+            partition={"by": "block"},
+            params={"context": {"items": items, "fn": fn, "kwargs": kwargs}},
+            engine=client,
+            as_local=True,
+        )
     return [fa.as_pandas(out)]
 
 
@@ -194,6 +223,10 @@ def dask_client(engine: BlockEngine) -> Iterator:
         with Client(engine.scheduler) as client:
             yield client
         return
-    with LocalCluster(n_workers=engine.n_workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=engine.n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client

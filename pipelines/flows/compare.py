@@ -45,9 +45,13 @@ COMPARE_MEASURES: dict[str, str] = {
 }
 
 
-def compare_recommendations(a: pd.DataFrame, b: pd.DataFrame, labels: Sequence[str] = ("A", "B"),
-                            items_a: pd.DataFrame | None = None,
-                            items_b: pd.DataFrame | None = None) -> pd.DataFrame:
+def compare_recommendations(
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    labels: Sequence[str] = ("A", "B"),
+    items_a: pd.DataFrame | None = None,
+    items_b: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Headline measures of two recommendation tables side by side.
 
     Parameters
@@ -81,8 +85,15 @@ def compare_recommendations(a: pd.DataFrame, b: pd.DataFrame, labels: Sequence[s
     vb = np.array([sb[k] for k in COMPARE_MEASURES], dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         pct = np.where(va != 0, (vb - va) / np.abs(va) * 100, np.nan)
-    return pd.DataFrame({"measure": list(COMPARE_MEASURES.values()), labels[0]: va, labels[1]: vb,
-                         "difference": vb - va, "change_pct": pct})
+    return pd.DataFrame(
+        {
+            "measure": list(COMPARE_MEASURES.values()),
+            labels[0]: va,
+            labels[1]: vb,
+            "difference": vb - va,
+            "change_pct": pct,
+        }
+    )
 
 
 def compare_items(a: pd.DataFrame, b: pd.DataFrame, labels: Sequence[str] = ("A", "B")) -> pd.DataFrame:
@@ -108,16 +119,25 @@ def _run_inputs(run_dir: Path, data: Path | None) -> tuple[pd.DataFrame, pd.Data
     folder = run_dir / "data" if (run_dir / "data").is_dir() else data
     if folder is None:
         raise ValueError(f"{run_dir}: no data/ folder and no data in the config; cannot find demand history")
-    find = {name: next((folder / f"{name}{ext}" for ext in (".parquet", ".csv")
-                        if (folder / f"{name}{ext}").is_file()), folder / f"{name}.csv")
-            for name in ("demand", "items")}
+    find = {
+        name: next(
+            (folder / f"{name}{ext}" for ext in (".parquet", ".csv") if (folder / f"{name}{ext}").is_file()),
+            folder / f"{name}.csv",
+        )
+        for name in ("demand", "items")
+    }
     demand = read_table(find["demand"])
     demand["ds"] = pd.to_datetime(demand["ds"])
     return demand, read_table(find["items"])
 
 
-def compare_runs(configs: Sequence[Path], out: Path, labels: Sequence[str] | None = None,
-                 plan: Callable | None = None, progress: Callable[[str], None] = lambda _: None) -> Path:
+def compare_runs(
+    configs: Sequence[Path],
+    out: Path,
+    labels: Sequence[str] | None = None,
+    plan: Callable | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Path:
     """Plan each config, compare the two results, write the comparison folder; return it.
 
     Parameters
@@ -165,8 +185,9 @@ def compare_runs(configs: Sequence[Path], out: Path, labels: Sequence[str] | Non
     try:
         write_table_atomic(table, staging / "comparison.csv")
         write_table_atomic(compare_items(ra, rb, labels), staging / "comparison_items.csv")
-        page = render_report(rb, db, items=ib, comparison=table,
-                             title=f"Scenario {labels[1]} compared with {labels[0]}")
+        page = render_report(
+            rb, db, items=ib, comparison=table, title=f"Scenario {labels[1]} compared with {labels[0]}"
+        )
         write_text_atomic(page, staging / "compare.html")
         os.replace(staging, final)
     finally:

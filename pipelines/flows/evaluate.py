@@ -108,14 +108,20 @@ def origin_positions(n_periods: int, settings: EvaluateSettings, min_history: in
     last = n_periods - settings.holdout
     first = last - (settings.origins - 1) * settings.step
     if first < min_history:
-        raise ValueError(f"{settings.origins} origin(s) {settings.step} periods apart with a holdout of "
-                         f"{settings.holdout} leave {first} periods of history out of {n_periods}; "
-                         f"need >= {min_history}: lower --holdout or --origins")
+        raise ValueError(
+            f"{settings.origins} origin(s) {settings.step} periods apart with a holdout of "
+            f"{settings.holdout} leave {first} periods of history out of {n_periods}; "
+            f"need >= {min_history}: lower --holdout or --origins"
+        )
     return [first + j * settings.step for j in range(settings.origins)]
 
 
-def run_evaluate(cfg: RunConfig, settings: EvaluateSettings, command: str = "evaluate",
-                 progress: Callable[[str], None] = lambda _: None) -> EvaluateResult:
+def run_evaluate(
+    cfg: RunConfig,
+    settings: EvaluateSettings,
+    command: str = "evaluate",
+    progress: Callable[[str], None] = lambda _: None,
+) -> EvaluateResult:
     """Recommend at each origin, replay against the baselines, write and log the evaluation.
 
     Parameters
@@ -164,23 +170,33 @@ def _evaluate(cfg, settings, staging, final, run, progress) -> EvaluateResult:
     rows, items_out, excluded, truth_rows = [], [], [], []
     truth = _truth(cfg, data)
     for j, start in enumerate(starts):
-        window = grid[start:start + settings.holdout]
-        progress(f"origin {j + 1}/{len(starts)}: recommending on the {start} periods before {window[0].date()} "
-                 f"with the {selector_name}")
+        window = grid[start : start + settings.holdout]
+        progress(
+            f"origin {j + 1}/{len(starts)}: recommending on the {start} periods before {window[0].date()} "
+            f"with the {selector_name}"
+        )
         origin = _one_origin(data, cfg, settings, grid, start, selector, selector_name, run.run_id, rng, progress)
         rows += [origin["rows"].assign(origin=j)]
         items_out.append(origin["items"].assign(origin=j, origin_ds=window[0]))
         excluded.append(origin["excluded"].assign(origin=j))
         if truth is not None:
             truth_rows.append(_score_truth(truth, origin, data, grid, start, settings, rng).assign(origin=j))
-    return _write(staging, final, run, settings, pd.concat(rows, ignore_index=True),
-                  pd.concat(items_out, ignore_index=True), pd.concat(excluded, ignore_index=True),
-                  pd.concat(truth_rows, ignore_index=True) if truth_rows else None, selector_name)
+    return _write(
+        staging,
+        final,
+        run,
+        settings,
+        pd.concat(rows, ignore_index=True),
+        pd.concat(items_out, ignore_index=True),
+        pd.concat(excluded, ignore_index=True),
+        pd.concat(truth_rows, ignore_index=True) if truth_rows else None,
+        selector_name,
+    )
 
 
 def _one_origin(data, cfg, settings, grid, start, selector, selector_name, run_id, rng, progress) -> dict:
     """Plans of every block of one origin, their replay and the baselines' frontiers."""
-    window = grid[start:start + settings.holdout]
+    window = grid[start : start + settings.holdout]
     step = settings.replan or settings.holdout
     plans, levels = [], []
     for b in range(start, start + settings.holdout, step):
@@ -193,18 +209,43 @@ def _one_origin(data, cfg, settings, grid, start, selector, selector_name, run_i
         if b > start:
             progress(f"  replanning at {grid[b].date()}")
         plans.append(_align(rec, ids))
-        lv, _ = baseline_levels(history, econ, data.freq, n_windows=cfg.forecast.n_windows,
-                                season_length=cfg.forecast.season_length, cv=bt.cv)
+        lv, _ = baseline_levels(
+            history,
+            econ,
+            data.freq,
+            n_windows=cfg.forecast.n_windows,
+            season_length=cfg.forecast.season_length,
+            cv=bt.cv,
+        )
         levels.append(lv)
     progress(f"  replaying {len(ids)} items and {len(BASELINES)} baselines on {len(window)} held-out periods")
     mine = replay_table(actual, plans, econ, settings.replan).assign(method="stockwise", z=np.nan)
     base = baseline_rows(actual, levels, econ, settings.replan)
-    keep = ["unique_id", "sbc_class", "abc", "policy", "forecaster", "review_period", "lead_time",
-            "service_type", "service_target", "service_mode",
-            "expected_csl", "expected_fill_rate", "order_up_to", "reorder_point", "order_quantity"]
+    keep = [
+        "unique_id",
+        "sbc_class",
+        "abc",
+        "policy",
+        "forecaster",
+        "review_period",
+        "lead_time",
+        "service_type",
+        "service_target",
+        "service_mode",
+        "expected_csl",
+        "expected_fill_rate",
+        "order_up_to",
+        "reorder_point",
+        "order_quantity",
+    ]
     per_item = _align(first_rec, ids)[keep].merge(mine.drop(columns=["method", "z"]), on="unique_id")
-    return {"rows": pd.concat([mine, base], ignore_index=True), "items": per_item, "excluded": excluded,
-            "plan": plans[0], "econ": econ}
+    return {
+        "rows": pd.concat([mine, base], ignore_index=True),
+        "items": per_item,
+        "excluded": excluded,
+        "plan": plans[0],
+        "econ": econ,
+    }
 
 
 def _align(rec: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
@@ -233,15 +274,17 @@ def _truth(cfg: RunConfig, data) -> pd.DataFrame | None:
 def _score_truth(truth, origin, data, grid, start, settings, rng) -> pd.DataFrame:
     """True expected service of the origin's first plan: replayed on paths of the planted processes."""
     econ, plan = origin["econ"], origin["plan"]
-    paths = sample_truth_paths(truth, econ.ids, grid, TRUTH_PATHS, rng)[..., start:start + settings.holdout]
+    paths = sample_truth_paths(truth, econ.ids, grid, TRUTH_PATHS, rng)[..., start : start + settings.holdout]
     out = replay(paths, [policies_from_table(plan, econ)], econ)
     demand = out["demand"].sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):  # no planted demand in the window: no service to score
-        frame = pd.DataFrame({
-            "unique_id": econ.ids,
-            "true_csl": np.where(demand > 0, out["csl"].mean(axis=0), np.nan),
-            "true_fill_rate": np.where(demand > 0, out["served"].sum(axis=0) / demand, np.nan),
-        })
+        frame = pd.DataFrame(
+            {
+                "unique_id": econ.ids,
+                "true_csl": np.where(demand > 0, out["csl"].mean(axis=0), np.nan),
+                "true_fill_rate": np.where(demand > 0, out["served"].sum(axis=0) / demand, np.nan),
+            }
+        )
     t = truth.set_index("unique_id")["process"]
     return frame.assign(process=t.reindex(econ.ids).to_numpy())
 
@@ -253,7 +296,9 @@ def _metrics(summary: pd.DataFrame, ratios: pd.DataFrame, truth: pd.DataFrame | 
     out = {}
     for r in summary[summary["method"] == "stockwise"].itertuples():
         key = "" if r.segment_kind == "all" else f".{r.segment_kind}.{r.segment}"
-        out |= {f"stockwise{key}.{k}": getattr(r, k) for k in ("n_items", "csl", "fill_rate", "inventory_value", "cost")}
+        out |= {
+            f"stockwise{key}.{k}": getattr(r, k) for k in ("n_items", "csl", "fill_rate", "inventory_value", "cost")
+        }
     for r in ratios.itertuples():
         key = "" if r.segment_kind == "all" else f".{r.segment_kind}.{r.segment}"
         out[f"ratio.{r.measure}{key}"] = r.ratio
@@ -267,15 +312,24 @@ def _metrics(summary: pd.DataFrame, ratios: pd.DataFrame, truth: pd.DataFrame | 
 def _truth_summary(truth: pd.DataFrame) -> pd.DataFrame:
     """True expected service (of each item's service type) by planted process and overall."""
     fill = truth["service_type"].eq("fill_rate")
-    t = truth.assign(true_service=np.where(fill, truth["true_fill_rate"], truth["true_csl"]),
-                     expected_service=np.where(fill, truth["expected_fill_rate"], truth["expected_csl"]))
+    t = truth.assign(
+        true_service=np.where(fill, truth["true_fill_rate"], truth["true_csl"]),
+        expected_service=np.where(fill, truth["expected_fill_rate"], truth["expected_csl"]),
+    )
     t = t[t["service_type"].isin(["csl", "fill_rate"]) & t["true_service"].notna()]
     t = t.assign(gap=t["true_service"] - t["service_target"])
 
     def agg(g):
-        return pd.Series({"n_items": float(len(g)), "true_service": g["true_service"].mean(),
-                          "expected_service": g["expected_service"].mean(), "target": g["service_target"].mean(),
-                          "within_1pt": (g["gap"].abs() <= 0.01).mean(), "mean_gap": g["gap"].mean()})
+        return pd.Series(
+            {
+                "n_items": float(len(g)),
+                "true_service": g["true_service"].mean(),
+                "expected_service": g["expected_service"].mean(),
+                "target": g["service_target"].mean(),
+                "within_1pt": (g["gap"].abs() <= 0.01).mean(),
+                "mean_gap": g["gap"].mean(),
+            }
+        )
 
     by = t.groupby("process").apply(agg, include_groups=False)
     by.loc["all"] = agg(t)
@@ -287,38 +341,62 @@ def _fmt(df: pd.DataFrame, digits: int = 3) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
     for row in df.itertuples(index=False):
-        cells = [("" if not np.isfinite(v) else f"{v:,.0f}" if c == "n_items" else f"{v:,.{digits}f}")
-                 if isinstance(v, float) else str(v) for c, v in zip(cols, row)]
+        cells = [
+            ("" if not np.isfinite(v) else f"{v:,.0f}" if c == "n_items" else f"{v:,.{digits}f}")
+            if isinstance(v, float)
+            else str(v)
+            for c, v in zip(cols, row)
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def _markdown(settings, summary, ratios, excluded, truth, selector_name) -> str:
     mine = summary[summary["method"] == "stockwise"].drop(columns=["method", "z"])
-    head = ratios[["segment_kind", "segment", "measure", "n_items", "service", "inventory_value"]
-                  + [f"value_{b}" for b in BASELINES] + ["best_baseline", "ratio"]]
+    head = ratios[
+        ["segment_kind", "segment", "measure", "n_items", "service", "inventory_value"]
+        + [f"value_{b}" for b in BASELINES]
+        + ["best_baseline", "ratio"]
+    ]
     front = summary[(summary["method"] != "stockwise") & (summary["segment_kind"] == "all")]
     parts = [
-        "# Decision backtest (stockwise evaluate)", "",
+        "# Decision backtest (stockwise evaluate)",
+        "",
         f"Policies recommended by the {selector_name} on the history before each origin, replayed on the "
         f"actual demand of the next {settings.holdout} periods ({settings.origins} origin(s), levels "
         f"{'recomputed every %d periods' % settings.replan if settings.replan else 'fixed over the holdout'}). "
         "Baselines: textbook mu(L+R) + z sigma sqrt(L+R); AutoETS / CrostonSBA forecast over L+R + z RMSE of "
         "backtested cumulative errors; each swept over z. Ratio = Stockwise inventory value / the best "
-        "baseline's value at the same achieved service (read off its frontier; blank when outside it).", "",
-        "## Headline", "", _fmt(head), "",
-        "## Stockwise achieved, by segment", "", _fmt(mine), "",
-        "## Baseline frontiers (whole portfolio)", "", _fmt(front.drop(columns=["segment_kind", "segment"])), "",
-        f"## Excluded items: {len(excluded)}", "",
+        "baseline's value at the same achieved service (read off its frontier; blank when outside it).",
+        "",
+        "## Headline",
+        "",
+        _fmt(head),
+        "",
+        "## Stockwise achieved, by segment",
+        "",
+        _fmt(mine),
+        "",
+        "## Baseline frontiers (whole portfolio)",
+        "",
+        _fmt(front.drop(columns=["segment_kind", "segment"])),
+        "",
+        f"## Excluded items: {len(excluded)}",
+        "",
     ]
     if len(excluded):
         parts += [_fmt(excluded.groupby("reason").size().rename("items").reset_index()), ""]
     if truth is not None and len(truth):
-        parts += ["## Against the planted truth (demo)", "",
-                  f"True expected service (CSL or fill rate, each item's own type) of the first plan of each origin "
-                  f"over {TRUTH_PATHS} fresh paths of the item's planted process, against the plan's own expected "
-                  "service; within_1pt = share of items within 1 point of their target.", "",
-                  _fmt(_truth_summary(truth).reset_index()), ""]
+        parts += [
+            "## Against the planted truth (demo)",
+            "",
+            f"True expected service (CSL or fill rate, each item's own type) of the first plan of each origin "
+            f"over {TRUTH_PATHS} fresh paths of the item's planted process, against the plan's own expected "
+            "service; within_1pt = share of items within 1 point of their target.",
+            "",
+            _fmt(_truth_summary(truth).reset_index()),
+            "",
+        ]
     return "\n".join(parts)
 
 
@@ -327,23 +405,32 @@ def _write(staging, final, run, settings, rows, items, excluded, truth, selector
     summary = summarise(rows, segments)
     ratios = equal_service(summary)
     if truth is not None:
-        truth = truth.merge(items[["origin", "unique_id", "service_type", "service_target", "expected_csl",
-                                   "expected_fill_rate"]],
-                            on=["origin", "unique_id"])
-        items = items.merge(truth[["origin", "unique_id", "true_csl", "true_fill_rate", "process"]],
-                            on=["origin", "unique_id"], how="left")
-    paths = [write_table_atomic(summary, staging / "evaluation.csv"),
-             write_table_atomic(ratios, staging / "evaluation_ratios.csv"),
-             write_table_atomic(items, staging / "evaluation_items.csv"),
-             write_text_atomic(_markdown(settings, summary, ratios, excluded, truth, selector_name),
-                               staging / "evaluation.md")]
+        truth = truth.merge(
+            items[["origin", "unique_id", "service_type", "service_target", "expected_csl", "expected_fill_rate"]],
+            on=["origin", "unique_id"],
+        )
+        items = items.merge(
+            truth[["origin", "unique_id", "true_csl", "true_fill_rate", "process"]],
+            on=["origin", "unique_id"],
+            how="left",
+        )
+    paths = [
+        write_table_atomic(summary, staging / "evaluation.csv"),
+        write_table_atomic(ratios, staging / "evaluation_ratios.csv"),
+        write_table_atomic(items, staging / "evaluation_items.csv"),
+        write_text_atomic(
+            _markdown(settings, summary, ratios, excluded, truth, selector_name), staging / "evaluation.md"
+        ),
+    ]
     if len(excluded):
         paths.append(write_table_atomic(excluded, staging / "evaluation_excluded.csv"))
     metrics = _metrics(summary, ratios, truth) | {"n_excluded": float(len(excluded))}
     run.log_metrics(metrics)
     for p in paths:
         run.log_artifact(p)
-    write_text_atomic(f"run_id: {run.run_id}\ntracking_uri: {run.tracking_uri}\nselector: {selector_name}\n",
-                      staging / "RUN.txt")
-    return EvaluateResult(run_dir=final, run_id=run.run_id, tracking_uri=run.tracking_uri, metrics=metrics,
-                          ratios=ratios)
+    write_text_atomic(
+        f"run_id: {run.run_id}\ntracking_uri: {run.tracking_uri}\nselector: {selector_name}\n", staging / "RUN.txt"
+    )
+    return EvaluateResult(
+        run_dir=final, run_id=run.run_id, tracking_uri=run.tracking_uri, metrics=metrics, ratios=ratios
+    )

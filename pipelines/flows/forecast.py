@@ -58,8 +58,9 @@ def _column(q: float) -> str:
     return f"q{q:g}"
 
 
-def quantile_forecast(demand: pd.DataFrame, bt: Backtest, cfg: RunConfig, freq: str,
-                      quantiles=DEFAULT_QUANTILES) -> pd.DataFrame:
+def quantile_forecast(
+    demand: pd.DataFrame, bt: Backtest, cfg: RunConfig, freq: str, quantiles=DEFAULT_QUANTILES
+) -> pd.DataFrame:
     """Long future forecast with quantiles: ``unique_id, ds, model, mean, q<p>...`` (no I/O).
 
     Raises
@@ -95,8 +96,9 @@ def quantile_forecast(demand: pd.DataFrame, bt: Backtest, cfg: RunConfig, freq: 
     return out
 
 
-def run_forecast(cfg: RunConfig, quantiles=DEFAULT_QUANTILES,
-                 progress: Callable[[str], None] = lambda _: None) -> ForecastResult:
+def run_forecast(
+    cfg: RunConfig, quantiles=DEFAULT_QUANTILES, progress: Callable[[str], None] = lambda _: None
+) -> ForecastResult:
     """Validate, backtest, choose a model per series, forecast with quantiles; one run folder, one MLflow run."""
     staging, final = stage_dir(Path(cfg.out), "forecast")
     try:
@@ -113,13 +115,23 @@ def run_forecast(cfg: RunConfig, quantiles=DEFAULT_QUANTILES,
             path = write_table_atomic(fc, staging / "forecast.parquet")
             excluded = pd.DataFrame({"unique_id": bt.excluded, "reason": "history too short for the backtest"})
             write_table_atomic(excluded, staging / "excluded.csv")
-            run.log_metrics({"n_series": float(fc["unique_id"].nunique()), "n_excluded": float(len(excluded)),
-                             **{f"series.{m}": float(v) for m, v in bt.choice["model"].value_counts().items()}})
+            run.log_metrics(
+                {
+                    "n_series": float(fc["unique_id"].nunique()),
+                    "n_excluded": float(len(excluded)),
+                    **{f"series.{m}": float(v) for m, v in bt.choice["model"].value_counts().items()},
+                }
+            )
             run.log_artifact(path)
             write_text_atomic(f"run_id: {run.run_id}\ntracking_uri: {run.tracking_uri}\n", staging / "RUN.txt")
-            result = ForecastResult(run_dir=final, forecast=final / "forecast.parquet", run_id=run.run_id,
-                                    tracking_uri=run.tracking_uri, n_series=int(fc["unique_id"].nunique()),
-                                    n_excluded=len(excluded))
+            result = ForecastResult(
+                run_dir=final,
+                forecast=final / "forecast.parquet",
+                run_id=run.run_id,
+                tracking_uri=run.tracking_uri,
+                n_series=int(fc["unique_id"].nunique()),
+                n_excluded=len(excluded),
+            )
         os.replace(staging, final)
         return result
     finally:

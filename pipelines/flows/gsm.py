@@ -38,15 +38,20 @@ from pipelines.data.network_io import (
 )
 from pipelines.registry.tracking import start_run
 
-__all__ = ["OUT_SUFFIXES", "check_out_path", "demand_from_series", "load_network", "log_gsm_run", "run_gsm",
-           "write_stage_results"]
+__all__ = [
+    "OUT_SUFFIXES",
+    "check_out_path",
+    "demand_from_series",
+    "load_network",
+    "log_gsm_run",
+    "run_gsm",
+    "write_stage_results",
+]
 
 OUT_SUFFIXES = (".csv", ".json")
 
 
-def load_network(
-    willems: Path | None, stages: Path | None, edges: Path | None, holding_rate: float
-) -> Network:
+def load_network(willems: Path | None, stages: Path | None, edges: Path | None, holding_rate: float) -> Network:
     """Read the network named by exactly one of ``willems`` or ``stages``+``edges``."""
     if willems is not None and (stages is not None or edges is not None):
         raise ValueError("give either --willems FILE or --stages/--edges, not both")
@@ -89,8 +94,10 @@ def demand_from_series(network: Network, demand_path: Path) -> Network:
     for s in need:
         mean, std = stats.at[s.unique_id, "mean"], stats.at[s.unique_id, "std"]
         filled[s.stage_id] = replace(
-            s, demand_mean=float(mean) if s.demand_mean is None else s.demand_mean,
-            demand_std=float(np.nan_to_num(std)) if s.demand_std is None else s.demand_std)
+            s,
+            demand_mean=float(mean) if s.demand_mean is None else s.demand_mean,
+            demand_std=float(np.nan_to_num(std)) if s.demand_std is None else s.demand_std,
+        )
     return Network([filled.get(s.stage_id, s) for s in network.stages], network.edges)
 
 
@@ -115,12 +122,17 @@ def log_gsm_run(result: GSMResult, network: Network, params: dict, tracking_uri:
     frame = result.to_frame()
     summary = result.summary()
     with start_run("gsm", tracking_uri=tracking_uri) as run:
-        run.log_params({**params, "n_stages": network.n_stages, "n_edges": network.n_edges,
-                        "method": summary["method"]})
+        run.log_params(
+            {**params, "n_stages": network.n_stages, "n_edges": network.n_edges, "method": summary["method"]}
+        )
         run.log_fingerprints({"gsm_stages": frame})
-        run.log_metrics({k: float(summary[k]) for k in
-                         ("total_cost", "solve_seconds", "gap", "bound", "n_stocking_stages", "total_safety_stock")
-                         if summary[k] is not None}
-                        | {"optimal": float(summary["optimal"])})
+        run.log_metrics(
+            {
+                k: float(summary[k])
+                for k in ("total_cost", "solve_seconds", "gap", "bound", "n_stocking_stages", "total_safety_stock")
+                if summary[k] is not None
+            }
+            | {"optimal": float(summary["optimal"])}
+        )
         run.log_table(frame, "gsm_stages.csv")
         return run.run_id

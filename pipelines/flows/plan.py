@@ -29,10 +29,11 @@ import numpy as np
 import pandas as pd
 
 from forecasting.panel import Issue, ValidationReport
-from policy_selector.selector import PACKAGED_DEFAULT
 from pipelines.data.config import RunConfig, ScenarioSettings
 from pipelines.data.demo_data import DemoConfig
+from pipelines.data.inputs import load_inputs
 from pipelines.data.io import write_table_atomic, write_text_atomic
+from pipelines.data.validation import DataSet
 from pipelines.flows.blocks import engine_session
 from pipelines.flows.plan_blocks import blocked_backtest, blocked_select, engine_of
 from pipelines.flows.plan_steps import (
@@ -46,11 +47,10 @@ from pipelines.flows.plan_steps import (
     report_inputs,
     select_step,
 )
-from pipelines.report.render import write_report
 from pipelines.registry.names import CHAMPION_ALIAS, DEFAULT_ALIAS, MODEL_NAME
 from pipelines.registry.tracking import get_alias_version, load_model_version, start_run
-from pipelines.data.inputs import load_inputs
-from pipelines.data.validation import DataSet
+from pipelines.report.render import write_report
+from policy_selector.selector import PACKAGED_DEFAULT
 
 __all__ = ["PlanResult", "run_plan", "apply_scenario", "load_champion", "stage_dir", "load_data", "log_validation"]
 
@@ -85,16 +85,27 @@ def load_data(cfg: RunConfig, staging: Path) -> DataSet:
     """The validated data folder (or the generated demo, written under ``staging``) after the scenario,
     without the items whose lead time the history cannot back-test (a finding says which)."""
     demo = DemoConfig(seed=cfg.seed, n_items=cfg.demo_items, n_weeks=cfg.demo_weeks)
-    data = load_inputs(cfg.data, demo=demo, freq=cfg.freq, min_length=cfg.min_length, fill_gaps=cfg.fill_gaps,
-                       demo_folder=staging / "data")
+    data = load_inputs(
+        cfg.data,
+        demo=demo,
+        freq=cfg.freq,
+        min_length=cfg.min_length,
+        fill_gaps=cfg.fill_gaps,
+        demo_folder=staging / "data",
+    )
     items = apply_scenario(data.items, cfg.scenario)
     demand, items, issue = exposure_step(data.demand, items, cfg, Path(data.files["items"]).name)
     if issue is not None:
         data.report.add(issue)
         if items.empty:
-            data.report.add(Issue("error", "no_data", str(cfg.data or staging / "data"),
-                                  "every item was excluded by the checks above; no series is long enough "
-                                  "for its lead time"))
+            data.report.add(
+                Issue(
+                    "error",
+                    "no_data",
+                    str(cfg.data or staging / "data"),
+                    "every item was excluded by the checks above; no series is long enough for its lead time",
+                )
+            )
     return dataclasses.replace(data, demand=demand, items=items)
 
 
@@ -116,8 +127,11 @@ def load_champion(tracking_uri: str | None) -> tuple[object | None, str]:
         version = get_alias_version(MODEL_NAME, alias, tracking_uri)
         if version is not None:
             selector = load_model_version(MODEL_NAME, f"@{alias}", tracking_uri)
-            label = "" if alias == CHAMPION_ALIAS else f" (default path {getattr(selector, 'chosen_', '')!r}; " \
-                                                        "no champion registered)"
+            label = (
+                ""
+                if alias == CHAMPION_ALIAS
+                else f" (default path {getattr(selector, 'chosen_', '')!r}; no champion registered)"
+            )
             return selector, f"{MODEL_NAME} v{version}{label}"
     return None, f"packaged default policy (first of {list(PACKAGED_DEFAULT)}; no champion or default registered)"
 
@@ -136,8 +150,9 @@ def _kpis(rec: pd.DataFrame, items: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def run_plan(cfg: RunConfig, command: str = "recommend",
-             progress: Callable[[str], None] = lambda _: None) -> PlanResult:
+def run_plan(
+    cfg: RunConfig, command: str = "recommend", progress: Callable[[str], None] = lambda _: None
+) -> PlanResult:
     """Run the whole flow once: one MLflow parent run, one run folder.
 
     Parameters
@@ -160,8 +175,10 @@ def run_plan(cfg: RunConfig, command: str = "recommend",
     """
     staging, final = stage_dir(Path(cfg.out), command)
     try:
-        with (start_run(command, cfg.tracking_uri, tags={"stockwise.command": command}) as run,
-              engine_session(engine_of(cfg))):
+        with (
+            start_run(command, cfg.tracking_uri, tags={"stockwise.command": command}) as run,
+            engine_session(engine_of(cfg)),
+        ):
             result = _run_steps(cfg, command, staging, final, run, progress)
         os.replace(staging, final)
         return result
@@ -183,8 +200,14 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
         progress(f"backtesting {len(cfg.forecast.models)} models on {data.demand['unique_id'].nunique()} series")
         bt = blocked_backtest(data.demand, data.items, cfg, data.freq)
         write_table_atomic(bt.cv, staging / "cv.parquet")
-        step.log_params({"horizon": bt.horizon, "n_windows": cfg.forecast.n_windows,
-                         "models": list(cfg.forecast.models), "n_excluded_short": len(bt.excluded)})
+        step.log_params(
+            {
+                "horizon": bt.horizon,
+                "n_windows": cfg.forecast.n_windows,
+                "models": list(cfg.forecast.models),
+                "n_excluded_short": len(bt.excluded),
+            }
+        )
         step.log_metrics({f"mase.{m}": v for m, v in bt.scores.groupby("model")["mase"].mean().items()})
         step.log_artifact(staging / "cv.parquet")
     with start_run("error_model", nested=True) as step:
@@ -199,8 +222,9 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
         if cfg.service.mode == "item":
             recs = blocked_select(data.demand, data.items, data.freq, selector, cfg)
         else:  # a segment / portfolio target allocates over all items at once, so it does not run in blocks
-            recs = select_step(data.demand, data.items, data.freq, selector, np.random.default_rng(cfg.seed),
-                               service=cfg.service)
+            recs = select_step(
+                data.demand, data.items, data.freq, selector, np.random.default_rng(cfg.seed), service=cfg.service
+            )
         rec = assemble(data.items, bt.features, recs, run.run_id, selector_name)
         kpis = _kpis(rec, data.items)
         step.log_params({"selector": selector_name})
@@ -224,14 +248,30 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
     progress("writing the planner report")
     future = future_step(data.demand, bt, cfg, data.freq)
     extras = report_inputs(rec, data.demand, data.items, bt, em, future, data.freq)
-    write_report(staging, rec, data.demand, items=data.items, run=run, exports=("xlsx",),
-                 title=f"Stockwise {command}: {len(rec)} stocking points", **extras)
-    write_text_atomic(f"run_id: {run.run_id}\ntracking_uri: {run.tracking_uri}\nselector: {selector_name}\n",
-                      staging / "RUN.txt")
-    return PlanResult(run_dir=final, run_id=run.run_id, tracking_uri=run.tracking_uri,
-                      recommendations=final / "recommendations.csv",
-                      validation_report=final / "validation_report.csv", n_items=len(rec), kpis=kpis,
-                      excluded=excluded_items(data.report, rec["unique_id"]).to_dict(), notes=notes)
+    write_report(
+        staging,
+        rec,
+        data.demand,
+        items=data.items,
+        run=run,
+        exports=("xlsx",),
+        title=f"Stockwise {command}: {len(rec)} stocking points",
+        **extras,
+    )
+    write_text_atomic(
+        f"run_id: {run.run_id}\ntracking_uri: {run.tracking_uri}\nselector: {selector_name}\n", staging / "RUN.txt"
+    )
+    return PlanResult(
+        run_dir=final,
+        run_id=run.run_id,
+        tracking_uri=run.tracking_uri,
+        recommendations=final / "recommendations.csv",
+        validation_report=final / "validation_report.csv",
+        n_items=len(rec),
+        kpis=kpis,
+        excluded=excluded_items(data.report, rec["unique_id"]).to_dict(),
+        notes=notes,
+    )
 
 
 def _meio_skipped(data: DataSet) -> tuple[str, ...]:
@@ -239,13 +279,20 @@ def _meio_skipped(data: DataSet) -> tuple[str, ...]:
     broken = [i for i in data.report.errors if i.check in ("network", "network_incomplete")]
     if not broken:
         return ()
-    return (f"WARNING: multi-echelon placement (MEIO) skipped: {broken[0].message} "
-            "(single-echelon policies are still recommended; `stockwise validate` shows the finding)",)
+    return (
+        f"WARNING: multi-echelon placement (MEIO) skipped: {broken[0].message} "
+        "(single-echelon policies are still recommended; `stockwise validate` shows the finding)",
+    )
 
 
 def log_validation(run, report: ValidationReport, staging: Path) -> None:
     """Write the validation report into the run folder and log its counts."""
     path = write_table_atomic(report.to_frame(), staging / "validation_report.csv")
-    run.log_metrics({"validation.errors": len(report.errors), "validation.warnings": len(report.warnings),
-                     "validation.excluded_rows": report.n_excluded_rows})
+    run.log_metrics(
+        {
+            "validation.errors": len(report.errors),
+            "validation.warnings": len(report.warnings),
+            "validation.excluded_rows": report.n_excluded_rows,
+        }
+    )
     run.log_artifact(path)

@@ -46,8 +46,9 @@ def blocked_backtest(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, 
     """:func:`~pipelines.flows.plan_steps.backtest_step` with its cross-validation on blocks."""
     engine = engine_of(cfg)
     n_jobs = -1 if _in_process(engine, demand) else 1
-    parts = map_blocks(_cv_block, demand, items, engine, cfg=cfg, freq=freq,
-                       horizon=backtest_horizon(items, cfg), n_jobs=n_jobs)
+    parts = map_blocks(
+        _cv_block, demand, items, engine, cfg=cfg, freq=freq, horizon=backtest_horizon(items, cfg), n_jobs=n_jobs
+    )
     cv = pd.concat(parts, ignore_index=True)
     return backtest_step(demand, items, cfg, freq, cv=cv)
 
@@ -60,6 +61,5 @@ def blocked_select(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selecto
     """:func:`~pipelines.flows.plan_steps.select_step` per block, rows in ``unique_id`` order."""
     engine = engine_of(cfg)
     n_jobs = (os.cpu_count() or 1) if _in_process(engine, demand) else 1
-    parts = map_blocks(_select_block, demand, items, engine, freq=freq, selector=selector, seed=cfg.seed,
-                       n_jobs=n_jobs)
+    parts = map_blocks(_select_block, demand, items, engine, freq=freq, selector=selector, seed=cfg.seed, n_jobs=n_jobs)
     return pd.concat(parts, ignore_index=True).sort_values("unique_id", ignore_index=True)

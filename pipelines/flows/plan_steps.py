@@ -14,27 +14,40 @@ from forecasting import ErrorModel, ForecastConfig, Forecaster, select_models
 from forecasting.panel import Issue, ValidationReport
 from optimization import (
     GSMResult,
-    solve_gsm,
     efficient_frontier,
     mixed_policies,
     r_s_policy,
     simulate_events,
+    solve_gsm,
     summarise_frontier,
 )
 from pipelines.data.config import RunConfig, ServiceSettings
-from pipelines.flows.backtest import backtest_models
-from policy_selector.buffers import forecast_error_buffers
 from pipelines.data.network_io import network_from_frames
+from pipelines.flows.backtest import backtest_models
 from pipelines.report.inputs import forecasts_from_wide, frontier_points, sim_paths_from_events
 from pipelines.report.schema import conform_recommendations
 from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
+from policy_selector.buffers import forecast_error_buffers
 from policy_selector.economics import Economics, periods_per_year
 from policy_selector.portfolio import recommend_with_target
 
-__all__ = ["Backtest", "exposure_step", "excluded_items", "backtest_horizon", "backtest_cv", "backtest_step",
-           "recommend_step", "error_step", "future_step", "select_step", "meio_step", "add_meio", "assemble",
-           "report_inputs",
-           "FRONTIER_TARGETS"]
+__all__ = [
+    "Backtest",
+    "exposure_step",
+    "excluded_items",
+    "backtest_horizon",
+    "backtest_cv",
+    "backtest_step",
+    "recommend_step",
+    "error_step",
+    "future_step",
+    "select_step",
+    "meio_step",
+    "add_meio",
+    "assemble",
+    "report_inputs",
+    "FRONTIER_TARGETS",
+]
 
 FRONTIER_TARGETS = (0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995)
 
@@ -51,8 +64,9 @@ class Backtest:
     excluded: pd.Index
 
 
-def meio_step(stages: pd.DataFrame, edges: pd.DataFrame, demand: pd.DataFrame, items: pd.DataFrame,
-              freq: str) -> GSMResult:
+def meio_step(
+    stages: pd.DataFrame, edges: pd.DataFrame, demand: pd.DataFrame, items: pd.DataFrame, freq: str
+) -> GSMResult:
     """Guaranteed-service placement over the network, buffers from forecast error.
 
     One service target for the network: the median of the item master's targets
@@ -77,8 +91,9 @@ def _exposure(items: pd.DataFrame) -> np.ndarray:
     return (items["lead_time"] + items["review_period"]).to_numpy(dtype=float)
 
 
-def exposure_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig,
-                  source: str = "items") -> tuple[pd.DataFrame, pd.DataFrame, Issue | None]:
+def exposure_step(
+    demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, source: str = "items"
+) -> tuple[pd.DataFrame, pd.DataFrame, Issue | None]:
     """Drop the items whose exposure L + R is longer than the backtest can cover.
 
     The backtest horizon is the longest exposure, and every series needs
@@ -93,13 +108,23 @@ def exposure_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig,
     if not too_long.any():
         return demand, items, None
     ids = items.loc[too_long, "unique_id"].astype(str).tolist()
-    shown = ", ".join(f"{u} (lead_time {lt:g} + review_period {r:g})" for u, lt, r in
-                      items.loc[too_long, ["unique_id", "lead_time", "review_period"]].head(10).itertuples(index=False))
-    issue = Issue("warning", "exposure_too_long", source,
-                  f"{len(ids)} item(s) need a forecast over more than the {max(cap, 0)} periods the history "
-                  f"supports ({n_periods} periods, {cfg.forecast.n_windows} backtest windows): {shown}; "
-                  "excluded. Check the lead time units (periods of the demand file) or give more history.",
-                  column="lead_time", series=tuple(ids), n_excluded=len(ids))
+    shown = ", ".join(
+        f"{u} (lead_time {lt:g} + review_period {r:g})"
+        for u, lt, r in items.loc[too_long, ["unique_id", "lead_time", "review_period"]]
+        .head(10)
+        .itertuples(index=False)
+    )
+    issue = Issue(
+        "warning",
+        "exposure_too_long",
+        source,
+        f"{len(ids)} item(s) need a forecast over more than the {max(cap, 0)} periods the history "
+        f"supports ({n_periods} periods, {cfg.forecast.n_windows} backtest windows): {shown}; "
+        "excluded. Check the lead time units (periods of the demand file) or give more history.",
+        column="lead_time",
+        series=tuple(ids),
+        n_excluded=len(ids),
+    )
     keep = items[~too_long].reset_index(drop=True)
     return demand[demand["unique_id"].isin(keep["unique_id"])].reset_index(drop=True), keep, issue
 
@@ -122,14 +147,17 @@ def backtest_horizon(items: pd.DataFrame, cfg: RunConfig) -> int:
 
 def backtest_cv(demand: pd.DataFrame, cfg: RunConfig, freq: str, horizon: int, n_jobs: int = -1) -> pd.DataFrame:
     """Rolling-origin cross-validation of the configured models (the per-series part of the backtest)."""
-    fc_cfg = ForecastConfig(models=tuple(cfg.forecast.models), freq=freq,
-                            season_length=cfg.forecast.season_length, n_jobs=n_jobs)
-    return Forecaster(fc_cfg).cross_validation(demand, h=horizon, n_windows=cfg.forecast.n_windows,
-                                               step=cfg.forecast.step)
+    fc_cfg = ForecastConfig(
+        models=tuple(cfg.forecast.models), freq=freq, season_length=cfg.forecast.season_length, n_jobs=n_jobs
+    )
+    return Forecaster(fc_cfg).cross_validation(
+        demand, h=horizon, n_windows=cfg.forecast.n_windows, step=cfg.forecast.step
+    )
 
 
-def backtest_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, freq: str,
-                  cv: pd.DataFrame | None = None) -> Backtest:
+def backtest_step(
+    demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, freq: str, cv: pd.DataFrame | None = None
+) -> Backtest:
     """Rolling-origin backtest of the configured models; per-series model choice.
 
     The horizon covers the longest exposure H = L + R (rounded up), so the error
@@ -137,14 +165,19 @@ def backtest_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, fre
     when already computed (on blocks of series, :mod:`pipelines.flows.plan_blocks`).
     """
     horizon = backtest_horizon(items, cfg)
-    fc_cfg = ForecastConfig(models=tuple(cfg.forecast.models), freq=freq,
-                            season_length=cfg.forecast.season_length)
-    bt = backtest_models(demand, fc_cfg, horizon, cfg.forecast.n_windows, cfg.forecast.step,
-                         unit_value=items.set_index("unique_id")["unit_cost"], cv=cv)
+    fc_cfg = ForecastConfig(models=tuple(cfg.forecast.models), freq=freq, season_length=cfg.forecast.season_length)
+    bt = backtest_models(
+        demand,
+        fc_cfg,
+        horizon,
+        cfg.forecast.n_windows,
+        cfg.forecast.step,
+        unit_value=items.set_index("unique_id")["unit_cost"],
+        cv=cv,
+    )
     choice = select_models(bt.scores, segments=bt.segments.reindex(bt.scores["unique_id"].unique()))
     excluded = pd.Index(sorted(set(demand["unique_id"]) - set(bt.cv["unique_id"])))
-    return Backtest(cv=bt.cv, scores=bt.scores, choice=choice, features=bt.features, horizon=horizon,
-                    excluded=excluded)
+    return Backtest(cv=bt.cv, scores=bt.scores, choice=choice, features=bt.features, horizon=horizon, excluded=excluded)
 
 
 def error_step(bt: Backtest, demand: pd.DataFrame) -> ErrorModel:
@@ -165,8 +198,15 @@ def future_step(demand: pd.DataFrame, bt: Backtest, cfg: RunConfig, freq: str) -
     return pred.pivot(index="unique_id", columns="step", values="value").clip(lower=0.0)
 
 
-def select_step(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selector,
-                rng: np.random.Generator, n_jobs: int = 1, service: ServiceSettings | None = None) -> pd.DataFrame:
+def select_step(
+    demand: pd.DataFrame,
+    items: pd.DataFrame,
+    freq: str,
+    selector,
+    rng: np.random.Generator,
+    n_jobs: int = 1,
+    service: ServiceSettings | None = None,
+) -> pd.DataFrame:
     """Policy per item from ``selector`` (the champion, or the registered default path) or, when None,
     the packaged default policy (:class:`policy_selector.FixedSelector`).
 
@@ -180,12 +220,19 @@ def select_step(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selector,
     if service is None or service.mode == "item":
         return recommend_policies(selector, demand, items, config, rng).assign(service_mode="item")
     segment_by = service.segment_by if service.mode == "segment" else None
-    return recommend_with_target(selector, demand, items, config, rng, service.target, service.measure,
-                                 segment_by)[0]
+    return recommend_with_target(selector, demand, items, config, rng, service.target, service.measure, segment_by)[0]
 
 
-def recommend_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, freq: str, selector,
-                   selector_name: str, run_id: str, rng: np.random.Generator) -> tuple[Backtest, pd.DataFrame]:
+def recommend_step(
+    demand: pd.DataFrame,
+    items: pd.DataFrame,
+    cfg: RunConfig,
+    freq: str,
+    selector,
+    selector_name: str,
+    run_id: str,
+    rng: np.random.Generator,
+) -> tuple[Backtest, pd.DataFrame]:
     """The recommendations ``stockwise recommend`` makes on ``demand``, without I/O or MLflow.
 
     :func:`backtest_step` (accuracy, ABC/XYZ segments), :func:`select_step` and
@@ -202,8 +249,9 @@ def recommend_step(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, fr
     return bt, assemble(items, bt.features, recs, run_id, selector_name)
 
 
-def assemble(items: pd.DataFrame, features: pd.DataFrame, recs: pd.DataFrame, run_id: str,
-             selector_name: str) -> pd.DataFrame:
+def assemble(
+    items: pd.DataFrame, features: pd.DataFrame, recs: pd.DataFrame, run_id: str, selector_name: str
+) -> pd.DataFrame:
     """Add segments, stranded stock and lineage to the selector's rows; conform to the schema."""
     f = features.set_index("unique_id")
     rec = recs.copy()
@@ -226,13 +274,14 @@ def assemble(items: pd.DataFrame, features: pd.DataFrame, recs: pd.DataFrame, ru
 def _replay_inputs(demand: pd.DataFrame, items: pd.DataFrame, ids, freq: str):
     """Last year of actual demand (items x periods) and the selector's economics for the replays."""
     wide = demand.pivot(index="unique_id", columns="ds", values="y").reindex(ids)
-    wide = wide.iloc[:, -int(periods_per_year(freq)):]
+    wide = wide.iloc[:, -int(periods_per_year(freq)) :]
     econ = Economics.from_items(items, np.asarray(ids, dtype=str), freq)
     return wide.fillna(0.0).to_numpy(), wide.columns[0], econ
 
 
-def _frontier(em: ErrorModel, future: pd.DataFrame, model: np.ndarray, demand, items, freq,
-              chosen: float) -> pd.DataFrame:
+def _frontier(
+    em: ErrorModel, future: pd.DataFrame, model: np.ndarray, demand, items, freq, chosen: float
+) -> pd.DataFrame:
     """(R, S) sized from forecast error at each CSL target, replayed on the last year."""
     ids = future.index.to_numpy()
     paths, _, econ = _replay_inputs(demand, items, ids, freq)
@@ -247,8 +296,15 @@ def _frontier(em: ErrorModel, future: pd.DataFrame, model: np.ndarray, demand, i
     return frontier_points(summarise_frontier(frame, by=None), chosen_target=chosen)
 
 
-def report_inputs(rec: pd.DataFrame, demand: pd.DataFrame, items: pd.DataFrame, bt: Backtest,
-                  em: ErrorModel, future: pd.DataFrame, freq: str) -> dict[str, pd.DataFrame]:
+def report_inputs(
+    rec: pd.DataFrame,
+    demand: pd.DataFrame,
+    items: pd.DataFrame,
+    bt: Backtest,
+    em: ErrorModel,
+    future: pd.DataFrame,
+    freq: str,
+) -> dict[str, pd.DataFrame]:
     """Forecast bands, replayed stock paths and the service frontier for the planner report.
 
     Bands are the one-step 5-95% forecast-error quantiles of each series' most accurate
@@ -264,11 +320,17 @@ def report_inputs(rec: pd.DataFrame, demand: pd.DataFrame, items: pd.DataFrame, 
     forecasts = forecasts_from_wide(future, start, freq, lo=lo.clip(lower=0.0), hi=hi)
     rids = rec["unique_id"].to_numpy()
     paths, first, econ = _replay_inputs(demand, items, rids, freq)
-    policy = mixed_policies(rec["policy"].to_numpy(), review_period=rec["review_period"].to_numpy(),
-                            reorder_level=rec["reorder_point"].fillna(0).to_numpy(),
-                            order_up_to=rec["order_up_to"].fillna(0).to_numpy(),
-                            order_quantity=rec["order_quantity"].fillna(0).to_numpy())
+    policy = mixed_policies(
+        rec["policy"].to_numpy(),
+        review_period=rec["review_period"].to_numpy(),
+        reorder_level=rec["reorder_point"].fillna(0).to_numpy(),
+        order_up_to=rec["order_up_to"].fillna(0).to_numpy(),
+        order_quantity=rec["order_quantity"].fillna(0).to_numpy(),
+    )
     events = simulate_events(paths, policy, econ.lead_time, costs=econ.cost_params(), unique_id=rids)
     chosen = float(np.round(items["service_target"].median(), 3))
-    return {"forecasts": forecasts, "sim_paths": sim_paths_from_events(events, first, freq),
-            "frontier": _frontier(em, future, model, demand, items, freq, chosen)}
+    return {
+        "forecasts": forecasts,
+        "sim_paths": sim_paths_from_events(events, first, freq),
+        "frontier": _frontier(em, future, model, demand, items, freq, chosen),
+    }

@@ -56,7 +56,6 @@ from pipelines.data.io import write_text_atomic
 from pipelines.registry.lock import LockedError, exclusive_lock
 from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
 from pipelines.registry.tracking import (
-    store_dir,
     end_stale_runs,
     fingerprint,
     get_alias_version,
@@ -65,10 +64,25 @@ from pipelines.registry.tracking import (
     set_alias,
     set_version_tags,
     start_run,
+    store_dir,
 )
 
-__all__ = ["RetrainExit", "RetrainConfig", "TrainRequest", "EvalRequest", "Decision", "retrain",
-           "run_retrain", "load_run_data", "recover", "lock_path_for", "decide", "PAUSE_POINTS", "DECISION_FILE", "no_checkpoint"]
+__all__ = [
+    "RetrainExit",
+    "RetrainConfig",
+    "TrainRequest",
+    "EvalRequest",
+    "Decision",
+    "retrain",
+    "run_retrain",
+    "load_run_data",
+    "recover",
+    "lock_path_for",
+    "decide",
+    "PAUSE_POINTS",
+    "DECISION_FILE",
+    "no_checkpoint",
+]
 
 DECISION_FILE = "decision.json"
 PAUSE_POINTS = ("after_lock", "after_train", "after_evaluate", "before_commit", "after_commit", "after_alias")
@@ -186,8 +200,9 @@ def no_checkpoint(point: str) -> None:
     """The production checkpoint: nothing happens at the named points."""
 
 
-def decide(champion: Mapping[str, float] | None, challenger: Mapping[str, float],
-           config: RetrainConfig) -> tuple[str, str]:
+def decide(
+    champion: Mapping[str, float] | None, challenger: Mapping[str, float], config: RetrainConfig
+) -> tuple[str, str]:
     """``("promote" | "keep", reason)`` from the two score sets (keys ``total_cost``, ``service``).
 
     Raises
@@ -203,8 +218,9 @@ def decide(champion: Mapping[str, float] | None, challenger: Mapping[str, float]
     cost_c, cost_n = float(champion["total_cost"]), float(challenger["total_cost"])
     serv_c, serv_n = float(champion["service"]), float(challenger["service"])
     gain = (cost_c - cost_n) / cost_c if cost_c > 0 else 0.0
-    facts = (f"challenger cost {cost_n:,.2f} vs champion {cost_c:,.2f} ({gain:+.1%}), "
-             f"service {serv_n:.4f} vs {serv_c:.4f}")
+    facts = (
+        f"challenger cost {cost_n:,.2f} vs champion {cost_c:,.2f} ({gain:+.1%}), service {serv_n:.4f} vs {serv_c:.4f}"
+    )
     if serv_n < serv_c - config.max_service_drop:
         return "keep", f"{facts}: service drops by more than {config.max_service_drop}"
     if gain < config.margin:
@@ -230,8 +246,10 @@ def recover(config: RetrainConfig) -> list[str]:
     done += [f"MLflow run {run_id} of a killed retrain marked KILLED" for run_id in end_stale_runs("retrain", uri)]
     for marker in sorted(out.glob(f".{_TRAINING}-*")):
         started = int(marker.read_text().strip() or 0)
-        done += [f"MLflow run {run_id} of a training killed with its retrain marked KILLED"
-                 for run_id in end_stale_runs(None, uri, started_after=started)]
+        done += [
+            f"MLflow run {run_id} of a training killed with its retrain marked KILLED"
+            for run_id in end_stale_runs(None, uri, started_after=started)
+        ]
         marker.unlink()
     committed = set()
     for path, record in _records(out):
@@ -275,9 +293,15 @@ def _scores_table(decision: Decision) -> str:
     return pd.DataFrame(rows).T.rename_axis("model").reset_index().to_csv(index=False)
 
 
-def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate: EvaluateFn,
-            config: RetrainConfig = RetrainConfig(), items_subset: Sequence[str] | None = None,
-            checkpoint: Checkpoint = no_checkpoint) -> Decision:
+def retrain(
+    demand: pd.DataFrame,
+    items: pd.DataFrame,
+    train: TrainFn,
+    evaluate: EvaluateFn,
+    config: RetrainConfig = RetrainConfig(),
+    items_subset: Sequence[str] | None = None,
+    checkpoint: Checkpoint = no_checkpoint,
+) -> Decision:
     """Train a challenger, compare it with the champion on the latest held-out window, decide.
 
     Parameters
@@ -324,27 +348,50 @@ def retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate:
         decision_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:6]}"
         subset = tuple(sorted(items_subset)) if items_subset is not None else None
         # train/evaluate open their own MLflow runs, so no run of ours is active around them
-        challenger = _train_marked(train, TrainRequest(train_part, items, cutoff, config.model_name, uri, subset),
-                                   Path(config.out) / f".{_TRAINING}-{decision_id}")
+        challenger = _train_marked(
+            train,
+            TrainRequest(train_part, items, cutoff, config.model_name, uri, subset),
+            Path(config.out) / f".{_TRAINING}-{decision_id}",
+        )
         set_version_tags(config.model_name, challenger, {STATUS_TAG: "challenger", DECISION_TAG: decision_id}, uri)
         checkpoint("after_train")
         request = EvalRequest(train_part, holdout, items, cutoff, config.model_name, uri)
-        scores = {"challenger": dict(evaluate(challenger, request)),
-                  "champion": dict(evaluate(champion, request)) if champion else None}
+        scores = {
+            "challenger": dict(evaluate(challenger, request)),
+            "champion": dict(evaluate(champion, request)) if champion else None,
+        }
         checkpoint("after_evaluate")
         action, reason = decide(scores["champion"], scores["challenger"], config)
         with start_run("retrain", uri, tags={DECISION_TAG: decision_id}) as run:
             decision = Decision(
-                decision_id=decision_id, created_at=datetime.now(timezone.utc).isoformat(),
-                model_name=config.model_name, alias=config.alias, champion_before=champion,
-                challenger=challenger, action=action, reason=reason, scores=scores, cutoff=str(cutoff),
-                holdout_periods=config.holdout_periods, margin=config.margin,
-                max_service_drop=config.max_service_drop, items_subset=list(subset) if subset else None,
+                decision_id=decision_id,
+                created_at=datetime.now(timezone.utc).isoformat(),
+                model_name=config.model_name,
+                alias=config.alias,
+                champion_before=champion,
+                challenger=challenger,
+                action=action,
+                reason=reason,
+                scores=scores,
+                cutoff=str(cutoff),
+                holdout_periods=config.holdout_periods,
+                margin=config.margin,
+                max_service_drop=config.max_service_drop,
+                items_subset=list(subset) if subset else None,
                 data={"train": fingerprint(train_part), "holdout": fingerprint(holdout), "items": fingerprint(items)},
-                mlflow_run_id=run.run_id, recovered=recovered or None)
+                mlflow_run_id=run.run_id,
+                recovered=recovered or None,
+            )
             final = _commit(decision, Path(config.out), uri, checkpoint)
-            run.log_params({"action": action, "challenger": challenger, "champion_before": champion,
-                            "margin": config.margin, "cutoff": str(cutoff)})
+            run.log_params(
+                {
+                    "action": action,
+                    "challenger": challenger,
+                    "champion_before": champion,
+                    "margin": config.margin,
+                    "cutoff": str(cutoff),
+                }
+            )
             run.log_metrics({f"{who}.{k}": v for who, s in scores.items() if s for k, v in s.items()})
             run.log_dict(asdict(final), DECISION_FILE)
     return final
@@ -375,9 +422,16 @@ def _commit(decision: Decision, out: Path, uri: str, checkpoint: Checkpoint = no
     return done
 
 
-def run_retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evaluate: EvaluateFn,
-                config: RetrainConfig = RetrainConfig(), items_subset: Sequence[str] | None = None,
-                echo: Callable[[str], None] = print, checkpoint: Checkpoint = no_checkpoint) -> RetrainExit:
+def run_retrain(
+    demand: pd.DataFrame,
+    items: pd.DataFrame,
+    train: TrainFn,
+    evaluate: EvaluateFn,
+    config: RetrainConfig = RetrainConfig(),
+    items_subset: Sequence[str] | None = None,
+    echo: Callable[[str], None] = print,
+    checkpoint: Checkpoint = no_checkpoint,
+) -> RetrainExit:
     """:func:`retrain` for schedulers: never raises, returns the documented exit code."""
     try:
         decision = retrain(demand, items, train, evaluate, config, items_subset, checkpoint)
@@ -395,6 +449,7 @@ def run_retrain(demand: pd.DataFrame, items: pd.DataFrame, train: TrainFn, evalu
 
 # --- command line -------------------------------------------------------------------------------
 
+
 def default_steps() -> tuple[TrainFn, EvaluateFn]:
     """The policy-selector train/evaluate pair from :mod:`pipelines.flows.train`."""
     try:
@@ -403,8 +458,10 @@ def default_steps() -> tuple[TrainFn, EvaluateFn]:
         raise ValueError(f"pipelines.flows.train is not available ({exc}); retrain needs its train step") from exc
     missing = [n for n in ("train_challenger", "evaluate_version") if not hasattr(train_module, n)]
     if missing:
-        raise ValueError(f"pipelines.flows.train lacks {missing}: retrain calls train_challenger(TrainRequest) -> "
-                         "version and evaluate_version(version, EvalRequest) -> scores")
+        raise ValueError(
+            f"pipelines.flows.train lacks {missing}: retrain calls train_challenger(TrainRequest) -> "
+            "version and evaluate_version(version, EvalRequest) -> scores"
+        )
     return train_module.train_challenger, train_module.evaluate_version
 
 
@@ -415,6 +472,12 @@ def load_run_data(config_path: Path | None) -> tuple[pd.DataFrame, pd.DataFrame,
     from pipelines.data.inputs import load_inputs
 
     cfg = load_config(config_path)
-    data = load_inputs(cfg.data, demo=DemoConfig(seed=cfg.seed, n_items=cfg.demo_items, n_weeks=cfg.demo_weeks),
-                       freq=cfg.freq, min_length=cfg.min_length, fill_gaps=cfg.fill_gaps, strict=cfg.strict)
+    data = load_inputs(
+        cfg.data,
+        demo=DemoConfig(seed=cfg.seed, n_items=cfg.demo_items, n_weeks=cfg.demo_weeks),
+        freq=cfg.freq,
+        min_length=cfg.min_length,
+        fill_gaps=cfg.fill_gaps,
+        strict=cfg.strict,
+    )
     return data.demand, data.items, cfg

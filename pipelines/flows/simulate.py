@@ -49,12 +49,19 @@ from pipelines.registry.tracking import start_run
 __all__ = ["SimulationOutput", "run_simulation", "pivot_demand", "kpi_table"]
 
 COST_COLUMNS = ["unit_cost", "order_cost", "holding_cost", "shortage_cost", "backorder_cost", "expiry_cost"]
-KPI_COLUMNS = ["csl", "fill_rate", "ready_rate", "avg_on_hand", "avg_backorder", "avg_lost_sales", "n_orders",
-               "demand"]
+KPI_COLUMNS = ["csl", "fill_rate", "ready_rate", "avg_on_hand", "avg_backorder", "avg_lost_sales", "n_orders", "demand"]
 RESULT_COSTS = ["cost_purchasing", "cost_ordering", "cost_holding", "cost_shortage", "cost_expiration"]
 _REQUIRED = ["unique_id", "policy_type", "lead_time"]
-_NUMERIC_DEFAULTS = {"review_period": 1, "reorder_level": 0.0, "order_up_to": 0.0, "order_quantity": 0.0,
-                     "moq": 0.0, "order_multiple": 0.0, "shelf_life": 0, **{c: 0.0 for c in COST_COLUMNS}}
+_NUMERIC_DEFAULTS = {
+    "review_period": 1,
+    "reorder_level": 0.0,
+    "order_up_to": 0.0,
+    "order_quantity": 0.0,
+    "moq": 0.0,
+    "order_multiple": 0.0,
+    "shelf_life": 0,
+    **{c: 0.0 for c in COST_COLUMNS},
+}
 
 
 @dataclass(frozen=True)
@@ -78,8 +85,9 @@ def _fail_items(source: str, table: pd.DataFrame, exc: ItemValueError) -> None:
     """An invalid policy parameter from the library, with the file, line and unique_id."""
     lines = [int(table.index[p % len(table)]) for p in exc.positions[:5]]
     ids = [str(table["unique_id"].iloc[p % len(table)]) for p in exc.positions[:5]]
-    raise ValueError(f"{source}: {exc.what} at rows {lines} (unique_id {ids}, got "
-                     f"{', '.join(map(str, exc.values[:5]))}); {exc.fix}") from None
+    raise ValueError(
+        f"{source}: {exc.what} at rows {lines} (unique_id {ids}, got {', '.join(map(str, exc.values[:5]))}); {exc.fix}"
+    ) from None
 
 
 #: a recommendations table (pipelines.report.schema) is a valid policy table under these names
@@ -88,8 +96,9 @@ _SCHEMA_NAMES = {"policy": "policy_type", "reorder_point": "reorder_level"}
 
 def _check_policies(table: pd.DataFrame, source: str) -> pd.DataFrame:
     """Validate the policy table; return it with defaults filled (rows labelled from 2 = CSV line)."""
-    table = table.rename(columns={k: v for k, v in _SCHEMA_NAMES.items()
-                                  if k in table.columns and v not in table.columns})
+    table = table.rename(
+        columns={k: v for k, v in _SCHEMA_NAMES.items() if k in table.columns and v not in table.columns}
+    )
     missing = [c for c in _REQUIRED if c not in table.columns]
     if missing:
         raise ValueError(f"{source}: missing column(s) {missing}; required are {_REQUIRED}")
@@ -97,8 +106,12 @@ def _check_policies(table: pd.DataFrame, source: str) -> pd.DataFrame:
     table.index = pd.RangeIndex(2, len(table) + 2, name="line")
     dup = table["unique_id"].duplicated(keep=False)
     if dup.any():
-        _fail(source, "unique_id", table.index[dup], f"duplicate ids {sorted(set(table.loc[dup, 'unique_id']))[:5]}; "
-              "keep one policy row per unique_id")
+        _fail(
+            source,
+            "unique_id",
+            table.index[dup],
+            f"duplicate ids {sorted(set(table.loc[dup, 'unique_id']))[:5]}; keep one policy row per unique_id",
+        )
     for col, default in _NUMERIC_DEFAULTS.items():
         if col not in table.columns:
             table[col] = default
@@ -110,8 +123,9 @@ def _check_policies(table: pd.DataFrame, source: str) -> pd.DataFrame:
     lead = pd.to_numeric(table["lead_time"], errors="coerce")
     bad = lead.isna() | (lead < 0) | (lead % 1 != 0) | ~np.isfinite(lead)
     if bad.any():
-        _fail(source, "lead_time", table.index[bad], "must be a whole number of periods >= 0",
-              table.loc[bad, "unique_id"])
+        _fail(
+            source, "lead_time", table.index[bad], "must be a whole number of periods >= 0", table.loc[bad, "unique_id"]
+        )
     table["lead_time"] = lead.astype(int)
     for col in ("review_period", "shelf_life"):
         bad = table[col] % 1 != 0
@@ -122,8 +136,19 @@ def _check_policies(table: pd.DataFrame, source: str) -> pd.DataFrame:
 
 
 def _as_bool(column: pd.Series, source: str) -> pd.Series:
-    mapping = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False, "": False,
-               "nan": False, "<na>": False, "1.0": True, "0.0": False}
+    mapping = {
+        "true": True,
+        "false": False,
+        "1": True,
+        "0": False,
+        "yes": True,
+        "no": False,
+        "": False,
+        "nan": False,
+        "<na>": False,
+        "1.0": True,
+        "0.0": False,
+    }
     text = column.astype(str).str.strip().str.lower()
     bad = ~text.isin(mapping)
     if bad.any():
@@ -153,8 +178,13 @@ def pivot_demand(demand: pd.DataFrame, items: list[str], source: str = "demand")
     y = pd.to_numeric(sub["y"], errors="coerce")
     bad = (y.isna() & sub["y"].notna()) | np.isinf(y) | (y > MAX_DEMAND)
     if bad.any():
-        _fail(source, "y", (sub.index[bad] + 2), f"not a finite number of units (at most {MAX_DEMAND:.0e}): "
-              f"{sub.loc[bad, 'y'].astype(str).tolist()[:5]}", sub.loc[bad, "unique_id"])
+        _fail(
+            source,
+            "y",
+            (sub.index[bad] + 2),
+            f"not a finite number of units (at most {MAX_DEMAND:.0e}): {sub.loc[bad, 'y'].astype(str).tolist()[:5]}",
+            sub.loc[bad, "unique_id"],
+        )
     sub = sub.assign(y=y)
     if sub.duplicated(["unique_id", "ds"]).any():
         _raise_duplicates(sub, source)
@@ -185,16 +215,28 @@ def kpi_table(unique_id, policy_type, result) -> pd.DataFrame:
 def _total(kpis: pd.DataFrame) -> pd.DataFrame:
     served = (kpis["fill_rate"].fillna(1.0) * kpis["demand"]).sum()
     demand = kpis["demand"].sum()
-    row = {"unique_id": "TOTAL", "n_items": len(kpis), "csl": kpis["csl"].mean(),
-           "fill_rate": served / demand if demand > 0 else np.nan, "ready_rate": kpis["ready_rate"].mean()}
+    row = {
+        "unique_id": "TOTAL",
+        "n_items": len(kpis),
+        "csl": kpis["csl"].mean(),
+        "fill_rate": served / demand if demand > 0 else np.nan,
+        "ready_rate": kpis["ready_rate"].mean(),
+    }
     for col in ["avg_on_hand", "avg_backorder", "avg_lost_sales", "n_orders", "demand", *RESULT_COSTS, "cost_total"]:
         row[col] = kpis[col].sum()
     return pd.DataFrame([row])
 
 
-def run_simulation(demand: pd.DataFrame, policies: pd.DataFrame, out: str | Path, *, warmup: int = 0,
-                   demand_source: str = "demand", policy_source: str = "policies",
-                   tracking_uri: str | None = None) -> SimulationOutput:
+def run_simulation(
+    demand: pd.DataFrame,
+    policies: pd.DataFrame,
+    out: str | Path,
+    *,
+    warmup: int = 0,
+    demand_source: str = "demand",
+    policy_source: str = "policies",
+    tracking_uri: str | None = None,
+) -> SimulationOutput:
     """Simulate every row of the policy table on its demand series; write the KPI files.
 
     Parameters
@@ -218,31 +260,49 @@ def run_simulation(demand: pd.DataFrame, policies: pd.DataFrame, out: str | Path
     table = _check_policies(policies, policy_source)
     wide = pivot_demand(demand, table["unique_id"].astype(str).tolist(), demand_source)
     n_missing = wide.isna().sum(axis=1)
-    incomplete = pd.DataFrame({"unique_id": wide.index[n_missing > 0],
-                               "reason": [f"demand missing or NaN in {k} of {wide.shape[1]} periods"
-                                          for k in n_missing[n_missing > 0]]})
+    incomplete = pd.DataFrame(
+        {
+            "unique_id": wide.index[n_missing > 0],
+            "reason": [f"demand missing or NaN in {k} of {wide.shape[1]} periods" for k in n_missing[n_missing > 0]],
+        }
+    )
     table = table[(n_missing == 0).to_numpy()]
     if table.empty:
-        raise ValueError(f"{demand_source}: every series in the policy table has missing or NaN periods on the "
-                         f"common grid {wide.columns.min()} .. {wide.columns.max()}; fill them (0 for no demand) "
-                         "or trim the file")
+        raise ValueError(
+            f"{demand_source}: every series in the policy table has missing or NaN periods on the "
+            f"common grid {wide.columns.min()} .. {wide.columns.max()}; fill them (0 for no demand) "
+            "or trim the file"
+        )
     items = table["unique_id"].astype(str).tolist()
     matrix = wide.loc[items].to_numpy(float)
     try:
-        policy = mixed_policies(table["policy_type"].astype(str).to_numpy(),
-                                review_period=table["review_period"].astype(int),
-                                reorder_level=table["reorder_level"], order_up_to=table["order_up_to"],
-                                order_quantity=table["order_quantity"], moq=table["moq"],
-                                order_multiple=table["order_multiple"], lost_sales=table["lost_sales"].to_numpy())
+        policy = mixed_policies(
+            table["policy_type"].astype(str).to_numpy(),
+            review_period=table["review_period"].astype(int),
+            reorder_level=table["reorder_level"],
+            order_up_to=table["order_up_to"],
+            order_quantity=table["order_quantity"],
+            moq=table["moq"],
+            order_multiple=table["order_multiple"],
+            lost_sales=table["lost_sales"].to_numpy(),
+        )
         costs = CostParams(**{c: table[c].to_numpy(float) for c in COST_COLUMNS})
         initial = None
         if "on_hand" in policies.columns:
             on_hand = pd.to_numeric(table["on_hand"], errors="coerce")
-            default = np.where(policy.is_fixed_quantity, policy.reorder_level + policy.order_quantity,
-                               policy.order_up_to)
+            default = np.where(
+                policy.is_fixed_quantity, policy.reorder_level + policy.order_quantity, policy.order_up_to
+            )
             initial = InitialState(on_hand=np.where(on_hand.isna(), np.maximum(default, 0), on_hand))
-        result = simulate(matrix, policy, table["lead_time"].to_numpy(), costs=costs, initial=initial,
-                          shelf_life=table["shelf_life"].astype(int).to_numpy(), warmup=warmup)
+        result = simulate(
+            matrix,
+            policy,
+            table["lead_time"].to_numpy(),
+            costs=costs,
+            initial=initial,
+            shelf_life=table["shelf_life"].astype(int).to_numpy(),
+            warmup=warmup,
+        )
     except ItemValueError as exc:
         _fail_items(policy_source, table, exc)
     kpis = kpi_table(items, table["policy_type"].astype(str), result)
@@ -251,11 +311,22 @@ def run_simulation(demand: pd.DataFrame, policies: pd.DataFrame, out: str | Path
     excluded = pd.concat([incomplete, no_policy], ignore_index=True)
     out = Path(out)
     total = _total(kpis)
-    paths = [write_table_atomic(kpis, out / "kpis.csv"), write_table_atomic(total, out / "kpis_total.csv"),
-             write_table_atomic(excluded, out / "excluded.csv")]
+    paths = [
+        write_table_atomic(kpis, out / "kpis.csv"),
+        write_table_atomic(total, out / "kpis_total.csv"),
+        write_table_atomic(excluded, out / "excluded.csv"),
+    ]
     with start_run("simulate", tracking_uri=tracking_uri) as run:
-        run.log_params({"warmup": warmup, "n_items": len(kpis), "n_excluded": len(excluded),
-                        "n_periods": matrix.shape[1], "demand_source": demand_source, "policy_source": policy_source})
+        run.log_params(
+            {
+                "warmup": warmup,
+                "n_items": len(kpis),
+                "n_excluded": len(excluded),
+                "n_periods": matrix.shape[1],
+                "demand_source": demand_source,
+                "policy_source": policy_source,
+            }
+        )
         run.log_fingerprints({"demand": demand, "policies": policies})
         run.log_metrics({f"total.{k}": v for k, v in total.iloc[0].items() if k != "unique_id"})
         for path in paths:

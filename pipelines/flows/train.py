@@ -33,33 +33,41 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from policy_selector import CandidateSpace, PolicySelector, SelectorConfig, confusion, run_study
-from policy_selector.context import prepare_cutoff, wide_panel
-from policy_selector.economics import periods_per_year
-from policy_selector.evaluation import gate
-from policy_selector.selector import FixedSelector
-from policy_selector.workflow import StudyPlan, plan_study
-from policy_selector.features import build_features
-from policy_selector.labels import label_candidates
-from policy_selector.sizing import size_candidates
-from pipelines.data.io import write_table_atomic, write_text_atomic
 from pipelines.data.config import read_yaml_mapping
 from pipelines.data.demo_data import DemoConfig
 from pipelines.data.inputs import load_inputs
+from pipelines.data.io import write_table_atomic, write_text_atomic
 from pipelines.flows.retrain import RetrainConfig
 from pipelines.registry.names import CHAMPION_ALIAS, DEFAULT_ALIAS, MODEL_NAME
 from pipelines.registry.tracking import (
-    store_dir,
     get_alias_version,
     load_model_version,
     register_version,
     resolve_tracking_uri,
     set_alias,
     start_run,
+    store_dir,
 )
+from policy_selector import CandidateSpace, PolicySelector, SelectorConfig, confusion, run_study
+from policy_selector.context import prepare_cutoff, wide_panel
+from policy_selector.economics import periods_per_year
+from policy_selector.evaluation import gate
+from policy_selector.features import build_features
+from policy_selector.labels import label_candidates
+from policy_selector.selector import FixedSelector
+from policy_selector.sizing import size_candidates
+from policy_selector.workflow import StudyPlan, plan_study
 
-__all__ = ["TrainSettings", "TrainResult", "run_train", "train_challenger",
-           "evaluate_version", "selector_config", "load_train_settings", "MODEL_NAME"]
+__all__ = [
+    "TrainSettings",
+    "TrainResult",
+    "run_train",
+    "train_challenger",
+    "evaluate_version",
+    "selector_config",
+    "load_train_settings",
+    "MODEL_NAME",
+]
 
 _UNITS = {"D": "day", "B": "day", "W": "week", "M": "month", "Q": "quarter", "H": "hour"}
 
@@ -74,11 +82,16 @@ class TrainSettings(BaseModel):
     candidates: tuple[str, ...] | None = Field(None, description="candidate names; None = all defaults")
     test_periods: int | None = Field(None, ge=1, description="held-out periods per cutoff; None = from history")
     n_windows: int | None = Field(None, ge=2, description="backtest windows; None = from history")
-    extra_train_cutoffs: int | None = Field(None, ge=0, description="training cutoffs before the first; "
-                                                                    "None = from history")
+    extra_train_cutoffs: int | None = Field(
+        None, ge=0, description="training cutoffs before the first; None = from history"
+    )
     label_paths: int = Field(SelectorConfig.label_paths, ge=0, description="demand paths per item for labels")
-    margin: float = Field(RetrainConfig.margin, ge=0, lt=1,
-                          description="controllable-cost gain the first champion needs over the default path")
+    margin: float = Field(
+        RetrainConfig.margin,
+        ge=0,
+        lt=1,
+        description="controllable-cost gain the first champion needs over the default path",
+    )
     max_service_drop: float = Field(RetrainConfig.max_service_drop, ge=0, lt=1)
     season_length: int = Field(1, ge=1)
     service_tolerance: float = Field(0.03, ge=0, lt=1)
@@ -111,9 +124,15 @@ def selector_config(settings: TrainSettings, freq: str, plan: StudyPlan | None =
     space = CandidateSpace.from_names(settings.candidates) if settings.candidates else CandidateSpace()
     test_periods = plan.test_periods if plan else settings.test_periods or SelectorConfig.test_periods
     n_windows = plan.n_windows if plan else settings.n_windows or SelectorConfig.n_windows
-    return SelectorConfig(space=space, freq=freq, season_length=settings.season_length,
-                          n_windows=n_windows, test_periods=test_periods,
-                          service_tolerance=settings.service_tolerance, label_paths=settings.label_paths)
+    return SelectorConfig(
+        space=space,
+        freq=freq,
+        season_length=settings.season_length,
+        n_windows=n_windows,
+        test_periods=test_periods,
+        service_tolerance=settings.service_tolerance,
+        label_paths=settings.label_paths,
+    )
 
 
 def study_plan(demand: pd.DataFrame, freq: str, settings: TrainSettings) -> StudyPlan:
@@ -124,8 +143,13 @@ def study_plan(demand: pd.DataFrame, freq: str, settings: TrainSettings) -> Stud
     ValueError
         When nothing can be learned from the history (the message says how many periods it needs).
     """
-    return plan_study(wide_panel(demand).shape[1], periods_per_year(freq), settings.test_periods,
-                      settings.n_windows, settings.extra_train_cutoffs)
+    return plan_study(
+        wide_panel(demand).shape[1],
+        periods_per_year(freq),
+        settings.test_periods,
+        settings.n_windows,
+        settings.extra_train_cutoffs,
+    )
 
 
 def period_name(freq: str) -> str:
@@ -155,21 +179,38 @@ def _label_frames(study) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         labels.append(part.labels.label.reset_index().assign(cutoff=cut))
         outcomes.append(part.labels.outcomes.assign(cutoff=cut))
         feats.append(part.features.reset_index().assign(cutoff=cut))
-    return (pd.concat(labels, ignore_index=True), pd.concat(outcomes, ignore_index=True),
-            pd.concat(feats, ignore_index=True))
+    return (
+        pd.concat(labels, ignore_index=True),
+        pd.concat(outcomes, ignore_index=True),
+        pd.concat(feats, ignore_index=True),
+    )
 
 
 def _metrics(evaluation: pd.DataFrame) -> dict[str, float]:
     out = {}
     for _, row in evaluation.iterrows():
-        for col in ("total_cost", "controllable_cost", "regret_pct", "controllable_regret_pct",
-                    "service_met", "mean_service", "accuracy"):
+        for col in (
+            "total_cost",
+            "controllable_cost",
+            "regret_pct",
+            "controllable_regret_pct",
+            "service_met",
+            "mean_service",
+            "accuracy",
+        ):
             out[f"{row['split']}.{row['method']}.{col}"] = row[col]
     return out
 
 
-def run_train(demand: pd.DataFrame, items: pd.DataFrame, freq: str, settings: TrainSettings, out: Path,
-              tracking_uri: str | None = None, register: bool = True) -> TrainResult:
+def run_train(
+    demand: pd.DataFrame,
+    items: pd.DataFrame,
+    freq: str,
+    settings: TrainSettings,
+    out: Path,
+    tracking_uri: str | None = None,
+    register: bool = True,
+) -> TrainResult:
     """Label, train, evaluate, log and register the policy selector; gate the first champion.
 
     Returns
@@ -190,27 +231,54 @@ def run_train(demand: pd.DataFrame, items: pd.DataFrame, freq: str, settings: Tr
     rng = np.random.default_rng(settings.seed)
     out = Path(out)
     with start_run("train", uri) as run:
-        run.log_params({"seed": settings.seed, "freq": freq, "candidates": ",".join(cfg.space.names),
-                        "test_periods": cfg.test_periods, "n_windows": cfg.n_windows,
-                        "extra_train_cutoffs": plan.extra_train_cutoffs, "label_paths": cfg.label_paths,
-                        "service_tolerance": cfg.service_tolerance, "n_splits": settings.n_splits,
-                        "plan": plan.reason})
+        run.log_params(
+            {
+                "seed": settings.seed,
+                "freq": freq,
+                "candidates": ",".join(cfg.space.names),
+                "test_periods": cfg.test_periods,
+                "n_windows": cfg.n_windows,
+                "extra_train_cutoffs": plan.extra_train_cutoffs,
+                "label_paths": cfg.label_paths,
+                "service_tolerance": cfg.service_tolerance,
+                "n_splits": settings.n_splits,
+                "plan": plan.reason,
+            }
+        )
         run.log_fingerprints({"demand": demand, "items": items})
-        study = run_study(demand, items, cfg, rng,
-                          make_selector=lambda: PolicySelector(period_name=unit, random_state=settings.seed),
-                          n_splits=settings.n_splits, extra_train_cutoffs=plan.extra_train_cutoffs)
+        study = run_study(
+            demand,
+            items,
+            cfg,
+            rng,
+            make_selector=lambda: PolicySelector(period_name=unit, random_state=settings.seed),
+            n_splits=settings.n_splits,
+            extra_train_cutoffs=plan.extra_train_cutoffs,
+        )
         paths = _log_study(study, out)
         run.log_metrics(_metrics(study.evaluation))
         run.log_params({"best_single": study.best_single})
         registered = settings.model_name if register else None
-        version = run.log_model(study.selector, name="policy_selector", flavor="sklearn",
-                                registered_name=registered, serialization_format="cloudpickle")
+        version = run.log_model(
+            study.selector,
+            name="policy_selector",
+            flavor="sklearn",
+            registered_name=registered,
+            serialization_format="cloudpickle",
+        )
         champion = decision = default = None
         if register:
             champion, decision, default = _gate_champion(run, study, settings, version, uri)
-        return TrainResult(run_id=run.run_id, version=None if version is None else str(version),
-                           champion=champion, evaluation=study.evaluation, paths=paths, plan=plan.reason,
-                           decision=decision or "", default=default)
+        return TrainResult(
+            run_id=run.run_id,
+            version=None if version is None else str(version),
+            champion=champion,
+            evaluation=study.evaluation,
+            paths=paths,
+            plan=plan.reason,
+            decision=decision or "",
+            default=default,
+        )
 
 
 def default_path(evaluation: pd.DataFrame, best_single: str, candidates) -> str:
@@ -241,11 +309,18 @@ def _gate_champion(run, study, settings: TrainSettings, version, uri) -> tuple[s
     else:
         default = default_path(study.evaluation, study.best_single, study.selector.candidates_)
         fixed = FixedSelector(default).fit(None, None, pd.DataFrame(columns=list(study.selector.candidates_)))
-        dv = run.log_model(fixed, name="default_policy", flavor="sklearn", registered_name=settings.model_name,
-                           serialization_format="cloudpickle")
+        dv = run.log_model(
+            fixed,
+            name="default_policy",
+            flavor="sklearn",
+            registered_name=settings.model_name,
+            serialization_format="cloudpickle",
+        )
         set_alias(settings.model_name, DEFAULT_ALIAS, str(dv), uri)
-        decision = (f"v{version} registered, not champion: {why}. recommend uses the default path "
-                    f"{default!r} (v{dv}, alias {DEFAULT_ALIAS!r})")
+        decision = (
+            f"v{version} registered, not champion: {why}. recommend uses the default path "
+            f"{default!r} (v{dv}, alias {DEFAULT_ALIAS!r})"
+        )
     run.log_params({"gate.action": action, "default_policy": default or ""})
     run.set_tags({"selector.version": version, "selector.champion": champion, "selector.decision": decision[:5000]})
     return champion, decision, default
@@ -256,10 +331,14 @@ def _log_study(study, out: Path) -> dict[str, Path]:
     labels, outcomes, feats = _label_frames(study)
     with start_run("labels", nested=True) as step:
         for name, part in (("train", study.train), ("test", study.test)):
-            step.log_metrics({f"{name}.n_items": len(part.labels.ids),
-                              f"{name}.n_infeasible": part.labels.n_infeasible,
-                              f"{name}.n_excluded": len(part.labels.excluded),
-                              f"{name}.n_fallbacks": len(part.data.fallbacks)})
+            step.log_metrics(
+                {
+                    f"{name}.n_items": len(part.labels.ids),
+                    f"{name}.n_infeasible": part.labels.n_infeasible,
+                    f"{name}.n_excluded": len(part.labels.excluded),
+                    f"{name}.n_fallbacks": len(part.data.fallbacks),
+                }
+            )
             step.log_params({f"{name}.cutoff": str(part.labels.cutoff.date())})
         step.log_table(labels, "labels.csv")
         step.log_table(outcomes, "outcomes.parquet")
@@ -274,11 +353,13 @@ def _log_study(study, out: Path) -> dict[str, Path]:
         "features": write_table_atomic(feats, out / "features.parquet"),
         "evaluation": write_table_atomic(study.evaluation, out / "evaluation.csv"),
         "confusion": write_table_atomic(conf.reset_index(), out / "confusion.csv"),
-        "choices": write_table_atomic(pd.concat([c.reset_index().assign(split=k)
-                                                 for k, c in study.choices.items()]), out / "choices.parquet"),
+        "choices": write_table_atomic(
+            pd.concat([c.reset_index().assign(split=k) for k, c in study.choices.items()]), out / "choices.parquet"
+        ),
     }
-    paths["evaluation_md"] = write_text_atomic(study.evaluation.round(4).to_markdown(index=False) + "\n",
-                                               out / "evaluation.md")
+    paths["evaluation_md"] = write_text_atomic(
+        study.evaluation.round(4).to_markdown(index=False) + "\n", out / "evaluation.md"
+    )
     return paths
 
 
@@ -295,10 +376,11 @@ def load_train_inputs(data: Path | None, demo: bool, settings: TrainSettings) ->
 
 def _freq_of(demand: pd.DataFrame) -> str:
     dates = pd.DatetimeIndex(sorted(pd.to_datetime(demand["ds"]).unique()))
-    freq = pd.infer_freq(dates[-min(len(dates), 30):])
+    freq = pd.infer_freq(dates[-min(len(dates), 30) :])
     if freq is None:
-        raise ValueError("cannot infer the demand frequency from the last 30 dates; "
-                         "set freq in the train config (e.g. freq: W-MON)")
+        raise ValueError(
+            "cannot infer the demand frequency from the last 30 dates; set freq in the train config (e.g. freq: W-MON)"
+        )
     return freq
 
 
@@ -306,8 +388,15 @@ def train_challenger(request) -> str:
     """Train on ``request.demand`` (up to ``request.cutoff``), register a new version; never moves an alias."""
     settings = TrainSettings(model_name=request.model_name)
     store = store_dir(resolve_tracking_uri(request.tracking_uri))
-    result = run_train(request.demand, request.items, _freq_of(request.demand), settings,
-                       store / "train-challenger", request.tracking_uri, register=False)
+    result = run_train(
+        request.demand,
+        request.items,
+        _freq_of(request.demand),
+        settings,
+        store / "train-challenger",
+        request.tracking_uri,
+        register=False,
+    )
     return register_version(request.model_name, result.run_id, "policy_selector", request.tracking_uri)
 
 
@@ -325,5 +414,8 @@ def evaluate_version(version: str, request) -> dict[str, float]:
     data = prepare_cutoff(request.demand, request.items, request.cutoff, cfg)
     labels = label_candidates(data, size_candidates(data, cfg), demand, cfg, np.random.default_rng(0))
     choice = selector.predict(build_features(data, cfg.season_length).loc[labels.cost.index])
-    return {"total_cost": float(labels.cost_of(choice).sum()), "service": float(labels.service_of(choice).mean()),
-            "regret": float(labels.regret(choice).sum())}
+    return {
+        "total_cost": float(labels.cost_of(choice).sum()),
+        "service": float(labels.service_of(choice).mean()),
+        "regret": float(labels.regret(choice).sum()),
+    }

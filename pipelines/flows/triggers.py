@@ -48,8 +48,16 @@ from enum import Enum
 import numpy as np
 import pandas as pd
 
-__all__ = ["Trigger", "TriggerConfig", "demand_shift", "error_growth", "lead_time_change",
-           "service_drift", "detect_triggers", "TRIGGER_COLUMNS"]
+__all__ = [
+    "Trigger",
+    "TriggerConfig",
+    "demand_shift",
+    "error_growth",
+    "lead_time_change",
+    "service_drift",
+    "detect_triggers",
+    "TRIGGER_COLUMNS",
+]
 
 TRIGGER_COLUMNS = ["unique_id", "trigger", "statistic", "reason"]
 
@@ -81,8 +89,10 @@ class TriggerConfig:
 
     def __post_init__(self) -> None:
         if self.recent < 2 or self.reference < 2 or self.min_reference > self.reference:
-            raise ValueError(f"recent={self.recent} and reference={self.reference} must be >= 2 and "
-                             f"min_reference={self.min_reference} <= reference")
+            raise ValueError(
+                f"recent={self.recent} and reference={self.reference} must be >= 2 and "
+                f"min_reference={self.min_reference} <= reference"
+            )
         if self.z_threshold <= 0 or self.error_ratio <= 1 or not 0 <= self.service_margin < 1:
             raise ValueError("z_threshold must be > 0, error_ratio > 1 and service_margin in [0, 1)")
 
@@ -94,8 +104,14 @@ def _need(df: pd.DataFrame, cols: list[str], name: str) -> None:
 
 
 def _flagged(uid: pd.Series, trigger: Trigger, stat: np.ndarray, reason: pd.Series) -> pd.DataFrame:
-    return pd.DataFrame({"unique_id": uid.to_numpy(), "trigger": trigger.value,
-                         "statistic": np.asarray(stat, float), "reason": reason.to_numpy()})
+    return pd.DataFrame(
+        {
+            "unique_id": uid.to_numpy(),
+            "trigger": trigger.value,
+            "statistic": np.asarray(stat, float),
+            "reason": reason.to_numpy(),
+        }
+    )
 
 
 def demand_shift(history: pd.DataFrame, config: TriggerConfig = TriggerConfig()) -> pd.DataFrame:
@@ -122,9 +138,13 @@ def demand_shift(history: pd.DataFrame, config: TriggerConfig = TriggerConfig())
     h = history.sort_values(["unique_id", "ds"])
     pos = h.groupby("unique_id", sort=False).cumcount(ascending=False).to_numpy()
     window = np.where(pos < config.recent, "r", np.where(pos < config.recent + config.reference, "f", ""))
-    stats = (h.assign(w=window)[window != ""].groupby(["unique_id", "w"])["y"]
-             .agg(["mean", "var", "count"]).unstack("w")
-             .reindex(columns=pd.MultiIndex.from_product([["mean", "var", "count"], ["r", "f"]])))
+    stats = (
+        h.assign(w=window)[window != ""]
+        .groupby(["unique_id", "w"])["y"]
+        .agg(["mean", "var", "count"])
+        .unstack("w")
+        .reindex(columns=pd.MultiIndex.from_product([["mean", "var", "count"], ["r", "f"]]))
+    )
     n_r, n_f = stats[("count", "r")].fillna(0), stats[("count", "f")].fillna(0)
     tested = stats[(n_r >= config.recent) & (n_f >= config.min_reference)]
     m_r, m_f = tested[("mean", "r")].to_numpy(), tested[("mean", "f")].to_numpy()
@@ -134,17 +154,26 @@ def demand_shift(history: pd.DataFrame, config: TriggerConfig = TriggerConfig())
     hit = (np.abs(z) > config.z_threshold) & (np.abs(rel) >= config.min_relative_change)
     uid = tested.index.to_series()[hit]
     change = pd.Series(rel[hit] * 100, index=uid.index)
-    reason = ("demand level " + np.where(change > 0, "up ", "down ") + change.abs().round(0).astype(int).astype(str)
-              + f"%: mean of the last {config.recent} periods " + pd.Series(m_r[hit], index=uid.index).round(2).astype(str)
-              + f" vs {config.reference} before " + pd.Series(m_f[hit], index=uid.index).round(2).astype(str)
-              + " (z = " + pd.Series(z[hit], index=uid.index).round(1).astype(str) + ")")
+    reason = (
+        "demand level "
+        + np.where(change > 0, "up ", "down ")
+        + change.abs().round(0).astype(int).astype(str)
+        + f"%: mean of the last {config.recent} periods "
+        + pd.Series(m_r[hit], index=uid.index).round(2).astype(str)
+        + f" vs {config.reference} before "
+        + pd.Series(m_f[hit], index=uid.index).round(2).astype(str)
+        + " (z = "
+        + pd.Series(z[hit], index=uid.index).round(1).astype(str)
+        + ")"
+    )
     out = _flagged(uid, Trigger.DEMAND_SHIFT, z[hit], reason)
     out.attrs["n_tested"] = len(tested)
     return out
 
 
-def error_growth(forecast_errors: pd.DataFrame, backtest_errors: pd.DataFrame,
-                 config: TriggerConfig = TriggerConfig()) -> pd.DataFrame:
+def error_growth(
+    forecast_errors: pd.DataFrame, backtest_errors: pd.DataFrame, config: TriggerConfig = TriggerConfig()
+) -> pd.DataFrame:
     """Items whose recent forecast error grew beyond the backtest error.
 
     Parameters
@@ -173,14 +202,23 @@ def error_growth(forecast_errors: pd.DataFrame, backtest_errors: pd.DataFrame,
     ratio = recent["mean"] / np.maximum(recent["mae"], 1e-6)
     hit = ratio > config.error_ratio
     r = recent[hit]
-    reason = ("forecast error grew: MAE of the last " + r["count"].astype(int).astype(str) + " periods "
-              + r["mean"].round(2).astype(str) + " vs " + r["mae"].round(2).astype(str) + " in the backtest (x"
-              + ratio[hit].round(2).astype(str) + ")")
+    reason = (
+        "forecast error grew: MAE of the last "
+        + r["count"].astype(int).astype(str)
+        + " periods "
+        + r["mean"].round(2).astype(str)
+        + " vs "
+        + r["mae"].round(2).astype(str)
+        + " in the backtest (x"
+        + ratio[hit].round(2).astype(str)
+        + ")"
+    )
     return _flagged(r.index.to_series(), Trigger.ERROR_GROWTH, ratio[hit].to_numpy(), reason)
 
 
-def lead_time_change(items: pd.DataFrame, recommendations: pd.DataFrame,
-                     config: TriggerConfig = TriggerConfig()) -> pd.DataFrame:
+def lead_time_change(
+    items: pd.DataFrame, recommendations: pd.DataFrame, config: TriggerConfig = TriggerConfig()
+) -> pd.DataFrame:
     """Items whose item-master lead time moved away from the one the policy was sized with.
 
     Parameters
@@ -199,18 +237,25 @@ def lead_time_change(items: pd.DataFrame, recommendations: pd.DataFrame,
     """
     _need(items, ["unique_id", "lead_time"], "lead_time_change items")
     _need(recommendations, ["unique_id", "lead_time"], "lead_time_change recommendations")
-    both = (items[["unique_id", "lead_time"]].merge(recommendations[["unique_id", "lead_time"]],
-                                                    on="unique_id", suffixes=("_now", "_sized")))
+    both = items[["unique_id", "lead_time"]].merge(
+        recommendations[["unique_id", "lead_time"]], on="unique_id", suffixes=("_now", "_sized")
+    )
     new, old = both["lead_time_now"].astype(float), both["lead_time_sized"].astype(float)
     hit = (new - old).abs() >= np.maximum(config.lead_time_abs, config.lead_time_rel * old)
     b = both[hit]
-    reason = ("lead time changed from " + b["lead_time_sized"].astype(str) + " to " + b["lead_time_now"].astype(str)
-              + " periods since the policy was sized")
+    reason = (
+        "lead time changed from "
+        + b["lead_time_sized"].astype(str)
+        + " to "
+        + b["lead_time_now"].astype(str)
+        + " periods since the policy was sized"
+    )
     return _flagged(b["unique_id"], Trigger.LEAD_TIME_CHANGE, (new - old)[hit].to_numpy(), reason)
 
 
-def service_drift(realised: pd.DataFrame, recommendations: pd.DataFrame,
-                  config: TriggerConfig = TriggerConfig()) -> pd.DataFrame:
+def service_drift(
+    realised: pd.DataFrame, recommendations: pd.DataFrame, config: TriggerConfig = TriggerConfig()
+) -> pd.DataFrame:
     """Items whose realised service fell below target by more than ``service_margin``.
 
     Parameters
@@ -233,9 +278,11 @@ def service_drift(realised: pd.DataFrame, recommendations: pd.DataFrame,
     r = r[r.groupby("unique_id", sort=False).cumcount(ascending=False) < config.recent]
     demand = r["y"].astype(float)
     served_all = (r["served"].astype(float) >= demand - 1e-9).where(demand > 0)
-    agg = pd.DataFrame({"uid": r["unique_id"], "y": demand, "served": r["served"].astype(float),
-                        "cycle_ok": served_all}).groupby("uid").agg(
-        y=("y", "sum"), served=("served", "sum"), csl=("cycle_ok", "mean"), periods=("cycle_ok", "count"))
+    agg = (
+        pd.DataFrame({"uid": r["unique_id"], "y": demand, "served": r["served"].astype(float), "cycle_ok": served_all})
+        .groupby("uid")
+        .agg(y=("y", "sum"), served=("served", "sum"), csl=("cycle_ok", "mean"), periods=("cycle_ok", "count"))
+    )
     agg["fill_rate"] = agg["served"] / agg["y"].where(agg["y"] > 0)
     target = recommendations.drop_duplicates("unique_id").set_index("unique_id")[["service_type", "service_target"]]
     agg = agg[agg["periods"] >= config.min_service_periods].join(target, how="inner")
@@ -243,15 +290,28 @@ def service_drift(realised: pd.DataFrame, recommendations: pd.DataFrame,
     gap = agg["service_target"].astype(float).to_numpy() - achieved
     hit = np.nan_to_num(gap, nan=-1.0) > config.service_margin
     a = agg[hit]
-    reason = ("realised " + a["service_type"].astype(str) + " " + pd.Series(achieved[hit], index=a.index).round(3)
-              .astype(str) + " below target " + a["service_target"].astype(str) + f" over the last {config.recent} periods")
+    reason = (
+        "realised "
+        + a["service_type"].astype(str)
+        + " "
+        + pd.Series(achieved[hit], index=a.index).round(3).astype(str)
+        + " below target "
+        + a["service_target"].astype(str)
+        + f" over the last {config.recent} periods"
+    )
     return _flagged(a.index.to_series(), Trigger.SERVICE_DRIFT, gap[hit], reason)
 
 
-def detect_triggers(config: TriggerConfig = TriggerConfig(), *, history: pd.DataFrame | None = None,
-                    forecast_errors: pd.DataFrame | None = None, backtest_errors: pd.DataFrame | None = None,
-                    items: pd.DataFrame | None = None, recommendations: pd.DataFrame | None = None,
-                    realised: pd.DataFrame | None = None) -> pd.DataFrame:
+def detect_triggers(
+    config: TriggerConfig = TriggerConfig(),
+    *,
+    history: pd.DataFrame | None = None,
+    forecast_errors: pd.DataFrame | None = None,
+    backtest_errors: pd.DataFrame | None = None,
+    items: pd.DataFrame | None = None,
+    recommendations: pd.DataFrame | None = None,
+    realised: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Run every detector whose inputs are given; one row per affected item.
 
     Parameters
@@ -291,8 +351,11 @@ def detect_triggers(config: TriggerConfig = TriggerConfig(), *, history: pd.Data
     ran = [t for t, (args, _) in runs.items() if all(a is not None for a in args)]
     parts = [runs[t][1](*runs[t][0], config) for t in ran]
     flags = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=TRIGGER_COLUMNS)
-    out = (flags.sort_values(["unique_id", "trigger"]).groupby("unique_id", sort=True)
-           .agg(triggers=("trigger", ", ".join), reasons=("reason", "; ".join), n_triggers=("trigger", "size"))
-           .reset_index())
+    out = (
+        flags.sort_values(["unique_id", "trigger"])
+        .groupby("unique_id", sort=True)
+        .agg(triggers=("trigger", ", ".join), reasons=("reason", "; ".join), n_triggers=("trigger", "size"))
+        .reset_index()
+    )
     out.attrs["detectors"] = [t.value for t in ran]
     return out

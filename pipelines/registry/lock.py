@@ -48,8 +48,9 @@ def exclusive_lock(path: str | Path) -> Iterator[Path]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            raise LockedError(f"{path} is locked by another process (pid {holder}); "
-                              "wait for it to finish or retry later") from exc
+            raise LockedError(
+                f"{path} is locked by another process (pid {holder}); wait for it to finish or retry later"
+            ) from exc
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield path

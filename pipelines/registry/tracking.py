@@ -40,6 +40,7 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 class TrackingStoreError(ValueError):
     """The MLflow store cannot be opened or reached; the message names it and what to do."""
 
+
 __all__ = [
     "DEFAULT_TRACKING_URI",
     "TrackingStoreError",
@@ -81,8 +82,10 @@ def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
     """
     uri = tracking_uri or os.environ.get("STOCKWISE_TRACKING_URI") or DEFAULT_TRACKING_URI
     if not uri.startswith(_SCHEMES):
-        raise ValueError(f"tracking URI {uri!r} is not an MLflow store; use e.g. "
-                         "sqlite:///mlruns/mlflow.db (the default) or http://host:5000")
+        raise ValueError(
+            f"tracking URI {uri!r} is not an MLflow store; use e.g. "
+            "sqlite:///mlruns/mlflow.db (the default) or http://host:5000"
+        )
     return uri
 
 
@@ -129,7 +132,8 @@ def check_store(tracking_uri: str) -> str:
             if head != _SQLITE_MAGIC:
                 raise TrackingStoreError(
                     f"tracking store {tracking_uri}: {path} is not an SQLite database (corrupt, or another "
-                    "file); point --tracking-uri at a valid MLflow store, or move the file away to start a new one")
+                    "file); point --tracking-uri at a valid MLflow store, or move the file away to start a new one"
+                )
     elif tracking_uri.startswith(("http://", "https://")):
         url = urllib.parse.urlsplit(tracking_uri)
         port = url.port or (443 if url.scheme == "https" else 80)
@@ -139,7 +143,8 @@ def check_store(tracking_uri: str) -> str:
             raise TrackingStoreError(
                 f"tracking server {tracking_uri} is not reachable ({exc.strerror or exc}); start it "
                 "(mlflow server ...), fix --tracking-uri, or use a local store such as "
-                "sqlite:///mlruns/mlflow.db") from None
+                "sqlite:///mlruns/mlflow.db"
+            ) from None
     return tracking_uri
 
 
@@ -210,8 +215,9 @@ class RunLogger:
 
         mlflow.log_text(json.dumps(data, indent=2, default=str), name)
 
-    def log_model(self, model: Any, name: str, flavor: str = "sklearn",
-                  registered_name: str | None = None, **options: Any) -> str | None:
+    def log_model(
+        self, model: Any, name: str, flavor: str = "sklearn", registered_name: str | None = None, **options: Any
+    ) -> str | None:
         """Log (and optionally register) a model; returns the registered version.
 
         ``options`` go to the flavor's ``log_model`` (e.g. ``serialization_format="cloudpickle"``
@@ -219,11 +225,9 @@ class RunLogger:
         """
         import mlflow
 
-        logger = {"sklearn": mlflow.sklearn, "lightgbm": mlflow.lightgbm,
-                  "pyfunc": mlflow.pyfunc}[flavor]
+        logger = {"sklearn": mlflow.sklearn, "lightgbm": mlflow.lightgbm, "pyfunc": mlflow.pyfunc}[flavor]
         if flavor == "pyfunc":
-            info = logger.log_model(name=name, python_model=model,
-                                    registered_model_name=registered_name, **options)
+            info = logger.log_model(name=name, python_model=model, registered_model_name=registered_name, **options)
         else:
             info = logger.log_model(model, name=name, registered_model_name=registered_name, **options)
         return getattr(info, "registered_model_version", None)
@@ -279,6 +283,7 @@ def start_run(
 
 # --- model registry: aliases, versions and their tags (used by retrain) -------------------------
 
+
 def _client(tracking_uri: str | None):
     from mlflow import MlflowClient
 
@@ -322,12 +327,20 @@ def list_versions(name: str, tracking_uri: str | None = None) -> list[dict[str, 
         versions = _client(tracking_uri).search_model_versions(f"name = '{name}'")
     except MlflowException:
         return []
-    return [{"version": str(v.version), "run_id": v.run_id, "tags": dict(v.tags),
-             "aliases": list(getattr(v, "aliases", []) or [])} for v in versions]
+    return [
+        {
+            "version": str(v.version),
+            "run_id": v.run_id,
+            "tags": dict(v.tags),
+            "aliases": list(getattr(v, "aliases", []) or []),
+        }
+        for v in versions
+    ]
 
 
-def register_version(name: str, run_id: str, artifact_path: str, tracking_uri: str | None = None,
-                     tags: Mapping[str, Any] | None = None) -> str:
+def register_version(
+    name: str, run_id: str, artifact_path: str, tracking_uri: str | None = None, tags: Mapping[str, Any] | None = None
+) -> str:
     """Register what run ``run_id`` logged as ``artifact_path`` as a new version of ``name``; return it.
 
     A model logged with ``log_model(name=artifact_path)`` (MLflow 3 logged model) is
@@ -344,11 +357,14 @@ def register_version(name: str, run_id: str, artifact_path: str, tracking_uri: s
     source, model_id = f"runs:/{run_id}/{artifact_path}", None
     logged = client.search_logged_models(
         [client.get_run(run_id).info.experiment_id],
-        filter_string=f"source_run_id = '{run_id}' AND name = '{artifact_path}'", max_results=1)
+        filter_string=f"source_run_id = '{run_id}' AND name = '{artifact_path}'",
+        max_results=1,
+    )
     if logged:
         source, model_id = logged[0].model_uri, logged[0].model_id
-    version = client.create_model_version(name, source, run_id=run_id, model_id=model_id,
-                                          tags={k: str(v) for k, v in (tags or {}).items()})
+    version = client.create_model_version(
+        name, source, run_id=run_id, model_id=model_id, tags={k: str(v) for k, v in (tags or {}).items()}
+    )
     return str(version.version)
 
 
@@ -365,8 +381,12 @@ def load_model_version(name: str, version: str, tracking_uri: str | None = None,
     return loader.load_model(ref)
 
 
-def end_stale_runs(run_name: str | None, tracking_uri: str | None = None, experiment: str = EXPERIMENT,
-                   started_after: int | None = None) -> list[str]:
+def end_stale_runs(
+    run_name: str | None,
+    tracking_uri: str | None = None,
+    experiment: str = EXPERIMENT,
+    started_after: int | None = None,
+) -> list[str]:
     """Mark runs still RUNNING as KILLED; return their ids.
 
     Parameters

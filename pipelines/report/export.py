@@ -31,10 +31,14 @@ def _write_workbook(sheets: Mapping[str, pd.DataFrame], path: Path) -> Path:
     return path
 
 
-def export_recommendations(recommendations: pd.DataFrame, out_dir: str | Path,
-                           formats: tuple[str, ...] = EXPORT_FORMATS, stem: str = "recommendations",
-                           items: pd.DataFrame | None = None,
-                           extra_sheets: Mapping[str, pd.DataFrame] | None = None) -> dict[str, Path]:
+def export_recommendations(
+    recommendations: pd.DataFrame,
+    out_dir: str | Path,
+    formats: tuple[str, ...] = EXPORT_FORMATS,
+    stem: str = "recommendations",
+    items: pd.DataFrame | None = None,
+    extra_sheets: Mapping[str, pd.DataFrame] | None = None,
+) -> dict[str, Path]:
     """Write the recommendations as ``<stem>.csv``, ``.parquet`` and/or ``.xlsx``.
 
     Parameters
@@ -78,15 +82,13 @@ def export_recommendations(recommendations: pd.DataFrame, out_dir: str | Path,
     if "parquet" in formats:
         # object columns that hold only missing values would be typed "null"; cast to string
         empty = [c for c in recs.columns if recs[c].isna().all() and recs[c].dtype == object]
-        paths["parquet"] = write_table_atomic(recs.astype({c: "string" for c in empty}),
-                                              out_dir / f"{stem}.parquet")
+        paths["parquet"] = write_table_atomic(recs.astype({c: "string" for c in empty}), out_dir / f"{stem}.parquet")
     if "xlsx" in formats:
         sheet = recs
         if items is not None and "unit_cost" in items.columns:
             cost = recs["unique_id"].map(items.drop_duplicates("unique_id").set_index("unique_id")["unit_cost"])
             sheet = recs.assign(unit_cost=cost)
-        doc = pd.DataFrame({"column": list(RECOMMENDATION_COLUMNS),
-                            "meaning": list(RECOMMENDATION_COLUMNS.values())})
+        doc = pd.DataFrame({"column": list(RECOMMENDATION_COLUMNS), "meaning": list(RECOMMENDATION_COLUMNS.values())})
         sheets = {"recommendations": sheet, **dict(extra_sheets or {}), "columns": doc}
         paths["xlsx"] = _write_workbook(sheets, out_dir / f"{stem}.xlsx")
     return paths

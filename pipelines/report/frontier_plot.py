@@ -29,8 +29,14 @@ __all__ = ["write_frontier_plots", "demo_frontier"]
 TARGETS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995)
 
 
-def write_frontier_plots(summary: pd.DataFrame, out_dir: str | Path, *, by: str | None = "segment",
-                         service: str = "fill_rate", stem: str = "frontier") -> dict[str, Path]:
+def write_frontier_plots(
+    summary: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    by: str | None = "segment",
+    service: str = "fill_rate",
+    stem: str = "frontier",
+) -> dict[str, Path]:
     """Write ``<stem>.png`` and ``<stem>.html``: inventory value vs achieved service, one curve per group.
 
     Parameters
@@ -74,10 +80,21 @@ def write_frontier_plots(summary: pd.DataFrame, out_dir: str | Path, *, by: str 
     figure = go.Figure()
     for name, g in groups:
         hover = [f"target {t:.3f}<br>cost {c:,.0f}" for t, c in zip(g["target"], g["cost_total"])]
-        figure.add_trace(go.Scatter(x=g["inventory_value"], y=g[service], mode="lines+markers", name=str(name),
-                                    text=hover, hovertemplate="%{text}<br>value %{x:,.0f}<br>service %{y:.3f}"))
-    figure.update_layout(title="Efficient frontier", xaxis_title="average inventory value",
-                         yaxis_title=f"achieved {service.replace('_', ' ')}")
+        figure.add_trace(
+            go.Scatter(
+                x=g["inventory_value"],
+                y=g[service],
+                mode="lines+markers",
+                name=str(name),
+                text=hover,
+                hovertemplate="%{text}<br>value %{x:,.0f}<br>service %{y:.3f}",
+            )
+        )
+    figure.update_layout(
+        title="Efficient frontier",
+        xaxis_title="average inventory value",
+        yaxis_title=f"achieved {service.replace('_', ' ')}",
+    )
     html = out_dir / f"{stem}.html"
     with atomic_path(html) as tmp:
         figure.write_html(tmp, include_plotlyjs=True, full_html=True)
@@ -102,14 +119,20 @@ def demo_frontier(out_dir: str | Path, targets=TARGETS, test_weeks: int = 26) ->
     def size(target: float):
         return size_policy("R_S", dist, ServiceTarget("csl", target), demand_rate=mu, review_period=review)
 
-    costs = CostParams(unit_cost=items["unit_cost"].to_numpy(), order_cost=items["order_cost"].to_numpy(),
-                       holding_cost=holding, shortage_cost=items["shortage_cost"].to_numpy())
+    costs = CostParams(
+        unit_cost=items["unit_cost"].to_numpy(),
+        order_cost=items["order_cost"].to_numpy(),
+        holding_cost=holding,
+        shortage_cost=items["shortage_cost"].to_numpy(),
+    )
     frame = efficient_frontier(test, size, targets, lead, costs=costs, unique_id=wide.index, segment=segment)
     out_dir = Path(out_dir)
     by_segment, total = summarise_frontier(frame), summarise_frontier(frame, by=None)
-    paths = {"items": write_table_atomic(frame, out_dir / "frontier_items.csv"),
-             "segments": write_table_atomic(by_segment, out_dir / "frontier_segments.csv"),
-             "total": write_table_atomic(total, out_dir / "frontier_total.csv")}
+    paths = {
+        "items": write_table_atomic(frame, out_dir / "frontier_items.csv"),
+        "segments": write_table_atomic(by_segment, out_dir / "frontier_segments.csv"),
+        "total": write_table_atomic(total, out_dir / "frontier_total.csv"),
+    }
     paths |= write_frontier_plots(by_segment, out_dir)
     paths |= {f"total_{k}": v for k, v in write_frontier_plots(total, out_dir, by=None, stem="frontier_total").items()}
     return paths

@@ -13,8 +13,7 @@ import pandas as pd
 __all__ = ["forecasts_from_models", "forecasts_from_wide", "sim_paths_from_events", "frontier_points"]
 
 
-def forecasts_from_models(forecasts: pd.DataFrame, recommendations: pd.DataFrame,
-                          level: int = 90) -> pd.DataFrame:
+def forecasts_from_models(forecasts: pd.DataFrame, recommendations: pd.DataFrame, level: int = 90) -> pd.DataFrame:
     """Pick each item's own forecaster from Nixtla output (one column per model alias).
 
     Parameters
@@ -34,15 +33,19 @@ def forecasts_from_models(forecasts: pd.DataFrame, recommendations: pd.DataFrame
     models = recommendations.set_index("unique_id")["forecaster"].astype("string")
     long = forecasts.melt(id_vars=["unique_id", "ds"], var_name="column", value_name="value")
     long["model"] = long["column"].str.replace(rf"-(lo|hi)-{level}$", "", regex=True)
-    long["part"] = np.select([long["column"].str.endswith(f"-lo-{level}"),
-                              long["column"].str.endswith(f"-hi-{level}")], ["lo", "hi"], "forecast")
+    long["part"] = np.select(
+        [long["column"].str.endswith(f"-lo-{level}"), long["column"].str.endswith(f"-hi-{level}")],
+        ["lo", "hi"],
+        "forecast",
+    )
     mine = long[long["model"].to_numpy() == long["unique_id"].map(models).to_numpy()]
     wide = mine.pivot_table(index=["unique_id", "ds"], columns="part", values="value", aggfunc="first")
     return wide.reindex(columns=["forecast", "lo", "hi"]).reset_index().rename_axis(columns=None)
 
 
-def frontier_points(summary: pd.DataFrame, service: str = "fill_rate", cost: str = "cost_operating",
-                    chosen_target: float | None = None) -> pd.DataFrame:
+def frontier_points(
+    summary: pd.DataFrame, service: str = "fill_rate", cost: str = "cost_operating", chosen_target: float | None = None
+) -> pd.DataFrame:
     """Frontier points for the report from ``optimization.summarise_frontier`` output.
 
     Parameters
@@ -70,15 +73,19 @@ def frontier_points(summary: pd.DataFrame, service: str = "fill_rate", cost: str
     if missing:
         raise ValueError(f"frontier summary lacks columns {missing}; pass optimization.summarise_frontier output")
     target = summary["target"].to_numpy(float)
-    chosen = (np.isclose(target, chosen_target) if chosen_target is not None
-              else np.zeros(len(summary), bool))
-    return pd.DataFrame({"service": summary[service].to_numpy(float),
-                         "inventory_value": summary["inventory_value"].to_numpy(float),
-                         "cost": summary[cost].to_numpy(float), "chosen": chosen, "target": target})
+    chosen = np.isclose(target, chosen_target) if chosen_target is not None else np.zeros(len(summary), bool)
+    return pd.DataFrame(
+        {
+            "service": summary[service].to_numpy(float),
+            "inventory_value": summary["inventory_value"].to_numpy(float),
+            "cost": summary[cost].to_numpy(float),
+            "chosen": chosen,
+            "target": target,
+        }
+    )
 
 
-def sim_paths_from_events(events: pd.DataFrame, start: str | pd.Timestamp, freq: str,
-                          batch: int = 0) -> pd.DataFrame:
+def sim_paths_from_events(events: pd.DataFrame, start: str | pd.Timestamp, freq: str, batch: int = 0) -> pd.DataFrame:
     """Simulated on-hand paths for the report from ``optimization.simulate_events`` output.
 
     Parameters
@@ -102,12 +109,22 @@ def sim_paths_from_events(events: pd.DataFrame, start: str | pd.Timestamp, freq:
         raise ValueError(f"events lack columns {missing}; pass optimization.simulate_events output")
     ev = events[events["batch"] == batch] if "batch" in events.columns else events
     dates = pd.date_range(start, periods=int(ev["period"].max()) + 1 if len(ev) else 0, freq=freq)
-    return pd.DataFrame({"unique_id": ev["unique_id"].astype(str).to_numpy(),
-                         "ds": dates[ev["period"].to_numpy(int)], "on_hand": ev["on_hand"].to_numpy(float)})
+    return pd.DataFrame(
+        {
+            "unique_id": ev["unique_id"].astype(str).to_numpy(),
+            "ds": dates[ev["period"].to_numpy(int)],
+            "on_hand": ev["on_hand"].to_numpy(float),
+        }
+    )
 
 
-def forecasts_from_wide(mean: pd.DataFrame, start: str | pd.Timestamp, freq: str,
-                        lo: pd.DataFrame | None = None, hi: pd.DataFrame | None = None) -> pd.DataFrame:
+def forecasts_from_wide(
+    mean: pd.DataFrame,
+    start: str | pd.Timestamp,
+    freq: str,
+    lo: pd.DataFrame | None = None,
+    hi: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Long forecasts for the report from wide frames (index ``unique_id``, columns steps 1..h).
 
     Parameters
@@ -129,9 +146,15 @@ def forecasts_from_wide(mean: pd.DataFrame, start: str | pd.Timestamp, freq: str
     """
     dates = pd.date_range(start, periods=mean.shape[1], freq=freq)
     n_items, n_steps = mean.shape
-    out = pd.DataFrame({"unique_id": np.repeat(mean.index.astype(str).to_numpy(), n_steps),
-                        "ds": np.tile(dates, n_items), "forecast": mean.to_numpy(float).ravel()})
+    out = pd.DataFrame(
+        {
+            "unique_id": np.repeat(mean.index.astype(str).to_numpy(), n_steps),
+            "ds": np.tile(dates, n_items),
+            "forecast": mean.to_numpy(float).ravel(),
+        }
+    )
     for name, band in (("lo", lo), ("hi", hi)):
-        out[name] = (band.reindex(index=mean.index, columns=mean.columns).to_numpy(float).ravel()
-                     if band is not None else np.nan)
+        out[name] = (
+            band.reindex(index=mean.index, columns=mean.columns).to_numpy(float).ravel() if band is not None else np.nan
+        )
     return out

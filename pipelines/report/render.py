@@ -33,28 +33,55 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.report.export import export_recommendations
 from pipelines.data.io import write_text_atomic
+from pipelines.report.export import export_recommendations
 from pipelines.report.inputs import (  # noqa: F401  (re-exported)
     forecasts_from_models,
     forecasts_from_wide,
     frontier_points,
     sim_paths_from_events,
 )
-from pipelines.report.template import CSS, ERROR_TRAP_JS, PAGE_JS, fmt_number, svg_bars, svg_frontier
 from pipelines.report.schema import conform_recommendations
+from pipelines.report.template import CSS, ERROR_TRAP_JS, PAGE_JS, fmt_number, svg_bars, svg_frontier
 
-__all__ = ["ReportSummary", "summarise", "stranded_by", "forecasts_from_models", "frontier_points",
-           "sim_paths_from_events", "forecasts_from_wide", "render_report", "write_report", "REPORT_NAME"]
+__all__ = [
+    "ReportSummary",
+    "summarise",
+    "stranded_by",
+    "forecasts_from_models",
+    "frontier_points",
+    "sim_paths_from_events",
+    "forecasts_from_wide",
+    "render_report",
+    "write_report",
+    "REPORT_NAME",
+]
 
 REPORT_NAME = "report.html"
 COST_TYPES = ("holding", "ordering", "shortage")
 _COST_COLORS = {"holding": "#2a9d8f", "ordering": "#e9c46a", "shortage": "#e76f51"}
 TABLE_COLUMNS = (
-    "unique_id", "abc", "xyz", "sbc_class", "forecaster", "policy", "review_period", "lead_time",
-    "reorder_point", "order_up_to", "order_quantity", "safety_stock", "service_type", "service_target",
-    "expected_csl", "expected_fill_rate", "expected_total_cost", "on_hand", "excess_units",
-    "shortfall_units", "reasons",
+    "unique_id",
+    "abc",
+    "xyz",
+    "sbc_class",
+    "forecaster",
+    "policy",
+    "review_period",
+    "lead_time",
+    "reorder_point",
+    "order_up_to",
+    "order_quantity",
+    "safety_stock",
+    "service_type",
+    "service_target",
+    "expected_csl",
+    "expected_fill_rate",
+    "expected_total_cost",
+    "on_hand",
+    "excess_units",
+    "shortfall_units",
+    "reasons",
 )
 _TEXT_COLUMNS = {"unique_id", "abc", "xyz", "sbc_class", "forecaster", "policy", "service_type", "reasons"}
 
@@ -86,8 +113,11 @@ def _unit_cost(recs: pd.DataFrame, items: pd.DataFrame | None) -> pd.Series:
         cost = recs["unique_id"].map(items.drop_duplicates("unique_id").set_index("unique_id")["unit_cost"])
         return cost.astype(float)
     cost = pd.Series(np.nan, index=recs.index)
-    for value, units in (("safety_stock_value", "safety_stock"), ("excess_value", "excess_units"),
-                         ("shortfall_value", "shortfall_units")):
+    for value, units in (
+        ("safety_stock_value", "safety_stock"),
+        ("excess_value", "excess_units"),
+        ("shortfall_value", "shortfall_units"),
+    ):
         ratio = recs[value].astype(float) / recs[units].astype(float).where(recs[units].astype(float) > 0)
         cost = cost.fillna(ratio)
     return cost
@@ -124,8 +154,9 @@ def summarise(recommendations: pd.DataFrame, items: pd.DataFrame | None = None) 
     """
     recs = conform_recommendations(recommendations)
     unit = _unit_cost(recs, items)
-    achieved = np.where(recs["service_type"].astype(str) == "fill_rate", _num(recs, "expected_fill_rate"),
-                        _num(recs, "expected_csl"))
+    achieved = np.where(
+        recs["service_type"].astype(str) == "fill_rate", _num(recs, "expected_fill_rate"), _num(recs, "expected_csl")
+    )
     target = _num(recs, "service_target").to_numpy()
     below = np.isfinite(achieved) & np.isfinite(target) & (achieved < target - 1e-9)
     costs = {c: float(np.nansum(_num(recs, f"expected_{c}_cost"))) for c in COST_TYPES}
@@ -136,10 +167,15 @@ def summarise(recommendations: pd.DataFrame, items: pd.DataFrame | None = None) 
         inventory_value_recommended=float(np.nansum(_num(recs, "expected_avg_on_hand") * unit)),
         safety_stock_value=float(np.nansum(_num(recs, "safety_stock_value"))),
         mean_csl=float(np.nanmean(_num(recs, "expected_csl"))) if _num(recs, "expected_csl").notna().any() else np.nan,
-        mean_fill_rate=(float(np.nanmean(_num(recs, "expected_fill_rate")))
-                        if _num(recs, "expected_fill_rate").notna().any() else np.nan),
+        mean_fill_rate=(
+            float(np.nanmean(_num(recs, "expected_fill_rate")))
+            if _num(recs, "expected_fill_rate").notna().any()
+            else np.nan
+        ),
         items_below_target=int(below.sum()),
-        holding_cost=costs["holding"], ordering_cost=costs["ordering"], shortage_cost=costs["shortage"],
+        holding_cost=costs["holding"],
+        ordering_cost=costs["ordering"],
+        shortage_cost=costs["shortage"],
         total_cost=float(np.nansum(total)) if total.notna().any() else float(sum(costs.values())),
         excess_units=float(np.nansum(_num(recs, "excess_units"))),
         excess_value=float(np.nansum(_num(recs, "excess_value"))),
@@ -187,8 +223,13 @@ def _dates(values: pd.Series) -> list[str]:
     return pd.to_datetime(values).dt.strftime("%Y-%m-%d").tolist()
 
 
-def _series_payload(recs: pd.DataFrame, history: pd.DataFrame, forecasts: pd.DataFrame | None,
-                    sim_paths: pd.DataFrame | None, history_periods: int) -> dict[str, Any]:
+def _series_payload(
+    recs: pd.DataFrame,
+    history: pd.DataFrame,
+    forecasts: pd.DataFrame | None,
+    sim_paths: pd.DataFrame | None,
+    history_periods: int,
+) -> dict[str, Any]:
     """Per item: last ``history_periods`` of history, forecast band, simulated on-hand, s and S."""
     uids = set(recs["unique_id"])
     hist = history[history["unique_id"].isin(uids)].sort_values(["unique_id", "ds"])
@@ -196,9 +237,11 @@ def _series_payload(recs: pd.DataFrame, history: pd.DataFrame, forecasts: pd.Dat
     groups = {
         "h": {k: g for k, g in hist.groupby("unique_id", sort=False)},
         "f": {k: g.sort_values("ds") for k, g in forecasts.groupby("unique_id", sort=False)}
-        if forecasts is not None else {},
+        if forecasts is not None
+        else {},
         "s": {k: g.sort_values("ds") for k, g in sim_paths.groupby("unique_id", sort=False)}
-        if sim_paths is not None else {},
+        if sim_paths is not None
+        else {},
     }
     levels = recs.set_index("unique_id")[["reorder_point", "order_up_to"]].apply(pd.to_numeric, errors="coerce")
     empty = pd.DataFrame({"ds": pd.Series(dtype="datetime64[ns]")})
@@ -208,8 +251,12 @@ def _series_payload(recs: pd.DataFrame, history: pd.DataFrame, forecasts: pd.Dat
         rop, out_to = levels.loc[uid]
         out[uid] = {
             "h": {"t": _dates(h["ds"]), "y": _round(h.get("y", pd.Series(dtype=float)))},
-            "f": {"t": _dates(f["ds"]), "y": _round(f.get("forecast", pd.Series(dtype=float))),
-                  "lo": _round(f["lo"]) if "lo" in f else [], "hi": _round(f["hi"]) if "hi" in f else []},
+            "f": {
+                "t": _dates(f["ds"]),
+                "y": _round(f.get("forecast", pd.Series(dtype=float))),
+                "lo": _round(f["lo"]) if "lo" in f else [],
+                "hi": _round(f["hi"]) if "hi" in f else [],
+            },
             "s": {"t": _dates(s["ds"]), "y": _round(s.get("on_hand", pd.Series(dtype=float)))},
             "s_": None if not np.isfinite(rop) else round(float(rop), 2),
             "S": None if not np.isfinite(out_to) else round(float(out_to), 2),
@@ -230,13 +277,14 @@ def _cell(col: str, value: Any) -> str:
 
 
 def _item_table(recs: pd.DataFrame) -> str:
-    head = "".join(f'<th data-col="{c}" class="{"t" if c in _TEXT_COLUMNS else ""}">{c}</th>'
-                   for c in TABLE_COLUMNS)
+    head = "".join(f'<th data-col="{c}" class="{"t" if c in _TEXT_COLUMNS else ""}">{c}</th>' for c in TABLE_COLUMNS)
     body = []
     for row in recs[list(TABLE_COLUMNS)].itertuples(index=False):
         cells = "".join(_cell(c, v) for c, v in zip(TABLE_COLUMNS, row, strict=True))
-        body.append(f'<tr data-uid="{html.escape(str(row.unique_id))}" '
-                    f'data-policy="{html.escape(str(row.policy))}">{cells}</tr>')
+        body.append(
+            f'<tr data-uid="{html.escape(str(row.unique_id))}" '
+            f'data-policy="{html.escape(str(row.policy))}">{cells}</tr>'
+        )
     return f'<table id="items-table"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
@@ -252,8 +300,12 @@ def _frame_table(df: pd.DataFrame, table_id: str, max_rows: int = 50) -> str:
     head = "".join(f'<th class="t">{html.escape(str(c))}</th>' for c in df.columns)
     rows = []
     for row in df.head(max_rows).itertuples(index=False):
-        cells = "".join(f'<td class="t">{html.escape(str(v))}</td>' if isinstance(v, str)
-                        else f"<td>{fmt_number(float(v), _digits(v))}</td>" for v in row)
+        cells = "".join(
+            f'<td class="t">{html.escape(str(v))}</td>'
+            if isinstance(v, str)
+            else f"<td>{fmt_number(float(v), _digits(v))}</td>"
+            for v in row
+        )
         rows.append(f"<tr>{cells}</tr>")
     more = f'<p class="muted">top {max_rows} of {len(df)} shown</p>' if len(df) > max_rows else ""
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{more}'
@@ -273,43 +325,71 @@ def _summary_section(s: ReportSummary) -> str:
         ("excess (stranded) value", fmt_number(s.excess_value)),
         ("shortfall value", fmt_number(s.shortfall_value)),
     ]
-    html_cards = "".join(f'<div class="card"><div class="v">{v}</div><div class="l">{html.escape(k)}</div></div>'
-                         for k, v in cards)
-    bars = svg_bars([f"{c} cost" for c in COST_TYPES], [getattr(s, f"{c}_cost") for c in COST_TYPES],
-                    [_COST_COLORS[c] for c in COST_TYPES], title="yearly cost by type")
-    return (f'<section id="summary"><h2>Summary</h2><div class="cards">{html_cards}</div>'
-            f'<h3>Expected yearly cost by type</h3>{bars}</section>')
+    html_cards = "".join(
+        f'<div class="card"><div class="v">{v}</div><div class="l">{html.escape(k)}</div></div>' for k, v in cards
+    )
+    bars = svg_bars(
+        [f"{c} cost" for c in COST_TYPES],
+        [getattr(s, f"{c}_cost") for c in COST_TYPES],
+        [_COST_COLORS[c] for c in COST_TYPES],
+        title="yearly cost by type",
+    )
+    return (
+        f'<section id="summary"><h2>Summary</h2><div class="cards">{html_cards}</div>'
+        f"<h3>Expected yearly cost by type</h3>{bars}</section>"
+    )
 
 
 def _stranded_section(recs: pd.DataFrame) -> str:
     if pd.to_numeric(recs["on_hand"], errors="coerce").isna().all():
-        return ('<section id="stranded"><h2>Stranded inventory</h2><p class="muted">no on-hand stock '
-                "was given, so excess and shortfall cannot be computed</p></section>")
+        return (
+            '<section id="stranded"><h2>Stranded inventory</h2><p class="muted">no on-hand stock '
+            "was given, so excess and shortfall cannot be computed</p></section>"
+        )
     parts = []
-    for by, label in (("item_id", "item"), ("location", "location"), ("abc", "ABC segment"),
-                      ("sbc_class", "demand class")):
-        parts.append(f"<div><h3>By {label}</h3><div class='scroll'>"
-                     f"{_frame_table(stranded_by(recs, by), f'stranded-{by}')}</div></div>")
-    return (f'<section id="stranded"><h2>Stranded inventory (excess above S, shortfall below the safety stock)</h2>'
-            f'<div class="grid2">{"".join(parts)}</div></section>')
+    for by, label in (
+        ("item_id", "item"),
+        ("location", "location"),
+        ("abc", "ABC segment"),
+        ("sbc_class", "demand class"),
+    ):
+        parts.append(
+            f"<div><h3>By {label}</h3><div class='scroll'>"
+            f"{_frame_table(stranded_by(recs, by), f'stranded-{by}')}</div></div>"
+        )
+    return (
+        f'<section id="stranded"><h2>Stranded inventory (excess above S, shortfall below the safety stock)</h2>'
+        f'<div class="grid2">{"".join(parts)}</div></section>'
+    )
 
 
 def _frontier_section(frontier: pd.DataFrame | None) -> str:
     if frontier is None or frontier.empty:
-        return '<section id="frontier"><h2>Efficient frontier</h2><p class="muted">not computed in this run</p></section>'
+        return (
+            '<section id="frontier"><h2>Efficient frontier</h2><p class="muted">not computed in this run</p></section>'
+        )
     missing = {"service", "inventory_value", "cost"} - set(frontier.columns)
     if missing:
         raise ValueError(f"frontier needs columns service, inventory_value, cost; missing {sorted(missing)}")
     chosen = frontier["chosen"].fillna(False).to_numpy(bool) if "chosen" in frontier else np.zeros(len(frontier), bool)
     svg = svg_frontier(*(frontier[c].to_numpy(float) for c in ("service", "inventory_value", "cost")), chosen)
-    return (f'<section id="frontier"><h2>Efficient frontier</h2><p class="muted">each point: the cheapest '
-            f'inventory investment that reaches a service level; the large point is this run.</p>{svg}</section>')
+    return (
+        f'<section id="frontier"><h2>Efficient frontier</h2><p class="muted">each point: the cheapest '
+        f"inventory investment that reaches a service level; the large point is this run.</p>{svg}</section>"
+    )
 
 
-def render_report(recommendations: pd.DataFrame, history: pd.DataFrame, forecasts: pd.DataFrame | None = None,
-                  sim_paths: pd.DataFrame | None = None, frontier: pd.DataFrame | None = None,
-                  items: pd.DataFrame | None = None, comparison: pd.DataFrame | None = None,
-                  title: str = "Stockwise recommendations", history_periods: int = 104) -> str:
+def render_report(
+    recommendations: pd.DataFrame,
+    history: pd.DataFrame,
+    forecasts: pd.DataFrame | None = None,
+    sim_paths: pd.DataFrame | None = None,
+    frontier: pd.DataFrame | None = None,
+    items: pd.DataFrame | None = None,
+    comparison: pd.DataFrame | None = None,
+    title: str = "Stockwise recommendations",
+    history_periods: int = 104,
+) -> str:
     """Return the report as one self-contained HTML string (see module docstring for inputs).
 
     Raises
@@ -319,15 +399,22 @@ def render_report(recommendations: pd.DataFrame, history: pd.DataFrame, forecast
     """
     recs = conform_recommendations(recommendations)
     summary = summarise(recs, items)
-    data = {"first": str(recs["unique_id"].iloc[0]) if len(recs) else None,
-            "series": _series_payload(recs, history, forecasts, sim_paths, history_periods),
-            "summary": asdict(summary)}
+    data = {
+        "first": str(recs["unique_id"].iloc[0]) if len(recs) else None,
+        "series": _series_payload(recs, history, forecasts, sim_paths, history_periods),
+        "summary": asdict(summary),
+    }
     payload = json.dumps(data, separators=(",", ":"), allow_nan=False, default=str).replace("</", "<\\/")
-    policies = "".join(f'<option value="{html.escape(p)}">{html.escape(p)}</option>'
-                       for p in sorted(recs["policy"].dropna().astype(str).unique()))
+    policies = "".join(
+        f'<option value="{html.escape(p)}">{html.escape(p)}</option>'
+        for p in sorted(recs["policy"].dropna().astype(str).unique())
+    )
     run_ids = ", ".join(sorted(recs["run_id"].dropna().astype(str).unique())) or "n/a"
-    compare = (f'<section id="compare"><h2>Scenario comparison</h2>{_frame_table(comparison, "compare-table")}'
-               f"</section>" if comparison is not None else "")
+    compare = (
+        f'<section id="compare"><h2>Scenario comparison</h2>{_frame_table(comparison, "compare-table")}</section>'
+        if comparison is not None
+        else ""
+    )
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -356,11 +443,19 @@ def render_report(recommendations: pd.DataFrame, history: pd.DataFrame, forecast
 """
 
 
-def write_report(run_dir: str | Path, recommendations: pd.DataFrame, history: pd.DataFrame,
-                 forecasts: pd.DataFrame | None = None, sim_paths: pd.DataFrame | None = None,
-                 frontier: pd.DataFrame | None = None, items: pd.DataFrame | None = None,
-                 comparison: pd.DataFrame | None = None, title: str = "Stockwise recommendations",
-                 exports: tuple[str, ...] = ("csv", "parquet", "xlsx"), run: Any = None) -> Path:
+def write_report(
+    run_dir: str | Path,
+    recommendations: pd.DataFrame,
+    history: pd.DataFrame,
+    forecasts: pd.DataFrame | None = None,
+    sim_paths: pd.DataFrame | None = None,
+    frontier: pd.DataFrame | None = None,
+    items: pd.DataFrame | None = None,
+    comparison: pd.DataFrame | None = None,
+    title: str = "Stockwise recommendations",
+    exports: tuple[str, ...] = ("csv", "parquet", "xlsx"),
+    run: Any = None,
+) -> Path:
     """Write ``report.html`` and the exports into ``run_dir`` atomically; return the report path.
 
     Parameters
@@ -391,10 +486,10 @@ def write_report(run_dir: str | Path, recommendations: pd.DataFrame, history: pd
     summary = pd.DataFrame([asdict(summarise(recommendations, items))]).T.reset_index()
     sheets = {"summary": summary.set_axis(["measure", "value"], axis=1)}
     if pd.to_numeric(conform_recommendations(recommendations)["on_hand"], errors="coerce").notna().any():
-        sheets |= {f"stranded_by_{by}": stranded_by(recommendations, by)
-                   for by in ("item_id", "location", "abc", "sbc_class")}
-    paths = export_recommendations(recommendations, run_dir, formats=exports, items=items,
-                                   extra_sheets=sheets)
+        sheets |= {
+            f"stranded_by_{by}": stranded_by(recommendations, by) for by in ("item_id", "location", "abc", "sbc_class")
+        }
+    paths = export_recommendations(recommendations, run_dir, formats=exports, items=items, extra_sheets=sheets)
     if run is not None:
         for path in (report, *paths.values()):
             run.log_artifact(path, "report")

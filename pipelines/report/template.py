@@ -187,27 +187,30 @@ def fmt_number(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def svg_bars(labels: Sequence[str], values: Sequence[float], colors: Sequence[str],
-             width: int = 420, title: str = "") -> str:
+def svg_bars(
+    labels: Sequence[str], values: Sequence[float], colors: Sequence[str], width: int = 420, title: str = ""
+) -> str:
     """Horizontal bar chart as an inline SVG string (values >= 0)."""
     vals = np.nan_to_num(np.asarray(values, dtype=float), nan=0.0)
     top = max(float(vals.max()) if vals.size else 0.0, 1e-9)
     bar_h, left, height = 22, 110, 26 * len(labels) + 10
-    parts = [f'<svg class="chart bars" width="{width}" height="{height}" role="img" '
-             f'aria-label="{html.escape(title)}">']
+    parts = [f'<svg class="chart bars" width="{width}" height="{height}" role="img" aria-label="{html.escape(title)}">']
     for i, (label, v, c) in enumerate(zip(labels, vals, colors, strict=True)):
         y = 5 + 26 * i
         w = (width - left - 80) * v / top
-        parts.append(f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{html.escape(label)}</text>'
-                     f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{c}">'
-                     f'<title>{html.escape(label)}: {fmt_number(v)}</title></rect>'
-                     f'<text x="{left + w + 4:.1f}" y="{y + 15}">{fmt_number(v)}</text>')
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{html.escape(label)}</text>'
+            f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{c}">'
+            f"<title>{html.escape(label)}: {fmt_number(v)}</title></rect>"
+            f'<text x="{left + w + 4:.1f}" y="{y + 15}">{fmt_number(v)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def svg_frontier(service: np.ndarray, value: np.ndarray, cost: np.ndarray,
-                 chosen: np.ndarray, width: int = 560, height: int = 300) -> str:
+def svg_frontier(
+    service: np.ndarray, value: np.ndarray, cost: np.ndarray, chosen: np.ndarray, width: int = 560, height: int = 300
+) -> str:
     """Efficient frontier: inventory value (x) against service (y); cost in tooltips."""
     left, right, top, bottom = 70, 14, 12, 36
     x0, x1 = float(np.nanmin(value)), float(np.nanmax(value))
@@ -222,21 +225,28 @@ def svg_frontier(service: np.ndarray, value: np.ndarray, cost: np.ndarray,
 
     order = np.argsort(value, kind="stable")
     line = " ".join(f"{sx(value[i]):.1f},{sy(service[i]):.1f}" for i in order)
-    parts = [f'<svg class="chart frontier" width="{width}" height="{height}" role="img" '
-             f'aria-label="efficient frontier">',
-             f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#999"/>',
-             f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#999"/>',
-             f'<polyline points="{line}" fill="none" stroke="#1d3557" stroke-width="1.5"/>']
+    parts = [
+        f'<svg class="chart frontier" width="{width}" height="{height}" role="img" aria-label="efficient frontier">',
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#999"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#999"/>',
+        f'<polyline points="{line}" fill="none" stroke="#1d3557" stroke-width="1.5"/>',
+    ]
     for i in order:
         fill = "#e76f51" if chosen[i] else "#1d3557"
         r = 6 if chosen[i] else 3.5
-        parts.append(f'<circle class="frontier-point" cx="{sx(value[i]):.1f}" cy="{sy(service[i]):.1f}" r="{r}" '
-                     f'fill="{fill}"><title>service {service[i]:.3f}, inventory value '
-                     f'{fmt_number(value[i])}, cost {fmt_number(cost[i])}</title></circle>')
+        parts.append(
+            f'<circle class="frontier-point" cx="{sx(value[i]):.1f}" cy="{sy(service[i]):.1f}" r="{r}" '
+            f'fill="{fill}"><title>service {service[i]:.3f}, inventory value '
+            f"{fmt_number(value[i])}, cost {fmt_number(cost[i])}</title></circle>"
+        )
     for frac in (0.0, 0.5, 1.0):
         xv, yv = x0 + frac * (x1 - x0), y0 + frac * (y1 - y0)
-        parts.append(f'<text x="{sx(xv):.1f}" y="{height - bottom + 14}" text-anchor="middle">{fmt_number(xv)}</text>'
-                     f'<text x="{left - 5}" y="{sy(yv) + 4:.1f}" text-anchor="end">{yv:.3f}</text>')
-    parts.append(f'<text x="{(left + width) / 2:.0f}" y="{height - 4}" text-anchor="middle">inventory value</text>'
-                 f'<text x="12" y="{top + 8}" text-anchor="start">service</text></svg>')
+        parts.append(
+            f'<text x="{sx(xv):.1f}" y="{height - bottom + 14}" text-anchor="middle">{fmt_number(xv)}</text>'
+            f'<text x="{left - 5}" y="{sy(yv) + 4:.1f}" text-anchor="end">{yv:.3f}</text>'
+        )
+    parts.append(
+        f'<text x="{(left + width) / 2:.0f}" y="{height - 4}" text-anchor="middle">inventory value</text>'
+        f'<text x="12" y="{top + 8}" text-anchor="start">service</text></svg>'
+    )
     return "".join(parts)

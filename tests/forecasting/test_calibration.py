@@ -14,7 +14,7 @@ def _one_segment(values, min_count=20):
 
 
 def test_level_is_the_conformal_order_statistic():
-    cal = _one_segment(np.arange(1, 100) / 100)                # m = 99 scores 0.01 .. 0.99
+    cal = _one_segment(np.arange(1, 100) / 100)  # m = 99 scores 0.01 .. 0.99
     level = cal.level(np.array([0.9, 0.5]), np.zeros(2, dtype=int))[:, 0]
     # ceil((m + 1) p)-th smallest: the 90th (0.90) and the 50th (0.50)
     np.testing.assert_allclose(level, [0.90, 0.50], atol=1e-8)
@@ -36,8 +36,8 @@ def test_too_few_scores_leave_the_family_level():
 
 def test_a_short_segment_borrows_the_pool_of_all_segments():
     scores = np.full((2, 99, 1), np.nan)
-    scores[0, :, 0] = np.arange(1, 100) / 100                  # segment 0: 99 scores
-    scores[1, :3, 0] = [0.97, 0.98, 0.99]                      # segment 1: 3 scores, too few alone
+    scores[0, :, 0] = np.arange(1, 100) / 100  # segment 0: 99 scores
+    scores[1, :3, 0] = [0.97, 0.98, 0.99]  # segment 1: 3 scores, too few alone
     cal = fit_calibration(scores, np.array([0, 1]), min_count=20)
     own, short = cal.level(np.array([0.5, 0.5]), np.array([0, 1]))[:, 0]
     assert own == pytest.approx(0.50, abs=1e-8)

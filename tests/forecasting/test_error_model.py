@@ -47,8 +47,19 @@ def test_table_is_tidy_and_consistent(intermittent_cv):
     demand, cv = intermittent_cv
     em = ErrorModel().fit(cv, history=demand)
     table = em.table(quantiles=(0.5, 0.9, 0.95))
-    assert list(table.columns) == ["unique_id", "model", "H", "mean", "std", "q0.5", "q0.9", "q0.95",
-                                   "distribution", "n_samples", "segment"]
+    assert list(table.columns) == [
+        "unique_id",
+        "model",
+        "H",
+        "mean",
+        "std",
+        "q0.5",
+        "q0.9",
+        "q0.95",
+        "distribution",
+        "n_samples",
+        "segment",
+    ]
     assert len(table) == 12 * 2 * 6
     assert set(table["distribution"]) <= {"normal", "negbin"}
     row = table.iloc[7]
@@ -68,7 +79,8 @@ def test_calibration_on_known_poisson_process(poisson_cv):
 def test_normal_family_matches_sample_moments_without_shrinkage(poisson_cv):
     demand, cv = poisson_cv
     em = ErrorModel(ErrorModelConfig(shrinkage=0, distribution="normal", calibrate=False)).fit(
-        cv[cv["unique_id"] == "S002"], history=demand)
+        cv[cv["unique_id"] == "S002"], history=demand
+    )
     one = cv[(cv["unique_id"] == "S002")].sort_values(["cutoff", "ds"])
     err = (one["y"] - one["Naive"]).to_numpy().reshape(-1, 4)[:, 0]
     expected = err.mean() + err.std(ddof=1) * 1.6448536269514722
@@ -151,9 +163,19 @@ def lumpy_cv():
     """60 lumpy series (15 % occurrence, lognormal sizes): 8 windows to fit, 20 later ones held out."""
     rng = np.random.default_rng(11)
     ds = pd.date_range("2022-01-03", periods=70, freq="W-MON")
-    demand = pd.concat([pd.DataFrame({"unique_id": f"L{i:03d}", "ds": ds,
-                                      "y": (rng.random(70) < 0.15) * np.ceil(rng.lognormal(1 + 0.02 * i, 1.0, 70))})
-                        for i in range(60)], ignore_index=True)
+    demand = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "unique_id": f"L{i:03d}",
+                    "ds": ds,
+                    "y": (rng.random(70) < 0.15) * np.ceil(rng.lognormal(1 + 0.02 * i, 1.0, 70)),
+                }
+            )
+            for i in range(60)
+        ],
+        ignore_index=True,
+    )
     cv = Forecaster(ForecastConfig(models=("CrostonSBA",), freq="W-MON")).cross_validation(demand, h=2, n_windows=28)
     fit, holdout = split_cv(cv, n_holdout=20)
     return demand, fit, holdout

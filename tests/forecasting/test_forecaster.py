@@ -12,8 +12,21 @@ from forecasting.panel import DemandValidationError
 
 ALL_MODELS = STAT_MODELS + ("LightGBM",)
 # Models whose forecasts depend only on data up to the cutoff by construction, all of them.
-FAST_MODELS = ("Naive", "SeasonalNaive", "WindowAverage", "HistoricAverage", "AutoETS", "AutoTheta",
-               "CrostonClassic", "CrostonSBA", "CrostonOptimized", "ADIDA", "IMAPA", "TSB", "LightGBM")
+FAST_MODELS = (
+    "Naive",
+    "SeasonalNaive",
+    "WindowAverage",
+    "HistoricAverage",
+    "AutoETS",
+    "AutoTheta",
+    "CrostonClassic",
+    "CrostonSBA",
+    "CrostonOptimized",
+    "ADIDA",
+    "IMAPA",
+    "TSB",
+    "LightGBM",
+)
 
 
 def test_fit_predict_equals_forecast(mixed_panel, fast_config):
@@ -69,12 +82,14 @@ def test_fallback_is_counted_and_fills_forecasts(mixed_panel, fast_config):
     assert np.isfinite(fc["SeasonalNaive"]).all()
     table = forecaster.fallbacks_
     assert table[["unique_id", "model", "fallback", "stage", "n_values"]].values.tolist() == [
-        ["SHORT", "SeasonalNaive", "HistoricAverage", "forecast", 4]]
+        ["SHORT", "SeasonalNaive", "HistoricAverage", "forecast", 4]
+    ]
     expected = short["y"].mean()
     np.testing.assert_allclose(fc.loc[fc["unique_id"] == "SHORT", "SeasonalNaive"], expected)
     cv = forecaster.cross_validation(panel, h=2, n_windows=3)
     assert len(forecaster.fallbacks_) == 3 and set(forecaster.fallbacks_["cutoff"]) == set(
-        cv.loc[cv["unique_id"] == "SHORT", "cutoff"])
+        cv.loc[cv["unique_id"] == "SHORT", "cutoff"]
+    )
 
 
 def test_short_series_excluded_and_reported(mixed_panel, fast_config):
@@ -90,16 +105,19 @@ def test_predict_before_fit_raises():
         Forecaster().predict(h=3)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"models": ("Prophet",)}, "unknown model"),
-    ({"models": ("Naive", "Naive")}, "listed twice"),
-    ({"models": ()}, "empty"),
-    ({"fallback_model": "LightGBM"}, "fallback_model"),
-    ({"freq": "Y"}, "no defaults for frequency"),
-    ({"season_length": 0}, "season_length must be >= 1"),
-    ({"n_jobs": 0}, "n_jobs"),
-    ({"tsb_alpha_d": 1.5}, "tsb_alpha_d"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"models": ("Prophet",)}, "unknown model"),
+        ({"models": ("Naive", "Naive")}, "listed twice"),
+        ({"models": ()}, "empty"),
+        ({"fallback_model": "LightGBM"}, "fallback_model"),
+        ({"freq": "Y"}, "no defaults for frequency"),
+        ({"season_length": 0}, "season_length must be >= 1"),
+        ({"n_jobs": 0}, "n_jobs"),
+        ({"tsb_alpha_d": 1.5}, "tsb_alpha_d"),
+    ],
+)
 def test_config_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ForecastConfig(**kwargs)
@@ -120,8 +138,9 @@ def test_bad_inputs_raise(mixed_panel, fast_config):
     with pytest.raises(TypeError, match="DataFrame"):
         forecaster.forecast(mixed_panel.to_numpy(), h=2)
     with pytest.raises(ValueError, match="static feature"):
-        Forecaster(fast_config(["LightGBM"], lightgbm=__import__("forecasting").LightGBMConfig(
-            static_features=("price",)))).forecast(mixed_panel, h=2)
+        Forecaster(
+            fast_config(["LightGBM"], lightgbm=__import__("forecasting").LightGBMConfig(static_features=("price",)))
+        ).forecast(mixed_panel, h=2)
 
 
 def test_season_length_defaults_by_frequency():

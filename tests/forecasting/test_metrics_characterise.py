@@ -12,17 +12,24 @@ from forecasting import characterise, evaluate, rank_models, sbc_class, select_m
 @pytest.fixture
 def tiny_cv():
     """One series, history 2 4 6 8 (naive MAE 2, naive MSE 4); two windows of 2 steps."""
-    history = pd.DataFrame({"unique_id": "A", "ds": pd.date_range("2024-01-01", periods=6, freq="W-MON"),
-                            "y": [2.0, 4.0, 6.0, 8.0, 10.0, 12.0]})
+    history = pd.DataFrame(
+        {
+            "unique_id": "A",
+            "ds": pd.date_range("2024-01-01", periods=6, freq="W-MON"),
+            "y": [2.0, 4.0, 6.0, 8.0, 10.0, 12.0],
+        }
+    )
     ds = history["ds"]
-    cv = pd.DataFrame({
-        "unique_id": "A",
-        "ds": [ds[3], ds[4], ds[4], ds[5]],
-        "cutoff": [ds[2], ds[2], ds[3], ds[3]],
-        "y": [8.0, 10.0, 10.0, 12.0],
-        "Flat": [6.0, 6.0, 8.0, 8.0],
-        "Perfect": [8.0, 10.0, 10.0, 12.0],
-    })
+    cv = pd.DataFrame(
+        {
+            "unique_id": "A",
+            "ds": [ds[3], ds[4], ds[4], ds[5]],
+            "cutoff": [ds[2], ds[2], ds[3], ds[3]],
+            "y": [8.0, 10.0, 10.0, 12.0],
+            "Flat": [6.0, 6.0, 8.0, 8.0],
+            "Perfect": [8.0, 10.0, 10.0, 12.0],
+        }
+    )
     return history, cv
 
 
@@ -51,16 +58,23 @@ def test_summary_and_ranking(tiny_cv):
 
 def _scores(rows):
     return pd.DataFrame(rows, columns=["unique_id", "model", "n_windows", "mase"]).assign(
-        mae=0.0, rmse=0.0, rmsse=0.0, scaled_bias=0.0)
+        mae=0.0, rmse=0.0, rmsse=0.0, scaled_bias=0.0
+    )
 
 
 def test_selection_guard_needs_windows_and_margin():
-    scores = _scores([
-        ("A", "Croston", 8, 1.00), ("A", "ETS", 8, 0.80),   # wins by 20 % with 8 windows: switch
-        ("B", "Croston", 8, 1.00), ("B", "ETS", 8, 0.95),   # wins by 5 % only: stay
-        ("C", "Croston", 2, 1.00), ("C", "ETS", 2, 0.50),   # big win on 2 windows: stay
-        ("D", "Croston", 8, 0.50), ("D", "ETS", 8, 3.00),
-    ])
+    scores = _scores(
+        [
+            ("A", "Croston", 8, 1.00),
+            ("A", "ETS", 8, 0.80),  # wins by 20 % with 8 windows: switch
+            ("B", "Croston", 8, 1.00),
+            ("B", "ETS", 8, 0.95),  # wins by 5 % only: stay
+            ("C", "Croston", 2, 1.00),
+            ("C", "ETS", 2, 0.50),  # big win on 2 windows: stay
+            ("D", "Croston", 8, 0.50),
+            ("D", "ETS", 8, 3.00),
+        ]
+    )
     chosen = select_models(scores, min_windows=4, margin=0.1).set_index("unique_id")
     assert (chosen["segment_best"] == "Croston").all()
     assert chosen["model"].to_dict() == {"A": "ETS", "B": "Croston", "C": "Croston", "D": "Croston"}
@@ -71,16 +85,18 @@ def test_selection_guard_needs_windows_and_margin():
 
 def test_a_segment_of_dead_series_still_gets_a_model():
     """All-zero histories have no MASE; their segment used to get model NaN (issue 10, row 1)."""
-    scores = _scores([("A", "Croston", 8, 1.0), ("A", "ETS", 8, 0.8),
-                      ("Z", "Croston", 8, np.nan), ("Z", "ETS", 8, np.nan)])
+    scores = _scores(
+        [("A", "Croston", 8, 1.0), ("A", "ETS", 8, 0.8), ("Z", "Croston", 8, np.nan), ("Z", "ETS", 8, np.nan)]
+    )
     chosen = select_models(scores, segments=pd.Series({"A": "smooth", "Z": "no_demand"})).set_index("unique_id")
     assert chosen["model"].to_dict() == {"A": "ETS", "Z": "ETS"}
     assert chosen.loc["Z", "reason"] == "metric undefined on the whole segment (constant histories); ETS used"
 
 
 def test_no_finite_metric_anywhere_picks_the_first_model_not_nan():
-    scores = _scores([("Z1", "Croston", 8, np.nan), ("Z1", "ETS", 8, np.nan), ("Z2", "Croston", 8, np.nan),
-                      ("Z2", "ETS", 8, np.nan)])
+    scores = _scores(
+        [("Z1", "Croston", 8, np.nan), ("Z1", "ETS", 8, np.nan), ("Z2", "Croston", 8, np.nan), ("Z2", "ETS", 8, np.nan)]
+    )
     chosen = select_models(scores)
     assert chosen["model"].tolist() == ["Croston", "Croston"]
 
@@ -93,11 +109,13 @@ def test_sbc_cutoffs():
 
 def test_characterise_features():
     ds = pd.date_range("2024-01-01", periods=8, freq="W-MON")
-    demand = pd.concat([
-        pd.DataFrame({"unique_id": "A", "ds": ds, "y": [0, 4, 0, 0, 2, 0, 0, 0.0]}),
-        pd.DataFrame({"unique_id": "B", "ds": ds, "y": [5.0] * 8}),
-        pd.DataFrame({"unique_id": "C", "ds": ds, "y": [1.0] * 7 + [np.nan]}),
-    ])
+    demand = pd.concat(
+        [
+            pd.DataFrame({"unique_id": "A", "ds": ds, "y": [0, 4, 0, 0, 2, 0, 0, 0.0]}),
+            pd.DataFrame({"unique_id": "B", "ds": ds, "y": [5.0] * 8}),
+            pd.DataFrame({"unique_id": "C", "ds": ds, "y": [1.0] * 7 + [np.nan]}),
+        ]
+    )
     out = characterise(demand, unit_value=pd.Series({"A": 100.0, "B": 1.0, "C": 1.0})).set_index("unique_id")
     assert out.loc["A", "adi"] == 4.0 and out.loc["A", "cv2"] == pytest.approx((1 / 3) ** 2)
     assert out.loc["A", "zero_share"] == 0.75 and out.loc["A", "last_demand_date"] == ds[4]
@@ -112,11 +130,14 @@ def test_trend_and_seasonal_strength_separate_patterns():
     t = np.arange(156)
     ds = pd.date_range("2022-01-03", periods=156, freq="W-MON")
     rng = np.random.default_rng(0)
-    demand = pd.concat([
-        pd.DataFrame({"unique_id": "trend", "ds": ds, "y": 10 + 0.5 * t + rng.normal(0, 1, 156)}),
-        pd.DataFrame({"unique_id": "season", "ds": ds, "y": 50 + 20 * np.sin(2 * np.pi * t / 52)
-                      + rng.normal(0, 1, 156)}),
-    ])
+    demand = pd.concat(
+        [
+            pd.DataFrame({"unique_id": "trend", "ds": ds, "y": 10 + 0.5 * t + rng.normal(0, 1, 156)}),
+            pd.DataFrame(
+                {"unique_id": "season", "ds": ds, "y": 50 + 20 * np.sin(2 * np.pi * t / 52) + rng.normal(0, 1, 156)}
+            ),
+        ]
+    )
     out = characterise(demand, season_length=52).set_index("unique_id")
     assert out.loc["trend", "trend_strength"] > 0.9
     assert out.loc["season", "seasonal_strength"] > 0.9

@@ -31,13 +31,16 @@ def test_not_a_dataframe():
         validate_demand([1, 2, 3])
 
 
-@pytest.mark.parametrize(("bad_row", "check", "column"), [
-    (("A", "2024-13-45", 1), "bad_date", "ds"),
-    (("A", "2024-01-29", -3), "negative_demand", "y"),
-    (("A", "2024-01-29", "lots"), "non_numeric_demand", "y"),
-    (("A", "2024-01-22", 5), "duplicate_row", "unique_id,ds"),
-    ((None, "2024-01-29", 1), "missing_id", "unique_id"),
-])
+@pytest.mark.parametrize(
+    ("bad_row", "check", "column"),
+    [
+        (("A", "2024-13-45", 1), "bad_date", "ds"),
+        (("A", "2024-01-29", -3), "negative_demand", "y"),
+        (("A", "2024-01-29", "lots"), "non_numeric_demand", "y"),
+        (("A", "2024-01-22", 5), "duplicate_row", "unique_id,ds"),
+        ((None, "2024-01-29", 1), "missing_id", "unique_id"),
+    ],
+)
 def test_row_defects_are_errors_naming_the_row(bad_row, check, column):
     rows = [("A", f"2024-01-{d:02d}", 1) for d in (1, 8, 15, 22)] + [bad_row]
     clean, report = validate_demand(_frame(rows), source="d.csv", freq="W-MON")
@@ -48,17 +51,26 @@ def test_row_defects_are_errors_naming_the_row(bad_row, check, column):
 
 
 def test_three_defects_reported_together():
-    rows = [("A", "2024-01-01", 1), ("A", "2024-01-08", 2), ("A", "2024-01-08", 2),
-            ("A", "2024-01-15", -3), ("A", "not a date", 4)]
+    rows = [
+        ("A", "2024-01-01", 1),
+        ("A", "2024-01-08", 2),
+        ("A", "2024-01-08", 2),
+        ("A", "2024-01-15", -3),
+        ("A", "not a date", 4),
+    ]
     _, report = validate_demand(_frame(rows), min_length=1)
     assert {i.check: i.rows for i in report.errors} == {
-        "duplicate_row": (3,), "negative_demand": (4,), "bad_date": (5,)}
+        "duplicate_row": (3,),
+        "negative_demand": (4,),
+        "bad_date": (5,),
+    }
     assert not report.ok
 
 
 def test_gaps_excluded_unless_zero_filled():
-    rows = [("A", d, 1) for d in ("2024-01-01", "2024-01-08", "2024-01-22")] + \
-           [("B", d, 1) for d in ("2024-01-01", "2024-01-08", "2024-01-15")]
+    rows = [("A", d, 1) for d in ("2024-01-01", "2024-01-08", "2024-01-22")] + [
+        ("B", d, 1) for d in ("2024-01-01", "2024-01-08", "2024-01-15")
+    ]
     clean, report = validate_demand(_frame(rows), freq="W-MON")
     assert [(i.check, i.series, i.n_excluded) for i in report.issues] == [("gaps", ("A",), 3)]
     assert set(clean["unique_id"]) == {"B"}
@@ -69,8 +81,11 @@ def test_gaps_excluded_unless_zero_filled():
 
 
 def test_irregular_and_short_series_are_reported():
-    rows = [("A", f"2024-01-{d:02d}", 1) for d in (1, 8, 15, 22)] + \
-           [("B", f"2024-01-{d:02d}", 1) for d in (2, 9, 16, 23)] + [("C", "2024-01-01", 1)]
+    rows = (
+        [("A", f"2024-01-{d:02d}", 1) for d in (1, 8, 15, 22)]
+        + [("B", f"2024-01-{d:02d}", 1) for d in (2, 9, 16, 23)]
+        + [("C", "2024-01-01", 1)]
+    )
     clean, report = validate_demand(_frame(rows), freq="W-MON", min_length=2)
     found = {i.check: i.series for i in report.issues}
     assert found == {"irregular_frequency": ("B",), "too_short": ("C",)}
@@ -91,8 +106,13 @@ def test_frequency_that_cannot_be_inferred_is_an_error():
     assert [i.check for i in report.errors] == ["unknown_frequency"]
 
 
-cell = st.one_of(st.none(), st.text(max_size=8), st.integers(-5, 5), st.floats(allow_nan=True),
-                 st.sampled_from(["2024-01-01", "2024-01-08", "x", ""]))
+cell = st.one_of(
+    st.none(),
+    st.text(max_size=8),
+    st.integers(-5, 5),
+    st.floats(allow_nan=True),
+    st.sampled_from(["2024-01-01", "2024-01-08", "x", ""]),
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -114,10 +134,15 @@ def test_malformed_input_never_crashes_with_anything_but_a_clear_report(rows):
 _WEEKS = [("A", f"2024-01-{d:02d}", 1) for d in (1, 8, 15, 22)]
 
 
-@pytest.mark.parametrize(("y", "check"), [
-    (1e300, "implausible_demand"), (float("inf"), "non_finite_demand"), ("inf", "non_finite_demand"),
-    (-3, "negative_demand"),
-])
+@pytest.mark.parametrize(
+    ("y", "check"),
+    [
+        (1e300, "implausible_demand"),
+        (float("inf"), "non_finite_demand"),
+        ("inf", "non_finite_demand"),
+        (-3, "negative_demand"),
+    ],
+)
 def test_absurd_or_non_finite_demand_is_a_named_error(y, check):
     clean, report = validate_demand(_frame([*_WEEKS, ("A", "2024-01-29", y)]), source="d.csv", freq="W-MON")
     (issue,) = report.errors

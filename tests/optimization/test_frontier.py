@@ -23,8 +23,9 @@ def frontier():
         return size_policy("base_stock", dist, ServiceTarget("csl", target), demand_rate=rate)
 
     costs = CostParams(unit_cost=rng.uniform(1, 5, n), holding_cost=0.05, shortage_cost=1.0)
-    return efficient_frontier(demand, size, [0.7, 0.85, 0.95, 0.99], L, costs=costs,
-                              segment=["A", "A", "B", "B", "B", "C"], warmup=5)
+    return efficient_frontier(
+        demand, size, [0.7, 0.85, 0.95, 0.99], L, costs=costs, segment=["A", "A", "B", "B", "B", "C"], warmup=5
+    )
 
 
 def test_more_service_needs_more_inventory(frontier):

@@ -23,7 +23,8 @@ from optimization import (
 stockpyl = pytest.importorskip("stockpyl")
 from stockpyl.gsm_tree import optimize_committed_service_times  # noqa: E402
 from stockpyl.instances import load_instance  # noqa: E402
-from benchmarks.gsm_willems import stockpyl_network
+
+from benchmarks.gsm_willems import stockpyl_network  # noqa: E402
 
 Z95 = 1.6448536269514722
 METHODS = ["tree_dp", "milp"]
@@ -35,16 +36,20 @@ def from_stockpyl(tree) -> Network:
     for node in tree.nodes:
         sink = not node.successor_indices()
         ds = node.demand_source
-        stages.append(Stage(
-            stage_id=str(node.index),
-            processing_time=float(node.processing_time),
-            holding_cost=float(node.local_holding_cost),
-            max_service_time=float(node.external_outbound_cst) if sink and node.external_outbound_cst is not None else math.inf,
-            demand_mean=float(ds.mean or 0.0) if sink else None,
-            demand_std=float(ds.standard_deviation) if sink else None,
-            safety_factor=float(node.demand_bound_constant) if sink else None,
-            external_inbound_service_time=float(node.external_inbound_cst or 0.0),
-        ))
+        stages.append(
+            Stage(
+                stage_id=str(node.index),
+                processing_time=float(node.processing_time),
+                holding_cost=float(node.local_holding_cost),
+                max_service_time=float(node.external_outbound_cst)
+                if sink and node.external_outbound_cst is not None
+                else math.inf,
+                demand_mean=float(ds.mean or 0.0) if sink else None,
+                demand_std=float(ds.standard_deviation) if sink else None,
+                safety_factor=float(node.demand_bound_constant) if sink else None,
+                external_inbound_service_time=float(node.external_inbound_cst or 0.0),
+            )
+        )
         edges += [Edge(str(node.index), str(s)) for s in node.successor_indices()]
     return Network(stages, edges)
 
@@ -67,8 +72,11 @@ def test_snyder_shen_example_6_5(method):
 def test_graves_willems_camera_figure_6_14(method):
     """Graves & Willems (2000) digital camera (Snyder & Shen Fig. 6.14)."""
     result = solve_gsm(from_stockpyl(load_instance("figure_6_14")), config=GSMConfig(method=method))
-    expected = Z95 * 10 * (0.01 * math.sqrt(2) + 0.13 * math.sqrt(10) + 0.2 * math.sqrt(6)
-                           + 0.08 * math.sqrt(4) + 0.04 * math.sqrt(3))
+    expected = (
+        Z95
+        * 10
+        * (0.01 * math.sqrt(2) + 0.13 * math.sqrt(10) + 0.2 * math.sqrt(6) + 0.08 * math.sqrt(4) + 0.04 * math.sqrt(3))
+    )
     assert result.total_cost == pytest.approx(expected)
     assert service_times(result) == {1: 0, 2: 3, 3: 5, 4: 4, 5: 7, 6: 0, 7: 0, 8: 0, 9: 0, 10: 2}
 
@@ -90,12 +98,18 @@ def random_tree(rng: np.random.Generator, n: int) -> Network:
         j = int(rng.integers(0, i))
         edges.append(Edge(stages[j], stages[i]) if rng.random() < 0.6 else Edge(stages[i], stages[j]))
     sinks = set(stages) - {e.upstream for e in edges}
-    objs = [Stage(s, float(rng.integers(0, 5)), float(rng.uniform(0.1, 3)),
-                  float(rng.integers(0, 3)) if s in sinks else math.inf,
-                  demand_mean=float(rng.uniform(5, 20)) if s in sinks else None,
-                  demand_std=float(rng.uniform(1, 5)) if s in sinks else None,
-                  safety_factor=1.645 if s in sinks else None)
-            for s in stages]
+    objs = [
+        Stage(
+            s,
+            float(rng.integers(0, 5)),
+            float(rng.uniform(0.1, 3)),
+            float(rng.integers(0, 3)) if s in sinks else math.inf,
+            demand_mean=float(rng.uniform(5, 20)) if s in sinks else None,
+            demand_std=float(rng.uniform(1, 5)) if s in sinks else None,
+            safety_factor=1.645 if s in sinks else None,
+        )
+        for s in stages
+    ]
     return Network(objs, edges)
 
 
@@ -126,10 +140,18 @@ def random_dag(rng: np.random.Generator, n: int = 6) -> Network:
     edges = {(ids[i], ids[j]) for j in range(1, n) for i in range(j) if rng.random() < 0.45}
     edges |= {(ids[int(rng.integers(0, j))], ids[j]) for j in range(1, n) if not any(e[1] == ids[j] for e in edges)}
     sinks = set(ids) - {u for u, _ in edges}
-    stages = [Stage(s, float(rng.integers(0, 3)), float(rng.uniform(0.1, 2)),
-                    float(rng.integers(0, 2)) if s in sinks else math.inf,
-                    demand_mean=5.0 if s in sinks else None, demand_std=float(rng.uniform(1, 4)) if s in sinks else None,
-                    safety_factor=2.0 if s in sinks else None) for s in ids]
+    stages = [
+        Stage(
+            s,
+            float(rng.integers(0, 3)),
+            float(rng.uniform(0.1, 2)),
+            float(rng.integers(0, 2)) if s in sinks else math.inf,
+            demand_mean=5.0 if s in sinks else None,
+            demand_std=float(rng.uniform(1, 4)) if s in sinks else None,
+            safety_factor=2.0 if s in sinks else None,
+        )
+        for s in ids
+    ]
     return Network(stages, [Edge(u, d) for u, d in sorted(edges)])
 
 
@@ -142,8 +164,10 @@ def test_milp_matches_brute_force_on_small_dags(seed):
 
 
 def test_fractional_times_use_a_fine_grid():
-    net = Network([Stage("A", 1.5, 1.0), Stage("B", 0.25, 2.0, 0.0, demand_mean=10, demand_std=2,
-                                                safety_factor=1.645)], [Edge("A", "B")])
+    net = Network(
+        [Stage("A", 1.5, 1.0), Stage("B", 0.25, 2.0, 0.0, demand_mean=10, demand_std=2, safety_factor=1.645)],
+        [Edge("A", "B")],
+    )
     result = solve_gsm(net)
     # Only two candidate vertices: stock at A and B (S_A=0) or only at B (S_A=1.5).
     k = 1.645 * 2
@@ -155,8 +179,9 @@ def test_fractional_times_use_a_fine_grid():
 # ------------------------------------------------------------------ invariants
 def test_zero_std_network_holds_no_safety_stock():
     net = random_dag(np.random.default_rng(7))
-    flat = Network([s if s.demand_std is None else Stage(**{**vars(s), "demand_std": 0.0}) for s in net.stages],
-                   net.edges)
+    flat = Network(
+        [s if s.demand_std is None else Stage(**{**vars(s), "demand_std": 0.0}) for s in net.stages], net.edges
+    )
     result = solve_gsm(flat)
     assert result.total_cost == 0.0
     assert np.all(result.safety_stock == 0.0)
@@ -165,17 +190,24 @@ def test_zero_std_network_holds_no_safety_stock():
 @pytest.mark.parametrize("seed", range(3))
 def test_higher_service_target_never_lowers_cost(seed):
     net = random_dag(np.random.default_rng(200 + seed), 7)
-    costs = [solve_gsm(net, NormalDemandBound(net.with_stages(**{
-        s: {"safety_factor": z} for s, sink in zip(net.stage_ids, net.is_sink) if sink}))).total_cost
-        for z in (0.5, 1.0, 1.645, 2.33)]
+    costs = [
+        solve_gsm(
+            net,
+            NormalDemandBound(
+                net.with_stages(**{s: {"safety_factor": z} for s, sink in zip(net.stage_ids, net.is_sink) if sink})
+            ),
+        ).total_cost
+        for z in (0.5, 1.0, 1.645, 2.33)
+    ]
     assert np.all(np.diff(costs) >= -1e-9)
 
 
 def test_tighter_max_service_never_lowers_cost():
     net = random_tree(np.random.default_rng(3), 8)
     loose = solve_gsm(net).total_cost
-    tight = solve_gsm(net.with_stages(**{s: {"max_service_time": 0.0}
-                                         for s, sink in zip(net.stage_ids, net.is_sink) if sink})).total_cost
+    tight = solve_gsm(
+        net.with_stages(**{s: {"max_service_time": 0.0} for s, sink in zip(net.stage_ids, net.is_sink) if sink})
+    ).total_cost
     assert tight >= loose - 1e-9
 
 
@@ -203,8 +235,12 @@ def test_tabulated_model_reproduces_normal_bound():
 # ---------------------------------------------------------------------- errors
 def test_tree_dp_refuses_general_networks():
     diamond = Network(
-        [Stage("A", 1, 1.0), Stage("B", 1, 1.0), Stage("C", 1, 1.0),
-         Stage("D", 1, 1.0, 0.0, demand_mean=5, demand_std=1, safety_factor=2)],
+        [
+            Stage("A", 1, 1.0),
+            Stage("B", 1, 1.0),
+            Stage("C", 1, 1.0),
+            Stage("D", 1, 1.0, 0.0, demand_mean=5, demand_std=1, safety_factor=2),
+        ],
         [Edge("A", "B"), Edge("A", "C"), Edge("B", "D"), Edge("C", "D")],
     )
     with pytest.raises(ValueError, match="tree DP needs a spanning tree"):
@@ -240,8 +276,18 @@ def test_staircase_formulation_matches_brute_force(seed):
 
     rng = np.random.default_rng(300 + seed)
     parts = [Stage(f"P{i}", float(rng.integers(1, 5)), float(rng.uniform(0.2, 2))) for i in range(4)]
-    products = [Stage(f"F{k}", float(rng.integers(0, 3)), float(rng.uniform(1, 4)), 0.0, demand_mean=10.0,
-                      demand_std=float(rng.uniform(1, 5)), safety_factor=1.645) for k in range(2)]
+    products = [
+        Stage(
+            f"F{k}",
+            float(rng.integers(0, 3)),
+            float(rng.uniform(1, 4)),
+            0.0,
+            demand_mean=10.0,
+            demand_std=float(rng.uniform(1, 5)),
+            safety_factor=1.645,
+        )
+        for k in range(2)
+    ]
     edges = [Edge(p.stage_id, f.stage_id) for p in parts for f in products if rng.random() < 0.7]
     used = {e.upstream for e in edges}
     edges += [Edge(p.stage_id, "F0") for p in parts if p.stage_id not in used]

@@ -27,9 +27,14 @@ def two_stages(t_a: float = 3.0, **demand) -> Network:
 
 def three_stages(t_a: float) -> Network:
     """A -> B -> C: B's DP table is (S_B range) x (SI_B range), both ~ t_a."""
-    return Network([Stage("A", t_a, 1.0), Stage("B", 1, 1.5),
-                    Stage("C", 1, 2.0, 0.0, demand_mean=10.0, demand_std=2.0, safety_factor=1.645)],
-                   [Edge("A", "B"), Edge("B", "C")])
+    return Network(
+        [
+            Stage("A", t_a, 1.0),
+            Stage("B", 1, 1.5),
+            Stage("C", 1, 2.0, 0.0, demand_mean=10.0, demand_std=2.0, safety_factor=1.645),
+        ],
+        [Edge("A", "B"), Edge("B", "C")],
+    )
 
 
 # ------------------------------------------------------------------ generator
@@ -108,7 +113,9 @@ def test_negative_safety_factor_is_rejected():
 def test_overflowing_results_are_a_named_error(field):
     """Issue 10 row 7: demand 1e300 printed "total_cost": Infinity (invalid JSON)."""
     net = two_stages(**{field: 1e308})
-    with pytest.raises(NonFiniteCostError, match=r"is not finite at stages \['[AB]'.*check their demand_mean, demand_std"):
+    with pytest.raises(
+        NonFiniteCostError, match=r"is not finite at stages \['[AB]'.*check their demand_mean, demand_std"
+    ):
         solve_gsm(net)
 
 

@@ -11,10 +11,13 @@ from optimization.meio_sim import replay_guaranteed_service
 
 
 def two_store_tree(std: float = 3.0) -> Network:
-    stores = [Stage(f"S{i}", 1, 2.0, 0.0, unique_id=f"S{i}", demand_mean=10.0, demand_std=std, safety_factor=1.645)
-              for i in (1, 2)]
-    return Network([Stage("CW", 4, 1.0), Stage("DC", 1, 1.5)] + stores,
-                   [Edge("CW", "DC"), Edge("DC", "S1"), Edge("DC", "S2")])
+    stores = [
+        Stage(f"S{i}", 1, 2.0, 0.0, unique_id=f"S{i}", demand_mean=10.0, demand_std=std, safety_factor=1.645)
+        for i in (1, 2)
+    ]
+    return Network(
+        [Stage("CW", 4, 1.0), Stage("DC", 1, 1.5)] + stores, [Edge("CW", "DC"), Edge("DC", "S1"), Edge("DC", "S2")]
+    )
 
 
 def test_replay_hits_target_on_normal_demand():
@@ -44,7 +47,7 @@ def test_error_quantiles_capture_correlation():
     rng = np.random.default_rng(1)
     common = rng.normal(0, 3.0, size=5000)
     errors = np.zeros((5000, net.n_stages))
-    errors[:, net.is_sink] = np.column_stack([common, common])      # perfectly correlated stores
+    errors[:, net.is_sink] = np.column_stack([common, common])  # perfectly correlated stores
     table = error_quantile_table(net, errors, 0.95, max_tau=6)
     dc = net.index["DC"]
     # Correlated: DC needs ~2 x a store's buffer, not sqrt(2) x as independence would say.
@@ -82,7 +85,7 @@ def test_network_simulation_propagates_upstream_shortage():
     net = two_store_tree(std=0.0)
     demand = np.zeros((80, net.n_stages))
     demand[:, net.is_sink] = 10.0
-    demand[40, net.index["S1"]] = 60.0                       # one spike beyond every buffer
+    demand[40, net.index["S1"]] = 60.0  # one spike beyond every buffer
     plan = evaluate_service_times(net, np.zeros(net.n_stages))  # node-by-node: CW promises S = 0
     sim = simulate_base_stock_network(net, plan, demand).set_index("stage_id")
     # The CW cannot cover the spike; both stores see late lots although only S1 had the spike.

@@ -54,15 +54,16 @@ def test_longest_inbound_time_and_cumulative():
 
 
 def test_is_tree_for_distribution_tree():
-    net = Network([Stage("W", 2, 1.0), demand_stage("R1"), demand_stage("R2")],
-                  [Edge("W", "R1"), Edge("W", "R2")])
+    net = Network([Stage("W", 2, 1.0), demand_stage("R1"), demand_stage("R2")], [Edge("W", "R1"), Edge("W", "R2")])
     assert net.is_tree
 
 
 def test_cycle_is_named():
     with pytest.raises(CycleError, match="A -> B -> C -> A|B -> C -> A -> B|C -> A -> B -> C"):
-        Network([Stage("A", 1, 1), Stage("B", 1, 1), Stage("C", 1, 1), demand_stage("D")],
-                [Edge("A", "B"), Edge("B", "C"), Edge("C", "A"), Edge("C", "D")])
+        Network(
+            [Stage("A", 1, 1), Stage("B", 1, 1), Stage("C", 1, 1), demand_stage("D")],
+            [Edge("A", "B"), Edge("B", "C"), Edge("C", "A"), Edge("C", "D")],
+        )
 
 
 def test_self_loop():
@@ -96,8 +97,15 @@ def test_duplicate_edge():
     ],
 )
 def test_negative_values(field, value, match):
-    kwargs = dict(stage_id="A", processing_time=1.0, holding_cost=1.0, max_service_time=0.0,
-                  demand_mean=1.0, demand_std=1.0, safety_factor=1.0)
+    kwargs = dict(
+        stage_id="A",
+        processing_time=1.0,
+        holding_cost=1.0,
+        max_service_time=0.0,
+        demand_mean=1.0,
+        demand_std=1.0,
+        safety_factor=1.0,
+    )
     kwargs[field] = value
     with pytest.raises(NetworkError, match=f"stage 'A': {match}"):
         Network([Stage(**kwargs)], [])

@@ -65,8 +65,11 @@ def test_stack_adds_leading_axis():
     [
         (lambda: mixed_policies(["R_S", "sQ"]), r"unknown policy_type \['sQ'\]"),
         (lambda: s_q_policy([1.0, 2.0], [3.0, 0.0]), r"Q must be > 0 \(s_Q policy\) for items at positions \[1\]"),
-        (lambda: r_s_s_policy(1, [5.0], [4.0]), r"S must be >= reorder_level s for items at positions \[0\] "
-                                                r"\(got s=5 > S=4\)"),
+        (
+            lambda: r_s_s_policy(1, [5.0], [4.0]),
+            r"S must be >= reorder_level s for items at positions \[0\] "
+            r"\(got s=5 > S=4\)",
+        ),
         (lambda: r_s_policy(0, [5.0]), r"review_period must be >= 1"),
         (lambda: base_stock_policy([1.0], moq=-1), r"moq must be >= 0"),
         (lambda: base_stock_policy([np.nan]), r"order_up_to must be finite"),
@@ -80,8 +83,13 @@ def test_invalid_parameters_raise(build, match):
 
 def test_shapes_must_broadcast():
     with pytest.raises(ValueError, match="do not broadcast"):
-        PolicyParams(policy_type=[0, 0], review_period=1, reorder_level=[1.0, 2.0, 3.0],
-                     order_up_to=[1.0, 2.0, 3.0], order_quantity=[1.0, 1.0])
+        PolicyParams(
+            policy_type=[0, 0],
+            review_period=1,
+            reorder_level=[1.0, 2.0, 3.0],
+            order_up_to=[1.0, 2.0, 3.0],
+            order_quantity=[1.0, 1.0],
+        )
 
 
 def test_policy_and_simulation_modules_respect_layer_rules():
@@ -96,8 +104,9 @@ def test_policy_and_simulation_modules_respect_layer_rules():
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-                assert not any(m.split(".")[0] in {"mlflow", "forecasting", "policy_selector", "pipelines"}
-                               for m in mods), f"{name}.py imports {mods}"
+                assert not any(
+                    m.split(".")[0] in {"mlflow", "forecasting", "policy_selector", "pipelines"} for m in mods
+                ), f"{name}.py imports {mods}"
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 assert node.func.id not in {"print", "open"}, f"{name}.py calls {node.func.id}()"
             if isinstance(node, ast.Attribute):
@@ -106,18 +115,27 @@ def test_policy_and_simulation_modules_respect_layer_rules():
 
 # ------------------------------------------------ issue 10: policy inputs named by unique_id
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"order_up_to": [3.0, np.nan]}, r"order_up_to must be finite for unique_id \['B'\] \(got nan\)"),
-    ({"order_up_to": [3.0, 1e300]}, r"order_up_to must be at most 1e\+15 units for unique_id \['B'\]"),
-    ({"policy_type": ["R_S", "s_Q"], "order_quantity": [0.0, 0.0]},
-     r"Q must be > 0 \(s_Q policy\) for unique_id \['B'\] \(got 0.0\)"),
-    ({"review_period": [1, 0]}, r"review_period must be >= 1 for unique_id \['B'\] \(got 0\)"),
-    ({"review_period": [1, 1.5]}, r"review_period must be a whole number of periods for unique_id \['B'\]"),
-    ({"policy_type": ["R_S", "R_s_S"], "reorder_level": [0.0, 5.0], "order_up_to": [3.0, 4.0]},
-     r"S must be >= reorder_level s for unique_id \['B'\] \(got s=5 > S=4\); raise S or lower s"),
-])
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"order_up_to": [3.0, np.nan]}, r"order_up_to must be finite for unique_id \['B'\] \(got nan\)"),
+        ({"order_up_to": [3.0, 1e300]}, r"order_up_to must be at most 1e\+15 units for unique_id \['B'\]"),
+        (
+            {"policy_type": ["R_S", "s_Q"], "order_quantity": [0.0, 0.0]},
+            r"Q must be > 0 \(s_Q policy\) for unique_id \['B'\] \(got 0.0\)",
+        ),
+        ({"review_period": [1, 0]}, r"review_period must be >= 1 for unique_id \['B'\] \(got 0\)"),
+        ({"review_period": [1, 1.5]}, r"review_period must be a whole number of periods for unique_id \['B'\]"),
+        (
+            {"policy_type": ["R_S", "R_s_S"], "reorder_level": [0.0, 5.0], "order_up_to": [3.0, 4.0]},
+            r"S must be >= reorder_level s for unique_id \['B'\] \(got s=5 > S=4\); raise S or lower s",
+        ),
+    ],
+)
 def test_policy_table_errors_name_the_unique_id_not_an_index(kwargs, match):
     from optimization.policies import ItemValueError
+
     kwargs = {"policy_type": ["R_S", "R_S"], "order_up_to": [3.0, 3.0]} | kwargs
     with pytest.raises(ItemValueError, match=match):
         mixed_policies(kwargs.pop("policy_type"), ids=["A", "B"], **kwargs)

@@ -95,16 +95,24 @@ def test_agrees_with_stockpyl_simulator(sp_policy, ours, initial, sp_lead):
 
     T = 150
     demand = np.random.default_rng(3).poisson(5, T).astype(float)
-    net = single_stage_system(holding_cost=1.0, stockout_cost=4.0, demand_type="D", demand_list=list(demand),
-                              shipment_lead_time=sp_lead, initial_inventory_level=initial, **sp_policy)
+    net = single_stage_system(
+        holding_cost=1.0,
+        stockout_cost=4.0,
+        demand_type="D",
+        demand_list=list(demand),
+        shipment_lead_time=sp_lead,
+        initial_inventory_level=initial,
+        **sp_policy,
+    )
     sp_cost = sim.simulation(net, T, rand_seed=1, progress_bar=False)
     states = net.nodes[0].state_vars
     sp_level = np.array([states[t].inventory_level[-1000] for t in range(T)])
 
     start = InitialState(on_hand=[initial])
     events = simulate_events(demand[None, :], ours, sp_lead - 1, initial=start)
-    res = simulate(demand[None, :], ours, sp_lead - 1, initial=start,
-                   costs=CostParams(holding_cost=1.0, backorder_cost=4.0))
+    res = simulate(
+        demand[None, :], ours, sp_lead - 1, initial=start, costs=CostParams(holding_cost=1.0, backorder_cost=4.0)
+    )
     np.testing.assert_allclose((events["on_hand"] - events["backlog"]).to_numpy(), sp_level)
     assert (res.cost_holding + res.cost_shortage)[0] == pytest.approx(sp_cost)
     assert res.fill_rate[0] == pytest.approx(states[T - 1].fill_rate[-1000])
@@ -118,13 +126,20 @@ def _random_case(seed: int):
     n, T = 12, 80
     demand = rng.poisson(rng.uniform(0.3, 8.0, size=(n, 1)), size=(n, T)).astype(float)
     types = rng.choice(["s_Q", "R_S", "R_s_S", "base_stock", "no_stock"], size=n)
-    policy = mixed_policies(types, review_period=rng.integers(1, 4, n), reorder_level=rng.uniform(0, 10, n),
-                            order_up_to=rng.uniform(10, 40, n), order_quantity=rng.uniform(1, 15, n),
-                            moq=rng.choice([0.0, 5.0], n), order_multiple=rng.choice([0.0, 4.0], n),
-                            lost_sales=rng.random(n) < 0.5)
+    policy = mixed_policies(
+        types,
+        review_period=rng.integers(1, 4, n),
+        reorder_level=rng.uniform(0, 10, n),
+        order_up_to=rng.uniform(10, 40, n),
+        order_quantity=rng.uniform(1, 15, n),
+        moq=rng.choice([0.0, 5.0], n),
+        order_multiple=rng.choice([0.0, 4.0], n),
+        lost_sales=rng.random(n) < 0.5,
+    )
     lead = rng.integers(0, 4, n)
-    initial = InitialState(on_hand=rng.uniform(0, 20, n), backlog=rng.uniform(0, 3, n),
-                           pipeline=rng.uniform(0, 5, (n, 2)))
+    initial = InitialState(
+        on_hand=rng.uniform(0, 20, n), backlog=rng.uniform(0, 3, n), pipeline=rng.uniform(0, 5, (n, 2))
+    )
     return demand, policy, lead, initial, rng
 
 
@@ -143,8 +158,9 @@ def test_every_unit_is_accounted_for(seed, variant):
     stock_out = res.served + res.backorders_filled + res.ending_on_hand + res.expired
     np.testing.assert_allclose(stock_in, stock_out, atol=1e-8)
     np.testing.assert_allclose(res.demand, res.served + res.lost + res.new_backorders, atol=1e-8)
-    np.testing.assert_allclose(res.ending_backlog, res.initial_backlog + res.new_backorders - res.backorders_filled,
-                               atol=1e-8)
+    np.testing.assert_allclose(
+        res.ending_backlog, res.initial_backlog + res.new_backorders - res.backorders_filled, atol=1e-8
+    )
     np.testing.assert_allclose(res.initial_on_order + res.ordered, res.received + res.ending_on_order, atol=1e-8)
     assert (res.ending_on_hand >= -1e-9).all() and (res.ending_backlog >= -1e-9).all()
     if variant != "shelf_life":
@@ -153,12 +169,23 @@ def test_every_unit_is_accounted_for(seed, variant):
 
 def test_shelf_life_expires_oldest_first():
     # 10 fresh units, shelf life 3, demand 2 then nothing: 8 expire at the end of period 2
-    res = simulate([[2.0, 0.0, 0.0, 0.0]], no_stock_policy(1), 1, initial=InitialState(on_hand=[10.0]),
-                   shelf_life=[3], costs=CostParams(expiry_cost=1.5))
+    res = simulate(
+        [[2.0, 0.0, 0.0, 0.0]],
+        no_stock_policy(1),
+        1,
+        initial=InitialState(on_hand=[10.0]),
+        shelf_life=[3],
+        costs=CostParams(expiry_cost=1.5),
+    )
     assert res.expired[0] == 8.0
     assert res.cost_expiration[0] == 12.0
-    events = simulate_events([[0.0, 0.0, 0.0, 4.0, 0.0]], base_stock_policy([6.0]), 1,
-                             initial=InitialState(on_hand=[6.0], pipeline=[[0.0, 3.0]]), shelf_life=[3])
+    events = simulate_events(
+        [[0.0, 0.0, 0.0, 4.0, 0.0]],
+        base_stock_policy([6.0]),
+        1,
+        initial=InitialState(on_hand=[6.0], pipeline=[[0.0, 3.0]]),
+        shelf_life=[3],
+    )
     # lot of 6 (age 0 at t=0) expires at the end of t=2; the lot of 3 received at t=1 serves t=3
     assert events["expired"].tolist()[:3] == [0.0, 0.0, 6.0]
     assert events["served"].tolist()[3] == 3.0
@@ -180,8 +207,9 @@ def test_orders_cross_only_when_allowed():
 
 def test_moq_multiples_and_review_period():
     demand = np.full((1, 12), 3.0)
-    ev = simulate_events(demand, r_s_policy(3, [20.0], moq=10.0, order_multiple=4.0), 1,
-                         initial=InitialState(on_hand=[12.0]))
+    ev = simulate_events(
+        demand, r_s_policy(3, [20.0], moq=10.0, order_multiple=4.0), 1, initial=InitialState(on_hand=[12.0])
+    )
     orders = ev["ordered"].to_numpy()
     assert (orders[np.arange(12) % 3 != 0] == 0).all()
     placed = orders[orders > 0]
@@ -189,8 +217,7 @@ def test_moq_multiples_and_review_period():
 
 
 def test_lost_sales_do_not_backlog():
-    res = simulate([[5.0, 5.0, 5.0]], no_stock_policy(1, lost_sales=True), 1,
-                   costs=CostParams(shortage_cost=2.0))
+    res = simulate([[5.0, 5.0, 5.0]], no_stock_policy(1, lost_sales=True), 1, costs=CostParams(shortage_cost=2.0))
     assert res.lost[0] == 15.0 and res.ending_backlog[0] == 0.0
     assert res.fill_rate[0] == 0.0 and res.cost_shortage[0] == 30.0 and res.n_orders[0] == 0
 
@@ -225,7 +252,11 @@ def test_inputs_are_not_mutated():
     ("kwargs", "error", "match"),
     [
         ({"demand": [[1.0, np.nan]]}, ValueError, r"NaN/inf\) \(first in period 1\) for items at positions \[0\]"),
-        ({"demand": [[1.0, -2.0]]}, ValueError, r"demand must be >= 0 \(first in period 1\) for items at positions \[0\]"),
+        (
+            {"demand": [[1.0, -2.0]]},
+            ValueError,
+            r"demand must be >= 0 \(first in period 1\) for items at positions \[0\]",
+        ),
         ({"demand": [1.0, 2.0]}, ValueError, r"shape \(\.\.\., n_items, n_periods\)"),
         ({"demand": np.ones((3, 4))}, ValueError, r"do not broadcast"),
         ({"lead_time": -1}, ValueError, r"lead_time must be >= 0"),
@@ -258,8 +289,9 @@ def test_fast_path_equals_general_path(warmup):
     n = 40_000  # more than one block of items
     demand = rng.poisson(rng.uniform(0.2, 6, size=(n, 1)), size=(n, 30)).astype(float)
     policy = base_stock_policy(rng.integers(0, 20, n).astype(float))
-    initial = InitialState(on_hand=rng.uniform(0, 10, n), backlog=rng.uniform(0, 2, n),
-                           pipeline=rng.uniform(0, 3, (n, 3)))
+    initial = InitialState(
+        on_hand=rng.uniform(0, 10, n), backlog=rng.uniform(0, 2, n), pipeline=rng.uniform(0, 3, (n, 3))
+    )
     costs = CostParams(holding_cost=0.3, shortage_cost=2.0, backorder_cost=0.5, unit_cost=1.0)
     x = _prepare(demand, policy, 2, costs, initial, None, True, None, warmup)
     fast, general = _run(x, fast=True), _run(x, fast=False)
@@ -278,8 +310,14 @@ def test_s_S_matches_zheng_federgruen_exact_cost():
     """Snyder & Shen (s, S) example (stockpyl ss.py doctest): Poisson(6), h=1, p=4, K=5:
     optimum (4, 10) with exact cost 8.0341 (Zheng & Federgruen 1991); neighbours cost more."""
     demand = np.random.default_rng(1).poisson(6, size=(1, 400, 800)).astype(float)
-    batch = stack_policies([r_s_s_policy(1, [4.0], [10.0]), r_s_s_policy(1, [3.0], [10.0]),
-                            r_s_s_policy(1, [4.0], [11.0]), r_s_s_policy(1, [5.0], [10.0])])
+    batch = stack_policies(
+        [
+            r_s_s_policy(1, [4.0], [10.0]),
+            r_s_s_policy(1, [3.0], [10.0]),
+            r_s_s_policy(1, [4.0], [11.0]),
+            r_s_s_policy(1, [5.0], [10.0]),
+        ]
+    )
     res = simulate(demand, batch, 0, costs=CostParams(holding_cost=1, backorder_cost=4, order_cost=5), warmup=20)
     cost = _period_cost(res)
     assert cost[0] == pytest.approx(8.034111561471642, rel=0.01)
@@ -293,8 +331,13 @@ def test_power_approximation_checked_by_simulation():
 
     s, S = power_approximation(0.18, 0.70, 2.5, 50, 8)
     demand = np.random.default_rng(2).poisson(50, size=(300, 600)).astype(float)
-    res = simulate(demand, r_s_s_policy(1, np.full(300, np.round(s)), np.full(300, np.round(S))), 0,
-                   costs=CostParams(holding_cost=0.18, backorder_cost=0.70, order_cost=2.5), warmup=20)
+    res = simulate(
+        demand,
+        r_s_s_policy(1, np.full(300, np.round(s)), np.full(300, np.round(S))),
+        0,
+        costs=CostParams(holding_cost=0.18, backorder_cost=0.70, order_cost=2.5),
+        warmup=20,
+    )
     assert _period_cost(res) == pytest.approx(6.813684992852914, rel=0.02)
 
 
@@ -330,10 +373,15 @@ def test_discrete_fill_rate_sizing_meets_target_where_normal_under_serves(beta):
     var = mean * rng.uniform(1.5, 4, n)
     demand = rng.negative_binomial(mean**2 / (var - mean), mean / var, size=(T, n)).T.astype(float)
     H = L + 1  # a sum of H iid NB(r, p) is NB(H r, p): mean and variance scale by H
-    discrete = simulate(demand, base_stock_policy(level_for_fill_rate(count_demand(mean * H, var * H), beta, mean)),
-                        L, warmup=20)
-    normal = simulate(demand, base_stock_policy(level_for_fill_rate(NormalDemand(mean * H, np.sqrt(var * H)), beta,
-                                                                    mean)), L, warmup=20)
+    discrete = simulate(
+        demand, base_stock_policy(level_for_fill_rate(count_demand(mean * H, var * H), beta, mean)), L, warmup=20
+    )
+    normal = simulate(
+        demand,
+        base_stock_policy(level_for_fill_rate(NormalDemand(mean * H, np.sqrt(var * H)), beta, mean)),
+        L,
+        warmup=20,
+    )
     assert discrete.served.sum() / discrete.demand.sum() >= beta - 0.005
     assert normal.served.sum() / normal.demand.sum() < beta - 0.015
 
@@ -348,8 +396,9 @@ def test_eoq_cost_reproduced_by_simulation():
     grid = np.array([10.0, 20.0, 30.0, 40.0, 60.0])
     demand = np.full((1, 1, 600), lam)
     batch = stack_policies([s_q_policy([0.0], [q]) for q in grid])
-    res = simulate(demand, batch, 0, costs=CostParams(holding_cost=h, order_cost=K),
-                   initial=InitialState(on_hand=[0.0]))
+    res = simulate(
+        demand, batch, 0, costs=CostParams(holding_cost=h, order_cost=K), initial=InitialState(on_hand=[0.0])
+    )
     per_period = (res.cost_holding + res.cost_ordering)[:, 0] / res.n_periods
     np.testing.assert_allclose(per_period, eoq_cost(K, h, lam, grid) - h * lam / 2, rtol=0.01)
     assert grid[per_period.argmin()] == 30.0 and abs(30.0 - eoq(K, h, lam)) < 5
@@ -357,22 +406,31 @@ def test_eoq_cost_reproduced_by_simulation():
 
 # ------------------------------------------------ issue 10: absurd inputs are errors, named by id
 
+
 def test_huge_order_up_to_no_longer_reports_full_csl_with_zero_fill():
     """S = 1e17 used to give CSL 1.0 with fill rate 0.0 (float64 lost the units)."""
     from optimization.policies import ItemValueError
+
     with pytest.raises(ItemValueError, match=r"order_up_to must be at most 1e\+15 units .*got 1e\+17"):
         r_s_policy(1, [1e17])
     res = simulate([[1.0, 2.0, 0.0, 3.0]], r_s_policy(1, [1e15]), 1)
     assert res.fill_rate.tolist() == [1.0] and res.csl.tolist() == [1.0]
 
 
-@pytest.mark.parametrize(("demand", "lead", "match"), [
-    ([[1.0, 2.0], [1.0, np.nan]], 1, r"demand must be finite \(no NaN/inf\) \(first in period 1\) for unique_id \['B'\]"),
-    ([[1.0, 2.0], [1.0, 1e300]], 1, r"demand must be at most 1e\+15 units per period .* for unique_id \['B'\]"),
-    ([[1.0, 2.0], [-1.0, 1.0]], 1, r"demand must be >= 0 \(first in period 0\) for unique_id \['B'\]"),
-    ([[1.0, 2.0], [1.0, 1.0]], [1, 1.5], r"lead_time must be whole periods for unique_id \['B'\] \(got 1.5\)"),
-    ([[1.0, 2.0], [1.0, 1.0]], [1, -2], r"lead_time must be >= 0 for unique_id \['B'\] \(got -2\)"),
-])
+@pytest.mark.parametrize(
+    ("demand", "lead", "match"),
+    [
+        (
+            [[1.0, 2.0], [1.0, np.nan]],
+            1,
+            r"demand must be finite \(no NaN/inf\) \(first in period 1\) for unique_id \['B'\]",
+        ),
+        ([[1.0, 2.0], [1.0, 1e300]], 1, r"demand must be at most 1e\+15 units per period .* for unique_id \['B'\]"),
+        ([[1.0, 2.0], [-1.0, 1.0]], 1, r"demand must be >= 0 \(first in period 0\) for unique_id \['B'\]"),
+        ([[1.0, 2.0], [1.0, 1.0]], [1, 1.5], r"lead_time must be whole periods for unique_id \['B'\] \(got 1.5\)"),
+        ([[1.0, 2.0], [1.0, 1.0]], [1, -2], r"lead_time must be >= 0 for unique_id \['B'\] \(got -2\)"),
+    ],
+)
 def test_simulator_input_errors_name_the_item(demand, lead, match):
     with pytest.raises(ValueError, match=match):
         simulate(np.array(demand), r_s_policy(1, [3.0, 3.0]), lead, ids=["A", "B"])

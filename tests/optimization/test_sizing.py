@@ -87,8 +87,9 @@ def test_s_q_eoq_plus_safety_stock_example_5_5():
     """Example 5.5 (EOQ+SS): h=0.225, p=7.5, K=8, lambda=1300, tau=150, L=1/12 -> r=190.34, Q=304.05."""
     lead = 1 / 12
     ltd = NormalDemand([1300 * lead], [150 * np.sqrt(lead)])
-    p = size_policy("s_Q", ltd, ServiceTarget("cost"), demand_rate=[1300.0], order_cost=8.0,
-                    holding_cost=0.225, shortage_cost=7.5)
+    p = size_policy(
+        "s_Q", ltd, ServiceTarget("cost"), demand_rate=[1300.0], order_cost=8.0, holding_cost=0.225, shortage_cost=7.5
+    )
     assert p.reorder_level[0] == pytest.approx(190.3369965715624)
     assert p.order_quantity[0] == pytest.approx(304.0467800264368)
 
@@ -173,8 +174,15 @@ def test_discrete_quantile_is_smallest_integer_with_cdf_at_target():
 @pytest.mark.parametrize("ptype", ["s_Q", "R_S", "R_s_S", "base_stock", "no_stock"])
 def test_size_policy_every_type(ptype):
     dist = NormalDemand([30.0, 12.0], [6.0, 4.0])
-    p = size_policy(ptype, dist, ServiceTarget("fill_rate", 0.95), demand_rate=[10.0, 4.0], review_period=2,
-                    order_cost=5.0, holding_cost=0.1)
+    p = size_policy(
+        ptype,
+        dist,
+        ServiceTarget("fill_rate", 0.95),
+        demand_rate=[10.0, 4.0],
+        review_period=2,
+        order_cost=5.0,
+        holding_cost=0.1,
+    )
     assert p.types()[0].value == ptype
     assert p.shape == (2,)
 
@@ -193,10 +201,14 @@ def test_size_policy_every_type(ptype):
         (lambda: NormalDemand([1.0], [-1.0]), r"std must be >= 0; negative at items \[0\]"),
         (lambda: negative_binomial_demand([2.0], [1.0]), r"items \[0\] violate it"),
         (lambda: DiscreteDemand([[0.5, 0.4]]), r"items \[0\] do not"),
-        (lambda: size_policy("R_S", NormalDemand([1.0], [1.0]), ServiceTarget("cost"), demand_rate=[1.0]),
-         r"cost target needs holding_cost and shortage_cost"),
-        (lambda: size_policy("RS", NormalDemand([1.0], [1.0]), ServiceTarget("csl", 0.9), demand_rate=[1.0]),
-         r"'RS' is not a valid PolicyType"),
+        (
+            lambda: size_policy("R_S", NormalDemand([1.0], [1.0]), ServiceTarget("cost"), demand_rate=[1.0]),
+            r"cost target needs holding_cost and shortage_cost",
+        ),
+        (
+            lambda: size_policy("RS", NormalDemand([1.0], [1.0]), ServiceTarget("csl", 0.9), demand_rate=[1.0]),
+            r"'RS' is not a valid PolicyType",
+        ),
     ],
 )
 def test_errors(call, match):

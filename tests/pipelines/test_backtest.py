@@ -23,11 +23,28 @@ def demand_file(tmp_path):
 
 def test_backtest_command_writes_outputs_and_one_run(tmp_path, demand_file, tracking_uri):
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, [
-        "backtest", "--demand", str(demand_file), "--freq", "W-MON", "--horizon", "3",
-        "--out", str(out), "--models", "Naive,CrostonSBA", "--models", "LightGBM",
-        "--n-windows", "4", "--tracking-uri", tracking_uri,
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "backtest",
+            "--demand",
+            str(demand_file),
+            "--freq",
+            "W-MON",
+            "--horizon",
+            "3",
+            "--out",
+            str(out),
+            "--models",
+            "Naive,CrostonSBA",
+            "--models",
+            "LightGBM",
+            "--n-windows",
+            "4",
+            "--tracking-uri",
+            tracking_uri,
+        ],
+    )
     assert result.exit_code == 0, result.output
     metrics = pd.read_csv(out / "metrics.csv")
     assert list(metrics.columns[:5]) == ["model", "MASE", "RMSSE", "bias", "n_series"]
@@ -44,8 +61,7 @@ def test_backtest_command_writes_outputs_and_one_run(tmp_path, demand_file, trac
     assert len(runs) == 1
     run = runs.iloc[0]
     assert run["params.horizon"] == "3" and run["params.models"] == "Naive,CrostonSBA,LightGBM"
-    assert run["metrics.CrostonSBA.MASE"] == pytest.approx(
-        metrics.set_index("model").loc["CrostonSBA", "MASE"])
+    assert run["metrics.CrostonSBA.MASE"] == pytest.approx(metrics.set_index("model").loc["CrostonSBA", "MASE"])
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run["run_id"])}
     assert {"metrics.csv", "cv.parquet", "error_quantiles.parquet"} <= artifacts
     logged = mlflow.search_logged_models(experiment_ids=[run["experiment_id"]], output_format="list")
@@ -55,15 +71,44 @@ def test_backtest_command_writes_outputs_and_one_run(tmp_path, demand_file, trac
 def test_backtest_bad_input_exits_1(tmp_path, tracking_uri):
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"item": ["A"], "date": ["2024-01-01"], "qty": [1]}).to_csv(bad, index=False)
-    result = CliRunner().invoke(app, ["backtest", "--demand", str(bad), "--freq", "W-MON", "--horizon", "2",
-                                      "--out", str(tmp_path / "o"), "--tracking-uri", tracking_uri])
+    result = CliRunner().invoke(
+        app,
+        [
+            "backtest",
+            "--demand",
+            str(bad),
+            "--freq",
+            "W-MON",
+            "--horizon",
+            "2",
+            "--out",
+            str(tmp_path / "o"),
+            "--tracking-uri",
+            tracking_uri,
+        ],
+    )
     assert result.exit_code == 1
     assert "missing required column" in result.output
 
 
 def test_backtest_unknown_model_exits_1(tmp_path, demand_file, tracking_uri):
-    result = CliRunner().invoke(app, ["backtest", "--demand", str(demand_file), "--freq", "W-MON",
-                                      "--horizon", "2", "--out", str(tmp_path / "o"), "--models", "Prophet",
-                                      "--tracking-uri", tracking_uri])
+    result = CliRunner().invoke(
+        app,
+        [
+            "backtest",
+            "--demand",
+            str(demand_file),
+            "--freq",
+            "W-MON",
+            "--horizon",
+            "2",
+            "--out",
+            str(tmp_path / "o"),
+            "--models",
+            "Prophet",
+            "--tracking-uri",
+            tracking_uri,
+        ],
+    )
     assert result.exit_code == 1
     assert "unknown model" in result.output

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.flows.compare import COMPARE_MEASURES, compare_items, compare_recommendations, compare_runs
 from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
 from pipelines.data.io import write_table_atomic
+from pipelines.flows.compare import COMPARE_MEASURES, compare_items, compare_recommendations, compare_runs
 from tests.pipelines.test_report import synthetic_run
 
 
@@ -20,12 +20,15 @@ def scenarios() -> dict:
     base = synthetic_run()
     a = base["recommendations"]
     # scenario B: a higher target -> 20 % more stock on hand, more holding cost, less shortage
-    b = a.assign(expected_avg_on_hand=a["expected_avg_on_hand"] * 1.2,
-                 expected_holding_cost=a["expected_holding_cost"] * 1.2,
-                 expected_shortage_cost=a["expected_shortage_cost"] * 0.5,
-                 expected_fill_rate=np.minimum(a["expected_fill_rate"] + 0.01, 1.0))
-    b["expected_total_cost"] = b[["expected_holding_cost", "expected_ordering_cost",
-                                  "expected_shortage_cost"]].sum(axis=1)
+    b = a.assign(
+        expected_avg_on_hand=a["expected_avg_on_hand"] * 1.2,
+        expected_holding_cost=a["expected_holding_cost"] * 1.2,
+        expected_shortage_cost=a["expected_shortage_cost"] * 0.5,
+        expected_fill_rate=np.minimum(a["expected_fill_rate"] + 0.01, 1.0),
+    )
+    b["expected_total_cost"] = b[["expected_holding_cost", "expected_ordering_cost", "expected_shortage_cost"]].sum(
+        axis=1
+    )
     b.loc[b.index[0], "policy"] = "s_Q" if a["policy"].iloc[0] != "s_Q" else "R_S"
     return {"a": a, "b": b, "items": base["items"], "history": base["history"]}
 
@@ -81,7 +84,7 @@ def test_compare_runs_writes_one_folder_with_table_items_and_page(scenarios, tmp
 
     folder = compare_runs(configs, tmp_path / "out", plan=fake_plan)
     assert sorted(p.name for p in folder.iterdir()) == ["compare.html", "comparison.csv", "comparison_items.csv"]
-    assert [p.name for p in (tmp_path / "out").iterdir()] == [folder.name]       # no staging left
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [folder.name]  # no staging left
     table = pd.read_csv(folder / "comparison.csv")
     assert list(table.columns)[:3] == ["measure", "target95", "target98"]
     page = (folder / "compare.html").read_text()

@@ -30,8 +30,10 @@ def demo_folder(tmp_path_factory):
 def cli_run(demo_folder):
     tmp, demo = demo_folder
     uri = f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
-    result = CliRunner().invoke(app, ["evaluate", "--data", str(tmp / "data"), "--holdout", "8",
-                                      "--out", str(tmp / "runs"), "--tracking-uri", uri])
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", "--data", str(tmp / "data"), "--holdout", "8", "--out", str(tmp / "runs"), "--tracking-uri", uri],
+    )
     return result, tmp, demo, uri
 
 
@@ -41,8 +43,14 @@ def test_cli_writes_a_complete_run_folder_and_logs_to_mlflow(cli_run):
     out = " ".join(result.output.split())
     assert "inventory vs the best baseline at equal achieved csl" in out
     (run_dir,) = (tmp / "runs").iterdir()
-    assert {"evaluation.csv", "evaluation.md", "evaluation_ratios.csv", "evaluation_items.csv",
-            "validation_report.csv", "RUN.txt"} <= {p.name for p in run_dir.iterdir()}
+    assert {
+        "evaluation.csv",
+        "evaluation.md",
+        "evaluation_ratios.csv",
+        "evaluation_items.csv",
+        "validation_report.csv",
+        "RUN.txt",
+    } <= {p.name for p in run_dir.iterdir()}
     run_id = (run_dir / "RUN.txt").read_text().split()[1]
     metrics = mlflow.MlflowClient(uri).get_run(run_id).data.metrics
     ratios = pd.read_csv(run_dir / "evaluation_ratios.csv")
@@ -62,8 +70,12 @@ def test_item_numbers_are_a_replay_of_the_recommended_levels_on_actual_demand(cl
     (run_dir,) = (tmp / "runs").iterdir()
     items = pd.read_csv(run_dir / "evaluation_items.csv", dtype={"unique_id": str})
     grid = pd.DatetimeIndex(np.sort(demo.demand["ds"].unique()))
-    actual = (demo.demand[demo.demand["ds"].isin(grid[-8:])].pivot(index="unique_id", columns="ds", values="y")
-              .reindex(items["unique_id"]).to_numpy())
+    actual = (
+        demo.demand[demo.demand["ds"].isin(grid[-8:])]
+        .pivot(index="unique_id", columns="ds", values="y")
+        .reindex(items["unique_id"])
+        .to_numpy()
+    )
     econ = Economics.from_items(demo.items, items["unique_id"], "W-MON")
     again = replay_table(actual, [items], econ)
     np.testing.assert_allclose(items["csl"], again["csl"])
@@ -86,8 +98,20 @@ def test_too_little_history_for_the_origins_is_a_clear_error(demo_folder):
     with pytest.raises(ValueError, match="leave 4 periods of history out of 70"):
         origin_positions(70, EvaluateSettings(holdout=22, origins=3), min_history=8)
     tmp, _ = demo_folder
-    result = CliRunner().invoke(app, ["evaluate", "--data", str(tmp / "data"), "--holdout", "66",
-                                      "--out", str(tmp / "runs3"), "--tracking-uri", f"sqlite:///{tmp / 'm3.db'}"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--data",
+            str(tmp / "data"),
+            "--holdout",
+            "66",
+            "--out",
+            str(tmp / "runs3"),
+            "--tracking-uri",
+            f"sqlite:///{tmp / 'm3.db'}",
+        ],
+    )
     # a ValueError: pipelines.cli.main prints it as one line with exit code 1
     assert isinstance(result.exception, ValueError) and "lower --holdout or --origins" in str(result.exception)
     assert not any((tmp / "runs3").glob("*"))
@@ -123,16 +147,29 @@ def test_evaluate_on_real_carparts_with_ragged_series(shared_data, tmp_path):
     folder = tmp_path / "carparts"
     folder.mkdir()
     demand.to_parquet(folder / "demand.parquet", index=False)
-    pd.DataFrame({"unique_id": ids, "unit_cost": 10.0, "holding_rate": 0.25, "order_cost": 0.0,
-                  "service_target": 0.95, "service_type": "csl", "lead_time": 1, "review_period": 1}).to_csv(folder / "items.csv",
-                                                                                       index=False)
-    cfg = RunConfig(data=folder, freq="MS", out=tmp_path / "runs", tracking_uri=f"sqlite:///{tmp_path / 'm.db'}",
-                    forecast=FAST)
+    pd.DataFrame(
+        {
+            "unique_id": ids,
+            "unit_cost": 10.0,
+            "holding_rate": 0.25,
+            "order_cost": 0.0,
+            "service_target": 0.95,
+            "service_type": "csl",
+            "lead_time": 1,
+            "review_period": 1,
+        }
+    ).to_csv(folder / "items.csv", index=False)
+    cfg = RunConfig(
+        data=folder, freq="MS", out=tmp_path / "runs", tracking_uri=f"sqlite:///{tmp_path / 'm.db'}", forecast=FAST
+    )
     result = run_evaluate(cfg, EvaluateSettings(holdout=12))
     items = pd.read_csv(result.run_dir / "evaluation_items.csv", dtype={"unique_id": str})
     report = pd.read_csv(result.run_dir / "validation_report.csv")
-    excluded = pd.read_csv(result.run_dir / "evaluation_excluded.csv", dtype={"unique_id": str}) \
-        if (result.run_dir / "evaluation_excluded.csv").is_file() else pd.DataFrame({"unique_id": []})
+    excluded = (
+        pd.read_csv(result.run_dir / "evaluation_excluded.csv", dtype={"unique_id": str})
+        if (result.run_dir / "evaluation_excluded.csv").is_file()
+        else pd.DataFrame({"unique_id": []})
+    )
     flagged = set(" ".join(report["series"].fillna("").astype(str)).split())
     # every series is evaluated, excluded with a reason, or flagged by validation
     assert set(items["unique_id"]) | set(excluded["unique_id"]) | flagged >= set(ids)

@@ -24,8 +24,9 @@ def test_every_format_round_trips_the_schema(recs, tmp_path):
     for frame in (csv, pq):
         assert list(frame.columns) == list(RECOMMENDATION_COLUMNS)
         assert frame["unique_id"].tolist() == recs["unique_id"].tolist()
-        pd.testing.assert_series_equal(frame["order_up_to"], recs["order_up_to"].reset_index(drop=True),
-                                       check_names=False)
+        pd.testing.assert_series_equal(
+            frame["order_up_to"], recs["order_up_to"].reset_index(drop=True), check_names=False
+        )
     book = load_workbook(paths["xlsx"], read_only=True)
     assert book.sheetnames == ["recommendations", "summary", "columns"]
     assert book["recommendations"].max_row == len(recs) + 1

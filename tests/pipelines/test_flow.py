@@ -29,8 +29,16 @@ def test_run_folder_is_complete_and_nothing_partial_is_left(small_run):
     result, _, _, tmp = small_run
     assert result.run_dir.is_dir()
     names = {p.name for p in result.run_dir.iterdir()}
-    assert {"recommendations.csv", "recommendations.parquet", "validation_report.csv",
-            "cv.parquet", "error_quantiles.parquet", "RUN.txt", "report.html", "meio_stages.csv"} <= names
+    assert {
+        "recommendations.csv",
+        "recommendations.parquet",
+        "validation_report.csv",
+        "cv.parquet",
+        "error_quantiles.parquet",
+        "RUN.txt",
+        "report.html",
+        "meio_stages.csv",
+    } <= names
     assert [p.name for p in (tmp / "runs").iterdir()] == [result.run_dir.name]
 
 
@@ -48,8 +56,7 @@ def test_recommendations_follow_the_schema_and_cover_every_item(small_run):
     assert (rec["meio_service_time"] == 0).all() and (rec["meio_net_replenishment_time"] >= 0).all()
     # stranded stock is on-hand above the order-up-to level, valued at unit cost
     merged = rec.merge(demo.items[["unique_id", "unit_cost"]], on="unique_id")
-    np.testing.assert_allclose(merged["excess_units"],
-                               np.maximum(merged["on_hand"] - merged["order_up_to"], 0))
+    np.testing.assert_allclose(merged["excess_units"], np.maximum(merged["on_hand"] - merged["order_up_to"], 0))
     np.testing.assert_allclose(merged["excess_value"], merged["excess_units"] * merged["unit_cost"])
 
 
@@ -69,16 +76,29 @@ def test_mlflow_holds_parent_and_step_runs(small_run):
     assert "data.demand.sha" in parent.data.params
     assert parent.data.metrics["n_items"] == result.n_items
     assert "recommendations.csv" in {a.path for a in client.list_artifacts(result.run_id)}
-    kids = client.search_runs([parent.info.experiment_id],
-                              filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+    kids = client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
     assert {k.info.run_name for k in kids} == {"backtest", "error_model", "policy", "meio"}
 
 
 def test_demo_command_end_to_end(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
-    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "runs"), "--items", "8",
-                                      "--weeks", "70", "--models", "SeasonalNaive,TSB", "--no-train",
-                                      "--tracking-uri", uri])
+    result = CliRunner().invoke(
+        app,
+        [
+            "demo",
+            "--out",
+            str(tmp_path / "runs"),
+            "--items",
+            "8",
+            "--weeks",
+            "70",
+            "--models",
+            "SeasonalNaive,TSB",
+            "--no-train",
+            "--tracking-uri",
+            uri,
+        ],
+    )
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
     assert "recommendations:" in out and "MLflow run:" in out
@@ -87,7 +107,9 @@ def test_demo_command_end_to_end(tmp_path):
 
 
 def test_recommend_rejects_unknown_model(tmp_path):
-    result = CliRunner().invoke(app, ["recommend", "--config", str(_yaml(tmp_path, "forecast:\n  models: [Prophet]\n"))])
+    result = CliRunner().invoke(
+        app, ["recommend", "--config", str(_yaml(tmp_path, "forecast:\n  models: [Prophet]\n"))]
+    )
     assert result.exit_code == 1 and "unknown forecaster(s) ['Prophet']" in " ".join(result.output.split())
 
 
@@ -96,9 +118,19 @@ def test_strict_run_stops_on_validation_errors(tmp_path):
     demand = demo.demand.copy()
     demand.loc[3, "y"] = -5
     write_demo(demo.__class__(demand, demo.items, demo.stages, demo.edges, demo.truth), tmp_path / "d")
-    result = CliRunner().invoke(app, ["recommend", "--data", str(tmp_path / "d"), "--strict",
-                                      "--out", str(tmp_path / "runs"),
-                                      "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "recommend",
+            "--data",
+            str(tmp_path / "d"),
+            "--strict",
+            "--out",
+            str(tmp_path / "runs"),
+            "--tracking-uri",
+            f"sqlite:///{tmp_path / 'm.db'}",
+        ],
+    )
     assert result.exit_code == 1 and "negative_demand" in result.output
     assert not any((tmp_path / "runs").glob("*"))
 
@@ -128,19 +160,26 @@ def test_train_then_recommend_uses_the_champion_on_unseen_items(tmp_path):
     fast = ("sba_rs_negbin", "tsb_rss_negbin", "sba_basestock_poisson", "adida_rs_normal", "no_stock")
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     train = generate_demo(DemoConfig(seed=3, n_items=8, n_stores=4, n_dcs=2, min_stores_per_item=2, n_weeks=70))
-    run_train(train.demand, train.items, "W-MON",
-              TrainSettings(candidates=fast, test_periods=10, n_windows=3, n_splits=2, label_paths=5),
-              tmp_path / "t", uri)
+    run_train(
+        train.demand,
+        train.items,
+        "W-MON",
+        TrainSettings(candidates=fast, test_periods=10, n_windows=3, n_splits=2, label_paths=5),
+        tmp_path / "t",
+        uri,
+    )
     # the first-champion gate is tested in tests/policy_selector/test_train.py; here v1 is made champion
     from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
     from pipelines.registry.tracking import set_alias
 
     set_alias(MODEL_NAME, CHAMPION_ALIAS, "1", uri)
     unseen = generate_demo(DemoConfig(seed=11, n_items=8, n_weeks=70))
-    unseen = unseen.__class__(*(df.assign(unique_id=df["unique_id"].str.replace("SKU", "NEW"))
-                                if "unique_id" in df else df
-                                for df in (unseen.demand, unseen.items, unseen.stages, unseen.edges,
-                                           unseen.truth)))
+    unseen = unseen.__class__(
+        *(
+            df.assign(unique_id=df["unique_id"].str.replace("SKU", "NEW")) if "unique_id" in df else df
+            for df in (unseen.demand, unseen.items, unseen.stages, unseen.edges, unseen.truth)
+        )
+    )
     write_demo(unseen, tmp_path / "d")
     cfg = RunConfig(data=tmp_path / "d", out=tmp_path / "runs", tracking_uri=uri, forecast=FAST)
     result = run_plan(cfg)
@@ -154,8 +193,19 @@ def test_train_then_recommend_uses_the_champion_on_unseen_items(tmp_path):
 def test_unknown_frequency_stops_even_a_lenient_run(tmp_path):
     demo = generate_demo(DemoConfig(n_items=8, n_weeks=70, seed=1))
     write_demo(demo, tmp_path / "d")
-    (tmp_path / "d" / "demand.csv").write_text("unique_id,ds,y\n" + "".join(
-        f"{u},2024-01-{d:02d},1\n" for u in demo.items["unique_id"][:3] for d in (1, 9)))
-    result = CliRunner().invoke(app, ["recommend", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "runs"),
-                                      "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"])
+    (tmp_path / "d" / "demand.csv").write_text(
+        "unique_id,ds,y\n" + "".join(f"{u},2024-01-{d:02d},1\n" for u in demo.items["unique_id"][:3] for d in (1, 9))
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "recommend",
+            "--data",
+            str(tmp_path / "d"),
+            "--out",
+            str(tmp_path / "runs"),
+            "--tracking-uri",
+            f"sqlite:///{tmp_path / 'm.db'}",
+        ],
+    )
     assert result.exit_code == 1 and "unknown_frequency" in result.output

@@ -23,9 +23,24 @@ def cli_run(tmp_path_factory):
     write_demo(demo, tmp / "data")
     (tmp / "cfg.yaml").write_text("forecast:\n  models: [AutoETS, CrostonSBA, SeasonalNaive]\n  n_windows: 4\n")
     uri = f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
-    result = CliRunner().invoke(app, ["forecast", "--data", str(tmp / "data"), "--config", str(tmp / "cfg.yaml"),
-                                      "--horizon", "3", "--quantiles", ",".join(map(str, QS)),
-                                      "--out", str(tmp / "runs"), "--tracking-uri", uri])
+    result = CliRunner().invoke(
+        app,
+        [
+            "forecast",
+            "--data",
+            str(tmp / "data"),
+            "--config",
+            str(tmp / "cfg.yaml"),
+            "--horizon",
+            "3",
+            "--quantiles",
+            ",".join(map(str, QS)),
+            "--out",
+            str(tmp / "runs"),
+            "--tracking-uri",
+            uri,
+        ],
+    )
     return result, tmp
 
 
@@ -58,14 +73,18 @@ def test_model_column_is_the_backtest_choice(cli_run):
     bt = backtest_step(data.demand, data.items, cfg, data.freq)
     chosen = bt.choice.set_index("unique_id")["model"]
     assert set(fc["model"]) <= {"AutoETS", "CrostonSBA", "SeasonalNaive"}
-    pd.testing.assert_series_equal(fc.drop_duplicates("unique_id").set_index("unique_id")["model"].sort_index(),
-                                   chosen.sort_index(), check_names=False)
+    pd.testing.assert_series_equal(
+        fc.drop_duplicates("unique_id").set_index("unique_id")["model"].sort_index(),
+        chosen.sort_index(),
+        check_names=False,
+    )
 
 
 def test_bad_quantiles_exit_1_with_a_message(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = CliRunner().invoke(app, ["forecast", "--quantiles", "0.5,1.2", "--out", str(tmp_path),
-                                      "--tracking-uri", uri])
+    result = CliRunner().invoke(
+        app, ["forecast", "--quantiles", "0.5,1.2", "--out", str(tmp_path), "--tracking-uri", uri]
+    )
     assert result.exit_code == 1
     assert "quantiles must be in (0, 1)" in " ".join(result.output.split())
     assert not (tmp_path / "mlflow.db").exists()  # refused before any work

@@ -9,9 +9,15 @@ from pipelines.report.frontier_plot import write_frontier_plots
 
 
 def _summary():
-    return pd.DataFrame({"target": [0.8, 0.9, 0.8, 0.9], "segment": ["A", "A", "B", "B"],
-                         "inventory_value": [10.0, 14.0, 5.0, 8.0], "fill_rate": [0.85, 0.93, 0.8, 0.9],
-                         "cost_total": [100.0, 90.0, 50.0, 48.0]})
+    return pd.DataFrame(
+        {
+            "target": [0.8, 0.9, 0.8, 0.9],
+            "segment": ["A", "A", "B", "B"],
+            "inventory_value": [10.0, 14.0, 5.0, 8.0],
+            "fill_rate": [0.85, 0.93, 0.8, 0.9],
+            "cost_total": [100.0, 90.0, 50.0, 48.0],
+        }
+    )
 
 
 def test_writes_png_and_html(tmp_path):

@@ -22,8 +22,21 @@ def chain(tmp_path):
 
 def test_willems_json_and_out(chain, tmp_path, tracking_uri):
     out = tmp_path / "stages.csv"
-    res = CliRunner().invoke(app, ["gsm", "--willems", str(chain), "--holding-rate", "0.35", "--json",
-                                   "--out", str(out), "--tracking-uri", tracking_uri])
+    res = CliRunner().invoke(
+        app,
+        [
+            "gsm",
+            "--willems",
+            str(chain),
+            "--holding-rate",
+            "0.35",
+            "--json",
+            "--out",
+            str(out),
+            "--tracking-uri",
+            tracking_uri,
+        ],
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert {"total_cost", "n_stages", "solve_seconds", "optimal"} <= set(summary)
@@ -40,10 +53,23 @@ def test_willems_json_and_out(chain, tmp_path, tracking_uri):
 def test_stockwise_csvs(tmp_path):
     (tmp_path / "stages.csv").write_text(
         "stage_id,processing_time,holding_cost,max_service_time,unique_id,demand_mean,demand_std\n"
-        "X@CW,4,1,,,,\nX@S01,1,2,0,X@S01,20,5\n")
+        "X@CW,4,1,,,,\nX@S01,1,2,0,X@S01,20,5\n"
+    )
     (tmp_path / "edges.csv").write_text("upstream,downstream,quantity\nX@CW,X@S01,1\n")
-    res = CliRunner().invoke(app, ["gsm", "--stages", str(tmp_path / "stages.csv"), "--edges",
-                                   str(tmp_path / "edges.csv"), "--safety-factor", "1.645", "--json", "--no-track"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "gsm",
+            "--stages",
+            str(tmp_path / "stages.csv"),
+            "--edges",
+            str(tmp_path / "edges.csv"),
+            "--safety-factor",
+            "1.645",
+            "--json",
+            "--no-track",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout.strip().splitlines()[-1])["method"] == "tree_dp"
 
@@ -67,8 +93,9 @@ def test_stage_demand_aggregates_downstream_series():
     from policy_selector.buffers import stage_demand
 
     ds = pd.date_range("2024-01-01", periods=3, freq="W-MON")
-    demand = pd.DataFrame({"unique_id": ["X@S1"] * 3 + ["X@S2"] * 3, "ds": list(ds) * 2,
-                           "y": [1.0, 2.0, 3.0, 10.0, 20.0, 30.0]})
+    demand = pd.DataFrame(
+        {"unique_id": ["X@S1"] * 3 + ["X@S2"] * 3, "ds": list(ds) * 2, "y": [1.0, 2.0, 3.0, 10.0, 20.0, 30.0]}
+    )
     out = stage_demand(small_tree(), demand)
     cw = out[out.unique_id == "X@CW"].sort_values("ds").y.tolist()
     assert cw == [11.0, 22.0, 33.0]
@@ -119,7 +146,8 @@ def test_negative_safety_factor_is_rejected(tmp_path):
     """Issue 10 row 8: `--safety-factor -3` was silently used as +3."""
     (tmp_path / "stages.csv").write_text(
         "stage_id,processing_time,holding_cost,max_service_time,unique_id,demand_mean,demand_std\n"
-        "X@CW,4,1,,,,\nX@S01,1,2,0,X@S01,20,5\n")
+        "X@CW,4,1,,,,\nX@S01,1,2,0,X@S01,20,5\n"
+    )
     (tmp_path / "edges.csv").write_text("upstream,downstream,quantity\nX@CW,X@S01,1\n")
     res = gsm("--stages", tmp_path / "stages.csv", "--edges", tmp_path / "edges.csv", "--safety-factor", "-3")
     assert res.exit_code == 1
@@ -146,8 +174,16 @@ def test_time_limit_without_a_plan_is_a_named_error(tmp_path):
 
     net = willems_like_network(WillemsLikeConfig(400, 2.0), np.random.default_rng(1))
     write_stockwise_network(net, tmp_path / "stages.csv", tmp_path / "edges.csv")
-    res = gsm("--stages", tmp_path / "stages.csv", "--edges", tmp_path / "edges.csv", "--method", "milp",
-              "--time-limit", "0.001")
+    res = gsm(
+        "--stages",
+        tmp_path / "stages.csv",
+        "--edges",
+        tmp_path / "edges.csv",
+        "--method",
+        "milp",
+        "--time-limit",
+        "0.001",
+    )
     assert res.exit_code == 1
     assert "GSMTimeLimitError: the MILP found no feasible plan within time_limit=0.001 s" in res.output
 
@@ -156,8 +192,9 @@ def test_demo_network_runs_with_its_demand(tmp_path):
     """The demo writes stages.csv without demand_mean/std; --demand takes them from demand.csv."""
     from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
 
-    paths = write_demo(generate_demo(DemoConfig(n_items=8, n_stores=3, n_dcs=1, n_weeks=60,
-                                                min_stores_per_item=1)), tmp_path)
+    paths = write_demo(
+        generate_demo(DemoConfig(n_items=8, n_stores=3, n_dcs=1, n_weeks=60, min_stores_per_item=1)), tmp_path
+    )
     base = ("--stages", paths["stages"], "--edges", paths["edges"])
     res = gsm(*base)
     assert res.exit_code == 1

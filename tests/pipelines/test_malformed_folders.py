@@ -27,30 +27,69 @@ from pipelines.cli import main
 IDS = ["A", "B", "C"]
 WEEKS = pd.date_range("2023-01-02", periods=30, freq="W-MON")
 BAD = [None, "", "x", "2 weeks", -3, 0, 1, 1.5, 95, 1e300, float("inf"), float("nan"), "2024-13-45"]
-SETTINGS = dict(deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SETTINGS = dict(
+    deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 def _base() -> dict[str, pd.DataFrame]:
     rng = np.random.default_rng(0)
-    demand = pd.DataFrame([(u, d, float(rng.poisson(4))) for u in IDS for d in WEEKS],
-                          columns=["unique_id", "ds", "y"]).astype({"ds": str})
-    items = pd.DataFrame({"unique_id": IDS + ["D"], "unit_cost": 10.0, "holding_rate": 0.25, "order_cost": 20.0,
-                          "service_target": 0.95, "service_type": "csl", "lead_time": 2, "review_period": 1})
-    stages = pd.DataFrame({"stage_id": ["W", *IDS], "processing_time": [3, 1, 1, 1], "holding_cost": 1.0,
-                           "max_service_time": [None, 0, 0, 0], "unique_id": [None, *IDS],
-                           "demand_mean": [None, 4.0, 4.0, 4.0], "demand_std": [None, 2.0, 2.0, 2.0]})
+    demand = pd.DataFrame(
+        [(u, d, float(rng.poisson(4))) for u in IDS for d in WEEKS], columns=["unique_id", "ds", "y"]
+    ).astype({"ds": str})
+    items = pd.DataFrame(
+        {
+            "unique_id": IDS + ["D"],
+            "unit_cost": 10.0,
+            "holding_rate": 0.25,
+            "order_cost": 20.0,
+            "service_target": 0.95,
+            "service_type": "csl",
+            "lead_time": 2,
+            "review_period": 1,
+        }
+    )
+    stages = pd.DataFrame(
+        {
+            "stage_id": ["W", *IDS],
+            "processing_time": [3, 1, 1, 1],
+            "holding_cost": 1.0,
+            "max_service_time": [None, 0, 0, 0],
+            "unique_id": [None, *IDS],
+            "demand_mean": [None, 4.0, 4.0, 4.0],
+            "demand_std": [None, 2.0, 2.0, 2.0],
+        }
+    )
     edges = pd.DataFrame({"upstream": "W", "downstream": IDS, "quantity": 1.0})
-    policies = pd.DataFrame({"unique_id": IDS, "policy_type": ["R_S", "s_Q", "R_s_S"], "lead_time": 2,
-                             "review_period": 1, "reorder_level": [0.0, 8.0, 6.0], "order_up_to": [15.0, 0.0, 15.0],
-                             "order_quantity": [0.0, 10.0, 0.0]})
+    policies = pd.DataFrame(
+        {
+            "unique_id": IDS,
+            "policy_type": ["R_S", "s_Q", "R_s_S"],
+            "lead_time": 2,
+            "review_period": 1,
+            "reorder_level": [0.0, 8.0, 6.0],
+            "order_up_to": [15.0, 0.0, 15.0],
+            "order_quantity": [0.0, 10.0, 0.0],
+        }
+    )
     return {"demand": demand, "items": items, "stages": stages, "edges": edges, "policies": policies}
 
 
 TABLES = list(_base())
 edit = st.tuples(st.sampled_from(TABLES), st.integers(0, 200), st.integers(0, 10), st.sampled_from(BAD))
-structural = st.sampled_from(["none", "cycle", "unknown_stage", "drop_rows", "duplicate_rows", "all_zero",
-                              "dead_series", "no_items_match", "late_launch"])
+structural = st.sampled_from(
+    [
+        "none",
+        "cycle",
+        "unknown_stage",
+        "drop_rows",
+        "duplicate_rows",
+        "all_zero",
+        "dead_series",
+        "no_items_match",
+        "late_launch",
+    ]
+)
 
 
 def _apply(tables: dict[str, pd.DataFrame], edits, shape: str) -> dict[str, pd.DataFrame]:
@@ -144,8 +183,18 @@ def test_simulate_never_crashes_and_reports_every_series(tmp_path_factory, capsy
     base = tmp_path_factory.getbasetemp()
     folder = _write(base / "simulate", {"demand": t["demand"], "policies": t["policies"]})
     out_dir = folder / "out"
-    code, out = _stockwise(capsys, "simulate", "--demand", folder / "demand.csv", "--policies",
-                           folder / "policies.csv", "--out", out_dir, "--tracking-uri", f"sqlite:///{base / 'sim.db'}")
+    code, out = _stockwise(
+        capsys,
+        "simulate",
+        "--demand",
+        folder / "demand.csv",
+        "--policies",
+        folder / "policies.csv",
+        "--out",
+        out_dir,
+        "--tracking-uri",
+        f"sqlite:///{base / 'sim.db'}",
+    )
     if code == 0:
         done = set(pd.read_csv(out_dir / "kpis.csv", dtype={"unique_id": str})["unique_id"])
         excluded = set(pd.read_csv(out_dir / "excluded.csv", dtype={"unique_id": str})["unique_id"])
@@ -158,8 +207,9 @@ def test_simulate_never_crashes_and_reports_every_series(tmp_path_factory, capsy
 def test_gsm_never_crashes(tmp_path_factory, capsys, edits, shape):
     t = _apply(_base(), edits, shape)
     folder = _write(tmp_path_factory.getbasetemp() / "gsm", {"stages": t["stages"], "edges": t["edges"]})
-    code, out = _stockwise(capsys, "gsm", "--stages", folder / "stages.csv", "--edges", folder / "edges.csv",
-                           "--no-track", "--json")
+    code, out = _stockwise(
+        capsys, "gsm", "--stages", folder / "stages.csv", "--edges", folder / "edges.csv", "--no-track", "--json"
+    )
     if code == 0:
         assert "Infinity" not in out and "NaN" not in out  # valid JSON numbers only
 
@@ -175,8 +225,18 @@ def test_recommend_never_crashes_and_names_every_item_it_drops(tmp_path_factory,
     (base / "fast.yaml").write_text("forecast:\n  models: [SeasonalNaive]\n  n_windows: 2\nmin_length: 4\n")
     runs = base / "recommend-runs"
     shutil.rmtree(runs, ignore_errors=True)
-    code, out = _stockwise(capsys, "recommend", "--data", folder, "--config", base / "fast.yaml", "--out", runs,
-                           "--tracking-uri", f"sqlite:///{base / 'rec.db'}")
+    code, out = _stockwise(
+        capsys,
+        "recommend",
+        "--data",
+        folder,
+        "--config",
+        base / "fast.yaml",
+        "--out",
+        runs,
+        "--tracking-uri",
+        f"sqlite:///{base / 'rec.db'}",
+    )
     if code == 0:
         (run_dir,) = runs.iterdir()
         rec = set(pd.read_csv(run_dir / "recommendations.csv", dtype={"unique_id": str})["unique_id"])

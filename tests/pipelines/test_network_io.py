@@ -67,14 +67,18 @@ def write(tmp_path, name, text):
 
 
 def test_willems_bad_number_names_row_and_column(tmp_path):
-    header = "stage_id,lead_time,max_s_time,cost_rate,risk_pool,ext_demand_mean,ext_demand_std,ext_demand_thres,up_stages\n"
+    header = (
+        "stage_id,lead_time,max_s_time,cost_rate,risk_pool,ext_demand_mean,ext_demand_std,ext_demand_thres,up_stages\n"
+    )
     path = write(tmp_path, "bad.csv", header + "A,2,,x,2,,,\nB,1,0,1,,5,1,1.645,A,1\n")
     with pytest.raises(NetworkFileError, match=r"bad.csv: row 2, column 'cost_rate': 'x' is not a number"):
         read_willems_chain(path)
 
 
 def test_willems_fractional_times_are_kept(tmp_path):
-    header = "stage_id,lead_time,max_s_time,cost_rate,risk_pool,ext_demand_mean,ext_demand_std,ext_demand_thres,up_stages\n"
+    header = (
+        "stage_id,lead_time,max_s_time,cost_rate,risk_pool,ext_demand_mean,ext_demand_std,ext_demand_thres,up_stages\n"
+    )
     path = write(tmp_path, "frac.csv", header + "A,1.05,,2,2,,,\nB,0.5,0,1,,5,1,1.645,A,1\n")
     net = read_willems_chain(path, holding_rate=1.0)
     assert net.processing_time[net.index["A"]] == pytest.approx(1.05)
@@ -87,7 +91,9 @@ def test_willems_errors(tmp_path):
     path = write(tmp_path, "hdr.csv", "a,b,c\n")
     with pytest.raises(NetworkFileError, match="row 1 must be the header"):
         read_willems_chain(path)
-    header = "stage_id,lead_time,max_s_time,cost_rate,risk_pool,ext_demand_mean,ext_demand_std,ext_demand_thres,up_stages\n"
+    header = (
+        "stage_id,lead_time,max_s_time,cost_rate,risk_pool,ext_demand_mean,ext_demand_std,ext_demand_thres,up_stages\n"
+    )
     path = write(tmp_path, "cyc.csv", header + "A,1,,1,2,,,,B,1\nB,1,,1,2,,,,A,1\nC,1,0,1,,5,1,1,B,1\n")
     with pytest.raises(CycleError, match="cyc.csv: the network has a directed cycle"):
         read_willems_chain(path)
@@ -97,8 +103,9 @@ def test_willems_errors(tmp_path):
 
 def demo_network() -> Network:
     stages = [Stage("SKU1@CW", 5, 1.0), Stage("SKU1@DC1", 2, 1.5)]
-    stages += [Stage(f"SKU1@S0{i}", 1, 2.0, 0.0, unique_id=f"SKU1@S0{i}", demand_mean=10.0 + i, demand_std=3.0)
-               for i in (1, 2)]
+    stages += [
+        Stage(f"SKU1@S0{i}", 1, 2.0, 0.0, unique_id=f"SKU1@S0{i}", demand_mean=10.0 + i, demand_std=3.0) for i in (1, 2)
+    ]
     edges = [Edge("SKU1@CW", "SKU1@DC1")] + [Edge("SKU1@DC1", f"SKU1@S0{i}") for i in (1, 2)]
     return Network(stages, edges)
 
@@ -113,16 +120,20 @@ def test_stockwise_round_trip(tmp_path):
 
 
 def test_stockwise_errors_name_file_row_column(tmp_path):
-    stages = write(tmp_path, "stages.csv", "stage_id,processing_time,holding_cost,max_service_time,unique_id\n"
-                   "A,2,1,,\nB,oops,1,0,B\n")
+    stages = write(
+        tmp_path,
+        "stages.csv",
+        "stage_id,processing_time,holding_cost,max_service_time,unique_id\nA,2,1,,\nB,oops,1,0,B\n",
+    )
     edges = write(tmp_path, "edges.csv", "upstream,downstream,quantity\nA,B,1\n")
     with pytest.raises(NetworkFileError, match=r"stages.csv: row 3, column 'processing_time': 'oops'"):
         read_stockwise_network(stages, edges)
     stages = write(tmp_path, "stages.csv", "stage_id,processing_time,holding_cost\nA,1,1\n")
     with pytest.raises(NetworkFileError, match=r"missing columns \['max_service_time', 'unique_id'\]"):
         read_stockwise_network(stages, edges)
-    stages = write(tmp_path, "stages.csv", "stage_id,processing_time,holding_cost,max_service_time,unique_id\n"
-                   "A,2,1,,\nB,1,1,0,B\n")
+    stages = write(
+        tmp_path, "stages.csv", "stage_id,processing_time,holding_cost,max_service_time,unique_id\nA,2,1,,\nB,1,1,0,B\n"
+    )
     edges = write(tmp_path, "edges.csv", "upstream,downstream,quantity\nA,Z,1\n")
     with pytest.raises(NetworkError, match=r"unknown stages \['Z'\]"):
         read_stockwise_network(stages, edges)

@@ -27,9 +27,19 @@ FAST = "forecast:\n  models: [SeasonalNaive, CrostonSBA]\n  n_windows: 2\n"
 
 
 def _items(ids, **overrides) -> pd.DataFrame:
-    items = pd.DataFrame({"unique_id": ids, "unit_cost": 10.0, "holding_rate": 0.25, "order_cost": 20.0,
-                          "shortage_cost": 8.0, "service_target": 0.95, "service_type": "csl",
-                          "lead_time": 2, "review_period": 1})
+    items = pd.DataFrame(
+        {
+            "unique_id": ids,
+            "unit_cost": 10.0,
+            "holding_rate": 0.25,
+            "order_cost": 20.0,
+            "shortage_cost": 8.0,
+            "service_target": 0.95,
+            "service_type": "csl",
+            "lead_time": 2,
+            "review_period": 1,
+        }
+    )
     for col, values in overrides.items():
         items[col] = values
     return items
@@ -40,9 +50,12 @@ def messy_panel(seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     n = len(WEEKS)
     shapes = {
-        "smooth1": rng.poisson(20, n), "smooth2": rng.poisson(8, n),
+        "smooth1": rng.poisson(20, n),
+        "smooth2": rng.poisson(8, n),
         "intermittent": (rng.random(n) < 0.3) * rng.poisson(3, n),
-        "dead": np.zeros(n), "constant": np.full(n, 5.0), "huge": rng.poisson(2e9, n).astype(float),
+        "dead": np.zeros(n),
+        "constant": np.full(n, 5.0),
+        "huge": rng.poisson(2e9, n).astype(float),
         "long_lead": rng.poisson(6, n),
     }
     frames = [pd.DataFrame({"unique_id": k, "ds": WEEKS, "y": np.asarray(v, float)}) for k, v in shapes.items()]
@@ -70,8 +83,18 @@ def _invoke(*args):
 
 def _recommend(tmp_path, folder, *extra):
     (tmp_path / "c.yaml").write_text(FAST)
-    return _invoke("recommend", "--data", folder, "--config", tmp_path / "c.yaml", "--out", tmp_path / "runs",
-                   "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", *extra)
+    return _invoke(
+        "recommend",
+        "--data",
+        folder,
+        "--config",
+        tmp_path / "c.yaml",
+        "--out",
+        tmp_path / "runs",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'm.db'}",
+        *extra,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -83,10 +106,22 @@ def messy_run(tmp_path_factory):
     items.loc[items["unique_id"] == "long_lead", "lead_time"] = 1000
     bad = _items(["bad_target", "bad_lead"], service_target=[95, 0.9], lead_time=[2, "2 weeks"])
     items = pd.concat([items, bad], ignore_index=True)
-    demand = pd.concat([demand, messy_panel(1).query("unique_id == 'smooth1'").assign(unique_id="bad_target"),
-                        messy_panel(2).query("unique_id == 'smooth1'").assign(unique_id="bad_lead")])
-    stages = pd.DataFrame({"stage_id": ["A", "B"], "processing_time": 1, "holding_cost": 1.0,
-                           "max_service_time": [np.nan, 0.0], "unique_id": [None, "smooth1"]})
+    demand = pd.concat(
+        [
+            demand,
+            messy_panel(1).query("unique_id == 'smooth1'").assign(unique_id="bad_target"),
+            messy_panel(2).query("unique_id == 'smooth1'").assign(unique_id="bad_lead"),
+        ]
+    )
+    stages = pd.DataFrame(
+        {
+            "stage_id": ["A", "B"],
+            "processing_time": 1,
+            "holding_cost": 1.0,
+            "max_service_time": [np.nan, 0.0],
+            "unique_id": [None, "smooth1"],
+        }
+    )
     edges = pd.DataFrame({"upstream": ["A", "B"], "downstream": ["B", "A"], "quantity": 1.0})  # a cycle
     folder = _folder(tmp / "a-data-folder-with-a-rather-long-name-so-paths-would-wrap", demand, items, stages, edges)
     result, out = _recommend(tmp, folder)
@@ -163,11 +198,14 @@ def test_demand_csv_next_to_demand_parquet_is_ambiguous(tmp_path):
     assert result.exit_code == 1 and "both demand.parquet and demand.csv found" in out
 
 
-@pytest.mark.parametrize(("case", "finding"), [
-    ("review_period_0", "review_period_range"),
-    ("daily_as_weekly", "(the dates look like D data)"),
-    ("lead_time_text_parquet", "'lead_time' is not a number"),
-])
+@pytest.mark.parametrize(
+    ("case", "finding"),
+    [
+        ("review_period_0", "review_period_range"),
+        ("daily_as_weekly", "(the dates look like D data)"),
+        ("lead_time_text_parquet", "'lead_time' is not a number"),
+    ],
+)
 def test_inputs_that_leave_nothing_to_plan_explain_why(tmp_path, case, finding):
     demand, items, extra = messy_panel().query("unique_id == 'smooth1'"), _items(["smooth1"]), []
     if case == "review_period_0":
@@ -224,9 +262,24 @@ def test_a_corrupt_sqlite_store_is_one_line(tmp_path):
     folder = _folder(tmp_path / "d", demand, _items(["smooth1"]))
     db = tmp_path / "broken.db"
     db.write_bytes(b"this is not a database" * 100)
-    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "recommend", "--data", str(folder),
-                           "--out", str(tmp_path / "runs"), "--tracking-uri", f"sqlite:///{db}"],
-                          capture_output=True, text=True, cwd=tmp_path, env=os.environ | {"PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "recommend",
+            "--data",
+            str(folder),
+            "--out",
+            str(tmp_path / "runs"),
+            "--tracking-uri",
+            f"sqlite:///{db}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )
     assert proc.returncode == 1, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "is not an SQLite database" in lines[0] and "Traceback" not in proc.stderr
@@ -234,16 +287,21 @@ def test_a_corrupt_sqlite_store_is_one_line(tmp_path):
 
 def test_an_unreachable_tracking_server_fails_fast(tmp_path):
     folder = _folder(tmp_path / "d", messy_panel().query("unique_id == 'smooth1'"), _items(["smooth1"]))
-    result, out = _invoke("recommend", "--data", folder, "--out", tmp_path / "runs",
-                          "--tracking-uri", "http://127.0.0.1:9")
+    result, out = _invoke(
+        "recommend", "--data", folder, "--out", tmp_path / "runs", "--tracking-uri", "http://127.0.0.1:9"
+    )
     assert result.exit_code == 1
     assert "tracking server http://127.0.0.1:9 is not reachable" in str(result.exception or out)
 
 
-@pytest.mark.parametrize(("cell", "finding"), [
-    ("1e300", "implausible_demand"), ("inf", "non_finite_demand"),
-    ("2022-01-10T00:00:00+01:00|mixed", "mixed_date_formats"),
-])
+@pytest.mark.parametrize(
+    ("cell", "finding"),
+    [
+        ("1e300", "implausible_demand"),
+        ("inf", "non_finite_demand"),
+        ("2022-01-10T00:00:00+01:00|mixed", "mixed_date_formats"),
+    ],
+)
 def test_backtest_names_absurd_demand_and_mixed_dates(tmp_path, cell, finding):
     demand = messy_panel().query("unique_id in ['smooth1', 'smooth2']").astype({"y": object, "ds": str})
     if cell.endswith("|mixed"):
@@ -252,9 +310,23 @@ def test_backtest_names_absurd_demand_and_mixed_dates(tmp_path, cell, finding):
         demand.loc[demand.index[3], "y"] = cell
     path = tmp_path / "demand.csv"
     demand.to_csv(path, index=False)
-    result, out = _invoke("backtest", "--demand", path, "--freq", "W-MON", "--horizon", "2", "--out", tmp_path / "o",
-                          "--models", "SeasonalNaive", "--n-windows", "2",
-                          "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}")
+    result, out = _invoke(
+        "backtest",
+        "--demand",
+        path,
+        "--freq",
+        "W-MON",
+        "--horizon",
+        "2",
+        "--out",
+        tmp_path / "o",
+        "--models",
+        "SeasonalNaive",
+        "--n-windows",
+        "2",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'm.db'}",
+    )
     assert result.exit_code == 1, out
     assert finding in out and "demand.csv" in out and "data row(s) 4" in out
 

@@ -16,27 +16,24 @@ from pipelines.report.render import (
     forecasts_from_models,
     forecasts_from_wide,
     frontier_points,
-    sim_paths_from_events,
     render_report,
+    sim_paths_from_events,
     stranded_by,
     summarise,
     write_report,
 )
 
-
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 POLICIES = ("R_S", "R_s_S", "s_Q", "base_stock", "no_stock")
-EVIL_REASON = "lead time <b>6</b> & \"quoted\" </script><script>window.__pwned=1</script>"
+EVIL_REASON = 'lead time <b>6</b> & "quoted" </script><script>window.__pwned=1</script>'
 
 
 def synthetic_run(seed: int = 3) -> dict[str, pd.DataFrame]:
     """Demo data plus synthetic recommendations, forecasts, on-hand paths and a frontier."""
-    demo = generate_demo(DemoConfig(seed=seed, n_items=8, n_stores=4, n_dcs=2, n_weeks=104,
-                                    min_stores_per_item=2))
+    demo = generate_demo(DemoConfig(seed=seed, n_items=8, n_stores=4, n_dcs=2, n_weeks=104, min_stores_per_item=2))
     rng = np.random.default_rng(seed)
     items = demo.items.reset_index(drop=True)
-    stats = demo.demand.groupby("unique_id")["y"].agg(mu=lambda y: y.tail(26).mean(),
-                                                      sd=lambda y: y.tail(26).std())
+    stats = demo.demand.groupby("unique_id")["y"].agg(mu=lambda y: y.tail(26).mean(), sd=lambda y: y.tail(26).std())
     st = stats.reindex(items["unique_id"]).fillna(0.0).to_numpy()
     mu, sd = st[:, 0], st[:, 1]
     L, R = items["lead_time"].to_numpy(float), items["review_period"].to_numpy(float)
@@ -48,41 +45,73 @@ def synthetic_run(seed: int = 3) -> dict[str, pd.DataFrame]:
     excess, short = np.maximum(on_hand - S, 0), np.maximum(s - on_hand, 0)
     hold = (ss + mu * R / 2) * unit * items["holding_rate"].to_numpy(float)
     n = len(items)
-    recs = pd.DataFrame({
-        "unique_id": items["unique_id"], "item_id": items["item_id"], "location": items["location"],
-        "abc": rng.choice(list("ABC"), n), "xyz": rng.choice(list("XYZ"), n),
-        "sbc_class": rng.choice(["smooth", "erratic", "intermittent", "lumpy"], n),
-        "forecaster": rng.choice(["AutoETS", "CrostonSBA"], n),
-        "policy": [POLICIES[i % len(POLICIES)] for i in range(n)],
-        "review_period": R, "lead_time": L, "reorder_point": s, "order_up_to": S,
-        "order_quantity": np.round(mu * 4, 1), "safety_stock": ss, "safety_stock_value": ss * unit,
-        "service_type": items["service_type"], "service_target": items["service_target"],
-        "expected_csl": np.round(rng.uniform(0.85, 0.99, n), 3),
-        "expected_fill_rate": np.round(rng.uniform(0.9, 0.999, n), 3),
-        "expected_avg_on_hand": ss + mu * R / 2,
-        "expected_holding_cost": hold, "expected_ordering_cost": items["order_cost"].to_numpy() * 13,
-        "expected_shortage_cost": rng.uniform(0, 50, n),
-        "on_hand": on_hand, "excess_units": excess, "shortfall_units": short,
-        "excess_value": excess * unit, "shortfall_value": short * unit,
-        "reasons": [EVIL_REASON if i == 0 else f"reason {i}: intermittent, low value" for i in range(n)],
-        "run_id": "abc123",
-    })
-    recs["expected_total_cost"] = recs[["expected_holding_cost", "expected_ordering_cost",
-                                        "expected_shortage_cost"]].sum(axis=1)
+    recs = pd.DataFrame(
+        {
+            "unique_id": items["unique_id"],
+            "item_id": items["item_id"],
+            "location": items["location"],
+            "abc": rng.choice(list("ABC"), n),
+            "xyz": rng.choice(list("XYZ"), n),
+            "sbc_class": rng.choice(["smooth", "erratic", "intermittent", "lumpy"], n),
+            "forecaster": rng.choice(["AutoETS", "CrostonSBA"], n),
+            "policy": [POLICIES[i % len(POLICIES)] for i in range(n)],
+            "review_period": R,
+            "lead_time": L,
+            "reorder_point": s,
+            "order_up_to": S,
+            "order_quantity": np.round(mu * 4, 1),
+            "safety_stock": ss,
+            "safety_stock_value": ss * unit,
+            "service_type": items["service_type"],
+            "service_target": items["service_target"],
+            "expected_csl": np.round(rng.uniform(0.85, 0.99, n), 3),
+            "expected_fill_rate": np.round(rng.uniform(0.9, 0.999, n), 3),
+            "expected_avg_on_hand": ss + mu * R / 2,
+            "expected_holding_cost": hold,
+            "expected_ordering_cost": items["order_cost"].to_numpy() * 13,
+            "expected_shortage_cost": rng.uniform(0, 50, n),
+            "on_hand": on_hand,
+            "excess_units": excess,
+            "shortfall_units": short,
+            "excess_value": excess * unit,
+            "shortfall_value": short * unit,
+            "reasons": [EVIL_REASON if i == 0 else f"reason {i}: intermittent, low value" for i in range(n)],
+            "run_id": "abc123",
+        }
+    )
+    recs["expected_total_cost"] = recs[
+        ["expected_holding_cost", "expected_ordering_cost", "expected_shortage_cost"]
+    ].sum(axis=1)
     last = demo.demand["ds"].max()
     fds = pd.date_range(last, periods=13, freq="W-MON")[1:]
-    fc = pd.DataFrame({"unique_id": np.repeat(items["unique_id"], 12), "ds": np.tile(fds, n),
-                       "forecast": np.repeat(mu, 12)})
+    fc = pd.DataFrame(
+        {"unique_id": np.repeat(items["unique_id"], 12), "ds": np.tile(fds, n), "forecast": np.repeat(mu, 12)}
+    )
     fc["lo"] = np.maximum(fc["forecast"] - 1.64 * np.repeat(sd, 12), 0)
     fc["hi"] = fc["forecast"] + 1.64 * np.repeat(sd, 12)
-    sim = pd.DataFrame({"unique_id": np.repeat(items["unique_id"], 12), "ds": np.tile(fds, n),
-                        "on_hand": np.repeat(S, 12) - np.tile(np.arange(12) % 4, n) * np.repeat(mu, 12) / 2})
-    frontier = pd.DataFrame({"service": np.linspace(0.85, 0.99, 6),
-                             "inventory_value": np.linspace(1000, 4000, 6) ** 1.1,
-                             "cost": np.linspace(900, 1500, 6),
-                             "chosen": [False, False, False, True, False, False]})
-    return {"recommendations": recs, "history": demo.demand, "forecasts": fc, "sim_paths": sim,
-            "frontier": frontier, "items": items}
+    sim = pd.DataFrame(
+        {
+            "unique_id": np.repeat(items["unique_id"], 12),
+            "ds": np.tile(fds, n),
+            "on_hand": np.repeat(S, 12) - np.tile(np.arange(12) % 4, n) * np.repeat(mu, 12) / 2,
+        }
+    )
+    frontier = pd.DataFrame(
+        {
+            "service": np.linspace(0.85, 0.99, 6),
+            "inventory_value": np.linspace(1000, 4000, 6) ** 1.1,
+            "cost": np.linspace(900, 1500, 6),
+            "chosen": [False, False, False, True, False, False],
+        }
+    )
+    return {
+        "recommendations": recs,
+        "history": demo.demand,
+        "forecasts": fc,
+        "sim_paths": sim,
+        "frontier": frontier,
+        "items": items,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +132,7 @@ def test_summary_values_are_sums_of_the_table(run_data):
 
 def test_unit_cost_falls_back_to_value_over_units(run_data):
     recs, items = run_data["recommendations"], run_data["items"]
-    assert summarise(recs).inventory_value_now == pytest.approx(
-        summarise(recs, items).inventory_value_now, rel=1e-9)
+    assert summarise(recs).inventory_value_now == pytest.approx(summarise(recs, items).inventory_value_now, rel=1e-9)
 
 
 def test_stranded_totals_match_by_every_grouping(run_data):
@@ -136,9 +164,15 @@ def test_frontier_without_columns_is_rejected(run_data):
 
 
 def test_frontier_points_from_optimization_summary():
-    summary = pd.DataFrame({"target": [0.9, 0.95, 0.98], "inventory_value": [100.0, 150.0, 230.0],
-                            "fill_rate": [0.91, 0.955, 0.981], "csl": [0.8, 0.9, 0.95],
-                            "cost_operating": [50.0, 45.0, 48.0]})
+    summary = pd.DataFrame(
+        {
+            "target": [0.9, 0.95, 0.98],
+            "inventory_value": [100.0, 150.0, 230.0],
+            "fill_rate": [0.91, 0.955, 0.981],
+            "csl": [0.8, 0.9, 0.95],
+            "cost_operating": [50.0, 45.0, 48.0],
+        }
+    )
     points = frontier_points(summary, chosen_target=0.95)
     assert points["chosen"].tolist() == [False, True, False]
     assert points["service"].tolist() == [0.91, 0.955, 0.981] and points["cost"].iloc[0] == 50.0
@@ -147,8 +181,14 @@ def test_frontier_points_from_optimization_summary():
 
 
 def test_sim_paths_from_events_dates_each_period():
-    events = pd.DataFrame({"batch": [0, 0, 1, 0], "unique_id": ["A", "A", "A", "B"], "period": [0, 1, 0, 1],
-                           "on_hand": [5.0, 3.0, 99.0, 7.0]})
+    events = pd.DataFrame(
+        {
+            "batch": [0, 0, 1, 0],
+            "unique_id": ["A", "A", "A", "B"],
+            "period": [0, 1, 0, 1],
+            "on_hand": [5.0, 3.0, 99.0, 7.0],
+        }
+    )
     paths = sim_paths_from_events(events, "2025-01-06", "W-MON")
     assert paths["on_hand"].tolist() == [5.0, 3.0, 7.0]
     assert paths["ds"].dt.strftime("%Y-%m-%d").tolist() == ["2025-01-06", "2025-01-13", "2025-01-13"]
@@ -156,7 +196,7 @@ def test_sim_paths_from_events_dates_each_period():
 
 def test_forecasts_from_wide_dates_steps_and_aligns_bands():
     mean = pd.DataFrame([[1.0, 2.0], [3.0, 4.0]], index=pd.Index(["A", "B"], name="unique_id"), columns=[1, 2])
-    lo = (mean - 1).iloc[::-1]                                  # other row order: must be realigned
+    lo = (mean - 1).iloc[::-1]  # other row order: must be realigned
     out = forecasts_from_wide(mean, "2025-01-06", "W-MON", lo=lo, hi=mean + 1)
     assert out["ds"].dt.strftime("%m-%d").tolist() == ["01-06", "01-13"] * 2
     assert out["forecast"].tolist() == [1.0, 2.0, 3.0, 4.0] and out["lo"].tolist() == [0.0, 1.0, 2.0, 3.0]
@@ -165,9 +205,16 @@ def test_forecasts_from_wide_dates_steps_and_aligns_bands():
 
 def test_forecasts_from_models_picks_each_items_forecaster():
     recs = pd.DataFrame({"unique_id": ["A", "B"], "forecaster": ["AutoETS", "CrostonSBA"]})
-    fc = pd.DataFrame({"unique_id": ["A", "B"], "ds": pd.to_datetime(["2024-01-01"] * 2),
-                       "AutoETS": [1.0, 2.0], "AutoETS-lo-90": [0.5, 1.5], "AutoETS-hi-90": [1.5, 2.5],
-                       "CrostonSBA": [10.0, 20.0]})
+    fc = pd.DataFrame(
+        {
+            "unique_id": ["A", "B"],
+            "ds": pd.to_datetime(["2024-01-01"] * 2),
+            "AutoETS": [1.0, 2.0],
+            "AutoETS-lo-90": [0.5, 1.5],
+            "AutoETS-hi-90": [1.5, 2.5],
+            "CrostonSBA": [10.0, 20.0],
+        }
+    )
     out = forecasts_from_models(fc, recs).set_index("unique_id")
     assert out.loc["A", "forecast"] == 1.0 and out.loc["A", "lo"] == 0.5 and out.loc["A", "hi"] == 1.5
     assert out.loc["B", "forecast"] == 20.0 and np.isnan(out.loc["B", "lo"])
@@ -182,24 +229,39 @@ def test_write_report_writes_page_and_exports_atomically(run_data, tmp_path):
 
 # --- headless Chromium -------------------------------------------------------------------------
 
+
 def render_dom(page: Path, tmp_path: Path, fragment: str = "") -> tuple[str, str]:
     """Load ``page`` in headless Chromium, let its scripts run, return (DOM, browser log)."""
     if CHROMIUM is None:
-        pytest.skip("chromium not installed (Debian: apt-get install -y chromium); "
-                    "the report test needs a headless browser")
+        pytest.skip(
+            "chromium not installed (Debian: apt-get install -y chromium); the report test needs a headless browser"
+        )
     profile = tmp_path / f"profile{len(list(tmp_path.glob('profile*')))}"
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-           "--virtual-time-budget=5000", "--dump-dom", page.resolve().as_uri() + fragment]
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        page.resolve().as_uri() + fragment,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout, done.stderr
 
 
 def _console_errors(log: str) -> list[str]:
-    return [line for line in log.splitlines()
-            if "CONSOLE" in line and re.search(r"Uncaught|Error|error", line)]
+    return [line for line in log.splitlines() if "CONSOLE" in line and re.search(r"Uncaught|Error|error", line)]
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +277,7 @@ def test_page_loads_without_errors_and_draws_everything(report_path, run_data, t
     assert "__pwned" not in dom or "window.__pwned=1</script>" not in dom
     body = dom.split('<table id="items-table">')[1].split("</tbody>")[0]
     uids = re.findall(r'<tr data-uid="([^"]+)"', body)
-    assert sorted(uids) == sorted(run_data["recommendations"]["unique_id"])   # one row per item
+    assert sorted(uids) == sorted(run_data["recommendations"]["unique_id"])  # one row per item
     first = uids[0]
     chart = dom.split('id="item-chart"')[1]
     assert f'data-uid="{first}"' in chart
@@ -223,7 +285,7 @@ def test_page_loads_without_errors_and_draws_everything(report_path, run_data, t
         d = re.search(rf'<path[^>]*d="([^"]*)"[^>]*class="{cls}"', chart)
         assert d and d.group(1).count("L") + d.group(1).count("H") > 3, f"{cls} not drawn"
     assert len(re.findall(r'class="frontier-point"', dom)) == len(run_data["frontier"])
-    assert dom.count("<rect") >= 3                                        # cost bars
+    assert dom.count("<rect") >= 3  # cost bars
 
 
 def test_sort_filter_and_item_from_url_hash(report_path, run_data, tmp_path):
@@ -244,7 +306,9 @@ def test_sort_filter_and_item_from_url_hash(report_path, run_data, tmp_path):
 def test_the_browser_check_itself_catches_a_script_error(report_path, tmp_path):
     # the same page with one broken statement must be reported, or the checks above prove nothing
     broken = tmp_path / "broken.html"
-    broken.write_text(report_path.read_text().replace("var DATA = JSON.parse(", "var DATA = JSON.parse(undefinedThing + ", 1))
+    broken.write_text(
+        report_path.read_text().replace("var DATA = JSON.parse(", "var DATA = JSON.parse(undefinedThing + ", 1)
+    )
     dom, log = render_dom(broken, tmp_path)
     assert re.search(r'id="js-status"[^>]*data-errors="1"', dom)
     assert "undefinedThing" in dom

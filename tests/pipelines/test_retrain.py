@@ -18,18 +18,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines.registry.lock import exclusive_lock
 from pipelines.flows.retrain import (
     DECISION_FILE,
     PAUSE_POINTS,
-    no_checkpoint,
     RetrainConfig,
     RetrainExit,
     decide,
     lock_path_for,
+    no_checkpoint,
     retrain,
     run_retrain,
 )
+from pipelines.registry.lock import exclusive_lock
 from pipelines.registry.tracking import (
     end_stale_runs,
     get_alias_version,
@@ -55,11 +55,13 @@ ITEMS = pd.DataFrame({"unique_id": ["S000", "S001", "S002"], "lead_time": [1, 2,
 
 def fake_train(quality: float, service: float = 0.95):
     def train(request) -> str:
-        assert pd.to_datetime(request.demand["ds"]).max() == request.cutoff    # never sees the holdout
+        assert pd.to_datetime(request.demand["ds"]).max() == request.cutoff  # never sees the holdout
         with start_run("train", request.tracking_uri) as run:
             run.log_dict({"quality": quality}, "model/model.json")
-        return register_version(request.model_name, run.run_id, "model", request.tracking_uri,
-                                {"quality": quality, "service": service})
+        return register_version(
+            request.model_name, run.run_id, "model", request.tracking_uri, {"quality": quality, "service": service}
+        )
+
     return train
 
 
@@ -112,7 +114,7 @@ def test_first_retrain_promotes_then_better_wins_and_worse_is_rejected(store):
     assert better.scores["champion"]["total_cost"] == pytest.approx(1000.0)
     worse = retrain(panel(), ITEMS, fake_train(0.8), fake_evaluate, settings(uri, out))
     assert worse.action == "keep" and worse.exit_code == RetrainExit.KEPT
-    assert get_alias_version(MODEL, "champion", uri) == better.challenger         # champion unchanged
+    assert get_alias_version(MODEL, "champion", uri) == better.challenger  # champion unchanged
     assert get_version_tags(MODEL, worse.challenger, uri)["stockwise.status"] == "rejected"
     record = json.loads((out / worse.decision_id / DECISION_FILE).read_text())
     assert record["action"] == "keep" and record["champion_before"] == better.challenger
@@ -124,10 +126,11 @@ def test_champion_from_train_is_kept_when_gain_is_below_margin_or_service_drops(
     uri, out = store
     champion = with_champion(uri, out, quality=1.0)
     code = run_retrain(panel(), ITEMS, fake_train(1.01), fake_evaluate, settings(uri, out), echo=lambda s: None)
-    assert code == RetrainExit.KEPT                     # 1 % cheaper < 2 % margin
-    code = run_retrain(panel(), ITEMS, fake_train(1.5, service=0.90), fake_evaluate, settings(uri, out),
-                       echo=lambda s: None)
-    assert code == RetrainExit.KEPT                     # much cheaper but loses service
+    assert code == RetrainExit.KEPT  # 1 % cheaper < 2 % margin
+    code = run_retrain(
+        panel(), ITEMS, fake_train(1.5, service=0.90), fake_evaluate, settings(uri, out), echo=lambda s: None
+    )
+    assert code == RetrainExit.KEPT  # much cheaper but loses service
     assert get_alias_version(MODEL, "champion", uri) == champion
     assert_consistent(uri, out, champion)
 
@@ -144,7 +147,7 @@ def test_failures_exit_1_and_leave_the_champion(store):
     assert code == RetrainExit.FAILED and "simulator exploded" in messages[0]
     assert get_alias_version(MODEL, "champion", uri) == champion
     code = run_retrain(panel(), ITEMS, fake_train(2.0), fake_evaluate, settings(uri, out), echo=messages.append)
-    assert code == RetrainExit.PROMOTED                 # the rerun works; the failed challenger is abandoned
+    assert code == RetrainExit.PROMOTED  # the rerun works; the failed challenger is abandoned
     statuses = [v["tags"]["stockwise.status"] for v in list_versions(MODEL, uri)]
     assert sorted(statuses) == ["abandoned", "champion", "retired"]
 
@@ -171,20 +174,29 @@ def test_held_lock_gives_exit_75(store):
 
 # --- child process: kill -9 and concurrency --------------------------------------------------------
 
+
 def start_child(uri: str, out: Path, quality: float, pause_at: str, marker: Path) -> subprocess.Popen:
     """A retrain in a child process that waits at ``pause_at`` (writing ``marker``) to be killed."""
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     args = [uri, str(out), str(quality), pause_at, str(marker)]
-    return subprocess.Popen([sys.executable, "-m", "tests.pipelines.test_retrain", *args],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.pipelines.test_retrain", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def pause_at(point: str, marker: Path, seconds: float = 300.0):
     """The checkpoint injected into the child: at ``point``, say so in ``marker`` and wait."""
+
     def checkpoint(reached: str) -> None:
         if reached == point:
             marker.write_text(reached)
             time.sleep(seconds)
+
     return checkpoint
 
 
@@ -210,17 +222,18 @@ def test_kill_9_then_rerun_leaves_a_consistent_store(store, tmp_path, point):
     child.wait(timeout=30)
     alias_after_kill = get_alias_version(MODEL, "champion", uri)
     committed = committed_records(out)
-    if point in ("after_train", "before_commit"):        # nothing decided: nothing visible, champion unchanged
+    if point in ("after_train", "before_commit"):  # nothing decided: nothing visible, champion unchanged
         assert alias_after_kill == champion and committed == []
-    elif point == "after_commit":                        # decided, alias not yet moved: rolled forward on rerun
+    elif point == "after_commit":  # decided, alias not yet moved: rolled forward on rerun
         assert alias_after_kill == champion and len(committed) == 1
     else:
         assert alias_after_kill != champion
     decision = retrain(panel(), ITEMS, fake_train(3.0), fake_evaluate, settings(uri, out))
     assert decision.action == "promote"
-    assert end_stale_runs("retrain", uri) == []          # the killed run was closed by recovery
-    assert decision.champion_before == (champion if point in ("after_train", "before_commit") else
-                                        json.loads(committed[0].read_text())["challenger"])
+    assert end_stale_runs("retrain", uri) == []  # the killed run was closed by recovery
+    assert decision.champion_before == (
+        champion if point in ("after_train", "before_commit") else json.loads(committed[0].read_text())["challenger"]
+    )
     assert_consistent(uri, out, champion)
 
 
@@ -229,9 +242,14 @@ def test_concurrent_retrain_gets_the_lock_exit_code(store, tmp_path):
     champion = with_champion(uri, out)
     first = start_child(uri, out, 1.5, "after_lock", tmp_path / "paused")
     wait_for(tmp_path / "paused", first)
-    second = subprocess.run([sys.executable, "-m", "tests.pipelines.test_retrain", uri, str(out), "2.0"],
-                            cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
-                            timeout=120)
+    second = subprocess.run(
+        [sys.executable, "-m", "tests.pipelines.test_retrain", uri, str(out), "2.0"],
+        cwd=ROOT,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert second.returncode == RetrainExit.LOCKED, second.stdout + second.stderr
     assert "LOCKED" in second.stdout
     first.send_signal(signal.SIGKILL)
@@ -243,5 +261,15 @@ def test_concurrent_retrain_gets_the_lock_exit_code(store, tmp_path):
 if __name__ == "__main__":
     uri_arg, out_arg, quality_arg, *pause = sys.argv[1:]
     checkpoint = pause_at(pause[0], Path(pause[1])) if pause else no_checkpoint
-    sys.exit(int(run_retrain(panel(), ITEMS, fake_train(float(quality_arg)), fake_evaluate,
-                             settings(uri_arg, Path(out_arg)), checkpoint=checkpoint)))
+    sys.exit(
+        int(
+            run_retrain(
+                panel(),
+                ITEMS,
+                fake_train(float(quality_arg)),
+                fake_evaluate,
+                settings(uri_arg, Path(out_arg)),
+                checkpoint=checkpoint,
+            )
+        )
+    )

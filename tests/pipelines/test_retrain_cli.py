@@ -10,10 +10,10 @@ import typer
 from typer.testing import CliRunner
 
 import pipelines.flows.retrain as retrain_module
-from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
-from pipelines.registry.lock import exclusive_lock
 from pipelines.cli.retrain import retrain_command
+from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
 from pipelines.flows.retrain import RetrainExit, lock_path_for
+from pipelines.registry.lock import exclusive_lock
 from pipelines.registry.tracking import get_alias_version
 from tests.pipelines.test_retrain import MODEL, fake_evaluate, fake_train
 
@@ -25,13 +25,15 @@ app.command()(retrain_command)
 def setup(tmp_path, store, monkeypatch):
     tracking_uri = store[0]
     data = tmp_path / "data"
-    write_demo(generate_demo(DemoConfig(seed=2, n_items=8, n_stores=3, n_dcs=1, n_weeks=80,
-                                        min_stores_per_item=1)), data)
+    write_demo(
+        generate_demo(DemoConfig(seed=2, n_items=8, n_stores=3, n_dcs=1, n_weeks=80, min_stores_per_item=1)), data
+    )
     config = tmp_path / "run.yaml"
     config.write_text(f"data: {data}\ntracking_uri: {tracking_uri}\n")
     qualities = iter([1.0, 1.5, 0.5])
-    monkeypatch.setattr(retrain_module, "default_steps",
-                        lambda: (lambda req: fake_train(next(qualities))(req), fake_evaluate))
+    monkeypatch.setattr(
+        retrain_module, "default_steps", lambda: (lambda req: fake_train(next(qualities))(req), fake_evaluate)
+    )
     args = ["--config", str(config), "--holdout", "5", "--model-name", MODEL, "--out", str(tmp_path / "dec")]
     return args, tracking_uri
 

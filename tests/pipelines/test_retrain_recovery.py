@@ -27,6 +27,7 @@ def train_until_killed(marker: Path):
             marker.write_text("training")
             time.sleep(300)
         raise AssertionError("not killed")
+
     return train
 
 
@@ -40,9 +41,14 @@ def test_kill_9_inside_train_then_rerun_marks_its_runs_killed_and_says_so(store,
     uri, out = store
     with_champion(uri, out, quality=1.0)
     marker = tmp_path / "training"
-    child = subprocess.Popen([sys.executable, "-m", "tests.pipelines.test_retrain_recovery", uri, str(out),
-                              str(marker)], cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)},
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.pipelines.test_retrain_recovery", uri, str(out), str(marker)],
+        cwd=ROOT,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     end = time.monotonic() + 120
     while not marker.exists():
         assert child.poll() is None, child.stderr.read()[-2000:]
@@ -66,5 +72,10 @@ def test_kill_9_inside_train_then_rerun_marks_its_runs_killed_and_says_so(store,
 
 if __name__ == "__main__":
     uri_arg, out_arg, marker_arg = sys.argv[1:4]
-    sys.exit(int(run_retrain(panel(), ITEMS, train_until_killed(Path(marker_arg)), fake_evaluate,
-                             settings(uri_arg, Path(out_arg)))))
+    sys.exit(
+        int(
+            run_retrain(
+                panel(), ITEMS, train_until_killed(Path(marker_arg)), fake_evaluate, settings(uri_arg, Path(out_arg))
+            )
+        )
+    )

@@ -19,6 +19,7 @@ from pipelines.flows.plan import run_plan
 
 try:
     import distributed  # noqa: F401
+
     HAVE_DASK = True
 except ImportError:  # pragma: no cover - the extra is installed in CI (pip install -e '.[test,dask]')
     HAVE_DASK = False
@@ -45,9 +46,14 @@ def panel(tmp_path_factory):
 
 
 def _block_summary(demand, items, block, scale):
-    return pd.DataFrame({"block": block, "unique_id": sorted(demand["unique_id"].unique()),
-                         "total": demand.groupby("unique_id")["y"].sum().sort_index().to_numpy() * scale,
-                         "n_items": len(items)})
+    return pd.DataFrame(
+        {
+            "block": block,
+            "unique_id": sorted(demand["unique_id"].unique()),
+            "total": demand.groupby("unique_id")["y"].sum().sort_index().to_numpy() * scale,
+            "n_items": len(items),
+        }
+    )
 
 
 def test_blocks_are_stable_hash_buckets_of_the_id():
@@ -81,8 +87,9 @@ def test_pool_and_in_process_runs_agree(panel):
 def test_dask_blocks_agree_with_local(panel, dask_scheduler):
     _, demand, items = panel
     local = map_blocks(_block_summary, demand, items, BlockEngine(block_size=15, workers=2), scale=1.0)
-    dask = map_blocks(_block_summary, demand, items,
-                      BlockEngine(kind="dask", block_size=15, scheduler=dask_scheduler), scale=1.0)
+    dask = map_blocks(
+        _block_summary, demand, items, BlockEngine(kind="dask", block_size=15, scheduler=dask_scheduler), scale=1.0
+    )
     pd.testing.assert_frame_equal(pd.concat(local, ignore_index=True), pd.concat(dask, ignore_index=True))
 
 
@@ -103,8 +110,13 @@ def test_a_killed_pool_worker_fails_the_run_cleanly(panel, tmp_path):
 @needs_dask
 def test_a_killed_dask_worker_still_gives_every_block(panel, dask_scheduler, tmp_path):
     _, demand, items = panel
-    parts = map_blocks(_die_once, demand, items, BlockEngine(kind="dask", block_size=15, scheduler=dask_scheduler),
-                       marker=str(tmp_path / "m"))
+    parts = map_blocks(
+        _die_once,
+        demand,
+        items,
+        BlockEngine(kind="dask", block_size=15, scheduler=dask_scheduler),
+        marker=str(tmp_path / "m"),
+    )
     assert (tmp_path / "m").exists()  # the worker did die once
     assert sorted(pd.concat(parts)["unique_id"]) == sorted(items["unique_id"])
 
@@ -122,9 +134,16 @@ def test_unknown_engine_is_a_config_error():
 
 
 def _recommend(folder, tmp_path, name, **engine):
-    cfg = load_config(None, data=folder, out=tmp_path / name, freq="W-MON", block_size=25,
-                      tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
-                      forecast={"models": ("SeasonalNaive", "CrostonSBA")}, **engine)
+    cfg = load_config(
+        None,
+        data=folder,
+        out=tmp_path / name,
+        freq="W-MON",
+        block_size=25,
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+        forecast={"models": ("SeasonalNaive", "CrostonSBA")},
+        **engine,
+    )
     return pd.read_parquet(run_plan(cfg).run_dir / "recommendations.parquet").drop(columns="run_id")
 
 
@@ -137,5 +156,6 @@ def test_recommend_on_dask_equals_recommend_on_local(panel, dask_scheduler, tmp_
     assert sorted(local["unique_id"]) == sorted(items["unique_id"])
     floats = local.select_dtypes("float").columns
     pd.testing.assert_frame_equal(local.drop(columns=floats), dask.drop(columns=floats))
-    np.testing.assert_allclose(local[floats].to_numpy(float), dask[floats].to_numpy(float),
-                               rtol=1e-5, atol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(
+        local[floats].to_numpy(float), dask[floats].to_numpy(float), rtol=1e-5, atol=1e-6, equal_nan=True
+    )

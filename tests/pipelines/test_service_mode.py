@@ -35,10 +35,24 @@ def test_evaluate_with_a_portfolio_target_says_which_mode_set_each_level(tmp_pat
     demo = generate_demo(DemoConfig(n_items=8, n_stores=4, n_dcs=2, min_stores_per_item=2, n_weeks=70, seed=3))
     write_demo(demo, tmp_path / "data")
     (tmp_path / "cfg.yaml").write_text("forecast:\n  models: [AutoETS, CrostonSBA]\n  n_windows: 3\n")
-    result = CliRunner().invoke(app, ["evaluate", "--data", str(tmp_path / "data"), "--holdout", "8",
-                                      "--config", str(tmp_path / "cfg.yaml"), "--portfolio-target", "0.9",
-                                      "--out", str(tmp_path / "runs"),
-                                      "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--data",
+            str(tmp_path / "data"),
+            "--holdout",
+            "8",
+            "--config",
+            str(tmp_path / "cfg.yaml"),
+            "--portfolio-target",
+            "0.9",
+            "--out",
+            str(tmp_path / "runs"),
+            "--tracking-uri",
+            f"sqlite:///{tmp_path / 'mlflow.db'}",
+        ],
+    )
     assert result.exit_code == 0, result.output
     (run_dir,) = (tmp_path / "runs").iterdir()
     items = pd.read_csv(run_dir / "evaluation_items.csv")

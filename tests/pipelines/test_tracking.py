@@ -49,14 +49,23 @@ def test_uri_resolution(monkeypatch):
 
 @pytest.mark.parametrize("package", ["forecasting", "optimization", "policy_selector"])
 def test_libraries_do_not_import_mlflow_io_or_pipelines(package):
-    forbidden = {"mlflow", "pipelines"} | ({"forecasting", "policy_selector"} if package == "optimization"
-                                           else {"optimization", "policy_selector"} if package == "forecasting"
-                                           else set())
+    forbidden = {"mlflow", "pipelines"} | (
+        {"forecasting", "policy_selector"}
+        if package == "optimization"
+        else {"optimization", "policy_selector"}
+        if package == "forecasting"
+        else set()
+    )
     for path in (ROOT / package).glob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             for name in names:
                 assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"
 

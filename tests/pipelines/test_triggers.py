@@ -49,8 +49,14 @@ def test_dead_item_is_a_level_shift():
 @pytest.mark.parametrize("kind", ["smooth", "intermittent"])
 def test_false_positive_rate_on_stationary_data_is_below_2pct(kind):
     # 400 stationary series -> stated rate < 2 % (seasonal series are out of scope: see the module doc)
-    panel = pd.concat([make_panel(n_series=40, length=104, kind=kind, seed=s).assign(
-        unique_id=lambda d, s=s: d["unique_id"] + f"-{s}") for s in range(10)])
+    panel = pd.concat(
+        [
+            make_panel(n_series=40, length=104, kind=kind, seed=s).assign(
+                unique_id=lambda d, s=s: d["unique_id"] + f"-{s}"
+            )
+            for s in range(10)
+        ]
+    )
     flags = demand_shift(panel)
     rate = len(flags) / flags.attrs["n_tested"]
     assert flags.attrs["n_tested"] == 400
@@ -70,8 +76,16 @@ def _realised_forecasts(scale_recent: float, seed: int = 4) -> pd.DataFrame:
         y = 20 + rng.normal(0, noise, 26)
         if uid == "A":
             y[-13:] = 20 + rng.normal(0, noise * scale_recent, 13)
-        rows.append(pd.DataFrame({"unique_id": uid, "ds": pd.date_range("2024-01-01", periods=26, freq="W-MON"),
-                                  "y": y, "forecast": 20.0}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "unique_id": uid,
+                    "ds": pd.date_range("2024-01-01", periods=26, freq="W-MON"),
+                    "y": y,
+                    "forecast": 20.0,
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -87,20 +101,27 @@ def test_lead_time_change_respects_both_tolerances():
     items = pd.DataFrame({"unique_id": list("ABCD"), "lead_time": [2, 3, 10, 11]})
     recs = pd.DataFrame({"unique_id": list("ABCD"), "lead_time": [2, 2, 10, 10]})
     flags = lead_time_change(items, recs, TriggerConfig(lead_time_abs=1, lead_time_rel=0.2))
-    assert flags["unique_id"].tolist() == ["B"]            # +1 on 10 is under 20 %
+    assert flags["unique_id"].tolist() == ["B"]  # +1 on 10 is under 20 %
     assert "from 2 to 3" in flags["reason"].iloc[0]
 
 
 def test_service_drift_uses_each_items_service_type():
     ds = pd.date_range("2024-01-01", periods=13, freq="W-MON")
     y = np.full(13, 10.0)
-    realised = pd.concat([
-        pd.DataFrame({"unique_id": "FR", "ds": ds, "y": y, "served": np.r_[np.full(10, 10.0), [5, 5, 5]]}),
-        pd.DataFrame({"unique_id": "CSL", "ds": ds, "y": y, "served": np.r_[np.full(11, 10.0), [9.9, 9.9]]}),
-        pd.DataFrame({"unique_id": "OK", "ds": ds, "y": y, "served": y}),
-    ])
-    recs = pd.DataFrame({"unique_id": ["FR", "CSL", "OK"], "service_type": ["fill_rate", "csl", "csl"],
-                         "service_target": [0.98, 0.95, 0.95]})
+    realised = pd.concat(
+        [
+            pd.DataFrame({"unique_id": "FR", "ds": ds, "y": y, "served": np.r_[np.full(10, 10.0), [5, 5, 5]]}),
+            pd.DataFrame({"unique_id": "CSL", "ds": ds, "y": y, "served": np.r_[np.full(11, 10.0), [9.9, 9.9]]}),
+            pd.DataFrame({"unique_id": "OK", "ds": ds, "y": y, "served": y}),
+        ]
+    )
+    recs = pd.DataFrame(
+        {
+            "unique_id": ["FR", "CSL", "OK"],
+            "service_type": ["fill_rate", "csl", "csl"],
+            "service_target": [0.98, 0.95, 0.95],
+        }
+    )
     flags = service_drift(realised, recs).set_index("unique_id")
     assert sorted(flags.index) == ["CSL", "FR"]
     assert flags.loc["FR", "statistic"] == pytest.approx(0.98 - 115 / 130)

@@ -6,8 +6,8 @@ import pandas as pd
 import typer
 from typer.testing import CliRunner
 
-from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
 from pipelines.cli.triggers import triggers_command
+from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
 
 app = typer.Typer()
 app.command()(triggers_command)
@@ -27,8 +27,10 @@ def test_planted_shift_and_lead_time_change_are_listed(tmp_path):
     recs.loc[recs.index[-1], "lead_time"] += 3
     recs.to_csv(tmp_path / "recs.csv", index=False)
     out = tmp_path / "triggers.csv"
-    result = CliRunner().invoke(app, ["--config", str(tmp_path / "run.yaml"), "--recommendations",
-                                      str(tmp_path / "recs.csv"), "--out", str(out)])
+    result = CliRunner().invoke(
+        app,
+        ["--config", str(tmp_path / "run.yaml"), "--recommendations", str(tmp_path / "recs.csv"), "--out", str(out)],
+    )
     assert result.exit_code == 0, result.output
     flagged = pd.read_csv(out).set_index("unique_id")
     assert "demand_shift" in flagged.loc[uid, "triggers"]

@@ -29,15 +29,18 @@ def test_demo_items_are_valid(demo):
     assert report.ok and len(items) == len(demo.items)
 
 
-@pytest.mark.parametrize(("column", "value", "check"), [
-    ("unit_cost", -1.0, "negative_unit_cost"),
-    ("lead_time", -2.0, "negative_lead_time"),
-    ("holding_rate", -0.1, "negative_holding_rate"),
-    ("service_target", 1.0, "service_target_range"),
-    ("service_target", 0.0, "service_target_range"),
-    ("service_type", "always", "service_type"),
-    ("order_cost", "cheap", "non_numeric"),
-])
+@pytest.mark.parametrize(
+    ("column", "value", "check"),
+    [
+        ("unit_cost", -1.0, "negative_unit_cost"),
+        ("lead_time", -2.0, "negative_lead_time"),
+        ("holding_rate", -0.1, "negative_holding_rate"),
+        ("service_target", 1.0, "service_target_range"),
+        ("service_target", 0.0, "service_target_range"),
+        ("service_type", "always", "service_type"),
+        ("order_cost", "cheap", "non_numeric"),
+    ],
+)
 def test_item_defects_name_row_and_item(demo, column, value, check):
     items = demo.items.copy().astype({column: object})
     items.loc[2, column] = value
@@ -82,14 +85,11 @@ def test_load_dataset_missing_file(tmp_path):
 
 def test_validate_cli_names_all_three_problems(tmp_path):
     bad = tmp_path / "bad.csv"
-    bad.write_text("unique_id,ds,y\nA,2024-01-01,1\nA,2024-01-08,2\nA,2024-01-08,2\n"
-                   "A,2024-01-15,-3\nA,2024-13-45,4\n")
-    result = CliRunner().invoke(app, ["validate", str(bad), "--min-length", "1",
-                                      "--report", str(tmp_path / "r.csv")])
+    bad.write_text("unique_id,ds,y\nA,2024-01-01,1\nA,2024-01-08,2\nA,2024-01-08,2\nA,2024-01-15,-3\nA,2024-13-45,4\n")
+    result = CliRunner().invoke(app, ["validate", str(bad), "--min-length", "1", "--report", str(tmp_path / "r.csv")])
     assert result.exit_code == 1
     out = " ".join(result.output.split())
-    for text in ("duplicate_row", "data row(s) 3", "negative_demand", "data row(s) 4",
-                 "bad_date", "data row(s) 5"):
+    for text in ("duplicate_row", "data row(s) 3", "negative_demand", "data row(s) 4", "bad_date", "data row(s) 5"):
         assert text in out
     assert set(pd.read_csv(tmp_path / "r.csv")["check"]) == {"duplicate_row", "negative_demand", "bad_date"}
 
@@ -105,15 +105,30 @@ def test_validate_cli_missing_file(tmp_path):
 
 
 def test_network_cycle_and_unknown_stage_are_reported(demo_folder, demo):
-    edges = pd.concat([demo.edges, pd.DataFrame({"upstream": [demo.edges["downstream"].iloc[0]],
-                                                 "downstream": [demo.edges["upstream"].iloc[0]],
-                                                 "quantity": [1.0]})])
+    edges = pd.concat(
+        [
+            demo.edges,
+            pd.DataFrame(
+                {
+                    "upstream": [demo.edges["downstream"].iloc[0]],
+                    "downstream": [demo.edges["upstream"].iloc[0]],
+                    "quantity": [1.0],
+                }
+            ),
+        ]
+    )
     edges.to_csv(demo_folder / "edges.csv", index=False)
     report = load_dataset(demo_folder).report
     (issue,) = report.errors
     assert issue.check == "network" and "cycle" in issue.message.lower()
-    ghost = pd.concat([demo.edges, pd.DataFrame({"upstream": ["NOWHERE"], "downstream": [demo.edges["downstream"].iloc[0]],
-                                                 "quantity": [1.0]})])
+    ghost = pd.concat(
+        [
+            demo.edges,
+            pd.DataFrame(
+                {"upstream": ["NOWHERE"], "downstream": [demo.edges["downstream"].iloc[0]], "quantity": [1.0]}
+            ),
+        ]
+    )
     ghost.to_csv(demo_folder / "edges.csv", index=False)
     (issue,) = load_dataset(demo_folder).report.errors
     assert "NOWHERE" in issue.message
@@ -143,8 +158,9 @@ def test_validate_cli_unknown_frequency_is_a_finding_not_a_traceback(tmp_path):
 def test_console_entry_turns_input_errors_into_one_line(monkeypatch, capsys, tmp_path):
     from pipelines import cli
 
-    monkeypatch.setattr("sys.argv", ["stockwise", "recommend", "--tracking-uri", "bogus://x",
-                                     "--out", str(tmp_path / "runs")])
+    monkeypatch.setattr(
+        "sys.argv", ["stockwise", "recommend", "--tracking-uri", "bogus://x", "--out", str(tmp_path / "runs")]
+    )
     monkeypatch.delenv("STOCKWISE_DEBUG", raising=False)
     with pytest.raises(SystemExit, match="1"):
         cli.main()

@@ -22,8 +22,14 @@ def tiny_demo():
 
 @pytest.fixture(scope="session")
 def tiny_config() -> SelectorConfig:
-    return SelectorConfig(space=CandidateSpace.from_names(FAST), n_windows=3, test_periods=10,
-                          quantile_points=100, sim_paths=5, sim_periods=20)
+    return SelectorConfig(
+        space=CandidateSpace.from_names(FAST),
+        n_windows=3,
+        test_periods=10,
+        quantile_points=100,
+        sim_paths=5,
+        sim_periods=20,
+    )
 
 
 @pytest.fixture(scope="session")

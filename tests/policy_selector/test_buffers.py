@@ -20,8 +20,10 @@ def small_tree() -> Network:
 def long(values: dict[str, list[float]]) -> pd.DataFrame:
     n = len(next(iter(values.values())))
     ds = pd.date_range("2024-01-01", periods=n, freq="W-MON")
-    return pd.concat([pd.DataFrame({"unique_id": k, "ds": ds, "y": np.asarray(v, float)})
-                      for k, v in values.items()], ignore_index=True)
+    return pd.concat(
+        [pd.DataFrame({"unique_id": k, "ds": ds, "y": np.asarray(v, float)}) for k, v in values.items()],
+        ignore_index=True,
+    )
 
 
 def test_recent_rate_ignores_weeks_before_launch():
@@ -44,8 +46,7 @@ def test_peak_rate_takes_the_highest_exposure_window_in_the_plan_life():
 def test_forecast_error_buffers_pick_seasonal_naive_only_for_seasonal_demand():
     rng = np.random.default_rng(3)
     t = np.arange(156)
-    demand = long({"X@S1": rng.poisson(20 * (1 + 0.6 * np.sin(2 * np.pi * t / 52))),
-                   "X@S2": rng.poisson(20, 156)})
+    demand = long({"X@S1": rng.poisson(20 * (1 + 0.6 * np.sin(2 * np.pi * t / 52))), "X@S2": rng.poisson(20, 156)})
     net = small_tree()
     auto = forecast_error_buffers(net, demand, 0.95, n_windows=20, plan_periods=4)
     flat = forecast_error_buffers(net, demand, 0.95, n_windows=20, model="WindowAverage")
@@ -53,15 +54,16 @@ def test_forecast_error_buffers_pick_seasonal_naive_only_for_seasonal_demand():
     # the seasonal store gets a seasonal rate (not its 13-week mean), the flat store keeps the moving average
     assert auto.demand_mean[s1] != pytest.approx(flat.demand_mean[s1])
     assert auto.demand_mean[s2] == pytest.approx(flat.demand_mean[s2])
-    assert auto.table[s1, -1] < flat.table[s1, -1]   # seasonal model leaves smaller errors
+    assert auto.table[s1, -1] < flat.table[s1, -1]  # seasonal model leaves smaller errors
 
 
 def test_rolling_replay_with_one_plan_is_the_static_replay():
     net = small_tree()
     rng = np.random.default_rng(0)
     demand = np.column_stack([np.zeros(40), rng.poisson(5, 40), rng.poisson(8, 40)]).astype(float)
-    buffers = TabulatedSafetyStock(np.arange(6.0), np.outer([3.0, 2.0, 2.0], np.sqrt(np.arange(6.0))),
-                                   np.array([13.0, 5.0, 8.0]))
+    buffers = TabulatedSafetyStock(
+        np.arange(6.0), np.outer([3.0, 2.0, 2.0], np.sqrt(np.arange(6.0))), np.array([13.0, 5.0, 8.0])
+    )
     for plan in (solve_gsm(net, buffers), evaluate_service_times(net, np.zeros(3), buffers)):
         static = replay_guaranteed_service(net, plan, demand)
         rolled = replay_rolling_plans(net, [plan], [0], demand)
@@ -71,8 +73,8 @@ def test_rolling_replay_with_one_plan_is_the_static_replay():
 def test_rolling_replay_raised_level_takes_effect_after_the_lead_time():
     net = Network([Stage("A", 2, 1.0, 0.0, unique_id="A")], [])
     demand = np.full((12, 1), 10.0)
-    low = TabulatedSafetyStock(np.arange(4.0), np.zeros((1, 4)), np.array([5.0]))     # B = 10 < 20 needed
-    high = TabulatedSafetyStock(np.arange(4.0), np.zeros((1, 4)), np.array([10.0]))   # B = 20
+    low = TabulatedSafetyStock(np.arange(4.0), np.zeros((1, 4)), np.array([5.0]))  # B = 10 < 20 needed
+    high = TabulatedSafetyStock(np.arange(4.0), np.zeros((1, 4)), np.array([10.0]))  # B = 20
     plans = [evaluate_service_times(net, np.zeros(1), m) for m in (low, high)]
     out = replay_rolling_plans(net, plans, [0, 6], demand, measure_from=6)
     # weeks 6..11: short until the order placed at week 6 has arrived (tau = 2): weeks 8..11 fine.

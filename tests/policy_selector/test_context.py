@@ -10,10 +10,17 @@ from policy_selector.economics import periods_per_year
 
 def test_series_that_end_early_keep_their_whole_forecast():
     ds = pd.date_range("2023-01-02", periods=60, freq="W-MON")
-    demand = pd.concat([pd.DataFrame({"unique_id": "A", "ds": ds, "y": 10.0}),
-                        pd.DataFrame({"unique_id": "B", "ds": ds[:57], "y": 10.0})])
-    items = generate_demo(DemoConfig(n_items=8, n_weeks=70, seed=1)).items.iloc[:2].assign(
-        unique_id=["A", "B"], lead_time=2, review_period=1, lead_time_std=0.0)
+    demand = pd.concat(
+        [
+            pd.DataFrame({"unique_id": "A", "ds": ds, "y": 10.0}),
+            pd.DataFrame({"unique_id": "B", "ds": ds[:57], "y": 10.0}),
+        ]
+    )
+    items = (
+        generate_demo(DemoConfig(n_items=8, n_weeks=70, seed=1))
+        .items.iloc[:2]
+        .assign(unique_id=["A", "B"], lead_time=2, review_period=1, lead_time_std=0.0)
+    )
     cfg = SelectorConfig(space=CandidateSpace.from_names(["adida_rs_normal"]), n_windows=2, test_periods=4)
     data = prepare_cutoff(demand, items, ds[-1], cfg)
     cum = data.cum_forecast["ADIDA"]

@@ -26,19 +26,28 @@ from policy_selector.decision_eval import (
 from policy_selector.economics import Economics
 
 IDS = ["A", "B", "C", "D", "E"]
-POLICIES = pd.DataFrame({
-    "unique_id": IDS,
-    "policy": ["R_S", "R_S", "R_s_S", "s_Q", "base_stock"],
-    "review_period": [1, 2, 1, 1, 1],
-    "reorder_point": [np.nan, np.nan, 3.0, 4.0, np.nan],
-    "order_up_to": [6.0, 9.0, 8.0, np.nan, 5.0],
-    "order_quantity": [np.nan, np.nan, np.nan, 5.0, np.nan],
-})
-ITEMS = pd.DataFrame({
-    "unique_id": IDS, "unit_cost": [2.0, 5.0, 1.0, 3.0, 4.0], "holding_rate": 0.24,
-    "order_cost": [0.0, 10.0, 2.0, 1.0, 0.0], "shortage_cost": [1.0, 2.0, 0.5, 3.0, 1.5],
-    "service_target": 0.95, "lead_time": [1, 2, 0, 1, 3], "review_period": POLICIES["review_period"],
-})
+POLICIES = pd.DataFrame(
+    {
+        "unique_id": IDS,
+        "policy": ["R_S", "R_S", "R_s_S", "s_Q", "base_stock"],
+        "review_period": [1, 2, 1, 1, 1],
+        "reorder_point": [np.nan, np.nan, 3.0, 4.0, np.nan],
+        "order_up_to": [6.0, 9.0, 8.0, np.nan, 5.0],
+        "order_quantity": [np.nan, np.nan, np.nan, 5.0, np.nan],
+    }
+)
+ITEMS = pd.DataFrame(
+    {
+        "unique_id": IDS,
+        "unit_cost": [2.0, 5.0, 1.0, 3.0, 4.0],
+        "holding_rate": 0.24,
+        "order_cost": [0.0, 10.0, 2.0, 1.0, 0.0],
+        "shortage_cost": [1.0, 2.0, 0.5, 3.0, 1.5],
+        "service_target": 0.95,
+        "lead_time": [1, 2, 0, 1, 3],
+        "review_period": POLICIES["review_period"],
+    }
+)
 
 
 def hand_replay(demand, ptype, R, s, S, Q, L, h, k, b, levels_by_period=None):
@@ -81,8 +90,12 @@ def hand_replay(demand, ptype, R, s, S, Q, L, h, k, b, levels_by_period=None):
             stockout_cycles += flag
             flag = False
     d = sum(demand)
-    return {"csl": 1 - stockout_cycles / cycles, "fill_rate": served_total / d if d else float("nan"),
-            "avg_on_hand": oh_total / T, "cost": cost}
+    return {
+        "csl": 1 - stockout_cycles / cycles,
+        "fill_rate": served_total / d if d else float("nan"),
+        "avg_on_hand": oh_total / T,
+        "cost": cost,
+    }
 
 
 @pytest.fixture
@@ -99,9 +112,18 @@ def test_replay_matches_hand_written_loop(econ, actual):
     got = replay_table(actual, [POLICIES], econ).set_index("unique_id")
     for i, r in POLICIES.iterrows():
         s = r["order_up_to"] if r["policy"] in ("R_S", "base_stock") else r["reorder_point"]
-        want = hand_replay(list(actual[i]), r["policy"], int(r["review_period"]), s, r["order_up_to"],
-                           r["order_quantity"], int(econ.lead_time[i]), econ.holding_cost[i],
-                           econ.order_cost[i], econ.shortage_cost[i])
+        want = hand_replay(
+            list(actual[i]),
+            r["policy"],
+            int(r["review_period"]),
+            s,
+            r["order_up_to"],
+            r["order_quantity"],
+            int(econ.lead_time[i]),
+            econ.holding_cost[i],
+            econ.order_cost[i],
+            econ.shortage_cost[i],
+        )
         for kpi, value in want.items():
             assert got.loc[r["unique_id"], kpi] == pytest.approx(value, abs=1e-9), (r["unique_id"], kpi)
     assert got["inventory_value"].to_numpy() == pytest.approx(got["avg_on_hand"] * econ.unit_cost)
@@ -111,16 +133,31 @@ def test_replan_carries_stock_state_like_one_continuous_loop(econ, actual):
     """Levels switched every 4 periods (state carried over) = one loop whose levels change at those periods."""
     up = POLICIES[POLICIES["policy"].isin(["R_S", "R_s_S"])].reset_index(drop=True)
     sub = Economics.from_items(ITEMS, up["unique_id"], "MS")
-    d = actual[:len(up)]
-    blocks = [up.assign(order_up_to=up["order_up_to"] + shift, reorder_point=up["reorder_point"] + shift)
-              for shift in (0.0, 3.0, -2.0)]
+    d = actual[: len(up)]
+    blocks = [
+        up.assign(order_up_to=up["order_up_to"] + shift, reorder_point=up["reorder_point"] + shift)
+        for shift in (0.0, 3.0, -2.0)
+    ]
     got = replay_table(d, blocks, sub, replan=4).set_index("unique_id")
     for i, r in up.iterrows():
         ptype = "R_S" if r["policy"] == "R_S" else "R_s_S"
-        levels = [((b.loc[i, "order_up_to"] if ptype == "R_S" else b.loc[i, "reorder_point"]), b.loc[i, "order_up_to"])
-                  for b in blocks for _ in range(4)]
-        want = hand_replay(list(d[i]), ptype, int(r["review_period"]), *levels[0], None, int(sub.lead_time[i]),
-                           sub.holding_cost[i], sub.order_cost[i], sub.shortage_cost[i], levels_by_period=levels)
+        levels = [
+            ((b.loc[i, "order_up_to"] if ptype == "R_S" else b.loc[i, "reorder_point"]), b.loc[i, "order_up_to"])
+            for b in blocks
+            for _ in range(4)
+        ]
+        want = hand_replay(
+            list(d[i]),
+            ptype,
+            int(r["review_period"]),
+            *levels[0],
+            None,
+            int(sub.lead_time[i]),
+            sub.holding_cost[i],
+            sub.order_cost[i],
+            sub.shortage_cost[i],
+            levels_by_period=levels,
+        )
         for kpi, value in want.items():
             assert got.loc[r["unique_id"], kpi] == pytest.approx(value, abs=1e-9), (r["unique_id"], kpi)
 
@@ -142,10 +179,17 @@ def test_textbook_and_forecast_levels():
 
 
 def test_cumulative_backtest_sums_the_first_h_steps():
-    cv = pd.DataFrame({"unique_id": ["A"] * 4, "cutoff": [1, 1, 2, 2], "ds": [2, 3, 3, 4],
-                       "y": [1.0, 2.0, 0.0, 4.0], "M": [1.5, 1.5, 1.0, 1.0]})
+    cv = pd.DataFrame(
+        {
+            "unique_id": ["A"] * 4,
+            "cutoff": [1, 1, 2, 2],
+            "ds": [2, 3, 3, 4],
+            "y": [1.0, 2.0, 0.0, 4.0],
+            "M": [1.5, 1.5, 1.0, 1.0],
+        }
+    )
     rmse = cumulative_backtest(cv, "M", pd.Series({"A": 2}))
-    assert rmse["A"] == pytest.approx(math.sqrt((0.0 ** 2 + 2.0 ** 2) / 2))
+    assert rmse["A"] == pytest.approx(math.sqrt((0.0**2 + 2.0**2) / 2))
     assert cumulative_backtest(cv, "M", pd.Series({"A": 1}))["A"] == pytest.approx(math.sqrt((0.25 + 1) / 2))
 
 
@@ -154,20 +198,39 @@ def _panel(seed=0, n=40, T=36, hold=12):
     rate = rng.uniform(0.3, 6.0, n)
     y = rng.poisson(rate[:, None] * (rng.random((n, T)) < rng.uniform(0.3, 1.0, n)[:, None]))
     ids = [f"I{i:02d}" for i in range(n)]
-    items = pd.DataFrame({"unique_id": ids, "unit_cost": rng.uniform(1, 50, n), "holding_rate": 0.25,
-                          "order_cost": 0.0, "service_target": 0.95, "lead_time": 1, "review_period": 1})
-    return y[:, :T - hold].astype(float), y[:, T - hold:].astype(float), ids, items
+    items = pd.DataFrame(
+        {
+            "unique_id": ids,
+            "unit_cost": rng.uniform(1, 50, n),
+            "holding_rate": 0.25,
+            "order_cost": 0.0,
+            "service_target": 0.95,
+            "lead_time": 1,
+            "review_period": 1,
+        }
+    )
+    return y[:, : T - hold].astype(float), y[:, T - hold :].astype(float), ids, items
 
 
 def test_frontier_is_monotone_in_z_and_ratio_is_one_on_a_baseline_point():
     history, actual, ids, items = _panel()
     econ = Economics.from_items(items, ids, "MS")
-    levels = {"textbook": textbook_levels(history, econ.lead_time + econ.review_period),
-              "mean_only": forecast_levels(history.mean(axis=1) * 2, np.full(len(ids), 1.0), Z_GRID)}
+    levels = {
+        "textbook": textbook_levels(history, econ.lead_time + econ.review_period),
+        "mean_only": forecast_levels(history.mean(axis=1) * 2, np.full(len(ids), 1.0), Z_GRID),
+    }
     rows = baseline_rows(actual, [levels], econ).assign(origin=0)
     z0 = Z_GRID.index(1.5)
-    plan = pd.DataFrame({"unique_id": ids, "policy": "R_S", "review_period": 1, "reorder_point": np.nan,
-                         "order_up_to": levels["textbook"][z0], "order_quantity": np.nan})
+    plan = pd.DataFrame(
+        {
+            "unique_id": ids,
+            "policy": "R_S",
+            "review_period": 1,
+            "reorder_point": np.nan,
+            "order_up_to": levels["textbook"][z0],
+            "order_quantity": np.nan,
+        }
+    )
     mine = replay_table(actual, [plan], econ).assign(method="stockwise", z=np.nan, origin=0)
     segments = pd.DataFrame({"unique_id": ids, "abc": np.where(np.arange(len(ids)) < 10, "A", "C")})
     summary = summarise(pd.concat([rows, mine], ignore_index=True), segments)
@@ -181,7 +244,8 @@ def test_frontier_is_monotone_in_z_and_ratio_is_one_on_a_baseline_point():
     assert overall.loc["csl", "ratio_textbook"] == pytest.approx(1.0)
     assert overall.loc["fill_rate", "ratio_textbook"] == pytest.approx(1.0)
     assert overall.loc["csl", "ratio"] == pytest.approx(
-        overall.loc["csl", "inventory_value"] / overall.loc["csl", ["value_textbook", "value_mean_only"]].min())
+        overall.loc["csl", "inventory_value"] / overall.loc["csl", ["value_textbook", "value_mean_only"]].min()
+    )
 
 
 def test_baseline_levels_from_statsforecast_with_counted_fallback():
@@ -205,7 +269,8 @@ def test_backtest_is_reused_when_it_holds_the_models():
     long = pd.DataFrame({"unique_id": np.repeat(ids, 30), "ds": np.tile(ds, 5), "y": history.ravel()})
     econ = Economics.from_items(items, ids, "MS")
     cv = Forecaster(ForecastConfig(models=("AutoETS", "CrostonSBA", "Naive"), freq="MS")).cross_validation(
-        long, h=2, n_windows=5)
+        long, h=2, n_windows=5
+    )
     fresh = forecast_baseline_inputs(long, econ, "MS", n_windows=5)
     reused = forecast_baseline_inputs(long, econ, "MS", n_windows=5, cv=cv)
     pd.testing.assert_frame_equal(fresh, reused)

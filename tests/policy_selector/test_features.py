@@ -30,7 +30,7 @@ def test_no_leakage_features_ignore_a_planted_future_change(tiny_demo, tiny_conf
 def test_cutoff_data_ends_at_the_cutoff(labelled, cutoff):
     data, _, _ = labelled
     assert data.cutoff == cutoff
-    assert (data.cv.empty or (pd.to_datetime(data.cv["ds"]) <= cutoff).all())
+    assert data.cv.empty or (pd.to_datetime(data.cv["ds"]) <= cutoff).all()
 
 
 def test_feature_groups_present_and_core_features_known(labelled):

@@ -39,8 +39,9 @@ def test_label_is_the_least_expected_cost_and_the_oracle_the_least_realised(labe
     np.testing.assert_array_equal(labels.label, labels.expected.idxmin(axis=1))
     np.testing.assert_array_equal(labels.oracle, labels.priced.idxmin(axis=1))
     assert (labels.penalty.to_numpy() >= 0).all()
-    np.testing.assert_allclose(labels.outcomes["priced_cost"],
-                               labels.outcomes["total_cost"] + labels.outcomes["penalty"])
+    np.testing.assert_allclose(
+        labels.outcomes["priced_cost"], labels.outcomes["total_cost"] + labels.outcomes["penalty"]
+    )
     # expected cost averages many paths, not the realised one: the two matrices differ
     assert not np.allclose(labels.expected.to_numpy(), labels.priced.to_numpy())
 
@@ -63,11 +64,10 @@ def test_shortage_below_the_target_implied_cost_is_priced(tiny_demo, tiny_config
 
 
 def test_block_bootstrap_keeps_blocks_of_the_source():
-    src = np.array([[0.0, 1.0, 2.0, 3.0, 4.0, 5.0], [7.0, np.nan, 7.0, 7.0, np.nan, np.nan],
-                    [np.nan] * 6])
+    src = np.array([[0.0, 1.0, 2.0, 3.0, 4.0, 5.0], [7.0, np.nan, 7.0, 7.0, np.nan, np.nan], [np.nan] * 6])
     paths = block_bootstrap(src, 50, 8, 3, np.random.default_rng(0))
     assert paths.shape == (50, 3, 8)
-    steps = np.diff(paths[:, 0, :3], axis=1)            # first block: consecutive source values
+    steps = np.diff(paths[:, 0, :3], axis=1)  # first block: consecutive source values
     assert (steps == 1).all()
     assert (paths[:, 1] == 7).all() and (paths[:, 2] == 0).all()
 
@@ -98,8 +98,9 @@ def test_regret_rejects_choices_outside_the_candidate_set(labelled):
 def test_too_few_held_out_periods_is_an_error(tiny_demo, tiny_config):
     last = pd.Timestamp(tiny_demo.demand["ds"].max())
     with pytest.raises(ValueError, match="test_periods=10"):
-        make_labels(tiny_demo.demand, tiny_demo.items, last - pd.Timedelta(weeks=3), tiny_config,
-                    np.random.default_rng(0))
+        make_labels(
+            tiny_demo.demand, tiny_demo.items, last - pd.Timedelta(weeks=3), tiny_config, np.random.default_rng(0)
+        )
 
 
 def test_rng_must_be_a_generator(tiny_demo, tiny_config, cutoff):

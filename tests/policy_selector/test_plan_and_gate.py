@@ -9,11 +9,11 @@ from policy_selector import gate, plan_study
 
 
 def test_plan_fits_the_history_it_is_given():
-    carparts = plan_study(51, 12)                     # 51 months: the old default (26) needed 60+
+    carparts = plan_study(51, 12)  # 51 months: the old default (26) needed 60+
     assert (carparts.test_periods, carparts.n_windows, carparts.extra_train_cutoffs) == (12, 8, 2)
     assert carparts.reason.startswith("51 periods: chose test_periods=12")
     assert plan_study(39, 52).test_periods == 9
-    assert plan_study(182, 52).test_periods == 26      # capped at half a year of weeks
+    assert plan_study(182, 52).test_periods == 26  # capped at half a year of weeks
     fixed = plan_study(80, 52, test_periods=10, n_windows=4, extra_train_cutoffs=1)
     assert (fixed.test_periods, fixed.n_windows, fixed.extra_train_cutoffs) == (10, 4, 1)
     assert "all windows given" in fixed.reason
@@ -31,8 +31,14 @@ def _evaluation(classifier: float, best_single: float, default: float, service_d
     rows = []
     for split in ("held_out_items", "held_out_time"):
         for method, cost in (("classifier", classifier), ("best_single", best_single), ("default", default)):
-            rows.append({"split": split, "method": method, "controllable_cost": cost,
-                         "mean_service": 0.95 - (service_drop if method == "classifier" else 0.0)})
+            rows.append(
+                {
+                    "split": split,
+                    "method": method,
+                    "controllable_cost": cost,
+                    "mean_service": 0.95 - (service_drop if method == "classifier" else 0.0),
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -12,8 +12,9 @@ from policy_selector.portfolio import item_curves, portfolio_policy
 @pytest.fixture(scope="module")
 def recs(labelled, tiny_demo, tiny_config, cutoff):
     data = labelled[0]
-    rec = recommend_policies(None, tiny_demo.demand, tiny_demo.items, tiny_config, np.random.default_rng(0),
-                             cutoff=cutoff)
+    rec = recommend_policies(
+        None, tiny_demo.demand, tiny_demo.items, tiny_config, np.random.default_rng(0), cutoff=cutoff
+    )
     return data, rec
 
 

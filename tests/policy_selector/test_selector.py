@@ -25,12 +25,22 @@ def _synthetic(n: int = 300, seed: int = 0):
     rng = np.random.default_rng(seed)
     adi = rng.uniform(1.0, 6.0, n)
     cv2 = rng.uniform(0.0, 1.0, n)
-    f = pd.DataFrame({"n_periods": rng.integers(10, 100, n).astype(float), "adi": adi, "cv2": cv2,
-                      "sbc_code": np.where(adi >= 1.32, 2.0, 0.0), "mean_demand": rng.uniform(0, 20, n),
-                      "zero_share": 1 - 1 / adi, "lead_time": rng.integers(1, 6, n).astype(float),
-                      "unit_cost": rng.lognormal(3, 1, n)}, index=[f"i{k}" for k in range(n)])
-    cost = pd.DataFrame({"a": 10 + 5 * (adi > 2), "b": 10 + 5 * (adi <= 2), "c": 12.0 + rng.random(n)},
-                        index=f.index).astype(float)
+    f = pd.DataFrame(
+        {
+            "n_periods": rng.integers(10, 100, n).astype(float),
+            "adi": adi,
+            "cv2": cv2,
+            "sbc_code": np.where(adi >= 1.32, 2.0, 0.0),
+            "mean_demand": rng.uniform(0, 20, n),
+            "zero_share": 1 - 1 / adi,
+            "lead_time": rng.integers(1, 6, n).astype(float),
+            "unit_cost": rng.lognormal(3, 1, n),
+        },
+        index=[f"i{k}" for k in range(n)],
+    )
+    cost = pd.DataFrame(
+        {"a": 10 + 5 * (adi > 2), "b": 10 + 5 * (adi <= 2), "c": 12.0 + rng.random(n)}, index=f.index
+    ).astype(float)
     labels = cost.idxmin(axis=1)
     return f, labels, cost
 
@@ -72,17 +82,18 @@ def test_select_is_pure_and_its_reasons_name_the_chosen_candidate():
     # 'a' and 'c' win at random and are ruinous when wrong; the hedge 'b' is never best, never bad:
     # the Bayes rule picks 'b' where the argmax of the probabilities picks 'a' or 'c'
     coin = np.random.default_rng(3).random(len(f)) < 0.5
-    cost = pd.DataFrame({"a": np.where(coin, 10.0, 40.0), "b": 11.0, "c": np.where(coin, 40.0, 10.0)},
-                        index=f.index)
+    cost = pd.DataFrame({"a": np.where(coin, 10.0, 40.0), "b": 11.0, "c": np.where(coin, 40.0, 10.0)}, index=f.index)
     sel = PolicySelector(n_estimators=30).fit(f, cost.idxmin(axis=1), cost)
     before = set(vars(sel))
     s = sel.select(f)
-    assert set(vars(sel)) == before                      # nothing written on the estimator
+    assert set(vars(sel)) == before  # nothing written on the estimator
     assert (s.candidate == "b").mean() > 0.9 and (s.proba.idxmax(axis=1) != "b").all()
     assert s.candidate.equals(sel.predict(f))
     assert s.reasons.equals(sel.explain(f))
-    assert all(r.startswith(f"{c}:") or r.startswith(f"{c} by the Syntetos-Boylan rule")
-               for r, c in zip(s.reasons, s.candidate))
+    assert all(
+        r.startswith(f"{c}:") or r.startswith(f"{c} by the Syntetos-Boylan rule")
+        for r, c in zip(s.reasons, s.candidate)
+    )
     np.testing.assert_allclose(s.proba.to_numpy(), sel.predict_proba(f).to_numpy())
     assert s.confidence.between(0, 1).all()
     wild = f.copy()
@@ -90,8 +101,9 @@ def test_select_is_pure_and_its_reasons_name_the_chosen_candidate():
     s = sel.select(wild)
     rule_rows = s.selected_by != "classifier"
     assert rule_rows.sum() == len(f.iloc[::3])
-    assert all(r.startswith(f"{c} by the Syntetos-Boylan rule")
-               for r, c in zip(s.reasons[rule_rows], s.candidate[rule_rows]))
+    assert all(
+        r.startswith(f"{c} by the Syntetos-Boylan rule") for r, c in zip(s.reasons[rule_rows], s.candidate[rule_rows])
+    )
 
 
 def test_rule_follows_syntetos_boylan():
@@ -149,8 +161,9 @@ def test_recommend_works_for_items_unseen_in_training(tiny_demo, tiny_config, la
 
 
 def test_recommend_without_a_model_uses_the_packaged_default(tiny_demo, tiny_config, cutoff):
-    recs = recommend_policies(None, tiny_demo.demand, tiny_demo.items, tiny_config, np.random.default_rng(0),
-                              cutoff=cutoff)
+    recs = recommend_policies(
+        None, tiny_demo.demand, tiny_demo.items, tiny_config, np.random.default_rng(0), cutoff=cutoff
+    )
     first = next(c for c in PACKAGED_DEFAULT if c in tiny_config.space.names)  # FAST has no AutoETS candidate
     assert (recs["candidate"] == first).all() and (recs["selected_by"] == "default").all()
     assert recs["reasons"].str.startswith(f"{first}: the default policy").all()
@@ -169,9 +182,16 @@ def test_s_q_rows_show_s_plus_q_and_unit_lots_without_order_cost_are_base_stock(
     from policy_selector.recommend import presented_policy
 
     code = POLICY_CODES[PolicyType.S_Q]
-    policy = PolicyParams(policy_type=np.full(3, code), review_period=np.ones(3), reorder_level=np.full(3, 4.0),
-                          order_up_to=np.full(3, 4.0), order_quantity=np.array([10.0, 1.0, 1.0]),
-                          moq=np.zeros(3), order_multiple=np.ones(3), lost_sales=np.zeros(3, bool))
+    policy = PolicyParams(
+        policy_type=np.full(3, code),
+        review_period=np.ones(3),
+        reorder_level=np.full(3, 4.0),
+        order_up_to=np.full(3, 4.0),
+        order_quantity=np.array([10.0, 1.0, 1.0]),
+        moq=np.zeros(3),
+        order_multiple=np.ones(3),
+        lost_sales=np.zeros(3, bool),
+    )
     shown = presented_policy(np.array(["s_Q"] * 3, dtype=object), policy, np.array([0.0, 0.0, 5.0]))
     assert shown["policy"].tolist() == ["s_Q", "base_stock", "s_Q"]
     assert shown["order_up_to"].tolist() == [14.0, 5.0, 5.0]
@@ -200,8 +220,14 @@ def test_regression_decision_picks_the_least_predicted_cost_and_explains_it():
     # intermittent items: 'c' always
     coin = np.random.default_rng(3).random(len(f)) < 0.5
     smooth = (f["adi"] < 3.5).to_numpy()
-    cost = pd.DataFrame({"a": np.where(smooth & coin, 10.0, 40.0), "b": np.where(smooth, 11.0, 30.0),
-                         "c": np.where(smooth & coin, 40.0, 10.0)}, index=f.index)
+    cost = pd.DataFrame(
+        {
+            "a": np.where(smooth & coin, 10.0, 40.0),
+            "b": np.where(smooth, 11.0, 30.0),
+            "c": np.where(smooth & coin, 40.0, 10.0),
+        },
+        index=f.index,
+    )
     sel = PolicySelector(n_estimators=40, decision="regression").fit(f, cost.idxmin(axis=1), cost)
     s = sel.select(f)
     assert (s.candidate[smooth] == "b").mean() > 0.9 and (s.candidate[~smooth] == "c").mean() > 0.9

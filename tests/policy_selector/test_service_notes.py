@@ -43,8 +43,9 @@ def _check(rec: pd.DataFrame, demand: pd.DataFrame) -> None:
     mean_gap = (rec["expected_csl"] - rec["service_target"])[stocked & csl].mean()
     assert mean_gap >= -0.01, mean_gap
     # whole-unit notes quote the two levels around the target; the target lies between them
-    for text, target in zip(note[note.str.startswith("whole units")], rec.loc[note.str.startswith("whole units"),
-                                                                               "service_target"]):
+    for text, target in zip(
+        note[note.str.startswith("whole units")], rec.loc[note.str.startswith("whole units"), "service_target"]
+    ):
         lo, hi = (float(x) for x in _WHOLE.search(text).group(2, 4))
         assert lo < target - 0.01 and hi > target + 0.01, text
     wide = demand.pivot(index="unique_id", columns="ds", values="y").reindex(rec.index).to_numpy(dtype=float)
@@ -70,8 +71,18 @@ def test_carparts_items_meet_their_target_or_say_why():
     complete = df.groupby("unique_id")["y"].transform(lambda s: s.notna().all())
     demand = df[complete].reset_index(drop=True)
     ids = np.sort(demand["unique_id"].unique())
-    items = pd.DataFrame({"unique_id": ids, "unit_cost": 1.0, "holding_rate": 0.25, "order_cost": 0.0,
-                          "service_target": 0.95, "service_type": "csl", "lead_time": 1, "review_period": 1})
+    items = pd.DataFrame(
+        {
+            "unique_id": ids,
+            "unit_cost": 1.0,
+            "holding_rate": 0.25,
+            "order_cost": 0.0,
+            "service_target": 0.95,
+            "service_type": "csl",
+            "lead_time": 1,
+            "review_period": 1,
+        }
+    )
     rec = _recommend(demand, items, "MS")
     assert len(rec) == 2509
     _check(rec, demand)

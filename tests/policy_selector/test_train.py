@@ -18,8 +18,9 @@ from tests.policy_selector.conftest import FAST
 
 def test_train_registers_the_selector_gates_the_champion_and_writes_outputs(tiny_demo, tracking_uri, tmp_path):
     # margin 0: the gate promotes whenever the classifier is no worse than the default path
-    settings = TrainSettings(candidates=FAST, test_periods=10, n_windows=3, n_splits=2, label_paths=5, margin=0.0,
-                             max_service_drop=0.99)
+    settings = TrainSettings(
+        candidates=FAST, test_periods=10, n_windows=3, n_splits=2, label_paths=5, margin=0.0, max_service_drop=0.99
+    )
     result = run_train(tiny_demo.demand, tiny_demo.items, "W-MON", settings, tmp_path / "out", tracking_uri)
     assert result.version == "1"
     assert "test windows of 10" in result.plan and "chose extra_train_cutoffs" in result.plan
@@ -39,8 +40,9 @@ def test_train_registers_the_selector_gates_the_champion_and_writes_outputs(tiny
     # the retrain hook scores the registered version on a held-out window
     demand = tiny_demo.demand
     cut = pd.Timestamp(sorted(demand["ds"].unique())[-9])
-    request = EvalRequest(demand[demand["ds"] <= cut], demand[demand["ds"] > cut], tiny_demo.items, cut,
-                          settings.model_name, tracking_uri)
+    request = EvalRequest(
+        demand[demand["ds"] <= cut], demand[demand["ds"] > cut], tiny_demo.items, cut, settings.model_name, tracking_uri
+    )
     scores = evaluate_version(result.version, request)
     assert scores["total_cost"] > 0 and 0 <= scores["service"] <= 1
 
@@ -59,9 +61,7 @@ def test_train_cli_reports_a_bad_config(tmp_path):
     assert "test_periods" in result.output
 
 
-
-def test_a_first_model_that_does_not_beat_the_default_is_registered_but_not_champion(tiny_demo, tracking_uri,
-                                                                                      tmp_path):
+def test_a_first_model_that_does_not_beat_the_default_is_registered_but_not_champion(tiny_demo, tracking_uri, tmp_path):
     settings = TrainSettings(candidates=FAST, n_splits=2, label_paths=5, margin=0.99)  # unreachable margin
     result = run_train(tiny_demo.demand, tiny_demo.items, "W-MON", settings, tmp_path / "out", tracking_uri)
     assert result.version is not None and result.champion is None
@@ -80,5 +80,11 @@ def test_train_fits_a_short_history_and_says_how(tiny_demo, tracking_uri, tmp_pa
     result = run_train(short, tiny_demo.items, "W-MON", settings, tmp_path / "out", tracking_uri)
     assert result.plan.startswith("38 periods: chose test_periods=9")
     with pytest.raises(ValueError, match="nothing can be learned"):
-        run_train(tiny_demo.demand[tiny_demo.demand["ds"] > dates[-11]], tiny_demo.items, "W-MON", settings,
-                  tmp_path / "out2", tracking_uri)
+        run_train(
+            tiny_demo.demand[tiny_demo.demand["ds"] > dates[-11]],
+            tiny_demo.items,
+            "W-MON",
+            settings,
+            tmp_path / "out2",
+            tracking_uri,
+        )
