@@ -51,6 +51,9 @@ def _check(rec: pd.DataFrame, demand: pd.DataFrame) -> None:
     wide = demand.pivot(index="unique_id", columns="ds", values="y").reindex(rec.index).to_numpy(dtype=float)
     H = (rec["lead_time"] + rec["review_period"]).to_numpy(dtype=int)
     level = rec["reorder_point"].fillna(0).to_numpy()
+    # the cap is on the sized reorder level s; an (s, Q) with Q = 1 is shown as base stock S = s + 1
+    from_sq = (rec["candidate"].astype(str).str.contains("_sq_") & rec["policy"].eq("base_stock")).to_numpy()
+    level = level - from_sq
     too_high = stocked & (level > MAX_LEVEL_MULTIPLE * largest_demand(wide, H) + 1e-9)
     zero = stocked & (rec["order_up_to"].fillna(0).to_numpy() <= 0) & (np.nansum(wide, axis=1) > 0)
     assert not too_high.any(), rec.loc[too_high, ["reorder_point"]]
