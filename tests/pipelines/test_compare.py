@@ -12,7 +12,7 @@ import pytest
 from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
 from pipelines.data.io import write_table_atomic
 from pipelines.flows.compare import COMPARE_MEASURES, compare_items, compare_recommendations, compare_runs
-from tests.pipelines.test_report import synthetic_run
+from tests.pipelines.conftest import synthetic_run
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from openpyxl import load_workbook
 
 from pipelines.report.export import export_recommendations
 from pipelines.report.schema import RECOMMENDATION_COLUMNS
-from tests.pipelines.test_report import synthetic_run
+from tests.pipelines.conftest import synthetic_run
 
 
 @pytest.fixture(scope="module")

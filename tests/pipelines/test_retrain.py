@@ -35,40 +35,11 @@ from pipelines.registry.tracking import (
     get_alias_version,
     get_version_tags,
     list_versions,
-    register_version,
     set_alias,
-    start_run,
 )
+from tests.pipelines.conftest import ITEMS, MODEL, fake_evaluate, fake_train, panel
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL = "test-selector"
-
-
-def panel() -> pd.DataFrame:
-    from tests.conftest import make_panel
-
-    return make_panel(n_series=3, length=40, seed=1)
-
-
-ITEMS = pd.DataFrame({"unique_id": ["S000", "S001", "S002"], "lead_time": [1, 2, 1]})
-
-
-def fake_train(quality: float, service: float = 0.95):
-    def train(request) -> str:
-        assert pd.to_datetime(request.demand["ds"]).max() == request.cutoff  # never sees the holdout
-        with start_run("train", request.tracking_uri) as run:
-            run.log_dict({"quality": quality}, "model/model.json")
-        return register_version(
-            request.model_name, run.run_id, "model", request.tracking_uri, {"quality": quality, "service": service}
-        )
-
-    return train
-
-
-def fake_evaluate(version: str, request) -> dict[str, float]:
-    tags = get_version_tags(request.model_name, version, request.tracking_uri)
-    assert len(request.holdout["ds"].unique()) == 5
-    return {"total_cost": 1000.0 / float(tags["quality"]), "service": float(tags["service"]), "mae": 1.0}
 
 
 def settings(tracking_uri: str, out: Path, **kw) -> RetrainConfig:

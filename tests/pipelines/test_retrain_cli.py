@@ -15,7 +15,7 @@ from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
 from pipelines.flows.retrain import RetrainExit, lock_path_for
 from pipelines.registry.lock import exclusive_lock
 from pipelines.registry.tracking import get_alias_version
-from tests.pipelines.test_retrain import MODEL, fake_evaluate, fake_train
+from tests.pipelines.conftest import MODEL, fake_evaluate, fake_train
 
 app = typer.Typer()
 app.command()(retrain_command)
