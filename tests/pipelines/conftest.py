@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from pipelines.data.demo_data import DemoConfig, generate_demo
-from pipelines.registry.tracking import get_version_tags, list_versions, register_version, start_run
+from pipelines.flows.retrain import RetrainConfig
+from pipelines.registry.tracking import get_version_tags, list_versions, register_version, set_alias, start_run
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,7 @@ def store(tracking_uri, migrated_store, tmp_path) -> tuple[str, Path]:
 
 # --- retrain fakes: a version's 'quality' tag sets its simulated cost and service ----------------
 
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = "test-selector"
 
 
@@ -59,6 +61,21 @@ def fake_evaluate(version: str, request) -> dict[str, float]:
     tags = get_version_tags(request.model_name, version, request.tracking_uri)
     assert len(request.holdout["ds"].unique()) == 5
     return {"total_cost": 1000.0 / float(tags["quality"]), "service": float(tags["service"]), "mae": 1.0}
+
+
+def settings(tracking_uri: str, out: Path, **kw) -> RetrainConfig:
+    return RetrainConfig(model_name=MODEL, holdout_periods=5, margin=0.02, out=out, tracking_uri=tracking_uri, **kw)
+
+
+def with_champion(uri: str, out: Path, quality: float = 1.0) -> str:
+    """What ``stockwise train`` does on first train: register a version, alias it champion."""
+    from pipelines.flows.retrain import TrainRequest
+
+    data = panel()
+    req = TrainRequest(data, ITEMS, pd.to_datetime(data["ds"]).max(), MODEL, uri)
+    version = fake_train(quality)(req)
+    set_alias(MODEL, "champion", version, uri)
+    return version
 
 
 # --- a synthetic planning run for the report, compare and export tests --------------------------

@@ -35,26 +35,10 @@ from pipelines.registry.tracking import (
     get_alias_version,
     get_version_tags,
     list_versions,
-    set_alias,
 )
-from tests.pipelines.conftest import ITEMS, MODEL, fake_evaluate, fake_train, panel
+from tests.pipelines.conftest import ITEMS, MODEL, fake_evaluate, fake_train, panel, settings, with_champion
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def settings(tracking_uri: str, out: Path, **kw) -> RetrainConfig:
-    return RetrainConfig(model_name=MODEL, holdout_periods=5, margin=0.02, out=out, tracking_uri=tracking_uri, **kw)
-
-
-def with_champion(uri: str, out: Path, quality: float = 1.0) -> str:
-    """What ``stockwise train`` does on first train: register a version, alias it champion."""
-    from pipelines.flows.retrain import TrainRequest
-
-    data = panel()
-    req = TrainRequest(data, ITEMS, pd.to_datetime(data["ds"]).max(), MODEL, uri)
-    version = fake_train(quality)(req)
-    set_alias(MODEL, "champion", version, uri)
-    return version
 
 
 def committed_records(out: Path) -> list[Path]:

@@ -18,7 +18,7 @@ import mlflow
 
 from pipelines.flows.retrain import run_retrain
 from pipelines.registry.tracking import end_stale_runs, start_run
-from tests.pipelines.test_retrain import ITEMS, ROOT, fake_evaluate, fake_train, panel, settings, with_champion
+from tests.pipelines.conftest import ITEMS, ROOT, fake_evaluate, fake_train, panel, settings, with_champion
 
 
 def train_until_killed(marker: Path):
