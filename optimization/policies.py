@@ -38,6 +38,7 @@ in Supply Chains*, 4th ed., CRC Press, 2017, chapter 6.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -335,6 +336,10 @@ def no_stock_policy(n_items: int, *, lost_sales=False) -> PolicyParams:
     return _build(PolicyType.NO_STOCK, 1, zeros, zeros, 0.0, 0.0, 0.0, lost_sales)
 
 
+#: The per-item arrays of a :class:`PolicyParams`, in field order (for stacking and picking).
+POLICY_FIELDS = tuple(f.name for f in dataclasses.fields(PolicyParams))
+
+
 def stack_policies(policies: list[PolicyParams]) -> PolicyParams:
     """Stack same-shaped policies on a new leading (candidate) axis.
 
@@ -355,18 +360,8 @@ def stack_policies(policies: list[PolicyParams]) -> PolicyParams:
     """
     if not policies:
         raise ValueError("stack_policies needs at least one PolicyParams")
-    names = [
-        "policy_type",
-        "review_period",
-        "reorder_level",
-        "order_up_to",
-        "order_quantity",
-        "moq",
-        "order_multiple",
-        "lost_sales",
-    ]
     shape = np.broadcast_shapes(*(p.shape for p in policies))
-    stacked = {n: np.stack([np.broadcast_to(getattr(p, n), shape) for p in policies]) for n in names}
+    stacked = {n: np.stack([np.broadcast_to(getattr(p, n), shape) for p in policies]) for n in POLICY_FIELDS}
     return PolicyParams(**stacked)
 
 

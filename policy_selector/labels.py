@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from optimization import PolicyParams, sample_lead_times, simulate
+from optimization.policies import POLICY_FIELDS
 from policy_selector.config import SelectorConfig
 from policy_selector.context import CutoffData, prepare_cutoff, wide_panel
 from policy_selector.sizing import SizedCandidates, size_candidates
@@ -57,16 +58,6 @@ from policy_selector.sizing import SizedCandidates, size_candidates
 __all__ = ["LabelSet", "label_candidates", "make_labels", "held_out_demand", "block_bootstrap", "COST_TYPES"]
 
 COST_TYPES = ("holding", "ordering", "shortage", "purchasing", "expiry")
-_POLICY_FIELDS = (
-    "policy_type",
-    "review_period",
-    "reorder_level",
-    "order_up_to",
-    "order_quantity",
-    "moq",
-    "order_multiple",
-    "lost_sales",
-)
 
 
 @dataclass(frozen=True)
@@ -258,7 +249,7 @@ def _extra_shortage_cost(econ) -> np.ndarray:
 
 def _subset_policies(policies: PolicyParams, keep: np.ndarray, paths_axis: bool = False) -> PolicyParams:
     """Candidates x kept items; with ``paths_axis`` a broadcast axis for demand paths, (C, 1, n)."""
-    fields = {name: getattr(policies, name)[:, keep] for name in _POLICY_FIELDS}
+    fields = {name: getattr(policies, name)[:, keep] for name in POLICY_FIELDS}
     if paths_axis:
         fields = {k: v[:, None, :] for k, v in fields.items()}
     return type(policies)(**fields)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from optimization import PolicyParams, sample_lead_times, simulate
+from optimization.policies import POLICY_FIELDS
 from policy_selector.config import SelectorConfig
 from policy_selector.context import CutoffData, prepare_cutoff
 from policy_selector.features import SBC_CODES, build_features
@@ -30,16 +31,6 @@ __all__ = ["recommend_policies", "EXTRA_COLUMNS", "expected_outcomes", "presente
 
 #: Columns returned beyond the recommendations schema.
 EXTRA_COLUMNS = ("candidate", "confidence", "selected_by", "expected_expiry_cost")
-_FIELDS = (
-    "policy_type",
-    "review_period",
-    "reorder_level",
-    "order_up_to",
-    "order_quantity",
-    "moq",
-    "order_multiple",
-    "lost_sales",
-)
 _SBC_NAMES = {v: k for k, v in SBC_CODES.items()}
 
 
@@ -47,7 +38,7 @@ def _pick(sized: SizedCandidates, choice: np.ndarray) -> PolicyParams:
     """Per item, the policy of its chosen candidate (batch shape (n_items,))."""
     idx = np.array([sized.names.index(c) for c in choice])
     cols = np.arange(len(choice))
-    return PolicyParams(**{f: getattr(sized.policies, f)[idx, cols] for f in _FIELDS})
+    return PolicyParams(**{f: getattr(sized.policies, f)[idx, cols] for f in POLICY_FIELDS})
 
 
 def presented_policy(policy_name: np.ndarray, policy: PolicyParams, order_cost: np.ndarray) -> dict[str, np.ndarray]:
