@@ -308,6 +308,18 @@ class PolicySelector(BaseEstimator):
             raise ValueError("cost_matrix has NaN/inf; score every candidate for every item")
         return f, labels.reindex(f.index), cost
 
+    def _lgbm_params(self) -> dict:
+        """The LightGBM settings the classifier and the per-candidate cost regressors share."""
+        return dict(
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            random_state=self.random_state,
+            n_jobs=1,
+            verbose=-1,
+        )
+
     def _weights(self, cost: pd.DataFrame) -> np.ndarray:
         c = cost.to_numpy(float)
         spread = c.mean(axis=1) - c.min(axis=1)
@@ -332,15 +344,7 @@ class PolicySelector(BaseEstimator):
         rel = np.clip((c - c.min(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)[:, None], 0, 10)
         out = []
         for k in range(c.shape[1]):
-            reg = LGBMRegressor(
-                n_estimators=self.n_estimators,
-                learning_rate=self.learning_rate,
-                num_leaves=self.num_leaves,
-                min_child_samples=self.min_child_samples,
-                random_state=self.random_state,
-                n_jobs=1,
-                verbose=-1,
-            )
+            reg = LGBMRegressor(**self._lgbm_params())
             out.append(reg.fit(X, rel[:, k], sample_weight=w))
         return out
 
@@ -390,15 +394,7 @@ class PolicySelector(BaseEstimator):
         if len(self.classes_) == 1:
             self.model_, self.booster_, self.regret_table_, self.regressors_ = None, None, None, None
             return self
-        base = LGBMClassifier(
-            n_estimators=self.n_estimators,
-            learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves,
-            min_child_samples=self.min_child_samples,
-            random_state=self.random_state,
-            n_jobs=1,
-            verbose=-1,
-        )
+        base = LGBMClassifier(**self._lgbm_params())
         X, w = f.to_numpy(float), self._weights(cost)
         if self.decision not in ("bayes", "argmax", "regression"):
             raise ValueError(f"decision must be 'bayes', 'argmax' or 'regression', got {self.decision!r}")

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from forecasting.panel import DataValidationError
+from pipelines.cli import options
 from pipelines.data.config import ConfigError, load_config, service_override
 from pipelines.data.io import InputFileError
 from pipelines.flows.evaluate import EvaluateSettings, run_evaluate
@@ -26,14 +27,10 @@ def evaluate_command(
     out: Path = typer.Option(None, help="folder for run outputs (default runs/)"),
     freq: str = typer.Option(None, help="period frequency, e.g. W-MON, MS"),
     service_target: float = typer.Option(None, help="one service target for every item (what-if)"),
-    portfolio_target: float = typer.Option(
-        None,
-        help="one CSL (or --service-measure) target for the whole "
-        "portfolio, met at least inventory value by marginal allocation",
-    ),
-    segment_target: float = typer.Option(None, help="the same, per SBC segment"),
-    service_measure: str = typer.Option(None, help="csl (default) or fill_rate, for the two targets above"),
-    tracking_uri: str = typer.Option(None, help="MLflow store"),
+    portfolio_target: float = options.PORTFOLIO_TARGET,
+    segment_target: float = options.SEGMENT_TARGET,
+    service_measure: str = options.SERVICE_MEASURE,
+    tracking_uri: str = options.TRACKING_URI,
 ) -> None:
     """Replay the recommended policies on held-out demand against textbook, AutoETS and CrostonSBA baselines."""
     console = Console()

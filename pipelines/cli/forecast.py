@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from forecasting.panel import DataValidationError
+from pipelines.cli import options
 from pipelines.data.config import ConfigError, load_config
 from pipelines.data.io import InputFileError
 from pipelines.flows.forecast import DEFAULT_QUANTILES, run_forecast
@@ -35,7 +36,7 @@ def forecast_command(
     config: Path = typer.Option(None, help="YAML run config (see README)"),
     out: Path = typer.Option(None, help="folder for run outputs (default runs/)"),
     freq: str = typer.Option(None, help="period frequency, e.g. W-MON, MS"),
-    tracking_uri: str = typer.Option(None, help="MLflow store"),
+    tracking_uri: str = options.TRACKING_URI,
 ) -> None:
     """Forecast every series with the model its backtest chose; quantiles from its backtested errors (parquet)."""
     console = Console()

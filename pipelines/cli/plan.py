@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from forecasting.panel import DataValidationError
+from pipelines.cli import options
 from pipelines.cli.console import make_console
 from pipelines.data.config import ConfigError, load_config, service_override
 from pipelines.data.demo_data import DemoConfig, generate_demo
@@ -104,14 +105,10 @@ def recommend_command(
     out: Path = typer.Option(None, help="folder for run outputs (default runs/)"),
     freq: str = typer.Option(None, help="period frequency, e.g. W-MON, MS"),
     strict: bool = typer.Option(None, help="stop on validation errors instead of excluding rows"),
-    portfolio_target: float = typer.Option(
-        None,
-        help="one CSL (or --service-measure) target for the whole "
-        "portfolio, met at least inventory value by marginal allocation",
-    ),
-    segment_target: float = typer.Option(None, help="the same, per SBC segment"),
-    service_measure: str = typer.Option(None, help="csl (default) or fill_rate, for the two targets above"),
-    tracking_uri: str = typer.Option(None, help="MLflow store"),
+    portfolio_target: float = options.PORTFOLIO_TARGET,
+    segment_target: float = options.SEGMENT_TARGET,
+    service_measure: str = options.SERVICE_MEASURE,
+    tracking_uri: str = options.TRACKING_URI,
     engine: str = typer.Option(None, help="per-series steps on 'local' processes (default) or 'dask'"),
     scheduler: str = typer.Option(None, help="Dask scheduler address (default: a LocalCluster for the run)"),
     block_size: int = typer.Option(None, help="series per block (default 2000)"),
