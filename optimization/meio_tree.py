@@ -23,6 +23,7 @@ supply chains. *M&SOM*, 2(1):68-83, 2000; erratum *M&SOM* 5(2):176-177, 2003.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,14 +82,19 @@ def _running_min(values: np.ndarray, reverse: bool) -> tuple[np.ndarray, np.ndar
     return run, arg
 
 
-def _stage_costs(k, grid, network, tables, children) -> np.ndarray:
-    """c_k(S, SI) as a (S = 0..s_max) x (SI = 0..si_max) array (inf where tau < 0)."""
+def _stage_costs(k, grid, network, tables, children, extra=None) -> np.ndarray:
+    """c_k(S, SI) as a (S = 0..s_max) x (SI = 0..si_max) array (inf where tau < 0).
+
+    ``extra`` = (s_cost, si_cost) adds s_cost[k][S] + si_cost[k][SI] (e.g. Lagrangian terms).
+    """
     s = np.arange(grid.s_max[k] + 1)
     si = np.arange(grid.si_max[k] + 1)
     tau = si[None, :] + grid.T[k] - s[:, None]
     own = grid.stage_cost(k)
     ok = (tau >= 0) & (si[None, :] >= grid.si_min[k])
     total = np.where(ok, own[np.clip(tau, 0, grid.M[k])], np.inf)
+    if extra is not None:
+        total = total + extra[0][k][:, None] + extra[1][k][None, :]
     for c in children:
         t = tables[c]
         if network.index_is_supplier(c, k):
@@ -98,12 +104,12 @@ def _stage_costs(k, grid, network, tables, children) -> np.ndarray:
     return total
 
 
-def _build_tables(network: Network, grid: TimeGrid, order, parent, children):
+def _build_tables(network: Network, grid: TimeGrid, order, parent, children, extra=None):
     """Table-building pass: f_k or g_k for every non-root stage, in label order."""
     tables: dict[int, _Table] = {}
     roots: dict[int, tuple[float, int, int]] = {}
     for k in order.tolist():
-        total = _stage_costs(k, grid, network, tables, children[k])
+        total = _stage_costs(k, grid, network, tables, children[k], extra)
         p = parent[k]
         if p < 0:
             flat = int(np.argmin(total))
@@ -139,8 +145,17 @@ def _backtrack(network: Network, order, children, tables, roots) -> tuple[np.nda
     return S, SI
 
 
-def solve_tree_dp(network: Network, grid: TimeGrid) -> tuple[np.ndarray, np.ndarray, float]:
+def solve_tree_dp(
+    network: Network,
+    grid: TimeGrid,
+    s_cost: Sequence[np.ndarray] | None = None,
+    si_cost: Sequence[np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Optimal (S, SI) in grid units and the optimal cost on a spanning tree / forest.
+
+    ``s_cost[k]`` (length s_max_k + 1) and ``si_cost[k]`` (length si_max_k + 1)
+    add any per-stage functions of S_k and SI_k to the objective, e.g. Lagrange
+    multipliers of relaxed links; the returned cost includes them.
 
     Raises
     ------
@@ -157,6 +172,11 @@ def solve_tree_dp(network: Network, grid: TimeGrid) -> tuple[np.ndarray, np.ndar
     for k in order.tolist():
         if parent[k] >= 0:
             children[parent[k]].append(k)
-    tables, roots = _build_tables(network, grid, order, parent, children)
+    extra = None
+    if s_cost is not None or si_cost is not None:
+        zeros = [np.zeros(grid.s_max[k] + 1) for k in range(network.n_stages)]
+        zeros_si = [np.zeros(grid.si_max[k] + 1) for k in range(network.n_stages)]
+        extra = (zeros if s_cost is None else s_cost, zeros_si if si_cost is None else si_cost)
+    tables, roots = _build_tables(network, grid, order, parent, children, extra)
     S, SI = _backtrack(network, order, children, tables, roots)
     return S, SI, float(sum(r[0] for r in roots.values()))
