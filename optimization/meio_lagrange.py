@@ -24,7 +24,7 @@ from scipy.sparse.csgraph import minimum_spanning_tree
 
 from optimization.meio_grid import TimeGrid
 from optimization.meio_milp import repair_service_times
-from optimization.meio_tree import solve_tree_dp
+from optimization.meio_tree import TreeDP
 from optimization.network import Edge, Network
 
 __all__ = ["LagrangianBound", "spanning_tree_lagrangian"]
@@ -82,6 +82,27 @@ def _tree_problem(network: Network, grid: TimeGrid, mask: np.ndarray) -> tuple[N
     return forest, sub, to_forest
 
 
+def _repair(network: Network, grid: TimeGrid, S: np.ndarray, SI: np.ndarray) -> tuple[np.ndarray, float]:
+    """The cheaper of two feasible plans from the DP's (S, SI), which may violate relaxed links.
+
+    Raise each SI to its suppliers' S (:func:`repair_service_times`), or first lower each
+    S_i to its customers' SI (keeping the DP's inbound times), then make it consistent.
+    """
+    best_S, best = None, np.inf
+    lowered = S.copy()
+    np.minimum.at(lowered, network.edge_up, SI[network.edge_down])
+    for candidate in (S, lowered):
+        plan, inbound, _ = repair_service_times(network, grid, candidate)
+        # then quote the latest S each stage's customers allow: tau falls, nothing else moves
+        plan = np.minimum(grid.s_max, inbound + grid.T)
+        np.minimum.at(plan, network.edge_up, inbound[network.edge_down])
+        plan, _, tau = repair_service_times(network, grid, plan)
+        cost = float(grid.cost[grid.offset[:-1] + tau].sum())
+        if cost < best:
+            best_S, best = plan, cost
+    return best_S, best
+
+
 class _Multipliers:
     """One multiplier per relaxed link i -> k and period t (a_i,t <= b_k,t), or per link (S_i <= SI_k)."""
 
@@ -133,6 +154,7 @@ def spanning_tree_lagrangian(
     max_iterations: int = 2000,
     step: float = 2.0,
     per_period: bool = True,
+    trace: list | None = None,
 ) -> LagrangianBound:
     """Subgradient ascent on the multipliers of the links outside a maximum spanning forest.
 
@@ -154,15 +176,17 @@ def spanning_tree_lagrangian(
     mask = _spanning_forest(network)
     forest, sub, to_forest = _tree_problem(network, grid, mask)
     mult = _Multipliers(sub, to_forest[network.edge_up[~mask]], to_forest[network.edge_down[~mask]], per_period)
+    dp = TreeDP(forest, sub)
     best_lb, best_ub, best_S, it, stale = -np.inf, np.inf, None, 0, 0
     for it in range(1, max_iterations + 1):
-        S, SI, value = solve_tree_dp(forest, sub, *mult.costs())
+        S, SI, value = dp.solve(*mult.costs())
         stale = 0 if value > best_lb + 1e-12 * abs(value) else stale + 1
         best_lb = max(best_lb, value)
-        S_full, _, tau = repair_service_times(network, grid, S[to_forest])
-        ub = float(grid.cost[grid.offset[:-1] + tau].sum())
+        S_full, ub = _repair(network, grid, S[to_forest], SI[to_forest])
         if ub < best_ub:
             best_ub, best_S = ub, S_full
+        if trace is not None:
+            trace.append((it, time.perf_counter() - start, value, ub, step))
         if best_ub - best_lb <= rel_gap * best_ub or time.perf_counter() - start > time_limit:
             break
         g = mult.subgradient(S, SI)
