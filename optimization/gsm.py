@@ -5,8 +5,11 @@ SI_j = max_i S_i over its suppliers, and holds safety stock for its net
 replenishment time tau_j = SI_j + T_j - S_j >= 0; customer-facing stages keep
 S_j <= s_j. :func:`solve_gsm` minimises sum_j h_j * safety_stock_j(tau_j)
 exactly: by the Graves & Willems (2000) dynamic programme on spanning trees
-(:mod:`optimization.meio_tree`) and by a MILP with adaptive breakpoints on
-general acyclic networks (:mod:`optimization.meio_milp`). Service times live
+(:mod:`optimization.meio_tree`); on general acyclic networks by a Lagrangian
+relaxation of the links outside a spanning forest, one multiplier per link and
+period, each bound computed by the same DP and each DP plan repaired into a
+feasible plan (:mod:`optimization.meio_lagrange`), then, if bound and plan
+have not met, by a MILP with adaptive breakpoints (:mod:`optimization.meio_milp`). Service times live
 on the time grid of :mod:`optimization.meio_grid` (integers for integer data;
 fractional processing times are kept on a 1/d grid, never truncated).
 
@@ -36,6 +39,7 @@ from optimization.meio_grid import (
     TimeGrid,
     build_grid,
 )
+from optimization.meio_lagrange import spanning_tree_lagrangian
 from optimization.meio_milp import repair_service_times, solve_milp
 from optimization.meio_tree import solve_tree_dp
 from optimization.network import Network
@@ -57,11 +61,18 @@ class GSMTimeLimitError(RuntimeError):
 
 
 class GSMMethod(str, Enum):
-    """Exact solver to use: ``auto`` picks the tree DP for trees, else the MILP."""
+    """Exact solver to use.
+
+    ``auto``: the tree DP on trees; elsewhere ``lagrangian`` and, if its bound has
+    not met its plan, the MILP for the rest of the time limit (best plan, best bound).
+    ``lagrangian``: spanning-tree Lagrangian only (optimal when the bounds meet).
+    ``milp``: the breakpoint MILP only (the reference).
+    """
 
     AUTO = "auto"
     TREE_DP = "tree_dp"
     MILP = "milp"
+    LAGRANGIAN = "lagrangian"
 
 
 @dataclass(frozen=True)
@@ -72,10 +83,11 @@ class GSMConfig:
     ----------
     method : GSMMethod, default AUTO
     time_limit : float, default 600
-        Seconds for the MILP; on timeout the best solution comes back with
-        ``optimal=False`` and its gap.
+        Seconds for the general-network solvers; on timeout the best solution
+        comes back with ``optimal=False``, its gap and the proven bound.
     rel_gap : float, default 1e-4
-        Relative optimality tolerance of the MILP (HiGHS default; 0.01 %).
+        Relative optimality tolerance (HiGHS default; 0.01 %): a plan is
+        reported optimal when (cost - bound) / cost <= rel_gap.
     max_time_denominator : int, default 100
         Finest time grid (1/100 period) accepted for fractional times.
     max_grid_cells : int, default 20,000,000
@@ -123,7 +135,7 @@ class GSMResult:
         The supplier whose S sets SI_j (None for sources).
     total_cost : float
     optimal : bool
-        Proven optimal (tree DP, or MILP bounds within ``rel_gap``).
+        Proven optimal (tree DP, or cost within ``rel_gap`` of the proven bound).
     gap : float
         Relative gap between the cost and the proven lower bound.
     bound : float
@@ -271,29 +283,66 @@ def solve_gsm(
     model = NormalDemandBound(network) if model is None else model
     grid = build_grid(network, model, config.max_time_denominator, config.max_grid_cells)
     method = config.method
-    if method is GSMMethod.AUTO:
-        method = GSMMethod.TREE_DP if network.is_tree else GSMMethod.MILP
-    S, optimal, gap, bound = _SOLVERS[method](network, grid, config)
-    return _result(network, model, grid, S, method.value, optimal, gap, bound, time.perf_counter() - start)
+    if method is GSMMethod.AUTO and network.is_tree:
+        method = GSMMethod.TREE_DP
+    S, optimal, gap, bound, label = _SOLVERS[method](network, grid, config)
+    return _result(network, model, grid, S, label, optimal, gap, bound, time.perf_counter() - start)
 
 
-def _solve_tree(network: Network, grid: TimeGrid, config: GSMConfig) -> tuple[np.ndarray, bool, float, float]:
+_Solved = tuple[np.ndarray, bool, float, float, str]
+
+
+def _gap(cost: float, bound: float) -> float:
+    """Relative gap (cost - bound) / cost, 0 when cost <= 0."""
+    return 0.0 if cost <= 0 else max(cost - bound, 0.0) / cost
+
+
+def _solve_tree(network: Network, grid: TimeGrid, config: GSMConfig) -> _Solved:
     """Graves & Willems DP: always proven optimal (bound = its cost)."""
-    return solve_tree_dp(network, grid)[0], True, 0.0, np.nan
+    return solve_tree_dp(network, grid)[0], True, 0.0, np.nan, GSMMethod.TREE_DP.value
 
 
-def _solve_general(network: Network, grid: TimeGrid, config: GSMConfig) -> tuple[np.ndarray, bool, float, float]:
+def _solve_general(network: Network, grid: TimeGrid, config: GSMConfig, time_limit: float | None = None) -> _Solved:
     """MILP with staircases and adaptive breakpoints; a time limit before any solution is an error."""
-    out = solve_milp(network, grid, time_limit=config.time_limit, rel_gap=config.rel_gap)
+    limit = config.time_limit if time_limit is None else time_limit
+    out = solve_milp(network, grid, time_limit=limit, rel_gap=config.rel_gap)
     if not out.found:
         raise GSMTimeLimitError(
-            f"the MILP found no feasible plan within time_limit={config.time_limit:g} s ({out.status}) "
+            f"the MILP found no feasible plan within time_limit={limit:g} s ({out.status}) "
             f"for {network.n_stages} stages / {network.n_edges} edges; raise the time limit"
         )
-    return out.S, out.optimal, out.gap, out.lower_bound
+    return out.S, out.optimal, out.gap, out.lower_bound, GSMMethod.MILP.value
 
 
-_SOLVERS = {GSMMethod.TREE_DP: _solve_tree, GSMMethod.MILP: _solve_general}
+def _solve_lagrangian(network: Network, grid: TimeGrid, config: GSMConfig) -> _Solved:
+    """Spanning-tree Lagrangian: the DP's bound and the best repaired plan (always has a plan)."""
+    out = spanning_tree_lagrangian(network, grid, time_limit=config.time_limit, rel_gap=config.rel_gap)
+    gap = _gap(out.upper_bound, out.lower_bound)
+    return out.S, gap <= config.rel_gap, gap, out.lower_bound, GSMMethod.LAGRANGIAN.value
+
+
+def _solve_auto(network: Network, grid: TimeGrid, config: GSMConfig) -> _Solved:
+    """Lagrangian first; if its bound has not met its plan, the MILP for the time left (best of both)."""
+    start = time.perf_counter()
+    S, optimal, gap, bound, label = _solve_lagrangian(network, grid, config)
+    left = config.time_limit - (time.perf_counter() - start)
+    if optimal or left <= 1.0:
+        return S, optimal, gap, bound, label
+    cost = float(grid.cost[grid.offset[:-1] + repair_service_times(network, grid, S)[2]].sum())
+    out = solve_milp(network, grid, time_limit=left, rel_gap=config.rel_gap)
+    if out.found and out.upper_bound < cost:
+        S, cost = out.S, out.upper_bound
+    bound = max(bound, out.lower_bound if out.found else -np.inf)
+    gap = _gap(cost, bound)
+    return S, gap <= config.rel_gap, gap, bound, f"{label}+{GSMMethod.MILP.value}"
+
+
+_SOLVERS = {
+    GSMMethod.TREE_DP: _solve_tree,
+    GSMMethod.MILP: _solve_general,
+    GSMMethod.LAGRANGIAN: _solve_lagrangian,
+    GSMMethod.AUTO: _solve_auto,
+}
 
 
 def evaluate_service_times(

@@ -23,14 +23,15 @@ supply chains. *M&SOM*, 2(1):68-83, 2000; erratum *M&SOM* 5(2):176-177, 2003.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from optimization.meio_grid import TimeGrid
+from optimization.meio_grid import MAX_GRID_CELLS, TimeGrid
 from optimization.network import Network
 
-__all__ = ["solve_tree_dp"]
+__all__ = ["TreeDP", "solve_tree_dp"]
 
 
 @dataclass
@@ -81,43 +82,104 @@ def _running_min(values: np.ndarray, reverse: bool) -> tuple[np.ndarray, np.ndar
     return run, arg
 
 
-def _stage_costs(k, grid, network, tables, children) -> np.ndarray:
-    """c_k(S, SI) as a (S = 0..s_max) x (SI = 0..si_max) array (inf where tau < 0)."""
-    s = np.arange(grid.s_max[k] + 1)
-    si = np.arange(grid.si_max[k] + 1)
-    tau = si[None, :] + grid.T[k] - s[:, None]
-    own = grid.stage_cost(k)
-    ok = (tau >= 0) & (si[None, :] >= grid.si_min[k])
-    total = np.where(ok, own[np.clip(tau, 0, grid.M[k])], np.inf)
-    for c in children:
-        t = tables[c]
-        if network.index_is_supplier(c, k):
-            total = total + t.run_min[np.minimum(si, t.run_min.size - 1)][None, :]
-        else:
-            total = total + t.run_min[s][:, None]
-    return total
+class TreeDP:
+    """The DP of one spanning tree / forest, set up once and solved for any extra stage costs.
 
+    Labels, children and each stage's own cost table c_k(S, SI) (inf where tau < 0)
+    are kept between solves (the tables only while their cells total at most
+    ``cache_cells``), so repeated solves with different Lagrangian terms cost
+    one pass of additions and minima over the tables.
 
-def _build_tables(network: Network, grid: TimeGrid, order, parent, children):
-    """Table-building pass: f_k or g_k for every non-root stage, in label order."""
-    tables: dict[int, _Table] = {}
-    roots: dict[int, tuple[float, int, int]] = {}
-    for k in order.tolist():
-        total = _stage_costs(k, grid, network, tables, children[k])
-        p = parent[k]
-        if p < 0:
-            flat = int(np.argmin(total))
-            s, si = np.unravel_index(flat, total.shape)
-            roots[k] = (float(total.flat[flat]), int(s), int(si))
-        elif network.index_is_supplier(k, p):
-            arg = np.argmin(total, axis=1)
-            values = total[np.arange(total.shape[0]), arg]
-            tables[k] = _Table(values, arg, *_running_min(values, reverse=False))
-        else:
-            arg = np.argmin(total, axis=0)
-            values = total[arg, np.arange(total.shape[1])]
-            tables[k] = _Table(values, arg, *_running_min(values, reverse=True))
-    return tables, roots
+    Raises
+    ------
+    ValueError
+        The network is not a tree (use the MILP).
+    """
+
+    def __init__(self, network: Network, grid: TimeGrid, cache_cells: float = MAX_GRID_CELLS) -> None:
+        if not network.is_tree:
+            raise ValueError(
+                f"tree DP needs a spanning tree/forest; this network has {network.n_edges} edges for "
+                f"{network.n_stages} stages; use method='milp'"
+            )
+        self.network, self.grid = network, grid
+        self.order, self.parent = _label_stages(network)
+        self.children: list[list[int]] = [[] for _ in range(network.n_stages)]
+        for k in self.order.tolist():
+            if self.parent[k] >= 0:
+                self.children[self.parent[k]].append(k)
+        self.supplier = {  # (child, parent) -> child supplies parent
+            (c, k): network.index_is_supplier(c, k) for k in range(network.n_stages) for c in self.children[k]
+        }
+        cells = float(np.sum((grid.s_max + 1.0) * (grid.si_max + 1.0)))
+        self._cache: dict[int, np.ndarray] | None = {} if cells <= cache_cells else None
+
+    def _own(self, k: int) -> np.ndarray:
+        """c_k(S, SI) as a (S = 0..s_max) x (SI = 0..si_max) array (inf where tau < 0 or SI < si_min)."""
+        if self._cache is not None and k in self._cache:
+            return self._cache[k]
+        grid = self.grid
+        s = np.arange(grid.s_max[k] + 1)
+        si = np.arange(grid.si_max[k] + 1)
+        tau = si[None, :] + grid.T[k] - s[:, None]
+        ok = (tau >= 0) & (si[None, :] >= grid.si_min[k])
+        own = np.where(ok, grid.stage_cost(k)[np.clip(tau, 0, grid.M[k])], np.inf)
+        if self._cache is not None:
+            self._cache[k] = own
+        return own
+
+    def _stage_costs(self, k: int, tables: dict, extra) -> np.ndarray:
+        """c_k(S, SI) + the children's best costs (eqs. 6-9) + extra[0][k][S] + extra[1][k][SI]."""
+        grid = self.grid
+        row = np.zeros(grid.s_max[k] + 1) if extra is None else np.array(extra[0][k], dtype=float)
+        col = np.zeros(grid.si_max[k] + 1) if extra is None else np.array(extra[1][k], dtype=float)
+        for c in self.children[k]:
+            run = tables[c].run_min
+            if self.supplier[(c, k)]:
+                col += run[np.minimum(np.arange(col.size), run.size - 1)]
+            else:
+                row += run[: row.size]
+        return self._own(k) + row[:, None] + col[None, :]
+
+    def _build_tables(self, extra):
+        """Table-building pass: f_k or g_k for every non-root stage, in label order."""
+        tables: dict[int, _Table] = {}
+        roots: dict[int, tuple[float, int, int]] = {}
+        for k in self.order.tolist():
+            total = self._stage_costs(k, tables, extra)
+            p = self.parent[k]
+            if p < 0:
+                flat = int(np.argmin(total))
+                s, si = np.unravel_index(flat, total.shape)
+                roots[k] = (float(total.flat[flat]), int(s), int(si))
+            elif self.supplier[(k, p)]:
+                arg = np.argmin(total, axis=1)
+                values = total[np.arange(total.shape[0]), arg]
+                tables[k] = _Table(values, arg, *_running_min(values, reverse=False))
+            else:
+                arg = np.argmin(total, axis=0)
+                values = total[arg, np.arange(total.shape[1])]
+                tables[k] = _Table(values, arg, *_running_min(values, reverse=True))
+        return tables, roots
+
+    def solve(
+        self, s_cost: Sequence[np.ndarray] | None = None, si_cost: Sequence[np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Optimal (S, SI) in grid units and the optimal cost, extra stage costs included.
+
+        ``s_cost[k]`` (length s_max_k + 1) and ``si_cost[k]`` (length si_max_k + 1)
+        add any per-stage functions of S_k and SI_k, e.g. Lagrange multipliers.
+        """
+        extra = None
+        if s_cost is not None or si_cost is not None:
+            grid, n = self.grid, self.network.n_stages
+            extra = (
+                [np.zeros(grid.s_max[k] + 1) for k in range(n)] if s_cost is None else s_cost,
+                [np.zeros(grid.si_max[k] + 1) for k in range(n)] if si_cost is None else si_cost,
+            )
+        tables, roots = self._build_tables(extra)
+        S, SI = _backtrack(self.network, self.order, self.children, tables, roots)
+        return S, SI, float(sum(r[0] for r in roots.values()))
 
 
 def _backtrack(network: Network, order, children, tables, roots) -> tuple[np.ndarray, np.ndarray]:
@@ -139,24 +201,19 @@ def _backtrack(network: Network, order, children, tables, roots) -> tuple[np.nda
     return S, SI
 
 
-def solve_tree_dp(network: Network, grid: TimeGrid) -> tuple[np.ndarray, np.ndarray, float]:
+def solve_tree_dp(
+    network: Network,
+    grid: TimeGrid,
+    s_cost: Sequence[np.ndarray] | None = None,
+    si_cost: Sequence[np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Optimal (S, SI) in grid units and the optimal cost on a spanning tree / forest.
+
+    ``s_cost`` and ``si_cost`` add per-stage functions of S and SI (see :meth:`TreeDP.solve`).
 
     Raises
     ------
     ValueError
         The network is not a tree (use the MILP).
     """
-    if not network.is_tree:
-        raise ValueError(
-            f"tree DP needs a spanning tree/forest; this network has {network.n_edges} edges for "
-            f"{network.n_stages} stages; use method='milp'"
-        )
-    order, parent = _label_stages(network)
-    children: list[list[int]] = [[] for _ in range(network.n_stages)]
-    for k in order.tolist():
-        if parent[k] >= 0:
-            children[parent[k]].append(k)
-    tables, roots = _build_tables(network, grid, order, parent, children)
-    S, SI = _backtrack(network, order, children, tables, roots)
-    return S, SI, float(sum(r[0] for r in roots.values()))
+    return TreeDP(network, grid, cache_cells=0).solve(s_cost, si_cost)
