@@ -3,11 +3,13 @@
 With per-item targets (the default) every item is sized to its own target. With a
 segment or portfolio target, each stocked item's service-vs-inventory-value curve
 is built from the *same* distribution of demand over its exposure H that sized it
-(:func:`policy_selector.sizing._samples` of its chosen candidate), and
+(:func:`policy_selector.sizing._samples` of its chosen candidate), with the service the
+simulator measures for that policy in that model (:func:`item_curves`), and
 :func:`optimization.allocation.allocate` picks the cheapest levels whose weighted
-service meets the target: CSL averaged over items with expected demand, or fill
-rate weighted by expected demand. The chosen policy type, review period and order
-quantity stay; the level (S, or s with S - s kept) moves by the allocated amount.
+service meets the target: CSL over the items that sell (each weighted by its chance to
+sell within a year), or fill rate weighted by expected demand. The chosen policy type,
+review period and order quantity stay; the level (S, or s with S - s kept) moves by the
+allocated amount. :func:`exchange_curve` gives the portfolio exchange curve for the report.
 
 Items sized without a stocking policy (``no_stock``) keep it and are left out of the
 target; the returned ``service_mode`` column says which rule set every level.
@@ -365,7 +367,8 @@ def recommend_with_target(
     -------
     (pandas.DataFrame, dict)
         Recommendations as :func:`recommend_policies` returns them plus ``service_mode``;
-        ``expected_*`` columns are those of the re-levelled policies.
+        ``expected_*`` columns are those of the re-levelled policies. ``attrs["exchange_curve"]``
+        holds :func:`exchange_curve` as plain lists (what the plan's report draws).
     """
     rec = recommend_policies(selector, demand, items, config, rng)
     data = prepare_cutoff(demand, items, pd.Timestamp(pd.to_datetime(demand["ds"]).max()), config)

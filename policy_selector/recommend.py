@@ -86,7 +86,7 @@ def recommend_policies(
     config : SelectorConfig
         Must hold the candidates the selector was fitted with.
     rng : numpy.random.Generator
-        Bootstrap and lead-time sampling.
+        The whole-unit split of the outcome paths, lead-time sampling, the bootstrap of ``no_stock`` items.
     cutoff : str or Timestamp, optional
         Last period used; default the last date of ``demand``.
 
