@@ -3,11 +3,13 @@
 With per-item targets (the default) every item is sized to its own target. With a
 segment or portfolio target, each stocked item's service-vs-inventory-value curve
 is built from the *same* distribution of demand over its exposure H that sized it
-(:func:`policy_selector.sizing._samples` of its chosen candidate), and
+(:func:`policy_selector.sizing._samples` of its chosen candidate), with the service the
+simulator measures for that policy in that model (:func:`item_curves`), and
 :func:`optimization.allocation.allocate` picks the cheapest levels whose weighted
-service meets the target: CSL averaged over items with expected demand, or fill
-rate weighted by expected demand. The chosen policy type, review period and order
-quantity stay; the level (S, or s with S - s kept) moves by the allocated amount.
+service meets the target: CSL over the items that sell (each weighted by its chance to
+sell within a year), or fill rate weighted by expected demand. The chosen policy type,
+review period and order quantity stay; the level (S, or s with S - s kept) moves by the
+allocated amount. :func:`exchange_curve` gives the portfolio exchange curve for the report.
 
 Items sized without a stocking policy (``no_stock``) keep it and are left out of the
 target; the returned ``service_mode`` column says which rule set every level.
@@ -24,10 +26,19 @@ from optimization import PolicyType, ServiceType, mixed_policies
 from optimization.allocation import Allocation, allocate
 from policy_selector.config import SelectorConfig
 from policy_selector.context import CutoffData, prepare_cutoff
-from policy_selector.recommend import expected_outcomes, recommend_policies
+from policy_selector.outcomes import expected_outcomes
+from policy_selector.recommend import recommend_policies
 from policy_selector.sizing import MAX_LEVEL_MULTIPLE, _samples, exposure, largest_demand
 
-__all__ = ["ServiceMode", "ItemCurves", "item_curves", "allocate_levels", "portfolio_policy", "recommend_with_target"]
+__all__ = [
+    "ServiceMode",
+    "ItemCurves",
+    "item_curves",
+    "allocate_levels",
+    "exchange_curve",
+    "portfolio_policy",
+    "recommend_with_target",
+]
 
 _LEVEL_POINTS = 40
 
@@ -72,9 +83,21 @@ def _current_level(rec: pd.DataFrame) -> np.ndarray:
 def item_curves(data: CutoffData, rec: pd.DataFrame, config: SelectorConfig, measure: ServiceType) -> ItemCurves:
     """Service-vs-value curve of every stocked item of ``rec`` (rows aligned with ``data.ids``).
 
-    Levels are 0, the per-item level and every ``k``-th point of the item's sorted demand samples over H
-    (rounded up for count data); CSL = P(D_H <= level), fill rate = 1 - E[(D_H - level)^+] /
-    (demand per review cycle), the rules the sizing inverts.
+    Levels are 0, the per-item level and every ``k``-th point of the item's sorted demand
+    samples over H (rounded up for count data). The service at a level is what the
+    simulator measures for that policy in the sizing's demand model
+    (:mod:`policy_selector.outcomes`), not the textbook rule the sizing inverts:
+
+    - the position after an order: S for base stock and (R, S); uniform over
+      (s, s + Q] for (s, Q) (over s + 1 .. s + Q for whole units: an order lifts IP above s)
+      and over (s, S] for (R, s, S) -- so an (s, Q) with Q = 1 serves P(D_H <= s + 1);
+    - CSL = P(D_H <= position) averaged over those positions; weight of the item in the
+      portfolio CSL: the chance it sells within a year, and its service conditional on
+      that (the portfolio CSL is measured over items with demand, see :func:`_csl_weights`);
+    - fill rate = 1 - E[units short per cycle] / E[demand per cycle], with the shortage per
+      cycle E[(D_H - y)^+] - E[(D_L - y)^+] and D_L = D_H L / H (the demand of the first
+      L periods of the window, as the paths split it); weight: the distribution's mean demand
+      per period (the forecast plus the calibrated error's bias, not the point forecast alone).
     """
     stocked = rec["policy"].ne(PolicyType.NO_STOCK.value).to_numpy()
     n, econ = len(rec), data.economics
@@ -82,6 +105,7 @@ def item_curves(data: CutoffData, rec: pd.DataFrame, config: SelectorConfig, mea
     current = _current_level(rec)
     level, service = np.full((n, k), np.nan), np.full((n, k), np.nan)
     weight = np.zeros(n)
+    offsets = _position_offsets(rec, data.integral)
     for name in pd.unique(rec.loc[stocked, "candidate"]):
         rows = np.flatnonzero(stocked & rec["candidate"].eq(name).to_numpy())
         cand = config.space[name]
@@ -96,15 +120,22 @@ def item_curves(data: CutoffData, rec: pd.DataFrame, config: SelectorConfig, mea
         lv = np.where(cap[:, None] > 0, np.minimum(lv, cap[:, None]), lv)
         # the per-item level is a point of the curve too: the item mode is one point of the exchange curve
         lv = np.sort(np.column_stack([lv, np.nan_to_num(current[rows])]), axis=1)
-        rate = f_all[rows] / np.maximum(H_all[rows], 1)
+        position = lv[:, :, None] + offsets[rows][:, None, :]  # (items, levels, positions)
+        H = H_all[rows].astype(float)
         if measure is ServiceType.FILL_RATE:
-            short = _cycle_shortage(data, cand, config, rows, lv, samples)
-            cycle = rate * (H_all[rows] - _lead(data, rows))
-            service[rows] = np.clip(1.0 - short / np.maximum(cycle, 1e-12)[:, None], 0.0, 1.0)
-            weight[rows] = rate
+            frac = _lead(data, rows) / H  # D_L = D_H L / H
+            short = _loss(samples, position) - frac[:, None, None] * _loss(
+                samples, position / _safe(frac)[:, None, None]
+            )
+            cycle = samples.mean(axis=1) * (H - _lead(data, rows)) / H
+            fill = 1.0 - np.maximum(short, 0.0).mean(axis=2) / np.maximum(cycle, 1e-12)[:, None]
+            service[rows] = np.clip(fill, 0.0, 1.0)
+            weight[rows] = samples.mean(axis=1) / np.maximum(H, 1)  # the distribution's mean, bias included
         else:
-            service[rows] = (samples[:, None, :] <= lv[:, :, None]).mean(axis=2)
-            weight[rows] = (rate > 0).astype(float)
+            w = _csl_weights(data, rows)
+            csl = _cdf(samples, position).mean(axis=2)
+            service[rows] = np.where(w[:, None] > 0, (csl - 1.0 + w[:, None]) / np.maximum(w, 1e-12)[:, None], 1.0)
+            weight[rows] = w * (samples.mean(axis=1) > 0)
         level[rows] = lv
     value = level * econ.unit_cost[:, None]
     return ItemCurves(
@@ -117,36 +148,73 @@ def item_curves(data: CutoffData, rec: pd.DataFrame, config: SelectorConfig, mea
     )
 
 
+_POSITIONS = 24
+
+
+def _position_offsets(rec: pd.DataFrame, integral: bool) -> np.ndarray:
+    """Equally likely positions after an order, above the level, shape (n, _POSITIONS)."""
+    policy = rec["policy"].to_numpy()
+    s, S = rec["reorder_point"].to_numpy(float), rec["order_up_to"].to_numpy(float)
+    Q = np.where(policy == PolicyType.S_Q.value, rec["order_quantity"].to_numpy(float), 0.0)
+    Q = np.where(policy == PolicyType.R_S_S.value, S - s, Q)
+    Q = np.nan_to_num(np.maximum(Q, 0.0))
+    j = np.arange(_POSITIONS)[None, :]
+    if integral:  # IP after an order is uniform on s + 1 .. s + Q (Hadley & Whitin 1963, (s, nQ) policies)
+        out = np.where(Q[:, None] > 0, 1.0 + np.floor(np.maximum(Q[:, None], 1.0) * j / _POSITIONS), 0.0)
+        return np.where(policy[:, None] == PolicyType.R_S_S.value, np.ceil(Q[:, None] * (j + 0.5) / _POSITIONS), out)
+    return Q[:, None] * (j + 0.5) / _POSITIONS
+
+
+def _csl_weights(data: CutoffData, rows: np.ndarray) -> np.ndarray:
+    """Chance each item sells within a year: 1 - (1 - share of periods with demand) ** periods per year.
+
+    The portfolio CSL is measured over items with demand (an item that sold nothing has no
+    cycle to serve): sum_i P_i E[CSL_i | demand] / sum_i P_i, and P_i E[CSL_i | demand] =
+    E[CSL_i] - (1 - P_i) since an item without demand has CSL 1. Weighting by P_i with
+    service (E[CSL_i] - 1 + P_i) / P_i makes the allocation meet that measure; weighting
+    every item by 1 credited slow movers with the CSL of the years they sell nothing.
+    """
+    hist = data.history[rows]
+    share = (np.nan_to_num(hist) > 0).sum(axis=1) / np.maximum(np.isfinite(hist).sum(axis=1), 1)
+    return 1.0 - (1.0 - share) ** round(data.economics.periods_per_year)
+
+
 def _lead(data: CutoffData, rows: np.ndarray) -> np.ndarray:
     """Whole lead time in periods, capped at the cutoff's horizon."""
     return np.minimum(np.round(data.economics.lead_time[rows]).astype(int), data.horizon)
 
 
-def _loss(samples: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """E[(D - level)^+] per item and level, shape (n, k)."""
-    return np.maximum(samples[:, None, :] - levels[:, :, None], 0.0).mean(axis=2)
+def _safe(x: np.ndarray) -> np.ndarray:
+    return np.where(x > 0, x, 1.0)
 
 
-def _cycle_shortage(
-    data: CutoffData, cand, config: SelectorConfig, rows: np.ndarray, levels: np.ndarray, samples_h: np.ndarray
-) -> np.ndarray:
-    """Expected units short per review cycle: E[(D_{L+R} - x)^+] - E[(D_L - x)^+] (periodic review).
+def _flat_sorted(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Rows of sorted samples laid end to end with a per-row shift, so one searchsorted serves all rows."""
+    span = float(np.nanmax(samples) - np.nanmin(samples)) + 1.0 if samples.size else 1.0
+    base = np.arange(len(samples))[:, None] * span * 4
+    return (samples - np.nanmin(samples) + base).ravel(), base[:, 0], float(np.nanmin(samples)) if samples.size else 0.0
 
-    The second term removes the shortage already counted in the previous cycle
-    (Silver, Pyke & Thomas 2017, sec. 7.3); without it the fill rate of L >= 1 items is
-    understated and the allocation chases their tails.
-    """
-    out = _loss(samples_h, levels)
-    lead = _lead(data, rows)
-    has = lead >= 1
-    if has.any():
-        n = len(data.ids)
-        H_L = np.ones(n, dtype=int)
-        H_L[rows[has]] = lead[has]
-        f_L = data.cum_forecast[cand.forecaster][np.arange(n), H_L - 1]
-        samples_l = _samples(data, cand, H_L, f_L, config)[rows[has]]
-        out[has] -= _loss(samples_l, levels[has])
-    return np.maximum(out, 0.0)
+
+def _cdf(samples: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """P(D <= x) per item for x of shape (n, ...), ``samples`` sorted (n, k)."""
+    flat, base, lo = _flat_sorted(samples)
+    k = samples.shape[1]
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    span = base[1] if len(base) > 1 else np.inf
+    # clipped into the row's own band: below all its samples, above the previous row's, below the next row's
+    y = np.clip(x - lo, -1.0, span / 2) + base.reshape(shape)
+    idx = np.searchsorted(flat, y, side="right") - (np.arange(len(samples)) * k).reshape(shape)
+    return np.clip(idx, 0, k) / k
+
+
+def _loss(samples: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """E[(D - x)^+] per item for x of shape (n, ...), ``samples`` sorted (n, k)."""
+    k = samples.shape[1]
+    above = k - np.rint(_cdf(samples, x) * k).astype(int)  # samples > x
+    tail = np.concatenate([np.cumsum(samples[:, ::-1], axis=1)[:, ::-1], np.zeros((len(samples), 1))], axis=1)
+    idx = (k - above).reshape(len(samples), -1)
+    total = np.take_along_axis(tail, idx, axis=1).reshape(x.shape)
+    return np.maximum(total - above * x, 0.0) / k
 
 
 def allocate_levels(
@@ -245,6 +313,41 @@ def policy_params(rec: pd.DataFrame, data: CutoffData):
     )
 
 
+def exchange_curve(allocations: dict[str, Allocation], max_points: int = 400) -> pd.DataFrame:
+    """The portfolio exchange curve of every segment and where the plan sits on it.
+
+    Parameters
+    ----------
+    allocations : dict of str -> Allocation
+        From :func:`portfolio_policy` / :func:`recommend_with_target`.
+    max_points : int, default 400
+        Points kept per segment (evenly spaced steps; the first, the last and the plan's are always kept).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``segment, step, inventory_value, service, chosen`` (``chosen``: the plan's point).
+    """
+    frames = []
+    for segment, a in allocations.items():
+        m = len(a.curve_value)
+        chosen = int(np.flatnonzero(np.isclose(a.curve_value, a.value) & np.isclose(a.curve_service, a.service))[0])
+        keep = np.unique(np.concatenate([np.linspace(0, m - 1, min(m, max_points)).round().astype(int), [chosen]]))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "segment": segment,
+                    "step": keep,
+                    "inventory_value": a.curve_value[keep],
+                    "service": a.curve_service[keep],
+                    "chosen": keep == chosen,
+                }
+            )
+        )
+    cols = ["segment", "step", "inventory_value", "service", "chosen"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+
+
 def recommend_with_target(
     selector,
     demand: pd.DataFrame,
@@ -264,12 +367,15 @@ def recommend_with_target(
     -------
     (pandas.DataFrame, dict)
         Recommendations as :func:`recommend_policies` returns them plus ``service_mode``;
-        ``expected_*`` columns are those of the re-levelled policies.
+        ``expected_*`` columns are those of the re-levelled policies. ``attrs["exchange_curve"]``
+        holds :func:`exchange_curve` as plain lists (what the plan's report draws).
     """
     rec = recommend_policies(selector, demand, items, config, rng)
     data = prepare_cutoff(demand, items, pd.Timestamp(pd.to_datetime(demand["ds"]).max()), config)
     out, allocations = portfolio_policy(data, rec, config, target, measure, segment_by)
-    outcomes = expected_outcomes(data, policy_params(out, data), config, rng)
+    outcomes = expected_outcomes(data, policy_params(out, data), out["candidate"].to_numpy(), config, rng)
     for col in outcomes.columns:
         out[col] = outcomes[col].to_numpy()
+    # for the report, which sees only the frame (plain lists: attrs are serialised with parquet)
+    out.attrs["exchange_curve"] = exchange_curve(allocations).to_dict("list")
     return out, allocations

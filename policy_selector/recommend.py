@@ -14,16 +14,15 @@ layer can fill, plus :data:`EXTRA_COLUMNS` (drop them before conforming).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
-from optimization import PolicyParams, sample_lead_times, simulate
+from optimization import PolicyParams
 from optimization.policies import POLICY_FIELDS
 from policy_selector.config import SelectorConfig
-from policy_selector.context import CutoffData, prepare_cutoff
+from policy_selector.context import prepare_cutoff
 from policy_selector.features import SBC_CODES, build_features
+from policy_selector.outcomes import expected_outcomes, simulated_outcomes, sizing_paths
 from policy_selector.selector import FixedSelector, PolicySelector, RuleSelector
 from policy_selector.sizing import SizedCandidates, service_notes, size_candidates
 
@@ -63,57 +62,6 @@ def presented_policy(policy_name: np.ndarray, policy: PolicyParams, order_cost: 
     return {"policy": name, "reorder_point": s, "order_up_to": S, "order_quantity": Q}
 
 
-def _bootstrap(history: np.ndarray, paths: int, periods: int, window: int, rng: np.random.Generator) -> np.ndarray:
-    """Demand paths (paths, n_items, periods) resampled from each item's last ``window`` observed periods."""
-    n = history.shape[0]
-    out = np.zeros((paths, n, periods))
-    for i, row in enumerate(history):
-        obs = row[np.isfinite(row)][-window:]
-        if obs.size:
-            out[:, i, :] = rng.choice(obs, size=(paths, periods))
-    return out
-
-
-def expected_outcomes(
-    data: CutoffData, policy: PolicyParams, config: SelectorConfig, rng: np.random.Generator
-) -> pd.DataFrame:
-    """Mean yearly costs and service of ``policy`` over bootstrapped demand paths.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index unique_id; ``expected_csl, expected_fill_rate, expected_avg_on_hand,
-        expected_holding_cost, expected_ordering_cost, expected_shortage_cost,
-        expected_expiry_cost, expected_total_cost`` (total = holding + ordering +
-        shortage + expiry; purchasing of demand is the same under any policy).
-    """
-    econ = data.economics
-    window = int(round(econ.periods_per_year))
-    paths = _bootstrap(data.history, config.sim_paths, config.sim_periods, window, rng)
-    lead = sample_lead_times(econ.lead_time, econ.lead_time_std, paths.shape, rng)
-    res = simulate(
-        paths, policy, econ.lead_time, costs=econ.cost_params(), sampled_lead_times=lead, shelf_life=econ.shelf_life
-    )
-    year = econ.periods_per_year / config.sim_periods
-    parts = {
-        "holding": res.cost_holding,
-        "ordering": res.cost_ordering,
-        "shortage": res.cost_shortage,
-        "expiry": econ.unit_cost * res.expired,
-    }
-    out = pd.DataFrame(
-        {f"expected_{k}_cost": v.mean(axis=0) * year for k, v in parts.items()},
-        index=pd.Index(data.ids, name="unique_id"),
-    )
-    out["expected_total_cost"] = out.sum(axis=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # items without demand on every path: NaN service
-        out["expected_csl"] = np.nanmean(np.where(np.isfinite(res.csl), res.csl, np.nan), axis=0)
-        out["expected_fill_rate"] = np.nanmean(np.where(np.isfinite(res.fill_rate), res.fill_rate, np.nan), axis=0)
-    out["expected_avg_on_hand"] = res.avg_on_hand.mean(axis=0)
-    return out
-
-
 def recommend_policies(
     selector: PolicySelector | FixedSelector | RuleSelector | None,
     demand: pd.DataFrame,
@@ -138,7 +86,7 @@ def recommend_policies(
     config : SelectorConfig
         Must hold the candidates the selector was fitted with.
     rng : numpy.random.Generator
-        Bootstrap and lead-time sampling.
+        The whole-unit split of the outcome paths, lead-time sampling, the bootstrap of ``no_stock`` items.
     cutoff : str or Timestamp, optional
         Last period used; default the last date of ``demand``.
 
@@ -199,9 +147,10 @@ def recommend_policies(
             "service_target": econ.service_target,
         }
     )
-    outcomes = expected_outcomes(data, policy, config, rng).reset_index(drop=True)
+    paths, totals = sizing_paths(data, choice.to_numpy(), config, config.sim_periods, rng)
+    outcomes = simulated_outcomes(data, policy, paths, rng).reset_index(drop=True)
     out = pd.concat([out, outcomes], axis=1)
-    out["service_note"] = service_notes(data, chosen, outcomes)
+    out["service_note"] = service_notes(data, chosen, outcomes, totals)
     out["reasons"] = selection.reasons.reindex(data.ids).to_numpy()
     out["candidate"] = choice.to_numpy()
     out["confidence"] = selection.confidence.reindex(data.ids).to_numpy()

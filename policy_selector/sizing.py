@@ -276,17 +276,23 @@ def size_candidates(data: CutoffData, config: SelectorConfig) -> SizedCandidates
 
 
 def service_notes(
-    data: CutoffData, chosen: pd.DataFrame, expected: pd.DataFrame, tolerance: float = 0.01
+    data: CutoffData, chosen: pd.DataFrame, expected: pd.DataFrame, totals: np.ndarray, tolerance: float = 0.01
 ) -> np.ndarray:
     """Per item, why its expected service lies more than ``tolerance`` from its target (else "").
 
-    The expected service comes from simulating the level on demand resampled from
-    the last year (:func:`policy_selector.recommend.expected_outcomes`); the level
-    comes from the forecast and its held-out-calibrated error. A gap is explained by,
-    in this order: the sizing's own notes (short history, capped calibration or level,
-    ...); whole units (under last year's demand no integer level lies within
-    ``tolerance`` of a CSL target, the two around it are quoted); or the two demand
-    models disagreeing (forecast vs last year's mean rate, both quoted).
+    The expected service comes from simulating the policy on demand of the sizing's own
+    model (:func:`policy_selector.outcomes.sizing_paths`: every H-window sums to a quantile
+    of the distribution that sized the level), so a gap is never "the two demand models
+    disagree": it is what the simulation adds to the sizing. In this order: the sizing's
+    own notes (short history, capped calibration or level, level 0); then every reason that
+    applies and moves service the way the gap goes: **whole units** (no integer level lies
+    within ``tolerance`` of a CSL target in that distribution; the two around it are
+    quoted), the **order quantity** of (s, Q) and (R, s, S) (an order lifts the position
+    above the reorder level the target sized), **MOQ / order multiples**, **lost sales**,
+    **shelf life**, **lead-time variability** (sampled per order in the simulation, a
+    variance term in the sizing) and the **fill-rate rule** (shortage counted over all of
+    H, conservative). An off-target item for which none applies gets no note: that is a
+    defect of the sizing or of the simulation, and the tests look for it.
 
     Parameters
     ----------
@@ -294,7 +300,9 @@ def service_notes(
     chosen : pandas.DataFrame
         Rows of :attr:`SizedCandidates.table` for the chosen candidate, aligned to ``data.ids``.
     expected : pandas.DataFrame
-        ``expected_csl, expected_fill_rate`` aligned to ``data.ids``.
+        ``expected_csl, expected_fill_rate, expected_expiry_cost`` aligned to ``data.ids``.
+    totals : ndarray, shape (n_items, n_points)
+        Demand over H of each simulated path (:func:`~policy_selector.outcomes.sizing_paths`).
     tolerance : float, default 0.01
 
     Returns
@@ -312,34 +320,67 @@ def service_notes(
         & (np.abs(achieved - econ.service_target) > tolerance)
         & (notes == "")
     )
-    window = round(econ.periods_per_year)
+    expiry = np.asarray(expected.get("expected_expiry_cost", np.zeros(len(notes))), dtype=float)
     for i in np.flatnonzero(off):
-        obs = data.history[i][np.isfinite(data.history[i])][-window:]
-        H, level = int(chosen["exposure"].iloc[i]), float(chosen["reorder_point"].iloc[i])
-        note = None if fill[i] else _whole_units(obs, H, level, econ.service_target[i], tolerance)
-        if note is None:
-            note = (
-                f"expected {achieved[i]:.3f} on last year's demand (mean {obs.mean():.3g} per period); the level "
-                f"follows the forecast ({chosen['mean_demand_H'].iloc[i] / H:.3g} per period) and its "
-                "held-out-calibrated error"
-            )
-        notes[i] = note
+        row = chosen.iloc[i]
+        above = achieved[i] > econ.service_target[i]
+        found = (
+            [] if fill[i] else [_whole_units(totals[i], float(row["reorder_point"]), econ.service_target[i], tolerance)]
+        )
+        found += [
+            _order_quantity_note(row, totals[i]) if above else None,
+            _item_rule_notes(econ, i, above, expiry[i]),
+            "the fill-rate rule counts the shortage over all of L + R periods, not per replenishment cycle "
+            "(conservative)"
+            if fill[i] and above
+            else None,
+        ]
+        notes[i] = "; ".join(x for x in found if x)
     return notes
 
 
-def _whole_units(obs: np.ndarray, H: int, level: float, target: float, tol: float) -> str | None:
-    """CSL of levels L-1 and L under i.i.d. resampling of ``obs`` over H periods, when the target falls between."""
-    if len(obs) == 0 or (obs != np.round(obs)).any() or obs.max() * H > 20_000:
+def _whole_units(totals: np.ndarray, level: float, target: float, tol: float) -> str | None:
+    """CSL of levels L-1 and L in the sizing's distribution over H, when the target falls between them."""
+    if not np.isfinite(totals).all() or level != np.round(level):
         return None
-    pmf = np.bincount(obs.astype(int)) / len(obs)
-    total = pmf
-    for _ in range(H - 1):
-        total = np.convolve(total, pmf)
-    cdf = np.cumsum(total)
-    lo, hi = (0.0 if x < 0 else float(cdf[min(int(x), len(cdf) - 1)]) for x in (level - 1, level))
+    lo, hi = float((totals <= level - 1).mean()), float((totals <= level).mean())
     if not (lo < target - tol and hi > target + tol):  # a level near the target exists: not a units issue
         return None
     return (
-        f"whole units: on last year's demand a level of {level - 1:g} gives CSL {lo:.3f} and {level:g} "
-        f"gives {hi:.3f}; no whole-unit level is within {tol:g} of {target:g}"
+        f"whole units: in the sizing's distribution of demand over H a level of {level - 1:g} gives CSL {lo:.3f} "
+        f"and {level:g} gives {hi:.3f}; no whole-unit level is within {tol:g} of {target:g}"
     )
+
+
+def _order_quantity_note(row: pd.Series, totals: np.ndarray) -> str | None:
+    """Why an (s, Q) or (R, s, S) serves above the target that sized its reorder level s."""
+    s, S, Q = float(row["reorder_point"]), float(row["order_up_to"]), float(row["order_quantity"])
+    if row["policy"] == PolicyType.S_Q.value and Q > 0:
+        top = s + Q
+        what = f"an order lifts the position above s = {s:g}, up to s + Q = {top:g}"
+    elif row["policy"] == PolicyType.R_S_S.value and S > s:
+        top = S
+        what = f"an order lifts the position to S = {S:g}"
+    else:
+        return None
+    return (
+        f"order quantity: {what}, while the target sized s (in the sizing's distribution CSL "
+        f"{(totals <= s).mean():.3f} at s, {(totals <= top).mean():.3f} at {top:g})"
+    )
+
+
+def _item_rule_notes(econ, i: int, above: bool, expiry: float) -> str | None:
+    """MOQ / multiples and lost sales (service above), shelf life (below), lead-time variability (either)."""
+    out = []
+    if above and max(econ.moq[i], econ.order_multiple[i]) > 1:
+        out.append(f"MOQ {econ.moq[i]:g} / order multiple {econ.order_multiple[i]:g} lift the position above the level")
+    if above and econ.lost_sales[i]:
+        out.append("lost sales: unmet demand is not carried as a backlog, as the sizing assumes")
+    if not above and econ.shelf_life[i] > 0 and expiry > 0:
+        out.append(f"shelf life {econ.shelf_life[i]:g} periods: units expire before they are sold")
+    if econ.lead_time_std[i] > 0:
+        out.append(
+            f"lead time varies (sd {econ.lead_time_std[i]:g} periods): sampled per order in the simulation, "
+            "a variance term in the sizing"
+        )
+    return "; ".join(out) or None

@@ -225,6 +225,8 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
             recs = select_step(
                 data.demand, data.items, data.freq, selector, np.random.default_rng(cfg.seed), service=cfg.service
             )
+        exchange = recs.attrs.pop("exchange_curve", None)  # segment / portfolio mode: the report draws it
+        exchange = pd.DataFrame(exchange) if exchange is not None else None
         rec = assemble(data.items, bt.features, recs, run.run_id, selector_name)
         kpis = _kpis(rec, data.items)
         step.log_params({"selector": selector_name})
@@ -241,6 +243,8 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
             write_table_atomic(meio.to_frame(), staging / "meio_stages.csv")
             step.log_metrics({f"meio.{k}": float(v) for k, v in meio.summary().items() if k != "method"})
             step.log_artifact(staging / "meio_stages.csv")
+    if exchange is not None and not exchange.empty:
+        write_table_atomic(exchange, staging / "exchange_curve.csv")
     path = write_table_atomic(rec, staging / "recommendations.csv")
     write_table_atomic(rec, staging / "recommendations.parquet")
     run.log_metrics(kpis)
@@ -256,6 +260,7 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
         run=run,
         exports=("xlsx",),
         title=f"Stockwise {command}: {len(rec)} stocking points",
+        exchange_curve=exchange,
         **extras,
     )
     write_text_atomic(

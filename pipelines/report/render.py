@@ -379,6 +379,34 @@ def _frontier_section(frontier: pd.DataFrame | None) -> str:
     )
 
 
+def _exchange_section(curve: pd.DataFrame | None) -> str:
+    """The portfolio exchange curve of a segment / portfolio target, one chart per segment (empty in item mode)."""
+    if curve is None or curve.empty:
+        return ""
+    missing = {"segment", "service", "inventory_value", "chosen"} - set(curve.columns)
+    if missing:
+        raise ValueError(
+            f"exchange_curve needs columns segment, service, inventory_value, chosen; missing {sorted(missing)}"
+        )
+    parts = []
+    for segment, g in curve.groupby("segment", sort=True):
+        chosen = g["chosen"].to_numpy(bool)
+        value, service = g["inventory_value"].to_numpy(float), g["service"].to_numpy(float)
+        at = (
+            f"service {service[chosen][0]:.3f} at inventory value {fmt_number(value[chosen][0])}"
+            if chosen.any()
+            else ""
+        )
+        svg = svg_frontier(service, value, np.full(len(g), np.nan), chosen)
+        parts.append(f'<div><h3>{html.escape(str(segment))}</h3><p class="muted">the plan: {at}</p>{svg}</div>')
+    return (
+        '<section id="exchange"><h2>Exchange curve (service target by marginal allocation)</h2>'
+        '<p class="muted">each point: the least inventory value at which the segment reaches a service level, '
+        "in the sizing's demand model (the greedy of marginal analysis over every item's service-vs-value curve); "
+        f'the large point is this plan.</p><div class="grid2">{"".join(parts)}</div></section>'
+    )
+
+
 def render_report(
     recommendations: pd.DataFrame,
     history: pd.DataFrame,
@@ -389,8 +417,13 @@ def render_report(
     comparison: pd.DataFrame | None = None,
     title: str = "Stockwise recommendations",
     history_periods: int = 104,
+    exchange_curve: pd.DataFrame | None = None,
 ) -> str:
     """Return the report as one self-contained HTML string (see module docstring for inputs).
+
+    ``exchange_curve`` (``segment, service, inventory_value, chosen``; from
+    :func:`policy_selector.portfolio.exchange_curve`) adds the exchange-curve section of a
+    segment / portfolio target.
 
     Raises
     ------
@@ -424,6 +457,7 @@ def render_report(
 &middot; <span id="js-status"></span></p></header><main>
 {_summary_section(summary)}
 {_frontier_section(frontier)}
+{_exchange_section(exchange_curve)}
 {compare}
 {_stranded_section(recs)}
 <section id="items"><h2>Items</h2>
@@ -455,6 +489,7 @@ def write_report(
     title: str = "Stockwise recommendations",
     exports: tuple[str, ...] = ("csv", "parquet", "xlsx"),
     run: Any = None,
+    exchange_curve: pd.DataFrame | None = None,
 ) -> Path:
     """Write ``report.html`` and the exports into ``run_dir`` atomically; return the report path.
 
@@ -466,6 +501,8 @@ def write_report(
         See the module docstring; only ``recommendations`` and ``history`` are required.
     title : str
         Page title.
+    exchange_curve : DataFrame, optional
+        The portfolio exchange curve of a segment / portfolio target (see :func:`render_report`).
     exports : tuple of {"csv", "parquet", "xlsx"}
         Export formats of the recommendations written next to the report.
     run : pipelines.registry.tracking.RunLogger, optional
@@ -481,7 +518,17 @@ def write_report(
     >>> write_report("runs/2026-11-25", recs, demand, forecasts, sim, frontier, items)  # doctest: +SKIP
     """
     run_dir = Path(run_dir)
-    page = render_report(recommendations, history, forecasts, sim_paths, frontier, items, comparison, title)
+    page = render_report(
+        recommendations,
+        history,
+        forecasts,
+        sim_paths,
+        frontier,
+        items,
+        comparison,
+        title,
+        exchange_curve=exchange_curve,
+    )
     report = write_text_atomic(page, run_dir / REPORT_NAME)
     summary = pd.DataFrame([asdict(summarise(recommendations, items))]).T.reset_index()
     sheets = {"summary": summary.set_axis(["measure", "value"], axis=1)}

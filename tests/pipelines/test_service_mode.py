@@ -61,3 +61,24 @@ def test_evaluate_with_a_portfolio_target_says_which_mode_set_each_level(tmp_pat
     assert items.loc[stocked, "service_mode"].eq("portfolio").all()
     assert items.loc[stocked, "service_target"].eq(0.9).all()
     assert items.loc[~stocked, "service_mode"].eq("item").all()
+
+
+def test_recommend_with_a_portfolio_target_reports_its_exchange_curve(tmp_path):
+    demo = generate_demo(DemoConfig(n_items=8, n_stores=4, n_dcs=2, min_stores_per_item=2, n_weeks=70, seed=3))
+    write_demo(demo, tmp_path / "data")
+    (tmp_path / "cfg.yaml").write_text("forecast:\n  models: [AutoETS, CrostonSBA]\n  n_windows: 3\n")
+    args = ["recommend", "--data", str(tmp_path / "data"), "--config", str(tmp_path / "cfg.yaml")]
+    args += ["--portfolio-target", "0.9", "--out", str(tmp_path / "runs")]
+    result = CliRunner().invoke(app, args + ["--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    curve = pd.read_csv(run_dir / "exchange_curve.csv")
+    assert list(curve.columns) == ["segment", "step", "inventory_value", "service", "chosen"]
+    plan = curve[curve["chosen"]]
+    assert len(plan) == 1 and plan["service"].iloc[0] >= 0.9 - 1e-9
+    # the greedy only adds stock and service along the curve
+    assert (curve["inventory_value"].diff().dropna() >= -1e-9).all() and (
+        curve["service"].diff().dropna() >= -1e-9
+    ).all()
+    page = (run_dir / "report.html").read_text()
+    assert 'id="exchange"' in page and "the plan: service" in page

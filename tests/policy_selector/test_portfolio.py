@@ -6,7 +6,9 @@ import pytest
 
 from optimization import ServiceType
 from policy_selector import recommend_policies
-from policy_selector.portfolio import item_curves, portfolio_policy
+from policy_selector.context import prepare_cutoff
+from policy_selector.outcomes import expected_outcomes
+from policy_selector.portfolio import _csl_weights, exchange_curve, item_curves, policy_params, portfolio_policy
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +74,42 @@ def test_misaligned_rows_and_cost_measure_raise(recs, tiny_config):
         portfolio_policy(data, rec.iloc[::-1], tiny_config, 0.9)
     with pytest.raises(ValueError, match="csl or fill_rate target"):
         portfolio_policy(data, rec, tiny_config, 0.9, measure="cost")
+
+
+def test_curves_agree_with_the_simulated_expected_service(tiny_demo, tiny_config):
+    """The allocation's curves predict what the simulation in the sizing's model measures.
+
+    issue 12: curves that read CSL = F(s) for (s, Q) and took the cycle shortage from a
+    separately calibrated D_L disagreed with the simulation (an (s, Q = 1) serves F(s + 1));
+    the achieved portfolio service then fell short of the target.
+    """
+    items = tiny_demo.items.assign(moq=0.0, order_multiple=0.0, lead_time_std=0.0, lost_sales=False, shelf_life=0)
+    cutoff = pd.Timestamp(tiny_demo.demand["ds"].max())
+    rec = recommend_policies(None, tiny_demo.demand, items, tiny_config, np.random.default_rng(0), cutoff=cutoff)
+    data = prepare_cutoff(tiny_demo.demand, items, cutoff, tiny_config)
+    sim = expected_outcomes(
+        data, policy_params(rec, data), rec["candidate"].to_numpy(), tiny_config, np.random.default_rng(1)
+    )
+    stocked = rec["policy"].ne("no_stock").to_numpy()
+    for measure, tol in (("csl", 0.02), ("fill_rate", 0.03)):
+        curves = item_curves(data, rec, tiny_config, ServiceType(measure))
+        col = np.argmax(curves.level == curves.current[:, None], axis=1)
+        service = curves.service[np.arange(len(col)), col]
+        if measure == "csl":  # the curve holds the CSL given the item sells within the year
+            w = _csl_weights(data, np.arange(len(col)))
+            service = service * w + 1 - w
+        gap = np.abs(service - sim[f"expected_{measure}"].to_numpy())[stocked]
+        assert np.nanmean(gap) <= tol / 2 and np.nanquantile(gap, 0.9) <= tol, (measure, gap)
+
+
+def test_exchange_curve_marks_where_the_plan_sits(recs, tiny_config):
+    data, rec = recs
+    _, alloc = portfolio_policy(data, rec, tiny_config, 0.9, segment_by="sbc_class")
+    curve = exchange_curve(alloc, max_points=5)
+    assert set(curve["segment"]) == set(alloc)
+    for segment, g in curve.groupby("segment"):
+        plan = g[g["chosen"]]
+        assert len(plan) == 1 and len(g) <= 6  # evenly spaced points plus the plan's
+        assert plan["inventory_value"].iloc[0] == pytest.approx(alloc[segment].value)
+        assert plan["service"].iloc[0] >= 0.9 - 1e-9
+        assert g["inventory_value"].is_monotonic_increasing and g["service"].is_monotonic_increasing
