@@ -142,6 +142,10 @@ def _size_one(data: CutoffData, cand: Candidate, config: SelectorConfig) -> tupl
     H = np.minimum(exposure(cand, econ.lead_time, econ.review_period), data.horizon)
     f_h = data.cum_forecast[cand.forecaster][np.arange(n), H - 1]
     samples = _samples(data, cand, H, f_h, config)
+    if data.integral:
+        # the calibration scores F(e - 1): demand is distributed as the grid rounded up to whole
+        # units, whose loss function is the one the (s, Q) and fill-rate rules integrate
+        samples = np.ceil(samples - 1e-9)
     rate = f_h / H
     s, S, Q = np.zeros(n), np.zeros(n), np.zeros(n)
     for kind in np.unique(econ.service_type):
@@ -158,6 +162,9 @@ def _size_one(data: CutoffData, cand: Candidate, config: SelectorConfig) -> tupl
             holding_cost=econ.holding_cost[rows],
             shortage_cost=econ.shortage_cost[rows],
             integer=data.integral,
+            lost_sales=econ.lost_sales[rows],
+            moq=econ.moq[rows],
+            order_multiple=econ.order_multiple[rows],
         )
         s[rows], S[rows], Q[rows] = sized.reorder_level, sized.order_up_to, sized.order_quantity
     cap = MAX_LEVEL_MULTIPLE * largest_demand(data.history, H)
