@@ -173,7 +173,7 @@ def _size_one(data: CutoffData, cand: Candidate, config: SelectorConfig) -> tupl
     cap = MAX_LEVEL_MULTIPLE * largest_demand(data.history, H)
     shift = np.where(cap > 0, np.maximum(s - cap, 0.0), 0.0)
     s, S = s - shift, S - shift
-    notes = _sizing_notes(data, cand, H, s, S, cap, shift)
+    notes = _sizing_notes(data, cand, H, s, S, Q, cap, shift)
     policy = mixed_policies(
         np.full(n, cand.policy.value),
         review_period=econ.review_period,
@@ -207,7 +207,7 @@ def largest_demand(history: np.ndarray, H: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sizing_notes(data: CutoffData, cand: Candidate, H, s, S, cap, shift) -> np.ndarray:
+def _sizing_notes(data: CutoffData, cand: Candidate, H, s, S, Q, cap, shift) -> np.ndarray:
     """Why a level may not deliver its target: short history, capped calibration, capped level, zero level."""
     econ, n = data.economics, len(data.ids)
     notes = [[] for _ in range(n)]
@@ -221,6 +221,8 @@ def _sizing_notes(data: CutoffData, cand: Candidate, H, s, S, cap, shift) -> np.
             capped[rows] = em.capped(data.ids[rows], level, cand.forecaster)
     sold = np.nansum(data.history, axis=1) > 0
     top = np.where(cand.policy is PolicyType.S_Q, s, S)
+    # the highest position an order reaches: an (s, Q) with a big batch may rightly have s <= 0
+    reach = np.where(cand.policy is PolicyType.S_Q, s + Q, S)
     for i in range(n):
         if data.ids[i] in short:
             notes[i].append("too little history for the backtest: sized from the demand history")
@@ -233,7 +235,7 @@ def _sizing_notes(data: CutoffData, cand: Candidate, H, s, S, cap, shift) -> np.
                 f"level capped at {MAX_LEVEL_MULTIPLE:g}x the largest demand over {H[i]} "
                 f"periods seen ({cap[i] / MAX_LEVEL_MULTIPLE:g}); uncapped {top[i] + shift[i]:g}"
             )
-        if sold[i] and top[i] <= 0:
+        if sold[i] and reach[i] <= 0:
             notes[i].append(
                 f"level 0 although the item sold: no demand over {H[i]} periods is at least as "
                 "likely as the target in the calibrated model"
