@@ -6,7 +6,7 @@ cumulative forecast error over H. The buffer then covers forecast error, not
 demand variance (docs/design.md).
 
 - cycle service level (CSL) target alpha: S = F_H^{-1}(alpha) for policies whose
-  review cycle is a replenishment cycle ((R, S), base stock, the s of (R, s, S));
+  review cycle is a replenishment cycle ((R, S), base stock);
   for an (s, Q) reviewed every period the CSL counts periods, so s is the smallest
   level whose share of periods ending without a stockout is alpha, with the
   inventory position after ordering uniform on (s, s + Q]
@@ -19,7 +19,10 @@ demand variance (docs/design.md).
   2019, eq. 4.30);
 - Q from the EOQ (Harris 1913; Snyder & Shen 2019, eq. 3.4);
 - (s, S): s from the service target over H, S = s + EOQ, or the power
-  approximation of Ehrhardt & Mosier (1984) when costs are given.
+  approximation of Ehrhardt & Mosier (1984) when costs are given; for a CSL the
+  position after a review lies in (s, S], so s is the level whose CSL averaged over
+  that range (taken as uniform, exact for unit demand) is the target (the rule of (s, Q), :func:`level_for_period_csl`, with
+  H = L + R: a review cycle is short when the demand over H exceeds the position).
 
 References
 ----------
@@ -411,18 +414,19 @@ def size_policy(
     def q_units() -> np.ndarray:
         return np.ceil(Q - 1e-9) if integer else Q
 
-    def reorder_level() -> np.ndarray:
+    def reorder_level(cycle) -> np.ndarray:
+        """s of (s, Q) and (R, s, S): for a CSL, averaged over the position's range (s, s + batch]."""
         if target.kind is not ServiceType.CSL:
-            return level(Q)
+            return level(cycle)
         s = level_for_period_csl(dist, target.level, _batch(q_units(), moq, order_multiple), integer)
         # a big batch can put s below zero; under lost sales the position never falls below zero: s >= 0
         return np.where(np.asarray(lost_sales, dtype=bool), np.maximum(s, 0.0), s)
 
     opts = {"moq": moq, "order_multiple": order_multiple, "lost_sales": lost_sales}
     builders = {
-        PolicyType.S_Q: lambda: s_q_policy(reorder_level(), q_units(), **opts),
+        PolicyType.S_Q: lambda: s_q_policy(reorder_level(Q), q_units(), **opts),
         PolicyType.R_S: lambda: r_s_policy(R, level(rate * R), **opts),
-        PolicyType.R_S_S: lambda: _min_max(R, level(np.maximum(Q, rate * R)), q_units(), opts),
+        PolicyType.R_S_S: lambda: _min_max(R, reorder_level(np.maximum(Q, rate * R)), q_units(), opts),
         PolicyType.BASE_STOCK: lambda: base_stock_policy(level(rate), **opts),
         PolicyType.NO_STOCK: lambda: no_stock_policy(n, lost_sales=lost_sales),
     }

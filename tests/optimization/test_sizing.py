@@ -272,3 +272,22 @@ def test_size_policy_s_q_csl_uses_the_period_rule_with_the_batch_an_order_brings
     assert big.reorder_level[0] < plain.reorder_level[0]
     r_s = size_policy("R_S", dist, ServiceTarget("csl", 0.95), **kw)
     assert r_s.order_up_to[0] == level_for_csl(dist, 0.95)[0]
+
+
+@pytest.mark.parametrize(("lam", "Q", "R", "lead_time"), [(0.8, 1.0, 1, 1), (4.0, 1.0, 1, 2), (3.0, 10.0, 2, 1)])
+def test_min_max_csl_averages_over_the_positions_range(lam, Q, R, lead_time):
+    """(R, s, S), S = s + Q: s = F^-1(p) over H = L + R held one unit too many with Q = 1 (a base stock
+    s + 1); the averaged rule meets the simulated CSL per review cycle without that unit."""
+    from optimization import r_s_s_policy, simulate
+
+    H = lead_time + R
+    dist = poisson_demand([lam * H])
+    eoq_is_q = 0.5 * Q**2 * 0.1 / lam if Q > 1 else 0.0  # K with EOQ = Q (Q = 1: no order cost)
+    kw = {"demand_rate": [lam], "review_period": R, "integer": True, "order_cost": [eoq_is_q], "holding_cost": [0.1]}
+    pol = size_policy("R_s_S", dist, ServiceTarget("csl", 0.95), **kw)
+    s, S = pol.reorder_level[0], pol.order_up_to[0]
+    assert S - s == Q
+    demand = np.random.default_rng(4).poisson(lam, size=(2, 20_000)).astype(float)
+    sim = simulate(demand, r_s_s_policy(R, np.array([s, s - 1]), np.array([S, S - 1])), lead_time, warmup=200)
+    assert sim.csl[0] >= 0.95 - 0.005 and sim.csl[1] < 0.95
+    assert s < level_for_csl(dist, 0.95)[0]
