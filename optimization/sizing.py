@@ -5,7 +5,12 @@ The distribution is whatever the caller gives (see
 cumulative forecast error over H. The buffer then covers forecast error, not
 demand variance (docs/design.md).
 
-- cycle service level (CSL) target alpha: S = F_H^{-1}(alpha);
+- cycle service level (CSL) target alpha: S = F_H^{-1}(alpha) for policies whose
+  review cycle is a replenishment cycle ((R, S), base stock);
+  for an (s, Q) reviewed every period the CSL counts periods, so s is the smallest
+  level whose share of periods ending without a stockout is alpha, with the
+  inventory position after ordering uniform on (s, s + Q]
+  (:func:`level_for_period_csl`; Axsäter 2006, sec. 5.3; Hadley & Whitin 1963);
 - fill-rate target beta: smallest S with expected shortage per cycle
   n_H(S) <= (1 - beta) * (demand per cycle) -- the standard approximation that
   ignores the backlog carried into the cycle (Silver et al. 2017, eq. 6.19 ff.),
@@ -14,10 +19,16 @@ demand variance (docs/design.md).
   2019, eq. 4.30);
 - Q from the EOQ (Harris 1913; Snyder & Shen 2019, eq. 3.4);
 - (s, S): s from the service target over H, S = s + EOQ, or the power
-  approximation of Ehrhardt & Mosier (1984) when costs are given.
+  approximation of Ehrhardt & Mosier (1984) when costs are given; for a CSL the
+  position after a review lies in (s, S], so s is the level whose CSL averaged over
+  that range (taken as uniform, exact for unit demand) is the target (the rule of (s, Q), :func:`level_for_period_csl`, with
+  H = L + R: a review cycle is short when the demand over H exceeds the position).
 
 References
 ----------
+S. Axsäter, *Inventory Control*, 2nd ed., Springer, 2006, sec. 5.3 (the inventory
+position of an (R, Q) policy is uniform on R + 1, ..., R + Q).
+G. Hadley and T. M. Whitin, *Analysis of Inventory Systems*, Prentice-Hall, 1963, ch. 4.
 F. W. Harris, How many parts to make at once, *Factory, The Magazine of
 Management* 10(2), 135-136 (1913).
 R. Ehrhardt and C. Mosier, A revision of the power approximation for computing
@@ -55,6 +66,8 @@ __all__ = [
     "eoq_cost",
     "newsvendor_cost",
     "level_for_csl",
+    "level_for_period_csl",
+    "period_csl",
     "level_for_fill_rate",
     "level_for_target",
     "power_approximation",
@@ -163,6 +176,78 @@ def newsvendor_cost(dist: HorizonDistribution, level, holding_cost, shortage_cos
 def level_for_csl(dist: HorizonDistribution, csl) -> np.ndarray:
     """Level S with P(D_H <= S) >= csl (the quantile)."""
     return dist.quantile(csl)
+
+
+def period_csl(dist: HorizonDistribution, reorder_level, order_quantity, integer: bool = False) -> np.ndarray:
+    """Share of periods ending without a stockout of an (s, Q) reviewed every period.
+
+    An order raises the inventory position above s, so after ordering it lies in
+    (s, s + Q]; taken as uniform there (Axsäter 2006, sec. 5.3), a period ending
+    ``H`` periods after the review is short exactly when the demand over H exceeds
+    it. With the loss function n(x) = E[(D - x)^+]:
+
+    - continuous: (1/Q) int_0^Q F(s + u) du = 1 - (n(s) - n(s + Q)) / Q;
+    - integer demand, s and Q: (1/Q) sum_{j=1..Q} F(s + j) = 1 - (n(s + 1) - n(s + Q + 1)) / Q
+      (for Q = 1 the base stock S = s + 1 at its quantile).
+
+    Parameters
+    ----------
+    dist : distribution of the demand over H = L + 1 (integer-valued when ``integer``)
+    reorder_level, order_quantity : array_like, shape (n_items,)
+        Q > 0 (the batch an order actually brings, after MOQ and multiples).
+    integer : bool, default False
+
+    Examples
+    --------
+    >>> from optimization.distributions import DiscreteDemand
+    >>> d = DiscreteDemand(np.array([[0.5, 0.3, 0.2]]))
+    >>> period_csl(d, [0.0], [1.0], integer=True).round(2).tolist()  # base stock 1: F(1)
+    [0.8]
+    >>> period_csl(d, [0.0], [2.0], integer=True).round(2).tolist()  # (F(1) + F(2)) / 2
+    [0.9]
+    """
+    s = np.asarray(reorder_level, dtype=float)
+    Q = np.asarray(order_quantity, dtype=float)
+    if (Q <= 0).any():
+        raise ValueError("order_quantity must be > 0 for the per-period CSL of an (s, Q)")
+    step = 1.0 if integer else 0.0
+    return 1.0 - (dist.loss(s + step) - dist.loss(s + step + Q)) / Q
+
+
+def level_for_period_csl(dist: HorizonDistribution, csl, order_quantity, integer: bool = False) -> np.ndarray:
+    """Smallest reorder level s of an (s, Q) reviewed every period with :func:`period_csl` >= csl.
+
+    The textbook rule s = F^{-1}(csl) protects each replenishment cycle; measured
+    per period (as the simulator's CSL counts an (s, Q)) it over-covers by the
+    periods where the position is well above s, and for integer demand with Q = 1
+    (base stock S = s + 1) by one whole unit.
+
+    Returns
+    -------
+    ndarray, shape (n_items,)
+        Whole units when ``integer``.
+
+    Examples
+    --------
+    >>> from optimization.distributions import DiscreteDemand
+    >>> d = DiscreteDemand(np.array([[0.5, 0.3, 0.2]]))
+    >>> level_for_period_csl(d, 0.85, [2.0], integer=True).tolist()  # s = 0 gives 0.9, s = -1 gives 0.65
+    [0.0]
+    """
+    alpha = np.asarray(csl, dtype=float)
+    Q = np.asarray(order_quantity, dtype=float)
+    lo, hi = dist.bounds()
+    lo, hi = np.asarray(lo, dtype=float) - Q - 1.0, np.asarray(hi, dtype=float) + 1.0
+    if integer:
+        lo, hi = np.floor(lo), np.ceil(hi)
+        for _ in range(64):  # integer bisection: period_csl(hi) >= alpha > period_csl(lo)
+            mid = np.floor(0.5 * (lo + hi))
+            ok = period_csl(dist, mid, Q, integer=True) >= alpha - 1e-12
+            hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid)
+            if (hi - lo <= 1).all():
+                break
+        return hi
+    return _bisect_decreasing(lambda s: 1.0 - period_csl(dist, s, Q), lo, hi, 1.0 - alpha)
 
 
 def _bisect_decreasing(f: Callable[[np.ndarray], np.ndarray], lo, hi, target, iters: int = 60) -> np.ndarray:
@@ -329,15 +414,30 @@ def size_policy(
     def q_units() -> np.ndarray:
         return np.ceil(Q - 1e-9) if integer else Q
 
+    def reorder_level(cycle) -> np.ndarray:
+        """s of (s, Q) and (R, s, S): for a CSL, averaged over the position's range (s, s + batch]."""
+        if target.kind is not ServiceType.CSL:
+            return level(cycle)
+        s = level_for_period_csl(dist, target.level, _batch(q_units(), moq, order_multiple), integer)
+        # a big batch can put s below zero; under lost sales the position never falls below zero: s >= 0
+        return np.where(np.asarray(lost_sales, dtype=bool), np.maximum(s, 0.0), s)
+
     opts = {"moq": moq, "order_multiple": order_multiple, "lost_sales": lost_sales}
     builders = {
-        PolicyType.S_Q: lambda: s_q_policy(level(Q), q_units(), **opts),
+        PolicyType.S_Q: lambda: s_q_policy(reorder_level(Q), q_units(), **opts),
         PolicyType.R_S: lambda: r_s_policy(R, level(rate * R), **opts),
-        PolicyType.R_S_S: lambda: _min_max(R, level(np.maximum(Q, rate * R)), q_units(), opts),
+        PolicyType.R_S_S: lambda: _min_max(R, reorder_level(np.maximum(Q, rate * R)), q_units(), opts),
         PolicyType.BASE_STOCK: lambda: base_stock_policy(level(rate), **opts),
         PolicyType.NO_STOCK: lambda: no_stock_policy(n, lost_sales=lost_sales),
     }
     return builders[ptype]()
+
+
+def _batch(Q, moq, order_multiple) -> np.ndarray:
+    """What an (s, Q) order brings: Q raised to the MOQ, rounded up to the order multiple (as the simulator does)."""
+    q = np.maximum(Q, moq)
+    mult = np.asarray(order_multiple, dtype=float)
+    return np.where(mult > 0, np.ceil(q / np.where(mult > 0, mult, 1.0) - 1e-9) * mult, q)
 
 
 def _min_max(R, s, Q, opts) -> PolicyParams:

@@ -8,7 +8,10 @@ forecast plus the cumulative forecast error of :class:`forecasting.ErrorModel`
 Poisson/negative-binomial count around the forecast (lead-time variability as
 extra variance). Each distribution is represented by a quantile grid and sized
 with :func:`optimization.size_policy` against the item's own target (CSL, fill
-rate, or the newsvendor ratio when no target is set).
+rate, or the newsvendor ratio when no target is set). For integer demand the grid
+is rounded up to whole units first (the calibration scores ``F(e - 1)``: demand is
+distributed as the grid rounded up), and an (s, Q)'s CSL is its share of periods
+without a stockout (:func:`optimization.level_for_period_csl`), as the simulator counts it.
 
 Series too short for the backtest are sized from their history (normal over H
 with the history's variance); every such fallback is counted in ``CutoffData.fallbacks``.
@@ -142,6 +145,10 @@ def _size_one(data: CutoffData, cand: Candidate, config: SelectorConfig) -> tupl
     H = np.minimum(exposure(cand, econ.lead_time, econ.review_period), data.horizon)
     f_h = data.cum_forecast[cand.forecaster][np.arange(n), H - 1]
     samples = _samples(data, cand, H, f_h, config)
+    if data.integral:
+        # the calibration scores F(e - 1): demand is distributed as the grid rounded up to whole
+        # units, whose loss function is the one the (s, Q) and fill-rate rules integrate
+        samples = np.ceil(samples - 1e-9)
     rate = f_h / H
     s, S, Q = np.zeros(n), np.zeros(n), np.zeros(n)
     for kind in np.unique(econ.service_type):
@@ -158,12 +165,15 @@ def _size_one(data: CutoffData, cand: Candidate, config: SelectorConfig) -> tupl
             holding_cost=econ.holding_cost[rows],
             shortage_cost=econ.shortage_cost[rows],
             integer=data.integral,
+            lost_sales=econ.lost_sales[rows],
+            moq=econ.moq[rows],
+            order_multiple=econ.order_multiple[rows],
         )
         s[rows], S[rows], Q[rows] = sized.reorder_level, sized.order_up_to, sized.order_quantity
     cap = MAX_LEVEL_MULTIPLE * largest_demand(data.history, H)
     shift = np.where(cap > 0, np.maximum(s - cap, 0.0), 0.0)
     s, S = s - shift, S - shift
-    notes = _sizing_notes(data, cand, H, s, S, cap, shift)
+    notes = _sizing_notes(data, cand, H, s, S, Q, cap, shift)
     policy = mixed_policies(
         np.full(n, cand.policy.value),
         review_period=econ.review_period,
@@ -197,7 +207,7 @@ def largest_demand(history: np.ndarray, H: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sizing_notes(data: CutoffData, cand: Candidate, H, s, S, cap, shift) -> np.ndarray:
+def _sizing_notes(data: CutoffData, cand: Candidate, H, s, S, Q, cap, shift) -> np.ndarray:
     """Why a level may not deliver its target: short history, capped calibration, capped level, zero level."""
     econ, n = data.economics, len(data.ids)
     notes = [[] for _ in range(n)]
@@ -211,6 +221,8 @@ def _sizing_notes(data: CutoffData, cand: Candidate, H, s, S, cap, shift) -> np.
             capped[rows] = em.capped(data.ids[rows], level, cand.forecaster)
     sold = np.nansum(data.history, axis=1) > 0
     top = np.where(cand.policy is PolicyType.S_Q, s, S)
+    # the highest position an order reaches: an (s, Q) with a big batch may rightly have s <= 0
+    reach = np.where(cand.policy is PolicyType.S_Q, s + Q, S)
     for i in range(n):
         if data.ids[i] in short:
             notes[i].append("too little history for the backtest: sized from the demand history")
@@ -223,7 +235,7 @@ def _sizing_notes(data: CutoffData, cand: Candidate, H, s, S, cap, shift) -> np.
                 f"level capped at {MAX_LEVEL_MULTIPLE:g}x the largest demand over {H[i]} "
                 f"periods seen ({cap[i] / MAX_LEVEL_MULTIPLE:g}); uncapped {top[i] + shift[i]:g}"
             )
-        if sold[i] and top[i] <= 0:
+        if sold[i] and reach[i] <= 0:
             notes[i].append(
                 f"level 0 although the item sold: no demand over {H[i]} periods is at least as "
                 "likely as the target in the calibrated model"

@@ -214,3 +214,80 @@ def test_size_policy_every_type(ptype):
 def test_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ------------------------------------------------- (s, Q) reviewed every period: CSL per period
+
+
+def _simulated_period_csl(s, Q, lam, lead_time):
+    """CSL the simulator measures for (s, Q) policies on i.i.d. Poisson demand (20,000 periods, seeded)."""
+    from optimization import s_q_policy, simulate
+
+    demand = np.random.default_rng(3).poisson(lam, size=(len(s), 20_000)).astype(float)
+    return simulate(demand, s_q_policy(s, Q), lead_time, warmup=200).csl
+
+
+@pytest.mark.parametrize(("lam", "Q", "lead_time"), [(0.6, 1.0, 1), (3.0, 1.0, 2), (5.0, 12.0, 1), (20.0, 60.0, 2)])
+def test_period_csl_rule_is_the_lowest_level_meeting_the_simulators_csl(lam, Q, lead_time):
+    """The per-period rule's s meets the simulated CSL and s - 1 does not; the per-cycle
+    quantile s = F^-1(p) over-covers (0.98-0.998 here)."""
+    from optimization import level_for_period_csl
+
+    dist = poisson_demand([lam * (lead_time + 1)])
+    s = level_for_period_csl(dist, 0.95, [Q], integer=True)[0]
+    quantile = level_for_csl(dist, 0.95)[0]
+    at, below, textbook = _simulated_period_csl(np.array([s, s - 1, quantile]), np.full(3, Q), lam, lead_time)
+    assert at >= 0.95 > below
+    assert textbook > at + 0.01
+
+
+def test_period_csl_closed_form_and_limits():
+    from optimization import level_for_period_csl, period_csl
+
+    d = DiscreteDemand(np.array([[0.2, 0.3, 0.3, 0.2]]))
+    F = np.cumsum(d.pmf[0])
+    for s in (-2, -1, 0, 1):
+        for Q in (1, 2, 3):
+            expected = np.mean([F[min(s + j, 3)] if s + j >= 0 else 0.0 for j in range(1, Q + 1)])
+            assert period_csl(d, [float(s)], [float(Q)], integer=True)[0] == pytest.approx(expected)
+    # continuous: a tiny Q reads the quantile; a larger Q needs a lower s
+    n = NormalDemand([100.0], [20.0])
+    assert level_for_period_csl(n, 0.95, [1e-6])[0] == pytest.approx(level_for_csl(n, 0.95)[0], abs=1e-3)
+    assert level_for_period_csl(n, 0.95, [50.0])[0] < level_for_csl(n, 0.95)[0] - 10
+    with pytest.raises(ValueError, match="order_quantity must be > 0"):
+        period_csl(n, [0.0], [0.0])
+
+
+def test_size_policy_s_q_csl_uses_the_period_rule_with_the_batch_an_order_brings():
+    """MOQ and multiples enlarge the batch and so lower s; fill-rate and (R, S) rules unchanged."""
+    from optimization import level_for_period_csl
+
+    dist = poisson_demand([30.0])
+    kw = {"demand_rate": [10.0], "order_cost": [50.0], "holding_cost": [0.1], "integer": True}
+    plain = size_policy("s_Q", dist, ServiceTarget("csl", 0.95), **kw)
+    Q = plain.order_quantity[0]
+    assert plain.reorder_level[0] == level_for_period_csl(dist, 0.95, [Q], integer=True)[0]
+    big = size_policy("s_Q", dist, ServiceTarget("csl", 0.95), moq=4 * Q, **kw)
+    assert big.reorder_level[0] == level_for_period_csl(dist, 0.95, [4 * Q], integer=True)[0]
+    assert big.reorder_level[0] < plain.reorder_level[0]
+    r_s = size_policy("R_S", dist, ServiceTarget("csl", 0.95), **kw)
+    assert r_s.order_up_to[0] == level_for_csl(dist, 0.95)[0]
+
+
+@pytest.mark.parametrize(("lam", "Q", "R", "lead_time"), [(0.8, 1.0, 1, 1), (4.0, 1.0, 1, 2), (3.0, 10.0, 2, 1)])
+def test_min_max_csl_averages_over_the_positions_range(lam, Q, R, lead_time):
+    """(R, s, S), S = s + Q: s = F^-1(p) over H = L + R held one unit too many with Q = 1 (a base stock
+    s + 1); the averaged rule meets the simulated CSL per review cycle without that unit."""
+    from optimization import r_s_s_policy, simulate
+
+    H = lead_time + R
+    dist = poisson_demand([lam * H])
+    eoq_is_q = 0.5 * Q**2 * 0.1 / lam if Q > 1 else 0.0  # K with EOQ = Q (Q = 1: no order cost)
+    kw = {"demand_rate": [lam], "review_period": R, "integer": True, "order_cost": [eoq_is_q], "holding_cost": [0.1]}
+    pol = size_policy("R_s_S", dist, ServiceTarget("csl", 0.95), **kw)
+    s, S = pol.reorder_level[0], pol.order_up_to[0]
+    assert S - s == Q
+    demand = np.random.default_rng(4).poisson(lam, size=(2, 20_000)).astype(float)
+    sim = simulate(demand, r_s_s_policy(R, np.array([s, s - 1]), np.array([S, S - 1])), lead_time, warmup=200)
+    assert sim.csl[0] >= 0.95 - 0.005 and sim.csl[1] < 0.95
+    assert s < level_for_csl(dist, 0.95)[0]
