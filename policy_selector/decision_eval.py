@@ -473,7 +473,8 @@ def _value_at(frontier: pd.DataFrame, measure: str, service: float) -> float:
     x, y = x[ok], y[ok]
     if not x.size or not np.isfinite(service) or service < x[0] - 1e-12 or service > x[-1] + 1e-12:
         return np.nan
-    first = np.searchsorted(x, service, side="left")  # cheapest point reaching the service
+    # cheapest point reaching the service (a service within rounding above the top reads the top)
+    first = min(int(np.searchsorted(x, service, side="left")), x.size - 1)
     if x[first] == service or first == 0:
         return float(y[first])
     return float(np.interp(service, x[first - 1 : first + 1], y[first - 1 : first + 1]))

@@ -286,3 +286,13 @@ def test_replay_of_sampled_paths_equals_replay_path_by_path(econ, actual):
         one = replay(paths[p], policies, econ, replan=4)
         for kpi in ("csl", "fill_rate", "avg_on_hand", "cost"):
             assert batch[kpi][p] == pytest.approx(one[kpi], nan_ok=True)
+
+
+def test_value_at_the_top_of_a_frontier_reads_its_top_point():
+    from policy_selector.decision_eval import _value_at
+
+    frontier = pd.DataFrame({"z": [0.0, 1.0, 2.0], "csl": [0.8, 0.9, 0.95], "inventory_value": [10.0, 20.0, 40.0]})
+    # a service equal to the top up to rounding crashed with IndexError (searchsorted past the end)
+    assert _value_at(frontier, "csl", 0.95 + 5e-13) == 40.0
+    assert _value_at(frontier, "csl", 0.925) == pytest.approx(30.0)
+    assert np.isnan(_value_at(frontier, "csl", 0.96))
