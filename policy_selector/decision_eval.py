@@ -256,11 +256,12 @@ def _take(policy: PolicyParams, idx: np.ndarray) -> PolicyParams:
 def replay_phased(actual, plans: Sequence[PolicyParams], econ: Economics) -> dict[str, np.ndarray]:
     """:func:`replay` of time-phased levels: ``plans[t]`` holds the levels that apply in period t.
 
-    A level only matters when an order is decided, so each item is replayed in blocks of
-    its review period R (R = 1 for (s, Q) and base stock), the levels of period a at the
-    review of period a, with the stock state carried between blocks; review cycles and
-    KPIs are then those of :func:`replay` (with constant levels the result is the static
-    replay's, tested).
+    A level only matters when an order is decided, so each item whose levels change is
+    replayed in blocks of its review period R (R = 1 for (s, Q) and base stock), the levels
+    of period a at the review of period a, with the stock state carried between blocks;
+    review cycles and KPIs are then those of :func:`replay`. Items whose levels never change
+    are replayed in one block: exactly the static replay (the carried on-hand counts as
+    fresh stock, so for shelf-life items blocks would understate expiry).
 
     Parameters
     ----------
@@ -283,16 +284,20 @@ def replay_phased(actual, plans: Sequence[PolicyParams], econ: Economics) -> dic
     T = actual.shape[-1]
     if len(plans) != T:
         raise ValueError(f"{len(plans)} plans for {T} periods; give the levels of every period")
-    R = np.broadcast_to(plans[0].review_period, plans[0].shape).reshape(-1, len(econ))[0]
+    n = len(econ)
+    R = np.broadcast_to(plans[0].review_period, plans[0].shape).reshape(-1, n)[0]
+    varies = np.zeros(n, dtype=bool)
+    for p in plans[1:]:
+        for f in ("reorder_level", "order_up_to"):
+            diff = np.broadcast_to(getattr(p, f) != getattr(plans[0], f), p.shape)
+            varies |= diff.reshape(-1, n).any(axis=0)
+    groups = [(np.flatnonzero(~varies), None)] + [(np.flatnonzero(varies & (R == r)), int(r)) for r in np.unique(R)]
     out: dict[str, np.ndarray] = {}
-    for r in np.unique(R):
-        idx = np.flatnonzero(R == r)
-        sub = replay(
-            actual[..., idx, :],
-            [_take(plans[a], idx) for a in range(0, T, int(r))],
-            econ.subset(idx),
-            replan=int(r),
-        )
+    for idx, r in groups:
+        if not idx.size:
+            continue
+        starts = range(0, T, r) if r else [0]
+        sub = replay(actual[..., idx, :], [_take(plans[a], idx) for a in starts], econ.subset(idx), replan=r)
         for k, v in sub.items():
             if k not in out:
                 out[k] = np.full(v.shape[:-1] + (len(econ),), np.nan)

@@ -28,11 +28,12 @@ about 1/3 on white noise), or seasonal strength >= max(:data:`SEASONAL_STRENGTH_
 m / (n - m) + :data:`SEASONAL_MARGIN`): each seasonal index is the mean of about
 (n - m) / m detrended values, so white noise alone has a seasonal strength of
 about m / (n - m) (0.5 with three seasons of history, 0.44 on the demo's 169
-weeks; measured). Other items keep
+weeks; measured). A season alone phases an item only when its forecaster models
+the season (:func:`forecasting.models.models_season`): AutoETS on weekly data
+(52 > ``MAX_STATE_SEASON``) or an intermittent model does not, and its path then
+moves only by a trend fitted to part of a seasonal swing. Other items keep
 their static levels in every period. The levels follow the *chosen
-forecaster's* path: a forecaster without a seasonal state (e.g. AutoETS on
-weekly data, season 52 > ``forecasting.models.MAX_STATE_SEASON``) gives a flat
-path and so the static level, even for a seasonal item.
+forecaster's* path (the one the sizing's buffer was calibrated around).
 
 References
 ----------
@@ -48,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting import ForecastConfig, Forecaster
+from forecasting.models import models_season
 
 __all__ = [
     "TREND_STRENGTH_MIN",
@@ -57,6 +59,7 @@ __all__ = [
     "PLAN_COLUMNS",
     "phased_items",
     "seasonal_threshold",
+    "seasonal_forecasters",
     "policy_exposure",
     "forecast_paths",
     "exposure_forecasts",
@@ -99,7 +102,16 @@ def seasonal_threshold(n_periods, season_length: int | None) -> np.ndarray:
     return np.maximum(SEASONAL_STRENGTH_MIN, noise + SEASONAL_MARGIN)
 
 
-def phased_items(features: pd.DataFrame, season_length: int | None = None) -> pd.DataFrame:
+def seasonal_forecasters(forecaster: pd.Series, freq: str, season_length: int | None = None) -> pd.Series:
+    """Per item, whether its forecaster models the season (False for ``"none"`` / NaN)."""
+    cfg = ForecastConfig(freq=freq, season_length=season_length)
+    known = {f: models_season(f, cfg) for f in forecaster.dropna().astype(str).unique() if f != "none"}
+    return forecaster.map(lambda f: known.get(str(f), False)).astype(bool)
+
+
+def phased_items(
+    features: pd.DataFrame, season_length: int | None = None, seasonal_forecaster: pd.Series | None = None
+) -> pd.DataFrame:
     """Which items get time-phased levels, and why.
 
     Parameters
@@ -112,6 +124,9 @@ def phased_items(features: pd.DataFrame, season_length: int | None = None) -> pd
         The m of the characterisation; raises the seasonal threshold above the noise
         level of short histories (:func:`seasonal_threshold`). Without it the threshold
         is :data:`SEASONAL_STRENGTH_MIN`.
+    seasonal_forecaster : pandas.Series of bool, optional
+        By unique_id, whether the item's forecaster models the season
+        (:func:`seasonal_forecasters`); a season alone then phases only those items.
 
     Returns
     -------
@@ -136,22 +151,28 @@ def phased_items(features: pd.DataFrame, season_length: int | None = None) -> pd
     n = features["n_periods"].to_numpy(dtype=float) if "n_periods" in features.columns else np.full(len(season), np.inf)
     season_min = seasonal_threshold(n, season_length)
     has_season = np.nan_to_num(season) >= season_min
+    ids = features["unique_id"].astype(str)
+    able = (
+        np.ones(len(ids), dtype=bool)
+        if seasonal_forecaster is None
+        else seasonal_forecaster.reindex(ids).fillna(False).to_numpy(dtype=bool)
+    )
+    blind = has_season & ~able & ~has_trend
     reason = np.where(
-        has_season,
+        has_season & ~blind,
         [f"seasonal strength {s:.2f} >= {m:.2f}" for s, m in zip(season, season_min)],
         np.where(
             has_trend,
             [f"trend strength {t:.2f} >= {m:g}" for t, m in zip(trend, trend_min)],
-            [f"no trend or season (trend {t:.2f}, season {s:.2f})" for t, s in zip(trend, season)],
+            np.where(
+                blind,
+                [f"seasonal strength {s:.2f} but its forecaster does not model the season" for s in season],
+                [f"no trend or season (trend {t:.2f}, season {s:.2f})" for t, s in zip(trend, season)],
+            ),
         ),
     )
-    return pd.DataFrame(
-        {
-            "unique_id": features["unique_id"].astype(str).to_numpy(),
-            "phased": has_trend | has_season,
-            "phase_reason": reason,
-        }
-    )
+    phased = has_trend | (has_season & able)
+    return pd.DataFrame({"unique_id": ids.to_numpy(), "phased": phased, "phase_reason": reason})
 
 
 def policy_exposure(policy, lead_time, review_period) -> np.ndarray:

@@ -54,7 +54,14 @@ from policy_selector.decision_eval import (
     summarise,
 )
 from policy_selector.economics import Economics
-from policy_selector.phased import exposure_forecasts, forecast_paths, phased_items, phased_plan, policy_exposure
+from policy_selector.phased import (
+    exposure_forecasts,
+    forecast_paths,
+    phased_items,
+    phased_plan,
+    policy_exposure,
+    seasonal_forecasters,
+)
 
 __all__ = ["EvaluateSettings", "EvaluateResult", "run_evaluate", "origin_positions"]
 
@@ -291,7 +298,8 @@ def _phased_block(history, rec, bt, cfg, freq, econ, dates) -> dict:
     future = Forecaster(fc_cfg).forecast(part, h=h)
     forecaster = rec.set_index("unique_id")["forecaster"]
     paths = forecast_paths(part, forecaster, freq, h, cfg.forecast.season_length, known=future)
-    flags = phased_items(bt.features, fc_cfg.resolved_season_length).merge(
+    able = seasonal_forecasters(forecaster, freq, cfg.forecast.season_length)
+    flags = phased_items(bt.features, fc_cfg.resolved_season_length, able).merge(
         rec[["unique_id"]], on="unique_id", how="right"
     )
     y = part["y"].dropna().to_numpy(dtype=float)

@@ -29,7 +29,7 @@ from pipelines.report.schema import conform_recommendations
 from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
 from policy_selector.buffers import forecast_error_buffers
 from policy_selector.economics import Economics, periods_per_year
-from policy_selector.phased import forecast_paths, phased_items, phased_plan, policy_exposure
+from policy_selector.phased import forecast_paths, phased_items, phased_plan, policy_exposure, seasonal_forecasters
 from policy_selector.portfolio import recommend_with_target
 
 __all__ = [
@@ -298,7 +298,8 @@ def phased_step(
     dates = pd.date_range(start, periods=periods, freq=freq)
     y = demand["y"].dropna().to_numpy(dtype=float)
     m = ForecastConfig(freq=freq, season_length=cfg.forecast.season_length).resolved_season_length
-    flags = phased_items(features, m).merge(rec[["unique_id"]].astype(str), on="unique_id", how="right")
+    able = seasonal_forecasters(forecaster, freq, cfg.forecast.season_length)
+    flags = phased_items(features, m, able).merge(rec[["unique_id"]].astype(str), on="unique_id", how="right")
     return phased_plan(rec, paths, flags, dates, integral=bool(np.all(y == np.round(y))))
 
 

@@ -18,6 +18,7 @@ from policy_selector.phased import (
     phased_items,
     phased_plan,
     policy_exposure,
+    seasonal_forecasters,
     seasonal_threshold,
 )
 
@@ -182,3 +183,18 @@ def test_forecast_paths_use_each_items_own_forecaster_and_reuse_a_known_forecast
     known = pd.DataFrame({"unique_id": "up", "ds": pd.date_range("2027-05-01", periods=6, freq="MS"), "AutoETS": 1.0})
     reused = forecast_paths(demand, which, "MS", 6, known=known)
     assert reused.loc["up"].tolist() == [1.0] * 6
+
+
+def test_a_season_alone_phases_only_items_whose_forecaster_models_it():
+    f = pd.DataFrame(
+        {"unique_id": ["season", "both", "flat"], "trend_strength": [0.0, 0.5, 0.0], "seasonal_strength": [0.9] * 3}
+    )
+    which = pd.Series({"season": "AutoETS", "both": "AutoETS", "flat": "none"})
+    weekly = seasonal_forecasters(which, "W-MON")  # AutoETS has no 52-period seasonal state
+    assert weekly.to_dict() == {"season": False, "both": False, "flat": False}
+    assert seasonal_forecasters(which, "MS").to_dict() == {"season": True, "both": True, "flat": False}
+    out = phased_items(f, seasonal_forecaster=weekly).set_index("unique_id")
+    assert out["phased"].to_dict() == {"season": False, "both": True, "flat": False}
+    assert "does not model the season" in out.loc["season", "phase_reason"]
+    with pytest.raises(ValueError, match="unknown model 'Prophet'"):
+        seasonal_forecasters(pd.Series({"a": "Prophet"}), "MS")
