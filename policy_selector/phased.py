@@ -331,7 +331,8 @@ def phased_plan(
     shift = np.where(flag[:, None], shift, 0.0)
     s0 = rec["reorder_point"].to_numpy(dtype=float)[:, None]
     S0 = rec["order_up_to"].to_numpy(dtype=float)[:, None]
-    s = np.maximum(s0 + shift, 0.0)
+    # a falling forecast stops at 0 (or at a negative sized s of an (s, Q), which is kept as it is)
+    s = np.maximum(s0 + shift, np.minimum(s0, 0.0))
     S = np.maximum(S0 + shift, s)
     F = np.where(has_path[:, None], F, np.nan)
     fc = np.where(has_path[:, None], path[:, :T], np.nan)

@@ -97,6 +97,15 @@ def test_a_falling_forecast_never_takes_a_level_below_zero_and_unphased_items_ke
     assert (plan.loc["bs", "order_up_to"] == 4.0).all() and not plan.loc["bs", "phased"].any()
 
 
+def test_a_negative_reorder_point_of_an_unphased_item_is_kept():
+    """An (s, Q) may be sized with s = -1 (order only once a backlog is waiting): never changed unless phased."""
+    rec = REC.assign(reorder_point=[12.0, 5.0, -1.0, 4.0, 0.0], order_up_to=[12.0, 9.0, 88.0, 4.0, 0.0])
+    flags = _all_phased().assign(phased=[True, True, False, True, False])
+    path = np.linspace(10.0, 1.0, 30)[None, :].repeat(len(REC), axis=0)
+    plan = phased_plan(rec, _paths(path), flags, DATES).set_index("unique_id")
+    assert (plan.loc["sq", "reorder_point"] == -1.0).all() and (plan.loc["sq", "order_up_to"] == 88.0).all()
+
+
 def test_fractional_demand_moves_levels_by_the_exact_change():
     path = np.linspace(1.0, 4.0, 30)[None, :].repeat(len(REC), axis=0)
     delta, F = phase_shift(path, [2] * len(REC), 5, integral=False)
