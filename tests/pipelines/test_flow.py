@@ -122,7 +122,7 @@ def test_demo_command_end_to_end(tmp_path):
     )
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
-    assert "recommendations:" in out and "MLflow run:" in out
+    assert "recommendations:" in out and "MLflow run:" in out and "time-phased plan:" in out
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert (run_dir / "data" / "demand.csv").is_file() and (run_dir / "recommendations.csv").is_file()
 
