@@ -14,6 +14,11 @@ traces a service-inventory frontier:
   backtested cumulative (L + R)-period errors (statsforecast, through
   :class:`forecasting.Forecaster`).
 
+- ``AutoETS_phased``: the AutoETS baseline time-phased, S(t) = forecast over
+  t .. t + L + R - 1 + z RMSE (the same RMSE), so that a gain of time-phased levels
+  (:func:`replay_phased`, :mod:`policy_selector.phased`) is also measured against a
+  phased formula.
+
 Levels are rounded up to whole units (demand comes in units). With replanning
 every ``k`` periods the levels of each block of k periods come from the history
 up to its start, and the stock state (on hand, backlog, orders in transit)

@@ -17,6 +17,11 @@ frontier), ``evaluation_ratios.csv`` (the headline: inventory value / best
 baseline's at equal achieved CSL and fill rate, overall and by segment),
 ``evaluation_items.csv`` (per item and origin; on the demo with ``true_csl``,
 ``true_fill_rate`` and the planted ``process``), ``evaluation.md``; MLflow metrics through :mod:`pipelines.registry.tracking`.
+
+Each origin replays two plans: ``stockwise``, the time-phased levels of the recommendations
+(:mod:`policy_selector.phased`, as in ``plan.parquet``), and ``stockwise_static``, the same
+recommendations with fixed levels; the baselines gain ``AutoETS_phased``, the AutoETS baseline
+with its forecast over each period's own L + R (docs/methods/time-phased.md).
 """
 
 from __future__ import annotations
@@ -68,6 +73,24 @@ __all__ = ["EvaluateSettings", "EvaluateResult", "run_evaluate", "origin_positio
 TRUTH_PATHS = 200
 #: The plans replayed: time-phased levels (the headline) and the same plan with fixed levels.
 PLANS = ("stockwise", "stockwise_static")
+#: Recommendation columns kept in evaluation_items.csv (the first plan of each origin).
+_ITEM_COLUMNS = (
+    "unique_id",
+    "sbc_class",
+    "abc",
+    "policy",
+    "forecaster",
+    "review_period",
+    "lead_time",
+    "service_type",
+    "service_target",
+    "service_mode",
+    "expected_csl",
+    "expected_fill_rate",
+    "order_up_to",
+    "reorder_point",
+    "order_quantity",
+)
 
 
 @dataclass(frozen=True)
@@ -247,25 +270,8 @@ def _one_origin(data, cfg, settings, grid, start, selector, selector_name, run_i
     mine = replay_phased_table(actual, periods, econ).assign(method="stockwise", z=np.nan)
     base = baseline_rows(actual, levels, econ, settings.replan)
     base_phased = phased_baseline_rows(actual, np.concatenate(ets_phased, axis=1), econ)
-    keep = [
-        "unique_id",
-        "sbc_class",
-        "abc",
-        "policy",
-        "forecaster",
-        "review_period",
-        "lead_time",
-        "service_type",
-        "service_target",
-        "service_mode",
-        "expected_csl",
-        "expected_fill_rate",
-        "order_up_to",
-        "reorder_point",
-        "order_quantity",
-    ]
     per_item = (
-        _align(first_rec, ids)[keep]
+        _align(first_rec, ids)[list(_ITEM_COLUMNS)]
         .merge(flags[0][["unique_id", "phased", "phase_reason"]], on="unique_id", how="left")
         .merge(mine.drop(columns=["method", "z"]), on="unique_id")
         .merge(
