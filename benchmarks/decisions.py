@@ -65,14 +65,20 @@ def render(runs: list[dict]) -> str:
             f"run folder `{res.run_dir}`, {r['seconds']:.0f} s; items {m['stockwise.n_items']:.0f}, "
             f"excluded {m.get('n_excluded', 0):.0f}",
             "",
-            "| segment | measure | items | Stockwise service | Stockwise value | best baseline | its value | ratio |",
-            "|---|---|---|---|---|---|---|---|",
+            "`stockwise`: time-phased levels for items with a trend or season; `stockwise_static`: the same "
+            "plan with fixed levels. ratio: against the best of every baseline (incl. AutoETS_phased); "
+            "vs static: against the best static baseline; vs ETS phased: against AutoETS_phased alone.",
+            "",
+            "| plan | segment | measure | items | service | value | best baseline | its value | ratio "
+            "| vs static | vs ETS phased |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for row in res.ratios.itertuples():
             lines.append(
-                f"| {row.segment_kind}:{row.segment} | {row.measure} | {row.n_items:.0f} | "
+                f"| {row.method} | {row.segment_kind}:{row.segment} | {row.measure} | {row.n_items:.0f} | "
                 f"{row.service:.3f} | {row.inventory_value:,.0f} | {row.best_baseline} | "
-                f"{row.best_value:,.0f} | {row.ratio:.2f} |"
+                f"{row.best_value:,.0f} | {row.ratio:.2f} | {row.ratio_static:.2f} | "
+                f"{getattr(row, 'ratio_AutoETS_phased', float('nan')):.2f} |"
             )
         truth = {k: v for k, v in m.items() if k.startswith("truth.")}
         if truth:

@@ -13,9 +13,9 @@ import numpy as np
 from statsforecast import models as sf_models
 from statsforecast.models import _TS
 
-from forecasting.config import ForecastConfig, freq_defaults
+from forecasting.config import ML_MODELS, ForecastConfig, freq_defaults
 
-__all__ = ["build_stat_model", "build_stat_models", "build_mlforecast", "FailureMarker"]
+__all__ = ["build_stat_model", "build_stat_models", "build_mlforecast", "models_season", "FailureMarker"]
 
 
 def _season(cfg: ForecastConfig) -> dict:
@@ -50,6 +50,24 @@ _STAT_KWARGS: dict[str, Callable[[ForecastConfig], dict]] = {
     "IMAPA": lambda cfg: {},
     "TSB": lambda cfg: {"alpha_d": cfg.tsb_alpha_d, "alpha_p": cfg.tsb_alpha_p},
 }
+
+
+def models_season(name: str, cfg: ForecastConfig) -> bool:
+    """Whether model ``name`` forecasts a season at ``cfg``'s season length.
+
+    AutoETS and AutoARIMA only up to :data:`MAX_STATE_SEASON`; SeasonalNaive and AutoTheta
+    always (m > 1); LightGBM through its seasonal lags; the intermittent models never.
+
+    Examples
+    --------
+    >>> models_season("AutoETS", ForecastConfig(freq="W-MON")), models_season("AutoETS", ForecastConfig(freq="MS"))
+    (False, True)
+    """
+    if name in ML_MODELS:
+        return cfg.resolved_season_length > 1
+    if name not in _STAT_KWARGS:
+        raise ValueError(f"unknown model {name!r}; choose from {sorted(_STAT_KWARGS) + list(ML_MODELS)}")
+    return _STAT_KWARGS[name](cfg).get("season_length", 1) > 1
 
 
 def build_stat_model(name: str, cfg: ForecastConfig, alias: str | None = None):

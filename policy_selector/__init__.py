@@ -7,6 +7,7 @@ from policy_selector.decision_eval import baseline_levels, baseline_rows, equal_
 from policy_selector.evaluation import best_single_candidate, confusion, evaluate_choices, gate, grouped_oof_predictions
 from policy_selector.features import build_features
 from policy_selector.labels import LabelSet, label_candidates, make_labels
+from policy_selector.phased import phased_items, phased_plan
 from policy_selector.recommend import EXTRA_COLUMNS, expected_outcomes, recommend_policies
 from policy_selector.selector import FixedSelector, NotFittedError, PolicySelector, RuleSelector, Selection
 from policy_selector.sizing import SizedCandidates, size_candidates
@@ -50,4 +51,6 @@ __all__ = [
     "baseline_rows",
     "summarise",
     "equal_service",
+    "phased_items",
+    "phased_plan",
 ]

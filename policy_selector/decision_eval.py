@@ -14,6 +14,11 @@ traces a service-inventory frontier:
   backtested cumulative (L + R)-period errors (statsforecast, through
   :class:`forecasting.Forecaster`).
 
+- ``AutoETS_phased``: the AutoETS baseline time-phased, S(t) = forecast over
+  t .. t + L + R - 1 + z RMSE (the same RMSE), so that a gain of time-phased levels
+  (:func:`replay_phased`, :mod:`policy_selector.phased`) is also measured against a
+  phased formula.
+
 Levels are rounded up to whole units (demand comes in units). With replanning
 every ``k`` periods the levels of each block of k periods come from the history
 up to its start, and the stock state (on hand, backlog, orders in transit)
@@ -44,22 +49,28 @@ import pandas as pd
 
 from forecasting import ForecastConfig, Forecaster
 from optimization import InitialState, PolicyParams, mixed_policies, r_s_policy, simulate, simulate_events
+from optimization.policies import POLICY_FIELDS
 from policy_selector.economics import Economics
 
 __all__ = [
     "Z_GRID",
     "BASELINES",
+    "PHASED_BASELINE",
     "SEGMENT_KINDS",
     "POLICY_COLUMNS",
     "policies_from_table",
     "replay",
     "replay_table",
+    "replay_phased",
+    "replay_phased_table",
     "textbook_levels",
     "forecast_levels",
     "cumulative_backtest",
     "forecast_baseline_inputs",
     "baseline_levels",
     "baseline_rows",
+    "phased_baseline_levels",
+    "phased_baseline_rows",
     "summarise",
     "equal_service",
 ]
@@ -68,8 +79,10 @@ __all__ = [
 Z_GRID = tuple(float(z) for z in np.round(np.arange(-1.5, 4.01, 0.25), 2))
 #: Baselines in the order they are reported.
 BASELINES = ("textbook", "AutoETS", "CrostonSBA")
-#: Segment columns of the segment table, besides the whole portfolio ("all").
-SEGMENT_KINDS = ("sbc_class", "abc")
+#: The time-phased AutoETS baseline: S(t) = AutoETS forecast over t .. t + H - 1 + z RMSE.
+PHASED_BASELINE = "AutoETS_phased"
+#: Segment columns of the segment table, besides the whole portfolio ("all"); absent ones are skipped.
+SEGMENT_KINDS = ("sbc_class", "abc", "phased", "process")
 #: Columns of a policy table (names as in recommendations.csv).
 POLICY_COLUMNS = ("unique_id", "policy", "review_period", "reorder_point", "order_up_to", "order_quantity")
 _KPIS = ("csl", "fill_rate", "demand", "served", "avg_on_hand", "inventory_value", "cost")
@@ -144,6 +157,9 @@ def _carry(actual: np.ndarray, policy: PolicyParams, econ: Economics, initial) -
         arrival = t + econ.lead_time - k  # position in the next block's pipeline
         idx = np.flatnonzero((arrival >= 0) & (arrival < width))  # each item once per t: no collisions
         pipeline[..., idx, arrival[idx]] += ordered[..., idx, t]
+    if initial is not None and initial.pipeline is not None and width > k:
+        # orders of earlier blocks still in transit after this one (blocks shorter than L)
+        pipeline[..., : width - k] += np.broadcast_to(initial.pipeline, batch + (width,))[..., k:]
     return InitialState(on_hand=on_hand, backlog=backlog, pipeline=pipeline if width else None)
 
 
@@ -222,6 +238,76 @@ def replay_table(actual, tables: Sequence[pd.DataFrame], econ: Economics, replan
     """
     out = replay(actual, [policies_from_table(t, econ) for t in tables], econ, replan)
     return pd.DataFrame({"unique_id": econ.ids} | {k: out[k] for k in _KPIS})
+
+
+def replay_phased_table(actual, tables: Sequence[pd.DataFrame], econ: Economics) -> pd.DataFrame:
+    """:func:`replay_phased` of recommendations-shaped tables, one per period (the levels of a
+    ``plan.parquet`` period in ``reorder_point`` / ``order_up_to``), one row per item.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`replay_table`.
+    """
+    out = replay_phased(actual, [policies_from_table(t, econ) for t in tables], econ)
+    return pd.DataFrame({"unique_id": econ.ids} | {k: out[k] for k in _KPIS})
+
+
+def _take(policy: PolicyParams, idx: np.ndarray) -> PolicyParams:
+    """The items at positions ``idx`` (last axis) of a batch of policies."""
+    return PolicyParams(**{f: np.asarray(getattr(policy, f))[..., idx] for f in POLICY_FIELDS})
+
+
+def replay_phased(actual, plans: Sequence[PolicyParams], econ: Economics) -> dict[str, np.ndarray]:
+    """:func:`replay` of time-phased levels: ``plans[t]`` holds the levels that apply in period t.
+
+    A level only matters when an order is decided, so each item whose levels change is
+    replayed in blocks of its review period R (R = 1 for (s, Q) and base stock), the levels
+    of period a at the review of period a, with the stock state carried between blocks;
+    review cycles and KPIs are then those of :func:`replay`. Items whose levels never change
+    are replayed in one block: exactly the static replay (the carried on-hand counts as
+    fresh stock, so for shelf-life items blocks would understate expiry).
+
+    Parameters
+    ----------
+    actual : array_like, shape (n_items, T)
+    plans : sequence of T PolicyParams, batch shape (..., n_items)
+        Same policy types and review periods in every period; only levels change.
+    econ : Economics
+
+    Returns
+    -------
+    dict of str to ndarray
+        As :func:`replay`.
+
+    Raises
+    ------
+    ValueError
+        When there is not one plan per period.
+    """
+    actual = np.asarray(actual, dtype=float)
+    T = actual.shape[-1]
+    if len(plans) != T:
+        raise ValueError(f"{len(plans)} plans for {T} periods; give the levels of every period")
+    n = len(econ)
+    R = np.broadcast_to(plans[0].review_period, plans[0].shape).reshape(-1, n)[0]
+    varies = np.zeros(n, dtype=bool)
+    for p in plans[1:]:
+        for f in ("reorder_level", "order_up_to"):
+            diff = np.broadcast_to(getattr(p, f) != getattr(plans[0], f), p.shape)
+            varies |= diff.reshape(-1, n).any(axis=0)
+    groups = [(np.flatnonzero(~varies), None)] + [(np.flatnonzero(varies & (R == r)), int(r)) for r in np.unique(R)]
+    out: dict[str, np.ndarray] = {}
+    for idx, r in groups:
+        if not idx.size:
+            continue
+        starts = range(0, T, r) if r else [0]
+        sub = replay(actual[..., idx, :], [_take(plans[a], idx) for a in starts], econ.subset(idx), replan=r)
+        for k, v in sub.items():
+            if k not in out:
+                out[k] = np.full(v.shape[:-1] + (len(econ),), np.nan)
+            out[k][..., idx] = v
+    return out
 
 
 # --------------------------------------------------------------------------- baselines
@@ -315,13 +401,16 @@ def forecast_baseline_inputs(
     n_windows: int = 6,
     season_length: int | None = None,
     cv: pd.DataFrame | None = None,
+    future: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Forecast over H = L + R and the RMSE of its backtested cumulative errors, per model and series.
 
     Series too short to backtest (see ``Forecaster.cross_validation``) take the
     history's standard deviation x sqrt(H) instead; ``rmse_source`` says which.
     ``cv``: a backtest of the same history that already holds the models' columns
-    (e.g. the plan's own) with a horizon of at least max H, reused instead of refitting.
+    (e.g. the plan's own) with a horizon of at least max H, reused instead of refitting;
+    ``future``: likewise a forecast from the end of the history (``unique_id, ds, <models>``,
+    at least max H steps).
 
     Returns
     -------
@@ -340,7 +429,9 @@ def forecast_baseline_inputs(
     )
     if not reuse:
         cv = Forecaster(fc_cfg).cross_validation(data, h=h, n_windows=n_windows)
-    future = Forecaster(fc_cfg).forecast(data, h=h).sort_values(["unique_id", "ds"])
+    if future is None or not all(m in future.columns for m in models) or future.groupby("unique_id").size().min() < h:
+        future = Forecaster(fc_cfg).forecast(data, h=h)
+    future = future.sort_values(["unique_id", "ds"])
     future = future[
         (future.groupby("unique_id").cumcount() + 1).to_numpy() <= H.reindex(future["unique_id"]).to_numpy()
     ]
@@ -371,9 +462,10 @@ def baseline_levels(
     n_windows: int = 6,
     season_length: int | None = None,
     cv: pd.DataFrame | None = None,
+    future: pd.DataFrame | None = None,
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """Order-up-to levels of every baseline at every z, from the history only (``cv``: see
-    :func:`forecast_baseline_inputs`).
+    """Order-up-to levels of every baseline at every z, from the history only (``cv``, ``future``:
+    see :func:`forecast_baseline_inputs`).
 
     Returns
     -------
@@ -383,7 +475,7 @@ def baseline_levels(
         The forecast baselines' inputs (:func:`forecast_baseline_inputs`), to report fallbacks.
     """
     H = econ.lead_time + econ.review_period
-    inputs = forecast_baseline_inputs(history, econ, freq, BASELINES[1:], n_windows, season_length, cv)
+    inputs = forecast_baseline_inputs(history, econ, freq, BASELINES[1:], n_windows, season_length, cv, future)
     levels = {"textbook": textbook_levels(_wide(history, econ.ids), H, z_grid)}
     for m, part in inputs.groupby("model", sort=False):
         part = part.set_index("unique_id").loc[econ.ids]
@@ -412,6 +504,49 @@ def baseline_rows(
         frame = {"method": name, "z": np.repeat(np.asarray(z_grid, dtype=float), n), "unique_id": np.tile(econ.ids, nz)}
         frames.append(pd.DataFrame(frame | {k: out[k].ravel() for k in _KPIS}))
     return pd.concat(frames, ignore_index=True)
+
+
+def phased_baseline_levels(exposure_forecast, rmse, z_grid: Sequence[float] = Z_GRID) -> np.ndarray:
+    """Time-phased forecast baseline: S(t) = forecast over t .. t + H - 1 + z rmse, rounded up, >= 0.
+
+    Parameters
+    ----------
+    exposure_forecast : array_like, shape (n_items, T)
+        F_t(H) per period (:func:`policy_selector.phased.exposure_forecasts` of the model's path).
+    rmse : array_like, shape (n_items,)
+        RMSE of the model's backtested cumulative H-period errors (as the static baseline).
+    z_grid : sequence of float
+
+    Returns
+    -------
+    ndarray, shape (len(z_grid), T, n_items)
+
+    Examples
+    --------
+    >>> phased_baseline_levels([[2.2, 4.1]], [1.0], [0.0, 1.0])[:, :, 0].tolist()
+    [[3.0, 5.0], [4.0, 6.0]]
+    """
+    F = np.asarray(exposure_forecast, dtype=float).T  # (T, n)
+    z = np.asarray(z_grid, dtype=float)[:, None, None]
+    level = F[None, :, :] + z * np.asarray(rmse, dtype=float)[None, None, :]
+    return np.maximum(np.ceil(level - 1e-9), 0.0)
+
+
+def phased_baseline_rows(
+    actual, levels: np.ndarray, econ: Economics, name: str = PHASED_BASELINE, z_grid: Sequence[float] = Z_GRID
+) -> pd.DataFrame:
+    """Replay a time-phased baseline (levels of shape (len(z_grid), T, n_items)) with :func:`replay_phased`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`baseline_rows`, ``method`` = ``name``.
+    """
+    plans = [_up_to(levels[:, t, :], econ) for t in range(levels.shape[1])]
+    out = replay_phased(actual, plans, econ)
+    nz, n = out["csl"].shape
+    frame = {"method": name, "z": np.repeat(np.asarray(z_grid, dtype=float), n), "unique_id": np.tile(econ.ids, nz)}
+    return pd.DataFrame(frame | {k: out[k].ravel() for k in _KPIS})
 
 
 # --------------------------------------------------------------------------- aggregates
@@ -488,7 +623,8 @@ def equal_service(
     Parameters
     ----------
     summary : pandas.DataFrame
-        Output of :func:`summarise` holding ``method`` (z NaN) and baseline frontiers.
+        Output of :func:`summarise` holding ``method`` (z NaN) and baseline frontiers
+        (every method with a z; other plans, z NaN, are not baselines).
 
     Returns
     -------
@@ -496,10 +632,11 @@ def equal_service(
         One row per (segment_kind, segment, measure): ``service, inventory_value`` of
         ``method``, ``value_<baseline>`` and ``ratio_<baseline>`` for each baseline,
         ``best_baseline``, ``best_value`` and ``ratio`` (NaN when the service is outside
-        every frontier).
+        every frontier), and ``ratio_static``: the same against the best of the static
+        :data:`BASELINES` only.
     """
     plan = summary[summary["method"] == method]
-    base = summary[summary["method"] != method]
+    base = summary[(summary["method"] != method) & summary["z"].notna()]
     rows = []
     for (kind, seg), p in plan.groupby(["segment_kind", "segment"], sort=False):
         for measure in measures:
@@ -523,5 +660,7 @@ def equal_service(
             row["best_baseline"] = best
             row["best_value"] = finite[best] if best else np.nan
             row["ratio"] = row["inventory_value"] / row["best_value"] if best and row["best_value"] > 0 else np.nan
+            static = [v for k, v in finite.items() if k in BASELINES]
+            row["ratio_static"] = row["inventory_value"] / min(static) if static and min(static) > 0 else np.nan
             rows.append(row)
     return pd.DataFrame(rows)

@@ -137,13 +137,27 @@ def test_configuration_guide_examples_are_complete_and_hold_the_defaults():
     assert TrainSettings(**train["train"]) == TrainSettings()
 
 
+def _guide_table(heading: str) -> dict[str, str]:
+    """The ``| `column` | meaning |`` rows of one section of the planner guide."""
+    text = (ROOT / "docs" / "guide" / "planners.md").read_text()
+    section = text.split(f"\n## {heading}", 1)[1].split("\n## ", 1)[0]
+    return dict(re.findall(r"^\| `(\w+)` \| (.+?) \|$", section, re.MULTILINE))
+
+
 def test_planner_guide_lists_every_recommendation_column_as_the_schema_defines_it():
     from pipelines.report.schema import RECOMMENDATION_COLUMNS
 
-    text = (ROOT / "docs" / "guide" / "planners.md").read_text()
-    rows = dict(re.findall(r"^\| `(\w+)` \| (.+?) \|$", text, re.MULTILINE))
+    rows = _guide_table("The recommendations columns")
     assert list(rows) == list(RECOMMENDATION_COLUMNS)
     assert rows == RECOMMENDATION_COLUMNS
+
+
+def test_planner_guide_lists_every_plan_column_as_the_schema_defines_it():
+    from pipelines.report.schema import PLAN_COLUMNS
+
+    rows = _guide_table("The time-phased plan")
+    assert list(rows) == list(PLAN_COLUMNS)
+    assert rows == PLAN_COLUMNS
 
 
 def test_readme_item_master_columns_are_the_validators():

@@ -61,5 +61,8 @@ def evaluate_command(
         ratio = m.get(f"ratio.{measure}")
         text = f"{ratio:.2f}x" if ratio is not None else "n/a (service outside the baselines' frontiers)"
         console.print(f"inventory vs the best baseline at equal achieved {measure}: {text}")
+        static = m.get(f"static.ratio.{measure}")
+        if static is not None:
+            console.print(f"  the same plan with fixed (not time-phased) levels: {static:.2f}x")
     console.print(f"evaluation: {result.run_dir / 'evaluation.md'}")
     console.print(f"MLflow run: {result.run_id} in {result.tracking_uri} (experiment 'stockwise')")

@@ -53,6 +53,10 @@ def _run(console: Console, command: str, **overrides) -> PlanResult:
     for note in result.notes:
         console.print(f"[yellow]{note}[/]")
     console.print(f"recommendations: {result.recommendations}")
+    console.print(
+        f"time-phased plan: {result.run_dir / 'plan.parquet'} "
+        f"({result.kpis.get('n_phased', 0):.0f} items with a trend or season follow their forecast)"
+    )
     console.print(f"planner report: {result.run_dir / 'report.html'}")
     console.print(f"validation report: {result.validation_report}")
     console.print(f"MLflow run: {result.run_id} in {result.tracking_uri} (experiment 'stockwise')")

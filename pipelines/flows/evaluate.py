@@ -17,6 +17,11 @@ frontier), ``evaluation_ratios.csv`` (the headline: inventory value / best
 baseline's at equal achieved CSL and fill rate, overall and by segment),
 ``evaluation_items.csv`` (per item and origin; on the demo with ``true_csl``,
 ``true_fill_rate`` and the planted ``process``), ``evaluation.md``; MLflow metrics through :mod:`pipelines.registry.tracking`.
+
+Each origin replays two plans: ``stockwise``, the time-phased levels of the recommendations
+(:mod:`policy_selector.phased`, as in ``plan.parquet``), and ``stockwise_static``, the same
+recommendations with fixed levels; the baselines gain ``AutoETS_phased``, the AutoETS baseline
+with its forecast over each period's own L + R (docs/methods/time-phased.md).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forecasting import ForecastConfig, Forecaster
 from pipelines.data.config import RunConfig
 from pipelines.data.demo_data import sample_truth_paths
 from pipelines.data.io import read_table, write_table_atomic, write_text_atomic
@@ -39,19 +45,52 @@ from pipelines.flows.plan_steps import recommend_step
 from pipelines.registry.tracking import start_run
 from policy_selector.decision_eval import (
     BASELINES,
+    PHASED_BASELINE,
     baseline_levels,
     baseline_rows,
     equal_service,
+    phased_baseline_levels,
+    phased_baseline_rows,
     policies_from_table,
     replay,
+    replay_phased,
+    replay_phased_table,
     replay_table,
     summarise,
 )
 from policy_selector.economics import Economics
+from policy_selector.phased import (
+    exposure_forecasts,
+    forecast_paths,
+    phased_items,
+    phased_plan,
+    policy_exposure,
+    seasonal_forecasters,
+)
 
 __all__ = ["EvaluateSettings", "EvaluateResult", "run_evaluate", "origin_positions"]
 
 TRUTH_PATHS = 200
+#: The plans replayed: time-phased levels (the headline) and the same plan with fixed levels.
+PLANS = ("stockwise", "stockwise_static")
+#: Recommendation columns kept in evaluation_items.csv (the first plan of each origin).
+_ITEM_COLUMNS = (
+    "unique_id",
+    "sbc_class",
+    "abc",
+    "policy",
+    "forecaster",
+    "review_period",
+    "lead_time",
+    "service_type",
+    "service_target",
+    "service_mode",
+    "expected_csl",
+    "expected_fill_rate",
+    "order_up_to",
+    "reorder_point",
+    "order_quantity",
+)
 
 
 @dataclass(frozen=True)
@@ -195,10 +234,10 @@ def _evaluate(cfg, settings, staging, final, run, progress) -> EvaluateResult:
 
 
 def _one_origin(data, cfg, settings, grid, start, selector, selector_name, run_id, rng, progress) -> dict:
-    """Plans of every block of one origin, their replay and the baselines' frontiers."""
+    """Plans of every block of one origin, their replay (static and time-phased) and the baselines' frontiers."""
     window = grid[start : start + settings.holdout]
     step = settings.replan or settings.holdout
-    plans, levels = [], []
+    plans, levels, periods, ets_phased, flags, first_tables = [], [], [], [], [], None
     for b in range(start, start + settings.holdout, step):
         history = data.demand[data.demand["ds"] < grid[b]]
         bt, rec = recommend_step(history, data.items, cfg, data.freq, selector, selector_name, run_id, rng)
@@ -209,43 +248,84 @@ def _one_origin(data, cfg, settings, grid, start, selector, selector_name, run_i
         if b > start:
             progress(f"  replanning at {grid[b].date()}")
         plans.append(_align(rec, ids))
-        lv, _ = baseline_levels(
+        block = _phased_block(history, plans[-1], bt, cfg, data.freq, econ, grid[b : start + settings.holdout])
+        lv, inputs = baseline_levels(
             history,
             econ,
             data.freq,
             n_windows=cfg.forecast.n_windows,
             season_length=cfg.forecast.season_length,
             cv=bt.cv,
+            future=block["future"],
         )
         levels.append(lv)
-    progress(f"  replaying {len(ids)} items and {len(BASELINES)} baselines on {len(window)} held-out periods")
-    mine = replay_table(actual, plans, econ, settings.replan).assign(method="stockwise", z=np.nan)
+        n_block = min(step, start + settings.holdout - b)
+        first_tables = block["tables"] if first_tables is None else first_tables
+        periods += block["tables"][:n_block]
+        ets = inputs[inputs["model"] == "AutoETS"].set_index("unique_id").loc[ids, "rmse"].to_numpy()
+        ets_phased.append(phased_baseline_levels(block["ets_exposure"][:, :n_block], ets))
+        flags.append(block["flags"])
+    progress(f"  replaying {len(ids)} items, static and time-phased, and {len(BASELINES) + 1} baselines")
+    static = replay_table(actual, plans, econ, settings.replan).assign(method="stockwise_static", z=np.nan)
+    mine = replay_phased_table(actual, periods, econ).assign(method="stockwise", z=np.nan)
     base = baseline_rows(actual, levels, econ, settings.replan)
-    keep = [
-        "unique_id",
-        "sbc_class",
-        "abc",
-        "policy",
-        "forecaster",
-        "review_period",
-        "lead_time",
-        "service_type",
-        "service_target",
-        "service_mode",
-        "expected_csl",
-        "expected_fill_rate",
-        "order_up_to",
-        "reorder_point",
-        "order_quantity",
-    ]
-    per_item = _align(first_rec, ids)[keep].merge(mine.drop(columns=["method", "z"]), on="unique_id")
+    base_phased = phased_baseline_rows(actual, np.concatenate(ets_phased, axis=1), econ)
+    per_item = (
+        _align(first_rec, ids)[list(_ITEM_COLUMNS)]
+        .merge(flags[0][["unique_id", "phased", "phase_reason"]], on="unique_id", how="left")
+        .merge(mine.drop(columns=["method", "z"]), on="unique_id")
+        .merge(
+            static.drop(columns=["method", "z"]).add_prefix("static_"), left_on="unique_id", right_on="static_unique_id"
+        )
+        .drop(columns="static_unique_id")
+    )
     return {
-        "rows": pd.concat([mine, base], ignore_index=True),
+        "rows": pd.concat([mine, static, base, base_phased], ignore_index=True),
         "items": per_item,
         "excluded": excluded,
         "plan": plans[0],
+        "periods": first_tables,
         "econ": econ,
     }
+
+
+def _phased_block(history, rec, bt, cfg, freq, econ, dates) -> dict:
+    """Time-phased levels of one block's plan over ``dates`` (the rest of the holdout), and AutoETS's F_t(L + R).
+
+    One forecast of the baselines' models over the block serves the static baselines, the
+    phased AutoETS baseline and the items whose own forecaster is one of them.
+    """
+    T = len(dates)
+    H_items = policy_exposure(rec["policy"], rec["lead_time"], rec["review_period"])
+    H_base = econ.lead_time + econ.review_period
+    h = T + int(max(H_items.max(initial=1), H_base.max(initial=1))) - 1
+    part = history[history["unique_id"].isin(econ.ids)]
+    fc_cfg = ForecastConfig(models=BASELINES[1:], freq=freq, season_length=cfg.forecast.season_length)
+    future = Forecaster(fc_cfg).forecast(part, h=h)
+    forecaster = rec.set_index("unique_id")["forecaster"]
+    paths = forecast_paths(part, forecaster, freq, h, cfg.forecast.season_length, known=future)
+    able = seasonal_forecasters(forecaster, freq, cfg.forecast.season_length)
+    flags = phased_items(bt.features, fc_cfg.resolved_season_length, able).merge(
+        rec[["unique_id"]], on="unique_id", how="right"
+    )
+    y = part["y"].dropna().to_numpy(dtype=float)
+    plan = phased_plan(rec, paths, flags, dates, integral=bool(np.all(y == np.round(y))))
+    tables = [_with_levels(rec, p) for _, p in plan.groupby("step", sort=True)]
+    # unclipped, as the static AutoETS baseline: its first period is that baseline's level
+    ets = future.sort_values(["unique_id", "ds"]).assign(step=lambda f: f.groupby("unique_id").cumcount() + 1)
+    ets_path = ets.pivot(index="unique_id", columns="step", values="AutoETS").reindex(econ.ids).fillna(0.0).to_numpy()
+    return {
+        "future": future,
+        "tables": tables,
+        "flags": flags,
+        "ets_exposure": exposure_forecasts(ets_path, H_base, T),
+    }
+
+
+def _with_levels(rec: pd.DataFrame, period: pd.DataFrame) -> pd.DataFrame:
+    """``rec`` with the reorder point and order-up-to level of one period of a phased plan."""
+    levels = period.set_index("unique_id").loc[rec["unique_id"], ["reorder_point", "order_up_to"]]
+    return rec.assign(reorder_point=levels["reorder_point"].to_numpy(), order_up_to=levels["order_up_to"].to_numpy())
 
 
 def _align(rec: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
@@ -272,19 +352,20 @@ def _truth(cfg: RunConfig, data) -> pd.DataFrame | None:
 
 
 def _score_truth(truth, origin, data, grid, start, settings, rng) -> pd.DataFrame:
-    """True expected service of the origin's first plan: replayed on paths of the planted processes."""
+    """True expected service of the origin's first plan, time-phased and static: replayed on paths of
+    the planted processes (``true_*`` for the phased levels, ``static_true_*`` for the static ones)."""
     econ, plan = origin["econ"], origin["plan"]
     paths = sample_truth_paths(truth, econ.ids, grid, TRUTH_PATHS, rng)[..., start : start + settings.holdout]
-    out = replay(paths, [policies_from_table(plan, econ)], econ)
-    demand = out["demand"].sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):  # no planted demand in the window: no service to score
-        frame = pd.DataFrame(
-            {
-                "unique_id": econ.ids,
-                "true_csl": np.where(demand > 0, out["csl"].mean(axis=0), np.nan),
-                "true_fill_rate": np.where(demand > 0, out["served"].sum(axis=0) / demand, np.nan),
-            }
-        )
+    outs = {
+        "": replay_phased(paths, [policies_from_table(t, econ) for t in origin["periods"]], econ),
+        "static_": replay(paths, [policies_from_table(plan, econ)], econ),
+    }
+    frame = pd.DataFrame({"unique_id": econ.ids})
+    for prefix, out in outs.items():
+        demand = out["demand"].sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):  # no planted demand in the window: no service to score
+            frame[f"{prefix}true_csl"] = np.where(demand > 0, out["csl"].mean(axis=0), np.nan)
+            frame[f"{prefix}true_fill_rate"] = np.where(demand > 0, out["served"].sum(axis=0) / demand, np.nan)
     t = truth.set_index("unique_id")["process"]
     return frame.assign(process=t.reindex(econ.ids).to_numpy())
 
@@ -293,27 +374,37 @@ def _score_truth(truth, origin, data, grid, start, settings, rng) -> pd.DataFram
 
 
 def _metrics(summary: pd.DataFrame, ratios: pd.DataFrame, truth: pd.DataFrame | None) -> dict[str, float]:
+    """``stockwise.*`` / ``ratio.*``: the time-phased plan (the headline); ``stockwise_static.*`` /
+    ``static.ratio.*``: the same plan with fixed levels; ``ratio_static.*``: against the static baselines only."""
     out = {}
-    for r in summary[summary["method"] == "stockwise"].itertuples():
+    for r in summary[summary["method"].isin(PLANS)].itertuples():
         key = "" if r.segment_kind == "all" else f".{r.segment_kind}.{r.segment}"
         out |= {
-            f"stockwise{key}.{k}": getattr(r, k) for k in ("n_items", "csl", "fill_rate", "inventory_value", "cost")
+            f"{r.method}{key}.{k}": getattr(r, k) for k in ("n_items", "csl", "fill_rate", "inventory_value", "cost")
         }
     for r in ratios.itertuples():
         key = "" if r.segment_kind == "all" else f".{r.segment_kind}.{r.segment}"
-        out[f"ratio.{r.measure}{key}"] = r.ratio
-        if r.segment_kind == "all":
-            out |= {f"value_at_{r.measure}.{b}": getattr(r, f"value_{b}") for b in BASELINES}
+        prefix = "" if r.method == "stockwise" else "static."
+        out[f"{prefix}ratio.{r.measure}{key}"] = r.ratio
+        out[f"{prefix}ratio_static.{r.measure}{key}"] = r.ratio_static
+        if r.segment_kind == "all" and r.method == "stockwise":
+            out |= {
+                f"value_at_{r.measure}.{b}": getattr(r, f"value_{b}")
+                for b in (*BASELINES, PHASED_BASELINE)
+                if hasattr(r, f"value_{b}")
+            }
     if truth is not None and len(truth):
         out |= {f"truth.{k}": v for k, v in _truth_summary(truth).loc["all"].items()}
     return {k: float(v) for k, v in out.items() if v is not None and np.isfinite(float(v))}
 
 
 def _truth_summary(truth: pd.DataFrame) -> pd.DataFrame:
-    """True expected service (of each item's service type) by planted process and overall."""
+    """True expected service (of each item's service type) by planted process and overall: time-phased
+    levels (``true_service``, ``within_1pt``, ``mean_gap``) and static ones (``static_true_service``)."""
     fill = truth["service_type"].eq("fill_rate")
     t = truth.assign(
         true_service=np.where(fill, truth["true_fill_rate"], truth["true_csl"]),
+        static_true_service=np.where(fill, truth["static_true_fill_rate"], truth["static_true_csl"]),
         expected_service=np.where(fill, truth["expected_fill_rate"], truth["expected_csl"]),
     )
     t = t[t["service_type"].isin(["csl", "fill_rate"]) & t["true_service"].notna()]
@@ -324,6 +415,7 @@ def _truth_summary(truth: pd.DataFrame) -> pd.DataFrame:
             {
                 "n_items": float(len(g)),
                 "true_service": g["true_service"].mean(),
+                "static_true_service": g["static_true_service"].mean(),
                 "expected_service": g["expected_service"].mean(),
                 "target": g["service_target"].mean(),
                 "within_1pt": (g["gap"].abs() <= 0.01).mean(),
@@ -352,13 +444,13 @@ def _fmt(df: pd.DataFrame, digits: int = 3) -> str:
 
 
 def _markdown(settings, summary, ratios, excluded, truth, selector_name) -> str:
-    mine = summary[summary["method"] == "stockwise"].drop(columns=["method", "z"])
+    mine = summary[summary["method"].isin(PLANS)].drop(columns=["z"])
     head = ratios[
-        ["segment_kind", "segment", "measure", "n_items", "service", "inventory_value"]
-        + [f"value_{b}" for b in BASELINES]
-        + ["best_baseline", "ratio"]
+        ["method", "segment_kind", "segment", "measure", "n_items", "service", "inventory_value"]
+        + [f"value_{b}" for b in (*BASELINES, PHASED_BASELINE) if f"value_{b}" in ratios.columns]
+        + ["best_baseline", "ratio", "ratio_static"]
     ]
-    front = summary[(summary["method"] != "stockwise") & (summary["segment_kind"] == "all")]
+    front = summary[(~summary["method"].isin(PLANS)) & (summary["segment_kind"] == "all")]
     parts = [
         "# Decision backtest (stockwise evaluate)",
         "",
@@ -366,8 +458,11 @@ def _markdown(settings, summary, ratios, excluded, truth, selector_name) -> str:
         f"actual demand of the next {settings.holdout} periods ({settings.origins} origin(s), levels "
         f"{'recomputed every %d periods' % settings.replan if settings.replan else 'fixed over the holdout'}). "
         "Baselines: textbook mu(L+R) + z sigma sqrt(L+R); AutoETS / CrostonSBA forecast over L+R + z RMSE of "
-        "backtested cumulative errors; each swept over z. Ratio = Stockwise inventory value / the best "
-        "baseline's value at the same achieved service (read off its frontier; blank when outside it).",
+        "backtested cumulative errors; AutoETS_phased the same with the forecast over each period's own "
+        "L+R (time-phased); each swept over z. `stockwise`: levels time-phased for items with a trend or "
+        "season (policy_selector.phased), `stockwise_static`: the same plan with fixed levels. Ratio = "
+        "inventory value / the best baseline's value at the same achieved service (read off its frontier; "
+        "blank when outside it); ratio_static: against the best static baseline only.",
         "",
         "## Headline",
         "",
@@ -401,19 +496,22 @@ def _markdown(settings, summary, ratios, excluded, truth, selector_name) -> str:
 
 
 def _write(staging, final, run, settings, rows, items, excluded, truth, selector_name) -> EvaluateResult:
-    segments = items[["origin", "unique_id", "sbc_class", "abc"]]
-    summary = summarise(rows, segments)
-    ratios = equal_service(summary)
     if truth is not None:
         truth = truth.merge(
             items[["origin", "unique_id", "service_type", "service_target", "expected_csl", "expected_fill_rate"]],
             on=["origin", "unique_id"],
         )
         items = items.merge(
-            truth[["origin", "unique_id", "true_csl", "true_fill_rate", "process"]],
+            truth[
+                ["origin", "unique_id", "true_csl", "true_fill_rate", "static_true_csl", "static_true_fill_rate"]
+            ].merge(truth[["origin", "unique_id", "process"]], on=["origin", "unique_id"]),
             on=["origin", "unique_id"],
             how="left",
         )
+    segments = items[["origin", "unique_id", "sbc_class", "abc", "phased"] + (["process"] if truth is not None else [])]
+    summary = summarise(rows, segments)
+    ratios = pd.concat([equal_service(summary, m).assign(method=m) for m in PLANS], ignore_index=True)
+    ratios = ratios[["method"] + [c for c in ratios.columns if c != "method"]]
     paths = [
         write_table_atomic(summary, staging / "evaluation.csv"),
         write_table_atomic(ratios, staging / "evaluation_ratios.csv"),

@@ -44,6 +44,7 @@ from pipelines.flows.plan_steps import (
     exposure_step,
     future_step,
     meio_step,
+    phased_step,
     report_inputs,
     select_step,
 )
@@ -247,6 +248,10 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
         write_table_atomic(exchange, staging / "exchange_curve.csv")
     path = write_table_atomic(rec, staging / "recommendations.csv")
     write_table_atomic(rec, staging / "recommendations.parquet")
+    progress("time-phasing the levels of items with a trend or season")
+    plan = phased_step(data.demand, rec, bt.features, cfg, data.freq)
+    run.log_artifact(write_table_atomic(plan, staging / "plan.parquet"))
+    kpis["n_phased"] = float(plan.drop_duplicates("unique_id")["phased"].sum())
     run.log_metrics(kpis)
     run.log_artifact(path)
     progress("writing the planner report")

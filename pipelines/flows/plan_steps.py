@@ -29,6 +29,7 @@ from pipelines.report.schema import conform_recommendations
 from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
 from policy_selector.buffers import forecast_error_buffers
 from policy_selector.economics import Economics, periods_per_year
+from policy_selector.phased import forecast_paths, phased_items, phased_plan, policy_exposure, seasonal_forecasters
 from policy_selector.portfolio import recommend_with_target
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "meio_step",
     "add_meio",
     "assemble",
+    "phased_step",
     "report_inputs",
     "FRONTIER_TARGETS",
 ]
@@ -269,6 +271,36 @@ def assemble(
     rec["selector"] = selector_name
     rec["run_id"] = run_id
     return conform_recommendations(rec)
+
+
+def phased_step(
+    demand: pd.DataFrame,
+    rec: pd.DataFrame,
+    features: pd.DataFrame,
+    cfg: RunConfig,
+    freq: str,
+    periods: int | None = None,
+    known: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """``plan.parquet``: each item's reorder point and order-up-to level in each of the next periods.
+
+    Items with a trend or a season (:func:`policy_selector.phased.phased_items` on the
+    backtest's characterisation) follow their chosen forecaster's path; the others keep
+    their recommended levels. ``periods`` defaults to one year of the frequency; ``known``:
+    a forecast of the same history to reuse (see :func:`policy_selector.phased.forecast_paths`).
+    """
+    periods = periods or int(round(periods_per_year(freq)))
+    H = policy_exposure(rec["policy"], rec["lead_time"], rec["review_period"])
+    h = periods + int(H.max(initial=1)) - 1
+    forecaster = rec.set_index(rec["unique_id"].astype(str))["forecaster"]
+    paths = forecast_paths(demand, forecaster, freq, h, cfg.forecast.season_length, known)
+    start = pd.Timestamp(demand["ds"].max()) + pd.tseries.frequencies.to_offset(freq)
+    dates = pd.date_range(start, periods=periods, freq=freq)
+    y = demand["y"].dropna().to_numpy(dtype=float)
+    m = ForecastConfig(freq=freq, season_length=cfg.forecast.season_length).resolved_season_length
+    able = seasonal_forecasters(forecaster, freq, cfg.forecast.season_length)
+    flags = phased_items(features, m, able).merge(rec[["unique_id"]].astype(str), on="unique_id", how="right")
+    return phased_plan(rec, paths, flags, dates, integral=bool(np.all(y == np.round(y))))
 
 
 def _replay_inputs(demand: pd.DataFrame, items: pd.DataFrame, ids, freq: str):

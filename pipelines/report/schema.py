@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["RECOMMENDATION_COLUMNS", "conform_recommendations"]
+__all__ = ["RECOMMENDATION_COLUMNS", "PLAN_COLUMNS", "conform_recommendations"]
 
 RECOMMENDATION_COLUMNS: dict[str, str] = {
     "unique_id": "stocking point, item@location",
@@ -53,6 +53,22 @@ RECOMMENDATION_COLUMNS: dict[str, str] = {
     "reasons": "main reasons for the choice, in plain sentences",
     "selector": "policy selector used: registered model and version, or the rule",
     "run_id": "MLflow run the recommendation came from",
+}
+
+
+#: ``plan.parquet`` (:func:`policy_selector.phased.phased_plan`, in the order of its ``PLAN_COLUMNS``):
+#: one row per (unique_id, future period).
+PLAN_COLUMNS: dict[str, str] = {
+    "unique_id": "stocking point, item@location",
+    "ds": "the future period the levels apply in (first period after the history first)",
+    "step": "periods ahead: 1 for the first period after the history",
+    "policy": "policy type, as in recommendations.csv",
+    "reorder_point": "s in this period: order when the inventory position falls to or below it",
+    "order_up_to": "S in this period (s + Q for s_Q, as in recommendations.csv)",
+    "forecast": "point forecast of this period's demand by the item's forecaster",
+    "exposure_forecast": "forecast over the exposure H starting in this period (L + R, or L + 1 for s_Q and base stock)",
+    "safety_stock": "reorder_point - exposure_forecast (>= 0): the sizing's buffer, the same in every period",
+    "phased": "true when the item has a trend or season and its levels follow the forecast; else the static levels",
 }
 
 

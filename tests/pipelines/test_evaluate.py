@@ -54,15 +54,29 @@ def test_cli_writes_a_complete_run_folder_and_logs_to_mlflow(cli_run):
     run_id = (run_dir / "RUN.txt").read_text().split()[1]
     metrics = mlflow.MlflowClient(uri).get_run(run_id).data.metrics
     ratios = pd.read_csv(run_dir / "evaluation_ratios.csv")
-    overall = ratios[ratios["segment_kind"] == "all"].set_index("measure")
-    assert metrics["stockwise.csl"] == pytest.approx(overall.loc["csl", "service"])
-    if np.isfinite(overall.loc["csl", "ratio"]):
-        assert metrics["ratio.csl"] == pytest.approx(overall.loc["csl", "ratio"])
-    assert set(ratios["segment_kind"]) == {"all", "sbc_class", "abc"}
-    for r in ratios[ratios["segment_kind"] == "abc"].drop_duplicates("segment").itertuples():
+    assert set(ratios["method"]) == {"stockwise", "stockwise_static"}
+    for method, prefix in (("stockwise", ""), ("stockwise_static", "static.")):
+        overall = ratios[(ratios["segment_kind"] == "all") & (ratios["method"] == method)].set_index("measure")
+        assert metrics[f"{method}.csl"] == pytest.approx(overall.loc["csl", "service"])
+        if np.isfinite(overall.loc["csl", "ratio"]):
+            assert metrics[f"{prefix}ratio.csl"] == pytest.approx(overall.loc["csl", "ratio"])
+        # the static-only ratio is never below the ratio against every baseline (one more frontier to beat)
+        both = overall[["ratio", "ratio_static"]].dropna()
+        assert (both["ratio_static"] <= both["ratio"] + 1e-12).all()
+    # segments: SBC and ABC classes, phased or not, and on the demo the planted process
+    assert set(ratios["segment_kind"]) == {"all", "sbc_class", "abc", "phased", "process"}
+    mine = ratios[ratios["method"] == "stockwise"]
+    for r in mine[mine["segment_kind"] == "abc"].drop_duplicates("segment").itertuples():
         assert metrics[f"stockwise.abc.{r.segment}.csl"] == pytest.approx(r.service)
     summary = pd.read_csv(run_dir / "evaluation.csv")
-    assert set(summary["method"]) == {"stockwise", "textbook", "AutoETS", "CrostonSBA"}
+    assert set(summary["method"]) == {
+        "stockwise",
+        "stockwise_static",
+        "textbook",
+        "AutoETS",
+        "CrostonSBA",
+        "AutoETS_phased",
+    }
 
 
 def test_item_numbers_are_a_replay_of_the_recommended_levels_on_actual_demand(cli_run):
@@ -78,8 +92,13 @@ def test_item_numbers_are_a_replay_of_the_recommended_levels_on_actual_demand(cl
     )
     econ = Economics.from_items(demo.items, items["unique_id"], "W-MON")
     again = replay_table(actual, [items], econ)
-    np.testing.assert_allclose(items["csl"], again["csl"])
-    np.testing.assert_allclose(items["inventory_value"], again["inventory_value"])
+    np.testing.assert_allclose(items["static_csl"], again["csl"])
+    np.testing.assert_allclose(items["static_inventory_value"], again["inventory_value"])
+    # items without trend or season keep their levels: the time-phased replay is the static one
+    flat = ~items["phased"].astype(bool)
+    assert flat.any()
+    np.testing.assert_allclose(items.loc[flat, "csl"], again.loc[flat, "csl"])
+    np.testing.assert_allclose(items.loc[flat, "inventory_value"], again.loc[flat, "inventory_value"])
     # truth columns on the demo: a planted process per item, scored where it has demand
     assert items["process"].notna().all() and items["true_csl"].between(0, 1).any()
 

@@ -10,7 +10,8 @@ from pipelines.cli import app
 from pipelines.data.config import ForecastSettings, RunConfig
 from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
 from pipelines.flows.plan import run_plan
-from pipelines.report.schema import RECOMMENDATION_COLUMNS
+from pipelines.report.schema import PLAN_COLUMNS, RECOMMENDATION_COLUMNS
+from policy_selector import phased
 
 FAST = ForecastSettings(models=("SeasonalNaive", "CrostonSBA"), n_windows=4)
 
@@ -38,6 +39,7 @@ def test_run_folder_is_complete_and_nothing_partial_is_left(small_run):
         "RUN.txt",
         "report.html",
         "meio_stages.csv",
+        "plan.parquet",
     } <= names
     assert [p.name for p in (tmp / "runs").iterdir()] == [result.run_dir.name]
 
@@ -58,6 +60,25 @@ def test_recommendations_follow_the_schema_and_cover_every_item(small_run):
     merged = rec.merge(demo.items[["unique_id", "unit_cost"]], on="unique_id")
     np.testing.assert_allclose(merged["excess_units"], np.maximum(merged["on_hand"] - merged["order_up_to"], 0))
     np.testing.assert_allclose(merged["excess_value"], merged["excess_units"] * merged["unit_cost"])
+
+
+def test_plan_holds_a_level_per_item_and_future_period(small_run):
+    result, demo, _, _ = small_run
+    rec = pd.read_csv(result.recommendations).set_index("unique_id")
+    plan = pd.read_parquet(result.run_dir / "plan.parquet")
+    assert list(plan.columns) == list(PLAN_COLUMNS) == list(phased.PLAN_COLUMNS)
+    assert plan.groupby("unique_id").size().eq(52).all() and set(plan["unique_id"]) == set(rec.index)
+    first = pd.Timestamp(demo.demand["ds"].max()) + pd.Timedelta(weeks=1)
+    assert plan.groupby("unique_id")["ds"].min().eq(first).all()
+    # period 1 is the recommendation; items without trend or season keep it in every period
+    start = plan[plan["step"] == 1].set_index("unique_id")
+    np.testing.assert_array_equal(start["order_up_to"], rec.loc[start.index, "order_up_to"])
+    flat = plan[~plan["phased"]].merge(rec[["order_up_to"]], left_on="unique_id", right_index=True)
+    np.testing.assert_array_equal(flat["order_up_to_x"], flat["order_up_to_y"])
+    assert (plan["reorder_point"].fillna(0) >= 0).all()
+    truth = demo.truth.set_index("unique_id")["process"]
+    phased_ids = set(plan.loc[plan["phased"], "unique_id"])
+    assert not phased_ids & set(truth[truth.isin(["smooth", "intermittent", "lumpy", "erratic"])].index)
 
 
 def test_simulated_service_is_near_target_for_smooth_items(small_run):
@@ -101,7 +122,7 @@ def test_demo_command_end_to_end(tmp_path):
     )
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
-    assert "recommendations:" in out and "MLflow run:" in out
+    assert "recommendations:" in out and "MLflow run:" in out and "time-phased plan:" in out
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert (run_dir / "data" / "demand.csv").is_file() and (run_dir / "recommendations.csv").is_file()
 

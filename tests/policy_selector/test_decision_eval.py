@@ -17,8 +17,11 @@ from policy_selector.decision_eval import (
     equal_service,
     forecast_baseline_inputs,
     forecast_levels,
+    phased_baseline_levels,
+    phased_baseline_rows,
     policies_from_table,
     replay,
+    replay_phased_table,
     replay_table,
     summarise,
     textbook_levels,
@@ -160,6 +163,64 @@ def test_replan_carries_stock_state_like_one_continuous_loop(econ, actual):
         )
         for kpi, value in want.items():
             assert got.loc[r["unique_id"], kpi] == pytest.approx(value, abs=1e-9), (r["unique_id"], kpi)
+
+
+def _shifted(table: pd.DataFrame, shift: float) -> pd.DataFrame:
+    return table.assign(order_up_to=table["order_up_to"] + shift, reorder_point=table["reorder_point"] + shift)
+
+
+def test_time_phased_replay_matches_hand_written_loop_with_levels_changing_every_period(econ, actual):
+    """Levels of every period (R = 1 and 2, L = 0..3: blocks shorter than the lead time carry orders in transit)."""
+    shifts = [0.0, 2.0, -1.0, 3.0, 1.0, 0.0, -2.0, 4.0, 2.0, 1.0, 0.0, 3.0]
+    tables = [_shifted(POLICIES, x) for x in shifts]
+    got = replay_phased_table(actual, tables, econ).set_index("unique_id")
+    for i, r in POLICIES.iterrows():
+        up_to = r["policy"] in ("R_S", "base_stock")
+        levels = [
+            (t.loc[i, "order_up_to"] if up_to else t.loc[i, "reorder_point"], t.loc[i, "order_up_to"]) for t in tables
+        ]
+        want = hand_replay(
+            list(actual[i]),
+            r["policy"],
+            int(r["review_period"]),
+            *levels[0],
+            r["order_quantity"],
+            int(econ.lead_time[i]),
+            econ.holding_cost[i],
+            econ.order_cost[i],
+            econ.shortage_cost[i],
+            levels_by_period=levels,
+        )
+        for kpi, value in want.items():
+            assert got.loc[r["unique_id"], kpi] == pytest.approx(value, abs=1e-9), (r["unique_id"], kpi)
+
+
+@pytest.mark.parametrize("replan", [2, 4])
+def test_replan_shorter_than_the_lead_time_keeps_orders_in_transit(econ, actual, replan):
+    """Unchanged levels replayed in blocks (multiples of every R) = one continuous replay; base stock has L = 3,
+    so with blocks of 2 periods its orders are still in transit at the end of a block."""
+    blocks = [POLICIES] * len(range(0, actual.shape[1], replan))
+    pd.testing.assert_frame_equal(replay_table(actual, blocks, econ, replan), replay_table(actual, [POLICIES], econ))
+    phased = replay_phased_table(actual, [POLICIES] * actual.shape[1], econ)
+    pd.testing.assert_frame_equal(phased, replay_table(actual, [POLICIES], econ))
+
+
+def test_time_phased_replay_needs_the_levels_of_every_period(econ, actual):
+    with pytest.raises(ValueError, match="11 plans for 12 periods"):
+        replay_phased_table(actual, [POLICIES] * 11, econ)
+
+
+def test_phased_baseline_with_a_flat_forecast_is_the_static_baseline(econ, actual):
+    point, rmse = np.array([6.0, 9.5, 2.2, 5.0, 4.1]), np.array([1.0, 2.0, 0.5, 1.5, 1.0])
+    static = forecast_levels(point, rmse)
+    phased = phased_baseline_levels(np.repeat(point[:, None], actual.shape[1], axis=1), rmse)
+    assert phased.shape == (len(Z_GRID), actual.shape[1], len(IDS))
+    np.testing.assert_array_equal(phased, np.repeat(static[:, None, :], actual.shape[1], axis=1))
+    want = baseline_rows(actual, [{"AutoETS": static}], econ)
+    got = phased_baseline_rows(actual, phased, econ)
+    assert set(got["method"]) == {"AutoETS_phased"}
+    np.testing.assert_allclose(got["csl"], want["csl"])
+    np.testing.assert_allclose(got["inventory_value"], want["inventory_value"])
 
 
 def test_replay_needs_one_plan_per_block(econ, actual):
