@@ -58,7 +58,7 @@ def main() -> None:
     )
     t_old = time.perf_counter() - t0
     t0 = time.perf_counter()
-    paths, totals = sizing_paths(data, choice, config, config.sim_periods, rng)
+    paths, totals = sizing_paths(data, choice, config, config.sim_periods, rng, policy)
     new = simulated_outcomes(data, policy, paths, rng)
     t_new = time.perf_counter() - t0
 

@@ -20,6 +20,15 @@ variability (sampled per order as in :func:`optimization.sample_lead_times`, the
 itself is taken without it), and the sizing's caps. Count data use whole-unit totals
 ceil(T_j): for a whole-unit level S, ceil(T) <= S exactly when T <= S.
 
+That periodic construction is exact only where the position after an order is fixed
+(base stock, (R, S)). For an (s, Q) or (R, s, S) whose position moves over a range, a
+periodic path locks the position and the demand that follows it in step: on i.i.d.
+Poisson and negative-binomial demand its CSL overstated the true one by 1-4 points (and
+by more over a short ``sim_periods`` starting at the top of the range). Those items get
+random paths instead (:func:`_block_paths`: consecutive H-blocks whose totals are
+independent draws of the grid) started at evenly spread positions of their range
+(:func:`_spread_start`).
+
 Items without a stocking policy (``no_stock``) have no sizing distribution: they are
 simulated on last year's resampled demand (:func:`bootstrap_paths`, kept also as a
 second opinion on any policy).
@@ -33,7 +42,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from optimization import CostParams, PolicyParams, sample_lead_times, simulate
+from optimization import CostParams, InitialState, PolicyParams, PolicyType, sample_lead_times, simulate
+from optimization.policies import POLICY_CODES
 from policy_selector.config import SelectorConfig
 from policy_selector.context import CutoffData
 from policy_selector.sizing import _samples, exposure
@@ -43,6 +53,8 @@ __all__ = ["bootstrap_paths", "sizing_paths", "expected_outcomes", "simulated_ou
 #: Demand cells (paths x items x periods) simulated at once; bounds memory on large panels.
 _CHUNK_CELLS = 4_000_000
 _NO_STOCK = "no_stock"
+#: Policies whose position moves between s and s + Q (or S): simulated on random paths (see :func:`sizing_paths`).
+_MOVING = (PolicyType.S_Q, PolicyType.R_S_S)
 
 
 def bootstrap_paths(history: np.ndarray, paths: int, periods: int, window: int, rng: np.random.Generator) -> np.ndarray:
@@ -78,10 +90,45 @@ def _split(totals: np.ndarray, share: np.ndarray, integral: bool, rng: np.random
     return rng.multinomial(units, np.broadcast_to(share, units.shape + share.shape[-1:])).astype(float)
 
 
+def _block_paths(grid: np.ndarray, share: np.ndarray, integral: bool, periods: int, rng) -> np.ndarray:
+    """Random paths (k, m, periods): consecutive H-blocks whose totals are independent draws of the grid (m, k).
+
+    Stratified: at every block position the k paths take a permutation of the k grid points,
+    so each block's totals are the grid exactly and only their order over time is random.
+    """
+    m, k = grid.shape
+    h = share.shape[1]
+    blocks = -(-periods // h)
+    idx = rng.permuted(np.broadcast_to(np.arange(k), (blocks, m, k)), axis=2)
+    totals = np.take_along_axis(np.broadcast_to(grid, (blocks, m, k)), idx, axis=2)  # (blocks, m, k)
+    split = _split(totals.transpose(0, 2, 1).reshape(blocks * k, m), share, integral, rng)  # (blocks*k, m, h)
+    split = split.reshape(blocks, k, m, h).transpose(1, 2, 0, 3).reshape(k, m, blocks * h)
+    return split[:, :, :periods]
+
+
+def _moving(policy: PolicyParams, integral: bool) -> np.ndarray:
+    """Items whose position after an order moves over a range: (s, Q) and (R, s, S) wider than one unit."""
+    fixed = policy.policy_type == POLICY_CODES[PolicyType.S_Q]
+    width = np.where(fixed, policy.order_quantity, policy.order_up_to - policy.reorder_level)
+    moving = np.isin(policy.policy_type, [POLICY_CODES[p] for p in _MOVING])
+    return moving & (width > (1.0 if integral else 0.0))
+
+
 def sizing_paths(
-    data: CutoffData, candidates: np.ndarray, config: SelectorConfig, periods: int, rng: np.random.Generator
+    data: CutoffData,
+    candidates: np.ndarray,
+    config: SelectorConfig,
+    periods: int,
+    rng: np.random.Generator,
+    policy: PolicyParams | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Demand paths whose every H-window sums to a quantile of the sizing's distribution over H.
+    """Demand paths in the sizing's model: H-windows that sum to quantiles of its distribution over H.
+
+    Base stock and (R, S) (and an (s, Q) or (R, s, S) whose range is one unit) get the exact
+    periodic construction of the module docstring. An (s, Q) or (R, s, S) whose position moves
+    over a range gets random paths (:func:`_block_paths`): on a periodic path the position and
+    the demand that follows it are locked in step, and the simulated CSL overstated the CSL
+    under random demand with the same H-sums by 1-4 points (docs/methods/sizing.md).
 
     Parameters
     ----------
@@ -92,7 +139,9 @@ def sizing_paths(
         ``quantile_points`` paths are drawn, one per grid point.
     periods : int
     rng : numpy.random.Generator
-        Multinomial split of whole units and the bootstrap of ``no_stock`` items.
+        Multinomial split of whole units, the block order and the bootstrap of ``no_stock`` items.
+    policy : PolicyParams, optional
+        The sized policies; says which items move over a range (without it: the candidate's policy type).
 
     Returns
     -------
@@ -106,9 +155,12 @@ def sizing_paths(
     quiet = _without_lead_time_spread(data)
     out, totals = np.zeros((k, n, periods)), np.full((n, k), np.nan)
     candidates = np.asarray(candidates, dtype=object)
+    moving = _moving(policy, data.integral) if policy is not None else np.zeros(n, bool)
     for name in pd.unique(candidates):
         rows = np.flatnonzero(candidates == name)
         cand = config.space[name]
+        if policy is None:
+            moving[rows] = cand.policy in _MOVING
         if name == _NO_STOCK or cand.policy.value == _NO_STOCK:
             window = int(round(econ.periods_per_year))
             out[:, rows] = bootstrap_paths(data.history[rows], k, periods, window, rng)
@@ -118,9 +170,16 @@ def sizing_paths(
         grid = np.sort(_samples(quiet, cand, H, cum[np.arange(n), H - 1], config)[rows], axis=1)
         totals[rows] = np.ceil(grid - 1e-9) if data.integral else grid
         for h in np.unique(H[rows]):
-            sub = rows[H[rows] == h]
-            pattern = _split(grid[H[rows] == h].T, _shape(cum[sub], int(h)), data.integral, rng)
-            out[:, sub] = np.tile(pattern, (1, 1, -(-periods // int(h))))[:, :, :periods]
+            for rand in (False, True):
+                at = (H[rows] == h) & (moving[rows] == rand)
+                if not at.any():
+                    continue
+                sub, share = rows[at], _shape(cum[rows[at]], int(h))
+                if rand:
+                    out[:, sub] = _block_paths(grid[at], share, data.integral, periods, rng)
+                    continue
+                pattern = _split(grid[at].T, share, data.integral, rng)
+                out[:, sub] = np.tile(pattern, (1, 1, -(-periods // int(h))))[:, :, :periods]
     return out, totals
 
 
@@ -175,6 +234,7 @@ def _outcome_chunk(data: CutoffData, policy: PolicyParams, paths: np.ndarray, ro
         part,
         econ.lead_time[rows],
         costs=costs,
+        initial=_spread_start(part, demand.shape[0], data.integral, rng),
         sampled_lead_times=lead,
         shelf_life=econ.shelf_life[rows],
         warmup=warmup,
@@ -199,6 +259,25 @@ def _outcome_chunk(data: CutoffData, policy: PolicyParams, paths: np.ndarray, ro
         },
         index=pd.Index(data.ids[rows], name="unique_id"),
     )
+
+
+def _spread_start(policy: PolicyParams, paths: int, integral: bool, rng) -> InitialState:
+    """Start positions: S for base stock and (R, S); spread over (s, s + Q] or (s, S] for the others.
+
+    Starting every path of an (s, Q) or (R, s, S) at the top of its range overstates the CSL of
+    a short simulation (the first cycle cannot run short until the position has fallen to s);
+    the k paths start at evenly spaced points of the range (in random order), whole units
+    s + 1 .. s + Q for count data.
+    """
+    s, S, Q = policy.reorder_level, policy.order_up_to, policy.order_quantity
+    moving = np.isin(policy.policy_type, [POLICY_CODES[p] for p in _MOVING])
+    fixed = policy.policy_type == POLICY_CODES[PolicyType.S_Q]
+    width = np.where(fixed, Q, S - s)
+    u = rng.permuted(np.broadcast_to((np.arange(paths) + 0.5)[:, None] / paths, (paths, len(s))), axis=0)
+    step = np.ceil(width * u - 1e-9) if integral else width * u
+    top = np.where(fixed, s + Q, S)
+    position = np.where(moving & (width > 0), s + step, top)
+    return InitialState(on_hand=np.maximum(position, 0.0), backlog=np.maximum(-position, 0.0))
 
 
 def expected_outcomes(
@@ -231,5 +310,5 @@ def expected_outcomes(
     --------
     >>> out = expected_outcomes(data, policy, chosen, SelectorConfig(), np.random.default_rng(0))  # doctest: +SKIP
     """
-    paths, _ = sizing_paths(data, candidates, config, config.sim_periods, rng)
+    paths, _ = sizing_paths(data, candidates, config, config.sim_periods, rng, policy)
     return simulated_outcomes(data, policy, paths, rng)

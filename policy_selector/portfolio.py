@@ -21,9 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from optimization import PolicyType, ServiceType, mixed_policies
+from optimization import PolicyType, ServiceType, mixed_policies, period_csl
 from optimization.allocation import Allocation, allocate
+from optimization.distributions import EmpiricalDemand, count_demand
 from policy_selector.config import SelectorConfig
 from policy_selector.context import CutoffData, prepare_cutoff
 from policy_selector.outcomes import expected_outcomes
@@ -88,16 +90,22 @@ def item_curves(data: CutoffData, rec: pd.DataFrame, config: SelectorConfig, mea
     simulator measures for that policy in the sizing's demand model
     (:mod:`policy_selector.outcomes`), not the textbook rule the sizing inverts:
 
-    - the position after an order: S for base stock and (R, S); uniform over
-      (s, s + Q] for (s, Q) (over s + 1 .. s + Q for whole units: an order lifts IP above s)
-      and over (s, S] for (R, s, S) -- so an (s, Q) with Q = 1 serves P(D_H <= s + 1);
+    - the position after an order: S for base stock and (R, S); uniform over s + 1 .. s + Q
+      for an (s, Q) (whole units; (s, s + Q] otherwise), so its CSL is
+      :func:`optimization.period_csl`, the rule that sized s (an (s, Q = 1) serves F(s + 1));
+      for (R, s, S) S minus the demand since the last order, with the renewal probabilities
+      of :func:`_min_max_positions` (not uniform: when the demand per review exceeds S - s
+      every review orders and the position is always S);
     - CSL = P(D_H <= position) averaged over those positions; weight of the item in the
       portfolio CSL: the chance it sells within a year, and its service conditional on
       that (the portfolio CSL is measured over items with demand, see :func:`_csl_weights`);
     - fill rate = 1 - E[units short per cycle] / E[demand per cycle], with the shortage per
-      cycle E[(D_H - y)^+] - E[(D_L - y)^+] and D_L = D_H L / H (the demand of the first
-      L periods of the window, as the paths split it); weight: the distribution's mean demand
-      per period (the forecast plus the calibrated error's bias, not the point forecast alone).
+      cycle E[(D_H - y)^+] - E[(D_L - y)^+] and D_L the demand of the first L of H i.i.d.
+      periods (:func:`_iid_loss`); weight: the distribution's mean demand per period (the
+      forecast plus the calibrated error's bias, not the point forecast alone).
+
+    Checked against long simulations on i.i.d. Poisson and negative-binomial demand
+    (tests/policy_selector/test_outcomes_truth.py).
     """
     stocked = rec["policy"].ne(PolicyType.NO_STOCK.value).to_numpy()
     n, econ = len(rec), data.economics
@@ -105,7 +113,7 @@ def item_curves(data: CutoffData, rec: pd.DataFrame, config: SelectorConfig, mea
     current = _current_level(rec)
     level, service = np.full((n, k), np.nan), np.full((n, k), np.nan)
     weight = np.zeros(n)
-    offsets = _position_offsets(rec, data.integral)
+    uniform = _position_offsets(rec, data.integral)
     for name in pd.unique(rec.loc[stocked, "candidate"]):
         rows = np.flatnonzero(stocked & rec["candidate"].eq(name).to_numpy())
         cand = config.space[name]
@@ -120,20 +128,25 @@ def item_curves(data: CutoffData, rec: pd.DataFrame, config: SelectorConfig, mea
         lv = np.where(cap[:, None] > 0, np.minimum(lv, cap[:, None]), lv)
         # the per-item level is a point of the curve too: the item mode is one point of the exchange curve
         lv = np.sort(np.column_stack([lv, np.nan_to_num(current[rows])]), axis=1)
-        position = lv[:, :, None] + offsets[rows][:, None, :]  # (items, levels, positions)
+        if cand.policy is PolicyType.R_S_S:
+            offsets, weights = _min_max_positions(samples, rec.iloc[rows], data, H_all[rows])
+        else:
+            offsets, weights = uniform[rows], np.full(uniform[rows].shape, 1.0 / uniform.shape[1])
+        position = lv[:, :, None] + offsets[:, None, :]  # (items, levels, positions)
         H = H_all[rows].astype(float)
         if measure is ServiceType.FILL_RATE:
-            frac = _lead(data, rows) / H  # D_L = D_H L / H
-            short = _loss(samples, position) - frac[:, None, None] * _loss(
-                samples, position / _safe(frac)[:, None, None]
-            )
+            frac = _lead(data, rows) / H  # D_L: the first L of H i.i.d. periods
+            short = _loss(samples, position) - _iid_loss(samples, frac, position, data.integral)
             cycle = samples.mean(axis=1) * (H - _lead(data, rows)) / H
-            fill = 1.0 - np.maximum(short, 0.0).mean(axis=2) / np.maximum(cycle, 1e-12)[:, None]
+            fill = 1.0 - (np.maximum(short, 0.0) * weights[:, None, :]).sum(axis=2) / np.maximum(cycle, 1e-12)[:, None]
             service[rows] = np.clip(fill, 0.0, 1.0)
             weight[rows] = samples.mean(axis=1) / np.maximum(H, 1)  # the distribution's mean, bias included
         else:
             w = _csl_weights(data, rows)
-            csl = _cdf(samples, position).mean(axis=2)
+            if cand.policy is PolicyType.S_Q:  # the sizing's own rule: (1/Q) sum_j F(s + j)
+                csl = _period_csl(samples, lv, rec["order_quantity"].to_numpy(float)[rows], data.integral)
+            else:
+                csl = (_cdf(samples, position) * weights[:, None, :]).sum(axis=2)
             service[rows] = np.where(w[:, None] > 0, (csl - 1.0 + w[:, None]) / np.maximum(w, 1e-12)[:, None], 1.0)
             weight[rows] = w * (samples.mean(axis=1) > 0)
         level[rows] = lv
@@ -165,6 +178,79 @@ def _position_offsets(rec: pd.DataFrame, integral: bool) -> np.ndarray:
     return Q[:, None] * (j + 0.5) / _POSITIONS
 
 
+def _period_csl(samples: np.ndarray, levels: np.ndarray, Q: np.ndarray, integral: bool) -> np.ndarray:
+    """:func:`optimization.period_csl` of an (s, Q) at every level column, on the sorted samples over H."""
+    dist = EmpiricalDemand(samples)
+    Q = np.maximum(np.nan_to_num(Q), 1e-9)
+    return np.column_stack([period_csl(dist, levels[:, c], Q, integer=integral) for c in range(levels.shape[1])])
+
+
+#: Largest number of lattice points of the (R, s, S) position distribution (wider ranges use coarser steps).
+_RENEWAL_POINTS = 200
+
+
+def _min_max_positions(samples: np.ndarray, rec: pd.DataFrame, data: CutoffData, H: np.ndarray):
+    """Positions after a review of an (R, s, S) below S and their stationary probabilities, (m, P) each.
+
+    The position after a review is S minus the demand since the last order, so it sits at
+    S - x with probability proportional to the renewal mass u(x) of the demand per review
+    D_R, for 0 <= x < S - s (Hadley & Whitin 1963, ch. 4; uniform only when D_R is small
+    against S - s: with D_R above S - s every review orders and the position is always S).
+    D_R has the mean and variance of D_H times R / H (i.i.d. periods): negative binomial or
+    Poisson for count data, normal (mass below 0 at 0) otherwise, on a lattice of step
+    ``delta`` (one unit for count data unless S - s exceeds ``_RENEWAL_POINTS``).
+    """
+    R = rec["review_period"].to_numpy(float)
+    width = np.maximum(np.nan_to_num(rec["order_up_to"].to_numpy(float) - rec["reorder_point"].to_numpy(float)), 0.0)
+    points = int(np.clip(np.ceil(width.max(initial=1.0)), 1, _RENEWAL_POINTS))
+    delta = np.maximum(width / points, 1e-9)
+    if data.integral:
+        delta = np.maximum(np.ceil(width / _RENEWAL_POINTS), 1.0)
+    mean = samples.mean(axis=1) * R / H
+    var = samples.var(axis=1) * R / H
+    edges = (np.arange(points)[None, :] + 0.5) * delta[:, None]  # bin k holds D_R in ((k - 0.5) delta, (k + 0.5) delta]
+    if data.integral:
+        pmf = count_demand(mean, var, support=int(np.ceil(edges.max())) + 2).pmf
+        cdf = np.cumsum(pmf, axis=1)
+        F = np.take_along_axis(cdf, np.floor(edges).astype(int), axis=1)
+    else:
+        F = stats.norm.cdf(edges, loc=mean[:, None], scale=np.sqrt(np.maximum(var, 1e-12))[:, None])
+    g = np.diff(F, axis=1, prepend=0.0)
+    u = np.zeros_like(g)
+    stay = np.maximum(1.0 - g[:, 0], 1e-12)
+    for x in range(points):  # renewal equation u(x) (1 - g0) = [x = 0] + sum_{k=1..x} g(k) u(x - k)
+        u[:, x] = ((x == 0) + (g[:, 1 : x + 1] * u[:, x - 1 :: -1][:, :x]).sum(axis=1)) / stay
+    inside = np.arange(points)[None, :] * delta[:, None] < width[:, None]
+    u = np.where(inside, u, 0.0)
+    weights = u / np.maximum(u.sum(axis=1, keepdims=True), 1e-300)
+    offsets = width[:, None] - np.arange(points)[None, :] * delta[:, None]  # position - s
+    return np.where(inside, offsets, width[:, None]), weights
+
+
+def _iid_loss(samples: np.ndarray, frac: np.ndarray, x: np.ndarray, integral: bool) -> np.ndarray:
+    """E[(D_L - x)^+] for x (m, ...), D_L with the mean and variance of D_H times ``frac`` = L / H (i.i.d. periods).
+
+    Negative binomial or Poisson for count data, normal otherwise. Scaling the samples
+    (D_L = D_H L / H) gave D_L the variance (L/H)^2 Var D_H instead of (L/H) Var D_H and
+    understated the backlog carried into the cycle.
+    """
+    mean, var = samples.mean(axis=1) * frac, samples.var(axis=1) * frac
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    if not integral:
+        sd = np.sqrt(np.maximum(var, 1e-12)).reshape(shape)
+        z = (x - mean.reshape(shape)) / sd
+        return sd * (stats.norm.pdf(z) - z * stats.norm.sf(z))
+    pmf = count_demand(mean, var).pmf  # (m, K)
+    K = pmf.shape[1]
+    d = np.arange(K)
+    tail = np.cumsum((pmf * d)[:, ::-1], axis=1)[:, ::-1]  # sum_{d >= k} d f(d)
+    sf = np.cumsum(pmf[:, ::-1], axis=1)[:, ::-1]  # P(D >= k)
+    G = np.concatenate([tail - d * sf, np.zeros((len(pmf), 1))], axis=1)  # E[(D - k)^+], k = 0..K
+    k = np.clip(np.ceil(x), 0, K).astype(int).reshape(len(pmf), -1)
+    inside = np.take_along_axis(G, k, axis=1).reshape(x.shape)
+    return np.where(x < 0, mean.reshape(shape) - x, inside)
+
+
 def _csl_weights(data: CutoffData, rows: np.ndarray) -> np.ndarray:
     """Chance each item sells within a year: 1 - (1 - share of periods with demand) ** periods per year.
 
@@ -182,10 +268,6 @@ def _csl_weights(data: CutoffData, rows: np.ndarray) -> np.ndarray:
 def _lead(data: CutoffData, rows: np.ndarray) -> np.ndarray:
     """Whole lead time in periods, capped at the cutoff's horizon."""
     return np.minimum(np.round(data.economics.lead_time[rows]).astype(int), data.horizon)
-
-
-def _safe(x: np.ndarray) -> np.ndarray:
-    return np.where(x > 0, x, 1.0)
 
 
 def _flat_sorted(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:

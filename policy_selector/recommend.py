@@ -147,7 +147,7 @@ def recommend_policies(
             "service_target": econ.service_target,
         }
     )
-    paths, totals = sizing_paths(data, choice.to_numpy(), config, config.sim_periods, rng)
+    paths, totals = sizing_paths(data, choice.to_numpy(), config, config.sim_periods, rng, policy)
     outcomes = simulated_outcomes(data, policy, paths, rng).reset_index(drop=True)
     out = pd.concat([out, outcomes], axis=1)
     out["service_note"] = service_notes(data, chosen, outcomes, totals)
