@@ -20,7 +20,7 @@ from optimization import (
     willems_like_network,
 )
 from optimization.meio_grid import build_grid
-from optimization.meio_lagrange import spanning_tree_lagrangian
+from optimization.meio_lagrange import local_search, spanning_tree_lagrangian
 from optimization.meio_tree import solve_tree_dp
 from tests.optimization.test_gsm import brute_force, random_dag
 
@@ -72,6 +72,31 @@ def test_lagrangian_is_exact_on_a_tree():
     assert out.iterations == 1
     assert out.lower_bound == pytest.approx(solve_gsm(net).total_cost, rel=1e-12)
     assert out.upper_bound == pytest.approx(out.lower_bound, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_local_search_never_raises_the_exact_cost_and_returns_a_consistent_plan(seed):
+    rng = np.random.default_rng(200 + seed)
+    net = random_dag(rng)
+    grid = build_grid(net, NormalDemandBound(net))
+    optimum = brute_force(net)
+    for _ in range(5):
+        start = rng.integers(0, grid.s_max + 1)
+        before = evaluate_service_times(net, start / grid.d)
+        S, cost = local_search(net, grid, start)
+        after = evaluate_service_times(net, S / grid.d)
+        np.testing.assert_array_equal(after.service_time * grid.d, S)  # feasible as returned: nothing clipped
+        assert cost == pytest.approx(after.total_cost, rel=1e-12)
+        assert optimum * (1 - 1e-9) <= cost <= before.total_cost * (1 + 1e-12)
+
+
+def test_local_search_moves_a_poor_plan_to_the_chain_optimum():
+    net = chain()
+    grid = build_grid(net, NormalDemandBound(net))
+    zero = evaluate_service_times(net, np.zeros(3)).total_cost
+    S, cost = local_search(net, grid, np.zeros(3, dtype=np.int64))
+    assert cost < zero
+    assert cost == pytest.approx(solve_gsm(net).total_cost, rel=1e-12)
 
 
 # ------------------------------------------------- auto = Lagrangian, then the MILP
