@@ -125,40 +125,49 @@ def _consistent(network: Network, grid: TimeGrid, S: np.ndarray) -> tuple[np.nda
     return S, SI
 
 
-def _best_move(network: Network, grid: TimeGrid, S: np.ndarray, SI: np.ndarray, i: int) -> tuple[int, float]:
+def _customer_links(network: Network) -> list[list[tuple[int, np.ndarray]]]:
+    """Per stage i: (customer k, k's other suppliers) for every link i -> k."""
+    out = []
+    for i in range(network.n_stages):
+        out.append([(k, (p := network.predecessors(k))[p != i]) for k in network.successors(i).tolist()])
+    return out
+
+
+def _best_move(grid: TimeGrid, S: np.ndarray, SI: np.ndarray, i: int, links: list) -> tuple[int, float]:
     """Stage i's outbound time that minimises the exact cost of i and its customers, the rest fixed.
 
     A customer k's inbound time becomes max(its other suppliers' S, x); values of x that
     would leave a customer with S_k > SI_k + T_k are excluded. Returns (x, saving).
     """
     x = np.arange(min(grid.s_max[i], SI[i] + grid.T[i]) + 1)
-    own = grid.stage_cost(i)[SI[i] + grid.T[i] - x]
-    total = own.copy()
-    for k in network.successors(i).tolist():
-        others = np.delete(network.predecessors(k), np.flatnonzero(network.predecessors(k) == i))
+    total = grid.stage_cost(i)[SI[i] + grid.T[i] - x]
+    for k, others in links:
         base = max(grid.si_min[k], S[others].max() if others.size else 0)
-        tau = np.maximum(base, x) + grid.T[k] - S[k]
+        tau = np.maximum(base, x) + (grid.T[k] - S[k])
         total = total + np.where(tau >= 0, grid.stage_cost(k)[np.maximum(tau, 0)], np.inf)
     best = int(np.argmin(total))
     return best, float(total[S[i]] - total[best])
 
 
-def local_search(network: Network, grid: TimeGrid, S: np.ndarray, sweeps: int = 20) -> tuple[np.ndarray, float]:
+def local_search(
+    network: Network, grid: TimeGrid, S: np.ndarray, sweeps: int = 20, links: list | None = None
+) -> tuple[np.ndarray, float]:
     """Improve a feasible plan by exact one-stage moves of S until none saves anything (or ``sweeps``).
 
     Each move sets one S_i to its best value given every other S (the customers'
     inbound times follow), so the exact cost never rises. Returns (S, cost).
     """
+    links = _customer_links(network) if links is None else links
     S, SI = _consistent(network, grid, S)
     for _ in range(sweeps):
         moved = False
         for i in range(network.n_stages):
-            x, saving = _best_move(network, grid, S, SI, i)
+            x, saving = _best_move(grid, S, SI, i, links[i])
             if saving <= 1e-9 * max(1.0, abs(grid.stage_cost(i)[-1])):
                 continue
             S[i], moved = x, True
-            for k in network.successors(i).tolist():
-                SI[k] = max(grid.si_min[k], S[network.predecessors(k)].max())
+            for k, others in links[i]:
+                SI[k] = max(grid.si_min[k], x, S[others].max() if others.size else 0)
         if not moved:
             break
     S, SI = _consistent(network, grid, S)
@@ -217,6 +226,7 @@ def spanning_tree_lagrangian(
     step: float = 2.0,
     per_period: bool = True,
     trace: list | None = None,
+    polish: float = 0.01,
 ) -> LagrangianBound:
     """Subgradient ascent on the multipliers of the links outside a maximum spanning forest.
 
@@ -233,6 +243,9 @@ def spanning_tree_lagrangian(
     per_period : bool, default True
         Relax a_i,t <= b_k,t for every period t (stronger than one multiplier
         per link on S_i <= SI_k).
+    polish : float, default 0.01
+        Run :func:`local_search` on every repaired plan that is a new best repair or
+        within this fraction of the best plan's cost.
     """
     start = time.perf_counter()
     mask = _spanning_forest(network)
@@ -240,15 +253,15 @@ def spanning_tree_lagrangian(
     mult = _Multipliers(sub, to_forest[network.edge_up[~mask]], to_forest[network.edge_down[~mask]], per_period)
     dp = TreeDP(forest, sub)
     best_lb, best_ub, best_S, it, stale = -np.inf, np.inf, None, 0, 0
-    best_raw = np.inf
+    best_raw, links = np.inf, _customer_links(network)
     for it in range(1, max_iterations + 1):
         S, SI, value = dp.solve(*mult.costs())
         stale = 0 if value > best_lb + 1e-12 * abs(value) else stale + 1
         best_lb = max(best_lb, value)
         S_full, ub = _repair(network, grid, S[to_forest], SI[to_forest])
-        if ub < best_raw:  # a new best repair: polish it (each pass costs a few DP solves at 1,400 stages)
-            best_raw = ub
-            S_full, ub = local_search(network, grid, S_full)
+        if ub < min(best_raw, (1 + polish) * best_ub):  # a good repair: polish it (a pass ~ one DP solve)
+            best_raw = min(best_raw, ub)
+            S_full, ub = local_search(network, grid, S_full, links=links)
         if ub < best_ub:
             best_ub, best_S = ub, S_full
         if trace is not None:
