@@ -226,7 +226,7 @@ def spanning_tree_lagrangian(
     step: float = 2.0,
     per_period: bool = True,
     trace: list | None = None,
-    polish: float = 0.01,
+    polish: float | None = 0.01,
 ) -> LagrangianBound:
     """Subgradient ascent on the multipliers of the links outside a maximum spanning forest.
 
@@ -245,7 +245,8 @@ def spanning_tree_lagrangian(
         per link on S_i <= SI_k).
     polish : float, default 0.01
         Run :func:`local_search` on every repaired plan that is a new best repair or
-        within this fraction of the best plan's cost.
+        within this fraction of the best plan's cost; None: no local search (the
+        repairs alone, as before issue 15's second pass).
     """
     start = time.perf_counter()
     mask = _spanning_forest(network)
@@ -259,7 +260,9 @@ def spanning_tree_lagrangian(
         stale = 0 if value > best_lb + 1e-12 * abs(value) else stale + 1
         best_lb = max(best_lb, value)
         S_full, ub = _repair(network, grid, S[to_forest], SI[to_forest])
-        if ub < min(best_raw, (1 + polish) * best_ub):  # a good repair: polish it (a pass ~ one DP solve)
+        if polish is not None and ub < min(
+            best_raw, (1 + polish) * best_ub
+        ):  # a good repair: polish it (a pass ~ one DP solve)
             best_raw = min(best_raw, ub)
             S_full, ub = local_search(network, grid, S_full, links=links)
         if ub < best_ub:
