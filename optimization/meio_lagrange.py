@@ -7,7 +7,8 @@ S_i <= SI_k), which adds sum_t lambda_t ([S_i >= t] - [SI_k >= t]) <= 0 on
 feasible plans to the objective. The tree DP of :mod:`optimization.meio_tree`
 minimises any per-stage cost of S and SI, so each evaluation gives a proven
 lower bound L(lambda) <= optimum; the DP's plan, repaired to satisfy every
-link, gives a feasible plan (upper bound).
+link and polished by exact local moves (:func:`local_search`, :func:`polish_plan`),
+gives a feasible plan (upper bound).
 Subgradient steps (Polyak step towards the best upper bound) raise L.
 
 With one multiplier per link and period (the default) the bound met the plan
