@@ -1,6 +1,6 @@
 """GSM lower bounds at scale: the spanning-tree Lagrangian (issue 15) on generated networks and shared chains.
 
-Run: ``.venv/bin/python -m benchmarks.gsm_bounds [--iterations 2000] [--time-limit 60] [--sizes 150 500] [--chains 17 25 34] [--per-link]``.
+Run: ``.venv/bin/python -m benchmarks.gsm_bounds [--iterations 2000] [--time-limit 60] [--sizes 150 500] [--chains 17 25 34] [--per-link] [--no-polish]``.
 Prints a markdown table and writes it to ``benchmarks/results/gsm_bounds.md``.
 
 Each row: the best proven lower bound and the best repaired plan's cost after
@@ -32,7 +32,12 @@ def bound_row(name: str, net, args: argparse.Namespace, reported: float | None =
     grid = build_grid(net, NormalDemandBound(net))
     start = time.perf_counter()
     out = spanning_tree_lagrangian(
-        net, grid, time_limit=args.time_limit, max_iterations=args.iterations, per_period=not args.per_link
+        net,
+        grid,
+        time_limit=args.time_limit,
+        max_iterations=args.iterations,
+        per_period=not args.per_link,
+        polish=None if args.no_polish else 0.01,
     )
     row = {
         "network": name,
@@ -59,6 +64,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[150, 500])
     parser.add_argument("--chains", type=int, nargs="*", default=[17, 25, 34])
     parser.add_argument("--per-link", action="store_true", help="one multiplier per link (S_i <= SI_k) instead")
+    parser.add_argument("--no-polish", action="store_true", help="repaired plans without the local search")
     args = parser.parse_args()
     rows = []
     for n in args.sizes:
@@ -70,9 +76,13 @@ def main() -> None:
         reported = float(ref.at[chain, "reported_optimal_cost"])
         rows.append(bound_row(f"Willems chain {chain}", net, args, reported))
     command = (
-        f".venv/bin/python -m benchmarks.gsm_bounds --iterations {args.iterations} --time-limit {args.time_limit:g}"
-        f" --sizes {' '.join(map(str, args.sizes))} --chains {' '.join(map(str, args.chains))}"
-    ) + (" --per-link" if args.per_link else "")
+        (
+            f".venv/bin/python -m benchmarks.gsm_bounds --iterations {args.iterations} --time-limit {args.time_limit:g}"
+            f" --sizes {' '.join(map(str, args.sizes))} --chains {' '.join(map(str, args.chains))}"
+        )
+        + (" --per-link" if args.per_link else "")
+        + (" --no-polish" if args.no_polish else "")
+    )
     stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs"
     text = f"# GSM spanning-tree Lagrangian bounds ({stamp})\n\n`{command}`\n\n{pd.DataFrame(rows).to_markdown(index=False)}\n"
     print(text)

@@ -20,7 +20,7 @@ from optimization import (
     willems_like_network,
 )
 from optimization.meio_grid import build_grid
-from optimization.meio_lagrange import spanning_tree_lagrangian
+from optimization.meio_lagrange import local_search, polish_plan, spanning_tree_lagrangian
 from optimization.meio_tree import solve_tree_dp
 from tests.optimization.test_gsm import brute_force, random_dag
 
@@ -72,6 +72,51 @@ def test_lagrangian_is_exact_on_a_tree():
     assert out.iterations == 1
     assert out.lower_bound == pytest.approx(solve_gsm(net).total_cost, rel=1e-12)
     assert out.upper_bound == pytest.approx(out.lower_bound, rel=1e-12)
+
+
+@pytest.mark.parametrize("improve", [local_search, polish_plan])
+@pytest.mark.parametrize("seed", range(4))
+def test_local_search_never_raises_the_exact_cost_and_returns_a_consistent_plan(seed, improve):
+    rng = np.random.default_rng(200 + seed)
+    net = random_dag(rng)
+    grid = build_grid(net, NormalDemandBound(net))
+    optimum = brute_force(net)
+    for _ in range(5):
+        start = rng.integers(0, grid.s_max + 1)
+        before = evaluate_service_times(net, start / grid.d)
+        S, cost = improve(net, grid, start)
+        after = evaluate_service_times(net, S / grid.d)
+        np.testing.assert_array_equal(after.service_time * grid.d, S)  # feasible as returned: nothing clipped
+        assert cost == pytest.approx(after.total_cost, rel=1e-12)
+        assert optimum * (1 - 1e-9) <= cost <= before.total_cost * (1 + 1e-12)
+
+
+def test_local_search_moves_a_poor_plan_to_the_chain_optimum():
+    net = chain()
+    grid = build_grid(net, NormalDemandBound(net))
+    zero = evaluate_service_times(net, np.zeros(3)).total_cost
+    S, cost = local_search(net, grid, np.zeros(3, dtype=np.int64))
+    assert cost < zero
+    assert cost == pytest.approx(solve_gsm(net).total_cost, rel=1e-12)
+
+
+def test_polish_lowers_an_inbound_time_that_two_suppliers_hold_up():
+    """A and B both quote 2 to C: moving either alone saves nothing; lowering both together does."""
+    net = Network(
+        [
+            Stage("A", 2, 0.1),
+            Stage("B", 2, 0.1),
+            Stage("C", 2, 5.0, 0.0, demand_mean=10.0, demand_std=3.0, safety_factor=2.0),
+        ],
+        [Edge("A", "C"), Edge("B", "C")],
+    )
+    grid = build_grid(net, NormalDemandBound(net))
+    start = np.array([2, 2, 0]) * grid.d
+    S, stuck = local_search(net, grid, start.copy())
+    np.testing.assert_array_equal(S, start)  # no single move helps
+    S, cost = polish_plan(net, grid, start.copy())
+    assert cost < stuck
+    assert cost == pytest.approx(brute_force(net), rel=1e-9)
 
 
 # ------------------------------------------------- auto = Lagrangian, then the MILP
