@@ -198,6 +198,13 @@ def _step_name(progress_message: str) -> str:
     return _STEPS.get(word, word)
 
 
+def _mark(marks: list, msg: str, start: float, cpu0: float) -> None:
+    """Record a step boundary and print it at once, so a run stopped midway still shows its steps."""
+    marks.append((_step_name(msg), time.perf_counter(), cpu_seconds()))
+    wall, cpu = marks[-1][1] - start, marks[-1][2] - cpu0
+    print(f"[{time.strftime('%H:%M:%S')}] {wall:8.1f} s wall {cpu:8.1f} s CPU load {os.getloadavg()[0]:.1f}: {msg}")
+
+
 def run_once(data: Path, out: Path, engine: str, block_size: int, workers: int | None) -> dict:
     """One ``recommend`` run: wall time and peak memory (GB) per step, load average around it."""
     from pipelines.data.config import load_config
@@ -220,7 +227,7 @@ def run_once(data: Path, out: Path, engine: str, block_size: int, workers: int |
     load_before = os.getloadavg()
     with MemorySampler() as mem:
         start, cpu0 = time.perf_counter(), cpu_seconds()
-        result = run_plan(cfg, progress=lambda msg: marks.append((_step_name(msg), time.perf_counter(), cpu_seconds())))
+        result = run_plan(cfg, progress=lambda msg: _mark(marks, msg, start, cpu0))
         end = time.perf_counter()
     marks.append(("end", end, cpu_seconds()))
     logging.getLogger("pipelines.flows.blocks").removeHandler(blocks)
