@@ -74,12 +74,24 @@ def write_panel(n_series: int, out: Path, seed: int = 0) -> Path:
     return out
 
 
-def profile(data: Path, out: Path, top: int = 40) -> None:
-    """cProfile one local ``recommend`` on ``data``; print the top functions by cumulative time."""
+def profile(data: Path, out: Path, top: int = 40, block_size: int = 500) -> None:
+    """cProfile one local ``recommend`` on ``data``; print the top functions by cumulative time.
+
+    One worker, so every block runs in this process with ``n_jobs=1`` and the
+    profile sees the block work (with a pool it would see only the driver).
+    """
     from pipelines.data.config import load_config
     from pipelines.flows.plan import run_plan
 
-    cfg = load_config(None, data=data, out=out, tracking_uri=f"sqlite:///{out}/mlflow.db", freq="W-MON")
+    cfg = load_config(
+        None,
+        data=data,
+        out=out,
+        tracking_uri=f"sqlite:///{out}/mlflow.db",
+        freq="W-MON",
+        block_size=block_size,
+        workers=1,
+    )
     marks: list[tuple[str, float]] = []
     prof = cProfile.Profile()
     prof.enable()
@@ -93,6 +105,16 @@ def profile(data: Path, out: Path, top: int = 40) -> None:
     pstats.Stats(prof).sort_stats("cumulative").print_stats(top)
 
 
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its children that have exited.
+
+    Pool workers (the process pool, statsforecast's pools, a LocalCluster's workers)
+    are joined when their step ends, so a step's difference includes its workers.
+    """
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 class MemorySampler:
     """Proportional set size of this process and all its descendants, sampled every ``interval`` s.
 
@@ -104,6 +126,7 @@ class MemorySampler:
 
         self._psutil, self.interval = psutil, interval
         self.samples: list[tuple[float, float]] = []
+        self.load: list[float] = []  # 1-minute load average, once a minute
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -121,6 +144,8 @@ class MemorySampler:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self.samples.append((time.perf_counter(), self._total()))
+            if len(self.samples) % int(60 / self.interval) == 1:
+                self.load.append(os.getloadavg()[0])
             self._stop.wait(self.interval)
 
     def __enter__(self) -> MemorySampler:
@@ -173,6 +198,13 @@ def _step_name(progress_message: str) -> str:
     return _STEPS.get(word, word)
 
 
+def _mark(marks: list, msg: str, start: float, cpu0: float) -> None:
+    """Record a step boundary and print it at once, so a run stopped midway still shows its steps."""
+    marks.append((_step_name(msg), time.perf_counter(), cpu_seconds()))
+    wall, cpu = marks[-1][1] - start, marks[-1][2] - cpu0
+    print(f"[{time.strftime('%H:%M:%S')}] {wall:8.1f} s wall {cpu:8.1f} s CPU load {os.getloadavg()[0]:.1f}: {msg}")
+
+
 def run_once(data: Path, out: Path, engine: str, block_size: int, workers: int | None) -> dict:
     """One ``recommend`` run: wall time and peak memory (GB) per step, load average around it."""
     from pipelines.data.config import load_config
@@ -188,20 +220,20 @@ def run_once(data: Path, out: Path, engine: str, block_size: int, workers: int |
         block_size=block_size,
         workers=workers,
     )
-    marks: list[tuple[str, float]] = []
+    marks: list[tuple[str, float, float]] = []
     blocks = _BlockLog()
     logging.getLogger("pipelines.flows.blocks").addHandler(blocks)
     logging.getLogger("pipelines.flows.blocks").setLevel(logging.DEBUG)
     load_before = os.getloadavg()
     with MemorySampler() as mem:
-        start = time.perf_counter()
-        result = run_plan(cfg, progress=lambda msg: marks.append((_step_name(msg), time.perf_counter())))
+        start, cpu0 = time.perf_counter(), cpu_seconds()
+        result = run_plan(cfg, progress=lambda msg: _mark(marks, msg, start, cpu0))
         end = time.perf_counter()
-    marks.append(("end", end))
+    marks.append(("end", end, cpu_seconds()))
     logging.getLogger("pipelines.flows.blocks").removeHandler(blocks)
     steps = {
-        name: {"seconds": round(t1 - t0, 1), "peak_gb": round(mem.peak(t0, t1), 2)}
-        for (name, t0), (_, t1) in zip(marks, marks[1:])
+        name: {"seconds": round(t1 - t0, 1), "cpu_s": round(c1 - c0, 1), "peak_gb": round(mem.peak(t0, t1), 2)}
+        for (name, t0, c0), (_, t1, c1) in zip(marks, marks[1:])
     }
     return {
         "n_series": result.n_items,
@@ -209,6 +241,8 @@ def run_once(data: Path, out: Path, engine: str, block_size: int, workers: int |
         "block_size": block_size,
         "workers": workers,
         "total_seconds": round(end - start, 1),
+        "total_cpu_s": round(marks[-1][2] - cpu0, 1),
+        "load_during": [round(x, 2) for x in mem.load],
         "peak_gb": round(mem.peak(start, end), 2),
         "steps": steps,
         "load_before": [round(x, 2) for x in load_before],
@@ -222,15 +256,20 @@ def run_once(data: Path, out: Path, engine: str, block_size: int, workers: int |
 def _table(rows: list[dict]) -> str:
     names = list(_STEPS.values())
     head = (
-        "| series | engine | total s | peak GB | "
-        + " | ".join(f"{n} s (GB)" for n in names)
+        "| series | engine | total wall / CPU s | peak GB | "
+        + " | ".join(f"{n} wall / CPU s (GB)" for n in names)
         + " | load 1-min before/after |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
-        cells = [f"{r['steps'][n]['seconds']} ({r['steps'][n]['peak_gb']})" if n in r["steps"] else "-" for n in names]
+        cells = [
+            f"{r['steps'][n]['seconds']} / {r['steps'][n].get('cpu_s', '-')} ({r['steps'][n]['peak_gb']})"
+            if n in r["steps"]
+            else "-"
+            for n in names
+        ]
         lines.append(
-            f"| {r['n_series']:,} | {r['engine']} | {r['total_seconds']} | {r['peak_gb']} | "
+            f"| {r['n_series']:,} | {r['engine']} | {r['total_seconds']} / {r.get('total_cpu_s', '-')} | {r['peak_gb']} | "
             + " | ".join(cells)
             + f" | {r['load_before'][0]} / {r['load_after'][0]} |"
         )
@@ -263,6 +302,7 @@ def main(argv: list[str] | None = None) -> None:
     prof = sub.add_parser("profile")
     prof.add_argument("--data", type=Path, required=True)
     prof.add_argument("--out", type=Path, default=Path("/tmp/scale-profile"))
+    prof.add_argument("--block-size", type=int, default=500)
     bench = sub.add_parser("run")
     bench.add_argument("--series", type=int, nargs="+", default=[3000])
     bench.add_argument("--engine", nargs="+", default=["local", "dask"], choices=["local", "dask"])
@@ -273,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.cmd == "generate":
         print(write_panel(args.series, args.out, args.seed))
     elif args.cmd == "profile":
-        profile(args.data, args.out)
+        profile(args.data, args.out, block_size=args.block_size)
     else:
         run(args.series, args.engine, args.block_size, args.workers, args.root)
 

@@ -35,14 +35,13 @@ from pipelines.data.inputs import load_inputs
 from pipelines.data.io import write_table_atomic, write_text_atomic
 from pipelines.data.validation import DataSet
 from pipelines.flows.blocks import engine_session
-from pipelines.flows.plan_blocks import blocked_backtest, blocked_select, engine_of
+from pipelines.flows.plan_blocks import blocked_backtest, blocked_future, blocked_select, engine_of
 from pipelines.flows.plan_steps import (
     add_meio,
     assemble,
     error_step,
     excluded_items,
     exposure_step,
-    future_step,
     meio_step,
     phased_step,
     report_inputs,
@@ -255,7 +254,7 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
     run.log_metrics(kpis)
     run.log_artifact(path)
     progress("writing the planner report")
-    future = future_step(data.demand, bt, cfg, data.freq)
+    future = blocked_future(data.demand, data.items, bt, cfg, data.freq)
     extras = report_inputs(rec, data.demand, data.items, bt, em, future, data.freq)
     write_report(
         staging,

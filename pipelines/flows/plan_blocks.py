@@ -21,11 +21,20 @@ import os
 
 import pandas as pd
 
+from forecasting import ForecastConfig
 from pipelines.data.config import RunConfig
 from pipelines.flows.blocks import BlockEngine, block_rng, map_blocks, n_blocks
-from pipelines.flows.plan_steps import Backtest, backtest_cv, backtest_horizon, backtest_step, select_step
+from pipelines.flows.plan_steps import (
+    Backtest,
+    backtest_cv,
+    backtest_horizon,
+    backtest_step,
+    chosen_forecast,
+    future_step,
+    select_step,
+)
 
-__all__ = ["engine_of", "blocked_backtest", "blocked_select"]
+__all__ = ["engine_of", "blocked_backtest", "blocked_select", "blocked_future"]
 
 
 def engine_of(cfg: RunConfig) -> BlockEngine:
@@ -63,3 +72,28 @@ def blocked_select(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selecto
     n_jobs = (os.cpu_count() or 1) if _in_process(engine, demand) else 1
     parts = map_blocks(_select_block, demand, items, engine, freq=freq, selector=selector, seed=cfg.seed, n_jobs=n_jobs)
     return pd.concat(parts, ignore_index=True).sort_values("unique_id", ignore_index=True)
+
+
+def _future_block(demand, items, block, choice, horizon, cfg, freq, n_jobs):
+    mine = choice[choice["unique_id"].isin(demand["unique_id"].unique())]
+    if mine.empty:
+        return None
+    return chosen_forecast(demand, mine, horizon, cfg, freq, n_jobs=n_jobs)
+
+
+def blocked_future(demand: pd.DataFrame, items: pd.DataFrame, bt: Backtest, cfg: RunConfig, freq: str) -> pd.DataFrame:
+    """:func:`~pipelines.flows.plan_steps.future_step` per block: the same table, the fits off the driver.
+
+    Each series is forecast on its own by its chosen statistical model, so a block
+    gives the rows the whole panel would. A global (LightGBM) model among the
+    chosen ones is one fit over every series: then the whole panel runs here, as before.
+    """
+    models = tuple(sorted(set(bt.choice["model"])))
+    engine = engine_of(cfg)
+    if ForecastConfig(models=models, freq=freq).ml_models or _in_process(engine, demand):
+        return future_step(demand, bt, cfg, freq)
+    choice = bt.choice[["unique_id", "model"]]
+    parts = map_blocks(
+        _future_block, demand, items, engine, choice=choice, horizon=bt.horizon, cfg=cfg, freq=freq, n_jobs=1
+    )
+    return pd.concat([p for p in parts if p is not None]).sort_index()

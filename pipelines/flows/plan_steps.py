@@ -42,6 +42,7 @@ __all__ = [
     "recommend_step",
     "error_step",
     "future_step",
+    "chosen_forecast",
     "select_step",
     "meio_step",
     "add_meio",
@@ -191,10 +192,17 @@ def error_step(bt: Backtest, demand: pd.DataFrame) -> ErrorModel:
 
 def future_step(demand: pd.DataFrame, bt: Backtest, cfg: RunConfig, freq: str) -> pd.DataFrame:
     """Forecast of every backtested series with its chosen model: columns 1..horizon."""
-    models = tuple(sorted(set(bt.choice["model"])))
-    fc = Forecaster(ForecastConfig(models=models, freq=freq, season_length=cfg.forecast.season_length))
-    pred = fc.forecast(demand[demand["unique_id"].isin(bt.choice["unique_id"])], h=bt.horizon)
-    chosen = bt.choice.set_index("unique_id")["model"]
+    return chosen_forecast(demand, bt.choice, bt.horizon, cfg, freq)
+
+
+def chosen_forecast(
+    demand: pd.DataFrame, choice: pd.DataFrame, horizon: int, cfg: RunConfig, freq: str, n_jobs: int = -1
+) -> pd.DataFrame:
+    """:func:`future_step` on the series of ``choice`` (``unique_id, model``); a block of series passes its own rows."""
+    models = tuple(sorted(set(choice["model"])))
+    fc = Forecaster(ForecastConfig(models=models, freq=freq, season_length=cfg.forecast.season_length, n_jobs=n_jobs))
+    pred = fc.forecast(demand[demand["unique_id"].isin(choice["unique_id"])], h=horizon)
+    chosen = choice.set_index("unique_id")["model"]
     pred["step"] = pred.groupby("unique_id").cumcount() + 1
     pred["value"] = pred.to_numpy()[np.arange(len(pred)), pred.columns.get_indexer(chosen.reindex(pred["unique_id"]))]
     return pred.pivot(index="unique_id", columns="step", values="value").clip(lower=0.0)

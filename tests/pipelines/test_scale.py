@@ -159,3 +159,32 @@ def test_recommend_on_dask_equals_recommend_on_local(panel, dask_scheduler, tmp_
     np.testing.assert_allclose(
         local[floats].to_numpy(float), dask[floats].to_numpy(float), rtol=1e-5, atol=1e-6, equal_nan=True
     )
+
+
+def test_report_forecast_on_blocks_equals_the_whole_panel(panel, monkeypatch):
+    """The planner report's forecast (chosen model per series) runs per block, same table."""
+    from pipelines.flows import plan_blocks
+    from pipelines.flows.plan_steps import chosen_forecast, future_step
+
+    _, demand, items = panel
+    cfg = load_config(
+        None,
+        freq="W-MON",
+        block_size=15,
+        workers=1,  # blocks one after the other in this process, so the spy below sees them
+        forecast={"models": ("AutoETS", "CrostonSBA", "SeasonalNaive")},
+    )
+    bt = plan_blocks.blocked_backtest(demand, items, cfg, "W-MON")
+    assert bt.choice["model"].nunique() > 1  # blocks must pick among several models
+    whole = future_step(demand, bt, cfg, "W-MON")
+    seen = []
+
+    def spy(block_demand, choice, *args, **kwargs):
+        seen.append(set(choice["unique_id"]))
+        return chosen_forecast(block_demand, choice, *args, **kwargs)
+
+    monkeypatch.setattr(plan_blocks, "chosen_forecast", spy)
+    blocked = plan_blocks.blocked_future(demand, items, bt, cfg, "W-MON")
+    assert len(seen) == n_blocks(demand["unique_id"].nunique(), cfg.block_size) == 4
+    assert sorted(set().union(*seen)) == sorted(bt.choice["unique_id"]) and sum(map(len, seen)) == len(bt.choice)
+    pd.testing.assert_frame_equal(blocked, whole)
