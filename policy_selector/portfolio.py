@@ -143,10 +143,13 @@ def item_curves(data: CutoffData, rec: pd.DataFrame, config: SelectorConfig, mea
             weight[rows] = samples.mean(axis=1) / np.maximum(H, 1)  # the distribution's mean, bias included
         else:
             w = _csl_weights(data, rows)
-            if cand.policy is PolicyType.S_Q:  # the sizing's own rule: (1/Q) sum_j F(s + j)
-                csl = _period_csl(samples, lv, rec["order_quantity"].to_numpy(float)[rows], data.integral)
-            else:
-                csl = (_cdf(samples, position) * weights[:, None, :]).sum(axis=2)
+            csl = (_cdf(samples, position) * weights[:, None, :]).sum(axis=2)
+            # by the row's policy as presented, not the candidate's: an (s, Q) with Q = 1 and no order
+            # cost is shown (and replayed) as the base stock S = s + 1, whose level is S, CSL F(S)
+            sq = rec["policy"].to_numpy()[rows] == PolicyType.S_Q.value
+            if sq.any():  # the sizing's own rule: (1/Q) sum_j F(s + j)
+                Q = rec["order_quantity"].to_numpy(float)[rows][sq]
+                csl[sq] = _period_csl(samples[sq], lv[sq], Q, data.integral)
             service[rows] = np.where(w[:, None] > 0, (csl - 1.0 + w[:, None]) / np.maximum(w, 1e-12)[:, None], 1.0)
             weight[rows] = w * (samples.mean(axis=1) > 0)
         level[rows] = lv
