@@ -23,11 +23,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from optimization import PolicyType, ServiceType, mixed_policies, period_csl
+from optimization import PolicyType, ServiceType, period_csl
 from optimization.allocation import Allocation, allocate
 from optimization.distributions import EmpiricalDemand, count_demand
 from policy_selector.config import SelectorConfig
 from policy_selector.context import CutoffData, prepare_cutoff
+from policy_selector.decision_eval import policies_from_table
 from policy_selector.outcomes import expected_outcomes
 from policy_selector.recommend import recommend_policies
 from policy_selector.sizing import MAX_LEVEL_MULTIPLE, _samples, exposure, largest_demand
@@ -385,17 +386,7 @@ def portfolio_policy(
 
 def policy_params(rec: pd.DataFrame, data: CutoffData):
     """PolicyParams of recommendation rows (for re-simulating their expected outcomes)."""
-    econ = data.economics
-    return mixed_policies(
-        rec["policy"].to_numpy(),
-        review_period=rec["review_period"].to_numpy(),
-        reorder_level=rec["reorder_point"].fillna(0).to_numpy(),
-        order_up_to=rec["order_up_to"].fillna(0).to_numpy(),
-        order_quantity=rec["order_quantity"].fillna(0).to_numpy(),
-        moq=econ.moq,
-        order_multiple=econ.order_multiple,
-        lost_sales=econ.lost_sales,
-    )
+    return policies_from_table(rec, data.economics)
 
 
 def exchange_curve(allocations: dict[str, Allocation], max_points: int = 400) -> pd.DataFrame:
