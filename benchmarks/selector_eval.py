@@ -1,6 +1,6 @@
 """Policy selector vs oracle, SBC rule and best single policy, on carparts and the demo.
 
-Run: ``.venv/bin/python -m benchmarks.selector_eval [--carparts-sample 800] [--seed 7] [--label-paths 40]``
+Run: ``.venv/bin/python -m benchmarks.selector_eval [--carparts-sample 800] [--seed 7] [--label-paths 40] [--abstain]``
 
 For each data set two cutoffs are labelled by simulation (see
 :mod:`policy_selector.workflow`): held-out items = GroupKFold by item at the
@@ -80,6 +80,11 @@ def evaluate(name: str, demand, items, freq: str, args, unit: str) -> tuple[pd.D
         np.random.default_rng(args.seed),
         make_selector=lambda: PolicySelector(period_name=unit, random_state=args.seed, decision=args.decision),
         extra_train_cutoffs=plan.extra_train_cutoffs,
+        challengers=(
+            {"classifier_abstain": lambda: PolicySelector(period_name=unit, random_state=args.seed, abstain=True)}
+            if args.abstain
+            else None
+        ),
     )
     total = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -153,6 +158,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--decision", default="bayes", choices=["bayes", "argmax", "regression"], help="PolicySelector decision rule"
+    )
+    parser.add_argument(
+        "--abstain",
+        action="store_true",
+        help="also judge the abstaining Bayes rule (method classifier_abstain) on the same labels",
     )
     parser.add_argument(
         "--extra-cutoffs",

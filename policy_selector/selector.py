@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from lightgbm import LGBMClassifier, LGBMRegressor
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
@@ -240,6 +240,12 @@ class PolicySelector(BaseEstimator):
         expected regret, ``argmin_c sum_k P(k | x) R[k, c]``, where ``R[k, c]`` is the
         mean regret of ``c`` (in units of the item's cost spread) on training items
         whose best candidate is ``k`` (Bayes decision rule; Elkan 2001).
+    abstain : bool, default False
+        With ``decision="bayes"``: keep the best single candidate of the training rows
+        (``default_``) unless another candidate's expected regret is lower by more than
+        ``margin_``, learned out of fold on the training rows (:meth:`_learn_margin`).
+    abstain_folds : int, default 3
+        Folds (grouped by item) for learning the margin.
     rule : RuleSelector, optional
         Fallback for rows with missing core features (default SBC rule).
     period_name : str, default "period"
@@ -253,6 +259,11 @@ class PolicySelector(BaseEstimator):
     classes_ : tuple of str
         Candidates the model can output (subset of ``candidates_``).
     feature_names_in_ : list of str
+    default_ : str
+        The best single candidate of the training rows (least summed cost).
+    margin_ : float or None
+        Expected-regret saving (units of the item's cost spread) needed to leave ``default_``;
+        None without ``abstain``.
 
     Examples
     --------
@@ -271,6 +282,8 @@ class PolicySelector(BaseEstimator):
         calibrate: bool = True,
         cost_weighting: bool = True,
         decision: str = "bayes",
+        abstain: bool = False,
+        abstain_folds: int = 3,
         rule: RuleSelector | None = None,
         period_name: str = "period",
         random_state: int = 0,
@@ -283,6 +296,8 @@ class PolicySelector(BaseEstimator):
         self.calibrate = calibrate
         self.cost_weighting = cost_weighting
         self.decision = decision
+        self.abstain = abstain
+        self.abstain_folds = abstain_folds
         self.rule = rule
         self.period_name = period_name
         self.random_state = random_state
@@ -386,6 +401,8 @@ class PolicySelector(BaseEstimator):
         self.feature_names_in_ = list(f.columns)
         y = self._relabel(labels, cost)
         self.classes_ = tuple(c for c in self.candidates_ if c in set(y))
+        self.default_ = str(cost.sum().idxmin())
+        self.margin_ = None
         self.bands_ = {
             c: tuple(np.nanquantile(f[c], [1 / 3, 2 / 3]))
             for c in ("unit_cost", "value_per_year")
@@ -411,7 +428,54 @@ class PolicySelector(BaseEstimator):
                 self.booster_ = model.booster_
         self.model_ = model
         self._model_classes = [str(c) for c in model.classes_]
+        if self.abstain and self.decision == "bayes":
+            self.margin_ = self._learn_margin(f, labels, cost)
         return self
+
+    def _learn_margin(self, f: pd.DataFrame, labels: pd.Series, cost: pd.DataFrame) -> float:
+        """The expected-regret saving above which leaving the default candidate paid off out of fold.
+
+        Folds grouped by item (rows ``item@loc|cutoff`` of one item stay together). Each fold's
+        model ranks the held-out rows by the saving ``s`` it predicts over its own default; the
+        margin keeps the switches of largest ``s`` whose summed realised gain (cost of the
+        default minus cost of the switch, on the held-out cost rows) is largest. 0 (the plain
+        Bayes rule) when there are too few items to fold.
+        """
+        from sklearn.model_selection import GroupKFold
+
+        groups = f.index.astype(str).str.rsplit("|", n=1).str[0].str.split("@").str[0]
+        n_splits = min(self.abstain_folds, groups.nunique())
+        if n_splits < 2:
+            return 0.0
+        saving, gain = [], []
+        for tr, te in GroupKFold(n_splits=n_splits).split(f, groups=groups):
+            fold = clone(self).set_params(abstain=False).fit(f.iloc[tr], labels.iloc[tr], cost.iloc[tr])
+            expected, use = fold._expected_regret(f.iloc[te])
+            if expected is None:
+                continue
+            d = list(fold.candidates_).index(fold.default_)
+            best = expected.argmin(axis=1)
+            c = cost.iloc[te].to_numpy(float)[use]
+            rows = np.arange(len(best))
+            saving.append(expected[:, d] - expected[rows, best])
+            gain.append(c[:, d] - c[rows, best])
+        if not saving:
+            return 0.0
+        s, g = np.concatenate(saving), np.concatenate(gain)
+        order = np.argsort(-s, kind="stable")
+        total = np.concatenate([[0.0], np.cumsum(g[order])])
+        k = int(total.argmax())  # the k largest savings switch
+        if k == 0:
+            return float(np.inf)
+        return float(s[order][k]) if k < len(s) else 0.0
+
+    def _expected_regret(self, f: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray]:
+        """(expected regret of every candidate on the classifier rows, which rows those are)."""
+        proba, selected_by = self._proba(f)
+        use = (selected_by == "classifier").to_numpy()
+        if getattr(self, "regret_table_", None) is None or not use.any():
+            return None, use
+        return proba[list(self.classes_)].to_numpy()[use] @ self.regret_table_, use
 
     # -- decide -----------------------------------------------------------------
 
@@ -458,8 +522,13 @@ class PolicySelector(BaseEstimator):
         # models pickled before the Bayes rule existed have no `decision`: they used argmax
         decision = getattr(self, "decision", "argmax")
         if decision == "bayes" and getattr(self, "regret_table_", None) is not None and model_rows.any():
-            p = proba[list(self.classes_)].to_numpy()[model_rows]
-            pick[model_rows] = (p @ self.regret_table_).argmin(axis=1)
+            expected = proba[list(self.classes_)].to_numpy()[model_rows] @ self.regret_table_
+            best = expected.argmin(axis=1)
+            margin = getattr(self, "margin_", None)
+            if margin is not None:  # abstain: keep the default unless the saving clears the margin
+                d = list(self.candidates_).index(self.default_)
+                best = np.where(expected[:, d] - expected[np.arange(len(best)), best] > margin, best, d)
+            pick[model_rows] = best
         if decision == "regression" and getattr(self, "regressors_", None) and model_rows.any():
             X = self._matrix(f[model_rows])
             pick[model_rows] = np.column_stack([r.predict(X) for r in self.regressors_]).argmin(axis=1)

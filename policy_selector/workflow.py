@@ -252,6 +252,7 @@ def run_study(
     n_splits: int = 5,
     cutoffs: tuple | None = None,
     extra_train_cutoffs: int = 0,
+    challengers: dict[str, Callable[[], PolicySelector]] | None = None,
 ) -> StudyResult:
     """Label two cutoffs, evaluate the selector against the oracle and the baselines, fit the final model.
 
@@ -270,6 +271,9 @@ def run_study(
     extra_train_cutoffs : int, default 0
         More training cutoffs at c1 - k * max(1, T // 2), k = 1.. (more, less noisy labels per
         item; all before c2, so the held-out-time window stays unseen).
+    challengers : dict of str -> callable, optional
+        More selector factories judged on the same labels and folds, each as a method of
+        that name in ``evaluation`` (a paired comparison of decision rules; e.g. abstention).
 
     Returns
     -------
@@ -294,11 +298,16 @@ def run_study(
     train_f, train_l, train_c = _stack([train, *extra])
     time_sel = make().fit(train_f, train_l, train_c)
     single = str(train_c.sum().idxmin())
+    extra_time = {}
+    for name, factory in (challengers or {}).items():
+        items_choices[name] = _oof([train, *extra], factory, n_splits)[0]
+        extra_time[name] = factory().fit(train_f, train_l, train_c).predict(test.features)
     time_choices = {
         "classifier": time_sel.predict(test.features),
         "sbc_rule": rule.predict(test.features),
         "best_single": pd.Series(single, index=test.features.index),
         "default": default.predict(test.features),
+        **extra_time,
     }
     evaluation = pd.concat(
         [

@@ -31,6 +31,11 @@ def evaluate_command(
     segment_target: float = options.SEGMENT_TARGET,
     service_measure: str = options.SERVICE_MEASURE,
     tracking_uri: str = options.TRACKING_URI,
+    selector: str = typer.Option(
+        None,
+        help="decision path replayed: registry (default: champion, else the default alias, else the packaged "
+        "default), packaged, sbc, policy:<candidate> (one candidate for every item), model:<version or alias>",
+    ),
 ) -> None:
     """Replay the recommended policies on held-out demand against textbook, AutoETS and CrostonSBA baselines."""
     console = Console()
@@ -41,7 +46,14 @@ def evaluate_command(
     try:
         service = service_override(portfolio_target, segment_target, service_measure)
         cfg = load_config(
-            config, data=data, out=out, freq=freq, tracking_uri=tracking_uri, scenario=scenario, service=service
+            config,
+            data=data,
+            out=out,
+            freq=freq,
+            tracking_uri=tracking_uri,
+            scenario=scenario,
+            service=service,
+            selector=selector,
         )
         settings = EvaluateSettings(holdout=holdout, origins=origins, replan=replan)
         with console.status("evaluate: starting") as status, warnings.catch_warnings():
@@ -64,5 +76,6 @@ def evaluate_command(
         static = m.get(f"static.ratio.{measure}")
         if static is not None:
             console.print(f"  the same plan with fixed (not time-phased) levels: {static:.2f}x")
+    console.print(f"decision path: --selector {cfg.selector}")
     console.print(f"evaluation: {result.run_dir / 'evaluation.md'}")
     console.print(f"MLflow run: {result.run_id} in {result.tracking_uri} (experiment 'stockwise')")

@@ -42,7 +42,11 @@ __all__ = [
     "service_override",
     "read_yaml_mapping",
     "ConfigError",
+    "SELECTOR_FORMS",
 ]
+
+#: The decision paths ``RunConfig.selector`` names (resolved by :func:`pipelines.flows.plan.load_selector`).
+SELECTOR_FORMS = ("registry", "packaged", "sbc", "policy:<candidate>", "model:<version or alias>")
 
 
 class ConfigError(ValueError):
@@ -129,6 +133,19 @@ class RunConfig(_Frozen):
     scheduler: str | None = Field(None, description="Dask scheduler address; None = a LocalCluster for the run")
     block_size: int = Field(2000, ge=1, description="series per block (hash bucket of unique_id)")
     workers: int | None = Field(None, ge=1, description="local processes / LocalCluster workers; None = all cores")
+    selector: str = Field(
+        "registry",
+        description="decision path: registry (champion, else default alias, else packaged default), packaged, "
+        "sbc, policy:<candidate>, model:<version or alias>",
+    )
+
+    @field_validator("selector")
+    @classmethod
+    def _known_selector(cls, value: str) -> str:
+        kind, sep, arg = value.partition(":")
+        if value in SELECTOR_FORMS[:3] or (sep and kind in ("policy", "model") and arg):
+            return value
+        raise ValueError(f"unknown selector {value!r}; use one of {list(SELECTOR_FORMS)}")
 
     @field_validator("freq")
     @classmethod

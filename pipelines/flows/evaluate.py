@@ -40,7 +40,7 @@ from forecasting import ForecastConfig, Forecaster
 from pipelines.data.config import RunConfig
 from pipelines.data.demo_data import sample_truth_paths
 from pipelines.data.io import read_table, write_table_atomic, write_text_atomic
-from pipelines.flows.plan import load_champion, load_data, log_validation, stage_dir
+from pipelines.flows.plan import load_data, load_selector, log_validation, stage_dir
 from pipelines.flows.plan_steps import recommend_step
 from pipelines.registry.tracking import start_run
 from policy_selector.decision_eval import (
@@ -78,6 +78,8 @@ _ITEM_COLUMNS = (
     "unique_id",
     "sbc_class",
     "abc",
+    "candidate",
+    "selected_by",
     "policy",
     "forecaster",
     "review_period",
@@ -182,11 +184,15 @@ def run_evaluate(
         When ``cfg.strict`` and validation found errors.
     ValueError
         When the history is too short for the origins asked for.
+    ConfigError
+        When ``cfg.selector`` names no known decision path, candidate or registered version.
     """
+    selector = load_selector(cfg.selector, cfg.tracking_uri)  # an unknown path fails before any run starts
     staging, final = stage_dir(Path(cfg.out), command)
     try:
-        with start_run(command, cfg.tracking_uri, tags={"stockwise.command": command}) as run:
-            result = _evaluate(cfg, settings, staging, final, run, progress)
+        tags = {"stockwise.command": command, "stockwise.selector": cfg.selector}
+        with start_run(command, cfg.tracking_uri, tags=tags) as run:
+            result = _evaluate(cfg, settings, staging, final, run, progress, selector)
         os.replace(staging, final)
         return dataclasses.replace(result, run_dir=final)
     finally:
@@ -194,7 +200,7 @@ def run_evaluate(
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def _evaluate(cfg, settings, staging, final, run, progress) -> EvaluateResult:
+def _evaluate(cfg, settings, staging, final, run, progress, selector) -> EvaluateResult:
     progress("validating data")
     data = load_data(cfg, staging)
     run.log_params(cfg.model_dump(mode="json") | dataclasses.asdict(settings) | {"freq": data.freq})
@@ -204,7 +210,8 @@ def _evaluate(cfg, settings, staging, final, run, progress) -> EvaluateResult:
         data.report.raise_if_errors()
     grid = pd.DatetimeIndex(np.sort(data.demand["ds"].unique()))
     starts = origin_positions(len(grid), settings, cfg.min_length)
-    selector, selector_name = load_champion(cfg.tracking_uri)
+    selector, selector_name = selector
+    run.log_params({"selector_name": selector_name})
     rng = np.random.default_rng(cfg.seed)
     rows, items_out, excluded, truth_rows = [], [], [], []
     truth = _truth(cfg, data)
@@ -229,7 +236,7 @@ def _evaluate(cfg, settings, staging, final, run, progress) -> EvaluateResult:
         pd.concat(items_out, ignore_index=True),
         pd.concat(excluded, ignore_index=True),
         pd.concat(truth_rows, ignore_index=True) if truth_rows else None,
-        selector_name,
+        (cfg.selector, selector_name),
     )
 
 
@@ -443,7 +450,8 @@ def _fmt(df: pd.DataFrame, digits: int = 3) -> str:
     return "\n".join(lines)
 
 
-def _markdown(settings, summary, ratios, excluded, truth, selector_name) -> str:
+def _markdown(settings, summary, ratios, excluded, truth, selector) -> str:
+    spec, selector_name = selector
     mine = summary[summary["method"].isin(PLANS)].drop(columns=["z"])
     head = ratios[
         ["method", "segment_kind", "segment", "measure", "n_items", "service", "inventory_value"]
@@ -463,6 +471,8 @@ def _markdown(settings, summary, ratios, excluded, truth, selector_name) -> str:
         "season (policy_selector.phased), `stockwise_static`: the same plan with fixed levels. Ratio = "
         "inventory value / the best baseline's value at the same achieved service (read off its frontier; "
         "blank when outside it); ratio_static: against the best static baseline only.",
+        "",
+        f"Decision path: `--selector {spec}` ({selector_name}).",
         "",
         "## Headline",
         "",
@@ -495,7 +505,8 @@ def _markdown(settings, summary, ratios, excluded, truth, selector_name) -> str:
     return "\n".join(parts)
 
 
-def _write(staging, final, run, settings, rows, items, excluded, truth, selector_name) -> EvaluateResult:
+def _write(staging, final, run, settings, rows, items, excluded, truth, selector) -> EvaluateResult:
+    """Tables, evaluation.md, metrics and RUN.txt; ``selector`` = (decision path as asked, its name)."""
     if truth is not None:
         truth = truth.merge(
             items[["origin", "unique_id", "service_type", "service_target", "expected_csl", "expected_fill_rate"]],
@@ -516,9 +527,7 @@ def _write(staging, final, run, settings, rows, items, excluded, truth, selector
         write_table_atomic(summary, staging / "evaluation.csv"),
         write_table_atomic(ratios, staging / "evaluation_ratios.csv"),
         write_table_atomic(items, staging / "evaluation_items.csv"),
-        write_text_atomic(
-            _markdown(settings, summary, ratios, excluded, truth, selector_name), staging / "evaluation.md"
-        ),
+        write_text_atomic(_markdown(settings, summary, ratios, excluded, truth, selector), staging / "evaluation.md"),
     ]
     if len(excluded):
         paths.append(write_table_atomic(excluded, staging / "evaluation_excluded.csv"))
@@ -527,7 +536,7 @@ def _write(staging, final, run, settings, rows, items, excluded, truth, selector
     for p in paths:
         run.log_artifact(p)
     write_text_atomic(
-        f"run_id: {run.run_id}\ntracking_uri: {run.tracking_uri}\nselector: {selector_name}\n", staging / "RUN.txt"
+        f"run_id: {run.run_id}\ntracking_uri: {run.tracking_uri}\nselector: {selector[1]}\n", staging / "RUN.txt"
     )
     return EvaluateResult(
         run_dir=final, run_id=run.run_id, tracking_uri=run.tracking_uri, metrics=metrics, ratios=ratios

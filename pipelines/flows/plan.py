@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.panel import Issue, ValidationReport
-from pipelines.data.config import RunConfig, ScenarioSettings
+from pipelines.data.config import SELECTOR_FORMS, ConfigError, RunConfig, ScenarioSettings
 from pipelines.data.demo_data import DemoConfig
 from pipelines.data.inputs import load_inputs
 from pipelines.data.io import write_table_atomic, write_text_atomic
@@ -48,11 +48,27 @@ from pipelines.flows.plan_steps import (
     select_step,
 )
 from pipelines.registry.names import CHAMPION_ALIAS, DEFAULT_ALIAS, MODEL_NAME
-from pipelines.registry.tracking import get_alias_version, load_model_version, start_run
+from pipelines.registry.tracking import (
+    get_alias_version,
+    list_versions,
+    load_model_version,
+    resolve_tracking_uri,
+    start_run,
+)
 from pipelines.report.render import write_report
-from policy_selector.selector import PACKAGED_DEFAULT
+from policy_selector.candidates import CandidateSpace
+from policy_selector.selector import PACKAGED_DEFAULT, FixedSelector, RuleSelector
 
-__all__ = ["PlanResult", "run_plan", "apply_scenario", "load_champion", "stage_dir", "load_data", "log_validation"]
+__all__ = [
+    "PlanResult",
+    "run_plan",
+    "apply_scenario",
+    "load_champion",
+    "load_selector",
+    "stage_dir",
+    "load_data",
+    "log_validation",
+]
 
 
 @dataclass(frozen=True)
@@ -137,6 +153,54 @@ def load_champion(tracking_uri: str | None) -> tuple[object | None, str]:
     return None, f"packaged default policy (first of {list(PACKAGED_DEFAULT)}; no champion or default registered)"
 
 
+def load_selector(spec: str, tracking_uri: str | None) -> tuple[object | None, str]:
+    """The selector a decision path names (``RunConfig.selector``) and how it is named in the outputs.
+
+    ``registry``: :func:`load_champion`. ``packaged``: the packaged default policy.
+    ``sbc``: the Syntetos-Boylan rule. ``policy:<candidate>``: that candidate for every item
+    (items without any demand follow the rule's ``no_stock``, as under every fixed policy).
+    ``model:<version>`` / ``model:<alias>``: a registered version of the selector, champion or not.
+
+    Raises
+    ------
+    ConfigError
+        Unknown form, candidate, version or alias; the message lists what exists.
+    """
+    kind, _, arg = spec.partition(":")
+    space = pd.DataFrame(columns=list(CandidateSpace().names))
+    if spec == "registry":
+        return load_champion(tracking_uri)
+    if spec == "packaged":
+        packaged = FixedSelector().fit(None, None, space)
+        return packaged, f"packaged default policy {packaged.chosen_!r} (--selector packaged)"
+    if spec == "sbc":
+        return RuleSelector().fit(None, None, space), "Syntetos-Boylan rule (--selector sbc)"
+    if kind == "policy" and arg:
+        if arg not in space.columns:
+            raise ConfigError(f"--selector {spec}: unknown candidate {arg!r}; choose from {list(space.columns)}")
+        return FixedSelector(arg).fit(None, None, space), f"fixed policy {arg!r} for every item (--selector {spec})"
+    if kind == "model" and arg:
+        return _registered(arg, tracking_uri)
+    raise ConfigError(f"unknown --selector {spec!r}; use one of {list(SELECTOR_FORMS)}")
+
+
+def _registered(ref: str, tracking_uri: str | None) -> tuple[object, str]:
+    """A registered version (``3``) or alias (``champion``, ``@default``) of the selector."""
+    alias = None if ref.isdigit() else ref.removeprefix("@")
+    version = ref if alias is None else get_alias_version(MODEL_NAME, alias, tracking_uri)
+    known = [str(v["version"]) for v in list_versions(MODEL_NAME, tracking_uri)]
+    if version is None or version not in known:
+        what = f"version {ref}" if alias is None else f"alias {alias!r}"
+        raise ConfigError(
+            f"--selector model:{ref}: {MODEL_NAME} has no {what} in {resolve_tracking_uri(tracking_uri)}; "
+            f"registered versions: {known or 'none (run stockwise train)'}"
+        )
+    selector = load_model_version(MODEL_NAME, version, tracking_uri)
+    aliases = [a for a in (CHAMPION_ALIAS, DEFAULT_ALIAS) if get_alias_version(MODEL_NAME, a, tracking_uri) == version]
+    note = f"alias {', '.join(aliases)}" if aliases else "not champion"
+    return selector, f"{MODEL_NAME} v{version} ({note}; --selector model:{ref})"
+
+
 def _kpis(rec: pd.DataFrame, items: pd.DataFrame) -> dict[str, float]:
     value = items.set_index("unique_id")["unit_cost"].reindex(rec["unique_id"]).to_numpy()
     return {
@@ -218,7 +282,7 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
         step.log_artifact(staging / "error_quantiles.parquet")
         step.log_metrics({f"family.{k}": float(v) for k, v in em.family_.stack().value_counts().items()})
     with start_run("policy", nested=True) as step:
-        selector, selector_name = load_champion(cfg.tracking_uri)
+        selector, selector_name = load_selector(cfg.selector, cfg.tracking_uri)
         progress(f"choosing, sizing and simulating a policy per item with the {selector_name}")
         if cfg.service.mode == "item":
             recs = blocked_select(data.demand, data.items, data.freq, selector, cfg)

@@ -232,3 +232,25 @@ def test_regression_decision_picks_the_least_predicted_cost_and_explains_it():
     s = sel.select(f)
     assert (s.candidate[smooth] == "b").mean() > 0.9 and (s.candidate[~smooth] == "c").mean() > 0.9
     assert all(r.startswith(f"{c}:") for r, c in zip(s.reasons, s.candidate))
+
+
+def test_abstaining_keeps_the_learnable_switches_and_drops_the_noise():
+    f, labels, cost = _synthetic()
+    # a learnable rule: the margin keeps it (the switches paid off out of fold)
+    sel = PolicySelector(n_estimators=30, abstain=True).fit(f, labels, cost)
+    assert sel.default_ == str(cost.sum().idxmin()) and np.isfinite(sel.margin_) and sel.margin_ >= 0
+    assert (sel.predict(f) == labels).mean() > 0.9
+    # noise: which of a / b wins is a coin unrelated to the features; a wins more often (the default)
+    coin = np.random.default_rng(5).random(len(f)) < 0.4
+    noise = pd.DataFrame({"a": np.where(coin, 12.0, 10.0), "b": np.where(coin, 10.0, 12.0), "c": 13.0}, index=f.index)
+    plain = PolicySelector(n_estimators=30).fit(f, noise.idxmin(axis=1), noise)
+    held = PolicySelector(n_estimators=30, abstain=True).fit(f, noise.idxmin(axis=1), noise)
+    assert held.default_ == "a" and plain.margin_ is None
+    assert (held.predict(f) == "a").mean() >= (plain.predict(f) == "a").mean()
+    assert (held.predict(f) == "a").mean() > 0.9
+    # the decision only ever leaves the default for a saving above the margin
+    expected, use = held._expected_regret(f)
+    d = list(held.candidates_).index("a")
+    saving = expected[:, d] - expected.min(axis=1)
+    moved = (held.predict(f) != "a").to_numpy()[use]
+    assert (saving[moved] > held.margin_).all()

@@ -1,0 +1,211 @@
+"""Each decision path of the policy selector through ``stockwise evaluate``, on the same data and origin.
+
+Run: ``nice -n 10 .venv/bin/python -m benchmarks.selector_decisions [--carparts-sample 400] [--skip-demo]``
+
+For each data set (carparts with the issue-12 economics of
+:func:`benchmarks.decisions.carparts_folder`; the demo network of ``DemoConfig(seed)``):
+
+1. write the data folder, and a training folder holding only the history before
+   the evaluation origin (the last ``holdout`` periods are never seen in training);
+2. ``stockwise train --data <training folder>`` (:func:`pipelines.flows.train.run_train`)
+   into a fresh MLflow store for that data set: the classifier is registered; the gate
+   decides whether it becomes champion or a default path is registered;
+3. ``stockwise evaluate --data <folder> --holdout H --selector S`` for every path S:
+   ``model:<classifier version>`` (the trained classifier, champion or not),
+   ``registry`` (what ``recommend`` uses: champion, else the default path),
+   ``packaged`` (the packaged default), ``policy:<best single of the training
+   evaluation>`` and ``sbc`` (the Syntetos-Boylan rule).
+
+Writes ``benchmarks/results/selector_decisions/<data>/`` (folders, store, evaluation runs)
+and ``summary.md`` there, and prints the table. ``--reuse`` skips training when the data
+set's store already has a trained version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.decisions import carparts_folder
+from pipelines.data.config import RunConfig
+from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
+from pipelines.data.io import read_table
+from pipelines.flows.evaluate import EvaluateSettings, run_evaluate
+from pipelines.flows.train import TrainSettings, run_train
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "selector_decisions"
+
+
+def _table(folder: Path, name: str) -> Path:
+    return next(folder / f"{name}{s}" for s in (".parquet", ".csv") if (folder / f"{name}{s}").is_file())
+
+
+def training_folder(folder: Path, holdout: int, out: Path) -> Path:
+    """``demand`` before the last ``holdout`` periods of ``folder``, and its ``items``: what train may see."""
+    demand = read_table(_table(folder, "demand"))
+    demand["ds"] = pd.to_datetime(demand["ds"])
+    dates = sorted(demand["ds"].unique())
+    out.mkdir(parents=True, exist_ok=True)
+    demand[demand["ds"] < dates[-holdout]].to_parquet(out / "demand.parquet", index=False)
+    read_table(_table(folder, "items")).to_csv(out / "items.csv", index=False)
+    return out
+
+
+def train(folder: Path, freq: str, uri: str, out: Path, seed: int, reuse: bool) -> dict:
+    """The trained classifier's version, the best single policy and the gate's decision."""
+    if reuse and (out / "train.json").is_file():
+        return json.loads((out / "train.json").read_text())
+    demand = read_table(_table(folder, "demand"))
+    items = read_table(_table(folder, "items"))
+    t0 = time.perf_counter()
+    result = run_train(demand, items, freq, TrainSettings(seed=seed, freq=freq), out / "train", uri)
+    info = {
+        "version": result.version,
+        "champion": result.champion or "",
+        "default": result.default or "",
+        "best_single": _run_param(uri, result.run_id, "best_single"),
+        "decision": result.decision,
+        "plan": result.plan,
+        "seconds": time.perf_counter() - t0,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "train.json").write_text(json.dumps(info, indent=1))
+    return info
+
+
+def _run_param(uri: str, run_id: str, key: str) -> str:
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=uri).get_run(run_id).data.params[key]
+
+
+def paths(info: dict) -> list[tuple[str, str]]:
+    """(label, --selector) of every decision path: the trained classifier, the registry, the packaged
+    default, the best single policy of the training evaluation and the SBC rule."""
+    return [
+        ("trained classifier", f"model:{info['version']}"),
+        ("registry (recommend)", "registry"),
+        ("packaged default", "packaged"),
+        (f"best single ({info['best_single']})", f"policy:{info['best_single']}"),
+        ("SBC rule", "sbc"),
+    ]
+
+
+def evaluate(d: dict, uri: str, base: Path, seed: int, spec: str) -> dict:
+    """``stockwise evaluate --data <folder> --holdout H --selector spec``; its headline row."""
+    cfg = RunConfig(data=d["folder"], freq=d["freq"], out=base / "runs", tracking_uri=uri, seed=seed, selector=spec)
+    t0 = time.perf_counter()
+    res = run_evaluate(cfg, EvaluateSettings(d["holdout"]), progress=lambda m: print(f"  [{spec}] {m}", flush=True))
+    m = res.metrics
+    row = {
+        "selector": spec,
+        "seconds": time.perf_counter() - t0,
+        "run_dir": str(res.run_dir),
+        "name": (res.run_dir / "RUN.txt").read_text().split("selector: ", 1)[1].strip(),
+    }
+    for plan, prefix in (("stockwise", ""), ("stockwise_static", "static.")):
+        row |= {f"{plan}.{k}": m.get(f"{plan}.{k}", float("nan")) for k in ("n_items", "csl", "fill_rate")}
+        row |= {f"{plan}.{k}": m.get(f"{plan}.{k}", float("nan")) for k in ("inventory_value", "cost")}
+        row |= {f"{plan}.ratio.{k}": m.get(f"{prefix}ratio.{k}", float("nan")) for k in ("csl", "fill_rate")}
+    best = res.ratios[(res.ratios["segment_kind"] == "all") & (res.ratios["method"] == "stockwise")]
+    row |= {f"best_baseline.{r.measure}": r.best_baseline for r in best.itertuples()}
+    return row
+
+
+def render(label: str, info: dict, rows: list[dict]) -> str:
+    """Markdown table of one data set: each path's achieved service, value and ratios (time-phased plan)."""
+    single = next(r for r in rows if r["selector"].startswith("policy:"))
+    lines = [
+        f"### {label}",
+        "",
+        f"train: {info['plan']}; {info['seconds']:.0f} s. {info['decision']}",
+        "",
+        "| path | --selector | items | CSL | fill rate | inventory value | yearly cost | ratio @CSL | ratio @fill "
+        "| vs best single @CSL | vs best single @fill | static ratio @CSL | static ratio @fill |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (name, _), r in zip(paths(info), rows):
+        p = "stockwise"
+        lines.append(
+            f"| {name} | `{r['selector']}` | {r[p + '.n_items']:.0f} | {r[p + '.csl']:.3f} | "
+            f"{r[p + '.fill_rate']:.3f} | {r[p + '.inventory_value']:,.0f} | {r[p + '.cost']:,.0f} | "
+            f"{r[p + '.ratio.csl']:.3f} | {r[p + '.ratio.fill_rate']:.3f} | "
+            f"{r[p + '.ratio.csl'] / single[p + '.ratio.csl']:.3f} | "
+            f"{r[p + '.ratio.fill_rate'] / single[p + '.ratio.fill_rate']:.3f} | "
+            f"{r['stockwise_static.ratio.csl']:.3f} | {r['stockwise_static.ratio.fill_rate']:.3f} |"
+        )
+    lines += [
+        "",
+        "best baseline at the classifier's service: "
+        + ", ".join(f"{k[14:]} {v}" for k, v in rows[0].items() if k.startswith("best_baseline.")),
+        "",
+        "runs: " + "; ".join(f"`{r['selector']}` {r['seconds']:.0f} s ({r['name']})" for r in rows),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def datasets(args) -> list[dict]:
+    """Name, data folder, frequency and holdout of each data set (folders written under RESULTS)."""
+    out = []
+    if not args.skip_carparts:
+        folder = carparts_folder(args.carparts_sample, args.seed, RESULTS / "carparts" / "data")
+        n = len(read_table(folder / "items.csv"))
+        out.append(
+            {
+                "name": "carparts",
+                "label": f"carparts ({n} series)",
+                "folder": folder,
+                "freq": "MS",
+                "holdout": args.holdout,
+            }
+        )
+    if not args.skip_demo:
+        folder = RESULTS / "demo" / "data"
+        write_demo(generate_demo(DemoConfig(seed=args.seed)), folder)
+        out.append(
+            {
+                "name": "demo",
+                "label": f"demo (seed {args.seed})",
+                "folder": folder,
+                "freq": "W-MON",
+                "holdout": args.demo_holdout,
+            }
+        )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--carparts-sample", type=int, default=400, help="carparts series (0 = all complete)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--holdout", type=int, default=12)
+    parser.add_argument("--demo-holdout", type=int, default=13)
+    parser.add_argument("--skip-carparts", action="store_true")
+    parser.add_argument("--skip-demo", action="store_true")
+    parser.add_argument("--train-only", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="reuse a data set's trained model (train.json)")
+    args = parser.parse_args()
+    for d in datasets(args):
+        base = RESULTS / d["name"]
+        uri = f"sqlite:///{base / 'mlflow.db'}"
+        train_folder = training_folder(d["folder"], d["holdout"], base / "train_data")
+        info = train(train_folder, d["freq"], uri, base, args.seed, args.reuse)
+        print(f"{d['label']}: {json.dumps(info)}", flush=True)
+        if args.train_only:
+            continue
+        rows = [evaluate(d, uri, base, args.seed, spec) for _, spec in paths(info)]
+        pd.DataFrame(rows).to_csv(base / "paths.csv", index=False)
+        (base / "summary.md").write_text(render(d["label"], info, rows))
+        print((base / "summary.md").read_text(), flush=True)
+    parts = [(RESULTS / n / "summary.md") for n in ("carparts", "demo")]
+    (RESULTS / "summary.md").write_text("\n".join(p.read_text() for p in parts if p.is_file()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""``stockwise evaluate --selector``: each decision path replayed through the same front door."""
+
+from __future__ import annotations
+
+import mlflow
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from pipelines.data.config import ConfigError, ForecastSettings, RunConfig, load_config
+from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
+from pipelines.flows.evaluate import EvaluateSettings, run_evaluate
+from pipelines.flows.plan import load_selector
+from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
+from pipelines.registry.tracking import set_alias, start_run
+from policy_selector import FixedSelector, RuleSelector
+from policy_selector.candidates import CandidateSpace
+from policy_selector.selector import PACKAGED_DEFAULT
+
+FAST = ForecastSettings(models=("AutoETS", "CrostonSBA"), n_windows=3)
+SPACE = pd.DataFrame(columns=list(CandidateSpace().names))
+
+
+@pytest.fixture(scope="module")
+def demo_folder(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("evaluate_selector")
+    demo = generate_demo(DemoConfig(n_items=8, n_stores=4, n_dcs=2, min_stores_per_item=2, n_weeks=60, seed=5))
+    write_demo(demo, tmp / "data")
+    return tmp
+
+
+def _register(uri: str, selector) -> str:
+    with start_run("register", uri) as run:
+        return run.log_model(selector, name="sel", registered_name=MODEL_NAME, serialization_format="cloudpickle")
+
+
+def test_each_fixed_path_loads_what_it_names(tracking_uri):
+    packaged, name = load_selector("packaged", tracking_uri)
+    assert isinstance(packaged, FixedSelector) and packaged.chosen_ == PACKAGED_DEFAULT[0]
+    assert repr(PACKAGED_DEFAULT[0]) in name
+    rule, name = load_selector("sbc", tracking_uri)
+    assert isinstance(rule, RuleSelector) and "Syntetos-Boylan" in name
+    fixed, name = load_selector("policy:adida_rs_normal", tracking_uri)
+    assert isinstance(fixed, FixedSelector) and fixed.chosen_ == "adida_rs_normal"
+    # registry on an empty store: the packaged default (None) as recommend uses it
+    selector, name = load_selector("registry", tracking_uri)
+    assert selector is None and "packaged default" in name
+
+
+def test_a_registered_version_loads_by_number_or_alias_champion_or_not(tracking_uri):
+    v1 = _register(tracking_uri, FixedSelector("tsb_rss_negbin").fit(None, None, SPACE))
+    v2 = _register(tracking_uri, FixedSelector("adida_rs_normal").fit(None, None, SPACE))
+    set_alias(MODEL_NAME, CHAMPION_ALIAS, v2, tracking_uri)
+    first, name = load_selector(f"model:{v1}", tracking_uri)
+    assert first.chosen_ == "tsb_rss_negbin" and f"v{v1} (not champion" in name
+    champ, name = load_selector("model:champion", tracking_uri)
+    assert champ.chosen_ == "adida_rs_normal" and f"v{v2} (alias champion" in name
+    assert load_selector("model:@champion", tracking_uri)[0].chosen_ == "adida_rs_normal"
+    # registry = the champion now
+    assert load_selector("registry", tracking_uri)[0].chosen_ == "adida_rs_normal"
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ("policy:ets_magic", r"unknown candidate 'ets_magic'; choose from \['ets_rs_normal'"),
+        ("model:7", r"has no version 7 in .*registered versions: none \(run stockwise train\)"),
+        ("model:challenger", r"has no alias 'challenger'"),
+    ],
+)
+def test_unknown_candidate_version_or_alias_is_a_clear_error(tracking_uri, spec, match):
+    with pytest.raises(ConfigError, match=match):
+        load_selector(spec, tracking_uri)
+
+
+def test_an_unknown_form_is_refused_by_the_config():
+    with pytest.raises(ConfigError, match=r"unknown selector 'champion'; use one of \['registry', 'packaged'"):
+        load_config(None, selector="champion")
+    assert RunConfig(selector="model:3").selector == "model:3"
+
+
+def test_evaluate_replays_the_path_asked_for_and_says_so(demo_folder, tracking_uri):
+    cfg = RunConfig(
+        data=demo_folder / "data",
+        out=demo_folder / "runs",
+        tracking_uri=tracking_uri,
+        forecast=FAST,
+        selector="policy:adida_rs_normal",
+    )
+    result = run_evaluate(cfg, EvaluateSettings(holdout=6))
+    items = pd.read_csv(result.run_dir / "evaluation_items.csv")
+    # every item with demand runs the asked candidate; items without demand follow the rule (no_stock)
+    demand_items = items[items["selected_by"] == "default"]
+    assert len(demand_items) and demand_items["candidate"].eq("adida_rs_normal").all()
+    assert set(items["candidate"]) <= {"adida_rs_normal", "no_stock"}
+    md = (result.run_dir / "evaluation.md").read_text()
+    assert "Decision path: `--selector policy:adida_rs_normal` (fixed policy 'adida_rs_normal'" in md
+    run = mlflow.MlflowClient(tracking_uri).get_run(result.run_id)
+    assert run.data.params["selector"] == "policy:adida_rs_normal"
+    assert "fixed policy 'adida_rs_normal'" in run.data.params["selector_name"]
+    assert run.data.tags["stockwise.selector"] == "policy:adida_rs_normal"
+
+
+def test_cli_selector_errors_exit_before_any_run(demo_folder, tracking_uri):
+    args = ["evaluate", "--data", str(demo_folder / "data"), "--holdout", "6", "--tracking-uri", tracking_uri]
+    out = demo_folder / "runs_err"
+    result = CliRunner().invoke(app, [*args, "--out", str(out), "--selector", "model:3"])
+    assert result.exit_code == 1 and "has no version 3" in " ".join(result.output.split())
+    result = CliRunner().invoke(app, [*args, "--out", str(out), "--selector", "best"])
+    assert result.exit_code == 1 and "unknown selector 'best'" in " ".join(result.output.split())
+    assert not out.exists() or not any(out.iterdir())
