@@ -105,9 +105,15 @@ def main() -> None:
     )
     parser.add_argument("--segment-target", type=float, default=None, help="the same per SBC segment")
     parser.add_argument("--service-measure", choices=("csl", "fill_rate"), default=None)
+    parser.add_argument(
+        "--no-target-backtest",
+        action="store_true",
+        help="allocate to the target as given (no raise by the held-out shortfall at an earlier origin)",
+    )
     args = parser.parse_args()
     service = ServiceSettings(
-        **(service_override(args.portfolio_target, args.segment_target, args.service_measure) or {})
+        **(service_override(args.portfolio_target, args.segment_target, args.service_measure) or {}),
+        backtest=not args.no_target_backtest,
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs = []

@@ -27,8 +27,9 @@ from optimization import PolicyType, ServiceType, period_csl
 from optimization.allocation import Allocation, allocate
 from optimization.distributions import EmpiricalDemand, count_demand
 from policy_selector.config import SelectorConfig
-from policy_selector.context import CutoffData, prepare_cutoff
-from policy_selector.decision_eval import policies_from_table
+from policy_selector.context import CutoffData, prepare_cutoff, wide_panel
+from policy_selector.decision_eval import policies_from_table, replay_table
+from policy_selector.economics import periods_per_year
 from policy_selector.outcomes import expected_outcomes
 from policy_selector.recommend import recommend_policies
 from policy_selector.sizing import MAX_LEVEL_MULTIPLE, _samples, exposure, largest_demand
@@ -36,6 +37,8 @@ from policy_selector.sizing import MAX_LEVEL_MULTIPLE, _samples, exposure, large
 __all__ = [
     "ServiceMode",
     "ItemCurves",
+    "TargetBacktest",
+    "backtest_target",
     "item_curves",
     "allocate_levels",
     "exchange_curve",
@@ -304,9 +307,12 @@ def _loss(samples: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def allocate_levels(
-    curves: ItemCurves, target: float, groups: np.ndarray | None = None
+    curves: ItemCurves, target: float, groups: np.ndarray | None = None, raise_by: dict | None = None
 ) -> tuple[np.ndarray, dict[str, Allocation]]:
     """Level per item meeting ``target`` within each group (one group = the portfolio).
+
+    ``raise_by`` maps a group to the points its target is raised by in the allocation's
+    model (:func:`backtest_target`); the raised target is capped at :data:`MAX_TARGET`.
 
     Returns
     -------
@@ -321,7 +327,8 @@ def allocate_levels(
         rows = np.flatnonzero(has & (groups == g))
         if curves.weight[rows].sum() <= 0:
             continue  # nothing to serve in this group: keep the per-item levels
-        a = allocate(curves.value[rows], curves.service[rows], target, weights=curves.weight[rows])
+        goal = min(target + (raise_by or {}).get(str(g), 0.0), max(target, MAX_TARGET))
+        a = allocate(curves.value[rows], curves.service[rows], goal, weights=curves.weight[rows])
         levels[rows] = curves.level[rows, a.level_index]
         out[str(g)] = a
     return levels, out
@@ -334,6 +341,7 @@ def portfolio_policy(
     target: float,
     measure: ServiceType | str = ServiceType.CSL,
     segment_by: str | None = None,
+    raise_by: dict | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Allocation]]:
     """Re-level ``rec`` (output of :func:`recommend_policies` at ``data``) to a segment or portfolio target.
 
@@ -350,6 +358,9 @@ def portfolio_policy(
         ``csl`` or ``fill_rate``.
     segment_by : str, optional
         Column of ``rec`` whose values are the segments; None = the whole portfolio.
+    raise_by : dict of str -> float, optional
+        Points each segment's (``"all"``: the portfolio's) target is raised by in the
+        allocation's model, e.g. :attr:`TargetBacktest.raise_by`; ``service_target`` stays ``target``.
 
     Returns
     -------
@@ -369,7 +380,7 @@ def portfolio_policy(
         raise ValueError("recommendations must be the rows of recommend_policies at the same cutoff, in its order")
     curves = item_curves(data, rec, config, measure)
     groups = rec[segment_by].astype(str).to_numpy() if segment_by else None
-    levels, allocations = allocate_levels(curves, target, groups)
+    levels, allocations = allocate_levels(curves, target, groups, raise_by)
     moved = np.isfinite(levels)
     delta = np.where(moved, levels - curves.current, 0.0)
     out = rec.copy()
@@ -424,6 +435,126 @@ def exchange_curve(allocations: dict[str, Allocation], max_points: int = 400) ->
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
 
 
+#: Highest service the allocation is asked for after raising a target by its backtested shortfall.
+MAX_TARGET = 0.995
+
+#: Items with demand in the backtest's held-out periods a segment needs for its own shortfall (else the pooled one).
+MIN_BACKTEST_ITEMS = 30
+
+
+@dataclass(frozen=True)
+class TargetBacktest:
+    """The allocation run at an earlier origin and replayed on the periods after it.
+
+    Attributes
+    ----------
+    origin : pandas.Timestamp or None
+        Last period of the history the earlier allocation saw (None: not run, see ``reason``).
+    periods : int
+        Held-out periods replayed after ``origin``.
+    table : pandas.DataFrame
+        ``segment, items, model, achieved, shortfall, raise_by``: per segment the items with
+        demand in the held-out periods, the allocation's service in its own model, the
+        replayed service, their difference and the raise applied (the pooled shortfall for
+        segments under :data:`MIN_BACKTEST_ITEMS` items, never below 0).
+    reason : str or None
+        Why no raise was measured.
+    """
+
+    origin: pd.Timestamp | None
+    periods: int
+    table: pd.DataFrame
+    reason: str | None = None
+
+    @property
+    def raise_by(self) -> dict[str, float]:
+        """Points to raise each segment's target by."""
+        return dict(zip(self.table["segment"].astype(str), self.table["raise_by"].astype(float)))
+
+
+def _no_backtest(periods: int, reason: str) -> TargetBacktest:
+    cols = ["segment", "items", "model", "achieved", "shortfall", "raise_by"]
+    return TargetBacktest(origin=None, periods=periods, table=pd.DataFrame(columns=cols), reason=reason)
+
+
+def _backtest_table(out: pd.DataFrame, kpis: pd.DataFrame, allocations: dict, measure: ServiceType, segment_by):
+    """Per segment: model service of the allocation, replayed service, shortfall and the raise (pooled when small)."""
+    moved = out["service_mode"].ne(ServiceMode.ITEM).to_numpy()
+    groups = out[segment_by].astype(str).to_numpy() if segment_by else np.full(len(out), "all", dtype=object)
+    rows = []
+    for g, a in allocations.items():
+        k = kpis[moved & (groups == g)]
+        sold = k["demand"].to_numpy() > 0
+        if measure is ServiceType.FILL_RATE:
+            achieved = k["served"].sum() / k["demand"].sum() if sold.any() else np.nan
+        else:
+            achieved = k.loc[sold, "csl"].mean() if sold.any() else np.nan
+        rows.append({"segment": g, "items": int(sold.sum()), "model": a.service, "achieved": achieved})
+    table = pd.DataFrame(rows, columns=["segment", "items", "model", "achieved"])
+    table["shortfall"] = table["model"] - table["achieved"]
+    ok = table["shortfall"].notna()
+    pooled = (
+        np.average(table.loc[ok, "shortfall"], weights=table.loc[ok, "items"]) if table.loc[ok, "items"].sum() else 0.0
+    )
+    own = ok & (table["items"] >= MIN_BACKTEST_ITEMS)
+    table["raise_by"] = np.maximum(np.where(own, table["shortfall"], pooled), 0.0)
+    return table
+
+
+def backtest_target(
+    selector,
+    demand: pd.DataFrame,
+    items: pd.DataFrame,
+    config: SelectorConfig,
+    rng: np.random.Generator,
+    target: float,
+    measure: ServiceType | str = ServiceType.CSL,
+    segment_by: str | None = None,
+    periods: int | None = None,
+) -> TargetBacktest:
+    """Held-out shortfall of the allocation: recommend and allocate at an earlier origin, replay the periods after it.
+
+    The allocation meets its target in the sizing's model; the model is calibrated on the
+    backtest windows before the cutoff, and the service it promises where the allocation
+    lowers levels is what the next year's demand does not always give (carparts: 0.95 in
+    the model, 0.924 replayed). Run the same recommendation and allocation on the history
+    up to ``periods`` before the last date, replay those levels on the actual demand of
+    the ``periods`` after it (:func:`policy_selector.decision_eval.replay_table`), and
+    measure per segment the allocation's service in its own model minus the replayed
+    one (CSL over items with demand, as ``stockwise evaluate`` measures it; fill rate =
+    served / demand). :func:`recommend_with_target` raises the target by it.
+
+    Parameters
+    ----------
+    periods : int, optional
+        Held-out periods; default one year, at most a quarter of the history's periods.
+
+    Returns
+    -------
+    TargetBacktest
+        With ``reason`` set (and no raise) when the history is too short for an earlier
+        origin with its own forecast backtest, or no item had demand after it.
+    """
+    measure = ServiceType(measure)
+    dates = np.sort(pd.to_datetime(demand["ds"]).unique())
+    periods = periods or int(min(round(periods_per_year(config.freq)), len(dates) // 4))
+    if periods < 1 or len(dates) <= periods:
+        return _no_backtest(periods, f"{len(dates)} periods of history leave none before an earlier origin")
+    origin = pd.Timestamp(dates[-periods - 1])
+    data = prepare_cutoff(demand, items, origin, config)
+    if data.cv.empty:
+        return _no_backtest(periods, f"no series has history for a forecast backtest before {origin.date()}")
+    rec = recommend_policies(selector, demand, items, config, rng, cutoff=origin, data=data)
+    out, allocations = portfolio_policy(data, rec, config, target, measure, segment_by)
+    wide = wide_panel(demand).reindex(index=data.ids)
+    actual = wide.loc[:, wide.columns > origin].iloc[:, :periods].fillna(0.0)  # after a series' last row: no demand
+    kpis = replay_table(actual.to_numpy(float), [out], data.economics)
+    table = _backtest_table(out, kpis, allocations, measure, segment_by)
+    if table.empty or table["items"].sum() == 0:
+        return _no_backtest(periods, f"no stocked item had demand in the {periods} periods after {origin.date()}")
+    return TargetBacktest(origin=origin, periods=periods, table=table)
+
+
 def recommend_with_target(
     selector,
     demand: pd.DataFrame,
@@ -433,25 +564,38 @@ def recommend_with_target(
     target: float,
     measure: ServiceType | str = ServiceType.CSL,
     segment_by: str | None = None,
+    backtest: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, Allocation]]:
     """:func:`recommend_policies`, then re-levelled to a segment / portfolio target and re-simulated.
 
-    The cutoff data are prepared once more for the curves (the recommendation front door
-    does not return them), so this costs a second backtest.
+    With ``backtest`` (the default) the target is first raised per segment by the
+    allocation's held-out shortfall at an earlier origin (:func:`backtest_target`; one more
+    forecast backtest), so that the *replayed* service, not only the modelled one, meets it.
 
     Returns
     -------
     (pandas.DataFrame, dict)
         Recommendations as :func:`recommend_policies` returns them plus ``service_mode``;
-        ``expected_*`` columns are those of the re-levelled policies. ``attrs["exchange_curve"]``
-        holds :func:`exchange_curve` as plain lists (what the plan's report draws).
+        ``expected_*`` columns are those of the re-levelled policies; ``service_target`` is
+        ``target``. ``attrs["exchange_curve"]`` holds :func:`exchange_curve` and
+        ``attrs["target_backtest"]`` the :class:`TargetBacktest` table, as plain lists
+        (what the plan's report draws).
     """
-    rec = recommend_policies(selector, demand, items, config, rng)
-    data = prepare_cutoff(demand, items, pd.Timestamp(pd.to_datetime(demand["ds"]).max()), config)
-    out, allocations = portfolio_policy(data, rec, config, target, measure, segment_by)
+    cutoff = pd.Timestamp(pd.to_datetime(demand["ds"]).max())
+    data = prepare_cutoff(demand, items, cutoff, config)
+    rec = recommend_policies(selector, demand, items, config, rng, cutoff=cutoff, data=data)
+    check = backtest_target(selector, demand, items, config, rng, target, measure, segment_by) if backtest else None
+    raise_by = check.raise_by if check is not None else None
+    out, allocations = portfolio_policy(data, rec, config, target, measure, segment_by, raise_by)
     outcomes = expected_outcomes(data, policy_params(out, data), out["candidate"].to_numpy(), config, rng)
     for col in outcomes.columns:
         out[col] = outcomes[col].to_numpy()
     # for the report, which sees only the frame (plain lists: attrs are serialised with parquet)
     out.attrs["exchange_curve"] = exchange_curve(allocations).to_dict("list")
+    if check is not None:
+        out.attrs["target_backtest"] = check.table.to_dict("list") | {
+            "origin": [str(check.origin.date()) if check.origin is not None else None],
+            "periods": [check.periods],
+            "reason": [check.reason],
+        }
     return out, allocations
