@@ -17,6 +17,7 @@ target; the returned ``service_mode`` column says which rule set every level.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,8 @@ __all__ = [
 ]
 
 _LEVEL_POINTS = 40
+
+logger = logging.getLogger(__name__)
 
 
 class ServiceMode:
@@ -381,6 +384,11 @@ def portfolio_policy(
     curves = item_curves(data, rec, config, measure)
     groups = rec[segment_by].astype(str).to_numpy() if segment_by else None
     levels, allocations = allocate_levels(curves, target, groups, raise_by)
+    return _relevel(rec, data, curves, levels, target, measure, segment_by), allocations
+
+
+def _relevel(rec, data: CutoffData, curves: ItemCurves, levels, target: float, measure: ServiceType, segment_by):
+    """``rec`` with every allocated item's level moved to ``levels`` (S, or s with S - s kept)."""
     moved = np.isfinite(levels)
     delta = np.where(moved, levels - curves.current, 0.0)
     out = rec.copy()
@@ -392,7 +400,7 @@ def portfolio_policy(
     out["service_mode"] = np.where(moved, mode, ServiceMode.ITEM)
     out.loc[moved, "service_type"] = measure.value
     out.loc[moved, "service_target"] = target
-    return out, allocations
+    return out
 
 
 def policy_params(rec: pd.DataFrame, data: CutoffData):
@@ -453,10 +461,11 @@ class TargetBacktest:
     periods : int
         Held-out periods replayed after ``origin``.
     table : pandas.DataFrame
-        ``segment, items, model, achieved, shortfall, raise_by``: per segment the items with
-        demand in the held-out periods, the allocation's service in its own model, the
-        replayed service, their difference and the raise applied (the pooled shortfall for
-        segments under :data:`MIN_BACKTEST_ITEMS` items, never below 0).
+        ``segment, items, model, achieved, shortfall, raise_by``: per segment (and ``all``,
+        every allocated item) the items with demand in the held-out periods, the allocation's
+        service in its own model at the target, the replayed service, their difference, and
+        the raise (see :func:`backtest_target`; the pooled one for segments under
+        :data:`MIN_BACKTEST_ITEMS` items; never below 0).
     reason : str or None
         Why no raise was measured.
     """
@@ -477,28 +486,53 @@ def _no_backtest(periods: int, reason: str) -> TargetBacktest:
     return TargetBacktest(origin=None, periods=periods, table=pd.DataFrame(columns=cols), reason=reason)
 
 
-def _backtest_table(out: pd.DataFrame, kpis: pd.DataFrame, allocations: dict, measure: ServiceType, segment_by):
-    """Per segment: model service of the allocation, replayed service, shortfall and the raise (pooled when small)."""
-    moved = out["service_mode"].ne(ServiceMode.ITEM).to_numpy()
-    groups = out[segment_by].astype(str).to_numpy() if segment_by else np.full(len(out), "all", dtype=object)
+#: Targets the backtest allocates to: the target and this many steps up to :data:`MAX_TARGET`.
+_TARGET_STEPS = 8
+
+
+def _replayed(kpis: pd.DataFrame, measure: ServiceType) -> tuple[int, float]:
+    """Items with demand and the replayed service as ``stockwise evaluate`` measures it."""
+    sold = kpis["demand"].to_numpy() > 0
+    if not sold.any():
+        return 0, np.nan
+    if measure is ServiceType.FILL_RATE:
+        return int(sold.sum()), float(kpis["served"].sum() / kpis["demand"].sum())
+    return int(sold.sum()), float(kpis.loc[sold, "csl"].mean())
+
+
+def _first_reaching(grid: np.ndarray, achieved: np.ndarray, target: float) -> float:
+    """Raise: the smallest grid target (linear between points) whose replayed service reaches ``target``."""
+    if not np.isfinite(achieved[0]) or achieved[0] >= target:
+        return 0.0
+    hit = np.flatnonzero(achieved >= target)
+    if not hit.size:
+        return float(grid[-1] - grid[0])
+    j = hit[0]
+    a0, a1 = achieved[j - 1], achieved[j]
+    step = (target - a0) / (a1 - a0) if np.isfinite(a0) and a1 > a0 else 1.0
+    return float(grid[j - 1] + (grid[j] - grid[j - 1]) * step - grid[0])
+
+
+def _backtest_table(grid, model: dict, achieved: dict, items: dict, target: float) -> pd.DataFrame:
+    """Per segment (``"all"`` pooled): model service and replayed service at ``target``, and the raise.
+
+    ``achieved[g]`` is the replayed service of segment g when allocated to each ``grid`` target;
+    the raise is the smallest grid target whose replay reaches ``target``, minus ``target``
+    (the pooled one for segments with fewer than :data:`MIN_BACKTEST_ITEMS` items with demand).
+    """
+    grid = np.asarray(grid, dtype=float)
     rows = []
-    for g, a in allocations.items():
-        k = kpis[moved & (groups == g)]
-        sold = k["demand"].to_numpy() > 0
-        if measure is ServiceType.FILL_RATE:
-            achieved = k["served"].sum() / k["demand"].sum() if sold.any() else np.nan
-        else:
-            achieved = k.loc[sold, "csl"].mean() if sold.any() else np.nan
-        rows.append({"segment": g, "items": int(sold.sum()), "model": a.service, "achieved": achieved})
-    table = pd.DataFrame(rows, columns=["segment", "items", "model", "achieved"])
+    for g in model:
+        a = np.asarray(achieved[g], dtype=float)
+        rows.append({"segment": g, "items": items[g], "model": model[g], "achieved": a[0], "raise": a})
+    table = pd.DataFrame(rows)
+    pooled = _first_reaching(grid, np.asarray(achieved["all"], dtype=float), target) if "all" in achieved else 0.0
+    table["raise_by"] = [
+        _first_reaching(grid, r["raise"], target) if r["items"] >= MIN_BACKTEST_ITEMS else pooled
+        for _, r in table.iterrows()
+    ]
     table["shortfall"] = table["model"] - table["achieved"]
-    ok = table["shortfall"].notna()
-    pooled = (
-        np.average(table.loc[ok, "shortfall"], weights=table.loc[ok, "items"]) if table.loc[ok, "items"].sum() else 0.0
-    )
-    own = ok & (table["items"] >= MIN_BACKTEST_ITEMS)
-    table["raise_by"] = np.maximum(np.where(own, table["shortfall"], pooled), 0.0)
-    return table
+    return table[["segment", "items", "model", "achieved", "shortfall", "raise_by"]]
 
 
 def backtest_target(
@@ -512,17 +546,18 @@ def backtest_target(
     segment_by: str | None = None,
     periods: int | None = None,
 ) -> TargetBacktest:
-    """Held-out shortfall of the allocation: recommend and allocate at an earlier origin, replay the periods after it.
+    """How far to raise a target so that the *replayed* service meets it, from an earlier origin.
 
-    The allocation meets its target in the sizing's model; the model is calibrated on the
-    backtest windows before the cutoff, and the service it promises where the allocation
-    lowers levels is what the next year's demand does not always give (carparts: 0.95 in
-    the model, 0.924 replayed). Run the same recommendation and allocation on the history
-    up to ``periods`` before the last date, replay those levels on the actual demand of
-    the ``periods`` after it (:func:`policy_selector.decision_eval.replay_table`), and
-    measure per segment the allocation's service in its own model minus the replayed
-    one (CSL over items with demand, as ``stockwise evaluate`` measures it; fill rate =
-    served / demand). :func:`recommend_with_target` raises the target by it.
+    The allocation meets its target in the sizing's model, and the model is least reliable
+    where the allocation lowers levels (carparts: 0.95 in the model, 0.924 replayed). Run the
+    same recommendation at the date ``periods`` before the last one, allocate it to the
+    target and to :data:`_TARGET_STEPS` targets above it (up to :data:`MAX_TARGET`), replay
+    each allocation on the actual demand of the ``periods`` after that date
+    (:func:`policy_selector.decision_eval.replay_table`; CSL over items with demand as
+    ``stockwise evaluate`` measures it, fill rate = served / demand) and take per segment the
+    smallest target whose replay reached the target (linear between grid points): that
+    target minus the target is the raise (0 when the replay already met it). Measured on a
+    grid, not as one shortfall added on, because the model's optimism shrinks as levels rise.
 
     Parameters
     ----------
@@ -545,13 +580,26 @@ def backtest_target(
     if data.cv.empty:
         return _no_backtest(periods, f"no series has history for a forecast backtest before {origin.date()}")
     rec = recommend_policies(selector, demand, items, config, rng, cutoff=origin, data=data)
-    out, allocations = portfolio_policy(data, rec, config, target, measure, segment_by)
     wide = wide_panel(demand).reindex(index=data.ids)
-    actual = wide.loc[:, wide.columns > origin].iloc[:, :periods].fillna(0.0)  # after a series' last row: no demand
-    kpis = replay_table(actual.to_numpy(float), [out], data.economics)
-    table = _backtest_table(out, kpis, allocations, measure, segment_by)
-    if table.empty or table["items"].sum() == 0:
+    actual = wide.loc[:, wide.columns > origin].iloc[:, :periods].fillna(0.0).to_numpy(float)  # after its end: 0
+    curves = item_curves(data, rec, config, measure)
+    groups = rec[segment_by].astype(str).to_numpy() if segment_by else np.full(len(rec), "all", dtype=object)
+    grid = target + (max(target, MAX_TARGET) - target) * np.arange(_TARGET_STEPS + 1) / _TARGET_STEPS
+    model, achieved, count = {}, {}, {}
+    for t in grid:
+        levels, allocations = allocate_levels(curves, t, None if segment_by is None else groups)
+        out = _relevel(rec, data, curves, levels, t, measure, segment_by)
+        kpis = replay_table(actual, [out], data.economics)
+        moved = np.isfinite(levels)
+        for g in dict.fromkeys([*allocations, "all"]):
+            n, a = _replayed(kpis[moved & ((groups == g) | (g == "all"))], measure)
+            achieved.setdefault(g, []).append(a)
+            if t == grid[0]:
+                count[g] = n
+                model[g] = allocations[g].service if g in allocations else np.nan
+    if count.get("all", 0) == 0:
         return _no_backtest(periods, f"no stocked item had demand in the {periods} periods after {origin.date()}")
+    table = _backtest_table(grid, model, achieved, count, target)
     return TargetBacktest(origin=origin, periods=periods, table=table)
 
 
@@ -586,6 +634,16 @@ def recommend_with_target(
     rec = recommend_policies(selector, demand, items, config, rng, cutoff=cutoff, data=data)
     check = backtest_target(selector, demand, items, config, rng, target, measure, segment_by) if backtest else None
     raise_by = check.raise_by if check is not None else None
+    if check is not None:
+        logger.info(
+            "%s target %.3f, backtest at %s (%d periods, %s):\n%s",
+            measure,
+            target,
+            check.origin,
+            check.periods,
+            check.reason or "measured",
+            check.table.round(4).to_string(index=False),
+        )
     out, allocations = portfolio_policy(data, rec, config, target, measure, segment_by, raise_by)
     outcomes = expected_outcomes(data, policy_params(out, data), out["candidate"].to_numpy(), config, rng)
     for col in outcomes.columns:

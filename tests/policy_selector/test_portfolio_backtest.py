@@ -1,7 +1,5 @@
 """Portfolio targets raised by the allocation's held-out shortfall at an earlier origin."""
 
-from types import SimpleNamespace
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -50,28 +48,25 @@ def test_raised_target_is_met_in_the_allocations_model_and_capped(recs, tiny_con
     assert a2["all"].value == pytest.approx(a3["all"].value)  # 1.35 is asked as MAX_TARGET
 
 
-def test_shortfall_per_segment_pools_small_segments_and_never_lowers():
-    n_big, n_small = MIN_BACKTEST_ITEMS + 10, 5
-    seg = np.array(["big"] * n_big + ["small"] * n_small + ["over"] * n_big)
-    out = pd.DataFrame({"sbc_class": seg, "service_mode": "segment:sbc_class"})
-    out.loc[0, "service_mode"] = "item"  # not allocated: left out
-    csl = np.r_[np.full(n_big, 0.9), np.full(n_small, 0.5), np.full(n_big, 1.0)]
-    demand = np.ones(len(seg))
-    demand[1] = 0.0  # no demand: no CSL to count
-    csl[:2] = 0.0
-    kpis = pd.DataFrame({"csl": csl, "demand": demand, "served": demand * csl})
-    alloc = {g: SimpleNamespace(service=0.95) for g in ("big", "small", "over")}
-    table = _backtest_table(out, kpis, alloc, ServiceType.CSL, "sbc_class").set_index("segment")
-    assert table.loc["big", "items"] == n_big - 2
-    assert table.loc["big", "achieved"] == pytest.approx(0.9)
-    assert table.loc["big", "shortfall"] == pytest.approx(0.05)
-    assert table.loc["big", "raise_by"] == pytest.approx(0.05)
-    assert table.loc["over", "shortfall"] == pytest.approx(-0.05)
-    assert table.loc["over", "raise_by"] == 0.0  # a segment served above its model is not lowered
-    pooled = (0.05 * (n_big - 2) + 0.45 * n_small - 0.05 * n_big) / (2 * n_big - 2 + n_small)
-    assert table.loc["small", "raise_by"] == pytest.approx(pooled)
-    fill = _backtest_table(out, kpis, alloc, ServiceType.FILL_RATE, "sbc_class").set_index("segment")
-    assert fill.loc["small", "achieved"] == pytest.approx(0.5)
+def test_raise_is_the_first_grid_target_whose_replay_reaches_the_target():
+    grid = np.array([0.95, 0.96, 0.97, 0.98])
+    achieved = {
+        "short": [0.92, 0.94, 0.96, 0.97],  # reaches 0.95 halfway from 0.96 to 0.97
+        "over": [0.97, 0.98, 0.99, 0.99],  # served above the target already: never lowered
+        "never": [0.80, 0.82, 0.85, 0.86],  # the whole grid
+        "small": [0.50, 0.60, 0.70, 0.80],  # too few items: the pooled raise
+        "all": [0.93, 0.95, 0.96, 0.97],
+    }
+    n = MIN_BACKTEST_ITEMS
+    count = {"short": n, "over": n, "never": n, "small": n - 1, "all": 4 * n}
+    model = dict.fromkeys(achieved, 0.95)
+    table = _backtest_table(grid, model, achieved, count, 0.95).set_index("segment")
+    assert table.loc["short", "raise_by"] == pytest.approx(0.015)
+    assert table.loc["short", "shortfall"] == pytest.approx(0.03)
+    assert table.loc["over", "raise_by"] == 0.0 and table.loc["over", "shortfall"] == pytest.approx(-0.02)
+    assert table.loc["never", "raise_by"] == pytest.approx(0.03)
+    assert table.loc["small", "raise_by"] == pytest.approx(0.01) == table.loc["all", "raise_by"]
+    assert table.loc["small", "achieved"] == 0.5
 
 
 def _surged(demand, periods, factor):
@@ -96,7 +91,7 @@ def test_backtest_finds_the_shortfall_of_a_planted_surge_and_replays_it(tiny_dem
     steady, surge = rows[1.0], rows[3.0]
     assert steady["model"] == pytest.approx(0.9, abs=0.02) == surge["model"]
     assert surge["achieved"] < steady["achieved"] - 0.1
-    assert surge["shortfall"] > 0.1 and surge["raise_by"] == pytest.approx(surge["shortfall"])
+    assert surge["shortfall"] > 0.1 and surge["raise_by"] > steady["raise_by"]
     # the replayed service is what a hand replay of the earlier allocation on the surged periods gives
     demand = _surged(tiny_demo.demand, periods, 3.0)
     origin = pd.Timestamp(dates[-periods - 1])
