@@ -603,6 +603,15 @@ def backtest_target(
     return TargetBacktest(origin=origin, periods=periods, table=table)
 
 
+def _backtest_frame(check: TargetBacktest) -> pd.DataFrame:
+    """The backtest's table with its origin, held-out periods and reason on every row (one row when not run)."""
+    table = check.table
+    if table.empty:
+        table = pd.DataFrame([{"segment": "all", "items": 0, "raise_by": 0.0}], columns=check.table.columns)
+    origin = str(check.origin.date()) if check.origin is not None else None
+    return table.assign(origin=origin, periods=check.periods, reason=check.reason)
+
+
 def recommend_with_target(
     selector,
     demand: pd.DataFrame,
@@ -651,9 +660,5 @@ def recommend_with_target(
     # for the report, which sees only the frame (plain lists: attrs are serialised with parquet)
     out.attrs["exchange_curve"] = exchange_curve(allocations).to_dict("list")
     if check is not None:
-        out.attrs["target_backtest"] = check.table.to_dict("list") | {
-            "origin": [str(check.origin.date()) if check.origin is not None else None],
-            "periods": [check.periods],
-            "reason": [check.reason],
-        }
+        out.attrs["target_backtest"] = _backtest_frame(check).to_dict("list")
     return out, allocations
