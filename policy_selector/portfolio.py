@@ -11,6 +11,11 @@ sell within a year), or fill rate weighted by expected demand. The chosen policy
 review period and order quantity stay; the level (S, or s with S - s kept) moves by the
 allocated amount. :func:`exchange_curve` gives the portfolio exchange curve for the report.
 
+The model is optimistic out of time where the allocation lowers levels, so
+:func:`recommend_with_target` first runs :func:`backtest_target`: the same recommendation and
+allocation at an earlier origin, replayed on the demand after it, raise each segment's target
+to the one whose replay met it.
+
 Items sized without a stocking policy (``no_stock``) keep it and are left out of the
 target; the returned ``service_mode`` column says which rule set every level.
 """
