@@ -21,6 +21,7 @@ markdown summary to ``benchmarks/results/decisions/`` and prints it.
 from __future__ import annotations
 
 import argparse
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -111,9 +112,17 @@ def main() -> None:
         default=1.0,
         help="scale the demo's order costs (0 = issue 12's condition: ordering is free, no EOQ batches)",
     )
+    parser.add_argument(
+        "--no-target-backtest",
+        action="store_true",
+        help="allocate to the target as given (no raise by the held-out shortfall at an earlier origin)",
+    )
     args = parser.parse_args()
+    logging.basicConfig(format="%(name)s: %(message)s")
+    logging.getLogger("policy_selector.portfolio").setLevel(logging.INFO)  # the target backtest's table
     service = ServiceSettings(
-        **(service_override(args.portfolio_target, args.segment_target, args.service_measure) or {})
+        **(service_override(args.portfolio_target, args.segment_target, args.service_measure) or {}),
+        backtest=not args.no_target_backtest,
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs = []

@@ -11,12 +11,18 @@ sell within a year), or fill rate weighted by expected demand. The chosen policy
 review period and order quantity stay; the level (S, or s with S - s kept) moves by the
 allocated amount. :func:`exchange_curve` gives the portfolio exchange curve for the report.
 
+The model is optimistic out of time where the allocation lowers levels, so
+:func:`recommend_with_target` first runs :func:`backtest_target`: the same recommendation and
+allocation at an earlier origin, replayed on the demand after it, raise each segment's target
+to the one whose replay met it.
+
 Items sized without a stocking policy (``no_stock``) keep it and are left out of the
 target; the returned ``service_mode`` column says which rule set every level.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,8 +33,9 @@ from optimization import PolicyType, ServiceType, period_csl
 from optimization.allocation import Allocation, allocate
 from optimization.distributions import EmpiricalDemand, count_demand
 from policy_selector.config import SelectorConfig
-from policy_selector.context import CutoffData, prepare_cutoff
-from policy_selector.decision_eval import policies_from_table
+from policy_selector.context import CutoffData, prepare_cutoff, wide_panel
+from policy_selector.decision_eval import policies_from_table, replay_table
+from policy_selector.economics import periods_per_year
 from policy_selector.outcomes import expected_outcomes
 from policy_selector.recommend import recommend_policies
 from policy_selector.sizing import MAX_LEVEL_MULTIPLE, _samples, exposure, largest_demand
@@ -36,6 +43,8 @@ from policy_selector.sizing import MAX_LEVEL_MULTIPLE, _samples, exposure, large
 __all__ = [
     "ServiceMode",
     "ItemCurves",
+    "TargetBacktest",
+    "backtest_target",
     "item_curves",
     "allocate_levels",
     "exchange_curve",
@@ -44,6 +53,8 @@ __all__ = [
 ]
 
 _LEVEL_POINTS = 40
+
+logger = logging.getLogger(__name__)
 
 
 class ServiceMode:
@@ -304,9 +315,12 @@ def _loss(samples: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def allocate_levels(
-    curves: ItemCurves, target: float, groups: np.ndarray | None = None
+    curves: ItemCurves, target: float, groups: np.ndarray | None = None, raise_by: dict | None = None
 ) -> tuple[np.ndarray, dict[str, Allocation]]:
     """Level per item meeting ``target`` within each group (one group = the portfolio).
+
+    ``raise_by`` maps a group to the points its target is raised by in the allocation's
+    model (:func:`backtest_target`); the raised target is capped at :data:`MAX_TARGET`.
 
     Returns
     -------
@@ -321,7 +335,8 @@ def allocate_levels(
         rows = np.flatnonzero(has & (groups == g))
         if curves.weight[rows].sum() <= 0:
             continue  # nothing to serve in this group: keep the per-item levels
-        a = allocate(curves.value[rows], curves.service[rows], target, weights=curves.weight[rows])
+        goal = min(target + (raise_by or {}).get(str(g), 0.0), max(target, MAX_TARGET))
+        a = allocate(curves.value[rows], curves.service[rows], goal, weights=curves.weight[rows])
         levels[rows] = curves.level[rows, a.level_index]
         out[str(g)] = a
     return levels, out
@@ -334,6 +349,7 @@ def portfolio_policy(
     target: float,
     measure: ServiceType | str = ServiceType.CSL,
     segment_by: str | None = None,
+    raise_by: dict | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Allocation]]:
     """Re-level ``rec`` (output of :func:`recommend_policies` at ``data``) to a segment or portfolio target.
 
@@ -350,6 +366,9 @@ def portfolio_policy(
         ``csl`` or ``fill_rate``.
     segment_by : str, optional
         Column of ``rec`` whose values are the segments; None = the whole portfolio.
+    raise_by : dict of str -> float, optional
+        Points each segment's (``"all"``: the portfolio's) target is raised by in the
+        allocation's model, e.g. :attr:`TargetBacktest.raise_by`; ``service_target`` stays ``target``.
 
     Returns
     -------
@@ -369,7 +388,12 @@ def portfolio_policy(
         raise ValueError("recommendations must be the rows of recommend_policies at the same cutoff, in its order")
     curves = item_curves(data, rec, config, measure)
     groups = rec[segment_by].astype(str).to_numpy() if segment_by else None
-    levels, allocations = allocate_levels(curves, target, groups)
+    levels, allocations = allocate_levels(curves, target, groups, raise_by)
+    return _relevel(rec, data, curves, levels, target, measure, segment_by), allocations
+
+
+def _relevel(rec, data: CutoffData, curves: ItemCurves, levels, target: float, measure: ServiceType, segment_by):
+    """``rec`` with every allocated item's level moved to ``levels`` (S, or s with S - s kept)."""
     moved = np.isfinite(levels)
     delta = np.where(moved, levels - curves.current, 0.0)
     out = rec.copy()
@@ -381,7 +405,7 @@ def portfolio_policy(
     out["service_mode"] = np.where(moved, mode, ServiceMode.ITEM)
     out.loc[moved, "service_type"] = measure.value
     out.loc[moved, "service_target"] = target
-    return out, allocations
+    return out
 
 
 def policy_params(rec: pd.DataFrame, data: CutoffData):
@@ -424,6 +448,175 @@ def exchange_curve(allocations: dict[str, Allocation], max_points: int = 400) ->
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
 
 
+#: Highest service the allocation is asked for after raising a target by its backtested shortfall.
+MAX_TARGET = 0.995
+
+#: Items with demand in the backtest's held-out periods a segment needs for its own shortfall (else the pooled one).
+MIN_BACKTEST_ITEMS = 30
+
+
+@dataclass(frozen=True)
+class TargetBacktest:
+    """The allocation run at an earlier origin and replayed on the periods after it.
+
+    Attributes
+    ----------
+    origin : pandas.Timestamp or None
+        Last period of the history the earlier allocation saw (None: not run, see ``reason``).
+    periods : int
+        Held-out periods replayed after ``origin``.
+    table : pandas.DataFrame
+        ``segment, items, model, achieved, shortfall, raise_by``: per segment (and ``all``,
+        every allocated item) the items with demand in the held-out periods, the allocation's
+        service in its own model at the target, the replayed service, their difference, and
+        the raise (see :func:`backtest_target`; the pooled one for segments under
+        :data:`MIN_BACKTEST_ITEMS` items; never below 0).
+    reason : str or None
+        Why no raise was measured.
+    """
+
+    origin: pd.Timestamp | None
+    periods: int
+    table: pd.DataFrame
+    reason: str | None = None
+
+    @property
+    def raise_by(self) -> dict[str, float]:
+        """Points to raise each segment's target by."""
+        return dict(zip(self.table["segment"].astype(str), self.table["raise_by"].astype(float)))
+
+
+def _no_backtest(periods: int, reason: str) -> TargetBacktest:
+    cols = ["segment", "items", "model", "achieved", "shortfall", "raise_by"]
+    return TargetBacktest(origin=None, periods=periods, table=pd.DataFrame(columns=cols), reason=reason)
+
+
+#: Targets the backtest allocates to: the target and this many steps up to :data:`MAX_TARGET`.
+_TARGET_STEPS = 8
+
+
+def _replayed(kpis: pd.DataFrame, measure: ServiceType) -> tuple[int, float]:
+    """Items with demand and the replayed service as ``stockwise evaluate`` measures it."""
+    sold = kpis["demand"].to_numpy() > 0
+    if not sold.any():
+        return 0, np.nan
+    if measure is ServiceType.FILL_RATE:
+        return int(sold.sum()), float(kpis["served"].sum() / kpis["demand"].sum())
+    return int(sold.sum()), float(kpis.loc[sold, "csl"].mean())
+
+
+def _first_reaching(grid: np.ndarray, achieved: np.ndarray, target: float) -> float:
+    """Raise: the smallest grid target (linear between points) whose replayed service reaches ``target``."""
+    if not np.isfinite(achieved[0]) or achieved[0] >= target:
+        return 0.0
+    hit = np.flatnonzero(achieved >= target)
+    if not hit.size:
+        return float(grid[-1] - grid[0])
+    j = hit[0]
+    a0, a1 = achieved[j - 1], achieved[j]
+    step = (target - a0) / (a1 - a0) if np.isfinite(a0) and a1 > a0 else 1.0
+    return float(grid[j - 1] + (grid[j] - grid[j - 1]) * step - grid[0])
+
+
+def _backtest_table(grid, model: dict, achieved: dict, items: dict, target: float) -> pd.DataFrame:
+    """Per segment (``"all"`` pooled): model service and replayed service at ``target``, and the raise.
+
+    ``achieved[g]`` is the replayed service of segment g when allocated to each ``grid`` target;
+    the raise is the smallest grid target whose replay reaches ``target``, minus ``target``
+    (the pooled one for segments with fewer than :data:`MIN_BACKTEST_ITEMS` items with demand).
+    """
+    grid = np.asarray(grid, dtype=float)
+    rows = []
+    for g in model:
+        a = np.asarray(achieved[g], dtype=float)
+        rows.append({"segment": g, "items": items[g], "model": model[g], "achieved": a[0], "raise": a})
+    table = pd.DataFrame(rows)
+    pooled = _first_reaching(grid, np.asarray(achieved["all"], dtype=float), target) if "all" in achieved else 0.0
+    table["raise_by"] = [
+        _first_reaching(grid, r["raise"], target) if r["items"] >= MIN_BACKTEST_ITEMS else pooled
+        for _, r in table.iterrows()
+    ]
+    table["shortfall"] = table["model"] - table["achieved"]
+    return table[["segment", "items", "model", "achieved", "shortfall", "raise_by"]]
+
+
+def backtest_target(
+    selector,
+    demand: pd.DataFrame,
+    items: pd.DataFrame,
+    config: SelectorConfig,
+    rng: np.random.Generator,
+    target: float,
+    measure: ServiceType | str = ServiceType.CSL,
+    segment_by: str | None = None,
+    periods: int | None = None,
+) -> TargetBacktest:
+    """How far to raise a target so that the *replayed* service meets it, from an earlier origin.
+
+    The allocation meets its target in the sizing's model, and the model is least reliable
+    where the allocation lowers levels (carparts: 0.95 in the model, 0.924 replayed). Run the
+    same recommendation at the date ``periods`` before the last one, allocate it to the
+    target and to :data:`_TARGET_STEPS` targets above it (up to :data:`MAX_TARGET`), replay
+    each allocation on the actual demand of the ``periods`` after that date
+    (:func:`policy_selector.decision_eval.replay_table`; CSL over items with demand as
+    ``stockwise evaluate`` measures it, fill rate = served / demand) and take per segment the
+    smallest target whose replay reached the target (linear between grid points): that
+    target minus the target is the raise (0 when the replay already met it). Measured on a
+    grid, not as one shortfall added on, because the model's optimism shrinks as levels rise.
+
+    Parameters
+    ----------
+    periods : int, optional
+        Held-out periods; default one year, at most a quarter of the history's periods.
+
+    Returns
+    -------
+    TargetBacktest
+        With ``reason`` set (and no raise) when the history is too short for an earlier
+        origin with its own forecast backtest, or no item had demand after it.
+    """
+    measure = ServiceType(measure)
+    dates = np.sort(pd.to_datetime(demand["ds"]).unique())
+    periods = periods or int(min(round(periods_per_year(config.freq)), len(dates) // 4))
+    if periods < 1 or len(dates) <= periods:
+        return _no_backtest(periods, f"{len(dates)} periods of history leave none before an earlier origin")
+    origin = pd.Timestamp(dates[-periods - 1])
+    data = prepare_cutoff(demand, items, origin, config)
+    if data.cv.empty:
+        return _no_backtest(periods, f"no series has history for a forecast backtest before {origin.date()}")
+    rec = recommend_policies(selector, demand, items, config, rng, cutoff=origin, data=data)
+    wide = wide_panel(demand).reindex(index=data.ids)
+    actual = wide.loc[:, wide.columns > origin].iloc[:, :periods].fillna(0.0).to_numpy(float)  # after its end: 0
+    curves = item_curves(data, rec, config, measure)
+    groups = rec[segment_by].astype(str).to_numpy() if segment_by else np.full(len(rec), "all", dtype=object)
+    grid = target + (max(target, MAX_TARGET) - target) * np.arange(_TARGET_STEPS + 1) / _TARGET_STEPS
+    model, achieved, count = {}, {}, {}
+    for t in grid:
+        levels, allocations = allocate_levels(curves, t, None if segment_by is None else groups)
+        out = _relevel(rec, data, curves, levels, t, measure, segment_by)
+        kpis = replay_table(actual, [out], data.economics)
+        moved = np.isfinite(levels)
+        for g in dict.fromkeys([*allocations, "all"]):
+            n, a = _replayed(kpis[moved & ((groups == g) | (g == "all"))], measure)
+            achieved.setdefault(g, []).append(a)
+            if t == grid[0]:
+                count[g] = n
+                model[g] = allocations[g].service if g in allocations else np.nan
+    if count.get("all", 0) == 0:
+        return _no_backtest(periods, f"no stocked item had demand in the {periods} periods after {origin.date()}")
+    table = _backtest_table(grid, model, achieved, count, target)
+    return TargetBacktest(origin=origin, periods=periods, table=table)
+
+
+def _backtest_frame(check: TargetBacktest) -> pd.DataFrame:
+    """The backtest's table with its origin, held-out periods and reason on every row (one row when not run)."""
+    table = check.table
+    if table.empty:
+        table = pd.DataFrame([{"segment": "all", "items": 0, "raise_by": 0.0}], columns=check.table.columns)
+    origin = str(check.origin.date()) if check.origin is not None else None
+    return table.assign(origin=origin, periods=check.periods, reason=check.reason)
+
+
 def recommend_with_target(
     selector,
     demand: pd.DataFrame,
@@ -433,25 +626,44 @@ def recommend_with_target(
     target: float,
     measure: ServiceType | str = ServiceType.CSL,
     segment_by: str | None = None,
+    backtest: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, Allocation]]:
     """:func:`recommend_policies`, then re-levelled to a segment / portfolio target and re-simulated.
 
-    The cutoff data are prepared once more for the curves (the recommendation front door
-    does not return them), so this costs a second backtest.
+    With ``backtest`` (the default) the target is first raised per segment by the
+    allocation's held-out shortfall at an earlier origin (:func:`backtest_target`; one more
+    forecast backtest), so that the *replayed* service, not only the modelled one, meets it.
 
     Returns
     -------
     (pandas.DataFrame, dict)
         Recommendations as :func:`recommend_policies` returns them plus ``service_mode``;
-        ``expected_*`` columns are those of the re-levelled policies. ``attrs["exchange_curve"]``
-        holds :func:`exchange_curve` as plain lists (what the plan's report draws).
+        ``expected_*`` columns are those of the re-levelled policies; ``service_target`` is
+        ``target``. ``attrs["exchange_curve"]`` holds :func:`exchange_curve` and
+        ``attrs["target_backtest"]`` the :class:`TargetBacktest` table, as plain lists
+        (what the plan's report draws).
     """
-    rec = recommend_policies(selector, demand, items, config, rng)
-    data = prepare_cutoff(demand, items, pd.Timestamp(pd.to_datetime(demand["ds"]).max()), config)
-    out, allocations = portfolio_policy(data, rec, config, target, measure, segment_by)
+    cutoff = pd.Timestamp(pd.to_datetime(demand["ds"]).max())
+    data = prepare_cutoff(demand, items, cutoff, config)
+    rec = recommend_policies(selector, demand, items, config, rng, cutoff=cutoff, data=data)
+    check = backtest_target(selector, demand, items, config, rng, target, measure, segment_by) if backtest else None
+    raise_by = check.raise_by if check is not None else None
+    if check is not None:
+        logger.info(
+            "%s target %.3f, backtest at %s (%d periods, %s):\n%s",
+            measure,
+            target,
+            check.origin,
+            check.periods,
+            check.reason or "measured",
+            check.table.round(4).to_string(index=False),
+        )
+    out, allocations = portfolio_policy(data, rec, config, target, measure, segment_by, raise_by)
     outcomes = expected_outcomes(data, policy_params(out, data), out["candidate"].to_numpy(), config, rng)
     for col in outcomes.columns:
         out[col] = outcomes[col].to_numpy()
     # for the report, which sees only the frame (plain lists: attrs are serialised with parquet)
     out.attrs["exchange_curve"] = exchange_curve(allocations).to_dict("list")
+    if check is not None:
+        out.attrs["target_backtest"] = _backtest_frame(check).to_dict("list")
     return out, allocations

@@ -20,7 +20,7 @@ import pandas as pd
 from optimization import PolicyParams
 from optimization.policies import POLICY_FIELDS
 from policy_selector.config import SelectorConfig
-from policy_selector.context import prepare_cutoff
+from policy_selector.context import CutoffData, prepare_cutoff
 from policy_selector.features import SBC_CODES, build_features
 from policy_selector.outcomes import expected_outcomes, simulated_outcomes, sizing_paths
 from policy_selector.selector import FixedSelector, PolicySelector, RuleSelector
@@ -69,6 +69,7 @@ def recommend_policies(
     config: SelectorConfig,
     rng: np.random.Generator,
     cutoff=None,
+    data: CutoffData | None = None,
 ) -> pd.DataFrame:
     """One recommended policy per series: candidate, parameters, expected cost and service, reasons.
 
@@ -89,6 +90,9 @@ def recommend_policies(
         The whole-unit split of the outcome paths, lead-time sampling, the bootstrap of ``no_stock`` items.
     cutoff : str or Timestamp, optional
         Last period used; default the last date of ``demand``.
+    data : CutoffData, optional
+        The cutoff already prepared (:func:`prepare_cutoff` of the same demand, items,
+        cutoff and config); saves a second backtest for callers that need it too.
 
     Returns
     -------
@@ -117,7 +121,10 @@ def recommend_policies(
             "use the same candidate space as in training"
         )
     cutoff = pd.Timestamp(cutoff) if cutoff is not None else pd.Timestamp(pd.to_datetime(demand["ds"]).max())
-    data = prepare_cutoff(demand, items, cutoff, config)
+    if data is None:
+        data = prepare_cutoff(demand, items, cutoff, config)
+    elif data.cutoff != cutoff:
+        raise ValueError(f"the prepared cutoff data end at {data.cutoff.date()}, not at the cutoff {cutoff.date()}")
     features = build_features(data, config.season_length)
     selection = selector.select(features)
     choice = selection.candidate

@@ -98,6 +98,11 @@ class ServiceSettings(_Frozen):
     target: float | None = Field(None, gt=0, le=1, description="segment / portfolio target")
     measure: Literal["csl", "fill_rate"] = "csl"
     segment_by: Literal["sbc_class"] = "sbc_class"
+    backtest: bool = Field(
+        True,
+        description="raise each segment's target by the allocation's held-out shortfall at an earlier origin "
+        "(policy_selector.portfolio.backtest_target; one more forecast backtest)",
+    )
 
     @model_validator(mode="after")
     def _target_matches_mode(self) -> ServiceSettings:

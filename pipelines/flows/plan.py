@@ -292,6 +292,11 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
             )
         exchange = recs.attrs.pop("exchange_curve", None)  # segment / portfolio mode: the report draws it
         exchange = pd.DataFrame(exchange) if exchange is not None else None
+        target_check = recs.attrs.pop("target_backtest", None)  # how far the target was raised, and why
+        target_check = pd.DataFrame(target_check) if target_check is not None else None
+        if target_check is not None:
+            raised = ", ".join(f"{r.segment} +{r.raise_by:.3f}" for r in target_check.itertuples())
+            progress(f"target raised by its backtest at {target_check['origin'].iloc[0]}: {raised}")
         rec = assemble(data.items, bt.features, recs, run.run_id, selector_name)
         kpis = _kpis(rec, data.items)
         step.log_params({"selector": selector_name})
@@ -310,6 +315,8 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
             step.log_artifact(staging / "meio_stages.csv")
     if exchange is not None and not exchange.empty:
         write_table_atomic(exchange, staging / "exchange_curve.csv")
+    if target_check is not None:
+        write_table_atomic(target_check, staging / "target_backtest.csv")
     path = write_table_atomic(rec, staging / "recommendations.csv")
     write_table_atomic(rec, staging / "recommendations.parquet")
     progress("time-phasing the levels of items with a trend or season")

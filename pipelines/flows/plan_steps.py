@@ -231,7 +231,9 @@ def select_step(
     if service is None or service.mode == "item":
         return recommend_policies(selector, demand, items, config, rng).assign(service_mode="item")
     segment_by = service.segment_by if service.mode == "segment" else None
-    return recommend_with_target(selector, demand, items, config, rng, service.target, service.measure, segment_by)[0]
+    return recommend_with_target(
+        selector, demand, items, config, rng, service.target, service.measure, segment_by, backtest=service.backtest
+    )[0]
 
 
 def recommend_step(

@@ -82,3 +82,9 @@ def test_recommend_with_a_portfolio_target_reports_its_exchange_curve(tmp_path):
     ).all()
     page = (run_dir / "report.html").read_text()
     assert 'id="exchange"' in page and "the plan: service" in page
+    # the target was first backtested at an earlier origin (70 weeks: 17 held out); the chosen point meets the raise
+    check = pd.read_csv(run_dir / "target_backtest.csv")
+    assert check["origin"].notna().all() and (check["periods"] == 17).all() and (check["raise_by"] >= 0).all()
+    raise_by = check.set_index("segment").loc["all", "raise_by"]
+    assert plan["service"].iloc[0] >= min(0.9 + raise_by, 0.995) - 1e-9
+    assert f"target raised by its backtest at {check['origin'].iloc[0]}" in result.output
