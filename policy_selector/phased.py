@@ -251,7 +251,9 @@ def forecast_paths(
             part = history[history["unique_id"].astype(str).isin(ids)]
             if part.empty:
                 continue
-            cfg = ForecastConfig(models=(model,), freq=freq, season_length=season_length)
+            # the seasonal model was gated on the frequency's season; a season-blind m = 1 cannot hold it
+            m = None if model == SEASONAL_MODEL and (season_length or 2) < 2 else season_length
+            cfg = ForecastConfig(models=(model,), freq=freq, season_length=m)
             pred = Forecaster(cfg).forecast(part, h=h)[["unique_id", "ds", model]]
         pred = pred.sort_values(["unique_id", "ds"]).assign(step=lambda p: p.groupby("unique_id").cumcount() + 1)
         wide = pred[pred["step"] <= h].pivot(index="unique_id", columns="step", values=model)

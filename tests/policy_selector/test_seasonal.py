@@ -134,7 +134,7 @@ def test_the_plan_of_a_seasonal_item_follows_its_season_and_a_flat_one_stays_put
     assert flags["phased"].to_dict() == {"season": True, "flat": False}
     assert flags.loc["season", "phase_reason"].startswith("seasonal forecaster MSTL")
     dates = pd.date_range(ds[-1] + pd.Timedelta(weeks=1), periods=M, freq="W-MON")
-    paths = forecast_paths(demand, forecaster, "W-MON", M + 2)
+    paths = forecast_paths(demand, forecaster, "W-MON", M + 2, season_length=1)  # MSTL keeps its 52
     plan = phased_plan(rec, paths, flags.reset_index(), dates)
     season = plan[plan["unique_id"] == "season"]
     planted = 3 * 30 * _season(3 * M + 10 + M + 2, 0.6)[3 * M + 10 :][:M]  # demand over L + 1 = 3 weeks, roughly
