@@ -36,6 +36,7 @@ STAT_MODELS = (
     "ADIDA",
     "IMAPA",
     "TSB",
+    "MSTL",
 )
 #: models designed for intermittent demand (their forecasts are never negative).
 INTERMITTENT_MODELS = ("CrostonClassic", "CrostonSBA", "CrostonOptimized", "ADIDA", "IMAPA", "TSB")
@@ -199,6 +200,11 @@ class ForecastConfig:
             raise ValueError(f"n_jobs must be -1 (all cores) or >= 1, got {self.n_jobs}")
         if self.season_length is None or self.window_size is None:
             freq_defaults(self.freq)  # raises early on an unknown frequency
+        if "MSTL" in self.models and self.resolved_season_length < 2:
+            raise ValueError(
+                f"MSTL decomposes a season and needs season_length >= 2, got {self.resolved_season_length}; "
+                "drop MSTL or give the season length (52 weekly, 12 monthly)"
+            )
 
     @property
     def resolved_season_length(self) -> int:

@@ -34,6 +34,13 @@ def _state_season(cfg: ForecastConfig) -> dict:
     return {"season_length": m if m <= MAX_STATE_SEASON else 1}
 
 
+def _mstl(cfg: ForecastConfig) -> dict:
+    """MSTL: STL season (any length, kept as a seasonal naive of the last cycle) + a non-seasonal
+    AutoETS on the seasonally adjusted series (trend allowed). The season is a decomposition,
+    not an ETS state, so weekly seasons (52) cost one STL fit, not a 52-state likelihood."""
+    return {"season_length": cfg.resolved_season_length, "trend_forecaster": sf_models.AutoETS(model="ZZN")}
+
+
 #: name -> keyword arguments taken from the config (dispatch table, no if/elif).
 _STAT_KWARGS: dict[str, Callable[[ForecastConfig], dict]] = {
     "Naive": lambda cfg: {},
@@ -49,14 +56,15 @@ _STAT_KWARGS: dict[str, Callable[[ForecastConfig], dict]] = {
     "ADIDA": lambda cfg: {},
     "IMAPA": lambda cfg: {},
     "TSB": lambda cfg: {"alpha_d": cfg.tsb_alpha_d, "alpha_p": cfg.tsb_alpha_p},
+    "MSTL": _mstl,
 }
 
 
 def models_season(name: str, cfg: ForecastConfig) -> bool:
     """Whether model ``name`` forecasts a season at ``cfg``'s season length.
 
-    AutoETS and AutoARIMA only up to :data:`MAX_STATE_SEASON`; SeasonalNaive and AutoTheta
-    always (m > 1); LightGBM through its seasonal lags; the intermittent models never.
+    AutoETS and AutoARIMA only up to :data:`MAX_STATE_SEASON`; SeasonalNaive, AutoTheta and
+    MSTL always (m > 1); LightGBM through its seasonal lags; the intermittent models never.
 
     Examples
     --------

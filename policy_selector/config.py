@@ -21,6 +21,14 @@ class SelectorConfig:
         Demand frequency.
     season_length : int, default 1
         Season length for the forecasters (1 = non-seasonal; faster and robust on short histories).
+    seasonal_model : bool, default True
+        Give series with a season (:func:`policy_selector.phased.seasonal_gate`: smooth or
+        erratic, >= 2 seasons of history, STL seasonal strength above the white-noise level)
+        the season- and trend-capable forecaster ``MSTL`` (STL season + AutoETS trend) in place
+        of ``AutoETS``, in the forecast and in the backtest that sizes their buffer. False =
+        every series season-blind, as before.
+    seasonal_period : int, optional
+        The m of that season; default by frequency (52 weekly, 12 monthly, 4 quarterly).
     n_windows, step : int, default 16, 1
         Rolling-origin backtest windows before each cutoff (error model and forecastability).
     test_periods : int, default 26
@@ -50,6 +58,8 @@ class SelectorConfig:
     space: CandidateSpace = field(default_factory=CandidateSpace)
     freq: str = "W-MON"
     season_length: int = 1
+    seasonal_model: bool = True
+    seasonal_period: int | None = None
     n_windows: int = 16
     step: int = 1
     test_periods: int = 26
@@ -80,6 +90,8 @@ class SelectorConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if int(self.label_paths) < 0:
             raise ValueError(f"label_paths must be >= 0 (0 = realised path only), got {self.label_paths}")
+        if self.seasonal_period is not None and int(self.seasonal_period) < 2:
+            raise ValueError(f"seasonal_period must be >= 2 or None (from freq), got {self.seasonal_period}")
         if self.block_length is not None and int(self.block_length) < 1:
             raise ValueError(f"block_length must be >= 1 or None (automatic), got {self.block_length}")
         if self.n_windows < 2:

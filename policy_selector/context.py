@@ -16,9 +16,11 @@ import pandas as pd
 
 from forecasting import ErrorModel, ErrorModelConfig, ForecastConfig, Forecaster
 from forecasting.characterise import sbc_class
+from forecasting.config import freq_defaults
 from policy_selector.candidates import Distribution
 from policy_selector.config import SelectorConfig
 from policy_selector.economics import Economics
+from policy_selector.phased import SEASONAL_MODEL, seasonal_gate
 
 __all__ = ["CutoffData", "prepare_cutoff", "wide_panel"]
 
@@ -26,6 +28,10 @@ __all__ = ["CutoffData", "prepare_cutoff", "wide_panel"]
 # unless, recalibrated to the same held-out coverage, another family needs less stock for the
 # segment (issue 12: an assumed negative binomial left lumpy items far below target).
 _ERROR_FAMILIES = {Distribution.NORMAL: "normal", Distribution.EMPIRICAL: "empirical", Distribution.NEGBIN: "auto"}
+#: The season-blind forecaster whose forecast and backtest :data:`SEASONAL_MODEL` replaces on the
+#: series of :func:`policy_selector.phased.seasonal_gate` (issue 12: the default path's AutoETS runs
+#: with season length 1 and cannot hold a 52-week season).
+SEASONAL_BASE = "AutoETS"
 
 
 def wide_panel(demand: pd.DataFrame) -> pd.DataFrame:
@@ -74,6 +80,9 @@ class CutoffData:
         Whether every observed demand is a whole number.
     fallbacks : pandas.DataFrame
         Counted fallbacks: ``unique_id, step, reason``.
+    seasonal : pandas.DataFrame, optional
+        :func:`~policy_selector.phased.seasonal_gate` per series, aligned to ``ids``; ``seasonal``
+        is True where :data:`SEASONAL_MODEL` replaced :data:`SEASONAL_BASE` (forecast and backtest).
     """
 
     cutoff: pd.Timestamp
@@ -86,6 +95,15 @@ class CutoffData:
     horizon: int
     integral: bool
     fallbacks: pd.DataFrame
+    seasonal: pd.DataFrame | None = None
+
+    def forecaster_names(self, name: str) -> np.ndarray:
+        """The model behind candidate forecaster ``name`` per item: :data:`SEASONAL_MODEL` where it
+        replaced :data:`SEASONAL_BASE`, ``name`` elsewhere."""
+        out = np.full(len(self.ids), name, dtype=object)
+        if name == SEASONAL_BASE and self.seasonal is not None:
+            out[self.seasonal["seasonal"].to_numpy(dtype=bool)] = SEASONAL_MODEL
+        return out
 
 
 def _horizon(econ: Economics) -> int:
@@ -103,6 +121,73 @@ def _backtest(history_long, cfg: SelectorConfig, fc_cfg: ForecastConfig, horizon
         return pd.DataFrame(columns=["unique_id", "ds", "cutoff", "y"])
     part = history_long[history_long["unique_id"].isin(keep)]
     return Forecaster(fc_cfg).cross_validation(part, h=horizon, n_windows=cfg.n_windows, step=cfg.step)
+
+
+def _seasonal_swap(long, fc, cv, gate, models, config: SelectorConfig, horizon: int):
+    """Replace :data:`SEASONAL_BASE`'s forecast and backtest by :data:`SEASONAL_MODEL`'s on the gated series
+    where the seasonal model's backtest is the more accurate one.
+
+    Only the gated series are fitted (the selector's backtest is most of the policy step's CPU).
+    A smooth season is often tracked well enough by the level of a non-seasonal ETS over a short
+    exposure, and an STL season estimated from two or three cycles carries their noise, so the
+    swap is kept only where the mean absolute error of the cumulative forecast over the backtest
+    horizon is lower with the seasonal model. Returns the two tables, the gate with ``seasonal``
+    True only where the swap happened, and the seasonal model's counted fallbacks.
+    """
+    want = gate["seasonal"].to_numpy(dtype=bool) & (SEASONAL_BASE in models) & (not cv.empty)
+    if want.any():
+        want &= gate["unique_id"].isin(cv["unique_id"].unique()).to_numpy()
+    gate = gate.assign(seasonal=False)
+    none = pd.DataFrame(columns=["unique_id", "step", "reason"])
+    if not want.any():
+        return fc, cv, gate, none
+    m = config.seasonal_period or freq_defaults(config.freq).season_length
+    cfg = ForecastConfig(models=(SEASONAL_MODEL,), freq=config.freq, season_length=m, n_jobs=config.n_jobs)
+    seasonal = Forecaster(cfg)
+    part = long[long["unique_id"].isin(gate.loc[want, "unique_id"])]
+    scv = seasonal.cross_validation(part, h=horizon, n_windows=config.n_windows, step=config.step)
+    failed = [seasonal.fallbacks_]
+    base_err, seas_err = _cumulative_mae(cv, SEASONAL_BASE), _cumulative_mae(scv, SEASONAL_MODEL)
+    better = seas_err.lt(base_err.reindex(seas_err.index))
+    note = [
+        f"; backtest MAE over {horizon} periods {a:.1f} vs {b:.1f} ({SEASONAL_BASE})"
+        for a, b in zip(seas_err, base_err.reindex(seas_err.index))
+    ]
+    gate = gate.set_index("unique_id")
+    gate.loc[seas_err.index, "reason"] = gate.loc[seas_err.index, "reason"] + note
+    gate.loc[better.index[better], "seasonal"] = True
+    gate = gate.reset_index()
+    keep = better.index[better]
+    if len(keep):
+        cv = _replace(cv, scv[scv["unique_id"].isin(keep)], ["unique_id", "ds", "cutoff"])
+        fc = _replace(fc, seasonal.forecast(part[part["unique_id"].isin(keep)], h=horizon), ["unique_id", "ds"])
+        failed.append(seasonal.fallbacks_)
+    failed = pd.concat(failed, ignore_index=True)
+    table = pd.DataFrame(
+        {
+            "unique_id": failed["unique_id"].astype(str),
+            "step": "seasonal " + failed["stage"].astype(str),
+            "reason": f"{SEASONAL_MODEL} failed, fallback used",
+        }
+    )
+    return fc, cv, gate, table if len(table) else none
+
+
+def _cumulative_mae(cv: pd.DataFrame, model: str) -> pd.Series:
+    """Per series, mean over backtest windows of |actual - forecast| summed over the whole horizon."""
+    err = (cv["y"] - cv[model]).groupby([cv["unique_id"].astype(str), cv["cutoff"]]).sum()
+    return err.abs().groupby(level=0).mean()
+
+
+def _replace(table: pd.DataFrame, seasonal: pd.DataFrame, keys: list) -> pd.DataFrame:
+    """``table`` with its :data:`SEASONAL_BASE` column taken from ``seasonal``'s :data:`SEASONAL_MODEL` where given."""
+    out = table.copy()
+    lookup = seasonal.assign(unique_id=seasonal["unique_id"].astype(str)).set_index(keys)[SEASONAL_MODEL]
+    where = pd.MultiIndex.from_frame(out[keys].astype({"unique_id": str}))
+    values = lookup.reindex(where).to_numpy(dtype=float)
+    hit = np.isfinite(values)
+    out.loc[hit, SEASONAL_BASE] = values[hit]
+    return out
 
 
 def _error_models(cv: pd.DataFrame, models, cfg: SelectorConfig, segments: pd.Series, history: pd.DataFrame) -> dict:
@@ -178,20 +263,26 @@ def prepare_cutoff(demand: pd.DataFrame, items: pd.DataFrame, cutoff, config: Se
     forecaster = Forecaster(fc_cfg)
     fc = forecaster.forecast(long, h=horizon)
     fallbacks = [forecaster.fallbacks_.assign(step="forecast", reason="model failed, fallback used")]
+    segments = _segments(history, ids)
+    cv = _backtest(long, config, fc_cfg, horizon)
+    seasonal_on = config.seasonal_model and SEASONAL_BASE in models
+    m = (config.seasonal_period or freq_defaults(config.freq).season_length) if seasonal_on else 1
+    gate = seasonal_gate(history, ids, m, segments.to_numpy())
+    fc, cv, gate, failed = _seasonal_swap(long, fc, cv, gate, models, config, horizon)
+    fallbacks.append(failed)
     cum = {}
     # align by step ahead, not by date: series that end earlier must not get leading gaps
     fc["step"] = fc.groupby("unique_id").cumcount()
     for m in models:
         block = fc.pivot(index="unique_id", columns="step", values=m).reindex(ids).to_numpy(dtype=float)
         cum[m] = np.cumsum(np.clip(np.nan_to_num(block, nan=0.0), 0.0, None), axis=1)
-    cv = _backtest(long, config, fc_cfg, horizon)
     short = np.setdiff1d(ids, cv["unique_id"].unique() if not cv.empty else [])
     fallbacks.append(
         pd.DataFrame(
             {"unique_id": short, "step": "backtest", "reason": "history too short for the backtest; sized from history"}
         )
     )
-    errors = _error_models(cv, models, config, _segments(history, ids), long)
+    errors = _error_models(cv, models, config, segments, long)
     obs = history[np.isfinite(history)]
     table = pd.concat([f[["unique_id", "step", "reason"]] if "step" in f else f for f in fallbacks], ignore_index=True)
     return CutoffData(
@@ -205,4 +296,5 @@ def prepare_cutoff(demand: pd.DataFrame, items: pd.DataFrame, cutoff, config: Se
         horizon=horizon,
         integral=bool(np.all(obs == np.round(obs))),
         fallbacks=table,
+        seasonal=gate,
     )

@@ -266,7 +266,9 @@ def size_candidates(data: CutoffData, config: SelectorConfig) -> SizedCandidates
                 {
                     "unique_id": data.ids,
                     "candidate": cand.name,
-                    "forecaster": cand.forecaster if cand.policy is not PolicyType.NO_STOCK else "none",
+                    "forecaster": data.forecaster_names(cand.forecaster)
+                    if cand.policy is not PolicyType.NO_STOCK
+                    else "none",
                     "policy": cand.policy.value,
                     "review_period": policy.review_period,
                     "reorder_point": policy.reorder_level,

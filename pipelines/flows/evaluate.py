@@ -312,7 +312,7 @@ def _phased_block(history, rec, bt, cfg, freq, econ, dates) -> dict:
     forecaster = rec.set_index("unique_id")["forecaster"]
     paths = forecast_paths(part, forecaster, freq, h, cfg.forecast.season_length, known=future)
     able = seasonal_forecasters(forecaster, freq, cfg.forecast.season_length)
-    flags = phased_items(bt.features, fc_cfg.resolved_season_length, able).merge(
+    flags = phased_items(bt.features, fc_cfg.resolved_season_length, able, forecaster).merge(
         rec[["unique_id"]], on="unique_id", how="right"
     )
     y = part["y"].dropna().to_numpy(dtype=float)

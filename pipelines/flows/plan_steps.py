@@ -310,7 +310,9 @@ def phased_step(
     y = demand["y"].dropna().to_numpy(dtype=float)
     m = ForecastConfig(freq=freq, season_length=cfg.forecast.season_length).resolved_season_length
     able = seasonal_forecasters(forecaster, freq, cfg.forecast.season_length)
-    flags = phased_items(features, m, able).merge(rec[["unique_id"]].astype(str), on="unique_id", how="right")
+    flags = phased_items(features, m, able, forecaster).merge(
+        rec[["unique_id"]].astype(str), on="unique_id", how="right"
+    )
     return phased_plan(rec, paths, flags, dates, integral=bool(np.all(y == np.round(y))))
 
 
