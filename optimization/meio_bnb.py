@@ -202,9 +202,10 @@ def lagrangian_branch_and_bound(
         if search.close(node.bound):
             continue
         link = _branch_link(rel, node.plan)
-        if link is None:  # the DP plan keeps every relaxed link but the multipliers have slack: ascend further
+        if link is None:  # the DP plan keeps every relaxed link, the multipliers have slack: drop those, ascend
             if node.retries < 3:
-                search.evaluate(node.ranges, replace(node, step=max(node.step, 0.25)), node.retries + 1)
+                mult = np.where(rel.mult.subgradient(*node.plan) < 0, 0.0, node.mult)
+                search.evaluate(node.ranges, replace(node, mult=mult, step=max(node.step, 0.25)), node.retries + 1)
             else:  # give up on this node; its bound stays in the answer
                 search.closed = min(search.closed, node.bound)
             continue

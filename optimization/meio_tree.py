@@ -131,8 +131,8 @@ class TreeDP:
             self._cache[k] = own
         return own
 
-    def _stage_costs(self, k: int, tables: dict, extra) -> np.ndarray:
-        """c_k(S, SI) + the children's best costs (eqs. 6-9) + extra[0][k][S] + extra[1][k][SI]."""
+    def _vectors(self, k: int, tables: dict, extra) -> tuple[np.ndarray, np.ndarray]:
+        """The terms of c_k(S, SI) that depend on S only (row) and SI only (col): children's costs + extra."""
         grid = self.grid
         row = np.zeros(grid.s_max[k] + 1) if extra is None else np.array(extra[0][k], dtype=float)
         col = np.zeros(grid.si_max[k] + 1) if extra is None else np.array(extra[1][k], dtype=float)
@@ -142,28 +142,46 @@ class TreeDP:
                 col += run[np.minimum(np.arange(col.size), run.size - 1)]
             else:
                 row += run[: row.size]
-        return self._own(k) + row[:, None] + col[None, :]
+        return row, col
+
+    def _stage_costs(self, k: int, tables: dict, extra) -> np.ndarray:
+        """c_k(S, SI) + the children's best costs (eqs. 6-9) + extra[0][k][S] + extra[1][k][SI]."""
+        row, col = self._vectors(k, tables, extra)
+        total = self._own(k) + row[:, None]
+        total += col[None, :]
+        return total
 
     def _build_tables(self, extra, totals: dict | None = None):
-        """Table-building pass: f_k or g_k for every non-root stage, in label order (``totals``: keep c_k)."""
+        """Table-building pass: f_k or g_k for every non-root stage, in label order (``totals``: keep c_k).
+
+        f_k(S) = row(S) + min_SI [own + col] and g_k(SI) = col(SI) + min_S [own + row]: one
+        full-table addition per stage unless ``totals`` asks for the whole c_k.
+        """
         tables: dict[int, _Table] = {}
         roots: dict[int, tuple[float, int, int]] = {}
         for k in self.order.tolist():
-            total = self._stage_costs(k, tables, extra)
-            if totals is not None:
-                totals[k] = total
             p = self.parent[k]
-            if p < 0:
-                flat = int(np.argmin(total))
-                s, si = np.unravel_index(flat, total.shape)
-                roots[k] = (float(total.flat[flat]), int(s), int(si))
-            elif self.supplier[(k, p)]:
-                arg = np.argmin(total, axis=1)
-                values = total[np.arange(total.shape[0]), arg]
+            if p < 0 or totals is not None:
+                total = self._stage_costs(k, tables, extra)
+                if totals is not None:
+                    totals[k] = total
+                if p < 0:
+                    flat = int(np.argmin(total))
+                    s, si = np.unravel_index(flat, total.shape)
+                    roots[k] = (float(total.flat[flat]), int(s), int(si))
+                    continue
+                row = col = None
+                part = total
+            else:
+                row, col = self._vectors(k, tables, extra)
+                part = self._own(k) + (col[None, :] if self.supplier[(k, p)] else row[:, None])
+            if self.supplier[(k, p)]:
+                arg = np.argmin(part, axis=1)
+                values = part[np.arange(part.shape[0]), arg] + (0.0 if row is None else row)
                 tables[k] = _Table(values, arg, *_running_min(values, reverse=False))
             else:
-                arg = np.argmin(total, axis=0)
-                values = total[arg, np.arange(total.shape[1])]
+                arg = np.argmin(part, axis=0)
+                values = part[arg, np.arange(part.shape[1])] + (0.0 if col is None else col)
                 tables[k] = _Table(values, arg, *_running_min(values, reverse=True))
         return tables, roots
 
