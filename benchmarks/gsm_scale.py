@@ -59,6 +59,7 @@ def timed_solve(net: Network, config: GSMConfig) -> dict:
         "cost": round(res.total_cost),
         "bound": round(res.bound),
         "solve s": round(wall, 1),
+        "cpu s": round(cpu, 1),
         "cpu share": round(cpu / wall, 2),
         "load 1m": round(load, 1),
     }

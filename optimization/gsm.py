@@ -8,8 +8,9 @@ exactly: by the Graves & Willems (2000) dynamic programme on spanning trees
 (:mod:`optimization.meio_tree`); on general acyclic networks by a Lagrangian
 relaxation of the links outside a spanning forest, one multiplier per link and
 period, each bound computed by the same DP and each DP plan repaired into a
-feasible plan (:mod:`optimization.meio_lagrange`), then, if bound and plan
-have not met, by a MILP with adaptive breakpoints (:mod:`optimization.meio_milp`). Service times live
+feasible plan, with reduced-cost fixing (:mod:`optimization.meio_lagrange`), then
+branch-and-bound on the violated relaxed links (:mod:`optimization.meio_bnb`), and,
+if that ends unproven early, a MILP with adaptive breakpoints (:mod:`optimization.meio_milp`). Service times live
 on the time grid of :mod:`optimization.meio_grid` (integers for integer data;
 fractional processing times are kept on a 1/d grid, never truncated).
 
@@ -31,6 +32,7 @@ from enum import Enum
 import numpy as np
 import pandas as pd
 
+from optimization.meio_bnb import lagrangian_branch_and_bound
 from optimization.meio_demand import NormalDemandBound, SafetyStockModel
 from optimization.meio_grid import (
     MAX_GRID_CELLS,
@@ -63,8 +65,10 @@ class GSMTimeLimitError(RuntimeError):
 class GSMMethod(str, Enum):
     """Exact solver to use.
 
-    ``auto``: the tree DP on trees; elsewhere ``lagrangian`` and, if its bound has
-    not met its plan, the MILP for the rest of the time limit (best plan, best bound).
+    ``auto``: the tree DP on trees; elsewhere ``bnb`` and, if it ends without proof
+    before the time limit, the MILP for the rest (best plan, best bound).
+    ``bnb``: the Lagrangian with reduced-cost fixing, then branch-and-bound on the
+    violated relaxed links (Humair & Willems 2011).
     ``lagrangian``: spanning-tree Lagrangian only (optimal when the bounds meet).
     ``milp``: the breakpoint MILP only (the reference).
     """
@@ -73,6 +77,7 @@ class GSMMethod(str, Enum):
     TREE_DP = "tree_dp"
     MILP = "milp"
     LAGRANGIAN = "lagrangian"
+    BNB = "bnb"
 
 
 @dataclass(frozen=True)
@@ -321,10 +326,18 @@ def _solve_lagrangian(network: Network, grid: TimeGrid, config: GSMConfig) -> _S
     return out.S, gap <= config.rel_gap, gap, out.lower_bound, GSMMethod.LAGRANGIAN.value
 
 
+def _solve_bnb(network: Network, grid: TimeGrid, config: GSMConfig) -> _Solved:
+    """Lagrangian root with reduced-cost fixing, then branch-and-bound ("lagrangian" if the root proves it)."""
+    out = lagrangian_branch_and_bound(network, grid, time_limit=config.time_limit, rel_gap=config.rel_gap)
+    gap = _gap(out.upper_bound, out.lower_bound)
+    label = GSMMethod.LAGRANGIAN.value + (f"+{GSMMethod.BNB.value}" if out.nodes else "")
+    return out.S, gap <= config.rel_gap, gap, out.lower_bound, label
+
+
 def _solve_auto(network: Network, grid: TimeGrid, config: GSMConfig) -> _Solved:
-    """Lagrangian first; if its bound has not met its plan, the MILP for the time left (best of both)."""
+    """Branch-and-bound first; if it ends unproven before the time limit, the MILP for the time left."""
     start = time.perf_counter()
-    S, optimal, gap, bound, label = _solve_lagrangian(network, grid, config)
+    S, optimal, gap, bound, label = _solve_bnb(network, grid, config)
     left = config.time_limit - (time.perf_counter() - start)
     if optimal or left <= 1.0:
         return S, optimal, gap, bound, label
@@ -342,6 +355,7 @@ _SOLVERS = {
     GSMMethod.MILP: _solve_general,
     GSMMethod.LAGRANGIAN: _solve_lagrangian,
     GSMMethod.AUTO: _solve_auto,
+    GSMMethod.BNB: _solve_bnb,
 }
 
 

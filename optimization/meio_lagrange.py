@@ -36,22 +36,32 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import minimum_spanning_tree
 
 from optimization.meio_grid import TimeGrid
-from optimization.meio_milp import repair_service_times
 from optimization.meio_tree import TreeDP
 from optimization.network import Edge, Network
 
-__all__ = ["LagrangianBound", "local_search", "polish_plan", "spanning_tree_lagrangian"]
+__all__ = [
+    "AscentState",
+    "LagrangianBound",
+    "Relaxation",
+    "ascend",
+    "local_search",
+    "polish_plan",
+    "spanning_tree_lagrangian",
+]
 
 
 @dataclass(frozen=True)
 class LagrangianBound:
-    """Best lower bound, best feasible plan (S in grid units) and its cost, iterations, seconds."""
+    """Best lower bound, best feasible plan (S in grid units) and its cost, iterations, seconds, fixing rounds, cells banned, B&B nodes."""
 
     lower_bound: float
     upper_bound: float
     S: np.ndarray
     iterations: int
     seconds: float
+    fixes: int = 0
+    banned_cells: int = 0
+    nodes: int = 0
 
 
 def _spanning_forest(network: Network) -> np.ndarray:
@@ -95,6 +105,39 @@ def _tree_problem(network: Network, grid: TimeGrid, mask: np.ndarray) -> tuple[N
     return forest, sub, to_forest
 
 
+_LEVELS: dict[int, tuple[Network, list]] = {}
+
+
+def _levels(network: Network) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per topological level: (its stages, the links into them: suppliers, customers); cached per network."""
+    hit = _LEVELS.get(id(network))
+    if hit is not None and hit[0] is network:
+        return hit[1]
+    up, down, n = network.edge_up, network.edge_down, network.n_stages
+    level = np.zeros(n, dtype=np.int64)
+    for j in range(n):  # stage indices are topological
+        preds = network.predecessors(j)
+        level[j] = level[preds].max() + 1 if preds.size else 0
+    out = []
+    for v in range(int(level.max()) + 1 if n else 0):
+        into = level[down] == v
+        out.append((np.flatnonzero(level == v), up[into], down[into]))
+    if len(_LEVELS) > 8:
+        _LEVELS.clear()
+    _LEVELS[id(network)] = (network, out)
+    return out
+
+
+def repair_fast(network: Network, grid: TimeGrid, S: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`optimization.meio_milp.repair_service_times`, one topological level at a time (same result)."""
+    S = np.clip(np.rint(S).astype(np.int64), 0, grid.s_max)
+    SI = grid.si_min.astype(np.int64).copy()
+    for stages, sup, cust in _levels(network):
+        np.maximum.at(SI, cust, S[sup])
+        S[stages] = np.minimum(S[stages], SI[stages] + grid.T[stages])
+    return S, SI, SI + grid.T - S
+
+
 def _repair(network: Network, grid: TimeGrid, S: np.ndarray, SI: np.ndarray) -> tuple[np.ndarray, float]:
     """The cheaper of two feasible plans from the DP's (S, SI), which may violate relaxed links.
 
@@ -105,11 +148,11 @@ def _repair(network: Network, grid: TimeGrid, S: np.ndarray, SI: np.ndarray) -> 
     lowered = S.copy()
     np.minimum.at(lowered, network.edge_up, SI[network.edge_down])
     for candidate in (S, lowered):
-        plan, inbound, _ = repair_service_times(network, grid, candidate)
+        plan, inbound, _ = repair_fast(network, grid, candidate)
         # then quote the latest S each stage's customers allow: tau falls, nothing else moves
         plan = np.minimum(grid.s_max, inbound + grid.T)
         np.minimum.at(plan, network.edge_up, inbound[network.edge_down])
-        plan, _, tau = repair_service_times(network, grid, plan)
+        plan, _, tau = repair_fast(network, grid, plan)
         cost = float(grid.cost[grid.offset[:-1] + tau].sum())
         if cost < best:
             best_S, best = plan, cost
@@ -122,7 +165,7 @@ def _plan_cost(grid: TimeGrid, tau: np.ndarray) -> float:
 
 def _consistent(network: Network, grid: TimeGrid, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(S, SI) after :func:`repair_service_times`."""
-    S, SI, _ = repair_service_times(network, grid, S)
+    S, SI, _ = repair_fast(network, grid, S)
     return S, SI
 
 
@@ -260,6 +303,39 @@ class _Multipliers:
         return (S[self.up[self.edge]] >= t).astype(float) - (SI[self.down[self.edge]] >= t)
 
 
+def _fix_cells(dp: TreeDP, mult: _Multipliers, threshold: float) -> int:
+    """Reduced-cost fixing: ban every (S_k, SI_k) cell whose min-marginal with these multipliers is >= threshold.
+
+    Any plan through a banned cell costs at least its min-marginal (the relaxed terms are <= 0
+    on plans), so the optimum is >= min(threshold, bound of what is left). Returns cells banned.
+    """
+    banned = 0
+    for k, marginal in dp.min_marginals(*mult.costs()):
+        cells = marginal >= threshold
+        if cells.any():
+            banned += dp.ban(k, cells)
+    return banned
+
+
+@dataclass
+class AscentState:
+    """State of the subgradient ascent: bounds, best plan, step, fixing floor."""
+
+    step: float
+    best_lb: float = -np.inf
+    best_ub: float = np.inf
+    best_S: np.ndarray | None = None
+    best_raw: float = np.inf
+    best_value: float = -np.inf
+    best_mult: np.ndarray | None = None
+    floor: float = np.inf  # every banned cell's plans cost at least this
+    dp_plan: tuple | None = None  # the DP's (S, SI) in forest order at best_value
+    stale: int = 0
+    since_fix: int = 0
+    fixes: int = 0
+    banned: int = 0
+
+
 def spanning_tree_lagrangian(
     network: Network,
     grid: TimeGrid,
@@ -270,6 +346,8 @@ def spanning_tree_lagrangian(
     per_period: bool = True,
     trace: list | None = None,
     polish: float | None = 0.01,
+    fix_every: int | None = 20,
+    fix_below: float = 0.002,
 ) -> LagrangianBound:
     """Subgradient ascent on the multipliers of the links outside a maximum spanning forest.
 
@@ -291,40 +369,133 @@ def spanning_tree_lagrangian(
         within this fraction of the best plan's cost, and :func:`polish_plan` on the
         best plan at the end when the bounds have not met; None: no local search (the
         repairs alone, as before issue 15's second pass).
+    fix_every : int or None, default 20
+        Reduced-cost fixing (:func:`_fix_cells`) with the best multipliers every this many
+        DP solves once the gap is below ``fix_below``, and when the step would stall:
+        every stage's (S, SI) cells whose min-marginal reaches plan x (1 - 0.9 rel_gap)
+        are excluded from later solves, which raises the bound. None: no fixing.
     """
     start = time.perf_counter()
-    mask = _spanning_forest(network)
-    forest, sub, to_forest = _tree_problem(network, grid, mask)
-    mult = _Multipliers(sub, to_forest[network.edge_up[~mask]], to_forest[network.edge_down[~mask]], per_period)
-    dp = TreeDP(forest, sub)
-    best_lb, best_ub, best_S, it, stale = -np.inf, np.inf, None, 0, 0
-    best_raw, links = np.inf, _customer_links(network)
-    for it in range(1, max_iterations + 1):
-        S, SI, value = dp.solve(*mult.costs())
-        stale = 0 if value > best_lb + 1e-12 * abs(value) else stale + 1
-        best_lb = max(best_lb, value)
-        S_full, ub = _repair(network, grid, S[to_forest], SI[to_forest])
-        if polish is not None and ub < min(
-            best_raw, (1 + polish) * best_ub
-        ):  # a good repair: polish it (a pass ~ one DP solve)
-            best_raw = min(best_raw, ub)
-            S_full, ub = local_search(network, grid, S_full, links=links)
-        if ub < best_ub:
-            best_ub, best_S = ub, S_full
+    rel = Relaxation.build(network, grid, per_period)
+    st = AscentState(step)
+    it = ascend(
+        rel,
+        st,
+        rel_gap=rel_gap,
+        deadline=start + time_limit,
+        iterations=max_iterations,
+        polish=polish,
+        fix_every=fix_every,
+        fix_below=fix_below,
+        trace=trace,
+        start=start,
+    )
+    if polish is not None and st.best_ub - st.best_lb > rel_gap * st.best_ub:  # not proven: one deeper polish
+        st.best_S, st.best_ub = polish_plan(network, grid, st.best_S, rel.links)
+    return LagrangianBound(
+        min(st.best_lb, st.best_ub), st.best_ub, st.best_S, it, time.perf_counter() - start, st.fixes, st.banned
+    )
+
+
+@dataclass
+class Relaxation:
+    """The spanning-forest relaxation of one network, set up once: forest DP, multipliers, customer links."""
+
+    network: Network
+    grid: TimeGrid
+    dp: TreeDP
+    mult: _Multipliers
+    to_forest: np.ndarray
+    links: list
+
+    @classmethod
+    def build(cls, network: Network, grid: TimeGrid, per_period: bool = True) -> Relaxation:
+        mask = _spanning_forest(network)
+        forest, sub, to_forest = _tree_problem(network, grid, mask)
+        up, down = to_forest[network.edge_up[~mask]], to_forest[network.edge_down[~mask]]
+        mult = _Multipliers(sub, up, down, per_period)
+        return cls(network, grid, TreeDP(forest, sub), mult, to_forest, _customer_links(network))
+
+    def costs(self, domain: dict | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The multipliers' stage costs, plus ``domain[k] = (s_extra, si_extra)`` (0 / inf terms) if given."""
+        s_cost, si_cost = self.mult.costs()
+        for k, (s_extra, si_extra) in (domain or {}).items():
+            s_cost[k], si_cost[k] = s_cost[k] + s_extra, si_cost[k] + si_extra
+        return s_cost, si_cost
+
+
+def ascend(
+    rel: Relaxation,
+    st: AscentState,
+    *,
+    rel_gap: float,
+    deadline: float,
+    iterations: int,
+    polish: float | None,
+    fix_every: int | None = None,
+    fix_below: float = 0.002,
+    domain=None,
+    trace: list | None = None,
+    start: float = 0.0,
+) -> int:
+    """Subgradient steps on ``rel.mult`` (updated in place) within ``domain``; returns DP solves done.
+
+    ``st`` carries the bounds, the best plan and the step between calls (a branch-and-bound
+    node passes its own state with the incumbent copied in).
+    """
+    it = 0
+    for it in range(1, iterations + 1):
+        S, SI, value = rel.dp.solve(*rel.costs(domain))
+        _record(st, rel, S, SI, value, polish)
         if trace is not None:
-            trace.append((it, time.perf_counter() - start, value, ub, step))
-        if best_ub - best_lb <= rel_gap * best_ub or time.perf_counter() - start > time_limit:
+            trace.append((it, time.perf_counter() - start, value, st.best_ub, st.step))
+        if st.best_ub - st.best_lb <= rel_gap * st.best_ub or time.perf_counter() > deadline or not np.isfinite(value):
             break
-        g = mult.subgradient(S, SI)
-        g[(mult.value <= 0) & (g < 0)] = 0.0  # projected: multipliers at 0 cannot fall
+        g = rel.mult.subgradient(S, SI)
+        g[(rel.mult.value <= 0) & (g < 0)] = 0.0  # projected: multipliers at 0 cannot fall
         norm = float(np.sum(g**2))
-        if norm == 0:  # the DP plan satisfies every relaxed link: it is optimal
+        if norm == 0:  # the DP plan satisfies every relaxed link with complementary slackness: optimal
             break
-        if stale >= 10:
-            step, stale = step / 2, 0
-            if step < 1e-3:
-                break
-        mult.value = np.maximum(0.0, mult.value + step * (best_ub - value) / norm * g)
-    if polish is not None and best_ub - best_lb > rel_gap * best_ub:  # not proven: one deeper polish (~1 s)
-        best_S, best_ub = polish_plan(network, grid, best_S, links)
-    return LagrangianBound(min(best_lb, best_ub), best_ub, best_S, it, time.perf_counter() - start)
+        if st.stale >= 10:
+            st.step, st.stale = st.step / 2, 0
+        due = fix_every is not None and st.since_fix >= fix_every and st.best_ub - st.best_lb <= fix_below * st.best_ub
+        if fix_every is not None and (due or st.step < 1e-3):
+            if not _fix(st, rel.dp, rel.mult, rel_gap):
+                break  # nothing left to ban and the step has stalled
+            continue
+        if st.step < 1e-3:
+            break
+        rel.mult.value = np.maximum(0.0, rel.mult.value + st.step * (st.best_ub - value) / norm * g)
+    return it
+
+
+def _record(st: AscentState, rel: Relaxation, S: np.ndarray, SI: np.ndarray, value: float, polish) -> None:
+    """Update the bound (capped by the fixing floor), the best multipliers, the DP plan there and the best plan."""
+    network, grid, mult, links = rel.network, rel.grid, rel.mult, rel.links
+    bound = min(value, st.floor)
+    st.stale = 0 if bound > st.best_lb + 1e-12 * abs(bound) else st.stale + 1
+    st.best_lb, st.since_fix = max(st.best_lb, bound), st.since_fix + 1
+    if value > st.best_value:
+        st.best_value, st.best_mult, st.dp_plan = value, mult.value.copy(), (S, SI)
+    if not np.isfinite(value):  # every cell banned: no plan beats the floor
+        return
+    S_full, ub = _repair(network, grid, S[rel.to_forest], SI[rel.to_forest])
+    if polish is not None and ub < min(st.best_raw, (1 + polish) * st.best_ub):  # polish good repairs (~1 DP solve)
+        st.best_raw = min(st.best_raw, ub)
+        S_full, ub = local_search(network, grid, S_full, links=links)
+    if ub < st.best_ub:
+        st.best_ub, st.best_S = ub, S_full
+
+
+def _fix(st: AscentState, dp: TreeDP, mult: _Multipliers, rel_gap: float) -> bool:
+    """Fix cells with the best multipliers so far and restart the ascent from them; False if none banned."""
+    threshold = st.best_ub * (1 - 0.9 * rel_gap)
+    current = mult.value
+    mult.value = st.best_mult
+    banned = _fix_cells(dp, mult, threshold)
+    st.floor, st.since_fix, st.fixes, st.banned = min(st.floor, threshold), 0, st.fixes + 1, st.banned + banned
+    st.best_value, st.stale = -np.inf, 0  # the restricted problem's bounds are new
+    if banned == 0:
+        mult.value = current
+        return st.step >= 1e-3
+    return True

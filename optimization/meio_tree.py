@@ -23,7 +23,7 @@ supply chains. *M&SOM*, 2(1):68-83, 2000; erratum *M&SOM* 5(2):176-177, 2003.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,6 +113,7 @@ class TreeDP:
         }
         cells = float(np.sum((grid.s_max + 1.0) * (grid.si_max + 1.0)))
         self._cache: dict[int, np.ndarray] | None = {} if cells <= cache_cells else None
+        self._banned: dict[int, np.ndarray] = {}
 
     def _own(self, k: int) -> np.ndarray:
         """c_k(S, SI) as a (S = 0..s_max) x (SI = 0..si_max) array (inf where tau < 0 or SI < si_min)."""
@@ -124,12 +125,14 @@ class TreeDP:
         tau = si[None, :] + grid.T[k] - s[:, None]
         ok = (tau >= 0) & (si[None, :] >= grid.si_min[k])
         own = np.where(ok, grid.stage_cost(k)[np.clip(tau, 0, grid.M[k])], np.inf)
+        if k in self._banned:
+            own[self._banned[k]] = np.inf
         if self._cache is not None:
             self._cache[k] = own
         return own
 
-    def _stage_costs(self, k: int, tables: dict, extra) -> np.ndarray:
-        """c_k(S, SI) + the children's best costs (eqs. 6-9) + extra[0][k][S] + extra[1][k][SI]."""
+    def _vectors(self, k: int, tables: dict, extra) -> tuple[np.ndarray, np.ndarray]:
+        """The terms of c_k(S, SI) that depend on S only (row) and SI only (col): children's costs + extra."""
         grid = self.grid
         row = np.zeros(grid.s_max[k] + 1) if extra is None else np.array(extra[0][k], dtype=float)
         col = np.zeros(grid.si_max[k] + 1) if extra is None else np.array(extra[1][k], dtype=float)
@@ -139,28 +142,105 @@ class TreeDP:
                 col += run[np.minimum(np.arange(col.size), run.size - 1)]
             else:
                 row += run[: row.size]
-        return self._own(k) + row[:, None] + col[None, :]
+        return row, col
 
-    def _build_tables(self, extra):
-        """Table-building pass: f_k or g_k for every non-root stage, in label order."""
+    def _stage_costs(self, k: int, tables: dict, extra) -> np.ndarray:
+        """c_k(S, SI) + the children's best costs (eqs. 6-9) + extra[0][k][S] + extra[1][k][SI]."""
+        row, col = self._vectors(k, tables, extra)
+        total = self._own(k) + row[:, None]
+        total += col[None, :]
+        return total
+
+    def _build_tables(self, extra, totals: dict | None = None):
+        """Table-building pass: f_k or g_k for every non-root stage, in label order (``totals``: keep c_k).
+
+        f_k(S) = row(S) + min_SI [own + col] and g_k(SI) = col(SI) + min_S [own + row]: one
+        full-table addition per stage unless ``totals`` asks for the whole c_k.
+        """
         tables: dict[int, _Table] = {}
         roots: dict[int, tuple[float, int, int]] = {}
         for k in self.order.tolist():
-            total = self._stage_costs(k, tables, extra)
             p = self.parent[k]
-            if p < 0:
-                flat = int(np.argmin(total))
-                s, si = np.unravel_index(flat, total.shape)
-                roots[k] = (float(total.flat[flat]), int(s), int(si))
-            elif self.supplier[(k, p)]:
-                arg = np.argmin(total, axis=1)
-                values = total[np.arange(total.shape[0]), arg]
+            if p < 0 or totals is not None:
+                total = self._stage_costs(k, tables, extra)
+                if totals is not None:
+                    totals[k] = total
+                if p < 0:
+                    flat = int(np.argmin(total))
+                    s, si = np.unravel_index(flat, total.shape)
+                    roots[k] = (float(total.flat[flat]), int(s), int(si))
+                    continue
+                row = col = None
+                part = total
+            else:
+                row, col = self._vectors(k, tables, extra)
+                part = self._own(k) + (col[None, :] if self.supplier[(k, p)] else row[:, None])
+            if self.supplier[(k, p)]:
+                arg = np.argmin(part, axis=1)
+                values = part[np.arange(part.shape[0]), arg] + (0.0 if row is None else row)
                 tables[k] = _Table(values, arg, *_running_min(values, reverse=False))
             else:
-                arg = np.argmin(total, axis=0)
-                values = total[arg, np.arange(total.shape[1])]
+                arg = np.argmin(part, axis=0)
+                values = part[arg, np.arange(part.shape[1])] + (0.0 if col is None else col)
                 tables[k] = _Table(values, arg, *_running_min(values, reverse=True))
         return tables, roots
+
+    def ban(self, k: int, cells: np.ndarray) -> int:
+        """Exclude stage k's (S, SI) cells where ``cells`` is True from every later solve; returns cells newly banned."""
+        old = self._banned.get(k, np.zeros(cells.shape, dtype=bool))
+        new = int(np.count_nonzero(cells & ~old))
+        self._banned[k] = old | cells
+        if self._cache is not None:
+            self._cache.pop(k, None)
+        return new
+
+    def _extra(self, s_cost, si_cost):
+        if s_cost is None and si_cost is None:
+            return None
+        grid, n = self.grid, self.network.n_stages
+        return (
+            [np.zeros(grid.s_max[k] + 1) for k in range(n)] if s_cost is None else s_cost,
+            [np.zeros(grid.si_max[k] + 1) for k in range(n)] if si_cost is None else si_cost,
+        )
+
+    def min_marginals(
+        self, s_cost: Sequence[np.ndarray] | None = None, si_cost: Sequence[np.ndarray] | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (k, M_k) for every stage: M_k[S, SI] = the optimum with (S_k, SI_k) fixed to (S, SI).
+
+        An outside pass after the table-building pass (reverse label order): stage k's
+        table plus the best cost of everything outside its subtree N_k given the link to
+        its parent. Costs about two :meth:`solve` calls; with Lagrangian terms every M_k
+        is a lower bound on any plan with those (S_k, SI_k) (reduced-cost fixing).
+        """
+        extra = self._extra(s_cost, si_cost)
+        totals: dict[int, np.ndarray] = {}
+        tables, _ = self._build_tables(extra, totals)
+        outside: dict[int, np.ndarray] = {}
+        for k in self.order[::-1].tolist():
+            full = totals.pop(k)
+            p = self.parent[k]
+            if p >= 0:
+                out = outside.pop(k)
+                full = full + (out[:, None] if self.supplier[(k, p)] else out[None, :])
+            for c in self.children[k]:
+                outside[c] = self._outside(full, c, k, tables[c].run_min)
+            yield k, full
+
+    def _outside(self, full: np.ndarray, c: int, k: int, run: np.ndarray) -> np.ndarray:
+        """Best cost outside child c's subtree given S_c (c supplies k) or SI_c (k supplies c)."""
+        with np.errstate(invalid="ignore"):
+            if self.supplier[(c, k)]:  # full had min_{x <= SI_k} f_c(x) added per column
+                contrib = run[np.minimum(np.arange(full.shape[1]), run.size - 1)]
+                excl = np.where(np.isinf(contrib)[None, :], np.inf, full - contrib[None, :])
+                best = np.minimum.accumulate(excl.min(axis=0)[::-1])[::-1]  # over SI_k >= x
+                size = self.grid.s_max[c] + 1
+                return np.where(np.arange(size) < best.size, best[np.minimum(np.arange(size), best.size - 1)], np.inf)
+            contrib = run[: full.shape[0]]  # full had min_{y >= S_k} g_c(y) added per row
+            excl = np.where(np.isinf(contrib)[:, None], np.inf, full - contrib[:, None])
+            best = np.minimum.accumulate(excl.min(axis=1))  # over S_k <= y
+            size = self.grid.si_max[c] + 1
+            return best[np.minimum(np.arange(size), best.size - 1)]
 
     def solve(
         self, s_cost: Sequence[np.ndarray] | None = None, si_cost: Sequence[np.ndarray] | None = None
@@ -170,14 +250,7 @@ class TreeDP:
         ``s_cost[k]`` (length s_max_k + 1) and ``si_cost[k]`` (length si_max_k + 1)
         add any per-stage functions of S_k and SI_k, e.g. Lagrange multipliers.
         """
-        extra = None
-        if s_cost is not None or si_cost is not None:
-            grid, n = self.grid, self.network.n_stages
-            extra = (
-                [np.zeros(grid.s_max[k] + 1) for k in range(n)] if s_cost is None else s_cost,
-                [np.zeros(grid.si_max[k] + 1) for k in range(n)] if si_cost is None else si_cost,
-            )
-        tables, roots = self._build_tables(extra)
+        tables, roots = self._build_tables(self._extra(s_cost, si_cost))
         S, SI = _backtrack(self.network, self.order, self.children, tables, roots)
         return S, SI, float(sum(r[0] for r in roots.values()))
 

@@ -256,7 +256,7 @@ def test_missing_demand_data_is_named():
 def test_bad_config_values():
     with pytest.raises(ValueError, match="time_limit must be > 0"):
         GSMConfig(time_limit=0)
-    with pytest.raises(ValueError, match="method must be one of auto, tree_dp, milp, lagrangian; got 'simplex'"):
+    with pytest.raises(ValueError, match="method must be one of auto, tree_dp, milp, lagrangian, bnb; got 'simplex'"):
         GSMConfig(method="simplex")
 
 

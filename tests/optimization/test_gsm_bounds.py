@@ -119,13 +119,13 @@ def test_polish_lowers_an_inbound_time_that_two_suppliers_hold_up():
     assert cost == pytest.approx(brute_force(net), rel=1e-9)
 
 
-# ------------------------------------------------- auto = Lagrangian, then the MILP
+# ------------------------------------------------- auto = Lagrangian, branch-and-bound, then the MILP
 @pytest.mark.parametrize("seed", range(4))
 def test_auto_matches_brute_force_on_small_dags(seed):
     net = random_dag(np.random.default_rng(100 + seed))
     optimum = brute_force(net)
     auto = solve_gsm(net)
-    assert auto.optimal and auto.method in {"tree_dp", "lagrangian", "lagrangian+milp"}
+    assert auto.optimal and auto.method in {"tree_dp", "lagrangian", "lagrangian+bnb"}
     assert auto.total_cost == pytest.approx(optimum, rel=1e-4)
     assert auto.bound <= optimum * (1 + 1e-9) + 1e-9
     lag = solve_gsm(net, config=GSMConfig(method="lagrangian"))
@@ -144,8 +144,8 @@ def test_lagrangian_equals_milp_on_generated_networks(seed, n, links, max_t):
     assert lag.gap <= 1e-4 and lag.summary()["method"] == "lagrangian"
 
 
-def test_duality_gap_is_reported_and_auto_closes_it_with_the_milp():
-    """On this 30-stage network the Lagrangian dual stays ~3.6 % below the optimum."""
+def test_duality_gap_is_reported_and_auto_closes_it_by_branching():
+    """On this 30-stage network the Lagrangian dual stays ~3.6 % below the optimum; the B&B closes it."""
     net = willems_like_network(WillemsLikeConfig(30, 2.0, max_stage_time=10), np.random.default_rng(1))
     milp = solve_gsm(net, config=GSMConfig(method="milp", rel_gap=1e-6))
     lag = solve_gsm(net, config=GSMConfig(method="lagrangian"))
@@ -153,8 +153,9 @@ def test_duality_gap_is_reported_and_auto_closes_it_with_the_milp():
     assert lag.bound < milp.total_cost < lag.total_cost
     assert lag.gap == pytest.approx((lag.total_cost - lag.bound) / lag.total_cost)
     auto = solve_gsm(net)
-    assert auto.optimal and auto.method == "lagrangian+milp"
+    assert auto.optimal and auto.method == "lagrangian+bnb"
     assert auto.total_cost == pytest.approx(milp.total_cost, rel=1e-4)
+    assert milp.total_cost * (1 - 1e-4) <= auto.bound <= milp.total_cost * (1 + 1e-6)
 
 
 @pytest.mark.parametrize("chain", [2, 4, 17])
@@ -165,6 +166,6 @@ def test_auto_proves_the_shared_chains_and_equals_the_milp(shared_data, chain):
     net = read_willems_chain(shared_data / "willems" / ref.at[chain, "file"], holding_rate=0.35)
     auto = solve_gsm(net, config=GSMConfig(time_limit=60))
     milp = solve_gsm(net, config=GSMConfig(method="milp", time_limit=60))
-    assert auto.optimal and auto.method == "lagrangian" and milp.optimal
+    assert auto.optimal and auto.method in {"lagrangian", "lagrangian+bnb"} and milp.optimal
     assert auto.total_cost == pytest.approx(milp.total_cost, rel=1e-4)
     assert auto.total_cost == pytest.approx(ref.at[chain, "reported_optimal_cost"], rel=0.005)

@@ -139,7 +139,7 @@ def test_out_with_unknown_suffix_is_refused(chain, tmp_path):
 def test_unknown_method_lists_the_options(chain):
     res = gsm("--willems", chain, "--method", "simplex")
     assert res.exit_code == 1
-    assert "method must be one of auto, tree_dp, milp, lagrangian; got 'simplex'" in res.output
+    assert "method must be one of auto, tree_dp, milp, lagrangian, bnb; got 'simplex'" in res.output
 
 
 def test_negative_safety_factor_is_rejected(tmp_path):
