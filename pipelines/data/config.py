@@ -128,6 +128,11 @@ class RunConfig(_Frozen):
     scheduler: str | None = Field(None, description="Dask scheduler address; None = a LocalCluster for the run")
     block_size: int = Field(2000, ge=1, description="series per block (hash bucket of unique_id)")
     workers: int | None = Field(None, ge=1, description="local processes / LocalCluster workers; None = all cores")
+    selector_refit_every: int = Field(
+        1,
+        ge=1,
+        description="policy step's backtest: re-estimate AutoETS every k windows, forward in between (1 = every window)",
+    )
 
     @field_validator("freq")
     @classmethod
