@@ -6,6 +6,7 @@ Run (from the project root)::
     python -m benchmarks.scale profile --data /tmp/scale3k            # cProfile of one local run
     python -m benchmarks.scale run --series 3000 30000 --engine local dask --block-size 2000
     python -m benchmarks.scale selector-cv --data /tmp/scale3k --sample 300 --refit-every 1 4 16
+    python -m benchmarks.scale select-block --data /tmp/scale3k --sample 300 --refit-every 16 1 16
 
 The panel: one stocking point per series, 156 weekly periods (3 years), planted
 processes drawn with the demo generator's weights (smooth, erratic,
@@ -155,6 +156,33 @@ def selector_cv(data: Path, sample: int, refit_every: list[int], seed: int = 0) 
             )
             print(rows[-1], flush=True)
     return rows
+
+
+def select_block(data: Path, sample: int, refit_every: list[int], seed: int = 1) -> dict:
+    """CPU s per series of one policy-step block (``_select_block``) per ``refit_every``, in this process.
+
+    Returns the recommendations per setting, so they can be compared.
+    """
+    from pipelines.flows.plan_blocks import _select_block
+
+    demand = pd.read_csv(Path(data) / "demand.csv", parse_dates=["ds"])
+    items = pd.read_csv(Path(data) / "items.csv")
+    ids = demand["unique_id"].drop_duplicates().sample(sample, random_state=seed)
+    demand, items = demand[demand["unique_id"].isin(ids)], items[items["unique_id"].isin(ids)]
+    out = {}
+    for every in refit_every:
+        t0 = process_seconds()
+        out[every] = _select_block(demand, items, 0, "W-MON", None, 0, 1, refit_every=every)
+        per = (process_seconds() - t0) / sample
+        print(f"refit_every {every}: {per:.4f} CPU s per series, load {os.getloadavg()[0]:.1f}", flush=True)
+    first = out[refit_every[0]]
+    for every, recs in out.items():
+        moved = (recs["reorder_point"] - first["reorder_point"]).abs()
+        print(
+            f"refit_every {every} vs {refit_every[0]}: {int((moved > 0).sum())} reorder points moved, "
+            f"mean {moved.mean():.3f}; policy types changed {int((recs['policy'] != first['policy']).sum())}"
+        )
+    return out
 
 
 def process_seconds() -> float:
@@ -385,6 +413,10 @@ def main(argv: list[str] | None = None) -> None:
     scv.add_argument("--data", type=Path, required=True)
     scv.add_argument("--sample", type=int, default=300)
     scv.add_argument("--refit-every", type=int, nargs="+", default=[1, 4, 16])
+    sb = sub.add_parser("select-block")
+    sb.add_argument("--data", type=Path, required=True)
+    sb.add_argument("--sample", type=int, default=300)
+    sb.add_argument("--refit-every", type=int, nargs="+", default=[1, 16])
     bench = sub.add_parser("run")
     bench.add_argument("--series", type=int, nargs="+", default=[3000])
     bench.add_argument("--engine", nargs="+", default=["local", "dask"], choices=["local", "dask"])
@@ -397,6 +429,8 @@ def main(argv: list[str] | None = None) -> None:
         print(write_panel(args.series, args.out, args.seed))
     elif args.cmd == "profile":
         profile(args.data, args.out, block_size=args.block_size, refit_every=args.selector_refit_every)
+    elif args.cmd == "select-block":
+        select_block(args.data, args.sample, args.refit_every)
     elif args.cmd == "selector-cv":
         selector_cv(args.data, args.sample, args.refit_every)
     else:
