@@ -108,6 +108,12 @@ def main() -> None:
     )
     parser.add_argument("--segment-target", type=float, default=None, help="the same per SBC segment")
     parser.add_argument("--service-measure", choices=("csl", "fill_rate"), default=None)
+    parser.add_argument(
+        "--demo-order-cost-factor",
+        type=float,
+        default=1.0,
+        help="scale the demo's order costs (0 = issue 12's condition: ordering is free, no EOQ batches)",
+    )
     args = parser.parse_args()
     service = ServiceSettings(
         **(service_override(args.portfolio_target, args.segment_target, args.service_measure) or {})
@@ -136,12 +142,13 @@ def main() -> None:
                 tracking_uri=uri,
                 seed=args.seed,
                 service=service,
-                scenario=ScenarioSettings(service_target=0.95),
+                scenario=ScenarioSettings(service_target=0.95, order_cost_factor=args.demo_order_cost_factor),
                 **refit,
             )
+            costs = "" if args.demo_order_cost_factor == 1.0 else f", order costs x {args.demo_order_cost_factor:g}"
             runs.append(
                 run(
-                    f"demo (seed {args.seed}, every target 0.95)",
+                    f"demo (seed {args.seed}, every target 0.95{costs})",
                     cfg,
                     EvaluateSettings(args.demo_holdout, args.origins, replan=args.replan),
                 )

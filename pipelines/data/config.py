@@ -79,6 +79,7 @@ class ScenarioSettings(_Frozen):
     service_target: float | None = Field(None, gt=0, lt=1, description="one target for every item")
     lead_time_factor: float = Field(1.0, gt=0, description="scale every lead time (1.5 = +50%)")
     holding_rate_factor: float = Field(1.0, gt=0, description="scale every holding rate")
+    order_cost_factor: float = Field(1.0, ge=0, description="scale every order cost (0 = ordering is free)")
 
 
 class ServiceSettings(_Frozen):

@@ -117,6 +117,7 @@ def apply_scenario(items: pd.DataFrame, scenario: ScenarioSettings) -> pd.DataFr
     out["lead_time"] = out["lead_time"] * scenario.lead_time_factor
     out["lead_time_std"] = out["lead_time_std"] * scenario.lead_time_factor
     out["holding_rate"] = out["holding_rate"] * scenario.holding_rate_factor
+    out["order_cost"] = out["order_cost"] * scenario.order_cost_factor
     return out
 
 

@@ -15,7 +15,6 @@ from forecasting.panel import Issue, ValidationReport
 from optimization import (
     GSMResult,
     efficient_frontier,
-    mixed_policies,
     r_s_policy,
     simulate_events,
     solve_gsm,
@@ -28,6 +27,7 @@ from pipelines.report.inputs import forecasts_from_wide, frontier_points, sim_pa
 from pipelines.report.schema import conform_recommendations
 from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
 from policy_selector.buffers import forecast_error_buffers
+from policy_selector.decision_eval import policies_from_table
 from policy_selector.economics import Economics, periods_per_year
 from policy_selector.phased import forecast_paths, phased_items, phased_plan, policy_exposure, seasonal_forecasters
 from policy_selector.portfolio import recommend_with_target
@@ -49,6 +49,7 @@ __all__ = [
     "assemble",
     "phased_step",
     "report_inputs",
+    "replay_recommended",
     "FRONTIER_TARGETS",
 ]
 
@@ -322,6 +323,19 @@ def _replay_inputs(demand: pd.DataFrame, items: pd.DataFrame, ids, freq: str):
     return wide.fillna(0.0).to_numpy(), wide.columns[0], econ
 
 
+def replay_recommended(rec: pd.DataFrame, demand: pd.DataFrame, items: pd.DataFrame, freq: str):
+    """The recommended policies replayed on the last year of actual demand: (events, date of period 0).
+
+    The policies are read as every other replay reads a recommendations table
+    (``policy_selector.decision_eval.policies_from_table``): MOQ, order multiple and
+    lost sales come from the item master, as in the plan's own simulation.
+    """
+    rids = rec["unique_id"].astype(str).to_numpy()
+    paths, first, econ = _replay_inputs(demand, items, rids, freq)
+    policy = policies_from_table(rec, econ)
+    return simulate_events(paths, policy, econ.lead_time, costs=econ.cost_params(), unique_id=rids), first
+
+
 def _frontier(
     em: ErrorModel, future: pd.DataFrame, model: np.ndarray, demand, items, freq, chosen: float
 ) -> pd.DataFrame:
@@ -333,7 +347,8 @@ def _frontier(
     cum = np.cumsum(future.to_numpy(), axis=1)[np.arange(len(ids)), H.astype(int) - 1]
 
     def size(target: float):
-        return r_s_policy(R, np.ceil(np.maximum(cum + em.quantile(ids, H, target, model=model), 0.0)))
+        level = np.ceil(np.maximum(cum + em.quantile(ids, H, target, model=model), 0.0))
+        return r_s_policy(R, level, moq=econ.moq, order_multiple=econ.order_multiple, lost_sales=econ.lost_sales)
 
     frame = efficient_frontier(paths, size, FRONTIER_TARGETS, lead, costs=econ.cost_params(), unique_id=ids)
     return frontier_points(summarise_frontier(frame, by=None), chosen_target=chosen)
@@ -352,8 +367,9 @@ def report_inputs(
 
     Bands are the one-step 5-95% forecast-error quantiles of each series' most accurate
     backtested model; stock paths replay the recommended policies on the last year of
-    actual demand; the frontier sizes (R, S) from forecast error at each CSL target and
-    replays it on the same year.
+    actual demand (:func:`replay_recommended`); the frontier sizes (R, S) from forecast
+    error at each CSL target and replays it on the same year, with the items' MOQ,
+    order multiple and lost sales.
     """
     ids = future.index.to_numpy()
     model = bt.choice.set_index("unique_id")["model"].reindex(ids).to_numpy()
@@ -361,16 +377,7 @@ def report_inputs(
     lo = future + em.quantile(ids[:, None], 1.0, 0.05, model=model[:, None])
     hi = future + em.quantile(ids[:, None], 1.0, 0.95, model=model[:, None])
     forecasts = forecasts_from_wide(future, start, freq, lo=lo.clip(lower=0.0), hi=hi)
-    rids = rec["unique_id"].to_numpy()
-    paths, first, econ = _replay_inputs(demand, items, rids, freq)
-    policy = mixed_policies(
-        rec["policy"].to_numpy(),
-        review_period=rec["review_period"].to_numpy(),
-        reorder_level=rec["reorder_point"].fillna(0).to_numpy(),
-        order_up_to=rec["order_up_to"].fillna(0).to_numpy(),
-        order_quantity=rec["order_quantity"].fillna(0).to_numpy(),
-    )
-    events = simulate_events(paths, policy, econ.lead_time, costs=econ.cost_params(), unique_id=rids)
+    events, first = replay_recommended(rec, demand, items, freq)
     chosen = float(np.round(items["service_target"].median(), 3))
     return {
         "forecasts": forecasts,

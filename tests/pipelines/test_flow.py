@@ -170,10 +170,21 @@ def test_scenario_changes_item_master_without_mutating_it():
 
     items = generate_demo(DemoConfig(n_items=8, n_weeks=70, seed=2)).items
     before = items.copy()
-    out = apply_scenario(items, ScenarioSettings(service_target=0.99, lead_time_factor=1.5))
+    out = apply_scenario(items, ScenarioSettings(service_target=0.99, lead_time_factor=1.5, order_cost_factor=0.0))
     pd.testing.assert_frame_equal(items, before)
     assert (out["service_target"] == 0.99).all()
     np.testing.assert_allclose(out["lead_time"], 1.5 * items["lead_time"])
+    assert (items["order_cost"] > 0).any() and (out["order_cost"] == 0).all()
+    np.testing.assert_allclose(out["holding_rate"], items["holding_rate"])
+
+
+def test_scenario_factors_reject_negative_values():
+    from pydantic import ValidationError
+
+    from pipelines.data.config import ScenarioSettings
+
+    with pytest.raises(ValidationError, match="order_cost_factor"):
+        ScenarioSettings(order_cost_factor=-1.0)
 
 
 @pytest.mark.slow

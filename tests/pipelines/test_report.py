@@ -236,3 +236,47 @@ def test_report_and_exports_are_logged_to_mlflow(run_data, store, tmp_path):
     artifacts = Path(uri.removeprefix("sqlite:///")).parent / "artifacts"
     logged = sorted(p.name for p in artifacts.rglob(f"{run.run_id}/**/report/*"))
     assert logged == ["recommendations.csv", "recommendations.parquet", "recommendations.xlsx", "report.html"]
+
+
+def test_report_replay_orders_in_the_item_masters_moq_multiple_and_lost_sales():
+    """The report's stock paths replay the plan as the plan's own simulation does: an (R, S)
+    with S = 5 on demand 2 a period orders 2 a period without an MOQ; with MOQ 12 and
+    multiple 5 every order is at least 12 and a multiple of 5, and lost sales lose."""
+    from pipelines.flows.plan_steps import replay_recommended
+
+    ds = pd.date_range("2025-01-06", periods=60, freq="W-MON")
+    demand = pd.DataFrame({"unique_id": np.repeat(["a", "b"], 60), "ds": np.tile(ds, 2), "y": 2.0})
+    demand.loc[(demand["unique_id"] == "b") & (demand.index % 60 == 30), "y"] = 40.0
+    items = pd.DataFrame(
+        {
+            "unique_id": ["a", "b"],
+            "unit_cost": 1.0,
+            "holding_rate": 0.2,
+            "order_cost": 0.0,
+            "service_target": 0.95,
+            "service_type": "csl",
+            "lead_time": 1,
+            "review_period": 1,
+            "moq": [0.0, 12.0],
+            "order_multiple": [0.0, 5.0],
+            "lost_sales": [False, True],
+        }
+    )
+    rec = pd.DataFrame(
+        {
+            "unique_id": ["a", "b"],
+            "policy": "R_S",
+            "review_period": 1,
+            "reorder_point": np.nan,
+            "order_up_to": 5.0,
+            "order_quantity": np.nan,
+        }
+    )
+    events, first = replay_recommended(rec, demand, items, "W-MON")
+    assert first == pd.Timestamp(ds[-52])
+    orders = events.loc[events["ordered"] > 0].groupby("unique_id")["ordered"]
+    assert set(orders.get_group("a")) == {2.0}
+    b = orders.get_group("b").to_numpy()
+    assert (b >= 12).all() and np.allclose(b % 5, 0)
+    assert events.loc[events["unique_id"] == "b", "lost"].sum() > 0
+    assert events.loc[events["unique_id"] == "a", "lost"].sum() == 0
