@@ -97,6 +97,9 @@ def main() -> None:
     parser.add_argument("--origins", type=int, default=1)
     parser.add_argument("--replan", type=int, default=None)
     parser.add_argument("--skip-carparts", action="store_true")
+    parser.add_argument(
+        "--selector-refit-every", type=int, default=None, help="RunConfig.selector_refit_every (default: its default)"
+    )
     parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument(
         "--portfolio-target",
@@ -124,13 +127,16 @@ def main() -> None:
         **(service_override(args.portfolio_target, args.segment_target, args.service_measure) or {}),
         backtest=not args.no_target_backtest,
     )
+    refit = {} if args.selector_refit_every is None else {"selector_refit_every": args.selector_refit_every}
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{Path(tmp) / 'mlflow.db'}"  # fresh store: no champion, the default path
         if not args.skip_carparts:
             folder = carparts_folder(args.carparts_sample, args.seed, RESULTS / "carparts_data")
-            cfg = RunConfig(data=folder, freq="MS", out=RESULTS, tracking_uri=uri, seed=args.seed, service=service)
+            cfg = RunConfig(
+                data=folder, freq="MS", out=RESULTS, tracking_uri=uri, seed=args.seed, service=service, **refit
+            )
             n = pd.read_csv(folder / "items.csv").shape[0]
             runs.append(
                 run(
@@ -146,6 +152,7 @@ def main() -> None:
                 seed=args.seed,
                 service=service,
                 scenario=ScenarioSettings(service_target=0.95, order_cost_factor=args.demo_order_cost_factor),
+                **refit,
             )
             costs = "" if args.demo_order_cost_factor == 1.0 else f", order costs x {args.demo_order_cost_factor:g}"
             runs.append(

@@ -5,6 +5,8 @@ Run (from the project root)::
     python -m benchmarks.scale generate --series 3000 --out /tmp/scale3k
     python -m benchmarks.scale profile --data /tmp/scale3k            # cProfile of one local run
     python -m benchmarks.scale run --series 3000 30000 --engine local dask --block-size 2000
+    python -m benchmarks.scale selector-cv --data /tmp/scale3k --sample 300 --refit-every 1 4 16
+    python -m benchmarks.scale select-block --data /tmp/scale3k --sample 300 --refit-every 16 1 16
 
 The panel: one stocking point per series, 156 weekly periods (3 years), planted
 processes drawn with the demo generator's weights (smooth, erratic,
@@ -74,7 +76,7 @@ def write_panel(n_series: int, out: Path, seed: int = 0) -> Path:
     return out
 
 
-def profile(data: Path, out: Path, top: int = 40, block_size: int = 500) -> None:
+def profile(data: Path, out: Path, top: int = 40, block_size: int = 500, refit_every: int | None = None) -> None:
     """cProfile one local ``recommend`` on ``data``; print the top functions by cumulative time.
 
     One worker, so every block runs in this process with ``n_jobs=1`` and the
@@ -91,6 +93,7 @@ def profile(data: Path, out: Path, top: int = 40, block_size: int = 500) -> None
         freq="W-MON",
         block_size=block_size,
         workers=1,
+        **_refit(refit_every),
     )
     marks: list[tuple[str, float]] = []
     prof = cProfile.Profile()
@@ -103,6 +106,89 @@ def profile(data: Path, out: Path, top: int = 40, block_size: int = 500) -> None
     out.mkdir(parents=True, exist_ok=True)
     prof.dump_stats(out / "profile.pstats")
     pstats.Stats(prof).sort_stats("cumulative").print_stats(top)
+
+
+def selector_cv(data: Path, sample: int, refit_every: list[int], seed: int = 0) -> list[dict]:
+    """CPU ms per series of the policy step's backtest, per forecaster and ``refit_every``.
+
+    The backtest of :func:`policy_selector.context.prepare_cutoff` (the default
+    candidates' forecasters, season length 1, 16 windows, step 1, the horizon of
+    the sample's economics), one forecaster at a time in this process
+    (``n_jobs=1``), on ``sample`` series drawn with ``seed``. Also the mean and
+    largest absolute difference of each forecast from the refit-every-window one.
+    """
+    from forecasting import ForecastConfig, Forecaster
+    from policy_selector import SelectorConfig
+    from policy_selector.context import _horizon, wide_panel
+    from policy_selector.economics import Economics
+
+    demand = pd.read_csv(Path(data) / "demand.csv", parse_dates=["ds"])
+    items = pd.read_csv(Path(data) / "items.csv")
+    ids = demand["unique_id"].drop_duplicates().sample(sample, random_state=seed)
+    wide = wide_panel(demand[demand["unique_id"].isin(ids)])
+    cfg = SelectorConfig()
+    horizon = _horizon(Economics.from_items(items, wide.index.to_numpy(dtype=str), cfg.freq))
+    long = wide.stack().rename("y").reset_index()
+    long.columns = ["unique_id", "ds", "y"]
+    rows = []
+    for model in cfg.space.forecasters:
+        forecaster = Forecaster(
+            ForecastConfig(models=(model,), freq=cfg.freq, season_length=cfg.season_length, n_jobs=1)
+        )
+        exact = None
+        for every in refit_every:
+            refit = True if every == 1 else min(every, cfg.n_windows)
+            t0 = process_seconds()
+            cv = forecaster.cross_validation(long, h=horizon, n_windows=cfg.n_windows, step=cfg.step, refit=refit)
+            ms = (process_seconds() - t0) / sample * 1000
+            exact = cv[model] if every == 1 else exact
+            diff = (cv[model] - exact).abs() if exact is not None else pd.Series([np.nan])
+            rows.append(
+                {
+                    "model": model,
+                    "refit_every": every,
+                    "cpu_ms_per_series": round(ms, 2),
+                    "mean_abs_diff": round(float(diff.mean()), 4),
+                    "max_abs_diff": round(float(diff.max()), 3),
+                    "mean_abs_forecast": round(float(cv[model].abs().mean()), 3),
+                    "horizon": horizon,
+                }
+            )
+            print(rows[-1], flush=True)
+    return rows
+
+
+def select_block(data: Path, sample: int, refit_every: list[int], seed: int = 1) -> dict:
+    """CPU s per series of one policy-step block (``_select_block``) per ``refit_every``, in this process.
+
+    Returns the recommendations per setting, so they can be compared.
+    """
+    from pipelines.flows.plan_blocks import _select_block
+
+    demand = pd.read_csv(Path(data) / "demand.csv", parse_dates=["ds"])
+    items = pd.read_csv(Path(data) / "items.csv")
+    ids = demand["unique_id"].drop_duplicates().sample(sample, random_state=seed)
+    demand, items = demand[demand["unique_id"].isin(ids)], items[items["unique_id"].isin(ids)]
+    out = {}
+    for every in refit_every:
+        t0 = process_seconds()
+        out[every] = _select_block(demand, items, 0, "W-MON", None, 0, 1, refit_every=every)
+        per = (process_seconds() - t0) / sample
+        print(f"refit_every {every}: {per:.4f} CPU s per series, load {os.getloadavg()[0]:.1f}", flush=True)
+    first = out[refit_every[0]]
+    for every, recs in out.items():
+        moved = (recs["reorder_point"] - first["reorder_point"]).abs()
+        print(
+            f"refit_every {every} vs {refit_every[0]}: {int((moved > 0).sum())} reorder points moved, "
+            f"mean {moved.mean():.3f}; policy types changed {int((recs['policy'] != first['policy']).sum())}"
+        )
+    return out
+
+
+def process_seconds() -> float:
+    """CPU seconds (user + system) of this process only."""
+    t = os.times()
+    return t.user + t.system
 
 
 def cpu_seconds() -> float:
@@ -205,7 +291,14 @@ def _mark(marks: list, msg: str, start: float, cpu0: float) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {wall:8.1f} s wall {cpu:8.1f} s CPU load {os.getloadavg()[0]:.1f}: {msg}")
 
 
-def run_once(data: Path, out: Path, engine: str, block_size: int, workers: int | None) -> dict:
+def _refit(refit_every: int | None) -> dict:
+    """Run-config override for ``selector_refit_every`` (None: the config's default)."""
+    return {} if refit_every is None else {"selector_refit_every": refit_every}
+
+
+def run_once(
+    data: Path, out: Path, engine: str, block_size: int, workers: int | None, refit_every: int | None = None
+) -> dict:
     """One ``recommend`` run: wall time and peak memory (GB) per step, load average around it."""
     from pipelines.data.config import load_config
     from pipelines.flows.plan import run_plan
@@ -219,6 +312,7 @@ def run_once(data: Path, out: Path, engine: str, block_size: int, workers: int |
         engine=engine,
         block_size=block_size,
         workers=workers,
+        **_refit(refit_every),
     )
     marks: list[tuple[str, float, float]] = []
     blocks = _BlockLog()
@@ -240,6 +334,7 @@ def run_once(data: Path, out: Path, engine: str, block_size: int, workers: int |
         "engine": engine,
         "block_size": block_size,
         "workers": workers,
+        "selector_refit_every": cfg.selector_refit_every,
         "total_seconds": round(end - start, 1),
         "total_cpu_s": round(marks[-1][2] - cpu0, 1),
         "load_during": [round(x, 2) for x in mem.load],
@@ -276,14 +371,24 @@ def _table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def run(series: list[int], engines: list[str], block_size: int, workers: int | None, root: Path) -> list[dict]:
+def run(
+    series: list[int],
+    engines: list[str],
+    block_size: int,
+    workers: int | None,
+    root: Path,
+    refit_every: int | None = None,
+) -> list[dict]:
     """Every (size, engine) pair once; results appended to ``benchmarks/results/scale.jsonl``."""
     rows = []
     RESULTS.mkdir(parents=True, exist_ok=True)
     for n in series:
         data = write_panel(n, root / f"panel-{n}")
         for engine in engines:
-            row = run_once(data, root / f"runs-{n}-{engine}", engine, block_size, workers)
+            runs = (
+                root / f"runs-{n}-{engine}" if refit_every is None else root / f"runs-{n}-{engine}-refit{refit_every}"
+            )
+            row = run_once(data, runs, engine, block_size, workers, refit_every)
             rows.append(row)
             with open(RESULTS / "scale.jsonl", "a") as fh:
                 fh.write(json.dumps(row) + "\n")
@@ -303,19 +408,33 @@ def main(argv: list[str] | None = None) -> None:
     prof.add_argument("--data", type=Path, required=True)
     prof.add_argument("--out", type=Path, default=Path("/tmp/scale-profile"))
     prof.add_argument("--block-size", type=int, default=500)
+    prof.add_argument("--selector-refit-every", type=int, default=None, help="default: the run config's")
+    scv = sub.add_parser("selector-cv")
+    scv.add_argument("--data", type=Path, required=True)
+    scv.add_argument("--sample", type=int, default=300)
+    scv.add_argument("--refit-every", type=int, nargs="+", default=[1, 4, 16])
+    sb = sub.add_parser("select-block")
+    sb.add_argument("--data", type=Path, required=True)
+    sb.add_argument("--sample", type=int, default=300)
+    sb.add_argument("--refit-every", type=int, nargs="+", default=[1, 16])
     bench = sub.add_parser("run")
     bench.add_argument("--series", type=int, nargs="+", default=[3000])
     bench.add_argument("--engine", nargs="+", default=["local", "dask"], choices=["local", "dask"])
     bench.add_argument("--block-size", type=int, default=2000)
     bench.add_argument("--workers", type=int, default=None)
     bench.add_argument("--root", type=Path, default=Path("/tmp/stockwise-scale"))
+    bench.add_argument("--selector-refit-every", type=int, default=None, help="default: the run config's")
     args = parser.parse_args(argv)
     if args.cmd == "generate":
         print(write_panel(args.series, args.out, args.seed))
     elif args.cmd == "profile":
-        profile(args.data, args.out, block_size=args.block_size)
+        profile(args.data, args.out, block_size=args.block_size, refit_every=args.selector_refit_every)
+    elif args.cmd == "select-block":
+        select_block(args.data, args.sample, args.refit_every)
+    elif args.cmd == "selector-cv":
+        selector_cv(args.data, args.sample, args.refit_every)
     else:
-        run(args.series, args.engine, args.block_size, args.workers, args.root)
+        run(args.series, args.engine, args.block_size, args.workers, args.root, args.selector_refit_every)
 
 
 if __name__ == "__main__":

@@ -162,13 +162,24 @@ class Forecaster:
         self.fallbacks_ = fallbacks
         return _join(parts, KEYS)
 
-    def cross_validation(self, df: pd.DataFrame, h: int, n_windows: int = 4, step: int = 1) -> pd.DataFrame:
+    def cross_validation(
+        self, df: pd.DataFrame, h: int, n_windows: int = 4, step: int = 1, refit: bool | int = True
+    ) -> pd.DataFrame:
         """Rolling-origin backtest of every candidate in one call.
 
         For each of ``n_windows`` cutoffs (``step`` periods apart, the last one
         ``h`` periods before the end of each series) every model is refit on
         the history up to and including the cutoff and forecasts the next
         ``h`` periods. Data after a cutoff is never used for its forecasts.
+
+        With ``refit`` other than True, statsforecast models that can be
+        applied to new data without re-estimation (a ``forward`` method:
+        AutoETS, AutoARIMA, AutoTheta, Naive, SeasonalNaive, ...) are fitted
+        at the first cutoff and every ``refit``-th one after it, and in between
+        run their fitted parameters over the history up to each cutoff (still
+        nothing after the cutoff). Models without ``forward`` (CrostonSBA, TSB,
+        ADIDA, IMAPA: cheap closed-form or single-parameter fits) are refit at
+        every cutoff as before, so their columns do not change.
 
         Parameters
         ----------
@@ -181,6 +192,11 @@ class Forecaster:
             Number of cutoffs.
         step : int, default 1
             Periods between consecutive cutoffs.
+        refit : bool or int, default True
+            True: re-estimate every model at every cutoff. An integer k:
+            re-estimate the models that have ``forward`` every k cutoffs
+            (1 is the same as True). False: estimate them once, at the first
+            cutoff. Passed to mlforecast's ``cross_validation`` as is.
 
         Returns
         -------
@@ -190,21 +206,20 @@ class Forecaster:
         Raises
         ------
         ValueError
-            When ``h``, ``n_windows`` or ``step`` is not a positive integer.
+            When ``h``, ``n_windows`` or ``step`` is not a positive integer, or
+            ``refit`` is not a bool or a positive integer.
         """
         _check_h(h)
         for name, value in (("n_windows", n_windows), ("step", step)):
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        refit = _check_refit(refit)
         cfg = self._cfg
         data = self._prepare(df, min_length=h + (n_windows - 1) * step + 1)
         parts = []
         fallbacks = _empty_fallbacks()
         if cfg.stat_models:
-            with _quiet():
-                cv = self._stats_forecast().cross_validation(
-                    h=h, df=data[["unique_id", "ds", "y"]], n_windows=n_windows, step_size=step
-                )
+            cv = self._stat_cross_validation(data[["unique_id", "ds", "y"]], h, n_windows, step, refit)
             cv, fallbacks = self._repair(cv, data, h, stage="cross_validation", n_windows=n_windows, step=step)
             parts.append(cv)
         if cfg.ml_models:
@@ -215,12 +230,35 @@ class Forecaster:
                 h=h,
                 step_size=step,
                 static_features=list(cfg.lightgbm.static_features),
+                refit=refit,
             )
             parts.append(_clip(ml, cfg.ml_models))
         self.fallbacks_ = fallbacks
         return _join(parts, CV_KEYS)
 
     # -- helpers ------------------------------------------------------------------
+
+    def _stat_cross_validation(self, data: pd.DataFrame, h: int, n_windows: int, step: int, refit) -> pd.DataFrame:
+        """statsforecast's cross-validation; with ``refit`` not True, one call for the models with
+        ``forward`` (refit every ``refit`` windows) and one for the others (refit every window)."""
+        models = build_stat_models(self._cfg)
+        groups = [models] if refit is True else [[m for m in models if hasattr(m, "forward")]]
+        if refit is not True:
+            groups.append([m for m in models if not hasattr(m, "forward")])
+        parts = []
+        for group, group_refit in zip(groups, (refit, True)):
+            if not group:
+                continue
+            with _quiet():
+                parts.append(
+                    self._stats_forecast(group).cross_validation(
+                        h=h, df=data, n_windows=n_windows, step_size=step, refit=group_refit
+                    )
+                )
+        out = parts[0]
+        for part in parts[1:]:
+            out = out.merge(part.drop(columns="y"), on=CV_KEYS, how="left", validate="one_to_one")
+        return out[CV_KEYS + ["y"] + [m.alias for m in models]]
 
     @property
     def _cfg(self) -> ForecastConfig:
@@ -324,6 +362,15 @@ def _quiet():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Historical data .* shorter than season_length")
         yield
+
+
+def _check_refit(refit) -> bool | int:
+    """True, False or a positive integer (1 is True: statsforecast then takes its plain path)."""
+    if isinstance(refit, (bool, np.bool_)):
+        return bool(refit)
+    if not isinstance(refit, (int, np.integer)) or refit < 1:
+        raise ValueError(f"refit must be True, False or a positive integer, got {refit!r}")
+    return True if refit == 1 else int(refit)
 
 
 def _shortest(data: pd.DataFrame) -> int:

@@ -121,6 +121,11 @@ class FailureMarker(_TS):
             out["fitted"] = np.full(len(y), np.nan)
         return out
 
+    def forward(self, h: int, y: np.ndarray, X=None, X_future=None, fitted: bool = False, level=None):
+        """NaN as :meth:`forecast`: statsforecast's cross-validation with ``refit`` other than
+        True needs a fallback that has ``forward``."""
+        return self.forecast(h, y, X, X_future, fitted, level)
+
 
 def _features(cfg: ForecastConfig, min_history: int) -> tuple[list[int], list[int]]:
     """Lags and rolling windows; default ones longer than half the shortest history are dropped."""

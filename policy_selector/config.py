@@ -31,6 +31,12 @@ class SelectorConfig:
         The m of that season; default by frequency (52 weekly, 12 monthly, 4 quarterly).
     n_windows, step : int, default 16, 1
         Rolling-origin backtest windows before each cutoff (error model and forecastability).
+    refit_every : int, default 1
+        Re-estimate the forecasters that can run fitted parameters over new data
+        (AutoETS) every ``refit_every`` backtest windows, and in between only run
+        their fitted parameters over the longer history (statsforecast's
+        ``refit``); 1 = every window, >= ``n_windows`` = once per series. The
+        intermittent forecasters are refit every window whatever the value.
     test_periods : int, default 26
         Held-out periods after a cutoff on which candidates are replayed.
     service_tolerance : float, default 0.03
@@ -62,6 +68,7 @@ class SelectorConfig:
     seasonal_period: int | None = None
     n_windows: int = 16
     step: int = 1
+    refit_every: int = 1
     test_periods: int = 26
     service_tolerance: float = 0.03
     quantile_points: int = 200
@@ -80,6 +87,7 @@ class SelectorConfig:
             "season_length",
             "n_windows",
             "step",
+            "refit_every",
             "test_periods",
             "quantile_points",
             "n_jobs",

@@ -120,7 +120,8 @@ def _backtest(history_long, cfg: SelectorConfig, fc_cfg: ForecastConfig, horizon
     if len(keep) == 0:
         return pd.DataFrame(columns=["unique_id", "ds", "cutoff", "y"])
     part = history_long[history_long["unique_id"].isin(keep)]
-    return Forecaster(fc_cfg).cross_validation(part, h=horizon, n_windows=cfg.n_windows, step=cfg.step)
+    refit = True if cfg.refit_every == 1 else min(cfg.refit_every, cfg.n_windows)
+    return Forecaster(fc_cfg).cross_validation(part, h=horizon, n_windows=cfg.n_windows, step=cfg.step, refit=refit)
 
 
 def _seasonal_swap(long, fc, cv, gate, models, config: SelectorConfig, horizon: int):

@@ -143,6 +143,12 @@ class RunConfig(_Frozen):
         description="decision path: registry (champion, else default alias, else packaged default), packaged, "
         "sbc, policy:<candidate>, model:<version or alias>",
     )
+    selector_refit_every: int = Field(
+        16,
+        ge=1,
+        description="policy step's backtest: re-estimate AutoETS every k of its 16 windows, run the fitted "
+        "model forward in between (1 = every window, the slow exact backtest; 16 = once per series)",
+    )
 
     @field_validator("selector")
     @classmethod

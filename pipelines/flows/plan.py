@@ -288,7 +288,13 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
             recs = blocked_select(data.demand, data.items, data.freq, selector, cfg)
         else:  # a segment / portfolio target allocates over all items at once, so it does not run in blocks
             recs = select_step(
-                data.demand, data.items, data.freq, selector, np.random.default_rng(cfg.seed), service=cfg.service
+                data.demand,
+                data.items,
+                data.freq,
+                selector,
+                np.random.default_rng(cfg.seed),
+                service=cfg.service,
+                refit_every=cfg.selector_refit_every,
             )
         exchange = recs.attrs.pop("exchange_curve", None)  # segment / portfolio mode: the report draws it
         exchange = pd.DataFrame(exchange) if exchange is not None else None

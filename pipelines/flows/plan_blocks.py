@@ -62,15 +62,25 @@ def blocked_backtest(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, 
     return backtest_step(demand, items, cfg, freq, cv=cv)
 
 
-def _select_block(demand, items, block, freq, selector, seed, n_jobs):
-    return select_step(demand, items, freq, selector, block_rng(seed, block), n_jobs=n_jobs)
+def _select_block(demand, items, block, freq, selector, seed, n_jobs, refit_every=1):
+    return select_step(demand, items, freq, selector, block_rng(seed, block), n_jobs=n_jobs, refit_every=refit_every)
 
 
 def blocked_select(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selector, cfg: RunConfig) -> pd.DataFrame:
     """:func:`~pipelines.flows.plan_steps.select_step` per block, rows in ``unique_id`` order."""
     engine = engine_of(cfg)
     n_jobs = (os.cpu_count() or 1) if _in_process(engine, demand) else 1
-    parts = map_blocks(_select_block, demand, items, engine, freq=freq, selector=selector, seed=cfg.seed, n_jobs=n_jobs)
+    parts = map_blocks(
+        _select_block,
+        demand,
+        items,
+        engine,
+        freq=freq,
+        selector=selector,
+        seed=cfg.seed,
+        n_jobs=n_jobs,
+        refit_every=cfg.selector_refit_every,
+    )
     return pd.concat(parts, ignore_index=True).sort_values("unique_id", ignore_index=True)
 
 

@@ -217,6 +217,7 @@ def select_step(
     rng: np.random.Generator,
     n_jobs: int = 1,
     service: ServiceSettings | None = None,
+    refit_every: int = 1,
 ) -> pd.DataFrame:
     """Policy per item from ``selector`` (the champion, or the registered default path) or, when None,
     the packaged default policy (:class:`policy_selector.FixedSelector`).
@@ -224,10 +225,12 @@ def select_step(
     The candidate space is the one the selector was trained with, so it can never
     recommend a policy outside it. With a segment or portfolio ``service`` target the
     levels are then allocated by :func:`policy_selector.portfolio.recommend_with_target`.
+    ``refit_every`` is :attr:`policy_selector.SelectorConfig.refit_every` (the run config's
+    ``selector_refit_every``).
     """
     names = getattr(selector, "candidates_", None)
     space = CandidateSpace.from_names(list(names)) if names is not None else CandidateSpace()
-    config = SelectorConfig(space=space, freq=freq, n_jobs=n_jobs)
+    config = SelectorConfig(space=space, freq=freq, n_jobs=n_jobs, refit_every=refit_every)
     if service is None or service.mode == "item":
         return recommend_policies(selector, demand, items, config, rng).assign(service_mode="item")
     segment_by = service.segment_by if service.mode == "segment" else None
@@ -258,7 +261,7 @@ def recommend_step(
         The backtest and the schema-conformed recommendations.
     """
     bt = backtest_step(demand, items, cfg, freq)
-    recs = select_step(demand, items, freq, selector, rng, service=cfg.service)
+    recs = select_step(demand, items, freq, selector, rng, service=cfg.service, refit_every=cfg.selector_refit_every)
     return bt, assemble(items, bt.features, recs, run_id, selector_name)
 
 

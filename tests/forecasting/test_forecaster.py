@@ -148,3 +148,82 @@ def test_season_length_defaults_by_frequency():
     assert ForecastConfig(freq="D").resolved_season_length == 7
     assert ForecastConfig(freq="MS").resolved_season_length == 12
     assert ForecastConfig(freq="MS", season_length=4).resolved_season_length == 4
+
+
+# -- refit: re-estimate every k windows, forward in between ----------------------------
+
+
+def _count_fits(monkeypatch, cls) -> list:
+    """Count ``cls.fit`` calls in this process (n_jobs=1 keeps statsforecast in-process)."""
+    calls = []
+    original = cls.fit
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "fit", counted)
+    return calls
+
+
+@pytest.mark.parametrize("refit, fits_per_series", [(False, 1), (2, 3), (4, 2), (6, 1)])
+def test_refit_fits_autoets_every_k_windows(mixed_panel, fast_config, monkeypatch, refit, fits_per_series):
+    from statsforecast.models import AutoETS
+
+    calls = _count_fits(monkeypatch, AutoETS)
+    cv = Forecaster(fast_config(["AutoETS"])).cross_validation(mixed_panel, h=3, n_windows=6, refit=refit)
+    assert len(calls) == 6 * fits_per_series
+    assert len(cv) == 6 * 6 * 3 and np.isfinite(cv["AutoETS"]).all()
+
+
+def test_refit_true_and_one_refit_every_window(mixed_panel, fast_config, monkeypatch):
+    from statsforecast.models import AutoETS
+
+    calls = _count_fits(monkeypatch, AutoETS)
+    forecaster = Forecaster(fast_config(["AutoETS"]))
+    every = forecaster.cross_validation(mixed_panel, h=3, n_windows=4, refit=True)
+    one = forecaster.cross_validation(mixed_panel, h=3, n_windows=4, refit=1)
+    assert calls == []  # the plain path: forecast() per window, no fit + forward
+    pd.testing.assert_frame_equal(every, one)
+
+
+def test_refit_changes_only_the_models_with_forward(mixed_panel, fast_config):
+    models = ["AutoETS", "CrostonSBA", "TSB", "ADIDA", "IMAPA"]
+    forecaster = Forecaster(fast_config(models))
+    every = forecaster.cross_validation(mixed_panel, h=3, n_windows=6)
+    once = forecaster.cross_validation(mixed_panel, h=3, n_windows=6, refit=False)
+    assert list(once.columns) == list(every.columns)
+    pd.testing.assert_frame_equal(once.drop(columns="AutoETS"), every.drop(columns="AutoETS"))
+    first = once["cutoff"] == once["cutoff"].min()  # fitted there in both: the same forecast
+    np.testing.assert_allclose(once.loc[first, "AutoETS"], every.loc[first, "AutoETS"], rtol=1e-9)
+    assert not np.allclose(once.loc[~first, "AutoETS"], every.loc[~first, "AutoETS"])
+
+
+@pytest.mark.parametrize("model", ["AutoETS", "Naive", "CrostonSBA", "LightGBM"])
+def test_spike_after_cutoff_never_changes_backtest_without_refit(mixed_panel, fast_config, model):
+    forecaster = Forecaster(fast_config([model]))
+    base = forecaster.cross_validation(mixed_panel, h=3, n_windows=4, refit=False)
+    spike_ds = np.sort(base["cutoff"].unique())[1] + pd.Timedelta(weeks=1)
+    spiked = mixed_panel.copy()
+    spiked.loc[(spiked["unique_id"] == "S000") & (pd.to_datetime(spiked["ds"]) == spike_ds), "y"] = 10_000.0
+    after = forecaster.cross_validation(spiked, h=3, n_windows=4, refit=False)
+    before_spike = base["cutoff"] < spike_ds
+    np.testing.assert_allclose(after.loc[before_spike, model], base.loc[before_spike, model], rtol=1e-9)
+    later = (after["cutoff"] >= spike_ds) & (after["unique_id"] == "S000")
+    assert not np.allclose(after.loc[later, model], base.loc[later, model])  # forward sees the spike
+
+
+@pytest.mark.parametrize("refit", [0, -2, 1.5, "4"])
+def test_refit_must_be_bool_or_positive_integer(mixed_panel, fast_config, refit):
+    with pytest.raises(ValueError, match="refit must be True, False or a positive integer"):
+        Forecaster(fast_config(["Naive"])).cross_validation(mixed_panel, h=3, n_windows=3, refit=refit)
+
+
+def test_refit_failures_still_fall_back(mixed_panel, fast_config):
+    short = mixed_panel[mixed_panel["unique_id"] == "S001"].head(20).assign(unique_id="SHORT")
+    panel = pd.concat([mixed_panel, short], ignore_index=True)
+    forecaster = Forecaster(fast_config(["SeasonalNaive", "Naive"], fallback_model="HistoricAverage"))
+    cv = forecaster.cross_validation(panel, h=3, n_windows=3, refit=False)
+    assert np.isfinite(cv[["SeasonalNaive", "Naive"]]).all().all()
+    failed = forecaster.fallbacks_
+    assert set(failed["unique_id"]) == {"SHORT"} and set(failed["model"]) == {"SeasonalNaive"}

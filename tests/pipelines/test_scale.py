@@ -188,3 +188,24 @@ def test_report_forecast_on_blocks_equals_the_whole_panel(panel, monkeypatch):
     assert len(seen) == n_blocks(demand["unique_id"].nunique(), cfg.block_size) == 4
     assert sorted(set().union(*seen)) == sorted(bt.choice["unique_id"]) and sum(map(len, seen)) == len(bt.choice)
     pd.testing.assert_frame_equal(blocked, whole)
+
+
+def test_selector_refit_every_reaches_every_block(panel, monkeypatch):
+    """``selector_refit_every`` of the run config is the policy step's SelectorConfig in every block."""
+    from pipelines.flows import plan_blocks
+
+    _, demand, items = panel
+    cfg = load_config(None, freq="W-MON", block_size=15, workers=1, selector_refit_every=4)
+    seen = []
+    monkeypatch.setattr(
+        plan_blocks,
+        "select_step",
+        lambda block_demand, *args, **kwargs: (
+            seen.append(kwargs["refit_every"])
+            or pd.DataFrame({"unique_id": sorted(block_demand["unique_id"].unique())})
+        ),
+    )
+    out = plan_blocks.blocked_select(demand, items, "W-MON", None, cfg)
+    assert seen == [4] * 4 and sorted(out["unique_id"]) == sorted(items["unique_id"])
+    with pytest.raises(ConfigError, match="selector_refit_every"):
+        load_config(None, selector_refit_every=0)

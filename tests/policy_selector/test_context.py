@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from pipelines.data.demo_data import DemoConfig, generate_demo
 from policy_selector import CandidateSpace, SelectorConfig, prepare_cutoff
@@ -31,3 +32,59 @@ def test_series_that_end_early_keep_their_whole_forecast():
 def test_periods_per_year_honours_the_multiplier():
     assert periods_per_year("W-MON") == 52 and periods_per_year("2W-MON") == 26
     assert periods_per_year("MS") == 12 and periods_per_year("QS") == 4
+
+
+def _ets_demand(n_series=3, n_weeks=60):
+    ds = pd.date_range("2023-01-02", periods=n_weeks, freq="W-MON")
+    rng = np.random.default_rng(5)
+    demand = pd.concat(
+        [pd.DataFrame({"unique_id": f"S{i}", "ds": ds, "y": rng.poisson(20 + 5 * i, n_weeks)}) for i in range(n_series)]
+    )
+    items = (
+        generate_demo(DemoConfig(n_items=8, n_weeks=70, seed=1))
+        .items.iloc[:n_series]
+        .assign(unique_id=[f"S{i}" for i in range(n_series)], lead_time=2, review_period=1, lead_time_std=0.0)
+    )
+    return demand, items, ds[-1]
+
+
+def test_refit_every_re_estimates_autoets_every_k_windows(monkeypatch):
+    """The policy step's backtest fits AutoETS once per series per k windows (statsforecast's refit)."""
+    from statsforecast.models import AutoETS
+
+    demand, items, cutoff = _ets_demand()
+    fits, fit = [], AutoETS.fit
+    monkeypatch.setattr(AutoETS, "fit", lambda self, *a, **k: fits.append(1) or fit(self, *a, **k))
+    space = CandidateSpace.from_names(["ets_sq_normal"])
+    tables = {}
+    for every, expected in [(1, 0), (4, 3 * 2), (8, 3), (30, 3)]:  # 1: forecast() per window, no fit()
+        fits.clear()
+        cfg = SelectorConfig(space=space, n_windows=8, test_periods=4, refit_every=every)
+        tables[every] = prepare_cutoff(demand, items, cutoff, cfg).cv
+        assert len(fits) == expected, every
+    # fit once (8 and 30 >= n_windows): the same table; the first window is fitted in every mode
+    pd.testing.assert_frame_equal(tables[8], tables[30])
+    first = tables[1]["cutoff"] == tables[1]["cutoff"].min()
+    np.testing.assert_allclose(tables[4].loc[first, "AutoETS"], tables[1].loc[first, "AutoETS"], rtol=1e-9)
+    assert not np.allclose(tables[8]["AutoETS"], tables[1]["AutoETS"])
+
+
+def test_refit_every_one_is_statsforecasts_plain_cross_validation():
+    """The default backtest is statsforecast's own, every model refit at every window."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoETS, CrostonSBA
+
+    demand, items, cutoff = _ets_demand()
+    cfg = SelectorConfig(space=CandidateSpace.from_names(["ets_sq_normal", "sba_rs_negbin"]), n_windows=5)
+    data = prepare_cutoff(demand, items, cutoff, cfg)
+    ref = StatsForecast(models=[AutoETS(season_length=1), CrostonSBA()], freq="W-MON", n_jobs=1).cross_validation(
+        df=demand.assign(y=demand["y"].astype(float)), h=data.horizon, n_windows=5, step_size=1
+    )
+    got = data.cv.sort_values(["unique_id", "cutoff", "ds"]).reset_index(drop=True)
+    ref = ref.sort_values(["unique_id", "cutoff", "ds"]).reset_index(drop=True)
+    np.testing.assert_allclose(got[["AutoETS", "CrostonSBA"]], ref[["AutoETS", "CrostonSBA"]], rtol=1e-9)
+
+
+def test_refit_every_must_be_positive():
+    with pytest.raises(ValueError, match="refit_every must be >= 1"):
+        SelectorConfig(refit_every=0)
