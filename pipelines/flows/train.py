@@ -94,6 +94,12 @@ class TrainSettings(BaseModel):
     )
     max_service_drop: float = Field(RetrainConfig.max_service_drop, ge=0, lt=1)
     season_length: int = Field(1, ge=1)
+    refit_every: int = Field(
+        16,
+        ge=1,
+        description="backtest re-estimates AutoETS every k windows (as recommend's selector_refit_every, so the "
+        "trained selector sees the error features recommend computes)",
+    )
     service_tolerance: float = Field(0.03, ge=0, lt=1)
     n_splits: int = Field(5, ge=2, description="GroupKFold folds by item")
     model_name: str = MODEL_NAME
@@ -132,6 +138,7 @@ def selector_config(settings: TrainSettings, freq: str, plan: StudyPlan | None =
         test_periods=test_periods,
         service_tolerance=settings.service_tolerance,
         label_paths=settings.label_paths,
+        refit_every=settings.refit_every,
     )
 
 
