@@ -95,7 +95,7 @@ class TrainSettings(BaseModel):
     max_service_drop: float = Field(RetrainConfig.max_service_drop, ge=0, lt=1)
     season_length: int = Field(1, ge=1)
     refit_every: int = Field(
-        16,
+        1,
         ge=1,
         description="backtest re-estimates AutoETS every k windows (as recommend's selector_refit_every, so the "
         "trained selector sees the error features recommend computes)",
