@@ -31,11 +31,7 @@ def evaluate_command(
     segment_target: float = options.SEGMENT_TARGET,
     service_measure: str = options.SERVICE_MEASURE,
     tracking_uri: str = options.TRACKING_URI,
-    selector: str = typer.Option(
-        None,
-        help="decision path replayed: registry (default: champion, else the default alias, else the packaged "
-        "default), packaged, sbc, policy:<candidate> (one candidate for every item), model:<version or alias>",
-    ),
+    selector: str = options.SELECTOR,
 ) -> None:
     """Replay the recommended policies on held-out demand against textbook, AutoETS and CrostonSBA baselines."""
     console = Console()

@@ -12,3 +12,8 @@ PORTFOLIO_TARGET = typer.Option(
 SEGMENT_TARGET = typer.Option(None, help="the same, per SBC segment")
 SERVICE_MEASURE = typer.Option(None, help="csl (default) or fill_rate, for the two targets above")
 TRACKING_URI = typer.Option(None, help="MLflow store")
+SELECTOR = typer.Option(
+    None,
+    help="decision path: registry (default: champion, else the default alias, else the packaged default), "
+    "packaged, sbc, policy:<candidate> (one candidate for every item), model:<version or alias>",
+)

@@ -117,6 +117,7 @@ def recommend_command(
     scheduler: str = typer.Option(None, help="Dask scheduler address (default: a LocalCluster for the run)"),
     block_size: int = typer.Option(None, help="series per block (default 2000)"),
     workers: int = typer.Option(None, help="local processes / LocalCluster workers (default: all cores)"),
+    selector: str = options.SELECTOR,
 ) -> None:
     """Recommend a policy per item for a data folder (validate, backtest, size, simulate)."""
     console = make_console()
@@ -139,4 +140,5 @@ def recommend_command(
         block_size=block_size,
         workers=workers,
         service=service,
+        selector=selector,
     )

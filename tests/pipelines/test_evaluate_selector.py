@@ -110,3 +110,20 @@ def test_cli_selector_errors_exit_before_any_run(demo_folder, tracking_uri):
     result = CliRunner().invoke(app, [*args, "--out", str(out), "--selector", "best"])
     assert result.exit_code == 1 and "unknown selector 'best'" in " ".join(result.output.split())
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_recommend_cli_takes_the_same_decision_path(demo_folder, tracking_uri):
+    """`stockwise recommend --selector policy:X` recommends X for every stocked item and says so in RUN.txt;
+    an unknown path fails before any run folder is written."""
+    args = ["recommend", "--data", str(demo_folder / "data"), "--tracking-uri", tracking_uri]
+    out = demo_folder / "runs_rec"
+    result = CliRunner().invoke(app, [*args, "--out", str(out), "--selector", "best"])
+    assert result.exit_code == 1 and "unknown selector 'best'" in " ".join(result.output.split())
+    assert not out.exists() or not any(out.iterdir())
+    result = CliRunner().invoke(app, [*args, "--out", str(out), "--selector", "policy:adida_rs_normal"])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = list(out.iterdir())
+    rec = pd.read_csv(run_dir / "recommendations.csv")
+    stocked = rec[rec["policy"] != "no_stock"]
+    assert len(stocked) and (stocked["candidate"] == "adida_rs_normal").all()
+    assert "fixed policy 'adida_rs_normal'" in (run_dir / "RUN.txt").read_text()
