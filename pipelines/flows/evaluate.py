@@ -40,6 +40,7 @@ from forecasting import ForecastConfig, Forecaster
 from pipelines.data.config import RunConfig
 from pipelines.data.demo_data import sample_truth_paths
 from pipelines.data.io import read_table, write_table_atomic, write_text_atomic
+from pipelines.data.validation import validate_items
 from pipelines.flows.plan import load_data, load_selector, log_validation, stage_dir
 from pipelines.flows.plan_steps import exposure_step, recommend_step
 from pipelines.registry.tracking import start_run
@@ -243,9 +244,11 @@ def replay_selectors(
     Raises
     ------
     ValueError
-        When the history before the origin is shorter than ``cfg.min_length`` or no item
-        can be planned.
+        When the history before the origin is shorter than ``cfg.min_length``, no item
+        can be planned, or the item master has errors (``DataValidationError``, naming them).
     """
+    items, report = validate_items(items)  # the item master as evaluate reads it (optional columns filled)
+    report.raise_if_errors()
     n_given = items["unique_id"].nunique()
     demand, items, issue = exposure_step(demand, items, cfg)
     dropped = n_given - items["unique_id"].nunique()  # lead time longer than the history can back-test
