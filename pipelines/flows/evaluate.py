@@ -234,7 +234,8 @@ def replay_selectors(
     -------
     pandas.DataFrame
         One row per path (index = the key): ``name, n_items, n_excluded`` (lead time beyond
-        what the history can back-test, or a held-out period missing), ``csl, fill_rate,
+        what the history can back-test, or a held-out period missing), ``n_not_planned``
+        (items the recommendation step made no row for at the origin), ``csl, fill_rate,
         inventory_value, cost`` (the replay's cost over the holdout), ``yearly_cost`` (that cost
         a year with every unit short priced at least at the shortage cost its service target
         implies, as the selector's labels price it), ``ratio_csl`` / ``ratio_fill_rate``
@@ -264,7 +265,12 @@ def replay_selectors(
         rng = np.random.default_rng(cfg.seed)
         origin = _one_origin(data, cfg, settings, grid, start, selector, name, "replay", rng, progress)
         scores = _path_scores(origin, holdout)
-        rows[key] = scores | {"name": name, "n_excluded": scores["n_excluded"] + dropped}
+        planned = scores["n_items"] + scores["n_excluded"]
+        rows[key] = scores | {
+            "name": name,
+            "n_excluded": scores["n_excluded"] + dropped,
+            "n_not_planned": items["unique_id"].nunique() - planned,  # recommend made no row (e.g. history too short)
+        }
     return pd.DataFrame.from_dict(rows, orient="index")
 
 

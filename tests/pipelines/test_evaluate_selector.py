@@ -140,6 +140,8 @@ def test_replay_selectors_judges_paths_alike_on_the_last_window_from_a_raw_item_
     # the same policy under two names: the same replay (same origin, seed and baselines)
     assert table.loc["packaged", numbers].tolist() == table.loc["same", numbers].tolist()
     assert table.loc["packaged", "n_items"] > 0 and 0 <= table.loc["packaged", "csl"] <= 1
+    counted = table.loc["packaged", ["n_items", "n_excluded", "n_not_planned"]].sum()
+    assert counted == items["unique_id"].nunique()  # every item counted once, with its reason
     # shortages priced at least at b: never below the replay's own cost, a year
     assert table.loc["packaged", "yearly_cost"] >= table.loc["packaged", "cost"] * 52 / 8 - 1e-9
 
