@@ -72,10 +72,19 @@ def train(folder: Path, freq: str, uri: str, out: Path, seed: int, reuse: bool) 
         "decision": result.decision,
         "plan": result.plan,
         "seconds": time.perf_counter() - t0,
+        "gate_basis": result.gate_basis,
+        "replay_seconds": _run_metric(uri, result.run_id, "replay.seconds"),
+        "replay": None if result.replay is None else result.replay.drop(columns="name").to_dict(orient="index"),
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "train.json").write_text(json.dumps(info, indent=1))
     return info
+
+
+def _run_metric(uri: str, run_id: str, key: str) -> float:
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=uri).get_run(run_id).data.metrics.get(key, float("nan"))
 
 
 def _run_param(uri: str, run_id: str, key: str) -> str:
@@ -123,7 +132,9 @@ def render(label: str, info: dict, rows: list[dict]) -> str:
     lines = [
         f"### {label}",
         "",
-        f"train: {info['plan']}; {info['seconds']:.0f} s. {info['decision']}",
+        f"train: {info['plan']}; {info['seconds']:.0f} s, of which the decision replay "
+        f"{info.get('replay_seconds', float('nan')):.0f} s (gate basis: {info.get('gate_basis', '')}). "
+        f"{info['decision']}",
         "",
         "| path | --selector | items | CSL | fill rate | inventory value | yearly cost | ratio @CSL | ratio @fill "
         "| vs best single @CSL | vs best single @fill | static ratio @CSL | static ratio @fill |",

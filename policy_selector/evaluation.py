@@ -12,6 +12,7 @@ its regret is the honest percentage. Accuracy and the confusion matrix are secon
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,15 @@ from sklearn.model_selection import GroupKFold
 
 from policy_selector.labels import LabelSet
 
-__all__ = ["best_single_candidate", "evaluate_choices", "grouped_oof_predictions", "confusion", "gate"]
+__all__ = [
+    "best_single_candidate",
+    "evaluate_choices",
+    "grouped_oof_predictions",
+    "confusion",
+    "gate",
+    "ReplayDecision",
+    "replay_gate",
+]
 
 
 def best_single_candidate(labels: LabelSet) -> str:
@@ -199,3 +208,100 @@ def gate(
             f"(service drop at most {max_service_drop}): " + "; ".join(fails)
         )
     return "promote", f"the classifier beats every baseline by at least {margin:.1%}: " + "; ".join(facts)
+
+
+@dataclass(frozen=True)
+class ReplayDecision:
+    """What :func:`replay_gate` decided.
+
+    Attributes
+    ----------
+    default : str
+        The path the ``default`` alias should hold (a key of the scores).
+    promote : bool
+        Whether the challenger (the trained classifier) takes the ``champion`` alias.
+    reason : str
+        The comparisons behind both, with their numbers.
+    """
+
+    default: str
+    promote: bool
+    reason: str
+
+
+def _beats(scores: pd.DataFrame, a: str, b: str, margin: float, max_service_drop: float) -> tuple[bool, str]:
+    """Is path ``a`` cheaper than ``b`` by ``margin`` at no worse CSL (within ``max_service_drop``)? And the facts."""
+    ra, rb = scores.loc[a], scores.loc[b]
+    cost_a, cost_b = float(ra["yearly_cost"]), float(rb["yearly_cost"])
+    change = (cost_a - cost_b) / cost_b if cost_b > 0 else 0.0
+    inventory = float(ra["ratio_csl"]) / float(rb["ratio_csl"]) if float(rb["ratio_csl"]) > 0 else np.nan
+    fact = (
+        f"{a} vs {b}: yearly cost {cost_a:,.0f} vs {cost_b:,.0f} ({change:+.1%}), "
+        f"CSL {float(ra['csl']):.3f} vs {float(rb['csl']):.3f}, inventory at equal CSL {inventory:.3f}x"
+    )
+    service_ok = bool(float(ra["csl"]) >= float(rb["csl"]) - max_service_drop)  # NaN service fails
+    return bool(-change >= margin and service_ok), fact
+
+
+def replay_gate(
+    scores: pd.DataFrame,
+    margin: float,
+    max_service_drop: float,
+    incumbent: str = "packaged",
+    fixed: tuple[str, ...] = ("best_single", "sbc_rule"),
+    challenger: str = "classifier",
+) -> ReplayDecision:
+    """The default path and the champion gate from a decision replay of every path. Pure.
+
+    A path *beats* another when its replayed yearly cost (shortages priced as the labels price
+    them) is lower by at least ``margin`` (relative) and its achieved CSL is at most
+    ``max_service_drop`` lower (the rule of ``stockwise retrain``'s ``decide``). The default
+    path is the ``incumbent`` (what ``recommend`` uses with nothing trained) unless a path of
+    ``fixed`` beats it; of those that do, the cheapest. The ``challenger`` is promoted only when
+    it beats the default path and the best single policy (``fixed[0]``).
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        One row per path (index = path key) with ``yearly_cost``, ``csl`` and ``ratio_csl``
+        (inventory over the best baseline's at equal CSL), e.g.
+        :func:`pipelines.flows.evaluate.replay_selectors`.
+    margin, max_service_drop : float
+        As in ``stockwise retrain``.
+    incumbent, fixed, challenger : str
+        Path keys; paths of ``fixed`` absent from ``scores`` are skipped.
+
+    Raises
+    ------
+    ValueError
+        When ``scores`` lacks a needed column, the incumbent or the challenger.
+
+    Examples
+    --------
+    >>> sc = pd.DataFrame({"yearly_cost": [100.0, 90.0, 120.0, 85.0], "csl": [0.95, 0.95, 0.93, 0.95],
+    ...                    "ratio_csl": [1.0, 0.9, 0.8, 0.85]},
+    ...                   index=["packaged", "best_single", "sbc_rule", "classifier"])
+    >>> d = replay_gate(sc, 0.02, 0.005)
+    >>> d.default, d.promote
+    ('best_single', True)
+    """
+    need = {"yearly_cost", "csl", "ratio_csl"}
+    if not need <= set(scores.columns):
+        raise ValueError(f"replay scores lack column(s) {sorted(need - set(scores.columns))}")
+    missing = [k for k in (incumbent, challenger) if k not in scores.index]
+    if missing:
+        raise ValueError(f"replay scores have no row for {missing}; paths present: {list(scores.index)}")
+    rule = f"margin {margin:.1%} on yearly cost, CSL drop at most {max_service_drop}"
+    facts, winners = [], []
+    for path in (f for f in fixed if f in scores.index and f != incumbent):
+        wins, fact = _beats(scores, path, incumbent, margin, max_service_drop)
+        facts.append(fact + (" -> beats it" if wins else ""))
+        winners += [path] if wins else []
+    default = min(winners, key=lambda k: float(scores.loc[k, "yearly_cost"])) if winners else incumbent
+    targets = list(dict.fromkeys(t for t in (default, fixed[0] if fixed else None) if t in scores.index))
+    verdicts = [_beats(scores, challenger, t, margin, max_service_drop) for t in targets]
+    promote = all(w for w, _ in verdicts)
+    head = f"default path {default!r}" + ("" if winners else f" (no path beats {incumbent!r})")
+    champ = f"{challenger} {'promoted' if promote else 'not promoted'}"
+    reason = f"decision replay ({rule}): {head}; {champ}: " + "; ".join(f for _, f in verdicts)
+    return ReplayDecision(default=default, promote=promote, reason=reason + " | " + "; ".join(facts))

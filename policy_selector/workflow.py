@@ -70,6 +70,9 @@ class StudyResult:
         Fitted on both cutoffs.
     best_single : str
         Best single candidate on the labels of both cutoffs.
+    time_selector : PolicySelector or None
+        The held-out-time model: fitted on the training cutoffs only, before c2, so its
+        decisions at c2 can be replayed on the held-out window it never saw.
     """
 
     train: CutoffStudy
@@ -78,6 +81,7 @@ class StudyResult:
     choices: dict
     selector: PolicySelector
     best_single: str
+    time_selector: PolicySelector | None = None
 
 
 @dataclass(frozen=True)
@@ -325,5 +329,11 @@ def run_study(
     best_all = str(costs.sum().idxmin())
     cols = ["split"] + [c for c in evaluation.columns if c != "split"]
     return StudyResult(
-        train=train, test=test, evaluation=evaluation[cols], choices=choices, selector=final, best_single=best_all
+        train=train,
+        test=test,
+        evaluation=evaluation[cols],
+        choices=choices,
+        selector=final,
+        best_single=best_all,
+        time_selector=time_sel,
     )

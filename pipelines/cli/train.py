@@ -18,19 +18,28 @@ def train_command(
     n_windows: int = typer.Option(None, min=2, help="backtest windows per cutoff (default: from the history)"),
     extra_cutoffs: int = typer.Option(None, min=0, help="training cutoffs before the first (default: from history)"),
     label_paths: int = typer.Option(None, min=0, help="demand paths per item for the expected-cost labels"),
+    replay: bool = typer.Option(
+        None,
+        "--replay/--no-replay",
+        help="judge the paths by the decision replay on the held-out window (default); --no-replay: by the "
+        "labels only (faster)",
+    ),
     tracking_uri: str = typer.Option(None, help="MLflow store (default sqlite:///mlruns/mlflow.db)"),
     out: Path = typer.Option(Path("runs/train"), help="folder for labels, cost matrix, evaluation"),
 ) -> None:
     """Label policies by simulation, train the policy selector, evaluate it and register it.
 
-    The first trained model becomes champion only if it beats the default path and the
-    best single policy by the retrain margin on held-out items and held-out time.
+    The paths (the classifier, the packaged default, the best single policy, the SBC rule) are
+    judged by the decision replay of `stockwise evaluate` on the held-out window: the cheapest
+    by the retrain margin at no worse service becomes the default path; the classifier becomes
+    champion only if it beats the default path and the best single policy that way.
     """
     given = {
         "test_periods": test_periods,
         "n_windows": n_windows,
         "extra_train_cutoffs": extra_cutoffs,
         "label_paths": label_paths,
+        "replay": replay,
     }
     try:
         settings = load_train_settings(config)
@@ -43,6 +52,11 @@ def train_command(
     typer.echo(f"windows: {result.plan}")
     cols = ["split", "method", "total_cost", "controllable_regret_pct", "regret_pct", "service_met", "accuracy"]
     typer.echo(result.evaluation[cols].round(3).to_string(index=False))
+    if result.replay is not None:
+        typer.echo("decision replay on the held-out window (yearly cost with shortages priced; ratio = inventory")
+        typer.echo("over the best baseline's at the same achieved service):")
+        cols = ["csl", "fill_rate", "inventory_value", "yearly_cost", "ratio_csl", "ratio_fill_rate", "name"]
+        typer.echo(result.replay[cols].round(3).to_string())
     typer.echo(result.decision)
     typer.echo(
         f"model {MODEL_NAME} version {result.version} (champion: {result.champion}); "

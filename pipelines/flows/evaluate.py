@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +40,9 @@ from forecasting import ForecastConfig, Forecaster
 from pipelines.data.config import RunConfig
 from pipelines.data.demo_data import sample_truth_paths
 from pipelines.data.io import read_table, write_table_atomic, write_text_atomic
+from pipelines.data.validation import validate_items
 from pipelines.flows.plan import load_data, load_selector, log_validation, stage_dir
-from pipelines.flows.plan_steps import recommend_step
+from pipelines.flows.plan_steps import exposure_step, recommend_step
 from pipelines.registry.tracking import start_run
 from policy_selector.decision_eval import (
     BASELINES,
@@ -59,6 +60,7 @@ from policy_selector.decision_eval import (
     summarise,
 )
 from policy_selector.economics import Economics
+from policy_selector.labels import _extra_shortage_cost
 from policy_selector.phased import (
     exposure_forecasts,
     forecast_paths,
@@ -68,7 +70,7 @@ from policy_selector.phased import (
     seasonal_forecasters,
 )
 
-__all__ = ["EvaluateSettings", "EvaluateResult", "run_evaluate", "origin_positions"]
+__all__ = ["EvaluateSettings", "EvaluateResult", "run_evaluate", "origin_positions", "replay_selectors"]
 
 TRUTH_PATHS = 200
 #: The plans replayed: time-phased levels (the headline) and the same plan with fixed levels.
@@ -198,6 +200,101 @@ def run_evaluate(
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def replay_selectors(
+    demand: pd.DataFrame,
+    items: pd.DataFrame,
+    freq: str,
+    cfg: RunConfig,
+    holdout: int,
+    selectors: Mapping[str, tuple[object | None, str]],
+    progress: Callable[[str], None] = lambda _: None,
+) -> pd.DataFrame:
+    """Several decision paths judged on one origin, as ``stockwise evaluate --selector`` judges each.
+
+    The origin leaves the last ``holdout`` periods of ``demand``: each path recommends on the
+    history before it (the plan's own steps) and its time-phased plan is replayed on the actual
+    demand after it, next to the baselines' frontiers (:func:`_one_origin`, with the same seed
+    for every path). No files, no MLflow: the caller logs.
+
+    Parameters
+    ----------
+    demand, items : pandas.DataFrame
+        Validated long demand and item master.
+    freq : str
+    cfg : RunConfig
+        Forecast, service and seed settings (its ``data`` and ``selector`` are not used).
+    holdout : int
+        Periods replayed.
+    selectors : mapping of str -> (selector, name)
+        Path key -> what :func:`pipelines.flows.plan.load_selector` returns (or any fitted selector).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per path (index = the key): ``name, n_items, n_excluded`` (lead time beyond
+        what the history can back-test, or a held-out period missing), ``n_not_planned``
+        (items the recommendation step made no row for at the origin), ``csl, fill_rate,
+        inventory_value, cost`` (the replay's cost over the holdout), ``yearly_cost`` (that cost
+        a year with every unit short priced at least at the shortage cost its service target
+        implies, as the selector's labels price it), ``ratio_csl`` / ``ratio_fill_rate``
+        (inventory value over the best baseline's at the same achieved service) and
+        ``best_baseline_csl``.
+
+    Raises
+    ------
+    ValueError
+        When the history before the origin is shorter than ``cfg.min_length``, no item
+        can be planned, or the item master has errors (``DataValidationError``, naming them).
+    """
+    items, report = validate_items(items)  # the item master as evaluate reads it (optional columns filled)
+    report.raise_if_errors()
+    n_given = items["unique_id"].nunique()
+    demand, items, issue = exposure_step(demand, items, cfg)
+    dropped = n_given - items["unique_id"].nunique()  # lead time longer than the history can back-test
+    if items.empty:
+        raise ValueError(f"no item can be replayed: {issue.message if issue else 'no items'}")
+    data = dataclasses.make_dataclass("ReplayData", ["demand", "items", "freq"])(demand, items, freq)
+    grid = pd.DatetimeIndex(np.sort(demand["ds"].unique()))
+    settings = EvaluateSettings(holdout)
+    (start,) = origin_positions(len(grid), settings, cfg.min_length)
+    rows = {}
+    for key, (selector, name) in selectors.items():
+        progress(f"replaying the {name} on the {holdout} periods from {grid[start].date()}")
+        rng = np.random.default_rng(cfg.seed)
+        origin = _one_origin(data, cfg, settings, grid, start, selector, name, "replay", rng, progress)
+        scores = _path_scores(origin, holdout)
+        planned = scores["n_items"] + scores["n_excluded"]
+        rows[key] = scores | {
+            "name": name,
+            "n_excluded": scores["n_excluded"] + dropped,
+            "n_not_planned": items["unique_id"].nunique() - planned,  # recommend made no row (e.g. history too short)
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _path_scores(origin: dict, holdout: int) -> dict:
+    """Headline of one path's replay: service, inventory, priced yearly cost, ratios at equal service."""
+    rows, econ = origin["rows"], origin["econ"]
+    summary = summarise(rows)
+    ratios = equal_service(summary, "stockwise").set_index("measure")
+    mine = rows[rows["method"] == "stockwise"]
+    head = summary[(summary["method"] == "stockwise") & (summary["segment_kind"] == "all")].iloc[0]
+    extra = pd.Series(_extra_shortage_cost(econ), index=econ.ids).reindex(mine["unique_id"]).to_numpy()
+    priced = mine["cost"].to_numpy() + (mine["demand"] - mine["served"]).to_numpy() * extra
+    return {
+        "n_items": int(head["n_items"]),
+        "n_excluded": len(origin["excluded"]),
+        "csl": float(head["csl"]),
+        "fill_rate": float(head["fill_rate"]),
+        "inventory_value": float(head["inventory_value"]),
+        "cost": float(head["cost"]),
+        "yearly_cost": float(priced.sum()) * econ.periods_per_year / holdout,
+        "ratio_csl": float(ratios.loc["csl", "ratio"]),
+        "ratio_fill_rate": float(ratios.loc["fill_rate", "ratio"]),
+        "best_baseline_csl": ratios.loc["csl", "best_baseline"],
+    }
 
 
 def _evaluate(cfg, settings, staging, final, run, progress, selector) -> EvaluateResult:

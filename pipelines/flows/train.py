@@ -10,22 +10,30 @@ Steps (one MLflow parent run ``train`` with nested runs per step):
    (GroupKFold by item) and held-out time against the oracle, the SBC rule, the
    best single policy and the packaged default;
 5. the final selector is logged and registered as a new version of
-   ``stockwise-policy-selector``, always. With no champion yet it takes the
-   ``champion`` alias only if the gate passes (:func:`policy_selector.evaluation.gate`:
-   cheaper than the default path and the best single policy by the retrain margin on
-   both splits); otherwise the default path -- the best single policy or the packaged
-   default, whichever evaluated cheaper -- is registered under the ``default`` alias and
-   the output says why. Later promotions go through ``stockwise retrain``.
+   ``stockwise-policy-selector``, always. With no champion yet, the decision replay
+   (``stockwise evaluate``'s, :func:`pipelines.flows.evaluate.replay_selectors`) judges the
+   paths at the held-out-time origin: the held-out-time classifier (fitted before it), the
+   packaged default, the best single policy of the labels and the SBC rule recommend on the
+   history before it and are replayed on the held-out window.
+   :func:`policy_selector.evaluation.replay_gate` picks the ``default`` alias (the packaged
+   default unless a path is cheaper by the retrain margin at no worse CSL) and whether the
+   classifier takes the ``champion`` alias (it must beat the default path and the best single
+   policy the same way). ``--no-replay``: the label-based gate
+   (:func:`policy_selector.evaluation.gate`) instead. When the replay cannot run, nothing is
+   aliased and the output says why. Later promotions go through ``stockwise retrain``.
 
 Outputs in ``--out``: ``labels.parquet``, ``outcomes.parquet`` (full cost
 matrix: every candidate's cost by type and service per item and cutoff),
-``features.parquet``, ``evaluation.csv``, ``confusion.csv``, ``choices.parquet``.
+``features.parquet``, ``evaluation.csv`` (the label-based evaluation), ``confusion.csv``,
+``choices.parquet``, ``replay.csv`` (the decision replay of every path, when it ran),
+``decision.txt`` (what the gate decided and why).
 
 Also provides ``train_challenger`` / ``evaluate_version`` for ``stockwise retrain``.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,10 +41,12 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipelines.data.config import read_yaml_mapping
+from pipelines.data.config import RunConfig, read_yaml_mapping
 from pipelines.data.demo_data import DemoConfig
 from pipelines.data.inputs import load_inputs
 from pipelines.data.io import write_table_atomic, write_text_atomic
+from pipelines.flows.evaluate import replay_selectors
+from pipelines.flows.plan import load_selector
 from pipelines.flows.retrain import RetrainConfig
 from pipelines.registry.names import CHAMPION_ALIAS, DEFAULT_ALIAS, MODEL_NAME
 from pipelines.registry.tracking import (
@@ -51,7 +61,7 @@ from pipelines.registry.tracking import (
 from policy_selector import CandidateSpace, PolicySelector, SelectorConfig, confusion, run_study
 from policy_selector.context import prepare_cutoff, wide_panel
 from policy_selector.economics import periods_per_year
-from policy_selector.evaluation import gate
+from policy_selector.evaluation import ReplayDecision, gate, replay_gate
 from policy_selector.features import build_features
 from policy_selector.labels import label_candidates
 from policy_selector.selector import FixedSelector
@@ -66,6 +76,8 @@ __all__ = [
     "evaluate_version",
     "selector_config",
     "load_train_settings",
+    "choose_paths",
+    "replay_paths",
     "MODEL_NAME",
 ]
 
@@ -93,6 +105,11 @@ class TrainSettings(BaseModel):
         description="controllable-cost gain the first champion needs over the default path",
     )
     max_service_drop: float = Field(RetrainConfig.max_service_drop, ge=0, lt=1)
+    replay: bool = Field(
+        True,
+        description="judge the paths (classifier, packaged default, best single policy, SBC rule) by the "
+        "decision replay on the held-out-time window; False = the label-based gate (said in the output)",
+    )
     season_length: int = Field(1, ge=1)
     refit_every: int = Field(
         1,
@@ -177,6 +194,10 @@ class TrainResult:
     plan: str = ""
     decision: str = ""
     default: str | None = None
+    #: the decision replay of every path (``replay_selectors``), None when skipped or it could not run
+    replay: pd.DataFrame | None = None
+    #: "replay", "labels" (--no-replay), "none" (the replay could not run) or "" (a champion exists / not registered)
+    gate_basis: str = ""
 
 
 def _label_frames(study) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -273,18 +294,24 @@ def run_train(
             registered_name=registered,
             serialization_format="cloudpickle",
         )
-        champion = decision = default = None
+        outcome = GateOutcome()
         if register:
-            champion, decision, default = _gate_champion(run, study, settings, version, uri)
+            outcome = _gate_champion(run, study, settings, version, uri, (demand, items, freq, plan.test_periods))
+        if outcome.decision:
+            paths["decision"] = write_text_atomic(outcome.decision + "\n", out / "decision.txt")
+        if outcome.replay is not None:
+            paths["replay"] = write_table_atomic(outcome.replay.rename_axis("path").reset_index(), out / "replay.csv")
         return TrainResult(
             run_id=run.run_id,
             version=None if version is None else str(version),
-            champion=champion,
+            champion=outcome.champion,
             evaluation=study.evaluation,
             paths=paths,
             plan=plan.reason,
-            decision=decision or "",
-            default=default,
+            decision=outcome.decision,
+            default=outcome.default,
+            replay=outcome.replay,
+            gate_basis=outcome.basis,
         )
 
 
@@ -301,21 +328,116 @@ def default_path(evaluation: pd.DataFrame, best_single: str, candidates) -> str:
     return packaged if cost.get("default", np.inf) < cost.get("best_single", np.inf) else best_single
 
 
-def _gate_champion(run, study, settings: TrainSettings, version, uri) -> tuple[str | None, str, str | None]:
-    """(champion after the run, decision sentence, default policy registered or None)."""
+@dataclass(frozen=True)
+class GateOutcome:
+    """What the gate of ``train`` did: champion after the run, its sentence, the default alias's policy."""
+
+    champion: str | None = None
+    decision: str = ""
+    default: str | None = None
+    replay: pd.DataFrame | None = None
+    basis: str = ""
+
+
+#: the paths the decision replay judges (keys of ``replay.csv`` and of :func:`replay_gate`)
+REPLAY_PATHS = ("classifier", "packaged", "best_single", "sbc_rule")
+
+
+def replay_paths(study, settings: TrainSettings, uri: str, inputs) -> pd.DataFrame:
+    """The decision replay of every path at the held-out-time origin (``replay.csv``).
+
+    ``inputs`` = (demand, items, freq, T): the origin leaves the last ``T`` periods of the
+    history train was given, the window of the held-out-time labels; the classifier judged is
+    the held-out-time model, fitted on the cutoffs before it. The best single policy is the
+    one the ``default`` alias would hold; when it is the packaged default it is replayed once.
+
+    Raises
+    ------
+    ValueError
+        When the replay cannot run (history before the origin too short, no item plannable).
+    """
+    demand, items, freq, holdout = inputs
+    single = _spec("best_single", study.best_single)
+    selectors = {
+        "classifier": (study.time_selector, "trained classifier (fitted before the held-out window)"),
+        "packaged": load_selector(_spec("packaged", study.best_single), uri),
+        "best_single": load_selector(single, uri),
+        "sbc_rule": load_selector(_spec("sbc_rule", study.best_single), uri),
+    }
+    same = getattr(selectors["packaged"][0], "chosen_", None) == study.best_single
+    if same:
+        del selectors["best_single"]
+    cfg = RunConfig(freq=freq, seed=settings.seed, tracking_uri=uri)
+    table = replay_selectors(demand, items, freq, cfg, holdout, selectors)
+    if same:
+        table.loc["best_single"] = table.loc["packaged"]
+    return table.loc[list(REPLAY_PATHS)]
+
+
+def _spec(key: str, best_single: str) -> str:
+    """The ``--selector`` form (:func:`load_selector`) of a replayed fixed path."""
+    return {"packaged": "packaged", "best_single": f"policy:{best_single}", "sbc_rule": "sbc"}[key]
+
+
+def choose_paths(
+    study_evaluation: pd.DataFrame,
+    best_single: str,
+    candidates,
+    settings: TrainSettings,
+    replay: pd.DataFrame | None,
+    failure: str | None,
+) -> tuple[str, str | None, str, str]:
+    """(action "promote" | "keep", the default path as a ``--selector`` form or None, reason, basis). Pure.
+
+    Basis ``replay``: :func:`replay_gate` on the replay (the default is the path it replayed).
+    ``labels`` (``settings.replay`` off): the label-based :func:`gate` and :func:`default_path`.
+    ``none`` (the replay could not run): nothing is aliased.
+    """
+    if not settings.replay:
+        action, why = gate(study_evaluation, settings.margin, settings.max_service_drop)
+        default = None if action == "promote" else default_path(study_evaluation, best_single, candidates)
+        spec = None if default is None else f"policy:{default}"
+        return action, spec, f"label gate (decision replay skipped: --no-replay): {why}", "labels"
+    if replay is None:
+        return "keep", None, f"the decision replay could not run: {failure}", "none"
+    d: ReplayDecision = replay_gate(replay, settings.margin, settings.max_service_drop)
+    return (
+        ("promote" if d.promote else "keep"),
+        (None if d.promote else _spec(d.default, best_single)),
+        d.reason,
+        "replay",
+    )
+
+
+def _gate_champion(run, study, settings: TrainSettings, version, uri, inputs) -> GateOutcome:
+    """Judge the paths (decision replay unless skipped), then move the aliases at one point."""
     champion = get_alias_version(settings.model_name, CHAMPION_ALIAS, uri)
     if champion is not None:
         decision = f"champion v{champion} kept: promotions go through `stockwise retrain`"
         run.set_tags({"selector.version": version, "selector.champion": champion, "selector.decision": decision})
-        return champion, decision, None
-    action, why = gate(study.evaluation, settings.margin, settings.max_service_drop)
-    default = None
+        return GateOutcome(champion, decision)
+    replay = failure = None
+    if settings.replay:
+        t0 = time.perf_counter()
+        try:
+            replay = replay_paths(study, settings, uri, inputs)
+        except ValueError as exc:
+            failure = str(exc)
+        _log_replay(run, replay, time.perf_counter() - t0)
+    candidates = study.selector.candidates_
+    action, spec, why, basis = choose_paths(study.evaluation, study.best_single, candidates, settings, replay, failure)
+    champion = default = None
     if action == "promote" and version is not None:
         set_alias(settings.model_name, CHAMPION_ALIAS, str(version), uri)
         champion, decision = str(version), f"v{version} is champion: {why}"
+    elif spec is None:
+        decision = (
+            f"v{version} registered, not champion; nothing aliased: {why}. recommend uses the packaged default "
+            "until `stockwise train` is rerun on a longer history, or with --no-replay (the label gate)"
+        )
     else:
-        default = default_path(study.evaluation, study.best_single, study.selector.candidates_)
-        fixed = FixedSelector(default).fit(None, None, pd.DataFrame(columns=list(study.selector.candidates_)))
+        fixed = load_selector(spec, uri)[0]
+        default = getattr(fixed, "chosen_", None) or "Syntetos-Boylan rule"
         dv = run.log_model(
             fixed,
             name="default_policy",
@@ -328,9 +450,19 @@ def _gate_champion(run, study, settings: TrainSettings, version, uri) -> tuple[s
             f"v{version} registered, not champion: {why}. recommend uses the default path "
             f"{default!r} (v{dv}, alias {DEFAULT_ALIAS!r})"
         )
-    run.log_params({"gate.action": action, "default_policy": default or ""})
+    run.log_params({"gate.action": action, "gate.basis": basis, "default_policy": default or ""})
     run.set_tags({"selector.version": version, "selector.champion": champion, "selector.decision": decision[:5000]})
-    return champion, decision, default
+    return GateOutcome(champion, decision, default, replay, basis)
+
+
+def _log_replay(run, replay: pd.DataFrame | None, seconds: float) -> None:
+    """The replay's scores as metrics ``replay.<path>.<kpi>`` and its table (or only its time when it failed)."""
+    run.log_metrics({"replay.seconds": seconds})
+    if replay is None:
+        return
+    kpis = ("csl", "fill_rate", "inventory_value", "yearly_cost", "ratio_csl", "ratio_fill_rate", "n_items")
+    run.log_metrics({f"replay.{k}.{c}": float(replay.loc[k, c]) for k in replay.index for c in kpis})
+    run.log_table(replay.rename_axis("path").reset_index(), "replay.csv")
 
 
 def _log_study(study, out: Path) -> dict[str, Path]:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from pipelines.cli import app
 from pipelines.data.config import ConfigError, ForecastSettings, RunConfig, load_config
 from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
-from pipelines.flows.evaluate import EvaluateSettings, run_evaluate
+from pipelines.flows.evaluate import EvaluateSettings, replay_selectors, run_evaluate
 from pipelines.flows.plan import load_selector
 from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
 from pipelines.registry.tracking import set_alias, start_run
@@ -127,3 +127,28 @@ def test_recommend_cli_takes_the_same_decision_path(demo_folder, tracking_uri):
     stocked = rec[rec["policy"] != "no_stock"]
     assert len(stocked) and (stocked["candidate"] == "adida_rs_normal").all()
     assert "fixed policy 'adida_rs_normal'" in (run_dir / "RUN.txt").read_text()
+
+
+def test_replay_selectors_judges_paths_alike_on_the_last_window_from_a_raw_item_master(tracking_uri):
+    demo = generate_demo(DemoConfig(n_items=8, n_stores=4, n_dcs=2, min_stores_per_item=2, n_weeks=60, seed=5))
+    items = demo.items.drop(columns=["on_hand"], errors="ignore")  # as a caller may pass it: optional columns absent
+    cfg = RunConfig(forecast=FAST, tracking_uri=tracking_uri, seed=3)
+    paths = {"packaged": load_selector("packaged", tracking_uri), "same": load_selector("policy:ets_sq_normal", None)}
+    table = replay_selectors(demo.demand, items, "W-MON", cfg, 8, paths)
+    assert list(table.index) == ["packaged", "same"]
+    numbers = ["n_items", "csl", "fill_rate", "inventory_value", "cost", "yearly_cost", "ratio_csl"]
+    # the same policy under two names: the same replay (same origin, seed and baselines)
+    assert table.loc["packaged", numbers].tolist() == table.loc["same", numbers].tolist()
+    assert table.loc["packaged", "n_items"] > 0 and 0 <= table.loc["packaged", "csl"] <= 1
+    counted = table.loc["packaged", ["n_items", "n_excluded", "n_not_planned"]].sum()
+    assert counted == items["unique_id"].nunique()  # every item counted once, with its reason
+    # shortages priced at least at b: never below the replay's own cost, a year
+    assert table.loc["packaged", "yearly_cost"] >= table.loc["packaged", "cost"] * 52 / 8 - 1e-9
+
+
+def test_replay_selectors_names_a_bad_item_master_before_replaying(tracking_uri):
+    demo = generate_demo(DemoConfig(n_items=8, n_stores=4, n_dcs=2, min_stores_per_item=2, n_weeks=60, seed=5))
+    with pytest.raises(ValueError, match=r"missing required column\(s\) \['service_target'\]"):
+        replay_selectors(
+            demo.demand, demo.items.drop(columns="service_target"), "W-MON", RunConfig(forecast=FAST), 8, {}
+        )

@@ -198,7 +198,7 @@ def test_train_then_recommend_uses_the_champion_on_unseen_items(tmp_path):
         train.demand,
         train.items,
         "W-MON",
-        TrainSettings(candidates=fast, test_periods=10, n_windows=3, n_splits=2, label_paths=5),
+        TrainSettings(candidates=fast, test_periods=10, n_windows=3, n_splits=2, label_paths=5, replay=False),
         tmp_path / "t",
         uri,
     )

@@ -59,7 +59,7 @@ def _recommend_selector(folder, tracking_uri, out) -> set[str]:
 def test_train_then_retrain_promotes_better_and_rejects_degraded(tracking_uri, tmp_path):
     demo = generate_demo(DemoConfig(seed=3, n_items=8, n_stores=2, n_dcs=1, n_weeks=96, min_stores_per_item=1))
     write_demo(demo, tmp_path / "data")
-    settings = train_module.TrainSettings(n_windows=3, test_periods=13, n_splits=2, label_paths=5)
+    settings = train_module.TrainSettings(n_windows=3, test_periods=13, n_splits=2, label_paths=5, replay=False)
     first = train_module.run_train(demo.demand, demo.items, "W-MON", settings, tmp_path / "train", tracking_uri)
     assert first.version is not None and first.decision  # registered, with its gate decision
     # the first-champion gate is tested in tests/policy_selector/test_train.py; this test is about retrain

@@ -1,4 +1,4 @@
-"""Study windows from the history length, and the first-champion gate (pure decisions with reasons)."""
+"""Study windows from the history length, the first-champion gates (labels, decision replay): pure decisions."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from policy_selector import gate, plan_study
+from policy_selector.evaluation import replay_gate
 
 
 def test_plan_fits_the_history_it_is_given():
@@ -54,3 +55,47 @@ def test_gate_promotes_only_a_classifier_that_beats_every_baseline_by_the_margin
 def test_gate_needs_a_classifier_row():
     with pytest.raises(ValueError, match="no 'classifier' row"):
         gate(_evaluation(90, 100, 120).query("method != 'classifier'"), 0.02, 0.005)
+
+
+def _replay(**paths: tuple[float, float, float]) -> pd.DataFrame:
+    """Replay scores: path -> (yearly_cost, csl, ratio_csl)."""
+    return pd.DataFrame.from_dict(paths, orient="index", columns=["yearly_cost", "csl", "ratio_csl"])
+
+
+def test_replay_gate_keeps_the_packaged_default_unless_a_path_beats_it_by_the_margin():
+    scores = _replay(
+        packaged=(1000.0, 0.950, 1.00),
+        best_single=(990.0, 0.950, 1.20),
+        sbc_rule=(900.0, 0.930, 0.80),
+        classifier=(995.0, 0.952, 0.95),
+    )  # best single: only 1 % cheaper; SBC rule: 10 % cheaper but CSL 0.02 lower
+    d = replay_gate(scores, margin=0.02, max_service_drop=0.005)
+    assert d.default == "packaged" and not d.promote
+    assert "no path beats 'packaged'" in d.reason
+    assert "best_single vs packaged: yearly cost 990 vs 1,000 (-1.0%), CSL 0.950 vs 0.950" in d.reason
+    assert "inventory at equal CSL 1.200x" in d.reason and "sbc_rule vs packaged" in d.reason
+
+
+def test_replay_gate_takes_the_cheapest_winner_and_promotes_a_classifier_that_beats_it_and_the_best_single():
+    scores = _replay(
+        packaged=(1000.0, 0.950, 1.00),
+        best_single=(950.0, 0.951, 0.95),
+        sbc_rule=(900.0, 0.948, 0.90),
+        classifier=(870.0, 0.950, 0.85),
+    )
+    d = replay_gate(scores, margin=0.02, max_service_drop=0.005)
+    assert d.default == "sbc_rule" and d.promote  # both fixed paths beat packaged; the SBC rule is cheaper
+    assert "classifier vs sbc_rule: yearly cost 870 vs 900 (-3.3%)" in d.reason
+    assert "classifier vs best_single: yearly cost 870 vs 950 (-8.4%)" in d.reason
+    # 2 % cheaper than the SBC rule is not enough at a 5 % margin; the service drop counts too
+    assert not replay_gate(scores, margin=0.05, max_service_drop=0.005).promote
+    lower = scores.assign(csl=[0.950, 0.951, 0.948, 0.940])
+    assert not replay_gate(lower, margin=0.02, max_service_drop=0.005).promote
+
+
+def test_replay_gate_needs_the_incumbent_the_challenger_and_the_scores():
+    scores = _replay(packaged=(1000.0, 0.95, 1.0), best_single=(900.0, 0.95, 1.0))
+    with pytest.raises(ValueError, match=r"no row for \['classifier'\]"):
+        replay_gate(scores, 0.02, 0.005)
+    with pytest.raises(ValueError, match=r"lack column\(s\) \['ratio_csl'\]"):
+        replay_gate(scores.drop(columns="ratio_csl"), 0.02, 0.005)

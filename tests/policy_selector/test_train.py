@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
+from pipelines.flows import train as train_flow
 from pipelines.flows.plan import load_champion
 from pipelines.flows.retrain import EvalRequest
-from pipelines.flows.train import TrainSettings, evaluate_version, run_train
+from pipelines.flows.train import TrainSettings, choose_paths, evaluate_version, run_train
 from pipelines.registry.tracking import get_alias_version, load_model_version
 from policy_selector import FixedSelector, gate
 from tests.policy_selector.conftest import FAST
@@ -19,7 +22,14 @@ from tests.policy_selector.conftest import FAST
 def test_train_registers_the_selector_gates_the_champion_and_writes_outputs(tiny_demo, tracking_uri, tmp_path):
     # margin 0: the gate promotes whenever the classifier is no worse than the default path
     settings = TrainSettings(
-        candidates=FAST, test_periods=10, n_windows=3, n_splits=2, label_paths=5, margin=0.0, max_service_drop=0.99
+        candidates=FAST,
+        test_periods=10,
+        n_windows=3,
+        n_splits=2,
+        label_paths=5,
+        margin=0.0,
+        max_service_drop=0.99,
+        replay=False,  # the label gate, said in the output
     )
     result = run_train(tiny_demo.demand, tiny_demo.items, "W-MON", settings, tmp_path / "out", tracking_uri)
     assert result.version == "1"
@@ -29,6 +39,8 @@ def test_train_registers_the_selector_gates_the_champion_and_writes_outputs(tiny
     action, _ = gate(result.evaluation, settings.margin, settings.max_service_drop)
     champion = get_alias_version(settings.model_name, "champion", tracking_uri)
     assert (champion == "1") == (action == "promote") and result.champion == champion
+    assert result.gate_basis == "labels" and "label gate (decision replay skipped: --no-replay)" in result.decision
+    assert result.replay is None and "replay" not in result.paths
     evaluation = pd.read_csv(result.paths["evaluation"])
     assert set(evaluation["method"]) == {"oracle", "classifier", "sbc_rule", "best_single", "default"}
     assert set(evaluation["split"]) == {"held_out_items", "held_out_time"}
@@ -51,6 +63,8 @@ def test_train_cli_needs_exactly_one_data_source(tmp_path):
     result = CliRunner().invoke(app, ["train", "--out", str(tmp_path)])
     assert result.exit_code == 1
     assert "exactly one of --data FOLDER or --demo" in result.output
+    result = CliRunner().invoke(app, ["train", "--no-replay", "--out", str(tmp_path)])  # the option parses
+    assert result.exit_code == 1 and "exactly one of --data FOLDER or --demo" in result.output
 
 
 def test_train_cli_reports_a_bad_config(tmp_path):
@@ -61,22 +75,75 @@ def test_train_cli_reports_a_bad_config(tmp_path):
     assert "test_periods" in result.output
 
 
-def test_a_first_model_that_does_not_beat_the_default_is_registered_but_not_champion(tiny_demo, tracking_uri, tmp_path):
+@pytest.mark.slow  # about 40 s alone (four replays of evaluate's origin), 60-75 s on a loaded machine
+def test_the_replay_decides_the_default_path_and_the_reason_names_its_numbers(tiny_demo, tracking_uri, tmp_path):
     settings = TrainSettings(candidates=FAST, n_splits=2, label_paths=5, margin=0.99)  # unreachable margin
     result = run_train(tiny_demo.demand, tiny_demo.items, "W-MON", settings, tmp_path / "out", tracking_uri)
-    assert result.version is not None and result.champion is None
+    assert result.version is not None and result.champion is None and result.gate_basis == "replay"
     assert get_alias_version(settings.model_name, "champion", tracking_uri) is None
-    assert "not champion" in result.decision and "does not beat the default path by the 99.0% margin" in result.decision
-    assert result.default in FAST and f"default path {result.default!r}" in result.decision
+    replay = pd.read_csv(result.paths["replay"]).set_index("path")
+    assert list(replay.index) == ["classifier", "packaged", "best_single", "sbc_rule"]
+    assert (replay["n_items"] > 0).all() and replay["csl"].between(0, 1).all() and (replay["yearly_cost"] > 0).all()
+    # shortages priced at least at b: the priced yearly cost is never below the replay's own cost a year
+    T = int(re.search(r"test_periods=(\d+)", result.plan)[1])
+    assert (replay["yearly_cost"] >= replay["cost"] * 52 / T - 1e-6).all()
+    # nothing beats the packaged default by 99 %: it is the default path, the one recommend used before
+    assert "no path beats 'packaged'" in result.decision and "margin 99.0%" in result.decision
+    assert result.default == "ets_sq_normal" and f"default path {result.default!r}" in result.decision
+    for path in ("best_single", "sbc_rule"):
+        r, p = replay.loc[path], replay.loc["packaged"]
+        assert f"{path} vs packaged: yearly cost {r['yearly_cost']:,.0f} vs {p['yearly_cost']:,.0f}" in result.decision
     selector, name = load_champion(tracking_uri)
-    assert isinstance(selector, FixedSelector) and selector.candidate == result.default
+    assert isinstance(selector, FixedSelector) and selector.chosen_ == result.default
     assert "default path" in name
+    assert (tmp_path / "out" / "decision.txt").read_text().strip() == result.decision
+
+
+def test_the_gate_follows_the_replay_where_labels_and_replay_disagree():
+    # on the labels the classifier loses to the best single policy (held-out time) and the best
+    # single policy is cheaper than the packaged default; the replay says the opposite
+    rows = []
+    for split in ("held_out_items", "held_out_time"):
+        for method, cost in (("classifier", 100.0 if split == "held_out_items" else 105.0), ("best_single", 100.0)):
+            rows.append({"split": split, "method": method, "controllable_cost": cost, "mean_service": 0.95})
+        rows.append({"split": split, "method": "default", "controllable_cost": 110.0, "mean_service": 0.95})
+    labels = pd.DataFrame(rows)
+    replay = pd.DataFrame(
+        {"yearly_cost": [900.0, 1000.0, 1220.0, 1500.0], "csl": [0.952, 0.951, 0.952, 0.930], "ratio_csl": 1.0},
+        index=["classifier", "packaged", "best_single", "sbc_rule"],
+    )
+    candidates = FAST + ("ets_sq_normal",)
+    on_labels = choose_paths(labels, "tsb_rss_negbin", candidates, TrainSettings(replay=False), None, None)
+    assert on_labels[:2] == ("keep", "policy:tsb_rss_negbin") and on_labels[3] == "labels"
+    action, spec, why, basis = choose_paths(labels, "tsb_rss_negbin", candidates, TrainSettings(), replay, None)
+    assert (action, spec, basis) == ("promote", None, "replay")
+    assert "classifier vs packaged: yearly cost 900 vs 1,000 (-10.0%), CSL 0.952 vs 0.951" in why
+    assert "classifier vs best_single: yearly cost 900 vs 1,220 (-26.2%)" in why
+    # the classifier no better than the packaged default: the packaged default stays, not the labels' best single
+    worse = replay.assign(yearly_cost=[995.0, 1000.0, 1220.0, 1500.0])
+    assert choose_paths(labels, "tsb_rss_negbin", candidates, TrainSettings(), worse, None)[:2] == ("keep", "packaged")
+
+
+def test_nothing_is_aliased_when_the_replay_cannot_run(tiny_demo, tracking_uri, tmp_path, monkeypatch):
+    def cannot(*args, **kwargs):
+        raise ValueError("1 origin(s) 9 periods apart with a holdout of 9 leave 5 periods of history out of 14")
+
+    monkeypatch.setattr(train_flow, "replay_selectors", cannot)
+    settings = TrainSettings(candidates=FAST, n_splits=2, label_paths=3, margin=0.0, max_service_drop=0.99)
+    result = run_train(tiny_demo.demand, tiny_demo.items, "W-MON", settings, tmp_path / "out", tracking_uri)
+    assert result.version == "1" and result.champion is None and result.default is None
+    assert result.gate_basis == "none" and result.replay is None
+    for alias in ("champion", "default"):
+        assert get_alias_version(settings.model_name, alias, tracking_uri) is None
+    assert "nothing aliased: the decision replay could not run: 1 origin(s) 9 periods apart" in result.decision
+    assert "--no-replay" in result.decision
+    assert load_champion(tracking_uri)[0] is None  # recommend: the packaged default
 
 
 def test_train_fits_a_short_history_and_says_how(tiny_demo, tracking_uri, tmp_path):
     dates = sorted(tiny_demo.demand["ds"].unique())
     short = tiny_demo.demand[tiny_demo.demand["ds"] > dates[-39]]  # 38 weeks: the old defaults needed 60
-    settings = TrainSettings(candidates=FAST, n_splits=2, label_paths=3)
+    settings = TrainSettings(candidates=FAST, n_splits=2, label_paths=3, replay=False)  # the plan is under test
     result = run_train(short, tiny_demo.items, "W-MON", settings, tmp_path / "out", tracking_uri)
     assert result.plan.startswith("38 periods: chose test_periods=9")
     with pytest.raises(ValueError, match="nothing can be learned"):
