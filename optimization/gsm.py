@@ -98,6 +98,10 @@ class GSMConfig:
     max_grid_cells : int, default 20,000,000
         Largest time-grid table a solve may allocate; checked before
         allocating (:class:`GridTooLargeError` names the stage).
+    workers : int, default 1
+        Processes for the branch-and-bound (``bnb`` / ``auto`` on general networks):
+        the two children of a node are bounded side by side. The answer does not
+        depend on it; e.g. ``os.cpu_count()`` on a machine of one's own.
     """
 
     method: GSMMethod = GSMMethod.AUTO
@@ -105,6 +109,7 @@ class GSMConfig:
     rel_gap: float = 1e-4
     max_time_denominator: int = 100
     max_grid_cells: int = MAX_GRID_CELLS
+    workers: int = 1
 
     def __post_init__(self) -> None:
         try:
@@ -120,6 +125,8 @@ class GSMConfig:
             raise ValueError(f"max_grid_cells must be >= 1, got {self.max_grid_cells!r}")
         if int(self.max_time_denominator) < 1:
             raise ValueError(f"max_time_denominator must be >= 1, got {self.max_time_denominator!r}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise ValueError(f"workers must be an integer >= 1 (processes), got {self.workers!r}")
 
 
 @dataclass(frozen=True)
@@ -328,7 +335,9 @@ def _solve_lagrangian(network: Network, grid: TimeGrid, config: GSMConfig) -> _S
 
 def _solve_bnb(network: Network, grid: TimeGrid, config: GSMConfig) -> _Solved:
     """Lagrangian root with reduced-cost fixing, then branch-and-bound ("lagrangian" if the root proves it)."""
-    out = lagrangian_branch_and_bound(network, grid, time_limit=config.time_limit, rel_gap=config.rel_gap)
+    out = lagrangian_branch_and_bound(
+        network, grid, time_limit=config.time_limit, rel_gap=config.rel_gap, workers=config.workers
+    )
     gap = _gap(out.upper_bound, out.lower_bound)
     label = GSMMethod.LAGRANGIAN.value + (f"+{GSMMethod.BNB.value}" if out.nodes else "")
     return out.S, gap <= config.rel_gap, gap, out.lower_bound, label

@@ -29,6 +29,7 @@ general acyclic networks. *Operations Research*, 59(3):781-787, 2011.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -260,6 +261,19 @@ def polish_plan(network: Network, grid: TimeGrid, S: np.ndarray, links: list | N
     return S, cost
 
 
+class _Slices:
+    """Per-stage views into one flat array: ``self[k]`` is stage k's vector (no per-stage copies)."""
+
+    def __init__(self, flat: np.ndarray, off: np.ndarray) -> None:
+        self.flat, self.off = flat, off.tolist()
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        return self.flat[self.off[k] : self.off[k + 1]]
+
+    def __len__(self) -> int:
+        return len(self.off) - 1
+
+
 class _Multipliers:
     """One multiplier per relaxed link i -> k and period t (a_i,t <= b_k,t), or per link (S_i <= SI_k)."""
 
@@ -282,13 +296,13 @@ class _Multipliers:
             weight = np.bincount(stages, self.value, n)
             return [sign * weight[k] * np.arange(size[k]) for k in range(n)]
         off = np.concatenate([[0], np.cumsum(size)])
-        flat = np.zeros(off[-1])
-        np.add.at(flat, off[stages[self.edge]] + self.t, self.value)
-        run = np.cumsum(flat)
+        flat = np.bincount(off[stages[self.edge]] + self.t, self.value, off[-1])
+        run = np.cumsum(flat, dtype=float)  # bincount of no links is int
         before = np.concatenate([[0.0], run])[off[:-1]]
-        return [sign * (run[off[k] : off[k + 1]] - before[k]) for k in range(n)]
+        run -= np.repeat(before, size)  # each stage's cumulative sum restarts at 0
+        return _Slices(sign * run if sign != 1.0 else run, off)
 
-    def costs(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def costs(self) -> tuple[Sequence[np.ndarray], Sequence[np.ndarray]]:
         """(s_cost, si_cost) for :func:`solve_tree_dp`."""
         return (
             self._step_costs(self.up, self.grid.s_max + 1, 1.0),
@@ -407,6 +421,7 @@ class Relaxation:
     mult: _Multipliers
     to_forest: np.ndarray
     links: list
+    fixed: int = 0  # fixing rounds of a branch-and-bound applied to ``dp`` (see meio_bnb)
 
     @classmethod
     def build(cls, network: Network, grid: TimeGrid, per_period: bool = True) -> Relaxation:
@@ -416,12 +431,9 @@ class Relaxation:
         mult = _Multipliers(sub, up, down, per_period)
         return cls(network, grid, TreeDP(forest, sub), mult, to_forest, _customer_links(network))
 
-    def costs(self, domain: dict | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """The multipliers' stage costs, plus ``domain[k] = (s_extra, si_extra)`` (0 / inf terms) if given."""
-        s_cost, si_cost = self.mult.costs()
-        for k, (s_extra, si_extra) in (domain or {}).items():
-            s_cost[k], si_cost[k] = s_cost[k] + s_extra, si_cost[k] + si_extra
-        return s_cost, si_cost
+    def solve(self, ranges: dict | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+        """The forest DP with the current multipliers, within ``ranges`` (forest stage -> S / SI bounds) if given."""
+        return self.dp.solve(*self.mult.costs(), ranges=ranges)
 
 
 def ascend(
@@ -440,12 +452,14 @@ def ascend(
 ) -> int:
     """Subgradient steps on ``rel.mult`` (updated in place) within ``domain``; returns DP solves done.
 
+    ``domain``: forest stage -> [s_lo, s_hi, si_lo, si_hi] (a branch-and-bound node's ranges).
+
     ``st`` carries the bounds, the best plan and the step between calls (a branch-and-bound
     node passes its own state with the incumbent copied in).
     """
     it = 0
     for it in range(1, iterations + 1):
-        S, SI, value = rel.dp.solve(*rel.costs(domain))
+        S, SI, value = rel.solve(domain)
         _record(st, rel, S, SI, value, polish)
         if trace is not None:
             trace.append((it, time.perf_counter() - start, value, st.best_ub, st.step))

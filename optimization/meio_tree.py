@@ -111,15 +111,25 @@ class TreeDP:
         self.supplier = {  # (child, parent) -> child supplies parent
             (c, k): network.index_is_supplier(c, k) for k in range(network.n_stages) for c in self.children[k]
         }
+        self._up = np.array(  # k supplies its parent (its table is f_k over S), else g_k over SI
+            [self.parent[k] >= 0 and self.supplier[(k, int(self.parent[k]))] for k in range(network.n_stages)]
+        )
+        self._sup_children = [[c for c in self.children[k] if self._up[c]] for k in range(network.n_stages)]
+        self._cust_children = [[c for c in self.children[k] if not self._up[c]] for k in range(network.n_stages)]
         cells = float(np.sum((grid.s_max + 1.0) * (grid.si_max + 1.0)))
-        self._cache: dict[int, np.ndarray] | None = {} if cells <= cache_cells else None
+        self._cache: dict[int, tuple[tuple[int, int, int, int], np.ndarray]] | None = (
+            {} if cells <= cache_cells else None
+        )
         self._banned: dict[int, np.ndarray] = {}
 
     def _own(self, k: int) -> np.ndarray:
-        """c_k(S, SI) as a (S = 0..s_max) x (SI = 0..si_max) array (inf where tau < 0 or SI < si_min)."""
-        if self._cache is not None and k in self._cache:
-            return self._cache[k]
+        """c_k(S, SI) as a (S = 0..s_max) x (SI = 0..si_max) array (inf where tau < 0 or SI < si_min, or banned)."""
         grid = self.grid
+        if self._cache is not None and k in self._cache:  # expand the live box
+            (a, b, c, d), live = self._cache[k]
+            own = np.full((grid.s_max[k] + 1, grid.si_max[k] + 1), np.inf)
+            own[a : b + 1, c : d + 1] = live
+            return own
         s = np.arange(grid.s_max[k] + 1)
         si = np.arange(grid.si_max[k] + 1)
         tau = si[None, :] + grid.T[k] - s[:, None]
@@ -127,9 +137,26 @@ class TreeDP:
         own = np.where(ok, grid.stage_cost(k)[np.clip(tau, 0, grid.M[k])], np.inf)
         if k in self._banned:
             own[self._banned[k]] = np.inf
-        if self._cache is not None:
-            self._cache[k] = own
         return own
+
+    def _live(self, k: int) -> tuple[tuple[int, int, int, int], np.ndarray]:
+        """Stage k's live box (s_lo, s_hi, si_lo, si_hi) -- the rows and columns with a finite cell -- and c_k on it.
+
+        After reduced-cost fixing most cells are banned, so a solve scans only these boxes.
+        """
+        if self._cache is not None and k in self._cache:
+            return self._cache[k]
+        own = self._own(k)
+        finite = np.isfinite(own)
+        rows, cols = np.flatnonzero(finite.any(axis=1)), np.flatnonzero(finite.any(axis=0))
+        if rows.size == 0:
+            box, live = (1, 0, 1, 0), np.empty((0, 0))
+        else:
+            box = (int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1]))
+            live = np.ascontiguousarray(own[box[0] : box[1] + 1, box[2] : box[3] + 1])
+        if self._cache is not None:
+            self._cache[k] = (box, live)
+        return box, live
 
     def _vectors(self, k: int, tables: dict, extra) -> tuple[np.ndarray, np.ndarray]:
         """The terms of c_k(S, SI) that depend on S only (row) and SI only (col): children's costs + extra."""
@@ -184,6 +211,77 @@ class TreeDP:
                 values = part[arg, np.arange(part.shape[1])] + (0.0 if col is None else col)
                 tables[k] = _Table(values, arg, *_running_min(values, reverse=True))
         return tables, roots
+
+    def _box(self, k: int, ranges) -> tuple[tuple[int, int, int, int], np.ndarray]:
+        """Stage k's live box cut to ``ranges[k]`` (if given) and c_k on it (a view; empty if no cell is left)."""
+        (a0, b0, c0, d0), live = self._live(k)
+        a, b, c, d = a0, b0, c0, d0
+        if ranges is not None and k in ranges:
+            lo_s, hi_s, lo_si, hi_si = ranges[k]
+            a, b, c, d = max(a, lo_s), min(b, hi_s), max(c, lo_si), min(d, hi_si)
+        return (a, b, c, d), live[a - a0 : b - a0 + 1, c - c0 : d - c0 + 1]
+
+    def _box_vectors(self, k: int, box: tuple, tables: dict, extra) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_vectors` on the box only: the S terms for S = a..b and the SI terms for SI = c..d."""
+        a, b, c, d = box
+        if extra is None:
+            row, col = np.zeros(b - a + 1), np.zeros(d - c + 1)
+        else:
+            (s_flat, s_off), (si_flat, si_off) = extra
+            row, col = s_flat[s_off[k] + a : s_off[k] + b + 1].copy(), si_flat[si_off[k] + c : si_off[k] + d + 1].copy()
+        for ch in self._cust_children[k]:
+            row += tables[ch].run_min[a : b + 1]
+        for ch in self._sup_children[k]:
+            run = tables[ch].run_min
+            col += run[c : d + 1] if d < run.size else run[np.minimum(np.arange(c, d + 1), run.size - 1)]
+        return row, col
+
+    def _compact_tables(self, extra, ranges=None):
+        """:meth:`_build_tables` on each stage's live box (cut to ``ranges``): same tables, cost ~ live cells.
+
+        Outside the box f_k / g_k are inf, as the full pass gives them (every cell there is inf).
+        """
+        tables: dict[int, _Table] = {}
+        roots: dict[int, tuple[float, int, int]] = {}
+        s_max, si_max = self.grid.s_max, self.grid.si_max
+        for k in self.order.tolist():
+            box, part = self._box(k, ranges)
+            a, b, c, d = box
+            up, root = bool(self._up[k]), self.parent[k] < 0
+            if a > b or c > d:  # no cell left: no plan through this stage
+                if root:
+                    roots[k] = (np.inf, 0, 0)
+                else:
+                    size = (s_max[k] if up else si_max[k]) + 1
+                    inf, zero = np.full(size, np.inf), np.zeros(size, dtype=np.int64)
+                    tables[k] = _Table(inf, zero, inf, zero)
+                continue
+            row, col = self._box_vectors(k, box, tables, extra)  # extra: flat arrays and offsets
+            if root:
+                total = part + row[:, None]
+                total += col[None, :]
+                flat = int(np.argmin(total))
+                s, si = divmod(flat, total.shape[1])
+                roots[k] = (float(total.flat[flat]), a + s, c + si)
+            elif up:  # f_k(S) = row(S) + min_SI [own + col]
+                part = part + col[None, :]
+                arg = part.argmin(axis=1)
+                values, other = np.full(s_max[k] + 1, np.inf), np.zeros(s_max[k] + 1, dtype=np.int64)
+                values[a : b + 1] = part[np.arange(b - a + 1), arg] + row
+                other[a : b + 1] = arg + c
+                tables[k] = _Table(values, other, *_running_min(values, reverse=False))
+            else:  # g_k(SI) = col(SI) + min_S [own + row]
+                part = part + row[:, None]
+                arg = part.argmin(axis=0)
+                values, other = np.full(si_max[k] + 1, np.inf), np.zeros(si_max[k] + 1, dtype=np.int64)
+                values[c : d + 1] = part[arg, np.arange(d - c + 1)] + col
+                other[c : d + 1] = arg + a
+                tables[k] = _Table(values, other, *_running_min(values, reverse=True))
+        return tables, roots
+
+    def live_cells(self) -> int:
+        """(S, SI) cells in the stages' live boxes: what one :meth:`solve` scans."""
+        return int(sum(self._live(k)[1].size for k in range(self.network.n_stages)))
 
     def ban(self, k: int, cells: np.ndarray) -> int:
         """Exclude stage k's (S, SI) cells where ``cells`` is True from every later solve; returns cells newly banned."""
@@ -243,21 +341,38 @@ class TreeDP:
             return best[np.minimum(np.arange(size), best.size - 1)]
 
     def solve(
-        self, s_cost: Sequence[np.ndarray] | None = None, si_cost: Sequence[np.ndarray] | None = None
+        self,
+        s_cost: Sequence[np.ndarray] | None = None,
+        si_cost: Sequence[np.ndarray] | None = None,
+        ranges: dict | None = None,
     ) -> tuple[np.ndarray, np.ndarray, float]:
         """Optimal (S, SI) in grid units and the optimal cost, extra stage costs included.
 
         ``s_cost[k]`` (length s_max_k + 1) and ``si_cost[k]`` (length si_max_k + 1)
         add any per-stage functions of S_k and SI_k, e.g. Lagrange multipliers.
+        ``ranges[k] = (s_lo, s_hi, si_lo, si_hi)`` restricts stage k's service times
+        (a branch-and-bound node; the same as infinite extra costs outside them, but a
+        solve only scans the cells left). The value is inf when no plan is left.
         """
-        tables, roots = self._build_tables(self._extra(s_cost, si_cost))
-        S, SI = _backtrack(self.network, self.order, self.children, tables, roots)
+        extra = self._extra(s_cost, si_cost)
+        flat = None if extra is None else tuple(_flatten(e) for e in extra)
+        tables, roots = self._compact_tables(flat, ranges)
+        S, SI = _backtrack(self.order, self.children, self._up, tables, roots)
         return S, SI, float(sum(r[0] for r in roots.values()))
 
 
-def _backtrack(network: Network, order, children, tables, roots) -> tuple[np.ndarray, np.ndarray]:
-    """Recover S and SI from the roots down, in reverse label order."""
-    n = network.n_stages
+def _flatten(vectors) -> tuple[np.ndarray, list[int]]:
+    """Per-stage vectors as one float array and offsets (views of an already flat array are reused)."""
+    flat = getattr(vectors, "flat", None)
+    if isinstance(flat, np.ndarray):
+        return flat, vectors.off
+    sizes = [len(v) for v in vectors]
+    return np.concatenate(vectors).astype(float, copy=False), np.concatenate([[0], np.cumsum(sizes)]).tolist()
+
+
+def _backtrack(order, children, up, tables, roots) -> tuple[np.ndarray, np.ndarray]:
+    """Recover S and SI from the roots down, in reverse label order (``up[c]``: c supplies its parent)."""
+    n = up.size
     S = np.zeros(n, dtype=np.int64)
     SI = np.zeros(n, dtype=np.int64)
     for k, (_, s, si) in roots.items():
@@ -265,7 +380,7 @@ def _backtrack(network: Network, order, children, tables, roots) -> tuple[np.nda
     for k in order[::-1].tolist():
         for c in children[k]:
             t = tables[c]
-            if network.index_is_supplier(c, k):
+            if up[c]:
                 S[c] = t.run_arg[min(SI[k], t.run_arg.size - 1)]
                 SI[c] = t.arg_other[S[c]]
             else:

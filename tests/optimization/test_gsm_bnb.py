@@ -16,7 +16,7 @@ from optimization.meio_lagrange import (
     spanning_tree_lagrangian,
 )
 from optimization.meio_milp import repair_service_times
-from optimization.meio_tree import TreeDP
+from optimization.meio_tree import TreeDP, _backtrack
 from tests.optimization.test_gsm import brute_force, random_dag
 
 
@@ -138,3 +138,77 @@ def test_level_repair_equals_the_stage_by_stage_repair(seed):
         S = rng.integers(0, grid.s_max + 1)
         for got, want in zip(repair_fast(net, grid, S), repair_service_times(net, grid, S)):
             np.testing.assert_array_equal(got, want)
+
+
+def _full_dp(dp: TreeDP, s_cost, si_cost, ranges: dict):
+    """The full-table pass (every (S, SI) cell scanned), node ranges as infinite extra costs: the reference."""
+    s_cost, si_cost = [np.array(v, dtype=float) for v in s_cost], [np.array(v, dtype=float) for v in si_cost]
+    for k, (s_lo, s_hi, si_lo, si_hi) in ranges.items():
+        s, si = np.arange(s_cost[k].size), np.arange(si_cost[k].size)
+        s_cost[k][(s < s_lo) | (s > s_hi)] = np.inf
+        si_cost[k][(si < si_lo) | (si > si_hi)] = np.inf
+    tables, roots = dp._build_tables((s_cost, si_cost))
+    S, SI = _backtrack(dp.order, dp.children, dp._up, tables, roots)
+    return S, SI, float(sum(r[0] for r in roots.values()))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_compact_dp_equals_the_full_dp_with_bans_and_ranges(seed):
+    """A solve scans only each stage's live box cut to the node ranges: same plan and value as the full tables."""
+    forest, sub, s_cost, si_cost, rng = _forest_dp(600 + seed)
+    dp = TreeDP(forest, sub)
+    for k in range(forest.n_stages):  # ban most cells of most stages, as reduced-cost fixing does
+        shape = (sub.s_max[k] + 1, sub.si_max[k] + 1)
+        dp.ban(k, rng.random(shape) < rng.choice([0.0, 0.5, 0.9]))
+    live = dp.live_cells()
+    assert live < float(np.sum((sub.s_max + 1) * (sub.si_max + 1)))  # the boxes shrank
+    for trial in range(4):
+        ranges = {}
+        for k in rng.choice(forest.n_stages, size=2, replace=False).tolist():
+            s_lo = int(rng.integers(0, sub.s_max[k] + 1))
+            si_lo = int(rng.integers(0, sub.si_max[k] + 1))
+            ranges[k] = [s_lo, int(rng.integers(s_lo, sub.s_max[k] + 1)), si_lo, int(sub.si_max[k])]
+        ranges = {} if trial == 0 else ranges
+        S, SI, value = dp.solve(s_cost, si_cost, ranges=ranges)
+        S_ref, SI_ref, ref = _full_dp(dp, s_cost, si_cost, ranges)
+        if np.isinf(ref):
+            assert np.isinf(value)
+            continue
+        assert value == pytest.approx(ref, rel=1e-12, abs=1e-12)
+        np.testing.assert_array_equal(S, S_ref)
+        np.testing.assert_array_equal(SI, SI_ref)
+        for k, (s_lo, s_hi, si_lo, si_hi) in ranges.items():
+            assert s_lo <= S[k] <= s_hi and si_lo <= SI[k] <= si_hi
+
+
+def test_a_node_with_no_cell_left_has_no_plan():
+    forest, sub, s_cost, si_cost, _ = _forest_dp(620)
+    dp = TreeDP(forest, sub)
+    k = int(np.argmax(sub.s_max))
+    dp.ban(k, np.ones((sub.s_max[k] + 1, sub.si_max[k] + 1), dtype=bool))
+    assert np.isinf(dp.solve(s_cost, si_cost)[2])
+    assert np.isinf(TreeDP(forest, sub).solve(s_cost, si_cost, ranges={k: [1, 0, 0, 5]})[2])
+
+
+@pytest.mark.parametrize("seed, n, links, max_t", [(1, 30, 2.0, 10), (5, 25, 2.5, 8)])
+def test_parallel_branch_and_bound_gives_the_serial_answer(seed, n, links, max_t):
+    """Two processes bound the children of each node: the same plan, bounds, nodes and DP solves as one."""
+    net = willems_like_network(WillemsLikeConfig(n, links, max_stage_time=max_t), np.random.default_rng(seed))
+    grid = build_grid(net, NormalDemandBound(net))
+    serial = lagrangian_branch_and_bound(net, grid, time_limit=120, workers=1)
+    parallel = lagrangian_branch_and_bound(net, grid, time_limit=120, workers=2)
+    assert serial.nodes > 10  # it branched
+    assert (parallel.lower_bound, parallel.upper_bound) == (serial.lower_bound, serial.upper_bound)
+    assert (parallel.nodes, parallel.iterations) == (serial.nodes, serial.iterations)
+    np.testing.assert_array_equal(parallel.S, serial.S)
+    milp = solve_gsm(net, config=GSMConfig(method="milp", rel_gap=1e-6))
+    assert serial.upper_bound - serial.lower_bound <= 1e-4 * serial.upper_bound
+    assert serial.lower_bound <= milp.total_cost * (1 + 1e-6) and serial.upper_bound >= milp.bound * (1 - 1e-6)
+    res = solve_gsm(net, config=GSMConfig(workers=2))
+    assert res.optimal and res.total_cost == pytest.approx(serial.upper_bound, rel=1e-12)
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_workers_must_be_a_positive_integer(workers):
+    with pytest.raises(ValueError, match="workers must be an integer >= 1"):
+        GSMConfig(workers=workers)
