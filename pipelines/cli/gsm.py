@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -37,6 +38,12 @@ def gsm_command(
     time_limit: float = typer.Option(
         600.0, "--time-limit", help="MILP seconds before returning the best found (an error if none was found)."
     ),
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        help="Processes for the branch-and-bound of general networks (default: the machine's cores; 1 = serial). "
+        "The answer does not depend on it.",
+    ),
     out: Path = typer.Option(None, "--out", help="Per-stage results (.csv or .json)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     require_optimal: bool = typer.Option(False, "--require-optimal", help="Exit 1 unless proven optimal."),
@@ -49,7 +56,10 @@ def gsm_command(
         network = load_network(willems, stages, edges, holding_rate)
         if demand is not None:
             network = demand_from_series(network, demand)
-        result = run_gsm(network, GSMConfig(method=method, time_limit=time_limit), safety_factor)
+        config = GSMConfig(
+            method=method, time_limit=time_limit, workers=(os.cpu_count() or 1) if workers is None else workers
+        )
+        result = run_gsm(network, config, safety_factor)
     except (NetworkError, ValueError, GSMTimeLimitError) as exc:
         hint = (
             "; pass --demand demand.csv (and --safety-factor) to take them from the demand history"
@@ -67,6 +77,7 @@ def gsm_command(
             "holding_rate": holding_rate,
             "safety_factor": safety_factor,
             "time_limit": time_limit,
+            "workers": config.workers,
             "demand": str(demand) if demand else None,
         }
         summary["run_id"] = log_gsm_run(result, network, params, tracking_uri)

@@ -142,6 +142,17 @@ def test_unknown_method_lists_the_options(chain):
     assert "method must be one of auto, tree_dp, milp, lagrangian, bnb; got 'simplex'" in res.output
 
 
+def test_workers_option_reaches_the_solver_and_bad_values_are_named(chain):
+    """`--workers` is the branch-and-bound's process count; the answer does not depend on it."""
+    bad = gsm("--willems", chain, "--workers", "0")
+    assert bad.exit_code == 1
+    assert "workers must be an integer >= 1 (processes), got 0" in bad.output
+    one, two = (gsm("--willems", chain, "--workers", w, "--json") for w in ("1", "2"))
+    assert one.exit_code == 0 and two.exit_code == 0, one.output + two.output
+    costs = [json.loads(r.stdout.strip().splitlines()[-1])["total_cost"] for r in (one, two)]
+    assert costs[0] == costs[1] > 0
+
+
 def test_negative_safety_factor_is_rejected(tmp_path):
     """Issue 10 row 8: `--safety-factor -3` was silently used as +3."""
     (tmp_path / "stages.csv").write_text(
