@@ -103,6 +103,11 @@ class ServiceSettings(_Frozen):
         description="raise each segment's target by the allocation's held-out shortfall at an earlier origin "
         "(policy_selector.portfolio.backtest_target; one more forecast backtest)",
     )
+    sizing_choice: bool = Field(
+        True,
+        description="default path: choose each segment's forecaster and error family for the buffer by replayed "
+        "service at an earlier origin (policy_selector.sizing_choice; one more forecast backtest)",
+    )
 
     @model_validator(mode="after")
     def _target_matches_mode(self) -> ServiceSettings:

@@ -1,0 +1,164 @@
+"""Sizing chosen per segment by replayed service at an earlier origin (issue 12, item 2)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
+from policy_selector.candidates import Candidate, Distribution
+from policy_selector.context import prepare_cutoff
+from policy_selector.decision_eval import replay_table
+from policy_selector.selector import FixedSelector, RuleSelector
+from policy_selector.sizing_choice import (
+    MIN_ITEMS,
+    TOLERANCE,
+    SizingChoiceSelector,
+    _decide,
+    choose_sizing,
+    history_band,
+    sizing_options,
+    with_sizing_choice,
+)
+
+SPACE = ("sba_rs_negbin", "tsb_rss_negbin", "adida_rs_normal", "no_stock")
+
+
+def _evidence(rows, segment="lumpy|long", target=0.95):
+    """Planted per-option evidence of one segment: (option, achieved, value)."""
+    return pd.DataFrame(
+        {
+            "segment": segment,
+            "option": [r[0] for r in rows],
+            "items": 50,
+            "sold": 40,
+            "target": target,
+            "achieved": [r[1] for r in rows],
+            "inventory_value": [r[2] for r in rows],
+        }
+    )
+
+
+def test_least_stock_among_options_reaching_the_target():
+    seg = _evidence([("normal", 0.93, 90.0), ("negbin", 0.955, 100.0), ("empirical", 0.99, 150.0)])
+    chosen, table = _decide(pd.concat([seg, seg.assign(segment="all")]), {"lumpy|long": 40, "all": 40})
+    # 0.93 is more than TOLERANCE short of 0.95; of the two that reach it negbin needs less stock
+    assert chosen == {"lumpy|long": "negbin"}
+    assert table.loc[table["chosen"], "option"].tolist() == ["negbin", "negbin"]
+    assert table["reason"].str.contains("least stock among 2 option").all()
+    # within the tolerance counts as reaching: then the cheaper normal wins
+    seg = _evidence([("normal", 0.95 - TOLERANCE / 2, 90.0), ("negbin", 0.955, 100.0)])
+    assert _decide(pd.concat([seg, seg.assign(segment="all")]), {"lumpy|long": 40, "all": 40})[0] == {
+        "lumpy|long": "normal"
+    }
+
+
+def test_none_reaching_takes_the_best_served():
+    seg = _evidence([("normal", 0.80, 90.0), ("negbin", 0.90, 120.0), ("empirical", 0.85, 80.0)])
+    chosen, table = _decide(pd.concat([seg, seg.assign(segment="all")]), {"lumpy|long": 40, "all": 40})
+    assert chosen == {"lumpy|long": "negbin"}
+    assert (
+        table["reason"].str.contains(r"no option reached 0.950 - 0.01 when replayed: the best served \(0.900\)").all()
+    )
+
+
+def test_small_segment_takes_the_pooled_choice_and_says_why():
+    small = _evidence([("normal", 0.99, 90.0), ("negbin", 0.96, 50.0)], segment="smooth|short")
+    big = _evidence([("normal", 0.96, 90.0), ("negbin", 0.90, 50.0)], segment="intermittent|long")
+    pooled = _evidence([("normal", 0.96, 180.0), ("negbin", 0.91, 100.0)], segment="all")
+    counts = {"smooth|short": MIN_ITEMS - 1, "intermittent|long": MIN_ITEMS, "all": 2 * MIN_ITEMS - 1}
+    chosen, table = _decide(pd.concat([small, big, pooled]), counts)
+    # on its own the small segment would take negbin (0.96 at 50); it has too few items for that
+    assert chosen == {"smooth|short": "normal", "intermittent|long": "normal"}
+    why = table.set_index("segment")["reason"]
+    assert why["smooth|short"].iloc[0].startswith(f"pooled: {MIN_ITEMS - 1} items with demand < {MIN_ITEMS}")
+    assert not why["intermittent|long"].iloc[0].startswith("pooled")
+
+
+def test_options_keep_the_default_policy_and_lead_with_it():
+    default = Candidate("ets_sq_normal", "AutoETS", Distribution.NORMAL, "s_Q")
+    options = sizing_options(default)
+    assert options[0] == default and len({o.name for o in options}) == len(options) == 9
+    assert {o.policy for o in options} == {default.policy}
+    assert {(o.forecaster, o.distribution) for o in options} == {
+        (f, d)
+        for f in ("AutoETS", "CrostonSBA", "TSB")
+        for d in (Distribution.NORMAL, Distribution.EMPIRICAL, Distribution.NEGBIN)
+    }
+    assert history_band(np.array([10, 103, 104]), 52.0).tolist() == ["short", "short", "long"]
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """90 monthly count series, negative binomial (heavy over-dispersion), every target 0.95."""
+    rng = np.random.default_rng(1)
+    n, T = 90, 60
+    mu = rng.uniform(1, 4, n)
+    y = rng.negative_binomial(0.5, 0.5 / (0.5 + mu[:, None]), size=(n, T)).astype(float)
+    ids = [f"i{i:03d}" for i in range(n)]
+    ds = pd.date_range("2020-01-01", periods=T, freq="MS")
+    demand = pd.DataFrame({"unique_id": np.repeat(ids, T), "ds": np.tile(ds, n), "y": y.ravel()})
+    items = pd.DataFrame(
+        {
+            "unique_id": ids,
+            "unit_cost": 10.0,
+            "holding_rate": 0.25,
+            "lead_time": 1,
+            "lead_time_std": 0.0,
+            "review_period": 1,
+            "order_cost": 0.0,
+            "service_target": 0.95,
+            "service_type": "csl",
+        }
+    )
+    config = SelectorConfig(space=CandidateSpace.from_names(SPACE), freq="MS", n_windows=8)
+    return demand, items, config
+
+
+def test_replayed_service_is_a_hand_replay_of_each_option(planted):
+    demand, items, config = planted
+    default = config.space["tsb_rss_negbin"]
+    choice = choose_sizing(demand, items, config, default, periods=12)
+    dates = np.sort(demand["ds"].unique())
+    assert choice.reason is None and choice.origin == pd.Timestamp(dates[-13])
+    table = choice.table.set_index(["segment", "option"])
+    assert set(table.index.get_level_values("option")) == {o.name for o in sizing_options(default)}
+    # every segment chose exactly one option, the one its reason names by rule
+    assert (choice.table.groupby("segment")["chosen"].sum() == 1).all()
+    # the pooled row's service for the negbin option = stockwise evaluate's CSL of a hand replay
+    space = CandidateSpace(sizing_options(default))
+    cfg = SelectorConfig(space=space, freq="MS", n_windows=8)
+    sel = FixedSelector("sba_rss_negbin").fit(None, None, pd.DataFrame(columns=list(space.names)))
+    origin = choice.origin
+    data = prepare_cutoff(demand, items, origin, cfg)
+    rec = recommend_policies(sel, demand, items, cfg, np.random.default_rng(0), cutoff=origin, data=data)
+    actual = demand[demand["ds"] > origin].pivot(index="unique_id", columns="ds", values="y").reindex(data.ids)
+    kpis = replay_table(actual.fillna(0.0).to_numpy(), [rec], data.economics)
+    sold = (kpis["demand"] > 0).to_numpy()
+    assert table.loc[("all", "sba_rss_negbin"), "achieved"] == pytest.approx(kpis.loc[sold, "csl"].mean())
+    assert table.loc[("all", "sba_rss_negbin"), "inventory_value"] == pytest.approx(kpis["inventory_value"].sum())
+
+
+def test_default_path_applies_the_choice_and_a_rule_is_left_alone(planted):
+    demand, items, config = planted
+    selector, cfg, choice = with_sizing_choice(None, demand, items, config)
+    assert isinstance(selector, SizingChoiceSelector) and choice is not None
+    rec = recommend_policies(selector, demand, items, cfg, np.random.default_rng(0))
+    swapped = rec["selected_by"].eq("sizing choice")
+    chosen = set(choice.chosen.values()) - {"tsb_rss_negbin"}
+    assert set(rec.loc[swapped, "candidate"]) == chosen  # every item of a re-sized segment, nothing else
+    assert rec.loc[swapped, "reasons"].str.contains("by replayed service after").all()
+    rule = RuleSelector().fit(None, None, pd.DataFrame(columns=list(config.space.names)))
+    same, same_cfg, none = with_sizing_choice(rule, demand, items, config)
+    assert same is rule and same_cfg is config and none is None
+
+
+def test_too_short_history_gives_a_reason_and_no_choice(planted):
+    demand, items, config = planted
+    n = demand["ds"].nunique()
+    choice = choose_sizing(demand, items, config, config.space["tsb_rss_negbin"], periods=n)
+    assert choice.origin is None and choice.chosen == {}
+    assert "leave none before an earlier origin" in choice.reason
+    frame = choice.frame()
+    assert len(frame) == 1 and frame["why_not"].iloc[0] == choice.reason
