@@ -121,9 +121,10 @@ def main() -> None:
         help="allocate to the target as given (no raise by the held-out shortfall at an earlier origin)",
     )
     parser.add_argument(
-        "--no-sizing-choice",
-        action="store_true",
-        help="size every item with the default candidate (no per-segment choice at an earlier origin)",
+        "--sizing-choice",
+        choices=("target", "yardstick", "off"),
+        default="target",
+        help="the default path's per-segment buffer choice at an earlier origin (off: the default candidate for all)",
     )
     args = parser.parse_args()
     logging.basicConfig(format="%(name)s: %(message)s")
@@ -132,7 +133,7 @@ def main() -> None:
     service = ServiceSettings(
         **(service_override(args.portfolio_target, args.segment_target, args.service_measure) or {}),
         backtest=not args.no_target_backtest,
-        sizing_choice=not args.no_sizing_choice,
+        sizing_choice=args.sizing_choice,
     )
     refit = {} if args.selector_refit_every is None else {"selector_refit_every": args.selector_refit_every}
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from optimization import PolicyType
+from optimization import PolicyType, r_s_policy
 from policy_selector.candidates import Candidate, CandidateSpace, Distribution
 from policy_selector.config import SelectorConfig
 from policy_selector.context import CutoffData, prepare_cutoff, wide_panel
-from policy_selector.decision_eval import replay
+from policy_selector.decision_eval import Z_GRID, replay, textbook_levels
 from policy_selector.economics import periods_per_year
 from policy_selector.features import SBC_CODES, build_features
 from policy_selector.selector import FixedSelector, Selection
@@ -38,6 +38,7 @@ from policy_selector.sizing import size_candidates
 
 __all__ = [
     "MIN_ITEMS",
+    "RULES",
     "TOLERANCE",
     "SizingChoice",
     "SizingChoiceSelector",
@@ -54,6 +55,12 @@ logger = logging.getLogger(__name__)
 MIN_ITEMS = 30
 #: Replayed service this far below the target still counts as reaching it (issue 12: within 1 point).
 TOLERANCE = 0.01
+#: How a segment's option is chosen from the replay. ``target`` (default): the least inventory value
+#: among the options whose replayed service reaches the segment's target less :data:`TOLERANCE`,
+#: else the best served. ``yardstick``: among the options serving no more than :data:`TOLERANCE`
+#: below the default's service or the target (the lower), the least value relative to the textbook
+#: formula's frontier at the same replayed service (``ratio``; ``stockwise evaluate``'s headline).
+RULES = ("target", "yardstick")
 #: Forecasters (besides the default's) and families an option combines.
 _FORECASTERS = ("CrostonSBA", "TSB")
 _FAMILIES = (Distribution.NORMAL, Distribution.EMPIRICAL, Distribution.NEGBIN)
@@ -119,20 +126,64 @@ class SizingChoice:
         return table.assign(origin=origin, periods=self.periods, why_not=self.reason)
 
 
-_COLUMNS = ["segment", "option", "items", "sold", "target", "achieved", "inventory_value", "chosen", "reason"]
+_COLUMNS = ["segment", "option", "items", "sold", "target", "achieved", "inventory_value", "ratio", "chosen", "reason"]
 
 
-def _pick(target: float, achieved: np.ndarray, value: np.ndarray) -> tuple[int, str]:
-    """Index of the option reaching ``target`` - :data:`TOLERANCE` at least value, else the best served."""
-    ok = np.isfinite(achieved) & (achieved >= target - TOLERANCE)
-    if ok.any():
-        k = int(np.flatnonzero(ok)[np.argmin(value[ok])])
-        return k, f"least stock among {int(ok.sum())} option(s) reaching {target:.3f} - {TOLERANCE:g} when replayed"
+def _pick(target: float, achieved: np.ndarray, value: np.ndarray, ratio: np.ndarray, rule: str) -> tuple[int, str]:
+    """Index of the chosen option (0 = the default) and why (see :data:`RULES`)."""
     if not np.isfinite(achieved).any():
         return 0, "no replayed service: the default"
-    best = np.nanmax(achieved)
-    k = int(np.flatnonzero(achieved == best)[np.argmin(value[achieved == best])])
-    return k, f"no option reached {target:.3f} - {TOLERANCE:g} when replayed: the best served ({best:.3f})"
+    if rule == "target":
+        ok = np.isfinite(achieved) & (achieved >= target - TOLERANCE)
+        if ok.any():
+            k = int(np.flatnonzero(ok)[np.argmin(value[ok])])
+            return k, f"least stock among {int(ok.sum())} option(s) reaching {target:.3f} - {TOLERANCE:g} when replayed"
+        best = np.nanmax(achieved)
+        k = int(np.flatnonzero(achieved == best)[np.argmin(value[achieved == best])])
+        return k, f"no option reached {target:.3f} - {TOLERANCE:g} when replayed: the best served ({best:.3f})"
+    if not np.isfinite(achieved[0]):
+        return 0, "no replayed service for the default: the default"
+    floor = min(achieved[0], target) - TOLERANCE
+    ok = np.isfinite(achieved) & (achieved >= floor - 1e-12)
+    rated = ok & np.isfinite(ratio)
+    if rated.any():
+        k = int(np.flatnonzero(rated)[np.argmin(ratio[rated])])
+        return k, (
+            f"least stock for its service against the textbook yardstick ({ratio[k]:.3f}x; default "
+            f"{ratio[0]:.3f}x) among {int(ok.sum())} option(s) serving at least {floor:.3f} when replayed"
+        )
+    k = int(np.flatnonzero(ok)[np.argmin(value[ok])])
+    return k, f"least stock among {int(ok.sum())} option(s) serving at least {floor:.3f} when replayed (no yardstick)"
+
+
+def _yardstick(history: np.ndarray, actual: np.ndarray, econ) -> dict:
+    """The textbook formula mu H + z sigma sqrt(H) (H = L + R) at every z of the evaluation's grid, replayed."""
+    levels = textbook_levels(history, econ.lead_time + econ.review_period, Z_GRID)
+    return replay(
+        actual,
+        [
+            r_s_policy(
+                econ.review_period, levels, moq=econ.moq, order_multiple=econ.order_multiple, lost_sales=econ.lost_sales
+            )
+        ],
+        econ,
+    )
+
+
+def _value_at(service: np.ndarray, value: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """A frontier's value at each service of ``at`` (cheapest point reaching it, linear between); NaN outside."""
+    order = np.argsort(value)
+    x, y = np.maximum.accumulate(service[order]), value[order]
+    ok = np.isfinite(x)
+    x, y = x[ok], y[ok]
+    out = np.full(len(at), np.nan)
+    if not x.size:
+        return out
+    inside = np.isfinite(at) & (at >= x[0] - 1e-12) & (at <= x[-1] + 1e-12)
+    for i in np.flatnonzero(inside):
+        j = min(int(np.searchsorted(x, at[i], side="left")), x.size - 1)
+        out[i] = y[j] if (x[j] == at[i] or j == 0) else np.interp(at[i], x[j - 1 : j + 1], y[j - 1 : j + 1])
+    return out
 
 
 def _evidence(data: CutoffData, options, policies, actual: np.ndarray, eligible: np.ndarray, labels: np.ndarray):
@@ -143,8 +194,10 @@ def _evidence(data: CutoffData, options, policies, actual: np.ndarray, eligible:
     """
     econ = data.economics
     out = replay(actual, [policies], econ)
+    yard = _yardstick(data.history, actual, econ)
     fill = econ.service_type == "fill_rate"
     service = np.where(fill[None, :], out["fill_rate"], out["csl"])
+    yard_service = np.where(fill[None, :], yard["fill_rate"], yard["csl"])
     target = np.nan_to_num(econ.service_target, nan=0.5)
     frames, counts = [], {}
     for seg in [*sorted(set(labels[eligible])), "all"]:
@@ -155,6 +208,9 @@ def _evidence(data: CutoffData, options, policies, actual: np.ndarray, eligible:
         achieved = service[:, sold_rows].mean(axis=1) if sold else np.full(len(options), np.nan)
         counts[seg] = sold
         value = out["inventory_value"][:, rows].sum(axis=1)
+        frontier = (yard_service[:, sold_rows].mean(axis=1), yard["inventory_value"][:, rows].sum(axis=1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = value / _value_at(*frontier, achieved) if sold else np.full(len(options), np.nan)
         frames.append(
             pd.DataFrame(
                 {
@@ -165,17 +221,24 @@ def _evidence(data: CutoffData, options, policies, actual: np.ndarray, eligible:
                     "target": tgt,
                     "achieved": achieved,
                     "inventory_value": value,
+                    "ratio": ratio,
                 }
             )
         )
     return pd.concat(frames, ignore_index=True), counts
 
 
-def _decide(table: pd.DataFrame, counts: dict) -> tuple[dict, pd.DataFrame]:
+def _decide(table: pd.DataFrame, counts: dict, rule: str = "target") -> tuple[dict, pd.DataFrame]:
     """Chosen option per segment (pooled under :data:`MIN_ITEMS` items with demand) and the reasons."""
     picks = {}
     for seg, part in table.groupby("segment", sort=False):
-        k, why = _pick(float(part["target"].iloc[0]), part["achieved"].to_numpy(), part["inventory_value"].to_numpy())
+        k, why = _pick(
+            float(part["target"].iloc[0]),
+            part["achieved"].to_numpy(),
+            part["inventory_value"].to_numpy(),
+            part["ratio"].to_numpy(),
+            rule,
+        )
         picks[seg] = (part["option"].iloc[k], why)
     pooled = picks["all"]
     chosen, reasons = {}, {}
@@ -202,6 +265,7 @@ def choose_sizing(
     config: SelectorConfig,
     default: Candidate,
     periods: int | None = None,
+    rule: str = "target",
 ) -> SizingChoice:
     """Choose each segment's option (:func:`sizing_options` of ``default``) at an earlier origin.
 
@@ -209,6 +273,8 @@ def choose_sizing(
     ----------
     periods : int, optional
         Held-out periods after the earlier origin; default one year, at most a quarter of the history.
+    rule : {"target", "yardstick"}, default "target"
+        How a segment's option is chosen (:data:`RULES`).
 
     Returns
     -------
@@ -216,6 +282,8 @@ def choose_sizing(
         With ``reason`` and no choice when the history is too short for an earlier origin with
         its own forecast backtest, or no item had demand after it.
     """
+    if rule not in RULES:
+        raise ValueError(f"unknown sizing-choice rule {rule!r}; use one of {list(RULES)}")
     dates = np.sort(pd.to_datetime(demand["ds"]).unique())
     periods = periods or int(min(round(periods_per_year(config.freq)), len(dates) // 4))
     if periods < 1 or len(dates) <= periods:
@@ -235,7 +303,7 @@ def choose_sizing(
     table, counts = _evidence(data, options, sized.policies, actual, eligible, labels)
     if counts.get("all", 0) == 0:
         return _no_choice(periods, f"no item with a target had demand in the {periods} periods after {origin.date()}")
-    chosen, table = _decide(table, counts)
+    chosen, table = _decide(table, counts, rule)
     return SizingChoice(origin, periods, chosen, table[_COLUMNS])
 
 
@@ -276,7 +344,9 @@ class SizingChoiceSelector:
         return Selection(cand, proba, by, why)
 
 
-def with_sizing_choice(selector, demand: pd.DataFrame, items: pd.DataFrame, config: SelectorConfig):
+def with_sizing_choice(
+    selector, demand: pd.DataFrame, items: pd.DataFrame, config: SelectorConfig, rule: str = "target"
+):
     """The default path with its sizing chosen per segment; any other selector unchanged.
 
     Returns
@@ -293,7 +363,7 @@ def with_sizing_choice(selector, demand: pd.DataFrame, items: pd.DataFrame, conf
     default = config.space[selector.chosen_]
     if default.policy is PolicyType.NO_STOCK:
         return selector, config, None
-    choice = choose_sizing(demand, items, config, default)
+    choice = choose_sizing(demand, items, config, default, rule=rule)
     logger.info(
         "sizing choice at %s (%d periods, %s):\n%s",
         choice.origin,

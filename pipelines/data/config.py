@@ -103,10 +103,11 @@ class ServiceSettings(_Frozen):
         description="raise each segment's target by the allocation's held-out shortfall at an earlier origin "
         "(policy_selector.portfolio.backtest_target; one more forecast backtest)",
     )
-    sizing_choice: bool = Field(
-        True,
+    sizing_choice: Literal["target", "yardstick", "off"] = Field(
+        "target",
         description="default path: choose each segment's forecaster and error family for the buffer by replayed "
-        "service at an earlier origin (policy_selector.sizing_choice; one more forecast backtest)",
+        "service at an earlier origin (policy_selector.sizing_choice; one more forecast backtest): target = least "
+        "stock reaching the target, yardstick = least stock against the textbook formula at equal service; off",
     )
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ from policy_selector.sizing_choice import (
     TOLERANCE,
     SizingChoiceSelector,
     _decide,
+    _value_at,
     choose_sizing,
     history_band,
     sizing_options,
@@ -26,7 +27,7 @@ SPACE = ("sba_rs_negbin", "tsb_rss_negbin", "adida_rs_normal", "no_stock")
 
 
 def _evidence(rows, segment="lumpy|long", target=0.95):
-    """Planted per-option evidence of one segment: (option, achieved, value)."""
+    """Planted per-option evidence of one segment: (option, achieved, value, ratio to the yardstick)."""
     return pd.DataFrame(
         {
             "segment": segment,
@@ -36,44 +37,78 @@ def _evidence(rows, segment="lumpy|long", target=0.95):
             "target": target,
             "achieved": [r[1] for r in rows],
             "inventory_value": [r[2] for r in rows],
+            "ratio": [r[3] for r in rows],
         }
     )
 
 
-def test_least_stock_among_options_reaching_the_target():
-    seg = _evidence([("normal", 0.93, 90.0), ("negbin", 0.955, 100.0), ("empirical", 0.99, 150.0)])
-    chosen, table = _decide(pd.concat([seg, seg.assign(segment="all")]), {"lumpy|long": 40, "all": 40})
+def _one(rows, rule="yardstick", **kw):
+    seg = _evidence(rows, **kw)
+    return _decide(pd.concat([seg, seg.assign(segment="all")]), {"lumpy|long": 40, "all": 40}, rule)
+
+
+def test_target_rule_least_stock_among_options_reaching_the_target():
+    rows = [("normal", 0.93, 90.0, 0.9), ("negbin", 0.955, 100.0, 1.0), ("empirical", 0.99, 150.0, 0.95)]
+    chosen, table = _one(rows, rule="target")
     # 0.93 is more than TOLERANCE short of 0.95; of the two that reach it negbin needs less stock
     assert chosen == {"lumpy|long": "negbin"}
-    assert table.loc[table["chosen"], "option"].tolist() == ["negbin", "negbin"]
     assert table["reason"].str.contains("least stock among 2 option").all()
     # within the tolerance counts as reaching: then the cheaper normal wins
-    seg = _evidence([("normal", 0.95 - TOLERANCE / 2, 90.0), ("negbin", 0.955, 100.0)])
-    assert _decide(pd.concat([seg, seg.assign(segment="all")]), {"lumpy|long": 40, "all": 40})[0] == {
-        "lumpy|long": "normal"
-    }
-
-
-def test_none_reaching_takes_the_best_served():
-    seg = _evidence([("normal", 0.80, 90.0), ("negbin", 0.90, 120.0), ("empirical", 0.85, 80.0)])
-    chosen, table = _decide(pd.concat([seg, seg.assign(segment="all")]), {"lumpy|long": 40, "all": 40})
+    chosen, _ = _one([("normal", 0.95 - TOLERANCE / 2, 90.0, 1.0), ("negbin", 0.955, 100.0, 1.0)], rule="target")
+    assert chosen == {"lumpy|long": "normal"}
+    # none reaching: the best served
+    chosen, table = _one([("normal", 0.80, 90.0, 1.0), ("negbin", 0.90, 120.0, 1.0), ("e", 0.85, 80.0, 1.0)], "target")
     assert chosen == {"lumpy|long": "negbin"}
     assert (
         table["reason"].str.contains(r"no option reached 0.950 - 0.01 when replayed: the best served \(0.900\)").all()
     )
 
 
+def test_yardstick_rule_least_stock_for_its_service_among_options_serving_as_well():
+    # normal is the default; empirical serves more but holds more for its service than negbin
+    chosen, table = _one(
+        [("normal", 0.93, 90.0, 1.05), ("negbin", 0.955, 100.0, 0.95), ("empirical", 0.99, 150.0, 0.98)]
+    )
+    assert chosen == {"lumpy|long": "negbin"}
+    assert table.loc[table["chosen"], "option"].tolist() == ["negbin", "negbin"]
+    assert table["reason"].str.contains(r"\(0.950x; default 1.050x\) among 3 option").all()
+    # an option more than TOLERANCE below both the default's service and the target is never chosen,
+    # however little it holds for its service
+    chosen, _ = _one([("normal", 0.95, 90.0, 1.0), ("sba", 0.95 - 1.5 * TOLERANCE, 60.0, 0.5)])
+    assert chosen == {"lumpy|long": "normal"}
+    # within the tolerance of the lower of the two it is eligible
+    chosen, _ = _one([("normal", 0.95, 90.0, 1.0), ("sba", 0.95 - 0.5 * TOLERANCE, 60.0, 0.5)])
+    assert chosen == {"lumpy|long": "sba"}
+    # a default below target: the floor is the default's service less the tolerance
+    chosen, _ = _one([("normal", 0.90, 90.0, 1.0), ("sba", 0.895, 60.0, 0.8), ("tsb", 0.88, 50.0, 0.7)])
+    assert chosen == {"lumpy|long": "sba"}
+
+
+def test_without_a_yardstick_the_least_stock_serving_as_well():
+    chosen, table = _one([("normal", 0.99, 90.0, np.nan), ("negbin", 0.995, 80.0, np.nan), ("emp", 0.9, 10.0, np.nan)])
+    assert chosen == {"lumpy|long": "negbin"}
+    assert table["reason"].str.contains("no yardstick").all()
+
+
 def test_small_segment_takes_the_pooled_choice_and_says_why():
-    small = _evidence([("normal", 0.99, 90.0), ("negbin", 0.96, 50.0)], segment="smooth|short")
-    big = _evidence([("normal", 0.96, 90.0), ("negbin", 0.90, 50.0)], segment="intermittent|long")
-    pooled = _evidence([("normal", 0.96, 180.0), ("negbin", 0.91, 100.0)], segment="all")
+    small = _evidence([("normal", 0.96, 90.0, 1.0), ("negbin", 0.96, 50.0, 0.6)], segment="smooth|short")
+    big = _evidence([("normal", 0.96, 90.0, 1.0), ("negbin", 0.90, 50.0, 0.6)], segment="intermittent|long")
+    pooled = _evidence([("normal", 0.96, 180.0, 1.0), ("negbin", 0.91, 100.0, 0.6)], segment="all")
     counts = {"smooth|short": MIN_ITEMS - 1, "intermittent|long": MIN_ITEMS, "all": 2 * MIN_ITEMS - 1}
-    chosen, table = _decide(pd.concat([small, big, pooled]), counts)
-    # on its own the small segment would take negbin (0.96 at 50); it has too few items for that
+    chosen, table = _decide(pd.concat([small, big, pooled]), counts, "yardstick")
+    # on its own the small segment would take negbin (same service, less stock); it has too few items
     assert chosen == {"smooth|short": "normal", "intermittent|long": "normal"}
     why = table.set_index("segment")["reason"]
     assert why["smooth|short"].iloc[0].startswith(f"pooled: {MIN_ITEMS - 1} items with demand < {MIN_ITEMS}")
     assert not why["intermittent|long"].iloc[0].startswith("pooled")
+
+
+def test_yardstick_value_is_read_off_its_frontier():
+    service, value = np.array([0.8, 0.9, 0.95, 0.94, 0.99]), np.array([10.0, 20.0, 30.0, 40.0, 50.0])
+    # the dip at 0.94 is noise: its service reads as 0.95 (the running maximum), as evaluate reads it
+    got = _value_at(service, value, np.array([0.8, 0.85, 0.95, 0.97, 0.70, 0.995]))
+    np.testing.assert_allclose(got[:4], [10.0, 15.0, 30.0, 45.0])
+    assert np.isnan(got[4]) and np.isnan(got[5])
 
 
 def test_options_keep_the_default_policy_and_lead_with_it():
@@ -138,6 +173,8 @@ def test_replayed_service_is_a_hand_replay_of_each_option(planted):
     sold = (kpis["demand"] > 0).to_numpy()
     assert table.loc[("all", "sba_rss_negbin"), "achieved"] == pytest.approx(kpis.loc[sold, "csl"].mean())
     assert table.loc[("all", "sba_rss_negbin"), "inventory_value"] == pytest.approx(kpis["inventory_value"].sum())
+    # and its ratio is that value over the textbook formula's at the same service on the same periods
+    assert ((choice.table["ratio"] > 0.3) & (choice.table["ratio"] < 3)).all()
 
 
 def test_default_path_applies_the_choice_and_a_rule_is_left_alone(planted):
@@ -152,6 +189,12 @@ def test_default_path_applies_the_choice_and_a_rule_is_left_alone(planted):
     rule = RuleSelector().fit(None, None, pd.DataFrame(columns=list(config.space.names)))
     same, same_cfg, none = with_sizing_choice(rule, demand, items, config)
     assert same is rule and same_cfg is config and none is None
+
+
+def test_unknown_rule_is_refused(planted):
+    demand, items, config = planted
+    with pytest.raises(ValueError, match=r"unknown sizing-choice rule 'best'; use one of \['target', 'yardstick'\]"):
+        choose_sizing(demand, items, config, config.space["tsb_rss_negbin"], rule="best")
 
 
 def test_too_short_history_gives_a_reason_and_no_choice(planted):
