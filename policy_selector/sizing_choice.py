@@ -39,6 +39,7 @@ from policy_selector.sizing import size_candidates
 __all__ = [
     "MIN_ITEMS",
     "RULES",
+    "allowed_options",
     "TOLERANCE",
     "SizingChoice",
     "SizingChoiceSelector",
@@ -66,6 +67,7 @@ _FORECASTERS = ("CrostonSBA", "TSB")
 _FAMILIES = (Distribution.NORMAL, Distribution.EMPIRICAL, Distribution.NEGBIN)
 _SHORT = {"AutoETS": "ets", "CrostonSBA": "sba", "TSB": "tsb", "ADIDA": "adida", "IMAPA": "imapa"}
 _SBC_NAMES = {v: k for k, v in SBC_CODES.items()}
+_INTERMITTENT = ("intermittent", "lumpy")
 _POLICY = {PolicyType.S_Q: "sq", PolicyType.R_S: "rs", PolicyType.R_S_S: "rss", PolicyType.BASE_STOCK: "basestock"}
 
 
@@ -139,8 +141,12 @@ def _pick(target: float, achieved: np.ndarray, value: np.ndarray, ratio: np.ndar
             k = int(np.flatnonzero(ok)[np.argmin(value[ok])])
             return k, f"least stock among {int(ok.sum())} option(s) reaching {target:.3f} - {TOLERANCE:g} when replayed"
         best = np.nanmax(achieved)
-        k = int(np.flatnonzero(achieved == best)[np.argmin(value[achieved == best])])
-        return k, f"no option reached {target:.3f} - {TOLERANCE:g} when replayed: the best served ({best:.3f})"
+        near = np.isfinite(achieved) & (achieved >= best - TOLERANCE)
+        k = int(np.flatnonzero(near)[np.argmin(value[near])])
+        return k, (
+            f"no option reached {target:.3f} - {TOLERANCE:g} when replayed: the least stock among "
+            f"{int(near.sum())} within {TOLERANCE:g} of the best served ({best:.3f})"
+        )
     if not np.isfinite(achieved[0]):
         return 0, "no replayed service for the default: the default"
     floor = min(achieved[0], target) - TOLERANCE
@@ -228,10 +234,33 @@ def _evidence(data: CutoffData, options, policies, actual: np.ndarray, eligible:
     return pd.concat(frames, ignore_index=True), counts
 
 
-def _decide(table: pd.DataFrame, counts: dict, rule: str = "target") -> tuple[dict, pd.DataFrame]:
-    """Chosen option per segment (pooled under :data:`MIN_ITEMS` items with demand) and the reasons."""
-    picks = {}
-    for seg, part in table.groupby("segment", sort=False):
+def allowed_options(segment: str, options: tuple[Candidate, ...]) -> list[str]:
+    """Options a segment may take: every one for intermittent and lumpy items (and the pool of all
+    items), the default forecaster's only for smooth and erratic ones (Croston-type forecasters
+    are meant for intermittent demand, and the default's may carry a season or trend that they
+    drop; Syntetos, Boylan & Croston 2005)."""
+    if segment == "all" or segment.split("|")[0] in _INTERMITTENT:
+        return [o.name for o in options]
+    return [o.name for o in options if o.forecaster == options[0].forecaster]
+
+
+def _decide(table: pd.DataFrame, counts: dict, rule: str = "target", allowed: dict | None = None):
+    """Chosen option per segment (from the pool of all items under :data:`MIN_ITEMS` items with
+    demand), among the segment's ``allowed`` options (default every option), and the reasons.
+
+    Returns
+    -------
+    (dict, pandas.DataFrame)
+        Segment -> option (without ``all``), and ``table`` with ``chosen`` and ``reason``.
+    """
+    allowed = allowed or {}
+    chosen, reasons = {}, {}
+    for seg in table["segment"].unique():
+        small = seg != "all" and counts[seg] < MIN_ITEMS
+        part = table[table["segment"] == ("all" if small else seg)]
+        names = allowed.get(seg)
+        if names is not None:
+            part = part[part["option"].isin(names)]
         k, why = _pick(
             float(part["target"].iloc[0]),
             part["achieved"].to_numpy(),
@@ -239,15 +268,10 @@ def _decide(table: pd.DataFrame, counts: dict, rule: str = "target") -> tuple[di
             part["ratio"].to_numpy(),
             rule,
         )
-        picks[seg] = (part["option"].iloc[k], why)
-    pooled = picks["all"]
-    chosen, reasons = {}, {}
-    for seg in picks:
-        if seg != "all" and counts[seg] < MIN_ITEMS:
-            chosen[seg] = pooled[0]
-            reasons[seg] = f"pooled: {counts[seg]} items with demand < {MIN_ITEMS}; all items: {pooled[1]}"
-        else:
-            chosen[seg], reasons[seg] = picks[seg]
+        chosen[seg] = part["option"].iloc[k]
+        reasons[seg] = f"pooled: {counts[seg]} items with demand < {MIN_ITEMS}; all items: {why}" if small else why
+        if names is not None and len(names) < table["option"].nunique():
+            reasons[seg] += f" (options: the default forecaster's, {len(names)})"
     table = table.assign(
         chosen=table["option"].to_numpy() == table["segment"].map(chosen).to_numpy(),
         reason=table["segment"].map(reasons),
@@ -303,7 +327,8 @@ def choose_sizing(
     table, counts = _evidence(data, options, sized.policies, actual, eligible, labels)
     if counts.get("all", 0) == 0:
         return _no_choice(periods, f"no item with a target had demand in the {periods} periods after {origin.date()}")
-    chosen, table = _decide(table, counts, rule)
+    allowed = {seg: allowed_options(seg, options) for seg in table["segment"].unique()}
+    chosen, table = _decide(table, counts, rule, allowed)
     return SizingChoice(origin, periods, chosen, table[_COLUMNS])
 
 

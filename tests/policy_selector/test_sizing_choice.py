@@ -17,6 +17,7 @@ from policy_selector.sizing_choice import (
     SizingChoiceSelector,
     _decide,
     _value_at,
+    allowed_options,
     choose_sizing,
     history_band,
     sizing_options,
@@ -56,12 +57,12 @@ def test_target_rule_least_stock_among_options_reaching_the_target():
     # within the tolerance counts as reaching: then the cheaper normal wins
     chosen, _ = _one([("normal", 0.95 - TOLERANCE / 2, 90.0, 1.0), ("negbin", 0.955, 100.0, 1.0)], rule="target")
     assert chosen == {"lumpy|long": "normal"}
-    # none reaching: the best served
+    # none reaching: the best served, or less stock within a point of it
     chosen, table = _one([("normal", 0.80, 90.0, 1.0), ("negbin", 0.90, 120.0, 1.0), ("e", 0.85, 80.0, 1.0)], "target")
     assert chosen == {"lumpy|long": "negbin"}
-    assert (
-        table["reason"].str.contains(r"no option reached 0.950 - 0.01 when replayed: the best served \(0.900\)").all()
-    )
+    assert table["reason"].str.contains(r"least stock among 1 within 0.01 of the best served \(0.900\)").all()
+    rows = [("normal", 0.923, 40.0, 1.5), ("negbin", 0.933, 67.0, 2.2), ("sba", 0.924, 39.0, 1.4)]  # demo's lumpy
+    assert _one(rows, "target")[0] == {"lumpy|long": "sba"}
 
 
 def test_yardstick_rule_least_stock_for_its_service_among_options_serving_as_well():
@@ -101,6 +102,27 @@ def test_small_segment_takes_the_pooled_choice_and_says_why():
     why = table.set_index("segment")["reason"]
     assert why["smooth|short"].iloc[0].startswith(f"pooled: {MIN_ITEMS - 1} items with demand < {MIN_ITEMS}")
     assert not why["intermittent|long"].iloc[0].startswith("pooled")
+
+
+def test_smooth_and_erratic_segments_keep_the_default_forecaster():
+    default = Candidate("ets_sq_normal", "AutoETS", Distribution.NORMAL, "s_Q")
+    options = sizing_options(default)
+    assert allowed_options("smooth|long", options) == ["ets_sq_normal", "ets_sq_empirical", "ets_sq_negbin"]
+    assert allowed_options("erratic|short", options) == allowed_options("smooth|long", options)
+    assert allowed_options("lumpy|long", options) == allowed_options("all", options) == [o.name for o in options]
+    # a small smooth segment pools with all items, but only among its own options
+    rows = [
+        ("ets_sq_normal", 0.95, 100.0, 1.0),
+        ("ets_sq_empirical", 0.96, 120.0, 1.0),
+        ("ets_sq_negbin", 0.95, 100.0, 1.0),
+        ("sba_sq_normal", 0.95, 50.0, 1.0),
+    ]
+    small, pooled = _evidence(rows, segment="smooth|long"), _evidence(rows, segment="all")
+    allowed = {"smooth|long": allowed_options("smooth|long", options), "all": allowed_options("all", options)}
+    chosen, table = _decide(pd.concat([small, pooled]), {"smooth|long": 5, "all": 40}, "target", allowed)
+    assert chosen == {"smooth|long": "ets_sq_normal"}
+    assert table.loc[table["segment"].eq("all") & table["chosen"], "option"].tolist() == ["sba_sq_normal"]
+    assert table.loc[table["segment"].eq("smooth|long"), "reason"].str.contains("the default forecaster's, 3").all()
 
 
 def test_yardstick_value_is_read_off_its_frontier():
