@@ -122,8 +122,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--sizing-choice",
-        choices=("target", "yardstick", "off"),
-        default="target",
+        choices=("yardstick", "target", "off"),
+        default="yardstick",
         help="the default path's per-segment buffer choice at an earlier origin (off: the default candidate for all)",
     )
     args = parser.parse_args()

@@ -233,7 +233,7 @@ def select_step(
     space = CandidateSpace.from_names(list(names)) if names is not None else CandidateSpace()
     config = SelectorConfig(space=space, freq=freq, n_jobs=n_jobs, refit_every=refit_every)
     choice = None
-    rule = "target" if service is None else service.sizing_choice
+    rule = "yardstick" if service is None else service.sizing_choice
     if rule != "off":
         selector, config, choice = with_sizing_choice(selector, demand, items, config, rule)
     if service is None or service.mode == "item":
