@@ -120,12 +120,20 @@ def main() -> None:
         action="store_true",
         help="allocate to the target as given (no raise by the held-out shortfall at an earlier origin)",
     )
+    parser.add_argument(
+        "--sizing-choice",
+        choices=("yardstick", "target", "off"),
+        default="yardstick",
+        help="the default path's per-segment buffer choice at an earlier origin (off: the default candidate for all)",
+    )
     args = parser.parse_args()
     logging.basicConfig(format="%(name)s: %(message)s")
     logging.getLogger("policy_selector.portfolio").setLevel(logging.INFO)  # the target backtest's table
+    logging.getLogger("policy_selector.sizing_choice").setLevel(logging.INFO)  # the sizing choice's table
     service = ServiceSettings(
         **(service_override(args.portfolio_target, args.segment_target, args.service_measure) or {}),
         backtest=not args.no_target_backtest,
+        sizing_choice=args.sizing_choice,
     )
     refit = {} if args.selector_refit_every is None else {"selector_refit_every": args.selector_refit_every}
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -103,6 +103,13 @@ class ServiceSettings(_Frozen):
         description="raise each segment's target by the allocation's held-out shortfall at an earlier origin "
         "(policy_selector.portfolio.backtest_target; one more forecast backtest)",
     )
+    sizing_choice: Literal["yardstick", "target", "off"] = Field(
+        "yardstick",
+        description="default path: choose each segment's forecaster and error family for the buffer by replayed "
+        "service at an earlier origin (policy_selector.sizing_choice; one more forecast backtest): yardstick = least "
+        "stock for its service against the textbook formula, 5 % better than the default's; target = least stock "
+        "reaching the target; off = the default candidate for every item",
+    )
 
     @model_validator(mode="after")
     def _target_matches_mode(self) -> ServiceSettings:

@@ -299,6 +299,8 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
         exchange = recs.attrs.pop("exchange_curve", None)  # segment / portfolio mode: the report draws it
         exchange = pd.DataFrame(exchange) if exchange is not None else None
         target_check = recs.attrs.pop("target_backtest", None)  # how far the target was raised, and why
+        sizing = recs.attrs.pop("sizing_choice", None)  # default path: each segment's buffer family, and why
+        sizing = pd.DataFrame(sizing) if sizing is not None else None
         target_check = pd.DataFrame(target_check) if target_check is not None else None
         if target_check is not None:
             raised = ", ".join(f"{r.segment} +{r.raise_by:.3f}" for r in target_check.itertuples())
@@ -323,6 +325,8 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
         write_table_atomic(exchange, staging / "exchange_curve.csv")
     if target_check is not None:
         write_table_atomic(target_check, staging / "target_backtest.csv")
+    if sizing is not None:
+        write_table_atomic(sizing, staging / "sizing_choice.csv")
     path = write_table_atomic(rec, staging / "recommendations.csv")
     write_table_atomic(rec, staging / "recommendations.parquet")
     progress("time-phasing the levels of items with a trend or season")

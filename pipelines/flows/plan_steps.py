@@ -31,6 +31,7 @@ from policy_selector.decision_eval import policies_from_table
 from policy_selector.economics import Economics, periods_per_year
 from policy_selector.phased import forecast_paths, phased_items, phased_plan, policy_exposure, seasonal_forecasters
 from policy_selector.portfolio import recommend_with_target
+from policy_selector.sizing_choice import with_sizing_choice
 
 __all__ = [
     "Backtest",
@@ -231,12 +232,20 @@ def select_step(
     names = getattr(selector, "candidates_", None)
     space = CandidateSpace.from_names(list(names)) if names is not None else CandidateSpace()
     config = SelectorConfig(space=space, freq=freq, n_jobs=n_jobs, refit_every=refit_every)
+    choice = None
+    rule = "yardstick" if service is None else service.sizing_choice
+    if rule != "off":
+        selector, config, choice = with_sizing_choice(selector, demand, items, config, rule)
     if service is None or service.mode == "item":
-        return recommend_policies(selector, demand, items, config, rng).assign(service_mode="item")
-    segment_by = service.segment_by if service.mode == "segment" else None
-    return recommend_with_target(
-        selector, demand, items, config, rng, service.target, service.measure, segment_by, backtest=service.backtest
-    )[0]
+        out = recommend_policies(selector, demand, items, config, rng).assign(service_mode="item")
+    else:
+        segment_by = service.segment_by if service.mode == "segment" else None
+        out = recommend_with_target(
+            selector, demand, items, config, rng, service.target, service.measure, segment_by, backtest=service.backtest
+        )[0]
+    if choice is not None:
+        out.attrs["sizing_choice"] = choice.frame().to_dict("list")
+    return out
 
 
 def recommend_step(

@@ -21,15 +21,18 @@ from pipelines.data.demo_data import DemoConfig, generate_demo
 from policy_selector import SelectorConfig
 from policy_selector.recommend import recommend_policies
 from policy_selector.sizing import MAX_LEVEL_MULTIPLE, largest_demand
+from policy_selector.sizing_choice import with_sizing_choice
 
 CARPARTS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "carparts" / "carparts.parquet"
 _WHOLE = re.compile(r"level of (\S+) gives CSL ([0-9.]+) and (\S+) gives ([0-9.]+)")
 
 
 def _recommend(demand: pd.DataFrame, items: pd.DataFrame, freq: str) -> pd.DataFrame:
+    """The default path as ``recommend`` runs it: the packaged default with its sizing chosen per segment."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return recommend_policies(None, demand, items, SelectorConfig(freq=freq), np.random.default_rng(3))
+        selector, config, _ = with_sizing_choice(None, demand, items, SelectorConfig(freq=freq))
+        return recommend_policies(selector, demand, items, config, np.random.default_rng(3))
 
 
 def _check(rec: pd.DataFrame, demand: pd.DataFrame, stopped: frozenset = frozenset()) -> None:

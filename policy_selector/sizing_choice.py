@@ -1,0 +1,409 @@
+"""Per segment, the forecaster and error family of the buffer, chosen by held-out service at an earlier origin.
+
+Issue 12, item 2: no one family sizes every data set well. On carparts the default AutoETS +
+calibrated normal holds 1.01x the best baseline's stock; CrostonSBA + negative binomial does
+better there but worse on the demo's intermittent items. So the choice is made from the data,
+as :func:`policy_selector.portfolio.backtest_target` measures a target's shortfall: size every
+option at an origin ``periods`` before the last date, replay each on the actual demand of the
+periods that followed (:func:`policy_selector.decision_eval.replay`, as ``stockwise evaluate``
+counts service), and per segment (SBC class x history band) keep the option whose replayed
+service reaches the segment's target (within :data:`TOLERANCE`) at the least inventory value;
+when none does, the one serving best. Segments with fewer than :data:`MIN_ITEMS` items with
+demand after the earlier origin take the choice of all items pooled (the reason says so).
+
+The options keep the default candidate's policy type (so order costs and batches behave as
+before) and vary the forecaster (the default's, CrostonSBA, TSB) and the error family
+(calibrated normal, empirical, negative binomial / best calibrated count family). Only items
+the default path gives its default candidate are re-sized; a trained selector is left alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from optimization import PolicyType, r_s_policy
+from policy_selector.candidates import Candidate, CandidateSpace, Distribution
+from policy_selector.config import SelectorConfig
+from policy_selector.context import CutoffData, prepare_cutoff, wide_panel
+from policy_selector.decision_eval import Z_GRID, replay, textbook_levels
+from policy_selector.economics import periods_per_year
+from policy_selector.features import SBC_CODES, build_features
+from policy_selector.selector import FixedSelector, Selection
+from policy_selector.sizing import size_candidates
+
+__all__ = [
+    "MARGIN",
+    "MIN_ITEMS",
+    "RULES",
+    "allowed_options",
+    "TOLERANCE",
+    "SizingChoice",
+    "SizingChoiceSelector",
+    "choose_sizing",
+    "history_band",
+    "segment_labels",
+    "with_sizing_choice",
+    "sizing_options",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Items with demand after the earlier origin a segment needs for its own choice (else the pooled one).
+MIN_ITEMS = 30
+#: Replayed service this far below the target still counts as reaching it (issue 12: within 1 point).
+TOLERANCE = 0.01
+#: How a segment's option is chosen from the replay. ``yardstick`` (default): among the options serving
+#: no more than :data:`TOLERANCE` below the default's service or the target (the lower), the least
+#: value relative to the textbook formula's frontier at the same replayed service (``ratio``;
+#: ``stockwise evaluate``'s headline), if it is :data:`MARGIN` below the default's. ``target``: the
+#: least value among the options whose replayed service reaches the target less :data:`TOLERANCE`,
+#: else the least value within :data:`TOLERANCE` of the best served.
+RULES = ("yardstick", "target")
+#: Rule ``yardstick`` leaves the default unless an option holds this share less stock than it for its
+#: service: one replay of under a year on a few dozen items moves the ratio by a few per cent (the
+#: demo's lumpy and smooth segments: 1-2 % apart at the earlier origin, the other way round after).
+MARGIN = 0.05
+#: Forecasters (besides the default's) and families an option combines.
+_FORECASTERS = ("CrostonSBA", "TSB")
+_FAMILIES = (Distribution.NORMAL, Distribution.EMPIRICAL, Distribution.NEGBIN)
+_SHORT = {"AutoETS": "ets", "CrostonSBA": "sba", "TSB": "tsb", "ADIDA": "adida", "IMAPA": "imapa"}
+_SBC_NAMES = {v: k for k, v in SBC_CODES.items()}
+_INTERMITTENT = ("intermittent", "lumpy")
+_POLICY = {PolicyType.S_Q: "sq", PolicyType.R_S: "rs", PolicyType.R_S_S: "rss", PolicyType.BASE_STOCK: "basestock"}
+
+
+def sizing_options(default: Candidate) -> tuple[Candidate, ...]:
+    """The default candidate first, then its policy with every other forecaster x family."""
+    out = [default]
+    for fc in dict.fromkeys((default.forecaster, *_FORECASTERS)):
+        for fam in _FAMILIES:
+            if (fc, fam) == (default.forecaster, default.distribution):
+                continue
+            name = f"{_SHORT.get(fc, fc.lower())}_{_POLICY.get(default.policy, default.policy.value)}_{fam.value}"
+            out.append(Candidate(name, fc, fam, default.policy))
+    return tuple(out)
+
+
+def history_band(observed: np.ndarray, per_year: float) -> np.ndarray:
+    """``short`` (under two years of observed periods: few backtest windows of its own) or ``long``."""
+    return np.where(np.asarray(observed) < 2 * per_year, "short", "long").astype(object)
+
+
+def segment_labels(features: pd.DataFrame, per_year: float) -> pd.Series:
+    """``sbc_class|band`` per item from :func:`policy_selector.features.build_features` (index: unique_id)."""
+    sbc = features["sbc_code"].map(_SBC_NAMES).fillna("no_demand")
+    band = history_band(features["n_periods"].to_numpy(), per_year)
+    return pd.Series([f"{a}|{b}" for a, b in zip(sbc, band)], index=features.index, dtype=object)
+
+
+@dataclass(frozen=True)
+class SizingChoice:
+    """Chosen option per segment and the evidence.
+
+    Attributes
+    ----------
+    origin : pandas.Timestamp or None
+        Last period the earlier sizing saw (None: not run, see ``reason``).
+    periods : int
+    chosen : dict of str -> str
+        Segment (``sbc_class|band``) -> option name; segments not listed keep the default.
+    table : pandas.DataFrame
+        ``segment, option, items, sold, target, achieved, inventory_value, chosen, reason``:
+        one row per segment (and ``all``) and option.
+    reason : str or None
+        Why no choice was made (every item keeps the default).
+    """
+
+    origin: pd.Timestamp | None
+    periods: int
+    chosen: dict
+    table: pd.DataFrame
+    reason: str | None = None
+
+    def frame(self) -> pd.DataFrame:
+        """``table`` with the origin, held-out periods and reason on every row (one row when not run)."""
+        table = self.table
+        if table.empty:
+            table = pd.DataFrame([{"segment": "all", "items": 0}], columns=_COLUMNS)
+        origin = str(self.origin.date()) if self.origin is not None else None
+        return table.assign(origin=origin, periods=self.periods, why_not=self.reason)
+
+
+_COLUMNS = ["segment", "option", "items", "sold", "target", "achieved", "inventory_value", "ratio", "chosen", "reason"]
+
+
+def _pick(target: float, achieved: np.ndarray, value: np.ndarray, ratio: np.ndarray, rule: str) -> tuple[int, str]:
+    """Index of the chosen option (0 = the default) and why (see :data:`RULES`)."""
+    if not np.isfinite(achieved).any():
+        return 0, "no replayed service: the default"
+    if rule == "target":
+        ok = np.isfinite(achieved) & (achieved >= target - TOLERANCE)
+        if ok.any():
+            k = int(np.flatnonzero(ok)[np.argmin(value[ok])])
+            return k, f"least stock among {int(ok.sum())} option(s) reaching {target:.3f} - {TOLERANCE:g} when replayed"
+        best = np.nanmax(achieved)
+        near = np.isfinite(achieved) & (achieved >= best - TOLERANCE)
+        k = int(np.flatnonzero(near)[np.argmin(value[near])])
+        return k, (
+            f"no option reached {target:.3f} - {TOLERANCE:g} when replayed: the least stock among "
+            f"{int(near.sum())} within {TOLERANCE:g} of the best served ({best:.3f})"
+        )
+    if not np.isfinite(achieved[0]):
+        return 0, "no replayed service for the default: the default"
+    floor = min(achieved[0], target) - TOLERANCE
+    ok = np.isfinite(achieved) & (achieved >= floor - 1e-12) & np.isfinite(ratio)
+    if not np.isfinite(ratio[0]) or not ok.any():
+        return 0, "the default: its replayed service lies outside the yardstick's frontier"
+    k = int(np.flatnonzero(ok)[np.argmin(ratio[ok])])
+    if ratio[k] > (1.0 - MARGIN) * ratio[0]:
+        return 0, (
+            f"the default ({ratio[0]:.3f}x the textbook yardstick's stock at equal replayed service): no option "
+            f"serving at least {floor:.3f} holds {MARGIN:.0%} less for its service (best {ratio[k]:.3f}x)"
+        )
+    return k, (
+        f"least stock for its service against the textbook yardstick ({ratio[k]:.3f}x; default "
+        f"{ratio[0]:.3f}x) among {int(ok.sum())} option(s) serving at least {floor:.3f} when replayed"
+    )
+
+
+def _yardstick(history: np.ndarray, actual: np.ndarray, econ) -> dict:
+    """The textbook formula mu H + z sigma sqrt(H) (H = L + R) at every z of the evaluation's grid, replayed."""
+    levels = textbook_levels(history, econ.lead_time + econ.review_period, Z_GRID)
+    return replay(
+        actual,
+        [
+            r_s_policy(
+                econ.review_period, levels, moq=econ.moq, order_multiple=econ.order_multiple, lost_sales=econ.lost_sales
+            )
+        ],
+        econ,
+    )
+
+
+def _value_at(service: np.ndarray, value: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """A frontier's value at each service of ``at`` (cheapest point reaching it, linear between); NaN outside."""
+    order = np.argsort(value)
+    x, y = np.maximum.accumulate(service[order]), value[order]
+    ok = np.isfinite(x)
+    x, y = x[ok], y[ok]
+    out = np.full(len(at), np.nan)
+    if not x.size:
+        return out
+    inside = np.isfinite(at) & (at >= x[0] - 1e-12) & (at <= x[-1] + 1e-12)
+    for i in np.flatnonzero(inside):
+        j = min(int(np.searchsorted(x, at[i], side="left")), x.size - 1)
+        out[i] = y[j] if (x[j] == at[i] or j == 0) else np.interp(at[i], x[j - 1 : j + 1], y[j - 1 : j + 1])
+    return out
+
+
+def _evidence(data: CutoffData, options, policies, actual: np.ndarray, eligible: np.ndarray, labels: np.ndarray):
+    """Per segment and option: items, items with demand, mean target, replayed service, inventory value.
+
+    An item's replayed service is its CSL, or its fill rate where that is its target's measure;
+    a segment's is the mean over its items with demand (as ``stockwise evaluate`` counts CSL).
+    """
+    econ = data.economics
+    out = replay(actual, [policies], econ)
+    yard = _yardstick(data.history, actual, econ)
+    fill = econ.service_type == "fill_rate"
+    service = np.where(fill[None, :], out["fill_rate"], out["csl"])
+    yard_service = np.where(fill[None, :], yard["fill_rate"], yard["csl"])
+    target = np.nan_to_num(econ.service_target, nan=0.5)
+    frames, counts = [], {}
+    for seg in [*sorted(set(labels[eligible])), "all"]:
+        rows = eligible & ((labels == seg) | (seg == "all"))
+        sold_rows = rows & (out["demand"][0] > 0)
+        sold = int(sold_rows.sum())
+        tgt = float(target[sold_rows].mean()) if sold else np.nan
+        achieved = service[:, sold_rows].mean(axis=1) if sold else np.full(len(options), np.nan)
+        counts[seg] = sold
+        value = out["inventory_value"][:, rows].sum(axis=1)
+        frontier = (yard_service[:, sold_rows].mean(axis=1), yard["inventory_value"][:, rows].sum(axis=1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = value / _value_at(*frontier, achieved) if sold else np.full(len(options), np.nan)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "segment": seg,
+                    "option": [o.name for o in options],
+                    "items": int(rows.sum()),
+                    "sold": sold,
+                    "target": tgt,
+                    "achieved": achieved,
+                    "inventory_value": value,
+                    "ratio": ratio,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True), counts
+
+
+def allowed_options(segment: str, options: tuple[Candidate, ...]) -> list[str]:
+    """Options a segment may take: every one for intermittent and lumpy items (and the pool of all
+    items), the default forecaster's only for smooth and erratic ones (Croston-type forecasters
+    are meant for intermittent demand, and the default's may carry a season or trend that they
+    drop; Syntetos, Boylan & Croston 2005)."""
+    if segment == "all" or segment.split("|")[0] in _INTERMITTENT:
+        return [o.name for o in options]
+    return [o.name for o in options if o.forecaster == options[0].forecaster]
+
+
+def _decide(table: pd.DataFrame, counts: dict, rule: str = "yardstick", allowed: dict | None = None):
+    """Chosen option per segment (from the pool of all items under :data:`MIN_ITEMS` items with
+    demand), among the segment's ``allowed`` options (default every option), and the reasons.
+
+    Returns
+    -------
+    (dict, pandas.DataFrame)
+        Segment -> option (without ``all``), and ``table`` with ``chosen`` and ``reason``.
+    """
+    allowed = allowed or {}
+    chosen, reasons = {}, {}
+    for seg in table["segment"].unique():
+        small = seg != "all" and counts[seg] < MIN_ITEMS
+        part = table[table["segment"] == ("all" if small else seg)]
+        names = allowed.get(seg)
+        if names is not None:
+            part = part[part["option"].isin(names)]
+        k, why = _pick(
+            float(part["target"].iloc[0]),
+            part["achieved"].to_numpy(),
+            part["inventory_value"].to_numpy(),
+            part["ratio"].to_numpy(),
+            rule,
+        )
+        chosen[seg] = part["option"].iloc[k]
+        reasons[seg] = f"pooled: {counts[seg]} items with demand < {MIN_ITEMS}; all items: {why}" if small else why
+        if names is not None and len(names) < table["option"].nunique():
+            reasons[seg] += f" (options: the default forecaster's, {len(names)})"
+    table = table.assign(
+        chosen=table["option"].to_numpy() == table["segment"].map(chosen).to_numpy(),
+        reason=table["segment"].map(reasons),
+    )
+    return {s: o for s, o in chosen.items() if s != "all"}, table
+
+
+def _no_choice(periods: int, reason: str) -> SizingChoice:
+    return SizingChoice(None, periods, {}, pd.DataFrame(columns=_COLUMNS), reason)
+
+
+def choose_sizing(
+    demand: pd.DataFrame,
+    items: pd.DataFrame,
+    config: SelectorConfig,
+    default: Candidate,
+    periods: int | None = None,
+    rule: str = "yardstick",
+) -> SizingChoice:
+    """Choose each segment's option (:func:`sizing_options` of ``default``) at an earlier origin.
+
+    Parameters
+    ----------
+    periods : int, optional
+        Held-out periods after the earlier origin; default one year, at most a quarter of the history.
+    rule : {"yardstick", "target"}, default "yardstick"
+        How a segment's option is chosen (:data:`RULES`).
+
+    Returns
+    -------
+    SizingChoice
+        With ``reason`` and no choice when the history is too short for an earlier origin with
+        its own forecast backtest, or no item had demand after it.
+    """
+    if rule not in RULES:
+        raise ValueError(f"unknown sizing-choice rule {rule!r}; use one of {list(RULES)}")
+    dates = np.sort(pd.to_datetime(demand["ds"]).unique())
+    periods = periods or int(min(round(periods_per_year(config.freq)), len(dates) // 4))
+    if periods < 1 or len(dates) <= periods:
+        return _no_choice(periods, f"{len(dates)} periods of history leave none before an earlier origin")
+    origin = pd.Timestamp(dates[-periods - 1])
+    options = sizing_options(default)
+    cfg = dataclasses.replace(config, space=CandidateSpace(options))
+    data = prepare_cutoff(demand, items, origin, cfg)
+    if data.cv.empty:
+        return _no_choice(periods, f"no series has history for a forecast backtest before {origin.date()}")
+    wide = wide_panel(demand).reindex(index=data.ids)
+    actual = wide.loc[:, wide.columns > origin].iloc[:, :periods].fillna(0.0).to_numpy(float)
+    sized = size_candidates(data, cfg)
+    labels = segment_labels(build_features(data, config.season_length), data.economics.periods_per_year)
+    labels = labels.reindex(data.ids).to_numpy(dtype=object)
+    eligible = (data.economics.service_type != "cost") & (np.nansum(data.history, axis=1) > 0)
+    table, counts = _evidence(data, options, sized.policies, actual, eligible, labels)
+    if counts.get("all", 0) == 0:
+        return _no_choice(periods, f"no item with a target had demand in the {periods} periods after {origin.date()}")
+    allowed = {seg: allowed_options(seg, options) for seg in table["segment"].unique()}
+    chosen, table = _decide(table, counts, rule, allowed)
+    return SizingChoice(origin, periods, chosen, table[_COLUMNS])
+
+
+class SizingChoiceSelector:
+    """The default path with each segment's chosen option in place of the default candidate.
+
+    Wraps a fitted :class:`FixedSelector`; items it gives another candidate (no demand:
+    ``no_stock``) keep it. ``candidates_`` adds the options, so use it with
+    :meth:`config_for`'s candidate space.
+    """
+
+    def __init__(self, base: FixedSelector, choice: SizingChoice, options: tuple[Candidate, ...], per_year: float):
+        self.base, self.choice, self.options, self.per_year = base, choice, options, per_year
+        self.candidates_ = list(dict.fromkeys([*base.candidates_, *(o.name for o in options)]))
+        self.chosen_ = base.chosen_
+
+    def config_for(self, config: SelectorConfig) -> SelectorConfig:
+        """``config`` with the options added to its candidate space."""
+        known = set(config.space.names)
+        extra = tuple(o for o in self.options if o.name not in known)
+        return dataclasses.replace(config, space=CandidateSpace(config.space.candidates + extra))
+
+    def select(self, features: pd.DataFrame) -> Selection:
+        base = self.base.select(features)
+        seg = segment_labels(features, self.per_year)
+        new = seg.map(self.choice.chosen).reindex(base.candidate.index)
+        swap = (base.candidate == self.base.chosen_) & new.notna() & (new != base.candidate)
+        cand, by, why = base.candidate.copy(), base.selected_by.copy(), base.reasons.copy()
+        cand[swap] = new[swap]
+        by[swap] = "sizing choice"
+        reason = self.choice.table.drop_duplicates("segment").set_index("segment")["reason"]
+        why[swap] = [
+            f"{c}: chosen for segment {s} by replayed service after {self.choice.origin.date()} ({reason.get(s, '')})"
+            for c, s in zip(cand[swap], seg.reindex(cand.index)[swap])
+        ]
+        proba = pd.DataFrame(0.0, index=cand.index, columns=self.candidates_)
+        proba.values[np.arange(len(cand)), proba.columns.get_indexer(cand.to_numpy())] = 1.0
+        return Selection(cand, proba, by, why)
+
+
+def with_sizing_choice(
+    selector, demand: pd.DataFrame, items: pd.DataFrame, config: SelectorConfig, rule: str = "yardstick"
+):
+    """The default path with its sizing chosen per segment; any other selector unchanged.
+
+    Returns
+    -------
+    (selector, SelectorConfig, SizingChoice or None)
+        ``selector`` is a :class:`SizingChoiceSelector` and the config's space holds the options
+        when the selector is the packaged default (None or a :class:`FixedSelector` with a
+        candidate); otherwise the inputs and None.
+    """
+    if selector is None:
+        selector = FixedSelector().fit(None, None, pd.DataFrame(columns=list(config.space.names)))
+    if not isinstance(selector, FixedSelector) or selector.chosen_ is None:
+        return selector, config, None
+    default = config.space[selector.chosen_]
+    if default.policy is PolicyType.NO_STOCK:
+        return selector, config, None
+    choice = choose_sizing(demand, items, config, default, rule=rule)
+    logger.info(
+        "sizing choice at %s (%d periods, %s):\n%s",
+        choice.origin,
+        choice.periods,
+        choice.reason or "measured",
+        choice.table.round(4).to_string(index=False),
+    )
+    wrapped = SizingChoiceSelector(selector, choice, sizing_options(default), periods_per_year(config.freq))
+    return wrapped, wrapped.config_for(config), choice
