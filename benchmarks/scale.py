@@ -7,6 +7,7 @@ Run (from the project root)::
     python -m benchmarks.scale run --series 3000 30000 --engine local dask --block-size 2000
     python -m benchmarks.scale selector-cv --data /tmp/scale3k --sample 300 --refit-every 1 4 16
     python -m benchmarks.scale select-block --data /tmp/scale3k --sample 300 --refit-every 16 1 16
+    python -m benchmarks.scale refit-curve --data /tmp/scale3k --sample 200 --periods 40 60 80 100 156
 
 The panel: one stocking point per series, 156 weekly periods (3 years), planted
 processes drawn with the demo generator's weights (smooth, erratic,
@@ -76,7 +77,7 @@ def write_panel(n_series: int, out: Path, seed: int = 0) -> Path:
     return out
 
 
-def profile(data: Path, out: Path, top: int = 40, block_size: int = 500, refit_every: int | None = None) -> None:
+def profile(data: Path, out: Path, top: int = 40, block_size: int = 500, refit_every: int | str | None = None) -> None:
     """cProfile one local ``recommend`` on ``data``; print the top functions by cumulative time.
 
     One worker, so every block runs in this process with ``n_jobs=1`` and the
@@ -155,6 +156,73 @@ def selector_cv(data: Path, sample: int, refit_every: list[int], seed: int = 0) 
                 }
             )
             print(rows[-1], flush=True)
+    return rows
+
+
+def _read_folder(data: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``demand.csv`` or ``demand.parquet`` and ``items.csv`` of a data folder."""
+    data = Path(data)
+    demand = (
+        pd.read_parquet(data / "demand.parquet")
+        if (data / "demand.parquet").exists()
+        else pd.read_csv(data / "demand.csv", parse_dates=["ds"])
+    )
+    return demand.assign(unique_id=demand["unique_id"].astype(str)), pd.read_csv(
+        data / "items.csv", dtype={"unique_id": str}
+    )
+
+
+def refit_curve(data: Path, sample: int, periods: list[int], freq: str = "W-MON", seed: int = 0) -> list[dict]:
+    """How much fitting AutoETS once (instead of at every window) changes the policy step's backtest,
+    by the length of history before the first cutoff.
+
+    For each length P: the last P periods of ``sample`` series (drawn with ``seed`` among those
+    that have P), the policy step's AutoETS backtest (16 windows, step 1, season length 1, the
+    horizon h of the sample's economics) refit at every window and once. Per series, the RMSE of
+    the cumulative forecast error over h across the windows (what sizes the buffer): the median
+    ratio once / every window, the share of series whose RMSE moves by more than 10 % either way,
+    and the mean absolute change of the forecasts relative to their mean.
+    """
+    from forecasting import ForecastConfig, Forecaster
+    from policy_selector import SelectorConfig
+    from policy_selector.context import _horizon
+    from policy_selector.economics import Economics
+
+    demand, items = _read_folder(data)
+    cfg = SelectorConfig(freq=freq)
+    forecaster = Forecaster(ForecastConfig(models=("AutoETS",), freq=freq, season_length=1, n_jobs=1))
+    rows = []
+    for P in periods:
+        tail = demand.dropna(subset=["y"]).groupby("unique_id").tail(P)
+        sizes = tail.groupby("unique_id").size()
+        ids = sizes.index[sizes == P].to_series().sample(min(sample, int((sizes == P).sum())), random_state=seed)
+        part = tail[tail["unique_id"].isin(ids)].sort_values(["unique_id", "ds"])
+        h = _horizon(Economics.from_items(items, np.sort(ids.to_numpy(dtype=str)), freq))
+        rmse, ms = {}, {}
+        for refit in (True, cfg.n_windows):
+            t0 = process_seconds()
+            cv = forecaster.cross_validation(part, h=h, n_windows=cfg.n_windows, step=cfg.step, refit=refit)
+            ms[refit] = (process_seconds() - t0) / len(ids) * 1000
+            cum = (cv["y"] - cv["AutoETS"]).groupby([cv["unique_id"], cv["cutoff"]]).sum()
+            rmse[refit] = np.sqrt((cum**2).groupby(level=0).mean())
+            rmse[f"fc{refit}"] = cv["AutoETS"].to_numpy()
+        ratio = (rmse[cfg.n_windows] / rmse[True]).replace([np.inf, -np.inf], np.nan).dropna()
+        fc_every, fc_once = rmse["fcTrue"], rmse[f"fc{cfg.n_windows}"]
+        rows.append(
+            {
+                "periods": P,
+                "before_first_cutoff": P - h - (cfg.n_windows - 1) * cfg.step,
+                "horizon": h,
+                "series": len(ids),
+                "rmse_ratio_median": round(float(ratio.median()), 3),
+                "rmse_ratio_p10": round(float(ratio.quantile(0.1)), 3),
+                "share_rmse_moved_10pct": round(float((ratio.sub(1).abs() > 0.1).mean()), 3),
+                "forecast_change_rel": round(float(np.abs(fc_once - fc_every).mean() / np.abs(fc_every).mean()), 4),
+                "cpu_ms_every": round(ms[True], 1),
+                "cpu_ms_once": round(ms[cfg.n_windows], 1),
+            }
+        )
+        print(rows[-1], flush=True)
     return rows
 
 
@@ -291,13 +359,18 @@ def _mark(marks: list, msg: str, start: float, cpu0: float) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {wall:8.1f} s wall {cpu:8.1f} s CPU load {os.getloadavg()[0]:.1f}: {msg}")
 
 
-def _refit(refit_every: int | None) -> dict:
+def refit_value(text: str) -> int | str:
+    """``--selector-refit-every`` / ``--refit-every`` value: an integer or ``auto``."""
+    return text if text == "auto" else int(text)
+
+
+def _refit(refit_every: int | str | None) -> dict:
     """Run-config override for ``selector_refit_every`` (None: the config's default)."""
     return {} if refit_every is None else {"selector_refit_every": refit_every}
 
 
 def run_once(
-    data: Path, out: Path, engine: str, block_size: int, workers: int | None, refit_every: int | None = None
+    data: Path, out: Path, engine: str, block_size: int, workers: int | None, refit_every: int | str | None = None
 ) -> dict:
     """One ``recommend`` run: wall time and peak memory (GB) per step, load average around it."""
     from pipelines.data.config import load_config
@@ -377,7 +450,7 @@ def run(
     block_size: int,
     workers: int | None,
     root: Path,
-    refit_every: int | None = None,
+    refit_every: int | str | None = None,
 ) -> list[dict]:
     """Every (size, engine) pair once; results appended to ``benchmarks/results/scale.jsonl``."""
     rows = []
@@ -408,22 +481,27 @@ def main(argv: list[str] | None = None) -> None:
     prof.add_argument("--data", type=Path, required=True)
     prof.add_argument("--out", type=Path, default=Path("/tmp/scale-profile"))
     prof.add_argument("--block-size", type=int, default=500)
-    prof.add_argument("--selector-refit-every", type=int, default=None, help="default: the run config's")
+    prof.add_argument("--selector-refit-every", type=refit_value, default=None, help="default: the run config's")
     scv = sub.add_parser("selector-cv")
     scv.add_argument("--data", type=Path, required=True)
     scv.add_argument("--sample", type=int, default=300)
     scv.add_argument("--refit-every", type=int, nargs="+", default=[1, 4, 16])
+    rc = sub.add_parser("refit-curve")
+    rc.add_argument("--data", type=Path, required=True)
+    rc.add_argument("--sample", type=int, default=200)
+    rc.add_argument("--periods", type=int, nargs="+", default=[40, 60, 80, 100, 156])
+    rc.add_argument("--freq", default="W-MON")
     sb = sub.add_parser("select-block")
     sb.add_argument("--data", type=Path, required=True)
     sb.add_argument("--sample", type=int, default=300)
-    sb.add_argument("--refit-every", type=int, nargs="+", default=[1, 16])
+    sb.add_argument("--refit-every", type=refit_value, nargs="+", default=[1, 16])
     bench = sub.add_parser("run")
     bench.add_argument("--series", type=int, nargs="+", default=[3000])
     bench.add_argument("--engine", nargs="+", default=["local", "dask"], choices=["local", "dask"])
     bench.add_argument("--block-size", type=int, default=2000)
     bench.add_argument("--workers", type=int, default=None)
     bench.add_argument("--root", type=Path, default=Path("/tmp/stockwise-scale"))
-    bench.add_argument("--selector-refit-every", type=int, default=None, help="default: the run config's")
+    bench.add_argument("--selector-refit-every", type=refit_value, default=None, help="default: the run config's")
     args = parser.parse_args(argv)
     if args.cmd == "generate":
         print(write_panel(args.series, args.out, args.seed))
@@ -431,6 +509,8 @@ def main(argv: list[str] | None = None) -> None:
         profile(args.data, args.out, block_size=args.block_size, refit_every=args.selector_refit_every)
     elif args.cmd == "select-block":
         select_block(args.data, args.sample, args.refit_every)
+    elif args.cmd == "refit-curve":
+        refit_curve(args.data, args.sample, args.periods, args.freq)
     elif args.cmd == "selector-cv":
         selector_cv(args.data, args.sample, args.refit_every)
     else:

@@ -120,8 +120,21 @@ def _backtest(history_long, cfg: SelectorConfig, fc_cfg: ForecastConfig, horizon
     if len(keep) == 0:
         return pd.DataFrame(columns=["unique_id", "ds", "cutoff", "y"])
     part = history_long[history_long["unique_id"].isin(keep)]
-    refit = True if cfg.refit_every == 1 else min(cfg.refit_every, cfg.n_windows)
-    return Forecaster(fc_cfg).cross_validation(part, h=horizon, n_windows=cfg.n_windows, step=cfg.step, refit=refit)
+    refit = pd.Series(cfg.refit_per_series(counts[keep] - need + 1), index=keep)
+    tables = [
+        Forecaster(fc_cfg).cross_validation(
+            part if refit.nunique() == 1 else part[part["unique_id"].isin(ids)],
+            h=horizon,
+            n_windows=cfg.n_windows,
+            step=cfg.step,
+            refit=True if every == 1 else int(every),
+        )
+        for every, ids in refit.groupby(refit).groups.items()
+    ]
+    if len(tables) == 1:
+        return tables[0]
+    # statsforecast returns the series in id order; keep it when the series were split by refit
+    return pd.concat(tables).sort_values("unique_id", kind="stable").reset_index(drop=True)
 
 
 def _seasonal_swap(long, fc, cv, gate, models, config: SelectorConfig, horizon: int):
