@@ -77,11 +77,19 @@ def write_panel(n_series: int, out: Path, seed: int = 0) -> Path:
     return out
 
 
-def profile(data: Path, out: Path, top: int = 40, block_size: int = 500, refit_every: int | str | None = None) -> None:
+def profile(
+    data: Path,
+    out: Path,
+    top: int = 40,
+    block_size: int = 500,
+    refit_every: int | str | None = None,
+    workers: int = 1,
+) -> None:
     """cProfile one local ``recommend`` on ``data``; print the top functions by cumulative time.
 
-    One worker, so every block runs in this process with ``n_jobs=1`` and the
-    profile sees the block work (with a pool it would see only the driver).
+    One worker (the default): every block runs in this process with ``n_jobs=1`` and the
+    profile sees the block work. More workers: the blocks run in a process pool, so the
+    profile sees the driver's own (serial) work only.
     """
     from pipelines.data.config import load_config
     from pipelines.flows.plan import run_plan
@@ -93,7 +101,7 @@ def profile(data: Path, out: Path, top: int = 40, block_size: int = 500, refit_e
         tracking_uri=f"sqlite:///{out}/mlflow.db",
         freq="W-MON",
         block_size=block_size,
-        workers=1,
+        workers=workers,
         **_refit(refit_every),
     )
     marks: list[tuple[str, float]] = []
@@ -321,6 +329,9 @@ _STEPS = {
     "fitting": "error_model",
     "choosing": "policy",
     "placing": "meio",
+    "time-phasing": "phasing",
+    "forecasting": "report_forecast",
+    "replaying": "report_replays",
     "writing": "report",
 }
 
@@ -354,9 +365,13 @@ def _step_name(progress_message: str) -> str:
 
 def _mark(marks: list, msg: str, start: float, cpu0: float) -> None:
     """Record a step boundary and print it at once, so a run stopped midway still shows its steps."""
-    marks.append((_step_name(msg), time.perf_counter(), cpu_seconds()))
+    marks.append((_step_name(msg), time.perf_counter(), cpu_seconds(), process_seconds()))
     wall, cpu = marks[-1][1] - start, marks[-1][2] - cpu0
-    print(f"[{time.strftime('%H:%M:%S')}] {wall:8.1f} s wall {cpu:8.1f} s CPU load {os.getloadavg()[0]:.1f}: {msg}")
+    print(
+        f"[{time.strftime('%H:%M:%S')}] {wall:8.1f} s wall {cpu:8.1f} s CPU "
+        f"({marks[-1][3]:.1f} s driver process since start) load {os.getloadavg()[0]:.1f}: {msg}",
+        flush=True,
+    )
 
 
 def refit_value(text: str) -> int | str:
@@ -387,7 +402,7 @@ def run_once(
         workers=workers,
         **_refit(refit_every),
     )
-    marks: list[tuple[str, float, float]] = []
+    marks: list[tuple[str, float, float, float]] = []
     blocks = _BlockLog()
     logging.getLogger("pipelines.flows.blocks").addHandler(blocks)
     logging.getLogger("pipelines.flows.blocks").setLevel(logging.DEBUG)
@@ -396,11 +411,16 @@ def run_once(
         start, cpu0 = time.perf_counter(), cpu_seconds()
         result = run_plan(cfg, progress=lambda msg: _mark(marks, msg, start, cpu0))
         end = time.perf_counter()
-    marks.append(("end", end, cpu_seconds()))
+    marks.append(("end", end, cpu_seconds(), process_seconds()))
     logging.getLogger("pipelines.flows.blocks").removeHandler(blocks)
     steps = {
-        name: {"seconds": round(t1 - t0, 1), "cpu_s": round(c1 - c0, 1), "peak_gb": round(mem.peak(t0, t1), 2)}
-        for (name, t0, c0), (_, t1, c1) in zip(marks, marks[1:])
+        name: {
+            "seconds": round(t1 - t0, 1),
+            "cpu_s": round(c1 - c0, 1),
+            "driver_cpu_s": round(d1 - d0, 1),  # this process only (the sampler thread included)
+            "peak_gb": round(mem.peak(t0, t1), 2),
+        }
+        for (name, t0, c0, d0), (_, t1, c1, d1) in zip(marks, marks[1:])
     }
     return {
         "n_series": result.n_items,
@@ -481,6 +501,7 @@ def main(argv: list[str] | None = None) -> None:
     prof.add_argument("--data", type=Path, required=True)
     prof.add_argument("--out", type=Path, default=Path("/tmp/scale-profile"))
     prof.add_argument("--block-size", type=int, default=500)
+    prof.add_argument("--workers", type=int, default=1, help="> 1: blocks in a pool, the driver alone profiled")
     prof.add_argument("--selector-refit-every", type=refit_value, default=None, help="default: the run config's")
     scv = sub.add_parser("selector-cv")
     scv.add_argument("--data", type=Path, required=True)
@@ -506,7 +527,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.cmd == "generate":
         print(write_panel(args.series, args.out, args.seed))
     elif args.cmd == "profile":
-        profile(args.data, args.out, block_size=args.block_size, refit_every=args.selector_refit_every)
+        profile(
+            args.data, args.out, block_size=args.block_size, refit_every=args.selector_refit_every, workers=args.workers
+        )
     elif args.cmd == "select-block":
         select_block(args.data, args.sample, args.refit_every)
     elif args.cmd == "refit-curve":

@@ -330,9 +330,11 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
     kpis["n_phased"] = float(plan.drop_duplicates("unique_id")["phased"].sum())
     run.log_metrics(kpis)
     run.log_artifact(path)
-    progress("writing the planner report")
+    progress("forecasting each series with its chosen model for the planner report")
     future = blocked_future(data.demand, data.items, bt, cfg, data.freq)
+    progress("replaying the recommended policies and the service frontier on the last year")
     extras = report_inputs(rec, data.demand, data.items, bt, em, future, data.freq)
+    progress("writing the planner report")
     write_report(
         staging,
         rec,
