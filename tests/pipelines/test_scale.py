@@ -83,6 +83,22 @@ def test_pool_and_in_process_runs_agree(panel):
     pd.testing.assert_frame_equal(pd.concat(pooled, ignore_index=True), pd.concat(serial, ignore_index=True))
 
 
+def _rows(demand, items, block):
+    return block, demand
+
+
+def test_pool_takes_many_blocks_a_few_at_a_time_in_block_order(panel):
+    """12 blocks on 2 workers (at most 3 submitted at once): every block once, in block order, each
+    with the rows the whole panel's group-by gives it."""
+    _, demand, items = panel
+    parts = map_blocks(_rows, demand, items, BlockEngine(block_size=5, workers=2))
+    framed = demand.assign(block=block_ids(demand["unique_id"], 12))
+    expected = [(b, g.drop(columns="block").reset_index(drop=True)) for b, g in framed.groupby("block")]
+    assert [b for b, _ in parts] == [b for b, _ in expected] == list(range(12))
+    for (_, got), (_, want) in zip(parts, expected):
+        pd.testing.assert_frame_equal(got, want)
+
+
 @needs_dask
 def test_dask_blocks_agree_with_local(panel, dask_scheduler):
     _, demand, items = panel
