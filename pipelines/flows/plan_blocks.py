@@ -136,7 +136,7 @@ def blocked_phased(
     """
     engine = engine_of(cfg)
     models = tuple(sorted(set(rec["forecaster"].dropna().astype(str)) - {"none"}))
-    if _in_process(engine, demand) or ForecastConfig(models=models, freq=freq).ml_models:
+    if _in_process(engine, demand) or not models or ForecastConfig(models=models, freq=freq).ml_models:
         return phased_step(demand, rec, features, cfg, freq)
     table = rec[list(_PHASED_REC)]
     frame = phased_frame(demand, rec, freq)

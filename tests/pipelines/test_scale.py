@@ -259,6 +259,19 @@ def test_time_phasing_on_blocks_equals_the_whole_panel(panel, workers):
     pd.testing.assert_frame_equal(blocked, whole)
 
 
+def test_time_phasing_without_any_forecaster_keeps_every_static_level(panel):
+    """Every item without stock (forecaster "none"): no forecast at all, the static levels in every period."""
+    from pipelines.flows import plan_blocks
+
+    demand, rec, features = _phased_inputs(panel)
+    rec["forecaster"] = "none"
+    cfg = load_config(None, freq="W-MON", block_size=15, workers=2)
+    plan = plan_blocks.blocked_phased(demand, rec, features, cfg, "W-MON")
+    assert len(plan) == len(rec) * 52 and not plan["phased"].any() and plan["forecast"].isna().all()
+    static = rec.set_index("unique_id")["reorder_point"].reindex(plan["unique_id"]).to_numpy()
+    np.testing.assert_array_equal(plan["reorder_point"].to_numpy(), static)
+
+
 def test_time_phasing_blocks_share_the_panel_wide_horizon(panel, monkeypatch):
     """Every block forecasts as far as the longest exposure of the whole panel, not of its own items."""
     from pipelines.flows import plan_blocks
