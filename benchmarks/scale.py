@@ -280,7 +280,9 @@ def cpu_seconds() -> float:
 class MemorySampler:
     """Proportional set size of this process and all its descendants, sampled every ``interval`` s.
 
-    PSS (not RSS) so that pages shared by forked pool workers are counted once.
+    PSS (not RSS) so that pages shared by forked pool workers are counted once. Each sample
+    reads ``/proc/PID/smaps`` of every process (~2 ms each), which is CPU of this process:
+    ~3 % of a core at 0.2 s with 3 processes, so a long run's driver CPU is inflated by that.
     """
 
     def __init__(self, interval: float = 0.2):
@@ -306,7 +308,7 @@ class MemorySampler:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self.samples.append((time.perf_counter(), self._total()))
-            if len(self.samples) % int(60 / self.interval) == 1:
+            if len(self.samples) % max(int(60 / self.interval), 1) == 1:
                 self.load.append(os.getloadavg()[0])
             self._stop.wait(self.interval)
 
@@ -385,7 +387,13 @@ def _refit(refit_every: int | str | None) -> dict:
 
 
 def run_once(
-    data: Path, out: Path, engine: str, block_size: int, workers: int | None, refit_every: int | str | None = None
+    data: Path,
+    out: Path,
+    engine: str,
+    block_size: int,
+    workers: int | None,
+    refit_every: int | str | None = None,
+    mem_interval: float = 0.2,
 ) -> dict:
     """One ``recommend`` run: wall time and peak memory (GB) per step, load average around it."""
     from pipelines.data.config import load_config
@@ -407,7 +415,7 @@ def run_once(
     logging.getLogger("pipelines.flows.blocks").addHandler(blocks)
     logging.getLogger("pipelines.flows.blocks").setLevel(logging.DEBUG)
     load_before = os.getloadavg()
-    with MemorySampler() as mem:
+    with MemorySampler(mem_interval) as mem:
         start, cpu0 = time.perf_counter(), cpu_seconds()
         result = run_plan(cfg, progress=lambda msg: _mark(marks, msg, start, cpu0))
         end = time.perf_counter()
@@ -428,6 +436,7 @@ def run_once(
         "block_size": block_size,
         "workers": workers,
         "selector_refit_every": cfg.selector_refit_every,
+        "mem_interval_s": mem_interval,
         "total_seconds": round(end - start, 1),
         "total_cpu_s": round(marks[-1][2] - cpu0, 1),
         "load_during": [round(x, 2) for x in mem.load],
@@ -471,6 +480,7 @@ def run(
     workers: int | None,
     root: Path,
     refit_every: int | str | None = None,
+    mem_interval: float = 0.2,
 ) -> list[dict]:
     """Every (size, engine) pair once; results appended to ``benchmarks/results/scale.jsonl``."""
     rows = []
@@ -481,7 +491,7 @@ def run(
             runs = (
                 root / f"runs-{n}-{engine}" if refit_every is None else root / f"runs-{n}-{engine}-refit{refit_every}"
             )
-            row = run_once(data, runs, engine, block_size, workers, refit_every)
+            row = run_once(data, runs, engine, block_size, workers, refit_every, mem_interval)
             rows.append(row)
             with open(RESULTS / "scale.jsonl", "a") as fh:
                 fh.write(json.dumps(row) + "\n")
@@ -522,6 +532,7 @@ def main(argv: list[str] | None = None) -> None:
     bench.add_argument("--block-size", type=int, default=2000)
     bench.add_argument("--workers", type=int, default=None)
     bench.add_argument("--root", type=Path, default=Path("/tmp/stockwise-scale"))
+    bench.add_argument("--mem-interval", type=float, default=0.2, help="seconds between memory samples")
     bench.add_argument("--selector-refit-every", type=refit_value, default=None, help="default: the run config's")
     args = parser.parse_args(argv)
     if args.cmd == "generate":
@@ -537,7 +548,15 @@ def main(argv: list[str] | None = None) -> None:
     elif args.cmd == "selector-cv":
         selector_cv(args.data, args.sample, args.refit_every)
     else:
-        run(args.series, args.engine, args.block_size, args.workers, args.root, args.selector_refit_every)
+        run(
+            args.series,
+            args.engine,
+            args.block_size,
+            args.workers,
+            args.root,
+            args.selector_refit_every,
+            args.mem_interval,
+        )
 
 
 if __name__ == "__main__":
