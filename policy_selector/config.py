@@ -13,7 +13,8 @@ __all__ = ["SelectorConfig", "AUTO_REFIT_SPAN_MULTIPLE"]
 
 #: ``refit_every="auto"``: a series whose history before the backtest's first cutoff is at least this
 #: many times the span of the windows, ``(n_windows - 1) * step`` (75 periods at the defaults), has
-#: AutoETS fitted once; a shorter one at every window. At 5x the later windows add at most 20 % to
+#: AutoETS (and MSTL, whose trend is an AutoETS, for a seasonal series) fitted once; a shorter one
+#: at every window. At 5x the later windows add at most 20 % to
 #: the history the parameters were estimated on (docs/guide/scale.md: carparts' 39-51 months are far
 #: below, the 3-year weekly panel and the demo far above).
 AUTO_REFIT_SPAN_MULTIPLE = 5
@@ -50,6 +51,7 @@ class SelectorConfig:
         ``"auto"``: per series from its history (:meth:`refit_per_series`): once
         when the history before the first cutoff is at least
         :data:`AUTO_REFIT_SPAN_MULTIPLE` times the windows' span, else every window.
+        The seasonal model's backtest (``seasonal_model``) follows the same value.
     test_periods : int, default 26
         Held-out periods after a cutoff on which candidates are replayed.
     service_tolerance : float, default 0.03
