@@ -7,6 +7,7 @@ Run (from the project root)::
     python -m benchmarks.scale run --series 3000 30000 --engine local dask --block-size 2000
     python -m benchmarks.scale selector-cv --data /tmp/scale3k --sample 300 --refit-every 1 4 16
     python -m benchmarks.scale select-block --data /tmp/scale3k --sample 300 --refit-every 16 1 16
+    python -m benchmarks.scale refit-curve --data /tmp/scale3k --sample 200 --periods 40 60 80 100 156
 
 The panel: one stocking point per series, 156 weekly periods (3 years), planted
 processes drawn with the demo generator's weights (smooth, erratic,
@@ -76,11 +77,19 @@ def write_panel(n_series: int, out: Path, seed: int = 0) -> Path:
     return out
 
 
-def profile(data: Path, out: Path, top: int = 40, block_size: int = 500, refit_every: int | None = None) -> None:
+def profile(
+    data: Path,
+    out: Path,
+    top: int = 40,
+    block_size: int = 500,
+    refit_every: int | str | None = None,
+    workers: int = 1,
+) -> None:
     """cProfile one local ``recommend`` on ``data``; print the top functions by cumulative time.
 
-    One worker, so every block runs in this process with ``n_jobs=1`` and the
-    profile sees the block work (with a pool it would see only the driver).
+    One worker (the default): every block runs in this process with ``n_jobs=1`` and the
+    profile sees the block work. More workers: the blocks run in a process pool, so the
+    profile sees the driver's own (serial) work only.
     """
     from pipelines.data.config import load_config
     from pipelines.flows.plan import run_plan
@@ -92,7 +101,7 @@ def profile(data: Path, out: Path, top: int = 40, block_size: int = 500, refit_e
         tracking_uri=f"sqlite:///{out}/mlflow.db",
         freq="W-MON",
         block_size=block_size,
-        workers=1,
+        workers=workers,
         **_refit(refit_every),
     )
     marks: list[tuple[str, float]] = []
@@ -158,6 +167,73 @@ def selector_cv(data: Path, sample: int, refit_every: list[int], seed: int = 0) 
     return rows
 
 
+def _read_folder(data: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``demand.csv`` or ``demand.parquet`` and ``items.csv`` of a data folder."""
+    data = Path(data)
+    demand = (
+        pd.read_parquet(data / "demand.parquet")
+        if (data / "demand.parquet").exists()
+        else pd.read_csv(data / "demand.csv", parse_dates=["ds"])
+    )
+    return demand.assign(unique_id=demand["unique_id"].astype(str)), pd.read_csv(
+        data / "items.csv", dtype={"unique_id": str}
+    )
+
+
+def refit_curve(data: Path, sample: int, periods: list[int], freq: str = "W-MON", seed: int = 0) -> list[dict]:
+    """How much fitting AutoETS once (instead of at every window) changes the policy step's backtest,
+    by the length of history before the first cutoff.
+
+    For each length P: the last P periods of ``sample`` series (drawn with ``seed`` among those
+    that have P), the policy step's AutoETS backtest (16 windows, step 1, season length 1, the
+    horizon h of the sample's economics) refit at every window and once. Per series, the RMSE of
+    the cumulative forecast error over h across the windows (what sizes the buffer): the median
+    ratio once / every window, the share of series whose RMSE moves by more than 10 % either way,
+    and the mean absolute change of the forecasts relative to their mean.
+    """
+    from forecasting import ForecastConfig, Forecaster
+    from policy_selector import SelectorConfig
+    from policy_selector.context import _horizon
+    from policy_selector.economics import Economics
+
+    demand, items = _read_folder(data)
+    cfg = SelectorConfig(freq=freq)
+    forecaster = Forecaster(ForecastConfig(models=("AutoETS",), freq=freq, season_length=1, n_jobs=1))
+    rows = []
+    for P in periods:
+        tail = demand.dropna(subset=["y"]).groupby("unique_id").tail(P)
+        sizes = tail.groupby("unique_id").size()
+        ids = sizes.index[sizes == P].to_series().sample(min(sample, int((sizes == P).sum())), random_state=seed)
+        part = tail[tail["unique_id"].isin(ids)].sort_values(["unique_id", "ds"])
+        h = _horizon(Economics.from_items(items, np.sort(ids.to_numpy(dtype=str)), freq))
+        rmse, ms = {}, {}
+        for refit in (True, cfg.n_windows):
+            t0 = process_seconds()
+            cv = forecaster.cross_validation(part, h=h, n_windows=cfg.n_windows, step=cfg.step, refit=refit)
+            ms[refit] = (process_seconds() - t0) / len(ids) * 1000
+            cum = (cv["y"] - cv["AutoETS"]).groupby([cv["unique_id"], cv["cutoff"]]).sum()
+            rmse[refit] = np.sqrt((cum**2).groupby(level=0).mean())
+            rmse[f"fc{refit}"] = cv["AutoETS"].to_numpy()
+        ratio = (rmse[cfg.n_windows] / rmse[True]).replace([np.inf, -np.inf], np.nan).dropna()
+        fc_every, fc_once = rmse["fcTrue"], rmse[f"fc{cfg.n_windows}"]
+        rows.append(
+            {
+                "periods": P,
+                "before_first_cutoff": P - h - (cfg.n_windows - 1) * cfg.step,
+                "horizon": h,
+                "series": len(ids),
+                "rmse_ratio_median": round(float(ratio.median()), 3),
+                "rmse_ratio_p10": round(float(ratio.quantile(0.1)), 3),
+                "share_rmse_moved_10pct": round(float((ratio.sub(1).abs() > 0.1).mean()), 3),
+                "forecast_change_rel": round(float(np.abs(fc_once - fc_every).mean() / np.abs(fc_every).mean()), 4),
+                "cpu_ms_every": round(ms[True], 1),
+                "cpu_ms_once": round(ms[cfg.n_windows], 1),
+            }
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
 def select_block(data: Path, sample: int, refit_every: list[int], seed: int = 1) -> dict:
     """CPU s per series of one policy-step block (``_select_block``) per ``refit_every``, in this process.
 
@@ -204,7 +280,9 @@ def cpu_seconds() -> float:
 class MemorySampler:
     """Proportional set size of this process and all its descendants, sampled every ``interval`` s.
 
-    PSS (not RSS) so that pages shared by forked pool workers are counted once.
+    PSS (not RSS) so that pages shared by forked pool workers are counted once. Each sample
+    reads ``/proc/PID/smaps`` of every process (~2 ms each), which is CPU of this process:
+    ~3 % of a core at 0.2 s with 3 processes, so a long run's driver CPU is inflated by that.
     """
 
     def __init__(self, interval: float = 0.2):
@@ -230,7 +308,7 @@ class MemorySampler:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self.samples.append((time.perf_counter(), self._total()))
-            if len(self.samples) % int(60 / self.interval) == 1:
+            if len(self.samples) % max(int(60 / self.interval), 1) == 1:
                 self.load.append(os.getloadavg()[0])
             self._stop.wait(self.interval)
 
@@ -253,6 +331,9 @@ _STEPS = {
     "fitting": "error_model",
     "choosing": "policy",
     "placing": "meio",
+    "time-phasing": "phasing",
+    "forecasting": "report_forecast",
+    "replaying": "report_replays",
     "writing": "report",
 }
 
@@ -286,18 +367,33 @@ def _step_name(progress_message: str) -> str:
 
 def _mark(marks: list, msg: str, start: float, cpu0: float) -> None:
     """Record a step boundary and print it at once, so a run stopped midway still shows its steps."""
-    marks.append((_step_name(msg), time.perf_counter(), cpu_seconds()))
+    marks.append((_step_name(msg), time.perf_counter(), cpu_seconds(), process_seconds()))
     wall, cpu = marks[-1][1] - start, marks[-1][2] - cpu0
-    print(f"[{time.strftime('%H:%M:%S')}] {wall:8.1f} s wall {cpu:8.1f} s CPU load {os.getloadavg()[0]:.1f}: {msg}")
+    print(
+        f"[{time.strftime('%H:%M:%S')}] {wall:8.1f} s wall {cpu:8.1f} s CPU "
+        f"({marks[-1][3]:.1f} s driver process since start) load {os.getloadavg()[0]:.1f}: {msg}",
+        flush=True,
+    )
 
 
-def _refit(refit_every: int | None) -> dict:
+def refit_value(text: str) -> int | str:
+    """``--selector-refit-every`` / ``--refit-every`` value: an integer or ``auto``."""
+    return text if text == "auto" else int(text)
+
+
+def _refit(refit_every: int | str | None) -> dict:
     """Run-config override for ``selector_refit_every`` (None: the config's default)."""
     return {} if refit_every is None else {"selector_refit_every": refit_every}
 
 
 def run_once(
-    data: Path, out: Path, engine: str, block_size: int, workers: int | None, refit_every: int | None = None
+    data: Path,
+    out: Path,
+    engine: str,
+    block_size: int,
+    workers: int | None,
+    refit_every: int | str | None = None,
+    mem_interval: float = 0.2,
 ) -> dict:
     """One ``recommend`` run: wall time and peak memory (GB) per step, load average around it."""
     from pipelines.data.config import load_config
@@ -314,20 +410,25 @@ def run_once(
         workers=workers,
         **_refit(refit_every),
     )
-    marks: list[tuple[str, float, float]] = []
+    marks: list[tuple[str, float, float, float]] = []
     blocks = _BlockLog()
     logging.getLogger("pipelines.flows.blocks").addHandler(blocks)
     logging.getLogger("pipelines.flows.blocks").setLevel(logging.DEBUG)
     load_before = os.getloadavg()
-    with MemorySampler() as mem:
+    with MemorySampler(mem_interval) as mem:
         start, cpu0 = time.perf_counter(), cpu_seconds()
         result = run_plan(cfg, progress=lambda msg: _mark(marks, msg, start, cpu0))
         end = time.perf_counter()
-    marks.append(("end", end, cpu_seconds()))
+    marks.append(("end", end, cpu_seconds(), process_seconds()))
     logging.getLogger("pipelines.flows.blocks").removeHandler(blocks)
     steps = {
-        name: {"seconds": round(t1 - t0, 1), "cpu_s": round(c1 - c0, 1), "peak_gb": round(mem.peak(t0, t1), 2)}
-        for (name, t0, c0), (_, t1, c1) in zip(marks, marks[1:])
+        name: {
+            "seconds": round(t1 - t0, 1),
+            "cpu_s": round(c1 - c0, 1),
+            "driver_cpu_s": round(d1 - d0, 1),  # this process only (the sampler thread included)
+            "peak_gb": round(mem.peak(t0, t1), 2),
+        }
+        for (name, t0, c0, d0), (_, t1, c1, d1) in zip(marks, marks[1:])
     }
     return {
         "n_series": result.n_items,
@@ -335,6 +436,7 @@ def run_once(
         "block_size": block_size,
         "workers": workers,
         "selector_refit_every": cfg.selector_refit_every,
+        "mem_interval_s": mem_interval,
         "total_seconds": round(end - start, 1),
         "total_cpu_s": round(marks[-1][2] - cpu0, 1),
         "load_during": [round(x, 2) for x in mem.load],
@@ -377,7 +479,8 @@ def run(
     block_size: int,
     workers: int | None,
     root: Path,
-    refit_every: int | None = None,
+    refit_every: int | str | None = None,
+    mem_interval: float = 0.2,
 ) -> list[dict]:
     """Every (size, engine) pair once; results appended to ``benchmarks/results/scale.jsonl``."""
     rows = []
@@ -388,7 +491,7 @@ def run(
             runs = (
                 root / f"runs-{n}-{engine}" if refit_every is None else root / f"runs-{n}-{engine}-refit{refit_every}"
             )
-            row = run_once(data, runs, engine, block_size, workers, refit_every)
+            row = run_once(data, runs, engine, block_size, workers, refit_every, mem_interval)
             rows.append(row)
             with open(RESULTS / "scale.jsonl", "a") as fh:
                 fh.write(json.dumps(row) + "\n")
@@ -408,33 +511,52 @@ def main(argv: list[str] | None = None) -> None:
     prof.add_argument("--data", type=Path, required=True)
     prof.add_argument("--out", type=Path, default=Path("/tmp/scale-profile"))
     prof.add_argument("--block-size", type=int, default=500)
-    prof.add_argument("--selector-refit-every", type=int, default=None, help="default: the run config's")
+    prof.add_argument("--workers", type=int, default=1, help="> 1: blocks in a pool, the driver alone profiled")
+    prof.add_argument("--selector-refit-every", type=refit_value, default=None, help="default: the run config's")
     scv = sub.add_parser("selector-cv")
     scv.add_argument("--data", type=Path, required=True)
     scv.add_argument("--sample", type=int, default=300)
     scv.add_argument("--refit-every", type=int, nargs="+", default=[1, 4, 16])
+    rc = sub.add_parser("refit-curve")
+    rc.add_argument("--data", type=Path, required=True)
+    rc.add_argument("--sample", type=int, default=200)
+    rc.add_argument("--periods", type=int, nargs="+", default=[40, 60, 80, 100, 156])
+    rc.add_argument("--freq", default="W-MON")
     sb = sub.add_parser("select-block")
     sb.add_argument("--data", type=Path, required=True)
     sb.add_argument("--sample", type=int, default=300)
-    sb.add_argument("--refit-every", type=int, nargs="+", default=[1, 16])
+    sb.add_argument("--refit-every", type=refit_value, nargs="+", default=[1, 16])
     bench = sub.add_parser("run")
     bench.add_argument("--series", type=int, nargs="+", default=[3000])
     bench.add_argument("--engine", nargs="+", default=["local", "dask"], choices=["local", "dask"])
     bench.add_argument("--block-size", type=int, default=2000)
     bench.add_argument("--workers", type=int, default=None)
     bench.add_argument("--root", type=Path, default=Path("/tmp/stockwise-scale"))
-    bench.add_argument("--selector-refit-every", type=int, default=None, help="default: the run config's")
+    bench.add_argument("--mem-interval", type=float, default=0.2, help="seconds between memory samples")
+    bench.add_argument("--selector-refit-every", type=refit_value, default=None, help="default: the run config's")
     args = parser.parse_args(argv)
     if args.cmd == "generate":
         print(write_panel(args.series, args.out, args.seed))
     elif args.cmd == "profile":
-        profile(args.data, args.out, block_size=args.block_size, refit_every=args.selector_refit_every)
+        profile(
+            args.data, args.out, block_size=args.block_size, refit_every=args.selector_refit_every, workers=args.workers
+        )
     elif args.cmd == "select-block":
         select_block(args.data, args.sample, args.refit_every)
+    elif args.cmd == "refit-curve":
+        refit_curve(args.data, args.sample, args.periods, args.freq)
     elif args.cmd == "selector-cv":
         selector_cv(args.data, args.sample, args.refit_every)
     else:
-        run(args.series, args.engine, args.block_size, args.workers, args.root, args.selector_refit_every)
+        run(
+            args.series,
+            args.engine,
+            args.block_size,
+            args.workers,
+            args.root,
+            args.selector_refit_every,
+            args.mem_interval,
+        )
 
 
 if __name__ == "__main__":

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
 
 from policy_selector.candidates import CandidateSpace
 
-__all__ = ["SelectorConfig"]
+__all__ = ["SelectorConfig", "AUTO_REFIT_SPAN_MULTIPLE"]
+
+#: ``refit_every="auto"``: a series whose history before the backtest's first cutoff is at least this
+#: many times the span of the windows, ``(n_windows - 1) * step`` (75 periods at the defaults), has
+#: AutoETS (and MSTL, whose trend is an AutoETS, for a seasonal series) fitted once; a shorter one
+#: at every window. At 5x the later windows add at most 20 % to
+#: the history the parameters were estimated on (docs/guide/scale.md: carparts' 39-51 months are far
+#: below, the 3-year weekly panel and the demo far above).
+AUTO_REFIT_SPAN_MULTIPLE = 5
 
 
 @dataclass(frozen=True)
@@ -31,12 +42,16 @@ class SelectorConfig:
         The m of that season; default by frequency (52 weekly, 12 monthly, 4 quarterly).
     n_windows, step : int, default 16, 1
         Rolling-origin backtest windows before each cutoff (error model and forecastability).
-    refit_every : int, default 1
+    refit_every : int or "auto", default 1
         Re-estimate the forecasters that can run fitted parameters over new data
         (AutoETS) every ``refit_every`` backtest windows, and in between only run
         their fitted parameters over the longer history (statsforecast's
         ``refit``); 1 = every window, >= ``n_windows`` = once per series. The
         intermittent forecasters are refit every window whatever the value.
+        ``"auto"``: per series from its history (:meth:`refit_per_series`): once
+        when the history before the first cutoff is at least
+        :data:`AUTO_REFIT_SPAN_MULTIPLE` times the windows' span, else every window.
+        The seasonal model's backtest (``seasonal_model``) follows the same value.
     test_periods : int, default 26
         Held-out periods after a cutoff on which candidates are replayed.
     service_tolerance : float, default 0.03
@@ -68,7 +83,7 @@ class SelectorConfig:
     seasonal_period: int | None = None
     n_windows: int = 16
     step: int = 1
-    refit_every: int = 1
+    refit_every: int | Literal["auto"] = 1
     test_periods: int = 26
     service_tolerance: float = 0.03
     quantile_points: int = 200
@@ -87,7 +102,6 @@ class SelectorConfig:
             "season_length",
             "n_windows",
             "step",
-            "refit_every",
             "test_periods",
             "quantile_points",
             "n_jobs",
@@ -96,6 +110,8 @@ class SelectorConfig:
         ):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.refit_every != "auto" and (isinstance(self.refit_every, str) or int(self.refit_every) < 1):
+            raise ValueError(f"refit_every must be an integer >= 1 or 'auto', got {self.refit_every!r}")
         if int(self.label_paths) < 0:
             raise ValueError(f"label_paths must be >= 0 (0 = realised path only), got {self.label_paths}")
         if self.seasonal_period is not None and int(self.seasonal_period) < 2:
@@ -108,3 +124,24 @@ class SelectorConfig:
             raise ValueError(f"service_tolerance must be in [0, 1), got {self.service_tolerance}")
         if self.min_empirical < 2:
             raise ValueError(f"min_empirical must be >= 2 windows, got {self.min_empirical}")
+
+    def refit_per_series(self, n_before_first_cutoff) -> np.ndarray:
+        """statsforecast's ``refit`` per series: 1 = every window, ``n_windows`` = once.
+
+        Parameters
+        ----------
+        n_before_first_cutoff : array_like of int, shape (n_series,)
+            Periods of history each series has up to the backtest's first cutoff.
+
+        Examples
+        --------
+        >>> SelectorConfig(refit_every="auto").refit_per_series([24, 75, 130]).tolist()
+        [1, 16, 16]
+        >>> SelectorConfig(refit_every=4).refit_per_series([24, 130]).tolist()
+        [4, 4]
+        """
+        n = np.asarray(n_before_first_cutoff, dtype=float)
+        if self.refit_every != "auto":
+            return np.full(n.shape, min(int(self.refit_every), self.n_windows), dtype=int)
+        long = n >= AUTO_REFIT_SPAN_MULTIPLE * (self.n_windows - 1) * self.step
+        return np.where(long, self.n_windows, 1).astype(int)

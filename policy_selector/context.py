@@ -120,8 +120,34 @@ def _backtest(history_long, cfg: SelectorConfig, fc_cfg: ForecastConfig, horizon
     if len(keep) == 0:
         return pd.DataFrame(columns=["unique_id", "ds", "cutoff", "y"])
     part = history_long[history_long["unique_id"].isin(keep)]
-    refit = True if cfg.refit_every == 1 else min(cfg.refit_every, cfg.n_windows)
-    return Forecaster(fc_cfg).cross_validation(part, h=horizon, n_windows=cfg.n_windows, step=cfg.step, refit=refit)
+    return _refit_cross_validation(Forecaster(fc_cfg), part, cfg, horizon)[0]
+
+
+def _refit_cross_validation(
+    forecaster: Forecaster, part: pd.DataFrame, cfg: SelectorConfig, horizon: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``forecaster``'s cross-validation with each series' refit (:meth:`SelectorConfig.refit_per_series`
+    of its periods before the first cutoff): one call per refit value, rows in statsforecast's
+    (id) order; and the fallbacks of every call."""
+    counts = part.groupby("unique_id").size()
+    refit = pd.Series(cfg.refit_per_series(counts - horizon - (cfg.n_windows - 1) * cfg.step), index=counts.index)
+    tables, failed = [], []
+    for every, ids in refit.groupby(refit).groups.items():
+        tables.append(
+            forecaster.cross_validation(
+                part if refit.nunique() == 1 else part[part["unique_id"].isin(ids)],
+                h=horizon,
+                n_windows=cfg.n_windows,
+                step=cfg.step,
+                refit=True if every == 1 else int(every),
+            )
+        )
+        failed.append(forecaster.fallbacks_)
+    if len(tables) == 1:
+        return tables[0], failed[0]
+    # statsforecast returns the series in id order; keep it when the series were split by refit
+    cv = pd.concat(tables).sort_values("unique_id", kind="stable").reset_index(drop=True)
+    return cv, pd.concat([f for f in failed if len(f)] or failed[:1], ignore_index=True)
 
 
 def _seasonal_swap(long, fc, cv, gate, models, config: SelectorConfig, horizon: int):
@@ -146,8 +172,8 @@ def _seasonal_swap(long, fc, cv, gate, models, config: SelectorConfig, horizon: 
     cfg = ForecastConfig(models=(SEASONAL_MODEL,), freq=config.freq, season_length=m, n_jobs=config.n_jobs)
     seasonal = Forecaster(cfg)
     part = long[long["unique_id"].isin(gate.loc[want, "unique_id"])]
-    scv = seasonal.cross_validation(part, h=horizon, n_windows=config.n_windows, step=config.step)
-    failed = [seasonal.fallbacks_]
+    scv, scv_failed = _refit_cross_validation(seasonal, part, config, horizon)
+    failed = [scv_failed]
     base_err, seas_err = _cumulative_mae(cv, SEASONAL_BASE), _cumulative_mae(scv, SEASONAL_MODEL)
     better = seas_err.lt(base_err.reindex(seas_err.index))
     note = [

@@ -217,6 +217,7 @@ def forecast_paths(
     h: int,
     season_length: int | None = None,
     known: pd.DataFrame | None = None,
+    n_jobs: int = -1,
 ) -> pd.DataFrame:
     """Point forecast of each series' own forecaster over steps 1..h, clipped at 0.
 
@@ -234,6 +235,8 @@ def forecast_paths(
     known : pandas.DataFrame, optional
         A forecast already made on the same history (``unique_id, ds, <models>``, at least
         ``h`` steps); its columns are reused instead of refitting those models.
+    n_jobs : int, default -1
+        statsforecast processes (1 on a block of series, whose engine supplies the parallelism).
 
     Returns
     -------
@@ -253,7 +256,7 @@ def forecast_paths(
                 continue
             # the seasonal model was gated on the frequency's season; a season-blind m = 1 cannot hold it
             m = None if model == SEASONAL_MODEL and (season_length or 2) < 2 else season_length
-            cfg = ForecastConfig(models=(model,), freq=freq, season_length=m)
+            cfg = ForecastConfig(models=(model,), freq=freq, season_length=m, n_jobs=n_jobs)
             pred = Forecaster(cfg).forecast(part, h=h)[["unique_id", "ds", model]]
         pred = pred.sort_values(["unique_id", "ds"]).assign(step=lambda p: p.groupby("unique_id").cumcount() + 1)
         wide = pred[pred["step"] <= h].pivot(index="unique_id", columns="step", values=model)

@@ -150,13 +150,20 @@ class RunConfig(_Frozen):
         description="decision path: registry (champion, else default alias, else packaged default), packaged, "
         "sbc, policy:<candidate>, model:<version or alias>",
     )
-    selector_refit_every: int = Field(
-        1,
-        ge=1,
+    selector_refit_every: int | Literal["auto"] = Field(
+        "auto",
         description="policy step's backtest: re-estimate AutoETS every k of its 16 windows, run the fitted "
-        "model forward in between (1 = every window, exact, the default; 16 = once per series, ~3x less policy-step "
-        "CPU but carparts 1.07x instead of 1.01x the best baseline; docs/guide/scale.md)",
+        "model forward in between (1 = every window, exact; 16 = once per series, ~3x less policy-step CPU); "
+        "auto (default) = once for a series with >= 75 periods before the first cutoff, every window for "
+        "shorter ones (carparts' 39-51 months stay exact; docs/guide/scale.md)",
     )
+
+    @field_validator("selector_refit_every")
+    @classmethod
+    def _refit_rule(cls, value: int | str) -> int | str:
+        if value != "auto" and (isinstance(value, str) or value < 1):
+            raise ValueError(f"must be an integer >= 1 or 'auto', got {value!r}")
+        return value
 
     @field_validator("selector")
     @classmethod

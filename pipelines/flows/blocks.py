@@ -33,7 +33,7 @@ import pickle
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,8 +108,15 @@ def run_block(df: pd.DataFrame, items: pd.DataFrame, fn: Callable, kwargs: dict)
     )
 
 
-def _split(demand: pd.DataFrame, blocks: int) -> pd.DataFrame:
-    return demand.assign(block=block_ids(demand["unique_id"], blocks))
+def _groups(demand: pd.DataFrame, blocks: int) -> Iterator[pd.DataFrame]:
+    """Each non-empty block's rows (original order, with a ``block`` column), built one at a time, so
+    the driver holds the panel once and not a second whole copy split into blocks."""
+    bucket = block_ids(demand["unique_id"], blocks)
+    order = np.argsort(bucket, kind="stable")
+    cuts = np.searchsorted(bucket[order], np.arange(blocks + 1))
+    for b in range(blocks):
+        if cuts[b + 1] > cuts[b]:
+            yield demand.iloc[order[cuts[b] : cuts[b + 1]]].assign(block=b)
 
 
 def map_blocks(fn: Callable, demand: pd.DataFrame, items: pd.DataFrame, engine: BlockEngine, **kwargs) -> list:
@@ -126,13 +133,12 @@ def map_blocks(fn: Callable, demand: pd.DataFrame, items: pd.DataFrame, engine: 
         Passed to every call (broadcast; keep them small).
     """
     blocks = n_blocks(demand["unique_id"].nunique(), engine.block_size)
-    framed = _split(demand, blocks)
     if engine.kind == "dask":
-        rows = _on_dask(framed, items, fn, kwargs, engine)
+        rows = _on_dask(demand.assign(block=block_ids(demand["unique_id"], blocks)), items, fn, kwargs, engine)
     elif blocks == 1 or engine.n_workers == 1:
-        rows = [run_block(g, items, fn, kwargs) for _, g in framed.groupby("block", sort=True)]
+        rows = [run_block(g, items, fn, kwargs) for g in _groups(demand, blocks)]
     else:
-        rows = _on_pool(framed, items, fn, kwargs, engine.n_workers)
+        rows = _on_pool(_groups(demand, blocks), items, fn, kwargs, min(engine.n_workers, blocks))
     table = pd.concat(rows, ignore_index=True).sort_values("block")
     for r in table.itertuples():
         _LOG.debug(
@@ -146,14 +152,21 @@ def map_blocks(fn: Callable, demand: pd.DataFrame, items: pd.DataFrame, engine: 
     return [pickle.loads(p) for p in table["payload"]]
 
 
-def _on_pool(framed: pd.DataFrame, items: pd.DataFrame, fn, kwargs, workers: int) -> list[pd.DataFrame]:
-    groups = [g for _, g in framed.groupby("block", sort=True)]
-    with ProcessPoolExecutor(max_workers=min(workers, len(groups))) as pool:
-        futures = [
-            pool.submit(run_block, g, items[items["unique_id"].isin(g["unique_id"].unique())], fn, kwargs)
-            for g in groups
-        ]
-        return [f.result() for f in futures]
+def _on_pool(groups: Iterator[pd.DataFrame], items: pd.DataFrame, fn, kwargs, workers: int) -> list[pd.DataFrame]:
+    """The blocks on a pool of ``workers`` processes, at most ``workers + 1`` submitted at a time: a
+    submitted block's rows stay pickled in the driver until a worker takes it, so submitting them all
+    at once would hold a second copy of the panel."""
+    done: list[pd.DataFrame] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        running: set = set()
+        for g in groups:
+            if len(running) > workers:
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                done.extend(f.result() for f in finished)
+            mine = items[items["unique_id"].isin(g["unique_id"].unique())]
+            running.add(pool.submit(run_block, g, mine, fn, kwargs))
+        done.extend(f.result() for f in running)
+    return done
 
 
 def _on_dask(framed: pd.DataFrame, items: pd.DataFrame, fn, kwargs, engine: BlockEngine) -> list[pd.DataFrame]:

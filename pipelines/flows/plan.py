@@ -35,7 +35,7 @@ from pipelines.data.inputs import load_inputs
 from pipelines.data.io import write_table_atomic, write_text_atomic
 from pipelines.data.validation import DataSet
 from pipelines.flows.blocks import engine_session
-from pipelines.flows.plan_blocks import blocked_backtest, blocked_future, blocked_select, engine_of
+from pipelines.flows.plan_blocks import blocked_backtest, blocked_future, blocked_phased, blocked_select, engine_of
 from pipelines.flows.plan_steps import (
     add_meio,
     assemble,
@@ -43,7 +43,6 @@ from pipelines.flows.plan_steps import (
     excluded_items,
     exposure_step,
     meio_step,
-    phased_step,
     report_inputs,
     select_step,
 )
@@ -330,14 +329,16 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
     path = write_table_atomic(rec, staging / "recommendations.csv")
     write_table_atomic(rec, staging / "recommendations.parquet")
     progress("time-phasing the levels of items with a trend or season")
-    plan = phased_step(data.demand, rec, bt.features, cfg, data.freq)
+    plan = blocked_phased(data.demand, rec, bt.features, cfg, data.freq)
     run.log_artifact(write_table_atomic(plan, staging / "plan.parquet"))
     kpis["n_phased"] = float(plan.drop_duplicates("unique_id")["phased"].sum())
     run.log_metrics(kpis)
     run.log_artifact(path)
-    progress("writing the planner report")
+    progress("forecasting each series with its chosen model for the planner report")
     future = blocked_future(data.demand, data.items, bt, cfg, data.freq)
+    progress("replaying the recommended policies and the service frontier on the last year")
     extras = report_inputs(rec, data.demand, data.items, bt, em, future, data.freq)
+    progress("writing the planner report")
     write_report(
         staging,
         rec,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pandas as pd
 
 from forecasting import ForecastConfig
@@ -31,10 +32,13 @@ from pipelines.flows.plan_steps import (
     backtest_step,
     chosen_forecast,
     future_step,
+    phased_frame,
+    phased_rows,
+    phased_step,
     select_step,
 )
 
-__all__ = ["engine_of", "blocked_backtest", "blocked_select", "blocked_future"]
+__all__ = ["engine_of", "blocked_backtest", "blocked_select", "blocked_future", "blocked_phased"]
 
 
 def engine_of(cfg: RunConfig) -> BlockEngine:
@@ -107,3 +111,36 @@ def blocked_future(demand: pd.DataFrame, items: pd.DataFrame, bt: Backtest, cfg:
         _future_block, demand, items, engine, choice=choice, horizon=bt.horizon, cfg=cfg, freq=freq, n_jobs=1
     )
     return pd.concat([p for p in parts if p is not None]).sort_index()
+
+
+#: recommendation columns the time-phasing reads (the block's rows travel as its "items")
+_PHASED_REC = ("unique_id", "policy", "lead_time", "review_period", "reorder_point", "order_up_to", "forecaster")
+
+
+def _phased_block(demand, rec, block, features, cfg, freq, frame):
+    if rec.empty:
+        return None
+    mine = features[features["unique_id"].astype(str).isin(rec["unique_id"].astype(str))]
+    return phased_rows(demand, rec, mine, cfg, freq, frame, n_jobs=1)
+
+
+def blocked_phased(
+    demand: pd.DataFrame, rec: pd.DataFrame, features: pd.DataFrame, cfg: RunConfig, freq: str
+) -> pd.DataFrame:
+    """:func:`~pipelines.flows.plan_steps.phased_step` per block: the same ``plan.parquet`` rows.
+
+    Each item's forecast path and flags depend on its own series only; what the items share
+    (the forecast length, the dates, whole units) is computed here once
+    (:func:`~pipelines.flows.plan_steps.phased_frame`). The block's recommendation rows are
+    passed where the other steps pass the item master. Rows come back in ``rec``'s order.
+    """
+    engine = engine_of(cfg)
+    models = tuple(sorted(set(rec["forecaster"].dropna().astype(str)) - {"none"}))
+    if _in_process(engine, demand) or not models or ForecastConfig(models=models, freq=freq).ml_models:
+        return phased_step(demand, rec, features, cfg, freq)
+    table = rec[list(_PHASED_REC)]
+    frame = phased_frame(demand, rec, freq)
+    parts = map_blocks(_phased_block, demand, table, engine, features=features, cfg=cfg, freq=freq, frame=frame)
+    out = pd.concat([p for p in parts if p is not None], ignore_index=True)
+    order = pd.Index(rec["unique_id"].astype(str)).get_indexer(out["unique_id"])
+    return out.iloc[np.lexsort((out["step"].to_numpy(), order))].reset_index(drop=True)

@@ -49,6 +49,9 @@ __all__ = [
     "add_meio",
     "assemble",
     "phased_step",
+    "PhasedFrame",
+    "phased_frame",
+    "phased_rows",
     "report_inputs",
     "replay_recommended",
     "FRONTIER_TARGETS",
@@ -218,7 +221,7 @@ def select_step(
     rng: np.random.Generator,
     n_jobs: int = 1,
     service: ServiceSettings | None = None,
-    refit_every: int = 1,
+    refit_every: int | str = 1,
 ) -> pd.DataFrame:
     """Policy per item from ``selector`` (the champion, or the registered default path) or, when None,
     the packaged default policy (:class:`policy_selector.FixedSelector`).
@@ -296,6 +299,53 @@ def assemble(
     return conform_recommendations(rec)
 
 
+@dataclass(frozen=True)
+class PhasedFrame:
+    """What every item's time-phased plan shares (:func:`phased_frame`): computed once over the whole panel."""
+
+    periods: int
+    #: forecast steps: periods + the longest exposure of any item - 1
+    h: int
+    dates: pd.DatetimeIndex
+    #: whole-unit shifts (every demand value of the panel is whole)
+    integral: bool
+
+
+def phased_frame(demand: pd.DataFrame, rec: pd.DataFrame, freq: str, periods: int | None = None) -> PhasedFrame:
+    """The panel-wide part of :func:`phased_step`; ``periods`` defaults to one year of the frequency."""
+    periods = periods or int(round(periods_per_year(freq)))
+    H = policy_exposure(rec["policy"], rec["lead_time"], rec["review_period"])
+    start = pd.Timestamp(demand["ds"].max()) + pd.tseries.frequencies.to_offset(freq)
+    y = demand["y"].dropna().to_numpy(dtype=float)
+    return PhasedFrame(
+        periods=periods,
+        h=periods + int(H.max(initial=1)) - 1,
+        dates=pd.date_range(start, periods=periods, freq=freq),
+        integral=bool(np.all(y == np.round(y))),
+    )
+
+
+def phased_rows(
+    demand: pd.DataFrame,
+    rec: pd.DataFrame,
+    features: pd.DataFrame,
+    cfg: RunConfig,
+    freq: str,
+    frame: PhasedFrame,
+    known: pd.DataFrame | None = None,
+    n_jobs: int = -1,
+) -> pd.DataFrame:
+    """:func:`phased_step` for the items of ``rec`` (all of them, or one block's) under a shared ``frame``."""
+    forecaster = rec.set_index(rec["unique_id"].astype(str))["forecaster"]
+    paths = forecast_paths(demand, forecaster, freq, frame.h, cfg.forecast.season_length, known, n_jobs=n_jobs)
+    m = ForecastConfig(freq=freq, season_length=cfg.forecast.season_length).resolved_season_length
+    able = seasonal_forecasters(forecaster, freq, cfg.forecast.season_length)
+    flags = phased_items(features, m, able, forecaster).merge(
+        rec[["unique_id"]].astype(str), on="unique_id", how="right"
+    )
+    return phased_plan(rec, paths, flags, frame.dates, integral=frame.integral)
+
+
 def phased_step(
     demand: pd.DataFrame,
     rec: pd.DataFrame,
@@ -311,21 +361,10 @@ def phased_step(
     backtest's characterisation) follow their chosen forecaster's path; the others keep
     their recommended levels. ``periods`` defaults to one year of the frequency; ``known``:
     a forecast of the same history to reuse (see :func:`policy_selector.phased.forecast_paths`).
+    Each item's rows depend only on its own series and the shared :func:`phased_frame`, so
+    :func:`pipelines.flows.plan_blocks.blocked_phased` runs the same on blocks of series.
     """
-    periods = periods or int(round(periods_per_year(freq)))
-    H = policy_exposure(rec["policy"], rec["lead_time"], rec["review_period"])
-    h = periods + int(H.max(initial=1)) - 1
-    forecaster = rec.set_index(rec["unique_id"].astype(str))["forecaster"]
-    paths = forecast_paths(demand, forecaster, freq, h, cfg.forecast.season_length, known)
-    start = pd.Timestamp(demand["ds"].max()) + pd.tseries.frequencies.to_offset(freq)
-    dates = pd.date_range(start, periods=periods, freq=freq)
-    y = demand["y"].dropna().to_numpy(dtype=float)
-    m = ForecastConfig(freq=freq, season_length=cfg.forecast.season_length).resolved_season_length
-    able = seasonal_forecasters(forecaster, freq, cfg.forecast.season_length)
-    flags = phased_items(features, m, able, forecaster).merge(
-        rec[["unique_id"]].astype(str), on="unique_id", how="right"
-    )
-    return phased_plan(rec, paths, flags, dates, integral=bool(np.all(y == np.round(y))))
+    return phased_rows(demand, rec, features, cfg, freq, phased_frame(demand, rec, freq, periods), known)
 
 
 def _replay_inputs(demand: pd.DataFrame, items: pd.DataFrame, ids, freq: str):

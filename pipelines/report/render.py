@@ -220,7 +220,25 @@ def _round(values: pd.Series) -> list:
 
 
 def _dates(values: pd.Series) -> list[str]:
-    return pd.to_datetime(values).dt.strftime("%Y-%m-%d").tolist()
+    """ISO dates; each distinct date is formatted once (a long panel has few distinct dates)."""
+    codes, uniques = pd.factorize(pd.to_datetime(pd.Series(values)), use_na_sentinel=False)
+    text = np.asarray(pd.DatetimeIndex(uniques).strftime("%Y-%m-%d"), dtype=object)
+    return text[codes].tolist() if len(codes) else []
+
+
+def _by_id(frame: pd.DataFrame | None, columns: dict[str, str], ids: set, tail: int | None = None) -> dict:
+    """Per unique_id of ``ids``: ``{"t": dates, key: rounded column, ...}`` in date order (``tail``: the
+    last periods only); a missing column gives ``[]``. Converted once for the whole frame, then sliced."""
+    if frame is None:
+        return {}
+    part = frame[frame["unique_id"].isin(ids)].sort_values(["unique_id", "ds"], kind="stable")
+    if tail is not None:
+        part = part.groupby("unique_id", sort=False).tail(tail)
+    values = {"t": _dates(part["ds"])} | {k: _round(part[c]) if c in part else None for k, c in columns.items()}
+    uid = part["unique_id"].to_numpy()
+    cuts = np.flatnonzero(uid[1:] != uid[:-1]) + 1 if len(uid) else np.array([], dtype=int)
+    bounds = zip(np.r_[0, cuts], np.r_[cuts, len(uid)])
+    return {uid[a]: {k: ([] if v is None else v[a:b]) for k, v in values.items()} for a, b in bounds if b > a}
 
 
 def _series_payload(
@@ -232,59 +250,50 @@ def _series_payload(
 ) -> dict[str, Any]:
     """Per item: last ``history_periods`` of history, forecast band, simulated on-hand, s and S."""
     uids = set(recs["unique_id"])
-    hist = history[history["unique_id"].isin(uids)].sort_values(["unique_id", "ds"])
-    hist = hist.groupby("unique_id", sort=False).tail(history_periods)
     groups = {
-        "h": {k: g for k, g in hist.groupby("unique_id", sort=False)},
-        "f": {k: g.sort_values("ds") for k, g in forecasts.groupby("unique_id", sort=False)}
-        if forecasts is not None
-        else {},
-        "s": {k: g.sort_values("ds") for k, g in sim_paths.groupby("unique_id", sort=False)}
-        if sim_paths is not None
-        else {},
+        "h": _by_id(history, {"y": "y"}, uids, tail=history_periods),
+        "f": _by_id(forecasts, {"y": "forecast", "lo": "lo", "hi": "hi"}, uids),
+        "s": _by_id(sim_paths, {"y": "on_hand"}, uids),
     }
-    levels = recs.set_index("unique_id")[["reorder_point", "order_up_to"]].apply(pd.to_numeric, errors="coerce")
-    empty = pd.DataFrame({"ds": pd.Series(dtype="datetime64[ns]")})
+    empty = {"h": {"t": [], "y": []}, "f": {"t": [], "y": [], "lo": [], "hi": []}, "s": {"t": [], "y": []}}
+    levels = recs[["reorder_point", "order_up_to"]].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     out: dict[str, Any] = {}
-    for uid in recs["unique_id"]:
-        h, f, s = (groups[k].get(uid, empty) for k in ("h", "f", "s"))
-        rop, out_to = levels.loc[uid]
-        out[uid] = {
-            "h": {"t": _dates(h["ds"]), "y": _round(h.get("y", pd.Series(dtype=float)))},
-            "f": {
-                "t": _dates(f["ds"]),
-                "y": _round(f.get("forecast", pd.Series(dtype=float))),
-                "lo": _round(f["lo"]) if "lo" in f else [],
-                "hi": _round(f["hi"]) if "hi" in f else [],
-            },
-            "s": {"t": _dates(s["ds"]), "y": _round(s.get("on_hand", pd.Series(dtype=float)))},
+    for uid, (rop, out_to) in zip(recs["unique_id"], levels):
+        out[uid] = {k: groups[k].get(uid, empty[k]) for k in ("h", "f", "s")} | {
             "s_": None if not np.isfinite(rop) else round(float(rop), 2),
             "S": None if not np.isfinite(out_to) else round(float(out_to), 2),
         }
     return out
 
 
-def _cell(col: str, value: Any) -> str:
+def _column_cells(col: str, values: pd.Series) -> list[str]:
+    """The ``<td>`` of every value of one table column (numbers converted once per column)."""
     if col in _TEXT_COLUMNS:
-        text = "" if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA else str(value)
         cls = "reasons" if col == "reasons" else "t"
-        return f'<td class="{cls}">{html.escape(text)}</td>'
-    num = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+        return [f'<td class="{cls}">{html.escape(_text(v))}</td>' for v in values.astype(object).to_numpy(dtype=object)]
+    nums = pd.to_numeric(values, errors="coerce").astype(object).to_numpy(dtype=object)
     digits = 3 if col.startswith(("expected_csl", "expected_fill", "service_target")) else 1
-    shown = fmt_number(float(num), digits) if col != "expected_total_cost" else fmt_number(float(num), 0)
-    data_v = "" if not np.isfinite(num) else repr(float(num))
-    return f'<td data-v="{data_v}">{shown}</td>'
+    digits = 0 if col == "expected_total_cost" else digits
+    cells = []
+    for num in nums:
+        x = np.nan if num is None or num is pd.NA else float(num)
+        data_v = "" if not np.isfinite(x) else repr(x)
+        cells.append(f'<td data-v="{data_v}">{fmt_number(x, digits)}</td>')
+    return cells
+
+
+def _text(value: Any) -> str:
+    missing = value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
+    return "" if missing else str(value)
 
 
 def _item_table(recs: pd.DataFrame) -> str:
     head = "".join(f'<th data-col="{c}" class="{"t" if c in _TEXT_COLUMNS else ""}">{c}</th>' for c in TABLE_COLUMNS)
-    body = []
-    for row in recs[list(TABLE_COLUMNS)].itertuples(index=False):
-        cells = "".join(_cell(c, v) for c, v in zip(TABLE_COLUMNS, row, strict=True))
-        body.append(
-            f'<tr data-uid="{html.escape(str(row.unique_id))}" '
-            f'data-policy="{html.escape(str(row.policy))}">{cells}</tr>'
-        )
+    columns = [_column_cells(c, recs[c]) for c in TABLE_COLUMNS]
+    body = [
+        f'<tr data-uid="{html.escape(str(uid))}" data-policy="{html.escape(str(policy))}">{"".join(cells)}</tr>'
+        for uid, policy, cells in zip(recs["unique_id"], recs["policy"], zip(*columns), strict=True)
+    ]
     return f'<table id="items-table"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 

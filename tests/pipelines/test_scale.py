@@ -83,6 +83,22 @@ def test_pool_and_in_process_runs_agree(panel):
     pd.testing.assert_frame_equal(pd.concat(pooled, ignore_index=True), pd.concat(serial, ignore_index=True))
 
 
+def _rows(demand, items, block):
+    return block, demand
+
+
+def test_pool_takes_many_blocks_a_few_at_a_time_in_block_order(panel):
+    """12 blocks on 2 workers (at most 3 submitted at once): every block once, in block order, each
+    with the rows the whole panel's group-by gives it."""
+    _, demand, items = panel
+    parts = map_blocks(_rows, demand, items, BlockEngine(block_size=5, workers=2))
+    framed = demand.assign(block=block_ids(demand["unique_id"], 12))
+    expected = [(b, g.drop(columns="block").reset_index(drop=True)) for b, g in framed.groupby("block")]
+    assert [b for b, _ in parts] == [b for b, _ in expected] == list(range(12))
+    for (_, got), (_, want) in zip(parts, expected):
+        pd.testing.assert_frame_equal(got, want)
+
+
 @needs_dask
 def test_dask_blocks_agree_with_local(panel, dask_scheduler):
     _, demand, items = panel
@@ -209,3 +225,63 @@ def test_selector_refit_every_reaches_every_block(panel, monkeypatch):
     assert seen == [4] * 4 and sorted(out["unique_id"]) == sorted(items["unique_id"])
     with pytest.raises(ConfigError, match="selector_refit_every"):
         load_config(None, selector_refit_every=0)
+
+
+def _phased_inputs(panel):
+    """Recommendation rows with a mix of forecasters and policies, and the backtest's features."""
+    from pipelines.flows import plan_blocks
+
+    _, demand, items = panel
+    cfg = load_config(None, freq="W-MON", block_size=15, workers=1, forecast={"models": ("CrostonSBA", "Naive")})
+    bt = plan_blocks.blocked_backtest(demand, items, cfg, "W-MON")
+    rng = np.random.default_rng(3)
+    rec = items[["unique_id", "lead_time", "review_period"]].sample(frac=1.0, random_state=2).reset_index(drop=True)
+    n = len(rec)
+    rec["policy"] = rng.choice(["R_S", "s_Q", "base_stock"], n)
+    rec["forecaster"] = rng.choice(["AutoETS", "CrostonSBA", "MSTL", "none"], n)
+    rec["reorder_point"] = rng.integers(0, 40, n).astype(float)
+    rec["order_up_to"] = rec["reorder_point"] + rng.integers(1, 20, n)
+    return demand, rec, bt.features
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_time_phasing_on_blocks_equals_the_whole_panel(panel, workers):
+    """plan.parquet from blocks of series (in this process and in a pool) is the serial table, row for row."""
+    from pipelines.flows import plan_blocks
+    from pipelines.flows.plan_steps import phased_step
+
+    demand, rec, features = _phased_inputs(panel)
+    cfg = load_config(None, freq="W-MON", block_size=15, workers=workers)
+    whole = phased_step(demand, rec, features, cfg, "W-MON")
+    blocked = plan_blocks.blocked_phased(demand, rec, features, cfg, "W-MON")
+    assert whole["phased"].any() and not whole["phased"].all()  # some items move, some keep their levels
+    assert len(whole) == len(rec) * 52
+    pd.testing.assert_frame_equal(blocked, whole)
+
+
+def test_time_phasing_without_any_forecaster_keeps_every_static_level(panel):
+    """Every item without stock (forecaster "none"): no forecast at all, the static levels in every period."""
+    from pipelines.flows import plan_blocks
+
+    demand, rec, features = _phased_inputs(panel)
+    rec["forecaster"] = "none"
+    cfg = load_config(None, freq="W-MON", block_size=15, workers=2)
+    plan = plan_blocks.blocked_phased(demand, rec, features, cfg, "W-MON")
+    assert len(plan) == len(rec) * 52 and not plan["phased"].any() and plan["forecast"].isna().all()
+    static = rec.set_index("unique_id")["reorder_point"].reindex(plan["unique_id"]).to_numpy()
+    np.testing.assert_array_equal(plan["reorder_point"].to_numpy(), static)
+
+
+def test_time_phasing_blocks_share_the_panel_wide_horizon(panel, monkeypatch):
+    """Every block forecasts as far as the longest exposure of the whole panel, not of its own items."""
+    from pipelines.flows import plan_blocks
+
+    demand, rec, features = _phased_inputs(panel)
+    rec.loc[0, ["policy", "lead_time", "review_period"]] = ["R_S", 9.0, 4.0]  # H = 13, in one block only
+    cfg = load_config(None, freq="W-MON", block_size=15, workers=1)
+    seen = []
+    real = plan_blocks.phased_rows
+    monkeypatch.setattr(plan_blocks, "phased_rows", lambda *a, **k: seen.append((len(a[1]), a[5].h)) or real(*a, **k))
+    plan_blocks.blocked_phased(demand, rec, features, cfg, "W-MON")
+    assert len(seen) == 4 and sum(n for n, _ in seen) == len(rec)
+    assert {h for _, h in seen} == {52 + 13 - 1}

@@ -85,6 +85,38 @@ def test_refit_every_one_is_statsforecasts_plain_cross_validation():
     np.testing.assert_allclose(got[["AutoETS", "CrostonSBA"]], ref[["AutoETS", "CrostonSBA"]], rtol=1e-9)
 
 
-def test_refit_every_must_be_positive():
-    with pytest.raises(ValueError, match="refit_every must be >= 1"):
-        SelectorConfig(refit_every=0)
+@pytest.mark.parametrize("bad", [0, -3, "every", "16"])
+def test_refit_every_must_be_positive_or_auto(bad):
+    with pytest.raises(ValueError, match="refit_every must be an integer >= 1 or 'auto'"):
+        SelectorConfig(refit_every=bad)
+
+
+def test_auto_refit_fits_long_histories_once_and_short_ones_every_window():
+    """refit_every="auto": per series, AutoETS once when the history before the first cutoff is
+    >= 5 x the windows' span (here 5 x 7 = 35 periods), at every window below; rows in the usual order."""
+    demand, items, cutoff = _ets_demand(n_series=4, n_weeks=60)
+    # S1 and S3 start 30 weeks in: 30 periods, 30 - 3 (horizon) - 7 = 20 before the first cutoff
+    short = demand["unique_id"].isin(["S1", "S3"]) & (demand["ds"] < demand["ds"].min() + pd.Timedelta(weeks=30))
+    demand = demand[~short]
+    space = CandidateSpace.from_names(["ets_sq_normal", "sba_rs_negbin"])
+    tables = {
+        every: prepare_cutoff(
+            demand, items, cutoff, SelectorConfig(space=space, n_windows=8, test_periods=4, refit_every=every)
+        ).cv
+        for every in (1, 8, "auto")
+    }
+    auto, every_window, once = tables["auto"], tables[1], tables[8]
+    assert auto["unique_id"].nunique() == 4
+    is_long = auto["unique_id"].isin(["S0", "S2"]).to_numpy()
+    pd.testing.assert_frame_equal(auto[["unique_id", "ds", "cutoff"]], every_window[["unique_id", "ds", "cutoff"]])
+    np.testing.assert_allclose(auto.loc[is_long, "AutoETS"], once.loc[is_long, "AutoETS"], rtol=1e-12)
+    np.testing.assert_allclose(auto.loc[~is_long, "AutoETS"], every_window.loc[~is_long, "AutoETS"], rtol=1e-12)
+    assert not np.allclose(auto.loc[is_long, "AutoETS"], every_window.loc[is_long, "AutoETS"])
+    np.testing.assert_allclose(auto["CrostonSBA"], every_window["CrostonSBA"], rtol=1e-12)
+
+
+def test_auto_refit_threshold_is_five_spans_of_the_windows():
+    cfg = SelectorConfig(refit_every="auto")  # 16 windows, step 1: span 15, threshold 75
+    assert cfg.refit_per_series([20, 74, 75, 130]).tolist() == [1, 1, 16, 16]
+    assert SelectorConfig(refit_every="auto", n_windows=8, step=2).refit_per_series([69, 70]).tolist() == [1, 8]
+    assert SelectorConfig(refit_every=40).refit_per_series([10]).tolist() == [16]

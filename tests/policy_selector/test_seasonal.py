@@ -142,3 +142,20 @@ def test_the_plan_of_a_seasonal_item_follows_its_season_and_a_flat_one_stays_put
     assert season["order_up_to"].max() - season["order_up_to"].min() > 40  # moves with a +-60 % season
     flat = plan[plan["unique_id"] == "flat"]
     assert flat["order_up_to"].eq(150.0).all() and flat["reorder_point"].eq(100.0).all()
+
+
+@pytest.mark.parametrize("refit_every, mstl_refit", [("auto", 8), (1, True)])
+def test_the_seasonal_backtest_follows_the_refit_rule(refit_every, mstl_refit):
+    """MSTL's backtest of a gated series is fitted as the rule says: once for a long history (166
+    weeks: 156 periods before the first of 8 cutoffs, >= 5 x 7), at every window with refit 1."""
+    demand, items, ds = _panel()
+    space = CandidateSpace.from_names(["ets_sq_normal"])
+    cfg = SelectorConfig(space=space, n_windows=8, test_periods=4, refit_every=refit_every)
+    data = prepare_cutoff(demand, items, ds[-1], cfg)
+    assert data.forecaster_names("AutoETS")[list(data.ids).index("peak")] == "MSTL"
+    peak = demand[demand["unique_id"] == "peak"]
+    direct = Forecaster(ForecastConfig(models=("MSTL",), freq="W-MON", n_jobs=1)).cross_validation(
+        peak, h=data.horizon, n_windows=8, refit=mstl_refit
+    )
+    got = data.cv[data.cv["unique_id"] == "peak"]
+    np.testing.assert_allclose(got["AutoETS"].to_numpy(), direct["MSTL"].to_numpy(), rtol=1e-9)

@@ -159,11 +159,14 @@ def test_train_fits_a_short_history_and_says_how(tiny_demo, tracking_uri, tmp_pa
 
 def test_train_backtests_as_recommend_does():
     """The trained selector must see the error features recommend computes: train's backtest
-    re-estimates AutoETS as often as recommend's (``selector_refit_every``), by default every window."""
+    re-estimates AutoETS as often as recommend's (``selector_refit_every``), by default by each
+    series' history (``auto``)."""
     from pipelines.data.config import RunConfig
     from pipelines.flows.train import selector_config
 
-    assert TrainSettings().refit_every == RunConfig().selector_refit_every == 1
+    assert TrainSettings().refit_every == RunConfig().selector_refit_every == "auto"
+    assert selector_config(TrainSettings(), "W-MON").refit_every == "auto"
     assert selector_config(TrainSettings(refit_every=4), "W-MON").refit_every == 4
-    with pytest.raises(ValueError, match="refit_every"):
-        TrainSettings(refit_every=0)
+    for bad in (0, "sometimes"):
+        with pytest.raises(ValueError, match="refit_every"):
+            TrainSettings(refit_every=bad)
