@@ -405,5 +405,7 @@ def with_sizing_choice(
         choice.reason or "measured",
         choice.table.round(4).to_string(index=False),
     )
-    wrapped = SizingChoiceSelector(selector, choice, sizing_options(default), periods_per_year(config.freq))
+    used = set(choice.chosen.values())  # only the options some segment uses are sized at the real origin
+    options = tuple(o for o in sizing_options(default) if o.name in used)
+    wrapped = SizingChoiceSelector(selector, choice, options, periods_per_year(config.freq))
     return wrapped, wrapped.config_for(config), choice

@@ -36,6 +36,7 @@ from pipelines.flows.plan_steps import (
     phased_rows,
     phased_step,
     select_step,
+    sizing_step,
 )
 
 __all__ = ["engine_of", "blocked_backtest", "blocked_select", "blocked_future", "blocked_phased"]
@@ -67,13 +68,22 @@ def blocked_backtest(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, 
 
 
 def _select_block(demand, items, block, freq, selector, seed, n_jobs, refit_every=1):
-    return select_step(demand, items, freq, selector, block_rng(seed, block), n_jobs=n_jobs, refit_every=refit_every)
+    rng = block_rng(seed, block)
+    return select_step(demand, items, freq, selector, rng, n_jobs=n_jobs, refit_every=refit_every, choose_sizing=False)
 
 
 def blocked_select(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selector, cfg: RunConfig) -> pd.DataFrame:
-    """:func:`~pipelines.flows.plan_steps.select_step` per block, rows in ``unique_id`` order."""
+    """:func:`~pipelines.flows.plan_steps.select_step` per block, rows in ``unique_id`` order.
+
+    The default path's sizing is chosen once on the driver (:func:`~pipelines.flows.plan_steps.sizing_step`,
+    the same choice for every block and engine); its evidence is in ``attrs["sizing_choice"]``.
+    """
     engine = engine_of(cfg)
     n_jobs = (os.cpu_count() or 1) if _in_process(engine, demand) else 1
+    cores = os.cpu_count() or 1
+    selector, choice = sizing_step(
+        demand, items, freq, selector, cfg.service, n_jobs=cores, refit_every=cfg.selector_refit_every
+    )
     parts = map_blocks(
         _select_block,
         demand,
@@ -85,7 +95,9 @@ def blocked_select(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selecto
         n_jobs=n_jobs,
         refit_every=cfg.selector_refit_every,
     )
-    return pd.concat(parts, ignore_index=True).sort_values("unique_id", ignore_index=True)
+    out = pd.concat(parts, ignore_index=True).sort_values("unique_id", ignore_index=True)
+    out.attrs = {} if choice is None else {"sizing_choice": choice.frame().to_dict("list")}
+    return out
 
 
 def _future_block(demand, items, block, choice, horizon, cfg, freq, n_jobs):

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +33,7 @@ from policy_selector.decision_eval import policies_from_table
 from policy_selector.economics import Economics, periods_per_year
 from policy_selector.phased import forecast_paths, phased_items, phased_plan, policy_exposure, seasonal_forecasters
 from policy_selector.portfolio import recommend_with_target
-from policy_selector.sizing_choice import with_sizing_choice
+from policy_selector.sizing_choice import SizingChoiceSelector, with_sizing_choice
 
 __all__ = [
     "Backtest",
@@ -213,6 +215,57 @@ def chosen_forecast(
     return pred.pivot(index="unique_id", columns="step", values="value").clip(lower=0.0)
 
 
+#: Series the default path's sizing choice is measured on: above it, the first ``SIZING_SAMPLE`` ids in
+#: CRC-32 order (a stable sample, the same in every run and engine), so its cost is bounded at scale.
+SIZING_SAMPLE = 4000
+
+
+def sizing_step(
+    demand: pd.DataFrame,
+    items: pd.DataFrame,
+    freq: str,
+    selector,
+    service: ServiceSettings | None = None,
+    n_jobs: int = 1,
+    refit_every: int | str = 1,
+):
+    """The default path's buffer chosen per segment, once for the whole run (issue 12, item 2).
+
+    :func:`policy_selector.sizing_choice.with_sizing_choice` on all series, or on a stable sample of
+    :data:`SIZING_SAMPLE` of them; ``service.sizing_choice`` is the rule (``off``: no choice).
+    Any selector other than the packaged default path is returned unchanged.
+
+    Returns
+    -------
+    (selector, SizingChoice or None)
+        The selector to recommend with (a :class:`~policy_selector.sizing_choice.SizingChoiceSelector`
+        when a choice was made) and the choice with its evidence.
+    """
+    rule = "yardstick" if service is None else service.sizing_choice
+    if rule == "off":
+        return selector, None
+    ids = np.sort(demand["unique_id"].unique())
+    if len(ids) > SIZING_SAMPLE:
+        crc = np.array([zlib.crc32(str(i).encode()) for i in ids], dtype=np.int64)
+        ids = ids[np.sort(np.argsort(crc, kind="stable")[:SIZING_SAMPLE])]
+        demand, items = demand[demand["unique_id"].isin(ids)], items[items["unique_id"].isin(ids)]
+    selector, _, choice = with_sizing_choice(
+        selector, demand, items, _selector_config(selector, freq, n_jobs, refit_every), rule
+    )
+    return selector, choice
+
+
+def _selector_config(selector, freq: str, n_jobs: int, refit_every: int | str) -> SelectorConfig:
+    """The selector's candidate space (the one it was trained with, plus a sizing choice's options)."""
+    names = getattr(selector, "candidates_", None)
+    config = SelectorConfig(space=CandidateSpace(), freq=freq, n_jobs=n_jobs, refit_every=refit_every)
+    if isinstance(selector, SizingChoiceSelector):
+        return selector.config_for(
+            dataclasses.replace(config, space=CandidateSpace.from_names(list(selector.base.candidates_)))
+        )
+    return config if names is None else dataclasses.replace(config, space=CandidateSpace.from_names(list(names)))
+
+
 def select_step(
     demand: pd.DataFrame,
     items: pd.DataFrame,
@@ -222,6 +275,7 @@ def select_step(
     n_jobs: int = 1,
     service: ServiceSettings | None = None,
     refit_every: int | str = 1,
+    choose_sizing: bool = True,
 ) -> pd.DataFrame:
     """Policy per item from ``selector`` (the champion, or the registered default path) or, when None,
     the packaged default policy (:class:`policy_selector.FixedSelector`).
@@ -230,15 +284,14 @@ def select_step(
     recommend a policy outside it. With a segment or portfolio ``service`` target the
     levels are then allocated by :func:`policy_selector.portfolio.recommend_with_target`.
     ``refit_every`` is :attr:`policy_selector.SelectorConfig.refit_every` (the run config's
-    ``selector_refit_every``).
+    ``selector_refit_every``). The default path's sizing is chosen here by :func:`sizing_step`
+    (its evidence in ``attrs["sizing_choice"]``) unless ``choose_sizing`` is False: a block of
+    series gets the selector the driver's :func:`sizing_step` already wrapped.
     """
-    names = getattr(selector, "candidates_", None)
-    space = CandidateSpace.from_names(list(names)) if names is not None else CandidateSpace()
-    config = SelectorConfig(space=space, freq=freq, n_jobs=n_jobs, refit_every=refit_every)
     choice = None
-    rule = "yardstick" if service is None else service.sizing_choice
-    if rule != "off":
-        selector, config, choice = with_sizing_choice(selector, demand, items, config, rule)
+    if choose_sizing:
+        selector, choice = sizing_step(demand, items, freq, selector, service, n_jobs, refit_every)
+    config = _selector_config(selector, freq, n_jobs, refit_every)
     if service is None or service.mode == "item":
         out = recommend_policies(selector, demand, items, config, rng).assign(service_mode="item")
     else:

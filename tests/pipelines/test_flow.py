@@ -40,6 +40,7 @@ def test_run_folder_is_complete_and_nothing_partial_is_left(small_run):
         "report.html",
         "meio_stages.csv",
         "plan.parquet",
+        "sizing_choice.csv",  # the default path's buffer per segment, chosen once for all blocks
     } <= names
     assert [p.name for p in (tmp / "runs").iterdir()] == [result.run_dir.name]
 

@@ -285,3 +285,38 @@ def test_time_phasing_blocks_share_the_panel_wide_horizon(panel, monkeypatch):
     plan_blocks.blocked_phased(demand, rec, features, cfg, "W-MON")
     assert len(seen) == 4 and sum(n for n, _ in seen) == len(rec)
     assert {h for _, h in seen} == {52 + 13 - 1}
+
+
+def test_sizing_is_chosen_once_on_a_stable_sample_and_every_block_gets_it(panel, monkeypatch):
+    """The default path's sizing choice (issue 12) runs once on the driver, not per block: every block
+    recommends with the same wrapped selector, on a CRC-32 sample of ``SIZING_SAMPLE`` series."""
+    from pipelines.flows import plan_blocks, plan_steps
+    from policy_selector.sizing_choice import SizingChoice
+
+    _, demand, items = panel
+    cfg = load_config(None, freq="W-MON", block_size=15, workers=1)
+    monkeypatch.setattr(plan_steps, "SIZING_SAMPLE", 20)
+    choice = SizingChoice(pd.Timestamp("2024-01-01"), 13, {}, pd.DataFrame(), "planted")
+    sized, blocks = [], []
+
+    def fake_choice(selector, d, i, config, rule):
+        sized.append((sorted(d["unique_id"].unique()), sorted(i["unique_id"]), rule))
+        return "wrapped", config, choice
+
+    def fake_select(block_demand, block_items, freq, selector, rng, **kwargs):
+        blocks.append((selector, kwargs["choose_sizing"]))
+        return pd.DataFrame({"unique_id": sorted(block_demand["unique_id"].unique())})
+
+    monkeypatch.setattr(plan_steps, "with_sizing_choice", fake_choice)
+    monkeypatch.setattr(plan_blocks, "select_step", fake_select)
+    out = plan_blocks.blocked_select(demand, items, "W-MON", None, cfg)
+    ids = np.sort(demand["unique_id"].unique())
+    crc = np.array([zlib.crc32(str(i).encode()) for i in ids])
+    expected = sorted(ids[np.argsort(crc, kind="stable")[:20]])
+    assert sized == [(expected, expected, "yardstick")]
+    assert blocks == [("wrapped", False)] * 4
+    assert out.attrs["sizing_choice"]["why_not"] == ["planted"]
+    off = load_config(None, freq="W-MON", block_size=15, workers=1, service={"sizing_choice": "off"})
+    sized.clear()
+    assert "sizing_choice" not in plan_blocks.blocked_select(demand, items, "W-MON", None, off).attrs
+    assert sized == []
