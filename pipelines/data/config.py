@@ -26,10 +26,10 @@ a ``train:`` section in the same file is read by ``stockwise train`` and ignored
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipelines.data.demo_data import DemoConfig
 
@@ -47,6 +47,16 @@ __all__ = [
 
 #: The decision paths ``RunConfig.selector`` names (resolved by :func:`pipelines.flows.plan.load_selector`).
 SELECTOR_FORMS = ("registry", "packaged", "sbc", "policy:<candidate>", "model:<version or alias>")
+
+
+def _refit_rule(value: int | str) -> int | str:
+    if value != "auto" and (isinstance(value, str) or value < 1):
+        raise ValueError(f"must be an integer >= 1 or 'auto', got {value!r}")
+    return value
+
+
+#: How often a backtest re-estimates AutoETS: every k windows, or ``auto`` by each series' history.
+RefitEvery = Annotated[int | Literal["auto"], AfterValidator(_refit_rule)]
 
 
 class ConfigError(ValueError):
@@ -150,20 +160,13 @@ class RunConfig(_Frozen):
         description="decision path: registry (champion, else default alias, else packaged default), packaged, "
         "sbc, policy:<candidate>, model:<version or alias>",
     )
-    selector_refit_every: int | Literal["auto"] = Field(
+    selector_refit_every: RefitEvery = Field(
         "auto",
         description="policy step's backtest: re-estimate AutoETS every k of its 16 windows, run the fitted "
         "model forward in between (1 = every window, exact; 16 = once per series, ~3x less policy-step CPU); "
         "auto (default) = once for a series with >= 75 periods before the first cutoff, every window for "
         "shorter ones (carparts' 39-51 months stay exact; docs/guide/scale.md)",
     )
-
-    @field_validator("selector_refit_every")
-    @classmethod
-    def _refit_rule(cls, value: int | str) -> int | str:
-        if value != "auto" and (isinstance(value, str) or value < 1):
-            raise ValueError(f"must be an integer >= 1 or 'auto', got {value!r}")
-        return value
 
     @field_validator("selector")
     @classmethod

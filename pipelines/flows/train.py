@@ -36,13 +36,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipelines.data.config import RunConfig, read_yaml_mapping
+from pipelines.data.config import RefitEvery, RunConfig, read_yaml_mapping
 from pipelines.data.demo_data import DemoConfig
 from pipelines.data.inputs import load_inputs
 from pipelines.data.io import write_table_atomic, write_text_atomic
@@ -112,18 +111,11 @@ class TrainSettings(BaseModel):
         "decision replay on the held-out-time window; False = the label-based gate (said in the output)",
     )
     season_length: int = Field(1, ge=1)
-    refit_every: int | Literal["auto"] = Field(
+    refit_every: RefitEvery = Field(
         "auto",
         description="backtest re-estimates AutoETS every k windows, or auto by each series' history (as "
         "recommend's selector_refit_every, so the trained selector sees the error features recommend computes)",
     )
-
-    @field_validator("refit_every")
-    @classmethod
-    def _refit_rule(cls, value: int | str) -> int | str:
-        if value != "auto" and (isinstance(value, str) or value < 1):
-            raise ValueError(f"must be an integer >= 1 or 'auto', got {value!r}")
-        return value
 
     service_tolerance: float = Field(0.03, ge=0, lt=1)
     n_splits: int = Field(5, ge=2, description="GroupKFold folds by item")
