@@ -224,6 +224,7 @@ def replay_selectors(
     selectors: Mapping[str, tuple[object | None, str]],
     progress: Callable[[str], None] = lambda _: None,
     shared: bool = True,
+    origins: int = 1,
 ) -> pd.DataFrame:
     """Several decision paths judged on one origin, as ``stockwise evaluate --selector`` judges each.
 
@@ -249,13 +250,18 @@ def replay_selectors(
     shared : bool, default True
         False: judge one path at a time, repeating the shared work (the reference the shared
         replay is tested and timed against).
+    origins : int, default 1
+        Rolling origins ``holdout`` periods apart, the last one leaving the last ``holdout``
+        periods; the scores are pooled over them (CSL over item-origins, inventory, cost and
+        yearly cost averaged over the origins). Each path keeps one generator across its origins.
 
     Returns
     -------
     pandas.DataFrame
-        One row per path (index = the key): ``name, n_items, n_excluded`` (lead time beyond
-        what the history can back-test, or a held-out period missing), ``n_not_planned``
-        (items the recommendation step made no row for at the origin), ``csl, fill_rate,
+        One row per path (index = the key): ``name, origins, n_items`` (replayed at some
+        origin), ``n_excluded`` (lead time beyond what the history can back-test, or a held-out
+        period missing at every origin), ``n_not_planned`` (items the recommendation step made
+        no row for at any origin), ``csl, fill_rate,
         inventory_value, cost`` (the replay's cost over the holdout), ``yearly_cost`` (that cost
         a year with every unit short priced at least at the shortage cost its service target
         implies, as the selector's labels price it), ``ratio_csl`` / ``ratio_fill_rate``
@@ -277,43 +283,53 @@ def replay_selectors(
         raise ValueError(f"no item can be replayed: {issue.message if issue else 'no items'}")
     data = dataclasses.make_dataclass("ReplayData", ["demand", "items", "freq"])(demand, items, freq)
     grid = pd.DatetimeIndex(np.sort(demand["ds"].unique()))
-    settings = EvaluateSettings(holdout)
-    (start,) = origin_positions(len(grid), settings, cfg.min_length)
+    settings = EvaluateSettings(holdout, origins=origins)
+    starts = origin_positions(len(grid), settings, cfg.min_length)
     groups = [dict(selectors)] if shared else [{k: v} for k, v in selectors.items()]
-    rows = {}
+    judged = {}
     for group in groups:
-        names = ", ".join(name for _, name in group.values())
-        progress(f"replaying the {names} on the {holdout} periods from {grid[start].date()}")
         rngs = {k: np.random.default_rng(cfg.seed) for k in group}  # each path as if judged alone
-        origins = _one_origin(data, cfg, settings, grid, start, group, "replay", rngs, progress)
-        for key, origin in origins.items():
-            scores = _path_scores(origin, holdout)
-            planned = scores["n_items"] + scores["n_excluded"]
-            rows[key] = scores | {
-                "name": group[key][1],
-                "n_excluded": scores["n_excluded"] + dropped,
-                "n_not_planned": items["unique_id"].nunique() - planned,  # recommend made no row (e.g. short history)
-            }
+        for start in starts:
+            names = ", ".join(name for _, name in group.values())
+            progress(f"replaying the {names} on the {holdout} periods from {grid[start].date()}")
+            for key, origin in _one_origin(data, cfg, settings, grid, start, group, "replay", rngs, progress).items():
+                judged.setdefault(key, []).append(origin)
+    rows = {}
+    for key, (_, name) in selectors.items():
+        scores = _path_scores(judged[key], holdout)
+        never = scores.pop("excluded_ids")
+        rows[key] = scores | {
+            "name": name,
+            "origins": len(starts),
+            "n_excluded": len(never) + dropped,
+            # recommend made no row at any origin (e.g. history too short)
+            "n_not_planned": items["unique_id"].nunique() - scores["n_items"] - len(never),
+        }
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def _path_scores(origin: dict, holdout: int) -> dict:
-    """Headline of one path's replay: service, inventory, priced yearly cost, ratios at equal service."""
-    rows, econ = origin["rows"], origin["econ"]
+def _path_scores(origins: list[dict], holdout: int) -> dict:
+    """Headline of one path's replay, pooled over its origins: service, inventory, priced yearly cost,
+    ratios at equal service (:func:`summarise`: CSL over item-origins, inventory and cost per origin)."""
+    rows = pd.concat([o["rows"].assign(origin=j) for j, o in enumerate(origins)], ignore_index=True)
     summary = summarise(rows)
     ratios = equal_service(summary, "stockwise").set_index("measure")
-    mine = rows[rows["method"] == "stockwise"]
     head = summary[(summary["method"] == "stockwise") & (summary["segment_kind"] == "all")].iloc[0]
-    extra = pd.Series(_extra_shortage_cost(econ), index=econ.ids).reindex(mine["unique_id"]).to_numpy()
-    priced = mine["cost"].to_numpy() + (mine["demand"] - mine["served"]).to_numpy() * extra
+    priced = 0.0
+    for o in origins:
+        mine, econ = o["rows"][o["rows"]["method"] == "stockwise"], o["econ"]
+        extra = pd.Series(_extra_shortage_cost(econ), index=econ.ids).reindex(mine["unique_id"]).to_numpy()
+        priced += float((mine["cost"].to_numpy() + (mine["demand"] - mine["served"]).to_numpy() * extra).sum())
+    replayed = set(rows.loc[rows["method"] == "stockwise", "unique_id"])
+    excluded = set().union(*(set(o["excluded"]["unique_id"]) for o in origins)) - replayed
     return {
         "n_items": int(head["n_items"]),
-        "n_excluded": len(origin["excluded"]),
+        "excluded_ids": sorted(excluded),
         "csl": float(head["csl"]),
         "fill_rate": float(head["fill_rate"]),
         "inventory_value": float(head["inventory_value"]),
         "cost": float(head["cost"]),
-        "yearly_cost": float(priced.sum()) * econ.periods_per_year / holdout,
+        "yearly_cost": priced / len(origins) * origins[0]["econ"].periods_per_year / holdout,
         "ratio_csl": float(ratios.loc["csl", "ratio"]),
         "ratio_fill_rate": float(ratios.loc["fill_rate", "ratio"]),
         "best_baseline_csl": ratios.loc["csl", "best_baseline"],

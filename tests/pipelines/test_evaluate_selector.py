@@ -176,3 +176,20 @@ def test_paths_judged_together_get_the_numbers_of_judging_each_alone(tracking_ur
     for key, (selector, name) in paths.items():
         _, rec = recommend_step(history, demo.items, cfg, "W-MON", selector, name, "r", np.random.default_rng(cfg.seed))
         pd.testing.assert_frame_equal(recs[key], rec)
+
+
+def test_two_origins_pool_the_last_window_and_the_one_before(tracking_uri):
+    demo = generate_demo(DemoConfig(n_items=8, n_stores=4, n_dcs=2, min_stores_per_item=2, n_weeks=60, seed=5))
+    cfg = RunConfig(forecast=FAST, tracking_uri=tracking_uri, seed=3)
+    paths = {"packaged": load_selector("packaged", tracking_uri)}
+    pooled = replay_selectors(demo.demand, demo.items, "W-MON", cfg, 8, paths, origins=2).loc["packaged"]
+    last = replay_selectors(demo.demand, demo.items, "W-MON", cfg, 8, paths).loc["packaged"]
+    before = demo.demand[demo.demand["ds"] < sorted(demo.demand["ds"].unique())[-8]]
+    earlier = replay_selectors(before, demo.items, "W-MON", cfg, 8, paths).loc["packaged"]
+    assert (pooled["origins"], last["origins"]) == (2, 1)
+    assert last["yearly_cost"] != earlier["yearly_cost"]  # two different windows
+    for kpi in ("yearly_cost", "inventory_value", "cost"):  # per origin, averaged
+        assert pooled[kpi] == pytest.approx((last[kpi] + earlier[kpi]) / 2)
+    assert min(last["csl"], earlier["csl"]) <= pooled["csl"] <= max(last["csl"], earlier["csl"])
+    counted = pooled[["n_items", "n_excluded", "n_not_planned"]].sum()
+    assert counted == demo.items["unique_id"].nunique()
