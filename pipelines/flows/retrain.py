@@ -1,7 +1,8 @@
 """Scheduled retrain with champion-challenger: ``stockwise retrain``.
 
 A challenger is trained on data up to a cutoff; challenger and champion are
-scored on the same latest held-out window (for the policy selector: the decision
+scored on the same latest held-out window (with no champion: the ``default`` alias that
+``stockwise train`` registered, what ``recommend`` uses then; for the policy selector: the decision
 replay of ``stockwise evaluate``, each model recommending at the cutoff and its
 time-phased plan replayed on the actual demand of the window, giving the yearly
 cost with shortages priced, the achieved CSL and the inventory value); the
@@ -12,8 +13,8 @@ leaves a decision record.
 Exit codes (for cron and orchestrators)
 ---------------------------------------
 ====  =========================================================
-0     challenger promoted (or first model: there was no champion)
-3     champion kept (challenger did not win by the margin)
+0     challenger promoted (or first model: no champion and no default path)
+3     champion (or, with none, the default path) kept: the challenger did not win by the margin
 1     failed (bad input, training or evaluation error)
 75    another retrain holds the lock (EX_TEMPFAIL): try again later
 ====  =========================================================
@@ -57,7 +58,7 @@ import pandas as pd
 
 from pipelines.data.io import write_text_atomic
 from pipelines.registry.lock import LockedError, exclusive_lock
-from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
+from pipelines.registry.names import CHAMPION_ALIAS, DEFAULT_ALIAS, MODEL_NAME
 from pipelines.registry.tracking import (
     end_stale_runs,
     fingerprint,
@@ -184,6 +185,9 @@ class Decision:
     alias_applied: bool = False
     #: what this run's recovery cleaned up after a killed retrain, in plain sentences
     recovered: list[str] | None = None
+    #: the version the challenger was judged against (``scores["champion"]``): the champion, else
+    #: the ``default`` alias that ``stockwise train`` registered (what ``recommend`` used), else None
+    incumbent: str | None = None
 
     @property
     def exit_code(self) -> RetrainExit:
@@ -307,7 +311,7 @@ def _split(demand: pd.DataFrame, periods: int) -> tuple[pd.Timestamp, pd.DataFra
 
 def _scores_table(decision: Decision) -> str:
     """``scores.csv``: one row per model judged (challenger, champion) with its version and scores."""
-    versions = {"challenger": decision.challenger, "champion": decision.champion_before}
+    versions = {"challenger": decision.challenger, "champion": decision.incumbent or decision.champion_before}
     rows = {k: v for k, v in decision.scores.items() if v is not None}
     table = pd.DataFrame(rows).T.rename_axis("model").reset_index()
     table.insert(1, "version", table["model"].map(versions))
@@ -391,10 +395,14 @@ def retrain(
         set_version_tags(config.model_name, challenger, {STATUS_TAG: "challenger", DECISION_TAG: decision_id}, uri)
         checkpoint("after_train")
         request = EvalRequest(train_part, holdout, items, cutoff, config.model_name, uri)
-        judged = _evaluate_all(evaluate, [challenger, champion] if champion else [challenger], request)
-        scores = {"challenger": judged[0], "champion": judged[1] if champion else None}
+        # no champion: recommend uses the default path train registered, which the challenger must beat
+        incumbent = champion or get_alias_version(config.model_name, DEFAULT_ALIAS, uri)
+        judged = _evaluate_all(evaluate, [challenger, incumbent] if incumbent else [challenger], request)
+        scores = {"challenger": judged[0], "champion": judged[1] if incumbent else None}
         checkpoint("after_evaluate")
         action, reason = decide(scores["champion"], scores["challenger"], config)
+        if incumbent and not champion:
+            reason = f"no champion; judged against the default path v{incumbent} (alias {DEFAULT_ALIAS!r}): {reason}"
         with start_run("retrain", uri, tags={DECISION_TAG: decision_id}) as run:
             decision = Decision(
                 decision_id=decision_id,
@@ -414,6 +422,7 @@ def retrain(
                 data={"train": fingerprint(train_part), "holdout": fingerprint(holdout), "items": fingerprint(items)},
                 mlflow_run_id=run.run_id,
                 recovered=recovered or None,
+                incumbent=incumbent,
             )
             final = _commit(decision, Path(config.out), uri, checkpoint)
             run.log_params(

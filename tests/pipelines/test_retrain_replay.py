@@ -89,3 +89,26 @@ def test_evaluate_version_passes_the_replay_numbers_through(demo, store, monkeyp
     assert seen["origin"] == demo.demand["ds"].max()  # the replay runs on the held-out periods themselves
     scores = decision.scores["challenger"]
     assert (scores["total_cost"], scores["service"], scores["inventory_value"]) == (1234.5, 0.9, 77.0)
+
+
+def test_with_no_champion_the_challenger_must_beat_the_default_path_train_registered(demo, store):
+    """recommend uses the ``default`` alias when no champion exists: retrain judges the challenger against it."""
+    uri, out = store
+    default = _register(uri, "ets_sq_normal")
+    set_alias(MODEL_NAME, "default", default, uri)
+    decision = retrain(
+        demo.demand,
+        demo.items,
+        lambda request: _register(uri, "no_stock"),
+        train_flow.evaluate_version,
+        _config(uri, out),
+    )
+    assert decision.action == "keep" and decision.champion_before is None and decision.incumbent == default
+    assert decision.reason.startswith(f"no champion; judged against the default path v{default} (alias 'default')")
+    assert "service drops by more than 0.005" in decision.reason
+    assert get_alias_version(MODEL_NAME, "champion", uri) is None
+    table = pd.read_csv(out / decision.decision_id / "scores.csv")
+    assert table[["model", "version"]].astype(str).values.tolist() == [
+        ["challenger", decision.challenger],
+        ["champion", default],
+    ]
