@@ -11,7 +11,9 @@ settings, a fresh MLflow store) runs once; its decision replay is wrapped:
 2. the same replay is then run one path at a time (``shared=False``: each path repeats the
    forecast backtest, the selector's cutoff preparation and sizing, and the baselines'
    forecasts, levels and replay, as before the change) and timed;
-3. the two tables must be equal (the run stops otherwise).
+3. the two tables must be equal (the run stops otherwise);
+4. with ``--origins k`` (k > 1), the shared replay of the same paths pooled over k origins
+   (``replay_selectors(..., origins=k)``: the last window and the k - 1 before it) is timed too.
 
 Train's wall time before the change = its measured wall time - (1) + (2): nothing else in
 train changed. Both replays run in the same process on the same machine load, so their ratio is
@@ -39,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "selector_replay_shared"
 
 
-def timed_train(demand: pd.DataFrame, items: pd.DataFrame, freq: str, out: Path, seed: int) -> dict:
+def timed_train(demand: pd.DataFrame, items: pd.DataFrame, freq: str, out: Path, seed: int, origins: int = 1) -> dict:
     """Train once with the shared replay; replay the same paths one at a time; the times and the check."""
     seen = {}
 
@@ -64,21 +66,27 @@ def timed_train(demand: pd.DataFrame, items: pd.DataFrame, freq: str, out: Path,
     seen["alone"] = time.perf_counter() - t0
     pd.testing.assert_frame_equal(seen["table"], alone)  # the same numbers, path by path
     n_paths = len(seen["args"][5])
-    return {k: seen[k] for k in ("train", "shared", "alone")} | {"paths": n_paths, "decision": result.decision}
+    if origins > 1:
+        t0 = time.perf_counter()
+        replay_selectors(*seen["args"], **seen["kwargs"], origins=origins)
+        seen["pooled"] = time.perf_counter() - t0
+    keys = ("train", "shared", "alone", "pooled")
+    return {k: seen.get(k, float("nan")) for k in keys} | {"paths": n_paths, "decision": result.decision}
 
 
 def render(rows: list[dict]) -> str:
     lines = [
         "| data | series | periods | paths replayed | train (after) s | replay shared s | replay one path at a time s "
-        "| replay speed-up | train before s (estimated) | train before / after | load (1 min) at start / end |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| replay speed-up | train before s (estimated) | train before / after | replay shared, k origins s "
+        "| load (1 min) at start / end |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         before = r["train"] - r["shared"] + r["alone"]
         lines.append(
             f"| {r['name']} | {r['series']} | {r['periods']} | {r['paths']} | {r['train']:,.0f} | {r['shared']:,.0f} "
             f"| {r['alone']:,.0f} | {r['alone'] / r['shared']:.2f}x | {before:,.0f} | {before / r['train']:.2f}x "
-            f"| {r['load0']:.1f} / {r['load1']:.1f} |"
+            f"| {r['pooled']:,.0f} ({r['origins']}) | {r['load0']:.1f} / {r['load1']:.1f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -90,6 +98,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-carparts", action="store_true")
     parser.add_argument("--skip-demo", action="store_true")
+    parser.add_argument("--origins", type=int, default=1, help="also time the shared replay pooled over k origins")
     args = parser.parse_args()
     sets = []
     if not args.skip_demo:
@@ -103,13 +112,14 @@ def main() -> None:
         load0 = os.getloadavg()[0]
         out = RESULTS / name
         out.mkdir(parents=True, exist_ok=True)
-        r = timed_train(demand, items, freq, out / f"train-{time.strftime('%H%M%S')}", args.seed)
+        r = timed_train(demand, items, freq, out / f"train-{time.strftime('%H%M%S')}", args.seed, args.origins)
         rows.append(
             r
             | {
                 "name": name,
                 "series": demand["unique_id"].nunique(),
                 "periods": pd.to_datetime(demand["ds"]).nunique(),
+                "origins": args.origins,
                 "load0": load0,
                 "load1": os.getloadavg()[0],
             }

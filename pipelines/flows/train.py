@@ -14,7 +14,8 @@ Steps (one MLflow parent run ``train`` with nested runs per step):
    (``stockwise evaluate``'s, :func:`pipelines.flows.evaluate.replay_selectors`) judges the
    paths at the held-out-time origin: the held-out-time classifier (fitted before it), the
    packaged default, the best single policy of the labels and the SBC rule recommend on the
-   history before it and are replayed on the held-out window.
+   history before it and are replayed on the held-out window (the path-independent work, from
+   the forecast backtest to the baselines, done once for the four).
    :func:`policy_selector.evaluation.replay_gate` picks the ``default`` alias (the packaged
    default unless a path is cheaper by the retrain margin at no worse CSL) and whether the
    classifier takes the ``champion`` alias (it must beat the default path and the best single
@@ -28,7 +29,9 @@ matrix: every candidate's cost by type and service per item and cutoff),
 ``choices.parquet``, ``replay.csv`` (the decision replay of every path, when it ran),
 ``decision.txt`` (what the gate decided and why).
 
-Also provides ``train_challenger`` / ``evaluate_version`` for ``stockwise retrain``.
+Also provides ``train_challenger`` / ``evaluate_version`` for ``stockwise retrain``: the
+challenger and the champion are judged by the same decision replay, at the retrain's cutoff on
+its held-out periods (:func:`evaluate_versions`).
 """
 
 from __future__ import annotations
