@@ -560,7 +560,8 @@ def evaluate_versions(versions, request) -> dict[str, dict[str, float]]:
         shortage cost its service target implies: ``yearly_cost``), ``service`` (the achieved
         CSL: ``csl``), ``fill_rate``, ``inventory_value``, ``cost`` (over the window),
         ``ratio_csl`` / ``ratio_fill_rate`` (inventory over the best baseline's at equal achieved
-        service), ``n_items``, ``n_excluded``, ``n_not_planned``, ``holdout_periods``.
+        service; left out when that service lies outside every baseline's frontier), ``n_items``,
+        ``n_excluded``, ``n_not_planned``, ``holdout_periods``.
 
     Raises
     ------
@@ -577,12 +578,15 @@ def evaluate_versions(versions, request) -> dict[str, dict[str, float]]:
     }
     table = replay_selectors(demand, request.items, freq, cfg, periods, selectors)
     counts = ("n_items", "n_excluded", "n_not_planned")
-    return {
-        v: {"total_cost": float(row["yearly_cost"]), "service": float(row["csl"])}
-        | {k: float(row[k]) for k in (*REPLAY_SCORES, *counts)}
-        | {"holdout_periods": float(periods)}
-        for v, row in table.iterrows()
-    }
+    out = {}
+    for v, row in table.iterrows():
+        numbers = {k: float(row[k]) for k in (*REPLAY_SCORES, *counts)}
+        # a ratio is NaN when the path's service lies outside every baseline's frontier: left out
+        # (decision.json stays standard JSON)
+        numbers = {k: x for k, x in numbers.items() if np.isfinite(x)}
+        out[v] = {"total_cost": float(row["yearly_cost"]), "service": float(row["csl"])} | numbers
+        out[v]["holdout_periods"] = float(periods)
+    return out
 
 
 def evaluate_version(version: str, request) -> dict[str, float]:

@@ -3,12 +3,14 @@ replay ``stockwise train`` gates on and ``stockwise evaluate`` runs, on the held
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
 from pipelines.data.demo_data import DemoConfig, generate_demo
 from pipelines.flows import train as train_flow
-from pipelines.flows.retrain import RetrainConfig, retrain
+from pipelines.flows.retrain import DECISION_FILE, RetrainConfig, retrain
 from pipelines.registry.names import MODEL_NAME
 from pipelines.registry.tracking import get_alias_version, set_alias, start_run
 from policy_selector import FixedSelector
@@ -64,7 +66,11 @@ def test_retrain_promotes_what_wins_the_replay_and_keeps_the_champion_when_it_lo
     assert get_alias_version(MODEL_NAME, "champion", uri) == stocked
     table = pd.read_csv(out / won.decision_id / "scores.csv")
     assert table[["model", "version"]].astype(str).values.tolist() == [["challenger", stocked], ["champion", empty]]
-    assert {"total_cost", "service", "inventory_value", "fill_rate", "ratio_csl"} <= set(table.columns)
+    assert {"total_cost", "service", "inventory_value", "fill_rate"} <= set(table.columns)
+    # standard JSON: the champion's ratios (no stock: outside every baseline frontier) are left out, not NaN
+    record = (out / won.decision_id / DECISION_FILE).read_text()
+    json.loads(record, parse_constant=lambda c: pytest.fail(f"decision.json holds {c}"))
+    assert "ratio_csl" not in cp
 
     lost = retrain(demo.demand, demo.items, lambda request: _register(uri, "no_stock"), evaluate, _config(uri, out))
     assert lost.action == "keep" and "service drops by more than 0.005" in lost.reason
