@@ -70,6 +70,7 @@ def recommend_policies(
     rng: np.random.Generator,
     cutoff=None,
     data: CutoffData | None = None,
+    sized: SizedCandidates | None = None,
 ) -> pd.DataFrame:
     """One recommended policy per series: candidate, parameters, expected cost and service, reasons.
 
@@ -93,6 +94,9 @@ def recommend_policies(
     data : CutoffData, optional
         The cutoff already prepared (:func:`prepare_cutoff` of the same demand, items,
         cutoff and config); saves a second backtest for callers that need it too.
+    sized : SizedCandidates, optional
+        The candidates already sized on ``data`` (:func:`size_candidates`, any space holding
+        ``config.space``'s candidates); several decision paths judged at one cutoff share it.
 
     Returns
     -------
@@ -105,7 +109,8 @@ def recommend_policies(
     Raises
     ------
     ValueError
-        When the selector knows candidates that ``config.space`` lacks.
+        When the selector knows candidates that ``config.space`` lacks, or ``data`` / ``sized``
+        do not match the cutoff and space.
 
     Examples
     --------
@@ -128,7 +133,11 @@ def recommend_policies(
     features = build_features(data, config.season_length)
     selection = selector.select(features)
     choice = selection.candidate
-    sized = size_candidates(data, config)
+    if sized is None:
+        sized = size_candidates(data, config)
+    elif not set(config.space.names) <= set(sized.names) or not np.array_equal(sized.ids, data.ids):
+        lacking = sorted(set(config.space.names) - set(sized.names))
+        raise ValueError(f"the sized candidates lack {lacking} or were sized on other series; size them on data")
     policy = _pick(sized, choice.to_numpy())
     table = sized.table.set_index(["unique_id", "candidate"])
     chosen = table.loc[list(zip(choice.index, choice.to_numpy()))].reset_index()

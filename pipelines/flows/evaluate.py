@@ -42,8 +42,19 @@ from pipelines.data.demo_data import sample_truth_paths
 from pipelines.data.io import read_table, write_table_atomic, write_text_atomic
 from pipelines.data.validation import validate_items
 from pipelines.flows.plan import load_data, load_selector, log_validation, stage_dir
-from pipelines.flows.plan_steps import exposure_step, recommend_step
+from pipelines.flows.plan_steps import (
+    Backtest,
+    _selector_config,
+    assemble,
+    backtest_step,
+    exposure_step,
+    select_step,
+    sizing_step,
+)
 from pipelines.registry.tracking import start_run
+from policy_selector.candidates import CandidateSpace
+from policy_selector.config import SelectorConfig
+from policy_selector.context import prepare_cutoff
 from policy_selector.decision_eval import (
     BASELINES,
     PHASED_BASELINE,
@@ -69,6 +80,8 @@ from policy_selector.phased import (
     policy_exposure,
     seasonal_forecasters,
 )
+from policy_selector.recommend import recommend_policies
+from policy_selector.sizing import size_candidates
 
 __all__ = ["EvaluateSettings", "EvaluateResult", "run_evaluate", "origin_positions", "replay_selectors"]
 
@@ -210,13 +223,18 @@ def replay_selectors(
     holdout: int,
     selectors: Mapping[str, tuple[object | None, str]],
     progress: Callable[[str], None] = lambda _: None,
+    shared: bool = True,
+    origins: int = 1,
 ) -> pd.DataFrame:
     """Several decision paths judged on one origin, as ``stockwise evaluate --selector`` judges each.
 
     The origin leaves the last ``holdout`` periods of ``demand``: each path recommends on the
     history before it (the plan's own steps) and its time-phased plan is replayed on the actual
     demand after it, next to the baselines' frontiers (:func:`_one_origin`, with the same seed
-    for every path). No files, no MLflow: the caller logs.
+    for every path). The work that does not depend on the path (forecast backtest, the selector's
+    cutoff preparation and candidate sizing, the baselines' forecasts, levels and replay) is done
+    once for all paths; each path's numbers are those of judging it alone. No files, no MLflow:
+    the caller logs.
 
     Parameters
     ----------
@@ -229,13 +247,21 @@ def replay_selectors(
         Periods replayed.
     selectors : mapping of str -> (selector, name)
         Path key -> what :func:`pipelines.flows.plan.load_selector` returns (or any fitted selector).
+    shared : bool, default True
+        False: judge one path at a time, repeating the shared work (the reference the shared
+        replay is tested and timed against).
+    origins : int, default 1
+        Rolling origins ``holdout`` periods apart, the last one leaving the last ``holdout``
+        periods; the scores are pooled over them (CSL over item-origins, inventory, cost and
+        yearly cost averaged over the origins). Each path keeps one generator across its origins.
 
     Returns
     -------
     pandas.DataFrame
-        One row per path (index = the key): ``name, n_items, n_excluded`` (lead time beyond
-        what the history can back-test, or a held-out period missing), ``n_not_planned``
-        (items the recommendation step made no row for at the origin), ``csl, fill_rate,
+        One row per path (index = the key): ``name, origins, n_items`` (replayed at some
+        origin), ``n_excluded`` (lead time beyond what the history can back-test, or a held-out
+        period missing at every origin), ``n_not_planned`` (items the recommendation step made
+        no row for at any origin), ``csl, fill_rate,
         inventory_value, cost`` (the replay's cost over the holdout), ``yearly_cost`` (that cost
         a year with every unit short priced at least at the shortage cost its service target
         implies, as the selector's labels price it), ``ratio_csl`` / ``ratio_fill_rate``
@@ -257,40 +283,53 @@ def replay_selectors(
         raise ValueError(f"no item can be replayed: {issue.message if issue else 'no items'}")
     data = dataclasses.make_dataclass("ReplayData", ["demand", "items", "freq"])(demand, items, freq)
     grid = pd.DatetimeIndex(np.sort(demand["ds"].unique()))
-    settings = EvaluateSettings(holdout)
-    (start,) = origin_positions(len(grid), settings, cfg.min_length)
+    settings = EvaluateSettings(holdout, origins=origins)
+    starts = origin_positions(len(grid), settings, cfg.min_length)
+    groups = [dict(selectors)] if shared else [{k: v} for k, v in selectors.items()]
+    judged = {}
+    for group in groups:
+        rngs = {k: np.random.default_rng(cfg.seed) for k in group}  # each path as if judged alone
+        for start in starts:
+            names = ", ".join(name for _, name in group.values())
+            progress(f"replaying the {names} on the {holdout} periods from {grid[start].date()}")
+            for key, origin in _one_origin(data, cfg, settings, grid, start, group, "replay", rngs, progress).items():
+                judged.setdefault(key, []).append(origin)
     rows = {}
-    for key, (selector, name) in selectors.items():
-        progress(f"replaying the {name} on the {holdout} periods from {grid[start].date()}")
-        rng = np.random.default_rng(cfg.seed)
-        origin = _one_origin(data, cfg, settings, grid, start, selector, name, "replay", rng, progress)
-        scores = _path_scores(origin, holdout)
-        planned = scores["n_items"] + scores["n_excluded"]
+    for key, (_, name) in selectors.items():
+        scores = _path_scores(judged[key], holdout)
+        never = scores.pop("excluded_ids")
         rows[key] = scores | {
             "name": name,
-            "n_excluded": scores["n_excluded"] + dropped,
-            "n_not_planned": items["unique_id"].nunique() - planned,  # recommend made no row (e.g. history too short)
+            "origins": len(starts),
+            "n_excluded": len(never) + dropped,
+            # recommend made no row at any origin (e.g. history too short)
+            "n_not_planned": items["unique_id"].nunique() - scores["n_items"] - len(never),
         }
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def _path_scores(origin: dict, holdout: int) -> dict:
-    """Headline of one path's replay: service, inventory, priced yearly cost, ratios at equal service."""
-    rows, econ = origin["rows"], origin["econ"]
+def _path_scores(origins: list[dict], holdout: int) -> dict:
+    """Headline of one path's replay, pooled over its origins: service, inventory, priced yearly cost,
+    ratios at equal service (:func:`summarise`: CSL over item-origins, inventory and cost per origin)."""
+    rows = pd.concat([o["rows"].assign(origin=j) for j, o in enumerate(origins)], ignore_index=True)
     summary = summarise(rows)
     ratios = equal_service(summary, "stockwise").set_index("measure")
-    mine = rows[rows["method"] == "stockwise"]
     head = summary[(summary["method"] == "stockwise") & (summary["segment_kind"] == "all")].iloc[0]
-    extra = pd.Series(_extra_shortage_cost(econ), index=econ.ids).reindex(mine["unique_id"]).to_numpy()
-    priced = mine["cost"].to_numpy() + (mine["demand"] - mine["served"]).to_numpy() * extra
+    priced = 0.0
+    for o in origins:
+        mine, econ = o["rows"][o["rows"]["method"] == "stockwise"], o["econ"]
+        extra = pd.Series(_extra_shortage_cost(econ), index=econ.ids).reindex(mine["unique_id"]).to_numpy()
+        priced += float((mine["cost"].to_numpy() + (mine["demand"] - mine["served"]).to_numpy() * extra).sum())
+    replayed = set(rows.loc[rows["method"] == "stockwise", "unique_id"])
+    excluded = set().union(*(set(o["excluded"]["unique_id"]) for o in origins)) - replayed
     return {
         "n_items": int(head["n_items"]),
-        "n_excluded": len(origin["excluded"]),
+        "excluded_ids": sorted(excluded),
         "csl": float(head["csl"]),
         "fill_rate": float(head["fill_rate"]),
         "inventory_value": float(head["inventory_value"]),
         "cost": float(head["cost"]),
-        "yearly_cost": float(priced.sum()) * econ.periods_per_year / holdout,
+        "yearly_cost": priced / len(origins) * origins[0]["econ"].periods_per_year / holdout,
         "ratio_csl": float(ratios.loc["csl", "ratio"]),
         "ratio_fill_rate": float(ratios.loc["fill_rate", "ratio"]),
         "best_baseline_csl": ratios.loc["csl", "best_baseline"],
@@ -318,7 +357,8 @@ def _evaluate(cfg, settings, staging, final, run, progress, selector) -> Evaluat
             f"origin {j + 1}/{len(starts)}: recommending on the {start} periods before {window[0].date()} "
             f"with the {selector_name}"
         )
-        origin = _one_origin(data, cfg, settings, grid, start, selector, selector_name, run.run_id, rng, progress)
+        path = {"path": (selector, selector_name)}
+        origin = _one_origin(data, cfg, settings, grid, start, path, run.run_id, {"path": rng}, progress)["path"]
         rows += [origin["rows"].assign(origin=j)]
         items_out.append(origin["items"].assign(origin=j, origin_ds=window[0]))
         excluded.append(origin["excluded"].assign(origin=j))
@@ -337,46 +377,83 @@ def _evaluate(cfg, settings, staging, final, run, progress, selector) -> Evaluat
     )
 
 
-def _one_origin(data, cfg, settings, grid, start, selector, selector_name, run_id, rng, progress) -> dict:
-    """Plans of every block of one origin, their replay (static and time-phased) and the baselines' frontiers."""
+def _one_origin(data, cfg, settings, grid, start, paths, run_id, rngs, progress) -> dict[str, dict]:
+    """Plans of every block of one origin, their replay (static and time-phased) and the baselines' frontiers,
+    for every decision path of ``paths`` (key -> (selector, name); ``rngs``: key -> its generator).
+
+    The work that does not depend on the decision path is done once per block for all of them
+    (:func:`_recommend_paths`: the forecast backtest, the selector's cutoff and the sizing of every
+    candidate; here: the baselines' forecast, levels and replay); per path only the choice, the
+    simulation of the chosen policies, their time-phased levels and their replay. The numbers of each
+    path are those of judging it alone (tested).
+    """
     window = grid[start : start + settings.holdout]
     step = settings.replan or settings.holdout
-    plans, levels, periods, ets_phased, flags, first_tables = [], [], [], [], [], None
+    acc = {k: {"plans": [], "levels": [], "periods": [], "ets": [], "flags": [], "tables": None} for k in paths}
     for b in range(start, start + settings.holdout, step):
         history = data.demand[data.demand["ds"] < grid[b]]
-        bt, rec = recommend_step(history, data.items, cfg, data.freq, selector, selector_name, run_id, rng)
-        if not plans:
-            first_rec = rec
-            ids, actual, excluded = _held_out(data.demand, rec["unique_id"].to_numpy(), window)
-            econ = Economics.from_items(data.items, ids, data.freq)
+        bt, recs = _recommend_paths(history, data.items, cfg, data.freq, paths, run_id, rngs)
+        for k, rec in recs.items():
+            if not acc[k]["plans"]:
+                ids, actual, excluded = _held_out(data.demand, rec["unique_id"].to_numpy(), window)
+                econ = Economics.from_items(data.items, ids, data.freq)
+                acc[k] |= {"rec": rec, "ids": ids, "actual": actual, "excluded": excluded, "econ": econ}
+            acc[k]["plans"].append(_align(rec, acc[k]["ids"]))
         if b > start:
             progress(f"  replanning at {grid[b].date()}")
-        plans.append(_align(rec, ids))
-        block = _phased_block(history, plans[-1], bt, cfg, data.freq, econ, grid[b : start + settings.holdout])
-        lv, inputs = baseline_levels(
-            history,
-            econ,
-            data.freq,
-            n_windows=cfg.forecast.n_windows,
-            season_length=cfg.forecast.season_length,
-            cv=bt.cv,
-            future=block["future"],
-        )
-        levels.append(lv)
+        dates = grid[b : start + settings.holdout]
         n_block = min(step, start + settings.holdout - b)
-        first_tables = block["tables"] if first_tables is None else first_tables
-        periods += block["tables"][:n_block]
-        ets = inputs[inputs["model"] == "AutoETS"].set_index("unique_id").loc[ids, "rmse"].to_numpy()
-        ets_phased.append(phased_baseline_levels(block["ets_exposure"][:, :n_block], ets))
-        flags.append(block["flags"])
-    progress(f"  replaying {len(ids)} items, static and time-phased, and {len(BASELINES) + 1} baselines")
-    static = replay_table(actual, plans, econ, settings.replan).assign(method="stockwise_static", z=np.nan)
-    mine = replay_phased_table(actual, periods, econ).assign(method="stockwise", z=np.nan)
-    base = baseline_rows(actual, levels, econ, settings.replan)
-    base_phased = phased_baseline_rows(actual, np.concatenate(ets_phased, axis=1), econ)
+        horizon = {k: _block_horizon(a["plans"][-1], a["econ"], len(dates)) for k, a in acc.items()}
+        all_ids = np.unique(np.concatenate([a["ids"] for a in acc.values()]))
+        future = _baseline_future(history, all_ids, max(horizon.values()), cfg, data.freq)
+        baselines = {}  # the baselines' levels depend on the items only: once per set of items
+        for k, a in acc.items():
+            econ, ids = a["econ"], a["ids"]
+            fut = _future_of(future, ids, horizon[k])
+            block = _phased_block(history, a["plans"][-1], bt, cfg, data.freq, econ, dates, fut)
+            key = tuple(ids)
+            if key not in baselines:
+                baselines[key] = baseline_levels(
+                    history,
+                    econ,
+                    data.freq,
+                    n_windows=cfg.forecast.n_windows,
+                    season_length=cfg.forecast.season_length,
+                    cv=bt.cv,
+                    future=fut,
+                )
+            lv, inputs = baselines[key]
+            a["levels"].append(lv)
+            a["tables"] = block["tables"] if a["tables"] is None else a["tables"]
+            a["periods"] += block["tables"][:n_block]
+            ets = inputs[inputs["model"] == "AutoETS"].set_index("unique_id").loc[ids, "rmse"].to_numpy()
+            a["ets"].append(phased_baseline_levels(block["ets_exposure"][:, :n_block], ets))
+            a["flags"].append(block["flags"])
+    replayed = {}  # the baselines' replay depends on the items only
+    out = {}
+    for k, a in acc.items():
+        ids, econ, actual = a["ids"], a["econ"], a["actual"]
+        progress(f"  replaying {len(ids)} items, static and time-phased, and {len(BASELINES) + 1} baselines")
+        key = tuple(ids)
+        if key not in replayed:
+            replayed[key] = pd.concat(
+                [
+                    baseline_rows(actual, a["levels"], econ, settings.replan),
+                    phased_baseline_rows(actual, np.concatenate(a["ets"], axis=1), econ),
+                ],
+                ignore_index=True,
+            )
+        out[k] = _path_origin(a, econ, actual, settings, replayed[key])
+    return out
+
+
+def _path_origin(a: dict, econ, actual, settings, baselines: pd.DataFrame) -> dict:
+    """One path's replay (static and time-phased) next to the baselines' rows, its per-item table."""
+    static = replay_table(actual, a["plans"], econ, settings.replan).assign(method="stockwise_static", z=np.nan)
+    mine = replay_phased_table(actual, a["periods"], econ).assign(method="stockwise", z=np.nan)
     per_item = (
-        _align(first_rec, ids)[list(_ITEM_COLUMNS)]
-        .merge(flags[0][["unique_id", "phased", "phase_reason"]], on="unique_id", how="left")
+        _align(a["rec"], a["ids"])[list(_ITEM_COLUMNS)]
+        .merge(a["flags"][0][["unique_id", "phased", "phase_reason"]], on="unique_id", how="left")
         .merge(mine.drop(columns=["method", "z"]), on="unique_id")
         .merge(
             static.drop(columns=["method", "z"]).add_prefix("static_"), left_on="unique_id", right_on="static_unique_id"
@@ -384,32 +461,111 @@ def _one_origin(data, cfg, settings, grid, start, selector, selector_name, run_i
         .drop(columns="static_unique_id")
     )
     return {
-        "rows": pd.concat([mine, static, base, base_phased], ignore_index=True),
+        "rows": pd.concat([mine, static, baselines], ignore_index=True),
         "items": per_item,
-        "excluded": excluded,
-        "plan": plans[0],
-        "periods": first_tables,
+        "excluded": a["excluded"],
+        "plan": a["plans"][0],
+        "periods": a["tables"],
         "econ": econ,
     }
 
 
-def _phased_block(history, rec, bt, cfg, freq, econ, dates) -> dict:
-    """Time-phased levels of one block's plan over ``dates`` (the rest of the holdout), and AutoETS's F_t(L + R).
+def _recommend_paths(history, items, cfg, freq, paths, run_id, rngs) -> tuple[Backtest, dict[str, pd.DataFrame]]:
+    """What :func:`recommend_step` makes of ``history`` for each path, the path-independent work done once.
 
-    One forecast of the baselines' models over the block serves the static baselines, the
-    phased AutoETS baseline and the items whose own forecaster is one of them.
+    The forecast backtest (:func:`backtest_step`) runs once. Each path makes its own sizing choice
+    (:func:`sizing_step`: the default path's, per segment) and so has its own candidate space;
+    paths whose spaces need the same forecasters share one :func:`prepare_cutoff` (backtest,
+    forecasts, error models) and one :func:`size_candidates` of the union of their candidates;
+    per path only the choice and the simulation of the chosen policies
+    (:func:`recommend_policies` with ``data`` and ``sized``). A segment or portfolio service
+    target re-levels inside :func:`select_step` (which prepares its own cutoff): those paths share
+    only the forecast backtest.
     """
-    T = len(dates)
+    bt = backtest_step(history, items, cfg, freq)
+    refit = cfg.selector_refit_every
+    if cfg.service.mode != "item":
+        recs = {
+            k: select_step(history, items, freq, s, rngs[k], service=cfg.service, refit_every=refit)
+            for k, (s, _) in paths.items()
+        }
+        return bt, {k: assemble(items, bt.features, recs[k], run_id, name) for k, (_, name) in paths.items()}
+    own = {}
+    for k, (selector, _) in paths.items():
+        selector, choice = sizing_step(history, items, freq, selector, cfg.service, 1, refit)
+        own[k] = (selector, choice, _selector_config(selector, freq, 1, refit))
+    cutoff = pd.Timestamp(pd.to_datetime(history["ds"]).max())
+    recs = {}
+    for group in _cutoff_groups({k: config for k, (_, _, config) in own.items()}):
+        config = group["config"]
+        data = prepare_cutoff(history, items, cutoff, config)
+        sized = size_candidates(data, config)
+        for k in group["keys"]:
+            selector, choice, path_config = own[k]
+            rec = recommend_policies(selector, history, items, path_config, rngs[k], cutoff, data, sized)
+            rec = rec.assign(service_mode="item")
+            if choice is not None:
+                rec.attrs["sizing_choice"] = choice.frame().to_dict("list")
+            recs[k] = assemble(items, bt.features, rec, run_id, paths[k][1])
+    return bt, {k: recs[k] for k in paths}
+
+
+def _cutoff_groups(configs: Mapping[str, SelectorConfig]) -> list[dict]:
+    """Paths whose cutoff preparation is the same: equal settings and forecasters (the only part of the
+    space :func:`prepare_cutoff` reads), candidates of one name alike. Each group: its keys and a config
+    whose space is the union of theirs."""
+    groups: list[dict] = []
+    for k, config in configs.items():
+        same = dataclasses.replace(config, space=CandidateSpace())
+        for g in groups:
+            known = {c.name: c for c in g["config"].space.candidates}
+            fits = g["same"] == same and g["config"].space.forecasters == config.space.forecasters
+            if fits and all(known.get(c.name, c) == c for c in config.space.candidates):
+                extra = tuple(c for c in config.space.candidates if c.name not in known)
+                space = CandidateSpace(g["config"].space.candidates + extra)
+                g["config"] = dataclasses.replace(g["config"], space=space)
+                g["keys"].append(k)
+                break
+        else:
+            groups.append({"same": same, "config": config, "keys": [k]})
+    return groups
+
+
+def _block_horizon(rec: pd.DataFrame, econ: Economics, periods: int) -> int:
+    """Forecast steps a block's time-phased plan and the phased baseline need: the periods + the longest exposure - 1."""
     H_items = policy_exposure(rec["policy"], rec["lead_time"], rec["review_period"])
     H_base = econ.lead_time + econ.review_period
-    h = T + int(max(H_items.max(initial=1), H_base.max(initial=1))) - 1
-    part = history[history["unique_id"].isin(econ.ids)]
+    return periods + int(max(H_items.max(initial=1), H_base.max(initial=1))) - 1
+
+
+def _baseline_future(history: pd.DataFrame, ids: np.ndarray, h: int, cfg: RunConfig, freq: str) -> pd.DataFrame:
+    """The baselines' forecast models over ``h`` steps from the end of ``history``, for ``ids``."""
+    part = history[history["unique_id"].isin(ids)]
     fc_cfg = ForecastConfig(models=BASELINES[1:], freq=freq, season_length=cfg.forecast.season_length)
-    future = Forecaster(fc_cfg).forecast(part, h=h)
+    return Forecaster(fc_cfg).forecast(part, h=h)
+
+
+def _future_of(future: pd.DataFrame, ids: np.ndarray, h: int) -> pd.DataFrame:
+    """The rows of ``future`` (:func:`_baseline_future`) one path's block needs: its items, ``h`` steps
+    (a series' forecast does not depend on the other series or on the steps after)."""
+    part = future[future["unique_id"].isin(ids)].sort_values(["unique_id", "ds"], kind="stable")
+    return part[part.groupby("unique_id").cumcount().to_numpy() < h].reset_index(drop=True)
+
+
+def _phased_block(history, rec, bt, cfg, freq, econ, dates, future) -> dict:
+    """Time-phased levels of one block's plan over ``dates`` (the rest of the holdout), and AutoETS's F_t(L + R).
+
+    One forecast of the baselines' models over the block (``future``, :func:`_future_of`) serves the
+    static baselines, the phased AutoETS baseline and the items whose own forecaster is one of them.
+    """
+    T = len(dates)
+    h = _block_horizon(rec, econ, T)
+    part = history[history["unique_id"].isin(econ.ids)]
     forecaster = rec.set_index("unique_id")["forecaster"]
     paths = forecast_paths(part, forecaster, freq, h, cfg.forecast.season_length, known=future)
     able = seasonal_forecasters(forecaster, freq, cfg.forecast.season_length)
-    flags = phased_items(bt.features, fc_cfg.resolved_season_length, able, forecaster).merge(
+    season = ForecastConfig(models=BASELINES[1:], freq=freq, season_length=cfg.forecast.season_length)
+    flags = phased_items(bt.features, season.resolved_season_length, able, forecaster).merge(
         rec[["unique_id"]], on="unique_id", how="right"
     )
     y = part["y"].dropna().to_numpy(dtype=float)
@@ -418,12 +574,8 @@ def _phased_block(history, rec, bt, cfg, freq, econ, dates) -> dict:
     # unclipped, as the static AutoETS baseline: its first period is that baseline's level
     ets = future.sort_values(["unique_id", "ds"]).assign(step=lambda f: f.groupby("unique_id").cumcount() + 1)
     ets_path = ets.pivot(index="unique_id", columns="step", values="AutoETS").reindex(econ.ids).fillna(0.0).to_numpy()
-    return {
-        "future": future,
-        "tables": tables,
-        "flags": flags,
-        "ets_exposure": exposure_forecasts(ets_path, H_base, T),
-    }
+    H_base = econ.lead_time + econ.review_period
+    return {"tables": tables, "flags": flags, "ets_exposure": exposure_forecasts(ets_path, H_base, T)}
 
 
 def _with_levels(rec: pd.DataFrame, period: pd.DataFrame) -> pd.DataFrame:

@@ -1,16 +1,20 @@
 """Scheduled retrain with champion-challenger: ``stockwise retrain``.
 
 A challenger is trained on data up to a cutoff; challenger and champion are
-scored on the same latest held-out window (simulated cost and service, plus any
-forecast metrics the evaluator returns); the challenger is promoted, by moving
-the registry alias, only when it is cheaper by ``margin`` without losing more
-than ``max_service_drop`` of service. Every run leaves a decision record.
+scored on the same latest held-out window (with no champion: the ``default`` alias that
+``stockwise train`` registered, what ``recommend`` uses then; for the policy selector: the decision
+replay of ``stockwise evaluate``, each model recommending at the cutoff and its
+time-phased plan replayed on the actual demand of the window, giving the yearly
+cost with shortages priced, the achieved CSL and the inventory value); the
+challenger is promoted, by moving the registry alias, only when it is cheaper by
+``margin`` without losing more than ``max_service_drop`` of service. Every run
+leaves a decision record.
 
 Exit codes (for cron and orchestrators)
 ---------------------------------------
 ====  =========================================================
-0     challenger promoted (or first model: there was no champion)
-3     champion kept (challenger did not win by the margin)
+0     challenger promoted (or first model: no champion and no default path)
+3     champion (or, with none, the default path) kept: the challenger did not win by the margin
 1     failed (bad input, training or evaluation error)
 75    another retrain holds the lock (EX_TEMPFAIL): try again later
 ====  =========================================================
@@ -54,7 +58,7 @@ import pandas as pd
 
 from pipelines.data.io import write_text_atomic
 from pipelines.registry.lock import LockedError, exclusive_lock
-from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
+from pipelines.registry.names import CHAMPION_ALIAS, DEFAULT_ALIAS, MODEL_NAME
 from pipelines.registry.tracking import (
     end_stale_runs,
     fingerprint,
@@ -181,6 +185,9 @@ class Decision:
     alias_applied: bool = False
     #: what this run's recovery cleaned up after a killed retrain, in plain sentences
     recovered: list[str] | None = None
+    #: the version the challenger was judged against (``scores["champion"]``): the champion, else
+    #: the ``default`` alias that ``stockwise train`` registered (what ``recommend`` used), else None
+    incumbent: str | None = None
 
     @property
     def exit_code(self) -> RetrainExit:
@@ -203,12 +210,23 @@ def no_checkpoint(point: str) -> None:
 def decide(
     champion: Mapping[str, float] | None, challenger: Mapping[str, float], config: RetrainConfig
 ) -> tuple[str, str]:
-    """``("promote" | "keep", reason)`` from the two score sets (keys ``total_cost``, ``service``).
+    """``("promote" | "keep", reason)`` from the two score sets (keys ``total_cost``, ``service``). Pure.
+
+    The challenger is promoted when its ``total_cost`` is lower by at least ``config.margin``
+    (relative) and its ``service`` at most ``config.max_service_drop`` lower. For the policy
+    selector (:func:`pipelines.flows.train.evaluate_version`) these are the decision replay's
+    yearly cost with shortages priced and its achieved CSL on the held-out periods. The reason
+    names both numbers of each side, and the inventory value and fill rate when both sides have them.
 
     Raises
     ------
     ValueError
         When a score set lacks ``total_cost`` or ``service``.
+
+    Examples
+    --------
+    >>> decide({"total_cost": 100.0, "service": 0.95}, {"total_cost": 90.0, "service": 0.95}, RetrainConfig())[0]
+    'promote'
     """
     for name, scores in (("challenger", challenger), ("champion", champion)):
         if scores is not None and not {"total_cost", "service"} <= set(scores):
@@ -221,6 +239,9 @@ def decide(
     facts = (
         f"challenger cost {cost_n:,.2f} vs champion {cost_c:,.2f} ({gain:+.1%}), service {serv_n:.4f} vs {serv_c:.4f}"
     )
+    for key, label, fmt in (("inventory_value", "inventory value", ",.0f"), ("fill_rate", "fill rate", ".4f")):
+        if key in champion and key in challenger:
+            facts += f", {label} {float(challenger[key]):{fmt}} vs {float(champion[key]):{fmt}}"
     if serv_n < serv_c - config.max_service_drop:
         return "keep", f"{facts}: service drops by more than {config.max_service_drop}"
     if gain < config.margin:
@@ -289,8 +310,23 @@ def _split(demand: pd.DataFrame, periods: int) -> tuple[pd.Timestamp, pd.DataFra
 
 
 def _scores_table(decision: Decision) -> str:
+    """``scores.csv``: one row per model judged (challenger, champion) with its version and scores."""
+    versions = {"challenger": decision.challenger, "champion": decision.incumbent or decision.champion_before}
     rows = {k: v for k, v in decision.scores.items() if v is not None}
-    return pd.DataFrame(rows).T.rename_axis("model").reset_index().to_csv(index=False)
+    table = pd.DataFrame(rows).T.rename_axis("model").reset_index()
+    table.insert(1, "version", table["model"].map(versions))
+    return table.to_csv(index=False)
+
+
+def _evaluate_all(evaluate: EvaluateFn, versions: Sequence[str], request: EvalRequest) -> list[dict[str, float]]:
+    """The scores of each version on the request. An ``evaluate`` with a ``many`` attribute,
+    ``many(versions, request) -> {version: scores}``, judges them in one pass (the policy
+    selector's decision replay shares its path-independent work); otherwise one call per version."""
+    many = getattr(evaluate, "many", None)
+    if many is None:
+        return [dict(evaluate(v, request)) for v in versions]
+    scored = many(list(versions), request)
+    return [dict(scored[str(v)]) for v in versions]
 
 
 def retrain(
@@ -313,7 +349,10 @@ def retrain(
         of ``request.model_name`` and returns that version. It must not move the alias.
     evaluate : callable ``(version, EvalRequest) -> mapping``
         Scores one registered version on ``request.holdout``; must return
-        ``total_cost`` and ``service`` (higher is better), may add forecast metrics.
+        ``total_cost`` and ``service`` (higher is better), may add other numbers (the policy
+        selector's adds the inventory value, fill rate, ...). Optional attribute ``many``:
+        ``(versions, EvalRequest) -> {version: mapping}``, used to judge challenger and
+        champion in one pass.
     config : RetrainConfig
     items_subset : sequence of str, optional
         Limit retraining to these items (e.g. from :func:`pipelines.flows.triggers.detect_triggers`).
@@ -356,12 +395,14 @@ def retrain(
         set_version_tags(config.model_name, challenger, {STATUS_TAG: "challenger", DECISION_TAG: decision_id}, uri)
         checkpoint("after_train")
         request = EvalRequest(train_part, holdout, items, cutoff, config.model_name, uri)
-        scores = {
-            "challenger": dict(evaluate(challenger, request)),
-            "champion": dict(evaluate(champion, request)) if champion else None,
-        }
+        # no champion: recommend uses the default path train registered, which the challenger must beat
+        incumbent = champion or get_alias_version(config.model_name, DEFAULT_ALIAS, uri)
+        judged = _evaluate_all(evaluate, [challenger, incumbent] if incumbent else [challenger], request)
+        scores = {"challenger": judged[0], "champion": judged[1] if incumbent else None}
         checkpoint("after_evaluate")
         action, reason = decide(scores["champion"], scores["challenger"], config)
+        if incumbent and not champion:
+            reason = f"no champion; judged against the default path v{incumbent} (alias {DEFAULT_ALIAS!r}): {reason}"
         with start_run("retrain", uri, tags={DECISION_TAG: decision_id}) as run:
             decision = Decision(
                 decision_id=decision_id,
@@ -381,6 +422,7 @@ def retrain(
                 data={"train": fingerprint(train_part), "holdout": fingerprint(holdout), "items": fingerprint(items)},
                 mlflow_run_id=run.run_id,
                 recovered=recovered or None,
+                incumbent=incumbent,
             )
             final = _commit(decision, Path(config.out), uri, checkpoint)
             run.log_params(

@@ -14,7 +14,8 @@ Steps (one MLflow parent run ``train`` with nested runs per step):
    (``stockwise evaluate``'s, :func:`pipelines.flows.evaluate.replay_selectors`) judges the
    paths at the held-out-time origin: the held-out-time classifier (fitted before it), the
    packaged default, the best single policy of the labels and the SBC rule recommend on the
-   history before it and are replayed on the held-out window.
+   history before it and are replayed on the held-out window (the path-independent work, from
+   the forecast backtest to the baselines, done once for the four).
    :func:`policy_selector.evaluation.replay_gate` picks the ``default`` alias (the packaged
    default unless a path is cheaper by the retrain margin at no worse CSL) and whether the
    classifier takes the ``champion`` alias (it must beat the default path and the best single
@@ -28,7 +29,9 @@ matrix: every candidate's cost by type and service per item and cutoff),
 ``choices.parquet``, ``replay.csv`` (the decision replay of every path, when it ran),
 ``decision.txt`` (what the gate decided and why).
 
-Also provides ``train_challenger`` / ``evaluate_version`` for ``stockwise retrain``.
+Also provides ``train_challenger`` / ``evaluate_version`` for ``stockwise retrain``: the
+challenger and the champion are judged by the same decision replay, at the retrain's cutoff on
+its held-out periods (:func:`evaluate_versions`).
 """
 
 from __future__ import annotations
@@ -59,13 +62,10 @@ from pipelines.registry.tracking import (
     store_dir,
 )
 from policy_selector import CandidateSpace, PolicySelector, SelectorConfig, confusion, run_study
-from policy_selector.context import prepare_cutoff, wide_panel
+from policy_selector.context import wide_panel
 from policy_selector.economics import periods_per_year
 from policy_selector.evaluation import ReplayDecision, gate, replay_gate
-from policy_selector.features import build_features
-from policy_selector.labels import label_candidates
 from policy_selector.selector import FixedSelector
-from policy_selector.sizing import size_candidates
 from policy_selector.workflow import StudyPlan, plan_study
 
 __all__ = [
@@ -74,6 +74,7 @@ __all__ = [
     "run_train",
     "train_challenger",
     "evaluate_version",
+    "evaluate_versions",
     "selector_config",
     "load_train_settings",
     "choose_paths",
@@ -539,22 +540,62 @@ def train_challenger(request) -> str:
     return register_version(request.model_name, result.run_id, "policy_selector", request.tracking_uri)
 
 
-def evaluate_version(version: str, request) -> dict[str, float]:
-    """Yearly total cost and mean service of a registered selector on ``request.holdout``.
+#: the numbers of a decision replay that ``evaluate_version`` returns (with ``total_cost`` and ``service``)
+REPLAY_SCORES = ("yearly_cost", "csl", "fill_rate", "inventory_value", "cost", "ratio_csl", "ratio_fill_rate")
 
-    The selector chooses at ``request.cutoff`` from features of ``request.demand``; the
-    chosen candidates, sized on the same history, are replayed on the held-out periods.
+
+def evaluate_versions(versions, request) -> dict[str, dict[str, float]]:
+    """The decision replay of registered selectors on ``request.holdout``, judged together.
+
+    Each version recommends at ``request.cutoff`` on ``request.demand`` (``recommend``'s own
+    steps) and its time-phased plan is replayed on the actual demand of the held-out periods,
+    next to the baselines, with the same seed (:func:`pipelines.flows.evaluate.replay_selectors`,
+    the replay ``stockwise train`` gates on and ``stockwise evaluate`` runs); the
+    path-independent work is done once for all versions.
+
+    Returns
+    -------
+    dict of version -> scores
+        ``total_cost`` (the replay's yearly cost with every unit short priced at least at the
+        shortage cost its service target implies: ``yearly_cost``), ``service`` (the achieved
+        CSL: ``csl``), ``fill_rate``, ``inventory_value``, ``cost`` (over the window),
+        ``ratio_csl`` / ``ratio_fill_rate`` (inventory over the best baseline's at equal achieved
+        service; left out when that service lies outside every baseline's frontier), ``n_items``,
+        ``n_excluded``, ``n_not_planned``, ``holdout_periods``.
+
+    Raises
+    ------
+    ValueError
+        When the replay cannot run (history before the cutoff too short, no item plannable).
     """
-    selector = load_model_version(request.model_name, str(version), request.tracking_uri)
     demand = pd.concat([request.demand, request.holdout], ignore_index=True)
     freq = _freq_of(request.demand)
-    periods = pd.to_datetime(request.holdout["ds"]).nunique()
-    cfg = selector_config(TrainSettings(test_periods=periods, label_paths=0), freq)
-    data = prepare_cutoff(request.demand, request.items, request.cutoff, cfg)
-    labels = label_candidates(data, size_candidates(data, cfg), demand, cfg, np.random.default_rng(0))
-    choice = selector.predict(build_features(data, cfg.season_length).loc[labels.cost.index])
-    return {
-        "total_cost": float(labels.cost_of(choice).sum()),
-        "service": float(labels.service_of(choice).mean()),
-        "regret": float(labels.regret(choice).sum()),
+    periods = int(pd.to_datetime(request.holdout["ds"]).nunique())
+    cfg = RunConfig(freq=freq, seed=TrainSettings().seed, tracking_uri=request.tracking_uri)
+    selectors = {
+        v: (load_model_version(request.model_name, v, request.tracking_uri), f"{request.model_name} v{v}")
+        for v in dict.fromkeys(map(str, versions))
     }
+    table = replay_selectors(demand, request.items, freq, cfg, periods, selectors)
+    counts = ("n_items", "n_excluded", "n_not_planned")
+    out = {}
+    for v, row in table.iterrows():
+        numbers = {k: float(row[k]) for k in (*REPLAY_SCORES, *counts)}
+        # a ratio is NaN when the path's service lies outside every baseline's frontier: left out
+        # (decision.json stays standard JSON)
+        numbers = {k: x for k, x in numbers.items() if np.isfinite(x)}
+        out[v] = {"total_cost": float(row["yearly_cost"]), "service": float(row["csl"])} | numbers
+        out[v]["holdout_periods"] = float(periods)
+    return out
+
+
+def evaluate_version(version: str, request) -> dict[str, float]:
+    """The decision replay of one registered selector on ``request.holdout`` (:func:`evaluate_versions`).
+
+    ``evaluate_version.many`` is :func:`evaluate_versions`: ``stockwise retrain`` judges the
+    challenger and the champion in one replay.
+    """
+    return evaluate_versions([version], request)[str(version)]
+
+
+evaluate_version.many = evaluate_versions

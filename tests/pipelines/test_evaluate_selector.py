@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -10,8 +11,9 @@ from typer.testing import CliRunner
 from pipelines.cli import app
 from pipelines.data.config import ConfigError, ForecastSettings, RunConfig, load_config
 from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
-from pipelines.flows.evaluate import EvaluateSettings, replay_selectors, run_evaluate
+from pipelines.flows.evaluate import EvaluateSettings, _recommend_paths, replay_selectors, run_evaluate
 from pipelines.flows.plan import load_selector
+from pipelines.flows.plan_steps import recommend_step
 from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
 from pipelines.registry.tracking import set_alias, start_run
 from policy_selector import FixedSelector, RuleSelector
@@ -152,3 +154,42 @@ def test_replay_selectors_names_a_bad_item_master_before_replaying(tracking_uri)
         replay_selectors(
             demo.demand, demo.items.drop(columns="service_target"), "W-MON", RunConfig(forecast=FAST), 8, {}
         )
+
+
+def test_paths_judged_together_get_the_numbers_of_judging_each_alone(tracking_uri):
+    """The replay of several paths prepares the cutoff once (backtest, forecasts, error models, sizing
+    of every candidate, the baselines); each path's recommendations and replayed numbers are still
+    exactly those of ``recommend``'s own steps run for it alone."""
+    demo = generate_demo(DemoConfig(n_items=8, n_stores=4, n_dcs=2, min_stores_per_item=2, n_weeks=60, seed=5))
+    cfg = RunConfig(forecast=FAST, tracking_uri=tracking_uri, seed=3)
+    specs = {"packaged": "packaged", "best_single": "policy:tsb_rss_negbin", "sbc_rule": "sbc"}
+    paths = {k: load_selector(spec, tracking_uri) for k, spec in specs.items()}
+    together = replay_selectors(demo.demand, demo.items, "W-MON", cfg, 8, paths)
+    alone = replay_selectors(demo.demand, demo.items, "W-MON", cfg, 8, paths, shared=False)
+    pd.testing.assert_frame_equal(together, alone)
+    assert together["yearly_cost"].nunique() == 3  # three different paths, not one compared with itself
+    # the shared recommendations are recommend's (plan_steps.recommend_step), path by path
+    dates = sorted(demo.demand["ds"].unique())
+    history = demo.demand[demo.demand["ds"] < dates[-8]]
+    rngs = {k: np.random.default_rng(cfg.seed) for k in paths}
+    _, recs = _recommend_paths(history, demo.items, cfg, "W-MON", paths, "r", rngs)
+    for key, (selector, name) in paths.items():
+        _, rec = recommend_step(history, demo.items, cfg, "W-MON", selector, name, "r", np.random.default_rng(cfg.seed))
+        pd.testing.assert_frame_equal(recs[key], rec)
+
+
+def test_two_origins_pool_the_last_window_and_the_one_before(tracking_uri):
+    demo = generate_demo(DemoConfig(n_items=8, n_stores=4, n_dcs=2, min_stores_per_item=2, n_weeks=60, seed=5))
+    cfg = RunConfig(forecast=FAST, tracking_uri=tracking_uri, seed=3)
+    paths = {"packaged": load_selector("packaged", tracking_uri)}
+    pooled = replay_selectors(demo.demand, demo.items, "W-MON", cfg, 8, paths, origins=2).loc["packaged"]
+    last = replay_selectors(demo.demand, demo.items, "W-MON", cfg, 8, paths).loc["packaged"]
+    before = demo.demand[demo.demand["ds"] < sorted(demo.demand["ds"].unique())[-8]]
+    earlier = replay_selectors(before, demo.items, "W-MON", cfg, 8, paths).loc["packaged"]
+    assert (pooled["origins"], last["origins"]) == (2, 1)
+    assert last["yearly_cost"] != earlier["yearly_cost"]  # two different windows
+    for kpi in ("yearly_cost", "inventory_value", "cost"):  # per origin, averaged
+        assert pooled[kpi] == pytest.approx((last[kpi] + earlier[kpi]) / 2)
+    assert min(last["csl"], earlier["csl"]) <= pooled["csl"] <= max(last["csl"], earlier["csl"])
+    counted = pooled[["n_items", "n_excluded", "n_not_planned"]].sum()
+    assert counted == demo.items["unique_id"].nunique()

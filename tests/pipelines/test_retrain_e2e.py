@@ -1,6 +1,6 @@
 """End to end on a tiny demo: train -> recommend -> retrain promoting a better challenger ->
 recommend with the new champion -> retrain rejecting a deliberately degraded one (champion
-unchanged). Real selector, real simulation."""
+unchanged). Real selector, judged by the real decision replay on the held-out periods."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import json
 
 import pandas as pd
 import pytest
-from sklearn.base import BaseEstimator
 
 from pipelines.data.config import ForecastSettings, RunConfig
 from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
 from pipelines.flows.plan import run_plan
 from pipelines.flows.retrain import DECISION_FILE, RetrainConfig, retrain
 from pipelines.registry.tracking import get_alias_version, get_version_tags, set_alias, start_run
+from policy_selector import FixedSelector
+from policy_selector.candidates import CandidateSpace
 
 train_module = pytest.importorskip(
     "pipelines.flows.train", reason="pipelines.flows.train (stockwise train) not available"
@@ -23,21 +24,12 @@ train_module = pytest.importorskip(
 pytestmark = pytest.mark.slow
 
 
-class ConstantSelector(BaseEstimator):
-    """A deliberately bad selector: the same candidate for every item."""
-
-    def __init__(self, candidate: str = "no_stock"):
-        self.candidate = candidate
-
-    def predict(self, features: pd.DataFrame) -> pd.Series:
-        return pd.Series(self.candidate, index=features.index, name="candidate")
-
-
 def register_constant(uri: str, candidate: str = "no_stock") -> str:
+    """A deliberately bad selector: the same candidate for every item (by default: stock nothing)."""
     with start_run("degraded", uri) as run:
         return str(
             run.log_model(
-                ConstantSelector(candidate),
+                FixedSelector(candidate).fit(None, None, pd.DataFrame(columns=list(CandidateSpace().names))),
                 "policy_selector",
                 flavor="sklearn",
                 registered_name=train_module.MODEL_NAME,
