@@ -213,6 +213,21 @@ def test_a_killed_dask_worker_still_gives_every_block(panel, dask_scheduler, tmp
     assert sorted(pd.concat(parts)["unique_id"]) == sorted(items["unique_id"])
 
 
+@needs_spark
+def test_a_killed_spark_python_worker_fails_the_call_cleanly(panel, spark_master, tmp_path):
+    """A local master does not retry a failed task: the Python worker running block 1 dies, the call
+    raises (nothing partial comes back), and the session runs the next call."""
+    from py4j.protocol import Py4JJavaError
+
+    _, demand, items = panel
+    engine = BlockEngine(kind="spark", block_size=15, scheduler=spark_master)
+    with pytest.raises(Py4JJavaError, match="Python worker exited unexpectedly"):
+        map_blocks(_die_once, demand, items, engine, marker=str(tmp_path / "m"))
+    assert (tmp_path / "m").exists()
+    parts = map_blocks(_die_once, demand, items, engine, marker=str(tmp_path / "m"))
+    assert sorted(pd.concat(parts)["unique_id"]) == sorted(items["unique_id"])
+
+
 def test_dask_engine_without_dask_says_which_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(RuntimeError, match=r"stockwise\[dask\]"):
