@@ -312,7 +312,7 @@ def spark_session(engine: BlockEngine, conf: dict[str, str] | None = None) -> It
 
 @contextlib.contextmanager
 def _environ(values: dict[str, str]) -> Iterator[None]:
-    """Environment variables set for the block, unless already set; restored after."""
+    """Environment variables set inside the `with`, those not already set; removed after."""
     added = {k: v for k, v in values.items() if k not in os.environ}
     os.environ.update(added)
     try:
