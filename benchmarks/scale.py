@@ -4,7 +4,7 @@ Run (from the project root)::
 
     python -m benchmarks.scale generate --series 3000 --out /tmp/scale3k
     python -m benchmarks.scale profile --data /tmp/scale3k            # cProfile of one local run
-    python -m benchmarks.scale run --series 3000 30000 --engine local dask --block-size 2000
+    python -m benchmarks.scale run --series 3000 30000 --engine local dask spark --block-size 2000
     python -m benchmarks.scale selector-cv --data /tmp/scale3k --sample 300 --refit-every 1 4 16
     python -m benchmarks.scale select-block --data /tmp/scale3k --sample 300 --refit-every 16 1 16
     python -m benchmarks.scale refit-curve --data /tmp/scale3k --sample 200 --periods 40 60 80 100 156
@@ -17,7 +17,8 @@ short-history path are present. Seeded: the same arguments give the same files.
 ``run`` times every step of the planning flow (the progress messages of
 :func:`pipelines.flows.plan.run_plan` mark the step boundaries) and samples the
 resident memory of this process and its children (process-pool and Dask
-workers) every 0.2 s; the peak per step is reported. The load average at the
+workers; Spark's JVM and its Python workers) every 0.2 s; the peak per step is
+reported. The load average at the
 start and the end of each run is written next to the numbers, because the
 machine it was developed on is shared.
 """
@@ -268,13 +269,25 @@ def process_seconds() -> float:
 
 
 def cpu_seconds() -> float:
-    """User + system CPU seconds of this process and of its children that have exited.
+    """User + system CPU seconds of this process, of its children that have exited and of its live
+    descendants.
 
-    Pool workers (the process pool, statsforecast's pools, a LocalCluster's workers)
-    are joined when their step ends, so a step's difference includes its workers.
+    Pool workers (the process pool, statsforecast's pools) are joined when their step ends;
+    a LocalCluster's workers and Spark's JVM and Python workers live for the whole run, so
+    they are read while alive (a live process's own time plus that of its exited children),
+    which puts their CPU in the step that used it.
     """
+    import psutil
+
     t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    total = t.user + t.system + t.children_user + t.children_system
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            c = proc.cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        total += c.user + c.system + c.children_user + c.children_system
+    return total
 
 
 class MemorySampler:
@@ -528,7 +541,7 @@ def main(argv: list[str] | None = None) -> None:
     sb.add_argument("--refit-every", type=refit_value, nargs="+", default=[1, 16])
     bench = sub.add_parser("run")
     bench.add_argument("--series", type=int, nargs="+", default=[3000])
-    bench.add_argument("--engine", nargs="+", default=["local", "dask"], choices=["local", "dask"])
+    bench.add_argument("--engine", nargs="+", default=["local", "dask"], choices=["local", "dask", "spark"])
     bench.add_argument("--block-size", type=int, default=2000)
     bench.add_argument("--workers", type=int, default=None)
     bench.add_argument("--root", type=Path, default=Path("/tmp/stockwise-scale"))

@@ -113,8 +113,12 @@ def recommend_command(
     segment_target: float = options.SEGMENT_TARGET,
     service_measure: str = options.SERVICE_MEASURE,
     tracking_uri: str = options.TRACKING_URI,
-    engine: str = typer.Option(None, help="per-series steps on 'local' processes (default) or 'dask'"),
-    scheduler: str = typer.Option(None, help="Dask scheduler address (default: a LocalCluster for the run)"),
+    engine: str = typer.Option(None, help="per-series steps on 'local' processes (default), 'dask' or 'spark'"),
+    scheduler: str = typer.Option(
+        None,
+        help="Dask scheduler address (default: a LocalCluster for the run); for spark the master URL, "
+        "e.g. spark://host:7077 (default: local[<workers>])",
+    ),
     block_size: int = typer.Option(None, help="series per block (default 2000)"),
     workers: int = typer.Option(None, help="local processes / LocalCluster workers (default: all cores)"),
     selector: str = options.SELECTOR,

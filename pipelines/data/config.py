@@ -16,7 +16,7 @@ Example ``stockwise.yaml``::
       measure: csl                  # csl | fill_rate
     tracking_uri: sqlite:///mlruns/mlflow.db
     engine: dask                    # per-series steps on a Dask cluster (pip install 'stockwise[dask]')
-    scheduler: tcp://scheduler:8786 # omit for a LocalCluster on this machine
+    scheduler: tcp://scheduler:8786 # omit for a LocalCluster on this machine (spark: the master URL)
     block_size: 2000                # series per block
 
 Every key, with its default, is in ``docs/guide/errors.md`` (section "stockwise.yaml");
@@ -149,10 +149,14 @@ class RunConfig(_Frozen):
     scenario: ScenarioSettings = ScenarioSettings()
     service: ServiceSettings = ServiceSettings()
     tracking_uri: str | None = None
-    engine: Literal["local", "dask"] = Field(
-        "local", description="where the per-series steps run: local processes or a Dask cluster"
+    engine: Literal["local", "dask", "spark"] = Field(
+        "local", description="where the per-series steps run: local processes, a Dask cluster or Spark (through Fugue)"
     )
-    scheduler: str | None = Field(None, description="Dask scheduler address; None = a LocalCluster for the run")
+    scheduler: str | None = Field(
+        None,
+        description="Dask scheduler address (None = a LocalCluster for the run); for spark the master URL "
+        "(spark://host:7077, local[2]; None = local[<workers>])",
+    )
     block_size: int = Field(2000, ge=1, description="series per block (hash bucket of unique_id)")
     workers: int | None = Field(None, ge=1, description="local processes / LocalCluster workers; None = all cores")
     selector: str = Field(

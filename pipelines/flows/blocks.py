@@ -1,4 +1,4 @@
-"""Per-series steps on blocks of series: a process pool locally, Fugue on Dask when configured.
+"""Per-series steps on blocks of series: a process pool locally, Fugue on Dask or Spark when configured.
 
 A block is a hash bucket of ``unique_id`` (CRC-32, stable across processes and
 machines, unlike Python's salted ``hash``); ``ceil(n_series / block_size)``
@@ -17,6 +17,10 @@ Engines
     (``scheduler`` address, or a LocalCluster for the run when None), partitioned
     by block. Each block comes back as one row of pickled bytes, so the output
     schema is the same for every step and every Fugue engine.
+``spark``
+    The same :func:`fugue.transform` call with a SparkSession as the Fugue engine
+    (``scheduler`` is the Spark master URL, ``local[<workers>]`` when None); Fugue
+    runs the block function as a grouped pandas UDF (``applyInPandas``).
 
 Block functions must not write MLflow or files: the driver (:mod:`pipelines.flows.plan`)
 does all tracking and I/O. statsforecast inside a block should run with
@@ -30,6 +34,8 @@ import logging
 import math
 import os
 import pickle
+import shutil
+import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -45,6 +51,7 @@ __all__ = [
     "map_blocks",
     "engine_session",
     "dask_client",
+    "spark_session",
     "run_block",
     "n_blocks",
     "block_rng",
@@ -52,11 +59,12 @@ __all__ = [
 
 _SCHEMA = "block:long,payload:binary,n_series:long,wall_s:double,cpu_s:double"
 _LOG = logging.getLogger(__name__)
+_ROW = "__stockwise_row"
 
 
 @dataclass(frozen=True)
 class BlockEngine:
-    """Where blocks run: ``kind`` local or dask; see the module docstring."""
+    """Where blocks run: ``kind`` local, dask or spark; see the module docstring."""
 
     kind: str = "local"
     block_size: int = 2000
@@ -133,8 +141,11 @@ def map_blocks(fn: Callable, demand: pd.DataFrame, items: pd.DataFrame, engine: 
         Passed to every call (broadcast; keep them small).
     """
     blocks = n_blocks(demand["unique_id"].nunique(), engine.block_size)
-    if engine.kind == "dask":
-        rows = _on_dask(demand.assign(block=block_ids(demand["unique_id"], blocks)), items, fn, kwargs, engine)
+    if engine.kind in _FUGUE_ENGINES:
+        with _engine_object(engine) as engine_obj:
+            # the row's place in the panel: a shuffle may reorder rows, each block gets them back in order
+            framed = demand.assign(block=block_ids(demand["unique_id"], blocks), **{_ROW: np.arange(len(demand))})
+            rows = _on_fugue(framed, items, fn, kwargs, engine_obj)
     elif blocks == 1 or engine.n_workers == 1:
         rows = [run_block(g, items, fn, kwargs) for g in _groups(demand, blocks)]
     else:
@@ -169,26 +180,26 @@ def _on_pool(groups: Iterator[pd.DataFrame], items: pd.DataFrame, fn, kwargs, wo
     return done
 
 
-def _on_dask(framed: pd.DataFrame, items: pd.DataFrame, fn, kwargs, engine: BlockEngine) -> list[pd.DataFrame]:
+def _on_fugue(framed: pd.DataFrame, items: pd.DataFrame, fn, kwargs, engine_obj) -> list[pd.DataFrame]:
+    """The blocks through :func:`fugue.transform` on ``engine_obj`` (a Dask client or a SparkSession)."""
     import fugue.api as fa
 
-    with _client(engine) as client:
-        out = fa.transform(
-            framed,
-            _fugue_block,
-            schema=_SCHEMA,
-            partition={"by": "block"},
-            params={"context": {"items": items, "fn": fn, "kwargs": kwargs}},
-            engine=client,
-            as_local=True,
-        )
+    out = fa.transform(
+        framed,
+        _fugue_block,
+        schema=_SCHEMA,
+        partition={"by": "block"},
+        params={"context": {"items": items, "fn": fn, "kwargs": kwargs}},
+        engine=engine_obj,
+        as_local=True,
+    )
     return [fa.as_pandas(out)]
 
 
 def _fugue_block(df: pd.DataFrame, context) -> pd.DataFrame:
     # Fugue reads every DataFrame-annotated parameter as an input frame: the item master
     # and the block function travel unannotated, as one broadcast parameter
-    return run_block(df, **context)
+    return run_block(df.sort_values(_ROW).drop(columns=_ROW), **context)
 
 
 _SESSION: dict = {}
@@ -196,25 +207,27 @@ _SESSION: dict = {}
 
 @contextlib.contextmanager
 def engine_session(engine: BlockEngine) -> Iterator[None]:
-    """Keep one Dask client (and its LocalCluster) for every :func:`map_blocks` call inside."""
-    if engine.kind != "dask" or "client" in _SESSION:
+    """Keep one Fugue engine (a Dask client and its LocalCluster, a SparkSession) for every
+    :func:`map_blocks` call inside."""
+    if engine.kind not in _FUGUE_ENGINES or "engine" in _SESSION:
         yield
         return
-    with dask_client(engine) as client:
-        _SESSION["client"] = client
+    with _FUGUE_ENGINES[engine.kind](engine) as engine_obj:
+        _SESSION["engine"] = engine_obj
         try:
             yield
         finally:
-            _SESSION.pop("client", None)
+            _SESSION.pop("engine", None)
 
 
 @contextlib.contextmanager
-def _client(engine: BlockEngine) -> Iterator:
-    if "client" in _SESSION:
-        yield _SESSION["client"]
+def _engine_object(engine: BlockEngine) -> Iterator:
+    """The session's engine object, or one that lives for the call."""
+    if "engine" in _SESSION:
+        yield _SESSION["engine"]
         return
-    with dask_client(engine) as client:
-        yield client
+    with _FUGUE_ENGINES[engine.kind](engine) as engine_obj:
+        yield engine_obj
 
 
 @contextlib.contextmanager
@@ -243,3 +256,70 @@ def dask_client(engine: BlockEngine) -> Iterator:
         Client(cluster) as client,
     ):
         yield client
+
+
+@contextlib.contextmanager
+def spark_session(engine: BlockEngine, conf: dict[str, str] | None = None) -> Iterator:
+    """A SparkSession on ``engine.scheduler`` (a Spark master URL), ``local[<workers>]`` when None.
+
+    An active session (a notebook's, a test's) is used as it is and left running; a
+    session started here is stopped at the end. ``conf`` adds Spark settings to a new
+    session (e.g. ``{"spark.driver.memory": "2g"}``; settings of the running JVM, such
+    as memory, only apply when this call starts it).
+
+    Raises
+    ------
+    RuntimeError
+        PySpark is not installed (install the ``stockwise[spark]`` extra), or no Java
+        runtime is found (Spark 4 needs Java 17 or later).
+    """
+    try:
+        import fugue_spark  # noqa: F401  (Fugue's Spark engine; imports pyspark too)
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise RuntimeError("engine 'spark' needs PySpark: pip install 'stockwise[spark]'") from exc
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        yield active
+        return
+    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        raise RuntimeError("engine 'spark' needs a Java runtime (17 or later): put java on PATH or set JAVA_HOME")
+    master = engine.scheduler or f"local[{engine.n_workers}]"
+    builder = SparkSession.builder.master(master).appName("stockwise")
+    settings = {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        # the demand frame goes to Spark through Arrow, not row by row in Python
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # blocks are small in bytes and large in CPU: AQE would merge several into one task, run one after
+        # the other on one core; without it each block hashes to one of spark.sql.shuffle.partitions tasks
+        "spark.sql.adaptive.coalescePartitions.enabled": "false",
+        # timestamps cross the JVM as instants: one zone both ways, whatever the machine's
+        "spark.sql.session.timeZone": "UTC",
+    }
+    for key, value in (settings | (conf or {})).items():
+        builder = builder.config(key, value)
+    # pyspark starts its Python workers with PYSPARK_PYTHON (default `python3` on PATH); on a local
+    # master they must run this interpreter and its packages. Read once, when the context starts.
+    python = {"PYSPARK_PYTHON": sys.executable} if master.startswith("local") else {}
+    with _environ(python):
+        session = builder.getOrCreate()
+    try:
+        yield session
+    finally:
+        session.stop()
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """Environment variables set inside the `with`, those not already set; removed after."""
+    added = {k: v for k, v in values.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+_FUGUE_ENGINES: dict[str, Callable] = {"dask": dask_client, "spark": spark_session}

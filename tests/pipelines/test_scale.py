@@ -1,8 +1,10 @@
-"""Per-series steps on blocks of series: local process pool vs Dask through Fugue."""
+"""Per-series steps on blocks of series: local process pool vs Dask and Spark through Fugue."""
 
 from __future__ import annotations
 
 import os
+import pickle
+import shutil
 import sys
 import zlib
 from concurrent.futures.process import BrokenProcessPool
@@ -14,7 +16,7 @@ import pytest
 from benchmarks.scale import generate_panel
 from pipelines.data.config import ConfigError, load_config
 from pipelines.data.io import write_table_atomic
-from pipelines.flows.blocks import BlockEngine, block_ids, dask_client, map_blocks, n_blocks
+from pipelines.flows.blocks import BlockEngine, block_ids, dask_client, map_blocks, n_blocks, spark_session
 from pipelines.flows.plan import run_plan
 
 try:
@@ -26,6 +28,15 @@ except ImportError:  # pragma: no cover - the extra is installed in CI (pip inst
 
 needs_dask = pytest.mark.skipif(not HAVE_DASK, reason="Dask not installed: pip install -e '.[dask]'")
 
+try:
+    import pyspark  # noqa: F401
+
+    NO_SPARK = None if os.environ.get("JAVA_HOME") or shutil.which("java") else "no Java runtime (Spark needs Java 17+)"
+except ImportError:  # pragma: no cover - the extra is installed in CI (pip install -e '.[test]' pulls it)
+    NO_SPARK = "PySpark not installed: pip install -e '.[spark]'"
+
+needs_spark = pytest.mark.skipif(NO_SPARK is not None, reason=NO_SPARK or "")
+
 
 @pytest.fixture(scope="session")
 def dask_scheduler():
@@ -34,6 +45,15 @@ def dask_scheduler():
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         yield cluster.scheduler_address
+
+
+@pytest.fixture(scope="session")
+def spark_master():
+    """Master URL of a session-wide local SparkSession: 2 cores, 512 MB, no UI. While it runs it is the
+    active session, which ``engine: spark`` uses as it is (and leaves running)."""
+    conf = {"spark.driver.memory": "512m", "spark.sql.shuffle.partitions": "8"}
+    with spark_session(BlockEngine(kind="spark", scheduler="local[2]"), conf=conf) as session:
+        yield session.sparkContext.master
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +129,62 @@ def test_dask_blocks_agree_with_local(panel, dask_scheduler):
     pd.testing.assert_frame_equal(pd.concat(local, ignore_index=True), pd.concat(dask, ignore_index=True))
 
 
+@needs_spark
+def test_spark_blocks_agree_with_local(panel, spark_master):
+    _, demand, items = panel
+    local = map_blocks(_block_summary, demand, items, BlockEngine(block_size=15, workers=2), scale=1.0)
+    spark = map_blocks(
+        _block_summary, demand, items, BlockEngine(kind="spark", block_size=15, scheduler=spark_master), scale=1.0
+    )
+    assert len(spark) == n_blocks(60, 15)
+    pd.testing.assert_frame_equal(pd.concat(local, ignore_index=True), pd.concat(spark, ignore_index=True))
+
+
+@needs_spark
+def test_spark_blocks_get_their_rows_in_the_panels_order(panel, spark_master):
+    """Every block's demand rows through Spark's shuffle and Arrow: the same rows, dtypes (timestamps)
+    and order as the local pool gives it, on an unsorted panel."""
+    _, demand, items = panel
+    shuffled = demand.sample(frac=1.0, random_state=5).reset_index(drop=True)
+    local = map_blocks(_rows, shuffled, items, BlockEngine(block_size=5, workers=2))
+    spark = map_blocks(_rows, shuffled, items, BlockEngine(kind="spark", block_size=5, scheduler=spark_master))
+    assert [b for b, _ in spark] == [b for b, _ in local] == list(range(12))
+    for (_, got), (_, want) in zip(spark, local):
+        pd.testing.assert_frame_equal(got, want)
+
+
+def test_a_fugue_block_gets_its_rows_back_in_the_panels_order(panel):
+    """A shuffle may hand a block its rows in any order; the block function sees the panel's order."""
+    from pipelines.flows.blocks import _ROW, _fugue_block
+
+    _, demand, items = panel
+    framed = demand.assign(block=0, **{_ROW: np.arange(len(demand))})
+    out = _fugue_block(framed.sample(frac=1.0, random_state=3), {"items": items, "fn": _rows, "kwargs": {}})
+    block, got = pickle.loads(out["payload"].iloc[0])
+    assert block == 0
+    pd.testing.assert_frame_equal(got, demand.reset_index(drop=True))
+
+
+def test_spark_engine_without_pyspark_says_which_extra_to_install(panel, monkeypatch):
+    _, demand, items = panel
+    for module in ("pyspark", "pyspark.sql", "fugue_spark"):
+        monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(RuntimeError, match=r"pip install 'stockwise\[spark\]'"):
+        map_blocks(_block_summary, demand, items, BlockEngine(kind="spark", block_size=15), scale=1.0)
+
+
+@pytest.mark.skipif(NO_SPARK is not None and "PySpark" in NO_SPARK, reason=NO_SPARK or "")
+def test_spark_engine_without_java_says_so(monkeypatch):
+    from pyspark.sql import SparkSession
+
+    monkeypatch.setattr(SparkSession, "getActiveSession", classmethod(lambda cls: None))
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match="Java runtime"):
+        with spark_session(BlockEngine(kind="spark")):
+            pass
+
+
 def _die_once(demand, items, block, marker):
     """Kill the worker process the first time block 1 runs (the marker file remembers)."""
     if block == 1 and not os.path.exists(marker):
@@ -137,6 +213,21 @@ def test_a_killed_dask_worker_still_gives_every_block(panel, dask_scheduler, tmp
     assert sorted(pd.concat(parts)["unique_id"]) == sorted(items["unique_id"])
 
 
+@needs_spark
+def test_a_killed_spark_python_worker_fails_the_call_cleanly(panel, spark_master, tmp_path):
+    """A local master does not retry a failed task: the Python worker running block 1 dies, the call
+    raises (nothing partial comes back), and the session runs the next call."""
+    from py4j.protocol import Py4JJavaError
+
+    _, demand, items = panel
+    engine = BlockEngine(kind="spark", block_size=15, scheduler=spark_master)
+    with pytest.raises(Py4JJavaError, match="Python worker exited unexpectedly"):
+        map_blocks(_die_once, demand, items, engine, marker=str(tmp_path / "m"))
+    assert (tmp_path / "m").exists()
+    parts = map_blocks(_die_once, demand, items, engine, marker=str(tmp_path / "m"))
+    assert sorted(pd.concat(parts)["unique_id"]) == sorted(items["unique_id"])
+
+
 def test_dask_engine_without_dask_says_which_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(RuntimeError, match=r"stockwise\[dask\]"):
@@ -146,7 +237,7 @@ def test_dask_engine_without_dask_says_which_extra_to_install(monkeypatch):
 
 def test_unknown_engine_is_a_config_error():
     with pytest.raises(ConfigError, match="engine"):
-        load_config(None, engine="spark")
+        load_config(None, engine="ray")
 
 
 def _recommend(folder, tmp_path, name, **engine):
@@ -163,18 +254,38 @@ def _recommend(folder, tmp_path, name, **engine):
     return pd.read_parquet(run_plan(cfg).run_dir / "recommendations.parquet").drop(columns="run_id")
 
 
+@pytest.fixture(scope="module")
+def local_recommendations(panel, tmp_path_factory):
+    """``recommend`` on the 60-series panel in 3 blocks on a local pool of 2: what every engine must give."""
+    folder, _, items = panel
+    local = _recommend(folder, tmp_path_factory.mktemp("local"), "local", engine="local", workers=2)
+    assert sorted(local["unique_id"]) == sorted(items["unique_id"])
+    return local
+
+
+def _assert_same_recommendations(local: pd.DataFrame, other: pd.DataFrame) -> None:
+    """Equal, float columns to a float32 tolerance."""
+    floats = local.select_dtypes("float").columns
+    pd.testing.assert_frame_equal(local.drop(columns=floats), other.drop(columns=floats))
+    np.testing.assert_allclose(
+        local[floats].to_numpy(float), other[floats].to_numpy(float), rtol=1e-5, atol=1e-6, equal_nan=True
+    )
+
+
 @pytest.mark.slow
 @needs_dask
-def test_recommend_on_dask_equals_recommend_on_local(panel, dask_scheduler, tmp_path):
-    folder, _, items = panel
-    local = _recommend(folder, tmp_path, "local", engine="local", workers=2)
+def test_recommend_on_dask_equals_recommend_on_local(panel, local_recommendations, dask_scheduler, tmp_path):
+    folder, _, _ = panel
     dask = _recommend(folder, tmp_path, "dask", engine="dask", scheduler=dask_scheduler)
-    assert sorted(local["unique_id"]) == sorted(items["unique_id"])
-    floats = local.select_dtypes("float").columns
-    pd.testing.assert_frame_equal(local.drop(columns=floats), dask.drop(columns=floats))
-    np.testing.assert_allclose(
-        local[floats].to_numpy(float), dask[floats].to_numpy(float), rtol=1e-5, atol=1e-6, equal_nan=True
-    )
+    _assert_same_recommendations(local_recommendations, dask)
+
+
+@pytest.mark.slow
+@needs_spark
+def test_recommend_on_spark_equals_recommend_on_local(panel, local_recommendations, spark_master, tmp_path):
+    folder, _, _ = panel
+    spark = _recommend(folder, tmp_path, "spark", engine="spark", scheduler=spark_master)
+    _assert_same_recommendations(local_recommendations, spark)
 
 
 def test_report_forecast_on_blocks_equals_the_whole_panel(panel, monkeypatch):
