@@ -45,8 +45,8 @@ __all__ = [
     "ItemCurves",
     "TargetBacktest",
     "backtest_target",
-    "calibrate_curves",
     "calibration_groups",
+    "group_scale",
     "item_curves",
     "allocate_levels",
     "exchange_curve",
@@ -96,8 +96,14 @@ def _current_level(rec: pd.DataFrame) -> np.ndarray:
     return np.where(by_s, rec["reorder_point"].to_numpy(float), rec["order_up_to"].to_numpy(float))
 
 
-def item_curves(data: CutoffData, rec: pd.DataFrame, config: SelectorConfig, measure: ServiceType) -> ItemCurves:
+def item_curves(
+    data: CutoffData, rec: pd.DataFrame, config: SelectorConfig, measure: ServiceType, scale: np.ndarray | None = None
+) -> ItemCurves:
     """Service-vs-value curve of every stocked item of ``rec`` (rows aligned with ``data.ids``).
+
+    ``scale`` (per item, default 1) multiplies the item's demand samples over H: the held-out
+    correction of :func:`backtest_target` (its tails included, which a factor on the service
+    cannot move).
 
     Levels are 0, the per-item level and every ``k``-th point of the item's sorted demand
     samples over H (rounded up for count data). The service at a level is what the
@@ -134,6 +140,8 @@ def item_curves(data: CutoffData, rec: pd.DataFrame, config: SelectorConfig, mea
         H_all = np.minimum(exposure(cand, econ.lead_time, econ.review_period), data.horizon)
         f_all = data.cum_forecast[cand.forecaster][np.arange(n), H_all - 1]
         samples = np.sort(_samples(data, cand, H_all, f_all, config)[rows], axis=1)
+        if scale is not None:
+            samples = samples * np.asarray(scale, dtype=float)[rows, None]
         pick = np.linspace(0, samples.shape[1] - 1, _LEVEL_POINTS).round().astype(int)
         lv = np.concatenate([np.zeros((len(rows), 1)), samples[:, pick]], axis=1)
         lv = np.ceil(lv - 1e-9) if data.integral else lv
@@ -373,8 +381,8 @@ def portfolio_policy(
         Points each segment's (``"all"``: the portfolio's) target is raised by in the
         allocation's model, e.g. :attr:`TargetBacktest.raise_by`; ``service_target`` stays ``target``.
     factors : dict of str -> float, optional
-        Shortfall factor per calibration group (:attr:`TargetBacktest.factors`) the curves are
-        corrected by before the allocation (:func:`calibrate_curves`).
+        Demand scale per calibration group (:attr:`TargetBacktest.factors`) the curves' demand
+        samples are multiplied by (:func:`group_scale`).
 
     Returns
     -------
@@ -392,7 +400,7 @@ def portfolio_policy(
         raise ValueError(f"a portfolio target is a csl or fill_rate target, got {measure.value!r}")
     if not np.array_equal(np.asarray(rec["unique_id"], dtype=str), data.ids):
         raise ValueError("recommendations must be the rows of recommend_policies at the same cutoff, in its order")
-    curves = calibrate_curves(item_curves(data, rec, config, measure), calibration_groups(rec), factors)
+    curves = item_curves(data, rec, config, measure, group_scale(calibration_groups(rec), factors))
     groups = rec[segment_by].astype(str).to_numpy() if segment_by else None
     levels, allocations = allocate_levels(curves, target, groups, raise_by)
     return _relevel(rec, data, curves, levels, target, measure, segment_by), allocations
@@ -482,8 +490,8 @@ class TargetBacktest:
     calibration : pandas.DataFrame or None
         ``group, items, model, achieved, factor``: per calibration group (:func:`calibration_groups`)
         the items with demand, the allocation's service at the target in the uncorrected model and
-        replayed, and the factor its curves' shortfall from full service is scaled by
-        (:func:`calibrate_curves`); None when not measured.
+        replayed, and the scale its demand samples are multiplied by (:func:`group_scale`); None
+        when not measured.
     """
 
     origin: pd.Timestamp | None
@@ -499,7 +507,7 @@ class TargetBacktest:
 
     @property
     def factors(self) -> dict[str, float] | None:
-        """Shortfall factor per calibration group (``"all"``: the pooled one), or None."""
+        """Demand scale per calibration group (``"all"``: the pooled one), or None."""
         if self.calibration is None or self.calibration.empty:
             return None
         return dict(zip(self.calibration["group"].astype(str), self.calibration["factor"].astype(float)))
@@ -537,8 +545,8 @@ def _first_reaching(grid: np.ndarray, achieved: np.ndarray, target: float) -> fl
     return float(grid[j - 1] + (grid[j] - grid[j - 1]) * step - grid[0])
 
 
-#: Bounds of a calibration group's shortfall factor (one year's replay of a few hundred items is one draw).
-FACTOR_BOUNDS = (0.5, 5.0)
+#: Demand scales a calibration group's correction is read from (model service at fixed levels falls with each).
+SCALE_GRID = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0, 2.5, 3.0, 4.0])
 
 
 def calibration_groups(rec: pd.DataFrame) -> np.ndarray:
@@ -556,52 +564,59 @@ def calibration_groups(rec: pd.DataFrame) -> np.ndarray:
     return np.array([f"{c}|{b}" for c, b in zip(cand, rec["sbc_class"].astype(str))], dtype=object)
 
 
-def calibrate_curves(curves: ItemCurves, groups: np.ndarray, factors: dict | None) -> ItemCurves:
-    """``curves`` with each item's shortfall from full service scaled by its group's factor.
-
-    service' = 1 - k (1 - service): k > 1 where the replay served less than the model
-    promised, k < 1 where more; groups without a factor take the pooled one (``"all"``, else 1).
-    A positive factor keeps every curve's shape (its concave hull and the order of its points),
-    so the allocation still meets the corrected target at least value.
-    """
+def group_scale(groups: np.ndarray, factors: dict | None) -> np.ndarray | None:
+    """Demand scale per item from its group's factor (groups without one: the pooled ``"all"``, else 1)."""
     if not factors:
-        return curves
+        return None
     pooled = factors.get("all", 1.0)
-    k = np.array([factors.get(str(g), pooled) for g in groups], dtype=float)
-    service = 1.0 - k[:, None] * (1.0 - curves.service)
-    return ItemCurves(curves.ids, curves.level, service, curves.value, curves.weight, curves.current)
+    return np.array([factors.get(str(g), pooled) for g in groups], dtype=float)
 
 
-def _model_service(curves: ItemCurves, levels: np.ndarray, rows: np.ndarray) -> float:
-    """Weighted service of ``rows`` at their allocated ``levels`` in the curves' model."""
-    rows = rows[np.isfinite(levels[rows]) & (curves.weight[rows] > 0)]
+def _group_service(curves: ItemCurves, rows: np.ndarray) -> float:
+    """Weighted service of ``rows`` at their current levels (a point of every curve) in the curves' model."""
+    rows = rows[np.isfinite(curves.level[rows]).any(axis=1) & (curves.weight[rows] > 0)]
     if not rows.size:
         return np.nan
-    col = np.argmax(curves.level[rows] == levels[rows, None], axis=1)
+    col = np.argmax(curves.level[rows] == curves.current[rows, None], axis=1)
     s, w = curves.service[rows, col], curves.weight[rows]
     return float((s * w).sum() / w.sum())
 
 
-def _calibration(curves: ItemCurves, levels, kpis: pd.DataFrame, groups: np.ndarray, measure) -> pd.DataFrame:
-    """Per group (and ``"all"``): items with demand, model and replayed service, and the shortfall factor.
+def _scale_reaching(model: np.ndarray, achieved: float) -> float:
+    """The demand scale at which the model's service (falling along :data:`SCALE_GRID`) equals ``achieved``."""
+    ok = np.isfinite(model)
+    if not ok.any() or not np.isfinite(achieved):
+        return np.nan
+    x, y = SCALE_GRID[ok], np.minimum.accumulate(model[ok])
+    return float(np.interp(-achieved, -y, x))  # clamped to the grid's ends
 
-    factor = (1 - replayed) / (1 - model), within :data:`FACTOR_BOUNDS`; groups with fewer than
-    :data:`MIN_BACKTEST_ITEMS` items with demand (or a model at full service) take the pooled one.
+
+def _calibration(data, out: pd.DataFrame, config, kpis: pd.DataFrame, groups: np.ndarray, measure) -> pd.DataFrame:
+    """Per group (and ``"all"``) of the allocated rows of ``out``: items with demand, model and replayed
+    service, and the demand scale at which the model serves what the replay served.
+
+    The model's service at the allocated levels is recomputed with every item's demand samples
+    scaled by each :data:`SCALE_GRID` value; the factor is read off that falling curve at the
+    replayed service (linear between grid points, clamped to the grid). Groups with fewer than
+    :data:`MIN_BACKTEST_ITEMS` items with demand take the pooled factor.
     """
-    moved = np.isfinite(levels)
+    moved = out["service_mode"].ne(ServiceMode.ITEM).to_numpy()
+    names = [*sorted(set(groups[moved])), "all"]
+    members = {g: np.flatnonzero(moved & ((groups == g) | (g == "all"))) for g in names}
+    model = np.full((len(names), len(SCALE_GRID)), np.nan)
+    for j, m in enumerate(SCALE_GRID):
+        curves = item_curves(data, out, config, measure, np.full(len(out), m))
+        model[:, j] = [_group_service(curves, members[g]) for g in names]
     rows = []
-    for g in [*sorted(set(groups[moved])), "all"]:
-        member = moved & ((groups == g) | (g == "all"))
-        n, achieved = _replayed(kpis[member], measure)
-        model = _model_service(curves, levels, np.flatnonzero(member))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            raw = (1.0 - achieved) / (1.0 - model) if model < 1.0 - 1e-9 else np.nan
-        rows.append({"group": g, "items": n, "model": model, "achieved": achieved, "raw": raw})
+    for i, g in enumerate(names):
+        n, achieved = _replayed(kpis.iloc[members[g]], measure)
+        rows.append({"group": g, "items": n, "model": model[i, SCALE_GRID == 1.0][0], "achieved": achieved})
+        rows[-1]["raw"] = _scale_reaching(model[i], achieved)
     table = pd.DataFrame(rows)
     pooled = table["raw"].iloc[-1]
-    pooled = float(np.clip(pooled, *FACTOR_BOUNDS)) if np.isfinite(pooled) else 1.0
+    pooled = float(pooled) if np.isfinite(pooled) else 1.0
     own = table["raw"].notna() & (table["items"] >= MIN_BACKTEST_ITEMS)
-    table["factor"] = np.where(own, np.clip(table["raw"].fillna(1.0), *FACTOR_BOUNDS), pooled)
+    table["factor"] = np.where(own, table["raw"].fillna(1.0), pooled)
     return table[["group", "items", "model", "achieved", "factor"]]
 
 
@@ -653,11 +668,12 @@ def backtest_target(
     grid, not as one shortfall added on, because the model's optimism shrinks as levels rise.
 
     With ``calibrate`` (the default) the curves are first corrected per calibration group
-    (:func:`calibration_groups`): the allocation at the target is replayed, each group's
-    shortfall factor (1 - replayed) / (1 - model) measured (:func:`calibrate_curves`), and the
-    grid above is run on the corrected curves, so the raise is what remains after the
-    correction. The correction moves stock to the groups whose model is optimistic; the raise
-    alone lifted every group by the portfolio's shortfall.
+    (:func:`calibration_groups`): the allocation at the target is replayed, and each group's
+    demand samples are scaled by the factor at which the model serves, at the same levels,
+    what the replay served (:func:`_calibration`); the grid above is run on the corrected
+    curves, so the raise is what remains after the correction. The correction moves stock to
+    the groups whose model is optimistic; the raise alone lifted every group by the
+    portfolio's shortfall.
 
     Parameters
     ----------
@@ -687,12 +703,14 @@ def backtest_target(
     curves = item_curves(data, rec, config, measure)
     groups = rec[segment_by].astype(str).to_numpy() if segment_by else np.full(len(rec), "all", dtype=object)
     calibration = None
-    if calibrate:  # first the uncorrected allocation at the target: each group's shortfall factor
+    if calibrate:  # first the uncorrected allocation at the target: each group's demand scale
         levels, _ = allocate_levels(curves, target, None if segment_by is None else groups)
         out = _relevel(rec, data, curves, levels, target, measure, segment_by)
         cal_groups = calibration_groups(rec)
-        calibration = _calibration(curves, levels, replay_table(actual, [out], data.economics), cal_groups, measure)
-        curves = calibrate_curves(curves, cal_groups, dict(zip(calibration["group"], calibration["factor"])))
+        kpis = replay_table(actual, [out], data.economics)
+        calibration = _calibration(data, out, config, kpis, cal_groups, measure)
+        scale = group_scale(cal_groups, dict(zip(calibration["group"], calibration["factor"])))
+        curves = item_curves(data, rec, config, measure, scale)
     grid = target + (max(target, MAX_TARGET) - target) * np.arange(_TARGET_STEPS + 1) / _TARGET_STEPS
     model, achieved, count = {}, {}, {}
     for t in grid:

@@ -8,16 +8,13 @@ from optimization import ServiceType
 from policy_selector import recommend_policies
 from policy_selector.decision_eval import replay_table
 from policy_selector.portfolio import (
-    FACTOR_BOUNDS,
     MAX_TARGET,
     MIN_BACKTEST_ITEMS,
-    ItemCurves,
     _backtest_table,
     _calibration,
-    allocate_levels,
     backtest_target,
-    calibrate_curves,
     calibration_groups,
+    group_scale,
     item_curves,
     portfolio_policy,
     recommend_with_target,
@@ -112,13 +109,13 @@ def test_backtest_finds_the_shortfall_of_a_planted_surge_and_replays_it(tiny_dem
     sold = (kpis["demand"] > 0).to_numpy() & out["service_mode"].eq("portfolio").to_numpy()
     assert surge["achieved"] == pytest.approx(kpis.loc[sold, "csl"].mean())
     # with the curve calibration (the default) the same uncorrected allocation is replayed first:
-    # its pooled factor is the ratio of the replayed to the modelled shortfall from full service
+    # demand that tripled: its pooled demand scale is well above 1
     check = backtest_target(None, demand, tiny_demo.items, tiny_config, np.random.default_rng(0), 0.9, periods=periods)
     pooled = check.calibration.set_index("group").loc["all"]
     assert pooled["achieved"] == pytest.approx(kpis.loc[sold, "csl"].mean())
     assert pooled["model"] == pytest.approx(surge["model"])
-    assert pooled["factor"] == pytest.approx(np.clip((1 - pooled["achieved"]) / (1 - pooled["model"]), *FACTOR_BOUNDS))
-    assert pooled["factor"] > 1.5 and check.factors["all"] == pooled["factor"]
+    assert pooled["model"] > pooled["achieved"] + 0.1 and pooled["factor"] > 1.5
+    assert check.factors["all"] == pooled["factor"]
     # the corrected allocation at the same target holds more where the model was optimistic and serves more
     corrected = check.table.set_index("segment").loc["all"]
     assert corrected["achieved"] > surge["achieved"] + 0.02 and corrected["raise_by"] <= surge["raise_by"]
@@ -150,59 +147,52 @@ def test_recommend_with_target_allocates_to_the_raised_target(tiny_demo, tiny_co
     assert "target_backtest" not in plain.attrs and a0["all"].value < alloc["all"].value
 
 
-def _hull(value, service):
-    from optimization.allocation import concave_hull
-
-    return [concave_hull(v, sv).tolist() for v, sv in zip(value, service)]
-
-
 @pytest.mark.parametrize("measure", ["csl", "fill_rate"])
-def test_calibrated_curves_keep_their_shape_and_the_target_is_met_in_the_corrected_model(recs, tiny_config, measure):
+def test_scaled_demand_lowers_the_curves_and_the_target_is_met_in_the_corrected_model(recs, tiny_config, measure):
     data, rec = recs
-    curves = item_curves(data, rec, tiny_config, ServiceType(measure))
     groups = calibration_groups(rec)
     assert list(groups) == [f"{c}|{b}" for c, b in zip(rec["candidate"], rec["sbc_class"])]
-    assert calibrate_curves(curves, groups, None) is curves
-    stocked = np.isfinite(curves.level).any(axis=1)
-    values = {}
-    for k in (0.5, 1.0, 2.0):
-        cal = calibrate_curves(curves, groups, {"all": k})
-        assert np.allclose(cal.service[stocked], 1 - k * (1 - curves.service[stocked]), equal_nan=True)
-        assert _hull(cal.value[stocked], cal.service[stocked]) == _hull(curves.value[stocked], curves.service[stocked])
-        out, alloc = portfolio_policy(data, rec, tiny_config, 0.9, measure, factors={"all": k})
-        levels, _ = allocate_levels(cal, 0.9)
-        assert np.allclose(
-            out["reorder_point"].where(stocked),
-            rec["reorder_point"].where(stocked) + np.nan_to_num(levels - curves.current),
-            equal_nan=True,
-        )
+    assert group_scale(groups, None) is None
+    g0 = groups[rec["policy"].ne("no_stock").to_numpy()][0]
+    scale = group_scale(groups, {g0: 3.0, "all": 1.5})
+    assert np.all(scale == np.where(groups == g0, 3.0, 1.5))  # a group without its own factor: the pooled one
+    base = item_curves(data, rec, tiny_config, ServiceType(measure))
+    stocked = np.isfinite(base.level).any(axis=1)
+    col = np.argmax(base.level == base.current[:, None], axis=1)
+    at_level, values = {}, {}
+    for m in (0.7, 1.0, 2.0):
+        curves = item_curves(data, rec, tiny_config, ServiceType(measure), np.full(len(rec), m))
+        c = np.argmax(curves.level == curves.current[:, None], axis=1)
+        at_level[m] = curves.service[np.arange(len(rec)), c][stocked]  # the per-item level is a point of every curve
+        if measure == "fill_rate":  # a group whose demand runs higher weighs more in the portfolio fill rate
+            assert curves.weight[stocked] == pytest.approx(m * base.weight[stocked])
+        out, alloc = portfolio_policy(data, rec, tiny_config, 0.9, measure, factors={"all": m})
         assert alloc["all"].reached and alloc["all"].service >= 0.9 - 1e-9
-        values[k] = alloc["all"].value
-    assert values[0.5] <= values[1.0] <= values[2.0]  # a more optimistic model costs more to correct
-    # a group's own factor moves that group's curves only; the others take the pooled one
-    g0 = groups[stocked][0]
-    cal = calibrate_curves(curves, groups, {g0: 3.0, "all": 1.0})
-    mine = stocked & (groups == g0)
-    assert np.allclose(cal.service[mine], 1 - 3 * (1 - curves.service[mine]))
-    assert np.allclose(cal.service[stocked & ~mine], curves.service[stocked & ~mine])
+        values[m] = alloc["all"].value
+    assert at_level[1.0] == pytest.approx(base.service[np.arange(len(rec)), col][stocked])
+    assert np.all(at_level[0.7] >= at_level[1.0] - 1e-9) and np.all(at_level[2.0] <= at_level[1.0] + 1e-9)
+    assert (at_level[2.0] < at_level[1.0] - 1e-6).any()
+    assert values[0.7] <= values[1.0] < values[2.0]  # demand running higher than modelled costs stock
 
 
-def test_calibration_factor_is_the_ratio_of_shortfalls_pooled_for_small_groups():
-    n_big, n_small = MIN_BACKTEST_ITEMS + 10, 5
-    n = 2 * n_big + n_small
-    groups = np.array(["a"] * n_big + ["b"] * n_big + ["c"] * n_small, dtype=object)
-    level = np.tile(np.array([0.0, 1.0, 2.0]), (n, 1))
-    service = np.tile(np.array([0.5, 0.9, 1.0]), (n, 1))
-    curves = ItemCurves(np.arange(n).astype(str), level, service, level * 2.0, np.ones(n), np.ones(n))
-    levels = np.ones(n)  # every item at the model's 0.9
-    csl = np.where(groups == "a", 0.7, np.where(groups == "b", 0.95, 0.0))  # a: 3x the shortfall, b: half
-    kpis = pd.DataFrame({"csl": csl, "demand": 1.0, "served": 1.0})
-    table = _calibration(curves, levels, kpis, groups, ServiceType.CSL).set_index("group")
-    assert table.loc["a", "model"] == pytest.approx(0.9) and table.loc["a", "achieved"] == pytest.approx(0.7)
-    assert table.loc["a", "factor"] == pytest.approx(3.0)
-    assert table.loc["b", "factor"] == pytest.approx(FACTOR_BOUNDS[0])  # 0.5: the lower bound itself
-    pooled = (1 - csl.mean()) / 0.1
-    assert table.loc["all", "factor"] == pytest.approx(pooled)
-    assert table.loc["c", "items"] == n_small and table.loc["c", "factor"] == pytest.approx(pooled)
-    kpis = kpis.assign(csl=0.0)  # a shortfall ten times the model's is bounded
-    assert _calibration(curves, levels, kpis, groups, ServiceType.CSL)["factor"].max() == FACTOR_BOUNDS[1]
+def test_calibration_reads_the_demand_scale_at_which_the_model_serves_the_replay(recs, tiny_config):
+    data, rec = recs
+    out, _ = portfolio_policy(data, rec, tiny_config, 0.9, "fill_rate")
+    moved = out["service_mode"].ne("item").to_numpy()
+    groups = np.where(np.arange(len(rec)) % 2 == 0, "even", "odd").astype(object)
+    # a replay that served exactly what the model serves with 1.6x the demand
+    curves = item_curves(data, out, tiny_config, ServiceType.FILL_RATE, np.full(len(rec), 1.6))
+    col = np.argmax(curves.level == curves.current[:, None], axis=1)
+    fill = np.nan_to_num(curves.service[np.arange(len(rec)), col])
+    demand = np.where(moved, curves.weight, 0.0)
+    kpis = pd.DataFrame({"demand": demand, "served": fill * demand, "csl": 1.0})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("policy_selector.portfolio.MIN_BACKTEST_ITEMS", 1)
+        table = _calibration(data, out, tiny_config, kpis, groups, ServiceType.FILL_RATE).set_index("group")
+    assert table["factor"].to_numpy() == pytest.approx(1.6, abs=1e-6)
+    assert (table["model"] > table["achieved"]).all()
+    # too few items with demand: the pooled factor
+    small = _calibration(data, out, tiny_config, kpis, groups, ServiceType.FILL_RATE).set_index("group")
+    assert small.loc["all", "factor"] == pytest.approx(1.6, abs=1e-6)
+    few = small["items"] < MIN_BACKTEST_ITEMS
+    assert few.any() and (small.loc[few, "factor"] == small.loc["all", "factor"]).all()
