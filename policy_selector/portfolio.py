@@ -545,8 +545,9 @@ def _first_reaching(grid: np.ndarray, achieved: np.ndarray, target: float) -> fl
     return float(grid[j - 1] + (grid[j] - grid[j - 1]) * step - grid[0])
 
 
-#: Demand scales a calibration group's correction is read from (model service at fixed levels falls with each).
-SCALE_GRID = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0, 2.5, 3.0, 4.0])
+#: Demand scales a calibration group's correction is read from (model service at fixed levels falls with
+#: each); none below 1, as a raise never lowers a target (:func:`_scale_reaching`).
+SCALE_GRID = np.array([1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0, 2.5, 3.0, 4.0])
 
 
 def calibration_groups(rec: pd.DataFrame) -> np.ndarray:
@@ -583,12 +584,17 @@ def _group_service(curves: ItemCurves, rows: np.ndarray) -> float:
 
 
 def _scale_reaching(model: np.ndarray, achieved: float) -> float:
-    """The demand scale at which the model's service (falling along :data:`SCALE_GRID`) equals ``achieved``."""
+    """The demand scale at which the model's service (falling along :data:`SCALE_GRID`) equals ``achieved``.
+
+    At least 1, as a raise never lowers a target: a group the replay served better than its model
+    keeps its curves (on the demo a group of 42 intermittent items read 0.72 and, scaled down,
+    lost 15 points of fill rate in the held-out quarter).
+    """
     ok = np.isfinite(model)
     if not ok.any() or not np.isfinite(achieved):
         return np.nan
     x, y = SCALE_GRID[ok], np.minimum.accumulate(model[ok])
-    return float(np.interp(-achieved, -y, x))  # clamped to the grid's ends
+    return float(np.interp(-achieved, -y, x))  # clamped to the grid's ends: 1 and its top
 
 
 def _calibration(data, out: pd.DataFrame, config, kpis: pd.DataFrame, groups: np.ndarray, measure) -> pd.DataFrame:

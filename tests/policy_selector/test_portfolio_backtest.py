@@ -191,6 +191,9 @@ def test_calibration_reads_the_demand_scale_at_which_the_model_serves_the_replay
         table = _calibration(data, out, tiny_config, kpis, groups, ServiceType.FILL_RATE).set_index("group")
     assert table["factor"].to_numpy() == pytest.approx(1.6, abs=1e-6)
     assert (table["model"] > table["achieved"]).all()
+    # a replay that served more than the model: the curves are kept (a factor never below 1)
+    better = _calibration(data, out, tiny_config, kpis.assign(served=demand), groups, ServiceType.FILL_RATE)
+    assert (better["factor"] == 1.0).all() and (better["achieved"] == 1.0).all()
     # too few items with demand: the pooled factor
     small = _calibration(data, out, tiny_config, kpis, groups, ServiceType.FILL_RATE).set_index("group")
     assert small.loc["all", "factor"] == pytest.approx(1.6, abs=1e-6)
