@@ -108,17 +108,24 @@ def test_backtest_finds_the_shortfall_of_a_planted_surge_and_replays_it(tiny_dem
     kpis = replay_table(actual.fillna(0.0).to_numpy(), [out], data.economics)
     sold = (kpis["demand"] > 0).to_numpy() & out["service_mode"].eq("portfolio").to_numpy()
     assert surge["achieved"] == pytest.approx(kpis.loc[sold, "csl"].mean())
-    # with the curve calibration (the default) the same uncorrected allocation is replayed first:
-    # demand that tripled: its pooled demand scale is well above 1
-    check = backtest_target(None, demand, tiny_demo.items, tiny_config, np.random.default_rng(0), 0.9, periods=periods)
+    # a CSL target is not calibrated; a fill-rate target replays the uncorrected allocation first:
+    # demand that tripled gives a pooled demand scale well above 1
+    rng = np.random.default_rng(0)
+    assert backtest_target(None, demand, tiny_demo.items, tiny_config, rng, 0.9, periods=periods).calibration is None
+    kw = dict(periods=periods, measure="fill_rate")
+    plain = backtest_target(None, demand, tiny_demo.items, tiny_config, rng, 0.9, calibrate=False, **kw)
+    check = backtest_target(None, demand, tiny_demo.items, tiny_config, rng, 0.9, **kw)
+    out, _ = portfolio_policy(data, rec, tiny_config, 0.9, "fill_rate")
+    kpis = replay_table(actual.fillna(0.0).to_numpy(), [out], data.economics)
+    moved = out["service_mode"].eq("portfolio").to_numpy()
     pooled = check.calibration.set_index("group").loc["all"]
-    assert pooled["achieved"] == pytest.approx(kpis.loc[sold, "csl"].mean())
-    assert pooled["model"] == pytest.approx(surge["model"])
+    assert pooled["achieved"] == pytest.approx(kpis.loc[moved, "served"].sum() / kpis.loc[moved, "demand"].sum())
+    assert pooled["model"] == pytest.approx(plain.table.set_index("segment").loc["all", "model"])
     assert pooled["model"] > pooled["achieved"] + 0.1 and pooled["factor"] > 1.5
     assert check.factors["all"] == pooled["factor"]
     # the corrected allocation at the same target holds more where the model was optimistic and serves more
-    corrected = check.table.set_index("segment").loc["all"]
-    assert corrected["achieved"] > surge["achieved"] + 0.02 and corrected["raise_by"] <= surge["raise_by"]
+    before, after = plain.table.set_index("segment").loc["all"], check.table.set_index("segment").loc["all"]
+    assert after["achieved"] > before["achieved"] + 0.02 and after["raise_by"] <= before["raise_by"]
 
 
 def test_too_short_history_gives_a_reason_and_no_raise(tiny_demo, tiny_config):
