@@ -201,29 +201,52 @@ def _value_at(service: np.ndarray, value: np.ndarray, at: np.ndarray) -> np.ndar
     return out
 
 
-def _evidence(data: CutoffData, options, policies, actual: np.ndarray, eligible: np.ndarray, labels: np.ndarray):
+def _segment_service(out: dict, service: np.ndarray, sold_rows: np.ndarray, fill: bool) -> np.ndarray:
+    """A segment's replayed service per option: served / demand for a fill-rate measure, else the mean over sold items."""
+    if fill:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return out["served"][:, sold_rows].sum(axis=1) / out["demand"][:, sold_rows].sum(axis=1)
+    return service[:, sold_rows].mean(axis=1)
+
+
+def _evidence(
+    data: CutoffData,
+    options,
+    policies,
+    actual: np.ndarray,
+    eligible: np.ndarray,
+    labels: np.ndarray,
+    measure: str | None = None,
+    target: float | None = None,
+):
     """Per segment and option: items, items with demand, mean target, replayed service, inventory value.
 
     An item's replayed service is its CSL, or its fill rate where that is its target's measure;
     a segment's is the mean over its items with demand (as ``stockwise evaluate`` counts CSL).
+    With ``measure`` (a segment / portfolio target's) every item is judged on it, a fill rate
+    as the segment's served / demand (as ``evaluate`` counts it), against ``target``.
     """
     econ = data.economics
     out = replay(actual, [policies], econ)
     yard = _yardstick(data.history, actual, econ)
-    fill = econ.service_type == "fill_rate"
+    fill = econ.service_type == "fill_rate" if measure is None else np.full(len(econ.ids), measure == "fill_rate")
+    pooled_fill = measure == "fill_rate"
     service = np.where(fill[None, :], out["fill_rate"], out["csl"])
     yard_service = np.where(fill[None, :], yard["fill_rate"], yard["csl"])
-    target = np.nan_to_num(econ.service_target, nan=0.5)
+    target = np.nan_to_num(econ.service_target, nan=0.5) if target is None else np.full(len(econ.ids), target)
     frames, counts = [], {}
     for seg in [*sorted(set(labels[eligible])), "all"]:
         rows = eligible & ((labels == seg) | (seg == "all"))
         sold_rows = rows & (out["demand"][0] > 0)
         sold = int(sold_rows.sum())
         tgt = float(target[sold_rows].mean()) if sold else np.nan
-        achieved = service[:, sold_rows].mean(axis=1) if sold else np.full(len(options), np.nan)
+        achieved = _segment_service(out, service, sold_rows, pooled_fill) if sold else np.full(len(options), np.nan)
         counts[seg] = sold
         value = out["inventory_value"][:, rows].sum(axis=1)
-        frontier = (yard_service[:, sold_rows].mean(axis=1), yard["inventory_value"][:, rows].sum(axis=1))
+        frontier = (
+            _segment_service(yard, yard_service, sold_rows, pooled_fill),
+            yard["inventory_value"][:, rows].sum(axis=1),
+        )
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = value / _value_at(*frontier, achieved) if sold else np.full(len(options), np.nan)
         frames.append(
@@ -299,6 +322,8 @@ def choose_sizing(
     default: Candidate,
     periods: int | None = None,
     rule: str = "yardstick",
+    measure: str | None = None,
+    target: float | None = None,
 ) -> SizingChoice:
     """Choose each segment's option (:func:`sizing_options` of ``default``) at an earlier origin.
 
@@ -308,6 +333,10 @@ def choose_sizing(
         Held-out periods after the earlier origin; default one year, at most a quarter of the history.
     rule : {"yardstick", "target"}, default "yardstick"
         How a segment's option is chosen (:data:`RULES`).
+    measure, target : optional
+        A segment / portfolio target's measure (``csl`` / ``fill_rate``) and level: every item is
+        judged on that measure (a segment's fill rate as served / demand) against that target,
+        instead of its own per-item target; None: each item's own.
 
     Returns
     -------
@@ -333,7 +362,7 @@ def choose_sizing(
     labels = segment_labels(build_features(data, config.season_length), data.economics.periods_per_year)
     labels = labels.reindex(data.ids).to_numpy(dtype=object)
     eligible = (data.economics.service_type != "cost") & (np.nansum(data.history, axis=1) > 0)
-    table, counts = _evidence(data, options, sized.policies, actual, eligible, labels)
+    table, counts = _evidence(data, options, sized.policies, actual, eligible, labels, measure, target)
     if counts.get("all", 0) == 0:
         return _no_choice(periods, f"no item with a target had demand in the {periods} periods after {origin.date()}")
     allowed = {seg: allowed_options(seg, options) for seg in table["segment"].unique()}
@@ -379,9 +408,18 @@ class SizingChoiceSelector:
 
 
 def with_sizing_choice(
-    selector, demand: pd.DataFrame, items: pd.DataFrame, config: SelectorConfig, rule: str = "yardstick"
+    selector,
+    demand: pd.DataFrame,
+    items: pd.DataFrame,
+    config: SelectorConfig,
+    rule: str = "yardstick",
+    measure: str | None = None,
+    target: float | None = None,
 ):
     """The default path with its sizing chosen per segment; any other selector unchanged.
+
+    ``measure`` and ``target``: a segment / portfolio target's, the service the options are
+    judged on (:func:`choose_sizing`).
 
     Returns
     -------
@@ -397,7 +435,7 @@ def with_sizing_choice(
     default = config.space[selector.chosen_]
     if default.policy is PolicyType.NO_STOCK:
         return selector, config, None
-    choice = choose_sizing(demand, items, config, default, rule=rule)
+    choice = choose_sizing(demand, items, config, default, rule=rule, measure=measure, target=target)
     logger.info(
         "sizing choice at %s (%d periods, %s):\n%s",
         choice.origin,

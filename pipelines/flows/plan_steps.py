@@ -232,7 +232,9 @@ def sizing_step(
     """The default path's buffer chosen per segment, once for the whole run (issue 12, item 2).
 
     :func:`policy_selector.sizing_choice.with_sizing_choice` on all series, or on a stable sample of
-    :data:`SIZING_SAMPLE` of them; ``service.sizing_choice`` is the rule (``off``: no choice).
+    :data:`SIZING_SAMPLE` of them; ``service.sizing_choice`` is the rule (``off``: no choice). With a
+    segment or portfolio target the options are judged on its measure and level (a fill-rate
+    target: on the fill rate the replay gives them), not on the items' own targets.
     Any selector other than the packaged default path is returned unchanged.
 
     Returns
@@ -249,8 +251,9 @@ def sizing_step(
         crc = np.array([zlib.crc32(str(i).encode()) for i in ids], dtype=np.int64)
         ids = ids[np.sort(np.argsort(crc, kind="stable")[:SIZING_SAMPLE])]
         demand, items = demand[demand["unique_id"].isin(ids)], items[items["unique_id"].isin(ids)]
+    judged = {} if service is None or service.mode == "item" else {"measure": service.measure, "target": service.target}
     selector, _, choice = with_sizing_choice(
-        selector, demand, items, _selector_config(selector, freq, n_jobs, refit_every), rule
+        selector, demand, items, _selector_config(selector, freq, n_jobs, refit_every), rule, **judged
     )
     return selector, choice
 

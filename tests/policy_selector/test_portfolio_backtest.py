@@ -11,7 +11,10 @@ from policy_selector.portfolio import (
     MAX_TARGET,
     MIN_BACKTEST_ITEMS,
     _backtest_table,
+    _calibration,
     backtest_target,
+    calibration_groups,
+    group_scale,
     item_curves,
     portfolio_policy,
     recommend_with_target,
@@ -84,9 +87,10 @@ def test_backtest_finds_the_shortfall_of_a_planted_surge_and_replays_it(tiny_dem
     for factor in (1.0, 3.0):
         demand = _surged(tiny_demo.demand, periods, factor)
         check = backtest_target(
-            None, demand, tiny_demo.items, tiny_config, np.random.default_rng(0), 0.9, periods=periods
+            None, demand, tiny_demo.items, tiny_config, np.random.default_rng(0), 0.9, periods=periods, calibrate=False
         )
         assert check.reason is None and check.origin == pd.Timestamp(dates[-periods - 1])
+        assert check.calibration is None and check.factors is None
         rows[factor] = check.table.set_index("segment").loc["all"]
     steady, surge = rows[1.0], rows[3.0]
     assert steady["model"] == pytest.approx(0.9, abs=0.02) == surge["model"]
@@ -104,6 +108,24 @@ def test_backtest_finds_the_shortfall_of_a_planted_surge_and_replays_it(tiny_dem
     kpis = replay_table(actual.fillna(0.0).to_numpy(), [out], data.economics)
     sold = (kpis["demand"] > 0).to_numpy() & out["service_mode"].eq("portfolio").to_numpy()
     assert surge["achieved"] == pytest.approx(kpis.loc[sold, "csl"].mean())
+    # a CSL target is not calibrated; a fill-rate target replays the uncorrected allocation first:
+    # demand that tripled gives a pooled demand scale well above 1
+    rng = np.random.default_rng(0)
+    assert backtest_target(None, demand, tiny_demo.items, tiny_config, rng, 0.9, periods=periods).calibration is None
+    kw = dict(periods=periods, measure="fill_rate")
+    plain = backtest_target(None, demand, tiny_demo.items, tiny_config, rng, 0.9, calibrate=False, **kw)
+    check = backtest_target(None, demand, tiny_demo.items, tiny_config, rng, 0.9, **kw)
+    out, _ = portfolio_policy(data, rec, tiny_config, 0.9, "fill_rate")
+    kpis = replay_table(actual.fillna(0.0).to_numpy(), [out], data.economics)
+    moved = out["service_mode"].eq("portfolio").to_numpy()
+    pooled = check.calibration.set_index("group").loc["all"]
+    assert pooled["achieved"] == pytest.approx(kpis.loc[moved, "served"].sum() / kpis.loc[moved, "demand"].sum())
+    assert pooled["model"] == pytest.approx(plain.table.set_index("segment").loc["all", "model"])
+    assert pooled["model"] > pooled["achieved"] + 0.1 and pooled["factor"] > 1.5
+    assert check.factors["all"] == pooled["factor"]
+    # the corrected allocation at the same target holds more where the model was optimistic and serves more
+    before, after = plain.table.set_index("segment").loc["all"], check.table.set_index("segment").loc["all"]
+    assert after["achieved"] > before["achieved"] + 0.02 and after["raise_by"] <= before["raise_by"]
 
 
 def test_too_short_history_gives_a_reason_and_no_raise(tiny_demo, tiny_config):
@@ -130,3 +152,57 @@ def test_recommend_with_target_allocates_to_the_raised_target(tiny_demo, tiny_co
         None, demand, tiny_demo.items, tiny_config, np.random.default_rng(0), 0.85, backtest=False
     )
     assert "target_backtest" not in plain.attrs and a0["all"].value < alloc["all"].value
+
+
+@pytest.mark.parametrize("measure", ["csl", "fill_rate"])
+def test_scaled_demand_lowers_the_curves_and_the_target_is_met_in_the_corrected_model(recs, tiny_config, measure):
+    data, rec = recs
+    groups = calibration_groups(rec)
+    assert list(groups) == [f"{c}|{b}" for c, b in zip(rec["candidate"], rec["sbc_class"])]
+    assert group_scale(groups, None) is None
+    g0 = groups[rec["policy"].ne("no_stock").to_numpy()][0]
+    scale = group_scale(groups, {g0: 3.0, "all": 1.5})
+    assert np.all(scale == np.where(groups == g0, 3.0, 1.5))  # a group without its own factor: the pooled one
+    base = item_curves(data, rec, tiny_config, ServiceType(measure))
+    stocked = np.isfinite(base.level).any(axis=1)
+    col = np.argmax(base.level == base.current[:, None], axis=1)
+    at_level, values = {}, {}
+    for m in (0.7, 1.0, 2.0):
+        curves = item_curves(data, rec, tiny_config, ServiceType(measure), np.full(len(rec), m))
+        c = np.argmax(curves.level == curves.current[:, None], axis=1)
+        at_level[m] = curves.service[np.arange(len(rec)), c][stocked]  # the per-item level is a point of every curve
+        if measure == "fill_rate":  # a group whose demand runs higher weighs more in the portfolio fill rate
+            assert curves.weight[stocked] == pytest.approx(m * base.weight[stocked])
+        out, alloc = portfolio_policy(data, rec, tiny_config, 0.9, measure, factors={"all": m})
+        assert alloc["all"].reached and alloc["all"].service >= 0.9 - 1e-9
+        values[m] = alloc["all"].value
+    assert at_level[1.0] == pytest.approx(base.service[np.arange(len(rec)), col][stocked])
+    assert np.all(at_level[0.7] >= at_level[1.0] - 1e-9) and np.all(at_level[2.0] <= at_level[1.0] + 1e-9)
+    assert (at_level[2.0] < at_level[1.0] - 1e-6).any()
+    assert values[0.7] <= values[1.0] < values[2.0]  # demand running higher than modelled costs stock
+
+
+def test_calibration_reads_the_demand_scale_at_which_the_model_serves_the_replay(recs, tiny_config):
+    data, rec = recs
+    out, _ = portfolio_policy(data, rec, tiny_config, 0.9, "fill_rate")
+    moved = out["service_mode"].ne("item").to_numpy()
+    groups = np.where(np.arange(len(rec)) % 2 == 0, "even", "odd").astype(object)
+    # a replay that served exactly what the model serves with 1.6x the demand
+    curves = item_curves(data, out, tiny_config, ServiceType.FILL_RATE, np.full(len(rec), 1.6))
+    col = np.argmax(curves.level == curves.current[:, None], axis=1)
+    fill = np.nan_to_num(curves.service[np.arange(len(rec)), col])
+    demand = np.where(moved, curves.weight, 0.0)
+    kpis = pd.DataFrame({"demand": demand, "served": fill * demand, "csl": 1.0})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("policy_selector.portfolio.MIN_BACKTEST_ITEMS", 1)
+        table = _calibration(data, out, tiny_config, kpis, groups, ServiceType.FILL_RATE).set_index("group")
+    assert table["factor"].to_numpy() == pytest.approx(1.6, abs=1e-6)
+    assert (table["model"] > table["achieved"]).all()
+    # a replay that served more than the model: the curves are kept (a factor never below 1)
+    better = _calibration(data, out, tiny_config, kpis.assign(served=demand), groups, ServiceType.FILL_RATE)
+    assert (better["factor"] == 1.0).all() and (better["achieved"] == 1.0).all()
+    # too few items with demand: the pooled factor
+    small = _calibration(data, out, tiny_config, kpis, groups, ServiceType.FILL_RATE).set_index("group")
+    assert small.loc["all", "factor"] == pytest.approx(1.6, abs=1e-6)
+    few = small["items"] < MIN_BACKTEST_ITEMS
+    assert few.any() and (small.loc[few, "factor"] == small.loc["all", "factor"]).all()

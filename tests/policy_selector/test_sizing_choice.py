@@ -205,6 +205,15 @@ def test_replayed_service_is_a_hand_replay_of_each_option(planted):
     assert table.loc[("all", "sba_rss_negbin"), "inventory_value"] == pytest.approx(kpis["inventory_value"].sum())
     # and its ratio is that value over the textbook formula's at the same service on the same periods
     assert ((choice.table["ratio"] > 0.3) & (choice.table["ratio"] < 3)).all()
+    # judged on a portfolio fill-rate target: the segment's service is served / demand of the same replay
+    by_fill = choose_sizing(demand, items, config, default, periods=12, measure="fill_rate", target=0.9)
+    fill = by_fill.table.set_index(["segment", "option"])
+    assert fill.loc[("all", "sba_rss_negbin"), "achieved"] == pytest.approx(
+        kpis.loc[sold, "served"].sum() / kpis.loc[sold, "demand"].sum()
+    )
+    assert by_fill.table["target"].to_numpy() == pytest.approx(0.9)
+    assert fill["inventory_value"].to_numpy() == pytest.approx(table["inventory_value"].to_numpy())
+    assert not np.allclose(fill["achieved"].to_numpy(), table["achieved"].to_numpy())
 
 
 def test_default_path_applies_the_choice_and_a_rule_is_left_alone(planted):
