@@ -569,18 +569,30 @@ def train_challenger(request) -> str:
 REPLAY_SCORES = ("yearly_cost", "csl", "fill_rate", "inventory_value", "cost", "ratio_csl", "ratio_fill_rate")
 
 
-def evaluate_versions(versions, request) -> dict[str, dict[str, float]]:
+def evaluate_versions(versions, request, selectors=None) -> dict[str, dict[str, float]]:
     """The decision replay of registered selectors on ``request.holdout``, judged together.
 
     Each version recommends at ``request.cutoff`` on ``request.demand`` (``recommend``'s own
     steps) and its time-phased plan is replayed on the actual demand of the held-out periods,
     next to the baselines, with the same seed (:func:`pipelines.flows.evaluate.replay_selectors`,
     the replay ``stockwise train`` gates on and ``stockwise evaluate`` runs); the
-    path-independent work is done once for all versions.
+    path-independent work is done once for all versions. The run settings are
+    ``request.run_config`` (the retrain's: frequency, seed, service) when given, else the
+    frequency inferred from the data, the train seed and the default service settings.
+
+    Parameters
+    ----------
+    versions : iterable of str
+        Registered versions of ``request.model_name``.
+    request : EvalRequest
+    selectors : mapping of str -> (selector, name), optional
+        More paths judged in the same replay, as objects (what
+        :func:`pipelines.flows.plan.load_selector` returns; e.g. the packaged default that
+        ``recommend`` uses with nothing registered), keyed apart from the versions.
 
     Returns
     -------
-    dict of version -> scores
+    dict of key -> scores (the versions, then the keys of ``selectors``)
         ``total_cost`` (the replay's yearly cost with every unit short priced at least at the
         shortage cost its service target implies: ``yearly_cost``), ``service`` (the achieved
         CSL: ``csl``), ``fill_rate``, ``inventory_value``, ``cost`` (over the window),
@@ -594,14 +606,17 @@ def evaluate_versions(versions, request) -> dict[str, dict[str, float]]:
         When the replay cannot run (history before the cutoff too short, no item plannable).
     """
     demand = pd.concat([request.demand, request.holdout], ignore_index=True)
-    freq = _freq_of(request.demand)
     periods = int(pd.to_datetime(request.holdout["ds"]).nunique())
-    cfg = RunConfig(freq=freq, seed=TrainSettings().seed, tracking_uri=request.tracking_uri)
-    selectors = {
+    cfg = _replay_config(request)
+    paths = {
         v: (load_model_version(request.model_name, v, request.tracking_uri), f"{request.model_name} v{v}")
         for v in dict.fromkeys(map(str, versions))
     }
-    table = replay_selectors(demand, request.items, freq, cfg, periods, selectors)
+    clash = set(paths) & set(selectors or {})
+    if clash:
+        raise ValueError(f"selector key(s) {sorted(clash)} clash with the registered versions judged")
+    paths |= dict(selectors or {})
+    table = replay_selectors(demand, request.items, cfg.freq, cfg, periods, paths)
     counts = ("n_items", "n_excluded", "n_not_planned")
     out = {}
     for v, row in table.iterrows():
@@ -614,13 +629,24 @@ def evaluate_versions(versions, request) -> dict[str, dict[str, float]]:
     return out
 
 
+def _replay_config(request) -> RunConfig:
+    """The run settings of the replay: the request's (its tracking store), the freq inferred when unset."""
+    run = getattr(request, "run_config", None)
+    if run is None:
+        run = RunConfig(seed=TrainSettings().seed)
+    freq = run.freq or _freq_of(request.demand)
+    return run.model_copy(update={"freq": freq, "tracking_uri": request.tracking_uri})
+
+
 def evaluate_version(version: str, request) -> dict[str, float]:
     """The decision replay of one registered selector on ``request.holdout`` (:func:`evaluate_versions`).
 
-    ``evaluate_version.many`` is :func:`evaluate_versions`: ``stockwise retrain`` judges the
-    challenger and the champion in one replay.
+    ``evaluate_version.many`` and ``evaluate_version.with_selectors`` are :func:`evaluate_versions`:
+    ``stockwise retrain`` judges the challenger and the champion (or, with nothing registered,
+    the packaged default selector) in one replay.
     """
     return evaluate_versions([version], request)[str(version)]
 
 
 evaluate_version.many = evaluate_versions
+evaluate_version.with_selectors = evaluate_versions
