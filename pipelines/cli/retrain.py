@@ -11,7 +11,10 @@ from pipelines.flows.retrain import RetrainConfig, RetrainExit, load_run_data, r
 
 
 def retrain_command(
-    config: Path = typer.Option(None, help="run config YAML (data folder, tracking_uri); default: demo data"),
+    config: Path = typer.Option(
+        None,
+        help="run config YAML (data folder, tracking_uri, freq, seed, service: the evaluation uses them); default: demo data",
+    ),
     margin: float = typer.Option(RetrainConfig.margin, help="relative cost gain the challenger needs"),
     max_service_drop: float = typer.Option(RetrainConfig.max_service_drop, help="service the challenger may lose"),
     holdout: int = typer.Option(RetrainConfig.holdout_periods, help="latest periods held out for the comparison"),
@@ -33,6 +36,7 @@ def retrain_command(
             max_service_drop=max_service_drop,
             out=out,
             tracking_uri=tracking_uri or cfg.tracking_uri,
+            run=cfg,  # the challenger is judged with the run's own frequency, seed and service settings
         )
         train, evaluate = retrain_flow.default_steps()
     except ValueError as exc:

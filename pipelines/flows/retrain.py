@@ -2,9 +2,11 @@
 
 A challenger is trained on data up to a cutoff; challenger and champion are
 scored on the same latest held-out window (with no champion: the ``default`` alias that
-``stockwise train`` registered, what ``recommend`` uses then; for the policy selector: the decision
+``stockwise train`` registered, else the packaged default policy: what ``recommend`` uses then;
+for the policy selector: the decision
 replay of ``stockwise evaluate``, each model recommending at the cutoff and its
-time-phased plan replayed on the actual demand of the window, giving the yearly
+time-phased plan replayed on the actual demand of the window, with the run's own settings
+(:attr:`RetrainConfig.run`: frequency, seed, service), giving the yearly
 cost with shortages priced, the achieved CSL and the inventory value); the
 challenger is promoted, by moving the registry alias, only when it is cheaper by
 ``margin`` without losing more than ``max_service_drop`` of service. Every run
@@ -13,8 +15,8 @@ leaves a decision record.
 Exit codes (for cron and orchestrators)
 ---------------------------------------
 ====  =========================================================
-0     challenger promoted (or first model: no champion and no default path)
-3     champion (or, with none, the default path) kept: the challenger did not win by the margin
+0     challenger promoted (over the champion, else the default path, else the packaged default)
+3     champion (or, with none, the default path or the packaged default) kept: the challenger did not win
 1     failed (bad input, training or evaluation error)
 75    another retrain holds the lock (EX_TEMPFAIL): try again later
 ====  =========================================================
@@ -56,6 +58,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipelines.data.config import RunConfig
 from pipelines.data.io import write_text_atomic
 from pipelines.registry.lock import LockedError, exclusive_lock
 from pipelines.registry.names import CHAMPION_ALIAS, DEFAULT_ALIAS, MODEL_NAME
@@ -116,6 +119,9 @@ class RetrainConfig:
     max_service_drop : service the challenger may lose against the champion (absolute).
     out : folder of decision records.
     tracking_uri : MLflow store (default per :func:`pipelines.registry.tracking.resolve_tracking_uri`).
+    run : the run's settings (``RunConfig``: frequency, seed, service) the evaluation replays
+        with, so the judgement uses the economics of the run; None = the evaluate step's defaults
+        (the policy selector's: the frequency inferred from the data, the train seed, default service).
     """
 
     model_name: str = MODEL_NAME
@@ -125,6 +131,7 @@ class RetrainConfig:
     max_service_drop: float = 0.005
     out: Path = Path("runs/retrain")
     tracking_uri: str | None = None
+    run: RunConfig | None = None
 
     def __post_init__(self) -> None:
         if self.holdout_periods < 1:
@@ -147,7 +154,8 @@ class TrainRequest:
 
 @dataclass(frozen=True)
 class EvalRequest:
-    """What the evaluate callable gets: the training data and the held-out window after it."""
+    """What the evaluate callable gets: the training data, the held-out window after it and the
+    run's settings (``run_config``, :attr:`RetrainConfig.run`; None = the evaluate step's defaults)."""
 
     demand: pd.DataFrame
     holdout: pd.DataFrame
@@ -155,6 +163,7 @@ class EvalRequest:
     cutoff: pd.Timestamp
     model_name: str
     tracking_uri: str
+    run_config: RunConfig | None = None
 
 
 TrainFn = Callable[[TrainRequest], str]
@@ -185,9 +194,12 @@ class Decision:
     alias_applied: bool = False
     #: what this run's recovery cleaned up after a killed retrain, in plain sentences
     recovered: list[str] | None = None
-    #: the version the challenger was judged against (``scores["champion"]``): the champion, else
-    #: the ``default`` alias that ``stockwise train`` registered (what ``recommend`` used), else None
+    #: what the challenger was judged against (``scores["champion"]``): the champion's version, else
+    #: the ``default`` alias's that ``stockwise train`` registered, else ``"packaged"`` (the packaged
+    #: default policy): what ``recommend`` used; None only when the evaluate step cannot judge it
     incumbent: str | None = None
+    #: the run settings the evaluation replayed with (freq, seed, service), None = the step's defaults
+    run_settings: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> RetrainExit:
@@ -318,10 +330,33 @@ def _scores_table(decision: Decision) -> str:
     return table.to_csv(index=False)
 
 
-def _evaluate_all(evaluate: EvaluateFn, versions: Sequence[str], request: EvalRequest) -> list[dict[str, float]]:
-    """The scores of each version on the request. An ``evaluate`` with a ``many`` attribute,
-    ``many(versions, request) -> {version: scores}``, judges them in one pass (the policy
-    selector's decision replay shares its path-independent work); otherwise one call per version."""
+#: the incumbent key when neither alias exists: the packaged default policy ``recommend`` then uses
+PACKAGED = "packaged"
+
+
+def packaged_default() -> tuple[object, str]:
+    """What ``recommend`` uses with neither a ``champion`` nor a ``default`` alias: (selector, name)."""
+    from pipelines.flows.plan import load_selector  # the plan's own definition of the packaged default
+
+    return load_selector(PACKAGED, None)
+
+
+def _evaluate_all(
+    evaluate: EvaluateFn,
+    versions: Sequence[str],
+    request: EvalRequest,
+    selectors: Mapping[str, tuple[object, str]] | None = None,
+) -> list[dict[str, float]]:
+    """The scores of each version, then of each of ``selectors`` (objects, not registry versions).
+
+    An ``evaluate`` with a ``many`` attribute, ``many(versions, request) -> {version: scores}``,
+    judges the versions in one pass (the policy selector's decision replay shares its
+    path-independent work); otherwise one call per version. ``selectors`` need the attribute
+    ``with_selectors(versions, request, selectors) -> {key: scores}`` (the caller checks).
+    """
+    if selectors:
+        scored = evaluate.with_selectors(list(versions), request, selectors)
+        return [dict(scored[str(k)]) for k in (*versions, *selectors)]
     many = getattr(evaluate, "many", None)
     if many is None:
         return [dict(evaluate(v, request)) for v in versions]
@@ -352,7 +387,11 @@ def retrain(
         ``total_cost`` and ``service`` (higher is better), may add other numbers (the policy
         selector's adds the inventory value, fill rate, ...). Optional attribute ``many``:
         ``(versions, EvalRequest) -> {version: mapping}``, used to judge challenger and
-        champion in one pass.
+        champion in one pass. Optional attribute ``with_selectors``: ``(versions, EvalRequest,
+        {key: (selector, name)}) -> {key: mapping}``, which also judges selector objects: with
+        neither a ``champion`` nor a ``default`` alias the challenger is judged through it against
+        the packaged default (:func:`packaged_default`); an ``evaluate`` without it cannot, and
+        the first challenger is then promoted unjudged (the reason says so).
     config : RetrainConfig
     items_subset : sequence of str, optional
         Limit retraining to these items (e.g. from :func:`pipelines.flows.triggers.detect_triggers`).
@@ -394,15 +433,12 @@ def retrain(
         )
         set_version_tags(config.model_name, challenger, {STATUS_TAG: "challenger", DECISION_TAG: decision_id}, uri)
         checkpoint("after_train")
-        request = EvalRequest(train_part, holdout, items, cutoff, config.model_name, uri)
-        # no champion: recommend uses the default path train registered, which the challenger must beat
-        incumbent = champion or get_alias_version(config.model_name, DEFAULT_ALIAS, uri)
-        judged = _evaluate_all(evaluate, [challenger, incumbent] if incumbent else [challenger], request)
-        scores = {"challenger": judged[0], "champion": judged[1] if incumbent else None}
+        request = EvalRequest(train_part, holdout, items, cutoff, config.model_name, uri, config.run)
+        incumbent, judged, prefix = _judge(evaluate, challenger, champion, request)
+        scores = {"challenger": judged[0], "champion": judged[1] if len(judged) > 1 else None}
         checkpoint("after_evaluate")
         action, reason = decide(scores["champion"], scores["challenger"], config)
-        if incumbent and not champion:
-            reason = f"no champion; judged against the default path v{incumbent} (alias {DEFAULT_ALIAS!r}): {reason}"
+        reason = prefix + reason
         with start_run("retrain", uri, tags={DECISION_TAG: decision_id}) as run:
             decision = Decision(
                 decision_id=decision_id,
@@ -423,6 +459,7 @@ def retrain(
                 mlflow_run_id=run.run_id,
                 recovered=recovered or None,
                 incumbent=incumbent,
+                run_settings=_run_settings(config.run),
             )
             final = _commit(decision, Path(config.out), uri, checkpoint)
             run.log_params(
@@ -437,6 +474,32 @@ def retrain(
             run.log_metrics({f"{who}.{k}": v for who, s in scores.items() if s for k, v in s.items()})
             run.log_dict(asdict(final), DECISION_FILE)
     return final
+
+
+def _judge(
+    evaluate: EvaluateFn, challenger: str, champion: str | None, request: EvalRequest
+) -> tuple[str | None, list[dict[str, float]], str]:
+    """(incumbent, [challenger scores, incumbent scores], reason prefix): the challenger against what
+    ``recommend`` uses now: the champion, else the ``default`` alias, else the packaged default."""
+    incumbent = champion or get_alias_version(request.model_name, DEFAULT_ALIAS, request.tracking_uri)
+    if incumbent:
+        prefix = (
+            "" if champion else f"no champion; judged against the default path v{incumbent} (alias {DEFAULT_ALIAS!r}): "
+        )
+        return incumbent, _evaluate_all(evaluate, [challenger, incumbent], request), prefix
+    if not hasattr(evaluate, "with_selectors"):
+        prefix = "unjudged (the evaluate step cannot judge the packaged default): "
+        return None, _evaluate_all(evaluate, [challenger], request), prefix
+    packaged = packaged_default()
+    prefix = f"no champion or default alias; judged against what recommend uses, the {packaged[1]}: "
+    return PACKAGED, _evaluate_all(evaluate, [challenger], request, {PACKAGED: packaged}), prefix
+
+
+def _run_settings(run: RunConfig | None) -> dict[str, Any] | None:
+    """The run settings a decision record keeps (those the evaluation's economics depend on)."""
+    if run is None:
+        return None
+    return {"freq": run.freq, "seed": run.seed, "service": run.service.model_dump(mode="json")}
 
 
 def _train_marked(train: TrainFn, request, marker: Path) -> str:

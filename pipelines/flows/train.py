@@ -13,8 +13,8 @@ Steps (one MLflow parent run ``train`` with nested runs per step):
    ``stockwise-policy-selector``, always. With no champion yet, the decision replay
    (``stockwise evaluate``'s, :func:`pipelines.flows.evaluate.replay_selectors`) judges the
    paths at the held-out-time origin: the held-out-time classifier (fitted before it), the
-   packaged default, the best single policy of the labels and the SBC rule recommend on the
-   history before it and are replayed on the held-out window (the path-independent work, from
+   packaged default, the best single policy of the labels of the same training cutoffs and the
+   SBC rule recommend on the history before it and are replayed on the held-out window (the path-independent work, from
    the forecast backtest to the baselines, done once for the four).
    :func:`policy_selector.evaluation.replay_gate` picks the ``default`` alias (the packaged
    default unless a path is cheaper by the retrain margin at no worse CSL) and whether the
@@ -348,9 +348,12 @@ def replay_paths(study, settings: TrainSettings, uri: str, inputs) -> pd.DataFra
     """The decision replay of every path at the held-out-time origin (``replay.csv``).
 
     ``inputs`` = (demand, items, freq, T): the origin leaves the last ``T`` periods of the
-    history train was given, the window of the held-out-time labels; the classifier judged is
-    the held-out-time model, fitted on the cutoffs before it. The best single policy is the
-    one the ``default`` alias would hold; when it is the packaged default it is replayed once.
+    history train was given, the window of the held-out-time labels. Every path is judged as it
+    could have been known at the origin: the classifier is the held-out-time model and the best
+    single policy is that of the same training cutoffs (:func:`origin_best_single`), both blind
+    to the window they are replayed on. (If the best single path wins, the ``default`` alias gets
+    the best single policy of *all* cutoffs, refitted as the registered classifier is:
+    :func:`choose_paths`.) When that policy is the packaged default it is replayed once.
 
     Raises
     ------
@@ -358,14 +361,14 @@ def replay_paths(study, settings: TrainSettings, uri: str, inputs) -> pd.DataFra
         When the replay cannot run (history before the origin too short, no item plannable).
     """
     demand, items, freq, holdout = inputs
-    single = _spec("best_single", study.best_single)
+    origin_single = origin_best_single(study)
     selectors = {
         "classifier": (study.time_selector, "trained classifier (fitted before the held-out window)"),
-        "packaged": load_selector(_spec("packaged", study.best_single), uri),
-        "best_single": load_selector(single, uri),
-        "sbc_rule": load_selector(_spec("sbc_rule", study.best_single), uri),
+        "packaged": load_selector("packaged", uri),
+        "best_single": load_selector(_spec("best_single", origin_single), uri),
+        "sbc_rule": load_selector("sbc", uri),
     }
-    same = getattr(selectors["packaged"][0], "chosen_", None) == study.best_single
+    same = getattr(selectors["packaged"][0], "chosen_", None) == origin_single
     if same:
         del selectors["best_single"]
     cfg = RunConfig(freq=freq, seed=settings.seed, tracking_uri=uri)
@@ -373,6 +376,25 @@ def replay_paths(study, settings: TrainSettings, uri: str, inputs) -> pd.DataFra
     if same:
         table.loc["best_single"] = table.loc["packaged"]
     return table.loc[list(REPLAY_PATHS)]
+
+
+def origin_best_single(study) -> str:
+    """The best single policy as known at the held-out-time origin: that of the training cutoffs only.
+
+    It is the ``best_single`` choice of the held-out-time evaluation (``run_study``: the
+    candidate with the lowest summed decision cost over the cutoffs the held-out-time classifier
+    is fitted on), not ``study.best_single``, which also counts the held-out-time cutoff the
+    replay then judges it on.
+
+    Raises
+    ------
+    ValueError
+        When the study has no held-out-time choices to read it from.
+    """
+    chosen = study.choices["held_out_time"]["best_single"].dropna().unique()
+    if len(chosen) != 1:
+        raise ValueError(f"the held-out-time evaluation holds {len(chosen)} best single policies; expected one")
+    return str(chosen[0])
 
 
 def _spec(key: str, best_single: str) -> str:
@@ -390,7 +412,10 @@ def choose_paths(
 ) -> tuple[str, str | None, str, str]:
     """(action "promote" | "keep", the default path as a ``--selector`` form or None, reason, basis). Pure.
 
-    Basis ``replay``: :func:`replay_gate` on the replay (the default is the path it replayed).
+    Basis ``replay``: :func:`replay_gate` on the replay. The default is the path it chose; for
+    ``best_single`` that is ``best_single`` here, the best single policy of all cutoffs (the
+    replay judged the one of the training cutoffs, :func:`origin_best_single`: the path as it
+    could be known at the origin; registered with all the data, as the classifier is).
     ``labels`` (``settings.replay`` off): the label-based :func:`gate` and :func:`default_path`.
     ``none`` (the replay could not run): nothing is aliased.
     """
@@ -544,18 +569,30 @@ def train_challenger(request) -> str:
 REPLAY_SCORES = ("yearly_cost", "csl", "fill_rate", "inventory_value", "cost", "ratio_csl", "ratio_fill_rate")
 
 
-def evaluate_versions(versions, request) -> dict[str, dict[str, float]]:
+def evaluate_versions(versions, request, selectors=None) -> dict[str, dict[str, float]]:
     """The decision replay of registered selectors on ``request.holdout``, judged together.
 
     Each version recommends at ``request.cutoff`` on ``request.demand`` (``recommend``'s own
     steps) and its time-phased plan is replayed on the actual demand of the held-out periods,
     next to the baselines, with the same seed (:func:`pipelines.flows.evaluate.replay_selectors`,
     the replay ``stockwise train`` gates on and ``stockwise evaluate`` runs); the
-    path-independent work is done once for all versions.
+    path-independent work is done once for all versions. The run settings are
+    ``request.run_config`` (the retrain's: frequency, seed, service) when given, else the
+    frequency inferred from the data, the train seed and the default service settings.
+
+    Parameters
+    ----------
+    versions : iterable of str
+        Registered versions of ``request.model_name``.
+    request : EvalRequest
+    selectors : mapping of str -> (selector, name), optional
+        More paths judged in the same replay, as objects (what
+        :func:`pipelines.flows.plan.load_selector` returns; e.g. the packaged default that
+        ``recommend`` uses with nothing registered), keyed apart from the versions.
 
     Returns
     -------
-    dict of version -> scores
+    dict of key -> scores (the versions, then the keys of ``selectors``)
         ``total_cost`` (the replay's yearly cost with every unit short priced at least at the
         shortage cost its service target implies: ``yearly_cost``), ``service`` (the achieved
         CSL: ``csl``), ``fill_rate``, ``inventory_value``, ``cost`` (over the window),
@@ -569,14 +606,17 @@ def evaluate_versions(versions, request) -> dict[str, dict[str, float]]:
         When the replay cannot run (history before the cutoff too short, no item plannable).
     """
     demand = pd.concat([request.demand, request.holdout], ignore_index=True)
-    freq = _freq_of(request.demand)
     periods = int(pd.to_datetime(request.holdout["ds"]).nunique())
-    cfg = RunConfig(freq=freq, seed=TrainSettings().seed, tracking_uri=request.tracking_uri)
-    selectors = {
+    cfg = _replay_config(request)
+    paths = {
         v: (load_model_version(request.model_name, v, request.tracking_uri), f"{request.model_name} v{v}")
         for v in dict.fromkeys(map(str, versions))
     }
-    table = replay_selectors(demand, request.items, freq, cfg, periods, selectors)
+    clash = set(paths) & set(selectors or {})
+    if clash:
+        raise ValueError(f"selector key(s) {sorted(clash)} clash with the registered versions judged")
+    paths |= dict(selectors or {})
+    table = replay_selectors(demand, request.items, cfg.freq, cfg, periods, paths)
     counts = ("n_items", "n_excluded", "n_not_planned")
     out = {}
     for v, row in table.iterrows():
@@ -589,13 +629,24 @@ def evaluate_versions(versions, request) -> dict[str, dict[str, float]]:
     return out
 
 
+def _replay_config(request) -> RunConfig:
+    """The run settings of the replay: the request's (its tracking store), the freq inferred when unset."""
+    run = getattr(request, "run_config", None)
+    if run is None:
+        run = RunConfig(seed=TrainSettings().seed)
+    freq = run.freq or _freq_of(request.demand)
+    return run.model_copy(update={"freq": freq, "tracking_uri": request.tracking_uri})
+
+
 def evaluate_version(version: str, request) -> dict[str, float]:
     """The decision replay of one registered selector on ``request.holdout`` (:func:`evaluate_versions`).
 
-    ``evaluate_version.many`` is :func:`evaluate_versions`: ``stockwise retrain`` judges the
-    challenger and the champion in one replay.
+    ``evaluate_version.many`` and ``evaluate_version.with_selectors`` are :func:`evaluate_versions`:
+    ``stockwise retrain`` judges the challenger and the champion (or, with nothing registered,
+    the packaged default selector) in one replay.
     """
     return evaluate_versions([version], request)[str(version)]
 
 
 evaluate_version.many = evaluate_versions
+evaluate_version.with_selectors = evaluate_versions

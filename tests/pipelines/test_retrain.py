@@ -63,6 +63,9 @@ def test_first_retrain_promotes_then_better_wins_and_worse_is_rejected(store):
     uri, out = store
     first = retrain(panel(), ITEMS, fake_train(1.0), fake_evaluate, settings(uri, out))
     assert first.action == "promote" and first.champion_before is None and "no champion" in first.reason
+    # a plain evaluate (no with_selectors) cannot judge the packaged default: promoted unjudged, said
+    assert first.reason.startswith("unjudged (the evaluate step cannot judge the packaged default)")
+    assert first.incumbent is None
     better = retrain(panel(), ITEMS, fake_train(1.2), fake_evaluate, settings(uri, out))
     assert better.action == "promote" and better.exit_code == RetrainExit.PROMOTED
     assert get_alias_version(MODEL, "champion", uri) == better.challenger

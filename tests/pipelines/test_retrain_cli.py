@@ -85,3 +85,21 @@ def test_only_triggered_limits_training_to_flagged_items(setup, tmp_path, monkey
     assert seen[0] is not None and shifted in seen[0]
     record = json.loads(next((tmp_path / "dec").glob("*/decision.json")).read_text())
     assert record["items_subset"] == list(seen[0])
+
+
+def test_the_evaluation_gets_the_run_settings_of_the_config(setup, tmp_path, monkeypatch):
+    args, _ = setup
+    config = tmp_path / "run.yaml"
+    config.write_text(config.read_text() + "seed: 13\nservice:\n  mode: portfolio\n  target: 0.9\n")
+    seen = []
+
+    def evaluate(version, request):
+        seen.append(request.run_config)
+        return fake_evaluate(version, request)
+
+    monkeypatch.setattr(retrain_module, "default_steps", lambda: (fake_train(1.0), evaluate))
+    assert CliRunner().invoke(app, args).exit_code == RetrainExit.PROMOTED
+    assert seen and seen[0].seed == 13 and seen[0].service.mode == "portfolio" and seen[0].service.target == 0.9
+    record = json.loads(next((tmp_path / "dec").glob("*/decision.json")).read_text())
+    assert record["run_settings"]["seed"] == 13 and record["run_settings"]["service"]["target"] == 0.9
+    assert record["reason"].startswith("unjudged (the evaluate step cannot judge the packaged default)")

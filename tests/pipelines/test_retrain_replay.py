@@ -4,10 +4,12 @@ replay ``stockwise train`` gates on and ``stockwise evaluate`` runs, on the held
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pandas as pd
 import pytest
 
+from pipelines.data.config import RunConfig, ServiceSettings
 from pipelines.data.demo_data import DemoConfig, generate_demo
 from pipelines.flows import train as train_flow
 from pipelines.flows.retrain import DECISION_FILE, RetrainConfig, retrain
@@ -91,7 +93,8 @@ def test_evaluate_version_passes_the_replay_numbers_through(demo, store, monkeyp
 
     monkeypatch.setattr(train_flow, "replay_selectors", replay)
     decision = retrain(demo.demand, demo.items, lambda request: version, train_flow.evaluate_version, _config(uri, out))
-    assert seen["keys"] == [version] and seen["holdout"] == HOLDOUT
+    # nothing registered: the packaged default recommend uses is judged in the same replay
+    assert seen["keys"] == [version, "packaged"] and seen["holdout"] == HOLDOUT
     assert seen["origin"] == demo.demand["ds"].max()  # the replay runs on the held-out periods themselves
     scores = decision.scores["challenger"]
     assert (scores["total_cost"], scores["service"], scores["inventory_value"]) == (1234.5, 0.9, 77.0)
@@ -118,3 +121,58 @@ def test_with_no_champion_the_challenger_must_beat_the_default_path_train_regist
         ["challenger", decision.challenger],
         ["champion", default],
     ]
+
+
+def test_with_nothing_registered_the_challenger_must_beat_the_packaged_default(demo, store):
+    """No champion, no default alias: recommend uses the packaged default, so the challenger is judged
+    against it through the same replay, not promoted unjudged."""
+    uri, out = store
+    decision = retrain(
+        demo.demand,
+        demo.items,
+        lambda request: _register(uri, "no_stock"),
+        train_flow.evaluate_version,
+        _config(uri, out),
+    )
+    assert decision.action == "keep" and decision.champion_before is None and decision.incumbent == "packaged"
+    ch, pk = decision.scores["challenger"], decision.scores["champion"]
+    assert pk["n_items"] > 0 and pk["inventory_value"] > 0 == ch["inventory_value"]
+    assert decision.reason.startswith(
+        "no champion or default alias; judged against what recommend uses, the packaged default policy 'ets_sq_normal'"
+    )
+    assert f"challenger cost {ch['total_cost']:,.2f} vs champion {pk['total_cost']:,.2f}" in decision.reason
+    assert "service drops by more than 0.005" in decision.reason
+    for alias in ("champion", "default"):
+        assert get_alias_version(MODEL_NAME, alias, uri) is None
+    table = pd.read_csv(out / decision.decision_id / "scores.csv")
+    assert table[["model", "version"]].astype(str).values.tolist() == [
+        ["challenger", decision.challenger],
+        ["champion", "packaged"],
+    ]
+
+
+def test_the_replay_uses_the_run_settings_of_the_retrain(demo, store, monkeypatch):
+    """freq, seed and service settings of the run reach the replay (and the record); without them the
+    step's defaults (the inferred frequency, the train seed, default service) as before."""
+    uri, out = store
+    version = _register(uri, "ets_sq_normal")
+    set_alias(MODEL_NAME, "champion", version, uri)
+    seen = []
+
+    def replay(demand, items, freq, cfg, holdout, selectors, **kw):
+        seen.append((freq, cfg))
+        row = dict(yearly_cost=100.0, csl=0.9, fill_rate=0.95, inventory_value=7.0, cost=2.0, ratio_csl=1.0)
+        row |= dict(ratio_fill_rate=1.0, n_items=5, n_excluded=0, n_not_planned=0)
+        return pd.DataFrame({k: row for k in selectors}).T
+
+    monkeypatch.setattr(train_flow, "replay_selectors", replay)
+    run = RunConfig(seed=11, service=ServiceSettings(mode="portfolio", target=0.9, backtest=False))
+    config = replace(_config(uri, out), run=run)
+    decision = retrain(demo.demand, demo.items, lambda request: version, train_flow.evaluate_version, config)
+    freq, cfg = seen[-1]
+    assert freq == cfg.freq == "W-MON" and cfg.seed == 11 and cfg.service == run.service
+    assert cfg.tracking_uri == uri
+    assert decision.run_settings == {"freq": None, "seed": 11, "service": run.service.model_dump(mode="json")}
+    retrain(demo.demand, demo.items, lambda request: version, train_flow.evaluate_version, _config(uri, out))
+    freq, cfg = seen[-1]
+    assert cfg.seed == train_flow.TrainSettings().seed != 11 and cfg.service == ServiceSettings()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -170,3 +171,32 @@ def test_train_backtests_as_recommend_does():
     for bad in (0, "sometimes"):
         with pytest.raises(ValueError, match="refit_every"):
             TrainSettings(refit_every=bad)
+
+
+def test_the_replay_judges_the_best_single_policy_known_at_the_origin(monkeypatch):
+    """The replayed best single policy is that of the training cutoffs, not of all cutoffs (which
+    include the held-out-time window it is replayed on); the registered default may use all."""
+    seen = {}
+
+    def replay(demand, items, freq, cfg, holdout, selectors, **kw):
+        seen.update({k: getattr(sel, "chosen_", None) for k, (sel, _) in selectors.items()})
+        row = {"yearly_cost": 100.0, "csl": 0.95, "ratio_csl": 1.0}
+        return pd.DataFrame({k: row for k in selectors}).T
+
+    monkeypatch.setattr(train_flow, "replay_selectors", replay)
+    ids = pd.Index(["a", "b"], name="unique_id")
+    study = SimpleNamespace(
+        best_single="sba_rs_negbin",  # best on all cutoffs, the held-out-time one included
+        time_selector=FixedSelector("no_stock"),
+        choices={"held_out_time": pd.DataFrame({"best_single": "adida_rs_normal"}, index=ids)},
+    )
+    table = train_flow.replay_paths(study, TrainSettings(), "sqlite:///unused.db", (None, None, "W-MON", 4))
+    assert seen["best_single"] == "adida_rs_normal" == train_flow.origin_best_single(study)
+    assert list(table.index) == ["classifier", "packaged", "best_single", "sbc_rule"]
+    # the best single path winning: the default alias gets the best single policy of all cutoffs
+    better = pd.DataFrame(
+        {"yearly_cost": [100.0, 100.0, 80.0, 120.0], "csl": 0.95, "ratio_csl": 1.0},
+        index=["classifier", "packaged", "best_single", "sbc_rule"],
+    )
+    action, spec, _, _ = choose_paths(pd.DataFrame(), study.best_single, FAST, TrainSettings(), better, None)
+    assert (action, spec) == ("keep", "policy:sba_rs_negbin")
