@@ -8,8 +8,9 @@ Run (from the project root, on a panel from ``python -m benchmarks.scale generat
 What it times: :func:`pipelines.flows.plan_blocks._select_block` on one block of ``sample``
 series drawn with ``seed``, with the selector the driver hands every block
 (:func:`pipelines.flows.plan_steps.sizing_step` on the same series, computed once, outside
-the timing). Each round runs the block twice, main's code path first and this code's
-second, so load on a shared machine hits both alike; the ratio of their CPU seconds
+the timing; it also warms statsforecast's compiled code). Each round runs the block twice,
+main's code path and this code's, in turns first (so load on a shared machine hits both alike
+and neither always runs second); the ratio of their CPU seconds
 (``os.times`` of this process, ``n_jobs=1``) is the result, and every round checks that the
 two recommendation tables are equal value for value (``check_exact``).
 
@@ -117,9 +118,12 @@ def compare(data: Path, sample: int, rounds: int, seed: int = 1) -> dict:
     demand, items, selector = block_inputs(data, sample, seed)
     cpu = {"main": [], "new": []}
     for r in range(rounds):
+        if r % 2:  # every other round this code first, so neither path always runs second
+            after, cpu_new = _block(demand, items, selector)
         with main_path():
             before, cpu_main = _block(demand, items, selector)
-        after, cpu_new = _block(demand, items, selector)
+        if not r % 2:
+            after, cpu_new = _block(demand, items, selector)
         pd.testing.assert_frame_equal(before, after, check_exact=True)
         cpu["main"].append(cpu_main / sample)
         cpu["new"].append(cpu_new / sample)
@@ -148,9 +152,10 @@ def compare(data: Path, sample: int, rounds: int, seed: int = 1) -> dict:
 
 
 def profile(data: Path, sample: int, out: Path, seed: int = 1, main: bool = False, top: int = 40) -> None:
-    """cProfile one block (this code, or main's path with ``main``); top functions by cumulative and own time."""
+    """cProfile one block (this code, or main's path with ``main``) in CPU seconds; top functions by cumulative
+    and own time."""
     demand, items, selector = block_inputs(data, sample, seed)
-    prof = cProfile.Profile()
+    prof = cProfile.Profile(time.process_time)  # CPU seconds, as the comparison: a loaded machine inflates wall time
     with main_path() if main else contextlib.nullcontext():
         prof.enable()
         _, cpu = _block(demand, items, selector)
