@@ -379,33 +379,43 @@ def _fast_totals(x: _Inputs, t: int, sums: dict, counts: dict, il, ip, ip0, dema
 
 
 class _Lots:
-    """On-hand stock by age for items with a shelf life (FIFO issue, expiry at the period's close)."""
+    """On-hand stock by age for the items with a shelf life (FIFO issue, expiry at the period's close).
+
+    Only those items' lots are kept (``rows``): an item without a shelf life never expires
+    anything, so its ages would be bookkeeping no result reads. Issuing from the lots is a
+    cumulative sum over the ages per period, so a block where a few items are perishable
+    pays for those few, not for every item (issue 14 follow-up: the whole block's lots were
+    most of the policy step's simulation).
+    """
 
     def __init__(self, x: _Inputs) -> None:
-        shelf_items = x.shelf > 0
-        self.active = bool(shelf_items.any())
+        self.rows = np.flatnonzero(x.shelf > 0)
+        self.active = self.rows.size > 0
         n_ages = max(int(x.shelf.max()), 2) if self.active else 0
-        self.lots = np.zeros((x.on_hand0.shape[0], n_ages))
+        shelf = x.shelf[self.rows]
+        self.lots = np.zeros((self.rows.size, n_ages))
         if self.active:
-            self.lots[:, 0] = x.on_hand0
-        self.expire_age = np.where(shelf_items, x.shelf - 1, n_ages + 1)[:, None] <= np.arange(n_ages)[None, :]
+            self.lots[:, 0] = x.on_hand0[self.rows]
+        self.expire_age = (shelf - 1)[:, None] <= np.arange(n_ages)[None, :]
+        self.expired = np.zeros(x.on_hand0.shape[0])
 
     def receive(self, q: np.ndarray) -> None:
         if self.active:
-            self.lots[:, 0] += q
+            self.lots[:, 0] += q[self.rows]
 
     def issue(self, served: np.ndarray) -> None:
         if self.active:
-            _consume_fifo(self.lots, served)
+            _consume_fifo(self.lots, served[self.rows])
 
     def expire_and_age(self, zeros: np.ndarray) -> np.ndarray:
         """Units expiring at the close (removed), then every lot one period older."""
         if not self.active:
             return zeros
         lots = self.lots
-        expired = np.where(self.expire_age, lots, 0.0).sum(axis=1)
+        expired = self.expired.copy()
+        expired[self.rows] = np.where(self.expire_age, lots, 0.0).sum(axis=1)
         lots[self.expire_age] = 0.0
-        oldest = lots[:, -1] + lots[:, -2]  # items without shelf life pool in the last bucket
+        oldest = lots[:, -1] + lots[:, -2]
         lots[:, 1:-1] = lots[:, :-2].copy()
         lots[:, -1] = oldest
         lots[:, 0] = 0.0
@@ -442,7 +452,6 @@ def _run_block(x: _Inputs, recorder: _Recorder | None = None) -> SimulationResul
     cycles = _Cycles(x, policy.every_period)
     demand_tm = np.ascontiguousarray(x.demand.T)  # time-major: one row per period
     any_lost, any_back = bool(x.lost.any()), bool((~x.lost).any())
-    fifo = lots.lots if lots.active else None
     on_hand, backlog = x.on_hand0.copy(), x.backlog0.copy()
     on_order = x.pipeline0.sum(axis=1)
     acc = {k: np.zeros(m) for k in _SUMS}
@@ -457,7 +466,7 @@ def _run_block(x: _Inputs, recorder: _Recorder | None = None) -> SimulationResul
         on_order -= arrived
         on_hand += arrived
         lots.receive(arrived)
-        filled = _fill_backlog(on_hand, backlog, fifo) if any_back else zeros
+        filled = _fill_backlog(on_hand, backlog, lots) if any_back else zeros
         # 2. decide
         ip = on_hand - backlog + on_order
         q = policy.order(t, ip)
@@ -470,7 +479,7 @@ def _run_block(x: _Inputs, recorder: _Recorder | None = None) -> SimulationResul
             lots.receive(now)
             arrived = arrived + now
             if any_back:
-                filled = filled + _fill_backlog(on_hand, backlog, fifo)
+                filled = filled + _fill_backlog(on_hand, backlog, lots)
         # 3. serve
         d = demand_tm[t]
         served = np.minimum(d, on_hand)
@@ -534,13 +543,12 @@ def _accumulate(acc: dict, *, served, filled, ordered, received, on_hand, unmet,
         acc["lost"] += lost
 
 
-def _fill_backlog(on_hand: np.ndarray, backlog: np.ndarray, lots: np.ndarray | None) -> np.ndarray:
-    """Ship waiting backorders from on-hand (in place); return units shipped."""
+def _fill_backlog(on_hand: np.ndarray, backlog: np.ndarray, lots: _Lots) -> np.ndarray:
+    """Ship waiting backorders from on-hand (in place, oldest lots first); return units shipped."""
     filled = np.minimum(backlog, on_hand)
     backlog -= filled
     on_hand -= filled
-    if lots is not None:
-        _consume_fifo(lots, filled)
+    lots.issue(filled)
     return filled
 
 

@@ -133,8 +133,8 @@ def recommend_policies(
     features = build_features(data, config.season_length)
     selection = selector.select(features)
     choice = selection.candidate
-    if sized is None:
-        sized = size_candidates(data, config)
+    if sized is None:  # only the chosen candidates: each is sized on its own, so their rows are the same
+        sized = size_candidates(data, config, names=pd.unique(choice.to_numpy()))
     elif not set(config.space.names) <= set(sized.names) or not np.array_equal(sized.ids, data.ids):
         lacking = sorted(set(config.space.names) - set(sized.names))
         raise ValueError(f"the sized candidates lack {lacking} or were sized on other series; size them on data")

@@ -243,13 +243,40 @@ def _sizing_notes(data: CutoffData, cand: Candidate, H, s, S, Q, cap, shift) -> 
     return np.array(["; ".join(x) for x in notes], dtype=object)
 
 
-def size_candidates(data: CutoffData, config: SelectorConfig) -> SizedCandidates:
-    """Size every candidate of ``config.space`` for every item of ``data``.
+def _wanted(config: SelectorConfig, names) -> tuple[Candidate, ...]:
+    """The candidates of ``config.space`` named in ``names`` (all when None), in the space's order."""
+    if names is None:
+        return config.space.candidates
+    wanted = set(names)
+    unknown = sorted(wanted - set(config.space.names))
+    if unknown:
+        raise ValueError(f"cannot size candidate(s) {unknown}: not in the candidate space {list(config.space.names)}")
+    return tuple(c for c in config.space.candidates if c.name in wanted)
+
+
+def size_candidates(data: CutoffData, config: SelectorConfig, names=None) -> SizedCandidates:
+    """Size every candidate of ``config.space`` (or those in ``names``) for every item of ``data``.
+
+    Each candidate is sized on its own (no randomness, nothing shared between candidates), so
+    sizing a subset gives those candidates' rows exactly as sizing all of them would.
+
+    Parameters
+    ----------
+    data : CutoffData
+    config : SelectorConfig
+    names : iterable of str, optional
+        Only these candidates, in the space's order (e.g. the ones a selector chose:
+        :func:`~policy_selector.recommend.recommend_policies` sizes only those). Default: all.
 
     Returns
     -------
     SizedCandidates
         Stacked policies (candidates x items) and a long parameter table.
+
+    Raises
+    ------
+    ValueError
+        A name in ``names`` that ``config.space`` lacks.
 
     Examples
     --------
@@ -257,8 +284,9 @@ def size_candidates(data: CutoffData, config: SelectorConfig) -> SizedCandidates
     >>> sized.policies.shape                                                          # doctest: +SKIP
     (9, 120)
     """
+    candidates = _wanted(config, names)
     policies, frames = [], []
-    for cand in config.space.candidates:
+    for cand in candidates:
         policy, info = _size_one(data, cand, config)
         policies.append(policy)
         frames.append(
@@ -282,7 +310,7 @@ def size_candidates(data: CutoffData, config: SelectorConfig) -> SizedCandidates
             )
         )
     return SizedCandidates(
-        names=config.space.names,
+        names=tuple(c.name for c in candidates),
         ids=data.ids,
         policies=stack_policies(policies),
         table=pd.concat(frames, ignore_index=True),

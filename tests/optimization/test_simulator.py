@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
 from optimization.distributions import NormalDemand, poisson_demand
 from optimization.events import simulate_events
 from optimization.policies import (
+    PolicyParams,
     base_stock_policy,
     mixed_policies,
     no_stock_policy,
@@ -189,6 +193,55 @@ def test_shelf_life_expires_oldest_first():
     # lot of 6 (age 0 at t=0) expires at the end of t=2; the lot of 3 received at t=1 serves t=3
     assert events["expired"].tolist()[:3] == [0.0, 0.0, 6.0]
     assert events["served"].tolist()[3] == 3.0
+
+
+def _perishable_case(seed: int):
+    """A batch of 3 paths x 12 items of every policy type, a few with a shelf life (0: none)."""
+    demand, policy, lead, initial, rng = _random_case(seed)
+    paths = np.stack([demand, np.roll(demand, 5, axis=1), demand[::-1]])
+    shelf = np.where(rng.random(demand.shape[0]) < 0.3, rng.integers(1, 8, demand.shape[0]), 0)
+    kwargs = dict(
+        initial=initial,
+        sampled_lead_times=sample_lead_times(2.0, 1.5, paths.shape, rng),
+        shelf_life=shelf,
+        costs=CostParams(holding_cost=0.2, expiry_cost=1.5, shortage_cost=3.0),
+    )
+    return paths, policy, np.maximum(lead, 1), kwargs
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lots_kept_for_perishable_items_only_give_the_whole_block_bookkeeping(seed, monkeypatch):
+    """Only items with a shelf life carry lots by age; every result and event equals main's
+    bookkeeping of every item's lots (benchmarks.policy_step.MainLots), bit for bit."""
+    from benchmarks.policy_step import MainLots
+    from optimization import sim_engine
+
+    paths, policy, lead, kwargs = _perishable_case(seed)
+    new, new_events = simulate(paths, policy, lead, **kwargs), simulate_events(paths, policy, lead, **kwargs)
+    monkeypatch.setattr(sim_engine, "_Lots", MainLots)
+    old, old_events = simulate(paths, policy, lead, **kwargs), simulate_events(paths, policy, lead, **kwargs)
+    assert (old.expired > 0).any()  # the case exercises expiry
+    for name in sim_engine._ARRAYS:
+        np.testing.assert_array_equal(getattr(new, name), getattr(old, name), err_msg=name)
+    pd.testing.assert_frame_equal(new_events, old_events, check_exact=True)
+
+
+def test_a_perishable_items_outcome_does_not_depend_on_the_rest_of_its_block():
+    paths, policy, lead, kwargs = _perishable_case(1)
+    shelf = kwargs["shelf_life"]
+    i = int(np.flatnonzero(shelf > 0)[0])
+    alone = simulate(
+        paths[:, i : i + 1],
+        PolicyParams(**{f.name: np.asarray(getattr(policy, f.name))[i : i + 1] for f in fields(PolicyParams)}),
+        lead[i : i + 1],
+        initial=InitialState(**{k: v[i : i + 1] for k, v in vars(kwargs["initial"]).items()}),
+        sampled_lead_times=kwargs["sampled_lead_times"][:, i : i + 1],
+        shelf_life=shelf[i : i + 1],
+        costs=kwargs["costs"],
+    )
+    together = simulate(paths, policy, lead, **kwargs)
+    np.testing.assert_array_equal(alone.expired[:, 0], together.expired[:, i])
+    np.testing.assert_array_equal(alone.cost_total[:, 0], together.cost_total[:, i])
 
 
 def test_orders_cross_only_when_allowed():

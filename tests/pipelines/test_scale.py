@@ -119,25 +119,24 @@ def test_pool_takes_many_blocks_a_few_at_a_time_in_block_order(panel):
         pd.testing.assert_frame_equal(got, want)
 
 
-@needs_dask
-def test_dask_blocks_agree_with_local(panel, dask_scheduler):
-    _, demand, items = panel
-    local = map_blocks(_block_summary, demand, items, BlockEngine(block_size=15, workers=2), scale=1.0)
-    dask = map_blocks(
-        _block_summary, demand, items, BlockEngine(kind="dask", block_size=15, scheduler=dask_scheduler), scale=1.0
-    )
-    pd.testing.assert_frame_equal(pd.concat(local, ignore_index=True), pd.concat(dask, ignore_index=True))
+#: the two Fugue engines and the session-scoped fixture that starts each (a LocalCluster, a local SparkSession)
+FUGUE_ENGINES = [
+    pytest.param("dask", "dask_scheduler", marks=needs_dask, id="dask"),
+    pytest.param("spark", "spark_master", marks=needs_spark, id="spark"),
+]
 
 
-@needs_spark
-def test_spark_blocks_agree_with_local(panel, spark_master):
+@pytest.mark.parametrize(("kind", "fixture"), FUGUE_ENGINES)
+def test_fugue_blocks_agree_with_local(panel, request, kind, fixture):
+    """The same block function on Dask or Spark: every block once, the local pool's result."""
     _, demand, items = panel
+    scheduler = request.getfixturevalue(fixture)
     local = map_blocks(_block_summary, demand, items, BlockEngine(block_size=15, workers=2), scale=1.0)
-    spark = map_blocks(
-        _block_summary, demand, items, BlockEngine(kind="spark", block_size=15, scheduler=spark_master), scale=1.0
+    other = map_blocks(
+        _block_summary, demand, items, BlockEngine(kind=kind, block_size=15, scheduler=scheduler), scale=1.0
     )
-    assert len(spark) == n_blocks(60, 15)
-    pd.testing.assert_frame_equal(pd.concat(local, ignore_index=True), pd.concat(spark, ignore_index=True))
+    assert len(other) == n_blocks(60, 15)
+    pd.testing.assert_frame_equal(pd.concat(local, ignore_index=True), pd.concat(other, ignore_index=True))
 
 
 @needs_spark
