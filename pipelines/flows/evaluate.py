@@ -44,11 +44,11 @@ from pipelines.data.validation import validate_items
 from pipelines.flows.plan import load_data, load_selector, log_validation, stage_dir
 from pipelines.flows.plan_steps import (
     Backtest,
-    _selector_config,
     assemble,
     backtest_step,
     exposure_step,
     select_step,
+    selector_step_config,
     sizing_step,
 )
 from pipelines.registry.tracking import start_run
@@ -80,7 +80,6 @@ from policy_selector.phased import (
     policy_exposure,
     seasonal_forecasters,
 )
-from policy_selector.recommend import recommend_policies
 from policy_selector.sizing import size_candidates
 
 __all__ = ["EvaluateSettings", "EvaluateResult", "run_evaluate", "origin_positions", "replay_selectors"]
@@ -477,8 +476,8 @@ def _recommend_paths(history, items, cfg, freq, paths, run_id, rngs) -> tuple[Ba
     (:func:`sizing_step`: the default path's, per segment) and so has its own candidate space;
     paths whose spaces need the same forecasters share one :func:`prepare_cutoff` (backtest,
     forecasts, error models) and one :func:`size_candidates` of the union of their candidates;
-    per path only the choice and the simulation of the chosen policies
-    (:func:`recommend_policies` with ``data`` and ``sized``). A segment or portfolio service
+    per path only the choice and the simulation of the chosen policies (:func:`select_step`, recommend's
+    own, given ``data`` and ``sized``). A segment or portfolio service
     target re-levels inside :func:`select_step` (which prepares its own cutoff): those paths share
     only the forecast backtest.
     """
@@ -490,21 +489,18 @@ def _recommend_paths(history, items, cfg, freq, paths, run_id, rngs) -> tuple[Ba
             for k, (s, _) in paths.items()
         }
         return bt, {k: assemble(items, bt.features, recs[k], run_id, name) for k, (_, name) in paths.items()}
-    own = {}
-    for k, (selector, _) in paths.items():
-        selector, choice = sizing_step(history, items, freq, selector, cfg.service, 1, refit)
-        own[k] = (selector, choice, _selector_config(selector, freq, 1, refit))
-    cutoff = pd.Timestamp(pd.to_datetime(history["ds"]).max())
+    own = {k: sizing_step(history, items, freq, s, cfg.service, 1, refit) for k, (s, _) in paths.items()}
+    configs = {k: selector_step_config(selector, freq, 1, refit) for k, (selector, _) in own.items()}
     recs = {}
-    for group in _cutoff_groups({k: config for k, (_, _, config) in own.items()}):
-        config = group["config"]
-        data = prepare_cutoff(history, items, cutoff, config)
-        sized = size_candidates(data, config)
+    for group in _cutoff_groups(configs):
+        data = prepare_cutoff(history, items, pd.Timestamp(pd.to_datetime(history["ds"]).max()), group["config"])
+        sized = size_candidates(data, group["config"])
         for k in group["keys"]:
-            selector, choice, path_config = own[k]
-            rec = recommend_policies(selector, history, items, path_config, rngs[k], cutoff, data, sized)
-            rec = rec.assign(service_mode="item")
-            if choice is not None:
+            selector, choice = own[k]
+            rec = select_step(
+                history, items, freq, selector, rngs[k], refit_every=refit, choose_sizing=False, data=data, sized=sized
+            )
+            if choice is not None:  # the sizing choice made above, as select_step records its own
                 rec.attrs["sizing_choice"] = choice.frame().to_dict("list")
             recs[k] = assemble(items, bt.features, rec, run_id, paths[k][1])
     return bt, {k: recs[k] for k in paths}

@@ -9,11 +9,13 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.data.config import ConfigError, ForecastSettings, RunConfig, load_config
+from pipelines.data.config import ConfigError, ForecastSettings, RunConfig, ServiceSettings, load_config
 from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
+from pipelines.flows import evaluate as evaluate_flow
+from pipelines.flows import plan_steps
 from pipelines.flows.evaluate import EvaluateSettings, _recommend_paths, replay_selectors, run_evaluate
 from pipelines.flows.plan import load_selector
-from pipelines.flows.plan_steps import recommend_step
+from pipelines.flows.plan_steps import recommend_step, select_step
 from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
 from pipelines.registry.tracking import set_alias, start_run
 from policy_selector import FixedSelector, RuleSelector
@@ -156,7 +158,7 @@ def test_replay_selectors_names_a_bad_item_master_before_replaying(tracking_uri)
         )
 
 
-def test_paths_judged_together_get_the_numbers_of_judging_each_alone(tracking_uri):
+def test_paths_judged_together_get_the_numbers_of_judging_each_alone(tracking_uri, monkeypatch):
     """The replay of several paths prepares the cutoff once (backtest, forecasts, error models, sizing
     of every candidate, the baselines); each path's recommendations and replayed numbers are still
     exactly those of ``recommend``'s own steps run for it alone."""
@@ -172,7 +174,17 @@ def test_paths_judged_together_get_the_numbers_of_judging_each_alone(tracking_ur
     dates = sorted(demo.demand["ds"].unique())
     history = demo.demand[demo.demand["ds"] < dates[-8]]
     rngs = {k: np.random.default_rng(cfg.seed) for k in paths}
+    shared = []  # each path's choice goes through recommend's own select_step, given the shared cutoff
+
+    def spy(*args, **kwargs):
+        shared.append((kwargs.get("data"), kwargs.get("sized")))
+        return plan_steps.select_step(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate_flow, "select_step", spy)
     _, recs = _recommend_paths(history, demo.items, cfg, "W-MON", paths, "r", rngs)
+    monkeypatch.undo()
+    assert len(shared) == len(paths) and all(d is not None and s is not None for d, s in shared)
+    assert len({id(d) for d, _ in shared}) == 1  # one preparation of the cutoff for the three paths
     for key, (selector, name) in paths.items():
         _, rec = recommend_step(history, demo.items, cfg, "W-MON", selector, name, "r", np.random.default_rng(cfg.seed))
         pd.testing.assert_frame_equal(recs[key], rec)
@@ -193,3 +205,21 @@ def test_two_origins_pool_the_last_window_and_the_one_before(tracking_uri):
     assert min(last["csl"], earlier["csl"]) <= pooled["csl"] <= max(last["csl"], earlier["csl"])
     counted = pooled[["n_items", "n_excluded", "n_not_planned"]].sum()
     assert counted == demo.items["unique_id"].nunique()
+
+
+def test_a_service_target_refuses_a_shared_cutoff():
+    """A segment or portfolio target re-levels on its own cutoff: select_step says so rather than
+    ignoring the data it was given."""
+    demo = generate_demo(DemoConfig(n_items=8, n_stores=4, n_dcs=2, min_stores_per_item=2, n_weeks=60, seed=5))
+    service = ServiceSettings(mode="portfolio", target=0.95)
+    with pytest.raises(ValueError, match="portfolio service target prepares its own cutoff"):
+        select_step(
+            demo.demand,
+            demo.items,
+            "W-MON",
+            None,
+            np.random.default_rng(0),
+            service=service,
+            choose_sizing=False,
+            data=object(),
+        )
