@@ -6,7 +6,7 @@ Run: ``PYTHONPATH=$PWD nice -n 10 .venv/bin/python -m benchmarks.selector_replay
 For each data set, ``stockwise train`` (:func:`pipelines.flows.train.run_train`, default
 settings, a fresh MLflow store) runs once; its decision replay is wrapped:
 
-1. the replay train runs (``replay_selectors``: the path-independent work once for the four
+1. the replay train runs (``replay_by_origin``: the path-independent work once for the four
    paths) is timed inside train;
 2. the same replay is then run one path at a time (``shared=False``: each path repeats the
    forecast backtest, the selector's cutoff preparation and sizing, and the baselines'
@@ -34,7 +34,7 @@ from benchmarks.decisions import carparts_folder
 from pipelines.data.demo_data import DemoConfig, generate_demo
 from pipelines.data.io import read_table
 from pipelines.flows import train as train_flow
-from pipelines.flows.evaluate import replay_selectors
+from pipelines.flows.evaluate import replay_by_origin, replay_selectors
 from pipelines.flows.train import TrainSettings, run_train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,28 +47,30 @@ def timed_train(demand: pd.DataFrame, items: pd.DataFrame, freq: str, out: Path,
 
     def replay(*args, **kwargs):
         t0 = time.perf_counter()
-        table = replay_selectors(*args, **kwargs)
+        table = replay_by_origin(*args, **kwargs)
         seen["shared"] = time.perf_counter() - t0
         seen["args"], seen["kwargs"], seen["table"] = args, kwargs, table
         return table
 
-    train_flow.replay_selectors = replay
+    train_flow.replay_by_origin = replay
     try:
+        settings = TrainSettings(seed=seed, freq=freq, gate_origins=1)
         t0 = time.perf_counter()
-        result = run_train(demand, items, freq, TrainSettings(seed=seed, freq=freq), out, f"sqlite:///{out}/mlflow.db")
+        result = run_train(demand, items, freq, settings, out, f"sqlite:///{out}/mlflow.db")
         seen["train"] = time.perf_counter() - t0
     finally:
-        train_flow.replay_selectors = replay_selectors
+        train_flow.replay_by_origin = replay_by_origin
     if "table" not in seen:
         raise RuntimeError(f"train ran no replay: {result.decision}")
     t0 = time.perf_counter()
-    alone = replay_selectors(*seen["args"], **seen["kwargs"], shared=False)
+    alone = replay_by_origin(*seen["args"], **seen["kwargs"], shared=False)
     seen["alone"] = time.perf_counter() - t0
     pd.testing.assert_frame_equal(seen["table"], alone)  # the same numbers, path by path
-    n_paths = len(seen["args"][5])
-    if origins > 1:
+    paths = seen["args"][5][-1]  # train passes one mapping of paths per origin
+    n_paths = len(paths)
+    if origins > 1:  # the same paths at every origin (train's gate over k origins: benchmarks.selector_gate_origins)
         t0 = time.perf_counter()
-        replay_selectors(*seen["args"], **seen["kwargs"], origins=origins)
+        replay_selectors(*seen["args"][:5], paths, origins=origins)
         seen["pooled"] = time.perf_counter() - t0
     keys = ("train", "shared", "alone", "pooled")
     return {k: seen.get(k, float("nan")) for k in keys} | {"paths": n_paths, "decision": result.decision}

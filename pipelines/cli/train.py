@@ -24,6 +24,12 @@ def train_command(
         help="judge the paths by the decision replay on the held-out window (default); --no-replay: by the "
         "labels only (faster)",
     ),
+    gate_origins: int = typer.Option(
+        None,
+        min=1,
+        help="origins of the replay gate, pooled, each judging a classifier fitted before it "
+        "(default: from the history)",
+    ),
     tracking_uri: str = typer.Option(None, help="MLflow store (default sqlite:///mlruns/mlflow.db)"),
     out: Path = typer.Option(Path("runs/train"), help="folder for labels, cost matrix, evaluation"),
 ) -> None:
@@ -40,6 +46,7 @@ def train_command(
         "extra_train_cutoffs": extra_cutoffs,
         "label_paths": label_paths,
         "replay": replay,
+        "gate_origins": gate_origins,
     }
     try:
         settings = load_train_settings(config)
@@ -53,9 +60,15 @@ def train_command(
     cols = ["split", "method", "total_cost", "controllable_regret_pct", "regret_pct", "service_met", "accuracy"]
     typer.echo(result.evaluation[cols].round(3).to_string(index=False))
     if result.replay is not None:
-        typer.echo("decision replay on the held-out window (yearly cost with shortages priced; ratio = inventory")
-        typer.echo("over the best baseline's at the same achieved service):")
         cols = ["csl", "fill_rate", "inventory_value", "yearly_cost", "ratio_csl", "ratio_fill_rate", "name"]
+        n = int(result.replay["origins"].iloc[0])
+        if n > 1:
+            typer.echo(f"decision replay at each of {n} origins:")
+            typer.echo(result.replay_origins.set_index(["origin", "path"])[cols[:-1]].round(3).to_string())
+        typer.echo(
+            f"decision replay on the held-out window{f's, pooled over {n} origins' if n > 1 else ''} (yearly cost "
+            "with shortages priced; ratio = inventory over the best baseline's at the same achieved service):"
+        )
         typer.echo(result.replay[cols].round(3).to_string())
     typer.echo(result.decision)
     typer.echo(
