@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipelines.data.config import RefitEvery, RunConfig, read_yaml_mapping
+from pipelines.data.config import RefitEvery, RunConfig, load_config, read_yaml_mapping
 from pipelines.data.demo_data import DemoConfig
 from pipelines.data.inputs import load_inputs
 from pipelines.data.io import write_table_atomic, write_text_atomic
@@ -84,6 +84,8 @@ __all__ = [
     "evaluate_versions",
     "selector_config",
     "load_train_settings",
+    "load_train_config",
+    "settings_from_run",
     "choose_paths",
     "replay_paths",
     "origin_verdicts",
@@ -148,21 +150,69 @@ class TrainSettings(BaseModel):
 
 
 def load_train_settings(path: Path | None) -> TrainSettings:
-    """Read settings from YAML (``train:`` section or top level); defaults without a file.
+    """The train settings of a YAML file (:func:`load_train_config`); defaults without a file.
 
     Raises
     ------
     ValueError
         Unreadable file or invalid values, naming the file and field.
     """
+    return load_train_config(path)[0]
+
+
+def load_train_config(path: Path | None) -> tuple[TrainSettings, RunConfig | None]:
+    """Train settings and run config of ``stockwise train --config``.
+
+    Either a train-settings file (``train.yaml``: its keys at the top level or under ``train:``):
+    (its settings, None); or the run config ``recommend`` and ``retrain`` read (``stockwise.yaml``,
+    with the train settings under an optional ``train:`` section): (the ``train:`` settings, the
+    run config). Settings the ``train:`` section leaves unset follow the run
+    (:func:`settings_from_run`: seed, freq, demo size, refit_every).
+
+    Raises
+    ------
+    ValueError
+        Unreadable file, invalid values, or run-config keys and train settings mixed at the top
+        level; the message names the file and the keys.
+    """
     if path is None:
-        return TrainSettings()
-    raw = read_yaml_mapping(path, section="train")
+        return TrainSettings(), None
+    raw = read_yaml_mapping(path)
+    section = raw.get("train")
+    top = {k: v for k, v in raw.items() if k != "train"}
+    if section is None and set(top) <= set(TrainSettings.model_fields):
+        return _train_settings(path, top), None  # a train.yaml with its keys at the top level
+    if not top:
+        return _train_settings(path, section if isinstance(section, dict) else {}), None
+    train_only = sorted(set(top) - set(RunConfig.model_fields))
+    if section is None and set(top) & set(TrainSettings.model_fields) and train_only:
+        raise ValueError(
+            f"{path}: train settings {train_only} at the top level of a run config; put them under `train:`"
+        )
+    run = load_config(path)  # names the file and field of any invalid run-config key
+    return settings_from_run(run, section if isinstance(section, dict) else {}, path), run
+
+
+def settings_from_run(run: RunConfig, given: dict | None = None, path: Path | None = None) -> TrainSettings:
+    """Train settings ``given`` (a ``train:`` section), the rest following the run: its seed, freq,
+    demo size and ``selector_refit_every`` (so the trained selector sees the error features recommend computes)."""
+    follow = {
+        "seed": run.seed,
+        "freq": run.freq,
+        "demo_items": run.demo_items,
+        "demo_weeks": run.demo_weeks,
+        "refit_every": run.selector_refit_every,
+    }
+    return _train_settings(path, follow | dict(given or {}))
+
+
+def _train_settings(path: Path | None, raw: dict) -> TrainSettings:
+    """``TrainSettings(**raw)``, an invalid value named with its file and field."""
     try:
         return TrainSettings(**raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"{path}: invalid train settings: {problems}") from exc
+        raise ValueError(f"{path or 'run config'}: invalid train settings: {problems}") from exc
 
 
 def selector_config(settings: TrainSettings, freq: str, plan: StudyPlan | None = None) -> SelectorConfig:
@@ -647,17 +697,26 @@ def _freq_of(demand: pd.DataFrame) -> str:
 
 
 def train_challenger(request) -> str:
-    """Train on ``request.demand`` (up to ``request.cutoff``), register a new version; never moves an alias."""
-    settings = TrainSettings(model_name=request.model_name)
+    """Train on ``request.demand`` (up to ``request.cutoff``), register a new version; never moves an alias.
+
+    The settings are the request's (the retrain's ``train:`` settings), else those of the run
+    (:func:`settings_from_run`: its seed and frequency), else the defaults; the model name is the request's.
+    """
+    run = getattr(request, "run_config", None)
+    settings = getattr(request, "train_settings", None)
+    if settings is None:
+        settings = TrainSettings() if run is None else settings_from_run(run)
+    settings = settings.model_copy(update={"model_name": request.model_name})
     store = store_dir(resolve_tracking_uri(request.tracking_uri))
     result = run_train(
         request.demand,
         request.items,
-        _freq_of(request.demand),
+        settings.freq or _freq_of(request.demand),
         settings,
         store / "train-challenger",
         request.tracking_uri,
         register=False,
+        run_config=run,
     )
     return register_version(request.model_name, result.run_id, "policy_selector", request.tracking_uri)
 
