@@ -14,7 +14,6 @@ default path and whether the classifier is promoted) pooled and at each origin a
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from pathlib import Path
@@ -22,9 +21,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from benchmarks.decisions import carparts_folder
-from pipelines.data.demo_data import DemoConfig, generate_demo
-from pipelines.data.io import read_table
+from benchmarks.selector_replay_shared import data_parser, data_sets, publish
 from pipelines.flows.train import TrainSettings, origin_verdicts, run_train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,20 +64,8 @@ def render(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--carparts-sample", type=int, default=200)
-    parser.add_argument("--demo-items", type=int, default=16, help="items of DemoConfig (x stores = series)")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--skip-carparts", action="store_true")
-    parser.add_argument("--skip-demo", action="store_true")
-    args = parser.parse_args()
-    sets = []
-    if not args.skip_demo:
-        demo = generate_demo(DemoConfig(seed=args.seed, n_items=args.demo_items))
-        sets.append(("demo", demo.demand, demo.items, "W-MON"))
-    if not args.skip_carparts:
-        folder = carparts_folder(args.carparts_sample, args.seed, RESULTS / "carparts" / "data")
-        sets.append(("carparts", read_table(folder / "demand.parquet"), read_table(folder / "items.csv"), "MS"))
+    args = data_parser(__doc__.splitlines()[0]).parse_args()
+    sets = data_sets(args, RESULTS)
     rows = []
     for name, demand, items, freq in sets:
         for origins in (1, 2):
@@ -98,10 +83,7 @@ def main() -> None:
             }
             rows.append(r)
             print(f"{name}: {r}", flush=True)
-    table = render(rows)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "summary.md").write_text(table)
-    print(table)
+    publish(render(rows), RESULTS)
 
 
 if __name__ == "__main__":

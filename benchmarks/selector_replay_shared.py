@@ -93,22 +93,41 @@ def render(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def data_parser(description: str) -> argparse.ArgumentParser:
+    """The data-set options of the selector benchmarks."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--carparts-sample", type=int, default=200)
     parser.add_argument("--demo-items", type=int, default=16, help="items of DemoConfig (x stores = series)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-carparts", action="store_true")
     parser.add_argument("--skip-demo", action="store_true")
-    parser.add_argument("--origins", type=int, default=1, help="also time the shared replay pooled over k origins")
-    args = parser.parse_args()
+    return parser
+
+
+def data_sets(args: argparse.Namespace, results: Path) -> list[tuple[str, pd.DataFrame, pd.DataFrame, str]]:
+    """(name, demand, items, freq): the seeded demo and a carparts sample (its folder under ``results``)."""
     sets = []
     if not args.skip_demo:
         demo = generate_demo(DemoConfig(seed=args.seed, n_items=args.demo_items))
         sets.append(("demo", demo.demand, demo.items, "W-MON"))
     if not args.skip_carparts:
-        folder = carparts_folder(args.carparts_sample, args.seed, RESULTS / "carparts" / "data")
+        folder = carparts_folder(args.carparts_sample, args.seed, results / "carparts" / "data")
         sets.append(("carparts", read_table(folder / "demand.parquet"), read_table(folder / "items.csv"), "MS"))
+    return sets
+
+
+def publish(table: str, results: Path) -> None:
+    """Write the summary table to ``results/summary.md`` and print it."""
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "summary.md").write_text(table)
+    print(table)
+
+
+def main() -> None:
+    parser = data_parser(__doc__.splitlines()[0])
+    parser.add_argument("--origins", type=int, default=1, help="also time the shared replay pooled over k origins")
+    args = parser.parse_args()
+    sets = data_sets(args, RESULTS)
     rows = []
     for name, demand, items, freq in sets:
         load0 = os.getloadavg()[0]
@@ -127,10 +146,7 @@ def main() -> None:
             }
         )
         print(f"{name}: {r}", flush=True)
-    table = render(rows)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "summary.md").write_text(table)
-    print(table)
+    publish(render(rows), RESULTS)
 
 
 if __name__ == "__main__":
