@@ -179,18 +179,20 @@ def load_train_config(path: Path | None) -> tuple[TrainSettings, RunConfig | Non
         return TrainSettings(), None
     raw = read_yaml_mapping(path)
     section = raw.get("train")
+    if section is not None and not isinstance(section, dict):
+        raise ValueError(f"{path}: `train:` must be a mapping of train settings, got {section!r}")
     top = {k: v for k, v in raw.items() if k != "train"}
     if section is None and set(top) <= set(TrainSettings.model_fields):
         return _train_settings(path, top), None  # a train.yaml with its keys at the top level
     if not top:
-        return _train_settings(path, section if isinstance(section, dict) else {}), None
+        return _train_settings(path, section), None
     train_only = sorted(set(top) - set(RunConfig.model_fields))
     if section is None and set(top) & set(TrainSettings.model_fields) and train_only:
         raise ValueError(
             f"{path}: train settings {train_only} at the top level of a run config; put them under `train:`"
         )
     run = load_config(path)  # names the file and field of any invalid run-config key
-    return settings_from_run(run, section if isinstance(section, dict) else {}, path), run
+    return settings_from_run(run, section, path), run
 
 
 def settings_from_run(run: RunConfig, given: dict | None = None, path: Path | None = None) -> TrainSettings:

@@ -49,6 +49,9 @@ def test_a_run_config_sets_the_run_and_the_train_settings_follow_it(tmp_path):
     path.write_text("train:\n  label_paths: -1\n")
     with pytest.raises(ValueError, match="stockwise.yaml: invalid train settings: label_paths"):
         load_train_config(path)
+    path.write_text("seed: 3\ntrain: [label_paths]\n")
+    with pytest.raises(ValueError, match="`train:` must be a mapping of train settings"):
+        load_train_config(path)
 
 
 def test_train_cli_passes_the_run_config_to_the_gate(tmp_path, monkeypatch):
