@@ -6,7 +6,7 @@ Run: ``PYTHONPATH=$PWD nice -n 10 .venv/bin/python -m benchmarks.selector_replay
 For each data set, ``stockwise train`` (:func:`pipelines.flows.train.run_train`, default
 settings, a fresh MLflow store) runs once; its decision replay is wrapped:
 
-1. the replay train runs (``replay_selectors``: the path-independent work once for the four
+1. the replay train runs (``replay_by_origin``: the path-independent work once for the four
    paths) is timed inside train;
 2. the same replay is then run one path at a time (``shared=False``: each path repeats the
    forecast backtest, the selector's cutoff preparation and sizing, and the baselines'
@@ -34,7 +34,7 @@ from benchmarks.decisions import carparts_folder
 from pipelines.data.demo_data import DemoConfig, generate_demo
 from pipelines.data.io import read_table
 from pipelines.flows import train as train_flow
-from pipelines.flows.evaluate import replay_selectors
+from pipelines.flows.evaluate import replay_by_origin, replay_selectors
 from pipelines.flows.train import TrainSettings, run_train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,28 +47,30 @@ def timed_train(demand: pd.DataFrame, items: pd.DataFrame, freq: str, out: Path,
 
     def replay(*args, **kwargs):
         t0 = time.perf_counter()
-        table = replay_selectors(*args, **kwargs)
+        table = replay_by_origin(*args, **kwargs)
         seen["shared"] = time.perf_counter() - t0
         seen["args"], seen["kwargs"], seen["table"] = args, kwargs, table
         return table
 
-    train_flow.replay_selectors = replay
+    train_flow.replay_by_origin = replay
     try:
+        settings = TrainSettings(seed=seed, freq=freq, gate_origins=1)
         t0 = time.perf_counter()
-        result = run_train(demand, items, freq, TrainSettings(seed=seed, freq=freq), out, f"sqlite:///{out}/mlflow.db")
+        result = run_train(demand, items, freq, settings, out, f"sqlite:///{out}/mlflow.db")
         seen["train"] = time.perf_counter() - t0
     finally:
-        train_flow.replay_selectors = replay_selectors
+        train_flow.replay_by_origin = replay_by_origin
     if "table" not in seen:
         raise RuntimeError(f"train ran no replay: {result.decision}")
     t0 = time.perf_counter()
-    alone = replay_selectors(*seen["args"], **seen["kwargs"], shared=False)
+    alone = replay_by_origin(*seen["args"], **seen["kwargs"], shared=False)
     seen["alone"] = time.perf_counter() - t0
     pd.testing.assert_frame_equal(seen["table"], alone)  # the same numbers, path by path
-    n_paths = len(seen["args"][5])
-    if origins > 1:
+    paths = seen["args"][5][-1]  # train passes one mapping of paths per origin
+    n_paths = len(paths)
+    if origins > 1:  # the same paths at every origin (train's gate over k origins: benchmarks.selector_gate_origins)
         t0 = time.perf_counter()
-        replay_selectors(*seen["args"], **seen["kwargs"], origins=origins)
+        replay_selectors(*seen["args"][:5], paths, origins=origins)
         seen["pooled"] = time.perf_counter() - t0
     keys = ("train", "shared", "alone", "pooled")
     return {k: seen.get(k, float("nan")) for k in keys} | {"paths": n_paths, "decision": result.decision}
@@ -91,22 +93,41 @@ def render(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def data_parser(description: str) -> argparse.ArgumentParser:
+    """The data-set options of the selector benchmarks."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--carparts-sample", type=int, default=200)
     parser.add_argument("--demo-items", type=int, default=16, help="items of DemoConfig (x stores = series)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-carparts", action="store_true")
     parser.add_argument("--skip-demo", action="store_true")
-    parser.add_argument("--origins", type=int, default=1, help="also time the shared replay pooled over k origins")
-    args = parser.parse_args()
+    return parser
+
+
+def data_sets(args: argparse.Namespace, results: Path) -> list[tuple[str, pd.DataFrame, pd.DataFrame, str]]:
+    """(name, demand, items, freq): the seeded demo and a carparts sample (its folder under ``results``)."""
     sets = []
     if not args.skip_demo:
         demo = generate_demo(DemoConfig(seed=args.seed, n_items=args.demo_items))
         sets.append(("demo", demo.demand, demo.items, "W-MON"))
     if not args.skip_carparts:
-        folder = carparts_folder(args.carparts_sample, args.seed, RESULTS / "carparts" / "data")
+        folder = carparts_folder(args.carparts_sample, args.seed, results / "carparts" / "data")
         sets.append(("carparts", read_table(folder / "demand.parquet"), read_table(folder / "items.csv"), "MS"))
+    return sets
+
+
+def publish(table: str, results: Path) -> None:
+    """Write the summary table to ``results/summary.md`` and print it."""
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "summary.md").write_text(table)
+    print(table)
+
+
+def main() -> None:
+    parser = data_parser(__doc__.splitlines()[0])
+    parser.add_argument("--origins", type=int, default=1, help="also time the shared replay pooled over k origins")
+    args = parser.parse_args()
+    sets = data_sets(args, RESULTS)
     rows = []
     for name, demand, items, freq in sets:
         load0 = os.getloadavg()[0]
@@ -125,10 +146,7 @@ def main() -> None:
             }
         )
         print(f"{name}: {r}", flush=True)
-    table = render(rows)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "summary.md").write_text(table)
-    print(table)
+    publish(render(rows), RESULTS)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,11 @@ __all__ = [
     "default_cutoffs",
     "item_groups",
     "MIN_HISTORY",
+    "OriginFit",
+    "most_gate_origins",
+    "plan_gate_origins",
+    "origin_fits",
+    "held_out_time_fit",
 ]
 
 
@@ -73,6 +78,8 @@ class StudyResult:
     time_selector : PolicySelector or None
         The held-out-time model: fitted on the training cutoffs only, before c2, so its
         decisions at c2 can be replayed on the held-out window it never saw.
+    extra : tuple of CutoffStudy
+        The training cutoffs before c1 (``extra_train_cutoffs``), latest first.
     """
 
     train: CutoffStudy
@@ -82,6 +89,7 @@ class StudyResult:
     selector: PolicySelector
     best_single: str
     time_selector: PolicySelector | None = None
+    extra: tuple[CutoffStudy, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -336,4 +344,120 @@ def run_study(
         selector=final,
         best_single=best_all,
         time_selector=time_sel,
+        extra=tuple(extra),
     )
+
+
+# -- the decision replay over several origins (stockwise train's gate) ---------------------------------
+
+
+@dataclass(frozen=True)
+class OriginFit:
+    """What could be known at one replay origin: a classifier and a best single policy fitted only on
+    labels whose windows end by the origin.
+
+    Attributes
+    ----------
+    origin : pandas.Timestamp
+        The last period before the replayed window.
+    selector : PolicySelector
+    best_single : str
+        The candidate of least summed decision cost over ``cutoffs``.
+    cutoffs : tuple of pandas.Timestamp
+        The training cutoffs, latest first (the first one's window ends at the origin).
+    """
+
+    origin: pd.Timestamp
+    selector: PolicySelector
+    best_single: str
+    cutoffs: tuple[pd.Timestamp, ...]
+
+
+def most_gate_origins(plan: StudyPlan) -> int:
+    """Replay origins ``T`` apart, the last at c2, whose own first training cutoff keeps ``MIN_HISTORY``."""
+    before = plan.n_periods - 2 * plan.test_periods  # periods up to and including c1
+    return 1 + max(0, (before - MIN_HISTORY) // plan.test_periods)
+
+
+def plan_gate_origins(plan: StudyPlan, given: int | None, auto: int) -> tuple[int, str]:
+    """(origins of the replay gate, the sentence saying why): ``given`` kept and checked, else ``auto``
+    capped by what the history holds (:func:`most_gate_origins`).
+
+    Raises
+    ------
+    ValueError
+        When ``given`` origins do not fit; the message names the most that do.
+    """
+    most = most_gate_origins(plan)
+    if given is not None and given > most:
+        raise ValueError(
+            f"{plan.n_periods} periods hold at most {most} replay origin(s) {plan.test_periods} periods apart, "
+            f"each with {MIN_HISTORY} periods before its first training cutoff; lower gate_origins to {most}"
+        )
+    n = given if given is not None else min(auto, most)
+    how = "given" if given is not None else f"chose: default {auto}, the history holds {most}"
+    return n, f"replay gate over {n} origin(s) {plan.test_periods} periods apart ({how})"
+
+
+def origin_fits(
+    study: StudyResult,
+    demand: pd.DataFrame,
+    items: pd.DataFrame,
+    config: SelectorConfig,
+    rng: np.random.Generator,
+    n_origins: int,
+    extra_train_cutoffs: int,
+    make_selector: Callable[[], PolicySelector] | None = None,
+) -> list[OriginFit]:
+    """The held-out-time fit of ``study`` repeated at earlier origins, oldest first, the study's own last.
+
+    Origin ``j`` (0 = c2) is ``c2 - j T``. Its classifier is fitted, as the study's held-out-time
+    model is at c2, on the labels at ``origin - T`` and up to ``extra_train_cutoffs`` cutoffs every
+    ``max(1, T // 2)`` periods before it (those that keep ``MIN_HISTORY``): every label window ends
+    by the origin, so the replay after it judges a model that never saw it. Cutoffs the study
+    already labelled are reused; the others are labelled here.
+
+    Raises
+    ------
+    ValueError
+        When an origin's first training cutoff leaves fewer than ``MIN_HISTORY`` periods.
+    """
+    make = make_selector or PolicySelector
+    T = config.test_periods
+    period = pd.tseries.frequencies.to_offset(config.freq)
+    dates = wide_panel(demand).columns
+    known = {s.labels.cutoff: s for s in (study.train, *study.extra, study.test)}
+    c2 = study.test.labels.cutoff
+    fits = []
+    for j in range(n_origins - 1, 0, -1):
+        origin = c2 - period * (T * j)
+        first = origin - period * T
+        cutoffs = [first - period * (max(1, T // 2) * k) for k in range(extra_train_cutoffs + 1)]
+        cutoffs = [c for c in cutoffs if (dates <= c).sum() >= MIN_HISTORY]
+        if not cutoffs or cutoffs[0] != first:
+            raise ValueError(
+                f"the replay origin {origin.date()} leaves fewer than {MIN_HISTORY} periods before {first.date()}"
+            )
+        for c in cutoffs:
+            if c not in known:
+                known[c] = study_cutoff(demand, items, c, config, rng)
+        f, lab, cost = _stack([known[c] for c in cutoffs])
+        fits.append(OriginFit(origin, make().fit(f, lab, cost), str(cost.sum().idxmin()), tuple(cutoffs)))
+    return fits + [held_out_time_fit(study)]
+
+
+def held_out_time_fit(study: StudyResult) -> OriginFit:
+    """The study's own fit at c2: its held-out-time classifier and the best single policy of the same
+    training cutoffs (the held-out-time evaluation's ``best_single``, not ``study.best_single``,
+    which also counts c2's window).
+
+    Raises
+    ------
+    ValueError
+        When the held-out-time evaluation does not hold exactly one best single policy.
+    """
+    chosen = study.choices["held_out_time"]["best_single"].dropna().unique()
+    if len(chosen) != 1:
+        raise ValueError(f"the held-out-time evaluation holds {len(chosen)} best single policies; expected one")
+    cutoffs = (study.train.labels.cutoff, *(s.labels.cutoff for s in study.extra))
+    return OriginFit(study.test.labels.cutoff, study.time_selector, str(chosen[0]), cutoffs)

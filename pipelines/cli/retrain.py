@@ -8,6 +8,7 @@ import typer
 
 from pipelines.flows import retrain as retrain_flow
 from pipelines.flows.retrain import RetrainConfig, RetrainExit, load_run_data, run_retrain
+from pipelines.flows.train import load_train_config
 
 
 def retrain_command(
@@ -29,6 +30,7 @@ def retrain_command(
     """
     try:
         demand, items, cfg = load_run_data(config)
+        train_settings = load_train_config(config)[0] if config is not None else None
         settings = RetrainConfig(
             model_name=model_name,
             holdout_periods=holdout,
@@ -37,6 +39,7 @@ def retrain_command(
             out=out,
             tracking_uri=tracking_uri or cfg.tracking_uri,
             run=cfg,  # the challenger is judged with the run's own frequency, seed and service settings
+            train_settings=train_settings,  # and trained with the config's train: settings (seed, freq: the run's)
         )
         train, evaluate = retrain_flow.default_steps()
     except ValueError as exc:

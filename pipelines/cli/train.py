@@ -6,14 +6,19 @@ from pathlib import Path
 
 import typer
 
-from pipelines.flows.train import load_train_inputs, load_train_settings, run_train
+from pipelines.flows.train import load_train_config, load_train_inputs, run_train
 from pipelines.registry.names import MODEL_NAME
 
 
 def train_command(
     data: Path = typer.Option(None, help="data folder with demand and items"),
     demo: bool = typer.Option(False, "--demo", help="train on the generated demo data"),
-    config: Path = typer.Option(None, help="YAML with train settings (top level or under 'train:')"),
+    config: Path = typer.Option(
+        None,
+        help="train settings YAML (top level or under 'train:'), or the run config recommend/retrain read "
+        "(stockwise.yaml: its data, freq, seed, service and forecast settings set the decision replay; train "
+        "settings under 'train:')",
+    ),
     test_periods: int = typer.Option(None, min=1, help="held-out periods per cutoff (default: from the history)"),
     n_windows: int = typer.Option(None, min=2, help="backtest windows per cutoff (default: from the history)"),
     extra_cutoffs: int = typer.Option(None, min=0, help="training cutoffs before the first (default: from history)"),
@@ -24,7 +29,15 @@ def train_command(
         help="judge the paths by the decision replay on the held-out window (default); --no-replay: by the "
         "labels only (faster)",
     ),
-    tracking_uri: str = typer.Option(None, help="MLflow store (default sqlite:///mlruns/mlflow.db)"),
+    gate_origins: int = typer.Option(
+        None,
+        min=1,
+        help="origins of the replay gate, pooled, each judging a classifier fitted before it "
+        "(default: from the history)",
+    ),
+    tracking_uri: str = typer.Option(
+        None, help="MLflow store (default: the run config's, else sqlite:///mlruns/mlflow.db)"
+    ),
     out: Path = typer.Option(Path("runs/train"), help="folder for labels, cost matrix, evaluation"),
 ) -> None:
     """Label policies by simulation, train the policy selector, evaluate it and register it.
@@ -40,12 +53,16 @@ def train_command(
         "extra_train_cutoffs": extra_cutoffs,
         "label_paths": label_paths,
         "replay": replay,
+        "gate_origins": gate_origins,
     }
     try:
-        settings = load_train_settings(config)
+        settings, run = load_train_config(config)
         settings = settings.model_copy(update={k: v for k, v in given.items() if v is not None})
+        if run is not None and data is None and not demo:  # the run config's data folder, else its demo
+            data, demo = run.data, run.data is None
+        uri = tracking_uri or (run.tracking_uri if run is not None else None)
         demand, items, freq = load_train_inputs(data, demo, settings)
-        result = run_train(demand, items, settings.freq or freq, settings, out, tracking_uri)
+        result = run_train(demand, items, settings.freq or freq, settings, out, uri, run_config=run)
     except (ValueError, TypeError, OSError) as exc:
         typer.echo(f"train failed: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -53,9 +70,15 @@ def train_command(
     cols = ["split", "method", "total_cost", "controllable_regret_pct", "regret_pct", "service_met", "accuracy"]
     typer.echo(result.evaluation[cols].round(3).to_string(index=False))
     if result.replay is not None:
-        typer.echo("decision replay on the held-out window (yearly cost with shortages priced; ratio = inventory")
-        typer.echo("over the best baseline's at the same achieved service):")
         cols = ["csl", "fill_rate", "inventory_value", "yearly_cost", "ratio_csl", "ratio_fill_rate", "name"]
+        n = int(result.replay["origins"].iloc[0])
+        if n > 1:
+            typer.echo(f"decision replay at each of {n} origins:")
+            typer.echo(result.replay_origins.set_index(["origin", "path"])[cols[:-1]].round(3).to_string())
+        typer.echo(
+            f"decision replay on the held-out window{f's, pooled over {n} origins' if n > 1 else ''} (yearly cost "
+            "with shortages priced; ratio = inventory over the best baseline's at the same achieved service):"
+        )
         typer.echo(result.replay[cols].round(3).to_string())
     typer.echo(result.decision)
     typer.echo(

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,11 +44,11 @@ from pipelines.data.validation import validate_items
 from pipelines.flows.plan import load_data, load_selector, log_validation, stage_dir
 from pipelines.flows.plan_steps import (
     Backtest,
-    _selector_config,
     assemble,
     backtest_step,
     exposure_step,
     select_step,
+    selector_step_config,
     sizing_step,
 )
 from pipelines.registry.tracking import start_run
@@ -80,10 +80,16 @@ from policy_selector.phased import (
     policy_exposure,
     seasonal_forecasters,
 )
-from policy_selector.recommend import recommend_policies
 from policy_selector.sizing import size_candidates
 
-__all__ = ["EvaluateSettings", "EvaluateResult", "run_evaluate", "origin_positions", "replay_selectors"]
+__all__ = [
+    "EvaluateSettings",
+    "EvaluateResult",
+    "run_evaluate",
+    "origin_positions",
+    "replay_selectors",
+    "replay_by_origin",
+]
 
 TRUTH_PATHS = 200
 #: The plans replayed: time-phased levels (the headline) and the same plan with fixed levels.
@@ -221,7 +227,7 @@ def replay_selectors(
     freq: str,
     cfg: RunConfig,
     holdout: int,
-    selectors: Mapping[str, tuple[object | None, str]],
+    selectors: Mapping[str, tuple[object | None, str]] | Sequence[Mapping[str, tuple[object | None, str]]],
     progress: Callable[[str], None] = lambda _: None,
     shared: bool = True,
     origins: int = 1,
@@ -245,8 +251,11 @@ def replay_selectors(
         Forecast, service and seed settings (its ``data`` and ``selector`` are not used).
     holdout : int
         Periods replayed.
-    selectors : mapping of str -> (selector, name)
+    selectors : mapping of str -> (selector, name), or a sequence of them, one per origin
         Path key -> what :func:`pipelines.flows.plan.load_selector` returns (or any fitted selector).
+        A sequence (oldest origin first, the same keys in each) judges at each origin what could be
+        known there: e.g. a classifier fitted only on labels before that origin (``stockwise
+        train``'s gate over several origins).
     shared : bool, default True
         False: judge one path at a time, repeating the shared work (the reference the shared
         replay is tested and timed against).
@@ -272,8 +281,39 @@ def replay_selectors(
     ------
     ValueError
         When the history before the origin is shorter than ``cfg.min_length``, no item
-        can be planned, or the item master has errors (``DataValidationError``, naming them).
+        can be planned, the item master has errors (``DataValidationError``, naming them), or a
+        sequence of ``selectors`` does not hold ``origins`` mappings with the same keys.
     """
+    table = replay_by_origin(demand, items, freq, cfg, holdout, selectors, progress, shared, origins)
+    return table.xs("pooled", level="origin")
+
+
+def replay_by_origin(
+    demand: pd.DataFrame,
+    items: pd.DataFrame,
+    freq: str,
+    cfg: RunConfig,
+    holdout: int,
+    selectors: Mapping[str, tuple[object | None, str]] | Sequence[Mapping[str, tuple[object | None, str]]],
+    progress: Callable[[str], None] = lambda _: None,
+    shared: bool = True,
+    origins: int = 1,
+) -> pd.DataFrame:
+    """:func:`replay_selectors` with each origin's own scores next to the pooled ones.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index (``origin``, ``path``): ``origin`` is the first held-out date of each origin
+        (``YYYY-MM-DD``, oldest first; its columns those of :func:`replay_selectors` on that origin
+        alone), then ``"pooled"`` (:func:`replay_selectors`'s table).
+
+    Raises
+    ------
+    ValueError
+        As :func:`replay_selectors`.
+    """
+    per_origin = _selectors_by_origin(selectors, origins)
     items, report = validate_items(items)  # the item master as evaluate reads it (optional columns filled)
     report.raise_if_errors()
     n_given = items["unique_id"].nunique()
@@ -285,27 +325,47 @@ def replay_selectors(
     grid = pd.DatetimeIndex(np.sort(demand["ds"].unique()))
     settings = EvaluateSettings(holdout, origins=origins)
     starts = origin_positions(len(grid), settings, cfg.min_length)
-    groups = [dict(selectors)] if shared else [{k: v} for k, v in selectors.items()]
+    keys = list(per_origin[-1])
     judged = {}
-    for group in groups:
+    for group in [keys] if shared else [[k] for k in keys]:
         rngs = {k: np.random.default_rng(cfg.seed) for k in group}  # each path as if judged alone
-        for start in starts:
-            names = ", ".join(name for _, name in group.values())
+        for j, start in enumerate(starts):
+            paths = {k: per_origin[j][k] for k in group}
+            names = ", ".join(name for _, name in paths.values())
             progress(f"replaying the {names} on the {holdout} periods from {grid[start].date()}")
-            for key, origin in _one_origin(data, cfg, settings, grid, start, group, "replay", rngs, progress).items():
+            for key, origin in _one_origin(data, cfg, settings, grid, start, paths, "replay", rngs, progress).items():
                 judged.setdefault(key, []).append(origin)
+    n_items = items["unique_id"].nunique()
+    frames = {str(grid[s].date()): [j] for j, s in enumerate(starts)} | {"pooled": list(range(len(starts)))}
     rows = {}
-    for key, (_, name) in selectors.items():
-        scores = _path_scores(judged[key], holdout)
-        never = scores.pop("excluded_ids")
-        rows[key] = scores | {
-            "name": name,
-            "origins": len(starts),
-            "n_excluded": len(never) + dropped,
-            # recommend made no row at any origin (e.g. history too short)
-            "n_not_planned": items["unique_id"].nunique() - scores["n_items"] - len(never),
-        }
-    return pd.DataFrame.from_dict(rows, orient="index")
+    for label, picked in frames.items():
+        for key in keys:
+            scores = _path_scores([judged[key][j] for j in picked], holdout)
+            never = scores.pop("excluded_ids")
+            rows[(label, key)] = scores | {
+                "name": per_origin[picked[-1]][key][1],
+                "origins": len(picked),
+                "n_excluded": len(never) + dropped,
+                # recommend made no row at any of these origins (e.g. history too short)
+                "n_not_planned": n_items - scores["n_items"] - len(never),
+            }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["origin", "path"])
+    return table
+
+
+def _selectors_by_origin(selectors, origins: int) -> list[dict]:
+    """One mapping of paths per origin (oldest first): the same mapping at each, or the sequence given, checked."""
+    if isinstance(selectors, Mapping):
+        return [dict(selectors)] * origins
+    per_origin = [dict(m) for m in selectors]
+    keys = [list(m) for m in per_origin]
+    if len(per_origin) != origins or any(k != keys[-1] for k in keys):
+        raise ValueError(
+            f"selectors by origin: expected {origins} mappings with the same path keys, got {len(per_origin)} "
+            f"with keys {keys}"
+        )
+    return per_origin
 
 
 def _path_scores(origins: list[dict], holdout: int) -> dict:
@@ -477,8 +537,8 @@ def _recommend_paths(history, items, cfg, freq, paths, run_id, rngs) -> tuple[Ba
     (:func:`sizing_step`: the default path's, per segment) and so has its own candidate space;
     paths whose spaces need the same forecasters share one :func:`prepare_cutoff` (backtest,
     forecasts, error models) and one :func:`size_candidates` of the union of their candidates;
-    per path only the choice and the simulation of the chosen policies
-    (:func:`recommend_policies` with ``data`` and ``sized``). A segment or portfolio service
+    per path only the choice and the simulation of the chosen policies (:func:`select_step`, recommend's
+    own, given ``data`` and ``sized``). A segment or portfolio service
     target re-levels inside :func:`select_step` (which prepares its own cutoff): those paths share
     only the forecast backtest.
     """
@@ -490,21 +550,18 @@ def _recommend_paths(history, items, cfg, freq, paths, run_id, rngs) -> tuple[Ba
             for k, (s, _) in paths.items()
         }
         return bt, {k: assemble(items, bt.features, recs[k], run_id, name) for k, (_, name) in paths.items()}
-    own = {}
-    for k, (selector, _) in paths.items():
-        selector, choice = sizing_step(history, items, freq, selector, cfg.service, 1, refit)
-        own[k] = (selector, choice, _selector_config(selector, freq, 1, refit))
-    cutoff = pd.Timestamp(pd.to_datetime(history["ds"]).max())
+    own = {k: sizing_step(history, items, freq, s, cfg.service, 1, refit) for k, (s, _) in paths.items()}
+    configs = {k: selector_step_config(selector, freq, 1, refit) for k, (selector, _) in own.items()}
     recs = {}
-    for group in _cutoff_groups({k: config for k, (_, _, config) in own.items()}):
-        config = group["config"]
-        data = prepare_cutoff(history, items, cutoff, config)
-        sized = size_candidates(data, config)
+    for group in _cutoff_groups(configs):
+        data = prepare_cutoff(history, items, pd.Timestamp(pd.to_datetime(history["ds"]).max()), group["config"])
+        sized = size_candidates(data, group["config"])
         for k in group["keys"]:
-            selector, choice, path_config = own[k]
-            rec = recommend_policies(selector, history, items, path_config, rngs[k], cutoff, data, sized)
-            rec = rec.assign(service_mode="item")
-            if choice is not None:
+            selector, choice = own[k]
+            rec = select_step(
+                history, items, freq, selector, rngs[k], refit_every=refit, choose_sizing=False, data=data, sized=sized
+            )
+            if choice is not None:  # the sizing choice made above, as select_step records its own
                 rec.attrs["sizing_choice"] = choice.frame().to_dict("list")
             recs[k] = assemble(items, bt.features, rec, run_id, paths[k][1])
     return bt, {k: recs[k] for k in paths}

@@ -27,7 +27,7 @@ from pipelines.data.network_io import network_from_frames
 from pipelines.flows.backtest import backtest_models
 from pipelines.report.inputs import forecasts_from_wide, frontier_points, sim_paths_from_events
 from pipelines.report.schema import conform_recommendations
-from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
+from policy_selector import CandidateSpace, CutoffData, SelectorConfig, SizedCandidates, recommend_policies
 from policy_selector.buffers import forecast_error_buffers
 from policy_selector.decision_eval import policies_from_table
 from policy_selector.economics import Economics, periods_per_year
@@ -47,6 +47,7 @@ __all__ = [
     "future_step",
     "chosen_forecast",
     "select_step",
+    "selector_step_config",
     "meio_step",
     "add_meio",
     "assemble",
@@ -253,12 +254,12 @@ def sizing_step(
         demand, items = demand[demand["unique_id"].isin(ids)], items[items["unique_id"].isin(ids)]
     judged = {} if service is None or service.mode == "item" else {"measure": service.measure, "target": service.target}
     selector, _, choice = with_sizing_choice(
-        selector, demand, items, _selector_config(selector, freq, n_jobs, refit_every), rule, **judged
+        selector, demand, items, selector_step_config(selector, freq, n_jobs, refit_every), rule, **judged
     )
     return selector, choice
 
 
-def _selector_config(selector, freq: str, n_jobs: int, refit_every: int | str) -> SelectorConfig:
+def selector_step_config(selector, freq: str, n_jobs: int, refit_every: int | str) -> SelectorConfig:
     """The selector's candidate space (the one it was trained with, plus a sizing choice's options)."""
     names = getattr(selector, "candidates_", None)
     config = SelectorConfig(space=CandidateSpace(), freq=freq, n_jobs=n_jobs, refit_every=refit_every)
@@ -279,6 +280,8 @@ def select_step(
     service: ServiceSettings | None = None,
     refit_every: int | str = 1,
     choose_sizing: bool = True,
+    data: CutoffData | None = None,
+    sized: SizedCandidates | None = None,
 ) -> pd.DataFrame:
     """Policy per item from ``selector`` (the champion, or the registered default path) or, when None,
     the packaged default policy (:class:`policy_selector.FixedSelector`).
@@ -290,13 +293,24 @@ def select_step(
     ``selector_refit_every``). The default path's sizing is chosen here by :func:`sizing_step`
     (its evidence in ``attrs["sizing_choice"]``) unless ``choose_sizing`` is False: a block of
     series gets the selector the driver's :func:`sizing_step` already wrapped.
+
+    ``data`` / ``sized`` (item targets only): the cutoff already prepared on ``demand`` and the
+    candidates already sized on it, in a space holding this selector's
+    (:func:`~policy_selector.recommend.recommend_policies`); several decision paths judged at one
+    origin share them (``stockwise evaluate``'s replay). A segment or portfolio target re-levels
+    on its own cutoff and refuses them.
     """
     choice = None
     if choose_sizing:
         selector, choice = sizing_step(demand, items, freq, selector, service, n_jobs, refit_every)
-    config = _selector_config(selector, freq, n_jobs, refit_every)
+    config = selector_step_config(selector, freq, n_jobs, refit_every)
     if service is None or service.mode == "item":
-        out = recommend_policies(selector, demand, items, config, rng).assign(service_mode="item")
+        out = recommend_policies(selector, demand, items, config, rng, data=data, sized=sized)
+        out = out.assign(service_mode="item")
+    elif data is not None or sized is not None:
+        raise ValueError(
+            f"a {service.mode} service target prepares its own cutoff; call select_step without data/sized"
+        )
     else:
         segment_by = service.segment_by if service.mode == "segment" else None
         out = recommend_with_target(

@@ -122,6 +122,10 @@ class RetrainConfig:
     run : the run's settings (``RunConfig``: frequency, seed, service) the evaluation replays
         with, so the judgement uses the economics of the run; None = the evaluate step's defaults
         (the policy selector's: the frequency inferred from the data, the train seed, default service).
+        The train step gets them too (the challenger trains with the run's seed and frequency).
+    train_settings : the ``train:`` settings of the run's config file
+        (:class:`pipelines.flows.train.TrainSettings`), given to the train step; None = the train
+        step's defaults with the run's seed and frequency.
     """
 
     model_name: str = MODEL_NAME
@@ -132,6 +136,7 @@ class RetrainConfig:
     out: Path = Path("runs/retrain")
     tracking_uri: str | None = None
     run: RunConfig | None = None
+    train_settings: Any = None
 
     def __post_init__(self) -> None:
         if self.holdout_periods < 1:
@@ -142,7 +147,8 @@ class RetrainConfig:
 
 @dataclass(frozen=True)
 class TrainRequest:
-    """What the train callable gets: data up to ``cutoff`` only."""
+    """What the train callable gets: data up to ``cutoff`` only, and the run's settings
+    (:attr:`RetrainConfig.run`, :attr:`RetrainConfig.train_settings`; None = the step's defaults)."""
 
     demand: pd.DataFrame
     items: pd.DataFrame
@@ -150,6 +156,8 @@ class TrainRequest:
     model_name: str
     tracking_uri: str
     items_subset: tuple[str, ...] | None = None
+    run_config: RunConfig | None = None
+    train_settings: Any = None
 
 
 @dataclass(frozen=True)
@@ -428,7 +436,7 @@ def retrain(
         # train/evaluate open their own MLflow runs, so no run of ours is active around them
         challenger = _train_marked(
             train,
-            TrainRequest(train_part, items, cutoff, config.model_name, uri, subset),
+            TrainRequest(train_part, items, cutoff, config.model_name, uri, subset, config.run, config.train_settings),
             Path(config.out) / f".{_TRAINING}-{decision_id}",
         )
         set_version_tags(config.model_name, challenger, {STATUS_TAG: "challenger", DECISION_TAG: decision_id}, uri)

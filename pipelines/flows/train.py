@@ -11,11 +11,15 @@ Steps (one MLflow parent run ``train`` with nested runs per step):
    best single policy and the packaged default;
 5. the final selector is logged and registered as a new version of
    ``stockwise-policy-selector``, always. With no champion yet, the decision replay
-   (``stockwise evaluate``'s, :func:`pipelines.flows.evaluate.replay_selectors`) judges the
+   (``stockwise evaluate``'s, :func:`pipelines.flows.evaluate.replay_by_origin`) judges the
    paths at the held-out-time origin: the held-out-time classifier (fitted before it), the
    packaged default, the best single policy of the labels of the same training cutoffs and the
-   SBC rule recommend on the history before it and are replayed on the held-out window (the path-independent work, from
-   the forecast backtest to the baselines, done once for the four).
+   SBC rule recommend on the history before it and are replayed on the held-out window (the
+   path-independent work, from the forecast backtest to the baselines, done once for the four).
+   With ``gate_origins`` k > 1 the same at k origins ``T`` apart, each with a classifier and a
+   best single policy fitted only on labels before it
+   (:func:`policy_selector.workflow.origin_fits`), pooled; each origin's verdict is said too.
+   The replay runs with the run's settings when ``--config`` is a ``stockwise.yaml``.
    :func:`policy_selector.evaluation.replay_gate` picks the ``default`` alias (the packaged
    default unless a path is cheaper by the retrain margin at no worse CSL) and whether the
    classifier takes the ``champion`` alias (it must beat the default path and the best single
@@ -26,8 +30,9 @@ Steps (one MLflow parent run ``train`` with nested runs per step):
 Outputs in ``--out``: ``labels.parquet``, ``outcomes.parquet`` (full cost
 matrix: every candidate's cost by type and service per item and cutoff),
 ``features.parquet``, ``evaluation.csv`` (the label-based evaluation), ``confusion.csv``,
-``choices.parquet``, ``replay.csv`` (the decision replay of every path, when it ran),
-``decision.txt`` (what the gate decided and why).
+``choices.parquet``, ``replay.csv`` (the decision replay of every path, pooled over the
+origins, when it ran), ``replay_origins.csv`` (each origin's own), ``decision.txt`` (what the
+gate decided and why).
 
 Also provides ``train_challenger`` / ``evaluate_version`` for ``stockwise retrain``: the
 challenger and the champion are judged by the same decision replay, at the retrain's cutoff on
@@ -37,18 +42,20 @@ its held-out periods (:func:`evaluate_versions`).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipelines.data.config import RefitEvery, RunConfig, read_yaml_mapping
+from pipelines.data.config import RefitEvery, RunConfig, load_config, read_yaml_mapping
 from pipelines.data.demo_data import DemoConfig
 from pipelines.data.inputs import load_inputs
 from pipelines.data.io import write_table_atomic, write_text_atomic
-from pipelines.flows.evaluate import replay_selectors
+from pipelines.flows.evaluate import replay_by_origin, replay_selectors
 from pipelines.flows.plan import load_selector
 from pipelines.flows.retrain import RetrainConfig
 from pipelines.registry.names import CHAMPION_ALIAS, DEFAULT_ALIAS, MODEL_NAME
@@ -66,7 +73,7 @@ from policy_selector.context import wide_panel
 from policy_selector.economics import periods_per_year
 from policy_selector.evaluation import ReplayDecision, gate, replay_gate
 from policy_selector.selector import FixedSelector
-from policy_selector.workflow import StudyPlan, plan_study
+from policy_selector.workflow import OriginFit, StudyPlan, origin_fits, plan_gate_origins, plan_study
 
 __all__ = [
     "TrainSettings",
@@ -77,10 +84,21 @@ __all__ = [
     "evaluate_versions",
     "selector_config",
     "load_train_settings",
+    "load_train_config",
+    "settings_from_run",
     "choose_paths",
     "replay_paths",
+    "origin_verdicts",
+    "GateInputs",
+    "AUTO_GATE_ORIGINS",
     "MODEL_NAME",
 ]
+
+#: replay origins of the gate when ``gate_origins`` is unset (capped by what the history holds). Two
+#: cost 1.2-1.5x one in train's wall time (demo 108 series, carparts 200) and changed carparts'
+#: verdict (the last origin alone chose the SBC rule, the one before disagreed): docs/methods/selector.md,
+#: "The gate over several origins"
+AUTO_GATE_ORIGINS = 2
 
 _UNITS = {"D": "day", "B": "day", "W": "week", "M": "month", "Q": "quarter", "H": "hour"}
 
@@ -111,6 +129,12 @@ class TrainSettings(BaseModel):
         description="judge the paths (classifier, packaged default, best single policy, SBC rule) by the "
         "decision replay on the held-out-time window; False = the label-based gate (said in the output)",
     )
+    gate_origins: int | None = Field(
+        None,
+        ge=1,
+        description="origins of the decision replay gate, T periods apart, pooled; each judges a classifier fitted "
+        "only on labels before it; None = AUTO_GATE_ORIGINS, capped by what the history holds",
+    )
     season_length: int = Field(1, ge=1)
     refit_every: RefitEvery = Field(
         "auto",
@@ -126,21 +150,71 @@ class TrainSettings(BaseModel):
 
 
 def load_train_settings(path: Path | None) -> TrainSettings:
-    """Read settings from YAML (``train:`` section or top level); defaults without a file.
+    """The train settings of a YAML file (:func:`load_train_config`); defaults without a file.
 
     Raises
     ------
     ValueError
         Unreadable file or invalid values, naming the file and field.
     """
+    return load_train_config(path)[0]
+
+
+def load_train_config(path: Path | None) -> tuple[TrainSettings, RunConfig | None]:
+    """Train settings and run config of ``stockwise train --config``.
+
+    Either a train-settings file (``train.yaml``: its keys at the top level or under ``train:``):
+    (its settings, None); or the run config ``recommend`` and ``retrain`` read (``stockwise.yaml``,
+    with the train settings under an optional ``train:`` section): (the ``train:`` settings, the
+    run config). Settings the ``train:`` section leaves unset follow the run
+    (:func:`settings_from_run`: seed, freq, demo size, refit_every).
+
+    Raises
+    ------
+    ValueError
+        Unreadable file, invalid values, or run-config keys and train settings mixed at the top
+        level; the message names the file and the keys.
+    """
     if path is None:
-        return TrainSettings()
-    raw = read_yaml_mapping(path, section="train")
+        return TrainSettings(), None
+    raw = read_yaml_mapping(path)
+    section = raw.get("train")
+    if section is not None and not isinstance(section, dict):
+        raise ValueError(f"{path}: `train:` must be a mapping of train settings, got {section!r}")
+    top = {k: v for k, v in raw.items() if k != "train"}
+    if section is None and set(top) <= set(TrainSettings.model_fields):
+        return _train_settings(path, top), None  # a train.yaml with its keys at the top level
+    if not top:
+        return _train_settings(path, section), None
+    train_only = sorted(set(top) - set(RunConfig.model_fields))
+    if section is None and set(top) & set(TrainSettings.model_fields) and train_only:
+        raise ValueError(
+            f"{path}: train settings {train_only} at the top level of a run config; put them under `train:`"
+        )
+    run = load_config(path)  # names the file and field of any invalid run-config key
+    return settings_from_run(run, section, path), run
+
+
+def settings_from_run(run: RunConfig, given: dict | None = None, path: Path | None = None) -> TrainSettings:
+    """Train settings ``given`` (a ``train:`` section), the rest following the run: its seed, freq,
+    demo size and ``selector_refit_every`` (so the trained selector sees the error features recommend computes)."""
+    follow = {
+        "seed": run.seed,
+        "freq": run.freq,
+        "demo_items": run.demo_items,
+        "demo_weeks": run.demo_weeks,
+        "refit_every": run.selector_refit_every,
+    }
+    return _train_settings(path, follow | dict(given or {}))
+
+
+def _train_settings(path: Path | None, raw: dict) -> TrainSettings:
+    """``TrainSettings(**raw)``, an invalid value named with its file and field."""
     try:
         return TrainSettings(**raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"{path}: invalid train settings: {problems}") from exc
+        raise ValueError(f"{path or 'run config'}: invalid train settings: {problems}") from exc
 
 
 def selector_config(settings: TrainSettings, freq: str, plan: StudyPlan | None = None) -> SelectorConfig:
@@ -199,6 +273,8 @@ class TrainResult:
     replay: pd.DataFrame | None = None
     #: "replay", "labels" (--no-replay), "none" (the replay could not run) or "" (a champion exists / not registered)
     gate_basis: str = ""
+    #: each origin's own replay (columns ``origin``, ``path`` and the scores of ``replay``), None as ``replay``
+    replay_origins: pd.DataFrame | None = None
 
 
 def _label_frames(study) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -239,8 +315,13 @@ def run_train(
     out: Path,
     tracking_uri: str | None = None,
     register: bool = True,
+    run_config: RunConfig | None = None,
 ) -> TrainResult:
     """Label, train, evaluate, log and register the policy selector; gate the first champion.
+
+    ``run_config`` (the run's ``stockwise.yaml``: ``stockwise train --config``) sets the decision
+    replay's forecast, service and seed settings, as ``recommend`` runs with them; None = a
+    default ``RunConfig`` with this frequency and ``settings.seed``.
 
     Returns
     -------
@@ -255,8 +336,11 @@ def run_train(
     """
     uri = resolve_tracking_uri(tracking_uri)
     plan = study_plan(demand, freq, settings)
+    gated = register and settings.replay  # the replay gate runs (unless a champion exists)
+    n_origins, origins_reason = plan_gate_origins(plan, settings.gate_origins, AUTO_GATE_ORIGINS) if gated else (0, "")
+    plan_reason = plan.reason + (f"; {origins_reason}" if gated else "")
     cfg = selector_config(settings, freq, plan)
-    unit = period_name(freq)
+    make = partial(PolicySelector, period_name=period_name(freq), random_state=settings.seed)
     rng = np.random.default_rng(settings.seed)
     out = Path(out)
     with start_run("train", uri) as run:
@@ -271,7 +355,8 @@ def run_train(
                 "label_paths": cfg.label_paths,
                 "service_tolerance": cfg.service_tolerance,
                 "n_splits": settings.n_splits,
-                "plan": plan.reason,
+                "plan": plan_reason,
+                "gate_origins": n_origins,
             }
         )
         run.log_fingerprints({"demand": demand, "items": items})
@@ -280,7 +365,7 @@ def run_train(
             items,
             cfg,
             rng,
-            make_selector=lambda: PolicySelector(period_name=unit, random_state=settings.seed),
+            make_selector=make,
             n_splits=settings.n_splits,
             extra_train_cutoffs=plan.extra_train_cutoffs,
         )
@@ -297,22 +382,25 @@ def run_train(
         )
         outcome = GateOutcome()
         if register:
-            outcome = _gate_champion(run, study, settings, version, uri, (demand, items, freq, plan.test_periods))
+            inputs = GateInputs(demand, items, freq, cfg, rng, make, n_origins, plan.extra_train_cutoffs, run_config)
+            outcome = _gate_champion(run, study, settings, version, uri, inputs)
         if outcome.decision:
             paths["decision"] = write_text_atomic(outcome.decision + "\n", out / "decision.txt")
         if outcome.replay is not None:
             paths["replay"] = write_table_atomic(outcome.replay.rename_axis("path").reset_index(), out / "replay.csv")
+            paths["replay_origins"] = write_table_atomic(outcome.replay_origins, out / "replay_origins.csv")
         return TrainResult(
             run_id=run.run_id,
             version=None if version is None else str(version),
             champion=outcome.champion,
             evaluation=study.evaluation,
             paths=paths,
-            plan=plan.reason,
+            plan=plan_reason,
             decision=outcome.decision,
             default=outcome.default,
             replay=outcome.replay,
             gate_basis=outcome.basis,
+            replay_origins=outcome.replay_origins,
         )
 
 
@@ -338,63 +426,94 @@ class GateOutcome:
     default: str | None = None
     replay: pd.DataFrame | None = None
     basis: str = ""
+    replay_origins: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class GateInputs:
+    """What the replay gate needs besides the study: the data, the study's config and generator (to fit
+    the classifier of earlier origins), how many origins, and the run's settings (None = defaults)."""
+
+    demand: pd.DataFrame
+    items: pd.DataFrame
+    freq: str
+    config: SelectorConfig
+    rng: np.random.Generator
+    make_selector: Callable[[], PolicySelector]
+    n_origins: int = 1
+    extra_train_cutoffs: int = 0
+    run_config: RunConfig | None = None
 
 
 #: the paths the decision replay judges (keys of ``replay.csv`` and of :func:`replay_gate`)
 REPLAY_PATHS = ("classifier", "packaged", "best_single", "sbc_rule")
 
 
-def replay_paths(study, settings: TrainSettings, uri: str, inputs) -> pd.DataFrame:
-    """The decision replay of every path at the held-out-time origin (``replay.csv``).
+def replay_paths(fits: list[OriginFit], settings: TrainSettings, uri: str, inputs: GateInputs) -> pd.DataFrame:
+    """The decision replay of every path at each origin of ``fits`` and pooled over them.
 
-    ``inputs`` = (demand, items, freq, T): the origin leaves the last ``T`` periods of the
-    history train was given, the window of the held-out-time labels. Every path is judged as it
-    could have been known at the origin: the classifier is the held-out-time model and the best
-    single policy is that of the same training cutoffs (:func:`origin_best_single`), both blind
-    to the window they are replayed on. (If the best single path wins, the ``default`` alias gets
-    the best single policy of *all* cutoffs, refitted as the registered classifier is:
-    :func:`choose_paths`.) When that policy is the packaged default it is replayed once.
+    Origin ``j`` leaves the periods after ``fits[j].origin``: the last one is the held-out-time
+    cutoff of the study (its window the last ``T`` periods), earlier ones ``T`` periods apart.
+    Every path is judged as it could have been known at its origin: the classifier and the best
+    single policy of each origin are fitted only on labels whose windows end by it
+    (:func:`policy_selector.workflow.origin_fits`; at the last origin the study's held-out-time
+    model and the best single policy of its training cutoffs). (If the best single path wins, the
+    ``default`` alias gets the best single policy of *all* cutoffs, refitted as the registered
+    classifier is: :func:`choose_paths`.) When that policy is the packaged default at every origin
+    it is replayed once.
 
-    Raises
-    ------
-    ValueError
-        When the replay cannot run (history before the origin too short, no item plannable).
-    """
-    demand, items, freq, holdout = inputs
-    origin_single = origin_best_single(study)
-    selectors = {
-        "classifier": (study.time_selector, "trained classifier (fitted before the held-out window)"),
-        "packaged": load_selector("packaged", uri),
-        "best_single": load_selector(_spec("best_single", origin_single), uri),
-        "sbc_rule": load_selector("sbc", uri),
-    }
-    same = getattr(selectors["packaged"][0], "chosen_", None) == origin_single
-    if same:
-        del selectors["best_single"]
-    cfg = RunConfig(freq=freq, seed=settings.seed, tracking_uri=uri)
-    table = replay_selectors(demand, items, freq, cfg, holdout, selectors)
-    if same:
-        table.loc["best_single"] = table.loc["packaged"]
-    return table.loc[list(REPLAY_PATHS)]
-
-
-def origin_best_single(study) -> str:
-    """The best single policy as known at the held-out-time origin: that of the training cutoffs only.
-
-    It is the ``best_single`` choice of the held-out-time evaluation (``run_study``: the
-    candidate with the lowest summed decision cost over the cutoffs the held-out-time classifier
-    is fitted on), not ``study.best_single``, which also counts the held-out-time cutoff the
-    replay then judges it on.
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`pipelines.flows.evaluate.replay_by_origin`'s table, paths in :data:`REPLAY_PATHS` order.
 
     Raises
     ------
     ValueError
-        When the study has no held-out-time choices to read it from.
+        When the replay cannot run (history before the first origin too short, no item plannable).
     """
-    chosen = study.choices["held_out_time"]["best_single"].dropna().unique()
-    if len(chosen) != 1:
-        raise ValueError(f"the held-out-time evaluation holds {len(chosen)} best single policies; expected one")
-    return str(chosen[0])
+    fixed = {k: load_selector(k, uri) for k in ("packaged", "sbc")}
+    per_origin = [
+        {
+            "classifier": (fit.selector, f"trained classifier (fitted on labels up to {fit.origin.date()})"),
+            "packaged": fixed["packaged"],
+            "best_single": load_selector(_spec("best_single", fit.best_single), uri),
+            "sbc_rule": fixed["sbc"],
+        }
+        for fit in fits
+    ]
+    same = all(getattr(fixed["packaged"][0], "chosen_", None) == fit.best_single for fit in fits)
+    for paths in per_origin if same else []:
+        del paths["best_single"]
+    cfg = _with_run(inputs.run_config, inputs.freq, uri, settings.seed)
+    holdout = inputs.config.test_periods
+    table = replay_by_origin(inputs.demand, inputs.items, cfg.freq, cfg, holdout, per_origin, origins=len(fits))
+    _check_origins(table, fits, cfg.freq)
+    parts = []
+    for origin, part in table.groupby(level="origin", sort=False):
+        part = part.droplevel("origin")
+        if same:
+            part.loc["best_single"] = part.loc["packaged"]
+        parts.append(part.loc[list(REPLAY_PATHS)].assign(origin=origin))
+    return pd.concat(parts).set_index("origin", append=True).swaplevel().rename_axis(["origin", "path"])
+
+
+def _check_origins(table: pd.DataFrame, fits: list[OriginFit], freq: str) -> None:
+    """Each replayed window starts the period after its fit's origin (the demand on one regular grid)."""
+    step = pd.tseries.frequencies.to_offset(freq)
+    expected = [str((fit.origin + step).date()) for fit in fits]
+    replayed = [o for o in table.index.unique("origin") if o != "pooled"]
+    if replayed != expected:
+        raise ValueError(
+            f"the replay's windows start at {replayed}, not the periods after the fits' origins {expected}: "
+            f"the demand's dates are not one regular {freq} grid"
+        )
+
+
+def _with_run(run: RunConfig | None, freq: str, uri: str | None, seed: int) -> RunConfig:
+    """The run settings of a replay: the run's (its own freq when set), else defaults with ``seed``; the store ``uri``."""
+    run = run if run is not None else RunConfig(seed=seed)
+    return run.model_copy(update={"freq": run.freq or freq, "tracking_uri": uri})
 
 
 def _spec(key: str, best_single: str) -> str:
@@ -442,16 +561,29 @@ def _gate_champion(run, study, settings: TrainSettings, version, uri, inputs) ->
         decision = f"champion v{champion} kept: promotions go through `stockwise retrain`"
         run.set_tags({"selector.version": version, "selector.champion": champion, "selector.decision": decision})
         return GateOutcome(champion, decision)
-    replay = failure = None
+    by_origin = replay = failure = None
     if settings.replay:
         t0 = time.perf_counter()
         try:
-            replay = replay_paths(study, settings, uri, inputs)
+            fits = origin_fits(
+                study,
+                inputs.demand,
+                inputs.items,
+                inputs.config,
+                inputs.rng,
+                inputs.n_origins,
+                inputs.extra_train_cutoffs,
+                inputs.make_selector,
+            )
+            by_origin = replay_paths(fits, settings, uri, inputs)
+            replay = by_origin.xs("pooled", level="origin")
         except ValueError as exc:
             failure = str(exc)
-        _log_replay(run, replay, time.perf_counter() - t0)
+        _log_replay(run, by_origin, time.perf_counter() - t0)
     candidates = study.selector.candidates_
     action, spec, why, basis = choose_paths(study.evaluation, study.best_single, candidates, settings, replay, failure)
+    if by_origin is not None and inputs.n_origins > 1:
+        why += " | " + origin_verdicts(by_origin, settings)
     champion = default = None
     if action == "promote" and version is not None:
         set_alias(settings.model_name, CHAMPION_ALIAS, str(version), uri)
@@ -478,17 +610,34 @@ def _gate_champion(run, study, settings: TrainSettings, version, uri, inputs) ->
         )
     run.log_params({"gate.action": action, "gate.basis": basis, "default_policy": default or ""})
     run.set_tags({"selector.version": version, "selector.champion": champion, "selector.decision": decision[:5000]})
-    return GateOutcome(champion, decision, default, replay, basis)
+    origins = None if by_origin is None else by_origin.drop(index="pooled", level="origin").reset_index()
+    return GateOutcome(champion, decision, default, replay, basis, origins)
 
 
-def _log_replay(run, replay: pd.DataFrame | None, seconds: float) -> None:
-    """The replay's scores as metrics ``replay.<path>.<kpi>`` and its table (or only its time when it failed)."""
+def origin_verdicts(by_origin: pd.DataFrame, settings: TrainSettings) -> str:
+    """What :func:`replay_gate` decides on each origin alone (is the pooled verdict stable?). Pure."""
+    verdicts = []
+    for origin, part in by_origin.drop(index="pooled", level="origin").groupby(level="origin", sort=False):
+        d = replay_gate(part.droplevel("origin"), settings.margin, settings.max_service_drop)
+        verdicts.append(f"{origin}: default {d.default!r}, classifier {'promoted' if d.promote else 'not promoted'}")
+    stable = len({v.split(": ", 1)[1] for v in verdicts}) == 1
+    return f"each origin alone ({'the same verdict' if stable else 'verdicts differ'}): " + "; ".join(verdicts)
+
+
+def _log_replay(run, by_origin: pd.DataFrame | None, seconds: float) -> None:
+    """The replay's scores as metrics (or only its time when it failed): pooled ``replay.<path>.<kpi>``,
+    each origin's ``replay.origin<j>.<path>.<kpi>`` (j = 1 the oldest; params ``replay.origin<j>`` its date);
+    the tables ``replay.csv`` (pooled) and ``replay_origins.csv``."""
     run.log_metrics({"replay.seconds": seconds})
-    if replay is None:
+    if by_origin is None:
         return
     kpis = ("csl", "fill_rate", "inventory_value", "yearly_cost", "ratio_csl", "ratio_fill_rate", "n_items")
-    run.log_metrics({f"replay.{k}.{c}": float(replay.loc[k, c]) for k in replay.index for c in kpis})
-    run.log_table(replay.rename_axis("path").reset_index(), "replay.csv")
+    dates = [o for o in by_origin.index.unique("origin") if o != "pooled"]
+    prefix = {"pooled": "replay"} | {o: f"replay.origin{j}" for j, o in enumerate(dates, 1)}
+    run.log_metrics({f"{prefix[o]}.{k}.{c}": float(by_origin.loc[(o, k), c]) for o, k in by_origin.index for c in kpis})
+    run.log_params({f"replay.origin{j}": o for j, o in enumerate(dates, 1)})
+    run.log_table(by_origin.xs("pooled", level="origin").rename_axis("path").reset_index(), "replay.csv")
+    run.log_table(by_origin.drop(index="pooled", level="origin").reset_index(), "replay_origins.csv")
 
 
 def _log_study(study, out: Path) -> dict[str, Path]:
@@ -550,17 +699,26 @@ def _freq_of(demand: pd.DataFrame) -> str:
 
 
 def train_challenger(request) -> str:
-    """Train on ``request.demand`` (up to ``request.cutoff``), register a new version; never moves an alias."""
-    settings = TrainSettings(model_name=request.model_name)
+    """Train on ``request.demand`` (up to ``request.cutoff``), register a new version; never moves an alias.
+
+    The settings are the request's (the retrain's ``train:`` settings), else those of the run
+    (:func:`settings_from_run`: its seed and frequency), else the defaults; the model name is the request's.
+    """
+    run = getattr(request, "run_config", None)
+    settings = getattr(request, "train_settings", None)
+    if settings is None:
+        settings = TrainSettings() if run is None else settings_from_run(run)
+    settings = settings.model_copy(update={"model_name": request.model_name})
     store = store_dir(resolve_tracking_uri(request.tracking_uri))
     result = run_train(
         request.demand,
         request.items,
-        _freq_of(request.demand),
+        settings.freq or _freq_of(request.demand),
         settings,
         store / "train-challenger",
         request.tracking_uri,
         register=False,
+        run_config=run,
     )
     return register_version(request.model_name, result.run_id, "policy_selector", request.tracking_uri)
 
@@ -632,10 +790,8 @@ def evaluate_versions(versions, request, selectors=None) -> dict[str, dict[str, 
 def _replay_config(request) -> RunConfig:
     """The run settings of the replay: the request's (its tracking store), the freq inferred when unset."""
     run = getattr(request, "run_config", None)
-    if run is None:
-        run = RunConfig(seed=TrainSettings().seed)
-    freq = run.freq or _freq_of(request.demand)
-    return run.model_copy(update={"freq": freq, "tracking_uri": request.tracking_uri})
+    freq = run.freq if run is not None and run.freq else _freq_of(request.demand)
+    return _with_run(run, freq, request.tracking_uri, TrainSettings().seed)
 
 
 def evaluate_version(version: str, request) -> dict[str, float]:

@@ -9,11 +9,19 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.data.config import ConfigError, ForecastSettings, RunConfig, load_config
+from pipelines.data.config import ConfigError, ForecastSettings, RunConfig, ServiceSettings, load_config
 from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
-from pipelines.flows.evaluate import EvaluateSettings, _recommend_paths, replay_selectors, run_evaluate
+from pipelines.flows import evaluate as evaluate_flow
+from pipelines.flows import plan_steps
+from pipelines.flows.evaluate import (
+    EvaluateSettings,
+    _recommend_paths,
+    replay_by_origin,
+    replay_selectors,
+    run_evaluate,
+)
 from pipelines.flows.plan import load_selector
-from pipelines.flows.plan_steps import recommend_step
+from pipelines.flows.plan_steps import recommend_step, select_step
 from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
 from pipelines.registry.tracking import set_alias, start_run
 from policy_selector import FixedSelector, RuleSelector
@@ -156,7 +164,7 @@ def test_replay_selectors_names_a_bad_item_master_before_replaying(tracking_uri)
         )
 
 
-def test_paths_judged_together_get_the_numbers_of_judging_each_alone(tracking_uri):
+def test_paths_judged_together_get_the_numbers_of_judging_each_alone(tracking_uri, monkeypatch):
     """The replay of several paths prepares the cutoff once (backtest, forecasts, error models, sizing
     of every candidate, the baselines); each path's recommendations and replayed numbers are still
     exactly those of ``recommend``'s own steps run for it alone."""
@@ -172,24 +180,67 @@ def test_paths_judged_together_get_the_numbers_of_judging_each_alone(tracking_ur
     dates = sorted(demo.demand["ds"].unique())
     history = demo.demand[demo.demand["ds"] < dates[-8]]
     rngs = {k: np.random.default_rng(cfg.seed) for k in paths}
+    shared = []  # each path's choice goes through recommend's own select_step, given the shared cutoff
+
+    def spy(*args, **kwargs):
+        shared.append((kwargs.get("data"), kwargs.get("sized")))
+        return plan_steps.select_step(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate_flow, "select_step", spy)
     _, recs = _recommend_paths(history, demo.items, cfg, "W-MON", paths, "r", rngs)
+    monkeypatch.undo()
+    assert len(shared) == len(paths) and all(d is not None and s is not None for d, s in shared)
+    assert len({id(d) for d, _ in shared}) == 1  # one preparation of the cutoff for the three paths
     for key, (selector, name) in paths.items():
         _, rec = recommend_step(history, demo.items, cfg, "W-MON", selector, name, "r", np.random.default_rng(cfg.seed))
         pd.testing.assert_frame_equal(recs[key], rec)
 
 
 def test_two_origins_pool_the_last_window_and_the_one_before(tracking_uri):
+    """Each origin judges the selector given for it (train's gate: a classifier fitted before that
+    origin), its own row says how it did, and the pool is their mean (CSL over item-origins)."""
     demo = generate_demo(DemoConfig(n_items=8, n_stores=4, n_dcs=2, min_stores_per_item=2, n_weeks=60, seed=5))
     cfg = RunConfig(forecast=FAST, tracking_uri=tracking_uri, seed=3)
-    paths = {"packaged": load_selector("packaged", tracking_uri)}
-    pooled = replay_selectors(demo.demand, demo.items, "W-MON", cfg, 8, paths, origins=2).loc["packaged"]
-    last = replay_selectors(demo.demand, demo.items, "W-MON", cfg, 8, paths).loc["packaged"]
-    before = demo.demand[demo.demand["ds"] < sorted(demo.demand["ds"].unique())[-8]]
-    earlier = replay_selectors(before, demo.items, "W-MON", cfg, 8, paths).loc["packaged"]
-    assert (pooled["origins"], last["origins"]) == (2, 1)
-    assert last["yearly_cost"] != earlier["yearly_cost"]  # two different windows
+    nothing, packaged = load_selector("policy:no_stock", None), load_selector("packaged", tracking_uri)
+    table = replay_by_origin(demo.demand, demo.items, "W-MON", cfg, 8, [{"p": nothing}, {"p": packaged}], origins=2)
+    dates = sorted(demo.demand["ds"].unique())
+    first, second = (str(pd.Timestamp(dates[-k]).date()) for k in (16, 8))
+    assert table.index.unique("origin").tolist() == [first, second, "pooled"]
+    assert table.loc[(first, "p"), "name"] == nothing[1] and table.loc[("pooled", "p"), "name"] == packaged[1]
+    last = replay_selectors(demo.demand, demo.items, "W-MON", cfg, 8, {"p": packaged}).loc["p"]
+    earlier = replay_selectors(demo.demand[demo.demand["ds"] < dates[-8]], demo.items, "W-MON", cfg, 8, {"p": nothing})
+    earlier = earlier.loc["p"]
+    numbers = ["n_items", "csl", "fill_rate", "inventory_value", "cost", "yearly_cost"]
+    for label, alone in ((second, last), (first, earlier)):  # each origin as if judged alone
+        assert table.loc[(label, "p"), numbers].tolist() == pytest.approx(alone[numbers].tolist())
+    assert earlier["inventory_value"] == 0 < last["inventory_value"]  # two different selectors judged
+    pooled = table.loc[("pooled", "p")]
+    assert (pooled["origins"], table.loc[(first, "p"), "origins"]) == (2, 1)
     for kpi in ("yearly_cost", "inventory_value", "cost"):  # per origin, averaged
         assert pooled[kpi] == pytest.approx((last[kpi] + earlier[kpi]) / 2)
     assert min(last["csl"], earlier["csl"]) <= pooled["csl"] <= max(last["csl"], earlier["csl"])
     counted = pooled[["n_items", "n_excluded", "n_not_planned"]].sum()
     assert counted == demo.items["unique_id"].nunique()
+    # replay_selectors is the pooled part, the same paths at every origin when given one mapping
+    same = replay_selectors(demo.demand, demo.items, "W-MON", cfg, 8, {"p": packaged}, origins=2)
+    assert same.loc["p", "origins"] == 2 and same.loc["p", "inventory_value"] > pooled["inventory_value"]
+    with pytest.raises(ValueError, match=r"expected 3 mappings with the same path keys, got 2"):
+        replay_by_origin(demo.demand, demo.items, "W-MON", cfg, 8, [{"p": nothing}, {"p": packaged}], origins=3)
+
+
+def test_a_service_target_refuses_a_shared_cutoff():
+    """A segment or portfolio target re-levels on its own cutoff: select_step says so rather than
+    ignoring the data it was given."""
+    demo = generate_demo(DemoConfig(n_items=8, n_stores=4, n_dcs=2, min_stores_per_item=2, n_weeks=60, seed=5))
+    service = ServiceSettings(mode="portfolio", target=0.95)
+    with pytest.raises(ValueError, match="portfolio service target prepares its own cutoff"):
+        select_step(
+            demo.demand,
+            demo.items,
+            "W-MON",
+            None,
+            np.random.default_rng(0),
+            service=service,
+            choose_sizing=False,
+            data=object(),
+        )

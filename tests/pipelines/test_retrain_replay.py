@@ -41,6 +41,32 @@ def _config(uri: str, out) -> RetrainConfig:
     return RetrainConfig(holdout_periods=HOLDOUT, margin=0.02, out=out, tracking_uri=uri)
 
 
+def _challenge(demo, uri: str, out, candidate: str = "no_stock"):
+    """One retrain whose challenger is a fixed ``candidate``, judged by the real replay."""
+    train = lambda request: _register(uri, candidate)  # noqa: E731
+    return retrain(demo.demand, demo.items, train, train_flow.evaluate_version, _config(uri, out))
+
+
+def _score_rows(out, decision) -> list[list[str]]:
+    """(model, version) of each row of the decision's scores.csv."""
+    table = pd.read_csv(out / decision.decision_id / "scores.csv")
+    return table[["model", "version"]].astype(str).values.tolist()
+
+
+def _fake_replay(seen: list, **numbers):
+    """A stand-in for ``replay_selectors`` that records its call and scores every path alike."""
+    row = dict(yearly_cost=100.0, csl=0.9, fill_rate=0.95, inventory_value=7.0, cost=2.0, ratio_csl=1.0)
+    row |= dict(ratio_fill_rate=1.0, n_items=5, n_excluded=0, n_not_planned=0) | numbers
+
+    def replay(demand, items, freq, cfg, holdout, selectors, **kw):
+        seen.append(
+            {"origin": demand["ds"].max(), "freq": freq, "cfg": cfg, "holdout": holdout, "keys": list(selectors)}
+        )
+        return pd.DataFrame({k: row for k in selectors}).T
+
+    return replay
+
+
 def test_retrain_promotes_what_wins_the_replay_and_keeps_the_champion_when_it_loses(demo, store):
     uri, out = store
     stocked = _register(uri, "ets_sq_normal")
@@ -83,19 +109,12 @@ def test_evaluate_version_passes_the_replay_numbers_through(demo, store, monkeyp
     """total_cost is the replay's priced yearly cost and service its achieved CSL, as train's gate reads them."""
     uri, out = store
     version = _register(uri, "ets_sq_normal")
-    seen = {}
-
-    def replay(demand, items, freq, cfg, holdout, selectors, **kw):
-        seen.update(holdout=holdout, origin=demand["ds"].max(), keys=list(selectors))
-        row = dict(yearly_cost=1234.5, csl=0.9, fill_rate=0.95, inventory_value=77.0, cost=20.0, ratio_csl=1.1)
-        row |= dict(ratio_fill_rate=1.2, n_items=5, n_excluded=1, n_not_planned=0)
-        return pd.DataFrame({k: row for k in selectors}).T
-
-    monkeypatch.setattr(train_flow, "replay_selectors", replay)
+    seen = []
+    monkeypatch.setattr(train_flow, "replay_selectors", _fake_replay(seen, yearly_cost=1234.5, inventory_value=77.0))
     decision = retrain(demo.demand, demo.items, lambda request: version, train_flow.evaluate_version, _config(uri, out))
     # nothing registered: the packaged default recommend uses is judged in the same replay
-    assert seen["keys"] == [version, "packaged"] and seen["holdout"] == HOLDOUT
-    assert seen["origin"] == demo.demand["ds"].max()  # the replay runs on the held-out periods themselves
+    assert seen[-1]["keys"] == [version, "packaged"] and seen[-1]["holdout"] == HOLDOUT
+    assert seen[-1]["origin"] == demo.demand["ds"].max()  # the replay runs on the held-out periods themselves
     scores = decision.scores["challenger"]
     assert (scores["total_cost"], scores["service"], scores["inventory_value"]) == (1234.5, 0.9, 77.0)
 
@@ -105,35 +124,19 @@ def test_with_no_champion_the_challenger_must_beat_the_default_path_train_regist
     uri, out = store
     default = _register(uri, "ets_sq_normal")
     set_alias(MODEL_NAME, "default", default, uri)
-    decision = retrain(
-        demo.demand,
-        demo.items,
-        lambda request: _register(uri, "no_stock"),
-        train_flow.evaluate_version,
-        _config(uri, out),
-    )
+    decision = _challenge(demo, uri, out)
     assert decision.action == "keep" and decision.champion_before is None and decision.incumbent == default
     assert decision.reason.startswith(f"no champion; judged against the default path v{default} (alias 'default')")
     assert "service drops by more than 0.005" in decision.reason
     assert get_alias_version(MODEL_NAME, "champion", uri) is None
-    table = pd.read_csv(out / decision.decision_id / "scores.csv")
-    assert table[["model", "version"]].astype(str).values.tolist() == [
-        ["challenger", decision.challenger],
-        ["champion", default],
-    ]
+    assert _score_rows(out, decision) == [["challenger", decision.challenger], ["champion", default]]
 
 
 def test_with_nothing_registered_the_challenger_must_beat_the_packaged_default(demo, store):
     """No champion, no default alias: recommend uses the packaged default, so the challenger is judged
     against it through the same replay, not promoted unjudged."""
     uri, out = store
-    decision = retrain(
-        demo.demand,
-        demo.items,
-        lambda request: _register(uri, "no_stock"),
-        train_flow.evaluate_version,
-        _config(uri, out),
-    )
+    decision = _challenge(demo, uri, out)
     assert decision.action == "keep" and decision.champion_before is None and decision.incumbent == "packaged"
     ch, pk = decision.scores["challenger"], decision.scores["champion"]
     assert pk["n_items"] > 0 and pk["inventory_value"] > 0 == ch["inventory_value"]
@@ -144,11 +147,7 @@ def test_with_nothing_registered_the_challenger_must_beat_the_packaged_default(d
     assert "service drops by more than 0.005" in decision.reason
     for alias in ("champion", "default"):
         assert get_alias_version(MODEL_NAME, alias, uri) is None
-    table = pd.read_csv(out / decision.decision_id / "scores.csv")
-    assert table[["model", "version"]].astype(str).values.tolist() == [
-        ["challenger", decision.challenger],
-        ["champion", "packaged"],
-    ]
+    assert _score_rows(out, decision) == [["challenger", decision.challenger], ["champion", "packaged"]]
 
 
 def test_the_replay_uses_the_run_settings_of_the_retrain(demo, store, monkeypatch):
@@ -158,21 +157,14 @@ def test_the_replay_uses_the_run_settings_of_the_retrain(demo, store, monkeypatc
     version = _register(uri, "ets_sq_normal")
     set_alias(MODEL_NAME, "champion", version, uri)
     seen = []
-
-    def replay(demand, items, freq, cfg, holdout, selectors, **kw):
-        seen.append((freq, cfg))
-        row = dict(yearly_cost=100.0, csl=0.9, fill_rate=0.95, inventory_value=7.0, cost=2.0, ratio_csl=1.0)
-        row |= dict(ratio_fill_rate=1.0, n_items=5, n_excluded=0, n_not_planned=0)
-        return pd.DataFrame({k: row for k in selectors}).T
-
-    monkeypatch.setattr(train_flow, "replay_selectors", replay)
+    monkeypatch.setattr(train_flow, "replay_selectors", _fake_replay(seen))
     run = RunConfig(seed=11, service=ServiceSettings(mode="portfolio", target=0.9, backtest=False))
     config = replace(_config(uri, out), run=run)
     decision = retrain(demo.demand, demo.items, lambda request: version, train_flow.evaluate_version, config)
-    freq, cfg = seen[-1]
+    freq, cfg = seen[-1]["freq"], seen[-1]["cfg"]
     assert freq == cfg.freq == "W-MON" and cfg.seed == 11 and cfg.service == run.service
     assert cfg.tracking_uri == uri
     assert decision.run_settings == {"freq": None, "seed": 11, "service": run.service.model_dump(mode="json")}
     retrain(demo.demand, demo.items, lambda request: version, train_flow.evaluate_version, _config(uri, out))
-    freq, cfg = seen[-1]
+    freq, cfg = seen[-1]["freq"], seen[-1]["cfg"]
     assert cfg.seed == train_flow.TrainSettings().seed != 11 and cfg.service == ServiceSettings()

@@ -7,6 +7,7 @@ import pytest
 
 from policy_selector import gate, plan_study
 from policy_selector.evaluation import replay_gate
+from policy_selector.workflow import most_gate_origins, plan_gate_origins
 
 
 def test_plan_fits_the_history_it_is_given():
@@ -26,6 +27,19 @@ def test_plan_errors_only_when_nothing_can_be_learned():
         plan_study(11, 52)
     with pytest.raises(ValueError, match="lower test_periods to at most 14"):
         plan_study(39, 52, test_periods=26)
+
+
+def test_the_replay_gate_takes_the_origins_the_history_holds():
+    """Each origin T apart needs MIN_HISTORY periods before its own first training cutoff."""
+    carparts, weeks39, demo = plan_study(51, 12), plan_study(39, 52), plan_study(182, 52)
+    assert [most_gate_origins(p) for p in (carparts, weeks39, demo)] == [2, 2, 5]
+    assert most_gate_origins(plan_study(39, 52, test_periods=14)) == 1  # c1 at period 11: no room for T more
+    n, why = plan_gate_origins(demo, None, auto=3)
+    assert n == 3 and why == "replay gate over 3 origin(s) 26 periods apart (chose: default 3, the history holds 5)"
+    assert plan_gate_origins(weeks39, None, auto=3)[0] == 2  # the default capped by the history
+    assert plan_gate_origins(carparts, 2, auto=1) == (2, "replay gate over 2 origin(s) 12 periods apart (given)")
+    with pytest.raises(ValueError, match="51 periods hold at most 2 replay origin.*lower gate_origins to 2"):
+        plan_gate_origins(carparts, 3, auto=1)
 
 
 def _evaluation(classifier: float, best_single: float, default: float, service_drop: float = 0.0):

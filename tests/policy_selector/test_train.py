@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from types import SimpleNamespace
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,7 +17,8 @@ from pipelines.flows.plan import load_champion
 from pipelines.flows.retrain import EvalRequest
 from pipelines.flows.train import TrainSettings, choose_paths, evaluate_version, run_train
 from pipelines.registry.tracking import get_alias_version, load_model_version
-from policy_selector import FixedSelector, gate
+from policy_selector import FixedSelector, gate, workflow
+from policy_selector.workflow import held_out_time_fit
 from tests.policy_selector.conftest import FAST
 
 
@@ -129,7 +131,7 @@ def test_nothing_is_aliased_when_the_replay_cannot_run(tiny_demo, tracking_uri, 
     def cannot(*args, **kwargs):
         raise ValueError("1 origin(s) 9 periods apart with a holdout of 9 leave 5 periods of history out of 14")
 
-    monkeypatch.setattr(train_flow, "replay_selectors", cannot)
+    monkeypatch.setattr(train_flow, "replay_by_origin", cannot)
     settings = TrainSettings(candidates=FAST, n_splits=2, label_paths=3, margin=0.0, max_service_drop=0.99)
     result = run_train(tiny_demo.demand, tiny_demo.items, "W-MON", settings, tmp_path / "out", tracking_uri)
     assert result.version == "1" and result.champion is None and result.default is None
@@ -173,26 +175,53 @@ def test_train_backtests_as_recommend_does():
             TrainSettings(refit_every=bad)
 
 
+SCORES = dict(csl=0.95, fill_rate=0.96, inventory_value=50.0, ratio_csl=1.0, ratio_fill_rate=1.0, n_items=3)
+
+
+def _fake_replay_by_origin(seen: list, costs=None):
+    """A stand-in for ``replay_by_origin``: records the paths of each origin; every path scores alike
+    (``costs``: origin index -> path -> yearly cost, to make one win)."""
+
+    def replay(demand, items, freq, cfg, holdout, selectors, origins=1, **kw):
+        seen.append({"selectors": selectors, "cfg": cfg, "holdout": holdout, "origins": origins})
+        dates = sorted(pd.to_datetime(demand["ds"]).unique()) if demand is not None else []
+        labels = [str(pd.Timestamp(dates[-holdout * (origins - j)]).date()) for j in range(origins)] if dates else ["o"]
+        rows = {}
+        for j, (label, paths) in enumerate(zip(labels, selectors)):
+            for k in paths:
+                cost = (costs or {}).get(j, {}).get(k, 100.0)
+                rows[(label, k)] = SCORES | {"yearly_cost": cost, "origins": 1}
+        for k in selectors[-1]:
+            pooled = sum(rows[(lab, k)]["yearly_cost"] for lab in labels) / origins
+            rows[("pooled", k)] = SCORES | {"yearly_cost": pooled, "origins": origins}
+        table = pd.DataFrame.from_dict(rows, orient="index")
+        table.index = pd.MultiIndex.from_tuples(table.index, names=["origin", "path"])
+        return table
+
+    return replay
+
+
 def test_the_replay_judges_the_best_single_policy_known_at_the_origin(monkeypatch):
     """The replayed best single policy is that of the training cutoffs, not of all cutoffs (which
     include the held-out-time window it is replayed on); the registered default may use all."""
-    seen = {}
-
-    def replay(demand, items, freq, cfg, holdout, selectors, **kw):
-        seen.update({k: getattr(sel, "chosen_", None) for k, (sel, _) in selectors.items()})
-        row = {"yearly_cost": 100.0, "csl": 0.95, "ratio_csl": 1.0}
-        return pd.DataFrame({k: row for k in selectors}).T
-
-    monkeypatch.setattr(train_flow, "replay_selectors", replay)
+    seen = []
+    monkeypatch.setattr(train_flow, "replay_by_origin", _fake_replay_by_origin(seen))
+    monkeypatch.setattr(train_flow, "_check_origins", lambda table, fits, freq: None)
     ids = pd.Index(["a", "b"], name="unique_id")
     study = SimpleNamespace(
         best_single="sba_rs_negbin",  # best on all cutoffs, the held-out-time one included
         time_selector=FixedSelector("no_stock"),
         choices={"held_out_time": pd.DataFrame({"best_single": "adida_rs_normal"}, index=ids)},
+        train=SimpleNamespace(labels=SimpleNamespace(cutoff=pd.Timestamp("2024-01-01"))),
+        test=SimpleNamespace(labels=SimpleNamespace(cutoff=pd.Timestamp("2024-02-05"))),
+        extra=(),
     )
-    table = train_flow.replay_paths(study, TrainSettings(), "sqlite:///unused.db", (None, None, "W-MON", 4))
-    assert seen["best_single"] == "adida_rs_normal" == train_flow.origin_best_single(study)
-    assert list(table.index) == ["classifier", "packaged", "best_single", "sbc_rule"]
+    fits = [held_out_time_fit(study)]
+    assert fits[0].best_single == "adida_rs_normal" and fits[0].selector is study.time_selector
+    inputs = train_flow.GateInputs(None, None, "W-MON", SimpleNamespace(test_periods=4), None, None)
+    table = train_flow.replay_paths(fits, TrainSettings(), "sqlite:///unused.db", inputs)
+    assert seen[0]["selectors"][0]["best_single"][0].chosen_ == "adida_rs_normal"
+    assert list(table.xs("pooled", level="origin").index) == ["classifier", "packaged", "best_single", "sbc_rule"]
     # the best single path winning: the default alias gets the best single policy of all cutoffs
     better = pd.DataFrame(
         {"yearly_cost": [100.0, 100.0, 80.0, 120.0], "csl": 0.95, "ratio_csl": 1.0},
@@ -200,3 +229,55 @@ def test_the_replay_judges_the_best_single_policy_known_at_the_origin(monkeypatc
     )
     action, spec, _, _ = choose_paths(pd.DataFrame(), study.best_single, FAST, TrainSettings(), better, None)
     assert (action, spec) == ("keep", "policy:sba_rs_negbin")
+
+
+def test_the_gate_over_two_origins_judges_at_each_a_classifier_fitted_before_it(
+    tiny_demo, tracking_uri, tmp_path, monkeypatch
+):
+    """gate_origins=2: the earlier origin gets its own classifier and best single policy (fitted on
+    labels whose windows end by it), the scores are pooled, and each origin's verdict is said and logged."""
+    seen = []
+    # the classifier wins the last origin by 10 % and loses the earlier one by 20 %: pooled, it loses
+    costs = {0: {"classifier": 120.0}, 1: {"classifier": 90.0}}
+    monkeypatch.setattr(train_flow, "replay_by_origin", _fake_replay_by_origin(seen, costs))
+    labelled, fits = [], []
+    label = workflow.study_cutoff
+    monkeypatch.setattr(workflow, "study_cutoff", lambda *a: labelled.append(a[2]) or label(*a))
+    monkeypatch.setattr(train_flow, "origin_fits", lambda *a: fits.extend(workflow.origin_fits(*a)) or fits)
+    settings = TrainSettings(candidates=FAST, n_splits=2, label_paths=3, test_periods=10, gate_origins=2)
+    result = run_train(tiny_demo.demand, tiny_demo.items, "W-MON", settings, tmp_path / "out", tracking_uri)
+    # 70 weeks, T = 10: the study labels c1 (week 50), c1 - 5, c1 - 10 and c2 (week 60); the earlier
+    # origin (c1) fits on c1 - 10 (labelled already) and c1 - 15, c1 - 20, each window ending by c1
+    week = pd.offsets.Week(weekday=0)
+    c2 = pd.Timestamp(sorted(tiny_demo.demand["ds"].unique())[-11])
+    assert [f.origin for f in fits] == [c2 - 10 * week, c2]
+    assert list(fits[0].cutoffs) == [c2 - k * week for k in (20, 25, 30)]
+    assert all(c + 10 * week <= fits[0].origin for c in fits[0].cutoffs)
+    assert len(labelled) == 6 and labelled[-2:] == [c2 - 25 * week, c2 - 30 * week]  # c2 - 20 reused
+    call = seen[-1]
+    assert call["origins"] == 2 and call["holdout"] == 10 and len(call["selectors"]) == 2
+    earlier, last = (paths["classifier"][0] for paths in call["selectors"])
+    assert earlier is not last and "fitted on labels up to" in call["selectors"][0]["classifier"][1]
+    assert "replay gate over 2 origin(s) 10 periods apart (given)" in result.plan
+    assert result.champion is None and result.gate_basis == "replay"
+    assert "each origin alone (verdicts differ)" in result.decision
+    dates = sorted(tiny_demo.demand["ds"].unique())
+    first, second = (str(pd.Timestamp(dates[-k]).date()) for k in (20, 10))
+    assert f"{first}: default 'packaged', classifier not promoted" in result.decision
+    assert f"{second}: default 'packaged', classifier promoted" in result.decision
+    per_origin = pd.read_csv(result.paths["replay_origins"])
+    assert per_origin["origin"].unique().tolist() == [first, second] and len(per_origin) == 8
+    assert pd.read_csv(result.paths["replay"]).set_index("path").loc["classifier", "yearly_cost"] == 105.0
+    metrics = mlflow.MlflowClient(tracking_uri).get_run(result.run_id).data
+    assert metrics.metrics["replay.origin1.classifier.yearly_cost"] == 120.0
+    assert metrics.metrics["replay.classifier.yearly_cost"] == 105.0
+    assert metrics.params["replay.origin2"] == second and metrics.params["gate_origins"] == "2"
+    with pytest.raises(ValueError, match="lower gate_origins to"):
+        run_train(
+            tiny_demo.demand,
+            tiny_demo.items,
+            "W-MON",
+            settings.model_copy(update={"gate_origins": 9}),
+            tmp_path / "out2",
+            tracking_uri,
+        )
