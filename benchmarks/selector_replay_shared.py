@@ -33,7 +33,7 @@ import pandas as pd
 from benchmarks.decisions import carparts_folder
 from pipelines.data.demo_data import DemoConfig, generate_demo
 from pipelines.data.io import read_table
-from pipelines.flows import train as train_flow
+from pipelines.flows import train_gate
 from pipelines.flows.evaluate import replay_by_origin, replay_selectors
 from pipelines.flows.train import TrainSettings, run_train
 
@@ -52,14 +52,14 @@ def timed_train(demand: pd.DataFrame, items: pd.DataFrame, freq: str, out: Path,
         seen["args"], seen["kwargs"], seen["table"] = args, kwargs, table
         return table
 
-    train_flow.replay_by_origin = replay
+    train_gate.replay_by_origin = replay
     try:
         settings = TrainSettings(seed=seed, freq=freq, gate_origins=1)
         t0 = time.perf_counter()
         result = run_train(demand, items, freq, settings, out, f"sqlite:///{out}/mlflow.db")
         seen["train"] = time.perf_counter() - t0
     finally:
-        train_flow.replay_by_origin = replay_by_origin
+        train_gate.replay_by_origin = replay_by_origin
     if "table" not in seen:
         raise RuntimeError(f"train ran no replay: {result.decision}")
     t0 = time.perf_counter()

@@ -41,8 +41,6 @@ its held-out periods (:func:`evaluate_versions`).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -55,25 +53,29 @@ from pipelines.data.config import RefitEvery, RunConfig, load_config, read_yaml_
 from pipelines.data.demo_data import DemoConfig
 from pipelines.data.inputs import load_inputs
 from pipelines.data.io import write_table_atomic, write_text_atomic
-from pipelines.flows.evaluate import replay_by_origin, replay_selectors
-from pipelines.flows.plan import load_selector
+from pipelines.flows.evaluate import replay_selectors
 from pipelines.flows.retrain import RetrainConfig
-from pipelines.registry.names import CHAMPION_ALIAS, DEFAULT_ALIAS, MODEL_NAME
+from pipelines.flows.train_gate import (
+    GateInputs,
+    GateOutcome,
+    choose_paths,
+    gate_champion,
+    origin_verdicts,
+    replay_paths,
+    replay_run_config,
+)
+from pipelines.registry.names import MODEL_NAME
 from pipelines.registry.tracking import (
-    get_alias_version,
     load_model_version,
     register_version,
     resolve_tracking_uri,
-    set_alias,
     start_run,
     store_dir,
 )
 from policy_selector import CandidateSpace, PolicySelector, SelectorConfig, confusion, run_study
 from policy_selector.context import wide_panel
 from policy_selector.economics import periods_per_year
-from policy_selector.evaluation import ReplayDecision, gate, replay_gate
-from policy_selector.selector import FixedSelector
-from policy_selector.workflow import OriginFit, StudyPlan, origin_fits, plan_gate_origins, plan_study
+from policy_selector.workflow import StudyPlan, plan_gate_origins, plan_study
 
 __all__ = [
     "TrainSettings",
@@ -383,7 +385,7 @@ def run_train(
         outcome = GateOutcome()
         if register:
             inputs = GateInputs(demand, items, freq, cfg, rng, make, n_origins, plan.extra_train_cutoffs, run_config)
-            outcome = _gate_champion(run, study, settings, version, uri, inputs)
+            outcome = gate_champion(run, study, settings, version, uri, inputs)
         if outcome.decision:
             paths["decision"] = write_text_atomic(outcome.decision + "\n", out / "decision.txt")
         if outcome.replay is not None:
@@ -402,242 +404,6 @@ def run_train(
             gate_basis=outcome.basis,
             replay_origins=outcome.replay_origins,
         )
-
-
-def default_path(evaluation: pd.DataFrame, best_single: str, candidates) -> str:
-    """The default policy: the best single policy or the packaged default, whichever evaluated cheaper.
-
-    Cheaper = lower controllable cost summed over the splits of ``evaluation`` (rows
-    ``best_single`` and ``default``); the packaged default only when one of it is a candidate.
-    """
-    packaged = FixedSelector().fit(None, None, pd.DataFrame(columns=list(candidates))).chosen_
-    if packaged is None:
-        return best_single
-    cost = evaluation.groupby("method")["controllable_cost"].sum()
-    return packaged if cost.get("default", np.inf) < cost.get("best_single", np.inf) else best_single
-
-
-@dataclass(frozen=True)
-class GateOutcome:
-    """What the gate of ``train`` did: champion after the run, its sentence, the default alias's policy."""
-
-    champion: str | None = None
-    decision: str = ""
-    default: str | None = None
-    replay: pd.DataFrame | None = None
-    basis: str = ""
-    replay_origins: pd.DataFrame | None = None
-
-
-@dataclass(frozen=True)
-class GateInputs:
-    """What the replay gate needs besides the study: the data, the study's config and generator (to fit
-    the classifier of earlier origins), how many origins, and the run's settings (None = defaults)."""
-
-    demand: pd.DataFrame
-    items: pd.DataFrame
-    freq: str
-    config: SelectorConfig
-    rng: np.random.Generator
-    make_selector: Callable[[], PolicySelector]
-    n_origins: int = 1
-    extra_train_cutoffs: int = 0
-    run_config: RunConfig | None = None
-
-
-#: the paths the decision replay judges (keys of ``replay.csv`` and of :func:`replay_gate`)
-REPLAY_PATHS = ("classifier", "packaged", "best_single", "sbc_rule")
-
-
-def replay_paths(fits: list[OriginFit], settings: TrainSettings, uri: str, inputs: GateInputs) -> pd.DataFrame:
-    """The decision replay of every path at each origin of ``fits`` and pooled over them.
-
-    Origin ``j`` leaves the periods after ``fits[j].origin``: the last one is the held-out-time
-    cutoff of the study (its window the last ``T`` periods), earlier ones ``T`` periods apart.
-    Every path is judged as it could have been known at its origin: the classifier and the best
-    single policy of each origin are fitted only on labels whose windows end by it
-    (:func:`policy_selector.workflow.origin_fits`; at the last origin the study's held-out-time
-    model and the best single policy of its training cutoffs). (If the best single path wins, the
-    ``default`` alias gets the best single policy of *all* cutoffs, refitted as the registered
-    classifier is: :func:`choose_paths`.) When that policy is the packaged default at every origin
-    it is replayed once.
-
-    Returns
-    -------
-    pandas.DataFrame
-        :func:`pipelines.flows.evaluate.replay_by_origin`'s table, paths in :data:`REPLAY_PATHS` order.
-
-    Raises
-    ------
-    ValueError
-        When the replay cannot run (history before the first origin too short, no item plannable).
-    """
-    fixed = {k: load_selector(k, uri) for k in ("packaged", "sbc")}
-    per_origin = [
-        {
-            "classifier": (fit.selector, f"trained classifier (fitted on labels up to {fit.origin.date()})"),
-            "packaged": fixed["packaged"],
-            "best_single": load_selector(_spec("best_single", fit.best_single), uri),
-            "sbc_rule": fixed["sbc"],
-        }
-        for fit in fits
-    ]
-    same = all(getattr(fixed["packaged"][0], "chosen_", None) == fit.best_single for fit in fits)
-    for paths in per_origin if same else []:
-        del paths["best_single"]
-    cfg = _with_run(inputs.run_config, inputs.freq, uri, settings.seed)
-    holdout = inputs.config.test_periods
-    table = replay_by_origin(inputs.demand, inputs.items, cfg.freq, cfg, holdout, per_origin, origins=len(fits))
-    _check_origins(table, fits, cfg.freq)
-    parts = []
-    for origin, part in table.groupby(level="origin", sort=False):
-        part = part.droplevel("origin")
-        if same:
-            part.loc["best_single"] = part.loc["packaged"]
-        parts.append(part.loc[list(REPLAY_PATHS)].assign(origin=origin))
-    return pd.concat(parts).set_index("origin", append=True).swaplevel().rename_axis(["origin", "path"])
-
-
-def _check_origins(table: pd.DataFrame, fits: list[OriginFit], freq: str) -> None:
-    """Each replayed window starts the period after its fit's origin (the demand on one regular grid)."""
-    step = pd.tseries.frequencies.to_offset(freq)
-    expected = [str((fit.origin + step).date()) for fit in fits]
-    replayed = [o for o in table.index.unique("origin") if o != "pooled"]
-    if replayed != expected:
-        raise ValueError(
-            f"the replay's windows start at {replayed}, not the periods after the fits' origins {expected}: "
-            f"the demand's dates are not one regular {freq} grid"
-        )
-
-
-def _with_run(run: RunConfig | None, freq: str, uri: str | None, seed: int) -> RunConfig:
-    """The run settings of a replay: the run's (its own freq when set), else defaults with ``seed``; the store ``uri``."""
-    run = run if run is not None else RunConfig(seed=seed)
-    return run.model_copy(update={"freq": run.freq or freq, "tracking_uri": uri})
-
-
-def _spec(key: str, best_single: str) -> str:
-    """The ``--selector`` form (:func:`load_selector`) of a replayed fixed path."""
-    return {"packaged": "packaged", "best_single": f"policy:{best_single}", "sbc_rule": "sbc"}[key]
-
-
-def choose_paths(
-    study_evaluation: pd.DataFrame,
-    best_single: str,
-    candidates,
-    settings: TrainSettings,
-    replay: pd.DataFrame | None,
-    failure: str | None,
-) -> tuple[str, str | None, str, str]:
-    """(action "promote" | "keep", the default path as a ``--selector`` form or None, reason, basis). Pure.
-
-    Basis ``replay``: :func:`replay_gate` on the replay. The default is the path it chose; for
-    ``best_single`` that is ``best_single`` here, the best single policy of all cutoffs (the
-    replay judged the one of the training cutoffs, :func:`origin_best_single`: the path as it
-    could be known at the origin; registered with all the data, as the classifier is).
-    ``labels`` (``settings.replay`` off): the label-based :func:`gate` and :func:`default_path`.
-    ``none`` (the replay could not run): nothing is aliased.
-    """
-    if not settings.replay:
-        action, why = gate(study_evaluation, settings.margin, settings.max_service_drop)
-        default = None if action == "promote" else default_path(study_evaluation, best_single, candidates)
-        spec = None if default is None else f"policy:{default}"
-        return action, spec, f"label gate (decision replay skipped: --no-replay): {why}", "labels"
-    if replay is None:
-        return "keep", None, f"the decision replay could not run: {failure}", "none"
-    d: ReplayDecision = replay_gate(replay, settings.margin, settings.max_service_drop)
-    return (
-        ("promote" if d.promote else "keep"),
-        (None if d.promote else _spec(d.default, best_single)),
-        d.reason,
-        "replay",
-    )
-
-
-def _gate_champion(run, study, settings: TrainSettings, version, uri, inputs) -> GateOutcome:
-    """Judge the paths (decision replay unless skipped), then move the aliases at one point."""
-    champion = get_alias_version(settings.model_name, CHAMPION_ALIAS, uri)
-    if champion is not None:
-        decision = f"champion v{champion} kept: promotions go through `stockwise retrain`"
-        run.set_tags({"selector.version": version, "selector.champion": champion, "selector.decision": decision})
-        return GateOutcome(champion, decision)
-    by_origin = replay = failure = None
-    if settings.replay:
-        t0 = time.perf_counter()
-        try:
-            fits = origin_fits(
-                study,
-                inputs.demand,
-                inputs.items,
-                inputs.config,
-                inputs.rng,
-                inputs.n_origins,
-                inputs.extra_train_cutoffs,
-                inputs.make_selector,
-            )
-            by_origin = replay_paths(fits, settings, uri, inputs)
-            replay = by_origin.xs("pooled", level="origin")
-        except ValueError as exc:
-            failure = str(exc)
-        _log_replay(run, by_origin, time.perf_counter() - t0)
-    candidates = study.selector.candidates_
-    action, spec, why, basis = choose_paths(study.evaluation, study.best_single, candidates, settings, replay, failure)
-    if by_origin is not None and inputs.n_origins > 1:
-        why += " | " + origin_verdicts(by_origin, settings)
-    champion = default = None
-    if action == "promote" and version is not None:
-        set_alias(settings.model_name, CHAMPION_ALIAS, str(version), uri)
-        champion, decision = str(version), f"v{version} is champion: {why}"
-    elif spec is None:
-        decision = (
-            f"v{version} registered, not champion; nothing aliased: {why}. recommend uses the packaged default "
-            "until `stockwise train` is rerun on a longer history, or with --no-replay (the label gate)"
-        )
-    else:
-        fixed = load_selector(spec, uri)[0]
-        default = getattr(fixed, "chosen_", None) or "Syntetos-Boylan rule"
-        dv = run.log_model(
-            fixed,
-            name="default_policy",
-            flavor="sklearn",
-            registered_name=settings.model_name,
-            serialization_format="cloudpickle",
-        )
-        set_alias(settings.model_name, DEFAULT_ALIAS, str(dv), uri)
-        decision = (
-            f"v{version} registered, not champion: {why}. recommend uses the default path "
-            f"{default!r} (v{dv}, alias {DEFAULT_ALIAS!r})"
-        )
-    run.log_params({"gate.action": action, "gate.basis": basis, "default_policy": default or ""})
-    run.set_tags({"selector.version": version, "selector.champion": champion, "selector.decision": decision[:5000]})
-    origins = None if by_origin is None else by_origin.drop(index="pooled", level="origin").reset_index()
-    return GateOutcome(champion, decision, default, replay, basis, origins)
-
-
-def origin_verdicts(by_origin: pd.DataFrame, settings: TrainSettings) -> str:
-    """What :func:`replay_gate` decides on each origin alone (is the pooled verdict stable?). Pure."""
-    verdicts = []
-    for origin, part in by_origin.drop(index="pooled", level="origin").groupby(level="origin", sort=False):
-        d = replay_gate(part.droplevel("origin"), settings.margin, settings.max_service_drop)
-        verdicts.append(f"{origin}: default {d.default!r}, classifier {'promoted' if d.promote else 'not promoted'}")
-    stable = len({v.split(": ", 1)[1] for v in verdicts}) == 1
-    return f"each origin alone ({'the same verdict' if stable else 'verdicts differ'}): " + "; ".join(verdicts)
-
-
-def _log_replay(run, by_origin: pd.DataFrame | None, seconds: float) -> None:
-    """The replay's scores as metrics (or only its time when it failed): pooled ``replay.<path>.<kpi>``,
-    each origin's ``replay.origin<j>.<path>.<kpi>`` (j = 1 the oldest; params ``replay.origin<j>`` its date);
-    the tables ``replay.csv`` (pooled) and ``replay_origins.csv``."""
-    run.log_metrics({"replay.seconds": seconds})
-    if by_origin is None:
-        return
-    kpis = ("csl", "fill_rate", "inventory_value", "yearly_cost", "ratio_csl", "ratio_fill_rate", "n_items")
-    dates = [o for o in by_origin.index.unique("origin") if o != "pooled"]
-    prefix = {"pooled": "replay"} | {o: f"replay.origin{j}" for j, o in enumerate(dates, 1)}
-    run.log_metrics({f"{prefix[o]}.{k}.{c}": float(by_origin.loc[(o, k), c]) for o, k in by_origin.index for c in kpis})
-    run.log_params({f"replay.origin{j}": o for j, o in enumerate(dates, 1)})
-    run.log_table(by_origin.xs("pooled", level="origin").rename_axis("path").reset_index(), "replay.csv")
-    run.log_table(by_origin.drop(index="pooled", level="origin").reset_index(), "replay_origins.csv")
 
 
 def _log_study(study, out: Path) -> dict[str, Path]:
@@ -791,7 +557,7 @@ def _replay_config(request) -> RunConfig:
     """The run settings of the replay: the request's (its tracking store), the freq inferred when unset."""
     run = getattr(request, "run_config", None)
     freq = run.freq if run is not None and run.freq else _freq_of(request.demand)
-    return _with_run(run, freq, request.tracking_uri, TrainSettings().seed)
+    return replay_run_config(run, freq, request.tracking_uri, TrainSettings().seed)
 
 
 def evaluate_version(version: str, request) -> dict[str, float]:

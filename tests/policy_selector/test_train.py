@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from pipelines.cli import app
 from pipelines.flows import train as train_flow
+from pipelines.flows import train_gate
 from pipelines.flows.plan import load_champion
 from pipelines.flows.retrain import EvalRequest
 from pipelines.flows.train import TrainSettings, choose_paths, evaluate_version, run_train
@@ -131,7 +132,7 @@ def test_nothing_is_aliased_when_the_replay_cannot_run(tiny_demo, tracking_uri, 
     def cannot(*args, **kwargs):
         raise ValueError("1 origin(s) 9 periods apart with a holdout of 9 leave 5 periods of history out of 14")
 
-    monkeypatch.setattr(train_flow, "replay_by_origin", cannot)
+    monkeypatch.setattr(train_gate, "replay_by_origin", cannot)
     settings = TrainSettings(candidates=FAST, n_splits=2, label_paths=3, margin=0.0, max_service_drop=0.99)
     result = run_train(tiny_demo.demand, tiny_demo.items, "W-MON", settings, tmp_path / "out", tracking_uri)
     assert result.version == "1" and result.champion is None and result.default is None
@@ -205,8 +206,8 @@ def test_the_replay_judges_the_best_single_policy_known_at_the_origin(monkeypatc
     """The replayed best single policy is that of the training cutoffs, not of all cutoffs (which
     include the held-out-time window it is replayed on); the registered default may use all."""
     seen = []
-    monkeypatch.setattr(train_flow, "replay_by_origin", _fake_replay_by_origin(seen))
-    monkeypatch.setattr(train_flow, "_check_origins", lambda table, fits, freq: None)
+    monkeypatch.setattr(train_gate, "replay_by_origin", _fake_replay_by_origin(seen))
+    monkeypatch.setattr(train_gate, "_check_origins", lambda table, fits, freq: None)
     ids = pd.Index(["a", "b"], name="unique_id")
     study = SimpleNamespace(
         best_single="sba_rs_negbin",  # best on all cutoffs, the held-out-time one included
@@ -239,11 +240,11 @@ def test_the_gate_over_two_origins_judges_at_each_a_classifier_fitted_before_it(
     seen = []
     # the classifier wins the last origin by 10 % and loses the earlier one by 20 %: pooled, it loses
     costs = {0: {"classifier": 120.0}, 1: {"classifier": 90.0}}
-    monkeypatch.setattr(train_flow, "replay_by_origin", _fake_replay_by_origin(seen, costs))
+    monkeypatch.setattr(train_gate, "replay_by_origin", _fake_replay_by_origin(seen, costs))
     labelled, fits = [], []
     label = workflow.study_cutoff
     monkeypatch.setattr(workflow, "study_cutoff", lambda *a: labelled.append(a[2]) or label(*a))
-    monkeypatch.setattr(train_flow, "origin_fits", lambda *a: fits.extend(workflow.origin_fits(*a)) or fits)
+    monkeypatch.setattr(train_gate, "origin_fits", lambda *a: fits.extend(workflow.origin_fits(*a)) or fits)
     settings = TrainSettings(candidates=FAST, n_splits=2, label_paths=3, test_periods=10, gate_origins=2)
     result = run_train(tiny_demo.demand, tiny_demo.items, "W-MON", settings, tmp_path / "out", tracking_uri)
     # 70 weeks, T = 10: the study labels c1 (week 50), c1 - 5, c1 - 10 and c2 (week 60); the earlier
