@@ -97,13 +97,21 @@ def _current_level(rec: pd.DataFrame) -> np.ndarray:
 
 
 def item_curves(
-    data: CutoffData, rec: pd.DataFrame, config: SelectorConfig, measure: ServiceType, scale: np.ndarray | None = None
+    data: CutoffData,
+    rec: pd.DataFrame,
+    config: SelectorConfig,
+    measure: ServiceType,
+    scale: np.ndarray | None = None,
+    tail: bool = True,
 ) -> ItemCurves:
     """Service-vs-value curve of every stocked item of ``rec`` (rows aligned with ``data.ids``).
 
     ``scale`` (per item, default 1) multiplies the item's demand samples over H: the held-out
     correction of :func:`backtest_target` (its tails included, which a factor on the service
-    cannot move).
+    cannot move). With ``tail`` (the default), fill-rate curves give the demand a tail beyond its
+    largest sample (:data:`TAIL`, :func:`_tail_loss`; a level above every sample still has a
+    shortfall) and reach :data:`_TAIL_LEVELS` levels above it; ``tail=False`` is the sizing's
+    (and the simulation's) model alone.
 
     Levels are 0, the per-item level and every ``k``-th point of the item's sorted demand
     samples over H (rounded up for count data). The service at a level is what the
@@ -129,7 +137,8 @@ def item_curves(
     """
     stocked = rec["policy"].ne(PolicyType.NO_STOCK.value).to_numpy()
     n, econ = len(rec), data.economics
-    k = _LEVEL_POINTS + 2
+    tailed = tail and measure is ServiceType.FILL_RATE and TAIL != "none"
+    k = _LEVEL_POINTS + 2 + (len(_TAIL_LEVELS) if tailed else 0)
     current = _current_level(rec)
     level, service = np.full((n, k), np.nan), np.full((n, k), np.nan)
     weight = np.zeros(n)
@@ -144,6 +153,8 @@ def item_curves(
             samples = samples * np.asarray(scale, dtype=float)[rows, None]
         pick = np.linspace(0, samples.shape[1] - 1, _LEVEL_POINTS).round().astype(int)
         lv = np.concatenate([np.zeros((len(rows), 1)), samples[:, pick]], axis=1)
+        if tailed:  # levels above the largest sample, where the tail still has a shortfall
+            lv = np.concatenate([lv, _tail_levels(samples)], axis=1)
         lv = np.ceil(lv - 1e-9) if data.integral else lv
         # the sizing's cap (a multiple of the largest demand seen over H) bounds the curve as it bounds S
         cap = MAX_LEVEL_MULTIPLE * largest_demand(data.history[rows], H_all[rows])
@@ -158,7 +169,7 @@ def item_curves(
         H = H_all[rows].astype(float)
         if measure is ServiceType.FILL_RATE:
             frac = _lead(data, rows) / H  # D_L: the first L of H i.i.d. periods
-            short = _loss(samples, position) - _iid_loss(samples, frac, position, data.integral)
+            short = _tail_loss(samples, position, data.integral) - _iid_loss(samples, frac, position, data.integral)
             cycle = samples.mean(axis=1) * (H - _lead(data, rows)) / H
             fill = 1.0 - (np.maximum(short, 0.0) * weights[:, None, :]).sum(axis=2) / np.maximum(cycle, 1e-12)[:, None]
             service[rows] = np.clip(fill, 0.0, 1.0)
@@ -322,6 +333,85 @@ def _loss(samples: np.ndarray, x: np.ndarray) -> np.ndarray:
     idx = (k - above).reshape(len(samples), -1)
     total = np.take_along_axis(tail, idx, axis=1).reshape(x.shape)
     return np.maximum(total - above * x, 0.0) / k
+
+
+#: Tail of the fill-rate curves' demand over H beyond its samples: ``"nb"`` (the default: a mixture with
+#: the negative binomial, or normal, of the samples' mean and variance, :func:`_nb_mix_loss`), ``"exp"`` (an
+#: exponential above the top decile, :func:`_exp_loss`; measured, not kept: docs/benchmarks/decisions.md)
+#: or ``"none"`` (the samples alone: no shortfall above the largest sample). CSL curves keep the samples.
+TAIL = "nb"
+
+#: Weight of the negative binomial (normal) of the samples' mean and variance in the ``"nb"`` mixture (carparts
+#: fill-rate target 0.84: w = 0.1 / 0.3 / 0.5 gave 0.88x / 0.86x / 0.84x the best baseline at equal fill rate;
+#: at 0.5 some (R, s, S) curves of the tiny demo are not monotone in the level, see decisions.md).
+NB_WEIGHT = 0.3
+
+#: Share of an item's demand samples the exponential tail replaces (the top decile).
+TAIL_SHARE = 0.1
+
+#: Quantiles of the exponential tail added to a fill-rate curve's levels (kept where above the largest sample).
+_TAIL_LEVELS = np.array([0.99, 0.995, 0.998, 0.999])
+
+
+def _exp_tail(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exponential tail above the top :data:`TAIL_SHARE` of each row of sorted ``samples``: (u, p_u, beta).
+
+    ``u`` is the sample at the 1 - :data:`TAIL_SHARE` point, ``p_u`` the share of samples above it and
+    ``beta`` their mean excess over it (the exponential's maximum-likelihood scale), so the tail
+    keeps the samples' mean and loss at ``u``. Where the top decile is one value (intermittent
+    demand: its few largest errors equal), ``u`` is the next value below it, so the tail starts
+    there with the share of the largest value; beta = 0 (no tail) only where all samples are equal.
+    """
+    k = samples.shape[1]
+    u = samples[:, max(int(np.floor((1.0 - TAIL_SHARE) * k)) - 1, 0)]
+    top = samples[:, -1]
+    # a top decile of one value (count demand: the same few largest errors) starts at the next value below it
+    below = np.where(samples < top[:, None], samples, -np.inf).max(axis=1)
+    u = np.where((u >= top) & np.isfinite(below), below, u)
+    excess = np.maximum(samples - u[:, None], 0.0)
+    over = (excess > 0).sum(axis=1)
+    beta = excess.sum(axis=1) / np.maximum(over, 1)
+    return u, over / k, beta
+
+
+def _tail_levels(samples: np.ndarray) -> np.ndarray:
+    """Levels above the largest sample: the :data:`_TAIL_LEVELS` quantiles of :func:`_exp_tail` (at least the top)."""
+    u, p_u, beta = _exp_tail(samples)
+    q = u[:, None] + beta[:, None] * np.log(np.maximum(p_u[:, None], 1e-12) / (1.0 - _TAIL_LEVELS[None, :]))
+    return np.maximum(np.where(beta[:, None] > 0, q, 0.0), samples[:, -1:])
+
+
+def _exp_loss(samples: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """E[(D - x)^+] per item with an exponential tail: from ``u`` up (:func:`_exp_tail`), the larger of the
+    samples' loss and p_u beta exp(-(x - u) / beta).
+
+    That is the loss of an exponential excess over ``u`` with the samples' exceedance share and
+    mean excess (equal at ``u``; convex and falling, as the larger of two such functions is):
+    positive above the largest sample, where the samples' own loss is 0, never below theirs.
+    """
+    loss = _loss(samples, x)
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    u, p_u, beta = (a.reshape(shape) for a in _exp_tail(samples))
+    b = np.maximum(beta, 1e-12)
+    expo = p_u * b * np.exp(-np.maximum(x - u, 0.0) / b)
+    return np.where((x >= u) & (beta > 0), np.maximum(expo, loss), loss)
+
+
+def _nb_mix_loss(samples: np.ndarray, x: np.ndarray, integral: bool) -> np.ndarray:
+    """E[(D - x)^+] per item of the mixture (1 - w) samples + w NB (normal) of their mean and variance.
+
+    w = :data:`NB_WEIGHT`; the second law is the one of :func:`_iid_loss` (negative binomial, or
+    Poisson, for count data; normal otherwise). The mixture keeps the samples' mean; its loss is
+    positive above the largest sample, convex and falling in ``x``.
+    """
+    return (1.0 - NB_WEIGHT) * _loss(samples, x) + NB_WEIGHT * _iid_loss(samples, np.ones(len(samples)), x, integral)
+
+
+def _tail_loss(samples: np.ndarray, x: np.ndarray, integral: bool) -> np.ndarray:
+    """E[(D - x)^+] per item of the fill-rate curves' demand over H: the samples with the :data:`TAIL`."""
+    if TAIL == "nb":
+        return _nb_mix_loss(samples, x, integral)
+    return _exp_loss(samples, x) if TAIL == "exp" else _loss(samples, x)
 
 
 def allocate_levels(

@@ -1,0 +1,156 @@
+"""Fill-rate curves with a tail beyond the largest demand sample (issue 12: carparts items above every sample)."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from optimization import ServiceType
+from policy_selector import recommend_policies
+from policy_selector.portfolio import NB_WEIGHT, _exp_loss, _exp_tail, _loss, _nb_mix_loss, _tail_loss, item_curves
+from policy_selector.sizing import _samples, exposure
+
+
+def _grid_of(ppf, k=200):
+    """Sorted demand samples as the sizing builds them: a distribution's quantiles at the sizing's grid."""
+    p = np.arange(1, k + 1) / k
+    p[-1] = 1.0 - 0.5 / k
+    return ppf(p)[None, :]
+
+
+def _true_loss(dist, x, top=4000):
+    """E[(D - x)^+] of a count distribution, summed over its support."""
+    d = np.arange(top)
+    return float((np.maximum(d - x, 0.0) * dist.pmf(d)).sum())
+
+
+_NB = stats.nbinom(6.0**2 / (30.0 - 6.0), 6.0 / 30.0)  # mean 6, variance 30
+
+
+def test_nb_mixture_reads_a_planted_negative_binomial_beyond_the_samples():
+    """Above the largest sample the mixture's loss is w x the loss of the NB of the samples' moments."""
+    samples = _grid_of(_NB.ppf)
+    top = samples[0, -1]
+    x = np.array([[top, top + 5.0, top + 10.0]])
+    truth = np.array([[_true_loss(_NB, v) for v in x[0]]])
+    assert np.all(_loss(samples, x) <= 1e-12)  # the samples alone: nothing short above the largest
+    mixed = _nb_mix_loss(samples, x, integral=True)
+    np.testing.assert_allclose(mixed / NB_WEIGHT, truth, rtol=0.15)
+    assert np.all(_tail_loss(samples, x, True) == mixed)  # the default tail
+    # below the largest sample: (1 - w) samples + w NB, both near the truth; the mean (loss at 0) is kept
+    assert _nb_mix_loss(samples, np.array([[0.0]]), True)[0, 0] == pytest.approx(samples.mean(), rel=1e-3)
+    mid = np.array([[6.0, 12.0]])
+    np.testing.assert_allclose(_nb_mix_loss(samples, mid, True), [[_true_loss(_NB, v) for v in mid[0]]], rtol=0.05)
+
+
+def test_exponential_tail_reads_a_planted_exponential_and_its_loss_beyond_the_samples():
+    beta = 4.0
+    samples = _grid_of(lambda p: 3.0 + stats.expon.ppf(p, scale=beta))
+    u, p_u, b = _exp_tail(samples)
+    assert p_u[0] == pytest.approx(0.1, abs=0.006)
+    assert b[0] == pytest.approx(beta, rel=0.1)  # memoryless: the mean excess over any threshold is beta
+    top = samples[0, -1]
+    x = np.array([[top, top + 4.0, top + 10.0]])
+    truth = beta * np.exp(-(x - 3.0) / beta)  # E[(D - x)^+] of 3 + Exp(beta)
+    assert np.all(_loss(samples, x) <= 1e-12)
+    tailed = _exp_loss(samples, x)
+    # the grid reads each quantile at the top of its 1/k cell (its mean 7.05, not 7): beta 4.25, the loss
+    # above the largest sample 1.3-1.5x the truth's, and the same order of magnitude 2.5 beta beyond it
+    np.testing.assert_allclose(tailed, truth, rtol=0.6)
+    assert np.all(tailed >= truth)
+    below = np.array([[3.0, 5.0, float(u[0])]])  # below the threshold the samples' own loss stands
+    np.testing.assert_allclose(_exp_loss(samples, below), _loss(samples, below))
+
+
+def test_exponential_tail_of_a_planted_negative_binomial():
+    """Mean excess over the top decile and the loss above the largest sample of NB(mean 6, var 30)."""
+    samples = _grid_of(_NB.ppf)
+    u, p_u, b = _exp_tail(samples)
+    d = np.arange(4000)
+    over = d > u[0]
+    excess = ((d[over] - u[0]) * _NB.pmf(d[over])).sum() / _NB.pmf(d[over]).sum()
+    assert b[0] == pytest.approx(excess, rel=0.15)
+    top = samples[0, -1]
+    x = np.array([[top, top + 5.0, top + 10.0]])
+    truth = np.array([[_true_loss(_NB, v) for v in x[0]]])
+    tailed = _exp_loss(samples, x)
+    # the NB's mean excess falls as the threshold rises (its tail is lighter than an exponential's, shape
+    # 1.5 > 1): the exponential errs on the side of shortfall, within a factor 2.5 up to 10 units beyond
+    assert np.all(tailed >= truth) and np.all(tailed <= 2.5 * truth)
+
+
+@pytest.mark.parametrize("loss", [_exp_loss, lambda s, x: _nb_mix_loss(s, x, False)], ids=["exp", "nb"])
+def test_tail_loss_is_convex_falling_and_positive_above_the_samples(loss):
+    rng = np.random.default_rng(4)
+    samples = np.sort(np.maximum(rng.gamma(0.6, 5.0, size=(30, 200)) - 1.0, 0.0), axis=1)
+    samples[:3] = 0.0  # items without demand have no tail
+    samples[3, -1] = 400.0  # one outlier: the exponential is lighter there, the samples' loss stands
+    x = np.linspace(0.0, 1.5 * samples.max(), 300)[None, :].repeat(30, axis=0)
+    out = loss(samples, x)
+    assert np.all(np.diff(out, axis=1) <= 1e-12)
+    slope = np.diff(out, axis=1) / np.diff(x, axis=1)
+    assert np.all(np.diff(slope, axis=1) >= -1e-9)
+    assert np.all(out[:3] <= 1e-6)  # the normal of a zero variance is floored at sd 1e-6
+    first = np.argmax(x[4:] > samples[4:, -1:], axis=1)  # the first point above each item's largest sample
+    assert np.all(out[4:][np.arange(26), first] > 0)  # still a shortfall there (the samples' own loss: 0)
+    assert np.all(_loss(samples[4:], x[4:])[np.arange(26), first] == 0)
+    if loss is _exp_loss:
+        assert np.all(out >= _loss(samples, x) - 1e-12)  # never below what the samples show
+
+
+def test_a_top_decile_of_one_value_starts_the_exponential_tail_at_the_next_value_below():
+    """Intermittent demand over H: 85 % of the grid at 0, 15 % at 1 (the few largest errors equal)."""
+    samples = np.concatenate([np.zeros(170), np.ones(30)])[None, :]
+    u, p_u, b = _exp_tail(samples)
+    assert (u[0], p_u[0], b[0]) == (0.0, 0.15, 1.0)  # the samples' mean 0.15 is kept
+    x = np.array([[1.0, 2.0, 3.0]])
+    np.testing.assert_allclose(_exp_loss(samples, x), 0.15 * np.exp(-x))
+    flat = np.full((1, 200), 2.0)  # no spread at all: no tail
+    assert _exp_tail(flat)[2][0] == 0.0
+    assert _exp_loss(flat, np.array([[2.0, 3.0]])).tolist() == [[0.0, 0.0]]
+
+
+@pytest.fixture(scope="module")
+def recs(tiny_demo, tiny_config, cutoff):
+    return recommend_policies(
+        None, tiny_demo.demand, tiny_demo.items, tiny_config, np.random.default_rng(0), cutoff=cutoff
+    )
+
+
+@pytest.mark.parametrize("kind", ["nb", "exp"])
+def test_fill_rate_curve_above_the_largest_sample_stays_below_one_and_monotone(labelled, recs, tiny_config, kind):
+    data, rec = labelled[0], recs
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("policy_selector.portfolio.TAIL", kind)
+        curves = item_curves(data, rec, tiny_config, ServiceType.FILL_RATE)
+    plain = item_curves(data, rec, tiny_config, ServiceType.FILL_RATE, tail=False)
+    stocked = np.isfinite(curves.level).any(axis=1)
+    assert np.all(np.diff(curves.level[stocked], axis=1) >= 0)
+    assert np.all(np.diff(curves.service[stocked], axis=1) >= -1e-9)  # monotone in the level
+    assert np.array_equal(curves.weight, plain.weight)  # the tail keeps each item's mean demand
+    econ, top = data.economics, np.full(len(rec), np.nan)
+    for name in set(rec.loc[stocked, "candidate"]):  # each item's largest sample of demand over H
+        rows = np.flatnonzero(stocked & rec["candidate"].eq(name).to_numpy())
+        cand = tiny_config.space[name]
+        H = np.minimum(exposure(cand, econ.lead_time, econ.review_period), data.horizon)
+        f = data.cum_forecast[cand.forecaster][np.arange(len(rec)), H - 1]
+        top[rows] = _samples(data, cand, H, f, tiny_config)[rows].max(axis=1)
+    above = stocked[:, None] & (curves.level > top[:, None]) & (top[:, None] > 0)
+    rows = np.flatnonzero(above.any(axis=1))
+    assert len(rows) >= 5  # the curves reach above the largest sample
+    first = curves.service[rows, np.argmax(above[rows], axis=1)]  # the first level above it
+    assert (first < 1.0).mean() >= 0.6, first
+    # above the largest sample the tail only adds shortfall: never more service than the samples' model
+    # at the same level (the tailed curve's levels are the plain one's plus the tail's), less for most
+    less = []
+    for i in np.flatnonzero(stocked):
+        cols = np.flatnonzero(plain.level[i] > top[i])
+        at = np.searchsorted(curves.level[i], plain.level[i, cols], side="right") - 1
+        assert np.all(curves.level[i, at] == plain.level[i, cols])
+        assert np.all(curves.service[i, at] <= plain.service[i, cols] + 1e-12)
+        less += list(curves.service[i, at] < plain.service[i, cols] - 1e-12)
+    # the exponential adds a shortfall there; the NB of the samples' moments adds next to none on the tiny
+    # demo's normal-family items (their normal tail is as thin as the samples'): tested on count data above
+    assert len(less) >= 5 and np.mean(less) >= (0.6 if kind == "exp" else 0.0)
+    csl = item_curves(data, rec, tiny_config, ServiceType.CSL)  # CSL curves keep the samples
+    csl_plain = item_curves(data, rec, tiny_config, ServiceType.CSL, tail=False)
+    np.testing.assert_array_equal(csl.service, csl_plain.service)
