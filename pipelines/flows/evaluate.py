@@ -425,7 +425,8 @@ def _evaluate(cfg, settings, staging, final, run, progress, selector) -> Evaluat
         if truth is not None:
             truth_rows.append(_score_truth(truth, origin, data, grid, start, settings, rng).assign(origin=j))
         if origin["sizing_choice"] is not None:
-            sizing.append(pd.DataFrame(origin["sizing_choice"]).assign(origin=j, origin_ds=window[0]))
+            choice = pd.DataFrame(origin["sizing_choice"]).rename(columns={"origin": "choice_origin"})
+            sizing.append(choice.assign(origin=j, origin_ds=window[0]))  # the choice's own, earlier origin kept
     return _write(
         staging,
         final,
