@@ -38,7 +38,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.data.io import write_table_atomic
+from optimization import r_s_policy
+from pipelines.data.io import read_table, write_table_atomic
+from policy_selector.decision_eval import Z_GRID, replay, textbook_levels
+from policy_selector.economics import Economics
 
 __all__ = ["ProxyConfig", "make_proxy", "write_proxy", "holiday_weeks", "KINDS"]
 
@@ -222,6 +225,75 @@ def write_proxy(proxy: Proxy, folder: str | Path) -> dict[str, Path]:
     }
 
 
+def textbook_at_equal_csl(run_dir: str | Path, data: str | Path, holdout: int) -> pd.DataFrame:
+    """Per item of an ``evaluate`` run (first origin): the textbook baseline replayed at the z that gives
+    the portfolio Stockwise's achieved CSL (linear between the two grid points around it).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``evaluation_items.csv`` with ``tb_csl, tb_value`` (the textbook's CSL and inventory value per
+        item), ``excess`` (Stockwise's value minus it), ``demand_ratio`` (held-out over historical
+        mean demand) and the planted parameters of ``planted.csv``.
+    """
+    run_dir, data = Path(run_dir), Path(data)
+    items = pd.read_csv(run_dir / "evaluation_items.csv")
+    items = items[items["origin"] == items["origin"].min()].reset_index(drop=True)
+    demand = read_table(next(data.glob("demand.*")))
+    ids, origin = items["unique_id"].astype(str).to_numpy(), pd.Timestamp(items["origin_ds"].iloc[0])
+    grid = np.sort(demand["ds"].unique())
+    held = grid[grid >= origin][:holdout]
+    wide = demand.assign(unique_id=demand["unique_id"].astype(str)).pivot(index="unique_id", columns="ds", values="y")
+    wide = wide.reindex(ids)
+    history, actual = wide.loc[:, wide.columns < origin].to_numpy(), wide.loc[:, held].fillna(0.0).to_numpy()
+    econ = Economics.from_items(read_table(data / "items.csv"), ids, pd.infer_freq(pd.DatetimeIndex(grid[:8])))
+    levels = textbook_levels(history, econ.lead_time + econ.review_period, Z_GRID)
+    policy = r_s_policy(
+        econ.review_period, levels, moq=econ.moq, order_multiple=econ.order_multiple, lost_sales=econ.lost_sales
+    )
+    out = replay(actual, [policy], econ)
+    sold = actual.sum(axis=1) > 0
+    portfolio = np.maximum.accumulate(out["csl"][:, sold].mean(axis=1))
+    target = items.loc[sold, "csl"].mean()
+    k = int(np.clip(np.searchsorted(portfolio, target), 1, len(Z_GRID) - 1))
+    w = float(np.clip((target - portfolio[k - 1]) / max(portfolio[k] - portfolio[k - 1], 1e-12), 0, 1))
+    at = {m: (1 - w) * out[m][k - 1] + w * out[m][k] for m in ("csl", "inventory_value")}
+    planted = pd.read_csv(data / "planted.csv", dtype={"unique_id": str})
+    return items.assign(
+        tb_csl=at["csl"],
+        tb_value=at["inventory_value"],
+        excess=items["inventory_value"] - at["inventory_value"],
+        demand_ratio=actual.mean(axis=1) / np.nanmean(history, axis=1),
+        unique_id=ids,
+    ).merge(planted, on="unique_id", how="left")
+
+
+def by_group(per_item: pd.DataFrame, spec: str) -> pd.DataFrame:
+    """Stockwise against the textbook at equal portfolio CSL, summed per group of ``spec``.
+
+    ``spec``: columns joined by ``+``; a numeric column is cut at the edges given after ``@``
+    (``holiday_peak@1.4/1.8/2.2``), into quartiles when it has more than 6 values and no edges.
+    """
+    keys = []
+    for part in spec.split("+"):
+        name, _, edges = part.partition("@")
+        key = per_item[name]
+        if edges:
+            key = pd.cut(key, [-np.inf, *map(float, edges.split("/")), np.inf])
+        elif key.dtype.kind == "f" and key.nunique() > 6:
+            key = pd.qcut(key, 4, duplicates="drop")
+        keys.append(key.rename(name))
+    table = per_item.groupby(keys, observed=True).agg(
+        items=("unique_id", "size"),
+        csl=("csl", "mean"),
+        tb_csl=("tb_csl", "mean"),
+        value=("inventory_value", "sum"),
+        tb_value=("tb_value", "sum"),
+        excess=("excess", "sum"),
+    )
+    return table.assign(ratio=table["value"] / table["tb_value"])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -231,7 +303,19 @@ def main(argv: list[str] | None = None) -> None:
     make.add_argument("--seed", type=int, default=7)
     make.add_argument("--order-cost-factor", type=float, default=1.0, help="0: free ordering (issue 12's condition)")
     make.add_argument("--out", type=Path, required=True)
+    diag = sub.add_parser("diagnose", help="per item: an evaluate run's stock against the textbook at equal CSL")
+    diag.add_argument("--run", type=Path, required=True, help="the evaluate run folder")
+    diag.add_argument("--data", type=Path, required=True, help="the proxy data folder it evaluated")
+    diag.add_argument("--holdout", type=int, required=True, help="the run's --holdout")
+    diag.add_argument("--by", default="forecaster,phased,abc", help="comma-separated groupings (see by_group)")
     args = parser.parse_args(argv)
+    if args.command == "diagnose":
+        per_item = textbook_at_equal_csl(args.run, args.data, args.holdout)
+        total = per_item["inventory_value"].sum() / per_item["tb_value"].sum()
+        print(f"{len(per_item)} items; value / the textbook's at equal portfolio CSL: {total:.3f}")
+        for spec in args.by.split(","):
+            print(f"\nby {spec}\n{by_group(per_item, spec).round(3).to_string()}")
+        return
     proxy = make_proxy(ProxyConfig(args.kind, args.series, args.seed, args.order_cost_factor))
     paths = write_proxy(proxy, args.out)
     n_rows = len(proxy.demand)

@@ -6,7 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.proxies import ProxyConfig, holiday_weeks, main, make_proxy, write_proxy
+from benchmarks.proxies import (
+    ProxyConfig,
+    by_group,
+    holiday_weeks,
+    main,
+    make_proxy,
+    textbook_at_equal_csl,
+    write_proxy,
+)
 from forecasting.characterise import characterise
 from pipelines.data.validation import load_dataset
 
@@ -119,3 +127,30 @@ def test_retail_has_late_introductions_and_discontinued_items(retail):
     wide = _wide(retail.demand)
     for uid in planted.index[stopped][:20]:
         assert wide.loc[uid].iloc[int(planted.loc[uid, "stop_week"]) :].eq(0).all()  # zeros after, not gaps
+
+
+def test_diagnose_reads_a_plan_that_is_the_textbook_as_1x_item_by_item(tmp_path):
+    from optimization import r_s_policy
+    from policy_selector.decision_eval import Z_GRID, replay, textbook_levels
+    from policy_selector.economics import Economics
+
+    proxy = make_proxy(ProxyConfig("store", 25, seed=2))
+    write_proxy(proxy, tmp_path / "data")
+    wide = _wide(proxy.demand)
+    origin, holdout = wide.columns[-13], 13
+    ids = wide.index.to_numpy()
+    econ = Economics.from_items(proxy.items, ids, "W-FRI")
+    k = Z_GRID.index(1.0)  # a "plan" that is the textbook at z = 1: the diagnosis must find it equal
+    levels = textbook_levels(wide.loc[:, :origin].iloc[:, :-1].to_numpy(), econ.lead_time + 1, Z_GRID)
+    out = replay(wide.iloc[:, -holdout:].to_numpy(), [r_s_policy(econ.review_period, levels)], econ)
+    items = pd.DataFrame(
+        {"unique_id": ids, "origin": 0, "origin_ds": origin, "forecaster": "AutoETS", "demand": 1.0}
+        | {m: out[m][k] for m in ("csl", "inventory_value")}
+    )
+    (tmp_path / "run").mkdir()
+    items.to_csv(tmp_path / "run" / "evaluation_items.csv", index=False)
+    per_item = textbook_at_equal_csl(tmp_path / "run", tmp_path / "data", holdout)
+    np.testing.assert_allclose(per_item["tb_value"], per_item["inventory_value"], rtol=1e-9)
+    assert by_group(per_item, "forecaster")["ratio"].iloc[0] == pytest.approx(1.0)
+    peak = by_group(per_item, "holiday_peak@1.5")
+    assert peak["items"].sum() == 25 and len(peak) == 2
