@@ -409,7 +409,7 @@ def _evaluate(cfg, settings, staging, final, run, progress, selector) -> Evaluat
     selector, selector_name = selector
     run.log_params({"selector_name": selector_name})
     rng = np.random.default_rng(cfg.seed)
-    rows, items_out, excluded, truth_rows = [], [], [], []
+    rows, items_out, excluded, truth_rows, sizing = [], [], [], [], []
     truth = _truth(cfg, data)
     for j, start in enumerate(starts):
         window = grid[start : start + settings.holdout]
@@ -424,6 +424,9 @@ def _evaluate(cfg, settings, staging, final, run, progress, selector) -> Evaluat
         excluded.append(origin["excluded"].assign(origin=j))
         if truth is not None:
             truth_rows.append(_score_truth(truth, origin, data, grid, start, settings, rng).assign(origin=j))
+        if origin["sizing_choice"] is not None:
+            choice = pd.DataFrame(origin["sizing_choice"]).rename(columns={"origin": "choice_origin"})
+            sizing.append(choice.assign(origin=j, origin_ds=window[0]))  # the choice's own, earlier origin kept
     return _write(
         staging,
         final,
@@ -434,6 +437,7 @@ def _evaluate(cfg, settings, staging, final, run, progress, selector) -> Evaluat
         pd.concat(excluded, ignore_index=True),
         pd.concat(truth_rows, ignore_index=True) if truth_rows else None,
         (cfg.selector, selector_name),
+        pd.concat(sizing, ignore_index=True) if sizing else None,
     )
 
 
@@ -525,6 +529,7 @@ def _path_origin(a: dict, econ, actual, settings, baselines: pd.DataFrame) -> di
         "items": per_item,
         "excluded": a["excluded"],
         "plan": a["plans"][0],
+        "sizing_choice": a["rec"].attrs.get("sizing_choice"),  # the first plan's, as recommend writes it
         "periods": a["tables"],
         "econ": econ,
     }
@@ -549,7 +554,7 @@ def _recommend_paths(history, items, cfg, freq, paths, run_id, rngs) -> tuple[Ba
             k: select_step(history, items, freq, s, rngs[k], service=cfg.service, refit_every=refit)
             for k, (s, _) in paths.items()
         }
-        return bt, {k: assemble(items, bt.features, recs[k], run_id, name) for k, (_, name) in paths.items()}
+        return bt, {k: _assembled(items, bt, recs[k], run_id, name) for k, (_, name) in paths.items()}
     own = {k: sizing_step(history, items, freq, s, cfg.service, 1, refit) for k, (s, _) in paths.items()}
     configs = {k: selector_step_config(selector, freq, 1, refit) for k, (selector, _) in own.items()}
     recs = {}
@@ -563,8 +568,16 @@ def _recommend_paths(history, items, cfg, freq, paths, run_id, rngs) -> tuple[Ba
             )
             if choice is not None:  # the sizing choice made above, as select_step records its own
                 rec.attrs["sizing_choice"] = choice.frame().to_dict("list")
-            recs[k] = assemble(items, bt.features, rec, run_id, paths[k][1])
+            recs[k] = _assembled(items, bt, rec, run_id, paths[k][1])
     return bt, {k: recs[k] for k in paths}
+
+
+def _assembled(items, bt: Backtest, rec: pd.DataFrame, run_id: str, name: str) -> pd.DataFrame:
+    """:func:`assemble`, keeping the sizing choice's evidence (``attrs["sizing_choice"]``) for sizing_choice.csv."""
+    out = assemble(items, bt.features, rec, run_id, name)
+    if rec.attrs.get("sizing_choice") is not None:
+        out.attrs["sizing_choice"] = rec.attrs["sizing_choice"]
+    return out
 
 
 def _cutoff_groups(configs: Mapping[str, SelectorConfig]) -> list[dict]:
@@ -811,8 +824,9 @@ def _markdown(settings, summary, ratios, excluded, truth, selector) -> str:
     return "\n".join(parts)
 
 
-def _write(staging, final, run, settings, rows, items, excluded, truth, selector) -> EvaluateResult:
-    """Tables, evaluation.md, metrics and RUN.txt; ``selector`` = (decision path as asked, its name)."""
+def _write(staging, final, run, settings, rows, items, excluded, truth, selector, sizing=None) -> EvaluateResult:
+    """Tables, evaluation.md, metrics and RUN.txt; ``selector`` = (decision path as asked, its name);
+    ``sizing``: the default path's buffer choice per segment at each origin (sizing_choice.csv, as recommend's)."""
     if truth is not None:
         truth = truth.merge(
             items[["origin", "unique_id", "service_type", "service_target", "expected_csl", "expected_fill_rate"]],
@@ -837,6 +851,8 @@ def _write(staging, final, run, settings, rows, items, excluded, truth, selector
     ]
     if len(excluded):
         paths.append(write_table_atomic(excluded, staging / "evaluation_excluded.csv"))
+    if sizing is not None:
+        paths.append(write_table_atomic(sizing, staging / "sizing_choice.csv"))
     metrics = _metrics(summary, ratios, truth) | {"n_excluded": float(len(excluded))}
     run.log_metrics(metrics)
     for p in paths:

@@ -194,3 +194,22 @@ def test_evaluate_on_real_carparts_with_ragged_series(shared_data, tmp_path):
     assert set(items["unique_id"]) | set(excluded["unique_id"]) | flagged >= set(ids)
     assert set(items["unique_id"]) >= set(ids[:25])
     assert 0.5 < result.metrics["stockwise.csl"] <= 1.0
+
+
+def test_the_run_folder_holds_the_default_paths_sizing_choice_as_recommend_writes_it(cli_run):
+    result, tmp, _, _ = cli_run
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp / "runs").iterdir()
+    sizing = pd.read_csv(run_dir / "sizing_choice.csv")
+    assert {"segment", "option", "chosen", "reason", "why_not", "choice_origin", "origin", "origin_ds"} <= set(
+        sizing.columns
+    )
+    assert (sizing["origin"] == 0).all()
+    items = pd.read_csv(run_dir / "evaluation_items.csv")
+    assert (pd.to_datetime(sizing["origin_ds"]) == pd.to_datetime(items["origin_ds"].iloc[0])).all()
+    # the choice is made at its own earlier origin, on the history before the evaluation's origin
+    assert (pd.to_datetime(sizing["choice_origin"]) < pd.to_datetime(sizing["origin_ds"])).all()
+    chosen = sizing.loc[sizing["chosen"].fillna(False).astype(bool), "option"]
+    stocked = items.loc[items["policy"] != "no_stock", "candidate"]
+    if sizing["why_not"].isna().all():  # the choice ran: every stocked item took its segment's chosen option
+        assert set(stocked) <= set(chosen)
