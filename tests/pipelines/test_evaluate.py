@@ -157,7 +157,7 @@ def test_truth_paths_follow_the_planted_process():
         sample_truth_paths(demo.truth, ["nope"], grid, 2, np.random.default_rng(0))
 
 
-@pytest.mark.slow
+@pytest.mark.realdata
 def test_evaluate_on_real_carparts_with_ragged_series(shared_data, tmp_path, tracking_uri):
     df = pd.read_parquet(shared_data / "carparts" / "carparts.parquet")
     ragged = df.groupby("unique_id")["y"].apply(lambda s: s.isna().any())

@@ -188,7 +188,6 @@ def test_scenario_factors_reject_negative_values():
         ScenarioSettings(order_cost_factor=-1.0)
 
 
-@pytest.mark.slow
 def test_train_then_recommend_uses_the_champion_on_unseen_items(tmp_path, tracking_uri):
     from pipelines.flows.train import TrainSettings, run_train
 
