@@ -1,6 +1,7 @@
 # Two commands set up a fresh machine (Python >= 3.11 only):
 #   make demo   -> creates .venv, installs Stockwise (run-time dependencies only), runs the demo
-#   make test   -> creates .venv, installs Stockwise with test extras, runs the tests
+#   make test   -> creates .venv, installs Stockwise with test extras, runs the tests (all but those
+#                  marked slow); make test-all runs every test, the slow real-data ones too (CI: .ci/run)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -9,7 +10,7 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.installed
 TESTDEPS := $(VENV)/.installed-test
 
-.PHONY: demo test test-fast lint browser clean
+.PHONY: demo test test-all test-fast lint browser clean
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +25,13 @@ $(TESTDEPS): $(RUNTIME)
 demo: $(RUNTIME)
 	$(BIN)/stockwise demo
 
+# the default run: every test but those marked slow (the end-to-end runs on all of carparts, the
+# Dask/Spark recommends), under ~10 min on 2 cores
 test: $(TESTDEPS) browser lint
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# every test, the slow ones included: what CI (.ci/run) runs
+test-all: $(TESTDEPS) browser lint
 	$(BIN)/python -m pytest -q
 
 # ruff: lint (pyflakes, pycodestyle, import order) and the formatter's check, as CI runs them
@@ -32,6 +39,7 @@ lint: $(TESTDEPS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# the default run's tests without the lint and browser set-up
 test-fast: $(TESTDEPS)
 	$(BIN)/python -m pytest -q -m "not slow"
 

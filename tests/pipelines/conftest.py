@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,22 +10,12 @@ import pytest
 
 from pipelines.data.demo_data import DemoConfig, generate_demo
 from pipelines.flows.retrain import RetrainConfig
-from pipelines.registry.tracking import get_version_tags, list_versions, register_version, set_alias, start_run
-
-
-@pytest.fixture(scope="module")
-def migrated_store(tmp_path_factory) -> Path:
-    """An empty, already-migrated sqlite store: copying it saves the schema migration per test."""
-    db = tmp_path_factory.mktemp("template") / "mlflow.db"
-    list_versions("none", f"sqlite:///{db}")
-    return db
+from pipelines.registry.tracking import get_version_tags, register_version, set_alias, start_run
 
 
 @pytest.fixture
-def store(tracking_uri, migrated_store, tmp_path) -> tuple[str, Path]:
-    db = Path(tracking_uri.removeprefix("sqlite:///"))
-    db.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(migrated_store, db)
+def store(tracking_uri, tmp_path) -> tuple[str, Path]:
+    """A fresh (already-migrated, see tests/conftest.py) store and a decisions folder."""
     return tracking_uri, tmp_path / "decisions"
 
 

@@ -48,7 +48,7 @@ def carparts_folder(tmp_path_factory):
     return folder, demand, items
 
 
-def test_recommend_on_all_of_carparts(carparts_folder, tmp_path):
+def test_recommend_on_all_of_carparts(carparts_folder, tmp_path, tracking_uri):
     folder, demand, items = carparts_folder
     result = CliRunner().invoke(
         app,
@@ -59,7 +59,7 @@ def test_recommend_on_all_of_carparts(carparts_folder, tmp_path):
             "--out",
             str(tmp_path / "runs"),
             "--tracking-uri",
-            f"sqlite:///{tmp_path / 'm.db'}",
+            tracking_uri,
         ],
     )
     assert result.exit_code == 0, result.output[-3000:]
@@ -74,7 +74,7 @@ def test_recommend_on_all_of_carparts(carparts_folder, tmp_path):
     assert set(zero_start.index[zero_start == 0]) <= set(rec["unique_id"])  # the 16 late starters are planned
 
 
-def test_train_on_carparts(carparts_folder, tmp_path):
+def test_train_on_carparts(carparts_folder, tmp_path, tracking_uri):
     """``train`` with its defaults on real carparts: 51 months, windows chosen from the history.
 
     A seeded 400-series subset that keeps every ragged (trailing NaN) and late-starting series,
@@ -101,7 +101,7 @@ def test_train_on_carparts(carparts_folder, tmp_path):
             "--out",
             str(tmp_path / "train"),
             "--tracking-uri",
-            f"sqlite:///{tmp_path / 'm.db'}",
+            tracking_uri,
         ],
     )
     assert result.exit_code == 0, result.output[-3000:]

@@ -27,9 +27,9 @@ def demo_folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cli_run(demo_folder):
+def cli_run(demo_folder, new_store):
     tmp, demo = demo_folder
-    uri = f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
+    uri = new_store(tmp / "mlruns" / "mlflow.db")
     result = CliRunner().invoke(
         app,
         ["evaluate", "--data", str(tmp / "data"), "--holdout", "8", "--out", str(tmp / "runs"), "--tracking-uri", uri],
@@ -103,9 +103,9 @@ def test_item_numbers_are_a_replay_of_the_recommended_levels_on_actual_demand(cl
     assert items["process"].notna().all() and items["true_csl"].between(0, 1).any()
 
 
-def test_rolling_origins_with_replanning(demo_folder):
+def test_rolling_origins_with_replanning(demo_folder, new_store):
     tmp, _ = demo_folder
-    cfg = RunConfig(data=tmp / "data", out=tmp / "runs2", tracking_uri=f"sqlite:///{tmp / 'm2.db'}", forecast=FAST)
+    cfg = RunConfig(data=tmp / "data", out=tmp / "runs2", tracking_uri=new_store(tmp / "m2.db"), forecast=FAST)
     result = run_evaluate(cfg, EvaluateSettings(holdout=6, origins=2, replan=3))
     items = pd.read_csv(result.run_dir / "evaluation_items.csv")
     assert sorted(items["origin"].unique()) == [0, 1]
@@ -157,8 +157,8 @@ def test_truth_paths_follow_the_planted_process():
         sample_truth_paths(demo.truth, ["nope"], grid, 2, np.random.default_rng(0))
 
 
-@pytest.mark.slow
-def test_evaluate_on_real_carparts_with_ragged_series(shared_data, tmp_path):
+@pytest.mark.realdata
+def test_evaluate_on_real_carparts_with_ragged_series(shared_data, tmp_path, tracking_uri):
     df = pd.read_parquet(shared_data / "carparts" / "carparts.parquet")
     ragged = df.groupby("unique_id")["y"].apply(lambda s: s.isna().any())
     ids = list(ragged.index[~ragged][:25]) + list(ragged.index[ragged][:3])
@@ -178,9 +178,7 @@ def test_evaluate_on_real_carparts_with_ragged_series(shared_data, tmp_path):
             "review_period": 1,
         }
     ).to_csv(folder / "items.csv", index=False)
-    cfg = RunConfig(
-        data=folder, freq="MS", out=tmp_path / "runs", tracking_uri=f"sqlite:///{tmp_path / 'm.db'}", forecast=FAST
-    )
+    cfg = RunConfig(data=folder, freq="MS", out=tmp_path / "runs", tracking_uri=tracking_uri, forecast=FAST)
     result = run_evaluate(cfg, EvaluateSettings(holdout=12))
     items = pd.read_csv(result.run_dir / "evaluation_items.csv", dtype={"unique_id": str})
     report = pd.read_csv(result.run_dir / "validation_report.csv")

@@ -17,11 +17,11 @@ FAST = ForecastSettings(models=("SeasonalNaive", "CrostonSBA"), n_windows=4)
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory):
+def small_run(tmp_path_factory, new_store):
     tmp = tmp_path_factory.mktemp("flow")
     demo = generate_demo(DemoConfig(n_items=10, n_weeks=80, seed=3))
     write_demo(demo, tmp / "data")
-    uri = f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
+    uri = new_store(tmp / "mlruns" / "mlflow.db")
     cfg = RunConfig(data=tmp / "data", out=tmp / "runs", tracking_uri=uri, forecast=FAST)
     return run_plan(cfg, command="recommend"), demo, uri, tmp
 
@@ -104,8 +104,8 @@ def test_mlflow_holds_parent_and_step_runs(small_run):
     assert {k.info.run_name for k in kids} == {"backtest", "error_model", "policy", "meio"}
 
 
-def test_demo_command_end_to_end(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+def test_demo_command_end_to_end(tmp_path, tracking_uri):
+    uri = tracking_uri
     result = CliRunner().invoke(
         app,
         [
@@ -188,12 +188,11 @@ def test_scenario_factors_reject_negative_values():
         ScenarioSettings(order_cost_factor=-1.0)
 
 
-@pytest.mark.slow
-def test_train_then_recommend_uses_the_champion_on_unseen_items(tmp_path):
+def test_train_then_recommend_uses_the_champion_on_unseen_items(tmp_path, tracking_uri):
     from pipelines.flows.train import TrainSettings, run_train
 
     fast = ("sba_rs_negbin", "tsb_rss_negbin", "sba_basestock_poisson", "adida_rs_normal", "no_stock")
-    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    uri = tracking_uri
     train = generate_demo(DemoConfig(seed=3, n_items=8, n_stores=4, n_dcs=2, min_stores_per_item=2, n_weeks=70))
     run_train(
         train.demand,

@@ -17,12 +17,12 @@ QS = (0.1, 0.5, 0.9, 0.99)
 
 
 @pytest.fixture(scope="module")
-def cli_run(tmp_path_factory):
+def cli_run(tmp_path_factory, new_store):
     tmp = tmp_path_factory.mktemp("forecast")
     demo = generate_demo(DemoConfig(n_items=8, n_stores=4, n_dcs=2, min_stores_per_item=2, n_weeks=70, seed=3))
     write_demo(demo, tmp / "data")
     (tmp / "cfg.yaml").write_text("forecast:\n  models: [AutoETS, CrostonSBA, SeasonalNaive]\n  n_windows: 4\n")
-    uri = f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
+    uri = new_store(tmp / "mlruns" / "mlflow.db")
     result = CliRunner().invoke(
         app,
         [

@@ -18,7 +18,6 @@ from unittest import mock
 
 import numpy as np
 import pandas as pd
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -214,7 +213,6 @@ def test_gsm_never_crashes(tmp_path_factory, capsys, edits, shape):
         assert "Infinity" not in out and "NaN" not in out  # valid JSON numbers only
 
 
-@pytest.mark.slow
 @settings(max_examples=4, **SETTINGS)
 @given(st.lists(edit, max_size=4), structural)
 def test_recommend_never_crashes_and_names_every_item_it_drops(tmp_path_factory, capsys, edits, shape):

@@ -53,7 +53,6 @@ def test_deterministic_chains_match_unscaled_optimum(willems, chain):
 
 
 @pytest.mark.realdata
-@pytest.mark.slow
 def test_chain_25_matches_reported_cost(willems):
     result = solve_gsm(read_willems_chain(willems / "chains/willems_25.csv"))
     assert result.optimal

@@ -98,7 +98,7 @@ def _recommend(tmp_path, folder, *extra):
 
 
 @pytest.fixture(scope="module")
-def messy_run(tmp_path_factory):
+def messy_run(tmp_path_factory, new_store):
     tmp = tmp_path_factory.mktemp("messy")
     demand = messy_panel()
     ids = sorted(demand["unique_id"].unique())
@@ -124,6 +124,7 @@ def messy_run(tmp_path_factory):
     )
     edges = pd.DataFrame({"upstream": ["A", "B"], "downstream": ["B", "A"], "quantity": 1.0})  # a cycle
     folder = _folder(tmp / "a-data-folder-with-a-rather-long-name-so-paths-would-wrap", demand, items, stages, edges)
+    new_store(tmp / "m.db")  # the store _recommend names, already migrated
     result, out = _recommend(tmp, folder)
     return result, out, tmp
 

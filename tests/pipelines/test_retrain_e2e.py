@@ -21,8 +21,6 @@ train_module = pytest.importorskip(
     "pipelines.flows.train", reason="pipelines.flows.train (stockwise train) not available"
 )
 
-pytestmark = pytest.mark.slow
-
 
 def register_constant(uri: str, candidate: str = "no_stock") -> str:
     """A deliberately bad selector: the same candidate for every item (by default: stock nothing)."""

@@ -239,14 +239,14 @@ def test_unknown_engine_is_a_config_error():
         load_config(None, engine="ray")
 
 
-def _recommend(folder, tmp_path, name, **engine):
+def _recommend(folder, tmp_path, name, uri, **engine):
     cfg = load_config(
         None,
         data=folder,
         out=tmp_path / name,
         freq="W-MON",
         block_size=25,
-        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+        tracking_uri=uri,
         forecast={"models": ("SeasonalNaive", "CrostonSBA")},
         **engine,
     )
@@ -254,10 +254,11 @@ def _recommend(folder, tmp_path, name, **engine):
 
 
 @pytest.fixture(scope="module")
-def local_recommendations(panel, tmp_path_factory):
+def local_recommendations(panel, tmp_path_factory, new_store):
     """``recommend`` on the 60-series panel in 3 blocks on a local pool of 2: what every engine must give."""
     folder, _, items = panel
-    local = _recommend(folder, tmp_path_factory.mktemp("local"), "local", engine="local", workers=2)
+    tmp = tmp_path_factory.mktemp("local")
+    local = _recommend(folder, tmp, "local", new_store(tmp / "mlflow.db"), engine="local", workers=2)
     assert sorted(local["unique_id"]) == sorted(items["unique_id"])
     return local
 
@@ -273,17 +274,21 @@ def _assert_same_recommendations(local: pd.DataFrame, other: pd.DataFrame) -> No
 
 @pytest.mark.slow
 @needs_dask
-def test_recommend_on_dask_equals_recommend_on_local(panel, local_recommendations, dask_scheduler, tmp_path):
+def test_recommend_on_dask_equals_recommend_on_local(
+    panel, local_recommendations, dask_scheduler, tmp_path, tracking_uri
+):
     folder, _, _ = panel
-    dask = _recommend(folder, tmp_path, "dask", engine="dask", scheduler=dask_scheduler)
+    dask = _recommend(folder, tmp_path, "dask", tracking_uri, engine="dask", scheduler=dask_scheduler)
     _assert_same_recommendations(local_recommendations, dask)
 
 
 @pytest.mark.slow
 @needs_spark
-def test_recommend_on_spark_equals_recommend_on_local(panel, local_recommendations, spark_master, tmp_path):
+def test_recommend_on_spark_equals_recommend_on_local(
+    panel, local_recommendations, spark_master, tmp_path, tracking_uri
+):
     folder, _, _ = panel
-    spark = _recommend(folder, tmp_path, "spark", engine="spark", scheduler=spark_master)
+    spark = _recommend(folder, tmp_path, "spark", tracking_uri, engine="spark", scheduler=spark_master)
     _assert_same_recommendations(local_recommendations, spark)
 
 

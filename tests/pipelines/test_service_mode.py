@@ -31,7 +31,7 @@ def test_cli_override_builds_the_mode():
         service_override(None, None, "csl")
 
 
-def test_evaluate_with_a_portfolio_target_says_which_mode_set_each_level(tmp_path):
+def test_evaluate_with_a_portfolio_target_says_which_mode_set_each_level(tmp_path, tracking_uri):
     demo = generate_demo(DemoConfig(n_items=8, n_stores=4, n_dcs=2, min_stores_per_item=2, n_weeks=70, seed=3))
     write_demo(demo, tmp_path / "data")
     (tmp_path / "cfg.yaml").write_text("forecast:\n  models: [AutoETS, CrostonSBA]\n  n_windows: 3\n")
@@ -50,7 +50,7 @@ def test_evaluate_with_a_portfolio_target_says_which_mode_set_each_level(tmp_pat
             "--out",
             str(tmp_path / "runs"),
             "--tracking-uri",
-            f"sqlite:///{tmp_path / 'mlflow.db'}",
+            tracking_uri,
         ],
     )
     assert result.exit_code == 0, result.output
@@ -63,13 +63,13 @@ def test_evaluate_with_a_portfolio_target_says_which_mode_set_each_level(tmp_pat
     assert items.loc[~stocked, "service_mode"].eq("item").all()
 
 
-def test_recommend_with_a_portfolio_target_reports_its_exchange_curve(tmp_path):
+def test_recommend_with_a_portfolio_target_reports_its_exchange_curve(tmp_path, tracking_uri):
     demo = generate_demo(DemoConfig(n_items=8, n_stores=4, n_dcs=2, min_stores_per_item=2, n_weeks=70, seed=3))
     write_demo(demo, tmp_path / "data")
     (tmp_path / "cfg.yaml").write_text("forecast:\n  models: [AutoETS, CrostonSBA]\n  n_windows: 3\n")
     args = ["recommend", "--data", str(tmp_path / "data"), "--config", str(tmp_path / "cfg.yaml")]
     args += ["--portfolio-target", "0.9", "--out", str(tmp_path / "runs")]
-    result = CliRunner().invoke(app, args + ["--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
+    result = CliRunner().invoke(app, args + ["--tracking-uri", tracking_uri])
     assert result.exit_code == 0, result.output
     (run_dir,) = (tmp_path / "runs").iterdir()
     curve = pd.read_csv(run_dir / "exchange_curve.csv")

@@ -107,12 +107,10 @@ def test_policy_table_errors(files, tmp_path, tracking_uri, change, match):
         run_simulation(demand, change(policies), tmp_path / "o", policy_source="pol.csv", tracking_uri=tracking_uri)
 
 
-def test_series_with_gaps_are_excluded_and_reported(files, tmp_path):
+def test_series_with_gaps_are_excluded_and_reported(files, tmp_path, tracking_uri):
     _, _, policies, demand = files
     holed = demand.drop(index=demand.index[(demand["unique_id"] == "S001")][5])
-    res = run_simulation(
-        holed, policies, tmp_path / "o", demand_source="dem.csv", tracking_uri=f"sqlite:///{tmp_path / 'm.db'}"
-    )
+    res = run_simulation(holed, policies, tmp_path / "o", demand_source="dem.csv", tracking_uri=tracking_uri)
     assert res.kpis["unique_id"].tolist() == ["S000", "S002"]
     reasons = dict(zip(res.excluded["unique_id"], res.excluded["reason"]))
     assert reasons == {"S001": "demand missing or NaN in 1 of 60 periods", "S003": "no row in the policy table"}

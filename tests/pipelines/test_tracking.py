@@ -12,7 +12,10 @@ from pipelines.registry.tracking import artifact_root_for, fingerprint, resolve_
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_run_with_nested_step_lands_in_sqlite_store(tracking_uri, tmp_path):
+def test_run_with_nested_step_lands_in_sqlite_store(tmp_path):
+    # a plain path, not the copied store of the tracking_uri fixture: creating the store is under test
+    tracking_uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    assert not (tmp_path / "mlruns").exists()
     frame = pd.DataFrame({"a": [1, 2]})
     with start_run("parent", tracking_uri=tracking_uri) as parent:
         parent.log_params({"forecast": {"models": ["AutoETS"]}, "seed": 7})

@@ -79,9 +79,10 @@ def test_train_cli_reports_a_bad_config(tmp_path):
     assert "test_periods" in result.output
 
 
-@pytest.mark.slow  # about 40 s alone (four replays of evaluate's origin), 60-75 s on a loaded machine
 def test_the_replay_decides_the_default_path_and_the_reason_names_its_numbers(tiny_demo, tracking_uri, tmp_path):
-    settings = TrainSettings(candidates=FAST, n_splits=2, label_paths=5, margin=0.99)  # unreachable margin
+    # unreachable margin; one origin: the real two-origin gate is test_the_gate_over_two_origins_... (pooling
+    # in tests/pipelines/test_evaluate_selector.py) and train's defaults on carparts (test_carparts_e2e)
+    settings = TrainSettings(candidates=FAST, n_splits=2, label_paths=5, margin=0.99, gate_origins=1)
     result = run_train(tiny_demo.demand, tiny_demo.items, "W-MON", settings, tmp_path / "out", tracking_uri)
     assert result.version is not None and result.champion is None and result.gate_basis == "replay"
     assert get_alias_version(settings.model_name, "champion", tracking_uri) is None
@@ -133,7 +134,10 @@ def test_nothing_is_aliased_when_the_replay_cannot_run(tiny_demo, tracking_uri, 
         raise ValueError("1 origin(s) 9 periods apart with a holdout of 9 leave 5 periods of history out of 14")
 
     monkeypatch.setattr(train_gate, "replay_by_origin", cannot)
-    settings = TrainSettings(candidates=FAST, n_splits=2, label_paths=3, margin=0.0, max_service_drop=0.99)
+    # one origin: the earlier origin's classifier (more labelled cutoffs) is not what this test is about
+    settings = TrainSettings(
+        candidates=FAST, n_splits=2, label_paths=3, margin=0.0, max_service_drop=0.99, gate_origins=1
+    )
     result = run_train(tiny_demo.demand, tiny_demo.items, "W-MON", settings, tmp_path / "out", tracking_uri)
     assert result.version == "1" and result.champion is None and result.default is None
     assert result.gate_basis == "none" and result.replay is None
