@@ -1,7 +1,7 @@
 # Two commands set up a fresh machine (Python >= 3.11 only):
 #   make demo   -> creates .venv, installs Stockwise (run-time dependencies only), runs the demo
 #   make test   -> creates .venv, installs Stockwise with test extras, runs the tests (all but those
-#                  marked slow); make test-all runs every test, the slow real-data ones too (CI: .ci/run)
+#                  marked slow); make test-slow the slow real-data ones; CI (.ci/run) runs both
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.installed
 TESTDEPS := $(VENV)/.installed-test
 
-.PHONY: demo test test-all test-fast lint browser clean
+.PHONY: demo test test-slow test-all test-fast lint browser clean
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,9 +30,12 @@ demo: $(RUNTIME)
 test: $(TESTDEPS) browser lint
 	$(BIN)/python -m pytest -q -m "not slow"
 
-# every test, the slow ones included: what CI (.ci/run) runs
-test-all: $(TESTDEPS) browser lint
-	$(BIN)/python -m pytest -q
+# the tests marked slow only (CI runs `make test` then this)
+test-slow: $(TESTDEPS) browser
+	$(BIN)/python -m pytest -q -m slow
+
+# every test, the slow ones included
+test-all: test test-slow
 
 # ruff: lint (pyflakes, pycodestyle, import order) and the formatter's check, as CI runs them
 lint: $(TESTDEPS)
