@@ -103,9 +103,10 @@ def test_auto_refit_fits_long_histories_once_and_short_ones_every_window():
     space = CandidateSpace.from_names(["ets_sq_normal", "sba_rs_negbin"])
     tables = {
         every: prepare_cutoff(
-            demand, items, cutoff, SelectorConfig(
-                space=space, n_windows=8, test_periods=4, refit_every=every, spread_season_blind=False
-            ),
+            demand,
+            items,
+            cutoff,
+            SelectorConfig(space=space, n_windows=8, test_periods=4, refit_every=every, spread_season_blind=False),
         ).cv
         for every in (1, 8, "auto")
     }
