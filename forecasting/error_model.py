@@ -496,21 +496,24 @@ class ErrorModel:
         return pd.DataFrame(rows)
 
 
-def _overlap_correction(n: np.ndarray, horizon: int, step: int) -> np.ndarray:
+def _overlap_correction(n: np.ndarray, horizon: int, step) -> np.ndarray:
     """Bias factor of the sample variance of overlapping cumulative errors, shape (S, H).
 
     Windows ``step`` periods apart summing H one-step errors overlap, so their
     sums are correlated with rho_k = max(0, 1 - k step / H). The sample variance
     then has expectation sigma^2 (1 - 2/(n-1) sum_k (1 - k/n) rho_k), which is
-    divided out (Bartlett 1946, J. R. Stat. Soc. Suppl. 8, 27-41).
+    divided out (Bartlett 1946, J. R. Stat. Soc. Suppl. 8, 27-41). ``step`` is one
+    spacing for all series or one per series (shape (S,)): windows spread wider
+    overlap less and need less correction.
     """
+    steps = np.broadcast_to(np.asarray(step, dtype=int), np.shape(n))
     out = np.ones((len(n), horizon))
-    for size in np.unique(n[n > 2]):
+    h = np.arange(1, horizon + 1)[None, :]
+    for size, gap in {(a, b) for a, b in zip(n.tolist(), steps.tolist()) if a > 2}:
         k = np.arange(1, size)[:, None]
-        h = np.arange(1, horizon + 1)[None, :]
-        rho = np.clip(1.0 - k * step / h, 0.0, None)
+        rho = np.clip(1.0 - k * gap / h, 0.0, None)
         shrink = 1.0 - 2.0 / (size - 1) * ((1.0 - k / size) * rho).sum(axis=0)
-        out[n == size] = 1.0 / np.maximum(shrink, 0.25)
+        out[(n == size) & (steps == gap)] = 1.0 / np.maximum(shrink, 0.25)
     return out
 
 

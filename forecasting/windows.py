@@ -28,7 +28,7 @@ class Windows:
     actual: np.ndarray  # (W, H) cumulative actual demand
     forecast: dict  # model -> (W, H) cumulative forecast
     integral: np.ndarray  # (S,) True when every actual of the series is an integer
-    step: int  # periods between consecutive cutoffs (1 when unknown)
+    step: np.ndarray  # (S,) periods between a series' consecutive cutoffs (1 when unknown)
 
     def pad(self, values: np.ndarray) -> np.ndarray:
         """(W, H) -> (S, max windows, H), NaN where a series has fewer windows."""
@@ -83,18 +83,24 @@ def cumulative_windows(cv: pd.DataFrame, models: list[str] | None = None) -> Win
     )
 
 
-def _step(data: pd.DataFrame, cutoffs: np.ndarray, code: np.ndarray) -> int:
-    """Cutoff spacing in periods: median cutoff gap over the median gap between forecast dates."""
+def _step(data: pd.DataFrame, cutoffs: np.ndarray, code: np.ndarray) -> np.ndarray:
+    """Cutoff spacing in periods per series, shape (S,): the series' median cutoff gap over the
+    median gap between forecast dates; 1 for a series with one window or when unknown.
+
+    Per series because the selector's backtest spaces some series' windows wider than others'
+    (:attr:`policy_selector.config.SelectorConfig.spread_season_blind`).
+    """
+    n_series = int(code.max()) + 1
+    out = np.ones(n_series, dtype=int)
     same = code[1:] == code[:-1]
-    if not same.any():
-        return 1
-    gaps = np.diff(cutoffs)[same]
-    ds = data["ds"].to_numpy()
-    period = np.diff(ds)
+    period = np.diff(data["ds"].to_numpy())
     period = period[period > period.dtype.type(0)]
-    if len(period) == 0:
-        return 1
-    return max(int(round(np.median(gaps) / np.median(period))), 1)
+    if not same.any() or len(period) == 0:
+        return out
+    gaps = pd.Series(np.diff(cutoffs)[same]).groupby(code[1:][same]).median()
+    ratio = np.round(gaps.to_numpy() / np.median(period)).astype(int)
+    out[gaps.index.to_numpy()] = np.maximum(ratio, 1)
+    return out
 
 
 def split_cv(cv: pd.DataFrame, n_holdout: int) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -42,6 +42,14 @@ class SelectorConfig:
         The m of that season; default by frequency (52 weekly, 12 monthly, 4 quarterly).
     n_windows, step : int, default 16, 1
         Rolling-origin backtest windows before each cutoff (error model and forecastability).
+    spread_season_blind : bool, default True
+        Give smooth series (SBC class) whose forecaster does not model the season (not swapped to
+        the seasonal model) their ``n_windows`` backtest windows spread over one season:
+        :meth:`season_step` periods apart instead of ``step``, so the errors their static level is
+        sized from sample the whole year rather than its last weeks (issue 12: a holiday peak
+        before the cutoff set the buffer held through a season without one). Other series keep
+        ``step``; so do all series when ``n_windows * step`` already spans a season (monthly data
+        at the defaults) or a series is too short for the spread windows. False = ``step`` everywhere.
     refit_every : int or "auto", default 1
         Re-estimate the forecasters that can run fitted parameters over new data
         (AutoETS) every ``refit_every`` backtest windows, and in between only run
@@ -83,6 +91,7 @@ class SelectorConfig:
     seasonal_period: int | None = None
     n_windows: int = 16
     step: int = 1
+    spread_season_blind: bool = True
     refit_every: int | Literal["auto"] = 1
     test_periods: int = 26
     service_tolerance: float = 0.03
@@ -124,6 +133,16 @@ class SelectorConfig:
             raise ValueError(f"service_tolerance must be in [0, 1), got {self.service_tolerance}")
         if self.min_empirical < 2:
             raise ValueError(f"min_empirical must be >= 2 windows, got {self.min_empirical}")
+
+    def season_step(self, season_length: int) -> int:
+        """Window spacing that spreads ``n_windows`` over one season: ``max(step, m // n_windows)``.
+
+        Examples
+        --------
+        >>> SelectorConfig().season_step(52), SelectorConfig().season_step(12)
+        (3, 1)
+        """
+        return max(int(self.step), int(season_length) // int(self.n_windows))
 
     def refit_per_series(self, n_before_first_cutoff) -> np.ndarray:
         """statsforecast's ``refit`` per series: 1 = every window, ``n_windows`` = once.

@@ -9,7 +9,7 @@ the selector rests on this module.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -83,6 +83,10 @@ class CutoffData:
     seasonal : pandas.DataFrame, optional
         :func:`~policy_selector.phased.seasonal_gate` per series, aligned to ``ids``; ``seasonal``
         is True where :data:`SEASONAL_MODEL` replaced :data:`SEASONAL_BASE` (forecast and backtest).
+    window_step : pandas.Series, optional
+        Periods between the backtest windows of each series in ``cv`` (index ``unique_id``): the
+        config's ``step``, or :meth:`SelectorConfig.season_step` for the season-blind smooth series
+        of :attr:`SelectorConfig.spread_season_blind`.
     """
 
     cutoff: pd.Timestamp
@@ -96,6 +100,7 @@ class CutoffData:
     integral: bool
     fallbacks: pd.DataFrame
     seasonal: pd.DataFrame | None = None
+    window_step: pd.Series | None = None
 
     def forecaster_names(self, name: str) -> np.ndarray:
         """The model behind candidate forecaster ``name`` per item: :data:`SEASONAL_MODEL` where it
@@ -112,15 +117,67 @@ def _horizon(econ: Economics) -> int:
     return int(max(np.max(exposure + spread, initial=1), 2))
 
 
-def _backtest(history_long, cfg: SelectorConfig, fc_cfg: ForecastConfig, horizon: int) -> pd.DataFrame:
-    """Rolling-origin backtest; an empty table when no series is long enough."""
-    need = horizon + (cfg.n_windows - 1) * cfg.step + 1
+def _long_enough(history_long, cfg: SelectorConfig, horizon: int) -> pd.Index:
+    """Series with enough periods for ``cfg``'s backtest windows."""
     counts = history_long.groupby("unique_id").size()
-    keep = counts.index[counts >= need]
-    if len(keep) == 0:
+    return counts.index[counts >= horizon + (cfg.n_windows - 1) * cfg.step + 1]
+
+
+def _backtest(history_long, cfg: SelectorConfig, fc_cfg: ForecastConfig, horizon: int, spread=()) -> pd.DataFrame:
+    """Rolling-origin backtest; an empty table when no series is long enough.
+
+    The series in ``spread`` (ids long enough for them) get windows :meth:`SelectorConfig.season_step`
+    apart, the others ``cfg.step`` apart: one backtest per group, rows in id order.
+    """
+    wide = replace(cfg, step=cfg.season_step(_season_length(cfg)))
+    tables = []
+    for group_cfg, ids in ((cfg, None), (wide, pd.Index(spread))):
+        keep = _long_enough(history_long, group_cfg, horizon)
+        keep = keep.difference(spread) if ids is None else keep.intersection(ids)
+        if len(keep):
+            part = history_long[history_long["unique_id"].isin(keep)]
+            tables.append(_refit_cross_validation(Forecaster(fc_cfg), part, group_cfg, horizon)[0])
+    if not tables:
         return pd.DataFrame(columns=["unique_id", "ds", "cutoff", "y"])
-    part = history_long[history_long["unique_id"].isin(keep)]
-    return _refit_cross_validation(Forecaster(fc_cfg), part, cfg, horizon)[0]
+    return tables[0] if len(tables) == 1 else _by_id(pd.concat(tables))
+
+
+def _by_id(cv: pd.DataFrame) -> pd.DataFrame:
+    """Backtest rows in statsforecast's (id) order."""
+    return cv.sort_values("unique_id", kind="stable").reset_index(drop=True)
+
+
+def _season_length(config: SelectorConfig) -> int:
+    return config.seasonal_period or freq_defaults(config.freq).season_length
+
+
+def _spread_candidates(long, segments: pd.Series, config: SelectorConfig, horizon: int) -> pd.Index:
+    """Smooth series long enough for windows spread over a season (empty when the option is off or
+    ``n_windows * step`` already spans the season); whether their forecaster models the season is
+    decided afterwards (:func:`_respread`)."""
+    wide = replace(config, step=config.season_step(_season_length(config)))
+    if not config.spread_season_blind or wide.step == config.step:
+        return pd.Index([], dtype=object)
+    smooth = segments.index[segments.eq("smooth").to_numpy()]
+    return _long_enough(long, wide, horizon).intersection(smooth)
+
+
+def _respread(long, cv, gate, spread: pd.Index, config, fc_cfg, horizon: int) -> pd.DataFrame:
+    """Backtest again, spread, the candidates that were held back for the seasonal swap (gated) and
+    stayed season-blind (not swapped); their recent windows in ``cv`` are replaced."""
+    again = spread.intersection(gate.loc[~gate["seasonal"].to_numpy(dtype=bool), "unique_id"])
+    if len(again) == 0 or cv.empty:
+        return cv
+    spread_cv = _backtest(long[long["unique_id"].isin(again)], config, fc_cfg, horizon, spread=again)
+    if spread_cv.empty:
+        return cv
+    return _by_id(pd.concat([cv[~cv["unique_id"].astype(str).isin(again)], spread_cv]))
+
+
+def _window_steps(cv: pd.DataFrame, spread: pd.Index, config: SelectorConfig) -> pd.Series:
+    ids = pd.Index(cv["unique_id"].astype(str).unique() if not cv.empty else [], name="unique_id")
+    wide = config.season_step(_season_length(config))
+    return pd.Series(np.where(ids.isin(spread), wide, config.step), index=ids, name="window_step")
 
 
 def _refit_cross_validation(
@@ -291,11 +348,14 @@ def prepare_cutoff(demand: pd.DataFrame, items: pd.DataFrame, cutoff, config: Se
     fc = forecaster.forecast(long, h=horizon)
     fallbacks = [forecaster.fallbacks_.assign(step="forecast", reason="model failed, fallback used")]
     segments = _segments(history, ids)
-    cv = _backtest(long, config, fc_cfg, horizon)
     seasonal_on = config.seasonal_model and SEASONAL_BASE in models
-    m = (config.seasonal_period or freq_defaults(config.freq).season_length) if seasonal_on else 1
-    gate = seasonal_gate(history, ids, m, segments.to_numpy())
+    gate = seasonal_gate(history, ids, _season_length(config) if seasonal_on else 1, segments.to_numpy())
+    spread = _spread_candidates(long, segments, config, horizon)
+    gated = pd.Index(gate.loc[gate["seasonal"].to_numpy(dtype=bool), "unique_id"])
+    cv = _backtest(long, config, fc_cfg, horizon, spread=spread.difference(gated))
     fc, cv, gate, failed = _seasonal_swap(long, fc, cv, gate, models, config, horizon)
+    cv = _respread(long, cv, gate, spread.intersection(gated), config, fc_cfg, horizon)
+    swapped = gate.loc[gate["seasonal"].to_numpy(dtype=bool), "unique_id"]
     fallbacks.append(failed)
     cum = {}
     # align by step ahead, not by date: series that end earlier must not get leading gaps
@@ -324,4 +384,5 @@ def prepare_cutoff(demand: pd.DataFrame, items: pd.DataFrame, cutoff, config: Se
         integral=bool(np.all(obs == np.round(obs))),
         fallbacks=table,
         seasonal=gate,
+        window_step=_window_steps(cv, spread.difference(swapped), config),
     )

@@ -70,12 +70,14 @@ def test_refit_every_re_estimates_autoets_every_k_windows(monkeypatch):
 
 
 def test_refit_every_one_is_statsforecasts_plain_cross_validation():
-    """The default backtest is statsforecast's own, every model refit at every window."""
+    """The default backtest is statsforecast's own, every model refit at every window (with the
+    windows one period apart: the spread windows of season-blind smooth series off)."""
     from statsforecast import StatsForecast
     from statsforecast.models import AutoETS, CrostonSBA
 
     demand, items, cutoff = _ets_demand()
-    cfg = SelectorConfig(space=CandidateSpace.from_names(["ets_sq_normal", "sba_rs_negbin"]), n_windows=5)
+    space = CandidateSpace.from_names(["ets_sq_normal", "sba_rs_negbin"])
+    cfg = SelectorConfig(space=space, n_windows=5, spread_season_blind=False)
     data = prepare_cutoff(demand, items, cutoff, cfg)
     ref = StatsForecast(models=[AutoETS(season_length=1), CrostonSBA()], freq="W-MON", n_jobs=1).cross_validation(
         df=demand.assign(y=demand["y"].astype(float)), h=data.horizon, n_windows=5, step_size=1
@@ -101,7 +103,10 @@ def test_auto_refit_fits_long_histories_once_and_short_ones_every_window():
     space = CandidateSpace.from_names(["ets_sq_normal", "sba_rs_negbin"])
     tables = {
         every: prepare_cutoff(
-            demand, items, cutoff, SelectorConfig(space=space, n_windows=8, test_periods=4, refit_every=every)
+            demand,
+            items,
+            cutoff,
+            SelectorConfig(space=space, n_windows=8, test_periods=4, refit_every=every, spread_season_blind=False),
         ).cv
         for every in (1, 8, "auto")
     }
