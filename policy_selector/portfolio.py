@@ -23,6 +23,7 @@ target; the returned ``service_mode`` column says which rule set every level.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -239,8 +240,9 @@ def _body_moments(data: CutoffData, rows: np.ndarray, samples: np.ndarray, f_h: 
     ``"forecast"``: mean the forecast over H (``f_h``, at least 0); for count data the variance is
     the mean times the history's index of dispersion (variance / mean per period, at least 1: the
     negative binomial of the history's moments moved to the forecast's level, method of moments;
-    i.i.d. periods keep the index over H), otherwise the samples' variance (the error model's spread,
-    re-centred on the forecast). ``scale`` (per item of the curves) multiplies the law as it does
+    i.i.d. periods keep the index over H; the variance is half that of the period-to-period changes,
+    so a trend or a season does not count as noise), otherwise the samples' variance (the error
+    model's spread, re-centred on the forecast). ``scale`` (per item of the curves) multiplies the law as it does
     the samples. ``"samples"``: the samples' mean and variance.
     """
     if BODY == "samples":
@@ -249,8 +251,12 @@ def _body_moments(data: CutoffData, rows: np.ndarray, samples: np.ndarray, f_h: 
     mean = np.maximum(np.nan_to_num(f_h), 0.0) * c
     if not data.integral:
         return mean, samples.var(axis=1)  # the samples are already scaled
-    with np.errstate(invalid="ignore", divide="ignore"):
-        m, v = np.nanmean(data.history[rows], axis=1), np.nanvar(data.history[rows], axis=1)
+    hist = data.history[rows]
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: Poisson
+        # the variance of i.i.d. periods from half the variance of their changes: a trend or a season (slow
+        # level changes) is forecast, not noise (the demo's smooth items: the plain variance over-dispersed them)
+        m, v = np.nanmean(hist, axis=1), np.nanvar(np.diff(hist, axis=1), axis=1) / 2.0
         index = np.where(m > 0, v / m, 1.0)
     return mean, mean * c * np.maximum(np.nan_to_num(index, nan=1.0), 1.0)
 

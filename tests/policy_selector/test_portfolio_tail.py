@@ -284,3 +284,18 @@ def test_forecast_body_of_planted_gamma_demand_keeps_the_samples_spread():
             got = _nb_mix_loss(samples[:1], y[None, :], False, (mean[:1], var[:1]))
             # the grid reads each quantile at the top of its cell: a little above the truth in the tail
         np.testing.assert_allclose(got[0], truth, rtol=0.12 if w < 1 else 0.05)
+
+
+def test_forecast_body_does_not_count_a_season_as_noise():
+    """A planted season (amplitude 6 on NB(mean 8, variance 16) periods) is forecast, not dispersion: the
+    body's index of dispersion stays the NB's 2 (the plain variance of the history would read ~3)."""
+    per = stats.nbinom(8.0**2 / (16.0 - 8.0), 8.0 / 16.0)
+    noise = _planted_history(per, periods=2400, items=2)
+    season = np.round(6.0 * np.sin(2 * np.pi * np.arange(2400) / 52.0))
+    data = SimpleNamespace(integral=True, history=noise + season[None, :])
+    assert np.var(data.history[0]) / np.mean(data.history[0]) > 3.0  # the season inflates the plain index
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("policy_selector.portfolio.BODY", "forecast")
+        mean, var = _body_moments(data, np.arange(2), np.zeros((2, 10)), np.full(2, 24.0))
+    np.testing.assert_allclose(mean, 24.0)
+    np.testing.assert_allclose(var / mean, 2.0, rtol=0.1)
