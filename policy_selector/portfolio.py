@@ -154,7 +154,7 @@ def item_curves(
             samples = samples * np.asarray(scale, dtype=float)[rows, None]
         pick = np.linspace(0, samples.shape[1] - 1, _LEVEL_POINTS).round().astype(int)
         lv = np.concatenate([np.zeros((len(rows), 1)), samples[:, pick]], axis=1)
-        body = _body_moments(data, rows, samples, f_all[rows], scale) if tailed else None
+        body = _body_moments(data, rows, samples, f_all[rows], scale, cand, H_all[rows]) if tailed else None
         if tailed:  # levels above the largest sample, where the tail still has a shortfall
             lv = np.concatenate([lv, _tail_levels(samples, body, data.integral)], axis=1)
         lv = np.ceil(lv - 1e-9) if data.integral else lv
@@ -234,7 +234,30 @@ def _fill_service(samples, body, position, weights, lead, H, integral: bool) -> 
 BODY = "forecast"
 
 
-def _body_moments(data: CutoffData, rows: np.ndarray, samples: np.ndarray, f_h: np.ndarray, scale=None):
+def _error_moments(data: CutoffData, rows: np.ndarray, cand, H: np.ndarray, f_h: np.ndarray):
+    """Mean (forecast + the backtest errors' mean over H) and variance (theirs, plus lead-time variability) of
+    the demand over H from the candidate's error model *without* its conformal level map; NaN where none."""
+    mean, var = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
+    em = data.error_models.get(cand.distribution)
+    if em is None:
+        return mean, var
+    known = np.isin(data.ids[rows], em.ids_)
+    if not known.any():
+        return mean, var
+    table = em.table(horizons=np.unique(H[known]).astype(float), quantiles=())
+    table = table[table["model"] == cand.forecaster].set_index(["unique_id", "H"])
+    keys = pd.MultiIndex.from_arrays([data.ids[rows][known], H[known].astype(float)])
+    moments = table.reindex(keys)
+    rate = f_h[known] / np.maximum(H[known], 1)
+    lead_var = (rate * data.economics.lead_time_std[rows][known]) ** 2
+    mean[known] = np.maximum(f_h[known] + moments["mean"].to_numpy(float), 0.0)
+    var[known] = moments["std"].to_numpy(float) ** 2 + lead_var
+    return mean, var
+
+
+def _body_moments(
+    data: CutoffData, rows: np.ndarray, samples: np.ndarray, f_h: np.ndarray, scale=None, cand=None, H=None
+):
     """Mean and variance over H of the law the fill-rate curves mix with the samples (:data:`BODY`).
 
     ``"forecast"``: mean the forecast over H (``f_h``, at least 0); for count data the variance is
@@ -247,6 +270,14 @@ def _body_moments(data: CutoffData, rows: np.ndarray, samples: np.ndarray, f_h: 
     """
     if BODY == "samples":
         return samples.mean(axis=1), samples.var(axis=1)
+    if BODY == "errors":
+        c = np.ones(len(rows)) if scale is None else np.asarray(scale, dtype=float)[rows]
+        mean, var = _error_moments(data, rows, cand, H, f_h)
+        mean, var = mean * c, var * c**2
+        if data.integral:
+            var = np.maximum(var, mean)  # a count law: at least Poisson
+        own = ~(np.isfinite(mean) & np.isfinite(var))  # no error model: the samples' own moments
+        return np.where(own, samples.mean(axis=1), mean), np.where(own, samples.var(axis=1), var)
     c = np.ones(len(rows)) if scale is None else np.asarray(scale, dtype=float)[rows]
     mean = np.maximum(np.nan_to_num(f_h), 0.0) * c
     if not data.integral:

@@ -184,7 +184,7 @@ def test_fill_rate_curve_above_the_largest_sample_stays_below_one_and_monotone(l
     np.testing.assert_array_equal(csl.service, csl_plain.service)
 
 
-@pytest.mark.parametrize("body", ["forecast", "samples"])
+@pytest.mark.parametrize("body", ["forecast", "errors", "samples"])
 @pytest.mark.parametrize("w", [0.0, 0.25, 0.5, 0.75, 1.0])
 def test_fill_rate_curves_are_monotone_in_the_level_for_every_mixture_weight(labelled, recs, tiny_config, w, body):
     """Up to fill 1 (w = 0.5 once dipped by 2.5e-6 there: the mixture's D_H against the NB of D_L)."""
@@ -199,11 +199,13 @@ def test_fill_rate_curves_are_monotone_in_the_level_for_every_mixture_weight(lab
     near = curves.service[stocked] > 0.999  # near fill 1 as well
     assert near.any()
     top, *_ = _tops_and_forecasts(data, rec, tiny_config, stocked)
-    if w > 0 and body == "forecast":  # the first level above every sample still falls short (count data)
+    if w > 0 and body != "samples":  # the first level above every sample still falls short (count data)
         above = (curves.level[stocked] > top[stocked, None]) & (top[stocked, None] > 0)
         rows = np.flatnonzero(above.any(axis=1))
         assert len(rows) >= 20
-        assert np.all(curves.service[stocked][rows, np.argmax(above[rows], axis=1)] < 1.0)
+        first = curves.service[stocked][rows, np.argmax(above[rows], axis=1)]
+        # the errors' body: an item whose backtest bias cancels its forecast has no demand in that regime
+        assert np.all(first < 1.0) if body == "forecast" else (first < 1.0).mean() >= 0.8, first
 
 
 def test_untailed_curves_are_the_samples_model_whatever_the_mixture(labelled, recs, tiny_config):
@@ -299,3 +301,26 @@ def test_forecast_body_does_not_count_a_season_as_noise():
         mean, var = _body_moments(data, np.arange(2), np.zeros((2, 10)), np.full(2, 24.0))
     np.testing.assert_allclose(mean, 24.0)
     np.testing.assert_allclose(var / mean, 2.0, rtol=0.1)
+
+
+def test_errors_body_is_the_forecast_plus_the_uncalibrated_error_moments():
+    """``BODY = "errors"``: mean forecast + the backtest errors' mean over H, variance theirs plus the lead
+    time's; the error model's table (no conformal level map); series it does not know keep the samples'."""
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {"unique_id": ["a", "b"], "model": "CrostonSBA", "H": 2.0, "mean": [-1.5, 2.0], "std": [2.0, 3.0]}
+    )
+    em = SimpleNamespace(ids_=np.array(["a", "b"]), table=lambda horizons, quantiles: table)
+    econ = SimpleNamespace(lead_time_std=np.array([0.0, 1.0, 0.0]))
+    data = SimpleNamespace(integral=True, ids=np.array(["a", "b", "c"]), error_models={"empirical": em}, economics=econ)
+    cand = SimpleNamespace(distribution="empirical", forecaster="CrostonSBA")
+    samples = np.array([[0.0, 1.0, 2.0, 5.0]] * 3)
+    f_h = np.array([6.0, 4.0, 3.0])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("policy_selector.portfolio.BODY", "errors")
+        mean, var = _body_moments(data, np.arange(3), samples, f_h, None, cand, np.array([2, 2, 2]))
+        scaled = _body_moments(data, np.arange(3), samples, f_h, np.full(3, 2.0), cand, np.array([2, 2, 2]))
+    np.testing.assert_allclose(mean, [4.5, 6.0, 2.0])  # c: not in the error model, the samples' mean
+    np.testing.assert_allclose(var, [4.5, 9.0 + (4.0 / 2 * 1.0) ** 2, samples[2].var()])  # a: at least Poisson
+    np.testing.assert_allclose(scaled[0][:2], 2 * mean[:2])
