@@ -6,10 +6,13 @@ demand): the summed loss of the actual demand over H = 2 (8 overlapping windows)
 read off the calibrated sample grid (its 0.8 / 0.9 / 0.95 quantiles, its largest sample, one
 above, 1.5x), against the loss of each model at the same levels: the calibrated grid alone, with
 the exponential tail, times the group's demand scale (1.55 on all of carparts), with the NB
-mixture, the uncalibrated error grid, and NB laws of the history's or forecast's moments.
+mixture, the uncalibrated error grid, NB laws of the history's or forecast's moments, and the
+fill-rate curves' body since branch ``pfill4``: the grid mixed with weight w with the NB of the
+forecast's mean and the history's index of dispersion, or with the NB of the forecast plus the backtest
+errors' mean and their variance, without the conformal map (:func:`policy_selector.portfolio._body_moments`).
 
 Run: ``PYTHONPATH=$PWD nice -n 10 .venv/bin/python -m benchmarks.fill_rate_tail [--sample 400] [--seed 2]``
-(~1 min). Prints a markdown table (docs/benchmarks/decisions.md, branch ``pfill3``).
+(~1 min). Prints a markdown table (docs/benchmarks/decisions.md, branches ``pfill3``, ``pfill4``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from policy_selector.sizing_choice import sizing_options
 
 ORIGIN = pd.Timestamp("2000-06-01")
 SCALE = 1.55  # the intermittent group's demand scale on all of carparts (decisions.md)
+BODY_WEIGHTS = (0.3, 0.5, 0.7, 1.0)
 
 
 @contextmanager
@@ -63,11 +67,12 @@ def _grids(sample: int, seed: int):
     H = np.minimum(exposure(cand, econ.lead_time, econ.review_period), data.horizon)
     f = data.cum_forecast[cand.forecaster][np.arange(len(data.ids)), H - 1]
     calibrated = np.sort(_samples(data, cand, H, f, config), axis=1)
+    errors = pf._error_moments(data, np.arange(len(data.ids)), cand, H, f)  # the "errors" body's mean, variance
     par = data.error_models[cand.distribution]._params[cand.forecaster]
     cal = par.pop("calibration", None)  # the same errors without the conformal level map
     raw = np.sort(_samples(data, cand, H, f, config), axis=1)
     par["calibration"] = cal
-    return act[:, :-1] + act[:, 1:], calibrated, raw, f, data.history
+    return act[:, :-1] + act[:, 1:], calibrated, raw, f, data.history, errors
 
 
 def main() -> None:
@@ -75,9 +80,12 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=400)
     parser.add_argument("--seed", type=int, default=2)
     args = parser.parse_args()
-    A, S, raw, f, hist = _grids(args.sample, args.seed)
+    A, S, raw, f, hist, errors = _grids(args.sample, args.seed)
+    err_body = (errors[0], np.maximum(errors[1], errors[0]))  # portfolio._body_moments, BODY = "errors"
     k = S.shape[1]
     hm, hv = np.nanmean(hist, axis=1) * 2, np.nanvar(hist, axis=1) * 2
+    index = np.where(hm > 0, hv / np.where(hm > 0, hm, 1.0), 1.0)
+    fc_body = (np.maximum(f, 0.0), np.maximum(f, 0.0) * np.maximum(index, 1.0))  # portfolio._body_moments
     levels = {f"q{p}": np.ceil(S[:, int(np.ceil(p * k)) - 1]) for p in (0.8, 0.9, 0.95)}
     levels.update(
         {"largest": np.ceil(S[:, -1]), "largest + 1": np.ceil(S[:, -1]) + 1, "1.5 x largest": np.ceil(1.5 * S[:, -1])}
@@ -89,6 +97,11 @@ def main() -> None:
             e, es = pf._tail_loss(S, x, True), pf._tail_loss(S * SCALE, x, True)
         with _tail("nb", 0.3):
             nb = pf._tail_loss(S * SCALE, x, True)
+        body = {}
+        for w in BODY_WEIGHTS:  # the curves' body since pfill4: (1 - w) the grid + w NB(forecast, history's index)
+            with _tail("nb", w):
+                body[w] = pf._tail_loss(S, x, True, fc_body)
+                body["errors", w] = pf._tail_loss(S, x, True, err_body)
         rows.append(
             {
                 "level": name,
@@ -100,12 +113,17 @@ def main() -> None:
                 f"x {SCALE} + NB 0.3": nb.sum(),
                 "uncalibrated grid": pf._loss(raw, x).sum(),
                 "NB(history)": _nb_loss(hm, hv, y).sum(),
+                **{f"grid + NB(forecast) w = {w}": body[w].sum() for w in BODY_WEIGHTS},
+                **{f"grid + NB(errors) w = {w}": body["errors", w].sum() for w in BODY_WEIGHTS},
             }
         )
     print(
         f"{len(A)} series, mean demand over H: held out {A.mean(axis=1).sum():.1f}, calibrated grid "
         f"{S.mean(axis=1).sum():.1f}, uncalibrated {raw.mean(axis=1).sum():.1f}, forecast {f.sum():.1f}, history {hm.sum():.1f}"
     )
+    body_means = {w: ((1 - w) * S.mean(axis=1) + w * fc_body[0]).sum() for w in BODY_WEIGHTS}
+    print(f"forecast + the errors' mean (the errors body): {err_body[0].sum():.1f}")
+    print("mean of the grid + NB(forecast) body: " + ", ".join(f"w = {w}: {m:.1f}" for w, m in body_means.items()))
     cover = {p: (A <= S[:, int(np.ceil(p * k)) - 1][:, None]).mean() for p in (0.5, 0.8, 0.9, 0.95, 0.99)}
     print(
         "held-out coverage of the calibrated grid's quantiles: " + ", ".join(f"{p}: {c:.3f}" for p, c in cover.items())

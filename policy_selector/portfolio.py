@@ -23,6 +23,7 @@ target; the returned ``service_mode`` column says which rule set every level.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +39,7 @@ from policy_selector.decision_eval import policies_from_table, replay_table
 from policy_selector.economics import periods_per_year
 from policy_selector.outcomes import expected_outcomes
 from policy_selector.recommend import recommend_policies
-from policy_selector.sizing import MAX_LEVEL_MULTIPLE, _samples, exposure, largest_demand
+from policy_selector.sizing import MAX_LEVEL_MULTIPLE, _count_quantiles, _samples, exposure, largest_demand
 
 __all__ = [
     "ServiceMode",
@@ -153,8 +154,9 @@ def item_curves(
             samples = samples * np.asarray(scale, dtype=float)[rows, None]
         pick = np.linspace(0, samples.shape[1] - 1, _LEVEL_POINTS).round().astype(int)
         lv = np.concatenate([np.zeros((len(rows), 1)), samples[:, pick]], axis=1)
+        body = _body_moments(data, rows, samples, f_all[rows], scale, cand, H_all[rows]) if tailed else None
         if tailed:  # levels above the largest sample, where the tail still has a shortfall
-            lv = np.concatenate([lv, _tail_levels(samples)], axis=1)
+            lv = np.concatenate([lv, _tail_levels(samples, body, data.integral)], axis=1)
         lv = np.ceil(lv - 1e-9) if data.integral else lv
         # the sizing's cap (a multiple of the largest demand seen over H) bounds the curve as it bounds S
         cap = MAX_LEVEL_MULTIPLE * largest_demand(data.history[rows], H_all[rows])
@@ -168,12 +170,8 @@ def item_curves(
         position = lv[:, :, None] + offsets[:, None, :]  # (items, levels, positions)
         H = H_all[rows].astype(float)
         if measure is ServiceType.FILL_RATE:
-            frac = _lead(data, rows) / H  # D_L: the first L of H i.i.d. periods
-            short = _tail_loss(samples, position, data.integral) - _iid_loss(samples, frac, position, data.integral)
-            cycle = samples.mean(axis=1) * (H - _lead(data, rows)) / H
-            fill = 1.0 - (np.maximum(short, 0.0) * weights[:, None, :]).sum(axis=2) / np.maximum(cycle, 1e-12)[:, None]
-            service[rows] = np.clip(fill, 0.0, 1.0)
-            weight[rows] = samples.mean(axis=1) / np.maximum(H, 1)  # the distribution's mean, bias included
+            service[rows], mean = _fill_service(samples, body, position, weights, _lead(data, rows), H, data.integral)
+            weight[rows] = mean / np.maximum(H, 1)  # the distribution's mean, bias included
         else:
             w = _csl_weights(data, rows)
             csl = (_cdf(samples, position) * weights[:, None, :]).sum(axis=2)
@@ -195,6 +193,105 @@ def item_curves(
         weight=weight,
         current=current,
     )
+
+
+def _fill_service(samples, body, position, weights, lead, H, integral: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Fill rate at every level (items, levels) and the mean demand over H of the curves' law.
+
+    Without ``body`` the law of D_H is the samples. With it (the mean and variance of
+    :func:`_body_moments`) and the ``"nb"`` :data:`TAIL`, demand is two regimes: with chance
+    1 - w the samples, with chance w the count (normal) law of ``body`` (w = :data:`NB_WEIGHT`);
+    the cycle shortage is the regimes' average, each E[(D_H - y)^+] - E[(D_L - y)^+] with D_L, the
+    first L of H i.i.d. periods, the regime's law of its mean and variance times L / H
+    (:func:`_law_loss` for the samples, :func:`_body_loss` for the body). The body regime's pair is consistent (D_H a sum of more of the same
+    periods), so its shortage is positive above every sample and falls with the level; one D_L law
+    of the mixture's moments against the mixture's D_H crossed above the largest sample (the curve
+    then read fill 1 there, and dipped by ~1e-6 before it).
+    """
+    frac = lead / H
+    ms, vs = samples.mean(axis=1), samples.var(axis=1)
+    if body is None or TAIL != "nb":
+        loss_H = _loss(samples, position) if body is None else _tail_loss(samples, position, integral)
+        short, mean = np.maximum(loss_H - _law_loss(ms * frac, vs * frac, position, integral), 0.0), ms
+    else:
+        w, (mb, vb) = NB_WEIGHT, body
+        own = np.maximum(_loss(samples, position) - _law_loss(ms * frac, vs * frac, position, integral), 0.0)
+        law = np.maximum(
+            _body_loss(mb, vb, position, integral) - _body_loss(mb * frac, vb * frac, position, integral), 0
+        )
+        short, mean = (1.0 - w) * own + w * law, (1.0 - w) * ms + w * mb
+    cycle = mean * (H - lead) / H
+    fill = 1.0 - (short * weights[:, None, :]).sum(axis=2) / np.maximum(cycle, 1e-12)[:, None]
+    # the exchange curve: a higher level serves at least as well (running max over the sorted levels); the
+    # samples' regime (D_H from the samples, D_L from their count law, clipped at 0) can still rise by ~1e-6
+    return np.maximum.accumulate(np.clip(fill, 0.0, 1.0), axis=1), mean
+
+
+#: Law of the second regime of the fill-rate curves' ``"nb"`` mixture (:func:`_body_moments`): ``"samples"``
+#: (the default: the count law, or normal, of the samples' own mean and variance), ``"forecast"`` (the forecast
+#: over H with the history's index of dispersion; gamma for non-count data) or ``"errors"`` (the forecast plus
+#: the error model's uncalibrated mean and variance). Both unshrunk bodies match carparts' held-out loss in sum
+#: with no demand scale, yet gave 1.12-1.31x (forecast) and 1.00x (errors) at equal fill rate against
+#: 0.84x with the samples: docs/benchmarks/decisions.md, branch pfill4.
+BODY = "samples"
+
+
+def _error_moments(data: CutoffData, rows: np.ndarray, cand, H: np.ndarray, f_h: np.ndarray):
+    """Mean (forecast + the backtest errors' mean over H) and variance (theirs, plus lead-time variability) of
+    the demand over H from the candidate's error model *without* its conformal level map; NaN where none."""
+    mean, var = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
+    em = data.error_models.get(cand.distribution)
+    if em is None:
+        return mean, var
+    known = np.isin(data.ids[rows], em.ids_)
+    if not known.any():
+        return mean, var
+    table = em.table(horizons=np.unique(H[known]).astype(float), quantiles=())
+    table = table[table["model"] == cand.forecaster].set_index(["unique_id", "H"])
+    keys = pd.MultiIndex.from_arrays([data.ids[rows][known], H[known].astype(float)])
+    moments = table.reindex(keys)
+    rate = f_h[known] / np.maximum(H[known], 1)
+    lead_var = (rate * data.economics.lead_time_std[rows][known]) ** 2
+    mean[known] = np.maximum(f_h[known] + moments["mean"].to_numpy(float), 0.0)
+    var[known] = moments["std"].to_numpy(float) ** 2 + lead_var
+    return mean, var
+
+
+def _body_moments(
+    data: CutoffData, rows: np.ndarray, samples: np.ndarray, f_h: np.ndarray, scale=None, cand=None, H=None
+):
+    """Mean and variance over H of the law the fill-rate curves mix with the samples (:data:`BODY`).
+
+    ``"forecast"``: mean the forecast over H (``f_h``, at least 0); for count data the variance is
+    the mean times the history's index of dispersion (variance / mean per period, at least 1: the
+    negative binomial of the history's moments moved to the forecast's level, method of moments;
+    i.i.d. periods keep the index over H; the variance is half that of the period-to-period changes,
+    so a trend or a season does not count as noise), otherwise the samples' variance (the error
+    model's spread, re-centred on the forecast). ``scale`` (per item of the curves) multiplies the law as it does
+    the samples. ``"samples"``: the samples' mean and variance.
+    """
+    if BODY == "samples":
+        return samples.mean(axis=1), samples.var(axis=1)
+    if BODY == "errors":
+        c = np.ones(len(rows)) if scale is None else np.asarray(scale, dtype=float)[rows]
+        mean, var = _error_moments(data, rows, cand, H, f_h)
+        mean, var = mean * c, var * c**2
+        if data.integral:
+            var = np.maximum(var, mean)  # a count law: at least Poisson
+        own = ~(np.isfinite(mean) & np.isfinite(var))  # no error model: the samples' own moments
+        return np.where(own, samples.mean(axis=1), mean), np.where(own, samples.var(axis=1), var)
+    c = np.ones(len(rows)) if scale is None else np.asarray(scale, dtype=float)[rows]
+    mean = np.maximum(np.nan_to_num(f_h), 0.0) * c
+    if not data.integral:
+        return mean, samples.var(axis=1)  # the samples are already scaled
+    hist = data.history[rows]
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: Poisson
+        # the variance of i.i.d. periods from half the variance of their changes: a trend or a season (slow
+        # level changes) is forecast, not noise (the demo's smooth items: the plain variance over-dispersed them)
+        m, v = np.nanmean(hist, axis=1), np.nanvar(np.diff(hist, axis=1), axis=1) / 2.0
+        index = np.where(m > 0, v / m, 1.0)
+    return mean, mean * c * np.maximum(np.nan_to_num(index, nan=1.0), 1.0)
 
 
 _POSITIONS = 24
@@ -270,7 +367,11 @@ def _iid_loss(samples: np.ndarray, frac: np.ndarray, x: np.ndarray, integral: bo
     (D_L = D_H L / H) gave D_L the variance (L/H)^2 Var D_H instead of (L/H) Var D_H and
     understated the backlog carried into the cycle.
     """
-    mean, var = samples.mean(axis=1) * frac, samples.var(axis=1) * frac
+    return _law_loss(samples.mean(axis=1) * frac, samples.var(axis=1) * frac, x, integral)
+
+
+def _law_loss(mean: np.ndarray, var: np.ndarray, x: np.ndarray, integral: bool) -> np.ndarray:
+    """E[(D - x)^+] for x (m, ...), D negative binomial or Poisson (count data) or normal of ``mean``, ``var`` (m,)."""
     shape = (-1,) + (1,) * (x.ndim - 1)
     if not integral:
         sd = np.sqrt(np.maximum(var, 1e-12)).reshape(shape)
@@ -341,10 +442,9 @@ def _loss(samples: np.ndarray, x: np.ndarray) -> np.ndarray:
 #: or ``"none"`` (the samples alone: no shortfall above the largest sample). CSL curves keep the samples.
 TAIL = "nb"
 
-#: Weight of the negative binomial (normal) of the samples' mean and variance in the ``"nb"`` mixture (carparts
-#: fill-rate target 0.84: w = 0.1 / 0.3 / 0.5 gave 0.88x / 0.86x / 0.84x the best baseline at equal fill rate;
-#: at 0.5 some (R, s, S) curves of the tiny demo are not monotone in the level, see decisions.md).
-NB_WEIGHT = 0.3
+#: Chance of the second regime in the ``"nb"`` mixture (carparts fill-rate target 0.84: w = 0.1 / 0.3 / 0.5 / 0.7
+#: gave 0.88x / 0.86x / 0.84x / 0.84x the best baseline at equal fill rate, the demo 0.71x at 0.3 and 0.5).
+NB_WEIGHT = 0.5
 
 #: Share of an item's demand samples the exponential tail replaces (the top decile).
 TAIL_SHARE = 0.1
@@ -374,11 +474,21 @@ def _exp_tail(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return u, over / k, beta
 
 
-def _tail_levels(samples: np.ndarray) -> np.ndarray:
-    """Levels above the largest sample: the :data:`_TAIL_LEVELS` quantiles of :func:`_exp_tail` (at least the top)."""
+def _tail_levels(samples: np.ndarray, body=None, integral: bool = False) -> np.ndarray:
+    """Levels above the largest sample: the :data:`_TAIL_LEVELS` quantiles of :func:`_exp_tail` (at least the top),
+    and with ``body`` (mean, variance) at least its count (gamma) law's quantiles there."""
     u, p_u, beta = _exp_tail(samples)
     q = u[:, None] + beta[:, None] * np.log(np.maximum(p_u[:, None], 1e-12) / (1.0 - _TAIL_LEVELS[None, :]))
-    return np.maximum(np.where(beta[:, None] > 0, q, 0.0), samples[:, -1:])
+    out = np.maximum(np.where(beta[:, None] > 0, q, 0.0), samples[:, -1:])
+    if body is None or TAIL != "nb" or NB_WEIGHT <= 0:
+        return out
+    mean, var = body
+    if integral:
+        law = _count_quantiles(mean, np.maximum(var - mean, 0.0), _TAIL_LEVELS)
+    else:
+        m, v = np.maximum(mean, 1e-12)[:, None], np.maximum(var, 1e-12)[:, None]
+        law = np.where(mean[:, None] > 0, stats.gamma.ppf(_TAIL_LEVELS[None, :], m**2 / v, scale=v / m), 0.0)
+    return np.maximum(out, np.nan_to_num(law))
 
 
 def _exp_loss(samples: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -397,20 +507,42 @@ def _exp_loss(samples: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.where((x >= u) & (beta > 0), np.maximum(expo, loss), loss)
 
 
-def _nb_mix_loss(samples: np.ndarray, x: np.ndarray, integral: bool) -> np.ndarray:
-    """E[(D - x)^+] per item of the mixture (1 - w) samples + w NB (normal) of their mean and variance.
+def _nb_mix_loss(samples: np.ndarray, x: np.ndarray, integral: bool, body=None) -> np.ndarray:
+    """E[(D - x)^+] per item of the mixture (1 - w) samples + w a law of ``body`` = (mean, variance).
 
-    w = :data:`NB_WEIGHT`; the second law is the one of :func:`_iid_loss` (negative binomial, or
-    Poisson, for count data; normal otherwise). The mixture keeps the samples' mean; its loss is
-    positive above the largest sample, convex and falling in ``x``.
+    w = :data:`NB_WEIGHT`; without ``body`` the second law is the one of :func:`_iid_loss` (negative
+    binomial, or Poisson, for count data; normal otherwise) of the samples' own mean and variance
+    (the mixture keeps the samples' mean), with it :func:`_body_loss` (count law; gamma otherwise). Its loss is positive above the largest sample,
+    convex and falling in ``x``.
     """
-    return (1.0 - NB_WEIGHT) * _loss(samples, x) + NB_WEIGHT * _iid_loss(samples, np.ones(len(samples)), x, integral)
+    if body is None:
+        return (1.0 - NB_WEIGHT) * _loss(samples, x) + NB_WEIGHT * _iid_loss(
+            samples, np.ones(len(samples)), x, integral
+        )
+    return (1.0 - NB_WEIGHT) * _loss(samples, x) + NB_WEIGHT * _body_loss(*body, x, integral)
 
 
-def _tail_loss(samples: np.ndarray, x: np.ndarray, integral: bool) -> np.ndarray:
+def _body_loss(mean: np.ndarray, var: np.ndarray, x: np.ndarray, integral: bool) -> np.ndarray:
+    """E[(D - x)^+] of the body law of ``mean``, ``var`` (m,): count data as :func:`_law_loss`, otherwise a gamma.
+
+    The gamma (method of moments: shape mean^2 / var, scale var / mean) is positive like demand and
+    skewed like it; a sum of i.i.d. gamma periods is gamma with the same scale, so D_L and D_H of
+    the body regime are a consistent pair. E[(D - x)^+] = mean P(G_{k+1} > x) - x P(G_k > x).
+    """
+    if integral:
+        return _law_loss(mean, var, x, integral)
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    m, v = mean.reshape(shape), np.maximum(var, 1e-12).reshape(shape)
+    k, theta = np.maximum(m, 1e-12) ** 2 / v, v / np.maximum(m, 1e-12)
+    xp = np.maximum(x, 0.0)
+    out = m * stats.gamma.sf(xp, k + 1.0, scale=theta) - xp * stats.gamma.sf(xp, k, scale=theta)
+    return np.where(x < 0, m - x, np.maximum(out, 0.0))
+
+
+def _tail_loss(samples: np.ndarray, x: np.ndarray, integral: bool, body=None) -> np.ndarray:
     """E[(D - x)^+] per item of the fill-rate curves' demand over H: the samples with the :data:`TAIL`."""
     if TAIL == "nb":
-        return _nb_mix_loss(samples, x, integral)
+        return _nb_mix_loss(samples, x, integral, body)
     return _exp_loss(samples, x) if TAIL == "exp" else _loss(samples, x)
 
 

@@ -1,12 +1,24 @@
 """Fill-rate curves with a tail beyond the largest demand sample (issue 12: carparts items above every sample)."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from scipy import stats
 
 from optimization import ServiceType
 from policy_selector import recommend_policies
-from policy_selector.portfolio import NB_WEIGHT, _exp_loss, _exp_tail, _loss, _nb_mix_loss, _tail_loss, item_curves
+from policy_selector.portfolio import (
+    NB_WEIGHT,
+    _body_moments,
+    _exp_loss,
+    _exp_tail,
+    _fill_service,
+    _loss,
+    _nb_mix_loss,
+    _tail_loss,
+    item_curves,
+)
 from policy_selector.sizing import _samples, exposure
 
 
@@ -116,29 +128,45 @@ def recs(tiny_demo, tiny_config, cutoff):
     )
 
 
-@pytest.mark.parametrize("kind", ["nb", "exp"])
-def test_fill_rate_curve_above_the_largest_sample_stays_below_one_and_monotone(labelled, recs, tiny_config, kind):
+def _tops_and_forecasts(data, rec, config, stocked):
+    """Each stocked item's largest sample of demand over H, the mean of its samples and its forecast over H."""
+    econ = data.economics
+    top, mean, fc, H_of = (np.full(len(rec), np.nan) for _ in range(4))
+    for name in set(rec.loc[stocked, "candidate"]):
+        rows = np.flatnonzero(stocked & rec["candidate"].eq(name).to_numpy())
+        cand = config.space[name]
+        H = np.minimum(exposure(cand, econ.lead_time, econ.review_period), data.horizon)
+        f = data.cum_forecast[cand.forecaster][np.arange(len(rec)), H - 1]
+        s = _samples(data, cand, H, f, config)[rows]
+        top[rows], mean[rows], fc[rows], H_of[rows] = s.max(axis=1), s.mean(axis=1), f[rows], H[rows]
+    return top, mean, fc, H_of
+
+
+@pytest.mark.parametrize(("kind", "body"), [("nb", "forecast"), ("nb", "samples"), ("exp", "forecast")])
+def test_fill_rate_curve_above_the_largest_sample_stays_below_one_and_monotone(labelled, recs, tiny_config, kind, body):
     data, rec = labelled[0], recs
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("policy_selector.portfolio.TAIL", kind)
+        mp.setattr("policy_selector.portfolio.BODY", body)
         curves = item_curves(data, rec, tiny_config, ServiceType.FILL_RATE)
     plain = item_curves(data, rec, tiny_config, ServiceType.FILL_RATE, tail=False)
     stocked = np.isfinite(curves.level).any(axis=1)
     assert np.all(np.diff(curves.level[stocked], axis=1) >= 0)
-    assert np.all(np.diff(curves.service[stocked], axis=1) >= -1e-9)  # monotone in the level
-    assert np.array_equal(curves.weight, plain.weight)  # the tail keeps each item's mean demand
-    econ, top = data.economics, np.full(len(rec), np.nan)
-    for name in set(rec.loc[stocked, "candidate"]):  # each item's largest sample of demand over H
-        rows = np.flatnonzero(stocked & rec["candidate"].eq(name).to_numpy())
-        cand = tiny_config.space[name]
-        H = np.minimum(exposure(cand, econ.lead_time, econ.review_period), data.horizon)
-        f = data.cum_forecast[cand.forecaster][np.arange(len(rec)), H - 1]
-        top[rows] = _samples(data, cand, H, f, tiny_config)[rows].max(axis=1)
+    assert np.all(np.diff(curves.service[stocked], axis=1) >= 0)  # monotone in the level
+    top, mean, fc, H = _tops_and_forecasts(data, rec, tiny_config, stocked)
+    if kind == "exp" or body == "samples":  # the tail keeps each item's mean demand
+        np.testing.assert_allclose(curves.weight, plain.weight, rtol=1e-12)
+    else:  # the weight is the mixture's mean: (1 - w) the samples' + w the forecast's
+        want = ((1 - NB_WEIGHT) * mean + NB_WEIGHT * np.maximum(fc, 0)) / H
+        np.testing.assert_allclose(curves.weight[stocked], want[stocked], rtol=1e-9)
+    np.testing.assert_allclose(plain.weight[stocked], (mean / H)[stocked], rtol=1e-9)
     above = stocked[:, None] & (curves.level > top[:, None]) & (top[:, None] > 0)
     rows = np.flatnonzero(above.any(axis=1))
     assert len(rows) >= 5  # the curves reach above the largest sample
     first = curves.service[rows, np.argmax(above[rows], axis=1)]  # the first level above it
     assert (first < 1.0).mean() >= 0.6, first
+    if kind == "nb" and body == "forecast":  # count data: the NB of the forecast has mass above every sample
+        assert np.all(first < 1.0), first
     # above the largest sample the tail only adds shortfall: never more service than the samples' model
     # at the same level (the tailed curve's levels are the plain one's plus the tail's), less for most
     less = []
@@ -150,7 +178,149 @@ def test_fill_rate_curve_above_the_largest_sample_stays_below_one_and_monotone(l
         less += list(curves.service[i, at] < plain.service[i, cols] - 1e-12)
     # the exponential adds a shortfall there; the NB of the samples' moments adds next to none on the tiny
     # demo's normal-family items (their normal tail is as thin as the samples'): tested on count data above
-    assert len(less) >= 5 and np.mean(less) >= (0.6 if kind == "exp" else 0.0)
+    assert len(less) >= 5 and np.mean(less) >= (0.0 if (kind, body) == ("nb", "samples") else 0.6)
     csl = item_curves(data, rec, tiny_config, ServiceType.CSL)  # CSL curves keep the samples
     csl_plain = item_curves(data, rec, tiny_config, ServiceType.CSL, tail=False)
     np.testing.assert_array_equal(csl.service, csl_plain.service)
+
+
+@pytest.mark.parametrize("body", ["forecast", "errors", "samples"])
+@pytest.mark.parametrize("w", [0.0, 0.25, 0.5, 0.75, 1.0])
+def test_fill_rate_curves_are_monotone_in_the_level_for_every_mixture_weight(labelled, recs, tiny_config, w, body):
+    """Up to fill 1 (w = 0.5 once dipped by 2.5e-6 there: the mixture's D_H against the NB of D_L)."""
+    data, rec = labelled[0], recs
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("policy_selector.portfolio.NB_WEIGHT", w)
+        mp.setattr("policy_selector.portfolio.BODY", body)
+        curves = item_curves(data, rec, tiny_config, ServiceType.FILL_RATE)
+    stocked = np.isfinite(curves.level).any(axis=1)
+    assert np.all(np.diff(curves.service[stocked], axis=1) >= 0)
+    assert np.all((curves.service[stocked] >= 0) & (curves.service[stocked] <= 1))
+    near = curves.service[stocked] > 0.999  # near fill 1 as well
+    assert near.any()
+    top, *_ = _tops_and_forecasts(data, rec, tiny_config, stocked)
+    if w > 0 and body != "samples":  # the first level above every sample still falls short (count data)
+        above = (curves.level[stocked] > top[stocked, None]) & (top[stocked, None] > 0)
+        rows = np.flatnonzero(above.any(axis=1))
+        assert len(rows) >= 20
+        first = curves.service[stocked][rows, np.argmax(above[rows], axis=1)]
+        # the errors' body: an item whose backtest bias cancels its forecast has no demand in that regime
+        assert np.all(first < 1.0) if body == "forecast" else (first < 1.0).mean() >= 0.8, first
+
+
+def test_untailed_curves_are_the_samples_model_whatever_the_mixture(labelled, recs, tiny_config):
+    """``tail=False`` is the sizing's (the simulation's) model: its curves do not read the mixture's weight."""
+    data, rec = labelled[0], recs
+    out = []
+    for w in (0.0, 0.5, 1.0):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("policy_selector.portfolio.NB_WEIGHT", w)
+            out.append(item_curves(data, rec, tiny_config, ServiceType.FILL_RATE, tail=False))
+    for other in out[1:]:
+        np.testing.assert_array_equal(other.service, out[0].service)
+        np.testing.assert_array_equal(other.level, out[0].level)
+
+
+def _planted_history(law, periods=20000, items=3, seed=5):
+    return law.rvs(size=(items, periods), random_state=np.random.default_rng(seed)).astype(float)
+
+
+def test_forecast_body_reads_a_planted_negative_binomial_and_its_fill_rate():
+    """Demand NB(mean 2, variance 6) a period, H = 3, L = 1: the body is NB(6, 18), whatever the samples say.
+
+    The samples are the true grid shrunk to 0.6 (the calibrated empirical grid's body on carparts: its mean
+    36 % below the demand that came); the forecast is right. The body law alone (w = 1) gives the true loss
+    and fill rate; the shrunk samples alone promise fill rates well above the truth.
+    """
+    per = stats.nbinom(2.0**2 / (6.0 - 2.0), 2.0 / 6.0)
+    H, L = 3, 1
+    over_H, over_L = stats.nbinom(3 * per.args[0], per.args[1]), per  # sums of i.i.d. NB periods
+    data = SimpleNamespace(integral=True, history=_planted_history(per))
+    truth = _grid_of(over_H.ppf).repeat(3, axis=0)
+    samples, f_h = 0.6 * truth, np.full(3, 6.0)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("policy_selector.portfolio.BODY", "forecast")
+        mean, var = _body_moments(data, np.arange(3), samples, f_h)
+    np.testing.assert_allclose(mean, 6.0)
+    np.testing.assert_allclose(var, 18.0, rtol=0.05)  # the history's index of dispersion (3) at the forecast
+    y = np.array([2.0, 6.0, 10.0, 14.0, 20.0])
+    x = np.broadcast_to(y, (3, len(y)))
+    loss = np.array([_true_loss(over_H, v) for v in y])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("policy_selector.portfolio.NB_WEIGHT", 1.0)
+        got = _nb_mix_loss(samples, x, True, (mean, var))
+        np.testing.assert_allclose(got[:, :4], loss[None, :4].repeat(3, 0), rtol=0.1)
+        np.testing.assert_allclose(got[:, 4], loss[4], rtol=0.25)  # 20: the 0.998 quantile
+        fill = _fill_service(samples, (mean, var), x[:, :, None], np.ones((3, 1)), np.full(3, L), np.full(3, H), True)
+    short = loss - np.array([_true_loss(over_L, v) for v in y])
+    true_fill = 1.0 - short / (2.0 * (H - L))
+    np.testing.assert_allclose(fill[0][0], true_fill, atol=0.01)
+    assert np.all(np.diff(fill[0], axis=1) >= 0) and np.all(fill[0][:, -1] < 1.0)  # short of 1 above the truth's top
+    np.testing.assert_allclose(fill[1], 6.0)  # the curves' mean demand over H: the forecast's
+    plain, _ = _fill_service(samples, None, x[:, :, None], np.ones((3, 1)), np.full(3, L), np.full(3, H), True)
+    assert np.all(plain[0, 1:4] > true_fill[1:4] + 0.03)  # the shrunk samples alone: optimistic
+    assert plain[0, -1] == 1.0  # and above their largest sample nothing is short
+    half = _fill_service  # w = 0.5: between the two, never above the samples' own promise
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("policy_selector.portfolio.NB_WEIGHT", 0.5)
+        mid, _ = half(samples, (mean, var), x[:, :, None], np.ones((3, 1)), np.full(3, L), np.full(3, H), True)
+    assert np.all(mid[0] <= plain[0] + 1e-12) and np.all(mid[0] >= fill[0][0] - 1e-12)
+
+
+def test_forecast_body_of_planted_gamma_demand_keeps_the_samples_spread():
+    """Non-count demand Gamma(shape 4, scale 1.5) over H: the body is the gamma of the forecast and the samples'
+    variance; with the samples the true grid, the curve's loss matches the truth for every weight."""
+    law = stats.gamma(4.0, scale=1.5)  # mean 6, variance 9
+    samples = _grid_of(law.ppf).repeat(2, axis=0)
+    data = SimpleNamespace(integral=False, history=_planted_history(stats.gamma(1.0, scale=2.0), items=2))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("policy_selector.portfolio.BODY", "forecast")
+        mean, var = _body_moments(data, np.arange(2), samples, np.full(2, 6.0), scale=np.array([1.0, 2.0]))
+    np.testing.assert_allclose(mean, [6.0, 12.0])  # the scale moves the forecast's law as it moves the samples
+    np.testing.assert_allclose(var, 9.0, rtol=0.05)  # the samples' variance (the caller scales the samples)
+    y = np.array([4.0, 6.0, 8.0, 10.0, 12.0])
+    truth = np.array([law.expect(lambda d, v=v: max(d - v, 0.0)) for v in y])
+    for w in (0.0, 0.5, 1.0):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("policy_selector.portfolio.NB_WEIGHT", w)
+            got = _nb_mix_loss(samples[:1], y[None, :], False, (mean[:1], var[:1]))
+            # the grid reads each quantile at the top of its cell: a little above the truth in the tail
+        np.testing.assert_allclose(got[0], truth, rtol=0.12 if w < 1 else 0.05)
+
+
+def test_forecast_body_does_not_count_a_season_as_noise():
+    """A planted season (amplitude 6 on NB(mean 8, variance 16) periods) is forecast, not dispersion: the
+    body's index of dispersion stays the NB's 2 (the plain variance of the history would read ~3)."""
+    per = stats.nbinom(8.0**2 / (16.0 - 8.0), 8.0 / 16.0)
+    noise = _planted_history(per, periods=2400, items=2)
+    season = np.round(6.0 * np.sin(2 * np.pi * np.arange(2400) / 52.0))
+    data = SimpleNamespace(integral=True, history=noise + season[None, :])
+    assert np.var(data.history[0]) / np.mean(data.history[0]) > 3.0  # the season inflates the plain index
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("policy_selector.portfolio.BODY", "forecast")
+        mean, var = _body_moments(data, np.arange(2), np.zeros((2, 10)), np.full(2, 24.0))
+    np.testing.assert_allclose(mean, 24.0)
+    np.testing.assert_allclose(var / mean, 2.0, rtol=0.1)
+
+
+def test_errors_body_is_the_forecast_plus_the_uncalibrated_error_moments():
+    """``BODY = "errors"``: mean forecast + the backtest errors' mean over H, variance theirs plus the lead
+    time's; the error model's table (no conformal level map); series it does not know keep the samples'."""
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {"unique_id": ["a", "b"], "model": "CrostonSBA", "H": 2.0, "mean": [-1.5, 2.0], "std": [2.0, 3.0]}
+    )
+    em = SimpleNamespace(ids_=np.array(["a", "b"]), table=lambda horizons, quantiles: table)
+    econ = SimpleNamespace(lead_time_std=np.array([0.0, 1.0, 0.0]))
+    data = SimpleNamespace(integral=True, ids=np.array(["a", "b", "c"]), error_models={"empirical": em}, economics=econ)
+    cand = SimpleNamespace(distribution="empirical", forecaster="CrostonSBA")
+    samples = np.array([[0.0, 1.0, 2.0, 5.0]] * 3)
+    f_h = np.array([6.0, 4.0, 3.0])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("policy_selector.portfolio.BODY", "errors")
+        mean, var = _body_moments(data, np.arange(3), samples, f_h, None, cand, np.array([2, 2, 2]))
+        scaled = _body_moments(data, np.arange(3), samples, f_h, np.full(3, 2.0), cand, np.array([2, 2, 2]))
+    np.testing.assert_allclose(mean, [4.5, 6.0, 2.0])  # c: not in the error model, the samples' mean
+    np.testing.assert_allclose(var, [4.5, 9.0 + (4.0 / 2 * 1.0) ** 2, samples[2].var()])  # a: at least Poisson
+    np.testing.assert_allclose(scaled[0][:2], 2 * mean[:2])
