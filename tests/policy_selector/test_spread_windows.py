@@ -150,3 +150,30 @@ def test_a_holiday_peak_before_the_origin_no_longer_sets_a_season_blind_buffer()
     recent, spread = buffer(False), buffer(True)
     assert (spread < recent).all(), (spread, recent)
     assert np.median(recent) > 1.3 * np.median(spread)  # seen: 115 against 74
+
+
+def test_spread_windows_keep_the_recent_windows_refit_rule(monkeypatch):
+    """A series long enough for one AutoETS fit over the recent windows fits once over the spread ones
+    too (75 periods before the first window at the defaults), a short one at every window."""
+    from policy_selector import context
+
+    calls = []
+
+    class Recording:
+        fallbacks_ = pd.DataFrame(columns=["unique_id", "step", "reason"])
+
+        def __init__(self, _cfg):
+            pass
+
+        def cross_validation(self, part, h, n_windows, step, refit):
+            calls.append((sorted(part["unique_id"].unique()), step, refit))
+            return pd.DataFrame({"unique_id": part["unique_id"].unique()})
+
+    monkeypatch.setattr(context, "Forecaster", Recording)
+    long_demand, _, _ = _panel(periods=140, n_smooth=1, n_lumpy=0)
+    short_demand, _, _ = _panel(periods=90, n_smooth=1, n_lumpy=0, seed=4)
+    demand = pd.concat([long_demand, short_demand.assign(unique_id="short")], ignore_index=True)
+    cfg = SelectorConfig(space=SPACE, freq="W-FRI", refit_every="auto")
+    context._backtest(demand, cfg, None, 4, spread=pd.Index(["smooth0", "short"]))
+    # 140 - 4 - 45 = 91 >= 75 periods before the first spread window: one fit; 90 - 49 = 41: every window
+    assert sorted(calls) == [(["short"], 3, True), (["smooth0"], 3, cfg.n_windows)]
