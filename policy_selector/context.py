@@ -130,8 +130,9 @@ def _backtest(history_long, cfg: SelectorConfig, fc_cfg: ForecastConfig, horizon
     apart, the others ``cfg.step`` apart: one backtest per group, rows in id order.
     """
     wide = replace(cfg, step=cfg.season_step(_season_length(cfg)))
+    spread = _long_enough(history_long, wide, horizon).intersection(pd.Index(spread))  # too short: recent windows
     tables = []
-    for group_cfg, ids in ((cfg, None), (wide, pd.Index(spread))):
+    for group_cfg, ids in ((cfg, None), (wide, spread)):
         keep = _long_enough(history_long, group_cfg, horizon)
         keep = keep.difference(spread) if ids is None else keep.intersection(ids)
         if len(keep):
@@ -152,11 +153,11 @@ def _season_length(config: SelectorConfig) -> int:
 
 
 def _spread_candidates(long, segments: pd.Series, config: SelectorConfig, horizon: int) -> pd.Index:
-    """Smooth series long enough for windows spread over a season (empty when the option is off or
-    ``n_windows * step`` already spans the season); whether their forecaster models the season is
-    decided afterwards (:func:`_respread`)."""
+    """Smooth series long enough for windows spread over a season (empty when the option is off, the
+    forecasters model a season themselves (``season_length > 1``) or ``n_windows * step`` already spans
+    the season); whether their forecaster models the season is decided afterwards (:func:`_respread`)."""
     wide = replace(config, step=config.season_step(_season_length(config)))
-    if not config.spread_season_blind or wide.step == config.step:
+    if not config.spread_season_blind or config.season_length > 1 or wide.step == config.step:
         return pd.Index([], dtype=object)
     smooth = segments.index[segments.eq("smooth").to_numpy()]
     return _long_enough(long, wide, horizon).intersection(smooth)
@@ -193,7 +194,7 @@ def _refit_cross_validation(
     """
     refit_cfg = cfg if refit_cfg is None else refit_cfg
     counts = part.groupby("unique_id").size()
-    first = counts - horizon - (cfg.n_windows - 1) * cfg.step
+    first = counts - horizon - (refit_cfg.n_windows - 1) * refit_cfg.step  # before refit_cfg's first window
     refit = pd.Series(refit_cfg.refit_per_series(first), index=counts.index)
     tables, failed = [], []
     for every, ids in refit.groupby(refit).groups.items():

@@ -189,11 +189,19 @@ def test_fill_rate_curve_above_the_largest_sample_stays_below_one_and_monotone(l
 def test_fill_rate_curves_are_monotone_in_the_level_for_every_mixture_weight(labelled, recs, tiny_config, w, body):
     """Up to fill 1 (w = 0.5 once dipped by 2.5e-6 there: the mixture's D_H against the NB of D_L)."""
     data, rec = labelled[0], recs
+    raw = []
+
+    def unsmoothed(*args, **kwargs):  # the curve before the running max, recorded
+        raw.append(_fill_service(*args, **kwargs, monotone=False)[0])
+        return _fill_service(*args, **kwargs)
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("policy_selector.portfolio.NB_WEIGHT", w)
         mp.setattr("policy_selector.portfolio.BODY", body)
+        mp.setattr("policy_selector.portfolio._fill_service", unsmoothed)
         curves = item_curves(data, rec, tiny_config, ServiceType.FILL_RATE)
     stocked = np.isfinite(curves.level).any(axis=1)
+    assert raw and all(np.nanmax(np.maximum.accumulate(f, axis=1) - f) < 1e-5 for f in raw)  # only tiny dips hidden
     assert np.all(np.diff(curves.service[stocked], axis=1) >= 0)
     assert np.all((curves.service[stocked] >= 0) & (curves.service[stocked] <= 1))
     near = curves.service[stocked] > 0.999  # near fill 1 as well
@@ -324,3 +332,10 @@ def test_errors_body_is_the_forecast_plus_the_uncalibrated_error_moments():
     np.testing.assert_allclose(mean, [4.5, 6.0, 2.0])  # c: not in the error model, the samples' mean
     np.testing.assert_allclose(var, [4.5, 9.0 + (4.0 / 2 * 1.0) ** 2, samples[2].var()])  # a: at least Poisson
     np.testing.assert_allclose(scaled[0][:2], 2 * mean[:2])
+
+
+def test_an_unknown_body_law_is_refused(labelled, recs, tiny_config):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("policy_selector.portfolio.BODY", "forcast")
+        with pytest.raises(ValueError, match="BODY must be 'samples', 'forecast' or 'errors', got 'forcast'"):
+            item_curves(labelled[0], recs, tiny_config, ServiceType.FILL_RATE)

@@ -171,9 +171,43 @@ def test_spread_windows_keep_the_recent_windows_refit_rule(monkeypatch):
 
     monkeypatch.setattr(context, "Forecaster", Recording)
     long_demand, _, _ = _panel(periods=140, n_smooth=1, n_lumpy=0)
+    mid_demand, _, _ = _panel(periods=110, n_smooth=1, n_lumpy=0, seed=5)
     short_demand, _, _ = _panel(periods=90, n_smooth=1, n_lumpy=0, seed=4)
-    demand = pd.concat([long_demand, short_demand.assign(unique_id="short")], ignore_index=True)
+    demand = pd.concat(
+        [long_demand, mid_demand.assign(unique_id="mid"), short_demand.assign(unique_id="short")], ignore_index=True
+    )
     cfg = SelectorConfig(space=SPACE, freq="W-FRI", refit_every="auto")
-    context._backtest(demand, cfg, None, 4, spread=pd.Index(["smooth0", "short"]))
-    # 140 - 4 - 45 = 91 >= 75 periods before the first spread window: one fit; 90 - 49 = 41: every window
-    assert sorted(calls) == [(["short"], 3, True), (["smooth0"], 3, cfg.n_windows)]
+    context._backtest(demand, cfg, None, 4, spread=pd.Index(["smooth0", "mid", "short"]))
+    # before the first *recent* window (15 periods before the last): 140 - 4 - 15 = 121 and 110 - 19 = 91 are
+    # >= 75 periods: one fit, as over recent windows (mid has only 61 before the first spread window);
+    # 90 - 19 = 71: every window
+    assert sorted(calls) == [(["mid", "smooth0"], 3, cfg.n_windows), (["short"], 3, True)]
+
+
+def test_no_spread_when_the_forecasters_model_the_season_and_a_too_short_series_keeps_recent_windows(monkeypatch):
+    from policy_selector import context
+
+    demand, _, _ = _panel(periods=120, n_smooth=2, n_lumpy=0)
+    segments = pd.Series("smooth", index=pd.Index(["smooth0", "smooth1"]))
+    seasonal = SelectorConfig(space=SPACE, freq="W-FRI", season_length=52)
+    assert len(context._spread_candidates(demand, segments, seasonal, 4)) == 0
+    plain = SelectorConfig(space=SPACE, freq="W-FRI")
+    assert list(context._spread_candidates(demand, segments, plain, 4)) == ["smooth0", "smooth1"]
+
+    calls = []
+
+    class Recording:
+        fallbacks_ = pd.DataFrame(columns=["unique_id", "step", "reason"])
+
+        def __init__(self, _cfg):
+            pass
+
+        def cross_validation(self, part, h, n_windows, step, refit):
+            calls.append((sorted(part["unique_id"].unique()), step))
+            return pd.DataFrame({"unique_id": part["unique_id"].unique()})
+
+    monkeypatch.setattr(context, "Forecaster", Recording)
+    short, _, _ = _panel(periods=40, n_smooth=1, n_lumpy=0, seed=6)  # 40 < 4 + 45 + 1: too short to spread
+    both = pd.concat([demand, short.assign(unique_id="short")], ignore_index=True)
+    context._backtest(both, plain, None, 4, spread=pd.Index(["smooth0", "short"]))
+    assert sorted(calls) == [(["short", "smooth1"], 1), (["smooth0"], 3)]  # the short one is not dropped
