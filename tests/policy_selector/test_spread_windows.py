@@ -153,8 +153,8 @@ def test_a_holiday_peak_before_the_origin_no_longer_sets_a_season_blind_buffer()
 
 
 def test_spread_windows_keep_the_recent_windows_refit_rule(monkeypatch):
-    """A series long enough for one AutoETS fit over the recent windows fits once over the spread ones
-    too (75 periods before the first window at the defaults), a short one at every window."""
+    """Over the spread windows AutoETS is fitted once where the recent windows' threshold (75 periods at
+    the defaults) precedes the first spread window, else at every window."""
     from policy_selector import context
 
     calls = []
@@ -178,10 +178,10 @@ def test_spread_windows_keep_the_recent_windows_refit_rule(monkeypatch):
     )
     cfg = SelectorConfig(space=SPACE, freq="W-FRI", refit_every="auto")
     context._backtest(demand, cfg, None, 4, spread=pd.Index(["smooth0", "mid", "short"]))
-    # before the first *recent* window (15 periods before the last): 140 - 4 - 15 = 121 and 110 - 19 = 91 are
-    # >= 75 periods: one fit, as over recent windows (mid has only 61 before the first spread window);
-    # 90 - 19 = 71: every window
-    assert sorted(calls) == [(["mid", "smooth0"], 3, cfg.n_windows), (["short"], 3, True)]
+    # periods before the first spread window (45 before the last) against the recent windows' 75:
+    # 140 - 4 - 45 = 91: one fit (the spread windows' own 5 x 45 = 225 would refit it at every window);
+    # 110 - 49 = 61 and 90 - 49 = 41: every window
+    assert sorted(calls) == [(["mid", "short"], 3, True), (["smooth0"], 3, cfg.n_windows)]
 
 
 def test_no_spread_when_the_forecasters_model_the_season_and_a_too_short_series_keeps_recent_windows(monkeypatch):
