@@ -11,7 +11,7 @@ import pytest
 from forecasting.error_model import _overlap_correction
 from forecasting.windows import cumulative_windows
 from pipelines.data.demo_data import DemoConfig, generate_demo
-from policy_selector import CandidateSpace, SelectorConfig, prepare_cutoff
+from policy_selector import CandidateSpace, SelectorConfig, context, prepare_cutoff
 from policy_selector.candidates import Distribution
 
 SPACE = CandidateSpace.from_names(["ets_sq_normal", "sba_rs_negbin"])
@@ -155,21 +155,7 @@ def test_a_holiday_peak_before_the_origin_no_longer_sets_a_season_blind_buffer()
 def test_spread_windows_keep_the_recent_windows_refit_rule(monkeypatch):
     """Over the spread windows AutoETS is fitted once where the recent windows' threshold (75 periods at
     the defaults) precedes the first spread window, else at every window."""
-    from policy_selector import context
-
-    calls = []
-
-    class Recording:
-        fallbacks_ = pd.DataFrame(columns=["unique_id", "step", "reason"])
-
-        def __init__(self, _cfg):
-            pass
-
-        def cross_validation(self, part, h, n_windows, step, refit):
-            calls.append((sorted(part["unique_id"].unique()), step, refit))
-            return pd.DataFrame({"unique_id": part["unique_id"].unique()})
-
-    monkeypatch.setattr(context, "Forecaster", Recording)
+    calls = _record_backtests(monkeypatch)
     long_demand, _, _ = _panel(periods=140, n_smooth=1, n_lumpy=0)
     mid_demand, _, _ = _panel(periods=110, n_smooth=1, n_lumpy=0, seed=5)
     short_demand, _, _ = _panel(periods=90, n_smooth=1, n_lumpy=0, seed=4)
@@ -185,8 +171,6 @@ def test_spread_windows_keep_the_recent_windows_refit_rule(monkeypatch):
 
 
 def test_no_spread_when_the_forecasters_model_the_season_and_a_too_short_series_keeps_recent_windows(monkeypatch):
-    from policy_selector import context
-
     demand, _, _ = _panel(periods=120, n_smooth=2, n_lumpy=0)
     segments = pd.Series("smooth", index=pd.Index(["smooth0", "smooth1"]))
     seasonal = SelectorConfig(space=SPACE, freq="W-FRI", season_length=52)
@@ -194,6 +178,15 @@ def test_no_spread_when_the_forecasters_model_the_season_and_a_too_short_series_
     plain = SelectorConfig(space=SPACE, freq="W-FRI")
     assert list(context._spread_candidates(demand, segments, plain, 4)) == ["smooth0", "smooth1"]
 
+    calls = _record_backtests(monkeypatch)
+    short, _, _ = _panel(periods=40, n_smooth=1, n_lumpy=0, seed=6)  # 40 < 4 + 45 + 1: too short to spread
+    both = pd.concat([demand, short.assign(unique_id="short")], ignore_index=True)
+    context._backtest(both, plain, None, 4, spread=pd.Index(["smooth0", "short"]))
+    assert sorted(c[:2] for c in calls) == [(["short", "smooth1"], 1), (["smooth0"], 3)]  # short is not dropped
+
+
+def _record_backtests(monkeypatch) -> list:
+    """Replace the selector backtest's forecaster by one that records (ids, step, refit) of each call."""
     calls = []
 
     class Recording:
@@ -203,11 +196,8 @@ def test_no_spread_when_the_forecasters_model_the_season_and_a_too_short_series_
             pass
 
         def cross_validation(self, part, h, n_windows, step, refit):
-            calls.append((sorted(part["unique_id"].unique()), step))
+            calls.append((sorted(part["unique_id"].unique()), step, refit))
             return pd.DataFrame({"unique_id": part["unique_id"].unique()})
 
     monkeypatch.setattr(context, "Forecaster", Recording)
-    short, _, _ = _panel(periods=40, n_smooth=1, n_lumpy=0, seed=6)  # 40 < 4 + 45 + 1: too short to spread
-    both = pd.concat([demand, short.assign(unique_id="short")], ignore_index=True)
-    context._backtest(both, plain, None, 4, spread=pd.Index(["smooth0", "short"]))
-    assert sorted(calls) == [(["short", "smooth1"], 1), (["smooth0"], 3)]  # the short one is not dropped
+    return calls
