@@ -18,7 +18,7 @@ Run: ``PYTHONPATH=$PWD nice -n 10 .venv/bin/python -m benchmarks.fill_rate_tail 
 from __future__ import annotations
 
 import argparse
-from contextlib import contextmanager
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -36,14 +36,9 @@ SCALE = 1.55  # the intermittent group's demand scale on all of carparts (decisi
 BODY_WEIGHTS = (0.3, 0.5, 0.7, 1.0)
 
 
-@contextmanager
 def _tail(kind: str, weight: float = pf.NB_WEIGHT):
-    old = pf.TAIL, pf.NB_WEIGHT
-    pf.TAIL, pf.NB_WEIGHT = kind, weight
-    try:
-        yield
-    finally:
-        pf.TAIL, pf.NB_WEIGHT = old
+    """The curves' tail and weight set for a ``with`` block (restored after it)."""
+    return mock.patch.multiple(pf, TAIL=kind, NB_WEIGHT=weight)
 
 
 def _nb_loss(mean: np.ndarray, var: np.ndarray, y: np.ndarray) -> np.ndarray:

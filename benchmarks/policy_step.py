@@ -33,6 +33,7 @@ import pstats
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -83,12 +84,8 @@ def main_path() -> Iterator[None]:
     def size_all(data, config, names=None):
         return sizing.size_candidates(data, config)
 
-    saved = sim_engine._Lots, recommend.size_candidates
-    sim_engine._Lots, recommend.size_candidates = MainLots, size_all
-    try:
+    with mock.patch.object(sim_engine, "_Lots", MainLots), mock.patch.object(recommend, "size_candidates", size_all):
         yield
-    finally:
-        sim_engine._Lots, recommend.size_candidates = saved
 
 
 def block_inputs(data: Path, sample: int, seed: int = 1, freq: str = "W-MON", refit_every="auto"):
