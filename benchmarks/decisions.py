@@ -128,7 +128,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     logging.basicConfig(format="%(name)s: %(message)s")
-    logging.getLogger("policy_selector.portfolio").setLevel(logging.INFO)  # the target backtest's table
+    logging.getLogger("policy_selector.service_target").setLevel(logging.INFO)  # the target backtest's table
     logging.getLogger("policy_selector.sizing_choice").setLevel(logging.INFO)  # the sizing choice's table
     service = ServiceSettings(
         **(service_override(args.portfolio_target, args.segment_target, args.service_measure) or {}),

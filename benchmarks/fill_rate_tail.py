@@ -9,7 +9,7 @@ the exponential tail, times the group's demand scale (1.55 on all of carparts), 
 mixture, the uncalibrated error grid, NB laws of the history's or forecast's moments, and the
 fill-rate curves' body since branch ``pfill4``: the grid mixed with weight w with the NB of the
 forecast's mean and the history's index of dispersion, or with the NB of the forecast plus the backtest
-errors' mean and their variance, without the conformal map (:func:`policy_selector.portfolio._body_moments`).
+errors' mean and their variance, without the conformal map (:func:`policy_selector.service_curves._body_moments`).
 
 Run: ``PYTHONPATH=$PWD nice -n 10 .venv/bin/python -m benchmarks.fill_rate_tail [--sample 400] [--seed 2]``
 (~1 min). Prints a markdown table (docs/benchmarks/decisions.md, branches ``pfill3``, ``pfill4``).
@@ -23,7 +23,7 @@ from unittest import mock
 import numpy as np
 import pandas as pd
 
-import policy_selector.portfolio as pf
+import policy_selector.service_curves as pf
 from benchmarks.decisions import RESULTS, carparts_folder
 from optimization.distributions import count_demand
 from policy_selector import CandidateSpace, SelectorConfig
@@ -76,11 +76,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2)
     args = parser.parse_args()
     A, S, raw, f, hist, errors = _grids(args.sample, args.seed)
-    err_body = (errors[0], np.maximum(errors[1], errors[0]))  # portfolio._body_moments, BODY = "errors"
+    err_body = (errors[0], np.maximum(errors[1], errors[0]))  # service_curves._body_moments, BODY = "errors"
     k = S.shape[1]
     hm, hv = np.nanmean(hist, axis=1) * 2, np.nanvar(hist, axis=1) * 2
     index = np.where(hm > 0, hv / np.where(hm > 0, hm, 1.0), 1.0)
-    fc_body = (np.maximum(f, 0.0), np.maximum(f, 0.0) * np.maximum(index, 1.0))  # portfolio._body_moments
+    fc_body = (np.maximum(f, 0.0), np.maximum(f, 0.0) * np.maximum(index, 1.0))  # service_curves._body_moments
     levels = {f"q{p}": np.ceil(S[:, int(np.ceil(p * k)) - 1]) for p in (0.8, 0.9, 0.95)}
     levels.update(
         {"largest": np.ceil(S[:, -1]), "largest + 1": np.ceil(S[:, -1]) + 1, "1.5 x largest": np.ceil(1.5 * S[:, -1])}

@@ -7,7 +7,7 @@ policy in the simulator) it prints, per case, the CSL
 
 - ``uniform``: position after an order uniform on s+1..s+Q or (s, S] (:func:`optimization.period_csl`);
 - ``renewal``: (R, s, S) positions S - x with the renewal mass of the demand per review
-  (:func:`policy_selector.portfolio._min_max_positions`);
+  (:func:`policy_selector.service_curves._min_max_positions`);
 - ``periodic``: 100 periodic paths (one per grid point of demand over H, every H-window summing to it),
   52 periods from the top of the range (the expected outcomes before) and 1,000 periods;
 - ``random``: 100 random block paths from the same grid, 52 periods from spread start positions (now).
@@ -23,7 +23,7 @@ from scipy import stats
 
 from optimization import r_s_s_policy, s_q_policy, simulate
 from policy_selector.outcomes import _block_paths, _spread_start
-from policy_selector.portfolio import _cdf, _min_max_positions, _period_csl
+from policy_selector.service_curves import _cdf, _min_max_positions, _period_csl
 
 CASES = [  # kind, mean, variance per period, L, R, s, S (S = s + Q for sQ)
     ("RsS", 5, 5, 1, 1, 3, 40),

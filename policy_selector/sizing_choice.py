@@ -3,7 +3,7 @@
 Issue 12, item 2: no one family sizes every data set well. On carparts the default AutoETS +
 calibrated normal holds 1.01x the best baseline's stock; CrostonSBA + negative binomial does
 better there but worse on the demo's intermittent items. So the choice is made from the data,
-as :func:`policy_selector.portfolio.backtest_target` measures a target's shortfall: size every
+as :func:`policy_selector.service_target.backtest_target` measures a target's shortfall: size every
 option at an origin ``periods`` before the last date, replay each on the actual demand of the
 periods that followed (:func:`policy_selector.decision_eval.replay`, as ``stockwise evaluate``
 counts service), and per segment (SBC class x history band) keep the option whose replayed

@@ -111,7 +111,7 @@ class ServiceSettings(_Frozen):
     backtest: bool = Field(
         True,
         description="raise each segment's target by the allocation's held-out shortfall at an earlier origin "
-        "(policy_selector.portfolio.backtest_target; one more forecast backtest)",
+        "(policy_selector.service_target.backtest_target; one more forecast backtest)",
     )
     sizing_choice: Literal["yardstick", "target", "off"] = Field(
         "yardstick",

@@ -32,7 +32,7 @@ from policy_selector.buffers import forecast_error_buffers
 from policy_selector.decision_eval import policies_from_table
 from policy_selector.economics import Economics, periods_per_year
 from policy_selector.phased import forecast_paths, phased_items, phased_plan, policy_exposure, seasonal_forecasters
-from policy_selector.portfolio import recommend_with_target
+from policy_selector.service_target import recommend_with_target
 from policy_selector.sizing_choice import SizingChoiceSelector, with_sizing_choice
 
 __all__ = [
@@ -288,7 +288,7 @@ def select_step(
 
     The candidate space is the one the selector was trained with, so it can never
     recommend a policy outside it. With a segment or portfolio ``service`` target the
-    levels are then allocated by :func:`policy_selector.portfolio.recommend_with_target`.
+    levels are then allocated by :func:`policy_selector.service_target.recommend_with_target`.
     ``refit_every`` is :attr:`policy_selector.SelectorConfig.refit_every` (the run config's
     ``selector_refit_every``). The default path's sizing is chosen here by :func:`sizing_step`
     (its evidence in ``attrs["sizing_choice"]``) unless ``choose_sizing`` is False: a block of

@@ -1,7 +1,7 @@
 """Issue 12: the portfolio curves and the expected-outcome simulation against known truth.
 
 On i.i.d. Poisson and negative-binomial demand the truth is a long simulation of the policy
-itself. The curves (:func:`policy_selector.portfolio.item_curves`) read service off the exact
+itself. The curves (:func:`policy_selector.service_curves.item_curves`) read service off the exact
 quantile grid of demand over H; the expected outcomes (:mod:`policy_selector.outcomes`)
 simulate on paths built from a 100-point grid. Both must land on the truth: before, the
 curve took the (R, s, S) position as uniform on (s, S] (0.73 where the truth is 0.98) and
@@ -19,7 +19,7 @@ from scipy import stats
 
 from optimization import r_s_s_policy, s_q_policy, simulate
 from policy_selector.outcomes import _block_paths, _spread_start
-from policy_selector.portfolio import _cdf, _iid_loss, _loss, _min_max_positions, _period_csl
+from policy_selector.service_curves import _cdf, _iid_loss, _loss, _min_max_positions, _period_csl
 
 COUNT = SimpleNamespace(integral=True)
 

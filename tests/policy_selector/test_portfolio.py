@@ -8,7 +8,8 @@ from optimization import ServiceType
 from policy_selector import recommend_policies
 from policy_selector.context import prepare_cutoff
 from policy_selector.outcomes import expected_outcomes
-from policy_selector.portfolio import _csl_weights, exchange_curve, item_curves, policy_params, portfolio_policy
+from policy_selector.portfolio import exchange_curve, policy_params, portfolio_policy
+from policy_selector.service_curves import _csl_weights, item_curves
 
 
 @pytest.fixture(scope="module")

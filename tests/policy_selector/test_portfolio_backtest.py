@@ -7,16 +7,13 @@ import pytest
 from optimization import ServiceType
 from policy_selector import recommend_policies
 from policy_selector.decision_eval import replay_table
-from policy_selector.portfolio import (
-    MAX_TARGET,
+from policy_selector.portfolio import MAX_TARGET, portfolio_policy
+from policy_selector.service_curves import calibration_groups, group_scale, item_curves
+from policy_selector.service_target import (
     MIN_BACKTEST_ITEMS,
     _backtest_table,
     _calibration,
     backtest_target,
-    calibration_groups,
-    group_scale,
-    item_curves,
-    portfolio_policy,
     recommend_with_target,
 )
 
@@ -194,7 +191,7 @@ def test_calibration_reads_the_demand_scale_at_which_the_model_serves_the_replay
     demand = np.where(moved, curves.weight, 0.0)
     kpis = pd.DataFrame({"demand": demand, "served": fill * demand, "csl": 1.0})
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("policy_selector.portfolio.MIN_BACKTEST_ITEMS", 1)
+        mp.setattr("policy_selector.service_target.MIN_BACKTEST_ITEMS", 1)
         table = _calibration(data, out, tiny_config, kpis, groups, ServiceType.FILL_RATE).set_index("group")
     assert table["factor"].to_numpy() == pytest.approx(1.6, abs=1e-6)
     assert (table["model"] > table["achieved"]).all()

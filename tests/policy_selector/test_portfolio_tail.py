@@ -8,7 +8,7 @@ from scipy import stats
 
 from optimization import ServiceType
 from policy_selector import recommend_policies
-from policy_selector.portfolio import (
+from policy_selector.service_curves import (
     NB_WEIGHT,
     _body_moments,
     _exp_loss,
@@ -146,8 +146,8 @@ def _tops_and_forecasts(data, rec, config, stocked):
 def test_fill_rate_curve_above_the_largest_sample_stays_below_one_and_monotone(labelled, recs, tiny_config, kind, body):
     data, rec = labelled[0], recs
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("policy_selector.portfolio.TAIL", kind)
-        mp.setattr("policy_selector.portfolio.BODY", body)
+        mp.setattr("policy_selector.service_curves.TAIL", kind)
+        mp.setattr("policy_selector.service_curves.BODY", body)
         curves = item_curves(data, rec, tiny_config, ServiceType.FILL_RATE)
     plain = item_curves(data, rec, tiny_config, ServiceType.FILL_RATE, tail=False)
     stocked = np.isfinite(curves.level).any(axis=1)
@@ -196,9 +196,9 @@ def test_fill_rate_curves_are_monotone_in_the_level_for_every_mixture_weight(lab
         return _fill_service(*args, **kwargs)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("policy_selector.portfolio.NB_WEIGHT", w)
-        mp.setattr("policy_selector.portfolio.BODY", body)
-        mp.setattr("policy_selector.portfolio._fill_service", unsmoothed)
+        mp.setattr("policy_selector.service_curves.NB_WEIGHT", w)
+        mp.setattr("policy_selector.service_curves.BODY", body)
+        mp.setattr("policy_selector.service_curves._fill_service", unsmoothed)
         curves = item_curves(data, rec, tiny_config, ServiceType.FILL_RATE)
     stocked = np.isfinite(curves.level).any(axis=1)
     assert raw and all(np.nanmax(np.maximum.accumulate(f, axis=1) - f) < 1e-5 for f in raw)  # only tiny dips hidden
@@ -222,7 +222,7 @@ def test_untailed_curves_are_the_samples_model_whatever_the_mixture(labelled, re
     out = []
     for w in (0.0, 0.5, 1.0):
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr("policy_selector.portfolio.NB_WEIGHT", w)
+            mp.setattr("policy_selector.service_curves.NB_WEIGHT", w)
             out.append(item_curves(data, rec, tiny_config, ServiceType.FILL_RATE, tail=False))
     for other in out[1:]:
         np.testing.assert_array_equal(other.service, out[0].service)
@@ -247,7 +247,7 @@ def test_forecast_body_reads_a_planted_negative_binomial_and_its_fill_rate():
     truth = _grid_of(over_H.ppf).repeat(3, axis=0)
     samples, f_h = 0.6 * truth, np.full(3, 6.0)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("policy_selector.portfolio.BODY", "forecast")
+        mp.setattr("policy_selector.service_curves.BODY", "forecast")
         mean, var = _body_moments(data, np.arange(3), samples, f_h)
     np.testing.assert_allclose(mean, 6.0)
     np.testing.assert_allclose(var, 18.0, rtol=0.05)  # the history's index of dispersion (3) at the forecast
@@ -255,7 +255,7 @@ def test_forecast_body_reads_a_planted_negative_binomial_and_its_fill_rate():
     x = np.broadcast_to(y, (3, len(y)))
     loss = np.array([_true_loss(over_H, v) for v in y])
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("policy_selector.portfolio.NB_WEIGHT", 1.0)
+        mp.setattr("policy_selector.service_curves.NB_WEIGHT", 1.0)
         got = _nb_mix_loss(samples, x, True, (mean, var))
         np.testing.assert_allclose(got[:, :4], loss[None, :4].repeat(3, 0), rtol=0.1)
         np.testing.assert_allclose(got[:, 4], loss[4], rtol=0.25)  # 20: the 0.998 quantile
@@ -270,7 +270,7 @@ def test_forecast_body_reads_a_planted_negative_binomial_and_its_fill_rate():
     assert plain[0, -1] == 1.0  # and above their largest sample nothing is short
     half = _fill_service  # w = 0.5: between the two, never above the samples' own promise
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("policy_selector.portfolio.NB_WEIGHT", 0.5)
+        mp.setattr("policy_selector.service_curves.NB_WEIGHT", 0.5)
         mid, _ = half(samples, (mean, var), x[:, :, None], np.ones((3, 1)), np.full(3, L), np.full(3, H), True)
     assert np.all(mid[0] <= plain[0] + 1e-12) and np.all(mid[0] >= fill[0][0] - 1e-12)
 
@@ -282,7 +282,7 @@ def test_forecast_body_of_planted_gamma_demand_keeps_the_samples_spread():
     samples = _grid_of(law.ppf).repeat(2, axis=0)
     data = SimpleNamespace(integral=False, history=_planted_history(stats.gamma(1.0, scale=2.0), items=2))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("policy_selector.portfolio.BODY", "forecast")
+        mp.setattr("policy_selector.service_curves.BODY", "forecast")
         mean, var = _body_moments(data, np.arange(2), samples, np.full(2, 6.0), scale=np.array([1.0, 2.0]))
     np.testing.assert_allclose(mean, [6.0, 12.0])  # the scale moves the forecast's law as it moves the samples
     np.testing.assert_allclose(var, 9.0, rtol=0.05)  # the samples' variance (the caller scales the samples)
@@ -290,7 +290,7 @@ def test_forecast_body_of_planted_gamma_demand_keeps_the_samples_spread():
     truth = np.array([law.expect(lambda d, v=v: max(d - v, 0.0)) for v in y])
     for w in (0.0, 0.5, 1.0):
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr("policy_selector.portfolio.NB_WEIGHT", w)
+            mp.setattr("policy_selector.service_curves.NB_WEIGHT", w)
             got = _nb_mix_loss(samples[:1], y[None, :], False, (mean[:1], var[:1]))
             # the grid reads each quantile at the top of its cell: a little above the truth in the tail
         np.testing.assert_allclose(got[0], truth, rtol=0.12 if w < 1 else 0.05)
@@ -305,7 +305,7 @@ def test_forecast_body_does_not_count_a_season_as_noise():
     data = SimpleNamespace(integral=True, history=noise + season[None, :])
     assert np.var(data.history[0]) / np.mean(data.history[0]) > 3.0  # the season inflates the plain index
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("policy_selector.portfolio.BODY", "forecast")
+        mp.setattr("policy_selector.service_curves.BODY", "forecast")
         mean, var = _body_moments(data, np.arange(2), np.zeros((2, 10)), np.full(2, 24.0))
     np.testing.assert_allclose(mean, 24.0)
     np.testing.assert_allclose(var / mean, 2.0, rtol=0.1)
@@ -326,7 +326,7 @@ def test_errors_body_is_the_forecast_plus_the_uncalibrated_error_moments():
     samples = np.array([[0.0, 1.0, 2.0, 5.0]] * 3)
     f_h = np.array([6.0, 4.0, 3.0])
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("policy_selector.portfolio.BODY", "errors")
+        mp.setattr("policy_selector.service_curves.BODY", "errors")
         mean, var = _body_moments(data, np.arange(3), samples, f_h, None, cand, np.array([2, 2, 2]))
         scaled = _body_moments(data, np.arange(3), samples, f_h, np.full(3, 2.0), cand, np.array([2, 2, 2]))
     np.testing.assert_allclose(mean, [4.5, 6.0, 2.0])  # c: not in the error model, the samples' mean
@@ -336,6 +336,6 @@ def test_errors_body_is_the_forecast_plus_the_uncalibrated_error_moments():
 
 def test_an_unknown_body_law_is_refused(labelled, recs, tiny_config):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("policy_selector.portfolio.BODY", "forcast")
+        mp.setattr("policy_selector.service_curves.BODY", "forcast")
         with pytest.raises(ValueError, match="BODY must be 'samples', 'forecast' or 'errors', got 'forcast'"):
             item_curves(labelled[0], recs, tiny_config, ServiceType.FILL_RATE)
