@@ -191,3 +191,11 @@ def test_segments_meeting_their_target_keep_their_choice_unchanged():
     assert choice.corrections == {} and choice.chosen == off.chosen
     pd.testing.assert_frame_equal(choice.table, off.table)
     assert set(choice.table["option"]) == {o.name for o in sizing_options(default)}
+
+
+def test_a_segment_or_portfolio_target_is_not_corrected_twice(sparse):
+    # its own target backtest (portfolio.backtest_target) re-levels in the replay
+    demand, items, config = sparse
+    default = config.space["ets_sq_normal"]
+    judged = choose_sizing(demand, items, config, default, periods=12, measure="csl", target=0.95)
+    assert judged.corrections == {} and not judged.table["option"].str.contains("_x").any()
