@@ -18,6 +18,8 @@ __all__ = ["SelectorConfig", "AUTO_REFIT_SPAN_MULTIPLE"]
 #: the history the parameters were estimated on (docs/guide/scale.md: carparts' 39-51 months are far
 #: below, the 3-year weekly panel and the demo far above).
 AUTO_REFIT_SPAN_MULTIPLE = 5
+#: Segments the sizing choice's replay correction may raise (:attr:`SelectorConfig.replay_correction`).
+REPLAY_CORRECTIONS = ("sparse", "all", "off")
 
 
 @dataclass(frozen=True)
@@ -82,11 +84,14 @@ class SelectorConfig:
         ``test_periods`` before the cutoff). 0 = label by the single realised path.
     block_length : int, optional
         Block length of that bootstrap; default ``clip(ceil(test_periods / 4), 2, 13)``.
-    replay_correction : bool, default True
+    replay_correction : {"sparse", "all", "off"}, default "sparse"
         The sizing choice (:func:`policy_selector.sizing_choice.choose_sizing`) corrects a segment
         whose chosen option replays more than its tolerance under the target: it sizes that option
-        for a smaller shortfall until the replay at its earlier origin meets the target. False =
-        the chosen options as sized.
+        for a smaller shortfall until the replay at its earlier origin meets the target.
+        ``sparse``: intermittent and lumpy segments only (SBC class; where a few backtest windows
+        with demand cannot show the tail of an L + R sum of sparse demand); ``all``: every segment
+        (also smooth and erratic ones, whose replay misses follow level and season shifts of the
+        replayed months); ``off``: the chosen options as sized.
     shortfall_factors : tuple of (str, float), default ()
         Candidate name -> factor f in (0, 1]: that candidate is sized for the level
         ``1 - f (1 - target)`` instead of each item's CSL / fill-rate target (capped at the
@@ -113,7 +118,7 @@ class SelectorConfig:
     sim_periods: int = 52
     label_paths: int = 40
     block_length: int | None = None
-    replay_correction: bool = True
+    replay_correction: str = "sparse"
     shortfall_factors: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
@@ -145,6 +150,10 @@ class SelectorConfig:
             raise ValueError(f"service_tolerance must be in [0, 1), got {self.service_tolerance}")
         if self.min_empirical < 2:
             raise ValueError(f"min_empirical must be >= 2 windows, got {self.min_empirical}")
+        if self.replay_correction not in REPLAY_CORRECTIONS:
+            raise ValueError(
+                f"replay_correction must be one of {list(REPLAY_CORRECTIONS)}, got {self.replay_correction!r}"
+            )
         _check_factors(self.shortfall_factors)
 
     def season_step(self, season_length: int) -> int:

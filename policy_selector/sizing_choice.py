@@ -16,9 +16,10 @@ before) and vary the forecaster (the default's, CrostonSBA, TSB) and the error f
 (calibrated normal, empirical, negative binomial / best calibrated count family). Only items
 the default path gives its default candidate are re-sized; a trained selector is left alone.
 
-Replay correction (``SelectorConfig.replay_correction``, on by default): the replay measures what
-the calibrated error model cannot, its coverage of the windows *after* the backtest. A segment
-whose chosen option replays more than :data:`TOLERANCE` under its target takes that option sized
+Replay correction (``SelectorConfig.replay_correction``, default ``sparse``: intermittent and lumpy
+segments): the replay measures what the calibrated error model cannot, its coverage of the windows
+*after* the backtest. Such a segment whose chosen option replays more than :data:`TOLERANCE` under
+its target takes that option sized
 for a smaller shortfall ``f (1 - target)``, the first ``f`` of :data:`CORRECTION_FACTORS` whose
 replay meets the target (retail proxy: intermittent items replayed 0.911 for 0.95, corrected to
 0.944 at level 0.99 for +48 % of their stock; docs/benchmarks/proxies.md).
@@ -364,9 +365,9 @@ def _correction(part: pd.Series, replay_option) -> tuple[float, pd.DataFrame, st
     return f, evidence, why
 
 
-def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen, judged) -> tuple:
-    """Replay correction of every segment's chosen option (:data:`CORRECTION_FACTORS`; a segment under
-    :data:`MIN_ITEMS` items with demand takes the correction measured on all items, as its choice).
+def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen, judged, scope) -> tuple:
+    """Replay correction of the chosen option of every segment in ``scope`` (:data:`CORRECTION_FACTORS`; a
+    segment under :data:`MIN_ITEMS` items with demand takes the correction measured on all items, as its choice).
 
     Returns
     -------
@@ -386,6 +387,8 @@ def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen
     found, out, why = {}, dict(chosen), {}
     for seg, name in chosen.items():
         ev = "all" if counts[seg] < MIN_ITEMS else seg
+        if seg not in scope:
+            continue
         if (ev, name) not in found:
             part = table[(table["segment"] == ev) & (table["option"] == name)].iloc[0]
             found[(ev, name)] = _correction(part, lambda f, name=name: replay_option(name, f))
@@ -472,10 +475,11 @@ def choose_sizing(
     chosen, table = _decide(table, counts, rule, allowed)
     corrections = {}
     # a segment / portfolio target re-levels in its own replay (portfolio.backtest_target): not twice
-    if config.replay_correction and measure is None and target is None:
+    if config.replay_correction != "off" and measure is None and target is None:
         judged = {"measure": measure, "target": target}
+        scope = {s for s in chosen if config.replay_correction == "all" or s.split("|")[0] in _INTERMITTENT}
         chosen, table, corrections = _correct(
-            data, cfg, options, actual, eligible, labels, table, counts, chosen, judged
+            data, cfg, options, actual, eligible, labels, table, counts, chosen, judged, scope
         )
     return SizingChoice(origin, periods, chosen, table[_COLUMNS], corrections=corrections)
 

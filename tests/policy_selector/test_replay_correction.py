@@ -151,7 +151,7 @@ def test_the_choice_raises_the_level_of_a_sparse_segment_whose_replay_misses(spa
     demand, items, config = sparse
     default = config.space["ets_sq_normal"]
     choice = choose_sizing(demand, items, config, default, periods=12)
-    off = choose_sizing(demand, items, dataclasses.replace(config, replay_correction=False), default, periods=12)
+    off = choose_sizing(demand, items, dataclasses.replace(config, replay_correction="off"), default, periods=12)
     assert choice.corrections, choice.table.to_string()  # the planted sparse series replay under 0.95
     table = choice.table.set_index(["segment", "option"])
     for seg, name in choice.chosen.items():
@@ -170,7 +170,7 @@ def test_the_choice_raises_the_level_of_a_sparse_segment_whose_replay_misses(spa
     assert made.corrections == choice.corrections  # the same earlier origin: one year = 12 months back
     rec = recommend_policies(selector, demand, items, cfg, np.random.default_rng(0)).set_index("unique_id")
     plain_sel, plain_cfg, _ = with_sizing_choice(
-        None, demand, items, dataclasses.replace(config, replay_correction=False)
+        None, demand, items, dataclasses.replace(config, replay_correction="off")
     )
     plain = recommend_policies(plain_sel, demand, items, plain_cfg, np.random.default_rng(0)).set_index("unique_id")
     hit = rec["candidate"].isin(list(made.corrections))
@@ -185,7 +185,7 @@ def test_segments_meeting_their_target_keep_their_choice_unchanged():
     demand, items, config = _sparse(later=1.0)  # stationary: every segment's choice replays within TOLERANCE
     default = config.space["ets_sq_normal"]
     choice = choose_sizing(demand, items, config, default, periods=12)
-    off = choose_sizing(demand, items, dataclasses.replace(config, replay_correction=False), default, periods=12)
+    off = choose_sizing(demand, items, dataclasses.replace(config, replay_correction="off"), default, periods=12)
     met = off.table[off.table["chosen"]]
     assert (met["achieved"] >= met["target"] - TOLERANCE).all() and len(met) >= 2
     assert choice.corrections == {} and choice.chosen == off.chosen
@@ -199,3 +199,30 @@ def test_a_segment_or_portfolio_target_is_not_corrected_twice(sparse):
     default = config.space["ets_sq_normal"]
     judged = choose_sizing(demand, items, config, default, periods=12, measure="csl", target=0.95)
     assert judged.corrections == {} and not judged.table["option"].str.contains("_x").any()
+
+
+def test_smooth_segments_are_corrected_only_when_asked():
+    # 60 smooth monthly series whose level rises by half in the last year: their replay misses
+    rng = np.random.default_rng(5)
+    n, T = 60, 60
+    level = rng.uniform(20, 40, n)[:, None] * np.where(np.arange(T) >= T - 12, 1.5, 1.0)[None, :]
+    demand, items, config = _sparse(later=1.0)
+    ids = [f"m{i:03d}" for i in range(n)]
+    ds = np.sort(demand["ds"].unique())
+    y = rng.poisson(level).astype(float)
+    demand = pd.DataFrame({"unique_id": np.repeat(ids, T), "ds": np.tile(ds, n), "y": y.ravel()})
+    items = pd.concat([items.iloc[:1]] * n, ignore_index=True).assign(unique_id=ids)
+    default = config.space["ets_sq_normal"]
+    off = choose_sizing(demand, items, dataclasses.replace(config, replay_correction="off"), default, periods=12)
+    assert set(off.chosen) == {"smooth|long"}
+    missed = off.table[off.table["chosen"] & (off.table["segment"] == "smooth|long")]
+    assert (missed["achieved"] < 0.95 - TOLERANCE).all()
+    sparse_only = choose_sizing(demand, items, config, default, periods=12)  # the default scope
+    assert sparse_only.corrections == {} and sparse_only.chosen == off.chosen
+    every = choose_sizing(demand, items, dataclasses.replace(config, replay_correction="all"), default, periods=12)
+    assert every.chosen["smooth|long"] in every.corrections
+
+
+def test_an_unknown_correction_scope_is_refused():
+    with pytest.raises(ValueError, match=r"replay_correction must be one of \['sparse', 'all', 'off'\], got 'yes'"):
+        SelectorConfig(replay_correction="yes")
