@@ -18,6 +18,8 @@ __all__ = ["SelectorConfig", "AUTO_REFIT_SPAN_MULTIPLE"]
 #: the history the parameters were estimated on (docs/guide/scale.md: carparts' 39-51 months are far
 #: below, the 3-year weekly panel and the demo far above).
 AUTO_REFIT_SPAN_MULTIPLE = 5
+#: Segments the sizing choice's replay correction may raise (:attr:`SelectorConfig.replay_correction`).
+REPLAY_CORRECTIONS = ("sparse", "all", "off")
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,19 @@ class SelectorConfig:
         ``test_periods`` before the cutoff). 0 = label by the single realised path.
     block_length : int, optional
         Block length of that bootstrap; default ``clip(ceil(test_periods / 4), 2, 13)``.
+    replay_correction : {"sparse", "all", "off"}, default "sparse"
+        The sizing choice (:func:`policy_selector.sizing_choice.choose_sizing`) corrects a segment
+        whose chosen option replays more than its tolerance under the target: it sizes that option
+        for a smaller shortfall until the replay at its earlier origin meets the target.
+        ``sparse``: intermittent and lumpy segments only (SBC class; where a few backtest windows
+        with demand cannot show the tail of an L + R sum of sparse demand); ``all``: every segment
+        (also smooth and erratic ones, whose replay misses follow level and season shifts of the
+        replayed months); ``off``: the chosen options as sized.
+    shortfall_factors : tuple of (str, float), default ()
+        Candidate name -> factor f in (0, 1]: that candidate is sized for the level
+        ``1 - f (1 - target)`` instead of each item's CSL / fill-rate target (capped at the
+        quantile grid's last point). Set by the sizing choice's correction; empty = every
+        candidate at the items' own targets.
     """
 
     space: CandidateSpace = field(default_factory=CandidateSpace)
@@ -103,6 +118,8 @@ class SelectorConfig:
     sim_periods: int = 52
     label_paths: int = 40
     block_length: int | None = None
+    replay_correction: str = "sparse"
+    shortfall_factors: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.space, CandidateSpace):
@@ -133,6 +150,11 @@ class SelectorConfig:
             raise ValueError(f"service_tolerance must be in [0, 1), got {self.service_tolerance}")
         if self.min_empirical < 2:
             raise ValueError(f"min_empirical must be >= 2 windows, got {self.min_empirical}")
+        if self.replay_correction not in REPLAY_CORRECTIONS:
+            raise ValueError(
+                f"replay_correction must be one of {list(REPLAY_CORRECTIONS)}, got {self.replay_correction!r}"
+            )
+        _check_factors(self.shortfall_factors)
 
     def season_step(self, season_length: int) -> int:
         """Window spacing that spreads ``n_windows`` over one season: ``max(step, m // n_windows)``.
@@ -164,3 +186,18 @@ class SelectorConfig:
             return np.full(n.shape, min(int(self.refit_every), self.n_windows), dtype=int)
         long = n >= AUTO_REFIT_SPAN_MULTIPLE * (self.n_windows - 1) * self.step
         return np.where(long, self.n_windows, 1).astype(int)
+
+
+def _check_factors(factors) -> None:
+    """``shortfall_factors``: (candidate name, factor in (0, 1]) pairs, each name once."""
+    if not isinstance(factors, tuple):
+        raise TypeError(f"shortfall_factors must be a tuple of (candidate name, factor) pairs, got {factors!r}")
+    names = []
+    for pair in factors:
+        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)):
+            raise ValueError(f"shortfall_factors entries must be (candidate name, factor) pairs, got {pair!r}")
+        if not 0.0 < float(pair[1]) <= 1.0:
+            raise ValueError(f"shortfall factor of {pair[0]!r} must be in (0, 1], got {pair[1]}")
+        names.append(pair[0])
+    if len(set(names)) < len(names):
+        raise ValueError(f"shortfall_factors names a candidate twice: {names}")

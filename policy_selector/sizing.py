@@ -150,11 +150,12 @@ def _size_one(data: CutoffData, cand: Candidate, config: SelectorConfig) -> tupl
         # units, whose loss function is the one the (s, Q) and fill-rate rules integrate
         samples = np.ceil(samples - 1e-9)
     rate = f_h / H
+    factor = dict(config.shortfall_factors).get(cand.name, 1.0)
     s, S, Q = np.zeros(n), np.zeros(n), np.zeros(n)
     for kind in np.unique(econ.service_type):
         rows = econ.service_type == kind
         level = np.where(np.isnan(econ.service_target[rows]), 0.5, econ.service_target[rows])
-        target = ServiceTarget(kind, level)
+        target = ServiceTarget(kind, _corrected(level, kind, factor, config))
         sized = size_policy(
             cand.policy,
             EmpiricalDemand(samples[rows]),
@@ -173,7 +174,7 @@ def _size_one(data: CutoffData, cand: Candidate, config: SelectorConfig) -> tupl
     cap = MAX_LEVEL_MULTIPLE * largest_demand(data.history, H)
     shift = np.where(cap > 0, np.maximum(s - cap, 0.0), 0.0)
     s, S = s - shift, S - shift
-    notes = _sizing_notes(data, cand, H, s, S, Q, cap, shift)
+    notes = _sizing_notes(data, cand, H, s, S, Q, cap, shift, factor, config)
     policy = mixed_policies(
         np.full(n, cand.policy.value),
         review_period=econ.review_period,
@@ -185,6 +186,14 @@ def _size_one(data: CutoffData, cand: Candidate, config: SelectorConfig) -> tupl
         lost_sales=econ.lost_sales,
     )
     return policy, {"exposure": H.astype(float), "mean_demand_H": f_h, "level": policy.reorder_level, "note": notes}
+
+
+def _corrected(level: np.ndarray, kind: str, factor: float, config: SelectorConfig) -> np.ndarray:
+    """The level a CSL / fill-rate target is sized for: shortfall ``1 - level`` times ``factor``
+    (:attr:`SelectorConfig.shortfall_factors`), at most the quantile grid's last point; cost targets unchanged."""
+    if factor == 1.0 or kind not in ("csl", "fill_rate"):
+        return level
+    return np.minimum(1.0 - (1.0 - level) * factor, np.maximum(_grid(config)[-1], level))
 
 
 def largest_demand(history: np.ndarray, H: np.ndarray) -> np.ndarray:
@@ -207,10 +216,18 @@ def largest_demand(history: np.ndarray, H: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sizing_notes(data: CutoffData, cand: Candidate, H, s, S, Q, cap, shift) -> np.ndarray:
-    """Why a level may not deliver its target: short history, capped calibration, capped level, zero level."""
+def _sizing_notes(data: CutoffData, cand: Candidate, H, s, S, Q, cap, shift, factor=1.0, config=None) -> np.ndarray:
+    """Why a level may not deliver its target: short history, capped calibration, capped level, zero level,
+    a replay correction (sized for a smaller shortfall than the target's)."""
     econ, n = data.economics, len(data.ids)
     notes = [[] for _ in range(n)]
+    if factor != 1.0:
+        for i in np.flatnonzero(np.isin(econ.service_type, ("csl", "fill_rate"))):
+            level = _corrected(np.array([econ.service_target[i]]), econ.service_type[i], factor, config)[0]
+            notes[i].append(
+                f"replay correction: sized for {econ.service_type[i]} {level:.4g} (shortfall x{factor:g}), the "
+                f"segment's options having replayed under their target {econ.service_target[i]:g} at an earlier origin"
+            )
     short = set(data.fallbacks.loc[data.fallbacks["step"] == "backtest", "unique_id"])
     em = data.error_models.get(cand.distribution)
     capped = np.zeros(n, dtype=bool)

@@ -15,6 +15,14 @@ The options keep the default candidate's policy type (so order costs and batches
 before) and vary the forecaster (the default's, CrostonSBA, TSB) and the error family
 (calibrated normal, empirical, negative binomial / best calibrated count family). Only items
 the default path gives its default candidate are re-sized; a trained selector is left alone.
+
+Replay correction (``SelectorConfig.replay_correction``, default ``sparse``: intermittent and lumpy
+segments): the replay measures what the calibrated error model cannot, its coverage of the windows
+*after* the backtest. Such a segment whose chosen option replays more than :data:`TOLERANCE` under
+its target takes that option sized
+for a smaller shortfall ``f (1 - target)``, the first ``f`` of :data:`CORRECTION_FACTORS` whose
+replay meets the target (retail proxy: intermittent items replayed 0.911 for 0.95, corrected to
+0.944 at level 0.99 for +48 % of their stock; docs/benchmarks/proxies.md).
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from policy_selector.selector import FixedSelector, Selection
 from policy_selector.sizing import size_candidates
 
 __all__ = [
+    "CORRECTION_FACTORS",
     "MARGIN",
     "MIN_ITEMS",
     "RULES",
@@ -45,6 +54,7 @@ __all__ = [
     "SizingChoice",
     "SizingChoiceSelector",
     "choose_sizing",
+    "corrected_name",
     "history_band",
     "segment_labels",
     "with_sizing_choice",
@@ -68,6 +78,11 @@ RULES = ("yardstick", "target")
 #: service: one replay of under a year on a few dozen items moves the ratio by a few per cent (the
 #: demo's lumpy and smooth segments: 1-2 % apart at the earlier origin, the other way round after).
 MARGIN = 0.05
+#: Shortfall factors f tried in turn on a segment whose chosen option replays more than :data:`TOLERANCE`
+#: under its target (with ``SelectorConfig.replay_correction``): the option is re-sized for the level
+#: 1 - f (1 - target) (0.95: 0.96, 0.97, 0.975, 0.98, 0.985, 0.99, 0.995) until its replay at the
+#: earlier origin meets the target less :data:`TOLERANCE`; none does: the factor serving best.
+CORRECTION_FACTORS = (0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
 #: Forecasters (besides the default's) and families an option combines.
 _FORECASTERS = ("CrostonSBA", "TSB")
 _FAMILIES = (Distribution.NORMAL, Distribution.EMPIRICAL, Distribution.NEGBIN)
@@ -117,6 +132,9 @@ class SizingChoice:
         one row per segment (and ``all``) and option.
     reason : str or None
         Why no choice was made (every item keeps the default).
+    corrections : dict of str -> (str, float)
+        Corrected option name (:func:`corrected_name`) -> the option and its shortfall factor
+        (``SelectorConfig.replay_correction``); its rows in ``table`` hold its replay.
     """
 
     origin: pd.Timestamp | None
@@ -124,6 +142,7 @@ class SizingChoice:
     chosen: dict
     table: pd.DataFrame
     reason: str | None = None
+    corrections: dict = dataclasses.field(default_factory=dict)
 
     def frame(self) -> pd.DataFrame:
         """``table`` with the origin, held-out periods and reason on every row (one row when not run)."""
@@ -218,6 +237,7 @@ def _evidence(
     labels: np.ndarray,
     measure: str | None = None,
     target: float | None = None,
+    yard: dict | None = None,
 ):
     """Per segment and option: items, items with demand, mean target, replayed service, inventory value.
 
@@ -225,10 +245,11 @@ def _evidence(
     a segment's is the mean over its items with demand (as ``stockwise evaluate`` counts CSL).
     With ``measure`` (a segment / portfolio target's) every item is judged on it, a fill rate
     as the segment's served / demand (as ``evaluate`` counts it), against ``target``.
+    ``yard``: the textbook yardstick's replay (:func:`_yardstick`) when already made.
     """
     econ = data.economics
     out = replay(actual, [policies], econ)
-    yard = _yardstick(data.history, actual, econ)
+    yard = _yardstick(data.history, actual, econ) if yard is None else yard
     fill = econ.service_type == "fill_rate" if measure is None else np.full(len(econ.ids), measure == "fill_rate")
     pooled_fill = measure == "fill_rate"
     service = np.where(fill[None, :], out["fill_rate"], out["csl"])
@@ -311,6 +332,85 @@ def _decide(table: pd.DataFrame, counts: dict, rule: str = "yardstick", allowed:
     return {s: o for s, o in chosen.items() if s != "all"}, table
 
 
+def corrected_name(option: str, factor: float) -> str:
+    """Name of ``option`` sized for the shortfall times ``factor`` (e.g. ``sba_sq_normal_x0.5``)."""
+    return f"{option}_x{factor:g}"
+
+
+def _correction(part: pd.Series, replay_option) -> tuple[float, pd.DataFrame, str] | None:
+    """The shortfall factor of a segment whose chosen option's row is ``part``: the first of
+    :data:`CORRECTION_FACTORS` whose replay meets the target less :data:`TOLERANCE`, else the best served;
+    None when the option already meets it or no factor serves better. Also the factor's evidence table
+    (every segment, :func:`_evidence`) and the reason."""
+    seg, target = part["segment"], float(part["target"])
+    before, value = float(part["achieved"]), float(part["inventory_value"])
+    if not (np.isfinite(before) and np.isfinite(target)) or before >= target - TOLERANCE:
+        return None
+    tried = []
+    for f in CORRECTION_FACTORS:
+        evidence = replay_option(f)
+        tried.append((f, evidence, evidence[evidence["segment"] == seg].iloc[0]))
+        if float(tried[-1][2]["achieved"]) >= target - TOLERANCE:
+            break
+    f, evidence, row = max(tried, key=lambda t: (round(float(t[2]["achieved"]), 12), t[0]))
+    after, cost = float(row["achieved"]), float(row["inventory_value"])
+    if not after > before:
+        return None
+    met = "meets" if after >= target - TOLERANCE else f"is the best of {len(tried)} factor(s); none meets"
+    why = (
+        f"; replay correction{' (all items)' if seg == 'all' else ''}: sized for shortfall x{f:g} (level "
+        f"{1 - f * (1 - target):.4g} for {target:.3g}): replayed {before:.3f} -> {after:.3f}, which {met} "
+        f"{target:.3f} - {TOLERANCE:g}; inventory value {value:,.0f} -> {cost:,.0f} ({cost / max(value, 1e-12) - 1:+.0%})"
+    )
+    return f, evidence, why
+
+
+def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen, judged, scope) -> tuple:
+    """Replay correction of the chosen option of every segment in ``scope`` (:data:`CORRECTION_FACTORS`; a
+    segment under :data:`MIN_ITEMS` items with demand takes the correction measured on all items, as its choice).
+
+    Returns
+    -------
+    (dict, pandas.DataFrame, dict)
+        ``chosen`` with corrected names, ``table`` with the corrected options' rows (for the segments
+        that take them and the segment measured), and the corrections.
+    """
+    by_name = {o.name: o for o in options}
+    yard = _yardstick(data.history, actual, data.economics)
+
+    def replay_option(name: str, f: float) -> pd.DataFrame:
+        cand = dataclasses.replace(by_name[name], name=corrected_name(name, f))
+        c = dataclasses.replace(cfg, space=CandidateSpace((cand,)), shortfall_factors=((cand.name, f),))
+        sized = size_candidates(data, c).policies
+        return _evidence(data, (cand,), sized, actual, eligible, labels, yard=yard, **judged)[0]
+
+    found, out, why = {}, dict(chosen), {}
+    for seg, name in chosen.items():
+        ev = "all" if counts[seg] < MIN_ITEMS else seg
+        if seg not in scope:
+            continue
+        if (ev, name) not in found:
+            part = table[(table["segment"] == ev) & (table["option"] == name)].iloc[0]
+            found[(ev, name)] = _correction(part, lambda f, name=name: replay_option(name, f))
+        if found[(ev, name)] is not None:
+            out[seg], why[seg] = corrected_name(name, found[(ev, name)][0]), found[(ev, name)][2]
+    final = {**out, "all": table.loc[(table["segment"] == "all") & table["chosen"], "option"].iloc[0]}
+    rows = []
+    for (ev, name), hit in found.items():
+        if hit is not None:
+            takers = {ev} | {s for s, o in out.items() if o == corrected_name(name, hit[0])}
+            rows.append(hit[1][hit[1]["segment"].isin(takers)])
+    reasons = table.drop_duplicates("segment").set_index("segment")["reason"]
+    # two segments may take the same corrected option (same option and factor): one row per segment
+    table = pd.concat([table, *rows], ignore_index=True).drop_duplicates(["segment", "option"])
+    table = table.assign(
+        chosen=table["option"].to_numpy() == table["segment"].map(final).to_numpy(),
+        reason=table["segment"].map(reasons) + table["segment"].map(lambda g: why.get(g, "")),
+    )
+    corrections = {out[s]: (chosen[s], found[("all" if counts[s] < MIN_ITEMS else s, chosen[s])][0]) for s in why}
+    return out, table, corrections
+
+
 def _no_choice(periods: int, reason: str) -> SizingChoice:
     return SizingChoice(None, periods, {}, pd.DataFrame(columns=_COLUMNS), reason)
 
@@ -336,7 +436,13 @@ def choose_sizing(
     measure, target : optional
         A segment / portfolio target's measure (``csl`` / ``fill_rate``) and level: every item is
         judged on that measure (a segment's fill rate as served / demand) against that target,
-        instead of its own per-item target; None: each item's own.
+        instead of its own per-item target; None: each item's own. With either, no replay
+        correction (the target's own backtest re-levels).
+
+    With ``config.replay_correction`` (item targets), a segment whose chosen option replays more
+    than :data:`TOLERANCE` under its target takes that option sized for a smaller shortfall
+    (:data:`CORRECTION_FACTORS`, :func:`corrected_name`; ``corrections`` and the reason say by how
+    much and at what stock).
 
     Returns
     -------
@@ -367,7 +473,15 @@ def choose_sizing(
         return _no_choice(periods, f"no item with a target had demand in the {periods} periods after {origin.date()}")
     allowed = {seg: allowed_options(seg, options) for seg in table["segment"].unique()}
     chosen, table = _decide(table, counts, rule, allowed)
-    return SizingChoice(origin, periods, chosen, table[_COLUMNS])
+    corrections = {}
+    # a segment / portfolio target re-levels in its own replay (portfolio.backtest_target): not twice
+    if config.replay_correction != "off" and measure is None and target is None:
+        judged = {"measure": measure, "target": target}
+        scope = {s for s in chosen if config.replay_correction == "all" or s.split("|")[0] in _INTERMITTENT}
+        chosen, table, corrections = _correct(
+            data, cfg, options, actual, eligible, labels, table, counts, chosen, judged, scope
+        )
+    return SizingChoice(origin, periods, chosen, table[_COLUMNS], corrections=corrections)
 
 
 class SizingChoiceSelector:
@@ -380,14 +494,20 @@ class SizingChoiceSelector:
 
     def __init__(self, base: FixedSelector, choice: SizingChoice, options: tuple[Candidate, ...], per_year: float):
         self.base, self.choice, self.options, self.per_year = base, choice, options, per_year
+        names = {o.name for o in options}
+        self.factors = tuple((n, float(f)) for n, (_, f) in choice.corrections.items() if n in names)
         self.candidates_ = list(dict.fromkeys([*base.candidates_, *(o.name for o in options)]))
         self.chosen_ = base.chosen_
 
     def config_for(self, config: SelectorConfig) -> SelectorConfig:
-        """``config`` with the options added to its candidate space."""
+        """``config`` with the options added to its candidate space (and the corrected ones' shortfall factors)."""
         known = set(config.space.names)
         extra = tuple(o for o in self.options if o.name not in known)
-        return dataclasses.replace(config, space=CandidateSpace(config.space.candidates + extra))
+        mine = {n for n, _ in self.factors}
+        factors = tuple(p for p in config.shortfall_factors if p[0] not in mine) + self.factors
+        return dataclasses.replace(
+            config, space=CandidateSpace(config.space.candidates + extra), shortfall_factors=factors
+        )
 
     def select(self, features: pd.DataFrame) -> Selection:
         base = self.base.select(features)
@@ -445,5 +565,9 @@ def with_sizing_choice(
     )
     used = set(choice.chosen.values())  # only the options some segment uses are sized at the real origin
     options = tuple(o for o in sizing_options(default) if o.name in used)
+    by_name = {o.name: o for o in sizing_options(default)}
+    options += tuple(
+        dataclasses.replace(by_name[base], name=name) for name, (base, _) in choice.corrections.items() if name in used
+    )
     wrapped = SizingChoiceSelector(selector, choice, options, periods_per_year(config.freq))
     return wrapped, wrapped.config_for(config), choice

@@ -1,0 +1,228 @@
+"""The sizing choice's replay correction: a segment whose chosen option replays under its target is
+sized for a smaller shortfall until its replay at the earlier origin meets the target."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
+from policy_selector.context import prepare_cutoff
+from policy_selector.sizing import size_candidates
+from policy_selector.sizing_choice import (
+    CORRECTION_FACTORS,
+    TOLERANCE,
+    _correction,
+    choose_sizing,
+    corrected_name,
+    sizing_options,
+    with_sizing_choice,
+)
+
+SPACE = ("ets_sq_normal", "tsb_rss_negbin", "no_stock")
+
+
+def _row(achieved, value, segment="intermittent|long", option="sba_sq_normal", target=0.95):
+    return {
+        "segment": segment,
+        "option": option,
+        "target": target,
+        "achieved": achieved,
+        "inventory_value": value,
+    }
+
+
+def _planted_replay(service_of):
+    """A replay that serves ``service_of(f)`` at value 100 / f for shortfall factor f, recording its calls."""
+    calls = []
+
+    def replay_option(f):
+        calls.append(f)
+        return pd.DataFrame([_row(service_of(f), 100.0 / f), _row(0.5, 1.0, segment="other")])
+
+    return replay_option, calls
+
+
+def test_correction_takes_the_first_factor_whose_replay_meets_the_target():
+    # 0.91 replayed: the factors are tried in turn until one serves 0.95 - TOLERANCE
+    replay_option, calls = _planted_replay(lambda f: 0.97 - 0.1 * f)  # 0.89 at f = 0.8 ... 0.94 at f = 0.3
+    f, evidence, why = _correction(pd.Series(_row(0.91, 100.0)), replay_option)
+    assert f == pytest.approx(0.3)
+    assert calls == [x for x in CORRECTION_FACTORS if x >= 0.3]  # none tried past the first that meets it
+    assert set(evidence["segment"]) == {"intermittent|long", "other"}  # the evidence of every segment
+    assert "sized for shortfall x0.3 (level 0.985 for 0.95): replayed 0.910 -> 0.940, which meets" in why
+    assert "inventory value 100 -> 333 (+233%)" in why  # the stock it costs
+
+
+def test_correction_without_a_factor_meeting_the_target_takes_the_best_served():
+    replay_option, calls = _planted_replay(lambda f: 0.92 - 0.02 * f)  # at best 0.918 < 0.94
+    f, _, why = _correction(pd.Series(_row(0.90, 100.0)), replay_option)
+    assert calls == list(CORRECTION_FACTORS) and f == min(CORRECTION_FACTORS)
+    assert f"is the best of {len(CORRECTION_FACTORS)} factor(s); none meets 0.950" in why
+    # no factor serving better than the option as sized: no correction
+    replay_option, _ = _planted_replay(lambda f: 0.90)
+    assert _correction(pd.Series(_row(0.90, 100.0)), replay_option) is None
+
+
+def test_correction_leaves_a_segment_that_meets_its_target_unreplayed():
+    def never(f):
+        raise AssertionError("a segment meeting its target must not be re-sized")
+
+    assert _correction(pd.Series(_row(0.95 - TOLERANCE, 100.0)), never) is None
+    assert _correction(pd.Series(_row(0.99, 100.0)), never) is None
+    assert _correction(pd.Series(_row(np.nan, 100.0)), never) is None  # nothing replayed: nothing to correct
+
+
+@pytest.mark.parametrize(
+    ("factors", "match"),
+    [
+        ((("sba_sq_normal", 0.0),), r"shortfall factor of 'sba_sq_normal' must be in \(0, 1\], got 0.0"),
+        ((("sba_sq_normal", 1.5),), r"must be in \(0, 1\], got 1.5"),
+        ((("a", 0.5), ("a", 0.4)), r"shortfall_factors names a candidate twice: \['a', 'a'\]"),
+        ((("a", 0.5, 1),), r"entries must be \(candidate name, factor\) pairs"),
+    ],
+)
+def test_bad_shortfall_factors_are_refused(factors, match):
+    with pytest.raises(ValueError, match=match):
+        SelectorConfig(shortfall_factors=factors)
+    with pytest.raises(TypeError, match="shortfall_factors must be a tuple"):
+        SelectorConfig(shortfall_factors={"a": 0.5})
+
+
+def _sparse(later: float):
+    """80 monthly sparse series (demand in ~1 month of 4, log-normal sizes with a long right tail), demand
+    coming ``later`` times as often in the last year (2: the replay after an earlier origin a year back misses)."""
+    rng = np.random.default_rng(3)
+    n, T = 80, 60
+    often = rng.uniform(0.15, 0.35, n)[:, None] * np.where(np.arange(T) >= T - 12, later, 1.0)[None, :]
+    occurs = rng.random((n, T)) < often
+    sizes = np.ceil(rng.lognormal(1.0, 1.2, (n, T)))
+    y = np.where(occurs, sizes, 0.0)
+    ids = [f"s{i:03d}" for i in range(n)]
+    ds = pd.date_range("2019-01-01", periods=T, freq="MS")
+    demand = pd.DataFrame({"unique_id": np.repeat(ids, T), "ds": np.tile(ds, n), "y": y.ravel()})
+    items = pd.DataFrame(
+        {
+            "unique_id": ids,
+            "unit_cost": 10.0,
+            "holding_rate": 0.25,
+            "lead_time": 1,
+            "lead_time_std": 0.0,
+            "review_period": 1,
+            "order_cost": 0.0,
+            "service_target": 0.95,
+            "service_type": "csl",
+        }
+    )
+    config = SelectorConfig(space=CandidateSpace.from_names(SPACE), freq="MS", n_windows=8)
+    return demand, items, config
+
+
+@pytest.fixture(scope="module")
+def sparse():
+    return _sparse(later=2.0)
+
+
+def test_a_shortfall_factor_sizes_the_candidate_as_the_smaller_shortfall_would(sparse):
+    demand, items, config = sparse
+    origin = pd.Timestamp(np.sort(demand["ds"].unique())[-13])
+    data = prepare_cutoff(demand, items, origin, config)
+    corrected = dataclasses.replace(config, shortfall_factors=(("ets_sq_normal", 0.5),))
+    sized = size_candidates(data, corrected).table.set_index(["candidate", "unique_id"])
+    strict = prepare_cutoff(demand, items.assign(service_target=0.975), origin, config)
+    plain = size_candidates(strict, config).table.set_index(["candidate", "unique_id"])
+    own = size_candidates(data, config).table.set_index(["candidate", "unique_id"])
+    # sized for 1 - 0.5 (1 - 0.95) = 0.975, exactly as a 0.975 target is
+    assert sized.loc["ets_sq_normal", "reorder_point"].to_numpy() == pytest.approx(
+        plain.loc["ets_sq_normal", "reorder_point"].to_numpy()
+    )
+    assert (sized.loc["ets_sq_normal", "reorder_point"] >= own.loc["ets_sq_normal", "reorder_point"]).all()
+    assert (sized.loc["ets_sq_normal", "reorder_point"] > own.loc["ets_sq_normal", "reorder_point"]).any()
+    assert sized.loc["ets_sq_normal", "sizing_note"].str.contains("replay correction: sized for csl 0.975").all()
+    # the other candidates keep the items' own target
+    for name in ("tsb_rss_negbin", "no_stock"):
+        assert sized.loc[name, "order_up_to"].to_numpy() == pytest.approx(own.loc[name, "order_up_to"].to_numpy())
+
+
+def test_the_choice_raises_the_level_of_a_sparse_segment_whose_replay_misses(sparse):
+    demand, items, config = sparse
+    default = config.space["ets_sq_normal"]
+    choice = choose_sizing(demand, items, config, default, periods=12)
+    off = choose_sizing(demand, items, dataclasses.replace(config, replay_correction="off"), default, periods=12)
+    assert choice.corrections, choice.table.to_string()  # the planted sparse series replay under 0.95
+    table = choice.table.set_index(["segment", "option"])
+    for seg, name in choice.chosen.items():
+        if name not in choice.corrections:
+            assert off.chosen[seg] == name
+            continue
+        base, f = choice.corrections[name]
+        assert off.chosen[seg] == base and name == corrected_name(base, f) and f in CORRECTION_FACTORS
+        # the corrected option replays better than the option as sized, at more stock, as its reason says
+        assert table.loc[(seg, name), "achieved"] > table.loc[(seg, base), "achieved"]
+        assert table.loc[(seg, name), "inventory_value"] > table.loc[(seg, base), "inventory_value"]
+        assert "replay correction" in table.loc[(seg, name), "reason"]
+    assert (choice.table.groupby("segment")["chosen"].sum() == 1).all()
+    # the default path sizes those segments' items at the corrected level, with the note saying why
+    selector, cfg, made = with_sizing_choice(None, demand, items, config)
+    assert made.corrections == choice.corrections  # the same earlier origin: one year = 12 months back
+    rec = recommend_policies(selector, demand, items, cfg, np.random.default_rng(0)).set_index("unique_id")
+    plain_sel, plain_cfg, _ = with_sizing_choice(
+        None, demand, items, dataclasses.replace(config, replay_correction="off")
+    )
+    plain = recommend_policies(plain_sel, demand, items, plain_cfg, np.random.default_rng(0)).set_index("unique_id")
+    hit = rec["candidate"].isin(list(made.corrections))
+    assert hit.any()
+    assert (rec.loc[hit, "reorder_point"] >= plain.loc[rec.index[hit], "reorder_point"]).all()
+    assert (rec.loc[hit, "reorder_point"] > plain.loc[rec.index[hit], "reorder_point"]).any()
+    assert rec.loc[hit, "service_note"].str.contains("replay correction").all()
+    assert rec.loc[~hit, "reorder_point"].to_numpy() == pytest.approx(plain.loc[rec.index[~hit], "reorder_point"])
+
+
+def test_segments_meeting_their_target_keep_their_choice_unchanged():
+    demand, items, config = _sparse(later=1.0)  # stationary: every segment's choice replays within TOLERANCE
+    default = config.space["ets_sq_normal"]
+    choice = choose_sizing(demand, items, config, default, periods=12)
+    off = choose_sizing(demand, items, dataclasses.replace(config, replay_correction="off"), default, periods=12)
+    met = off.table[off.table["chosen"]]
+    assert (met["achieved"] >= met["target"] - TOLERANCE).all() and len(met) >= 2
+    assert choice.corrections == {} and choice.chosen == off.chosen
+    pd.testing.assert_frame_equal(choice.table, off.table)
+    assert set(choice.table["option"]) == {o.name for o in sizing_options(default)}
+
+
+def test_a_segment_or_portfolio_target_is_not_corrected_twice(sparse):
+    # its own target backtest (portfolio.backtest_target) re-levels in the replay
+    demand, items, config = sparse
+    default = config.space["ets_sq_normal"]
+    judged = choose_sizing(demand, items, config, default, periods=12, measure="csl", target=0.95)
+    assert judged.corrections == {} and not judged.table["option"].str.contains("_x").any()
+
+
+def test_smooth_segments_are_corrected_only_when_asked():
+    # 60 smooth monthly series whose level rises by half in the last year: their replay misses
+    rng = np.random.default_rng(5)
+    n, T = 60, 60
+    level = rng.uniform(20, 40, n)[:, None] * np.where(np.arange(T) >= T - 12, 1.5, 1.0)[None, :]
+    demand, items, config = _sparse(later=1.0)
+    ids = [f"m{i:03d}" for i in range(n)]
+    ds = np.sort(demand["ds"].unique())
+    y = rng.poisson(level).astype(float)
+    demand = pd.DataFrame({"unique_id": np.repeat(ids, T), "ds": np.tile(ds, n), "y": y.ravel()})
+    items = pd.concat([items.iloc[:1]] * n, ignore_index=True).assign(unique_id=ids)
+    default = config.space["ets_sq_normal"]
+    off = choose_sizing(demand, items, dataclasses.replace(config, replay_correction="off"), default, periods=12)
+    assert set(off.chosen) == {"smooth|long"}
+    missed = off.table[off.table["chosen"] & (off.table["segment"] == "smooth|long")]
+    assert (missed["achieved"] < 0.95 - TOLERANCE).all()
+    sparse_only = choose_sizing(demand, items, config, default, periods=12)  # the default scope
+    assert sparse_only.corrections == {} and sparse_only.chosen == off.chosen
+    every = choose_sizing(demand, items, dataclasses.replace(config, replay_correction="all"), default, periods=12)
+    assert every.chosen["smooth|long"] in every.corrections
+
+
+def test_an_unknown_correction_scope_is_refused():
+    with pytest.raises(ValueError, match=r"replay_correction must be one of \['sparse', 'all', 'off'\], got 'yes'"):
+        SelectorConfig(replay_correction="yes")
