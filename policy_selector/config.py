@@ -38,6 +38,14 @@ class SelectorConfig:
         the season- and trend-capable forecaster ``MSTL`` (STL season + AutoETS trend) in place
         of ``AutoETS``, in the forecast and in the backtest that sizes their buffer. False =
         every series season-blind, as before.
+    relative_errors : bool, default True
+        Size the buffer of the series given the seasonal forecaster (``seasonal_model``: the
+        time-phased MSTL items) from errors relative to the forecast: each backtest window's
+        cumulative error over H divided by that window's forecast and multiplied by the forecast
+        from the cutoff, pooled and calibrated apart from absolute errors, with the credibility
+        weight of the effective (non-overlapping) windows (:meth:`forecasting.ErrorModel.fit`).
+        The time-phased plan then scales their buffer with each period's forecast
+        (:func:`policy_selector.phased.phased_plan`). False = absolute errors, as before.
     seasonal_period : int, optional
         The m of that season; default by frequency (52 weekly, 12 monthly, 4 quarterly).
     n_windows, step : int, default 16, 1
@@ -88,6 +96,7 @@ class SelectorConfig:
     freq: str = "W-MON"
     season_length: int = 1
     seasonal_model: bool = True
+    relative_errors: bool = True
     seasonal_period: int | None = None
     n_windows: int = 16
     step: int = 1

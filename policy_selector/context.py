@@ -286,7 +286,18 @@ def _replace(table: pd.DataFrame, seasonal: pd.DataFrame, keys: list) -> pd.Data
     return out
 
 
-def _error_models(cv: pd.DataFrame, models, cfg: SelectorConfig, segments: pd.Series, history: pd.DataFrame) -> dict:
+def _error_models(
+    cv: pd.DataFrame,
+    models,
+    cfg: SelectorConfig,
+    segments: pd.Series,
+    history: pd.DataFrame,
+    relative: pd.Series | None = None,
+    reference: dict | None = None,
+) -> dict:
+    """One :class:`~forecasting.ErrorModel` per candidate distribution; ``relative`` / ``reference`` as in
+    :meth:`~forecasting.ErrorModel.fit` (the series swapped to :data:`SEASONAL_MODEL`, when
+    :attr:`SelectorConfig.relative_errors`)."""
     out: dict = {}
     for dist, family in _ERROR_FAMILIES.items():
         if cv.empty:
@@ -297,8 +308,14 @@ def _error_models(cv: pd.DataFrame, models, cfg: SelectorConfig, segments: pd.Se
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
+            in_cv = cv["unique_id"].unique()
             out[dist] = ErrorModel(em_cfg).fit(
-                cv, segments=segments.reindex(cv["unique_id"].unique()), history=history, models=list(models)
+                cv,
+                segments=segments.reindex(in_cv),
+                history=history,
+                models=list(models),
+                relative=None if relative is None else relative.reindex(in_cv).fillna(False),
+                reference=reference,
             )
     return out
 
@@ -381,7 +398,11 @@ def prepare_cutoff(demand: pd.DataFrame, items: pd.DataFrame, cutoff, config: Se
             {"unique_id": short, "step": "backtest", "reason": "history too short for the backtest; sized from history"}
         )
     )
-    errors = _error_models(cv, models, config, segments, long)
+    relative, reference = None, None
+    if config.relative_errors and len(swapped):
+        relative = pd.Series(np.isin(ids, swapped), index=ids)
+        reference = {m: pd.DataFrame(c, index=ids, columns=range(1, c.shape[1] + 1)) for m, c in cum.items()}
+    errors = _error_models(cv, models, config, segments, long, relative, reference)
     obs = history[np.isfinite(history)]
     table = pd.concat([f[["unique_id", "step", "reason"]] if "step" in f else f for f in fallbacks], ignore_index=True)
     return CutoffData(
