@@ -38,14 +38,18 @@ class SelectorConfig:
         the season- and trend-capable forecaster ``MSTL`` (STL season + AutoETS trend) in place
         of ``AutoETS``, in the forecast and in the backtest that sizes their buffer. False =
         every series season-blind, as before.
-    relative_errors : bool, default True
-        Size the buffer of the series given the seasonal forecaster (``seasonal_model``: the
-        time-phased MSTL items) from errors relative to the forecast: each backtest window's
-        cumulative error over H divided by that window's forecast and multiplied by the forecast
-        from the cutoff, pooled and calibrated apart from absolute errors, with the credibility
-        weight of the effective (non-overlapping) windows (:meth:`forecasting.ErrorModel.fit`).
-        The time-phased plan then scales their buffer with each period's forecast
-        (:func:`policy_selector.phased.phased_plan`). False = absolute errors, as before.
+    phased_shrinkage : float, "estimate" or None, default "estimate"
+        The error model of the series given the seasonal forecaster (``seasonal_model``: the
+        time-phased MSTL items) pools and calibrates them apart from their SBC segment and shrinks
+        their variance toward that pool with the credibility estimated from the pool itself
+        (``"estimate"``, Bühlmann-Straub) or with that many effective pseudo-windows, weighing each
+        series' own variance by its effective rather than its overlapping windows
+        (:attr:`forecasting.ErrorModelConfig.phased_shrinkage`). None: they stay in their segment
+        with ``shrinkage``, as before.
+    relative_errors : bool, default False
+        Also take those series' errors relative to the forecast, rescaled to the forecast from the
+        cutoff (:attr:`forecasting.ErrorModelConfig.relative_phased`); pair it with
+        ``phased_plan(..., proportional=...)``. Tried on the store proxy, not kept.
     seasonal_period : int, optional
         The m of that season; default by frequency (52 weekly, 12 monthly, 4 quarterly).
     n_windows, step : int, default 16, 1
@@ -96,7 +100,8 @@ class SelectorConfig:
     freq: str = "W-MON"
     season_length: int = 1
     seasonal_model: bool = True
-    relative_errors: bool = True
+    phased_shrinkage: float | Literal["estimate"] | None = "estimate"
+    relative_errors: bool = False
     seasonal_period: int | None = None
     n_windows: int = 16
     step: int = 1
@@ -142,6 +147,9 @@ class SelectorConfig:
             raise ValueError(f"service_tolerance must be in [0, 1), got {self.service_tolerance}")
         if self.min_empirical < 2:
             raise ValueError(f"min_empirical must be >= 2 windows, got {self.min_empirical}")
+        k = self.phased_shrinkage
+        if k is not None and (k != "estimate" if isinstance(k, str) else not float(k) >= 0):
+            raise ValueError(f"phased_shrinkage must be 'estimate', >= 0 pseudo-windows or None, got {k!r}")
 
     def season_step(self, season_length: int) -> int:
         """Window spacing that spreads ``n_windows`` over one season: ``max(step, m // n_windows)``.

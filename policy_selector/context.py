@@ -292,19 +292,22 @@ def _error_models(
     cfg: SelectorConfig,
     segments: pd.Series,
     history: pd.DataFrame,
-    relative: pd.Series | None = None,
+    phased: pd.Series | None = None,
     reference: dict | None = None,
 ) -> dict:
-    """One :class:`~forecasting.ErrorModel` per candidate distribution; ``relative`` / ``reference`` as in
-    :meth:`~forecasting.ErrorModel.fit` (the series swapped to :data:`SEASONAL_MODEL`, when
-    :attr:`SelectorConfig.relative_errors`)."""
+    """One :class:`~forecasting.ErrorModel` per candidate distribution; ``phased`` / ``reference`` as in
+    :meth:`~forecasting.ErrorModel.fit` (the series swapped to :data:`SEASONAL_MODEL`)."""
     out: dict = {}
     for dist, family in _ERROR_FAMILIES.items():
         if cv.empty:
             out[dist] = None
             continue
         em_cfg = ErrorModelConfig(
-            shrinkage=cfg.shrinkage, distribution=family, min_empirical=min(cfg.min_empirical, cfg.n_windows)
+            shrinkage=cfg.shrinkage,
+            distribution=family,
+            min_empirical=min(cfg.min_empirical, cfg.n_windows),
+            phased_shrinkage=cfg.shrinkage if cfg.phased_shrinkage is None else cfg.phased_shrinkage,
+            relative_phased=cfg.relative_errors,
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -314,7 +317,7 @@ def _error_models(
                 segments=segments.reindex(in_cv),
                 history=history,
                 models=list(models),
-                relative=None if relative is None else relative.reindex(in_cv).fillna(False),
+                phased=None if phased is None else phased.reindex(in_cv).fillna(False),
                 reference=reference,
             )
     return out
@@ -398,11 +401,11 @@ def prepare_cutoff(demand: pd.DataFrame, items: pd.DataFrame, cutoff, config: Se
             {"unique_id": short, "step": "backtest", "reason": "history too short for the backtest; sized from history"}
         )
     )
-    relative, reference = None, None
-    if config.relative_errors and len(swapped):
-        relative = pd.Series(np.isin(ids, swapped), index=ids)
+    phased, reference = None, None
+    if (config.phased_shrinkage is not None or config.relative_errors) and len(swapped):
+        phased = pd.Series(np.isin(ids, swapped), index=ids)
         reference = {m: pd.DataFrame(c, index=ids, columns=range(1, c.shape[1] + 1)) for m, c in cum.items()}
-    errors = _error_models(cv, models, config, segments, long, relative, reference)
+    errors = _error_models(cv, models, config, segments, long, phased, reference)
     obs = history[np.isfinite(history)]
     table = pd.concat([f[["unique_id", "step", "reason"]] if "step" in f else f for f in fallbacks], ignore_index=True)
     return CutoffData(

@@ -100,10 +100,10 @@ PLAN_COLUMNS = (
 _PER_PERIOD_REVIEW = ("s_Q", "base_stock")
 #: The season- and trend-capable forecaster given to items that pass :func:`seasonal_gate`.
 SEASONAL_MODEL = "MSTL"
-#: Forecasters whose items' buffers are sized from errors relative to the forecast
-#: (:attr:`policy_selector.config.SelectorConfig.relative_errors`), so :func:`phased_plan` scales
-#: their buffer with each period's forecast by default.
-PROPORTIONAL_MODELS = (SEASONAL_MODEL,)
+#: Forecasters whose items' buffers :func:`phased_plan` scales with each period's forecast by
+#: default: none, since :attr:`policy_selector.config.SelectorConfig.relative_errors` (the error
+#: sample that calls for it) is off by default; set both to try it (docs/benchmarks/proxies.md).
+PROPORTIONAL_MODELS: tuple[str, ...] = ()
 #: SBC classes that may get it: intermittent and lumpy items keep their path (a season of zeros
 #: and ones is noise, and their forecasters never model one).
 SEASONAL_CLASSES = ("smooth", "erratic")

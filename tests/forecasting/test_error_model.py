@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -235,22 +237,20 @@ def _std_h4(em: ErrorModel) -> pd.Series:
 def test_relative_errors_size_a_holiday_backtest_to_the_level_held_after_it():
     """Planted: windows at a 3x holiday peak; relative errors give the buffer of the level held after it."""
     cv, ref = _holiday_cv()
-    cfg = ErrorModelConfig(shrinkage=0.0, distribution="normal", calibrate=False)
     flags = pd.Series(True, index=ref.index)
-    absolute = ErrorModel(cfg).fit(cv)
-    relative = ErrorModel(cfg).fit(cv, relative=flags, reference={"M": ref})
-    mu = ref[4] / 4
-    truth = 0.4 * mu  # 0.2 mu sqrt(4)
-    ratio_rel, ratio_abs = relative.table(horizons=[4]).set_index("unique_id")["std"] / truth, _std_h4(absolute) / truth
-    assert ratio_rel.median() == pytest.approx(1.0, abs=0.15)
-    assert ratio_abs.median() > 1.8  # the holiday windows' absolute errors: ~2.1x
+    cfg = ErrorModelConfig(shrinkage=0.0, distribution="normal", calibrate=False, phased_shrinkage=0.0)
+    absolute = ErrorModel(cfg).fit(cv, phased=flags)
+    relative = ErrorModel(replace(cfg, relative_phased=True)).fit(cv, phased=flags, reference={"M": ref})
+    truth = 0.4 * ref[4] / 4  # 0.2 mu sqrt(4)
+    assert (_std_h4(relative) / truth).median() == pytest.approx(1.0, abs=0.15)
+    assert (_std_h4(absolute) / truth).median() > 1.8  # the holiday windows' absolute errors: ~2.1x
     # the normal's upper quantile is centred on the reference level, not on the windows'
     q_rel = relative.quantile(ref.index, 4.0, 0.95, model="M")
     assert np.median(q_rel / (1.645 * truth)) == pytest.approx(1.0, abs=0.2)
-    assert relative.relative_.all() and relative.segment_.str.endswith("(relative)").all()
+    assert relative.phased_.all() and relative.segment_.str.endswith("(phased)").all()
 
 
-def test_relative_series_shrink_toward_their_pool_with_the_weight_of_effective_windows():
+def test_phased_series_shrink_toward_their_pool_with_the_weight_of_effective_windows():
     """Invariant: shrunk variance = w own + (1 - w) pool with w = (n_eff - 1) / (n_eff - 1 + k)."""
     cv, ref = _holiday_cv(peak=1.0, seed=9)
     noisy = cv["unique_id"].eq("P05")
@@ -258,21 +258,43 @@ def test_relative_series_shrink_toward_their_pool_with_the_weight_of_effective_w
     flags = pd.Series(True, index=ref.index)
 
     def var(k):
-        cfg = ErrorModelConfig(shrinkage=k, distribution="normal", calibrate=False)
-        return _std_h4(ErrorModel(cfg).fit(cv, relative=flags, reference={"M": ref}))["P05"] ** 2
+        cfg = ErrorModelConfig(distribution="normal", calibrate=False, phased_shrinkage=k)
+        return _std_h4(ErrorModel(cfg).fit(cv, phased=flags))["P05"] ** 2
 
     own, pool, shrunk = var(0.0), var(1e12), var(8.0)
     n_eff = effective_windows(np.array([16]), 4, 1)[0, -1]
     w = (n_eff - 1) / (n_eff - 1 + 8.0)
-    assert own > 4 * pool  # the planted noisy item
+    assert own > 1.5 * pool  # the planted noisy item (its pooling scale grows with its noise too)
     assert shrunk == pytest.approx(w * own + (1 - w) * pool, rel=1e-6)
     assert w < 15 / 23  # harder than 16 windows counted as independent
 
 
-def test_relative_errors_name_what_is_missing():
+def test_estimated_credibility_pools_sampling_noise_and_keeps_real_differences():
+    """Planted: equal scale-free variances -> the pooled one for all (k = inf); a half whose forecast
+    errs 4x more than its history's scale keeps most of its own."""
+    cv, ref = _holiday_cv(peak=1.0, seed=9)
+    history = cv[["unique_id", "ds", "y"]]  # the pooling scale: the same for both halves
+    flags = pd.Series(True, index=ref.index)
+    cfg = ErrorModelConfig(distribution="normal", calibrate=False)  # phased_shrinkage="estimate"
+    pool = replace(cfg, phased_shrinkage=1e12)
+
+    def std(c, table):
+        return _std_h4(ErrorModel(c).fit(table, phased=flags, history=history))
+
+    assert std(cfg, cv).to_numpy() == pytest.approx(std(pool, cv).to_numpy(), rel=1e-6)
+    worse = cv.assign(y=lambda t: np.where(t["unique_id"].str[-1].isin(list("02468")), 4 * t["y"] - 3 * t["M"], t["y"]))
+    est, own, pooled = std(cfg, worse), std(replace(cfg, phased_shrinkage=0.0), worse), std(pool, worse)
+    gap_est, gap_pool = (np.abs(np.log(x / own)).median() for x in (est, pooled))
+    assert gap_est < 0.5 * gap_pool  # the real 4x difference in sd survives the estimated credibility
+
+
+def test_phased_settings_name_what_is_wrong():
     cv, ref = _holiday_cv(n_series=3)
     flags = pd.Series(True, index=ref.index)
-    with pytest.raises(ValueError, match="relative errors need reference="):
-        ErrorModel().fit(cv, relative=flags)
-    with pytest.raises(ValueError, match=r"relative lacks series \['P02'\]"):
-        ErrorModel().fit(cv, relative=flags.iloc[:2], reference={"M": ref})
+    with pytest.raises(ValueError, match="relative_phased errors need reference="):
+        ErrorModel(ErrorModelConfig(relative_phased=True)).fit(cv, phased=flags)
+    with pytest.raises(ValueError, match=r"phased lacks series \['P02'\]"):
+        ErrorModel().fit(cv, phased=flags.iloc[:2])
+    for bad in ("auto", -1.0):
+        with pytest.raises(ValueError, match="phased_shrinkage must be 'estimate' or >= 0"):
+            ErrorModelConfig(phased_shrinkage=bad)

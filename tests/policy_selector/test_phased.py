@@ -225,9 +225,12 @@ def test_a_buffer_of_relative_errors_scales_with_the_forecast_it_is_held_through
             assert row["reorder_point"] == np.floor(want + 0.5 + 1e-9)
     # the sq item (L + 1 = 4): buffer 7 - 40 < 0 stays proportional: the level doubles with the forecast
     assert plan.loc[("sq", 10), "reorder_point"] == 2 * REC.loc[2, "reorder_point"]
-    # the default follows the forecaster: MSTL items are proportional, others shift by F_t - F_1 only
+    # by default (PROPORTIONAL_MODELS empty) every buffer is kept: the level moves by F_t - F_1 only
     rec = REC.assign(forecaster=["MSTL", "AutoETS", "MSTL", "MSTL", "none"])
     default = phased_plan(rec, _paths(path), _all_phased(), DATES)
-    np.testing.assert_array_equal(default["reorder_point"], plan.reset_index()["reorder_point"])
+    np.testing.assert_array_equal(
+        default["reorder_point"],
+        phased_plan(REC, _paths(path), _all_phased(), DATES, proportional=False)["reorder_point"],
+    )
     with pytest.raises(ValueError, match=r"proportional lacks items \['bs', 'none'\]"):
         phased_plan(REC, _paths(path), _all_phased(), DATES, proportional=flags.iloc[:3])
