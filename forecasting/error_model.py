@@ -8,7 +8,9 @@ it, for every H up to the backtest horizon.
 
 A series has few such samples, so its mean and variance are shrunk toward the
 pooled, scale-free errors of its segment (credibility weighting with ``k``
-pseudo-windows: weight ``n / (n + k)`` on the series' own estimate). For
+pseudo-windows: weight ``n / (n + k)`` on the series' own estimate; time-phased
+series are pooled apart with a k estimated from their pool over effective
+windows, :attr:`ErrorModelConfig.phased_shrinkage`). For
 integer-valued demand the family (normal vs negative binomial) is chosen by
 log-likelihood of the backtest samples; see :mod:`forecasting.error_dists`.
 
@@ -123,6 +125,8 @@ class ErrorModel:
         Pooling scale per series (mean absolute one-step change).
     family_ : pandas.DataFrame
         Chosen family per series (rows) and model (columns).
+    phased_ : pandas.Series of bool
+        The ``phased`` series of :meth:`fit` (pooled apart, ``phased_shrinkage``).
 
     Examples
     --------
