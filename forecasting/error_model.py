@@ -162,7 +162,7 @@ class ErrorModel:
         models : list of str, optional
             Forecast columns to fit; default all.
         phased : pandas.Series of bool, optional
-            By ``unique_id``, the time-phased series (the selector's :data:`SEASONAL_MODEL` ones,
+            By ``unique_id``, the time-phased series (the selector's MSTL ones,
             whose level moves with a season or trend). They are pooled and calibrated apart from
             their segment (segment + :data:`PHASED_SUFFIX`), and their variance is shrunk with
             ``phased_shrinkage`` over effective windows: 16 overlapping sums of 2-4 periods are a
@@ -191,7 +191,8 @@ class ErrorModel:
         mean_demand, scale = _scales(source, ids)
         rel = _phased_flags(phased, reference if cfg.relative_phased else {}, ids)
         # their errors are pooled and calibrated apart from the segment's static items
-        seg = seg.astype(str).where(~rel, seg.astype(str) + PHASED_SUFFIX)
+        if rel.any():
+            seg = seg.astype(str).where(~rel, seg.astype(str) + PHASED_SUFFIX)
         seg_code, seg_names = pd.factorize(seg.to_numpy())
         self._win, self._scale, self._seg_code = win, mean_demand, seg_code
         self._params = {
