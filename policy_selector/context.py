@@ -317,7 +317,7 @@ def _error_models(
                 segments=segments.reindex(in_cv),
                 history=history,
                 models=list(models),
-                phased=None if phased is None else phased.reindex(in_cv).fillna(False),
+                phased=None if phased is None else phased.reindex(in_cv).fillna(False).astype(bool),
                 reference=reference,
             )
     return out
