@@ -8,7 +8,9 @@ it, for every H up to the backtest horizon.
 
 A series has few such samples, so its mean and variance are shrunk toward the
 pooled, scale-free errors of its segment (credibility weighting with ``k``
-pseudo-windows: weight ``n / (n + k)`` on the series' own estimate). For
+pseudo-windows: weight ``n / (n + k)`` on the series' own estimate; time-phased
+series are pooled apart with a k estimated from their pool over effective
+windows, :attr:`ErrorModelConfig.phased_shrinkage`). For
 integer-valued demand the family (normal vs negative binomial) is chosen by
 log-likelihood of the backtest samples; see :mod:`forecasting.error_dists`.
 
@@ -66,6 +68,18 @@ class ErrorModelConfig:
     min_calibration : int, default 20
         Held-out windows a segment needs before its levels are recalibrated;
         fewer leave the family's own levels (counted in ``uncalibrated_``).
+    phased_shrinkage : float or "estimate", default "estimate"
+        Credibility of the ``phased`` series of :meth:`ErrorModel.fit` (pooled apart from their
+        segment): ``"estimate"`` takes the segment's k from its own windows (Bühlmann-Straub's
+        structural parameters: how much of the item-to-item spread of the scale-free variance is
+        more than sampling noise, :func:`estimated_shrinkage`); a number is that many *effective*
+        pseudo-windows. Either weighs a series' variance by its effective windows
+        (:func:`effective_windows`), not its overlapping ones.
+    relative_phased : bool, default False
+        Take the ``phased`` series' errors relative to the forecast, rescaled to the forecast from
+        the cutoff (``reference`` of :meth:`ErrorModel.fit`). Tried on the store proxy and not kept
+        (docs/benchmarks/proxies.md): noise that is not proportional to the level makes the
+        rescaled sample scatter more.
     """
 
     shrinkage: float = 8.0
@@ -73,6 +87,8 @@ class ErrorModelConfig:
     min_empirical: int = 20
     calibrate: bool = True
     min_calibration: int = 20
+    phased_shrinkage: float | str = "estimate"
+    relative_phased: bool = False
 
     def __post_init__(self) -> None:
         if self.distribution not in DISTRIBUTIONS:
@@ -83,6 +99,9 @@ class ErrorModelConfig:
             raise ValueError(f"min_empirical must be >= 2 windows, got {self.min_empirical}")
         if self.min_calibration < 2:
             raise ValueError(f"min_calibration must be >= 2 windows, got {self.min_calibration}")
+        k = self.phased_shrinkage
+        if isinstance(k, str) and k != "estimate" or not isinstance(k, str) and not float(k) >= 0:
+            raise ValueError(f"phased_shrinkage must be 'estimate' or >= 0 effective pseudo-windows, got {k!r}")
 
 
 class ErrorModel:
@@ -106,6 +125,8 @@ class ErrorModel:
         Pooling scale per series (mean absolute one-step change).
     family_ : pandas.DataFrame
         Chosen family per series (rows) and model (columns).
+    phased_ : pandas.Series of bool
+        The ``phased`` series of :meth:`fit` (pooled apart, ``phased_shrinkage``).
 
     Examples
     --------
@@ -122,6 +143,8 @@ class ErrorModel:
         segments: pd.Series | None = None,
         history: pd.DataFrame | None = None,
         models: list[str] | None = None,
+        phased: pd.Series | None = None,
+        reference: dict | None = None,
     ) -> ErrorModel:
         """Fit the error distributions of every model on a backtest table.
 
@@ -138,6 +161,18 @@ class ErrorModel:
             Default: both from the distinct actuals in ``cv``.
         models : list of str, optional
             Forecast columns to fit; default all.
+        phased : pandas.Series of bool, optional
+            By ``unique_id``, the time-phased series (the selector's MSTL ones,
+            whose level moves with a season or trend). They are pooled and calibrated apart from
+            their segment (segment + :data:`PHASED_SUFFIX`), and their variance is shrunk with
+            ``phased_shrinkage`` over effective windows: 16 overlapping sums of 2-4 periods are a
+            noisy per-item variance, while the pooling scale (the mean absolute one-step change of
+            the whole history) is a steady one. With ``relative_phased`` their errors are relative
+            to the forecast (:func:`_to_reference`).
+        reference : dict of str -> pandas.DataFrame, optional
+            Per model, the cumulative point forecast from the decision's cutoff, index
+            ``unique_id``, columns the steps 1..H of the backtest horizon; needed by
+            ``relative_phased`` (the level the relative errors are rescaled to).
 
         Returns
         -------
@@ -154,24 +189,42 @@ class ErrorModel:
             )
         source = cv if history is None else history
         mean_demand, scale = _scales(source, ids)
+        rel = _phased_flags(phased, reference if cfg.relative_phased else {}, ids)
+        # their errors are pooled and calibrated apart from the segment's static items
+        if rel.any():
+            seg = seg.astype(str).where(~rel, seg.astype(str) + PHASED_SUFFIX)
         seg_code, seg_names = pd.factorize(seg.to_numpy())
         self._win, self._scale, self._seg_code = win, mean_demand, seg_code
-        self._params = {m: self._fit_model(win, m, cfg, scale, seg_code) for m in win.forecast}
+        self._params = {
+            m: self._fit_model(win, m, cfg, scale, seg_code, rel, None if reference is None else reference.get(m))
+            for m in win.forecast
+        }
         self.ids_, self.models_, self.horizon_ = win.ids, list(win.forecast), win.actual.shape[1]
         self.segment_ = seg.rename("segment")
         self.mean_demand_ = pd.Series(mean_demand, index=ids, name="mean_demand")
         self.scale_ = pd.Series(scale, index=ids, name="scale")
         self.family_ = pd.DataFrame({m: p["family"] for m, p in self._params.items()}, index=ids)
+        self.phased_ = pd.Series(rel, index=ids, name="phased")
         self._index = pd.Index(win.ids)
         self._whole = win.integral
         return self
 
     def _fit_model(
-        self, win: Windows, model: str, cfg: ErrorModelConfig, scale: np.ndarray, seg_code: np.ndarray
+        self,
+        win: Windows,
+        model: str,
+        cfg: ErrorModelConfig,
+        scale: np.ndarray,
+        seg_code: np.ndarray,
+        rel: np.ndarray,
+        reference: pd.DataFrame | None = None,
     ) -> dict:
         """Shrunk moments, mean cumulative forecast, chosen family and level calibration for one model."""
         errors = win.pad(win.actual - win.forecast[model])  # (S, w, H)
         forecasts = win.pad(win.forecast[model])
+        if rel.any() and cfg.relative_phased:
+            ref = reference.reindex(win.ids).to_numpy(dtype=float)[:, : errors.shape[2]]
+            errors, forecasts = _to_reference(errors, forecasts, ref, rel)
         fbar = np.nanmean(forecasts, axis=1)  # (S, H)
         n = np.sum(~np.isnan(errors[:, :, 0]), axis=1)  # (S,)
         with warnings.catch_warnings():
@@ -180,9 +233,10 @@ class ErrorModel:
             own_var = np.nan_to_num(np.nanvar(errors, axis=1, ddof=1))
         own_var = own_var * _overlap_correction(n, errors.shape[2], win.step)
         pool_mean, pool_var = _pool(errors, scale, seg_code)
-        shrink = _shrinker(
-            cfg.shrinkage, pool_mean[seg_code] * scale[:, None], pool_var[seg_code] * scale[:, None] ** 2
-        )
+        k = np.full(own_var.shape, float(cfg.shrinkage))  # (S, H) pseudo-windows per series
+        if rel.any():
+            k[rel] = _phased_k(cfg.phased_shrinkage, own_var, scale, n, win.step, seg_code, rel)
+        shrink = _shrinker(k, pool_mean[seg_code] * scale[:, None], pool_var[seg_code] * scale[:, None] ** 2)
         mean, var = shrink(own_mean, own_var, n)
         out = {"mean": mean, "var": var, "fbar": fbar, "n": n, "sorted": np.sort(errors, axis=1)}
         if not cfg.calibrate:
@@ -496,6 +550,113 @@ class ErrorModel:
         return pd.DataFrame(rows)
 
 
+#: Appended to the segment of the time-phased series (``phased`` of :meth:`ErrorModel.fit`).
+PHASED_SUFFIX = " (phased)"
+
+
+def _phased_flags(phased: pd.Series | None, reference: dict | None, ids: pd.Index) -> np.ndarray:
+    """Per series (S,), whether it is time-phased; checks the inputs (``reference`` None: needed, missing)."""
+    if phased is None:
+        return np.zeros(len(ids), dtype=bool)
+    if reference is None:
+        raise ValueError("relative_phased errors need reference=: the cumulative forecast from the cutoff per model")
+    flags = phased.reindex(ids)
+    if flags.isna().any():
+        raise ValueError(
+            f"phased lacks series {flags.index[flags.isna()][:10].tolist()}; give True/False for every unique_id"
+        )
+    return flags.to_numpy(dtype=bool)
+
+
+def effective_windows(n: np.ndarray, horizon: int, step) -> np.ndarray:
+    """Independent windows worth of the variance information in n overlapping ones, shape (S, H).
+
+    Sums of H one-step errors from cutoffs ``step`` apart are correlated with
+    rho_k = max(0, 1 - k step / H); the sample variance of n such sums has variance
+    2 sigma^4 / n (1 + 2 sum_k (1 - k/n) rho_k^2) (Bartlett 1946), i.e. that of
+    n / (1 + 2 sum_k (1 - k/n) rho_k^2) independent windows (16 windows one period
+    apart: 16 at H = 1, 5.8 at H = 4).
+
+    Examples
+    --------
+    >>> effective_windows(np.array([16]), 4, 1).round(1).tolist()
+    [[16.0, 10.9, 7.9, 6.2]]
+    """
+    n = np.asarray(n, dtype=int)
+    steps = np.broadcast_to(np.asarray(step, dtype=int), n.shape)
+    out = np.ones((len(n), horizon)) * n[:, None].astype(float)
+    h = np.arange(1, horizon + 1)[None, :]
+    for size, gap in {(a, b) for a, b in zip(n.tolist(), steps.tolist()) if a > 1}:
+        k = np.arange(1, size)[:, None]
+        rho = np.clip(1.0 - k * gap / h, 0.0, None)
+        inflation = 1.0 + 2.0 * ((1.0 - k / size) * rho**2).sum(axis=0)
+        out[(n == size) & (steps == gap)] = size / inflation
+    return out
+
+
+def estimated_shrinkage(v: np.ndarray, dof: np.ndarray) -> float:
+    """Credibility k (effective pseudo-windows) of scale-free variances ``v`` with ``dof`` degrees of freedom.
+
+    Bühlmann-Straub's structural parameters by the method of moments: a series' sample variance
+    v_i of nu_i = n_eff - 1 degrees of freedom has sampling variance 2 sigma_i^4 / nu_i (normal
+    errors), estimated without bias by 2 v_i^2 / (nu_i + 2); the spread of the true variances
+    is tau^2 = var(v) - mean(sampling variance), and the weight nu / (nu + k) on a series' own
+    variance minimises the mean squared error with k = 2 mean(v)^2 / tau^2. tau^2 <= 0 (all
+    the spread is sampling noise) gives k = inf: every series takes the pooled variance.
+
+    Examples
+    --------
+    >>> estimated_shrinkage(np.array([1.0, 1.0, 1.0]), np.array([5.0, 5.0, 5.0]))
+    inf
+    >>> round(estimated_shrinkage(np.array([0.5, 1.0, 4.0, 8.0]), np.full(4, 1e6)), 3)
+    1.915
+    """
+    ok = np.isfinite(v) & (dof > 0)
+    v, dof = v[ok], dof[ok]
+    if len(v) < 2:
+        return np.inf
+    tau2 = np.var(v, ddof=1) - np.mean(2 * v**2 / (dof + 2))
+    return float(2 * np.mean(v) ** 2 / tau2) if tau2 > 0 else np.inf
+
+
+def _phased_k(setting, own_var, scale, n, step, seg_code, rows) -> np.ndarray:
+    """Pseudo-windows (rows, H) of the phased series for the shrinker, which counts raw windows n.
+
+    The effective weight (n_eff - 1) / (n_eff - 1 + k_eff) is the raw one with
+    k = k_eff (n - 1) / (n_eff - 1); k_eff is ``setting`` or, for "estimate", per segment and
+    H from the series' scale-free variances (:func:`estimated_shrinkage`).
+    """
+    n_eff = effective_windows(n[rows], own_var.shape[1], np.broadcast_to(step, n.shape)[rows])
+    k_eff = np.full(n_eff.shape, np.inf if setting == "estimate" else float(setting))
+    if setting == "estimate":
+        v = own_var[rows] / np.where(scale[rows] > 0, scale[rows], np.nan)[:, None] ** 2
+        for g in np.unique(seg_code[rows]):
+            members = seg_code[rows] == g
+            for h in range(own_var.shape[1]):
+                k_eff[members, h] = estimated_shrinkage(v[members, h], n_eff[members, h] - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k = k_eff * (n[rows, None] - 1) / np.maximum(n_eff - 1, 1e-9)
+    return np.where((n_eff > 1) & np.isfinite(k), k, np.inf)
+
+
+def _to_reference(errors, forecasts, ref, rel):
+    """Phased series' errors relative to the forecast, rescaled to the reference level (``relative_phased``).
+
+    ``errors, forecasts`` (S, w, H), ``ref`` (S, H) the cumulative forecast from the cutoff. Each
+    window's error becomes e * ref / F and its forecast ref. A series keeps absolute errors when a
+    window's forecast or its reference is not positive (a ratio to zero describes no level).
+    """
+    present = ~np.isnan(forecasts)
+    positive = np.where(present, forecasts > 0, True).all(axis=(1, 2)) & (np.nan_to_num(ref) > 0).all(axis=1)
+    rows = rel & positive
+    if not rows.any():
+        return errors, forecasts
+    errors, forecasts = errors.copy(), forecasts.copy()
+    errors[rows] = errors[rows] * ref[rows][:, None, :] / forecasts[rows]
+    forecasts[rows] = np.where(present[rows], ref[rows][:, None, :], np.nan)
+    return errors, forecasts
+
+
 def _overlap_correction(n: np.ndarray, horizon: int, step) -> np.ndarray:
     """Bias factor of the sample variance of overlapping cumulative errors, shape (S, H).
 
@@ -599,18 +760,22 @@ def _stack_calibrations(per_row: list) -> Calibration:
     return Calibration(scores=scores, counts=counts, min_count=per_row[0].min_count)
 
 
-def _shrinker(k: float, pool_mean: np.ndarray, pool_var: np.ndarray):
+def _shrinker(k, pool_mean: np.ndarray, pool_var: np.ndarray):
     """Credibility shrinkage ``(own_mean, own_var, n) -> (mean, var)`` toward the segment pool (S, H).
 
-    Works on (S, H) moments or leave-one-out (S, w, H) moments alike.
+    ``k`` is one number of pseudo-windows or one per series and H, shape (S, H) (the phased
+    series' effective-window weight, :func:`_phased_k`). Works on (S, H) moments or
+    leave-one-out (S, w, H) moments alike.
     """
+    k_arr = np.broadcast_to(np.asarray(k, dtype=float), pool_var.shape)
 
     def shrink(own_mean, own_var, n):
         extra = (None,) * (own_mean.ndim - 2)
-        pm, pv = pool_mean[(slice(None), *extra, slice(None))], pool_var[(slice(None), *extra, slice(None))]
-        shape = (-1,) + (1,) * (own_mean.ndim - 1)
-        w_mean = (n / (n + k) if k > 0 else np.ones(len(n))).reshape(shape)
-        w_var = np.where(n > 1, (n - 1) / np.maximum(n - 1 + k, 1e-12), 0.0).reshape(shape)
+        index = (slice(None), *extra, slice(None))
+        pm, pv, kk = pool_mean[index], pool_var[index], k_arr[index]
+        nn = np.asarray(n, dtype=float).reshape((-1,) + (1,) * (own_mean.ndim - 1))
+        w_mean = np.where(kk > 0, nn / np.maximum(nn + kk, 1e-12), 1.0)
+        w_var = np.where(nn > 1, (nn - 1) / np.maximum(nn - 1 + kk, 1e-12), 0.0)
         return w_mean * own_mean + (1 - w_mean) * pm, w_var * own_var + (1 - w_var) * pv
 
     return shrink

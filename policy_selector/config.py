@@ -40,6 +40,18 @@ class SelectorConfig:
         the season- and trend-capable forecaster ``MSTL`` (STL season + AutoETS trend) in place
         of ``AutoETS``, in the forecast and in the backtest that sizes their buffer. False =
         every series season-blind, as before.
+    phased_shrinkage : float, "estimate" or None, default "estimate"
+        The error model of the series given the seasonal forecaster (``seasonal_model``: the
+        time-phased MSTL items) pools and calibrates them apart from their SBC segment and shrinks
+        their variance toward that pool with the credibility estimated from the pool itself
+        (``"estimate"``, Bühlmann-Straub) or with that many effective pseudo-windows, weighing each
+        series' own variance by its effective rather than its overlapping windows
+        (:attr:`forecasting.ErrorModelConfig.phased_shrinkage`). None: they stay in their segment
+        with ``shrinkage``, as before.
+    relative_errors : bool, default False
+        Also take those series' errors relative to the forecast, rescaled to the forecast from the
+        cutoff (:attr:`forecasting.ErrorModelConfig.relative_phased`); pair it with
+        ``phased_plan(..., proportional=...)``. Tried on the store proxy, not kept.
     seasonal_period : int, optional
         The m of that season; default by frequency (52 weekly, 12 monthly, 4 quarterly).
     n_windows, step : int, default 16, 1
@@ -103,6 +115,8 @@ class SelectorConfig:
     freq: str = "W-MON"
     season_length: int = 1
     seasonal_model: bool = True
+    phased_shrinkage: float | Literal["estimate"] | None = "estimate"
+    relative_errors: bool = False
     seasonal_period: int | None = None
     n_windows: int = 16
     step: int = 1
@@ -155,6 +169,9 @@ class SelectorConfig:
                 f"replay_correction must be one of {list(REPLAY_CORRECTIONS)}, got {self.replay_correction!r}"
             )
         _check_factors(self.shortfall_factors)
+        k = self.phased_shrinkage
+        if k is not None and (k != "estimate" if isinstance(k, str) else not float(k) >= 0):
+            raise ValueError(f"phased_shrinkage must be 'estimate', >= 0 pseudo-windows or None, got {k!r}")
 
     def season_step(self, season_length: int) -> int:
         """Window spacing that spreads ``n_windows`` over one season: ``max(step, m // n_windows)``.

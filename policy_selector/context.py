@@ -286,19 +286,39 @@ def _replace(table: pd.DataFrame, seasonal: pd.DataFrame, keys: list) -> pd.Data
     return out
 
 
-def _error_models(cv: pd.DataFrame, models, cfg: SelectorConfig, segments: pd.Series, history: pd.DataFrame) -> dict:
+def _error_models(
+    cv: pd.DataFrame,
+    models,
+    cfg: SelectorConfig,
+    segments: pd.Series,
+    history: pd.DataFrame,
+    phased: pd.Series | None = None,
+    reference: dict | None = None,
+) -> dict:
+    """One :class:`~forecasting.ErrorModel` per candidate distribution; ``phased`` / ``reference`` as in
+    :meth:`~forecasting.ErrorModel.fit` (the series swapped to :data:`SEASONAL_MODEL`)."""
     out: dict = {}
     for dist, family in _ERROR_FAMILIES.items():
         if cv.empty:
             out[dist] = None
             continue
         em_cfg = ErrorModelConfig(
-            shrinkage=cfg.shrinkage, distribution=family, min_empirical=min(cfg.min_empirical, cfg.n_windows)
+            shrinkage=cfg.shrinkage,
+            distribution=family,
+            min_empirical=min(cfg.min_empirical, cfg.n_windows),
+            phased_shrinkage=cfg.shrinkage if cfg.phased_shrinkage is None else cfg.phased_shrinkage,
+            relative_phased=cfg.relative_errors,
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
+            in_cv = cv["unique_id"].unique()
             out[dist] = ErrorModel(em_cfg).fit(
-                cv, segments=segments.reindex(cv["unique_id"].unique()), history=history, models=list(models)
+                cv,
+                segments=segments.reindex(in_cv),
+                history=history,
+                models=list(models),
+                phased=None if phased is None else phased.reindex(in_cv).fillna(False).astype(bool),
+                reference=reference,
             )
     return out
 
@@ -381,7 +401,11 @@ def prepare_cutoff(demand: pd.DataFrame, items: pd.DataFrame, cutoff, config: Se
             {"unique_id": short, "step": "backtest", "reason": "history too short for the backtest; sized from history"}
         )
     )
-    errors = _error_models(cv, models, config, segments, long)
+    phased, reference = None, None
+    if (config.phased_shrinkage is not None or config.relative_errors) and len(swapped):
+        phased = pd.Series(np.isin(ids, swapped), index=ids)
+        reference = {m: pd.DataFrame(c, index=ids, columns=range(1, c.shape[1] + 1)) for m, c in cum.items()}
+    errors = _error_models(cv, models, config, segments, long, phased, reference)
     obs = history[np.isfinite(history)]
     table = pd.concat([f[["unique_id", "step", "reason"]] if "step" in f else f for f in fallbacks], ignore_index=True)
     return CutoffData(

@@ -69,6 +69,7 @@ __all__ = [
     "phase_shift",
     "phased_plan",
     "SEASONAL_MODEL",
+    "PROPORTIONAL_MODELS",
     "SEASONAL_CLASSES",
     "stl_seasonal_strength",
     "stl_noise_threshold",
@@ -99,6 +100,10 @@ PLAN_COLUMNS = (
 _PER_PERIOD_REVIEW = ("s_Q", "base_stock")
 #: The season- and trend-capable forecaster given to items that pass :func:`seasonal_gate`.
 SEASONAL_MODEL = "MSTL"
+#: Forecasters whose items' buffers :func:`phased_plan` scales with each period's forecast by
+#: default: none, since :attr:`policy_selector.config.SelectorConfig.relative_errors` (the error
+#: sample that calls for it) is off by default; set both to try it (docs/benchmarks/proxies.md).
+PROPORTIONAL_MODELS: tuple[str, ...] = ()
 #: SBC classes that may get it: intermittent and lumpy items keep their path (a season of zeros
 #: and ones is noise, and their forecasters never model one).
 SEASONAL_CLASSES = ("smooth", "erratic")
@@ -297,9 +302,12 @@ def exposure_forecasts(path, H, periods: int) -> np.ndarray:
     return np.take_along_axis(csum, t + H[:, None], axis=1) - csum[:, :periods]
 
 
-def phase_shift(path, H, periods: int, integral: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def phase_shift(path, H, periods: int, integral: bool = True, buffer=None) -> tuple[np.ndarray, np.ndarray]:
     """How far each period's level moves from the static one: F_t(H) - F_1(H).
 
+    With ``buffer`` b (n_items,), the buffer scales with the forecast over the exposure (an error
+    sample relative to the forecast): F_t(H) - F_1(H) + b (F_t(H) / F_1(H) - 1), i.e. the level
+    F_1(H) + b is multiplied by F_t(H) / F_1(H) (unchanged where F_1(H) = 0 or b = 0).
     Rounded half up to whole units when ``integral`` (count data: the levels are whole).
 
     Returns
@@ -311,6 +319,10 @@ def phase_shift(path, H, periods: int, integral: bool = True) -> tuple[np.ndarra
     """
     F = exposure_forecasts(path, H, periods)
     delta = F - F[:, :1]
+    if buffer is not None:
+        b = np.asarray(buffer, dtype=float)[:, None]
+        ratio = np.where(F[:, :1] > 0, F / np.where(F[:, :1] > 0, F[:, :1], 1.0), 1.0)
+        delta = delta + b * (ratio - 1.0)
     if integral:
         delta = np.floor(delta + 0.5 + 1e-9)
     return delta, F
@@ -322,6 +334,7 @@ def phased_plan(
     phased: pd.DataFrame,
     dates: pd.DatetimeIndex,
     integral: bool = True,
+    proportional: pd.Series | bool | None = None,
 ) -> pd.DataFrame:
     """Reorder point and order-up-to level of every item in each future period.
 
@@ -340,6 +353,11 @@ def phased_plan(
         The future periods (step 1 first).
     integral : bool, default True
         Whole-unit shifts (count data).
+    proportional : pandas.Series of bool or bool, optional
+        By unique_id (or for all items), whose buffer scales with the forecast over the exposure:
+        level(t) = F_t(H) + b F_t(H) / F_1(H) (:func:`phase_shift`'s ``buffer``), the buffer of
+        an error sample relative to the forecast (:attr:`SelectorConfig.relative_errors`).
+        Default: the items whose ``forecaster`` is one of :data:`PROPORTIONAL_MODELS`.
 
     Returns
     -------
@@ -358,11 +376,13 @@ def phased_plan(
     path[~has_path] = 0.0
     if has_path.any() and np.isnan(path[has_path]).any():
         raise ValueError(f"forecast paths have fewer than {width} steps; forecast {width} periods ahead")
-    shift, F = phase_shift(path, H, T, integral)
-    flag = phased.set_index("unique_id")["phased"].reindex(ids).fillna(False).to_numpy(dtype=bool) & has_path
-    shift = np.where(flag[:, None], shift, 0.0)
     s0 = rec["reorder_point"].to_numpy(dtype=float)[:, None]
     S0 = rec["order_up_to"].to_numpy(dtype=float)[:, None]
+    F1 = exposure_forecasts(path, H, 1)
+    buffer = np.where(_proportional(rec, ids, proportional), np.where(np.isnan(s0), S0, s0) - F1, 0.0)[:, 0]
+    shift, F = phase_shift(path, H, T, integral, np.nan_to_num(buffer))
+    flag = phased.set_index("unique_id")["phased"].reindex(ids).fillna(False).to_numpy(dtype=bool) & has_path
+    shift = np.where(flag[:, None], shift, 0.0)
     # a falling forecast stops at 0 (or at a negative sized s of an (s, Q), which is kept as it is)
     s = np.maximum(s0 + shift, np.minimum(s0, 0.0))
     S = np.maximum(S0 + shift, s)
@@ -384,6 +404,20 @@ def phased_plan(
         }
     )
     return out[list(PLAN_COLUMNS)]
+
+
+def _proportional(rec: pd.DataFrame, ids: np.ndarray, proportional) -> np.ndarray:
+    """(n_items, 1) bool: whose buffer scales with the forecast (:func:`phased_plan`)."""
+    if proportional is None:
+        if "forecaster" not in rec.columns:
+            return np.zeros((len(ids), 1), dtype=bool)
+        return rec["forecaster"].astype(str).isin(PROPORTIONAL_MODELS).to_numpy()[:, None]
+    if isinstance(proportional, (bool, np.bool_)):
+        return np.full((len(ids), 1), bool(proportional))
+    flags = proportional.reindex(ids)
+    if flags.isna().any():
+        raise ValueError(f"proportional lacks items {flags.index[flags.isna()][:10].tolist()}; give one per unique_id")
+    return flags.to_numpy(dtype=bool)[:, None]
 
 
 def stl_seasonal_strength(y, season_length: int) -> float:

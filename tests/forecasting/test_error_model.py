@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from forecasting import ErrorModel, ErrorModelConfig, ForecastConfig, Forecaster, lead_time_pmf, split_cv
+from forecasting.error_model import effective_windows
 from tests.conftest import make_panel
 
 MODELS = ("HistoricAverage", "CrostonSBA", "Naive")
@@ -203,3 +206,95 @@ def test_calibrated_levels_are_monotone_and_capped(lumpy_cv):
     # 8 own windows cannot promise a 0.995 quantile: the series is flagged, a 0.5 one is not
     assert em.capped(["L000"], 0.995, "CrostonSBA").all()
     assert not em.capped(["L000"], 0.5, "CrostonSBA").any()
+
+
+def _holiday_cv(n_series: int = 30, peak: float = 3.0, seed: int = 4) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """16 weekly windows of 4 steps; the last 7 forecast a holiday peak ``peak`` x the level mu_i.
+
+    Demand is the forecast times (1 + 0.2 eps) step by step, so the cumulative error over H has sd
+    0.2 f sqrt(H): 0.4 mu at H = 4 and the level mu the buffer is held at after the peak.
+    Returns the backtest table and the reference (cumulative forecast from the cutoff at mu).
+    """
+    rng = np.random.default_rng(seed)
+    cutoffs = pd.date_range("2025-09-15", periods=16, freq="W-MON")
+    rows, ref = [], {}
+    for i in range(n_series):
+        uid, mu = f"P{i:02d}", 20.0 + 2.0 * i
+        for w, cut in enumerate(cutoffs):
+            f = mu * (peak if w >= 9 else 1.0)
+            ds = pd.date_range(cut + pd.Timedelta(weeks=1), periods=4, freq="W-MON")
+            y = f * (1 + 0.2 * rng.standard_normal(4))
+            rows.append(pd.DataFrame({"unique_id": uid, "ds": ds, "cutoff": cut, "y": y, "M": f}))
+        ref[uid] = mu * np.arange(1, 5)
+    cv = pd.concat(rows, ignore_index=True)
+    return cv, pd.DataFrame.from_dict(ref, orient="index", columns=range(1, 5))
+
+
+def _std_h4(em: ErrorModel) -> pd.Series:
+    return em.table(horizons=[4]).set_index("unique_id")["std"]
+
+
+def test_relative_errors_size_a_holiday_backtest_to_the_level_held_after_it():
+    """Planted: windows at a 3x holiday peak; relative errors give the buffer of the level held after it."""
+    cv, ref = _holiday_cv()
+    flags = pd.Series(True, index=ref.index)
+    cfg = ErrorModelConfig(shrinkage=0.0, distribution="normal", calibrate=False, phased_shrinkage=0.0)
+    absolute = ErrorModel(cfg).fit(cv, phased=flags)
+    relative = ErrorModel(replace(cfg, relative_phased=True)).fit(cv, phased=flags, reference={"M": ref})
+    truth = 0.4 * ref[4] / 4  # 0.2 mu sqrt(4)
+    assert (_std_h4(relative) / truth).median() == pytest.approx(1.0, abs=0.15)
+    assert (_std_h4(absolute) / truth).median() > 1.8  # the holiday windows' absolute errors: ~2.1x
+    # the normal's upper quantile is centred on the reference level, not on the windows'
+    q_rel = relative.quantile(ref.index, 4.0, 0.95, model="M")
+    assert np.median(q_rel / (1.645 * truth)) == pytest.approx(1.0, abs=0.2)
+    assert relative.phased_.all() and relative.segment_.str.endswith("(phased)").all()
+
+
+def test_phased_series_shrink_toward_their_pool_with_the_weight_of_effective_windows():
+    """Invariant: shrunk variance = w own + (1 - w) pool with w = (n_eff - 1) / (n_eff - 1 + k)."""
+    cv, ref = _holiday_cv(peak=1.0, seed=9)
+    noisy = cv["unique_id"].eq("P05")
+    cv.loc[noisy, "y"] = cv.loc[noisy, "M"] + (cv.loc[noisy, "y"] - cv.loc[noisy, "M"]) * 4.0
+    flags = pd.Series(True, index=ref.index)
+
+    def var(k):
+        cfg = ErrorModelConfig(distribution="normal", calibrate=False, phased_shrinkage=k)
+        return _std_h4(ErrorModel(cfg).fit(cv, phased=flags))["P05"] ** 2
+
+    own, pool, shrunk = var(0.0), var(1e12), var(8.0)
+    n_eff = effective_windows(np.array([16]), 4, 1)[0, -1]
+    w = (n_eff - 1) / (n_eff - 1 + 8.0)
+    assert own > 1.5 * pool  # the planted noisy item (its pooling scale grows with its noise too)
+    assert shrunk == pytest.approx(w * own + (1 - w) * pool, rel=1e-6)
+    assert w < 15 / 23  # harder than 16 windows counted as independent
+
+
+def test_estimated_credibility_pools_sampling_noise_and_keeps_real_differences():
+    """Planted: equal scale-free variances -> the pooled one for all (k = inf); a half whose forecast
+    errs 4x more than its history's scale keeps most of its own."""
+    cv, ref = _holiday_cv(peak=1.0, seed=9)
+    history = cv[["unique_id", "ds", "y"]]  # the pooling scale: the same for both halves
+    flags = pd.Series(True, index=ref.index)
+    cfg = ErrorModelConfig(distribution="normal", calibrate=False)  # phased_shrinkage="estimate"
+    pool = replace(cfg, phased_shrinkage=1e12)
+
+    def std(c, table):
+        return _std_h4(ErrorModel(c).fit(table, phased=flags, history=history))
+
+    assert std(cfg, cv).to_numpy() == pytest.approx(std(pool, cv).to_numpy(), rel=1e-6)
+    worse = cv.assign(y=lambda t: np.where(t["unique_id"].str[-1].isin(list("02468")), 4 * t["y"] - 3 * t["M"], t["y"]))
+    est, own, pooled = std(cfg, worse), std(replace(cfg, phased_shrinkage=0.0), worse), std(pool, worse)
+    gap_est, gap_pool = (np.abs(np.log(x / own)).median() for x in (est, pooled))
+    assert gap_est < 0.5 * gap_pool  # the real 4x difference in sd survives the estimated credibility
+
+
+def test_phased_settings_name_what_is_wrong():
+    cv, ref = _holiday_cv(n_series=3)
+    flags = pd.Series(True, index=ref.index)
+    with pytest.raises(ValueError, match="relative_phased errors need reference="):
+        ErrorModel(ErrorModelConfig(relative_phased=True)).fit(cv, phased=flags)
+    with pytest.raises(ValueError, match=r"phased lacks series \['P02'\]"):
+        ErrorModel().fit(cv, phased=flags.iloc[:2])
+    for bad in ("auto", -1.0):
+        with pytest.raises(ValueError, match="phased_shrinkage must be 'estimate' or >= 0"):
+            ErrorModelConfig(phased_shrinkage=bad)

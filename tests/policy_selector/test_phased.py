@@ -207,3 +207,30 @@ def test_a_season_alone_phases_only_items_whose_forecaster_models_it():
     assert "does not model the season" in out.loc["season", "phase_reason"]
     with pytest.raises(ValueError, match="unknown model 'Prophet'"):
         seasonal_forecasters(pd.Series({"a": "Prophet"}), "MS")
+
+
+def test_a_buffer_of_relative_errors_scales_with_the_forecast_it_is_held_through():
+    """Planted: the exposure forecast doubles over the plan; a proportional item's buffer doubles with it."""
+    path = np.concatenate([np.full(5, 10.0), np.full(25, 20.0)])[None, :].repeat(len(REC), axis=0)
+    flags = pd.Series([True, False, True, True, False], index=REC["unique_id"])
+    plan = phased_plan(REC, _paths(path), _all_phased(), DATES, proportional=flags).set_index(["unique_id", "step"])
+    H = policy_exposure(REC["policy"], REC["lead_time"], REC["review_period"])
+    for i, r in REC.iterrows():
+        level = r["reorder_point"] if r["policy"] != "R_S" else r["order_up_to"]
+        F = exposure_forecasts(path[i : i + 1], H[i : i + 1], len(DATES))[0]
+        b = level - F[0]
+        for t in (1, 6, 10):
+            row = plan.loc[(r["unique_id"], t)]
+            want = F[t - 1] + (b * F[t - 1] / F[0] if flags.iloc[i] and F[0] > 0 else b)
+            assert row["reorder_point"] == np.floor(want + 0.5 + 1e-9)
+    # the sq item (L + 1 = 4): buffer 7 - 40 < 0 stays proportional: the level doubles with the forecast
+    assert plan.loc[("sq", 10), "reorder_point"] == 2 * REC.loc[2, "reorder_point"]
+    # by default (PROPORTIONAL_MODELS empty) every buffer is kept: the level moves by F_t - F_1 only
+    rec = REC.assign(forecaster=["MSTL", "AutoETS", "MSTL", "MSTL", "none"])
+    default = phased_plan(rec, _paths(path), _all_phased(), DATES)
+    np.testing.assert_array_equal(
+        default["reorder_point"],
+        phased_plan(REC, _paths(path), _all_phased(), DATES, proportional=False)["reorder_point"],
+    )
+    with pytest.raises(ValueError, match=r"proportional lacks items \['bs', 'none'\]"):
+        phased_plan(REC, _paths(path), _all_phased(), DATES, proportional=flags.iloc[:3])

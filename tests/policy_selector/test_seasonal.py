@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from forecasting import ForecastConfig, Forecaster
 from forecasting.models import models_season
 from pipelines.data.demo_data import DemoConfig, generate_demo
 from policy_selector import CandidateSpace, SelectorConfig, prepare_cutoff
+from policy_selector.candidates import Distribution
 from policy_selector.phased import (
     SEASONAL_MODEL,
     forecast_paths,
@@ -159,3 +162,23 @@ def test_the_seasonal_backtest_follows_the_refit_rule(refit_every, mstl_refit):
     )
     got = data.cv[data.cv["unique_id"] == "peak"]
     np.testing.assert_allclose(got["AutoETS"].to_numpy(), direct["MSTL"].to_numpy(), rtol=1e-9)
+
+
+def test_the_seasonal_series_errors_are_pooled_apart_with_an_estimated_credibility():
+    """The MSTL (time-phased) series are their own pool; phased_shrinkage=None keeps them in their segment."""
+    demand, items, ds = _panel()
+    space = CandidateSpace.from_names(["ets_sq_normal"])
+    cfg = SelectorConfig(space=space, n_windows=8, test_periods=4)
+    on = prepare_cutoff(demand, items, ds[-1], cfg)
+    off = prepare_cutoff(demand, items, ds[-1], replace(cfg, phased_shrinkage=None))
+    swapped = dict(zip(on.ids, on.forecaster_names("AutoETS") == "MSTL"))
+    assert sum(swapped.values()) == 2
+    for em in on.error_models.values():
+        assert em.phased_.to_dict() == {k: swapped[k] for k in em.ids_}
+        assert em.segment_.str.endswith("(phased)").to_dict() == em.phased_.to_dict()
+    for em in off.error_models.values():
+        assert not em.phased_.any()
+    q_on, q_off = (d.error_models[Distribution.NORMAL].quantile("peak", 3.0, 0.95, model="AutoETS") for d in (on, off))
+    assert q_on != pytest.approx(q_off, rel=0.01)
+    with pytest.raises(ValueError, match="phased_shrinkage must be 'estimate', >= 0 pseudo-windows or None"):
+        SelectorConfig(phased_shrinkage="pool")
