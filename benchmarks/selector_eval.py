@@ -34,7 +34,7 @@ from policy_selector.candidates import CandidateSpace
 from policy_selector.context import wide_panel
 from policy_selector.economics import periods_per_year
 from policy_selector.shortfall_tuning import ShortfallTuned
-from policy_selector.workflow import plan_study
+from policy_selector.workflow import plan_study, stack_studies
 
 ROOT = Path(__file__).resolve().parents[1]
 CARPARTS = ROOT.parent / "shared" / "data" / "carparts" / "carparts.parquet"
@@ -136,6 +136,14 @@ def evaluate(name: str, demand, items, freq: str, args, unit: str) -> tuple[pd.D
         "infeasible": study.train.labels.n_infeasible,
         "plan": plan.reason,
     }
+    if args.shortfall_scales:  # per segment, the scale each varied candidate's tuning chose on the training cutoffs
+        f, lab, cost = stack_studies([study.train, *study.extra])
+        tuned = ShortfallTuned("best_single").fit(f, lab, cost)
+        varied = {b: t for b, t in tuned.tuning_.items() if len(tuned.groups_[b]) > 1}
+        info["plan"] += "; per-segment scales (training cutoffs): " + "; ".join(
+            f"{b}: " + ", ".join(f"{seg} {v.removeprefix(b + '_') or 'x1'}" for seg, v in sorted(t.items()))
+            for b, t in varied.items()
+        )
     return table, info
 
 
