@@ -8,7 +8,8 @@ forecast plus the cumulative forecast error of :class:`forecasting.ErrorModel`
 Poisson/negative-binomial count around the forecast (lead-time variability as
 extra variance). Each distribution is represented by a quantile grid and sized
 with :func:`optimization.size_policy` against the item's own target (CSL, fill
-rate, or the newsvendor ratio when no target is set). For integer demand the grid
+rate, or the newsvendor ratio when no target is set), or a multiple of its shortfall
+(:attr:`Candidate.shortfall_scale`, :func:`sized_target`). For integer demand the grid
 is rounded up to whole units first (the calibration scores ``F(e - 1)``: demand is
 distributed as the grid rounded up), and an (s, Q)'s CSL is its share of periods
 without a stockout (:func:`optimization.level_for_period_csl`), as the simulator counts it.

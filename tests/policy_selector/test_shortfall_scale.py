@@ -180,3 +180,36 @@ def test_a_small_segment_takes_the_pooled_scale():
     sel = ShortfallTuned("best_single", min_rows=50).fit(features, None, costs)
     # pooled over 80 rows: a costs 600, a_x0.5 560
     assert sel.tuning_["a"] == {"lumpy|unit": "a_x0.5", "smooth|unit": "a_x0.5"}
+
+
+def test_a_fixed_variant_path_loads_by_name_and_a_bad_scale_is_refused():
+    from pipelines.data.config import ConfigError
+    from pipelines.flows.plan import load_selector
+
+    selector, name = load_selector("policy:tsb_rss_negbin_x0.5", None)
+    assert selector.chosen_ == "tsb_rss_negbin_x0.5" and "tsb_rss_negbin_x0.5" in selector.candidates_
+    with pytest.raises(ConfigError, match=r"unknown candidate 'tsb_rss_negbin_x0'.*finite number > 0"):
+        load_selector("policy:tsb_rss_negbin_x0", None)
+
+
+@pytest.mark.slow
+def test_train_over_variants_replays_them_and_recommend_carries_the_shift(tiny_demo, tracking_uri, tmp_path):
+    from pipelines.flows.train import TrainSettings, run_train
+    from pipelines.registry.tracking import load_model_version
+    from tests.policy_selector.conftest import FAST
+
+    names = (*FAST, "tsb_rss_negbin_x0.5", "tsb_rss_negbin_x2")
+    settings = TrainSettings(candidates=names, n_splits=2, label_paths=5, margin=0.99, gate_origins=1)
+    result = run_train(tiny_demo.demand, tiny_demo.items, "W-MON", settings, tmp_path / "out", tracking_uri)
+    assert result.gate_basis == "replay"  # a variant best single is replayed as --selector policy:<variant>
+    replay = pd.read_csv(result.paths["replay"]).set_index("path")
+    assert (replay["n_items"] > 0).all()
+    selector = load_model_version(settings.model_name, result.version, tracking_uri)
+    assert set(selector.candidates_) == set(names)
+    config = SelectorConfig(space=CandidateSpace.from_names(list(selector.candidates_)), n_windows=3, sim_paths=5)
+    rec = recommend_policies(selector, tiny_demo.demand, tiny_demo.items, config, np.random.default_rng(0))
+    scaled = rec["candidate"].str.contains("_x")
+    assert scaled.any()
+    assert (
+        rec.loc[scaled, "service_note"].str.contains(r"sized to (csl|fill_rate) [0-9.]+, [0-9.]+x the shortfall").all()
+    )
