@@ -19,6 +19,16 @@ For each data set (carparts with the issue-12 economics of
 Writes ``benchmarks/results/selector_decisions/<data>/`` (folders, store, evaluation runs)
 and ``summary.md`` there, and prints the table. ``--reuse`` skips training when the data
 set's store already has a trained version.
+
+``--shortfall-scales 0.5,2 [--scale-candidates a,b]`` (issue 13, service tuned inside the
+candidates) replaces steps 2-3: the selector study (:func:`policy_selector.run_study`, windows
+from :func:`plan_study`) on the training folder with the shortfall variants in the space, then
+one shared decision replay (:func:`pipelines.flows.evaluate.replay_selectors`, the replay of
+``stockwise evaluate``) of the paths fitted on all its cutoffs, on the last ``holdout`` periods:
+the classifier over the space without variants, with them, and over the per-segment tuned
+candidates (:class:`~policy_selector.shortfall_tuning.ShortfallTuned`); the best single policy
+without variants (a ``FixedSelector``: the replay gives it the default path's sizing choice, as
+``--selector policy:<name>``) and tuned; the packaged default. Writes ``shortfall.md``.
 """
 
 from __future__ import annotations
@@ -28,14 +38,22 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from benchmarks.decisions import carparts_folder
 from pipelines.data.config import RunConfig
 from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
 from pipelines.data.io import read_table
-from pipelines.flows.evaluate import EvaluateSettings, run_evaluate
+from pipelines.flows.evaluate import EvaluateSettings, replay_selectors, run_evaluate
 from pipelines.flows.train import TrainSettings, run_train
+from policy_selector import PolicySelector, SelectorConfig, run_study
+from policy_selector.candidates import CandidateSpace
+from policy_selector.context import wide_panel
+from policy_selector.economics import periods_per_year
+from policy_selector.selector import FixedSelector
+from policy_selector.shortfall_tuning import ShortfallTuned
+from policy_selector.workflow import plan_study, stack_studies
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "selector_decisions"
@@ -161,6 +179,69 @@ def render(label: str, info: dict, rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def shortfall_paths(folder: Path, freq: str, seed: int, scales, names) -> tuple[dict, str]:
+    """The decision paths of the shortfall comparison, fitted on every cutoff of the study on ``folder``."""
+    demand = read_table(_table(folder, "demand"))
+    demand["ds"] = pd.to_datetime(demand["ds"])
+    items = read_table(_table(folder, "items"))
+    plan = plan_study(wide_panel(demand).shape[1], periods_per_year(freq))
+    space = CandidateSpace().with_shortfall_scales(scales, names)
+    config = SelectorConfig(space=space, freq=freq, test_periods=plan.test_periods, n_windows=plan.n_windows)
+    make = lambda: PolicySelector(random_state=seed)  # noqa: E731
+    study = run_study(
+        demand, items, config, np.random.default_rng(seed), make, extra_train_cutoffs=plan.extra_train_cutoffs
+    )
+    f, lab, cost = stack_studies([study.train, *study.extra, study.test])
+    base = ShortfallTuned("best_single", tune=False).fit(f, lab, cost).inner_.chosen_
+    fitted = {
+        "classifier (no variants)": ShortfallTuned(make(), tune=False).fit(f, lab, cost),
+        "classifier (variants as classes)": study.selector,
+        "classifier (tuned per segment)": ShortfallTuned(make()).fit(f, lab, cost),
+        f"best single, no variants ({base})": FixedSelector(base).fit(None, None, cost),
+        "best single (tuned per segment)": ShortfallTuned("best_single").fit(f, lab, cost),
+        "packaged default": FixedSelector().fit(None, None, cost),
+    }
+    tuned = fitted["best single (tuned per segment)"]
+    note = (
+        f"{plan.reason}; candidates {list(space.names)}; labels {study.train.labels.label.value_counts().to_dict()}; "
+        f"tuned best single {tuned.inner_.chosen_}: {tuned.tuning_[tuned.inner_.chosen_]}"
+    )
+    return {k: (v, k) for k, v in fitted.items()}, note
+
+
+def shortfall_replay(d: dict, base: Path, args) -> str:
+    """Study on the training folder, then every shortfall path replayed on the unseen last ``holdout`` periods."""
+    scales = [float(x) for x in args.shortfall_scales.split(",")]
+    names = args.scale_candidates.split(",") if args.scale_candidates else None
+    t0 = time.perf_counter()
+    train_folder = training_folder(d["folder"], d["holdout"], base / "train_data")
+    selectors, note = shortfall_paths(train_folder, d["freq"], args.seed, scales, names)
+    study_s = time.perf_counter() - t0
+    demand = read_table(_table(d["folder"], "demand"))
+    demand["ds"] = pd.to_datetime(demand["ds"])
+    items = read_table(_table(d["folder"], "items"))
+    cfg = RunConfig(data=d["folder"], freq=d["freq"], seed=args.seed)
+    table = replay_selectors(demand, items, d["freq"], cfg, d["holdout"], selectors, progress=print)
+    table.to_csv(base / "shortfall_replay.csv")
+    ref = table.loc[next(k for k in table.index if k.startswith("best single, no variants"))]
+    lines = [
+        f"### {d['label']}: shortfall variants {args.shortfall_scales} of {args.scale_candidates or 'all'}",
+        "",
+        f"{note}. Study {study_s:.0f} s, replay {time.perf_counter() - t0 - study_s:.0f} s.",
+        "",
+        "| path | items | CSL | fill rate | inventory value | yearly cost (priced) | ratio @CSL | ratio @fill "
+        "| vs best single (no variants) @CSL | yearly cost vs it |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, r in table.iterrows():
+        lines.append(
+            f"| {key} | {r['n_items']:.0f} | {r['csl']:.3f} | {r['fill_rate']:.3f} | {r['inventory_value']:,.0f} | "
+            f"{r['yearly_cost']:,.0f} | {r['ratio_csl']:.3f} | {r['ratio_fill_rate']:.3f} | "
+            f"{r['ratio_csl'] / ref['ratio_csl']:.3f} | {r['yearly_cost'] / ref['yearly_cost'] - 1:+.1%} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def datasets(args) -> list[dict]:
     """Name, data folder, frequency and holdout of each data set (folders written under RESULTS)."""
     out = []
@@ -201,9 +282,18 @@ def main() -> None:
     parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument("--train-only", action="store_true")
     parser.add_argument("--reuse", action="store_true", help="reuse a data set's trained model (train.json)")
+    parser.add_argument(
+        "--shortfall-scales", default="", help="replay the shortfall comparison instead (e.g. 0.5,2; see above)"
+    )
+    parser.add_argument("--scale-candidates", default="", help="candidates to vary (default every stocking one)")
     args = parser.parse_args()
     for d in datasets(args):
         base = RESULTS / d["name"]
+        if args.shortfall_scales:
+            text = shortfall_replay(d, base, args)
+            (base / "shortfall.md").write_text(text)
+            print(text, flush=True)
+            continue
         uri = f"sqlite:///{base / 'mlflow.db'}"
         train_folder = training_folder(d["folder"], d["holdout"], base / "train_data")
         info = train(train_folder, d["freq"], uri, base, args.seed, args.reuse)

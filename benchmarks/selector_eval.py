@@ -1,6 +1,11 @@
 """Policy selector vs oracle, SBC rule and best single policy, on carparts and the demo.
 
-Run: ``.venv/bin/python -m benchmarks.selector_eval [--carparts-sample 800] [--seed 7] [--label-paths 40] [--abstain]``
+Run: ``.venv/bin/python -m benchmarks.selector_eval [--carparts-sample 800] [--seed 7] [--label-paths 40] [--abstain]
+[--shortfall-scales 0.5,2 [--scale-candidates tsb_rss_negbin,ets_sq_normal]] [--out PATH]``
+
+``--shortfall-scales`` adds, for each candidate of ``--scale-candidates``, variants sized to those
+multiples of the item's shortfall (:meth:`CandidateSpace.with_shortfall_scales`); the labels
+still price the shortfall at the item's own target.
 
 For each data set two cutoffs are labelled by simulation (see
 :mod:`policy_selector.workflow`): held-out items = GroupKFold by item at the
@@ -25,9 +30,11 @@ import pandas as pd
 
 from pipelines.data.demo_data import DemoConfig, generate_demo
 from policy_selector import PolicySelector, SelectorConfig, run_study
+from policy_selector.candidates import CandidateSpace
 from policy_selector.context import wide_panel
 from policy_selector.economics import periods_per_year
-from policy_selector.workflow import plan_study
+from policy_selector.shortfall_tuning import ShortfallTuned
+from policy_selector.workflow import plan_study, stack_studies
 
 ROOT = Path(__file__).resolve().parents[1]
 CARPARTS = ROOT.parent / "shared" / "data" / "carparts" / "carparts.parquet"
@@ -65,13 +72,44 @@ def carparts(sample: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     return demand, items
 
 
+def space(args) -> CandidateSpace:
+    """The default candidate space, plus the shortfall variants asked for on the command line."""
+    if not args.shortfall_scales:
+        return CandidateSpace()
+    scales = [float(x) for x in args.shortfall_scales.split(",")]
+    names = args.scale_candidates.split(",") if args.scale_candidates else None
+    return CandidateSpace().with_shortfall_scales(scales, names)
+
+
+def challengers(args, unit: str) -> dict:
+    """More decision rules judged on the same labels: abstention, and with shortfall variants the
+    per-segment tuning (:class:`ShortfallTuned`) and the space without variants (``*_base``)."""
+
+    def make(**kw):
+        return lambda: PolicySelector(period_name=unit, random_state=args.seed, **kw)
+
+    out = {"classifier_abstain": make(abstain=True)} if args.abstain else {}
+    if args.shortfall_scales:
+        out |= {
+            "classifier_tuned": lambda: ShortfallTuned(make()()),
+            "best_single_tuned": lambda: ShortfallTuned("best_single"),
+            "classifier_base": lambda: ShortfallTuned(make()(), tune=False),
+            "best_single_base": lambda: ShortfallTuned("best_single", tune=False),
+        }
+    return out
+
+
 def evaluate(name: str, demand, items, freq: str, args, unit: str) -> tuple[pd.DataFrame, dict]:
     """run_study on one data set with windows from :func:`plan_study`; its evaluation rows and timings."""
     plan = plan_study(wide_panel(demand).shape[1], periods_per_year(freq), extra_train_cutoffs=args.extra_cutoffs)
     config = SelectorConfig(
-        freq=freq, test_periods=plan.test_periods, n_windows=plan.n_windows, label_paths=args.label_paths
+        space=space(args),
+        freq=freq,
+        test_periods=plan.test_periods,
+        n_windows=plan.n_windows,
+        label_paths=args.label_paths,
     )
-    print(f"{name}: {plan.reason}; label_paths={args.label_paths}", flush=True)
+    print(f"{name}: {plan.reason}; label_paths={args.label_paths}; candidates {list(config.space.names)}", flush=True)
     t0 = time.perf_counter()
     study = run_study(
         demand,
@@ -80,11 +118,7 @@ def evaluate(name: str, demand, items, freq: str, args, unit: str) -> tuple[pd.D
         np.random.default_rng(args.seed),
         make_selector=lambda: PolicySelector(period_name=unit, random_state=args.seed, decision=args.decision),
         extra_train_cutoffs=plan.extra_train_cutoffs,
-        challengers=(
-            {"classifier_abstain": lambda: PolicySelector(period_name=unit, random_state=args.seed, abstain=True)}
-            if args.abstain
-            else None
-        ),
+        challengers=challengers(args, unit) or None,
     )
     total = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -102,6 +136,14 @@ def evaluate(name: str, demand, items, freq: str, args, unit: str) -> tuple[pd.D
         "infeasible": study.train.labels.n_infeasible,
         "plan": plan.reason,
     }
+    if args.shortfall_scales:  # per segment, the scale each varied candidate's tuning chose on the training cutoffs
+        f, lab, cost = stack_studies([study.train, *study.extra])
+        tuned = ShortfallTuned("best_single").fit(f, lab, cost)
+        varied = {b: t for b, t in tuned.tuning_.items() if len(tuned.groups_[b]) > 1}
+        info["plan"] += "; per-segment scales (training cutoffs): " + "; ".join(
+            f"{b}: " + ", ".join(f"{seg} {v.removeprefix(b + '_') or 'x1'}" for seg, v in sorted(t.items()))
+            for b, t in varied.items()
+        )
     return table, info
 
 
@@ -170,6 +212,17 @@ def main() -> None:
         default=None,
         help="training cutoffs before the first (default: chosen from the history length)",
     )
+    parser.add_argument(
+        "--shortfall-scales",
+        default="",
+        help="comma-separated multiples of the item's shortfall 1 - alpha to add as candidate variants (e.g. 0.5,2)",
+    )
+    parser.add_argument(
+        "--scale-candidates",
+        default="",
+        help="candidates to vary (comma-separated; default every stocking candidate)",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="markdown table written here")
     args = parser.parse_args()
     tables, infos = [], []
     if not args.skip_carparts:
@@ -183,8 +236,8 @@ def main() -> None:
         tables.append(t)
         infos.append(i)
     text = render(pd.concat(tables, ignore_index=True), infos)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
     print(text)
 
 

@@ -16,12 +16,22 @@ forecasts with a lead-time demand distribution).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import re
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from optimization import PolicyType
 
-__all__ = ["Distribution", "Candidate", "CandidateSpace", "DEFAULT_CANDIDATES", "NO_STOCK"]
+__all__ = [
+    "Distribution",
+    "Candidate",
+    "CandidateSpace",
+    "DEFAULT_CANDIDATES",
+    "NO_STOCK",
+    "shortfall_variant",
+    "variant_bases",
+]
 
 
 class Distribution(str, Enum):
@@ -46,12 +56,20 @@ class Candidate:
         statsforecast model name (``forecasting.config.STAT_MODELS``); ignored for ``no_stock``.
     distribution : Distribution
     policy : PolicyType
+    shortfall_scale : float, default 1.0
+        The service level the candidate sizes to, as a multiple of the item's own shortfall:
+        a target alpha (CSL or fill rate) is sized as ``1 - shortfall_scale * (1 - alpha)``
+        (0.5 sizes a 90 % target to 95 %, 2 to 80 %). 1.0 = the item's target (every
+        candidate of :data:`DEFAULT_CANDIDATES`). Items without a target (``service_type``
+        ``cost``: the newsvendor ratio) are sized as at 1.0. The labels keep pricing the
+        shortfall at the item's own target, so a scale pays for itself or not in the cost.
     """
 
     name: str
     forecaster: str
     distribution: Distribution
     policy: PolicyType
+    shortfall_scale: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "distribution", Distribution(self.distribution))
@@ -64,6 +82,15 @@ class Candidate:
             )
         if not self.name:
             raise ValueError("a candidate needs a non-empty name")
+        scale = self.shortfall_scale
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+            raise ValueError(
+                f"candidate {self.name!r}: shortfall_scale must be a finite number > 0 (1 = the item's own "
+                f"target), got {scale!r}"
+            )
+        if no_stock and scale != 1.0:
+            raise ValueError(f"candidate {self.name!r}: no_stock sizes nothing; its shortfall_scale must be 1")
+        object.__setattr__(self, "shortfall_scale", float(scale))
 
 
 NO_STOCK = Candidate("no_stock", "none", Distribution.NONE, PolicyType.NO_STOCK)
@@ -80,6 +107,68 @@ DEFAULT_CANDIDATES: tuple[Candidate, ...] = (
     Candidate("sba_basestock_poisson", "CrostonSBA", Distribution.POISSON, PolicyType.BASE_STOCK),
     NO_STOCK,
 )
+
+
+#: ``<candidate>_x<scale>``: a candidate sized to ``scale`` times the item's shortfall.
+_VARIANT = re.compile(r"^(?P<base>.+)_x(?P<scale>[^_]+)$")
+
+
+def shortfall_variant(candidate: Candidate, scale: float) -> Candidate:
+    """``candidate`` sized to ``scale`` times the item's shortfall, named ``<name>_x<scale>``.
+
+    Raises
+    ------
+    ValueError
+        A scale that is not a finite number > 0, or a variant of a variant or of ``no_stock``.
+
+    Examples
+    --------
+    >>> shortfall_variant(DEFAULT_CANDIDATES[2], 0.5).name
+    'ets_sq_normal_x0.5'
+    """
+    if candidate.shortfall_scale != 1.0:
+        raise ValueError(f"candidate {candidate.name!r} is already a shortfall variant; scale its base candidate")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+        raise ValueError(f"shortfall scale must be a finite number > 0, got {scale!r} (for {candidate.name!r})")
+    if float(scale) == 1.0:
+        return candidate
+    return replace(candidate, name=f"{candidate.name}_x{float(scale):g}", shortfall_scale=float(scale))
+
+
+def variant_bases(names) -> dict[str, str]:
+    """Per name, the candidate it is a shortfall variant of (``<base>_x<scale>`` with ``<base>`` among
+    ``names``), else itself.
+
+    Examples
+    --------
+    >>> variant_bases(["ets_sq_normal", "ets_sq_normal_x2", "odd_x2"])
+    {'ets_sq_normal': 'ets_sq_normal', 'ets_sq_normal_x2': 'ets_sq_normal', 'odd_x2': 'odd_x2'}
+    """
+    names = [str(n) for n in names]
+    out = {}
+    for n in names:
+        m = _VARIANT.match(n)
+        out[n] = m["base"] if m is not None and m["base"] in names else n
+    return out
+
+
+def _from_pool(name: str, known: dict[str, Candidate]) -> Candidate | None:
+    """A pool candidate by name, or the shortfall variant ``<base>_x<scale>`` of one (None if neither)."""
+    if name in known:
+        return known[name]
+    m = _VARIANT.match(name)
+    if m is None or m["base"] not in known:
+        return None
+    try:
+        scale = float(m["scale"])
+    except ValueError:
+        raise ValueError(
+            f"candidate {name!r}: shortfall scale {m['scale']!r} is not a number (e.g. {m['base']}_x0.5)"
+        ) from None
+    variant = shortfall_variant(known[m["base"]], scale)
+    if variant.name != name:
+        raise ValueError(f"candidate {name!r}: write the scale as {variant.name!r}")
+    return variant
 
 
 @dataclass(frozen=True)
@@ -117,16 +206,47 @@ class CandidateSpace:
     def from_names(cls, names, pool: tuple[Candidate, ...] = DEFAULT_CANDIDATES) -> CandidateSpace:
         """Pick candidates of ``pool`` by name (order kept).
 
+        A name ``<candidate>_x<scale>`` is that pool candidate sized to ``scale`` times the
+        item's shortfall (:func:`shortfall_variant`), e.g. ``tsb_rss_negbin_x0.5``.
+
         Raises
         ------
         ValueError
-            Unknown names; the message lists the known ones.
+            Unknown names (the message lists the known ones); a variant whose scale is not a
+            finite number > 0.
         """
         known = {c.name: c for c in pool}
-        unknown = [n for n in names if n not in known]
+        found = {n: _from_pool(n, known) for n in names}
+        unknown = [n for n, c in found.items() if c is None]
         if unknown:
-            raise ValueError(f"unknown candidate(s) {unknown}; choose from {sorted(known)}")
-        return cls(tuple(known[n] for n in names))
+            raise ValueError(
+                f"unknown candidate(s) {unknown}; choose from {sorted(known)} "
+                "(or <candidate>_x<scale> for one sized to scale times the item's shortfall)"
+            )
+        return cls(tuple(found[n] for n in names))
+
+    def with_shortfall_scales(self, scales, names=None) -> CandidateSpace:
+        """This space plus, for each candidate in ``names`` (default: every stocking one), its
+        shortfall variants at ``scales`` (:func:`shortfall_variant`), after the candidates.
+
+        Raises
+        ------
+        ValueError
+            A name not in the space, or an invalid scale.
+
+        Examples
+        --------
+        >>> CandidateSpace.from_names(["ets_sq_normal", "no_stock"]).with_shortfall_scales([0.5, 2]).names
+        ('ets_sq_normal', 'no_stock', 'ets_sq_normal_x0.5', 'ets_sq_normal_x2')
+        """
+        base = [c for c in self.candidates if c.policy is not PolicyType.NO_STOCK and c.shortfall_scale == 1.0]
+        if names is not None:
+            unknown = sorted(set(names) - set(self.names))
+            if unknown:
+                raise ValueError(f"cannot scale the shortfall of {unknown}: not in the space {list(self.names)}")
+            base = [self[n] for n in names]
+        extra = tuple(shortfall_variant(c, s) for c in base for s in scales if float(s) != 1.0)
+        return CandidateSpace(self.candidates + extra)
 
     @property
     def names(self) -> tuple[str, ...]:

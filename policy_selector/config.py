@@ -104,11 +104,6 @@ class SelectorConfig:
         with demand cannot show the tail of an L + R sum of sparse demand); ``all``: every segment
         (also smooth and erratic ones, whose replay misses follow level and season shifts of the
         replayed months); ``off``: the chosen options as sized.
-    shortfall_factors : tuple of (str, float), default ()
-        Candidate name -> factor f in (0, 1]: that candidate is sized for the level
-        ``1 - f (1 - target)`` instead of each item's CSL / fill-rate target (capped at the
-        quantile grid's last point). Set by the sizing choice's correction; empty = every
-        candidate at the items' own targets.
     """
 
     space: CandidateSpace = field(default_factory=CandidateSpace)
@@ -133,7 +128,6 @@ class SelectorConfig:
     label_paths: int = 40
     block_length: int | None = None
     replay_correction: str = "sparse"
-    shortfall_factors: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.space, CandidateSpace):
@@ -168,7 +162,6 @@ class SelectorConfig:
             raise ValueError(
                 f"replay_correction must be one of {list(REPLAY_CORRECTIONS)}, got {self.replay_correction!r}"
             )
-        _check_factors(self.shortfall_factors)
         k = self.phased_shrinkage
         if k is not None and (k != "estimate" if isinstance(k, str) else not float(k) >= 0):
             raise ValueError(f"phased_shrinkage must be 'estimate', >= 0 pseudo-windows or None, got {k!r}")
@@ -203,18 +196,3 @@ class SelectorConfig:
             return np.full(n.shape, min(int(self.refit_every), self.n_windows), dtype=int)
         long = n >= AUTO_REFIT_SPAN_MULTIPLE * (self.n_windows - 1) * self.step
         return np.where(long, self.n_windows, 1).astype(int)
-
-
-def _check_factors(factors) -> None:
-    """``shortfall_factors``: (candidate name, factor in (0, 1]) pairs, each name once."""
-    if not isinstance(factors, tuple):
-        raise TypeError(f"shortfall_factors must be a tuple of (candidate name, factor) pairs, got {factors!r}")
-    names = []
-    for pair in factors:
-        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)):
-            raise ValueError(f"shortfall_factors entries must be (candidate name, factor) pairs, got {pair!r}")
-        if not 0.0 < float(pair[1]) <= 1.0:
-            raise ValueError(f"shortfall factor of {pair[0]!r} must be in (0, 1], got {pair[1]}")
-        names.append(pair[0])
-    if len(set(names)) < len(names):
-        raise ValueError(f"shortfall_factors names a candidate twice: {names}")

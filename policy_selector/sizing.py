@@ -8,7 +8,8 @@ forecast plus the cumulative forecast error of :class:`forecasting.ErrorModel`
 Poisson/negative-binomial count around the forecast (lead-time variability as
 extra variance). Each distribution is represented by a quantile grid and sized
 with :func:`optimization.size_policy` against the item's own target (CSL, fill
-rate, or the newsvendor ratio when no target is set). For integer demand the grid
+rate, or the newsvendor ratio when no target is set), or a multiple of its shortfall
+(:attr:`Candidate.shortfall_scale`, :func:`sized_target`). For integer demand the grid
 is rounded up to whole units first (the calibration scores ``F(e - 1)``: demand is
 distributed as the grid rounded up), and an (s, Q)'s CSL is its share of periods
 without a stockout (:func:`optimization.level_for_period_csl`), as the simulator counts it.
@@ -39,7 +40,15 @@ from policy_selector.candidates import Candidate, Distribution
 from policy_selector.config import SelectorConfig
 from policy_selector.context import CutoffData
 
-__all__ = ["MAX_LEVEL_MULTIPLE", "SizedCandidates", "exposure", "largest_demand", "service_notes", "size_candidates"]
+__all__ = [
+    "MAX_LEVEL_MULTIPLE",
+    "SizedCandidates",
+    "exposure",
+    "largest_demand",
+    "service_notes",
+    "size_candidates",
+    "sized_target",
+]
 
 _PER_PERIOD_REVIEW = (PolicyType.S_Q, PolicyType.BASE_STOCK)
 #: A level never exceeds this multiple of the largest demand over H periods seen in the history
@@ -58,8 +67,10 @@ class SizedCandidates:
     policies : PolicyParams, batch shape (n_candidates, n_items)
     table : pandas.DataFrame
         Long: ``unique_id, candidate, forecaster, policy, review_period, reorder_point,
-        order_up_to, order_quantity, exposure, mean_demand_H, safety_stock, sizing_note``
-        (``sizing_note``: why the level may miss its target, empty when nothing is known).
+        order_up_to, order_quantity, exposure, mean_demand_H, safety_stock, sized_level, sizing_note``
+        (``sized_level``: the service level the candidate sized to, the item's target unless the
+        candidate scales its shortfall, NaN for ``no_stock``; ``sizing_note``: why the level may
+        miss its target, empty when nothing is known).
     """
 
     names: tuple[str, ...]
@@ -150,12 +161,12 @@ def _size_one(data: CutoffData, cand: Candidate, config: SelectorConfig) -> tupl
         # units, whose loss function is the one the (s, Q) and fill-rate rules integrate
         samples = np.ceil(samples - 1e-9)
     rate = f_h / H
-    factor = dict(config.shortfall_factors).get(cand.name, 1.0)
     s, S, Q = np.zeros(n), np.zeros(n), np.zeros(n)
+    sized_level = sized_target(cand, econ.service_type, econ.service_target, config)
     for kind in np.unique(econ.service_type):
         rows = econ.service_type == kind
-        level = np.where(np.isnan(econ.service_target[rows]), 0.5, econ.service_target[rows])
-        target = ServiceTarget(kind, _corrected(level, kind, factor, config))
+        level = np.where(np.isnan(sized_level[rows]), 0.5, sized_level[rows])
+        target = ServiceTarget(kind, level)
         sized = size_policy(
             cand.policy,
             EmpiricalDemand(samples[rows]),
@@ -174,7 +185,7 @@ def _size_one(data: CutoffData, cand: Candidate, config: SelectorConfig) -> tupl
     cap = MAX_LEVEL_MULTIPLE * largest_demand(data.history, H)
     shift = np.where(cap > 0, np.maximum(s - cap, 0.0), 0.0)
     s, S = s - shift, S - shift
-    notes = _sizing_notes(data, cand, H, s, S, Q, cap, shift, factor, config)
+    notes = _sizing_notes(data, cand, H, s, S, Q, cap, shift, sized_level)
     policy = mixed_policies(
         np.full(n, cand.policy.value),
         review_period=econ.review_period,
@@ -185,15 +196,36 @@ def _size_one(data: CutoffData, cand: Candidate, config: SelectorConfig) -> tupl
         order_multiple=econ.order_multiple,
         lost_sales=econ.lost_sales,
     )
-    return policy, {"exposure": H.astype(float), "mean_demand_H": f_h, "level": policy.reorder_level, "note": notes}
+    return policy, {
+        "exposure": H.astype(float),
+        "mean_demand_H": f_h,
+        "level": policy.reorder_level,
+        "note": notes,
+        "sized_level": sized_level,
+    }
 
 
-def _corrected(level: np.ndarray, kind: str, factor: float, config: SelectorConfig) -> np.ndarray:
-    """The level a CSL / fill-rate target is sized for: shortfall ``1 - level`` times ``factor``
-    (:attr:`SelectorConfig.shortfall_factors`), at most the quantile grid's last point; cost targets unchanged."""
-    if factor == 1.0 or kind not in ("csl", "fill_rate"):
-        return level
-    return np.minimum(1.0 - (1.0 - level) * factor, np.maximum(_grid(config)[-1], level))
+def sized_target(cand: Candidate, service_type: np.ndarray, target: np.ndarray, config: SelectorConfig) -> np.ndarray:
+    """The service level ``cand`` sizes each item to: ``1 - shortfall_scale * (1 - target)``.
+
+    Only CSL and fill-rate targets scale; ``cost`` items (the newsvendor ratio) and NaN targets
+    are returned as given. The scaled level is kept inside the quantile grid,
+    ``[1 / k, 1 - 1 / (2k)]`` with ``k = config.quantile_points``.
+
+    Examples
+    --------
+    >>> from policy_selector.candidates import DEFAULT_CANDIDATES, shortfall_variant
+    >>> cand = shortfall_variant(DEFAULT_CANDIDATES[0], 0.5)
+    >>> sized_target(cand, np.array(["csl", "cost"]), np.array([0.9, np.nan]), SelectorConfig()).round(3).tolist()
+    [0.95, nan]
+    """
+    target = np.asarray(target, dtype=float)
+    scale = cand.shortfall_scale
+    if scale == 1.0:
+        return target
+    k = config.quantile_points
+    scaled = np.clip(1.0 - scale * (1.0 - target), 1.0 / k, 1.0 - 0.5 / k)
+    return np.where(np.isin(service_type, ("csl", "fill_rate")) & np.isfinite(target), scaled, target)
 
 
 def largest_demand(history: np.ndarray, H: np.ndarray) -> np.ndarray:
@@ -216,25 +248,24 @@ def largest_demand(history: np.ndarray, H: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sizing_notes(data: CutoffData, cand: Candidate, H, s, S, Q, cap, shift, factor=1.0, config=None) -> np.ndarray:
-    """Why a level may not deliver its target: short history, capped calibration, capped level, zero level,
-    a replay correction (sized for a smaller shortfall than the target's)."""
+def _sizing_notes(data: CutoffData, cand: Candidate, H, s, S, Q, cap, shift, sized_level) -> np.ndarray:
+    """Why a level may not deliver its target: sized to a scaled shortfall, short history, capped
+    calibration, capped level, zero level."""
     econ, n = data.economics, len(data.ids)
     notes = [[] for _ in range(n)]
-    if factor != 1.0:
-        for i in np.flatnonzero(np.isin(econ.service_type, ("csl", "fill_rate"))):
-            level = _corrected(np.array([econ.service_target[i]]), econ.service_type[i], factor, config)[0]
-            notes[i].append(
-                f"replay correction: sized for {econ.service_type[i]} {level:.4g} (shortfall x{factor:g}), the "
-                f"segment's options having replayed under their target {econ.service_target[i]:g} at an earlier origin"
-            )
+    scaled = np.isfinite(sized_level) & (sized_level != econ.service_target)
+    for i in np.flatnonzero(scaled):
+        notes[i].append(
+            f"sized to {econ.service_type[i]} {sized_level[i]:.3g}, {cand.shortfall_scale:g}x the shortfall of "
+            f"the target {econ.service_target[i]:g} (candidate {cand.name})"
+        )
     short = set(data.fallbacks.loc[data.fallbacks["step"] == "backtest", "unique_id"])
     em = data.error_models.get(cand.distribution)
     capped = np.zeros(n, dtype=bool)
     if em is not None:
         known = np.isin(data.ids, em.ids_)
-        for level in np.unique(econ.service_target[(econ.service_type == "csl") & known]):
-            rows = known & (econ.service_type == "csl") & (econ.service_target == level)
+        for level in np.unique(sized_level[(econ.service_type == "csl") & known]):
+            rows = known & (econ.service_type == "csl") & (sized_level == level)
             capped[rows] = em.capped(data.ids[rows], level, cand.forecaster)
     sold = np.nansum(data.history, axis=1) > 0
     top = np.where(cand.policy is PolicyType.S_Q, s, S)
@@ -322,6 +353,7 @@ def size_candidates(data: CutoffData, config: SelectorConfig, names=None) -> Siz
                     "exposure": info["exposure"],
                     "mean_demand_H": info["mean_demand_H"],
                     "safety_stock": np.maximum(info["level"] - info["mean_demand_H"], 0.0),
+                    "sized_level": info.get("sized_level", np.full(len(data.ids), np.nan)),
                     "sizing_note": info.get("note", np.full(len(data.ids), "", dtype=object)),
                 }
             )

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from optimization import PolicyType, r_s_policy
-from policy_selector.candidates import Candidate, CandidateSpace, Distribution
+from policy_selector.candidates import Candidate, CandidateSpace, Distribution, shortfall_variant
 from policy_selector.config import SelectorConfig
 from policy_selector.context import CutoffData, prepare_cutoff, wide_panel
 from policy_selector.decision_eval import Z_GRID, replay, textbook_levels
@@ -54,7 +54,6 @@ __all__ = [
     "SizingChoice",
     "SizingChoiceSelector",
     "choose_sizing",
-    "corrected_name",
     "history_band",
     "segment_labels",
     "with_sizing_choice",
@@ -133,7 +132,7 @@ class SizingChoice:
     reason : str or None
         Why no choice was made (every item keeps the default).
     corrections : dict of str -> (str, float)
-        Corrected option name (:func:`corrected_name`) -> the option and its shortfall factor
+        Corrected option name (a shortfall variant, :func:`~policy_selector.candidates.shortfall_variant`) -> the option and its shortfall factor
         (``SelectorConfig.replay_correction``); its rows in ``table`` hold its replay.
     """
 
@@ -332,11 +331,6 @@ def _decide(table: pd.DataFrame, counts: dict, rule: str = "yardstick", allowed:
     return {s: o for s, o in chosen.items() if s != "all"}, table
 
 
-def corrected_name(option: str, factor: float) -> str:
-    """Name of ``option`` sized for the shortfall times ``factor`` (e.g. ``sba_sq_normal_x0.5``)."""
-    return f"{option}_x{factor:g}"
-
-
 def _correction(part: pd.Series, replay_option) -> tuple[float, pd.DataFrame, str] | None:
     """The shortfall factor of a segment whose chosen option's row is ``part``: the first of
     :data:`CORRECTION_FACTORS` whose replay meets the target less :data:`TOLERANCE`, else the best served;
@@ -379,8 +373,8 @@ def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen
     yard = _yardstick(data.history, actual, data.economics)
 
     def replay_option(name: str, f: float) -> pd.DataFrame:
-        cand = dataclasses.replace(by_name[name], name=corrected_name(name, f))
-        c = dataclasses.replace(cfg, space=CandidateSpace((cand,)), shortfall_factors=((cand.name, f),))
+        cand = shortfall_variant(by_name[name], f)
+        c = dataclasses.replace(cfg, space=CandidateSpace((cand,)))
         sized = size_candidates(data, c).policies
         return _evidence(data, (cand,), sized, actual, eligible, labels, yard=yard, **judged)[0]
 
@@ -393,12 +387,12 @@ def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen
             part = table[(table["segment"] == ev) & (table["option"] == name)].iloc[0]
             found[(ev, name)] = _correction(part, lambda f, name=name: replay_option(name, f))
         if found[(ev, name)] is not None:
-            out[seg], why[seg] = corrected_name(name, found[(ev, name)][0]), found[(ev, name)][2]
+            out[seg], why[seg] = shortfall_variant(by_name[name], found[(ev, name)][0]).name, found[(ev, name)][2]
     final = {**out, "all": table.loc[(table["segment"] == "all") & table["chosen"], "option"].iloc[0]}
     rows = []
     for (ev, name), hit in found.items():
         if hit is not None:
-            takers = {ev} | {s for s, o in out.items() if o == corrected_name(name, hit[0])}
+            takers = {ev} | {s for s, o in out.items() if o == shortfall_variant(by_name[name], hit[0]).name}
             rows.append(hit[1][hit[1]["segment"].isin(takers)])
     reasons = table.drop_duplicates("segment").set_index("segment")["reason"]
     # two segments may take the same corrected option (same option and factor): one row per segment
@@ -441,7 +435,7 @@ def choose_sizing(
 
     With ``config.replay_correction`` (item targets), a segment whose chosen option replays more
     than :data:`TOLERANCE` under its target takes that option sized for a smaller shortfall
-    (:data:`CORRECTION_FACTORS`, :func:`corrected_name`; ``corrections`` and the reason say by how
+    (:data:`CORRECTION_FACTORS`, named as :func:`~policy_selector.candidates.shortfall_variant`; ``corrections`` and the reason say by how
     much and at what stock).
 
     Returns
@@ -494,20 +488,14 @@ class SizingChoiceSelector:
 
     def __init__(self, base: FixedSelector, choice: SizingChoice, options: tuple[Candidate, ...], per_year: float):
         self.base, self.choice, self.options, self.per_year = base, choice, options, per_year
-        names = {o.name for o in options}
-        self.factors = tuple((n, float(f)) for n, (_, f) in choice.corrections.items() if n in names)
         self.candidates_ = list(dict.fromkeys([*base.candidates_, *(o.name for o in options)]))
         self.chosen_ = base.chosen_
 
     def config_for(self, config: SelectorConfig) -> SelectorConfig:
-        """``config`` with the options added to its candidate space (and the corrected ones' shortfall factors)."""
+        """``config`` with the options (corrected ones included: shortfall variants) added to its candidate space."""
         known = set(config.space.names)
         extra = tuple(o for o in self.options if o.name not in known)
-        mine = {n for n, _ in self.factors}
-        factors = tuple(p for p in config.shortfall_factors if p[0] not in mine) + self.factors
-        return dataclasses.replace(
-            config, space=CandidateSpace(config.space.candidates + extra), shortfall_factors=factors
-        )
+        return dataclasses.replace(config, space=CandidateSpace(config.space.candidates + extra))
 
     def select(self, features: pd.DataFrame) -> Selection:
         base = self.base.select(features)
@@ -567,7 +555,7 @@ def with_sizing_choice(
     options = tuple(o for o in sizing_options(default) if o.name in used)
     by_name = {o.name: o for o in sizing_options(default)}
     options += tuple(
-        dataclasses.replace(by_name[base], name=name) for name, (base, _) in choice.corrections.items() if name in used
+        shortfall_variant(by_name[base], f) for name, (base, f) in choice.corrections.items() if name in used
     )
     wrapped = SizingChoiceSelector(selector, choice, options, periods_per_year(config.freq))
     return wrapped, wrapped.config_for(config), choice

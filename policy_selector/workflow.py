@@ -48,6 +48,7 @@ __all__ = [
     "plan_gate_origins",
     "origin_fits",
     "held_out_time_fit",
+    "stack_studies",
 ]
 
 
@@ -227,7 +228,7 @@ def study_cutoff(demand, items, cutoff, config: SelectorConfig, rng: np.random.G
     return CutoffStudy(data=data, features=features, labels=labels)
 
 
-def _stack(studies: list[CutoffStudy]) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+def stack_studies(studies: list[CutoffStudy]) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     """Features, labels and decision costs of several cutoffs with unique 'id|cutoff' rows."""
     feats, labs, costs = [], [], []
     for s in studies:
@@ -243,7 +244,7 @@ def _oof(studies: list[CutoffStudy], make: Callable, n_splits: int) -> tuple[pd.
     first = studies[0]
     ids = first.labels.cost.index
     groups = item_groups(ids)
-    feats, labs, costs = _stack(studies)
+    feats, labs, costs = stack_studies(studies)
     row_group = item_groups(feats.index.str.rsplit("|", n=1).str[0]).to_numpy()
     choice = pd.Series("", index=ids, dtype=object)
     single = pd.Series("", index=ids, dtype=object)
@@ -307,7 +308,7 @@ def run_study(
         "best_single": single_oof,
         "default": default.predict(train.features),
     }
-    train_f, train_l, train_c = _stack([train, *extra])
+    train_f, train_l, train_c = stack_studies([train, *extra])
     time_sel = make().fit(train_f, train_l, train_c)
     single = str(train_c.sum().idxmin())
     extra_time = {}
@@ -332,7 +333,7 @@ def run_study(
         "held_out_items": pd.DataFrame({"label": train.labels.label, **items_choices}),
         "held_out_time": pd.DataFrame({"label": test.labels.label, **time_choices}),
     }
-    feats, labs, costs = _stack([train, *extra, test])
+    feats, labs, costs = stack_studies([train, *extra, test])
     final = make().fit(feats, labs, costs)
     best_all = str(costs.sum().idxmin())
     cols = ["split"] + [c for c in evaluation.columns if c != "split"]
@@ -441,7 +442,7 @@ def origin_fits(
         for c in cutoffs:
             if c not in known:
                 known[c] = study_cutoff(demand, items, c, config, rng)
-        f, lab, cost = _stack([known[c] for c in cutoffs])
+        f, lab, cost = stack_studies([known[c] for c in cutoffs])
         fits.append(OriginFit(origin, make().fit(f, lab, cost), str(cost.sum().idxmin()), tuple(cutoffs)))
     return fits + [held_out_time_fit(study)]
 

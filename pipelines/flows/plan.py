@@ -176,7 +176,13 @@ def load_selector(spec: str, tracking_uri: str | None) -> tuple[object | None, s
         return RuleSelector().fit(None, None, space), "Syntetos-Boylan rule (--selector sbc)"
     if kind == "policy" and arg:
         if arg not in space.columns:
-            raise ConfigError(f"--selector {spec}: unknown candidate {arg!r}; choose from {list(space.columns)}")
+            try:  # a shortfall variant of a default candidate (``<candidate>_x<scale>``)
+                space = space.reindex(columns=[*space.columns, CandidateSpace.from_names([arg]).names[0]])
+            except ValueError as err:
+                why = "" if str(err).startswith("unknown candidate") else f" ({err})"
+                raise ConfigError(
+                    f"--selector {spec}: unknown candidate {arg!r}; choose from {list(space.columns)}{why}"
+                ) from None
         return FixedSelector(arg).fit(None, None, space), f"fixed policy {arg!r} for every item (--selector {spec})"
     if kind == "model" and arg:
         return _registered(arg, tracking_uri)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
+from policy_selector.candidates import shortfall_variant
 from policy_selector.context import prepare_cutoff
 from policy_selector.sizing import size_candidates
 from policy_selector.sizing_choice import (
@@ -17,7 +18,6 @@ from policy_selector.sizing_choice import (
     TOLERANCE,
     _correction,
     choose_sizing,
-    corrected_name,
     sizing_options,
     with_sizing_choice,
 )
@@ -76,22 +76,6 @@ def test_correction_leaves_a_segment_that_meets_its_target_unreplayed():
     assert _correction(pd.Series(_row(np.nan, 100.0)), never) is None  # nothing replayed: nothing to correct
 
 
-@pytest.mark.parametrize(
-    ("factors", "match"),
-    [
-        ((("sba_sq_normal", 0.0),), r"shortfall factor of 'sba_sq_normal' must be in \(0, 1\], got 0.0"),
-        ((("sba_sq_normal", 1.5),), r"must be in \(0, 1\], got 1.5"),
-        ((("a", 0.5), ("a", 0.4)), r"shortfall_factors names a candidate twice: \['a', 'a'\]"),
-        ((("a", 0.5, 1),), r"entries must be \(candidate name, factor\) pairs"),
-    ],
-)
-def test_bad_shortfall_factors_are_refused(factors, match):
-    with pytest.raises(ValueError, match=match):
-        SelectorConfig(shortfall_factors=factors)
-    with pytest.raises(TypeError, match="shortfall_factors must be a tuple"):
-        SelectorConfig(shortfall_factors={"a": 0.5})
-
-
 def _sparse(later: float):
     """80 monthly sparse series (demand in ~1 month of 4, log-normal sizes with a long right tail), demand
     coming ``later`` times as often in the last year (2: the replay after an earlier origin a year back misses)."""
@@ -126,24 +110,25 @@ def sparse():
     return _sparse(later=2.0)
 
 
-def test_a_shortfall_factor_sizes_the_candidate_as_the_smaller_shortfall_would(sparse):
+def test_a_shortfall_variant_sizes_the_candidate_as_the_smaller_shortfall_would(sparse):
     demand, items, config = sparse
     origin = pd.Timestamp(np.sort(demand["ds"].unique())[-13])
     data = prepare_cutoff(demand, items, origin, config)
-    corrected = dataclasses.replace(config, shortfall_factors=(("ets_sq_normal", 0.5),))
+    variant = shortfall_variant(config.space["ets_sq_normal"], 0.5)  # what the correction sizes
+    corrected = dataclasses.replace(config, space=CandidateSpace((*config.space.candidates, variant)))
     sized = size_candidates(data, corrected).table.set_index(["candidate", "unique_id"])
     strict = prepare_cutoff(demand, items.assign(service_target=0.975), origin, config)
     plain = size_candidates(strict, config).table.set_index(["candidate", "unique_id"])
     own = size_candidates(data, config).table.set_index(["candidate", "unique_id"])
     # sized for 1 - 0.5 (1 - 0.95) = 0.975, exactly as a 0.975 target is
-    assert sized.loc["ets_sq_normal", "reorder_point"].to_numpy() == pytest.approx(
+    assert sized.loc[variant.name, "reorder_point"].to_numpy() == pytest.approx(
         plain.loc["ets_sq_normal", "reorder_point"].to_numpy()
     )
-    assert (sized.loc["ets_sq_normal", "reorder_point"] >= own.loc["ets_sq_normal", "reorder_point"]).all()
-    assert (sized.loc["ets_sq_normal", "reorder_point"] > own.loc["ets_sq_normal", "reorder_point"]).any()
-    assert sized.loc["ets_sq_normal", "sizing_note"].str.contains("replay correction: sized for csl 0.975").all()
-    # the other candidates keep the items' own target
-    for name in ("tsb_rss_negbin", "no_stock"):
+    assert (sized.loc[variant.name, "reorder_point"] >= own.loc["ets_sq_normal", "reorder_point"]).all()
+    assert (sized.loc[variant.name, "reorder_point"] > own.loc["ets_sq_normal", "reorder_point"]).any()
+    assert sized.loc[variant.name, "sizing_note"].str.contains("sized to csl 0.975, 0.5x the shortfall").all()
+    # the candidates themselves keep the items' own target
+    for name in ("ets_sq_normal", "tsb_rss_negbin", "no_stock"):
         assert sized.loc[name, "order_up_to"].to_numpy() == pytest.approx(own.loc[name, "order_up_to"].to_numpy())
 
 
@@ -159,7 +144,7 @@ def test_the_choice_raises_the_level_of_a_sparse_segment_whose_replay_misses(spa
             assert off.chosen[seg] == name
             continue
         base, f = choice.corrections[name]
-        assert off.chosen[seg] == base and name == corrected_name(base, f) and f in CORRECTION_FACTORS
+        assert off.chosen[seg] == base and name == f"{base}_x{f:g}" and f in CORRECTION_FACTORS
         # the corrected option replays better than the option as sized, at more stock, as its reason says
         assert table.loc[(seg, name), "achieved"] > table.loc[(seg, base), "achieved"]
         assert table.loc[(seg, name), "inventory_value"] > table.loc[(seg, base), "inventory_value"]
@@ -177,7 +162,8 @@ def test_the_choice_raises_the_level_of_a_sparse_segment_whose_replay_misses(spa
     assert hit.any()
     assert (rec.loc[hit, "reorder_point"] >= plain.loc[rec.index[hit], "reorder_point"]).all()
     assert (rec.loc[hit, "reorder_point"] > plain.loc[rec.index[hit], "reorder_point"]).any()
-    assert rec.loc[hit, "service_note"].str.contains("replay correction").all()
+    assert rec.loc[hit, "service_note"].str.contains("x the shortfall of the target 0.95").all()  # the level, and why:
+    assert rec.loc[hit, "reasons"].str.contains(r"replay correction( \(all items\))?: sized for shortfall x").all()
     assert rec.loc[~hit, "reorder_point"].to_numpy() == pytest.approx(plain.loc[rec.index[~hit], "reorder_point"])
 
 

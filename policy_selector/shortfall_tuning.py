@@ -1,0 +1,144 @@
+"""Service tuned inside the candidates: each candidate's shortfall scale chosen per segment.
+
+A candidate space with shortfall variants (:meth:`CandidateSpace.with_shortfall_scales`:
+``tsb_rss_negbin``, ``tsb_rss_negbin_x0.5``, ``tsb_rss_negbin_x2``, ...) can be used two ways:
+
+- the classifier chooses among all of them per item (the variants are more classes);
+- :class:`ShortfallTuned`: each base candidate's scale is chosen **per segment** (SBC class x
+  batch ordering, :func:`shortfall_segments`) on the training rows' expected cost, so every
+  base candidate becomes one tuned candidate; the inner selector (a classifier, or the best
+  single tuned candidate) chooses among the tuned candidates, and the item gets the base
+  candidate's variant of its segment. A per-segment choice pools hundreds of rows where a
+  per-item label rests on one window.
+
+With ``tune=False`` the variants are dropped (the inner selector sees the base candidates only):
+the space without variants, judged on the same labels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils.validation import check_is_fitted
+
+from policy_selector.candidates import variant_bases
+from policy_selector.features import SBC_CODES
+from policy_selector.selector import FixedSelector, PolicySelector, Selection
+
+__all__ = ["ShortfallTuned", "shortfall_segments", "BATCH_COVER"]
+
+#: An item whose economic order quantity covers at least this many periods orders in batches.
+BATCH_COVER = 2.0
+_CODE_TO_SBC = {v: k for k, v in SBC_CODES.items()}
+
+
+def shortfall_segments(features: pd.DataFrame) -> pd.Series:
+    """Segment per row: ``<SBC class>|batch`` or ``|unit`` (EOQ cover >= :data:`BATCH_COVER` periods).
+
+    Examples
+    --------
+    >>> shortfall_segments(pd.DataFrame({"sbc_code": [0, 3], "eoq_cover": [0.5, 4.0]})).tolist()
+    ['smooth|unit', 'lumpy|batch']
+    """
+    sbc = features["sbc_code"].map(_CODE_TO_SBC).fillna("unknown")
+    batch = np.where(features.get("eoq_cover", pd.Series(0.0, index=features.index)) >= BATCH_COVER, "batch", "unit")
+    return (sbc + "|" + batch).rename("segment")
+
+
+class ShortfallTuned(BaseEstimator):
+    """Per base candidate, the shortfall variant of least training cost per segment; an inner selector
+    chooses among the tuned candidates.
+
+    Parameters
+    ----------
+    inner : estimator or "best_single", default PolicySelector()
+        Chooses among the tuned base candidates (fitted on the tuned cost matrix and its argmin);
+        ``"best_single"``: the tuned candidate of least summed training cost, for every item.
+    tune : bool, default True
+        False: ignore the variants (the inner selector sees the base candidates only).
+    min_rows : int, default 30
+        A segment with fewer training rows takes the base candidate's pooled choice (all rows).
+
+    Attributes
+    ----------
+    candidates_ : tuple of str
+        Every column of the training cost matrix (what ``select`` may return).
+    tuning_ : dict of str -> dict of str -> str
+        Base candidate -> segment -> chosen variant (a base candidate itself at scale 1).
+    pooled_ : dict of str -> str
+        Base candidate -> its variant of least cost over all training rows.
+    """
+
+    def __init__(self, inner=None, tune: bool = True, min_rows: int = 30):
+        self.inner = inner
+        self.tune = tune
+        self.min_rows = min_rows
+
+    def fit(self, features: pd.DataFrame, labels, cost_matrix: pd.DataFrame) -> ShortfallTuned:
+        """Tune the scales on ``cost_matrix`` per segment of ``features``, then fit the inner selector.
+
+        ``labels`` is ignored: the labels of the tuned candidates are the argmin of the tuned costs.
+        """
+        self.candidates_ = tuple(str(c) for c in cost_matrix.columns)
+        base_of = variant_bases(self.candidates_)
+        self.groups_ = {b: [n for n in self.candidates_ if base_of[n] == b] for b in dict.fromkeys(base_of.values())}
+        if not self.tune:
+            self.groups_ = {b: [b] for b in self.groups_}
+        segments = shortfall_segments(features)
+        self.pooled_ = {b: str(cost_matrix[g].sum().idxmin()) for b, g in self.groups_.items()}
+        self.tuning_ = {b: self._tune(cost_matrix[g], segments, self.pooled_[b]) for b, g in self.groups_.items()}
+        tuned = self._tuned_costs(cost_matrix, segments)
+        if self.inner == "best_single":
+            self.inner_ = FixedSelector(str(tuned.sum().idxmin())).fit(None, None, tuned)
+        else:
+            inner = PolicySelector() if self.inner is None else clone(self.inner)
+            self.inner_ = inner.fit(features, tuned.idxmin(axis=1), tuned)
+        return self
+
+    def _tune(self, costs: pd.DataFrame, segments: pd.Series, pooled: str) -> dict[str, str]:
+        sums = costs.groupby(segments.reindex(costs.index).to_numpy())
+        size = sums.size()
+        best = sums.sum().idxmin(axis=1)
+        return {str(s): (str(best[s]) if size[s] >= self.min_rows else pooled) for s in best.index}
+
+    def _variant(self, base: str, segments: pd.Series) -> np.ndarray:
+        """Per row, the variant of ``base`` for the row's segment (the pooled one for unseen segments)."""
+        table = self.tuning_[base]
+        return segments.map(lambda s: table.get(s, self.pooled_[base])).to_numpy(dtype=object)
+
+    def _tuned_costs(self, cost_matrix: pd.DataFrame, segments: pd.Series) -> pd.DataFrame:
+        seg = segments.reindex(cost_matrix.index)
+        out = {}
+        for base in self.groups_:
+            cols = cost_matrix.columns.get_indexer(self._variant(base, seg))
+            out[base] = cost_matrix.to_numpy()[np.arange(len(cols)), cols]
+        return pd.DataFrame(out, index=cost_matrix.index)
+
+    def select(self, features: pd.DataFrame) -> Selection:
+        """The inner selector's tuned candidate per row, as the variant of the row's segment."""
+        check_is_fitted(self, "inner_")
+        inner = self.inner_.select(features)
+        segments = shortfall_segments(features)
+        cand = inner.candidate.astype(object).copy()
+        proba = pd.DataFrame(0.0, index=features.index, columns=list(self.candidates_))
+        reasons = inner.reasons.astype(object).copy()
+        rows = np.arange(len(features))
+        for base in self.groups_:
+            variant = self._variant(base, segments)
+            cols = proba.columns.get_indexer(variant)
+            vals = proba.to_numpy()
+            vals[rows, cols] = inner.proba[base].to_numpy() if base in inner.proba else 0.0
+            proba = pd.DataFrame(vals, index=proba.index, columns=proba.columns)
+            mine = (inner.candidate == base).to_numpy() & (variant != base)
+            cand[mine] = variant[mine]
+            reasons[mine] = [
+                f"{v}{r[len(base) :]}; sized to its shortfall scale: in segment {s} that level cost least on "
+                "the training windows"
+                for v, r, s in zip(variant[mine], reasons[mine], segments[mine])
+            ]
+        return Selection(cand.rename("candidate"), proba, inner.selected_by, reasons)
+
+    def predict(self, features: pd.DataFrame) -> pd.Series:
+        """Candidate per row."""
+        return self.select(features).candidate
