@@ -100,7 +100,7 @@ class ErrorModelConfig:
         if self.min_calibration < 2:
             raise ValueError(f"min_calibration must be >= 2 windows, got {self.min_calibration}")
         k = self.phased_shrinkage
-        if isinstance(k, str) and k != "estimate" or not isinstance(k, str) and not float(k) >= 0:
+        if k is None or isinstance(k, str) and k != "estimate" or not isinstance(k, str) and not float(k) >= 0:
             raise ValueError(f"phased_shrinkage must be 'estimate' or >= 0 effective pseudo-windows, got {k!r}")
 
 
@@ -236,7 +236,10 @@ class ErrorModel:
         k = np.full(own_var.shape, float(cfg.shrinkage))  # (S, H) pseudo-windows per series
         if rel.any():
             k[rel] = _phased_k(cfg.phased_shrinkage, own_var, scale, n, win.step, seg_code, rel)
-        shrink = _shrinker(k, pool_mean[seg_code] * scale[:, None], pool_var[seg_code] * scale[:, None] ** 2)
+        # the phased series' estimated k pools their *variance*; every series' mean (its bias) keeps the raw k
+        shrink = _shrinker(
+            k, pool_mean[seg_code] * scale[:, None], pool_var[seg_code] * scale[:, None] ** 2, float(cfg.shrinkage)
+        )
         mean, var = shrink(own_mean, own_var, n)
         out = {"mean": mean, "var": var, "fbar": fbar, "n": n, "sorted": np.sort(errors, axis=1)}
         if not cfg.calibrate:
@@ -575,7 +578,7 @@ def effective_windows(n: np.ndarray, horizon: int, step) -> np.ndarray:
     rho_k = max(0, 1 - k step / H); the sample variance of n such sums has variance
     2 sigma^4 / n (1 + 2 sum_k (1 - k/n) rho_k^2) (Bartlett 1946), i.e. that of
     n / (1 + 2 sum_k (1 - k/n) rho_k^2) independent windows (16 windows one period
-    apart: 16 at H = 1, 5.8 at H = 4).
+    apart: 16 at H = 1, 6.2 at H = 4).
 
     Examples
     --------
@@ -601,22 +604,23 @@ def estimated_shrinkage(v: np.ndarray, dof: np.ndarray) -> float:
     v_i of nu_i = n_eff - 1 degrees of freedom has sampling variance 2 sigma_i^4 / nu_i (normal
     errors), estimated without bias by 2 v_i^2 / (nu_i + 2); the spread of the true variances
     is tau^2 = var(v) - mean(sampling variance), and the weight nu / (nu + k) on a series' own
-    variance minimises the mean squared error with k = 2 mean(v)^2 / tau^2. tau^2 <= 0 (all
-    the spread is sampling noise) gives k = inf: every series takes the pooled variance.
+    variance minimises the mean squared error with k = E[2 sigma^4] / tau^2 = 2 (mean(v)^2 + tau^2)
+    / tau^2 (the expected sampling variance times nu, over the spread). tau^2 <= 0 (all the
+    spread is sampling noise) gives k = inf: every series takes the pooled variance.
 
     Examples
     --------
     >>> estimated_shrinkage(np.array([1.0, 1.0, 1.0]), np.array([5.0, 5.0, 5.0]))
     inf
     >>> round(estimated_shrinkage(np.array([0.5, 1.0, 4.0, 8.0]), np.full(4, 1e6)), 3)
-    1.915
+    3.915
     """
     ok = np.isfinite(v) & (dof > 0)
     v, dof = v[ok], dof[ok]
     if len(v) < 2:
         return np.inf
     tau2 = np.var(v, ddof=1) - np.mean(2 * v**2 / (dof + 2))
-    return float(2 * np.mean(v) ** 2 / tau2) if tau2 > 0 else np.inf
+    return float(2 * (np.mean(v) ** 2 + tau2) / tau2) if tau2 > 0 else np.inf
 
 
 def _phased_k(setting, own_var, scale, n, step, seg_code, rows) -> np.ndarray:
@@ -760,21 +764,24 @@ def _stack_calibrations(per_row: list) -> Calibration:
     return Calibration(scores=scores, counts=counts, min_count=per_row[0].min_count)
 
 
-def _shrinker(k, pool_mean: np.ndarray, pool_var: np.ndarray):
+def _shrinker(k, pool_mean: np.ndarray, pool_var: np.ndarray, k_mean=None):
     """Credibility shrinkage ``(own_mean, own_var, n) -> (mean, var)`` toward the segment pool (S, H).
 
-    ``k`` is one number of pseudo-windows or one per series and H, shape (S, H) (the phased
-    series' effective-window weight, :func:`_phased_k`). Works on (S, H) moments or
-    leave-one-out (S, w, H) moments alike.
+    ``k`` (the variance's) is one number of pseudo-windows or one per series and H, shape (S, H)
+    (the phased series' effective-window weight, :func:`_phased_k`); ``k_mean``, the mean's, the
+    same (default ``k``): an estimated k describes how the series' variances spread, not their
+    biases, so a consistently under-forecast item keeps its own bias at the raw weight. Works on
+    (S, H) moments or leave-one-out (S, w, H) moments alike.
     """
     k_arr = np.broadcast_to(np.asarray(k, dtype=float), pool_var.shape)
+    km_arr = k_arr if k_mean is None else np.broadcast_to(np.asarray(k_mean, dtype=float), pool_var.shape)
 
     def shrink(own_mean, own_var, n):
         extra = (None,) * (own_mean.ndim - 2)
         index = (slice(None), *extra, slice(None))
-        pm, pv, kk = pool_mean[index], pool_var[index], k_arr[index]
+        pm, pv, kk, km = pool_mean[index], pool_var[index], k_arr[index], km_arr[index]
         nn = np.asarray(n, dtype=float).reshape((-1,) + (1,) * (own_mean.ndim - 1))
-        w_mean = np.where(kk > 0, nn / np.maximum(nn + kk, 1e-12), 1.0)
+        w_mean = np.where(km > 0, nn / np.maximum(nn + km, 1e-12), 1.0)
         w_var = np.where(nn > 1, (nn - 1) / np.maximum(nn - 1 + kk, 1e-12), 0.0)
         return w_mean * own_mean + (1 - w_mean) * pm, w_var * own_var + (1 - w_var) * pv
 

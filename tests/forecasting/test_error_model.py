@@ -288,6 +288,24 @@ def test_estimated_credibility_pools_sampling_noise_and_keeps_real_differences()
     assert gap_est < 0.5 * gap_pool  # the real 4x difference in sd survives the estimated credibility
 
 
+def test_a_phased_items_own_bias_keeps_the_raw_weight_whatever_its_variance_credibility():
+    """Regression (review): the estimated k pooled the phased items' bias with their variance, so an item
+    forecast at half its demand kept ~4 % of its own mean error; the mean keeps the raw k = 8."""
+    cv, ref = _holiday_cv(peak=1.0, seed=9)
+    biased = cv["unique_id"].eq("P05")
+    cv.loc[biased, "y"] = cv.loc[biased, "y"] * 2.0  # forecast = half the demand, every window
+    flags = pd.Series(True, index=ref.index)
+    cfg = ErrorModelConfig(distribution="normal", calibrate=False)  # phased_shrinkage="estimate", shrinkage 8
+
+    def mean_h4(c):
+        return ErrorModel(c).fit(cv, phased=flags).table(horizons=[4]).set_index("unique_id")["mean"]["P05"]
+
+    own = mean_h4(replace(cfg, shrinkage=0.0, phased_shrinkage=0.0))
+    est, pooled, none = (mean_h4(replace(cfg, phased_shrinkage=k)) for k in ("estimate", 1e12, 0.0))
+    assert est == pytest.approx(pooled, rel=1e-9) and est == pytest.approx(none, rel=1e-9)  # k_var does not move it
+    assert est > 0.6 * own  # 16 / (16 + 8) of its own bias plus a share of the pool's
+
+
 def test_phased_settings_name_what_is_wrong():
     cv, ref = _holiday_cv(n_series=3)
     flags = pd.Series(True, index=ref.index)
@@ -295,6 +313,6 @@ def test_phased_settings_name_what_is_wrong():
         ErrorModel(ErrorModelConfig(relative_phased=True)).fit(cv, phased=flags)
     with pytest.raises(ValueError, match=r"phased lacks series \['P02'\]"):
         ErrorModel().fit(cv, phased=flags.iloc[:2])
-    for bad in ("auto", -1.0):
+    for bad in ("auto", -1.0, None):
         with pytest.raises(ValueError, match="phased_shrinkage must be 'estimate' or >= 0"):
             ErrorModelConfig(phased_shrinkage=bad)
