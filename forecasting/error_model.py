@@ -234,12 +234,11 @@ class ErrorModel:
         own_var = own_var * _overlap_correction(n, errors.shape[2], win.step)
         pool_mean, pool_var = _pool(errors, scale, seg_code)
         k = np.full(own_var.shape, float(cfg.shrinkage))  # (S, H) pseudo-windows per series
-        if rel.any():
+        k_mean = k.copy()
+        if rel.any():  # phased series: the variance's and the bias's credibility, each from its own spread
             k[rel] = _phased_k(cfg.phased_shrinkage, own_var, scale, n, win.step, seg_code, rel)
-        # the phased series' estimated k pools their *variance*; every series' mean (its bias) keeps the raw k
-        shrink = _shrinker(
-            k, pool_mean[seg_code] * scale[:, None], pool_var[seg_code] * scale[:, None] ** 2, float(cfg.shrinkage)
-        )
+            k_mean[rel] = _phased_k_mean(cfg.phased_shrinkage, own_mean, own_var, scale, n, win.step, seg_code, rel)
+        shrink = _shrinker(k, pool_mean[seg_code] * scale[:, None], pool_var[seg_code] * scale[:, None] ** 2, k_mean)
         mean, var = shrink(own_mean, own_var, n)
         out = {"mean": mean, "var": var, "fbar": fbar, "n": n, "sorted": np.sort(errors, axis=1)}
         if not cfg.calibrate:
@@ -643,6 +642,59 @@ def _phased_k(setting, own_var, scale, n, step, seg_code, rows) -> np.ndarray:
     return np.where((n_eff > 1) & np.isfinite(k), k, np.inf)
 
 
+def _mean_windows(n: np.ndarray, horizon: int, step) -> np.ndarray:
+    """Independent windows worth of the *mean's* information in n overlapping ones, shape (S, H):
+    n / (1 + 2 sum_k (1 - k/n) rho_k) with rho_k = max(0, 1 - k step / H) (the mean's variance;
+    :func:`effective_windows` is the variance's, with rho_k^2)."""
+    n = np.asarray(n, dtype=int)
+    steps = np.broadcast_to(np.asarray(step, dtype=int), n.shape)
+    out = np.ones((len(n), horizon)) * n[:, None].astype(float)
+    h = np.arange(1, horizon + 1)[None, :]
+    for size, gap in {(a, b) for a, b in zip(n.tolist(), steps.tolist()) if a > 1}:
+        k = np.arange(1, size)[:, None]
+        rho = np.clip(1.0 - k * gap / h, 0.0, None)
+        out[(n == size) & (steps == gap)] = size / (1.0 + 2.0 * ((1.0 - k / size) * rho).sum(axis=0))
+    return out
+
+
+def estimated_mean_shrinkage(m: np.ndarray, v: np.ndarray, n_eff: np.ndarray) -> float:
+    """Credibility k (effective pseudo-windows) of scale-free mean errors ``m`` (Buhlmann): the expected
+    within-series variance ``mean(v)`` over the spread of the true means tau^2 = var(m) - mean(v / n_eff);
+    tau^2 <= 0 (the biases differ by sampling noise only) gives inf: every series takes the pooled mean.
+
+    Examples
+    --------
+    >>> estimated_mean_shrinkage(np.array([0.0, 0.1, -0.1]), np.ones(3), np.full(3, 6.0))
+    inf
+    >>> round(estimated_mean_shrinkage(np.array([0.0, 0.0, 0.0, 3.0]), np.ones(4), np.full(4, 6.0)), 3)
+    0.48
+    """
+    ok = np.isfinite(m) & np.isfinite(v) & (n_eff > 0)
+    m, v, n_eff = m[ok], v[ok], n_eff[ok]
+    if len(m) < 2:
+        return np.inf
+    tau2 = np.var(m, ddof=1) - np.mean(v / n_eff)
+    return float(np.mean(v) / tau2) if tau2 > 0 else np.inf
+
+
+def _phased_k_mean(setting, own_mean, own_var, scale, n, step, seg_code, rows) -> np.ndarray:
+    """Pseudo-windows (rows, H) for the phased series' *mean* error (their bias), in the shrinker's raw windows:
+    as :func:`_phased_k` for the variance, with the mean's effective windows (:func:`_mean_windows`) and, for
+    "estimate", Buhlmann's k of the segment's scale-free means (:func:`estimated_mean_shrinkage`)."""
+    n_eff = _mean_windows(n[rows], own_var.shape[1], np.broadcast_to(step, n.shape)[rows])
+    k_eff = np.full(n_eff.shape, np.inf if setting == "estimate" else float(setting))
+    if setting == "estimate":
+        s = np.where(scale[rows] > 0, scale[rows], np.nan)[:, None]
+        m, v = own_mean[rows] / s, own_var[rows] / s**2
+        for g in np.unique(seg_code[rows]):
+            members = seg_code[rows] == g
+            for h in range(own_var.shape[1]):
+                k_eff[members, h] = estimated_mean_shrinkage(m[members, h], v[members, h], n_eff[members, h])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k = k_eff * n[rows, None] / np.maximum(n_eff, 1e-9)
+    return np.where((n_eff > 1) & np.isfinite(k), k, np.inf)
+
+
 def _to_reference(errors, forecasts, ref, rel):
     """Phased series' errors relative to the forecast, rescaled to the reference level (``relative_phased``).
 
@@ -769,8 +821,8 @@ def _shrinker(k, pool_mean: np.ndarray, pool_var: np.ndarray, k_mean=None):
 
     ``k`` (the variance's) is one number of pseudo-windows or one per series and H, shape (S, H)
     (the phased series' effective-window weight, :func:`_phased_k`); ``k_mean``, the mean's, the
-    same (default ``k``): an estimated k describes how the series' variances spread, not their
-    biases, so a consistently under-forecast item keeps its own bias at the raw weight. Works on
+    same (default ``k``; the phased series' own estimate, :func:`_phased_k_mean`: how their variances
+    spread says nothing of how their biases do). Works on
     (S, H) moments or leave-one-out (S, w, H) moments alike.
     """
     k_arr = np.broadcast_to(np.asarray(k, dtype=float), pool_var.shape)
