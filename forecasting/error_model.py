@@ -584,6 +584,11 @@ def effective_windows(n: np.ndarray, horizon: int, step) -> np.ndarray:
     >>> effective_windows(np.array([16]), 4, 1).round(1).tolist()
     [[16.0, 10.9, 7.9, 6.2]]
     """
+    return _windows(n, horizon, step, power=2)
+
+
+def _windows(n: np.ndarray, horizon: int, step, power: int) -> np.ndarray:
+    """n / (1 + 2 sum_k (1 - k/n) rho_k^power) per series and H (:func:`effective_windows`, :func:`_mean_windows`)."""
     n = np.asarray(n, dtype=int)
     steps = np.broadcast_to(np.asarray(step, dtype=int), n.shape)
     out = np.ones((len(n), horizon)) * n[:, None].astype(float)
@@ -591,7 +596,7 @@ def effective_windows(n: np.ndarray, horizon: int, step) -> np.ndarray:
     for size, gap in {(a, b) for a, b in zip(n.tolist(), steps.tolist()) if a > 1}:
         k = np.arange(1, size)[:, None]
         rho = np.clip(1.0 - k * gap / h, 0.0, None)
-        inflation = 1.0 + 2.0 * ((1.0 - k / size) * rho**2).sum(axis=0)
+        inflation = 1.0 + 2.0 * ((1.0 - k / size) * rho**power).sum(axis=0)
         out[(n == size) & (steps == gap)] = size / inflation
     return out
 
@@ -646,15 +651,7 @@ def _mean_windows(n: np.ndarray, horizon: int, step) -> np.ndarray:
     """Independent windows worth of the *mean's* information in n overlapping ones, shape (S, H):
     n / (1 + 2 sum_k (1 - k/n) rho_k) with rho_k = max(0, 1 - k step / H) (the mean's variance;
     :func:`effective_windows` is the variance's, with rho_k^2)."""
-    n = np.asarray(n, dtype=int)
-    steps = np.broadcast_to(np.asarray(step, dtype=int), n.shape)
-    out = np.ones((len(n), horizon)) * n[:, None].astype(float)
-    h = np.arange(1, horizon + 1)[None, :]
-    for size, gap in {(a, b) for a, b in zip(n.tolist(), steps.tolist()) if a > 1}:
-        k = np.arange(1, size)[:, None]
-        rho = np.clip(1.0 - k * gap / h, 0.0, None)
-        out[(n == size) & (steps == gap)] = size / (1.0 + 2.0 * ((1.0 - k / size) * rho).sum(axis=0))
-    return out
+    return _windows(n, horizon, step, power=1)
 
 
 def estimated_mean_shrinkage(m: np.ndarray, v: np.ndarray, n_eff: np.ndarray) -> float:
