@@ -100,7 +100,7 @@ class ErrorModelConfig:
         if self.min_calibration < 2:
             raise ValueError(f"min_calibration must be >= 2 windows, got {self.min_calibration}")
         k = self.phased_shrinkage
-        if isinstance(k, str) and k != "estimate" or not isinstance(k, str) and not float(k) >= 0:
+        if k is None or isinstance(k, str) and k != "estimate" or not isinstance(k, str) and not float(k) >= 0:
             raise ValueError(f"phased_shrinkage must be 'estimate' or >= 0 effective pseudo-windows, got {k!r}")
 
 
@@ -234,9 +234,11 @@ class ErrorModel:
         own_var = own_var * _overlap_correction(n, errors.shape[2], win.step)
         pool_mean, pool_var = _pool(errors, scale, seg_code)
         k = np.full(own_var.shape, float(cfg.shrinkage))  # (S, H) pseudo-windows per series
-        if rel.any():
+        k_mean = k.copy()
+        if rel.any():  # phased series: the variance's and the bias's credibility, each from its own spread
             k[rel] = _phased_k(cfg.phased_shrinkage, own_var, scale, n, win.step, seg_code, rel)
-        shrink = _shrinker(k, pool_mean[seg_code] * scale[:, None], pool_var[seg_code] * scale[:, None] ** 2)
+            k_mean[rel] = _phased_k_mean(cfg.phased_shrinkage, own_mean, own_var, scale, n, win.step, seg_code, rel)
+        shrink = _shrinker(k, pool_mean[seg_code] * scale[:, None], pool_var[seg_code] * scale[:, None] ** 2, k_mean)
         mean, var = shrink(own_mean, own_var, n)
         out = {"mean": mean, "var": var, "fbar": fbar, "n": n, "sorted": np.sort(errors, axis=1)}
         if not cfg.calibrate:
@@ -575,13 +577,18 @@ def effective_windows(n: np.ndarray, horizon: int, step) -> np.ndarray:
     rho_k = max(0, 1 - k step / H); the sample variance of n such sums has variance
     2 sigma^4 / n (1 + 2 sum_k (1 - k/n) rho_k^2) (Bartlett 1946), i.e. that of
     n / (1 + 2 sum_k (1 - k/n) rho_k^2) independent windows (16 windows one period
-    apart: 16 at H = 1, 5.8 at H = 4).
+    apart: 16 at H = 1, 6.2 at H = 4).
 
     Examples
     --------
     >>> effective_windows(np.array([16]), 4, 1).round(1).tolist()
     [[16.0, 10.9, 7.9, 6.2]]
     """
+    return _windows(n, horizon, step, power=2)
+
+
+def _windows(n: np.ndarray, horizon: int, step, power: int) -> np.ndarray:
+    """n / (1 + 2 sum_k (1 - k/n) rho_k^power) per series and H (:func:`effective_windows`, :func:`_mean_windows`)."""
     n = np.asarray(n, dtype=int)
     steps = np.broadcast_to(np.asarray(step, dtype=int), n.shape)
     out = np.ones((len(n), horizon)) * n[:, None].astype(float)
@@ -589,7 +596,7 @@ def effective_windows(n: np.ndarray, horizon: int, step) -> np.ndarray:
     for size, gap in {(a, b) for a, b in zip(n.tolist(), steps.tolist()) if a > 1}:
         k = np.arange(1, size)[:, None]
         rho = np.clip(1.0 - k * gap / h, 0.0, None)
-        inflation = 1.0 + 2.0 * ((1.0 - k / size) * rho**2).sum(axis=0)
+        inflation = 1.0 + 2.0 * ((1.0 - k / size) * rho**power).sum(axis=0)
         out[(n == size) & (steps == gap)] = size / inflation
     return out
 
@@ -601,22 +608,23 @@ def estimated_shrinkage(v: np.ndarray, dof: np.ndarray) -> float:
     v_i of nu_i = n_eff - 1 degrees of freedom has sampling variance 2 sigma_i^4 / nu_i (normal
     errors), estimated without bias by 2 v_i^2 / (nu_i + 2); the spread of the true variances
     is tau^2 = var(v) - mean(sampling variance), and the weight nu / (nu + k) on a series' own
-    variance minimises the mean squared error with k = 2 mean(v)^2 / tau^2. tau^2 <= 0 (all
-    the spread is sampling noise) gives k = inf: every series takes the pooled variance.
+    variance minimises the mean squared error with k = E[2 sigma^4] / tau^2 = 2 (mean(v)^2 + tau^2)
+    / tau^2 (the expected sampling variance times nu, over the spread). tau^2 <= 0 (all the
+    spread is sampling noise) gives k = inf: every series takes the pooled variance.
 
     Examples
     --------
     >>> estimated_shrinkage(np.array([1.0, 1.0, 1.0]), np.array([5.0, 5.0, 5.0]))
     inf
     >>> round(estimated_shrinkage(np.array([0.5, 1.0, 4.0, 8.0]), np.full(4, 1e6)), 3)
-    1.915
+    3.915
     """
     ok = np.isfinite(v) & (dof > 0)
     v, dof = v[ok], dof[ok]
     if len(v) < 2:
         return np.inf
     tau2 = np.var(v, ddof=1) - np.mean(2 * v**2 / (dof + 2))
-    return float(2 * np.mean(v) ** 2 / tau2) if tau2 > 0 else np.inf
+    return float(2 * (np.mean(v) ** 2 + tau2) / tau2) if tau2 > 0 else np.inf
 
 
 def _phased_k(setting, own_var, scale, n, step, seg_code, rows) -> np.ndarray:
@@ -636,6 +644,51 @@ def _phased_k(setting, own_var, scale, n, step, seg_code, rows) -> np.ndarray:
                 k_eff[members, h] = estimated_shrinkage(v[members, h], n_eff[members, h] - 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         k = k_eff * (n[rows, None] - 1) / np.maximum(n_eff - 1, 1e-9)
+    return np.where((n_eff > 1) & np.isfinite(k), k, np.inf)
+
+
+def _mean_windows(n: np.ndarray, horizon: int, step) -> np.ndarray:
+    """Independent windows worth of the *mean's* information in n overlapping ones, shape (S, H):
+    n / (1 + 2 sum_k (1 - k/n) rho_k) with rho_k = max(0, 1 - k step / H) (the mean's variance;
+    :func:`effective_windows` is the variance's, with rho_k^2)."""
+    return _windows(n, horizon, step, power=1)
+
+
+def estimated_mean_shrinkage(m: np.ndarray, v: np.ndarray, n_eff: np.ndarray) -> float:
+    """Credibility k (effective pseudo-windows) of scale-free mean errors ``m`` (Buhlmann): the expected
+    within-series variance ``mean(v)`` over the spread of the true means tau^2 = var(m) - mean(v / n_eff);
+    tau^2 <= 0 (the biases differ by sampling noise only) gives inf: every series takes the pooled mean.
+
+    Examples
+    --------
+    >>> estimated_mean_shrinkage(np.array([0.0, 0.1, -0.1]), np.ones(3), np.full(3, 6.0))
+    inf
+    >>> round(estimated_mean_shrinkage(np.array([0.0, 0.0, 0.0, 3.0]), np.ones(4), np.full(4, 6.0)), 3)
+    0.48
+    """
+    ok = np.isfinite(m) & np.isfinite(v) & (n_eff > 0)
+    m, v, n_eff = m[ok], v[ok], n_eff[ok]
+    if len(m) < 2:
+        return np.inf
+    tau2 = np.var(m, ddof=1) - np.mean(v / n_eff)
+    return float(np.mean(v) / tau2) if tau2 > 0 else np.inf
+
+
+def _phased_k_mean(setting, own_mean, own_var, scale, n, step, seg_code, rows) -> np.ndarray:
+    """Pseudo-windows (rows, H) for the phased series' *mean* error (their bias), in the shrinker's raw windows:
+    as :func:`_phased_k` for the variance, with the mean's effective windows (:func:`_mean_windows`) and, for
+    "estimate", Buhlmann's k of the segment's scale-free means (:func:`estimated_mean_shrinkage`)."""
+    n_eff = _mean_windows(n[rows], own_var.shape[1], np.broadcast_to(step, n.shape)[rows])
+    k_eff = np.full(n_eff.shape, np.inf if setting == "estimate" else float(setting))
+    if setting == "estimate":
+        s = np.where(scale[rows] > 0, scale[rows], np.nan)[:, None]
+        m, v = own_mean[rows] / s, own_var[rows] / s**2
+        for g in np.unique(seg_code[rows]):
+            members = seg_code[rows] == g
+            for h in range(own_var.shape[1]):
+                k_eff[members, h] = estimated_mean_shrinkage(m[members, h], v[members, h], n_eff[members, h])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k = k_eff * n[rows, None] / np.maximum(n_eff, 1e-9)
     return np.where((n_eff > 1) & np.isfinite(k), k, np.inf)
 
 
@@ -760,21 +813,24 @@ def _stack_calibrations(per_row: list) -> Calibration:
     return Calibration(scores=scores, counts=counts, min_count=per_row[0].min_count)
 
 
-def _shrinker(k, pool_mean: np.ndarray, pool_var: np.ndarray):
+def _shrinker(k, pool_mean: np.ndarray, pool_var: np.ndarray, k_mean=None):
     """Credibility shrinkage ``(own_mean, own_var, n) -> (mean, var)`` toward the segment pool (S, H).
 
-    ``k`` is one number of pseudo-windows or one per series and H, shape (S, H) (the phased
-    series' effective-window weight, :func:`_phased_k`). Works on (S, H) moments or
-    leave-one-out (S, w, H) moments alike.
+    ``k`` (the variance's) is one number of pseudo-windows or one per series and H, shape (S, H)
+    (the phased series' effective-window weight, :func:`_phased_k`); ``k_mean``, the mean's, the
+    same (default ``k``; the phased series' own estimate, :func:`_phased_k_mean`: how their variances
+    spread says nothing of how their biases do). Works on
+    (S, H) moments or leave-one-out (S, w, H) moments alike.
     """
     k_arr = np.broadcast_to(np.asarray(k, dtype=float), pool_var.shape)
+    km_arr = k_arr if k_mean is None else np.broadcast_to(np.asarray(k_mean, dtype=float), pool_var.shape)
 
     def shrink(own_mean, own_var, n):
         extra = (None,) * (own_mean.ndim - 2)
         index = (slice(None), *extra, slice(None))
-        pm, pv, kk = pool_mean[index], pool_var[index], k_arr[index]
+        pm, pv, kk, km = pool_mean[index], pool_var[index], k_arr[index], km_arr[index]
         nn = np.asarray(n, dtype=float).reshape((-1,) + (1,) * (own_mean.ndim - 1))
-        w_mean = np.where(kk > 0, nn / np.maximum(nn + kk, 1e-12), 1.0)
+        w_mean = np.where(km > 0, nn / np.maximum(nn + km, 1e-12), 1.0)
         w_var = np.where(nn > 1, (nn - 1) / np.maximum(nn - 1 + kk, 1e-12), 0.0)
         return w_mean * own_mean + (1 - w_mean) * pm, w_var * own_var + (1 - w_var) * pv
 

@@ -89,7 +89,7 @@ def portfolio_policy(
     raise_by: dict | None = None,
     factors: dict | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Allocation]]:
-    """Re-level ``rec`` (output of :func:`recommend_policies` at ``data``) to a segment or portfolio target.
+    """Re-level ``rec`` (output of :func:`policy_selector.recommend.recommend_policies` at ``data``) to a segment or portfolio target.
 
     Parameters
     ----------
@@ -106,9 +106,9 @@ def portfolio_policy(
         Column of ``rec`` whose values are the segments; None = the whole portfolio.
     raise_by : dict of str -> float, optional
         Points each segment's (``"all"``: the portfolio's) target is raised by in the
-        allocation's model, e.g. :attr:`TargetBacktest.raise_by`; ``service_target`` stays ``target``.
+        allocation's model, e.g. :attr:`policy_selector.service_target.TargetBacktest.raise_by`; ``service_target`` stays ``target``.
     factors : dict of str -> float, optional
-        Demand scale per calibration group (:attr:`TargetBacktest.factors`) the curves' demand
+        Demand scale per calibration group (:attr:`policy_selector.service_target.TargetBacktest.factors`) the curves' demand
         samples are multiplied by (:func:`group_scale`).
 
     Returns

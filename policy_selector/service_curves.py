@@ -236,7 +236,7 @@ def _body_moments(
     the samples. ``"samples"``: the samples' mean and variance.
     """
     if BODY not in ("samples", "forecast", "errors"):
-        raise ValueError(f"portfolio.BODY must be 'samples', 'forecast' or 'errors', got {BODY!r}")
+        raise ValueError(f"service_curves.BODY must be 'samples', 'forecast' or 'errors', got {BODY!r}")
     if BODY == "samples":
         return samples.mean(axis=1), samples.var(axis=1)
     if BODY == "errors":

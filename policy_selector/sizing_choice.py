@@ -80,7 +80,7 @@ MARGIN = 0.05
 #: Shortfall factors f tried in turn on a segment whose chosen option replays more than :data:`TOLERANCE`
 #: under its target (with ``SelectorConfig.replay_correction``): the option is re-sized for the level
 #: 1 - f (1 - target) (0.95: 0.96, 0.97, 0.975, 0.98, 0.985, 0.99, 0.995) until its replay at the
-#: earlier origin meets the target less :data:`TOLERANCE`; none does: the factor serving best.
+#: earlier origin meets the target less :data:`TOLERANCE`; none does: the factor serving best if it closes half the gap or more.
 CORRECTION_FACTORS = (0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
 #: Forecasters (besides the default's) and families an option combines.
 _FORECASTERS = ("CrostonSBA", "TSB")
@@ -333,8 +333,9 @@ def _decide(table: pd.DataFrame, counts: dict, rule: str = "yardstick", allowed:
 
 def _correction(part: pd.Series, replay_option) -> tuple[float, pd.DataFrame, str] | None:
     """The shortfall factor of a segment whose chosen option's row is ``part``: the first of
-    :data:`CORRECTION_FACTORS` whose replay meets the target less :data:`TOLERANCE`, else the best served;
-    None when the option already meets it or no factor serves better. Also the factor's evidence table
+    :data:`CORRECTION_FACTORS` whose replay meets the target less :data:`TOLERANCE`, else the best served
+    if it closes at least half the gap; None when the option already meets it or no factor closes half
+    the gap (the most stock for a point of service is not worth it). Also the factor's evidence table
     (every segment, :func:`_evidence`) and the reason."""
     seg, target = part["segment"], float(part["target"])
     before, value = float(part["achieved"]), float(part["inventory_value"])
@@ -348,8 +349,8 @@ def _correction(part: pd.Series, replay_option) -> tuple[float, pd.DataFrame, st
             break
     f, evidence, row = max(tried, key=lambda t: (round(float(t[2]["achieved"]), 12), t[0]))
     after, cost = float(row["achieved"]), float(row["inventory_value"])
-    if not after > before:
-        return None
+    if not after >= before + 0.5 * (target - TOLERANCE - before):
+        return None  # none meets and the best closes under half the gap: not worth its stock
     met = "meets" if after >= target - TOLERANCE else f"is the best of {len(tried)} factor(s); none meets"
     why = (
         f"; replay correction{' (all items)' if seg == 'all' else ''}: sized for shortfall x{f:g} (level "
@@ -361,7 +362,8 @@ def _correction(part: pd.Series, replay_option) -> tuple[float, pd.DataFrame, st
 
 def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen, judged, scope) -> tuple:
     """Replay correction of the chosen option of every segment in ``scope`` (:data:`CORRECTION_FACTORS`; a
-    segment under :data:`MIN_ITEMS` items with demand takes the correction measured on all items, as its choice).
+    segment under :data:`MIN_ITEMS` items with demand takes the correction measured on all items, as its choice,
+    but only when its own replay misses the target too: the pooled row is mostly other segments' items).
 
     Returns
     -------
@@ -381,8 +383,8 @@ def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen
     found, out, why = {}, dict(chosen), {}
     for seg, name in chosen.items():
         ev = "all" if counts[seg] < MIN_ITEMS else seg
-        if seg not in scope:
-            continue
+        if seg not in scope or (ev != seg and _meets(table, seg, name)):
+            continue  # a small segment takes the pooled correction only if its own replay misses too
         if (ev, name) not in found:
             part = table[(table["segment"] == ev) & (table["option"] == name)].iloc[0]
             found[(ev, name)] = _correction(part, lambda f, name=name: replay_option(name, f))
@@ -403,6 +405,14 @@ def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen
     )
     corrections = {out[s]: (chosen[s], found[("all" if counts[s] < MIN_ITEMS else s, chosen[s])][0]) for s in why}
     return out, table, corrections
+
+
+def _meets(table: pd.DataFrame, segment: str, option: str) -> bool:
+    """Whether ``option`` replayed within :data:`TOLERANCE` of the target on ``segment`` (or had nothing to replay)."""
+    row = table[(table["segment"] == segment) & (table["option"] == option)]
+    if row.empty or not np.isfinite(row["achieved"].iloc[0]):
+        return True
+    return bool(row["achieved"].iloc[0] >= row["target"].iloc[0] - TOLERANCE)
 
 
 def _no_choice(periods: int, reason: str) -> SizingChoice:
@@ -468,7 +478,7 @@ def choose_sizing(
     allowed = {seg: allowed_options(seg, options) for seg in table["segment"].unique()}
     chosen, table = _decide(table, counts, rule, allowed)
     corrections = {}
-    # a segment / portfolio target re-levels in its own replay (portfolio.backtest_target): not twice
+    # a segment / portfolio target re-levels in its own replay (service_target.backtest_target): not twice
     if config.replay_correction != "off" and measure is None and target is None:
         judged = {"measure": measure, "target": target}
         scope = {s for s in chosen if config.replay_correction == "all" or s.split("|")[0] in _INTERMITTENT}

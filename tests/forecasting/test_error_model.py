@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from forecasting import ErrorModel, ErrorModelConfig, ForecastConfig, Forecaster, lead_time_pmf, split_cv
-from forecasting.error_model import effective_windows
+from forecasting.error_model import _mean_windows, effective_windows
 from tests.conftest import make_panel
 
 MODELS = ("HistoricAverage", "CrostonSBA", "Naive")
@@ -288,6 +288,31 @@ def test_estimated_credibility_pools_sampling_noise_and_keeps_real_differences()
     assert gap_est < 0.5 * gap_pool  # the real 4x difference in sd survives the estimated credibility
 
 
+def test_a_phased_items_bias_is_pooled_only_as_far_as_the_biases_differ_by_noise():
+    """Regression (review): the variances' estimated k also pooled the bias, so an item forecast at half its
+    demand kept ~4 % of its own mean error. The bias has its own credibility (Buhlmann on the scale-free
+    means, over the mean's effective windows): a planted real bias is kept, noise-only biases are pooled."""
+    cv, ref = _holiday_cv(peak=1.0, seed=9)
+    flags = pd.Series(True, index=ref.index)
+    cfg = ErrorModelConfig(distribution="normal", calibrate=False)  # phased_shrinkage="estimate"
+
+    def mean_h4(c, table):
+        return ErrorModel(c).fit(table, phased=flags).table(horizons=[4]).set_index("unique_id")["mean"]
+
+    pooled = replace(cfg, phased_shrinkage=1e12)
+    assert mean_h4(cfg, cv).to_numpy() == pytest.approx(mean_h4(pooled, cv).to_numpy(), rel=1e-9)  # noise only
+    biased = cv.assign(y=np.where(cv["unique_id"].eq("P05"), 2.0 * cv["y"], cv["y"]))  # forecast = half of it
+    own = mean_h4(replace(cfg, shrinkage=0.0, phased_shrinkage=0.0), biased)["P05"]
+    assert mean_h4(cfg, biased)["P05"] > 0.7 * own  # the raw k = 8 of the other series: 0.69
+    assert mean_h4(pooled, biased)["P05"] < 0.2 * own  # what the variances' k did to it
+
+
+def test_the_mean_windows_of_overlapping_sums_are_fewer_than_the_variances():
+    assert _mean_windows(np.array([16]), 1, 1)[0, 0] == pytest.approx(16.0)
+    mean_w, var_w = _mean_windows(np.array([16]), 4, 1)[0], effective_windows(np.array([16]), 4, 1)[0]
+    assert (np.diff(mean_w) < 0).all() and (mean_w[1:] < var_w[1:]).all()
+
+
 def test_phased_settings_name_what_is_wrong():
     cv, ref = _holiday_cv(n_series=3)
     flags = pd.Series(True, index=ref.index)
@@ -295,6 +320,6 @@ def test_phased_settings_name_what_is_wrong():
         ErrorModel(ErrorModelConfig(relative_phased=True)).fit(cv, phased=flags)
     with pytest.raises(ValueError, match=r"phased lacks series \['P02'\]"):
         ErrorModel().fit(cv, phased=flags.iloc[:2])
-    for bad in ("auto", -1.0):
+    for bad in ("auto", -1.0, None):
         with pytest.raises(ValueError, match="phased_shrinkage must be 'estimate' or >= 0"):
             ErrorModelConfig(phased_shrinkage=bad)
