@@ -360,7 +360,7 @@ def _correction(part: pd.Series, replay_option) -> tuple[float, pd.DataFrame, st
     return f, evidence, why
 
 
-def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen, judged, scope) -> tuple:
+def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen, scope) -> tuple:
     """Replay correction of the chosen option of every segment in ``scope`` (:data:`CORRECTION_FACTORS`; a
     segment under :data:`MIN_ITEMS` items with demand takes the correction measured on all items, as its choice,
     but only when its own replay misses the target too: the pooled row is mostly other segments' items).
@@ -378,7 +378,7 @@ def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen
         cand = shortfall_variant(by_name[name], f)
         c = dataclasses.replace(cfg, space=CandidateSpace((cand,)))
         sized = size_candidates(data, c).policies
-        return _evidence(data, (cand,), sized, actual, eligible, labels, yard=yard, **judged)[0]
+        return _evidence(data, (cand,), sized, actual, eligible, labels, yard=yard)[0]  # item targets only
 
     found, out, why = {}, dict(chosen), {}
     for seg, name in chosen.items():
@@ -445,8 +445,8 @@ def choose_sizing(
 
     With ``config.replay_correction`` (item targets), a segment whose chosen option replays more
     than :data:`TOLERANCE` under its target takes that option sized for a smaller shortfall
-    (:data:`CORRECTION_FACTORS`, named as :func:`~policy_selector.candidates.shortfall_variant`; ``corrections`` and the reason say by how
-    much and at what stock).
+    (:data:`CORRECTION_FACTORS`, named as :func:`~policy_selector.candidates.shortfall_variant`;
+    ``corrections`` and the reason say by how much and at what stock).
 
     Returns
     -------
@@ -480,10 +480,9 @@ def choose_sizing(
     corrections = {}
     # a segment / portfolio target re-levels in its own replay (service_target.backtest_target): not twice
     if config.replay_correction != "off" and measure is None and target is None:
-        judged = {"measure": measure, "target": target}
         scope = {s for s in chosen if config.replay_correction == "all" or s.split("|")[0] in _INTERMITTENT}
         chosen, table, corrections = _correct(
-            data, cfg, options, actual, eligible, labels, table, counts, chosen, judged, scope
+            data, cfg, options, actual, eligible, labels, table, counts, chosen, scope
         )
     return SizingChoice(origin, periods, chosen, table[_COLUMNS], corrections=corrections)
 
