@@ -21,6 +21,7 @@ from policy_selector.sizing_choice import (
     sizing_options,
     with_sizing_choice,
 )
+from tests.policy_selector.test_sizing_choice import monthly_panel
 
 SPACE = ("ets_sq_normal", "tsb_rss_negbin", "no_stock")
 
@@ -88,24 +89,7 @@ def _sparse(later: float):
     occurs = rng.random((n, T)) < often
     sizes = np.ceil(rng.lognormal(1.0, 1.2, (n, T)))
     y = np.where(occurs, sizes, 0.0)
-    ids = [f"s{i:03d}" for i in range(n)]
-    ds = pd.date_range("2019-01-01", periods=T, freq="MS")
-    demand = pd.DataFrame({"unique_id": np.repeat(ids, T), "ds": np.tile(ds, n), "y": y.ravel()})
-    items = pd.DataFrame(
-        {
-            "unique_id": ids,
-            "unit_cost": 10.0,
-            "holding_rate": 0.25,
-            "lead_time": 1,
-            "lead_time_std": 0.0,
-            "review_period": 1,
-            "order_cost": 0.0,
-            "service_target": 0.95,
-            "service_type": "csl",
-        }
-    )
-    config = SelectorConfig(space=CandidateSpace.from_names(SPACE), freq="MS", n_windows=8)
-    return demand, items, config
+    return monthly_panel(y, "s", "2019-01-01", SPACE)
 
 
 @pytest.fixture(scope="module")

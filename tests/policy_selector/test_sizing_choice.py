@@ -161,8 +161,15 @@ def planted():
     n, T = 90, 60
     mu = rng.uniform(1, 4, n)
     y = rng.negative_binomial(0.5, 0.5 / (0.5 + mu[:, None]), size=(n, T)).astype(float)
-    ids = [f"i{i:03d}" for i in range(n)]
-    ds = pd.date_range("2020-01-01", periods=T, freq="MS")
+    return monthly_panel(y, "i", "2020-01-01", SPACE)
+
+
+def monthly_panel(y: np.ndarray, prefix: str, start: str, space) -> tuple[pd.DataFrame, pd.DataFrame, SelectorConfig]:
+    """Monthly demand of the (n, T) array ``y``, an item master (L = R = 1, no order cost, CSL 0.95) and a
+    selector config over the candidates ``space`` with 8 backtest windows."""
+    n, T = y.shape
+    ids = [f"{prefix}{i:03d}" for i in range(n)]
+    ds = pd.date_range(start, periods=T, freq="MS")
     demand = pd.DataFrame({"unique_id": np.repeat(ids, T), "ds": np.tile(ds, n), "y": y.ravel()})
     items = pd.DataFrame(
         {
@@ -177,8 +184,7 @@ def planted():
             "service_type": "csl",
         }
     )
-    config = SelectorConfig(space=CandidateSpace.from_names(SPACE), freq="MS", n_windows=8)
-    return demand, items, config
+    return demand, items, SelectorConfig(space=CandidateSpace.from_names(space), freq="MS", n_windows=8)
 
 
 def test_replayed_service_is_a_hand_replay_of_each_option(planted):
