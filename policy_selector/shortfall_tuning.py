@@ -183,6 +183,13 @@ class ShortfallTuned(BaseEstimator):
         """Candidate per row."""
         return self.select(features).candidate
 
+    def describe(self) -> str:
+        """One line for the outputs: which inner path and that the scales are tuned per segment."""
+        check_is_fitted(self, "inner_")
+        chosen = getattr(self.inner_, "chosen_", None)
+        what = f"best single policy {chosen!r}" if chosen is not None else "classifier"
+        return f"{what}, shortfall scale tuned per segment ({len(self.tuning_)} base candidates)"
+
 
 class ShortfallPaths(BaseEstimator):
     """Every decision path of a candidate space with shortfall variants, fitted on the same labels.
