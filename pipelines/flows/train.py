@@ -27,12 +27,21 @@ Steps (one MLflow parent run ``train`` with nested runs per step):
    (:func:`policy_selector.evaluation.gate`) instead. When the replay cannot run, nothing is
    aliased and the output says why. Later promotions go through ``stockwise retrain``.
 
+   With ``shortfall_scales`` (``--shortfall-scales 0.5,2``, YAML ``train: shortfall_scales:``) the
+   space gains shortfall variants of ``scale_candidates`` and every fit is a
+   :class:`~policy_selector.shortfall_tuning.ShortfallPaths`: the gate replays the shortfall-tuned
+   classifier and tuned best single policy next to the four paths (the classifier and best single
+   policy those of the base candidates, as without the setting); the tuned classifier is
+   registered too and takes ``champion`` if it is the one promoted; a winning tuned best single
+   policy is registered as the ``default`` path.
+
 Outputs in ``--out``: ``labels.parquet``, ``outcomes.parquet`` (full cost
 matrix: every candidate's cost by type and service per item and cutoff),
 ``features.parquet``, ``evaluation.csv`` (the label-based evaluation), ``confusion.csv``,
 ``choices.parquet``, ``replay.csv`` (the decision replay of every path, pooled over the
 origins, when it ran), ``replay_origins.csv`` (each origin's own), ``decision.txt`` (what the
-gate decided and why).
+gate decided and why), ``shortfall_tuning.json`` (with ``shortfall_scales``: the scale chosen per
+base candidate and segment).
 
 Also provides ``train_challenger`` / ``evaluate_version`` for ``stockwise retrain``: the
 challenger and the champion are judged by the same decision replay, at the retrain's cutoff on

@@ -7,6 +7,8 @@ before each origin (:func:`policy_selector.workflow.origin_fits`), replays the f
 (:func:`policy_selector.evaluation.replay_gate`, or the label-based :func:`~policy_selector.evaluation.gate`
 with ``--no-replay``) and then sets the ``champion`` or ``default`` alias at one point. Each
 origin's verdict is said beside the pooled one (:func:`origin_verdicts`).
+With train's ``shortfall_scales`` the fits are :class:`ShortfallPaths` and the two paths of
+:data:`TUNED_PATHS` are replayed and judged too (:func:`_gate_paths`).
 """
 
 from __future__ import annotations
