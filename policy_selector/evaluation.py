@@ -219,14 +219,17 @@ class ReplayDecision:
     default : str
         The path the ``default`` alias should hold (a key of the scores).
     promote : bool
-        Whether the challenger (the trained classifier) takes the ``champion`` alias.
+        Whether a challenger (the trained classifier) takes the ``champion`` alias.
     reason : str
         The comparisons behind both, with their numbers.
+    champion : str or None
+        Which challenger is promoted (None when none is).
     """
 
     default: str
     promote: bool
     reason: str
+    champion: str | None = None
 
 
 def _beats(scores: pd.DataFrame, a: str, b: str, margin: float, max_service_drop: float) -> tuple[bool, str]:
@@ -249,7 +252,8 @@ def replay_gate(
     max_service_drop: float,
     incumbent: str = "packaged",
     fixed: tuple[str, ...] = ("best_single", "sbc_rule"),
-    challenger: str = "classifier",
+    challenger: str | tuple[str, ...] = "classifier",
+    singles: tuple[str, ...] | None = None,
 ) -> ReplayDecision:
     """The default path and the champion gate from a decision replay of every path. Pure.
 
@@ -257,8 +261,10 @@ def replay_gate(
     them) is lower by at least ``margin`` (relative) and its achieved CSL is at most
     ``max_service_drop`` lower (the rule of ``stockwise retrain``'s ``decide``). The default
     path is the ``incumbent`` (what ``recommend`` uses with nothing trained) unless a path of
-    ``fixed`` beats it; of those that do, the cheapest. The ``challenger`` is promoted only when
-    it beats the default path and the best single policy (``fixed[0]``).
+    ``fixed`` beats it; of those that do, the cheapest. A ``challenger`` qualifies only when it
+    beats the default path and every best single policy of ``singles`` (default ``fixed[0]``);
+    of several that qualify (e.g. the classifier and the shortfall-tuned classifier), the
+    cheapest is promoted (:attr:`ReplayDecision.champion`).
 
     Parameters
     ----------
@@ -268,13 +274,19 @@ def replay_gate(
         :func:`pipelines.flows.evaluate.replay_selectors`.
     margin, max_service_drop : float
         As in ``stockwise retrain``.
-    incumbent, fixed, challenger : str
-        Path keys; paths of ``fixed`` absent from ``scores`` are skipped.
+    incumbent : str
+    fixed : tuple of str
+        Paths that may become the default; those absent from ``scores`` are skipped.
+    challenger : str or tuple of str
+        The path(s) that may take the ``champion`` alias; each must be in ``scores``.
+    singles : tuple of str, optional
+        The best single policies a challenger must beat besides the default path (absent ones
+        skipped); default ``fixed[:1]``.
 
     Raises
     ------
     ValueError
-        When ``scores`` lacks a needed column, the incumbent or the challenger.
+        When ``scores`` lacks a needed column, the incumbent or a challenger.
 
     Examples
     --------
@@ -282,13 +294,14 @@ def replay_gate(
     ...                    "ratio_csl": [1.0, 0.9, 0.8, 0.85]},
     ...                   index=["packaged", "best_single", "sbc_rule", "classifier"])
     >>> d = replay_gate(sc, 0.02, 0.005)
-    >>> d.default, d.promote
-    ('best_single', True)
+    >>> d.default, d.promote, d.champion
+    ('best_single', True, 'classifier')
     """
     need = {"yearly_cost", "csl", "ratio_csl"}
     if not need <= set(scores.columns):
         raise ValueError(f"replay scores lack column(s) {sorted(need - set(scores.columns))}")
-    missing = [k for k in (incumbent, challenger) if k not in scores.index]
+    challengers = (challenger,) if isinstance(challenger, str) else tuple(challenger)
+    missing = [k for k in (incumbent, *challengers) if k not in scores.index]
     if missing:
         raise ValueError(f"replay scores have no row for {missing}; paths present: {list(scores.index)}")
     rule = f"margin {margin:.1%} on yearly cost, CSL drop at most {max_service_drop}"
@@ -298,10 +311,21 @@ def replay_gate(
         facts.append(fact + (" -> beats it" if wins else ""))
         winners += [path] if wins else []
     default = min(winners, key=lambda k: float(scores.loc[k, "yearly_cost"])) if winners else incumbent
-    targets = list(dict.fromkeys(t for t in (default, fixed[0] if fixed else None) if t in scores.index))
-    verdicts = [_beats(scores, challenger, t, margin, max_service_drop) for t in targets]
-    promote = all(w for w, _ in verdicts)
+    singles = tuple(fixed[:1]) if singles is None else tuple(singles)
+    targets = list(dict.fromkeys(t for t in (default, *singles) if t in scores.index))
+    qualified, said = [], []
+    for c in challengers:
+        verdicts = [_beats(scores, c, t, margin, max_service_drop) for t in targets]
+        ok = all(w for w, _ in verdicts)
+        qualified += [c] if ok else []
+        said.append((c, ok, "; ".join(f for _, f in verdicts)))
+    champion = min(qualified, key=lambda k: float(scores.loc[k, "yearly_cost"])) if qualified else None
     head = f"default path {default!r}" + ("" if winners else f" (no path beats {incumbent!r})")
-    champ = f"{challenger} {'promoted' if promote else 'not promoted'}"
-    reason = f"decision replay ({rule}): {head}; {champ}: " + "; ".join(f for _, f in verdicts)
-    return ReplayDecision(default=default, promote=promote, reason=reason + " | " + "; ".join(facts))
+    champ = "; ".join(
+        f"{c} {'promoted' if c == champion else 'qualifies, not the cheapest' if ok else 'not promoted'}: {f}"
+        for c, ok, f in said
+    )
+    reason = f"decision replay ({rule}): {head}; {champ}"
+    return ReplayDecision(
+        default=default, promote=champion is not None, reason=reason + " | " + "; ".join(facts), champion=champion
+    )

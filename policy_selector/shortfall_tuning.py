@@ -13,6 +13,10 @@ A candidate space with shortfall variants (:meth:`CandidateSpace.with_shortfall_
 
 With ``tune=False`` the variants are dropped (the inner selector sees the base candidates only):
 the space without variants, judged on the same labels.
+
+:class:`ShortfallPaths` fits, on one cost matrix with variants, every decision path ``stockwise
+train --shortfall-scales`` judges: the classifier over the base candidates (as without variants),
+the tuned classifier, the tuned best single policy and the best single base policy.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from policy_selector.candidates import variant_bases
 from policy_selector.features import SBC_CODES
 from policy_selector.selector import FixedSelector, PolicySelector, Selection
 
-__all__ = ["ShortfallTuned", "shortfall_segments", "BATCH_COVER"]
+__all__ = ["ShortfallTuned", "ShortfallPaths", "shortfall_segments", "base_columns", "BATCH_COVER"]
 
 #: An item whose economic order quantity covers at least this many periods orders in batches.
 BATCH_COVER = 2.0
@@ -44,6 +48,17 @@ def shortfall_segments(features: pd.DataFrame) -> pd.Series:
     sbc = features["sbc_code"].map(_CODE_TO_SBC).fillna("unknown")
     batch = np.where(features.get("eoq_cover", pd.Series(0.0, index=features.index)) >= BATCH_COVER, "batch", "unit")
     return (sbc + "|" + batch).rename("segment")
+
+
+def base_columns(names) -> list[str]:
+    """The names of ``names`` that are no shortfall variant of another (:func:`variant_bases`), in order.
+
+    Examples
+    --------
+    >>> base_columns(["a", "a_x2", "b"])
+    ['a', 'b']
+    """
+    return [n for n, b in variant_bases(names).items() if n == b]
 
 
 class ShortfallTuned(BaseEstimator):
@@ -87,6 +102,7 @@ class ShortfallTuned(BaseEstimator):
             self.groups_ = {b: [b] for b in self.groups_}
         segments = shortfall_segments(features)
         self.pooled_ = {b: str(cost_matrix[g].sum().idxmin()) for b, g in self.groups_.items()}
+        self.segment_rows_ = {str(k): int(v) for k, v in segments.reindex(cost_matrix.index).value_counts().items()}
         self.tuning_ = {b: self._tune(cost_matrix[g], segments, self.pooled_[b]) for b, g in self.groups_.items()}
         tuned = self._tuned_costs(cost_matrix, segments)
         if self.inner == "best_single":
@@ -130,15 +146,112 @@ class ShortfallTuned(BaseEstimator):
             vals = proba.to_numpy()
             vals[rows, cols] = inner.proba[base].to_numpy() if base in inner.proba else 0.0
             proba = pd.DataFrame(vals, index=proba.index, columns=proba.columns)
-            mine = (inner.candidate == base).to_numpy() & (variant != base)
+            chosen = (inner.candidate == base).to_numpy()
+            mine = chosen & (variant != base)
             cand[mine] = variant[mine]
             reasons[mine] = [
-                f"{v}{r[len(base) :]}; sized to its shortfall scale: in segment {s} that level cost least on "
-                "the training windows"
+                f"{v}{r[len(base) :]}; {self._why(base, v, s)}"
                 for v, r, s in zip(variant[mine], reasons[mine], segments[mine])
             ]
+            kept = chosen & (variant == base) & (len(self.groups_[base]) > 1)
+            reasons[kept] = [f"{r}; {self._why(base, base, s)}" for r, s in zip(reasons[kept], segments[kept])]
         return Selection(cand.rename("candidate"), proba, inner.selected_by, reasons)
+
+    def _why(self, base: str, variant: str, segment: str) -> str:
+        """Why ``variant`` of ``base`` sizes items of ``segment``: its scale and the evidence."""
+        scale = f"{self.scale_of(variant):g}x the shortfall of the item's target" if variant != base else "its target"
+        rows = self.segment_rows_.get(segment, 0)
+        if segment in self.tuning_[base] and rows >= self.min_rows:
+            where = f"in segment {segment} ({rows} training rows) that level cost least on the training windows"
+        else:
+            where = (
+                f"segment {segment} has {rows} training rows (< {self.min_rows}): the level of least cost over "
+                "all training rows"
+            )
+        return f"sized to {scale} (shortfall scale tuned per segment): {where}"
+
+    @staticmethod
+    def scale_of(name: str) -> float:
+        """The shortfall scale a candidate name carries (``<base>_x<scale>``; 1 for a base candidate)."""
+        head, sep, tail = str(name).rpartition("_x")
+        try:
+            return float(tail) if sep and head else 1.0
+        except ValueError:
+            return 1.0
 
     def predict(self, features: pd.DataFrame) -> pd.Series:
         """Candidate per row."""
+        return self.select(features).candidate
+
+    def describe(self) -> str:
+        """One line for the outputs: which inner path and that the scales are tuned per segment."""
+        check_is_fitted(self, "inner_")
+        chosen = getattr(self.inner_, "chosen_", None)
+        what = f"best single policy {chosen!r}" if chosen is not None else "classifier"
+        return f"{what}, shortfall scale tuned per segment ({len(self.tuning_)} base candidates)"
+
+
+class ShortfallPaths(BaseEstimator):
+    """Every decision path of a candidate space with shortfall variants, fitted on the same labels.
+
+    ``stockwise train`` with ``shortfall_scales`` fits this wherever it fits a classifier (the
+    study's folds, its held-out-time model, each gate origin, the final model), so the replay gate
+    judges the tuned paths next to the plain ones, each as it could be known at its origin.
+
+    Parameters
+    ----------
+    classifier : estimator, default PolicySelector()
+        The classifier (cloned for the plain and the tuned path).
+    min_rows : int, default 30
+        :class:`ShortfallTuned`'s.
+
+    Attributes
+    ----------
+    classifier_ : PolicySelector
+        Fitted on the base candidates only (the cost matrix without its variants, labels its argmin):
+        the classifier as trained without ``shortfall_scales``.
+    tuned_ : ShortfallTuned
+        The tuned classifier (inner: ``classifier``).
+    tuned_single_ : ShortfallTuned
+        The tuned best single policy (inner ``"best_single"``).
+    best_single_ : str
+        The base candidate of least summed cost (the best single policy without variants).
+    candidates_ : tuple of str
+        The plain classifier's (what :meth:`select` may return).
+    """
+
+    def __init__(self, classifier=None, min_rows: int = 30):
+        self.classifier = classifier
+        self.min_rows = min_rows
+
+    def fit(self, features: pd.DataFrame, labels, cost_matrix: pd.DataFrame) -> ShortfallPaths:
+        """Fit the four paths on ``cost_matrix`` (its variant columns are tuned, its base ones classified).
+
+        Raises
+        ------
+        ValueError
+            When ``cost_matrix`` holds no shortfall variant (nothing to tune).
+        """
+        base = base_columns(cost_matrix.columns)
+        if len(base) == cost_matrix.shape[1]:
+            raise ValueError(
+                f"no shortfall variant among the candidates {list(map(str, cost_matrix.columns))}: nothing to tune "
+                "(add variants with CandidateSpace.with_shortfall_scales / train's shortfall_scales)"
+            )
+        classifier = PolicySelector() if self.classifier is None else self.classifier
+        plain = cost_matrix[base]
+        self.classifier_ = clone(classifier).fit(features, plain.idxmin(axis=1), plain)
+        self.tuned_ = ShortfallTuned(classifier, min_rows=self.min_rows).fit(features, labels, cost_matrix)
+        self.tuned_single_ = ShortfallTuned("best_single", min_rows=self.min_rows).fit(features, labels, cost_matrix)
+        self.best_single_ = str(plain.sum().idxmin())
+        self.candidates_ = tuple(self.classifier_.candidates_)
+        return self
+
+    def select(self, features: pd.DataFrame) -> Selection:
+        """The plain classifier's selection (the study's ``classifier``)."""
+        check_is_fitted(self, "classifier_")
+        return self.classifier_.select(features)
+
+    def predict(self, features: pd.DataFrame) -> pd.Series:
+        """Candidate per row (the plain classifier's)."""
         return self.select(features).candidate

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from pipelines.flows.train import load_train_config, load_train_inputs, run_train
+from pipelines.flows.train import load_train_config, load_train_inputs, parse_list, run_train, with_options
 from pipelines.registry.names import MODEL_NAME
 
 
@@ -35,6 +35,15 @@ def train_command(
         help="origins of the replay gate, pooled, each judging a classifier fitted before it "
         "(default: from the history)",
     ),
+    shortfall_scales: str = typer.Option(
+        None,
+        help="add shortfall variants at these scales (e.g. 0.5,2: sized to half / twice the item's shortfall), fit "
+        "the shortfall-tuned classifier and best single policy (scale chosen per segment) and let the replay gate "
+        "judge them next to the others (default: none)",
+    ),
+    scale_candidates: str = typer.Option(
+        None, help="candidates that get the variants, comma-separated (default: every stocking candidate)"
+    ),
     tracking_uri: str = typer.Option(
         None, help="MLflow store (default: the run config's, else sqlite:///mlruns/mlflow.db)"
     ),
@@ -56,8 +65,10 @@ def train_command(
         "gate_origins": gate_origins,
     }
     try:
+        given["shortfall_scales"] = parse_list(shortfall_scales, "--shortfall-scales", float)
+        given["scale_candidates"] = parse_list(scale_candidates, "--scale-candidates")
         settings, run = load_train_config(config)
-        settings = settings.model_copy(update={k: v for k, v in given.items() if v is not None})
+        settings = with_options(settings, given)
         if run is not None and data is None and not demo:  # the run config's data folder, else its demo
             data, demo = run.data, run.data is None
         uri = tracking_uri or (run.tracking_uri if run is not None else None)
@@ -81,7 +92,9 @@ def train_command(
         )
         typer.echo(result.replay[cols].round(3).to_string())
     typer.echo(result.decision)
+    tuned_version = getattr(result, "tuned_version", None)
+    tuned = f", shortfall-tuned classifier version {tuned_version}" if tuned_version else ""
     typer.echo(
-        f"model {MODEL_NAME} version {result.version} (champion: {result.champion}); "
+        f"model {MODEL_NAME} version {result.version}{tuned} (champion: {result.champion}); "
         f"run {result.run_id}; outputs in {out}"
     )

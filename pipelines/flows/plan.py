@@ -143,13 +143,17 @@ def load_champion(tracking_uri: str | None) -> tuple[object | None, str]:
         version = get_alias_version(MODEL_NAME, alias, tracking_uri)
         if version is not None:
             selector = load_model_version(MODEL_NAME, f"@{alias}", tracking_uri)
-            label = (
-                ""
-                if alias == CHAMPION_ALIAS
-                else f" (default path {getattr(selector, 'chosen_', '')!r}; no champion registered)"
-            )
+            label = "" if alias == CHAMPION_ALIAS else f" (default path {_path_name(selector)}; no champion registered)"
             return selector, f"{MODEL_NAME} v{version}{label}"
     return None, f"packaged default policy (first of {list(PACKAGED_DEFAULT)}; no champion or default registered)"
+
+
+def _path_name(selector) -> str:
+    """A registered default path in the outputs: its fixed policy, or what a tuned path says of itself."""
+    chosen = getattr(selector, "chosen_", None)
+    if chosen is None and hasattr(selector, "describe"):
+        return selector.describe()
+    return repr(chosen or "")
 
 
 def load_selector(spec: str, tracking_uri: str | None) -> tuple[object | None, str]:

@@ -27,12 +27,21 @@ Steps (one MLflow parent run ``train`` with nested runs per step):
    (:func:`policy_selector.evaluation.gate`) instead. When the replay cannot run, nothing is
    aliased and the output says why. Later promotions go through ``stockwise retrain``.
 
+   With ``shortfall_scales`` (``--shortfall-scales 0.5,2``, YAML ``train: shortfall_scales:``) the
+   space gains shortfall variants of ``scale_candidates`` and every fit is a
+   :class:`~policy_selector.shortfall_tuning.ShortfallPaths`: the gate replays the shortfall-tuned
+   classifier and tuned best single policy next to the four paths (the classifier and best single
+   policy those of the base candidates, as without the setting); the tuned classifier is
+   registered too and takes ``champion`` if it is the one promoted; a winning tuned best single
+   policy is registered as the ``default`` path.
+
 Outputs in ``--out``: ``labels.parquet``, ``outcomes.parquet`` (full cost
 matrix: every candidate's cost by type and service per item and cutoff),
 ``features.parquet``, ``evaluation.csv`` (the label-based evaluation), ``confusion.csv``,
 ``choices.parquet``, ``replay.csv`` (the decision replay of every path, pooled over the
 origins, when it ran), ``replay_origins.csv`` (each origin's own), ``decision.txt`` (what the
-gate decided and why).
+gate decided and why), ``shortfall_tuning.json`` (with ``shortfall_scales``: the scale chosen per
+base candidate and segment).
 
 Also provides ``train_challenger`` / ``evaluate_version`` for ``stockwise retrain``: the
 challenger and the champion are judged by the same decision replay, at the retrain's cutoff on
@@ -41,13 +50,14 @@ its held-out periods (:func:`evaluate_versions`).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipelines.data.config import RefitEvery, RunConfig, load_config, read_yaml_mapping
 from pipelines.data.demo_data import DemoConfig
@@ -75,6 +85,7 @@ from pipelines.registry.tracking import (
 from policy_selector import CandidateSpace, PolicySelector, SelectorConfig, confusion, run_study
 from policy_selector.context import wide_panel
 from policy_selector.economics import periods_per_year
+from policy_selector.shortfall_tuning import ShortfallPaths, ShortfallTuned
 from policy_selector.workflow import StudyPlan, plan_gate_origins, plan_study
 
 __all__ = [
@@ -88,6 +99,8 @@ __all__ = [
     "load_train_settings",
     "load_train_config",
     "settings_from_run",
+    "with_options",
+    "parse_list",
     "choose_paths",
     "replay_paths",
     "origin_verdicts",
@@ -144,11 +157,54 @@ class TrainSettings(BaseModel):
         "recommend's selector_refit_every, so the trained selector sees the error features recommend computes)",
     )
 
+    shortfall_scales: tuple[float, ...] | None = Field(
+        None,
+        description="shortfall scales of the variants added to the space (e.g. [0.5, 2]: sized to half / twice the "
+        "item's shortfall); train then also fits the tuned classifier and the tuned best single policy (each base "
+        "candidate's scale chosen per segment) and the replay gate judges them; None = no variants",
+    )
+    scale_candidates: tuple[str, ...] | None = Field(
+        None, description="candidates that get the shortfall variants; None = every stocking candidate of the space"
+    )
     service_tolerance: float = Field(0.03, ge=0, lt=1)
     n_splits: int = Field(5, ge=2, description="GroupKFold folds by item")
     model_name: str = MODEL_NAME
     demo_items: int = Field(DemoConfig.n_items, ge=6, description="items of the generated demo (--demo)")
     demo_weeks: int = Field(DemoConfig.n_weeks, ge=60)
+
+    @field_validator("shortfall_scales")
+    @classmethod
+    def _scales(cls, v):
+        if v is None:
+            return v
+        bad = [x for x in v if not np.isfinite(x) or x <= 0]
+        if bad:
+            raise ValueError(f"each shortfall scale must be a finite number > 0 (1 = the item's own target), got {bad}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"shortfall scales repeat: {list(v)}")
+        if not [x for x in v if x != 1.0]:
+            raise ValueError(f"shortfall scales {list(v)} add no variant: give at least one scale other than 1")
+        return v
+
+    @model_validator(mode="after")
+    def _scaled_space(self):
+        if self.scale_candidates is not None and self.shortfall_scales is None:
+            raise ValueError("scale_candidates needs shortfall_scales (e.g. shortfall_scales: [0.5, 2])")
+        if self.shortfall_scales is not None:
+            space = CandidateSpace.from_names(self.candidates) if self.candidates else CandidateSpace()
+            given = [c.name for c in space.candidates if c.shortfall_scale != 1.0]
+            if given:
+                raise ValueError(
+                    f"candidates {given} are shortfall variants already; name base candidates with shortfall_scales "
+                    "(or variants in candidates, without shortfall_scales)"
+                )
+            try:
+                scaled = space.with_shortfall_scales(self.shortfall_scales, self.scale_candidates)
+            except (ValueError, KeyError) as exc:
+                raise ValueError(f"scale_candidates: {exc}") from None
+            if len(scaled) == len(space):
+                raise ValueError(f"no stocking candidate to scale among {list(space.names)}")
+        return self
 
 
 def load_train_settings(path: Path | None) -> TrainSettings:
@@ -210,7 +266,38 @@ def settings_from_run(run: RunConfig, given: dict | None = None, path: Path | No
     return _train_settings(path, follow | dict(given or {}))
 
 
-def _train_settings(path: Path | None, raw: dict) -> TrainSettings:
+def with_options(settings: TrainSettings, given: dict) -> TrainSettings:
+    """``settings`` with the command line's options that are set (not None), validated as a file's are.
+
+    Raises
+    ------
+    ValueError
+        An invalid value (or combination), named with its option.
+    """
+    given = {k: v for k, v in given.items() if v is not None}
+    return _train_settings("the command line", settings.model_dump() | given) if given else settings
+
+
+def parse_list(text: str | None, option: str, kind=str) -> tuple | None:
+    """A comma-separated option (``--shortfall-scales 0.5,2``) as a tuple of ``kind``; None when not given.
+
+    Raises
+    ------
+    ValueError
+        An empty item or one that is not a ``kind``, naming the option.
+    """
+    if text is None:
+        return None
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        if "" in parts:
+            raise ValueError
+        return tuple(kind(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"{option} {text!r}: give comma-separated {kind.__name__} values, e.g. 0.5,2") from None
+
+
+def _train_settings(path: Path | str | None, raw: dict) -> TrainSettings:
     """``TrainSettings(**raw)``, an invalid value named with its file and field."""
     try:
         return TrainSettings(**raw)
@@ -222,6 +309,8 @@ def _train_settings(path: Path | None, raw: dict) -> TrainSettings:
 def selector_config(settings: TrainSettings, freq: str, plan: StudyPlan | None = None) -> SelectorConfig:
     """The library config for these settings, data frequency and study plan (windows)."""
     space = CandidateSpace.from_names(settings.candidates) if settings.candidates else CandidateSpace()
+    if settings.shortfall_scales is not None:
+        space = space.with_shortfall_scales(settings.shortfall_scales, settings.scale_candidates)
     test_periods = plan.test_periods if plan else settings.test_periods or SelectorConfig.test_periods
     n_windows = plan.n_windows if plan else settings.n_windows or SelectorConfig.n_windows
     return SelectorConfig(
@@ -277,6 +366,8 @@ class TrainResult:
     gate_basis: str = ""
     #: each origin's own replay (columns ``origin``, ``path`` and the scores of ``replay``), None as ``replay``
     replay_origins: pd.DataFrame | None = None
+    #: the registered shortfall-tuned classifier (``shortfall_scales`` set), else None
+    tuned_version: str | None = None
 
 
 def _label_frames(study) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -343,6 +434,13 @@ def run_train(
     plan_reason = plan.reason + (f"; {origins_reason}" if gated else "")
     cfg = selector_config(settings, freq, plan)
     make = partial(PolicySelector, period_name=period_name(freq), random_state=settings.seed)
+    tuned = settings.shortfall_scales is not None
+    fit_paths = partial(ShortfallPaths, make()) if tuned else make
+    challengers = (
+        {"classifier_tuned": lambda: ShortfallTuned(make()), "best_single_tuned": lambda: ShortfallTuned("best_single")}
+        if tuned
+        else None
+    )
     rng = np.random.default_rng(settings.seed)
     out = Path(out)
     with start_run("train", uri) as run:
@@ -359,6 +457,8 @@ def run_train(
                 "n_splits": settings.n_splits,
                 "plan": plan_reason,
                 "gate_origins": n_origins,
+                "shortfall_scales": "" if not tuned else ",".join(f"{x:g}" for x in settings.shortfall_scales),
+                "scale_candidates": ",".join(settings.scale_candidates or ()) if tuned else "",
             }
         )
         run.log_fingerprints({"demand": demand, "items": items})
@@ -367,25 +467,27 @@ def run_train(
             items,
             cfg,
             rng,
-            make_selector=make,
+            make_selector=fit_paths,
             n_splits=settings.n_splits,
             extra_train_cutoffs=plan.extra_train_cutoffs,
+            challengers=challengers,
         )
         paths = _log_study(study, out)
         run.log_metrics(_metrics(study.evaluation))
         run.log_params({"best_single": study.best_single})
         registered = settings.model_name if register else None
-        version = run.log_model(
-            study.selector,
-            name="policy_selector",
-            flavor="sklearn",
-            registered_name=registered,
-            serialization_format="cloudpickle",
-        )
+        model = study.selector.classifier_ if tuned else study.selector
+        version = _log_selector(run, model, "policy_selector", registered)
+        tuned_version = None
+        if tuned:
+            tuned_version = _log_selector(run, study.selector.tuned_, "policy_selector_tuned", registered)
+            paths["shortfall_tuning"] = _log_tuning(run, study.selector, out)
         outcome = GateOutcome()
         if register:
-            inputs = GateInputs(demand, items, freq, cfg, rng, make, n_origins, plan.extra_train_cutoffs, run_config)
-            outcome = gate_champion(run, study, settings, version, uri, inputs)
+            inputs = GateInputs(
+                demand, items, freq, cfg, rng, fit_paths, n_origins, plan.extra_train_cutoffs, run_config
+            )
+            outcome = gate_champion(run, study, settings, version, uri, inputs, tuned_version)
         if outcome.decision:
             paths["decision"] = write_text_atomic(outcome.decision + "\n", out / "decision.txt")
         if outcome.replay is not None:
@@ -394,6 +496,7 @@ def run_train(
         return TrainResult(
             run_id=run.run_id,
             version=None if version is None else str(version),
+            tuned_version=None if tuned_version is None else str(tuned_version),
             champion=outcome.champion,
             evaluation=study.evaluation,
             paths=paths,
@@ -404,6 +507,31 @@ def run_train(
             gate_basis=outcome.basis,
             replay_origins=outcome.replay_origins,
         )
+
+
+def _log_selector(run, model, name: str, registered: str | None) -> str | None:
+    """Log ``model`` (sklearn flavour, cloudpickle: it holds the project's classes) and register it under
+    ``registered`` (None: log only); its registered version."""
+    return run.log_model(
+        model, name=name, flavor="sklearn", registered_name=registered, serialization_format="cloudpickle"
+    )
+
+
+def _log_tuning(run, bundle: ShortfallPaths, out: Path) -> Path:
+    """What the shortfall tuning chose on all cutoffs (per base candidate and segment, the variant; the tuned
+    best single policy; the training rows per segment): ``shortfall_tuning.json`` in ``out`` and the run."""
+    single = bundle.tuned_single_
+    data = {
+        "tuning": bundle.tuned_.tuning_,
+        "pooled": bundle.tuned_.pooled_,
+        "segment_rows": bundle.tuned_.segment_rows_,
+        "best_single_base": bundle.best_single_,
+        "best_single_tuned": single.inner_.chosen_,
+        "min_rows": bundle.tuned_.min_rows,
+    }
+    run.log_dict(data, "shortfall_tuning.json")
+    run.log_params({"best_single_base": bundle.best_single_, "best_single_tuned": single.inner_.chosen_})
+    return write_text_atomic(json.dumps(data, indent=1) + "\n", out / "shortfall_tuning.json")
 
 
 def _log_study(study, out: Path) -> dict[str, Path]:

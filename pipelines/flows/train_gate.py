@@ -7,10 +7,13 @@ before each origin (:func:`policy_selector.workflow.origin_fits`), replays the f
 (:func:`policy_selector.evaluation.replay_gate`, or the label-based :func:`~policy_selector.evaluation.gate`
 with ``--no-replay``) and then sets the ``champion`` or ``default`` alias at one point. Each
 origin's verdict is said beside the pooled one (:func:`origin_verdicts`).
+With train's ``shortfall_scales`` the fits are :class:`ShortfallPaths` and the two paths of
+:data:`TUNED_PATHS` are replayed and judged too (:func:`_gate_paths`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ from pipelines.registry.tracking import get_alias_version, set_alias
 from policy_selector import PolicySelector, SelectorConfig
 from policy_selector.evaluation import ReplayDecision, gate, replay_gate
 from policy_selector.selector import FixedSelector
+from policy_selector.shortfall_tuning import ShortfallPaths
 from policy_selector.workflow import OriginFit, origin_fits
 
 if TYPE_CHECKING:
@@ -36,6 +40,7 @@ __all__ = [
     "GateInputs",
     "GateOutcome",
     "REPLAY_PATHS",
+    "TUNED_PATHS",
     "choose_paths",
     "default_path",
     "gate_champion",
@@ -88,6 +93,33 @@ class GateInputs:
 
 #: the paths the decision replay judges (keys of ``replay.csv`` and of :func:`replay_gate`)
 REPLAY_PATHS = ("classifier", "packaged", "best_single", "sbc_rule")
+#: the paths it judges besides when train fits shortfall variants (``shortfall_scales``: :class:`ShortfallPaths`)
+TUNED_PATHS = ("classifier_tuned", "best_single_tuned")
+#: the ``default`` spec :func:`choose_paths` returns for the tuned best single policy (an object, no --selector form)
+TUNED_SINGLE = "tuned:best_single"
+
+
+def path_keys(tuned: bool) -> tuple[str, ...]:
+    """The replayed paths, the tuned ones after the four of :data:`REPLAY_PATHS` when ``tuned``."""
+    return REPLAY_PATHS + (TUNED_PATHS if tuned else ())
+
+
+def _origin_paths(fit: OriginFit, uri: str, fixed: dict) -> dict:
+    """The paths replayed at ``fit``'s origin: the four of :data:`REPLAY_PATHS`, and, when ``fit.selector`` is a
+    :class:`ShortfallPaths`, its plain classifier and best single base policy plus the two tuned paths."""
+    when = f"fitted on labels up to {fit.origin.date()}"
+    bundle = fit.selector if isinstance(fit.selector, ShortfallPaths) else None
+    paths = {
+        "classifier": (fit.selector if bundle is None else bundle.classifier_, f"trained classifier ({when})"),
+        "packaged": fixed["packaged"],
+        "best_single": load_selector(_spec("best_single", fit.best_single), uri),
+        "sbc_rule": fixed["sbc"],
+    }
+    if bundle is not None:
+        single = bundle.tuned_single_
+        paths["classifier_tuned"] = (bundle.tuned_, f"shortfall-tuned classifier ({when})")
+        paths["best_single_tuned"] = (single, f"shortfall-tuned best single policy {single.inner_.chosen_!r} ({when})")
+    return paths
 
 
 def replay_paths(fits: list[OriginFit], settings: TrainSettings, uri: str, inputs: GateInputs) -> pd.DataFrame:
@@ -103,26 +135,26 @@ def replay_paths(fits: list[OriginFit], settings: TrainSettings, uri: str, input
     classifier is: :func:`choose_paths`.) When that policy is the packaged default at every origin
     it is replayed once.
 
+    When the fits' selectors are :class:`ShortfallPaths` (train's ``shortfall_scales``), the
+    classifier and the best single policy are those of the base candidates (as without variants)
+    and the tuned classifier and tuned best single policy of the same labels are replayed too
+    (:data:`TUNED_PATHS`).
+
     Returns
     -------
     pandas.DataFrame
-        :func:`pipelines.flows.evaluate.replay_by_origin`'s table, paths in :data:`REPLAY_PATHS` order.
+        :func:`pipelines.flows.evaluate.replay_by_origin`'s table, paths in :func:`path_keys` order.
 
     Raises
     ------
     ValueError
         When the replay cannot run (history before the first origin too short, no item plannable).
     """
+    tuned = isinstance(fits[-1].selector, ShortfallPaths)
+    if tuned:  # the best single policy of the base candidates (the one of all columns may be a variant)
+        fits = [dataclasses.replace(fit, best_single=fit.selector.best_single_) for fit in fits]
     fixed = {k: load_selector(k, uri) for k in ("packaged", "sbc")}
-    per_origin = [
-        {
-            "classifier": (fit.selector, f"trained classifier (fitted on labels up to {fit.origin.date()})"),
-            "packaged": fixed["packaged"],
-            "best_single": load_selector(_spec("best_single", fit.best_single), uri),
-            "sbc_rule": fixed["sbc"],
-        }
-        for fit in fits
-    ]
+    per_origin = [_origin_paths(fit, uri, fixed) for fit in fits]
     same = all(getattr(fixed["packaged"][0], "chosen_", None) == fit.best_single for fit in fits)
     for paths in per_origin if same else []:
         del paths["best_single"]
@@ -135,7 +167,7 @@ def replay_paths(fits: list[OriginFit], settings: TrainSettings, uri: str, input
         part = part.droplevel("origin")
         if same:
             part.loc["best_single"] = part.loc["packaged"]
-        parts.append(part.loc[list(REPLAY_PATHS)].assign(origin=origin))
+        parts.append(part.loc[list(path_keys(tuned))].assign(origin=origin))
     return pd.concat(parts).set_index("origin", append=True).swaplevel().rename_axis(["origin", "path"])
 
 
@@ -158,8 +190,26 @@ def replay_run_config(run: RunConfig | None, freq: str, uri: str | None, seed: i
 
 
 def _spec(key: str, best_single: str) -> str:
-    """The ``--selector`` form (:func:`load_selector`) of a replayed fixed path."""
-    return {"packaged": "packaged", "best_single": f"policy:{best_single}", "sbc_rule": "sbc"}[key]
+    """The ``--selector`` form (:func:`load_selector`) of a replayed fixed path (:data:`TUNED_SINGLE` for the tuned one)."""
+    return {
+        "packaged": "packaged",
+        "best_single": f"policy:{best_single}",
+        "sbc_rule": "sbc",
+        "best_single_tuned": TUNED_SINGLE,
+    }[key]
+
+
+def _gate_paths(paths) -> dict:
+    """:func:`replay_gate`'s path arguments for the replayed ``paths``: with :data:`TUNED_PATHS` the tuned best
+    single policy may become the default, and the tuned classifier is a challenger that must beat, as the
+    classifier must, the default path and both best single policies."""
+    if not set(TUNED_PATHS) <= set(paths):
+        return {}
+    return {
+        "fixed": ("best_single", "best_single_tuned", "sbc_rule"),
+        "challenger": ("classifier", "classifier_tuned"),
+        "singles": ("best_single", "best_single_tuned"),
+    }
 
 
 def choose_paths(
@@ -170,12 +220,15 @@ def choose_paths(
     replay: pd.DataFrame | None,
     failure: str | None,
 ) -> tuple[str, str | None, str, str]:
-    """(action "promote" | "keep", the default path as a ``--selector`` form or None, reason, basis). Pure.
+    """(action "promote" | "promote_tuned" | "keep", the default path as a ``--selector`` form or None, reason,
+    basis). Pure.
 
     Basis ``replay``: :func:`replay_gate` on the replay. The default is the path it chose; for
     ``best_single`` that is ``best_single`` here, the best single policy of all cutoffs (the
     replay judged the one of the training cutoffs, :func:`origin_best_single`: the path as it
-    could be known at the origin; registered with all the data, as the classifier is).
+    could be known at the origin; registered with all the data, as the classifier is); for
+    ``best_single_tuned`` :data:`TUNED_SINGLE`. With the tuned paths in ``replay``
+    (:data:`TUNED_PATHS`), ``promote_tuned`` when the tuned classifier is the one promoted.
     ``labels`` (``settings.replay`` off): the label-based :func:`gate` and :func:`default_path`.
     ``none`` (the replay could not run): nothing is aliased.
     """
@@ -186,17 +239,16 @@ def choose_paths(
         return action, spec, f"label gate (decision replay skipped: --no-replay): {why}", "labels"
     if replay is None:
         return "keep", None, f"the decision replay could not run: {failure}", "none"
-    d: ReplayDecision = replay_gate(replay, settings.margin, settings.max_service_drop)
-    return (
-        ("promote" if d.promote else "keep"),
-        (None if d.promote else _spec(d.default, best_single)),
-        d.reason,
-        "replay",
-    )
+    d: ReplayDecision = replay_gate(replay, settings.margin, settings.max_service_drop, **_gate_paths(replay.index))
+    action = {None: "keep", "classifier": "promote", "classifier_tuned": "promote_tuned"}[d.champion]
+    return action, (None if d.promote else _spec(d.default, best_single)), d.reason, "replay"
 
 
-def gate_champion(run, study, settings: TrainSettings, version, uri, inputs) -> GateOutcome:
-    """Judge the paths (decision replay unless skipped), then move the aliases at one point."""
+def gate_champion(run, study, settings: TrainSettings, version, uri, inputs, tuned_version=None) -> GateOutcome:
+    """Judge the paths (decision replay unless skipped), then move the aliases at one point.
+
+    ``tuned_version``: the registered tuned classifier (train's ``shortfall_scales``; ``study.selector``
+    is then a :class:`ShortfallPaths`), champion when the replay promotes it."""
     champion = get_alias_version(settings.model_name, CHAMPION_ALIAS, uri)
     if champion is not None:
         decision = f"champion v{champion} kept: promotions go through `stockwise retrain`"
@@ -221,46 +273,66 @@ def gate_champion(run, study, settings: TrainSettings, version, uri, inputs) -> 
         except ValueError as exc:
             failure = str(exc)
         _log_replay(run, by_origin, time.perf_counter() - t0)
+    bundle = study.selector if isinstance(study.selector, ShortfallPaths) else None
+    best_single = study.best_single if bundle is None else bundle.best_single_
     candidates = study.selector.candidates_
-    action, spec, why, basis = choose_paths(study.evaluation, study.best_single, candidates, settings, replay, failure)
+    action, spec, why, basis = choose_paths(study.evaluation, best_single, candidates, settings, replay, failure)
     if by_origin is not None and inputs.n_origins > 1:
         why += " | " + origin_verdicts(by_origin, settings)
     champion = default = None
-    if action == "promote" and version is not None:
-        set_alias(settings.model_name, CHAMPION_ALIAS, str(version), uri)
-        champion, decision = str(version), f"v{version} is champion: {why}"
+    promoted = {"promote": version, "promote_tuned": tuned_version}.get(action)
+    if promoted is not None:
+        set_alias(settings.model_name, CHAMPION_ALIAS, str(promoted), uri)
+        what = " (the shortfall-tuned classifier)" if action == "promote_tuned" else ""
+        champion, decision = str(promoted), f"v{promoted}{what} is champion: {why}"
     elif spec is None:
         decision = (
             f"v{version} registered, not champion; nothing aliased: {why}. recommend uses the packaged default "
             "until `stockwise train` is rerun on a longer history, or with --no-replay (the label gate)"
         )
     else:
-        fixed = load_selector(spec, uri)[0]
-        default = getattr(fixed, "chosen_", None) or "Syntetos-Boylan rule"
-        dv = run.log_model(
-            fixed,
-            name="default_policy",
-            flavor="sklearn",
-            registered_name=settings.model_name,
-            serialization_format="cloudpickle",
-        )
-        set_alias(settings.model_name, DEFAULT_ALIAS, str(dv), uri)
+        default, dv = _register_default(run, spec, bundle, settings, uri)
         decision = (
             f"v{version} registered, not champion: {why}. recommend uses the default path "
             f"{default!r} (v{dv}, alias {DEFAULT_ALIAS!r})"
         )
+    if tuned_version is not None and action != "promote_tuned":
+        decision = decision.replace(f"v{version} registered,", f"v{version} and v{tuned_version} (tuned) registered,")
     run.log_params({"gate.action": action, "gate.basis": basis, "default_policy": default or ""})
     run.set_tags({"selector.version": version, "selector.champion": champion, "selector.decision": decision[:5000]})
     origins = None if by_origin is None else by_origin.drop(index="pooled", level="origin").reset_index()
     return GateOutcome(champion, decision, default, replay, basis, origins)
 
 
+def _register_default(run, spec: str, bundle: ShortfallPaths | None, settings: TrainSettings, uri) -> tuple[str, str]:
+    """Log and register the default path ``spec`` (the tuned best single policy of ``bundle`` for
+    :data:`TUNED_SINGLE`) and give it the ``default`` alias: (its name, its version)."""
+    if spec == TUNED_SINGLE:
+        fixed = bundle.tuned_single_
+        default = f"{fixed.inner_.chosen_} (shortfall scale tuned per segment)"
+    else:
+        fixed = load_selector(spec, uri)[0]
+        default = getattr(fixed, "chosen_", None) or "Syntetos-Boylan rule"
+    dv = run.log_model(
+        fixed,
+        name="default_policy",
+        flavor="sklearn",
+        registered_name=settings.model_name,
+        serialization_format="cloudpickle",
+    )
+    set_alias(settings.model_name, DEFAULT_ALIAS, str(dv), uri)
+    return default, str(dv)
+
+
 def origin_verdicts(by_origin: pd.DataFrame, settings: TrainSettings) -> str:
     """What :func:`replay_gate` decides on each origin alone (is the pooled verdict stable?). Pure."""
     verdicts = []
     for origin, part in by_origin.drop(index="pooled", level="origin").groupby(level="origin", sort=False):
-        d = replay_gate(part.droplevel("origin"), settings.margin, settings.max_service_drop)
-        verdicts.append(f"{origin}: default {d.default!r}, classifier {'promoted' if d.promote else 'not promoted'}")
+        part = part.droplevel("origin")
+        d = replay_gate(part, settings.margin, settings.max_service_drop, **_gate_paths(part.index))
+        verdicts.append(
+            f"{origin}: default {d.default!r}, {d.champion + ' promoted' if d.promote else 'classifier not promoted'}"
+        )
     stable = len({v.split(": ", 1)[1] for v in verdicts}) == 1
     return f"each origin alone ({'the same verdict' if stable else 'verdicts differ'}): " + "; ".join(verdicts)
 

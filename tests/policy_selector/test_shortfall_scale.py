@@ -169,7 +169,10 @@ def test_tuning_chooses_the_scale_per_segment_and_says_why():
     assert sel.tuning_["b"] == {"lumpy|unit": "b", "smooth|unit": "b"}
     s = sel.select(features)
     assert (s.candidate[:40] == "a_x0.5").all() and (s.candidate[40:] == "a").all()
-    assert s.reasons.iloc[0].startswith("a_x0.5") and "in segment lumpy|unit that level cost least" in s.reasons.iloc[0]
+    assert (
+        s.reasons.iloc[0].startswith("a_x0.5")
+        and "in segment lumpy|unit (40 training rows) that level cost least" in s.reasons.iloc[0]
+    )
     assert (s.confidence == 1.0).all()
     # without tuning the variants are ignored: a everywhere
     assert (ShortfallTuned("best_single", tune=False).fit(features, None, costs).predict(features) == "a").all()
