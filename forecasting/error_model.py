@@ -8,7 +8,8 @@ it, for every H up to the backtest horizon.
 
 A series has few such samples, so its mean and variance are shrunk toward the
 pooled, scale-free errors of its segment (credibility weighting with ``k``
-pseudo-windows: weight ``n / (n + k)`` on the series' own estimate; time-phased
+pseudo-windows: weight ``n / (n + k)`` on the series' own estimate, or with
+``shrinkage="estimate"`` a k estimated per segment over effective windows; time-phased
 series are pooled apart with a k estimated from their pool over effective
 windows, :attr:`ErrorModelConfig.phased_shrinkage`). For
 integer-valued demand the family (normal vs negative binomial) is chosen by
@@ -49,8 +50,12 @@ class ErrorModelConfig:
 
     Parameters
     ----------
-    shrinkage : float, default 8.0
+    shrinkage : float or "estimate", default 8.0
         ``k`` pseudo-windows of the segment pool; 0 uses each series' own errors only.
+        ``"estimate"``: per segment and H the credibility its own windows support, over effective
+        windows, for the variance and the bias apart (as ``phased_shrinkage="estimate"`` for the
+        phased pool; :func:`estimated_shrinkage`, :func:`estimated_mean_shrinkage`): the selector's
+        default (``SelectorConfig.credibility``).
     distribution : {"auto", "normal", "negbin", "empirical"}, default "auto"
         ``auto``: with ``calibrate``, per segment the family (normal, negative
         binomial for integer demand, empirical where a series has
@@ -82,7 +87,7 @@ class ErrorModelConfig:
         rescaled sample scatter more.
     """
 
-    shrinkage: float = 8.0
+    shrinkage: float | str = 8.0
     distribution: str = "auto"
     min_empirical: int = 20
     calibrate: bool = True
@@ -93,8 +98,9 @@ class ErrorModelConfig:
     def __post_init__(self) -> None:
         if self.distribution not in DISTRIBUTIONS:
             raise ValueError(f"distribution {self.distribution!r} unknown; use one of {DISTRIBUTIONS}")
-        if self.shrinkage < 0:
-            raise ValueError(f"shrinkage must be >= 0 pseudo-windows, got {self.shrinkage}")
+        k = self.shrinkage
+        if k is None or isinstance(k, str) and k != "estimate" or not isinstance(k, str) and not float(k) >= 0:
+            raise ValueError(f"shrinkage must be 'estimate' or >= 0 pseudo-windows, got {k!r}")
         if self.min_empirical < 2:
             raise ValueError(f"min_empirical must be >= 2 windows, got {self.min_empirical}")
         if self.min_calibration < 2:
@@ -233,11 +239,7 @@ class ErrorModel:
             own_var = np.nan_to_num(np.nanvar(errors, axis=1, ddof=1))
         own_var = own_var * _overlap_correction(n, errors.shape[2], win.step)
         pool_mean, pool_var = _pool(errors, scale, seg_code)
-        k = np.full(own_var.shape, float(cfg.shrinkage))  # (S, H) pseudo-windows per series
-        k_mean = k.copy()
-        if rel.any():  # phased series: the variance's and the bias's credibility, each from its own spread
-            k[rel] = _phased_k(cfg.phased_shrinkage, own_var, scale, n, win.step, seg_code, rel)
-            k_mean[rel] = _phased_k_mean(cfg.phased_shrinkage, own_mean, own_var, scale, n, win.step, seg_code, rel)
+        k, k_mean = _credibility(cfg, own_mean, own_var, scale, n, win.step, seg_code, rel)
         shrink = _shrinker(k, pool_mean[seg_code] * scale[:, None], pool_var[seg_code] * scale[:, None] ** 2, k_mean)
         mean, var = shrink(own_mean, own_var, n)
         out = {"mean": mean, "var": var, "fbar": fbar, "n": n, "sorted": np.sort(errors, axis=1)}
@@ -645,6 +647,23 @@ def _phased_k(setting, own_var, scale, n, step, seg_code, rows) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         k = k_eff * (n[rows, None] - 1) / np.maximum(n_eff - 1, 1e-9)
     return np.where((n_eff > 1) & np.isfinite(k), k, np.inf)
+
+
+def _credibility(cfg, own_mean, own_var, scale, n, step, seg_code, rel) -> tuple[np.ndarray, np.ndarray]:
+    """Pseudo-windows (S, H) of the variance's and of the mean's shrinkage, in the shrinker's raw windows.
+
+    The phased series (``rel``) take ``phased_shrinkage``; the others ``shrinkage``: a fixed number
+    of raw pseudo-windows, or with ``"estimate"`` each segment's own credibility over effective
+    windows, as the phased pool (:func:`_phased_k`, :func:`_phased_k_mean`).
+    """
+    estimate = cfg.shrinkage == "estimate"
+    k = np.full(own_var.shape, np.nan if estimate else float(cfg.shrinkage))
+    k_mean = k.copy()
+    for rows, setting in ((rel, cfg.phased_shrinkage), (~rel, "estimate" if estimate else None)):
+        if setting is not None and rows.any():  # the variance's and the bias's credibility, each from its own spread
+            k[rows] = _phased_k(setting, own_var, scale, n, step, seg_code, rows)
+            k_mean[rows] = _phased_k_mean(setting, own_mean, own_var, scale, n, step, seg_code, rows)
+    return k, k_mean
 
 
 def _mean_windows(n: np.ndarray, horizon: int, step) -> np.ndarray:
