@@ -54,8 +54,8 @@ class ErrorModelConfig:
         ``k`` pseudo-windows of the segment pool; 0 uses each series' own errors only.
         ``"estimate"``: per segment and H the credibility its own windows support, over effective
         windows, for the variance and the bias apart (as ``phased_shrinkage="estimate"`` for the
-        phased pool; :func:`estimated_shrinkage`, :func:`estimated_mean_shrinkage`): the selector's
-        default (``SelectorConfig.credibility``).
+        phased pool; :func:`estimated_shrinkage`, :func:`estimated_mean_shrinkage`); the selector's
+        ``SelectorConfig(credibility="estimate")``.
     distribution : {"auto", "normal", "negbin", "empirical"}, default "auto"
         ``auto``: with ``calibrate``, per segment the family (normal, negative
         binomial for integer demand, empirical where a series has

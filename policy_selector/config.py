@@ -21,7 +21,7 @@ AUTO_REFIT_SPAN_MULTIPLE = 5
 #: Segments the sizing choice's replay correction may raise (:attr:`SelectorConfig.replay_correction`).
 REPLAY_CORRECTIONS = ("sparse", "all", "off")
 #: How the error model weighs a series' own errors against its segment's pool (:attr:`SelectorConfig.credibility`).
-CREDIBILITIES = ("estimate", "fixed")
+CREDIBILITIES = ("fixed", "estimate")
 
 
 @dataclass(frozen=True)
@@ -87,13 +87,15 @@ class SelectorConfig:
         Backtest windows a series needs for its own empirical error quantiles.
     shrinkage : float, default 8.0
         Pseudo-windows of segment pooling in the error model (``credibility="fixed"``).
-    credibility : {"estimate", "fixed"}, default "estimate"
+    credibility : {"fixed", "estimate"}, default "fixed"
         How much of its own backtest errors' variance and bias a series keeps against its segment's
         pooled, scale-free errors (the series not pooled apart; ``phased_shrinkage`` has those):
-        ``estimate``: each segment's credibility estimated from its own windows over effective
-        windows, as for the phased pool (Bühlmann-Straub; ``ErrorModelConfig(shrinkage="estimate")``);
-        ``fixed``: ``shrinkage`` raw pseudo-windows for every segment (16 overlapping windows then
-        keep 15/23 of their own variance).
+        ``fixed``: ``shrinkage`` raw pseudo-windows for every segment (16 overlapping windows keep
+        15/23 of their own variance); ``estimate``: each segment's credibility estimated from its
+        own windows over effective windows, as for the phased pool (Bühlmann-Straub;
+        ``ErrorModelConfig(shrinkage="estimate")``). Tried on the store proxy and not made the
+        default (docs/benchmarks/proxies.md): less stock at equal service on one store seed, none
+        on the other, and retail's lumpy items (heavy-tailed errors) keep too much of their own.
     n_jobs : int, default 1
         statsforecast processes.
     sim_paths, sim_periods : int, default 30, 52
@@ -131,7 +133,7 @@ class SelectorConfig:
     quantile_points: int = 200
     min_empirical: int = 6
     shrinkage: float = 8.0
-    credibility: str = "estimate"
+    credibility: str = "fixed"
     n_jobs: int = 1
     sim_paths: int = 30
     sim_periods: int = 52

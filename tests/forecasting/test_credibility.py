@@ -10,6 +10,7 @@ import pytest
 
 from forecasting import ErrorModel, ErrorModelConfig
 from policy_selector.config import SelectorConfig
+from policy_selector.context import _error_models
 
 
 def _static_cv(n_series: int = 40, windows: int = 16, step: int = 3, seed: int = 11):
@@ -95,7 +96,11 @@ def test_bad_shrinkage_is_refused(bad):
         ErrorModelConfig(shrinkage=bad)
 
 
-def test_selector_credibility_is_checked_and_plumbed():
-    with pytest.raises(ValueError, match=r"credibility must be one of \['estimate', 'fixed'\], got 'guess'"):
+def test_selector_credibility_is_checked_and_reaches_the_error_model():
+    with pytest.raises(ValueError, match=r"credibility must be one of \['fixed', 'estimate'\], got 'guess'"):
         SelectorConfig(credibility="guess")
-    assert SelectorConfig().credibility == "estimate"
+    cv, history = _static_cv(n_series=6)
+    segments = pd.Series("smooth", index=sorted(cv["unique_id"].unique()))
+    for setting, k in (("fixed", 8.0), ("estimate", "estimate")):
+        models = _error_models(cv, ["M"], SelectorConfig(credibility=setting), segments, history)
+        assert {m.config.shrinkage for m in models.values()} == {k}
