@@ -87,15 +87,16 @@ class SelectorConfig:
         Backtest windows a series needs for its own empirical error quantiles.
     shrinkage : float, default 8.0
         Pseudo-windows of segment pooling in the error model (``credibility="fixed"``).
-    credibility : {"fixed", "estimate"}, default "fixed"
+    credibility : {"fixed", "estimate"}, default "estimate"
         How much of its own backtest errors' variance and bias a series keeps against its segment's
         pooled, scale-free errors (the series not pooled apart; ``phased_shrinkage`` has those):
-        ``fixed``: ``shrinkage`` raw pseudo-windows for every segment (16 overlapping windows keep
-        15/23 of their own variance); ``estimate``: each segment's credibility estimated from its
-        own windows over effective windows, as for the phased pool (Bühlmann-Straub;
-        ``ErrorModelConfig(shrinkage="estimate")``). Tried on the store proxy and not made the
-        default (docs/benchmarks/proxies.md): less stock at equal service on one store seed, none
-        on the other, and retail's lumpy items (heavy-tailed errors) keep too much of their own.
+        ``estimate``: each segment's credibility estimated from its own windows over effective
+        windows, as for the phased pool (Bühlmann-Straub; ``ErrorModelConfig(shrinkage="estimate")``),
+        each series' sampling noise taken from its own fourth moment so that heavy-tailed sparse
+        errors are not read as real differences; ``fixed``: ``shrinkage`` raw pseudo-windows for
+        every segment (16 overlapping windows keep 15/23 of their own variance), the default until
+        2026-11-30 (docs/benchmarks/proxies.md: the estimate holds less stock at equal CSL and fill
+        rate on both store and both retail proxy seeds, the same on carparts, 2 % more on the demo).
     n_jobs : int, default 1
         statsforecast processes.
     sim_paths, sim_periods : int, default 30, 52
@@ -133,7 +134,7 @@ class SelectorConfig:
     quantile_points: int = 200
     min_empirical: int = 6
     shrinkage: float = 8.0
-    credibility: str = "fixed"
+    credibility: str = "estimate"
     n_jobs: int = 1
     sim_paths: int = 30
     sim_periods: int = 52
