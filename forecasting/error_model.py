@@ -8,7 +8,8 @@ it, for every H up to the backtest horizon.
 
 A series has few such samples, so its mean and variance are shrunk toward the
 pooled, scale-free errors of its segment (credibility weighting with ``k``
-pseudo-windows: weight ``n / (n + k)`` on the series' own estimate; time-phased
+pseudo-windows: weight ``n / (n + k)`` on the series' own estimate, or with
+``shrinkage="estimate"`` a k estimated per segment over effective windows; time-phased
 series are pooled apart with a k estimated from their pool over effective
 windows, :attr:`ErrorModelConfig.phased_shrinkage`). For
 integer-valued demand the family (normal vs negative binomial) is chosen by
@@ -49,8 +50,12 @@ class ErrorModelConfig:
 
     Parameters
     ----------
-    shrinkage : float, default 8.0
+    shrinkage : float or "estimate", default 8.0
         ``k`` pseudo-windows of the segment pool; 0 uses each series' own errors only.
+        ``"estimate"``: per segment and H the credibility its own windows support, over effective
+        windows, for the variance and the bias apart (as ``phased_shrinkage="estimate"`` for the
+        phased pool; :func:`estimated_shrinkage`, :func:`estimated_mean_shrinkage`); the selector's
+        ``SelectorConfig(credibility="estimate")``.
     distribution : {"auto", "normal", "negbin", "empirical"}, default "auto"
         ``auto``: with ``calibrate``, per segment the family (normal, negative
         binomial for integer demand, empirical where a series has
@@ -82,7 +87,7 @@ class ErrorModelConfig:
         rescaled sample scatter more.
     """
 
-    shrinkage: float = 8.0
+    shrinkage: float | str = 8.0
     distribution: str = "auto"
     min_empirical: int = 20
     calibrate: bool = True
@@ -93,8 +98,9 @@ class ErrorModelConfig:
     def __post_init__(self) -> None:
         if self.distribution not in DISTRIBUTIONS:
             raise ValueError(f"distribution {self.distribution!r} unknown; use one of {DISTRIBUTIONS}")
-        if self.shrinkage < 0:
-            raise ValueError(f"shrinkage must be >= 0 pseudo-windows, got {self.shrinkage}")
+        k = self.shrinkage
+        if k is None or isinstance(k, str) and k != "estimate" or not isinstance(k, str) and not float(k) >= 0:
+            raise ValueError(f"shrinkage must be 'estimate' or >= 0 pseudo-windows, got {k!r}")
         if self.min_empirical < 2:
             raise ValueError(f"min_empirical must be >= 2 windows, got {self.min_empirical}")
         if self.min_calibration < 2:
@@ -233,11 +239,8 @@ class ErrorModel:
             own_var = np.nan_to_num(np.nanvar(errors, axis=1, ddof=1))
         own_var = own_var * _overlap_correction(n, errors.shape[2], win.step)
         pool_mean, pool_var = _pool(errors, scale, seg_code)
-        k = np.full(own_var.shape, float(cfg.shrinkage))  # (S, H) pseudo-windows per series
-        k_mean = k.copy()
-        if rel.any():  # phased series: the variance's and the bias's credibility, each from its own spread
-            k[rel] = _phased_k(cfg.phased_shrinkage, own_var, scale, n, win.step, seg_code, rel)
-            k_mean[rel] = _phased_k_mean(cfg.phased_shrinkage, own_mean, own_var, scale, n, win.step, seg_code, rel)
+        m4 = series_fourth_moments(errors)  # the sample variances' noise grows with the errors' kurtosis
+        k, k_mean = _credibility(cfg, own_mean, own_var, scale, n, win.step, seg_code, rel, m4)
         shrink = _shrinker(k, pool_mean[seg_code] * scale[:, None], pool_var[seg_code] * scale[:, None] ** 2, k_mean)
         mean, var = shrink(own_mean, own_var, n)
         out = {"mean": mean, "var": var, "fbar": fbar, "n": n, "sorted": np.sort(errors, axis=1)}
@@ -601,16 +604,21 @@ def _windows(n: np.ndarray, horizon: int, step, power: int) -> np.ndarray:
     return out
 
 
-def estimated_shrinkage(v: np.ndarray, dof: np.ndarray) -> float:
+def estimated_shrinkage(v: np.ndarray, dof: np.ndarray, z4: np.ndarray | None = None) -> float:
     """Credibility k (effective pseudo-windows) of scale-free variances ``v`` with ``dof`` degrees of freedom.
 
-    Bühlmann-Straub's structural parameters by the method of moments: a series' sample variance
-    v_i of nu_i = n_eff - 1 degrees of freedom has sampling variance 2 sigma_i^4 / nu_i (normal
-    errors), estimated without bias by 2 v_i^2 / (nu_i + 2); the spread of the true variances
-    is tau^2 = var(v) - mean(sampling variance), and the weight nu / (nu + k) on a series' own
-    variance minimises the mean squared error with k = E[2 sigma^4] / tau^2 = 2 (mean(v)^2 + tau^2)
-    / tau^2 (the expected sampling variance times nu, over the spread). tau^2 <= 0 (all the
-    spread is sampling noise) gives k = inf: every series takes the pooled variance.
+    Bühlmann-Straub's structural parameters by the method of moments: the spread of the true
+    variances is tau^2 = var(v) - mean(sampling variance of v_i), and the weight nu / (nu + k) on a
+    series' own variance minimises the mean squared error with k = mean(nu_i x sampling variance) /
+    tau^2. For normal errors a sample variance of nu_i = n_eff - 1 degrees of freedom has sampling
+    variance 2 sigma_i^4 / nu_i, estimated without bias by 2 v_i^2 / (nu_i + 2), so k = 2 (mean(v)^2
+    + tau^2) / tau^2. With ``z4`` (each series' mean fourth power of its standardised errors,
+    :func:`series_fourth_moments`) the sampling variance is the distribution-free
+    (mu4_i - sigma_i^4 (n - 3) / (n - 1)) / n with mu4_i = z4_i v_i^2 (n = n_eff > 3; normal theory
+    below): heavy-tailed errors (a few large orders in sparse demand) make sample variances noisier
+    than the normal theory says, which would otherwise read that noise as a real difference
+    between series. tau^2 <= 0 (all the spread is sampling noise) gives k = inf: every series
+    takes the pooled variance.
 
     Examples
     --------
@@ -620,14 +628,41 @@ def estimated_shrinkage(v: np.ndarray, dof: np.ndarray) -> float:
     3.915
     """
     ok = np.isfinite(v) & (dof > 0)
+    if z4 is not None:
+        ok &= np.isfinite(z4)
     v, dof = v[ok], dof[ok]
     if len(v) < 2:
         return np.inf
-    tau2 = np.var(v, ddof=1) - np.mean(2 * v**2 / (dof + 2))
-    return float(2 * (np.mean(v) ** 2 + tau2) / tau2) if tau2 > 0 else np.inf
+    if z4 is None:
+        tau2 = np.var(v, ddof=1) - np.mean(2 * v**2 / (dof + 2))
+        return float(2 * (np.mean(v) ** 2 + tau2) / tau2) if tau2 > 0 else np.inf
+    n = dof + 1.0
+    noise = np.where(n > 3, v**2 * (z4[ok] - (n - 3) / np.maximum(n - 1, 1e-9)) / n, 2 * v**2 / (dof + 2))
+    tau2 = np.var(v, ddof=1) - np.mean(noise)
+    return float(np.mean(noise * dof) / tau2) if tau2 > 0 else np.inf
 
 
-def _phased_k(setting, own_var, scale, n, step, seg_code, rows) -> np.ndarray:
+def series_fourth_moments(errors: np.ndarray) -> np.ndarray:
+    """Mean fourth power (S, H) of each series' window errors standardised by its own mean and standard
+    deviation (NaN with fewer than 4 windows or no spread): 3 for normal errors, more under heavy tails
+    (a series whose windows hold one large order); :func:`estimated_shrinkage`'s ``z4``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> e = rng.standard_normal((50, 40, 1)); e[:25, 0, 0] += 30.0  # half the series with one large error
+    >>> m4 = series_fourth_moments(e)[:, 0]
+    >>> bool(m4[:25].mean() > 13 and abs(m4[25:].mean() - 3) < 0.5)
+    True
+    """
+    n = np.sum(np.isfinite(errors), axis=1)  # (S, H)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        z = (errors - np.nanmean(errors, axis=1, keepdims=True)) / np.nanstd(errors, axis=1, keepdims=True)
+        return np.where(n >= 4, np.nanmean(z**4, axis=1), np.nan)
+
+
+def _phased_k(setting, own_var, scale, n, step, seg_code, rows, m4=None) -> np.ndarray:
     """Pseudo-windows (rows, H) of the phased series for the shrinker, which counts raw windows n.
 
     The effective weight (n_eff - 1) / (n_eff - 1 + k_eff) is the raw one with
@@ -641,10 +676,28 @@ def _phased_k(setting, own_var, scale, n, step, seg_code, rows) -> np.ndarray:
         for g in np.unique(seg_code[rows]):
             members = seg_code[rows] == g
             for h in range(own_var.shape[1]):
-                k_eff[members, h] = estimated_shrinkage(v[members, h], n_eff[members, h] - 1)
+                z4 = None if m4 is None else m4[rows][members, h]
+                k_eff[members, h] = estimated_shrinkage(v[members, h], n_eff[members, h] - 1, z4)
     with np.errstate(invalid="ignore", divide="ignore"):
         k = k_eff * (n[rows, None] - 1) / np.maximum(n_eff - 1, 1e-9)
     return np.where((n_eff > 1) & np.isfinite(k), k, np.inf)
+
+
+def _credibility(cfg, own_mean, own_var, scale, n, step, seg_code, rel, m4=None) -> tuple[np.ndarray, np.ndarray]:
+    """Pseudo-windows (S, H) of the variance's and of the mean's shrinkage, in the shrinker's raw windows.
+
+    The phased series (``rel``) take ``phased_shrinkage``; the others ``shrinkage``: a fixed number
+    of raw pseudo-windows, or with ``"estimate"`` each segment's own credibility over effective
+    windows, as the phased pool (:func:`_phased_k`, :func:`_phased_k_mean`).
+    """
+    estimate = cfg.shrinkage == "estimate"
+    k = np.full(own_var.shape, np.nan if estimate else float(cfg.shrinkage))
+    k_mean = k.copy()
+    for rows, setting in ((rel, cfg.phased_shrinkage), (~rel, "estimate" if estimate else None)):
+        if setting is not None and rows.any():  # the variance's and the bias's credibility, each from its own spread
+            k[rows] = _phased_k(setting, own_var, scale, n, step, seg_code, rows, m4)
+            k_mean[rows] = _phased_k_mean(setting, own_mean, own_var, scale, n, step, seg_code, rows)
+    return k, k_mean
 
 
 def _mean_windows(n: np.ndarray, horizon: int, step) -> np.ndarray:

@@ -1,0 +1,134 @@
+"""The error model's estimated credibility for every segment (``ErrorModelConfig(shrinkage="estimate")``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting import ErrorModel, ErrorModelConfig
+from forecasting.error_model import estimated_shrinkage, series_fourth_moments
+from policy_selector.config import SelectorConfig
+from policy_selector.context import _error_models
+
+
+def _static_cv(n_series: int = 40, windows: int = 16, step: int = 3, seed: int = 11):
+    """A smooth segment forecast at a static level mu_i: 16 windows of 4 steps, ``step`` weeks apart,
+    at the end of two years of weekly history.
+
+    Demand is mu_i (1 + 0.2 eps) each week, so every series' cumulative error over H = 4 has sd
+    0.4 mu_i: the same scale-free variance, which its 16 windows estimate only with sampling noise.
+    Returns the backtest table and the history (the pooling scale's source).
+    """
+    rng = np.random.default_rng(seed)
+    weeks = pd.date_range("2024-01-01", periods=104, freq="W-MON")
+    first = len(weeks) - 4 - (windows - 1) * step - 1
+    rows, history = [], []
+    for i in range(n_series):
+        uid, mu = f"S{i:02d}", 20.0 + 5.0 * i
+        y = mu * (1 + 0.2 * rng.standard_normal(len(weeks)))
+        history.append(pd.DataFrame({"unique_id": uid, "ds": weeks, "y": y}))
+        for w in range(windows):
+            at = slice(first + w * step + 1, first + w * step + 5)
+            rows.append(
+                pd.DataFrame({"unique_id": uid, "ds": weeks[at], "cutoff": weeks[first + w * step], "y": y[at]})
+            )
+    cv = pd.concat(rows, ignore_index=True)
+    return cv.assign(M=cv["unique_id"].str[1:].astype(int).mul(5.0).add(20.0)), pd.concat(history, ignore_index=True)
+
+
+def _std_h4(cfg: ErrorModelConfig, data) -> pd.Series:
+    cv, history = data
+    return ErrorModel(cfg).fit(cv, history=history).table(horizons=[4]).set_index("unique_id")["std"]
+
+
+def test_estimated_credibility_ranks_the_buffers_by_the_true_error_not_by_window_noise():
+    """Planted defect: 16 windows per series, k = 8 raw pseudo-windows keep 15/23 of each series' own
+    sample variance, so the buffers scatter around the true 0.4 mu by sampling noise; the estimated
+    credibility sees that the scale-free variances differ by noise only and pools them."""
+    data = _static_cv()
+    truth = 0.4 * (20.0 + 5.0 * np.arange(40))
+    fixed = ErrorModelConfig(distribution="normal", calibrate=False)  # shrinkage = 8 raw pseudo-windows
+    estimate = replace(fixed, shrinkage="estimate")
+    own = replace(fixed, shrinkage=0.0)
+    scatter = {
+        name: float(np.std(np.log(_std_h4(c, data).to_numpy() / truth)))
+        for name, c in (("own", own), ("fixed", fixed), ("estimate", estimate))
+    }
+    assert scatter["fixed"] < scatter["own"]
+    assert scatter["estimate"] < 0.75 * scatter["fixed"], scatter  # 0.082 vs 0.120: the rest is the scale's noise
+    pooled = _std_h4(replace(fixed, shrinkage=1e12), data)
+    to_pool = {
+        name: np.abs(np.log(_std_h4(c, data) / pooled)).median()
+        for name, c in (("fixed", fixed), ("estimate", estimate))
+    }
+    assert to_pool["estimate"] < 0.6 * to_pool["fixed"], to_pool  # 0.056 vs 0.110: most of it was noise
+
+
+def test_estimated_credibility_keeps_a_real_difference_between_series():
+    """Invariant: a half of the segment whose forecast errs 4x more than its history's scale keeps most of it."""
+    cv, history = _static_cv()
+    worse = cv["unique_id"].str[-1].isin(list("02468"))
+    data = (cv.assign(y=np.where(worse, 4 * cv["y"] - 3 * cv["M"], cv["y"])), history)
+    fixed = ErrorModelConfig(distribution="normal", calibrate=False)
+    own = _std_h4(replace(fixed, shrinkage=0.0), data)
+    est, pooled = _std_h4(replace(fixed, shrinkage="estimate"), data), _std_h4(replace(fixed, shrinkage=1e12), data)
+    gap_est, gap_pool = (np.abs(np.log(x / own)).median() for x in (est, pooled))
+    assert gap_est < 0.5 * gap_pool
+    half = est.index.str[-1].isin(list("02468"))
+    kept, pool_kept = (est[half] / own[half]).median(), (pooled[half] / own[half]).median()
+    assert kept > pool_kept and kept > 0.85, (kept, pool_kept)  # the pool mixes both halves: 0.79
+
+
+def test_fixed_shrinkage_is_unchanged_by_the_option():
+    """Regression: ``shrinkage`` as a number keeps its raw-window weight (n - 1) / (n - 1 + k)."""
+    data = _static_cv(n_series=6)
+    cfg = ErrorModelConfig(distribution="normal", calibrate=False)
+    own, pool, shrunk = (_std_h4(replace(cfg, shrinkage=k), data) ** 2 for k in (0.0, 1e12, 8.0))
+    w = 15 / 23
+    assert shrunk.to_numpy() == pytest.approx((w * own + (1 - w) * pool).to_numpy(), rel=1e-6)
+
+
+@pytest.mark.parametrize("bad", ["auto", -1.0, None])
+def test_bad_shrinkage_is_refused(bad):
+    with pytest.raises(ValueError, match="shrinkage must be 'estimate' or >= 0 pseudo-windows"):
+        ErrorModelConfig(shrinkage=bad)
+
+
+def test_selector_credibility_is_checked_and_reaches_the_error_model():
+    with pytest.raises(ValueError, match=r"credibility must be one of \['fixed', 'estimate'\], got 'guess'"):
+        SelectorConfig(credibility="guess")
+    cv, history = _static_cv(n_series=6)
+    segments = pd.Series("smooth", index=sorted(cv["unique_id"].unique()))
+    for setting, k in (("fixed", 8.0), ("estimate", "estimate")):
+        models = _error_models(cv, ["M"], SelectorConfig(credibility=setting), segments, history)
+        assert {m.config.shrinkage for m in models.values()} == {k}
+
+
+def _sample_variances(heavy: bool, seed: int = 3, n_series: int = 200, windows: int = 16):
+    """Errors with the same true variance in every series: normal, or a contaminated normal (5 % of the
+    windows at 5x the spread: the occasional large order of sparse demand, excess kurtosis 17)."""
+    rng = np.random.default_rng(seed)
+    e = rng.standard_normal((n_series, windows, 1))
+    if heavy:
+        e = e * np.where(rng.random(e.shape) < 0.05, 5.0, 1.0)
+    return e, e.var(axis=1, ddof=1)[:, 0]
+
+
+def test_heavy_tailed_errors_are_pooled_more_since_their_sample_variances_are_noisier():
+    """Planted: every series has the same true variance, so all the spread of the sample variances is
+    noise. Under heavy tails a sample variance is noisier than the normal-theory 2 sigma^4 / nu, which
+    reads the extra noise as a real difference (k about 4: each series keeps 80 % of its own); the
+    distribution-free sampling variance from each series' fourth moment sees it as noise (k > 30). With
+    normal errors and a real 3x spread both give about the true k = 10."""
+    dof = np.full(200, 15.0)
+    e, v = _sample_variances(heavy=True)
+    z4 = series_fourth_moments(e)[:, 0]
+    assert estimated_shrinkage(v, dof) < 6
+    assert estimated_shrinkage(v, dof, z4) > 30
+    e, _ = _sample_variances(heavy=False)
+    e = e * np.repeat([1.0, np.sqrt(3.0)], 100)[:, None, None]  # a real difference: half the series 3x the variance
+    v, z4 = e.var(axis=1, ddof=1)[:, 0], series_fourth_moments(e)[:, 0]
+    assert 7 < estimated_shrinkage(v, dof) < 13 and 7 < estimated_shrinkage(v, dof, z4) < 13
