@@ -614,11 +614,14 @@ def estimated_shrinkage(v: np.ndarray, dof: np.ndarray, z4: np.ndarray | None = 
     variance 2 sigma_i^4 / nu_i, estimated without bias by 2 v_i^2 / (nu_i + 2), so k = 2 (mean(v)^2
     + tau^2) / tau^2. With ``z4`` (each series' mean fourth power of its standardised errors,
     :func:`series_fourth_moments`) the sampling variance is the distribution-free
-    (mu4_i - sigma_i^4 (n - 3) / (n - 1)) / n with mu4_i = z4_i v_i^2 (n = n_eff > 3; normal theory
-    below): heavy-tailed errors (a few large orders in sparse demand) make sample variances noisier
-    than the normal theory says, which would otherwise read that noise as a real difference
-    between series. tau^2 <= 0 (all the spread is sampling noise) gives k = inf: every series
-    takes the pooled variance.
+    (mu4_i - sigma_i^4 (n - 3) / (n - 1)) / n with mu4_i = z4_i v_i^2 (n = n_eff; z4 = 3, the normal's,
+    where a series has too few windows for it): heavy-tailed errors (a few large orders in sparse
+    demand) make sample variances noisier than the normal theory says, which would otherwise read
+    that noise as a real difference between series. Overlapping windows (cutoffs closer than H)
+    hide part of the tails from z4 (one large one-step error moves several windows together and the
+    series' own standardisation absorbs it): the correction is full at H = 1 and on windows spread
+    apart, partial at H >= 2 with one-period steps. tau^2 <= 0 (all the spread is sampling noise)
+    gives k = inf: every series takes the pooled variance; a single series keeps its own (k = 0).
 
     Examples
     --------
@@ -628,16 +631,15 @@ def estimated_shrinkage(v: np.ndarray, dof: np.ndarray, z4: np.ndarray | None = 
     3.915
     """
     ok = np.isfinite(v) & (dof > 0)
-    if z4 is not None:
-        ok &= np.isfinite(z4)
     v, dof = v[ok], dof[ok]
-    if len(v) < 2:
-        return np.inf
+    if len(v) < 2:  # a series alone in its pool: nothing to pool toward but itself, keep its own (corrected) variance
+        return 0.0
     if z4 is None:
         tau2 = np.var(v, ddof=1) - np.mean(2 * v**2 / (dof + 2))
         return float(2 * (np.mean(v) ** 2 + tau2) / tau2) if tau2 > 0 else np.inf
     n = dof + 1.0
-    noise = np.where(n > 3, v**2 * (z4[ok] - (n - 3) / np.maximum(n - 1, 1e-9)) / n, 2 * v**2 / (dof + 2))
+    z4 = np.where(np.isfinite(z4[ok]), z4[ok], 3.0)  # too few windows for a fourth moment: the normal's
+    noise = v**2 * (z4 - (n - 3) / (n - 1)) / n  # Var(s^2) = (mu4 - sigma^4 (n - 3) / (n - 1)) / n, n >= 2
     tau2 = np.var(v, ddof=1) - np.mean(noise)
     return float(np.mean(noise * dof) / tau2) if tau2 > 0 else np.inf
 
@@ -693,6 +695,7 @@ def _credibility(cfg, own_mean, own_var, scale, n, step, seg_code, rel, m4=None)
     estimate = cfg.shrinkage == "estimate"
     k = np.full(own_var.shape, np.nan if estimate else float(cfg.shrinkage))
     k_mean = k.copy()
+    m4 = m4 if estimate else None  # shrinkage=k: the model as it was before the estimate (normal-theory noise)
     for rows, setting in ((rel, cfg.phased_shrinkage), (~rel, "estimate" if estimate else None)):
         if setting is not None and rows.any():  # the variance's and the bias's credibility, each from its own spread
             k[rows] = _phased_k(setting, own_var, scale, n, step, seg_code, rows, m4)

@@ -190,6 +190,11 @@ class TrainSettings(BaseModel):
     def _scaled_space(self):
         if self.scale_candidates is not None and self.shortfall_scales is None:
             raise ValueError("scale_candidates needs shortfall_scales (e.g. shortfall_scales: [0.5, 2])")
+        if self.shortfall_scales is not None and not self.replay:
+            raise ValueError(
+                "shortfall_scales needs the decision replay: the label gate (replay: false / --no-replay) judges "
+                "only the plain classifier and best single policy; drop one of the two"
+            )
         if self.shortfall_scales is not None:
             space = CandidateSpace.from_names(self.candidates) if self.candidates else CandidateSpace()
             given = [c.name for c in space.candidates if c.shortfall_scale != 1.0]

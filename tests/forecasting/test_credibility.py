@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from forecasting import ErrorModel, ErrorModelConfig
-from forecasting.error_model import estimated_shrinkage, series_fourth_moments
+from forecasting.error_model import _credibility, estimated_shrinkage, series_fourth_moments
 from policy_selector.config import SelectorConfig
 from policy_selector.context import _error_models
 
@@ -132,3 +132,27 @@ def test_heavy_tailed_errors_are_pooled_more_since_their_sample_variances_are_no
     e = e * np.repeat([1.0, np.sqrt(3.0)], 100)[:, None, None]  # a real difference: half the series 3x the variance
     v, z4 = e.var(axis=1, ddof=1)[:, 0], series_fourth_moments(e)[:, 0]
     assert 7 < estimated_shrinkage(v, dof) < 13 and 7 < estimated_shrinkage(v, dof, z4) < 13
+
+
+def test_the_estimate_keeps_every_series_and_a_lone_series_keeps_its_own_variance():
+    """Review fixes: a series too short for a fourth moment counts with the normal's (z4 = 3) instead of
+    leaving the estimate; a series alone in its pool keeps its own variance (k = 0: the pool of one series
+    would drop its overlap correction); with a fixed k the phased pool keeps the normal-theory noise."""
+    e, _ = _sample_variances(heavy=False)
+    v = (e * np.repeat([1.0, np.sqrt(3.0)], 100)[:, None, None]).var(axis=1, ddof=1)[:, 0]  # a real spread
+    dof = np.full(len(v), 15.0)
+    short = np.full(len(v), np.nan)  # e.g. fewer than 4 windows: no fourth moment
+    k_short = estimated_shrinkage(v, dof, short)
+    assert np.isfinite(k_short) and k_short == pytest.approx(estimated_shrinkage(v, dof, np.full(len(v), 3.0)))
+    assert estimated_shrinkage(np.array([2.0]), np.array([5.0])) == 0.0
+    assert estimated_shrinkage(np.array([2.0, np.nan]), np.array([5.0, 5.0]), np.array([4.0, 3.0])) == 0.0
+    rng = np.random.default_rng(1)
+    own_var, scale = rng.uniform(1, 10, (40, 2)), np.ones(40)
+    n, seg, rel = np.full(40, 16), np.zeros(40, dtype=int), np.ones(40, dtype=bool)
+    m4 = np.full((40, 2), 9.0)  # heavy tails everywhere
+    fixed = ErrorModelConfig(phased_shrinkage="estimate")  # shrinkage = 8
+    k_m4, _ = _credibility(fixed, np.zeros((40, 2)), own_var, scale, n, 1, seg, rel, m4)
+    k_none, _ = _credibility(fixed, np.zeros((40, 2)), own_var, scale, n, 1, seg, rel, None)
+    np.testing.assert_array_equal(k_m4, k_none)
+    est, _ = _credibility(replace(fixed, shrinkage="estimate"), np.zeros((40, 2)), own_var, scale, n, 1, seg, rel, m4)
+    assert (est >= k_none).all() and (est > k_none).any()  # the tails' noise pools more

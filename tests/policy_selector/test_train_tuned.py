@@ -64,6 +64,7 @@ def test_the_shortfall_setting_reads_from_yaml_and_the_command_line(tmp_path):
             "shortfall_scales: [2]\n  candidates: [tsb_rss_negbin, tsb_rss_negbin_x2]",
             r"\['tsb_rss_negbin_x2'\] are shortfall variants already",
         ),
+        ("shortfall_scales: [2]\n  replay: false", r"shortfall_scales needs the decision replay"),
     ],
 )
 def test_a_bad_shortfall_setting_is_refused_naming_the_file(tmp_path, yaml, match):
