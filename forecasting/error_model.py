@@ -664,8 +664,9 @@ def series_fourth_moments(errors: np.ndarray) -> np.ndarray:
         return np.where(n >= 4, np.nanmean(z**4, axis=1), np.nan)
 
 
-def _phased_k(setting, own_var, scale, n, step, seg_code, rows, m4=None) -> np.ndarray:
-    """Pseudo-windows (rows, H) of the phased series for the shrinker, which counts raw windows n.
+def _estimated_k(setting, own_var, scale, n, step, seg_code, rows, m4=None) -> np.ndarray:
+    """Pseudo-windows (rows, H) of the series in ``rows`` (the phased pool, or the others under
+    ``shrinkage="estimate"``) for the shrinker, which counts raw windows n.
 
     The effective weight (n_eff - 1) / (n_eff - 1 + k_eff) is the raw one with
     k = k_eff (n - 1) / (n_eff - 1); k_eff is ``setting`` or, for "estimate", per segment and
@@ -690,7 +691,7 @@ def _credibility(cfg, own_mean, own_var, scale, n, step, seg_code, rel, m4=None)
 
     The phased series (``rel``) take ``phased_shrinkage``; the others ``shrinkage``: a fixed number
     of raw pseudo-windows, or with ``"estimate"`` each segment's own credibility over effective
-    windows, as the phased pool (:func:`_phased_k`, :func:`_phased_k_mean`).
+    windows, as the phased pool (:func:`_estimated_k`, :func:`_estimated_k_mean`).
     """
     estimate = cfg.shrinkage == "estimate"
     k = np.full(own_var.shape, np.nan if estimate else float(cfg.shrinkage))
@@ -698,8 +699,8 @@ def _credibility(cfg, own_mean, own_var, scale, n, step, seg_code, rel, m4=None)
     m4 = m4 if estimate else None  # shrinkage=k: the model as it was before the estimate (normal-theory noise)
     for rows, setting in ((rel, cfg.phased_shrinkage), (~rel, "estimate" if estimate else None)):
         if setting is not None and rows.any():  # the variance's and the bias's credibility, each from its own spread
-            k[rows] = _phased_k(setting, own_var, scale, n, step, seg_code, rows, m4)
-            k_mean[rows] = _phased_k_mean(setting, own_mean, own_var, scale, n, step, seg_code, rows)
+            k[rows] = _estimated_k(setting, own_var, scale, n, step, seg_code, rows, m4)
+            k_mean[rows] = _estimated_k_mean(setting, own_mean, own_var, scale, n, step, seg_code, rows)
     return k, k_mean
 
 
@@ -730,9 +731,9 @@ def estimated_mean_shrinkage(m: np.ndarray, v: np.ndarray, n_eff: np.ndarray) ->
     return float(np.mean(v) / tau2) if tau2 > 0 else np.inf
 
 
-def _phased_k_mean(setting, own_mean, own_var, scale, n, step, seg_code, rows) -> np.ndarray:
-    """Pseudo-windows (rows, H) for the phased series' *mean* error (their bias), in the shrinker's raw windows:
-    as :func:`_phased_k` for the variance, with the mean's effective windows (:func:`_mean_windows`) and, for
+def _estimated_k_mean(setting, own_mean, own_var, scale, n, step, seg_code, rows) -> np.ndarray:
+    """Pseudo-windows (rows, H) for the *mean* error (the bias) of the series in ``rows``, in the shrinker's raw windows:
+    as :func:`_estimated_k` for the variance, with the mean's effective windows (:func:`_mean_windows`) and, for
     "estimate", Buhlmann's k of the segment's scale-free means (:func:`estimated_mean_shrinkage`)."""
     n_eff = _mean_windows(n[rows], own_var.shape[1], np.broadcast_to(step, n.shape)[rows])
     k_eff = np.full(n_eff.shape, np.inf if setting == "estimate" else float(setting))
@@ -873,8 +874,8 @@ def _shrinker(k, pool_mean: np.ndarray, pool_var: np.ndarray, k_mean=None):
     """Credibility shrinkage ``(own_mean, own_var, n) -> (mean, var)`` toward the segment pool (S, H).
 
     ``k`` (the variance's) is one number of pseudo-windows or one per series and H, shape (S, H)
-    (the phased series' effective-window weight, :func:`_phased_k`); ``k_mean``, the mean's, the
-    same (default ``k``; the phased series' own estimate, :func:`_phased_k_mean`: how their variances
+    (the phased series' effective-window weight, :func:`_estimated_k`); ``k_mean``, the mean's, the
+    same (default ``k``; the phased series' own estimate, :func:`_estimated_k_mean`: how their variances
     spread says nothing of how their biases do). Works on
     (S, H) moments or leave-one-out (S, w, H) moments alike.
     """
