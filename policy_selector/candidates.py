@@ -31,6 +31,7 @@ __all__ = [
     "NO_STOCK",
     "shortfall_variant",
     "variant_bases",
+    "variant_scale",
 ]
 
 
@@ -150,6 +151,22 @@ def variant_bases(names) -> dict[str, str]:
         m = _VARIANT.match(n)
         out[n] = m["base"] if m is not None and m["base"] in names else n
     return out
+
+
+def variant_scale(name: str) -> float:
+    """The shortfall scale a candidate name carries (``<base>_x<scale>``; 1 for a base candidate or a name
+    whose tail is not a number).
+
+    Examples
+    --------
+    >>> variant_scale("ets_sq_normal_x0.5"), variant_scale("ets_sq_normal"), variant_scale("odd_xabc")
+    (0.5, 1.0, 1.0)
+    """
+    m = _VARIANT.match(str(name))
+    try:
+        return float(m["scale"]) if m is not None else 1.0
+    except ValueError:
+        return 1.0
 
 
 def _from_pool(name: str, known: dict[str, Candidate]) -> Candidate | None:

@@ -26,7 +26,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
-from policy_selector.candidates import variant_bases
+from policy_selector.candidates import variant_bases, variant_scale
 from policy_selector.features import SBC_CODES
 from policy_selector.selector import FixedSelector, PolicySelector, Selection
 
@@ -159,7 +159,7 @@ class ShortfallTuned(BaseEstimator):
 
     def _why(self, base: str, variant: str, segment: str) -> str:
         """Why ``variant`` of ``base`` sizes items of ``segment``: its scale and the evidence."""
-        scale = f"{self.scale_of(variant):g}x the shortfall of the item's target" if variant != base else "its target"
+        scale = f"{variant_scale(variant):g}x the shortfall of the item's target" if variant != base else "its target"
         rows = self.segment_rows_.get(segment, 0)
         if segment in self.tuning_[base] and rows >= self.min_rows:
             where = f"in segment {segment} ({rows} training rows) that level cost least on the training windows"
@@ -169,15 +169,6 @@ class ShortfallTuned(BaseEstimator):
                 "all training rows"
             )
         return f"sized to {scale} (shortfall scale tuned per segment): {where}"
-
-    @staticmethod
-    def scale_of(name: str) -> float:
-        """The shortfall scale a candidate name carries (``<base>_x<scale>``; 1 for a base candidate)."""
-        head, sep, tail = str(name).rpartition("_x")
-        try:
-            return float(tail) if sep and head else 1.0
-        except ValueError:
-            return 1.0
 
     def predict(self, features: pd.DataFrame) -> pd.Series:
         """Candidate per row."""
