@@ -619,10 +619,10 @@ def estimated_shrinkage(v: np.ndarray, dof: np.ndarray, z4: np.ndarray | None = 
     where a series has too few windows for it): heavy-tailed errors (a few large orders in sparse
     demand) make sample variances noisier than the normal theory says, which would otherwise read
     that noise as a real difference between series. Overlapping windows (cutoffs closer than H)
-    hide part of the tails from z4 (one large one-step error moves several windows together and the
-    series' own standardisation absorbs it): the correction is full at H = 1 and on windows spread
-    apart, partial at H >= 2 with one-period steps. tau^2 <= 0 (all the spread is sampling noise)
-    gives k = inf: every series takes the pooled variance; a single series keeps its own (k = 0).
+    hide part of the tails from a window's own z4; :func:`overlap_fourth_moments` gives the z4 that
+    carries the one-step tails into them (what :meth:`ErrorModel.fit` passes). tau^2 <= 0 (all the
+    spread is sampling noise) gives k = inf: every series takes the pooled variance; a single series
+    keeps its own (k = 0).
 
     Examples
     --------
