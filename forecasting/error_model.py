@@ -239,7 +239,8 @@ class ErrorModel:
             own_var = np.nan_to_num(np.nanvar(errors, axis=1, ddof=1))
         own_var = own_var * _overlap_correction(n, errors.shape[2], win.step)
         pool_mean, pool_var = _pool(errors, scale, seg_code)
-        m4 = series_fourth_moments(errors)  # the sample variances' noise grows with the errors' kurtosis
+        # the sample variances' noise grows with the errors' kurtosis, read from the one-step windows where they overlap
+        m4 = overlap_fourth_moments(series_fourth_moments(errors), n, win.step)
         k, k_mean = _credibility(cfg, own_mean, own_var, scale, n, win.step, seg_code, rel, m4)
         shrink = _shrinker(k, pool_mean[seg_code] * scale[:, None], pool_var[seg_code] * scale[:, None] ** 2, k_mean)
         mean, var = shrink(own_mean, own_var, n)
@@ -618,10 +619,10 @@ def estimated_shrinkage(v: np.ndarray, dof: np.ndarray, z4: np.ndarray | None = 
     where a series has too few windows for it): heavy-tailed errors (a few large orders in sparse
     demand) make sample variances noisier than the normal theory says, which would otherwise read
     that noise as a real difference between series. Overlapping windows (cutoffs closer than H)
-    hide part of the tails from z4 (one large one-step error moves several windows together and the
-    series' own standardisation absorbs it): the correction is full at H = 1 and on windows spread
-    apart, partial at H >= 2 with one-period steps. tau^2 <= 0 (all the spread is sampling noise)
-    gives k = inf: every series takes the pooled variance; a single series keeps its own (k = 0).
+    hide part of the tails from a window's own z4; :func:`overlap_fourth_moments` gives the z4 that
+    carries the one-step tails into them (what :meth:`ErrorModel.fit` passes). tau^2 <= 0 (all the
+    spread is sampling noise) gives k = inf: every series takes the pooled variance; a single series
+    keeps its own (k = 0).
 
     Examples
     --------
@@ -662,6 +663,44 @@ def series_fourth_moments(errors: np.ndarray) -> np.ndarray:
         warnings.simplefilter("ignore", RuntimeWarning)
         z = (errors - np.nanmean(errors, axis=1, keepdims=True)) / np.nanstd(errors, axis=1, keepdims=True)
         return np.where(n >= 4, np.nanmean(z**4, axis=1), np.nan)
+
+
+def overlap_fourth_moments(m4: np.ndarray, n: np.ndarray, step) -> np.ndarray:
+    """The z4 (S, H) that gives :func:`estimated_shrinkage` the sampling noise of overlapping windows.
+
+    For sums S of H independent one-step errors (variance s^2, excess kurtosis kappa1) from cutoffs
+    ``step`` apart, Cov(S_i^2, S_j^2) = 2 Cov(S_i, S_j)^2 + kappa1 s^4 overlap(i, j), so the sample
+    variance's noise relative to (H s^2)^2 is about 2 / n_v + (kappa1 / H) / n_m: n_v the variance's
+    effective windows (:func:`effective_windows`, rho^2), n_m the mean's (:func:`_mean_windows`, rho).
+    A window's own z4 sees only part of the tails where windows overlap (one large one-step error
+    moves several windows together and the series' standardisation absorbs it), so kappa1 is read
+    from the series' one-step windows (H = 1, which never overlap) and shared across its H. Small
+    samples: the normal part is the normal theory's unbiased 2 / (n_v + 1) (the plug-in sigma^4 = v^2
+    is biased up by the noise itself), and kappa1 = z4_1 - 3 + 6 / (n + 1) (a sample kurtosis of n
+    normal values averages 3 - 6 / (n + 1)). Unchanged (the series' own z4 at H) at H = 1, on windows
+    that do not overlap (step >= H) and where a series has no one-step z4 (fewer than 4 windows, or
+    no one-step spread).
+
+    Examples
+    --------
+    >>> m4 = np.array([[9.0, 4.0, 3.5, 3.2]])  # heavy one-step tails, diluted in the overlapping sums
+    >>> overlap_fourth_moments(m4, np.array([16]), 1).round(2).tolist()
+    [[9.0, 6.82, 5.44, 4.59]]
+    >>> overlap_fourth_moments(m4, np.array([16]), 4).tolist()  # windows 4 apart: none overlap
+    [[9.0, 4.0, 3.5, 3.2]]
+    """
+    horizon = m4.shape[1]
+    n = np.asarray(n, dtype=float)
+    steps = np.broadcast_to(np.asarray(step, dtype=int), n.shape)
+    n_v = effective_windows(n, horizon, steps)
+    n_m = np.maximum(_mean_windows(n, horizon, steps), 1e-9)
+    h = np.arange(1, horizon + 1)[None, :]
+    kappa1 = m4[:, :1] - 3.0 + 6.0 / (n[:, None] + 1.0)
+    relative = np.maximum(2.0 / (n_v + 1.0) + kappa1 / h / n_m, 0.0)  # Var(v) / sigma^4
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z4 = n_v * relative + (n_v - 3.0) / (n_v - 1.0)  # estimated_shrinkage's noise is v^2 (z4 - (n-3)/(n-1)) / n
+    overlapping = (steps[:, None] < h) & np.isfinite(m4[:, :1]) & (n_v > 1)
+    return np.where(overlapping, z4, m4)
 
 
 def _estimated_k(setting, own_var, scale, n, step, seg_code, rows, m4=None) -> np.ndarray:

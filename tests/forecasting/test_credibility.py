@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from forecasting import ErrorModel, ErrorModelConfig
-from forecasting.error_model import _credibility, estimated_shrinkage, series_fourth_moments
+from forecasting.error_model import (
+    _credibility,
+    effective_windows,
+    estimated_shrinkage,
+    overlap_fourth_moments,
+    series_fourth_moments,
+)
 from policy_selector.config import SelectorConfig
 from policy_selector.context import _error_models
 
@@ -156,3 +162,69 @@ def test_the_estimate_keeps_every_series_and_a_lone_series_keeps_its_own_varianc
     np.testing.assert_array_equal(k_m4, k_none)
     est, _ = _credibility(replace(fixed, shrinkage="estimate"), np.zeros((40, 2)), own_var, scale, n, 1, seg, rel, m4)
     assert (est >= k_none).all() and (est > k_none).any()  # the tails' noise pools more
+
+
+def _overlapping_cv(heavy: bool, spread: bool, seed: int = 5, n_series: int = 200, windows: int = 16, horizon: int = 4):
+    """The review's simulation: iid one-step errors around a flat forecast, 16 windows of 4 steps from
+    cutoffs one period apart (each one-step error sits in up to 4 windows). ``heavy``: 5 % of the steps
+    at 5x the spread (excess kurtosis 17); ``spread``: half the series with 3x the variance. Every
+    series' history alternates 0 / 1, so the pooling scale is 1 and v is the own variance itself."""
+    rng = np.random.default_rng(seed)
+    steps = (windows - 1) + horizon
+    e = rng.standard_normal((n_series, steps))
+    if heavy:
+        e = e * np.where(rng.random(e.shape) < 0.05, 5.0, 1.0)
+    if spread:
+        e = e * np.repeat([1.0, np.sqrt(3.0)], n_series // 2)[:, None]
+    days = pd.date_range("2025-01-01", periods=steps + 1, freq="D")
+    uid = np.repeat([f"S{i:03d}" for i in range(n_series)], windows * horizon)
+    w, h = np.meshgrid(np.arange(windows), np.arange(1, horizon + 1), indexing="ij")
+    at = np.tile((w + h).ravel(), n_series)  # the step each row forecasts: window w's cutoff is day w
+    y = 100.0 + e[np.repeat(np.arange(n_series), windows * horizon), at - 1]
+    cv = pd.DataFrame({"unique_id": uid, "ds": days[at], "cutoff": days[np.tile(w.ravel(), n_series)], "y": y})
+    hist = pd.DataFrame({"unique_id": np.repeat(sorted(set(uid)), 10), "y": np.tile([0.0, 1.0], 5 * n_series)})
+    return cv.assign(M=100.0), hist.assign(ds=np.tile(pd.date_range("2024-01-01", periods=10), n_series))
+
+
+def _effective_k(data, horizon: int = 4, windows: int = 16) -> np.ndarray:
+    """The estimated k per H in effective pseudo-windows, read from the fitted variances: the own weight
+    w = (var - pooled) / (own - pooled) of each series is (n - 1) / (n - 1 + k) over the raw windows."""
+    cv, history = data
+    cfg = ErrorModelConfig(distribution="normal", calibrate=False)
+    hs = list(range(1, horizon + 1))
+    var = {
+        name: ErrorModel(replace(cfg, shrinkage=k)).fit(cv, history=history).table(horizons=hs)
+        for name, k in (("own", 0.0), ("pool", 1e12), ("est", "estimate"))
+    }
+    var = {name: t.pivot(index="unique_id", columns="H", values="std") ** 2 for name, t in var.items()}
+    w = ((var["est"] - var["pool"]) / (var["own"] - var["pool"])).median().to_numpy()
+    k_raw = (windows - 1) * (1 - w) / np.maximum(w, 1e-12)
+    return k_raw * (effective_windows(np.array([windows]), horizon, 1)[0] - 1) / (windows - 1)
+
+
+def test_overlapping_heavy_tailed_windows_are_pooled_at_every_horizon():
+    """Planted (the review's simulation): the same heavy-tailed one-step errors in every series, so the
+    true k is infinite. On windows one period apart a window's own z4 sees only part of the tails (k was
+    106 / 15.5 / 8 / 6.1 at H = 1..4); the one-step kurtosis shared across H keeps k large at every H."""
+    k = _effective_k(_overlapping_cv(heavy=True, spread=False))
+    assert (k > 30).all(), k.round(1)
+
+
+def test_a_real_spread_of_normal_errors_keeps_its_true_credibility_at_every_horizon():
+    """Invariant: normal one-step errors, half the series with 3x the variance: the true k is
+    2 (1 + 9) / 2 / 1 = 10 at H = 1 (9.3-9.8 at H = 2..4 by simulation); the correction must not read a
+    real spread as noise on overlapping windows."""
+    k = _effective_k(_overlapping_cv(heavy=False, spread=True))
+    assert ((k > 6) & (k < 15)).all(), k.round(1)
+
+
+def test_the_one_step_kurtosis_leaves_h1_spread_windows_and_short_series_as_they_were():
+    """Regression: the overlap correction changes z4 only where windows overlap (step < H) and the series
+    has a one-step z4; at H = 1, on windows H or more apart and without one-step windows it is its own z4."""
+    m4 = np.array([[9.0, 4.0, 3.5, 3.2], [np.nan, 4.0, 3.5, 3.2], [9.0, 4.0, 3.5, 3.2]])
+    out = overlap_fourth_moments(m4, np.array([16, 16, 16]), np.array([1, 1, 2]))
+    np.testing.assert_array_equal(out[:, 0], m4[:, 0])
+    np.testing.assert_array_equal(out[1], m4[1])  # no one-step z4: the window's own, as before
+    assert out[2, 1] == 4.0 and (out[2, 2:] > m4[2, 2:]).all()  # two apart: H = 2 does not overlap, H = 3, 4 do
+    assert (out[0, 1:] > m4[0, 1:]).all()  # the one-step tails the overlapping windows hid
+    np.testing.assert_array_equal(overlap_fourth_moments(m4, np.full(3, 16), 4), m4)
