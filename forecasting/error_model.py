@@ -8,10 +8,10 @@ it, for every H up to the backtest horizon.
 
 A series has few such samples, so its mean and variance are shrunk toward the
 pooled, scale-free errors of its segment (credibility weighting with ``k``
-pseudo-windows: weight ``n / (n + k)`` on the series' own estimate, or with
-``shrinkage="estimate"`` a k estimated per segment over effective windows; time-phased
-series are pooled apart with a k estimated from their pool over effective
-windows, :attr:`ErrorModelConfig.phased_shrinkage`). For
+pseudo-windows, weight ``n / (n + k)`` on the series' own estimate: by default
+(``shrinkage="estimate"``) a k estimated per segment over effective windows, or a
+fixed k; time-phased series are pooled apart with a k estimated from their pool over
+effective windows, :attr:`ErrorModelConfig.phased_shrinkage`). For
 integer-valued demand the family (normal vs negative binomial) is chosen by
 log-likelihood of the backtest samples; see :mod:`forecasting.error_dists`.
 
@@ -50,12 +50,17 @@ class ErrorModelConfig:
 
     Parameters
     ----------
-    shrinkage : float or "estimate", default 8.0
-        ``k`` pseudo-windows of the segment pool; 0 uses each series' own errors only.
+    shrinkage : float or "estimate", default "estimate"
+        How much of its own errors a series keeps against its segment's pool (its credibility).
         ``"estimate"``: per segment and H the credibility its own windows support, over effective
         windows, for the variance and the bias apart (as ``phased_shrinkage="estimate"`` for the
-        phased pool; :func:`estimated_shrinkage`, :func:`estimated_mean_shrinkage`); the selector's
-        ``SelectorConfig(credibility="estimate")``.
+        phased pool; :func:`estimated_shrinkage`, :func:`estimated_mean_shrinkage`), each series'
+        sampling noise from its own fourth moment. A number: ``k`` raw pseudo-windows of the
+        segment pool for every segment (weight ``(n - 1) / (n - 1 + k)``; 0 uses each series' own
+        errors only; 8 was the default until 2026-11-30). This one default serves every front door:
+        the plan's and ``stockwise backtest``'s error quantiles, ``stockwise forecast`` and the
+        policy selector (``SelectorConfig.shrinkage``); the run config's ``error_model.shrinkage``
+        sets it for a run.
     distribution : {"auto", "normal", "negbin", "empirical"}, default "auto"
         ``auto``: with ``calibrate``, per segment the family (normal, negative
         binomial for integer demand, empirical where a series has
@@ -87,7 +92,7 @@ class ErrorModelConfig:
         rescaled sample scatter more.
     """
 
-    shrinkage: float | str = 8.0
+    shrinkage: float | str = "estimate"
     distribution: str = "auto"
     min_empirical: int = 20
     calibrate: bool = True

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting import ErrorModel, ForecastConfig, Forecaster
+from forecasting import ErrorModel, ErrorModelConfig, ForecastConfig, Forecaster
 from optimization import Network, TabulatedSafetyStock, bom_multipliers
 
 __all__ = [
@@ -88,6 +88,7 @@ def forecast_error_buffers(
     model: str | tuple[str, ...] = ("WindowAverage", "SeasonalNaive"),
     rate_window: int = 13,
     plan_periods: int = 13,
+    error_model: ErrorModelConfig | None = None,
 ) -> TabulatedSafetyStock:
     """Buffers from the forecasting layer for every stage of ``network``.
 
@@ -106,7 +107,8 @@ def forecast_error_buffers(
     stage with less than a season plus ``n_windows`` periods since its first demand.
     Defaults (52 windows, one seasonal cycle of backtest; WindowAverage or
     SeasonalNaive per stage) were measured on the demo network's held-out year
-    (``benchmarks/gsm_demo.py``).
+    (``benchmarks/gsm_demo.py``). ``error_model``: how the error model is fitted (the stages are one
+    pool), default :class:`~forecasting.ErrorModelConfig`'s.
     """
     models = (model,) if isinstance(model, str) else tuple(model)
     series = stage_demand(network, demand)
@@ -115,7 +117,7 @@ def forecast_error_buffers(
     n_windows = max(2, min(n_windows, periods - max_tau - 2))
     forecaster = Forecaster(ForecastConfig(models=models, freq=freq, n_jobs=1))
     cv = forecaster.cross_validation(series, h=max_tau, n_windows=n_windows, step=1)
-    em = ErrorModel().fit(cv, history=series)
+    em = ErrorModel(error_model).fit(cv, history=series)
     stage_ids = list(network.stage_ids)
     rate = recent_rate(series, stage_ids, rate_window)
     if models == ("WindowAverage",):

@@ -7,6 +7,7 @@ from typing import Literal
 
 import numpy as np
 
+from forecasting import ErrorModelConfig
 from policy_selector.candidates import CandidateSpace
 
 __all__ = ["SelectorConfig", "AUTO_REFIT_SPAN_MULTIPLE"]
@@ -20,8 +21,6 @@ __all__ = ["SelectorConfig", "AUTO_REFIT_SPAN_MULTIPLE"]
 AUTO_REFIT_SPAN_MULTIPLE = 5
 #: Segments the sizing choice's replay correction may raise (:attr:`SelectorConfig.replay_correction`).
 REPLAY_CORRECTIONS = ("sparse", "all", "off")
-#: How the error model weighs a series' own errors against its segment's pool (:attr:`SelectorConfig.credibility`).
-CREDIBILITIES = ("fixed", "estimate")
 
 
 @dataclass(frozen=True)
@@ -85,18 +84,18 @@ class SelectorConfig:
         Points of the quantile grid that represents each distribution over H.
     min_empirical : int, default 6
         Backtest windows a series needs for its own empirical error quantiles.
-    shrinkage : float, default 8.0
-        Pseudo-windows of segment pooling in the error model (``credibility="fixed"``).
-    credibility : {"fixed", "estimate"}, default "estimate"
+    shrinkage : float or "estimate", default: :class:`forecasting.ErrorModelConfig`'s (``"estimate"``)
         How much of its own backtest errors' variance and bias a series keeps against its segment's
-        pooled, scale-free errors (the series not pooled apart; ``phased_shrinkage`` has those):
-        ``estimate``: each segment's credibility estimated from its own windows over effective
-        windows, as for the phased pool (Bühlmann-Straub; ``ErrorModelConfig(shrinkage="estimate")``),
-        each series' sampling noise taken from its own fourth moment so that heavy-tailed sparse
-        errors are not read as real differences; ``fixed``: ``shrinkage`` raw pseudo-windows for
-        every segment (16 overlapping windows keep 15/23 of their own variance), the default until
-        2026-11-30 (docs/benchmarks/proxies.md: the estimate holds less stock at equal CSL and fill
-        rate on both store and both retail proxy seeds, the same on carparts, 2 % more on the demo).
+        pooled, scale-free errors (the series not pooled apart; ``phased_shrinkage`` has those),
+        passed to the error model as :attr:`forecasting.ErrorModelConfig.shrinkage`, whose default
+        it is (one default for the selector and the plan's published quantiles).
+        ``"estimate"``: each segment's credibility estimated from its own windows over effective
+        windows, as for the phased pool (Bühlmann-Straub), each series' sampling noise taken from its
+        own fourth moment so that heavy-tailed sparse errors are not read as real differences; a
+        number: that many raw pseudo-windows for every segment (8: 16 overlapping windows keep 15/23
+        of their own variance), the selector's default until 2026-11-30 (docs/benchmarks/proxies.md:
+        the estimate holds less stock at equal CSL and fill rate on both store and both retail proxy
+        seeds, the same on carparts, 2 % more on the demo).
     n_jobs : int, default 1
         statsforecast processes.
     sim_paths, sim_periods : int, default 30, 52
@@ -133,8 +132,7 @@ class SelectorConfig:
     service_tolerance: float = 0.03
     quantile_points: int = 200
     min_empirical: int = 6
-    shrinkage: float = 8.0
-    credibility: str = "estimate"
+    shrinkage: float | Literal["estimate"] = ErrorModelConfig.shrinkage
     n_jobs: int = 1
     sim_paths: int = 30
     sim_periods: int = 52
@@ -175,8 +173,7 @@ class SelectorConfig:
             raise ValueError(
                 f"replay_correction must be one of {list(REPLAY_CORRECTIONS)}, got {self.replay_correction!r}"
             )
-        if self.credibility not in CREDIBILITIES:
-            raise ValueError(f"credibility must be one of {list(CREDIBILITIES)}, got {self.credibility!r}")
+        ErrorModelConfig(shrinkage=self.shrinkage)  # the error model's own check of the value
         k = self.phased_shrinkage
         if k is not None and (k != "estimate" if isinstance(k, str) else not float(k) >= 0):
             raise ValueError(f"phased_shrinkage must be 'estimate', >= 0 pseudo-windows or None, got {k!r}")

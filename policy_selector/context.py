@@ -303,7 +303,7 @@ def _error_models(
             out[dist] = None
             continue
         em_cfg = ErrorModelConfig(
-            shrinkage="estimate" if cfg.credibility == "estimate" else cfg.shrinkage,
+            shrinkage=cfg.shrinkage,
             distribution=family,
             min_empirical=min(cfg.min_empirical, cfg.n_windows),
             phased_shrinkage=cfg.shrinkage if cfg.phased_shrinkage is None else cfg.phased_shrinkage,

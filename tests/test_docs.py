@@ -130,7 +130,7 @@ def test_configuration_guide_examples_are_complete_and_hold_the_defaults():
     run, train = _yaml_blocks(ROOT / "docs" / "guide" / "configuration.md")
     documented = RunConfig(**run)
     assert set(run) == set(RunConfig.model_fields), "the run config example must show every key"
-    for section in ("forecast", "scenario"):
+    for section in ("forecast", "scenario", "error_model"):
         assert set(run[section]) == set(type(getattr(documented, section)).model_fields)
     assert documented.model_dump(exclude={"data"}) == RunConfig().model_dump(exclude={"data"})
     assert set(train["train"]) == set(TrainSettings.model_fields), "the train example must show every key"

@@ -9,6 +9,7 @@ import typer
 
 from forecasting.config import STAT_MODELS
 from forecasting.panel import DataValidationError
+from pipelines.data.config import ConfigError, load_config
 from pipelines.data.io import InputFileError, read_table
 from pipelines.flows.backtest import DEFAULT_MODELS, run_backtest
 
@@ -32,9 +33,16 @@ def backtest_command(
     step: int = typer.Option(1, "--step", min=1, help="periods between cutoffs"),
     season_length: int = typer.Option(None, "--season-length", help="default by frequency"),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow store, e.g. sqlite:///mlruns/mlflow.db"),
+    config: Path = typer.Option(
+        None,
+        "--config",
+        help="YAML run config (stockwise.yaml): its error_model section sets the error quantiles' credibility; "
+        "the other settings come from these options",
+    ),
 ) -> None:
     """Backtest forecasting models on a demand file; exit 0 ok, 1 bad input."""
     try:
+        error_model = load_config(config).error_model.config()
         result = run_backtest(
             read_table(demand),
             freq=freq,
@@ -46,8 +54,9 @@ def backtest_command(
             season_length=season_length,
             tracking_uri=tracking_uri,
             source=demand.name,
+            error_model=error_model,
         )
-    except (InputFileError, DataValidationError, ValueError, TypeError) as exc:
+    except (ConfigError, InputFileError, DataValidationError, ValueError, TypeError) as exc:
         typer.echo(f"ERROR {exc}", err=True)
         raise typer.Exit(1) from exc
     shown = result.metrics[["model", "MASE", "RMSSE", "bias", "n_series"]]

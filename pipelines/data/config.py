@@ -14,6 +14,8 @@ Example ``stockwise.yaml``::
       mode: portfolio               # item (default) | segment | portfolio
       target: 0.95
       measure: csl                  # csl | fill_rate
+    error_model:
+      shrinkage: estimate           # or a number k of pseudo-windows (8 = the old fixed credibility)
     tracking_uri: sqlite:///mlruns/mlflow.db
     engine: dask                    # per-series steps on a Dask cluster (pip install 'stockwise[dask]')
     scheduler: tcp://scheduler:8786 # omit for a LocalCluster on this machine (spark: the master URL)
@@ -31,12 +33,14 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from forecasting import ErrorModelConfig
 from pipelines.data.demo_data import DemoConfig
 
 __all__ = [
     "ForecastSettings",
     "ScenarioSettings",
     "ServiceSettings",
+    "ErrorModelSettings",
     "RunConfig",
     "load_config",
     "service_override",
@@ -57,6 +61,16 @@ def _refit_rule(value: int | str) -> int | str:
 
 #: How often a backtest re-estimates AutoETS: every k windows, or ``auto`` by each series' history.
 RefitEvery = Annotated[int | Literal["auto"], AfterValidator(_refit_rule)]
+
+
+def _shrinkage_rule(value: float | str) -> float | str:
+    if value == "estimate" or not isinstance(value, str) and value >= 0:
+        return value
+    raise ValueError(f"must be 'estimate' or a number of pseudo-windows >= 0 (e.g. 8), got {value!r}")
+
+
+#: The error model's credibility (:attr:`forecasting.ErrorModelConfig.shrinkage`): ``estimate`` or k pseudo-windows.
+Shrinkage = Annotated[float | str, AfterValidator(_shrinkage_rule)]
 
 
 class ConfigError(ValueError):
@@ -133,6 +147,25 @@ class ServiceSettings(_Frozen):
         return self
 
 
+class ErrorModelSettings(_Frozen):
+    """How the error model weighs each series' own backtest errors against its segment's pool.
+
+    One setting for every front door: the plan's error quantiles and its policy step's buffers,
+    ``stockwise forecast`` and ``stockwise backtest`` (:attr:`forecasting.ErrorModelConfig.shrinkage`,
+    whose default this is).
+    """
+
+    shrinkage: Shrinkage = Field(
+        ErrorModelConfig.shrinkage,
+        description="estimate: each segment's credibility estimated from its own windows; a number k: "
+        "k pseudo-windows of the segment pool for every segment (8 = the fixed credibility before 2026-11-30)",
+    )
+
+    def config(self) -> ErrorModelConfig:
+        """The library config of these settings (its other fields at their defaults)."""
+        return ErrorModelConfig(shrinkage=self.shrinkage)
+
+
 class RunConfig(_Frozen):
     """Everything one ``stockwise`` run needs; defaults run the demo."""
 
@@ -148,6 +181,7 @@ class RunConfig(_Frozen):
     forecast: ForecastSettings = ForecastSettings()
     scenario: ScenarioSettings = ScenarioSettings()
     service: ServiceSettings = ServiceSettings()
+    error_model: ErrorModelSettings = ErrorModelSettings()
     tracking_uri: str | None = None
     engine: Literal["local", "dask", "spark"] = Field(
         "local", description="where the per-series steps run: local processes, a Dask cluster or Spark (through Fugue)"

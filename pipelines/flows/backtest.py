@@ -15,7 +15,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecasting import ErrorModel, ForecastConfig, Forecaster, characterise, evaluate, split_cv, summarise
+from forecasting import (
+    ErrorModel,
+    ErrorModelConfig,
+    ForecastConfig,
+    Forecaster,
+    characterise,
+    evaluate,
+    split_cv,
+    summarise,
+)
 from forecasting.panel import DataValidationError, ValidationReport, validate_demand
 from forecasting.quantile_metrics import scaled_pinball
 from pipelines.data.io import write_table_atomic
@@ -99,6 +108,7 @@ def run_backtest(
     tracking_uri: str | None = None,
     source: str = "demand",
     n_jobs: int = -1,
+    error_model: ErrorModelConfig | None = None,
 ) -> BacktestResult:
     """Backtest ``models`` on ``demand`` and write the outputs to ``out``.
 
@@ -117,6 +127,9 @@ def run_backtest(
     n_windows, step : int
         Rolling-origin cutoffs and their spacing. With >= 4 windows the last
         quarter of them is held out to measure calibration.
+    error_model : forecasting.ErrorModelConfig, optional
+        How the error quantiles are fitted (the run config's ``error_model``); default
+        :class:`~forecasting.ErrorModelConfig`'s, the credibility the plan sizes its buffers with.
     tracking_uri : str, optional
         MLflow store; default ``pipelines.registry.tracking.resolve_tracking_uri``.
 
@@ -139,9 +152,10 @@ def run_backtest(
     bt = backtest_models(clean, cfg, horizon, n_windows, step)
     forecaster, cv, chars, segments, scores = bt.forecaster, bt.cv, bt.features, bt.segments, bt.scores
     by_segment = summarise(scores, segments)
-    error_model = ErrorModel().fit(cv, segments=segments, history=clean)
-    calibration, pinball = _calibration(cv, clean, segments, error_model, n_holdout=n_windows // 4)
-    quantiles = error_model.table(quantiles=(0.5, *SERVICE_LEVELS))
+    em_cfg = error_model or ErrorModelConfig()
+    fitted = ErrorModel(em_cfg).fit(cv, segments=segments, history=clean)
+    calibration, pinball = _calibration(cv, clean, segments, fitted, n_holdout=n_windows // 4)
+    quantiles = fitted.table(quantiles=(0.5, *SERVICE_LEVELS))
     metrics = _metrics_table(scores, pinball)
     spl = (
         pinball.assign(segment=pinball["unique_id"].map(segments))
@@ -176,6 +190,7 @@ def run_backtest(
         horizon=horizon,
         n_windows=n_windows,
         step=step,
+        shrinkage=em_cfg.shrinkage,
     )
     return BacktestResult(metrics, by_segment, cv, quantiles, calibration, forecaster.fallbacks_, report, run_id, paths)
 
@@ -193,7 +208,7 @@ def _calibration(
         return calibration, scaled_pinball(cv, error_model, clean, SERVICE_LEVELS)
     fit_part, holdout = split_cv(cv, n_holdout)
     history = clean[clean["ds"] <= fit_part["cutoff"].max()]
-    held_out_model = ErrorModel().fit(fit_part, segments=segments, history=history)
+    held_out_model = ErrorModel(error_model.config).fit(fit_part, segments=segments, history=history)
     return (
         held_out_model.calibration(holdout, SERVICE_LEVELS),
         scaled_pinball(holdout, held_out_model, clean, SERVICE_LEVELS),

@@ -548,15 +548,15 @@ def _recommend_paths(history, items, cfg, freq, paths, run_id, rngs) -> tuple[Ba
     only the forecast backtest.
     """
     bt = backtest_step(history, items, cfg, freq)
-    refit = cfg.selector_refit_every
+    refit, k_cred = cfg.selector_refit_every, cfg.error_model.shrinkage
     if cfg.service.mode != "item":
         recs = {
-            k: select_step(history, items, freq, s, rngs[k], service=cfg.service, refit_every=refit)
+            k: select_step(history, items, freq, s, rngs[k], service=cfg.service, refit_every=refit, shrinkage=k_cred)
             for k, (s, _) in paths.items()
         }
         return bt, {k: _assembled(items, bt, recs[k], run_id, name) for k, (_, name) in paths.items()}
-    own = {k: sizing_step(history, items, freq, s, cfg.service, 1, refit) for k, (s, _) in paths.items()}
-    configs = {k: selector_step_config(selector, freq, 1, refit) for k, (selector, _) in own.items()}
+    own = {k: sizing_step(history, items, freq, s, cfg.service, 1, refit, k_cred) for k, (s, _) in paths.items()}
+    configs = {k: selector_step_config(selector, freq, 1, refit, k_cred) for k, (selector, _) in own.items()}
     recs = {}
     for group in _cutoff_groups(configs):
         data = prepare_cutoff(history, items, pd.Timestamp(pd.to_datetime(history["ds"]).max()), group["config"])
@@ -564,7 +564,16 @@ def _recommend_paths(history, items, cfg, freq, paths, run_id, rngs) -> tuple[Ba
         for k in group["keys"]:
             selector, choice = own[k]
             rec = select_step(
-                history, items, freq, selector, rngs[k], refit_every=refit, choose_sizing=False, data=data, sized=sized
+                history,
+                items,
+                freq,
+                selector,
+                rngs[k],
+                refit_every=refit,
+                shrinkage=k_cred,
+                choose_sizing=False,
+                data=data,
+                sized=sized,
             )
             if choice is not None:  # the sizing choice made above, as select_step records its own
                 rec.attrs["sizing_choice"] = choice.frame().to_dict("list")

@@ -5,8 +5,9 @@ models and the per-series model choice (:func:`pipelines.flows.plan_steps.backte
 then the chosen model's forecast over the horizon (:func:`future_step`). The quantile of
 period h is the forecast plus the h-step-ahead error quantile of that model, from the
 backtest's h-th forecast step of every window, fitted with the plan's error model
-(:class:`forecasting.ErrorModel`: family by likelihood, shrinkage to the SBC segment)
-and floored at zero demand.
+(:class:`forecasting.ErrorModel`: family by likelihood, shrinkage to the SBC segment with
+the run's ``error_model`` credibility, the one the plan sizes its buffers with) and floored at
+zero demand.
 
 Output ``forecast.parquet`` (atomic): ``unique_id, ds, model, mean, q0.05, ...``, one row
 per series and horizon step; series too short for the backtest are listed in
@@ -80,7 +81,9 @@ def quantile_forecast(
     frames = []
     for h in range(1, bt.horizon + 1):
         cv_h = _step_cv(bt.cv, h)
-        em = ErrorModel().fit(cv_h, segments=segments.reindex(cv_h["unique_id"].unique()), history=demand)
+        em = ErrorModel(cfg.error_model.config()).fit(
+            cv_h, segments=segments.reindex(cv_h["unique_id"].unique()), history=demand
+        )
         err = em.quantile(ids[:, None], 1.0, qs[None, :], model=model[:, None])
         mean = future[h].to_numpy()
         block = pd.DataFrame(np.maximum(mean[:, None] + err, 0.0), columns=[_column(q) for q in qs])

@@ -286,7 +286,7 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
         step.log_artifact(staging / "cv.parquet")
     with start_run("error_model", nested=True) as step:
         progress("fitting forecast-error distributions over L + R")
-        em = error_step(bt, data.demand)
+        em = error_step(bt, data.demand, cfg.error_model.config())
         write_table_atomic(em.table(), staging / "error_quantiles.parquet")
         step.log_artifact(staging / "error_quantiles.parquet")
         step.log_metrics({f"family.{k}": float(v) for k, v in em.family_.stack().value_counts().items()})
@@ -304,6 +304,7 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
                 np.random.default_rng(cfg.seed),
                 service=cfg.service,
                 refit_every=cfg.selector_refit_every,
+                shrinkage=cfg.error_model.shrinkage,
             )
         exchange = recs.attrs.pop("exchange_curve", None)  # segment / portfolio mode: the report draws it
         exchange = pd.DataFrame(exchange) if exchange is not None else None
@@ -325,7 +326,7 @@ def _run_steps(cfg, command, staging, final, run, progress) -> PlanResult:
     elif data.stages is not None:
         with start_run("meio", nested=True) as step:
             progress(f"placing safety stock over the {len(data.stages)}-stage network (guaranteed service)")
-            meio = meio_step(data.stages, data.edges, data.demand, data.items, data.freq)
+            meio = meio_step(data.stages, data.edges, data.demand, data.items, data.freq, cfg.error_model.config())
             rec = add_meio(rec, meio)
             write_table_atomic(meio.to_frame(), staging / "meio_stages.csv")
             step.log_metrics({f"meio.{k}": float(v) for k, v in meio.summary().items() if k != "method"})

@@ -22,7 +22,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from forecasting import ForecastConfig
+from forecasting import ErrorModelConfig, ForecastConfig
 from pipelines.data.config import RunConfig
 from pipelines.flows.blocks import BlockEngine, block_rng, map_blocks, n_blocks
 from pipelines.flows.plan_steps import (
@@ -67,9 +67,21 @@ def blocked_backtest(demand: pd.DataFrame, items: pd.DataFrame, cfg: RunConfig, 
     return backtest_step(demand, items, cfg, freq, cv=cv)
 
 
-def _select_block(demand, items, block, freq, selector, seed, n_jobs, refit_every=1):
+def _select_block(
+    demand, items, block, freq, selector, seed, n_jobs, refit_every=1, shrinkage=ErrorModelConfig.shrinkage
+):
     rng = block_rng(seed, block)
-    return select_step(demand, items, freq, selector, rng, n_jobs=n_jobs, refit_every=refit_every, choose_sizing=False)
+    return select_step(
+        demand,
+        items,
+        freq,
+        selector,
+        rng,
+        n_jobs=n_jobs,
+        refit_every=refit_every,
+        shrinkage=shrinkage,
+        choose_sizing=False,
+    )
 
 
 def blocked_select(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selector, cfg: RunConfig) -> pd.DataFrame:
@@ -81,8 +93,16 @@ def blocked_select(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selecto
     engine = engine_of(cfg)
     n_jobs = (os.cpu_count() or 1) if _in_process(engine, demand) else 1
     cores = os.cpu_count() or 1
+    shrinkage = cfg.error_model.shrinkage
     selector, choice = sizing_step(
-        demand, items, freq, selector, cfg.service, n_jobs=cores, refit_every=cfg.selector_refit_every
+        demand,
+        items,
+        freq,
+        selector,
+        cfg.service,
+        n_jobs=cores,
+        refit_every=cfg.selector_refit_every,
+        shrinkage=shrinkage,
     )
     parts = map_blocks(
         _select_block,
@@ -94,6 +114,7 @@ def blocked_select(demand: pd.DataFrame, items: pd.DataFrame, freq: str, selecto
         seed=cfg.seed,
         n_jobs=n_jobs,
         refit_every=cfg.selector_refit_every,
+        shrinkage=shrinkage,
     )
     out = pd.concat(parts, ignore_index=True).sort_values("unique_id", ignore_index=True)
     out.attrs = {} if choice is None else {"sizing_choice": choice.frame().to_dict("list")}

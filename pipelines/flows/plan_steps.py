@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecasting import ErrorModel, ForecastConfig, Forecaster, select_models
+from forecasting import ErrorModel, ErrorModelConfig, ForecastConfig, Forecaster, select_models
 from forecasting.panel import Issue, ValidationReport
 from optimization import (
     GSMResult,
@@ -76,16 +76,22 @@ class Backtest:
 
 
 def meio_step(
-    stages: pd.DataFrame, edges: pd.DataFrame, demand: pd.DataFrame, items: pd.DataFrame, freq: str
+    stages: pd.DataFrame,
+    edges: pd.DataFrame,
+    demand: pd.DataFrame,
+    items: pd.DataFrame,
+    freq: str,
+    error_model: ErrorModelConfig | None = None,
 ) -> GSMResult:
     """Guaranteed-service placement over the network, buffers from forecast error.
 
     One service target for the network: the median of the item master's targets
-    (the GSM sizes every stage against the same quantile).
+    (the GSM sizes every stage against the same quantile). ``error_model``: the run's
+    (``RunConfig.error_model``), default :class:`~forecasting.ErrorModelConfig`'s.
     """
     network = network_from_frames(stages, edges)
     target = float(items["service_target"].median())
-    return solve_gsm(network, forecast_error_buffers(network, demand, target, freq=freq))
+    return solve_gsm(network, forecast_error_buffers(network, demand, target, freq=freq, error_model=error_model))
 
 
 def add_meio(rec: pd.DataFrame, result: GSMResult) -> pd.DataFrame:
@@ -191,11 +197,15 @@ def backtest_step(
     return Backtest(cv=bt.cv, scores=bt.scores, choice=choice, features=bt.features, horizon=horizon, excluded=excluded)
 
 
-def error_step(bt: Backtest, demand: pd.DataFrame) -> ErrorModel:
-    """Cumulative forecast-error distributions, shrunk toward the SBC-class pool."""
+def error_step(bt: Backtest, demand: pd.DataFrame, config: ErrorModelConfig | None = None) -> ErrorModel:
+    """Cumulative forecast-error distributions, shrunk toward the SBC-class pool.
+
+    ``config``: the run's (``RunConfig.error_model``), default :class:`~forecasting.ErrorModelConfig`'s:
+    the credibility the policy step sizes the buffers with, so the published quantiles are the same model's.
+    """
     segments = bt.features.set_index("unique_id")["sbc_class"]
     ids = bt.cv["unique_id"].unique()
-    return ErrorModel().fit(bt.cv, segments=segments.reindex(ids), history=demand)
+    return ErrorModel(config).fit(bt.cv, segments=segments.reindex(ids), history=demand)
 
 
 def future_step(demand: pd.DataFrame, bt: Backtest, cfg: RunConfig, freq: str) -> pd.DataFrame:
@@ -229,6 +239,7 @@ def sizing_step(
     service: ServiceSettings | None = None,
     n_jobs: int = 1,
     refit_every: int | str = 1,
+    shrinkage: float | str = ErrorModelConfig.shrinkage,
 ):
     """The default path's buffer chosen per segment, once for the whole run (issue 12, item 2).
 
@@ -254,15 +265,20 @@ def sizing_step(
         demand, items = demand[demand["unique_id"].isin(ids)], items[items["unique_id"].isin(ids)]
     judged = {} if service is None or service.mode == "item" else {"measure": service.measure, "target": service.target}
     selector, _, choice = with_sizing_choice(
-        selector, demand, items, selector_step_config(selector, freq, n_jobs, refit_every), rule, **judged
+        selector, demand, items, selector_step_config(selector, freq, n_jobs, refit_every, shrinkage), rule, **judged
     )
     return selector, choice
 
 
-def selector_step_config(selector, freq: str, n_jobs: int, refit_every: int | str) -> SelectorConfig:
-    """The selector's candidate space (the one it was trained with, plus a sizing choice's options)."""
+def selector_step_config(
+    selector, freq: str, n_jobs: int, refit_every: int | str, shrinkage: float | str = ErrorModelConfig.shrinkage
+) -> SelectorConfig:
+    """The selector's candidate space (the one it was trained with, plus a sizing choice's options), with the
+    run's ``refit_every`` (``selector_refit_every``) and credibility ``shrinkage`` (``error_model.shrinkage``)."""
     names = getattr(selector, "candidates_", None)
-    config = SelectorConfig(space=CandidateSpace(), freq=freq, n_jobs=n_jobs, refit_every=refit_every)
+    config = SelectorConfig(
+        space=CandidateSpace(), freq=freq, n_jobs=n_jobs, refit_every=refit_every, shrinkage=shrinkage
+    )
     if isinstance(selector, SizingChoiceSelector):
         return selector.config_for(
             dataclasses.replace(config, space=CandidateSpace.from_names(list(selector.base.candidates_)))
@@ -279,6 +295,7 @@ def select_step(
     n_jobs: int = 1,
     service: ServiceSettings | None = None,
     refit_every: int | str = 1,
+    shrinkage: float | str = ErrorModelConfig.shrinkage,
     choose_sizing: bool = True,
     data: CutoffData | None = None,
     sized: SizedCandidates | None = None,
@@ -290,7 +307,8 @@ def select_step(
     recommend a policy outside it. With a segment or portfolio ``service`` target the
     levels are then allocated by :func:`policy_selector.service_target.recommend_with_target`.
     ``refit_every`` is :attr:`policy_selector.SelectorConfig.refit_every` (the run config's
-    ``selector_refit_every``). The default path's sizing is chosen here by :func:`sizing_step`
+    ``selector_refit_every``), ``shrinkage`` its :attr:`~policy_selector.SelectorConfig.shrinkage`
+    (``error_model.shrinkage``). The default path's sizing is chosen here by :func:`sizing_step`
     (its evidence in ``attrs["sizing_choice"]``) unless ``choose_sizing`` is False: a block of
     series gets the selector the driver's :func:`sizing_step` already wrapped.
 
@@ -302,8 +320,8 @@ def select_step(
     """
     choice = None
     if choose_sizing:
-        selector, choice = sizing_step(demand, items, freq, selector, service, n_jobs, refit_every)
-    config = selector_step_config(selector, freq, n_jobs, refit_every)
+        selector, choice = sizing_step(demand, items, freq, selector, service, n_jobs, refit_every, shrinkage)
+    config = selector_step_config(selector, freq, n_jobs, refit_every, shrinkage)
     if service is None or service.mode == "item":
         out = recommend_policies(selector, demand, items, config, rng, data=data, sized=sized)
         out = out.assign(service_mode="item")
@@ -343,7 +361,16 @@ def recommend_step(
         The backtest and the schema-conformed recommendations.
     """
     bt = backtest_step(demand, items, cfg, freq)
-    recs = select_step(demand, items, freq, selector, rng, service=cfg.service, refit_every=cfg.selector_refit_every)
+    recs = select_step(
+        demand,
+        items,
+        freq,
+        selector,
+        rng,
+        service=cfg.service,
+        refit_every=cfg.selector_refit_every,
+        shrinkage=cfg.error_model.shrinkage,
+    )
     return bt, assemble(items, bt.features, recs, run_id, selector_name)
 
 

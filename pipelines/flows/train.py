@@ -59,7 +59,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipelines.data.config import RefitEvery, RunConfig, load_config, read_yaml_mapping
+from forecasting import ErrorModelConfig
+from pipelines.data.config import RefitEvery, RunConfig, Shrinkage, load_config, read_yaml_mapping
 from pipelines.data.demo_data import DemoConfig
 from pipelines.data.inputs import load_inputs
 from pipelines.data.io import write_table_atomic, write_text_atomic
@@ -156,6 +157,11 @@ class TrainSettings(BaseModel):
         description="backtest re-estimates AutoETS every k windows, or auto by each series' history (as "
         "recommend's selector_refit_every, so the trained selector sees the error features recommend computes)",
     )
+    shrinkage: Shrinkage = Field(
+        ErrorModelConfig.shrinkage,
+        description="the error model's credibility in the candidates' sizing: estimate or k pseudo-windows (as the "
+        "run config's error_model.shrinkage, so the trained selector sees the error features recommend computes)",
+    )
 
     shortfall_scales: tuple[float, ...] | None = Field(
         None,
@@ -230,7 +236,7 @@ def load_train_config(path: Path | None) -> tuple[TrainSettings, RunConfig | Non
     (its settings, None); or the run config ``recommend`` and ``retrain`` read (``stockwise.yaml``,
     with the train settings under an optional ``train:`` section): (the ``train:`` settings, the
     run config). Settings the ``train:`` section leaves unset follow the run
-    (:func:`settings_from_run`: seed, freq, demo size, refit_every).
+    (:func:`settings_from_run`: seed, freq, demo size, refit_every, shrinkage).
 
     Raises
     ------
@@ -260,13 +266,15 @@ def load_train_config(path: Path | None) -> tuple[TrainSettings, RunConfig | Non
 
 def settings_from_run(run: RunConfig, given: dict | None = None, path: Path | None = None) -> TrainSettings:
     """Train settings ``given`` (a ``train:`` section), the rest following the run: its seed, freq,
-    demo size and ``selector_refit_every`` (so the trained selector sees the error features recommend computes)."""
+    demo size, ``selector_refit_every`` and ``error_model.shrinkage`` (so the trained selector sees the error features
+    recommend computes)."""
     follow = {
         "seed": run.seed,
         "freq": run.freq,
         "demo_items": run.demo_items,
         "demo_weeks": run.demo_weeks,
         "refit_every": run.selector_refit_every,
+        "shrinkage": run.error_model.shrinkage,
     }
     return _train_settings(path, follow | dict(given or {}))
 
@@ -327,6 +335,7 @@ def selector_config(settings: TrainSettings, freq: str, plan: StudyPlan | None =
         service_tolerance=settings.service_tolerance,
         label_paths=settings.label_paths,
         refit_every=settings.refit_every,
+        shrinkage=settings.shrinkage,
     )
 
 

@@ -56,7 +56,7 @@ def test_estimated_credibility_ranks_the_buffers_by_the_true_error_not_by_window
     credibility sees that the scale-free variances differ by noise only and pools them."""
     data = _static_cv()
     truth = 0.4 * (20.0 + 5.0 * np.arange(40))
-    fixed = ErrorModelConfig(distribution="normal", calibrate=False)  # shrinkage = 8 raw pseudo-windows
+    fixed = ErrorModelConfig(shrinkage=8.0, distribution="normal", calibrate=False)  # 8 raw pseudo-windows
     estimate = replace(fixed, shrinkage="estimate")
     own = replace(fixed, shrinkage=0.0)
     scatter = {
@@ -78,7 +78,7 @@ def test_estimated_credibility_keeps_a_real_difference_between_series():
     cv, history = _static_cv()
     worse = cv["unique_id"].str[-1].isin(list("02468"))
     data = (cv.assign(y=np.where(worse, 4 * cv["y"] - 3 * cv["M"], cv["y"])), history)
-    fixed = ErrorModelConfig(distribution="normal", calibrate=False)
+    fixed = ErrorModelConfig(shrinkage=8.0, distribution="normal", calibrate=False)
     own = _std_h4(replace(fixed, shrinkage=0.0), data)
     est, pooled = _std_h4(replace(fixed, shrinkage="estimate"), data), _std_h4(replace(fixed, shrinkage=1e12), data)
     gap_est, gap_pool = (np.abs(np.log(x / own)).median() for x in (est, pooled))
@@ -103,13 +103,18 @@ def test_bad_shrinkage_is_refused(bad):
         ErrorModelConfig(shrinkage=bad)
 
 
+def test_the_error_model_and_the_selector_share_one_credibility_default():
+    """One default (ErrorModelConfig's, the estimate) for the plan's published quantiles and the selector's buffers."""
+    assert ErrorModelConfig().shrinkage == "estimate" == SelectorConfig().shrinkage
+
+
 def test_selector_credibility_is_checked_and_reaches_the_error_model():
-    with pytest.raises(ValueError, match=r"credibility must be one of \['fixed', 'estimate'\], got 'guess'"):
-        SelectorConfig(credibility="guess")
+    with pytest.raises(ValueError, match="shrinkage must be 'estimate' or >= 0 pseudo-windows, got 'fixed'"):
+        SelectorConfig(shrinkage="fixed")
     cv, history = _static_cv(n_series=6)
     segments = pd.Series("smooth", index=sorted(cv["unique_id"].unique()))
-    for setting, k in (("fixed", 8.0), ("estimate", "estimate")):
-        models = _error_models(cv, ["M"], SelectorConfig(credibility=setting), segments, history)
+    for k in (8.0, "estimate"):
+        models = _error_models(cv, ["M"], SelectorConfig(shrinkage=k), segments, history)
         assert {m.config.shrinkage for m in models.values()} == {k}
 
 
@@ -156,7 +161,7 @@ def test_the_estimate_keeps_every_series_and_a_lone_series_keeps_its_own_varianc
     own_var, scale = rng.uniform(1, 10, (40, 2)), np.ones(40)
     n, seg, rel = np.full(40, 16), np.zeros(40, dtype=int), np.ones(40, dtype=bool)
     m4 = np.full((40, 2), 9.0)  # heavy tails everywhere
-    fixed = ErrorModelConfig(phased_shrinkage="estimate")  # shrinkage = 8
+    fixed = ErrorModelConfig(shrinkage=8.0, phased_shrinkage="estimate")
     k_m4, _ = _credibility(fixed, np.zeros((40, 2)), own_var, scale, n, 1, seg, rel, m4)
     k_none, _ = _credibility(fixed, np.zeros((40, 2)), own_var, scale, n, 1, seg, rel, None)
     np.testing.assert_array_equal(k_m4, k_none)

@@ -322,22 +322,25 @@ def test_report_forecast_on_blocks_equals_the_whole_panel(panel, monkeypatch):
 
 
 def test_selector_refit_every_reaches_every_block(panel, monkeypatch):
-    """``selector_refit_every`` of the run config is the policy step's SelectorConfig in every block."""
+    """``selector_refit_every`` and ``error_model.shrinkage`` of the run config are the policy step's
+    SelectorConfig in every block."""
     from pipelines.flows import plan_blocks
 
     _, demand, items = panel
-    cfg = load_config(None, freq="W-MON", block_size=15, workers=1, selector_refit_every=4)
+    cfg = load_config(
+        None, freq="W-MON", block_size=15, workers=1, selector_refit_every=4, error_model={"shrinkage": 2.0}
+    )
     seen = []
     monkeypatch.setattr(
         plan_blocks,
         "select_step",
         lambda block_demand, *args, **kwargs: (
-            seen.append(kwargs["refit_every"])
+            seen.append((kwargs["refit_every"], kwargs["shrinkage"]))
             or pd.DataFrame({"unique_id": sorted(block_demand["unique_id"].unique())})
         ),
     )
     out = plan_blocks.blocked_select(demand, items, "W-MON", None, cfg)
-    assert seen == [4] * 4 and sorted(out["unique_id"]) == sorted(items["unique_id"])
+    assert seen == [(4, 2.0)] * 4 and sorted(out["unique_id"]) == sorted(items["unique_id"])
     with pytest.raises(ConfigError, match="selector_refit_every"):
         load_config(None, selector_refit_every=0)
 

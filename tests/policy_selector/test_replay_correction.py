@@ -159,7 +159,7 @@ def test_segments_meeting_their_target_keep_their_choice_unchanged():
     # with k = 8: on this 80-series draw the estimated credibility leaves the small intermittent segment's own
     # replay at 0.9375, 0.25 point under the tolerance (not corrected: under MIN_ITEMS it is judged by the
     # all-items row, 0.954), so the precondition below (every chosen row within the tolerance) would not hold
-    config = dataclasses.replace(config, credibility="fixed")
+    config = dataclasses.replace(config, shrinkage=8.0)
     default = config.space["ets_sq_normal"]
     choice = choose_sizing(demand, items, config, default, periods=12)
     off = choose_sizing(demand, items, dataclasses.replace(config, replay_correction="off"), default, periods=12)
