@@ -355,7 +355,8 @@ def _demand_checks(
         source,
         "y",
         "have negative demand",
-        "record returns separately; demand must be >= 0",
+        "record returns separately; demand must be >= 0. The row is excluded, and with it its series "
+        "(a gap) unless gaps are zero-filled (--fill-gaps, fill_gaps: true), which counts the period as no demand",
     )
     _row_issue(
         report,

@@ -129,6 +129,18 @@ def test_malformed_input_never_crashes_with_anything_but_a_clear_report(rows):
     assert report.n_excluded_rows == len(rows) - len(clean)
 
 
+def test_a_negative_row_inside_a_series_says_how_to_keep_the_series():
+    """A return booked as negative demand mid-history: the row goes, and the gap it leaves takes the
+    series with it unless gaps are zero-filled; the message says so (retail and store data carry returns)."""
+    rows = [("A", f"2024-01-{d:02d}", 1) for d in (1, 8, 22, 29)] + [("A", "2024-01-15", -2)]
+    clean, report = validate_demand(_frame(rows), source="d.csv", freq="W-MON")
+    assert {"negative_demand", "gaps"} <= {i.check for i in report.issues} and clean.empty
+    (neg,) = [i for i in report.errors if i.check == "negative_demand"]
+    assert "--fill-gaps" in neg.message and "counts the period as no demand" in neg.message
+    filled, report = validate_demand(_frame(rows), source="d.csv", freq="W-MON", fill_gaps=True)
+    assert filled["y"].tolist() == [1.0, 1.0, 0.0, 1.0, 1.0]
+
+
 # ---------------------------------------------------------------- issue 10: real data never crashes it
 
 _WEEKS = [("A", f"2024-01-{d:02d}", 1) for d in (1, 8, 15, 22)]
