@@ -282,6 +282,7 @@ def period_name(freq: str) -> str:
 
 
 def load_train_inputs(data: Path | None, demo: bool, settings: TrainSettings) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(demand, items, freq) of a data folder (validated, strict) or of the seeded demo of these settings."""
     if (data is None) == (not demo):
         raise ValueError("give exactly one of --data FOLDER or --demo")
     demo_config = DemoConfig(seed=settings.seed, n_items=settings.demo_items, n_weeks=settings.demo_weeks)
