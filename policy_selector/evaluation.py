@@ -186,6 +186,17 @@ def gate(
         raise ValueError(f"evaluation lacks column(s) {sorted(need - set(evaluation.columns))}")
     if not (evaluation["method"] == "classifier").any():
         raise ValueError("evaluation has no 'classifier' row to judge")
+    facts, fails = _label_facts(evaluation, margin, max_service_drop, baselines)
+    if fails:
+        return "keep", (
+            f"the classifier does not beat the default path by the {margin:.1%} margin "
+            f"(service drop at most {max_service_drop}): " + "; ".join(fails)
+        )
+    return "promote", f"the classifier beats every baseline by at least {margin:.1%}: " + "; ".join(facts)
+
+
+def _label_facts(evaluation: pd.DataFrame, margin: float, max_service_drop: float, baselines) -> tuple[list, list]:
+    """(every comparison, those the classifier fails): per split of ``evaluation``, against each baseline."""
     facts, fails = [], []
     for split, rows in evaluation.groupby("split", sort=False):
         rows = rows.set_index("method")
@@ -202,12 +213,7 @@ def gate(
             facts.append(fact)
             if gain < margin or drop > max_service_drop:
                 fails.append(fact)
-    if fails:
-        return "keep", (
-            f"the classifier does not beat the default path by the {margin:.1%} margin "
-            f"(service drop at most {max_service_drop}): " + "; ".join(fails)
-        )
-    return "promote", f"the classifier beats every baseline by at least {margin:.1%}: " + "; ".join(facts)
+    return facts, fails
 
 
 @dataclass(frozen=True)
@@ -297,22 +303,41 @@ def replay_gate(
     >>> d.default, d.promote, d.champion
     ('best_single', True, 'classifier')
     """
+    challengers = (challenger,) if isinstance(challenger, str) else tuple(challenger)
+    _check_replay_scores(scores, (incumbent, *challengers))
+    default, winners, facts = _default_of(scores, incumbent, fixed, margin, max_service_drop)
+    singles = tuple(fixed[:1]) if singles is None else tuple(singles)
+    targets = list(dict.fromkeys(t for t in (default, *singles) if t in scores.index))
+    champion, said = _champion_of(scores, challengers, targets, margin, max_service_drop)
+    head = f"default path {default!r}" + ("" if winners else f" (no path beats {incumbent!r})")
+    rule = f"margin {margin:.1%} on yearly cost, CSL drop at most {max_service_drop}"
+    reason = f"decision replay ({rule}): {head}; {said} | " + "; ".join(facts)
+    return ReplayDecision(default=default, promote=champion is not None, reason=reason, champion=champion)
+
+
+def _check_replay_scores(scores: pd.DataFrame, paths) -> None:
+    """Raise a ``ValueError`` naming what ``scores`` lack: a needed column or a row of ``paths``."""
     need = {"yearly_cost", "csl", "ratio_csl"}
     if not need <= set(scores.columns):
         raise ValueError(f"replay scores lack column(s) {sorted(need - set(scores.columns))}")
-    challengers = (challenger,) if isinstance(challenger, str) else tuple(challenger)
-    missing = [k for k in (incumbent, *challengers) if k not in scores.index]
+    missing = [k for k in paths if k not in scores.index]
     if missing:
         raise ValueError(f"replay scores have no row for {missing}; paths present: {list(scores.index)}")
-    rule = f"margin {margin:.1%} on yearly cost, CSL drop at most {max_service_drop}"
+
+
+def _default_of(scores: pd.DataFrame, incumbent: str, fixed, margin: float, max_service_drop: float):
+    """(default path, the fixed paths that beat the incumbent, the facts): the cheapest that beats it, else it."""
     facts, winners = [], []
     for path in (f for f in fixed if f in scores.index and f != incumbent):
         wins, fact = _beats(scores, path, incumbent, margin, max_service_drop)
         facts.append(fact + (" -> beats it" if wins else ""))
         winners += [path] if wins else []
     default = min(winners, key=lambda k: float(scores.loc[k, "yearly_cost"])) if winners else incumbent
-    singles = tuple(fixed[:1]) if singles is None else tuple(singles)
-    targets = list(dict.fromkeys(t for t in (default, *singles) if t in scores.index))
+    return default, winners, facts
+
+
+def _champion_of(scores: pd.DataFrame, challengers, targets, margin: float, max_service_drop: float):
+    """(the promoted challenger or None, what is said of each): the cheapest that beats every target."""
     qualified, said = [], []
     for c in challengers:
         verdicts = [_beats(scores, c, t, margin, max_service_drop) for t in targets]
@@ -320,12 +345,8 @@ def replay_gate(
         qualified += [c] if ok else []
         said.append((c, ok, "; ".join(f for _, f in verdicts)))
     champion = min(qualified, key=lambda k: float(scores.loc[k, "yearly_cost"])) if qualified else None
-    head = f"default path {default!r}" + ("" if winners else f" (no path beats {incumbent!r})")
-    champ = "; ".join(
+    text = "; ".join(
         f"{c} {'promoted' if c == champion else 'qualifies, not the cheapest' if ok else 'not promoted'}: {f}"
         for c, ok, f in said
     )
-    reason = f"decision replay ({rule}): {head}; {champ}"
-    return ReplayDecision(
-        default=default, promote=champion is not None, reason=reason + " | " + "; ".join(facts), champion=champion
-    )
+    return champion, text

@@ -239,8 +239,12 @@ def stack_studies(studies: list[CutoffStudy]) -> tuple[pd.DataFrame, pd.Series, 
     return pd.concat(feats), pd.concat(labs), pd.concat(costs)
 
 
-def _oof(studies: list[CutoffStudy], make: Callable, n_splits: int) -> tuple[pd.Series, pd.Series]:
-    """Out-of-fold choices on the first study's items, folds grouped by item; training rows from every study."""
+def _oof(
+    studies: list[CutoffStudy], make: Callable, n_splits: int, views: dict[str, Callable] | None = None
+) -> tuple[pd.Series, pd.Series, dict[str, pd.Series]]:
+    """Out-of-fold choices on the first study's items, folds grouped by item; training rows from every study.
+
+    (choice, best single, {view: choice}): each of ``views`` reads a path off the fold's one fitted selector."""
     first = studies[0]
     ids = first.labels.cost.index
     groups = item_groups(ids)
@@ -248,12 +252,15 @@ def _oof(studies: list[CutoffStudy], make: Callable, n_splits: int) -> tuple[pd.
     row_group = item_groups(feats.index.str.rsplit("|", n=1).str[0]).to_numpy()
     choice = pd.Series("", index=ids, dtype=object)
     single = pd.Series("", index=ids, dtype=object)
+    viewed = {name: pd.Series("", index=ids, dtype=object) for name in views or {}}
     for train_idx, test_idx in GroupKFold(n_splits=n_splits).split(ids, groups=groups.to_numpy()):
         held = np.isin(row_group, groups.iloc[test_idx].unique())
         sel = make().fit(feats[~held], labs[~held], costs[~held])
         choice.iloc[test_idx] = sel.predict(first.features.iloc[test_idx]).to_numpy()
         single.iloc[test_idx] = str(costs[~held].sum().idxmin())
-    return choice, single
+        for name, view in (views or {}).items():
+            viewed[name].iloc[test_idx] = view(sel).predict(first.features.iloc[test_idx]).to_numpy()
+    return choice, single, viewed
 
 
 def run_study(
@@ -266,6 +273,7 @@ def run_study(
     cutoffs: tuple | None = None,
     extra_train_cutoffs: int = 0,
     challengers: dict[str, Callable[[], PolicySelector]] | None = None,
+    views: dict[str, Callable[[PolicySelector], PolicySelector]] | None = None,
 ) -> StudyResult:
     """Label two cutoffs, evaluate the selector against the oracle and the baselines, fit the final model.
 
@@ -287,6 +295,11 @@ def run_study(
     challengers : dict of str -> callable, optional
         More selector factories judged on the same labels and folds, each as a method of
         that name in ``evaluation`` (a paired comparison of decision rules; e.g. abstention).
+        Each is fitted again on every fold.
+    views : dict of str -> callable, optional
+        More paths read off each fitted selector, ``view(fitted) -> fitted selector`` (e.g.
+        :class:`~policy_selector.shortfall_tuning.ShortfallPaths`' ``tuned_``): judged as methods of
+        that name on the same folds and held-out time **from the same fits**, no refit.
 
     Returns
     -------
@@ -299,7 +312,7 @@ def run_study(
     extra = [study_cutoff(demand, items, c1 - step * k, config, rng) for k in range(1, extra_train_cutoffs + 1)]
     test = study_cutoff(demand, items, c2, config, rng)
     n_splits = min(n_splits, item_groups(train.labels.cost.index).nunique())
-    oof, single_oof = _oof([train, *extra], make, n_splits)
+    oof, single_oof, viewed = _oof([train, *extra], make, n_splits, views)
     rule = RuleSelector().fit(None, None, train.labels.cost)
     default = FixedSelector().fit(None, None, train.labels.cost)
     items_choices = {
@@ -307,11 +320,12 @@ def run_study(
         "sbc_rule": rule.predict(train.features),
         "best_single": single_oof,
         "default": default.predict(train.features),
+        **viewed,
     }
     train_f, train_l, train_c = stack_studies([train, *extra])
     time_sel = make().fit(train_f, train_l, train_c)
     single = str(train_c.sum().idxmin())
-    extra_time = {}
+    extra_time = {name: view(time_sel).predict(test.features) for name, view in (views or {}).items()}
     for name, factory in (challengers or {}).items():
         items_choices[name] = _oof([train, *extra], factory, n_splits)[0]
         extra_time[name] = factory().fit(train_f, train_l, train_c).predict(test.features)

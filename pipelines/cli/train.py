@@ -56,27 +56,32 @@ def train_command(
     by the retrain margin at no worse service becomes the default path; the classifier becomes
     champion only if it beats the default path and the best single policy that way.
     """
-    given = {
-        "test_periods": test_periods,
-        "n_windows": n_windows,
-        "extra_train_cutoffs": extra_cutoffs,
-        "label_paths": label_paths,
-        "replay": replay,
-        "gate_origins": gate_origins,
-    }
+    given = dict(test_periods=test_periods, n_windows=n_windows, extra_train_cutoffs=extra_cutoffs)
+    given |= dict(label_paths=label_paths, replay=replay, gate_origins=gate_origins)
     try:
         given["shortfall_scales"] = parse_list(shortfall_scales, "--shortfall-scales", float)
         given["scale_candidates"] = parse_list(scale_candidates, "--scale-candidates")
-        settings, run = load_train_config(config)
-        settings = with_options(settings, given)
-        if run is not None and data is None and not demo:  # the run config's data folder, else its demo
-            data, demo = run.data, run.data is None
-        uri = tracking_uri or (run.tracking_uri if run is not None else None)
-        demand, items, freq = load_train_inputs(data, demo, settings)
-        result = run_train(demand, items, settings.freq or freq, settings, out, uri, run_config=run)
+        result = _train(config, given, data, demo, tracking_uri, out)
     except (ValueError, TypeError, OSError) as exc:
         typer.echo(f"train failed: {exc}", err=True)
         raise typer.Exit(1) from exc
+    _echo_result(result, out)
+
+
+def _train(config: Path | None, given: dict, data: Path | None, demo: bool, tracking_uri: str | None, out: Path):
+    """Settings from the config file and the options, the data (the run config's folder, else its demo), train."""
+    settings, run = load_train_config(config)
+    settings = with_options(settings, given)
+    if run is not None and data is None and not demo:  # the run config's data folder, else its demo
+        data, demo = run.data, run.data is None
+    uri = tracking_uri or (run.tracking_uri if run is not None else None)
+    demand, items, freq = load_train_inputs(data, demo, settings)
+    return run_train(demand, items, settings.freq or freq, settings, out, uri, run_config=run)
+
+
+def _echo_result(result, out: Path) -> None:
+    """The windows, the label-based evaluation, the replay (each origin's and pooled), the decision, and every
+    registered version with its alias."""
     typer.echo(f"windows: {result.plan}")
     cols = ["split", "method", "total_cost", "controllable_regret_pct", "regret_pct", "service_met", "accuracy"]
     typer.echo(result.evaluation[cols].round(3).to_string(index=False))
@@ -92,9 +97,8 @@ def train_command(
         )
         typer.echo(result.replay[cols].round(3).to_string())
     typer.echo(result.decision)
-    tuned_version = getattr(result, "tuned_version", None)
-    tuned = f", shortfall-tuned classifier version {tuned_version}" if tuned_version else ""
-    typer.echo(
-        f"model {MODEL_NAME} version {result.version}{tuned} (champion: {result.champion}); "
-        f"run {result.run_id}; outputs in {out}"
+    versions = getattr(result, "registered", ()) or ()
+    said = (
+        ", ".join(f"v{r.version} {r.path} ({r.alias or 'no alias'})" for r in versions) or f"version {result.version}"
     )
+    typer.echo(f"model {MODEL_NAME}: {said} (champion: {result.champion}); run {result.run_id}; outputs in {out}")

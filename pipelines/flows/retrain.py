@@ -44,34 +44,48 @@ decision completed, and a rerun after a crash always succeeds.
 from __future__ import annotations
 
 import importlib
-import json
-import os
-import shutil
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
-from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from pipelines.data.config import RunConfig
-from pipelines.data.io import write_text_atomic
+from pipelines.flows.retrain_commit import (
+    DECISION_FILE,
+    DECISION_TAG,
+    PAUSE_POINTS,
+    STATUS_TAG,
+    TRAINING,
+    commit,
+    lock_path_for,
+    no_checkpoint,
+    recover,
+    train_marked,
+)
+from pipelines.flows.retrain_decision import (
+    Checkpoint,
+    Decision,
+    EvalRequest,
+    EvaluateFn,
+    RetrainConfig,
+    RetrainExit,
+    TrainFn,
+    TrainRequest,
+    decide,
+    run_settings,
+)
 from pipelines.registry.lock import LockedError, exclusive_lock
-from pipelines.registry.names import CHAMPION_ALIAS, DEFAULT_ALIAS, MODEL_NAME
+from pipelines.registry.names import DEFAULT_ALIAS, GATE_TAG, PATH_TAG
 from pipelines.registry.tracking import (
-    end_stale_runs,
     fingerprint,
     get_alias_version,
-    list_versions,
+    get_version_tags,
     resolve_tracking_uri,
-    set_alias,
     set_version_tags,
     start_run,
-    store_dir,
 )
 
 __all__ = [
@@ -91,234 +105,6 @@ __all__ = [
     "no_checkpoint",
 ]
 
-DECISION_FILE = "decision.json"
-PAUSE_POINTS = ("after_lock", "after_train", "after_evaluate", "before_commit", "after_commit", "after_alias")
-STATUS_TAG = "stockwise.status"
-DECISION_TAG = "stockwise.decision_id"
-
-
-class RetrainExit(IntEnum):
-    """Process exit codes of ``stockwise retrain``."""
-
-    PROMOTED = 0
-    FAILED = 1
-    KEPT = 3
-    LOCKED = 75
-
-
-@dataclass(frozen=True)
-class RetrainConfig:
-    """Champion-challenger settings; defaults live only here.
-
-    Parameters
-    ----------
-    model_name : registered model holding champion and challengers.
-    alias : registry alias that ``recommend`` uses.
-    holdout_periods : latest periods held out for the comparison (never trained on by the challenger).
-    margin : relative cost improvement the challenger needs (0.02 = 2 % cheaper).
-    max_service_drop : service the challenger may lose against the champion (absolute).
-    out : folder of decision records.
-    tracking_uri : MLflow store (default per :func:`pipelines.registry.tracking.resolve_tracking_uri`).
-    run : the run's settings (``RunConfig``: frequency, seed, service) the evaluation replays
-        with, so the judgement uses the economics of the run; None = the evaluate step's defaults
-        (the policy selector's: the frequency inferred from the data, the train seed, default service).
-        The train step gets them too (the challenger trains with the run's seed and frequency).
-    train_settings : the ``train:`` settings of the run's config file
-        (:class:`pipelines.flows.train.TrainSettings`), given to the train step; None = the train
-        step's defaults with the run's seed and frequency.
-    """
-
-    model_name: str = MODEL_NAME
-    alias: str = CHAMPION_ALIAS
-    holdout_periods: int = 13
-    margin: float = 0.02
-    max_service_drop: float = 0.005
-    out: Path = Path("runs/retrain")
-    tracking_uri: str | None = None
-    run: RunConfig | None = None
-    train_settings: Any = None
-
-    def __post_init__(self) -> None:
-        if self.holdout_periods < 1:
-            raise ValueError(f"holdout_periods={self.holdout_periods} must be >= 1")
-        if not 0 <= self.margin < 1 or not 0 <= self.max_service_drop < 1:
-            raise ValueError(f"margin={self.margin} and max_service_drop={self.max_service_drop} must be in [0, 1)")
-
-
-@dataclass(frozen=True)
-class TrainRequest:
-    """What the train callable gets: data up to ``cutoff`` only, and the run's settings
-    (:attr:`RetrainConfig.run`, :attr:`RetrainConfig.train_settings`; None = the step's defaults)."""
-
-    demand: pd.DataFrame
-    items: pd.DataFrame
-    cutoff: pd.Timestamp
-    model_name: str
-    tracking_uri: str
-    items_subset: tuple[str, ...] | None = None
-    run_config: RunConfig | None = None
-    train_settings: Any = None
-
-
-@dataclass(frozen=True)
-class EvalRequest:
-    """What the evaluate callable gets: the training data, the held-out window after it and the
-    run's settings (``run_config``, :attr:`RetrainConfig.run`; None = the evaluate step's defaults)."""
-
-    demand: pd.DataFrame
-    holdout: pd.DataFrame
-    items: pd.DataFrame
-    cutoff: pd.Timestamp
-    model_name: str
-    tracking_uri: str
-    run_config: RunConfig | None = None
-
-
-TrainFn = Callable[[TrainRequest], str]
-EvaluateFn = Callable[[str, EvalRequest], Mapping[str, float]]
-Checkpoint = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Decision:
-    """One retrain decision, as written to ``<out>/<decision_id>/decision.json``."""
-
-    decision_id: str
-    created_at: str
-    model_name: str
-    alias: str
-    champion_before: str | None
-    challenger: str
-    action: str  # "promote" | "keep"
-    reason: str
-    scores: dict[str, dict[str, float] | None]
-    cutoff: str
-    holdout_periods: int
-    margin: float
-    max_service_drop: float
-    data: dict[str, str] = field(default_factory=dict)
-    items_subset: list[str] | None = None
-    mlflow_run_id: str | None = None
-    alias_applied: bool = False
-    #: what this run's recovery cleaned up after a killed retrain, in plain sentences
-    recovered: list[str] | None = None
-    #: what the challenger was judged against (``scores["champion"]``): the champion's version, else
-    #: the ``default`` alias's that ``stockwise train`` registered, else ``"packaged"`` (the packaged
-    #: default policy): what ``recommend`` used; None only when the evaluate step cannot judge it
-    incumbent: str | None = None
-    #: the run settings the evaluation replayed with (freq, seed, service), None = the step's defaults
-    run_settings: dict[str, Any] | None = None
-
-    @property
-    def exit_code(self) -> RetrainExit:
-        return RetrainExit.PROMOTED if self.action == "promote" else RetrainExit.KEPT
-
-
-#: marker written while the challenger trains: its MLflow runs are only closed when train returns
-_TRAINING = "training"
-
-
-def lock_path_for(tracking_uri: str | None) -> Path:
-    """``retrain.lock`` next to the sqlite store (else under ``mlruns/``)."""
-    return store_dir(resolve_tracking_uri(tracking_uri)) / "retrain.lock"
-
-
-def no_checkpoint(point: str) -> None:
-    """The production checkpoint: nothing happens at the named points."""
-
-
-def decide(
-    champion: Mapping[str, float] | None, challenger: Mapping[str, float], config: RetrainConfig
-) -> tuple[str, str]:
-    """``("promote" | "keep", reason)`` from the two score sets (keys ``total_cost``, ``service``). Pure.
-
-    The challenger is promoted when its ``total_cost`` is lower by at least ``config.margin``
-    (relative) and its ``service`` at most ``config.max_service_drop`` lower. For the policy
-    selector (:func:`pipelines.flows.train.evaluate_version`) these are the decision replay's
-    yearly cost with shortages priced and its achieved CSL on the held-out periods. The reason
-    names both numbers of each side, and the inventory value and fill rate when both sides have them.
-
-    Raises
-    ------
-    ValueError
-        When a score set lacks ``total_cost`` or ``service``.
-
-    Examples
-    --------
-    >>> decide({"total_cost": 100.0, "service": 0.95}, {"total_cost": 90.0, "service": 0.95}, RetrainConfig())[0]
-    'promote'
-    """
-    for name, scores in (("challenger", challenger), ("champion", champion)):
-        if scores is not None and not {"total_cost", "service"} <= set(scores):
-            raise ValueError(f"{name} scores need total_cost and service; got {sorted(scores)}")
-    if champion is None:
-        return "promote", "no champion yet: the first model becomes champion"
-    cost_c, cost_n = float(champion["total_cost"]), float(challenger["total_cost"])
-    serv_c, serv_n = float(champion["service"]), float(challenger["service"])
-    gain = (cost_c - cost_n) / cost_c if cost_c > 0 else 0.0
-    facts = (
-        f"challenger cost {cost_n:,.2f} vs champion {cost_c:,.2f} ({gain:+.1%}), service {serv_n:.4f} vs {serv_c:.4f}"
-    )
-    for key, label, fmt in (("inventory_value", "inventory value", ",.0f"), ("fill_rate", "fill rate", ".4f")):
-        if key in champion and key in challenger:
-            facts += f", {label} {float(challenger[key]):{fmt}} vs {float(champion[key]):{fmt}}"
-    if serv_n < serv_c - config.max_service_drop:
-        return "keep", f"{facts}: service drops by more than {config.max_service_drop}"
-    if gain < config.margin:
-        return "keep", f"{facts}: cost gain below the {config.margin:.1%} margin"
-    return "promote", f"{facts}: cheaper by at least the {config.margin:.1%} margin"
-
-
-def _records(out: Path) -> list[tuple[Path, dict[str, Any]]]:
-    found = []
-    for path in sorted(out.glob(f"*/{DECISION_FILE}")):
-        if path.parent.name.startswith("."):  # staging: not committed
-            continue
-        found.append((path, json.loads(path.read_text())))
-    return found
-
-
-def recover(config: RetrainConfig) -> list[str]:
-    """Finish or discard what a killed retrain left; return what was done (call under the lock)."""
-    out, uri, done = Path(config.out), config.tracking_uri, []
-    for staging in sorted(out.glob(".staging-*")):
-        shutil.rmtree(staging, ignore_errors=True)
-        done.append(f"discarded uncommitted {staging.name}")
-    done += [f"MLflow run {run_id} of a killed retrain marked KILLED" for run_id in end_stale_runs("retrain", uri)]
-    for marker in sorted(out.glob(f".{_TRAINING}-*")):
-        started = int(marker.read_text().strip() or 0)
-        done += [
-            f"MLflow run {run_id} of a training killed with its retrain marked KILLED"
-            for run_id in end_stale_runs(None, uri, started_after=started)
-        ]
-        marker.unlink()
-    committed = set()
-    for path, record in _records(out):
-        committed.add(record["decision_id"])
-        if record.get("alias_applied"):
-            continue
-        _apply(Decision(**record), uri)
-        write_text_atomic(json.dumps({**record, "alias_applied": True}, indent=2), path)
-        done.append(f"completed {record['action']} of decision {record['decision_id']}")
-    for version in list_versions(config.model_name, uri):
-        tags = version["tags"]
-        if tags.get(STATUS_TAG) == "challenger" and tags.get(DECISION_TAG) not in committed:
-            set_version_tags(config.model_name, version["version"], {STATUS_TAG: "abandoned"}, uri)
-            done.append(f"version {version['version']} abandoned (its retrain never decided)")
-    return done
-
-
-def _apply(decision: Decision, tracking_uri: str | None) -> None:
-    """Move the alias for a promotion (idempotent) and tag the versions with the outcome."""
-    name = decision.model_name
-    if decision.action == "promote":
-        set_alias(name, decision.alias, decision.challenger, tracking_uri)
-        set_version_tags(name, decision.challenger, {STATUS_TAG: "champion"}, tracking_uri)
-        if decision.champion_before and decision.champion_before != decision.challenger:
-            set_version_tags(name, decision.champion_before, {STATUS_TAG: "retired"}, tracking_uri)
-    else:
-        set_version_tags(name, decision.challenger, {STATUS_TAG: "rejected"}, tracking_uri)
-
 
 def _split(demand: pd.DataFrame, periods: int) -> tuple[pd.Timestamp, pd.DataFrame, pd.DataFrame]:
     dates = pd.Series(pd.to_datetime(demand["ds"]).unique()).sort_values()
@@ -327,15 +113,6 @@ def _split(demand: pd.DataFrame, periods: int) -> tuple[pd.Timestamp, pd.DataFra
     cutoff = dates.iloc[-periods - 1]
     after = pd.to_datetime(demand["ds"]) > cutoff
     return cutoff, demand[~after], demand[after]
-
-
-def _scores_table(decision: Decision) -> str:
-    """``scores.csv``: one row per model judged (challenger, champion) with its version and scores."""
-    versions = {"challenger": decision.challenger, "champion": decision.incumbent or decision.champion_before}
-    rows = {k: v for k, v in decision.scores.items() if v is not None}
-    table = pd.DataFrame(rows).T.rename_axis("model").reset_index()
-    table.insert(1, "version", table["model"].map(versions))
-    return table.to_csv(index=False)
 
 
 #: the incumbent key when neither alias exists: the packaged default policy ``recommend`` then uses
@@ -390,16 +167,13 @@ def retrain(
     train : callable ``(TrainRequest) -> str``
         Trains on ``request.demand`` (up to the cutoff), registers a new version
         of ``request.model_name`` and returns that version. It must not move the alias.
+        The version's tags :data:`~pipelines.registry.names.PATH_TAG` / ``GATE_TAG``, when set, say which
+        of train's paths it is and why (the record's ``challenger_path`` / ``challenger_why``).
     evaluate : callable ``(version, EvalRequest) -> mapping``
-        Scores one registered version on ``request.holdout``; must return
-        ``total_cost`` and ``service`` (higher is better), may add other numbers (the policy
-        selector's adds the inventory value, fill rate, ...). Optional attribute ``many``:
-        ``(versions, EvalRequest) -> {version: mapping}``, used to judge challenger and
-        champion in one pass. Optional attribute ``with_selectors``: ``(versions, EvalRequest,
-        {key: (selector, name)}) -> {key: mapping}``, which also judges selector objects: with
-        neither a ``champion`` nor a ``default`` alias the challenger is judged through it against
-        the packaged default (:func:`packaged_default`); an ``evaluate`` without it cannot, and
-        the first challenger is then promoted unjudged (the reason says so).
+        Scores one registered version on ``request.holdout``; must return ``total_cost`` and
+        ``service`` (higher is better), may add other numbers. Optional attributes ``many`` and
+        ``with_selectors`` (:data:`~pipelines.flows.retrain_decision.EvaluateFn`); without the
+        latter a first challenger with neither alias set is promoted unjudged (the reason says so).
     config : RetrainConfig
     items_subset : sequence of str, optional
         Limit retraining to these items (e.g. from :func:`pipelines.flows.triggers.detect_triggers`).
@@ -424,63 +198,90 @@ def retrain(
     >>> decision.action, decision.exit_code
     ('promote', <RetrainExit.PROMOTED: 0>)
     """
-    uri = resolve_tracking_uri(config.tracking_uri)
-    config = replace(config, tracking_uri=uri)
-    with exclusive_lock(lock_path_for(uri)):
+    config = replace(config, tracking_uri=resolve_tracking_uri(config.tracking_uri))
+    with exclusive_lock(lock_path_for(config.tracking_uri)):
         checkpoint("after_lock")
-        recovered = recover(config)
-        cutoff, train_part, holdout = _split(demand, config.holdout_periods)
-        champion = get_alias_version(config.model_name, config.alias, uri)
-        decision_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:6]}"
-        subset = tuple(sorted(items_subset)) if items_subset is not None else None
-        # train/evaluate open their own MLflow runs, so no run of ours is active around them
-        challenger = _train_marked(
-            train,
-            TrainRequest(train_part, items, cutoff, config.model_name, uri, subset, config.run, config.train_settings),
-            Path(config.out) / f".{_TRAINING}-{decision_id}",
+        return _decide_locked(demand, items, train, evaluate, config, items_subset, checkpoint)
+
+
+def _decide_locked(demand, items, train, evaluate, config: RetrainConfig, items_subset, checkpoint) -> Decision:
+    """:func:`retrain` under the lock: recover, train, judge, decide, commit."""
+    uri = config.tracking_uri
+    recovered = recover(config)
+    cutoff, train_part, holdout = _split(demand, config.holdout_periods)
+    champion = get_alias_version(config.model_name, config.alias, uri)
+    decision_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:6]}"
+    subset = tuple(sorted(items_subset)) if items_subset is not None else None
+    # train/evaluate open their own MLflow runs, so no run of ours is active around them
+    request = TrainRequest(train_part, items, cutoff, config.model_name, uri, subset, config.run, config.train_settings)
+    challenger, path, why = _challenger(train, request, config, decision_id)
+    checkpoint("after_train")
+    request = EvalRequest(train_part, holdout, items, cutoff, config.model_name, uri, config.run)
+    incumbent, judged, prefix = _judge(evaluate, challenger, champion, request)
+    scores = {"challenger": judged[0], "champion": judged[1] if len(judged) > 1 else None}
+    checkpoint("after_evaluate")
+    action, reason = decide(scores["champion"], scores["challenger"], config)
+    said = (
+        "" if path is None else f" | challenger v{challenger} is train's path {path!r}: {(why or '').split(': ', 1)[0]}"
+    )
+    fields = {
+        "decision_id": decision_id,
+        "champion_before": champion,
+        "challenger": challenger,
+        "action": action,
+        "reason": prefix + reason + said,
+        "scores": scores,
+        "cutoff": str(cutoff),
+        "items_subset": list(subset) if subset else None,
+        "data": {"train": fingerprint(train_part), "holdout": fingerprint(holdout), "items": fingerprint(items)},
+        "recovered": recovered or None,
+        "incumbent": incumbent,
+        "challenger_path": path,
+        "challenger_why": why,
+    }
+    return _record(config, fields, checkpoint)
+
+
+def _challenger(train: TrainFn, request: TrainRequest, config: RetrainConfig, decision_id: str) -> tuple[str, ...]:
+    """Train and tag the challenger: (version, train's path it holds, why), the path and why from the version's
+    tags :data:`PATH_TAG` / :data:`GATE_TAG` (None when the train step sets none)."""
+    uri = config.tracking_uri
+    version = train_marked(train, request, Path(config.out) / f".{TRAINING}-{decision_id}")
+    tags = get_version_tags(config.model_name, version, uri)
+    set_version_tags(config.model_name, version, {STATUS_TAG: "challenger", DECISION_TAG: decision_id}, uri)
+    return version, tags.get(PATH_TAG), tags.get(GATE_TAG)
+
+
+def _record(config: RetrainConfig, fields: dict[str, Any], checkpoint: Checkpoint) -> Decision:
+    """The decision record of ``fields`` in a ``retrain`` MLflow run, committed (:func:`commit`, the one
+    commit point) and logged."""
+    uri = config.tracking_uri
+    with start_run("retrain", uri, tags={DECISION_TAG: fields["decision_id"]}) as run:
+        decision = Decision(
+            created_at=datetime.now(timezone.utc).isoformat(),
+            model_name=config.model_name,
+            alias=config.alias,
+            holdout_periods=config.holdout_periods,
+            margin=config.margin,
+            max_service_drop=config.max_service_drop,
+            mlflow_run_id=run.run_id,
+            run_settings=run_settings(config.run),
+            **fields,
         )
-        set_version_tags(config.model_name, challenger, {STATUS_TAG: "challenger", DECISION_TAG: decision_id}, uri)
-        checkpoint("after_train")
-        request = EvalRequest(train_part, holdout, items, cutoff, config.model_name, uri, config.run)
-        incumbent, judged, prefix = _judge(evaluate, challenger, champion, request)
-        scores = {"challenger": judged[0], "champion": judged[1] if len(judged) > 1 else None}
-        checkpoint("after_evaluate")
-        action, reason = decide(scores["champion"], scores["challenger"], config)
-        reason = prefix + reason
-        with start_run("retrain", uri, tags={DECISION_TAG: decision_id}) as run:
-            decision = Decision(
-                decision_id=decision_id,
-                created_at=datetime.now(timezone.utc).isoformat(),
-                model_name=config.model_name,
-                alias=config.alias,
-                champion_before=champion,
-                challenger=challenger,
-                action=action,
-                reason=reason,
-                scores=scores,
-                cutoff=str(cutoff),
-                holdout_periods=config.holdout_periods,
-                margin=config.margin,
-                max_service_drop=config.max_service_drop,
-                items_subset=list(subset) if subset else None,
-                data={"train": fingerprint(train_part), "holdout": fingerprint(holdout), "items": fingerprint(items)},
-                mlflow_run_id=run.run_id,
-                recovered=recovered or None,
-                incumbent=incumbent,
-                run_settings=_run_settings(config.run),
-            )
-            final = _commit(decision, Path(config.out), uri, checkpoint)
-            run.log_params(
-                {
-                    "action": action,
-                    "challenger": challenger,
-                    "champion_before": champion,
-                    "margin": config.margin,
-                    "cutoff": str(cutoff),
-                }
-            )
-            run.log_metrics({f"{who}.{k}": v for who, s in scores.items() if s for k, v in s.items()})
-            run.log_dict(asdict(final), DECISION_FILE)
+        final = commit(decision, Path(config.out), uri, checkpoint)
+        run.log_params(
+            {
+                "action": decision.action,
+                "challenger": decision.challenger,
+                "challenger_path": decision.challenger_path or "",
+                "champion_before": decision.champion_before,
+                "margin": config.margin,
+                "cutoff": decision.cutoff,
+            }
+        )
+        scores = decision.scores
+        run.log_metrics({f"{who}.{k}": v for who, s in scores.items() if s for k, v in s.items()})
+        run.log_dict(asdict(final), DECISION_FILE)
     return final
 
 
@@ -501,38 +302,6 @@ def _judge(
     packaged = packaged_default()
     prefix = f"no champion or default alias; judged against what recommend uses, the {packaged[1]}: "
     return PACKAGED, _evaluate_all(evaluate, [challenger], request, {PACKAGED: packaged}), prefix
-
-
-def _run_settings(run: RunConfig | None) -> dict[str, Any] | None:
-    """The run settings a decision record keeps (those the evaluation's economics depend on)."""
-    if run is None:
-        return None
-    return {"freq": run.freq, "seed": run.seed, "service": run.service.model_dump(mode="json")}
-
-
-def _train_marked(train: TrainFn, request, marker: Path) -> str:
-    """Train with a marker on disk holding the start time, so a kill -9 inside train is recoverable."""
-    write_text_atomic(str(int(time.time() * 1000)), marker)
-    version = str(train(request))
-    marker.unlink()
-    return version
-
-
-def _commit(decision: Decision, out: Path, uri: str, checkpoint: Checkpoint = no_checkpoint) -> Decision:
-    """Stage the record, rename it into place (commit), apply the alias, mark it applied."""
-    staging = out / f".staging-{decision.decision_id}"
-    staging.mkdir(parents=True)
-    write_text_atomic(json.dumps(asdict(decision), indent=2), staging / DECISION_FILE)
-    write_text_atomic(_scores_table(decision), staging / "scores.csv")
-    checkpoint("before_commit")
-    final_dir = out / decision.decision_id
-    os.replace(staging, final_dir)
-    checkpoint("after_commit")
-    _apply(decision, uri)
-    checkpoint("after_alias")
-    done = replace(decision, alias_applied=True)
-    write_text_atomic(json.dumps(asdict(done), indent=2), final_dir / DECISION_FILE)
-    return done
 
 
 def run_retrain(

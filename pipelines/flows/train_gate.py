@@ -25,6 +25,7 @@ import pandas as pd
 from pipelines.data.config import RunConfig
 from pipelines.flows.evaluate import replay_by_origin
 from pipelines.flows.plan import load_selector
+from pipelines.flows.train_log import Registered, registered_line, registrations, tag_registered
 from pipelines.registry.names import CHAMPION_ALIAS, DEFAULT_ALIAS
 from pipelines.registry.tracking import get_alias_version, set_alias
 from policy_selector import PolicySelector, SelectorConfig
@@ -34,7 +35,7 @@ from policy_selector.shortfall_tuning import ShortfallPaths
 from policy_selector.workflow import OriginFit, origin_fits
 
 if TYPE_CHECKING:
-    from pipelines.flows.train import TrainSettings
+    from pipelines.flows.train_settings import TrainSettings
 
 __all__ = [
     "GateInputs",
@@ -44,6 +45,9 @@ __all__ = [
     "choose_paths",
     "default_path",
     "gate_champion",
+    "gate_winner",
+    "judge_paths",
+    "Verdict",
     "origin_verdicts",
     "replay_paths",
     "replay_run_config",
@@ -73,6 +77,10 @@ class GateOutcome:
     replay: pd.DataFrame | None = None
     basis: str = ""
     replay_origins: pd.DataFrame | None = None
+    #: every version registered, its alias and why (:func:`registrations`)
+    registered: tuple[Registered, ...] = ()
+    #: without registering (``stockwise retrain``'s challenger): the path the gate chose, (replay key, artifact)
+    winner: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -244,16 +252,21 @@ def choose_paths(
     return action, (None if d.promote else _spec(d.default, best_single)), d.reason, "replay"
 
 
-def gate_champion(run, study, settings: TrainSettings, version, uri, inputs, tuned_version=None) -> GateOutcome:
-    """Judge the paths (decision replay unless skipped), then move the aliases at one point.
+@dataclass(frozen=True)
+class Verdict:
+    """What :func:`judge_paths` found: :func:`choose_paths`' action, default spec, reason and basis, and the
+    replay by origin (None when skipped or it could not run)."""
 
-    ``tuned_version``: the registered tuned classifier (train's ``shortfall_scales``; ``study.selector``
-    is then a :class:`ShortfallPaths`), champion when the replay promotes it."""
-    champion = get_alias_version(settings.model_name, CHAMPION_ALIAS, uri)
-    if champion is not None:
-        decision = f"champion v{champion} kept: promotions go through `stockwise retrain`"
-        run.set_tags({"selector.version": version, "selector.champion": champion, "selector.decision": decision})
-        return GateOutcome(champion, decision)
+    action: str
+    spec: str | None
+    why: str
+    basis: str
+    by_origin: pd.DataFrame | None = None
+
+
+def judge_paths(run, study, settings: TrainSettings, uri, inputs: GateInputs) -> Verdict:
+    """The gate's judgement without moving an alias: fits before each origin, the decision replay of every path
+    (unless ``--no-replay``) and :func:`choose_paths`; each origin's verdict added when there are several."""
     by_origin = replay = failure = None
     if settings.replay:
         t0 = time.perf_counter()
@@ -273,55 +286,136 @@ def gate_champion(run, study, settings: TrainSettings, version, uri, inputs, tun
         except ValueError as exc:
             failure = str(exc)
         _log_replay(run, by_origin, time.perf_counter() - t0)
-    bundle = study.selector if isinstance(study.selector, ShortfallPaths) else None
+    bundle = _bundle(study)
     best_single = study.best_single if bundle is None else bundle.best_single_
     candidates = study.selector.candidates_
     action, spec, why, basis = choose_paths(study.evaluation, best_single, candidates, settings, replay, failure)
     if by_origin is not None and inputs.n_origins > 1:
         why += " | " + origin_verdicts(by_origin, settings)
-    champion = default = None
-    promoted = {"promote": version, "promote_tuned": tuned_version}.get(action)
+    return Verdict(action, spec, why, basis, by_origin)
+
+
+def _bundle(study) -> ShortfallPaths | None:
+    """The study's :class:`ShortfallPaths` (train's ``shortfall_scales``), else None."""
+    return study.selector if isinstance(study.selector, ShortfallPaths) else None
+
+
+def gate_champion(run, study, settings: TrainSettings, version, uri, inputs, tuned_version=None) -> GateOutcome:
+    """Judge the paths (decision replay unless skipped), then move the aliases at one point.
+
+    ``tuned_version``: the registered tuned classifier (train's ``shortfall_scales``; ``study.selector``
+    is then a :class:`ShortfallPaths`), champion when the replay promotes it. The decision ends with
+    every registered version, the alias it got and why (:func:`registered_line`; MLflow: :func:`tag_registered`).
+    """
+    kept = get_alias_version(settings.model_name, CHAMPION_ALIAS, uri)
+    if kept is not None:
+        decision = f"champion v{kept} kept: promotions go through `stockwise retrain`"
+        return _said(
+            run,
+            settings,
+            uri,
+            GateOutcome(kept, decision),
+            registrations("keep", "", version, tuned_version, kept=kept),
+        )
+    v = judge_paths(run, study, settings, uri, inputs)
+    champion = default = registered_default = None
+    promoted = {"promote": version, "promote_tuned": tuned_version}.get(v.action)
     if promoted is not None:
         set_alias(settings.model_name, CHAMPION_ALIAS, str(promoted), uri)
-        what = " (the shortfall-tuned classifier)" if action == "promote_tuned" else ""
-        champion, decision = str(promoted), f"v{promoted}{what} is champion: {why}"
-    elif spec is None:
+        what = " (the shortfall-tuned classifier)" if v.action == "promote_tuned" else ""
+        champion, decision = str(promoted), f"v{promoted}{what} is champion: {v.why}"
+    elif v.spec is None:
         decision = (
-            f"v{version} registered, not champion; nothing aliased: {why}. recommend uses the packaged default "
+            f"v{version} registered, not champion; nothing aliased: {v.why}. recommend uses the packaged default "
             "until `stockwise train` is rerun on a longer history, or with --no-replay (the label gate)"
         )
     else:
-        default, dv = _register_default(run, spec, bundle, settings, uri)
+        default, dv = _register_default(run, v.spec, _bundle(study), settings, uri)
+        registered_default = (dv, _path_of(v.spec), default)
         decision = (
-            f"v{version} registered, not champion: {why}. recommend uses the default path "
+            f"v{version} registered, not champion: {v.why}. recommend uses the default path "
             f"{default!r} (v{dv}, alias {DEFAULT_ALIAS!r})"
         )
-    if tuned_version is not None and action != "promote_tuned":
+    if tuned_version is not None and v.action != "promote_tuned":
         decision = decision.replace(f"v{version} registered,", f"v{version} and v{tuned_version} (tuned) registered,")
-    run.log_params({"gate.action": action, "gate.basis": basis, "default_policy": default or ""})
-    run.set_tags({"selector.version": version, "selector.champion": champion, "selector.decision": decision[:5000]})
-    origins = None if by_origin is None else by_origin.drop(index="pooled", level="origin").reset_index()
-    return GateOutcome(champion, decision, default, replay, basis, origins)
+    run.log_params({"gate.action": v.action, "gate.basis": v.basis, "default_policy": default or ""})
+    origins = None if v.by_origin is None else v.by_origin.drop(index="pooled", level="origin").reset_index()
+    replay = None if v.by_origin is None else v.by_origin.xs("pooled", level="origin")
+    outcome = GateOutcome(champion, decision, default, replay, v.basis, origins)
+    registered = registrations(v.action, v.basis, version, tuned_version, registered_default)
+    return _said(run, settings, uri, outcome, registered)
+
+
+def _said(run, settings: TrainSettings, uri, outcome: GateOutcome, registered: list[Registered]) -> GateOutcome:
+    """``outcome`` with its decision ending in the registered versions, said in MLflow too."""
+    line = registered_line(registered)
+    decision = f"{outcome.decision}\n{line}" if line else outcome.decision
+    tag_registered(run, registered, settings.model_name, uri)
+    version = next((r.version for r in registered if r.path == "classifier"), None)
+    run.set_tags(
+        {"selector.version": version, "selector.champion": outcome.champion, "selector.decision": decision[:5000]}
+    )
+    return dataclasses.replace(outcome, decision=decision, registered=tuple(registered))
+
+
+def _path_of(spec: str) -> str:
+    """The replay key of a default path given as :func:`choose_paths`' ``--selector`` form."""
+    if spec == TUNED_SINGLE:
+        return "best_single_tuned"
+    return {"packaged": "packaged", "sbc": "sbc_rule"}.get(spec, "best_single")
+
+
+#: the logged artifact of each path :func:`gate_winner` may choose (the default paths: ``default_policy``)
+WINNER_ARTIFACTS = {"classifier": "policy_selector", "classifier_tuned": "policy_selector_tuned"}
+
+
+def gate_winner(run, study, settings: TrainSettings, uri, inputs: GateInputs) -> GateOutcome:
+    """The path train's gate would register as its winner, moving no alias and registering nothing
+    (``stockwise retrain``'s challenger with ``shortfall_scales``): the promoted classifier (plain or tuned),
+    else the default path (logged as ``default_policy``), else (the replay could not run) the plain classifier.
+    :attr:`GateOutcome.winner` = (replay key, logged artifact); the decision says which and why."""
+    v = judge_paths(run, study, settings, uri, inputs)
+    path = {"promote": "classifier", "promote_tuned": "classifier_tuned"}.get(v.action)
+    if path is None and v.spec is not None:
+        path = _path_of(v.spec)
+        _log_default(run, v.spec, _bundle(study), uri)
+        artifact = "default_policy"
+    else:
+        path = path or "classifier"
+        artifact = WINNER_ARTIFACTS[path]
+    head = "the plain classifier (the gate chose no path)" if v.spec is None and v.action == "keep" else path
+    decision = f"train's gate chose {head}: {v.why}"
+    run.log_params({"gate.action": v.action, "gate.basis": v.basis, "gate.winner": path})
+    run.set_tags({"selector.decision": decision[:5000]})
+    replay = None if v.by_origin is None else v.by_origin.xs("pooled", level="origin")
+    return GateOutcome(None, decision, None, replay, v.basis, None, winner=(path, artifact))
+
+
+def _log_default(run, spec: str, bundle: ShortfallPaths | None, uri, registered_name: str | None = None):
+    """Log the default path ``spec`` as ``default_policy`` (registered under ``registered_name`` when given):
+    (its name, the model logged, its registered version or None)."""
+    if spec == TUNED_SINGLE:
+        fixed = bundle.tuned_single_
+        name = f"{fixed.inner_.chosen_} (shortfall scale tuned per segment)"
+    else:
+        fixed = load_selector(spec, uri)[0]
+        name = getattr(fixed, "chosen_", None) or "Syntetos-Boylan rule"
+    dv = run.log_model(
+        fixed,
+        name="default_policy",
+        flavor="sklearn",
+        registered_name=registered_name,
+        serialization_format="cloudpickle",
+    )
+    return name, fixed, dv
 
 
 def _register_default(run, spec: str, bundle: ShortfallPaths | None, settings: TrainSettings, uri) -> tuple[str, str]:
     """Log and register the default path ``spec`` (the tuned best single policy of ``bundle`` for
     :data:`TUNED_SINGLE`) and give it the ``default`` alias: (its name, its version)."""
-    if spec == TUNED_SINGLE:
-        fixed = bundle.tuned_single_
-        default = f"{fixed.inner_.chosen_} (shortfall scale tuned per segment)"
-    else:
-        fixed = load_selector(spec, uri)[0]
-        default = getattr(fixed, "chosen_", None) or "Syntetos-Boylan rule"
-    dv = run.log_model(
-        fixed,
-        name="default_policy",
-        flavor="sklearn",
-        registered_name=settings.model_name,
-        serialization_format="cloudpickle",
-    )
+    name, _, dv = _log_default(run, spec, bundle, uri, settings.model_name)
     set_alias(settings.model_name, DEFAULT_ALIAS, str(dv), uri)
-    return default, str(dv)
+    return name, str(dv)
 
 
 def origin_verdicts(by_origin: pd.DataFrame, settings: TrainSettings) -> str:

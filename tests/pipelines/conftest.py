@@ -10,6 +10,7 @@ import pytest
 
 from pipelines.data.demo_data import DemoConfig, generate_demo
 from pipelines.flows.retrain import RetrainConfig
+from pipelines.registry.names import GATE_TAG, PATH_TAG
 from pipelines.registry.tracking import get_version_tags, register_version, set_alias, start_run
 
 
@@ -34,14 +35,15 @@ def panel() -> pd.DataFrame:
 ITEMS = pd.DataFrame({"unique_id": ["S000", "S001", "S002"], "lead_time": [1, 2, 1]})
 
 
-def fake_train(quality: float, service: float = 0.95):
+def fake_train(quality: float, service: float = 0.95, path: tuple[str, str] | None = None):
+    """``path`` = (train's path, why): the version tags ``stockwise train`` sets on what it registers."""
+
     def train(request) -> str:
         assert pd.to_datetime(request.demand["ds"]).max() == request.cutoff  # never sees the holdout
         with start_run("train", request.tracking_uri) as run:
             run.log_dict({"quality": quality}, "model/model.json")
-        return register_version(
-            request.model_name, run.run_id, "model", request.tracking_uri, {"quality": quality, "service": service}
-        )
+        tags = {"quality": quality, "service": service} | ({PATH_TAG: path[0], GATE_TAG: path[1]} if path else {})
+        return register_version(request.model_name, run.run_id, "model", request.tracking_uri, tags)
 
     return train
 

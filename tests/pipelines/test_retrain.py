@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 
@@ -57,6 +58,26 @@ def assert_consistent(uri: str, out: Path, champion_before: str) -> None:
     statuses = {v["version"]: v["tags"].get("stockwise.status") for v in list_versions(MODEL, uri)}
     assert statuses[alias] in ("champion", None)
     assert "challenger" not in statuses.values(), statuses
+
+
+def test_the_record_says_which_of_trains_paths_the_challenger_is(store):
+    """With ``shortfall_scales`` the train step registers the path its gate chose and tags it; the record,
+    its reason and the MLflow run say which path the challenger is (a train step without tags: None)."""
+    uri, out = store
+    champion = with_champion(uri, out)
+    why = "train's gate chose classifier_tuned: decision replay (...): classifier_tuned promoted: ..."
+    decision = retrain(
+        panel(), ITEMS, fake_train(1.2, path=("classifier_tuned", why)), fake_evaluate, settings(uri, out)
+    )
+    assert decision.action == "promote" and decision.champion_before == champion
+    assert (decision.challenger_path, decision.challenger_why) == ("classifier_tuned", why)
+    said = f"challenger v{decision.challenger} is train's path 'classifier_tuned': train's gate chose classifier_tuned"
+    assert decision.reason.endswith(said)
+    record = json.loads((out / decision.decision_id / DECISION_FILE).read_text())
+    assert record["challenger_path"] == "classifier_tuned" and record["challenger_why"] == why
+    assert mlflow.MlflowClient(uri).get_run(decision.mlflow_run_id).data.params["challenger_path"] == "classifier_tuned"
+    plain = retrain(panel(), ITEMS, fake_train(1.5), fake_evaluate, settings(uri, out))
+    assert plain.challenger_path is None and "train's path" not in plain.reason
 
 
 def test_first_retrain_promotes_then_better_wins_and_worse_is_rejected(store):

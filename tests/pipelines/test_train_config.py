@@ -18,6 +18,7 @@ from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
 from pipelines.flows import train as train_flow
 from pipelines.flows.retrain import RetrainExit, TrainRequest
 from pipelines.flows.train import TrainSettings, load_train_config, load_train_settings
+from pipelines.registry.names import GATE_TAG, PATH_TAG
 from tests.pipelines.conftest import MODEL, fake_evaluate, fake_train
 
 
@@ -102,8 +103,8 @@ def test_train_cli_passes_the_run_config_to_the_gate(tmp_path, monkeypatch):
 def test_the_challenger_trains_with_the_run_seed_and_train_settings(monkeypatch, tmp_path):
     seen = []
 
-    def run_train(demand, items, freq, settings, out, uri, register=True, run_config=None):
-        seen.append((freq, settings, run_config, register))
+    def run_train(demand, items, freq, settings, out, uri, register=True, run_config=None, choose=False):
+        seen.append((freq, settings, run_config, register, choose))
         return SimpleNamespace(run_id="r")
 
     monkeypatch.setattr(train_flow, "run_train", run_train)
@@ -113,13 +114,36 @@ def test_the_challenger_trains_with_the_run_seed_and_train_settings(monkeypatch,
     base = TrainRequest(demand, pd.DataFrame(), demand["ds"].max(), "m", uri)
     assert train_flow.train_challenger(base) == "7"
     assert seen[-1][1] == TrainSettings(model_name="m") and seen[-1][2] is None  # as before: the defaults
+    assert not seen[-1][4]  # no gate without shortfall_scales: the plain classifier
     run = RunConfig(seed=13, freq="W-MON")
     train_flow.train_challenger(TrainRequest(demand, pd.DataFrame(), demand["ds"].max(), "m", uri, None, run))
-    freq, settings, run_config, register = seen[-1]
+    freq, settings, run_config, register, _ = seen[-1]
     assert settings.seed == 13 and freq == "W-MON" and run_config is run and not register
     given = TrainSettings(seed=5, label_paths=3, model_name="other")
     train_flow.train_challenger(TrainRequest(demand, pd.DataFrame(), demand["ds"].max(), "m", uri, None, run, given))
     assert seen[-1][1] == given.model_copy(update={"model_name": "m"})
+
+
+def test_with_shortfall_scales_the_challenger_is_the_path_trains_gate_chose(monkeypatch, tmp_path):
+    seen, registered = [], []
+    why = "train's gate chose classifier_tuned: decision replay (...): classifier_tuned promoted: ..."
+
+    def run_train(demand, items, freq, settings, out, uri, register=True, run_config=None, choose=False):
+        seen.append((register, choose))
+        return SimpleNamespace(run_id="r", winner=("classifier_tuned", "policy_selector_tuned"), decision=why)
+
+    monkeypatch.setattr(train_flow, "run_train", run_train)
+    monkeypatch.setattr(train_flow, "register_version", lambda *a: registered.append(a) or "8")
+    demand = pd.DataFrame({"unique_id": "a", "ds": pd.date_range("2024-01-01", periods=40, freq="W-MON"), "y": 1.0})
+    tuned = TrainSettings(shortfall_scales=(0.5, 2))
+    request = TrainRequest(
+        demand, pd.DataFrame(), demand["ds"].max(), "m", f"sqlite:///{tmp_path}/m.db", None, None, tuned
+    )
+    assert train_flow.train_challenger(request) == "8"
+    assert seen == [(False, True)]  # the gate judges the paths, moves no alias
+    name, run_id, artifact, _, tags = registered[0]
+    assert (name, run_id, artifact) == ("m", "r", "policy_selector_tuned")
+    assert tags == {PATH_TAG: "classifier_tuned", GATE_TAG: why}
 
 
 def test_retrain_cli_gives_the_train_section_to_the_challenger(tmp_path, store, monkeypatch):

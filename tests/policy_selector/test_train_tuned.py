@@ -12,6 +12,7 @@ from pipelines.cli import train as train_cli
 from pipelines.flows import train_gate
 from pipelines.flows.plan import load_champion
 from pipelines.flows.plan_steps import select_step
+from pipelines.flows.retrain import TrainRequest
 from pipelines.flows.train import (
     TrainSettings,
     choose_paths,
@@ -19,10 +20,18 @@ from pipelines.flows.train import (
     parse_list,
     run_train,
     selector_config,
+    train_challenger,
     with_options,
 )
-from pipelines.registry.names import CHAMPION_ALIAS, DEFAULT_ALIAS, MODEL_NAME
-from pipelines.registry.tracking import get_alias_version, load_model_version, set_alias, start_run
+from pipelines.flows.train_log import registered_line, registrations
+from pipelines.registry.names import CHAMPION_ALIAS, DEFAULT_ALIAS, GATE_TAG, MODEL_NAME, PATH_TAG
+from pipelines.registry.tracking import (
+    get_alias_version,
+    get_version_tags,
+    load_model_version,
+    set_alias,
+    start_run,
+)
 from policy_selector import CandidateSpace, PolicySelector, SelectorConfig
 from policy_selector.context import prepare_cutoff
 from policy_selector.evaluation import replay_gate
@@ -213,9 +222,13 @@ def test_the_tuned_best_single_policy_registers_as_the_default_path(tracking_uri
 def test_train_with_shortfall_scales_replays_the_tuned_paths_and_registers_the_winner(
     tiny_demo, tracking_uri, tmp_path, monkeypatch
 ):
-    """~40 s: train's wiring with the decision replay faked (the tuned classifier 20 % cheaper)."""
+    """~40 s: train's wiring with the decision replay faked (the tuned classifier 20 % cheaper). Each fit (the
+    study's folds, its held-out-time model, the final model) fits the tuned paths once: no refit per path."""
     seen = []
     monkeypatch.setattr(train_gate, "replay_by_origin", _fake_replay_by_origin(seen, {0: {"classifier_tuned": 80.0}}))
+    fits = {"paths": 0, "tuned": 0}
+    for cls, key in ((ShortfallPaths, "paths"), (ShortfallTuned, "tuned")):
+        monkeypatch.setattr(cls, "fit", _counted(cls.fit, fits, key))
     settings = TrainSettings(
         candidates=FAST,
         n_splits=2,
@@ -238,3 +251,65 @@ def test_train_with_shortfall_scales_replays_the_tuned_paths_and_registers_the_w
     methods = set(result.evaluation["method"])
     assert {"classifier_tuned", "best_single_tuned"} <= methods
     assert "tsb_rss_negbin" in (tmp_path / "out" / "shortfall_tuning.json").read_text()
+    assert fits == {"paths": 2 + 2, "tuned": 2 * (2 + 2)}  # n_splits folds + held-out time + final; 2 tuned each
+    # every registered version, its alias and why: in the output and in MLflow
+    said = "v1 (the classifier): no alias, the gate promoted the shortfall-tuned classifier v2 instead"
+    assert said in result.decision and "v2 (the shortfall-tuned classifier): alias 'champion'" in result.decision
+    assert [(r.version, r.path, r.alias) for r in result.registered] == [
+        ("1", "classifier", None),
+        ("2", "classifier_tuned", CHAMPION_ALIAS),
+    ]
+    assert get_version_tags(MODEL_NAME, "1", tracking_uri)[PATH_TAG] == "classifier"
+    assert get_version_tags(MODEL_NAME, "2", tracking_uri)[GATE_TAG] == "champion: promoted by the replay gate"
+
+
+def _counted(fit, counts: dict, key: str):
+    """``fit`` that counts its calls in ``counts[key]``."""
+
+    def counted(self, *args, **kwargs):
+        counts[key] += 1
+        return fit(self, *args, **kwargs)
+
+    return counted
+
+
+def test_every_registered_version_is_named_with_its_alias_and_why():
+    """Pure: the plain classifier promoted in a tuned run names the tuned version too (review item 13)."""
+    plain = registrations("promote", "replay", "1", "2")
+    line = registered_line(plain)
+    assert line == (
+        "registered: v1 (the classifier): alias 'champion', promoted by the replay gate; "
+        "v2 (the shortfall-tuned classifier): no alias, the gate promoted the classifier v1 instead"
+    )
+    kept = registered_line(registrations("keep", "replay", "1", "2", default=("3", "best_single_tuned", "x")))
+    assert (
+        "v1 (the classifier): no alias, not promoted" in kept
+        and "v2 (the shortfall-tuned classifier): no alias" in kept
+    )
+    assert "v3 (the default path 'x'): alias 'default', the gate's default path" in kept
+    assert "v1 (the classifier): no alias, champion v9 kept" in registered_line(
+        registrations("keep", "", "1", kept="9")
+    )
+    assert "could not run" in registered_line(registrations("keep", "none", "1"))
+    assert registered_line(registrations("keep", "", None)) == ""
+
+
+@pytest.mark.slow
+def test_retrains_challenger_with_shortfall_scales_is_the_path_trains_gate_chose(tiny_demo, tracking_uri, monkeypatch):
+    """~40 s: the challenger of a tuned retrain is the version of the path train's gate chose (here the tuned best
+    single policy as the default path: 20 % cheaper, no classifier promoted), tagged with the path and why."""
+    costs = {0: {"best_single_tuned": 80.0, "classifier": 90.0, "classifier_tuned": 90.0}}
+    monkeypatch.setattr(train_gate, "replay_by_origin", _fake_replay_by_origin([], costs))
+    settings = TrainSettings(
+        candidates=FAST, n_splits=2, label_paths=3, gate_origins=1, shortfall_scales=(0.5,), scale_candidates=FAST[:1]
+    )
+    cutoff = pd.to_datetime(tiny_demo.demand["ds"]).max()
+    request = TrainRequest(tiny_demo.demand, tiny_demo.items, cutoff, MODEL_NAME, tracking_uri, train_settings=settings)
+    version = train_challenger(request)
+    tags = get_version_tags(MODEL_NAME, version, tracking_uri)
+    assert tags[PATH_TAG] == "best_single_tuned"
+    assert tags[GATE_TAG].startswith("train's gate chose best_single_tuned: decision replay")
+    model = load_model_version(MODEL_NAME, version, tracking_uri)
+    assert isinstance(model, ShortfallTuned) and model.inner == "best_single"
+    assert get_alias_version(MODEL_NAME, CHAMPION_ALIAS, tracking_uri) is None  # no alias moved
+    assert get_alias_version(MODEL_NAME, DEFAULT_ALIAS, tracking_uri) is None
