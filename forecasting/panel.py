@@ -355,8 +355,9 @@ def _demand_checks(
         source,
         "y",
         "have negative demand",
-        "record returns separately; demand must be >= 0. The row is excluded, and with it its series "
-        "(a gap) unless gaps are zero-filled (--fill-gaps, fill_gaps: true), which counts the period as no demand",
+        "record returns separately; demand must be >= 0. The row is excluded; inside a series that leaves a gap, "
+        "which excludes the series unless gaps are zero-filled (validate --fill-gaps, or fill_gaps: true in the "
+        "run config), which counts the period as no demand",
     )
     _row_issue(
         report,

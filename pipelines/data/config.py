@@ -31,7 +31,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from forecasting import ErrorModelConfig
 from pipelines.data.demo_data import DemoConfig
@@ -69,8 +78,14 @@ def _shrinkage_rule(value: float | str) -> float | str:
     raise ValueError(f"must be 'estimate' or a number of pseudo-windows >= 0 (e.g. 8), got {value!r}")
 
 
+def _not_a_bool(value):
+    if isinstance(value, bool):  # YAML true would otherwise read as 1 pseudo-window
+        raise ValueError(f"must be 'estimate' or a number of pseudo-windows >= 0 (e.g. 8), got {value!r}")
+    return value
+
+
 #: The error model's credibility (:attr:`forecasting.ErrorModelConfig.shrinkage`): ``estimate`` or k pseudo-windows.
-Shrinkage = Annotated[float | str, AfterValidator(_shrinkage_rule)]
+Shrinkage = Annotated[float | str, BeforeValidator(_not_a_bool), AfterValidator(_shrinkage_rule)]
 
 
 class ConfigError(ValueError):

@@ -206,4 +206,10 @@ def run_settings(run: RunConfig | None) -> dict[str, Any] | None:
     """The run settings a decision record keeps (those the evaluation's economics depend on)."""
     if run is None:
         return None
-    return {"freq": run.freq, "seed": run.seed, "service": run.service.model_dump(mode="json")}
+    return {
+        "freq": run.freq,
+        "seed": run.seed,
+        "service": run.service.model_dump(mode="json"),
+        "selector_refit_every": run.selector_refit_every,
+        "error_model": run.error_model.model_dump(mode="json"),
+    }

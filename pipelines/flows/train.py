@@ -242,6 +242,8 @@ def _params(settings: TrainSettings, cfg, plan, plan_reason: str, n_origins: int
         "extra_train_cutoffs": plan.extra_train_cutoffs,
         "label_paths": cfg.label_paths,
         "service_tolerance": cfg.service_tolerance,
+        "refit_every": settings.refit_every,
+        "shrinkage": settings.shrinkage,
         "n_splits": settings.n_splits,
         "plan": plan_reason,
         "gate_origins": n_origins,
@@ -392,7 +394,9 @@ def _replay_config(request) -> RunConfig:
     """The run settings of the replay: the request's (its tracking store), the freq inferred when unset."""
     run = getattr(request, "run_config", None)
     freq = run.freq if run is not None and run.freq else _freq_of(request.demand)
-    return replay_run_config(run, freq, request.tracking_uri, TrainSettings().seed)
+    return replay_run_config(
+        run, freq, request.tracking_uri, getattr(request, "train_settings", None) or TrainSettings()
+    )
 
 
 def evaluate_version(version: str, request) -> dict[str, float]:

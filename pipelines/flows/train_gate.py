@@ -166,7 +166,7 @@ def replay_paths(fits: list[OriginFit], settings: TrainSettings, uri: str, input
     same = all(getattr(fixed["packaged"][0], "chosen_", None) == fit.best_single for fit in fits)
     for paths in per_origin if same else []:
         del paths["best_single"]
-    cfg = replay_run_config(inputs.run_config, inputs.freq, uri, settings.seed)
+    cfg = replay_run_config(inputs.run_config, inputs.freq, uri, settings)
     holdout = inputs.config.test_periods
     table = replay_by_origin(inputs.demand, inputs.items, cfg.freq, cfg, holdout, per_origin, origins=len(fits))
     _check_origins(table, fits, cfg.freq)
@@ -191,9 +191,15 @@ def _check_origins(table: pd.DataFrame, fits: list[OriginFit], freq: str) -> Non
         )
 
 
-def replay_run_config(run: RunConfig | None, freq: str, uri: str | None, seed: int) -> RunConfig:
-    """The run settings of a replay: the run's (its own freq when set), else defaults with ``seed``; the store ``uri``."""
-    run = run if run is not None else RunConfig(seed=seed)
+def replay_run_config(run: RunConfig | None, freq: str, uri: str | None, settings) -> RunConfig:
+    """The run settings of a replay: the run's (its own freq when set), else defaults with the train
+    ``settings``' seed, refit rule and credibility (what the study sized with); the store ``uri``."""
+    if run is None:
+        run = RunConfig(
+            seed=settings.seed,
+            selector_refit_every=settings.refit_every,
+            error_model={"shrinkage": settings.shrinkage},
+        )
     return run.model_copy(update={"freq": run.freq or freq, "tracking_uri": uri})
 
 

@@ -19,6 +19,7 @@ from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
 from pipelines.flows.forecast import run_forecast
 from pipelines.flows.plan import run_plan
 from pipelines.flows.train import TrainSettings, selector_config, settings_from_run
+from pipelines.flows.train_gate import replay_run_config
 from tests.conftest import make_panel
 
 K = 3.0  # neither the default ("estimate") nor the old fixed default (8)
@@ -50,7 +51,11 @@ def demo_data(tmp_path_factory):
 
 @pytest.mark.parametrize(
     "text, bad",
-    [("error_model:\n  shrinkage: fixed\n", "'fixed'"), ("error_model:\n  shrinkage: -1\n", "-1.0")],
+    [
+        ("error_model:\n  shrinkage: fixed\n", "'fixed'"),
+        ("error_model:\n  shrinkage: -1\n", "-1.0"),
+        ("error_model:\n  shrinkage: true\n", "True"),  # not read as 1 pseudo-window
+    ],
 )
 def test_a_bad_credibility_is_refused_naming_the_file_and_key(tmp_path, text, bad):
     path = tmp_path / "stockwise.yaml"
@@ -110,3 +115,13 @@ def test_train_follows_the_run_configs_credibility():
     assert selector_config(settings_from_run(run), "W-MON").shrinkage == K
     assert selector_config(settings_from_run(run, {"shrinkage": "estimate"}), "W-MON").shrinkage == "estimate"
     assert TrainSettings().shrinkage == ErrorModelConfig().shrinkage
+
+
+def test_trains_replay_gate_sizes_with_the_studys_credibility_when_there_is_no_run_config():
+    """A train.yaml of its own (no run config): the gate's replay takes the train settings' credibility and
+    refit rule, so the paths are judged with the buffers the study labelled them with."""
+    settings = TrainSettings(seed=5, shrinkage=K, refit_every=2)
+    cfg = replay_run_config(None, "W-MON", "sqlite:///x.db", settings)
+    assert (cfg.seed, cfg.error_model.shrinkage, cfg.selector_refit_every, cfg.freq) == (5, K, 2, "W-MON")
+    run = RunConfig(seed=9, error_model={"shrinkage": "estimate"})
+    assert replay_run_config(run, "W-MON", None, settings).error_model.shrinkage == "estimate"  # the run's own

@@ -164,7 +164,13 @@ def test_the_replay_uses_the_run_settings_of_the_retrain(demo, store, monkeypatc
     freq, cfg = seen[-1]["freq"], seen[-1]["cfg"]
     assert freq == cfg.freq == "W-MON" and cfg.seed == 11 and cfg.service == run.service
     assert cfg.tracking_uri == uri
-    assert decision.run_settings == {"freq": None, "seed": 11, "service": run.service.model_dump(mode="json")}
+    assert decision.run_settings == {
+        "freq": None,
+        "seed": 11,
+        "service": run.service.model_dump(mode="json"),
+        "selector_refit_every": run.selector_refit_every,
+        "error_model": {"shrinkage": "estimate"},
+    }
     retrain(demo.demand, demo.items, lambda request: version, train_flow.evaluate_version, _config(uri, out))
     freq, cfg = seen[-1]["freq"], seen[-1]["cfg"]
     assert cfg.seed == train_flow.TrainSettings().seed != 11 and cfg.service == ServiceSettings()
