@@ -14,7 +14,8 @@ demand variance (docs/design.md).
 - fill-rate target beta: smallest S with expected shortage per cycle
   n_H(S) <= (1 - beta) * (demand per cycle) -- the standard approximation that
   ignores the backlog carried into the cycle (Silver et al. 2017, eq. 6.19 ff.),
-  solved with the distribution's own loss function (normal, empirical or discrete);
+  solved with the distribution's own loss function (normal, empirical or discrete); an
+  (s, Q) reviewed every period replenishes at least one period's demand per cycle (n x Q);
 - cost target: newsvendor critical ratio b / (b + h) as the CSL (Snyder & Shen
   2019, eq. 4.30);
 - Q from the EOQ (Harris 1913; Snyder & Shen 2019, eq. 3.4);
@@ -269,7 +270,8 @@ def level_for_fill_rate(dist: HorizonDistribution, fill_rate, cycle_demand) -> n
     dist : distribution over H (normal, empirical or discrete)
     fill_rate : array_like, beta in (0, 1)
     cycle_demand : array_like
-        Expected demand per replenishment cycle: mu_d R for (R, S), Q for (s, Q).
+        Expected demand per replenishment cycle: mu_d R for (R, S); for an (s, Q) reviewed every
+        period the batch an order brings, at least one period's demand mu_d (an order of n x Q).
 
     Returns
     -------
@@ -415,7 +417,10 @@ def size_policy(
         return np.ceil(Q - 1e-9) if integer else Q
 
     def reorder_level(cycle) -> np.ndarray:
-        """s of (s, Q) and (R, s, S): for a CSL, averaged over the position's range (s, s + batch]."""
+        """s of (s, Q) and (R, s, S): for a CSL, averaged over the position's range (s, s + batch]; for a
+        fill rate, the loss at the lowest position a review leaves, s + 1 in whole units (s when continuous)."""
+        if target.kind is ServiceType.FILL_RATE:
+            return level(cycle) - (1.0 if integer else 0.0)
         if target.kind is not ServiceType.CSL:
             return level(cycle)
         s = level_for_period_csl(dist, target.level, _batch(q_units(), moq, order_multiple), integer)
@@ -424,13 +429,26 @@ def size_policy(
 
     opts = {"moq": moq, "order_multiple": order_multiple, "lost_sales": lost_sales}
     builders = {
-        PolicyType.S_Q: lambda: s_q_policy(reorder_level(Q), q_units(), **opts),
+        PolicyType.S_Q: lambda: s_q_policy(
+            reorder_level(_q_cycle(q_units(), rate, moq, order_multiple)), q_units(), **opts
+        ),
         PolicyType.R_S: lambda: r_s_policy(R, level(rate * R), **opts),
         PolicyType.R_S_S: lambda: _min_max(R, reorder_level(np.maximum(Q, rate * R)), q_units(), opts),
         PolicyType.BASE_STOCK: lambda: base_stock_policy(level(rate), **opts),
         PolicyType.NO_STOCK: lambda: no_stock_policy(n, lost_sales=lost_sales),
     }
     return builders[ptype]()
+
+
+def _q_cycle(Q, rate, moq, order_multiple) -> np.ndarray:
+    """Expected demand per replenishment cycle of an (s, Q) reviewed every period (the fill-rate rule's).
+
+    An order brings at least its batch (:func:`_batch`) and, reviewed every period, replenishes at
+    least one period's demand: a Q of one unit on 50 a period orders 50 (n x Q) each period. With the
+    batch alone as the cycle a fill-rate target of 0.95 asked n_H(s) <= 0.05 units per cycle there,
+    a CSL near 0.995 (docs/benchmarks/proxies.md).
+    """
+    return np.maximum(_batch(Q, moq, order_multiple), rate)
 
 
 def _batch(Q, moq, order_multiple) -> np.ndarray:

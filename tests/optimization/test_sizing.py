@@ -291,3 +291,25 @@ def test_min_max_csl_averages_over_the_positions_range(lam, Q, R, lead_time):
     sim = simulate(demand, r_s_s_policy(R, np.array([s, s - 1]), np.array([S, S - 1])), lead_time, warmup=200)
     assert sim.csl[0] >= 0.95 - 0.005 and sim.csl[1] < 0.95
     assert s < level_for_csl(dist, 0.95)[0]
+
+
+@pytest.mark.parametrize(("lam", "lead_time", "moq"), [(20.0, 2, 0.0), (5.0, 1, 0.0), (1.0, 2, 0.0), (3.0, 2, 8.0)])
+def test_s_q_fill_rate_cycle_is_at_least_one_periods_demand(lam, lead_time, moq):
+    """An (s, Q) reviewed every period with Q = 1 and no order cost orders n x Q each period: its
+    fill-rate cycle is a period's demand (or the MOQ), not one unit, and the lowest position a review
+    leaves is s + 1. With one unit as the cycle the rule asked n_H(s) <= 0.05 for a 0.95 target
+    (simulated fill 0.994-0.9985 here; the demo's fill-rate items at 0.995)."""
+    from optimization import s_q_policy, simulate
+
+    dist = poisson_demand([lam * (lead_time + 1)])
+    kw = {"demand_rate": [lam], "order_cost": [0.0], "holding_cost": [0.1], "integer": True, "moq": [moq]}
+    pol = size_policy("s_Q", dist, ServiceTarget("fill_rate", 0.95), **kw)
+    s, Q = pol.reorder_level[0], pol.order_quantity[0]
+    assert Q == 1.0
+    assert s + 1 == level_for_fill_rate(dist, 0.95, [max(lam, moq)])[0]
+    if moq == 0:  # the base stock it is: S = s + 1
+        assert s + 1 == size_policy("base_stock", dist, ServiceTarget("fill_rate", 0.95), **kw).order_up_to[0]
+    demand = np.random.default_rng(5).poisson(lam, size=(2, 20_000)).astype(float)
+    sim = simulate(demand, s_q_policy(np.array([s, s - 2]), np.ones(2), moq=moq), lead_time, warmup=200)
+    assert 0.95 - 0.005 <= sim.fill_rate[0] <= 0.99
+    assert sim.fill_rate[1] < 0.95
