@@ -14,7 +14,9 @@ demand variance (docs/design.md).
 - fill-rate target beta: smallest S with expected shortage per cycle
   n_H(S) <= (1 - beta) * (demand per cycle) -- the standard approximation that
   ignores the backlog carried into the cycle (Silver et al. 2017, eq. 6.19 ff.),
-  solved with the distribution's own loss function (normal, empirical or discrete);
+  solved with the distribution's own loss function (normal, empirical or discrete); for
+  (s, Q) and (R, s, S) the shortage per review averaged over the positions a review leaves,
+  (s, s + Q], against the demand per review (:func:`level_for_period_fill_rate`);
 - cost target: newsvendor critical ratio b / (b + h) as the CSL (Snyder & Shen
   2019, eq. 4.30);
 - Q from the EOQ (Harris 1913; Snyder & Shen 2019, eq. 3.4);
@@ -69,6 +71,8 @@ __all__ = [
     "level_for_period_csl",
     "period_csl",
     "level_for_fill_rate",
+    "level_for_period_fill_rate",
+    "period_shortage",
     "level_for_target",
     "power_approximation",
     "size_policy",
@@ -269,7 +273,8 @@ def level_for_fill_rate(dist: HorizonDistribution, fill_rate, cycle_demand) -> n
     dist : distribution over H (normal, empirical or discrete)
     fill_rate : array_like, beta in (0, 1)
     cycle_demand : array_like
-        Expected demand per replenishment cycle: mu_d R for (R, S), Q for (s, Q).
+        Expected demand per replenishment cycle: mu_d R for (R, S), mu_d for a base stock
+        ((s, Q) and (R, s, S): :func:`level_for_period_fill_rate`).
 
     Returns
     -------
@@ -293,6 +298,86 @@ def level_for_fill_rate(dist: HorizonDistribution, fill_rate, cycle_demand) -> n
     if hasattr(dist, "pmf"):
         level = np.ceil(level - 1e-9)
     return level
+
+
+def period_shortage(dist: HorizonDistribution, reorder_level, order_quantity, integer: bool = False) -> np.ndarray:
+    """Expected shortage per review of an (s, Q) (or (R, s, S)), the position after it uniform on (s, s + Q].
+
+    The fill-rate rule's n_H(y) (the backlog carried in ignored, as for a base stock) averaged
+    over the positions a review leaves, as :func:`period_csl` averages the CSL: the whole units
+    s + 1, ..., s + Q when ``integer`` (Q = 1: a base stock at s + 1), else the midpoints of
+    :data:`_POSITION_POINTS` equal parts of (s, s + Q] (integer Q above that many, too).
+
+    Examples
+    --------
+    >>> from optimization.distributions import DiscreteDemand
+    >>> d = DiscreteDemand(np.array([[0.5, 0.3, 0.2]]))
+    >>> period_shortage(d, [0.0], [2.0], integer=True).round(2).tolist()  # (n(1) + n(2)) / 2 = (0.2 + 0) / 2
+    [0.1]
+    """
+    s = np.asarray(reorder_level, dtype=float)
+    Q = np.broadcast_to(np.asarray(order_quantity, dtype=float), s.shape)
+    if (Q <= 0).any():
+        raise ValueError("order_quantity must be > 0 for the per-review shortage of an (s, Q)")
+    m = _POSITION_POINTS
+    exact = integer & (Q <= m)
+    total = np.zeros(s.shape)
+    for j in range(1, m + 1):
+        y = np.where(exact, s + j, s + Q * (j - 0.5) / m)
+        total += np.where(~exact | (j <= Q), dist.loss(y), 0.0)
+    return total / np.where(exact, Q, m)
+
+
+#: Positions :func:`period_shortage` averages over when an (s, Q)'s batch is not a few whole units.
+_POSITION_POINTS = 24
+
+
+def level_for_period_fill_rate(
+    dist: HorizonDistribution, fill_rate, review_demand, order_quantity, integer: bool = False
+) -> np.ndarray:
+    """Smallest reorder level s of an (s, Q) or (R, s, S) with :func:`period_shortage` <= (1 - beta) x review demand.
+
+    The per-cycle rule n_H(s) <= (1 - beta) Q is for a continuous review that orders at s exactly.
+    Reviewed every period, an order of n x Q replenishes at least a period's demand: with Q = 1 as
+    the cycle a 0.95 target asked n_H(s) <= 0.05 units (the demo planned its fill-rate items to an
+    expected 0.995); and lumpy demand takes the position well below s before an order. Counting the
+    shortage per review at the positions a review leaves is the base-stock rule for Q = 1 (S = s + 1
+    in whole units) and conservative for big batches (a backlog is counted in every period it lasts;
+    tests/optimization/test_sizing.py checks it against the simulator).
+
+    Parameters
+    ----------
+    dist : distribution of the demand over H (L + 1 for an (s, Q); L + R for an (R, s, S))
+    fill_rate : array_like, beta in (0, 1)
+    review_demand : array_like
+        Expected demand between reviews: mu_d for an (s, Q), mu_d R for an (R, s, S).
+    order_quantity : array_like
+        The batch an order brings (after MOQ and multiples); S - s for an (R, s, S).
+    integer : bool, default False
+
+    Returns
+    -------
+    ndarray, shape (n_items,)
+        Whole units when ``integer``.
+    """
+    beta = np.asarray(fill_rate, dtype=float)
+    if ((beta <= 0) | (beta >= 1)).any():
+        raise ValueError(f"fill_rate must be in (0, 1), got {np.ravel(beta)[:5]}")
+    demand = np.asarray(review_demand, dtype=float)
+    Q = np.asarray(order_quantity, dtype=float)
+    lo, hi = dist.bounds()
+    lo, hi = np.asarray(lo, dtype=float) - Q - 1.0, np.asarray(hi, dtype=float) + 1.0
+    allowed = (1.0 - beta) * demand + 1e-12
+    if not integer:
+        return _bisect_decreasing(lambda s: period_shortage(dist, s, Q), lo, hi, allowed)
+    lo, hi = np.floor(lo), np.ceil(hi)
+    for _ in range(64):  # integer bisection: shortage(hi) <= allowed < shortage(lo)
+        mid = np.floor(0.5 * (lo + hi))
+        ok = period_shortage(dist, mid, Q, integer=True) <= allowed
+        hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid)
+        if (hi - lo <= 1).all():
+            break
+    return hi
 
 
 def level_for_target(
@@ -414,19 +499,23 @@ def size_policy(
     def q_units() -> np.ndarray:
         return np.ceil(Q - 1e-9) if integer else Q
 
-    def reorder_level(cycle) -> np.ndarray:
-        """s of (s, Q) and (R, s, S): for a CSL, averaged over the position's range (s, s + batch]."""
-        if target.kind is not ServiceType.CSL:
-            return level(cycle)
-        s = level_for_period_csl(dist, target.level, _batch(q_units(), moq, order_multiple), integer)
+    def reorder_level(review_demand) -> np.ndarray:
+        """s of (s, Q) and (R, s, S): CSL and fill rate per review, over the position's range (s, s + batch]."""
+        batch = _batch(q_units(), moq, order_multiple)
+        if target.kind is ServiceType.CSL:
+            s = level_for_period_csl(dist, target.level, batch, integer)
+        elif target.kind is ServiceType.FILL_RATE:
+            s = level_for_period_fill_rate(dist, target.level, review_demand, batch, integer)
+        else:
+            return level(review_demand)
         # a big batch can put s below zero; under lost sales the position never falls below zero: s >= 0
         return np.where(np.asarray(lost_sales, dtype=bool), np.maximum(s, 0.0), s)
 
     opts = {"moq": moq, "order_multiple": order_multiple, "lost_sales": lost_sales}
     builders = {
-        PolicyType.S_Q: lambda: s_q_policy(reorder_level(Q), q_units(), **opts),
+        PolicyType.S_Q: lambda: s_q_policy(reorder_level(rate), q_units(), **opts),
         PolicyType.R_S: lambda: r_s_policy(R, level(rate * R), **opts),
-        PolicyType.R_S_S: lambda: _min_max(R, reorder_level(np.maximum(Q, rate * R)), q_units(), opts),
+        PolicyType.R_S_S: lambda: _min_max(R, reorder_level(rate * R), q_units(), opts),
         PolicyType.BASE_STOCK: lambda: base_stock_policy(level(rate), **opts),
         PolicyType.NO_STOCK: lambda: no_stock_policy(n, lost_sales=lost_sales),
     }
