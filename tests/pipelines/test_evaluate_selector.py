@@ -100,10 +100,15 @@ def test_evaluate_replays_the_path_asked_for_and_says_so(demo_folder, tracking_u
     )
     result = run_evaluate(cfg, EvaluateSettings(holdout=6))
     items = pd.read_csv(result.run_dir / "evaluation_items.csv")
-    # every item with demand runs the asked candidate; items without demand follow the rule (no_stock)
+    # every item with demand runs the asked candidate's policy: its own sizing, or the forecaster x family
+    # the sizing choice re-chose for its segment (a fixed policy is a default path; selected_by says which);
+    # items without demand follow the rule (no_stock)
     demand_items = items[items["selected_by"] == "default"]
     assert len(demand_items) and demand_items["candidate"].eq("adida_rs_normal").all()
-    assert set(items["candidate"]) <= {"adida_rs_normal", "no_stock"}
+    resized = items[items["selected_by"] == "sizing choice"]
+    assert resized["candidate"].str.split("_").str[1].eq("rs").all()
+    assert set(items["selected_by"]) <= {"default", "sizing choice", "rule"}
+    assert set(items.loc[items["selected_by"] == "rule", "candidate"]) <= {"no_stock"}
     md = (result.run_dir / "evaluation.md").read_text()
     assert "Decision path: `--selector policy:adida_rs_normal` (fixed policy 'adida_rs_normal'" in md
     run = mlflow.MlflowClient(tracking_uri).get_run(result.run_id)
