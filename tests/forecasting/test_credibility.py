@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 from forecasting import ErrorModel, ErrorModelConfig
-from forecasting.error_model import (
+from forecasting.credibility import (
     _credibility,
-    effective_windows,
     estimated_shrinkage,
     overlap_fourth_moments,
     series_fourth_moments,
 )
+from forecasting.overlap import effective_windows
 from policy_selector.config import SelectorConfig
 from policy_selector.context import _error_models
 
@@ -233,3 +233,19 @@ def test_the_one_step_kurtosis_leaves_h1_spread_windows_and_short_series_as_they
     assert out[2, 1] == 4.0 and (out[2, 2:] > m4[2, 2:]).all()  # two apart: H = 2 does not overlap, H = 3, 4 do
     assert (out[0, 1:] > m4[0, 1:]).all()  # the one-step tails the overlapping windows hid
     np.testing.assert_array_equal(overlap_fourth_moments(m4, np.full(3, 16), 4), m4)
+
+
+def test_the_estimators_stay_importable_from_the_error_model():
+    """Regression (split of error_model.py): the public names it held before are the moved functions."""
+    from forecasting import credibility, error_model, family_choice, overlap
+
+    for module, names in (
+        (
+            credibility,
+            ["estimated_shrinkage", "estimated_mean_shrinkage", "series_fourth_moments", "overlap_fourth_moments"],
+        ),
+        (overlap, ["effective_windows"]),
+        (family_choice, ["CHOICE_LEVELS"]),
+    ):
+        for name in names:
+            assert getattr(error_model, name) is getattr(module, name), name

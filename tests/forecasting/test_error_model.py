@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from forecasting import ErrorModel, ErrorModelConfig, ForecastConfig, Forecaster, lead_time_pmf, split_cv
-from forecasting.error_model import _mean_windows, effective_windows
+from forecasting.overlap import _mean_windows, effective_windows
 from tests.conftest import make_panel
 
 MODELS = ("HistoricAverage", "CrostonSBA", "Naive")

@@ -11,15 +11,9 @@ from typer.testing import CliRunner
 from pipelines.cli import app
 from pipelines.data.config import ConfigError, ForecastSettings, RunConfig, ServiceSettings, load_config
 from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
-from pipelines.flows import evaluate as evaluate_flow
-from pipelines.flows import plan_steps
-from pipelines.flows.evaluate import (
-    EvaluateSettings,
-    _recommend_paths,
-    replay_by_origin,
-    replay_selectors,
-    run_evaluate,
-)
+from pipelines.flows import evaluate_origin, plan_steps
+from pipelines.flows.evaluate import EvaluateSettings, replay_by_origin, replay_selectors, run_evaluate
+from pipelines.flows.evaluate_origin import _recommend_paths
 from pipelines.flows.plan import load_selector
 from pipelines.flows.plan_steps import recommend_step, select_step
 from pipelines.registry.names import CHAMPION_ALIAS, MODEL_NAME
@@ -191,7 +185,7 @@ def test_paths_judged_together_get_the_numbers_of_judging_each_alone(tracking_ur
         shared.append((kwargs.get("data"), kwargs.get("sized")))
         return plan_steps.select_step(*args, **kwargs)
 
-    monkeypatch.setattr(evaluate_flow, "select_step", spy)
+    monkeypatch.setattr(evaluate_origin, "select_step", spy)
     _, recs = _recommend_paths(history, demo.items, cfg, "W-MON", paths, "r", rngs)
     monkeypatch.undo()
     assert len(shared) == len(paths) and all(d is not None and s is not None for d, s in shared)

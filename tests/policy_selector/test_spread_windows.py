@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.error_model import _overlap_correction
+from forecasting.overlap import _overlap_correction
 from forecasting.windows import cumulative_windows
 from pipelines.data.demo_data import DemoConfig, generate_demo
 from policy_selector import CandidateSpace, SelectorConfig, context, prepare_cutoff
