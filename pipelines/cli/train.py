@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from pipelines.flows.train import load_train_config, load_train_inputs, parse_list, run_train, with_options
-from pipelines.registry.names import MODEL_NAME
 
 
 def train_command(
@@ -101,4 +100,6 @@ def _echo_result(result, out: Path) -> None:
     said = (
         ", ".join(f"v{r.version} {r.path} ({r.alias or 'no alias'})" for r in versions) or f"version {result.version}"
     )
-    typer.echo(f"model {MODEL_NAME}: {said} (champion: {result.champion}); run {result.run_id}; outputs in {out}")
+    typer.echo(
+        f"model {result.model_name}: {said} (champion: {result.champion}); run {result.run_id}; outputs in {out}"
+    )

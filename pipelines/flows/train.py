@@ -51,7 +51,7 @@ its held-out periods (:func:`evaluate_versions`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from operator import attrgetter
 from pathlib import Path
@@ -147,6 +147,8 @@ class TrainResult:
     registered: tuple = ()
     #: ``choose`` without ``register``: the path the gate chose and its logged artifact, (replay key, artifact)
     winner: tuple[str, str] | None = None
+    #: the registered model's name (``TrainSettings.model_name``)
+    model_name: str = MODEL_NAME
 
 
 def run_train(
@@ -205,7 +207,8 @@ def run_train(
         elif choose:
             outcome = gate_winner(run, study, settings, uri, inputs)
         paths |= _write_outcome(outcome, out)
-        return _result(run.run_id, (version, tuned_version), study, paths, plan_reason, outcome)
+        result = _result(run.run_id, (version, tuned_version), study, paths, plan_reason, outcome)
+        return replace(result, model_name=settings.model_name)
 
 
 def _result(run_id: str, versions: tuple, study, paths: dict, plan: str, outcome: GateOutcome) -> TrainResult:

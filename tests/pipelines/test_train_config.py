@@ -69,6 +69,7 @@ def test_train_cli_passes_the_run_config_to_the_gate(tmp_path, monkeypatch):
     def run_train(demand, items, freq, settings, out, uri, run_config=None):
         seen.update(settings=settings, uri=uri, run=run_config, n=demand["unique_id"].nunique(), freq=freq)
         return SimpleNamespace(
+            model_name=settings.model_name,
             plan="p",
             evaluation=pd.DataFrame(
                 columns=[
@@ -166,3 +167,13 @@ def test_retrain_cli_gives_the_train_section_to_the_challenger(tmp_path, store, 
     assert CliRunner().invoke(app, args).exit_code == RetrainExit.PROMOTED
     assert seen[0].run_config.seed == 13
     assert (seen[0].train_settings.seed, seen[0].train_settings.label_paths) == (13, 3)
+
+
+def test_train_says_the_model_name_it_registered_under(capsys, tmp_path):
+    """The last line names the settings' model (``model_name``), not the default name."""
+    cols = ["split", "method", "total_cost", "controllable_regret_pct", "regret_pct", "service_met", "accuracy"]
+    result = train_flow.TrainResult(
+        run_id="r1", version="3", champion=None, evaluation=pd.DataFrame(columns=cols), model_name="my-selector"
+    )
+    train_cli._echo_result(result, tmp_path)
+    assert "model my-selector: version 3 (champion: None); run r1" in capsys.readouterr().out
