@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 
 from forecasting import ErrorModel, ErrorModelConfig
 from pipelines.cli import app
-from pipelines.data.config import ConfigError, ForecastSettings, RunConfig, load_config
+from pipelines.data.config import ConfigError, ForecastSettings, RunConfig, ServiceSettings, load_config
 from pipelines.data.demo_data import DemoConfig, generate_demo, write_demo
+from pipelines.flows.evaluate import EvaluateSettings, run_evaluate
 from pipelines.flows.forecast import run_forecast
 from pipelines.flows.plan import run_plan
 from pipelines.flows.train import TrainSettings, selector_config, settings_from_run
@@ -125,3 +126,18 @@ def test_trains_replay_gate_sizes_with_the_studys_credibility_when_there_is_no_r
     assert (cfg.seed, cfg.error_model.shrinkage, cfg.selector_refit_every, cfg.freq) == (5, K, 2, "W-MON")
     run = RunConfig(seed=9, error_model={"shrinkage": "estimate"})
     assert replay_run_config(run, "W-MON", None, settings).error_model.shrinkage == "estimate"  # the run's own
+
+
+def test_evaluate_and_a_portfolio_plan_size_with_the_run_configs_credibility(demo_data, tmp_path, new_store, fitted):
+    """The two policy-step paths the item-mode plan does not take: evaluate's replayed plans and the
+    segment / portfolio allocation (``select_step`` outside blocks)."""
+    uri = new_store(tmp_path / "mlflow.db")
+    cfg = RunConfig(
+        data=demo_data, out=tmp_path / "runs", tracking_uri=uri, forecast=FAST, error_model={"shrinkage": K}
+    )
+    run_evaluate(cfg, EvaluateSettings(holdout=6))
+    assert "_error_models" in {caller for caller, _ in fitted} and {k for _, k in fitted} == {K}
+    fitted.clear()
+    portfolio = ServiceSettings(mode="portfolio", target=0.9, backtest=False)
+    run_plan(cfg.model_copy(update={"service": portfolio}), command="recommend")
+    assert "_error_models" in {caller for caller, _ in fitted} and {k for _, k in fitted} == {K}
