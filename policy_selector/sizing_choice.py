@@ -22,7 +22,10 @@ segments): the replay measures what the calibrated error model cannot, its cover
 its target takes that option sized
 for a smaller shortfall ``f (1 - target)``, the first ``f`` of :data:`CORRECTION_FACTORS` whose
 replay meets the target (retail proxy: intermittent items replayed 0.911 for 0.95, corrected to
-0.944 at level 0.99 for +48 % of their stock; docs/benchmarks/proxies.md).
+0.944 at level 0.99 for +48 % of their stock; docs/benchmarks/proxies.md). With ``sparse_both`` (the
+default) / ``all_both`` also down: a segment whose chosen option replays more than :data:`TOLERANCE` *over*
+its target is sized for a larger shortfall, the largest of :data:`DOWN_FACTORS` whose replay still meets
+the target (carparts' lumpy segment: replayed 0.982 for 0.95, sized at 0.925 for -39 % of its stock).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from policy_selector.sizing import size_candidates
 
 __all__ = [
     "CORRECTION_FACTORS",
+    "DOWN_FACTORS",
     "MARGIN",
     "MIN_ITEMS",
     "RULES",
@@ -82,6 +86,11 @@ MARGIN = 0.05
 #: 1 - f (1 - target) (0.95: 0.96, 0.97, 0.975, 0.98, 0.985, 0.99, 0.995) until its replay at the
 #: earlier origin meets the target less :data:`TOLERANCE`; none does: the factor serving best if it closes half the gap or more.
 CORRECTION_FACTORS = (0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
+#: Shortfall factors f > 1 tried in turn on a segment whose chosen option replays more than :data:`TOLERANCE`
+#: *above* its target (``replay_correction`` ``sparse_both`` / ``all_both``): levels 0.9375, 0.925, 0.90, 0.85
+#: at 0.95; the largest f whose replay at the earlier origin still meets the target itself (not the target
+#: less :data:`TOLERANCE`: the margin stays on the safe side), tried until one misses; none: no change.
+DOWN_FACTORS = (1.25, 1.5, 2.0, 3.0)
 #: Forecasters (besides the default's) and families an option combines.
 _FORECASTERS = ("CrostonSBA", "TSB")
 _FAMILIES = (Distribution.NORMAL, Distribution.EMPIRICAL, Distribution.NEGBIN)
@@ -331,7 +340,46 @@ def _decide(table: pd.DataFrame, counts: dict, rule: str = "yardstick", allowed:
     return {s: o for s, o in chosen.items() if s != "all"}, table
 
 
-def _correction(part: pd.Series, replay_option) -> tuple[float, pd.DataFrame, str] | None:
+def _correction(part: pd.Series, replay_option, directions=("up", "down")) -> tuple | None:
+    """The shortfall factor, evidence table and reason of a segment whose chosen option's row is ``part``:
+    :func:`_correction_up` when it replays more than :data:`TOLERANCE` under its target, :func:`_correction_down`
+    when more than :data:`TOLERANCE` above it (each if in ``directions``); else None."""
+    target, before = float(part["target"]), float(part["achieved"])
+    if not (np.isfinite(before) and np.isfinite(target)):
+        return None
+    if "up" in directions and before < target - TOLERANCE:
+        return _correction_up(part, replay_option)
+    if "down" in directions and before > target + TOLERANCE:
+        return _correction_down(part, replay_option)
+    return None
+
+
+def _correction_down(part: pd.Series, replay_option) -> tuple[float, pd.DataFrame, str] | None:
+    """The largest of :data:`DOWN_FACTORS` (tried in turn until one misses) whose replay still meets the
+    target, its evidence table and the reason; None when none does (the option as sized is kept)."""
+    seg, target = part["segment"], float(part["target"])
+    before, value = float(part["achieved"]), float(part["inventory_value"])
+    best = None
+    for f in DOWN_FACTORS:
+        evidence = replay_option(f)
+        row = evidence[evidence["segment"] == seg].iloc[0]
+        if not float(row["achieved"]) >= target:
+            break
+        best = (f, evidence, row)
+    if best is None:
+        return None
+    f, evidence, row = best
+    after, cost = float(row["achieved"]), float(row["inventory_value"])
+    why = (
+        f"; replay correction down{' (all items)' if seg == 'all' else ''}: replayed {before:.3f}, over "
+        f"{target:.3f} + {TOLERANCE:g}: sized for shortfall x{f:g} (level {1 - f * (1 - target):.4g} for "
+        f"{target:.3g}), the largest of {DOWN_FACTORS} still meeting {target:.3f} when replayed ({after:.3f}); "
+        f"inventory value {value:,.0f} -> {cost:,.0f} ({cost / max(value, 1e-12) - 1:+.0%})"
+    )
+    return f, evidence, why
+
+
+def _correction_up(part: pd.Series, replay_option) -> tuple[float, pd.DataFrame, str] | None:
     """The shortfall factor of a segment whose chosen option's row is ``part``: the first of
     :data:`CORRECTION_FACTORS` whose replay meets the target less :data:`TOLERANCE`, else the best served
     if it closes at least half the gap; None when the option already meets it or no factor closes half
@@ -360,10 +408,11 @@ def _correction(part: pd.Series, replay_option) -> tuple[float, pd.DataFrame, st
     return f, evidence, why
 
 
-def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen, scope) -> tuple:
-    """Replay correction of the chosen option of every segment in ``scope`` (:data:`CORRECTION_FACTORS`; a
-    segment under :data:`MIN_ITEMS` items with demand takes the correction measured on all items, as its choice,
-    but only when its own replay misses the target too: the pooled row is mostly other segments' items).
+def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen, scope, directions=("up",)) -> tuple:
+    """Replay correction of the chosen option of every segment in ``scope``, up (:data:`CORRECTION_FACTORS`)
+    and, if in ``directions``, down (:data:`DOWN_FACTORS`); a segment under :data:`MIN_ITEMS` items with demand
+    takes the correction measured on all items, as its choice, but only the way its own replay misses too
+    (the pooled row is mostly other segments' items).
 
     Returns
     -------
@@ -380,39 +429,50 @@ def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen
         sized = size_candidates(data, c).policies
         return _evidence(data, (cand,), sized, actual, eligible, labels, yard=yard)[0]  # item targets only
 
-    found, out, why = {}, dict(chosen), {}
+    found, keys, out, why = {}, {}, dict(chosen), {}
     for seg, name in chosen.items():
         ev = "all" if counts[seg] < MIN_ITEMS else seg
-        if seg not in scope or (ev != seg and _meets(table, seg, name)):
-            continue  # a small segment takes the pooled correction only if its own replay misses too
-        if (ev, name) not in found:
+        dirs = directions if ev == seg else tuple(d for d in directions if d == _side(table, seg, name))
+        if seg not in scope or not dirs:
+            continue  # a small segment takes the pooled correction only the way its own replay misses too
+        key = (ev, name, dirs)
+        if key not in found:
             part = table[(table["segment"] == ev) & (table["option"] == name)].iloc[0]
-            found[(ev, name)] = _correction(part, lambda f, name=name: replay_option(name, f))
-        if found[(ev, name)] is not None:
-            out[seg], why[seg] = shortfall_variant(by_name[name], found[(ev, name)][0]).name, found[(ev, name)][2]
+            found[key] = _correction(part, lambda f, name=name: replay_option(name, f), dirs)
+        if found[key] is not None:
+            keys[seg] = key
+            out[seg], why[seg] = shortfall_variant(by_name[name], found[key][0]).name, found[key][2]
+    table = _with_corrections(table, found, out, why, by_name)
+    corrections = {out[s]: (chosen[s], found[keys[s]][0]) for s in why}
+    return out, table, corrections
+
+
+def _with_corrections(table, found, out, why, by_name) -> pd.DataFrame:
+    """``table`` with the corrected options' rows (the segment measured and those taking them), ``chosen``
+    after the corrections and their reasons appended."""
     final = {**out, "all": table.loc[(table["segment"] == "all") & table["chosen"], "option"].iloc[0]}
     rows = []
-    for (ev, name), hit in found.items():
+    for (ev, name, _), hit in found.items():
         if hit is not None:
             takers = {ev} | {s for s, o in out.items() if o == shortfall_variant(by_name[name], hit[0]).name}
             rows.append(hit[1][hit[1]["segment"].isin(takers)])
     reasons = table.drop_duplicates("segment").set_index("segment")["reason"]
     # two segments may take the same corrected option (same option and factor): one row per segment
     table = pd.concat([table, *rows], ignore_index=True).drop_duplicates(["segment", "option"])
-    table = table.assign(
+    return table.assign(
         chosen=table["option"].to_numpy() == table["segment"].map(final).to_numpy(),
         reason=table["segment"].map(reasons) + table["segment"].map(lambda g: why.get(g, "")),
     )
-    corrections = {out[s]: (chosen[s], found[("all" if counts[s] < MIN_ITEMS else s, chosen[s])][0]) for s in why}
-    return out, table, corrections
 
 
-def _meets(table: pd.DataFrame, segment: str, option: str) -> bool:
-    """Whether ``option`` replayed within :data:`TOLERANCE` of the target on ``segment`` (or had nothing to replay)."""
+def _side(table: pd.DataFrame, segment: str, option: str) -> str | None:
+    """``up`` when ``option`` replayed more than :data:`TOLERANCE` under the target on ``segment``, ``down``
+    when more than :data:`TOLERANCE` above it, else (or nothing replayed) None."""
     row = table[(table["segment"] == segment) & (table["option"] == option)]
     if row.empty or not np.isfinite(row["achieved"].iloc[0]):
-        return True
-    return bool(row["achieved"].iloc[0] >= row["target"].iloc[0] - TOLERANCE)
+        return None
+    achieved, target = float(row["achieved"].iloc[0]), float(row["target"].iloc[0])
+    return "up" if achieved < target - TOLERANCE else "down" if achieved > target + TOLERANCE else None
 
 
 def _no_choice(periods: int, reason: str) -> SizingChoice:
@@ -446,7 +506,8 @@ def choose_sizing(
     With ``config.replay_correction`` (item targets), a segment whose chosen option replays more
     than :data:`TOLERANCE` under its target takes that option sized for a smaller shortfall
     (:data:`CORRECTION_FACTORS`, named as :func:`~policy_selector.candidates.shortfall_variant`;
-    ``corrections`` and the reason say by how much and at what stock).
+    ``corrections`` and the reason say by how much and at what stock); with ``*_both`` one replaying
+    more than :data:`TOLERANCE` over it takes a larger shortfall (:data:`DOWN_FACTORS`).
 
     Returns
     -------
@@ -479,10 +540,12 @@ def choose_sizing(
     chosen, table = _decide(table, counts, rule, allowed)
     corrections = {}
     # a segment / portfolio target re-levels in its own replay (service_target.backtest_target): not twice
-    if config.replay_correction != "off" and measure is None and target is None:
-        scope = {s for s in chosen if config.replay_correction == "all" or s.split("|")[0] in _INTERMITTENT}
+    mode = config.replay_correction
+    if mode != "off" and measure is None and target is None:
+        scope = {s for s in chosen if mode.startswith("all") or s.split("|")[0] in _INTERMITTENT}
+        directions = ("up", "down") if mode.endswith("_both") else ("up",)
         chosen, table, corrections = _correct(
-            data, cfg, options, actual, eligible, labels, table, counts, chosen, scope
+            data, cfg, options, actual, eligible, labels, table, counts, chosen, scope, directions
         )
     return SizingChoice(origin, periods, chosen, table[_COLUMNS], corrections=corrections)
 
