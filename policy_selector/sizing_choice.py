@@ -16,16 +16,16 @@ before) and vary the forecaster (the default's, CrostonSBA, TSB) and the error f
 (calibrated normal, empirical, negative binomial / best calibrated count family). Only items
 the default path gives its default candidate are re-sized; a trained selector is left alone.
 
-Replay correction (``SelectorConfig.replay_correction``, default ``sparse``: intermittent and lumpy
-segments): the replay measures what the calibrated error model cannot, its coverage of the windows
-*after* the backtest. Such a segment whose chosen option replays more than :data:`TOLERANCE` under
-its target takes that option sized
-for a smaller shortfall ``f (1 - target)``, the first ``f`` of :data:`CORRECTION_FACTORS` whose
-replay meets the target (retail proxy: intermittent items replayed 0.911 for 0.95, corrected to
-0.944 at level 0.99 for +48 % of their stock; docs/benchmarks/proxies.md). With ``sparse_both`` (the
-default) / ``all_both`` also down: a segment whose chosen option replays more than :data:`TOLERANCE` *over*
-its target is sized for a larger shortfall, the largest of :data:`DOWN_FACTORS` whose replay still meets
-the target (carparts' lumpy segment: replayed 0.982 for 0.95, sized at 0.925 for -39 % of its stock).
+Replay correction (``SelectorConfig.replay_correction``, ``sparse``: intermittent and lumpy segments;
+its decisions in :mod:`policy_selector.replay_correction`): the replay measures what the calibrated error
+model cannot, its coverage of the windows *after* the backtest. Such a segment whose chosen option
+replays more than :data:`TOLERANCE` under its target takes that option sized for a smaller shortfall
+``f (1 - target)``, the first ``f`` of :data:`CORRECTION_FACTORS` whose replay meets the target (retail
+proxy: intermittent items replayed 0.911 for 0.95, corrected to 0.944 at level 0.99 for +48 % of their
+stock; docs/benchmarks/proxies.md). With ``sparse_both`` (the default) / ``all_both`` also down: a
+segment whose chosen option replays more than :data:`TOLERANCE` *over* its target is sized for a larger
+shortfall, the largest of :data:`DOWN_FACTORS` whose replay still meets the target (carparts' lumpy
+segment: replayed 0.982 for 0.95, sized at 0.925 for -39 % of its stock).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from policy_selector.context import CutoffData, prepare_cutoff, wide_panel
 from policy_selector.decision_eval import Z_GRID, replay, textbook_levels
 from policy_selector.economics import periods_per_year
 from policy_selector.features import SBC_CODES, build_features
+from policy_selector.replay_correction import CORRECTION_FACTORS, DOWN_FACTORS, TOLERANCE, correction, side
 from policy_selector.selector import FixedSelector, Selection
 from policy_selector.sizing import size_candidates
 
@@ -68,8 +69,6 @@ logger = logging.getLogger(__name__)
 
 #: Items with demand after the earlier origin a segment needs for its own choice (else the pooled one).
 MIN_ITEMS = 30
-#: Replayed service this far below the target still counts as reaching it (issue 12: within 1 point).
-TOLERANCE = 0.01
 #: How a segment's option is chosen from the replay. ``yardstick`` (default): among the options serving
 #: no more than :data:`TOLERANCE` below the default's service or the target (the lower), the least
 #: value relative to the textbook formula's frontier at the same replayed service (``ratio``;
@@ -81,16 +80,6 @@ RULES = ("yardstick", "target")
 #: service: one replay of under a year on a few dozen items moves the ratio by a few per cent (the
 #: demo's lumpy and smooth segments: 1-2 % apart at the earlier origin, the other way round after).
 MARGIN = 0.05
-#: Shortfall factors f tried in turn on a segment whose chosen option replays more than :data:`TOLERANCE`
-#: under its target (with ``SelectorConfig.replay_correction``): the option is re-sized for the level
-#: 1 - f (1 - target) (0.95: 0.96, 0.97, 0.975, 0.98, 0.985, 0.99, 0.995) until its replay at the
-#: earlier origin meets the target less :data:`TOLERANCE`; none does: the factor serving best if it closes half the gap or more.
-CORRECTION_FACTORS = (0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
-#: Shortfall factors f > 1 tried in turn on a segment whose chosen option replays more than :data:`TOLERANCE`
-#: *above* its target (``replay_correction`` ``sparse_both`` / ``all_both``): levels 0.9375, 0.925, 0.90, 0.85
-#: at 0.95; the largest f whose replay at the earlier origin still meets the target itself (not the target
-#: less :data:`TOLERANCE`: the margin stays on the safe side), tried until one misses; none: no change.
-DOWN_FACTORS = (1.25, 1.5, 2.0, 3.0)
 #: Forecasters (besides the default's) and families an option combines.
 _FORECASTERS = ("CrostonSBA", "TSB")
 _FAMILIES = (Distribution.NORMAL, Distribution.EMPIRICAL, Distribution.NEGBIN)
@@ -340,74 +329,6 @@ def _decide(table: pd.DataFrame, counts: dict, rule: str = "yardstick", allowed:
     return {s: o for s, o in chosen.items() if s != "all"}, table
 
 
-def _correction(part: pd.Series, replay_option, directions=("up", "down")) -> tuple | None:
-    """The shortfall factor, evidence table and reason of a segment whose chosen option's row is ``part``:
-    :func:`_correction_up` when it replays more than :data:`TOLERANCE` under its target, :func:`_correction_down`
-    when more than :data:`TOLERANCE` above it (each if in ``directions``); else None."""
-    target, before = float(part["target"]), float(part["achieved"])
-    if not (np.isfinite(before) and np.isfinite(target)):
-        return None
-    if "up" in directions and before < target - TOLERANCE:
-        return _correction_up(part, replay_option)
-    if "down" in directions and before > target + TOLERANCE:
-        return _correction_down(part, replay_option)
-    return None
-
-
-def _correction_down(part: pd.Series, replay_option) -> tuple[float, pd.DataFrame, str] | None:
-    """The largest of :data:`DOWN_FACTORS` (tried in turn until one misses) whose replay still meets the
-    target, its evidence table and the reason; None when none does (the option as sized is kept)."""
-    seg, target = part["segment"], float(part["target"])
-    before, value = float(part["achieved"]), float(part["inventory_value"])
-    best = None
-    for f in DOWN_FACTORS:
-        evidence = replay_option(f)
-        row = evidence[evidence["segment"] == seg].iloc[0]
-        if not float(row["achieved"]) >= target:
-            break
-        best = (f, evidence, row)
-    if best is None:
-        return None
-    f, evidence, row = best
-    after, cost = float(row["achieved"]), float(row["inventory_value"])
-    why = (
-        f"; replay correction down{' (all items)' if seg == 'all' else ''}: replayed {before:.3f}, over "
-        f"{target:.3f} + {TOLERANCE:g}: sized for shortfall x{f:g} (level {1 - f * (1 - target):.4g} for "
-        f"{target:.3g}), the largest of {DOWN_FACTORS} still meeting {target:.3f} when replayed ({after:.3f}); "
-        f"inventory value {value:,.0f} -> {cost:,.0f} ({cost / max(value, 1e-12) - 1:+.0%})"
-    )
-    return f, evidence, why
-
-
-def _correction_up(part: pd.Series, replay_option) -> tuple[float, pd.DataFrame, str] | None:
-    """The shortfall factor of a segment whose chosen option's row is ``part``: the first of
-    :data:`CORRECTION_FACTORS` whose replay meets the target less :data:`TOLERANCE`, else the best served
-    if it closes at least half the gap; None when the option already meets it or no factor closes half
-    the gap (the most stock for a point of service is not worth it). Also the factor's evidence table
-    (every segment, :func:`_evidence`) and the reason."""
-    seg, target = part["segment"], float(part["target"])
-    before, value = float(part["achieved"]), float(part["inventory_value"])
-    if not (np.isfinite(before) and np.isfinite(target)) or before >= target - TOLERANCE:
-        return None
-    tried = []
-    for f in CORRECTION_FACTORS:
-        evidence = replay_option(f)
-        tried.append((f, evidence, evidence[evidence["segment"] == seg].iloc[0]))
-        if float(tried[-1][2]["achieved"]) >= target - TOLERANCE:
-            break
-    f, evidence, row = max(tried, key=lambda t: (round(float(t[2]["achieved"]), 12), t[0]))
-    after, cost = float(row["achieved"]), float(row["inventory_value"])
-    if not after >= before + 0.5 * (target - TOLERANCE - before):
-        return None  # none meets and the best closes under half the gap: not worth its stock
-    met = "meets" if after >= target - TOLERANCE else f"is the best of {len(tried)} factor(s); none meets"
-    why = (
-        f"; replay correction{' (all items)' if seg == 'all' else ''}: sized for shortfall x{f:g} (level "
-        f"{1 - f * (1 - target):.4g} for {target:.3g}): replayed {before:.3f} -> {after:.3f}, which {met} "
-        f"{target:.3f} - {TOLERANCE:g}; inventory value {value:,.0f} -> {cost:,.0f} ({cost / max(value, 1e-12) - 1:+.0%})"
-    )
-    return f, evidence, why
-
-
 def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen, scope, directions=("up",)) -> tuple:
     """Replay correction of the chosen option of every segment in ``scope``, up (:data:`CORRECTION_FACTORS`)
     and, if in ``directions``, down (:data:`DOWN_FACTORS`); a segment under :data:`MIN_ITEMS` items with demand
@@ -432,13 +353,13 @@ def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen
     found, keys, out, why = {}, {}, dict(chosen), {}
     for seg, name in chosen.items():
         ev = "all" if counts[seg] < MIN_ITEMS else seg
-        dirs = directions if ev == seg else tuple(d for d in directions if d == _side(table, seg, name))
+        dirs = directions if ev == seg else tuple(d for d in directions if d == side(table, seg, name))
         if seg not in scope or not dirs:
             continue  # a small segment takes the pooled correction only the way its own replay misses too
         key = (ev, name, dirs)
         if key not in found:
             part = table[(table["segment"] == ev) & (table["option"] == name)].iloc[0]
-            found[key] = _correction(part, lambda f, name=name: replay_option(name, f), dirs)
+            found[key] = correction(part, lambda f, name=name: replay_option(name, f), dirs)
         if found[key] is not None:
             keys[seg] = key
             out[seg], why[seg] = shortfall_variant(by_name[name], found[key][0]).name, found[key][2]
@@ -463,16 +384,6 @@ def _with_corrections(table, found, out, why, by_name) -> pd.DataFrame:
         chosen=table["option"].to_numpy() == table["segment"].map(final).to_numpy(),
         reason=table["segment"].map(reasons) + table["segment"].map(lambda g: why.get(g, "")),
     )
-
-
-def _side(table: pd.DataFrame, segment: str, option: str) -> str | None:
-    """``up`` when ``option`` replayed more than :data:`TOLERANCE` under the target on ``segment``, ``down``
-    when more than :data:`TOLERANCE` above it, else (or nothing replayed) None."""
-    row = table[(table["segment"] == segment) & (table["option"] == option)]
-    if row.empty or not np.isfinite(row["achieved"].iloc[0]):
-        return None
-    achieved, target = float(row["achieved"].iloc[0]), float(row["target"].iloc[0])
-    return "up" if achieved < target - TOLERANCE else "down" if achieved > target + TOLERANCE else None
 
 
 def _no_choice(periods: int, reason: str) -> SizingChoice:

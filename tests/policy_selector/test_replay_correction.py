@@ -13,12 +13,12 @@ import pytest
 from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
 from policy_selector.candidates import shortfall_variant
 from policy_selector.context import prepare_cutoff
+from policy_selector.replay_correction import correction
 from policy_selector.sizing import size_candidates
 from policy_selector.sizing_choice import (
     CORRECTION_FACTORS,
     DOWN_FACTORS,
     TOLERANCE,
-    _correction,
     choose_sizing,
     sizing_options,
     with_sizing_choice,
@@ -52,7 +52,7 @@ def _planted_replay(service_of):
 def test_correction_takes_the_first_factor_whose_replay_meets_the_target():
     # 0.91 replayed: the factors are tried in turn until one serves 0.95 - TOLERANCE
     replay_option, calls = _planted_replay(lambda f: 0.97 - 0.1 * f)  # 0.89 at f = 0.8 ... 0.94 at f = 0.3
-    f, evidence, why = _correction(pd.Series(_row(0.91, 100.0)), replay_option)
+    f, evidence, why = correction(pd.Series(_row(0.91, 100.0)), replay_option)
     assert f == pytest.approx(0.3)
     assert calls == [x for x in CORRECTION_FACTORS if x >= 0.3]  # none tried past the first that meets it
     assert set(evidence["segment"]) == {"intermittent|long", "other"}  # the evidence of every segment
@@ -62,31 +62,31 @@ def test_correction_takes_the_first_factor_whose_replay_meets_the_target():
 
 def test_correction_without_a_factor_meeting_the_target_takes_the_best_served():
     replay_option, calls = _planted_replay(lambda f: 0.935 - 0.02 * f)  # at best 0.933 < 0.94
-    f, _, why = _correction(pd.Series(_row(0.90, 100.0)), replay_option)
+    f, _, why = correction(pd.Series(_row(0.90, 100.0)), replay_option)
     assert calls == list(CORRECTION_FACTORS) and f == min(CORRECTION_FACTORS)
     assert f"is the best of {len(CORRECTION_FACTORS)} factor(s); none meets 0.950" in why
     # the best closes under half the gap (0.900 -> 0.918 of 0.940): not worth the most stock
     replay_option, _ = _planted_replay(lambda f: 0.92 - 0.02 * f)
-    assert _correction(pd.Series(_row(0.90, 100.0)), replay_option) is None
+    assert correction(pd.Series(_row(0.90, 100.0)), replay_option) is None
     # no factor serving better than the option as sized: no correction
     replay_option, _ = _planted_replay(lambda f: 0.90)
-    assert _correction(pd.Series(_row(0.90, 100.0)), replay_option) is None
+    assert correction(pd.Series(_row(0.90, 100.0)), replay_option) is None
 
 
 def test_correction_leaves_a_segment_that_meets_its_target_unreplayed():
     def never(f):
         raise AssertionError("a segment meeting its target must not be re-sized")
 
-    assert _correction(pd.Series(_row(0.95 - TOLERANCE, 100.0)), never) is None
-    assert _correction(pd.Series(_row(0.95 + TOLERANCE, 100.0)), never) is None  # within the upper tolerance
-    assert _correction(pd.Series(_row(0.99, 100.0)), never, ("up",)) is None  # over it, but only up asked
-    assert _correction(pd.Series(_row(np.nan, 100.0)), never) is None  # nothing replayed: nothing to correct
+    assert correction(pd.Series(_row(0.95 - TOLERANCE, 100.0)), never) is None
+    assert correction(pd.Series(_row(0.95 + TOLERANCE, 100.0)), never) is None  # within the upper tolerance
+    assert correction(pd.Series(_row(0.99, 100.0)), never, ("up",)) is None  # over it, but only up asked
+    assert correction(pd.Series(_row(np.nan, 100.0)), never) is None  # nothing replayed: nothing to correct
 
 
 def test_correction_down_takes_the_largest_factor_whose_replay_still_meets_the_target():
     # 0.990 replayed for 0.95: f = 1.25, 1.5, 2 replay 0.9875, 0.98, 0.965 (meet 0.95), f = 3 0.935 (misses)
     replay_option, calls = _planted_replay(lambda f: 0.995 - 0.03 * (f - 1))
-    f, evidence, why = _correction(pd.Series(_row(0.99, 100.0)), replay_option)
+    f, evidence, why = correction(pd.Series(_row(0.99, 100.0)), replay_option)
     assert f == 2.0 and calls == list(DOWN_FACTORS)
     assert set(evidence["segment"]) == {"intermittent|long", "other"}
     assert (
@@ -95,10 +95,10 @@ def test_correction_down_takes_the_largest_factor_whose_replay_still_meets_the_t
     assert "still meeting 0.950 when replayed (0.965); inventory value 100 -> 50 (-50%)" in why
     # the target itself, not the target less the tolerance: 0.945 does not count as meeting it
     replay_option, calls = _planted_replay(lambda f: 0.945)
-    assert _correction(pd.Series(_row(0.99, 100.0)), replay_option) is None and calls == [DOWN_FACTORS[0]]
+    assert correction(pd.Series(_row(0.99, 100.0)), replay_option) is None and calls == [DOWN_FACTORS[0]]
     # the factors are tried until one misses: the largest meeting it is kept, not a later one
     replay_option, calls = _planted_replay(lambda f: {1.25: 0.97, 1.5: 0.94}.get(f, 0.96))
-    assert _correction(pd.Series(_row(0.99, 100.0)), replay_option)[0] == 1.25 and calls == [1.25, 1.5]
+    assert correction(pd.Series(_row(0.99, 100.0)), replay_option)[0] == 1.25 and calls == [1.25, 1.5]
 
 
 def _sparse(later: float):
