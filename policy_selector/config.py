@@ -19,8 +19,9 @@ __all__ = ["SelectorConfig", "AUTO_REFIT_SPAN_MULTIPLE"]
 #: the history the parameters were estimated on (docs/guide/scale.md: carparts' 39-51 months are far
 #: below, the 3-year weekly panel and the demo far above).
 AUTO_REFIT_SPAN_MULTIPLE = 5
-#: Segments the sizing choice's replay correction may raise (:attr:`SelectorConfig.replay_correction`).
-REPLAY_CORRECTIONS = ("sparse", "all", "off")
+#: Segments the sizing choice's replay correction may raise (:attr:`SelectorConfig.replay_correction`);
+#: ``*_both`` also lowers those that over-serve.
+REPLAY_CORRECTIONS = ("sparse", "all", "off", "sparse_both", "all_both")
 
 
 @dataclass(frozen=True)
@@ -107,14 +108,17 @@ class SelectorConfig:
         ``test_periods`` before the cutoff). 0 = label by the single realised path.
     block_length : int, optional
         Block length of that bootstrap; default ``clip(ceil(test_periods / 4), 2, 13)``.
-    replay_correction : {"sparse", "all", "off"}, default "sparse"
+    replay_correction : {"sparse", "all", "off", "sparse_both", "all_both"}, default "sparse_both"
         The sizing choice (:func:`policy_selector.sizing_choice.choose_sizing`) corrects a segment
         whose chosen option replays more than its tolerance under the target: it sizes that option
         for a smaller shortfall until the replay at its earlier origin meets the target.
         ``sparse``: intermittent and lumpy segments only (SBC class; where a few backtest windows
         with demand cannot show the tail of an L + R sum of sparse demand); ``all``: every segment
         (also smooth and erratic ones, whose replay misses follow level and season shifts of the
-        replayed months); ``off``: the chosen options as sized.
+        replayed months); ``off``: the chosen options as sized. ``sparse_both`` / ``all_both``: the
+        same segments, and also the correction down: a segment whose chosen option replays more than
+        the tolerance *above* its target is sized for a larger shortfall, the largest factor whose
+        replay still meets the target.
     """
 
     space: CandidateSpace = field(default_factory=CandidateSpace)
@@ -138,7 +142,7 @@ class SelectorConfig:
     sim_periods: int = 52
     label_paths: int = 40
     block_length: int | None = None
-    replay_correction: str = "sparse"
+    replay_correction: str = "sparse_both"
 
     def __post_init__(self) -> None:
         if not isinstance(self.space, CandidateSpace):

@@ -16,13 +16,16 @@ before) and vary the forecaster (the default's, CrostonSBA, TSB) and the error f
 (calibrated normal, empirical, negative binomial / best calibrated count family). Only items
 the default path gives its default candidate are re-sized; a trained selector is left alone.
 
-Replay correction (``SelectorConfig.replay_correction``, default ``sparse``: intermittent and lumpy
-segments): the replay measures what the calibrated error model cannot, its coverage of the windows
-*after* the backtest. Such a segment whose chosen option replays more than :data:`TOLERANCE` under
-its target takes that option sized
-for a smaller shortfall ``f (1 - target)``, the first ``f`` of :data:`CORRECTION_FACTORS` whose
-replay meets the target (retail proxy: intermittent items replayed 0.911 for 0.95, corrected to
-0.944 at level 0.99 for +48 % of their stock; docs/benchmarks/proxies.md).
+Replay correction (``SelectorConfig.replay_correction``, ``sparse``: intermittent and lumpy segments;
+its decisions in :mod:`policy_selector.replay_correction`): the replay measures what the calibrated error
+model cannot, its coverage of the windows *after* the backtest. Such a segment whose chosen option
+replays more than :data:`TOLERANCE` under its target takes that option sized for a smaller shortfall
+``f (1 - target)``, the first ``f`` of :data:`CORRECTION_FACTORS` whose replay meets the target (retail
+proxy: intermittent items replayed 0.911 for 0.95, corrected to 0.944 at level 0.99 for +48 % of their
+stock; docs/benchmarks/proxies.md). With ``sparse_both`` (the default) / ``all_both`` also down: a
+segment whose chosen option replays more than :data:`TOLERANCE` *over* its target is sized for a larger
+shortfall, the largest of :data:`DOWN_FACTORS` whose replay still meets the target (carparts' lumpy
+segment: replayed 0.982 for 0.95, sized at 0.925 for -39 % of its stock).
 """
 
 from __future__ import annotations
@@ -41,11 +44,13 @@ from policy_selector.context import CutoffData, prepare_cutoff, wide_panel
 from policy_selector.decision_eval import Z_GRID, replay, textbook_levels
 from policy_selector.economics import periods_per_year
 from policy_selector.features import SBC_CODES, build_features
+from policy_selector.replay_correction import CORRECTION_FACTORS, DOWN_FACTORS, TOLERANCE, correction, side
 from policy_selector.selector import FixedSelector, Selection
 from policy_selector.sizing import size_candidates
 
 __all__ = [
     "CORRECTION_FACTORS",
+    "DOWN_FACTORS",
     "MARGIN",
     "MIN_ITEMS",
     "RULES",
@@ -64,8 +69,6 @@ logger = logging.getLogger(__name__)
 
 #: Items with demand after the earlier origin a segment needs for its own choice (else the pooled one).
 MIN_ITEMS = 30
-#: Replayed service this far below the target still counts as reaching it (issue 12: within 1 point).
-TOLERANCE = 0.01
 #: How a segment's option is chosen from the replay. ``yardstick`` (default): among the options serving
 #: no more than :data:`TOLERANCE` below the default's service or the target (the lower), the least
 #: value relative to the textbook formula's frontier at the same replayed service (``ratio``;
@@ -77,11 +80,6 @@ RULES = ("yardstick", "target")
 #: service: one replay of under a year on a few dozen items moves the ratio by a few per cent (the
 #: demo's lumpy and smooth segments: 1-2 % apart at the earlier origin, the other way round after).
 MARGIN = 0.05
-#: Shortfall factors f tried in turn on a segment whose chosen option replays more than :data:`TOLERANCE`
-#: under its target (with ``SelectorConfig.replay_correction``): the option is re-sized for the level
-#: 1 - f (1 - target) (0.95: 0.96, 0.97, 0.975, 0.98, 0.985, 0.99, 0.995) until its replay at the
-#: earlier origin meets the target less :data:`TOLERANCE`; none does: the factor serving best if it closes half the gap or more.
-CORRECTION_FACTORS = (0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
 #: Forecasters (besides the default's) and families an option combines.
 _FORECASTERS = ("CrostonSBA", "TSB")
 _FAMILIES = (Distribution.NORMAL, Distribution.EMPIRICAL, Distribution.NEGBIN)
@@ -331,39 +329,11 @@ def _decide(table: pd.DataFrame, counts: dict, rule: str = "yardstick", allowed:
     return {s: o for s, o in chosen.items() if s != "all"}, table
 
 
-def _correction(part: pd.Series, replay_option) -> tuple[float, pd.DataFrame, str] | None:
-    """The shortfall factor of a segment whose chosen option's row is ``part``: the first of
-    :data:`CORRECTION_FACTORS` whose replay meets the target less :data:`TOLERANCE`, else the best served
-    if it closes at least half the gap; None when the option already meets it or no factor closes half
-    the gap (the most stock for a point of service is not worth it). Also the factor's evidence table
-    (every segment, :func:`_evidence`) and the reason."""
-    seg, target = part["segment"], float(part["target"])
-    before, value = float(part["achieved"]), float(part["inventory_value"])
-    if not (np.isfinite(before) and np.isfinite(target)) or before >= target - TOLERANCE:
-        return None
-    tried = []
-    for f in CORRECTION_FACTORS:
-        evidence = replay_option(f)
-        tried.append((f, evidence, evidence[evidence["segment"] == seg].iloc[0]))
-        if float(tried[-1][2]["achieved"]) >= target - TOLERANCE:
-            break
-    f, evidence, row = max(tried, key=lambda t: (round(float(t[2]["achieved"]), 12), t[0]))
-    after, cost = float(row["achieved"]), float(row["inventory_value"])
-    if not after >= before + 0.5 * (target - TOLERANCE - before):
-        return None  # none meets and the best closes under half the gap: not worth its stock
-    met = "meets" if after >= target - TOLERANCE else f"is the best of {len(tried)} factor(s); none meets"
-    why = (
-        f"; replay correction{' (all items)' if seg == 'all' else ''}: sized for shortfall x{f:g} (level "
-        f"{1 - f * (1 - target):.4g} for {target:.3g}): replayed {before:.3f} -> {after:.3f}, which {met} "
-        f"{target:.3f} - {TOLERANCE:g}; inventory value {value:,.0f} -> {cost:,.0f} ({cost / max(value, 1e-12) - 1:+.0%})"
-    )
-    return f, evidence, why
-
-
-def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen, scope) -> tuple:
-    """Replay correction of the chosen option of every segment in ``scope`` (:data:`CORRECTION_FACTORS`; a
-    segment under :data:`MIN_ITEMS` items with demand takes the correction measured on all items, as its choice,
-    but only when its own replay misses the target too: the pooled row is mostly other segments' items).
+def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen, scope, directions=("up",)) -> tuple:
+    """Replay correction of the chosen option of every segment in ``scope``, up (:data:`CORRECTION_FACTORS`)
+    and, if in ``directions``, down (:data:`DOWN_FACTORS`); a segment under :data:`MIN_ITEMS` items with demand
+    takes the correction measured on all items, as its choice, but only the way its own replay misses too
+    (the pooled row is mostly other segments' items).
 
     Returns
     -------
@@ -380,39 +350,40 @@ def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen
         sized = size_candidates(data, c).policies
         return _evidence(data, (cand,), sized, actual, eligible, labels, yard=yard)[0]  # item targets only
 
-    found, out, why = {}, dict(chosen), {}
+    found, keys, out, why = {}, {}, dict(chosen), {}
     for seg, name in chosen.items():
         ev = "all" if counts[seg] < MIN_ITEMS else seg
-        if seg not in scope or (ev != seg and _meets(table, seg, name)):
-            continue  # a small segment takes the pooled correction only if its own replay misses too
-        if (ev, name) not in found:
+        dirs = directions if ev == seg else tuple(d for d in directions if d == side(table, seg, name))
+        if seg not in scope or not dirs:
+            continue  # a small segment takes the pooled correction only the way its own replay misses too
+        key = (ev, name, dirs)
+        if key not in found:
             part = table[(table["segment"] == ev) & (table["option"] == name)].iloc[0]
-            found[(ev, name)] = _correction(part, lambda f, name=name: replay_option(name, f))
-        if found[(ev, name)] is not None:
-            out[seg], why[seg] = shortfall_variant(by_name[name], found[(ev, name)][0]).name, found[(ev, name)][2]
+            found[key] = correction(part, lambda f, name=name: replay_option(name, f), dirs)
+        if found[key] is not None:
+            keys[seg] = key
+            out[seg], why[seg] = shortfall_variant(by_name[name], found[key][0]).name, found[key][2]
+    table = _with_corrections(table, found, out, why, by_name)
+    corrections = {out[s]: (chosen[s], found[keys[s]][0]) for s in why}
+    return out, table, corrections
+
+
+def _with_corrections(table, found, out, why, by_name) -> pd.DataFrame:
+    """``table`` with the corrected options' rows (the segment measured and those taking them), ``chosen``
+    after the corrections and their reasons appended."""
     final = {**out, "all": table.loc[(table["segment"] == "all") & table["chosen"], "option"].iloc[0]}
     rows = []
-    for (ev, name), hit in found.items():
+    for (ev, name, _), hit in found.items():
         if hit is not None:
             takers = {ev} | {s for s, o in out.items() if o == shortfall_variant(by_name[name], hit[0]).name}
             rows.append(hit[1][hit[1]["segment"].isin(takers)])
     reasons = table.drop_duplicates("segment").set_index("segment")["reason"]
     # two segments may take the same corrected option (same option and factor): one row per segment
     table = pd.concat([table, *rows], ignore_index=True).drop_duplicates(["segment", "option"])
-    table = table.assign(
+    return table.assign(
         chosen=table["option"].to_numpy() == table["segment"].map(final).to_numpy(),
         reason=table["segment"].map(reasons) + table["segment"].map(lambda g: why.get(g, "")),
     )
-    corrections = {out[s]: (chosen[s], found[("all" if counts[s] < MIN_ITEMS else s, chosen[s])][0]) for s in why}
-    return out, table, corrections
-
-
-def _meets(table: pd.DataFrame, segment: str, option: str) -> bool:
-    """Whether ``option`` replayed within :data:`TOLERANCE` of the target on ``segment`` (or had nothing to replay)."""
-    row = table[(table["segment"] == segment) & (table["option"] == option)]
-    if row.empty or not np.isfinite(row["achieved"].iloc[0]):
-        return True
-    return bool(row["achieved"].iloc[0] >= row["target"].iloc[0] - TOLERANCE)
 
 
 def _no_choice(periods: int, reason: str) -> SizingChoice:
@@ -446,7 +417,8 @@ def choose_sizing(
     With ``config.replay_correction`` (item targets), a segment whose chosen option replays more
     than :data:`TOLERANCE` under its target takes that option sized for a smaller shortfall
     (:data:`CORRECTION_FACTORS`, named as :func:`~policy_selector.candidates.shortfall_variant`;
-    ``corrections`` and the reason say by how much and at what stock).
+    ``corrections`` and the reason say by how much and at what stock); with ``*_both`` one replaying
+    more than :data:`TOLERANCE` over it takes a larger shortfall (:data:`DOWN_FACTORS`).
 
     Returns
     -------
@@ -479,10 +451,12 @@ def choose_sizing(
     chosen, table = _decide(table, counts, rule, allowed)
     corrections = {}
     # a segment / portfolio target re-levels in its own replay (service_target.backtest_target): not twice
-    if config.replay_correction != "off" and measure is None and target is None:
-        scope = {s for s in chosen if config.replay_correction == "all" or s.split("|")[0] in _INTERMITTENT}
+    mode = config.replay_correction
+    if mode != "off" and measure is None and target is None:
+        scope = {s for s in chosen if mode.startswith("all") or s.split("|")[0] in _INTERMITTENT}
+        directions = ("up", "down") if mode.endswith("_both") else ("up",)
         chosen, table, corrections = _correct(
-            data, cfg, options, actual, eligible, labels, table, counts, chosen, scope
+            data, cfg, options, actual, eligible, labels, table, counts, chosen, scope, directions
         )
     return SizingChoice(origin, periods, chosen, table[_COLUMNS], corrections=corrections)
 

@@ -1,5 +1,6 @@
 """The sizing choice's replay correction: a segment whose chosen option replays under its target is
-sized for a smaller shortfall until its replay at the earlier origin meets the target."""
+sized for a smaller shortfall until its replay at the earlier origin meets the target; with ``*_both``,
+one replaying over its target is sized for the largest larger shortfall whose replay still meets it."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import pytest
 from policy_selector import CandidateSpace, SelectorConfig, recommend_policies
 from policy_selector.candidates import shortfall_variant
 from policy_selector.context import prepare_cutoff
+from policy_selector.replay_correction import correction
 from policy_selector.sizing import size_candidates
 from policy_selector.sizing_choice import (
     CORRECTION_FACTORS,
+    DOWN_FACTORS,
     TOLERANCE,
-    _correction,
     choose_sizing,
     sizing_options,
     with_sizing_choice,
@@ -50,7 +52,7 @@ def _planted_replay(service_of):
 def test_correction_takes_the_first_factor_whose_replay_meets_the_target():
     # 0.91 replayed: the factors are tried in turn until one serves 0.95 - TOLERANCE
     replay_option, calls = _planted_replay(lambda f: 0.97 - 0.1 * f)  # 0.89 at f = 0.8 ... 0.94 at f = 0.3
-    f, evidence, why = _correction(pd.Series(_row(0.91, 100.0)), replay_option)
+    f, evidence, why = correction(pd.Series(_row(0.91, 100.0)), replay_option)
     assert f == pytest.approx(0.3)
     assert calls == [x for x in CORRECTION_FACTORS if x >= 0.3]  # none tried past the first that meets it
     assert set(evidence["segment"]) == {"intermittent|long", "other"}  # the evidence of every segment
@@ -60,24 +62,43 @@ def test_correction_takes_the_first_factor_whose_replay_meets_the_target():
 
 def test_correction_without_a_factor_meeting_the_target_takes_the_best_served():
     replay_option, calls = _planted_replay(lambda f: 0.935 - 0.02 * f)  # at best 0.933 < 0.94
-    f, _, why = _correction(pd.Series(_row(0.90, 100.0)), replay_option)
+    f, _, why = correction(pd.Series(_row(0.90, 100.0)), replay_option)
     assert calls == list(CORRECTION_FACTORS) and f == min(CORRECTION_FACTORS)
     assert f"is the best of {len(CORRECTION_FACTORS)} factor(s); none meets 0.950" in why
     # the best closes under half the gap (0.900 -> 0.918 of 0.940): not worth the most stock
     replay_option, _ = _planted_replay(lambda f: 0.92 - 0.02 * f)
-    assert _correction(pd.Series(_row(0.90, 100.0)), replay_option) is None
+    assert correction(pd.Series(_row(0.90, 100.0)), replay_option) is None
     # no factor serving better than the option as sized: no correction
     replay_option, _ = _planted_replay(lambda f: 0.90)
-    assert _correction(pd.Series(_row(0.90, 100.0)), replay_option) is None
+    assert correction(pd.Series(_row(0.90, 100.0)), replay_option) is None
 
 
 def test_correction_leaves_a_segment_that_meets_its_target_unreplayed():
     def never(f):
         raise AssertionError("a segment meeting its target must not be re-sized")
 
-    assert _correction(pd.Series(_row(0.95 - TOLERANCE, 100.0)), never) is None
-    assert _correction(pd.Series(_row(0.99, 100.0)), never) is None
-    assert _correction(pd.Series(_row(np.nan, 100.0)), never) is None  # nothing replayed: nothing to correct
+    assert correction(pd.Series(_row(0.95 - TOLERANCE, 100.0)), never) is None
+    assert correction(pd.Series(_row(0.95 + TOLERANCE, 100.0)), never) is None  # within the upper tolerance
+    assert correction(pd.Series(_row(0.99, 100.0)), never, ("up",)) is None  # over it, but only up asked
+    assert correction(pd.Series(_row(np.nan, 100.0)), never) is None  # nothing replayed: nothing to correct
+
+
+def test_correction_down_takes_the_largest_factor_whose_replay_still_meets_the_target():
+    # 0.990 replayed for 0.95: f = 1.25, 1.5, 2 replay 0.9875, 0.98, 0.965 (meet 0.95), f = 3 0.935 (misses)
+    replay_option, calls = _planted_replay(lambda f: 0.995 - 0.03 * (f - 1))
+    f, evidence, why = correction(pd.Series(_row(0.99, 100.0)), replay_option)
+    assert f == 2.0 and calls == list(DOWN_FACTORS)
+    assert set(evidence["segment"]) == {"intermittent|long", "other"}
+    assert (
+        "replay correction down: replayed 0.990, over 0.950 + 0.01: sized for shortfall x2 (level 0.9 for 0.95)" in why
+    )
+    assert "still meeting 0.950 when replayed (0.965); inventory value 100 -> 50 (-50%)" in why
+    # the target itself, not the target less the tolerance: 0.945 does not count as meeting it
+    replay_option, calls = _planted_replay(lambda f: 0.945)
+    assert correction(pd.Series(_row(0.99, 100.0)), replay_option) is None and calls == [DOWN_FACTORS[0]]
+    # the factors are tried until one misses: the largest meeting it is kept, not a later one
+    replay_option, calls = _planted_replay(lambda f: {1.25: 0.97, 1.5: 0.94}.get(f, 0.96))
+    assert correction(pd.Series(_row(0.99, 100.0)), replay_option)[0] == 1.25 and calls == [1.25, 1.5]
 
 
 def _sparse(later: float):
@@ -165,6 +186,8 @@ def test_segments_meeting_their_target_keep_their_choice_unchanged():
     off = choose_sizing(demand, items, dataclasses.replace(config, replay_correction="off"), default, periods=12)
     met = off.table[off.table["chosen"]]
     assert (met["achieved"] >= met["target"] - TOLERANCE).all() and len(met) >= 2
+    assert (met["achieved"] <= met["target"] + TOLERANCE).all()  # nor over it: no correction down either
+    assert config.replay_correction == "sparse_both"  # the default corrects both ways
     assert choice.corrections == {} and choice.chosen == off.chosen
     pd.testing.assert_frame_equal(choice.table, off.table)
     assert set(choice.table["option"]) == {o.name for o in sizing_options(default)}
@@ -201,7 +224,7 @@ def test_smooth_segments_are_corrected_only_when_asked():
 
 
 def test_an_unknown_correction_scope_is_refused():
-    with pytest.raises(ValueError, match=r"replay_correction must be one of \['sparse', 'all', 'off'\], got 'yes'"):
+    with pytest.raises(ValueError, match=r"replay_correction must be one of \['sparse', 'all', 'off', .*\], got 'yes'"):
         SelectorConfig(replay_correction="yes")
 
 
@@ -227,3 +250,57 @@ def test_a_small_sparse_segment_meeting_its_own_target_is_not_corrected_for_othe
     assert sparse and (rows.loc[sparse, "achieved"] >= rows.loc[sparse, "target"] - TOLERANCE).all()
     assert rows.loc["all", "achieved"] < rows.loc["all", "target"] - TOLERANCE  # the pooled row misses
     assert on.chosen == off.chosen and not on.corrections
+
+
+def test_the_choice_lowers_the_level_of_a_sparse_segment_whose_replay_over_serves():
+    # demand half as often in the last year: the lumpy segment's chosen option replays far over 0.95
+    demand, items, config = _sparse(later=0.5)
+    default = config.space["ets_sq_normal"]
+    choice = choose_sizing(demand, items, config, default, periods=12)
+    up = choose_sizing(demand, items, dataclasses.replace(config, replay_correction="sparse"), default, periods=12)
+    off = choose_sizing(demand, items, dataclasses.replace(config, replay_correction="off"), default, periods=12)
+    assert up.chosen == off.chosen and not up.corrections  # no correction down unless asked
+    assert choice.corrections, choice.table.to_string()
+    table = choice.table.set_index(["segment", "option"])
+    for name, (base, f) in choice.corrections.items():
+        seg = next(s for s, o in choice.chosen.items() if o == name)
+        assert seg.split("|")[0] in ("intermittent", "lumpy") and off.chosen[seg] == base and f in DOWN_FACTORS
+        assert table.loc[(seg, base), "achieved"] > 0.95 + TOLERANCE
+        # the corrected option still meets the target itself when replayed, at less stock
+        assert 0.95 <= table.loc[(seg, name), "achieved"] < table.loc[(seg, base), "achieved"]
+        assert table.loc[(seg, name), "inventory_value"] < table.loc[(seg, base), "inventory_value"]
+        assert "replay correction down: replayed" in table.loc[(seg, name), "reason"]
+    # the default path sizes those items lower, and their note says to what
+    selector, cfg, made = with_sizing_choice(None, demand, items, config)
+    rec = recommend_policies(selector, demand, items, cfg, np.random.default_rng(0)).set_index("unique_id")
+    plain_sel, plain_cfg, _ = with_sizing_choice(
+        None, demand, items, dataclasses.replace(config, replay_correction="off")
+    )
+    plain = recommend_policies(plain_sel, demand, items, plain_cfg, np.random.default_rng(0)).set_index("unique_id")
+    hit = rec["candidate"].isin(list(made.corrections))
+    assert hit.any()
+    assert (rec.loc[hit, "reorder_point"] <= plain.loc[rec.index[hit], "reorder_point"]).all()
+    assert (rec.loc[hit, "reorder_point"] < plain.loc[rec.index[hit], "reorder_point"]).any()
+    _, f = next(iter(made.corrections.values()))
+    assert rec.loc[hit, "service_note"].str.contains(f"sized to csl {1 - f * 0.05:.3g}, {f:g}x the shortfall").all()
+
+
+def test_smooth_segments_over_serving_are_corrected_down_only_when_asked():
+    # 60 smooth monthly series whose level falls 15 % in the last year: their replay over-serves
+    rng = np.random.default_rng(5)
+    n, T = 60, 60
+    level = rng.uniform(20, 40, n)[:, None] * np.where(np.arange(T) >= T - 12, 0.85, 1.0)[None, :]
+    demand, items, config = _sparse(later=1.0)
+    ids = [f"m{i:03d}" for i in range(n)]
+    ds = np.sort(demand["ds"].unique())
+    demand = pd.DataFrame({"unique_id": np.repeat(ids, T), "ds": np.tile(ds, n), "y": rng.poisson(level).ravel() * 1.0})
+    items = pd.concat([items.iloc[:1]] * n, ignore_index=True).assign(unique_id=ids)
+    default = config.space["ets_sq_normal"]
+    off = choose_sizing(demand, items, dataclasses.replace(config, replay_correction="off"), default, periods=12)
+    over = off.table[off.table["chosen"] & (off.table["segment"] == "smooth|long")]
+    assert set(off.chosen) == {"smooth|long"} and (over["achieved"] > 0.95 + TOLERANCE).all()
+    sparse_only = choose_sizing(demand, items, config, default, periods=12)  # the default scope
+    assert sparse_only.corrections == {} and sparse_only.chosen == off.chosen
+    every = choose_sizing(demand, items, dataclasses.replace(config, replay_correction="all_both"), default, periods=12)
+    assert every.chosen["smooth|long"] in every.corrections
+    assert every.corrections[every.chosen["smooth|long"]][1] in DOWN_FACTORS
