@@ -117,8 +117,8 @@ class SelectorConfig:
         (also smooth and erratic ones, whose replay misses follow level and season shifts of the
         replayed months); ``off``: the chosen options as sized. ``sparse_both`` / ``all_both``: the
         same segments, and also the correction down: a segment whose chosen option replays more than
-        the tolerance *above* its target is sized for a larger shortfall, the largest factor whose
-        replay still meets the target.
+        the tolerance *above* its target is sized for a larger shortfall, the factors tried in turn
+        until one misses, keeping the largest whose replay still serves the target plus the tolerance.
     """
 
     space: CandidateSpace = field(default_factory=CandidateSpace)

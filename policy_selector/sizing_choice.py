@@ -44,7 +44,14 @@ from policy_selector.context import CutoffData, prepare_cutoff, wide_panel
 from policy_selector.decision_eval import Z_GRID, replay, textbook_levels
 from policy_selector.economics import periods_per_year
 from policy_selector.features import SBC_CODES, build_features
-from policy_selector.replay_correction import CORRECTION_FACTORS, DOWN_FACTORS, TOLERANCE, correction, side
+from policy_selector.replay_correction import (
+    CORRECTION_FACTORS,
+    DOWN_FACTORS,
+    TOLERANCE,
+    correction,
+    down_bar_met,
+    side,
+)
 from policy_selector.selector import FixedSelector, Selection
 from policy_selector.sizing import size_candidates
 
@@ -360,7 +367,7 @@ def _correct(data, cfg, options, actual, eligible, labels, table, counts, chosen
         if key not in found:
             part = table[(table["segment"] == ev) & (table["option"] == name)].iloc[0]
             found[key] = correction(part, lambda f, name=name: replay_option(name, f), dirs)
-        if found[key] is not None:
+        if found[key] is not None and (ev == seg or "down" not in dirs or down_bar_met(found[key][1], seg)):
             keys[seg] = key
             out[seg], why[seg] = shortfall_variant(by_name[name], found[key][0]).name, found[key][2]
     table = _with_corrections(table, found, out, why, by_name)
