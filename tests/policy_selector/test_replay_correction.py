@@ -171,13 +171,8 @@ def test_the_choice_raises_the_level_of_a_sparse_segment_whose_replay_misses(spa
         assert "replay correction" in table.loc[(seg, name), "reason"]
     assert (choice.table.groupby("segment")["chosen"].sum() == 1).all()
     # the default path sizes those segments' items at the corrected level, with the note saying why
-    selector, cfg, made = with_sizing_choice(None, demand, items, config)
+    rec, plain, made = _recommended(demand, items, config)
     assert made.corrections == choice.corrections  # the same earlier origin: one year = 12 months back
-    rec = recommend_policies(selector, demand, items, cfg, np.random.default_rng(0)).set_index("unique_id")
-    plain_sel, plain_cfg, _ = with_sizing_choice(
-        None, demand, items, dataclasses.replace(config, replay_correction="off")
-    )
-    plain = recommend_policies(plain_sel, demand, items, plain_cfg, np.random.default_rng(0)).set_index("unique_id")
     hit = rec["candidate"].isin(list(made.corrections))
     assert hit.any()
     assert (rec.loc[hit, "reorder_point"] >= plain.loc[rec.index[hit], "reorder_point"]).all()
@@ -213,18 +208,34 @@ def test_a_segment_or_portfolio_target_is_not_corrected_twice(sparse):
     assert judged.corrections == {} and not judged.table["option"].str.contains("_x").any()
 
 
-def test_smooth_segments_are_corrected_only_when_asked():
-    # 60 smooth monthly series whose level rises 12 % in the last year: their replay misses (correctably)
+def _recommended(demand, items, config):
+    """The default path's recommendations with the config's replay correction and with it off, and the choice."""
+    selector, cfg, made = with_sizing_choice(None, demand, items, config)
+    rec = recommend_policies(selector, demand, items, cfg, np.random.default_rng(0)).set_index("unique_id")
+    off = dataclasses.replace(config, replay_correction="off")
+    plain_sel, plain_cfg, _ = with_sizing_choice(None, demand, items, off)
+    plain = recommend_policies(plain_sel, demand, items, plain_cfg, np.random.default_rng(0)).set_index("unique_id")
+    return rec, plain, made
+
+
+def _smooth(change: float):
+    """60 smooth monthly series whose level moves by ``change`` in the last year, with the sparse panel's
+    item economics and config; and the default candidate."""
     rng = np.random.default_rng(5)
     n, T = 60, 60
-    level = rng.uniform(20, 40, n)[:, None] * np.where(np.arange(T) >= T - 12, 1.12, 1.0)[None, :]
+    level = rng.uniform(20, 40, n)[:, None] * np.where(np.arange(T) >= T - 12, change, 1.0)[None, :]
     demand, items, config = _sparse(later=1.0)
     ids = [f"m{i:03d}" for i in range(n)]
     ds = np.sort(demand["ds"].unique())
     y = rng.poisson(level).astype(float)
     demand = pd.DataFrame({"unique_id": np.repeat(ids, T), "ds": np.tile(ds, n), "y": y.ravel()})
     items = pd.concat([items.iloc[:1]] * n, ignore_index=True).assign(unique_id=ids)
-    default = config.space["ets_sq_normal"]
+    return demand, items, config, config.space["ets_sq_normal"]
+
+
+def test_smooth_segments_are_corrected_only_when_asked():
+    # 60 smooth monthly series whose level rises 12 % in the last year: their replay misses (correctably)
+    demand, items, config, default = _smooth(1.12)
     off = choose_sizing(demand, items, dataclasses.replace(config, replay_correction="off"), default, periods=12)
     assert set(off.chosen) == {"smooth|long"}
     missed = off.table[off.table["chosen"] & (off.table["segment"] == "smooth|long")]
@@ -278,17 +289,12 @@ def test_the_choice_lowers_the_level_of_a_sparse_segment_whose_replay_over_serve
         seg = next(s for s, o in choice.chosen.items() if o == name)
         assert seg.split("|")[0] in ("intermittent", "lumpy") and off.chosen[seg] == base and f in DOWN_FACTORS
         assert table.loc[(seg, base), "achieved"] > 0.95 + TOLERANCE
-        # the corrected option still meets the target itself when replayed, at less stock
-        assert 0.95 <= table.loc[(seg, name), "achieved"] < table.loc[(seg, base), "achieved"]
+        # the corrected option still serves the target plus the tolerance when replayed, at less stock
+        assert 0.95 + TOLERANCE <= table.loc[(seg, name), "achieved"] < table.loc[(seg, base), "achieved"]
         assert table.loc[(seg, name), "inventory_value"] < table.loc[(seg, base), "inventory_value"]
         assert "replay correction down: replayed" in table.loc[(seg, name), "reason"]
     # the default path sizes those items lower, and their note says to what
-    selector, cfg, made = with_sizing_choice(None, demand, items, config)
-    rec = recommend_policies(selector, demand, items, cfg, np.random.default_rng(0)).set_index("unique_id")
-    plain_sel, plain_cfg, _ = with_sizing_choice(
-        None, demand, items, dataclasses.replace(config, replay_correction="off")
-    )
-    plain = recommend_policies(plain_sel, demand, items, plain_cfg, np.random.default_rng(0)).set_index("unique_id")
+    rec, plain, made = _recommended(demand, items, config)
     hit = rec["candidate"].isin(list(made.corrections))
     assert hit.any()
     assert (rec.loc[hit, "reorder_point"] <= plain.loc[rec.index[hit], "reorder_point"]).all()
@@ -299,15 +305,7 @@ def test_the_choice_lowers_the_level_of_a_sparse_segment_whose_replay_over_serve
 
 def test_smooth_segments_over_serving_are_corrected_down_only_when_asked():
     # 60 smooth monthly series whose level falls 15 % in the last year: their replay over-serves
-    rng = np.random.default_rng(5)
-    n, T = 60, 60
-    level = rng.uniform(20, 40, n)[:, None] * np.where(np.arange(T) >= T - 12, 0.85, 1.0)[None, :]
-    demand, items, config = _sparse(later=1.0)
-    ids = [f"m{i:03d}" for i in range(n)]
-    ds = np.sort(demand["ds"].unique())
-    demand = pd.DataFrame({"unique_id": np.repeat(ids, T), "ds": np.tile(ds, n), "y": rng.poisson(level).ravel() * 1.0})
-    items = pd.concat([items.iloc[:1]] * n, ignore_index=True).assign(unique_id=ids)
-    default = config.space["ets_sq_normal"]
+    demand, items, config, default = _smooth(0.85)
     off = choose_sizing(demand, items, dataclasses.replace(config, replay_correction="off"), default, periods=12)
     over = off.table[off.table["chosen"] & (off.table["segment"] == "smooth|long")]
     assert set(off.chosen) == {"smooth|long"} and (over["achieved"] > 0.95 + TOLERANCE).all()
