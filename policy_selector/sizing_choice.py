@@ -24,8 +24,9 @@ replays more than :data:`TOLERANCE` under its target takes that option sized for
 proxy: intermittent items replayed 0.911 for 0.95, corrected to 0.944 at level 0.99 for +48 % of their
 stock; docs/benchmarks/proxies.md). With ``sparse_both`` (the default) / ``all_both`` also down: a
 segment whose chosen option replays more than :data:`TOLERANCE` *over* its target is sized for a larger
-shortfall, the largest of :data:`DOWN_FACTORS` whose replay still meets the target (carparts' lumpy
-segment: replayed 0.982 for 0.95, sized at 0.925 for -39 % of its stock).
+shortfall, the largest of :data:`DOWN_FACTORS` whose replay still serves the target plus :data:`TOLERANCE`
+(the replay that picks a segment for being high also judges the factor; carparts' lumpy segment, replayed
+0.982 for 0.95, no longer clears that bar: docs/methods/sizing.md).
 """
 
 from __future__ import annotations
